@@ -1,0 +1,1 @@
+"""TradeX benchmarks: `tradex bench NAME` (see ../shared/bench/README.md conventions)."""

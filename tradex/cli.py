@@ -1,0 +1,60 @@
+"""The `tradex` command: one entry point, each subcommand owned by the module that implements it.
+
+Every target module exposes ``main(argv: list[str]) -> int`` and parses its own arguments
+with argparse (a bad argument prints a clear error and exits 2, changing nothing).
+Modules are imported lazily so `tradex stack status` does not pay for Numba or Kafka imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# (words, module): the longest matching prefix of argv wins.
+COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
+    ("demo",): ("tradex.demo", "the main job: stack up, reference data, trading, audit"),
+    ("stack",): ("tradex.infra.stack", "local stack: up | down | status | logs"),
+    ("run", "accounts"): ("tradex.commands.service", "run an account processor (consumer group member)"),
+    ("run", "reference"): ("tradex.commands.reference_service", "run the reference-data processor"),
+    ("run", "matcher"): ("tradex.matching.service", "run a matching engine (consumer group member)"),
+    ("matching", "verify"): ("tradex.matching.verify", "re-run order-requests and compare engine-events"),
+    ("bench", "gen-stream"): ("bench.gen_stream", "write an order stream file"),
+    ("bench", "replay"): ("bench.replay", "replay an order stream through one engine"),
+    ("bench", "matching"): ("bench.matching", "matching benchmark: tradex vs liquibook and reference"),
+    ("bench", "ledger"): ("bench.ledger", "ledger benchmark: processors vs eventsourcing+Postgres"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: tradex COMMAND [ARGS...]", "", "commands:"]
+    for words, (_, help_text) in COMMANDS.items():
+        lines.append(f"  {' '.join(words):<20} {help_text}")
+    return "\n".join(lines)
+
+
+def resolve(argv: list[str]) -> tuple[str, list[str]] | None:
+    """Return (module, remaining argv) for the longest registered prefix of argv."""
+    for length in (2, 1):
+        words = tuple(argv[:length])
+        if len(words) == length and words in COMMANDS:
+            return COMMANDS[words][0], argv[length:]
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0 if args else 2
+    found = resolve(args)
+    if found is None:
+        print(f"tradex: unknown command {' '.join(args[:2])!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module_name, rest = found
+    module = importlib.import_module(module_name)
+    result: int = module.main(rest)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

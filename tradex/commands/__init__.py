@@ -1,0 +1,1 @@
+"""TradeX commands layer (see docs/design.md)."""

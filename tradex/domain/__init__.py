@@ -1,0 +1,1 @@
+"""TradeX domain layer (see docs/design.md)."""

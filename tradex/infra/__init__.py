@@ -1,0 +1,1 @@
+"""TradeX infra layer (see docs/design.md)."""

@@ -1,0 +1,1 @@
+"""TradeX matching layer (see docs/design.md)."""

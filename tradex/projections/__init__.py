@@ -1,0 +1,1 @@
+"""TradeX projections layer (see docs/design.md)."""

@@ -1,0 +1,1 @@
+"""TradeX queries layer (see docs/design.md)."""

@@ -1,0 +1,1 @@
+"""TradeX schemas layer (see docs/design.md)."""
