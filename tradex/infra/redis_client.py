@@ -1,0 +1,35 @@
+"""Redis connection helpers (redis-py), driven by settings only."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+import redis.asyncio
+
+from tradex.infra.settings import Settings
+
+socket_timeout_s = 5.0
+databases_max = 16  # redis-server default `databases`
+
+
+def _url(settings: Settings, db: int | None) -> str:
+    if db is None:
+        return settings.redis_url
+    assert 0 <= db < databases_max, db
+    parts = urlsplit(settings.redis_url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+def client(settings: Settings, db: int | None = None) -> redis.Redis:
+    """A synchronous client for settings' Redis (optionally another logical db)."""
+    return redis.Redis.from_url(
+        _url(settings, db), socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s
+    )
+
+
+def async_client(settings: Settings, db: int | None = None) -> redis.asyncio.Redis:
+    """An asyncio client for settings' Redis (optionally another logical db)."""
+    return redis.asyncio.Redis.from_url(
+        _url(settings, db), socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s
+    )
