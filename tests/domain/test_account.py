@@ -1,0 +1,272 @@
+from __future__ import annotations
+
+from tests.domain.conftest import BTC_USD, T0
+from tradex.domain import (
+    CLEARING_ACCOUNT,
+    EXTERNAL_ACCOUNT,
+    FEES_ACCOUNT,
+    AccountBook,
+    ApproveWithdrawal,
+    CancelOrder,
+    CancelOrderRequest,
+    CancelRequested,
+    CommandRejected,
+    Deposit,
+    Deposited,
+    EndReason,
+    FillLeg,
+    FillSettled,
+    HaltInstrument,
+    HoldReleased,
+    Ledger,
+    Liquidity,
+    NewOrder,
+    OrderAccepted,
+    OrderEnded,
+    OrderKind,
+    OrderRejected,
+    PlaceOrder,
+    Posting,
+    Reason,
+    RejectWithdrawal,
+    RequestWithdrawal,
+    Side,
+    WithdrawalPaid,
+    WithdrawalReleased,
+    WithdrawalRequested,
+)
+
+
+def place(
+    cid: str, account: int, side: Side, price: int, qty: int, kind: OrderKind = OrderKind.GTC
+) -> PlaceOrder:
+    return PlaceOrder(cid, account, T0 + 1, BTC_USD, side, kind, price, qty)
+
+
+def test_deposit_posts_against_external(book: AccountBook) -> None:
+    decision = book.handle(Deposit("d1", 1, T0, "USD", 10_000))
+    (event,) = decision.events
+    assert isinstance(event, Deposited)
+    assert event.postings == (Posting(1, "USD", 10_000), Posting(EXTERNAL_ACCOUNT, "USD", -10_000))
+    assert book.account(1).balances() == {"USD": (10_000, 0)}
+    assert not decision.duplicate
+
+
+def test_duplicate_command_returns_original_and_changes_nothing(book: AccountBook) -> None:
+    first = book.handle(Deposit("d1", 1, T0, "USD", 10_000))
+    again = book.handle(Deposit("d1", 1, T0 + 5, "USD", 99))
+    assert again.duplicate
+    assert again.events == first.events
+    assert again.order_requests == ()
+    assert book.account(1).balances() == {"USD": (10_000, 0)}
+
+
+def test_bad_deposits_are_rejected_with_reasons(book: AccountBook) -> None:
+    cases = [
+        (Deposit("d1", 1, T0, "USD", 0), Reason.AMOUNT_NOT_POSITIVE),
+        (Deposit("d2", 1, T0, "EUR", 5), Reason.UNKNOWN_ASSET),
+        (Deposit("d3", 99, T0, "USD", 5), Reason.UNKNOWN_ACCOUNT),
+        (Deposit("", 1, T0, "USD", 5), Reason.INVALID_COMMAND),
+        (Deposit("d4", 1, T0, "USD", 1 << 63), Reason.AMOUNT_OVERFLOW),
+        (Deposit("d5", -3, T0, "USD", 5), Reason.UNKNOWN_ACCOUNT),
+    ]
+    for command, reason in cases:
+        (event,) = book.handle(command).events
+        assert isinstance(event, CommandRejected)
+        assert event.reason == reason, command
+    assert book.account(1).balances() == {}
+
+
+def test_withdrawal_held_then_paid_or_released(book: AccountBook) -> None:
+    book.handle(Deposit("d1", 1, T0, "USD", 1_000))
+    (requested,) = book.handle(RequestWithdrawal("w1", 1, T0, "USD", 600)).events
+    assert isinstance(requested, WithdrawalRequested)
+    assert book.account(1).balances() == {"USD": (400, 600)}
+    (too_much,) = book.handle(RequestWithdrawal("w2", 1, T0, "USD", 401)).events
+    assert isinstance(too_much, CommandRejected)
+    assert too_much.reason == Reason.INSUFFICIENT_FUNDS
+    (paid,) = book.handle(ApproveWithdrawal("a1", 1, T0, "w1")).events
+    assert isinstance(paid, WithdrawalPaid)
+    assert paid.postings == (Posting(1, "USD", -600), Posting(EXTERNAL_ACCOUNT, "USD", 600))
+    assert book.account(1).balances() == {"USD": (400, 0)}
+    book.handle(RequestWithdrawal("w3", 1, T0, "USD", 400))
+    (released,) = book.handle(RejectWithdrawal("r1", 1, T0, "w3")).events
+    assert isinstance(released, WithdrawalReleased)
+    assert book.account(1).balances() == {"USD": (400, 0)}
+    (unknown,) = book.handle(ApproveWithdrawal("a2", 1, T0, "w3")).events
+    assert isinstance(unknown, CommandRejected)
+    assert unknown.reason == Reason.UNKNOWN_WITHDRAWAL
+
+
+def test_buy_holds_notional_plus_max_fee_and_forwards(book: AccountBook) -> None:
+    book.handle(Deposit("d1", 1, T0, "USD", 1_000_000))
+    decision = book.handle(place("o1", 1, Side.BUY, 50_000, 3), order_id=77)
+    (accepted,) = decision.events
+    assert isinstance(accepted, OrderAccepted)
+    # notional 150_000 cents; taker 0.2 % -> fee 300
+    assert accepted.hold_amount == 150_300
+    assert accepted.hold_asset == "USD"
+    (request,) = decision.order_requests
+    assert isinstance(request, NewOrder)
+    assert request.order_id == 77
+    assert (request.maker_fee_ppm, request.taker_fee_ppm) == (1_000, 2_000)
+    assert book.account(1).balances() == {"USD": (1_000_000 - 150_300, 150_300)}
+
+
+def test_sell_holds_base(book: AccountBook) -> None:
+    book.handle(Deposit("d1", 2, T0, "BTC", 5_000))
+    (accepted,) = book.handle(place("o1", 2, Side.SELL, 50_000, 5), order_id=1).events
+    assert isinstance(accepted, OrderAccepted)
+    assert (accepted.hold_asset, accepted.hold_amount) == ("BTC", 5_000)
+    (rejected,) = book.handle(place("o2", 2, Side.SELL, 50_000, 1), order_id=2).events
+    assert isinstance(rejected, OrderRejected)
+    assert rejected.reason == Reason.INSUFFICIENT_FUNDS
+
+
+def test_order_rule_rejections(book: AccountBook) -> None:
+    book.handle(Deposit("d1", 1, T0, "USD", 1_000_000))
+    cases = [
+        (PlaceOrder("x1", 1, T0, 9, Side.BUY, OrderKind.GTC, 10, 1), Reason.UNKNOWN_INSTRUMENT),
+        (place("x2", 1, Side.BUY, 0, 1), Reason.PRICE_NOT_POSITIVE),
+        (place("x3", 1, Side.BUY, 10, 0), Reason.QTY_NOT_POSITIVE),
+        (place("x4", 1, Side.BUY, 10, 5), Reason.BELOW_MIN_NOTIONAL),  # 50 < 100
+        (place("x5", 1, Side.BUY, 1 << 40, 1 << 30), Reason.AMOUNT_OVERFLOW),
+        (place("x6", 1, Side.BUY, 1_000_000, 10), Reason.INSUFFICIENT_FUNDS),
+        (
+            PlaceOrder("x7", 1, T0, BTC_USD, "SIDEWAYS", OrderKind.GTC, 10, 10),
+            Reason.INVALID_COMMAND,
+        ),  # type: ignore[arg-type]
+    ]
+    for command, reason in cases:
+        decision = book.handle(command, order_id=5)
+        (event,) = decision.events
+        assert isinstance(event, OrderRejected)
+        assert event.reason == reason, command
+        assert decision.order_requests == ()
+    assert book.account(1).balances() == {"USD": (1_000_000, 0)}
+
+
+def test_halted_instrument_rejects_orders(book: AccountBook) -> None:
+    book.reference.decide(HaltInstrument("h1", T0, BTC_USD))
+    book.handle(Deposit("d1", 1, T0, "USD", 1_000_000))
+    (event,) = book.handle(place("o1", 1, Side.BUY, 100, 10), order_id=1).events
+    assert isinstance(event, OrderRejected)
+    assert event.reason == Reason.INSTRUMENT_HALTED
+
+
+def test_cancel_forwards_once_and_only_for_open_orders(book: AccountBook) -> None:
+    book.handle(Deposit("d1", 1, T0, "USD", 1_000_000))
+    book.handle(place("o1", 1, Side.BUY, 100, 10), order_id=42)
+    decision = book.handle(CancelOrder("c1", 1, T0, 42))
+    assert isinstance(decision.events[0], CancelRequested)
+    assert decision.order_requests == (CancelOrderRequest(42, 1, BTC_USD, T0),)
+    again = book.handle(CancelOrder("c2", 1, T0, 42)).events[0]
+    assert isinstance(again, CommandRejected)
+    assert again.reason == Reason.CANCEL_ALREADY_REQUESTED
+    unknown = book.handle(CancelOrder("c3", 1, T0, 43)).events[0]
+    assert isinstance(unknown, CommandRejected)
+    assert unknown.reason == Reason.UNKNOWN_ORDER
+    # another account cannot cancel it
+    other = book.handle(CancelOrder("c4", 2, T0, 42)).events[0]
+    assert isinstance(other, CommandRejected)
+    assert other.reason == Reason.UNKNOWN_ORDER
+
+
+def test_trade_settles_both_legs_and_clearing_nets(book: AccountBook) -> None:
+    ledger = Ledger()
+    inputs = [
+        (Deposit("d1", 1, T0, "USD", 1_000_000), 0),
+        (Deposit("d2", 2, T0, "BTC", 10_000), 0),
+        (place("buy", 1, Side.BUY, 50_000, 3), 10),
+        (place("sell", 2, Side.SELL, 49_000, 3), 11),
+        # sell rested (maker) at 49_000; the buy took it at the maker's price
+        (FillLeg(1, 10, 900, BTC_USD, Side.BUY, 49_000, 3, Liquidity.TAKER, T0 + 2), 0),
+        (FillLeg(2, 11, 900, BTC_USD, Side.SELL, 49_000, 3, Liquidity.MAKER, T0 + 2), 0),
+        (OrderEnded(1, 10, BTC_USD, EndReason.FILLED, T0 + 2), 0),
+        (OrderEnded(2, 11, BTC_USD, EndReason.FILLED, T0 + 2), 0),
+    ]
+    events = []
+    for command, oid in inputs:
+        events += book.handle(command, order_id=oid).events
+    for event in events:
+        ledger.apply(event)
+    fills = [e for e in events if isinstance(e, FillSettled)]
+    assert [f.fee for f in fills] == [294, 147]  # 147_000 * 0.2 %, * 0.1 %
+    buyer_quote = 1_000_000 - 147_000 - 294
+    assert book.account(1).balances() == {"BTC": (3_000, 0), "USD": (buyer_quote, 0)}
+    assert book.account(2).balances() == {"BTC": (7_000, 0), "USD": (147_000 - 147, 0)}
+    assert ledger.balances[(FEES_ACCOUNT, "USD")] == 441
+    assert ledger.balances.get((CLEARING_ACCOUNT, "USD")) == 0
+    assert ledger.balances.get((CLEARING_ACCOUNT, "BTC")) == 0
+    released = [e for e in events if isinstance(e, HoldReleased)]
+    assert [r.amount for r in released] == [150_300 - 147_294, 0]
+    assert ledger.violations() == []
+    book.validate_internal_state()
+
+
+def test_fee_is_cumulative_so_many_fills_never_exceed_the_hold(book: AccountBook) -> None:
+    book.handle(Deposit("d1", 1, T0, "USD", 10_000_000))
+    # notional 1 cent per lot: per-fill ceil would charge 1 cent fee on every fill
+    book.handle(place("buy", 1, Side.BUY, 100, 1_000), order_id=10)  # notional 100_000
+    fees = 0
+    for i in range(1_000):
+        (event,) = book.handle(
+            FillLeg(1, 10, i, BTC_USD, Side.BUY, 100, 1, Liquidity.TAKER, T0)
+        ).events
+        assert isinstance(event, FillSettled)
+        fees += event.fee
+    assert fees == 200  # ceil(100_000 * 0.2 %), not 1_000
+    book.validate_internal_state()
+
+
+def test_invalid_fills_are_rejected(book: AccountBook) -> None:
+    book.handle(Deposit("d1", 1, T0, "USD", 1_000_000))
+    book.handle(place("buy", 1, Side.BUY, 100, 10), order_id=10)
+    cases = [
+        (FillLeg(1, 10, 1, BTC_USD, Side.BUY, 101, 1, Liquidity.TAKER, T0), Reason.INVALID_FILL),
+        (FillLeg(1, 10, 2, BTC_USD, Side.BUY, 100, 11, Liquidity.TAKER, T0), Reason.INVALID_FILL),
+        (FillLeg(1, 10, 3, BTC_USD, Side.SELL, 100, 1, Liquidity.TAKER, T0), Reason.INVALID_FILL),
+        (FillLeg(1, 11, 4, BTC_USD, Side.BUY, 100, 1, Liquidity.TAKER, T0), Reason.UNKNOWN_ORDER),
+        (FillLeg(1, 10, 5, BTC_USD, Side.BUY, 100, 0, Liquidity.TAKER, T0), Reason.INVALID_COMMAND),
+    ]
+    before = book.account(1).balances()
+    for fill, reason in cases:
+        (event,) = book.handle(fill).events
+        assert isinstance(event, CommandRejected)
+        assert event.reason == reason, fill
+    assert book.account(1).balances() == before
+
+
+def test_duplicate_fill_is_idempotent(book: AccountBook) -> None:
+    book.handle(Deposit("d1", 1, T0, "USD", 1_000_000))
+    book.handle(place("buy", 1, Side.BUY, 100, 10), order_id=10)
+    fill = FillLeg(1, 10, 1, BTC_USD, Side.BUY, 100, 4, Liquidity.TAKER, T0)
+    first = book.handle(fill)
+    again = book.handle(fill)
+    assert again.duplicate
+    assert again.events == first.events
+    assert book.account(1).orders[10].filled_qty == 4
+
+
+def test_rebuild_from_events_equals_live_state(book: AccountBook) -> None:
+    events = []
+    for command, oid in [
+        (Deposit("d1", 1, T0, "USD", 1_000_000), 0),
+        (place("buy", 1, Side.BUY, 100, 10), 10),
+        (FillLeg(1, 10, 1, BTC_USD, Side.BUY, 90, 4, Liquidity.MAKER, T0), 0),
+        (CancelOrder("c1", 1, T0, 10), 0),
+        (RequestWithdrawal("w1", 1, T0, "USD", 500), 0),
+    ]:
+        events += book.handle(command, order_id=oid).events
+    rebuilt = AccountBook(book.reference)
+    for event in events:
+        event.validate()
+        rebuilt.apply(event)
+    live, again = book.account(1), rebuilt.account(1)
+    assert again.balances() == live.balances()
+    assert again.orders[10].to_snapshot() == live.orders[10].to_snapshot()
+    assert again.withdrawals == live.withdrawals
+    assert again.outcomes == live.outcomes
+    assert again.version == live.version == 5
+    # the rebuilt account still knows the command ids
+    assert rebuilt.handle(Deposit("d1", 1, T0, "USD", 5)).duplicate

@@ -1,0 +1,432 @@
+"""The account aggregate: balances per asset, open orders, pending withdrawals.
+
+Modelling idiom of ``eventsourcing`` (command methods decide and record events; state
+changes only in :meth:`Account.apply`; state is a fold of events) on plain ``__slots__``
+classes, because the library's ``Aggregate`` costs ~10x our per-command budget
+(figures in docs/ledger.md).
+
+    decision = account.handle(command, reference, order_id)   # decide + apply + remember
+
+``handle`` never raises for a bad command: the rejection is an event with a reason code.
+A command id seen before returns the original events with ``duplicate=True`` and changes
+nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from tradex.domain.commands import (
+    AccountInput,
+    ApproveWithdrawal,
+    CancelOrder,
+    Deposit,
+    FillLeg,
+    OrderEnded,
+    PlaceOrder,
+    RejectWithdrawal,
+    RequestWithdrawal,
+)
+from tradex.domain.errors import DomainError, InvalidRecord
+from tradex.domain.events import (
+    AccountEvent,
+    CancelRequested,
+    CommandRejected,
+    Deposited,
+    FillSettled,
+    HoldReleased,
+    OrderAccepted,
+    OrderRejected,
+    WithdrawalPaid,
+    WithdrawalReleased,
+    WithdrawalRequested,
+)
+from tradex.domain.journal import CLEARING_ACCOUNT, EXTERNAL_ACCOUNT, FEES_ACCOUNT, Posting
+from tradex.domain.orders import CancelOrderRequest, NewOrder
+from tradex.domain.reference import ReferenceData
+from tradex.domain.types import INT64_MAX, InstrumentKind, InstrumentStatus, Liquidity, Reason, Side
+from tradex.domain.units import base_amount, buy_hold, fee_step, notional, sell_hold
+
+OPEN_ORDERS_MAX = 10_000  # per account; more is refused with OPEN_ORDERS_MAX
+PENDING_WITHDRAWALS_MAX = 1_000  # per account; more is refused with OPEN_ORDERS_MAX
+COMMAND_IDS_MAX = 10_000  # per account: the idempotency window (oldest forgotten first)
+
+
+class Decision(NamedTuple):
+    """What one input produced. ``duplicate``: the original events, nothing to write."""
+
+    events: tuple[AccountEvent, ...]
+    order_requests: tuple[NewOrder | CancelOrderRequest, ...]  # to order-requests
+    duplicate: bool
+
+
+class OpenOrder:
+    """An accepted order that has not ended; its hold is ``hold_remaining`` of ``hold_asset``."""
+
+    __slots__ = (
+        "base_asset",
+        "cancel_requested",
+        "fee_micro",
+        "filled_qty",
+        "hold_asset",
+        "hold_remaining",
+        "instrument_id",
+        "lot_size",
+        "maker_fee_ppm",
+        "order_id",
+        "price",
+        "qty",
+        "quote_asset",
+        "side",
+        "taker_fee_ppm",
+        "tick_size",
+    )
+
+    def __init__(self, accepted: OrderAccepted) -> None:
+        self.order_id = accepted.order_id
+        self.instrument_id = accepted.instrument_id
+        self.side = accepted.side
+        self.price = accepted.price
+        self.qty = accepted.qty
+        self.base_asset = accepted.base_asset
+        self.quote_asset = accepted.quote_asset
+        self.tick_size = accepted.tick_size
+        self.lot_size = accepted.lot_size
+        self.maker_fee_ppm = accepted.maker_fee_ppm
+        self.taker_fee_ppm = accepted.taker_fee_ppm
+        self.hold_asset = accepted.hold_asset
+        self.hold_remaining = accepted.hold_amount
+        self.filled_qty = 0
+        self.fee_micro = 0
+        self.cancel_requested = False
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class Account:
+    """One account's state. Single writer: the processor owning the account's partition."""
+
+    __slots__ = ("account_id", "available", "held", "orders", "outcomes", "version", "withdrawals")
+
+    def __init__(self, account_id: int) -> None:
+        assert account_id > 0, "user accounts have positive ids"
+        self.account_id = account_id
+        self.available: dict[str, int] = {}
+        self.held: dict[str, int] = {}
+        self.orders: dict[int, OpenOrder] = {}
+        self.withdrawals: dict[str, WithdrawalRequested] = {}
+        self.outcomes: dict[str, tuple[AccountEvent, ...]] = {}
+        self.version = 0  # events applied
+
+    # -- handle = decide + apply ------------------------------------------------------------
+
+    def handle(self, command: AccountInput, reference: ReferenceData, order_id: int) -> Decision:
+        """Decide ``command`` (``order_id``: the id a PlaceOrder gets), apply the events."""
+        assert command.account_id == self.account_id, "command routed to the wrong account"
+        command_id = command.command_id
+        original = self.outcomes.get(command_id)
+        if original is not None:
+            return Decision(original, (), True)
+        try:
+            command.validate()
+            events, requests = self.decide(command, reference, order_id)
+        except InvalidRecord as exc:
+            events, requests = (self._rejected(command, Reason.INVALID_COMMAND, str(exc)),), ()
+        except DomainError as exc:
+            events, requests = (self._rejected(command, exc.reason, exc.detail),), ()
+        for event in events:
+            self.apply(event)
+        return Decision(events, requests, False)
+
+    def _rejected(self, command: AccountInput, reason: Reason, detail: str) -> AccountEvent:
+        if isinstance(command, PlaceOrder):
+            c = command
+            return OrderRejected(
+                c.command_id, c.account_id, c.event_time_ns, c.instrument_id, c.side, c.kind,
+                c.price, c.qty, reason, detail,
+            )  # fmt: skip
+        return CommandRejected(
+            command.command_id, self.account_id, command.event_time_ns,
+            type(command).__name__, reason, detail,
+        )  # fmt: skip
+
+    def decide(
+        self, command: AccountInput, reference: ReferenceData, order_id: int
+    ) -> tuple[tuple[AccountEvent, ...], tuple[NewOrder | CancelOrderRequest, ...]]:
+        """Pure decision: the events and order requests, or a DomainError. Changes nothing."""
+        kind = type(command)
+        if kind is FillLeg:
+            return (self._settle_fill(command),), ()  # type: ignore[arg-type]
+        if kind is OrderEnded:
+            return (self._end_order(command),), ()  # type: ignore[arg-type]
+        if self.account_id not in reference.accounts:
+            raise DomainError(Reason.UNKNOWN_ACCOUNT, f"account {self.account_id} is not open")
+        if kind is PlaceOrder:
+            return self._place_order(command, reference, order_id)  # type: ignore[arg-type]
+        if kind is CancelOrder:
+            return self._cancel_order(command)  # type: ignore[arg-type]
+        if kind is Deposit:
+            return (self._deposit(command, reference),), ()  # type: ignore[arg-type]
+        if kind is RequestWithdrawal:
+            return (self._request_withdrawal(command, reference),), ()  # type: ignore[arg-type]
+        if kind is ApproveWithdrawal or kind is RejectWithdrawal:
+            return (self._finish_withdrawal(command),), ()  # type: ignore[arg-type]
+        raise InvalidRecord(f"not an account command: {kind.__name__}")
+
+    # -- command methods --------------------------------------------------------------------
+
+    def _deposit(self, c: Deposit, reference: ReferenceData) -> Deposited:
+        if c.amount <= 0:
+            raise DomainError(Reason.AMOUNT_NOT_POSITIVE, f"deposit of {c.amount}")
+        if c.asset not in reference.assets:
+            raise DomainError(Reason.UNKNOWN_ASSET, c.asset)
+        total = self.available.get(c.asset, 0) + self.held.get(c.asset, 0)
+        if total + c.amount > INT64_MAX:
+            raise DomainError(Reason.AMOUNT_OVERFLOW, "balance would exceed int64")
+        postings = (
+            Posting(self.account_id, c.asset, c.amount),
+            Posting(EXTERNAL_ACCOUNT, c.asset, -c.amount),
+        )
+        return Deposited(
+            c.command_id, self.account_id, c.event_time_ns, c.asset, c.amount, postings
+        )
+
+    def _request_withdrawal(
+        self, c: RequestWithdrawal, reference: ReferenceData
+    ) -> WithdrawalRequested:
+        if c.amount <= 0:
+            raise DomainError(Reason.AMOUNT_NOT_POSITIVE, f"withdrawal of {c.amount}")
+        if c.asset not in reference.assets:
+            raise DomainError(Reason.UNKNOWN_ASSET, c.asset)
+        available = self.available.get(c.asset, 0)
+        if available < c.amount:
+            raise DomainError(Reason.INSUFFICIENT_FUNDS, f"{available} {c.asset} available")
+        if len(self.withdrawals) >= PENDING_WITHDRAWALS_MAX:
+            raise DomainError(Reason.OPEN_ORDERS_MAX, "too many pending withdrawals")
+        return WithdrawalRequested(
+            c.command_id, self.account_id, c.event_time_ns, c.command_id, c.asset, c.amount
+        )
+
+    def _finish_withdrawal(
+        self, c: ApproveWithdrawal | RejectWithdrawal
+    ) -> WithdrawalPaid | WithdrawalReleased:
+        pending = self.withdrawals.get(c.withdrawal_id)
+        if pending is None:
+            raise DomainError(Reason.UNKNOWN_WITHDRAWAL, c.withdrawal_id)
+        asset, amount = pending.asset, pending.amount
+        if isinstance(c, RejectWithdrawal):
+            return WithdrawalReleased(
+                c.command_id, self.account_id, c.event_time_ns, c.withdrawal_id, asset, amount
+            )
+        postings = (
+            Posting(self.account_id, asset, -amount),
+            Posting(EXTERNAL_ACCOUNT, asset, amount),
+        )
+        return WithdrawalPaid(
+            c.command_id, self.account_id, c.event_time_ns, c.withdrawal_id, asset, amount, postings
+        )
+
+    def _place_order(
+        self, c: PlaceOrder, reference: ReferenceData, order_id: int
+    ) -> tuple[tuple[AccountEvent, ...], tuple[NewOrder, ...]]:
+        instrument = reference.instruments.get(c.instrument_id)
+        if instrument is None:
+            raise DomainError(Reason.UNKNOWN_INSTRUMENT, f"instrument {c.instrument_id}")
+        if instrument.kind != InstrumentKind.SPOT:
+            raise DomainError(Reason.INSTRUMENT_KIND_UNSUPPORTED, instrument.kind)
+        if instrument.status != InstrumentStatus.TRADING:
+            raise DomainError(Reason.INSTRUMENT_HALTED, instrument.symbol)
+        if c.price <= 0:
+            raise DomainError(Reason.PRICE_NOT_POSITIVE, f"price {c.price} ticks")
+        if c.qty <= 0:
+            raise DomainError(Reason.QTY_NOT_POSITIVE, f"qty {c.qty} lots")
+        if c.price > INT64_MAX or c.qty > INT64_MAX:
+            raise DomainError(Reason.AMOUNT_OVERFLOW, "price or qty exceeds int64")
+        order_notional = notional(c.price, c.qty, instrument.tick_size)
+        if order_notional < instrument.min_notional:
+            raise DomainError(
+                Reason.BELOW_MIN_NOTIONAL, f"{order_notional} < {instrument.min_notional}"
+            )
+        maker_ppm, taker_ppm = instrument.maker_fee_ppm, instrument.taker_fee_ppm
+        if c.side == Side.BUY:
+            hold_asset = instrument.quote
+            hold = buy_hold(c.price, c.qty, instrument.tick_size, maker_ppm, taker_ppm)
+        else:
+            hold_asset = instrument.base
+            hold = sell_hold(c.qty, instrument.lot_size)
+        if hold > INT64_MAX or order_notional > INT64_MAX:
+            raise DomainError(Reason.AMOUNT_OVERFLOW, "order amount exceeds int64")
+        if len(self.orders) >= OPEN_ORDERS_MAX:
+            raise DomainError(Reason.OPEN_ORDERS_MAX, f"{OPEN_ORDERS_MAX} open orders")
+        if order_id in self.orders:
+            raise DomainError(Reason.ALREADY_EXISTS, f"order {order_id}")
+        available = self.available.get(hold_asset, 0)
+        if available < hold:
+            raise DomainError(
+                Reason.INSUFFICIENT_FUNDS, f"{available} {hold_asset} available, {hold} needed"
+            )
+        t = c.event_time_ns
+        accepted = OrderAccepted(
+            c.command_id, self.account_id, t, order_id, c.instrument_id, c.side, c.kind,
+            c.price, c.qty, c.protection_ticks, c.stp_mode, instrument.base, instrument.quote,
+            instrument.tick_size, instrument.lot_size, maker_ppm, taker_ppm, hold_asset, hold,
+        )  # fmt: skip
+        request = NewOrder(
+            order_id, self.account_id, c.instrument_id, c.side, c.kind, c.price, c.qty,
+            c.protection_ticks, c.stp_mode, maker_ppm, taker_ppm, t,
+        )  # fmt: skip
+        return (accepted,), (request,)
+
+    def _cancel_order(
+        self, c: CancelOrder
+    ) -> tuple[tuple[AccountEvent, ...], tuple[CancelOrderRequest, ...]]:
+        order = self.orders.get(c.order_id)
+        if order is None:
+            raise DomainError(Reason.UNKNOWN_ORDER, f"order {c.order_id} is not open here")
+        if order.cancel_requested:
+            raise DomainError(Reason.CANCEL_ALREADY_REQUESTED, f"order {c.order_id}")
+        t = c.event_time_ns
+        event = CancelRequested(c.command_id, self.account_id, t, c.order_id, order.instrument_id)
+        return (event,), (CancelOrderRequest(c.order_id, self.account_id, order.instrument_id, t),)
+
+    def _settle_fill(self, f: FillLeg) -> FillSettled:
+        order = self.orders.get(f.order_id)
+        if order is None:
+            raise DomainError(Reason.UNKNOWN_ORDER, f"fill for order {f.order_id}")
+        if f.side != order.side or f.instrument_id != order.instrument_id:
+            raise DomainError(Reason.INVALID_FILL, "side or instrument differ from the order")
+        if f.qty > order.qty - order.filled_qty:
+            raise DomainError(Reason.INVALID_FILL, f"fill of {f.qty} lots overfills the order")
+        buy = f.side == Side.BUY
+        if (f.price > order.price) if buy else (f.price < order.price):
+            raise DomainError(
+                Reason.INVALID_FILL, f"price {f.price} beyond the limit {order.price}"
+            )
+        n = notional(f.price, f.qty, order.tick_size)
+        q = base_amount(f.qty, order.lot_size)
+        rate = order.maker_fee_ppm if f.liquidity == Liquidity.MAKER else order.taker_fee_ppm
+        fee, fee_micro = fee_step(order.fee_micro, n, rate)
+        me, base, quote = self.account_id, order.base_asset, order.quote_asset
+        if buy:
+            consumed = n + fee
+            postings = [
+                Posting(me, quote, -consumed),
+                Posting(CLEARING_ACCOUNT, quote, n),
+                Posting(me, base, q),
+                Posting(CLEARING_ACCOUNT, base, -q),
+            ]
+        else:
+            consumed = q
+            postings = [
+                Posting(me, base, -q),
+                Posting(CLEARING_ACCOUNT, base, q),
+                Posting(me, quote, n - fee),
+                Posting(CLEARING_ACCOUNT, quote, -n),
+            ]
+        if fee:
+            postings.append(Posting(FEES_ACCOUNT, quote, fee))
+        assert consumed <= order.hold_remaining, (
+            "fill consumes more than the hold (fee bound broken)"
+        )
+        return FillSettled(
+            f.command_id, me, f.event_time_ns, f.order_id, f.trade_id, f.instrument_id, f.side,
+            f.liquidity, f.price, f.qty, n, fee, fee_micro, order.hold_asset, consumed,
+            tuple(postings),
+        )  # fmt: skip
+
+    def _end_order(self, e: OrderEnded) -> HoldReleased:
+        order = self.orders.get(e.order_id)
+        if order is None:
+            raise DomainError(Reason.UNKNOWN_ORDER, f"end of order {e.order_id}")
+        return HoldReleased(
+            e.command_id, self.account_id, e.event_time_ns, e.order_id, order.hold_asset,
+            order.hold_remaining, e.reason,
+        )  # fmt: skip
+
+    # -- apply: the only place state changes -------------------------------------------------
+
+    def apply(self, event: AccountEvent) -> None:
+        """Fold one event (own decision or replay from ``account-events``)."""
+        assert event.account_id == self.account_id, "event of another account"
+        kind = type(event)
+        available, held = self.available, self.held
+        if kind is Deposited:
+            available[event.asset] = available.get(event.asset, 0) + event.amount  # type: ignore[union-attr]
+        elif kind is WithdrawalRequested:
+            self._hold(event.asset, event.amount)  # type: ignore[union-attr]
+            self.withdrawals[event.withdrawal_id] = event  # type: ignore[union-attr,assignment]
+        elif kind is WithdrawalPaid or kind is WithdrawalReleased:
+            pending = self.withdrawals.pop(event.withdrawal_id)  # type: ignore[union-attr]
+            assert pending.amount == event.amount, "withdrawal amount differs from its request"  # type: ignore[union-attr]
+            held[pending.asset] -= pending.amount
+            assert held[pending.asset] >= 0, "held went negative"
+            if kind is WithdrawalReleased:
+                available[pending.asset] += pending.amount
+        elif kind is OrderAccepted:
+            self._hold(event.hold_asset, event.hold_amount)  # type: ignore[union-attr]
+            self.orders[event.order_id] = OpenOrder(event)  # type: ignore[union-attr,arg-type]
+        elif kind is FillSettled:
+            self._apply_fill(event)  # type: ignore[arg-type]
+        elif kind is HoldReleased:
+            order = self.orders.pop(event.order_id)  # type: ignore[union-attr]
+            assert order.hold_remaining == event.amount, "release differs from the hold left"  # type: ignore[union-attr]
+            held[order.hold_asset] -= order.hold_remaining
+            available[order.hold_asset] += order.hold_remaining
+            assert held[order.hold_asset] >= 0, "held went negative"
+        elif kind is CancelRequested:
+            self.orders[event.order_id].cancel_requested = True  # type: ignore[union-attr]
+        else:
+            assert kind is OrderRejected or kind is CommandRejected, f"not an account event: {kind}"
+        self.version += 1
+        outcomes = self.outcomes
+        previous = outcomes.get(event.command_id)
+        outcomes[event.command_id] = (event,) if previous is None else (*previous, event)
+        if len(outcomes) > COMMAND_IDS_MAX:
+            del outcomes[next(iter(outcomes))]  # forget the oldest command id
+
+    def _hold(self, asset: str, amount: int) -> None:
+        available = self.available.get(asset, 0) - amount
+        assert available >= 0, "hold exceeds available"
+        self.available[asset] = available
+        self.held[asset] = self.held.get(asset, 0) + amount
+
+    def _apply_fill(self, event: FillSettled) -> None:
+        order = self.orders[event.order_id]
+        order.filled_qty += event.qty
+        order.fee_micro = event.fee_micro
+        order.hold_remaining -= event.hold_consumed
+        assert order.filled_qty <= order.qty, "order overfilled"
+        assert order.hold_remaining >= 0, "hold of the order went negative"
+        held, available, me = self.held, self.available, self.account_id
+        held[event.hold_asset] -= event.hold_consumed
+        for posting in event.postings:
+            if posting.account_id == me:
+                delta = posting.delta
+                if posting.asset == event.hold_asset:
+                    delta += event.hold_consumed  # the held part was already taken
+                available[posting.asset] = available.get(posting.asset, 0) + delta
+        assert held[event.hold_asset] >= 0, "held went negative"
+
+    # -- checks and snapshots ----------------------------------------------------------------
+
+    def validate_internal_state(self) -> None:
+        """Assert the invariants: balances >= 0, held == Σ open holds per asset."""
+        holds: dict[str, int] = {}
+        for order in self.orders.values():
+            assert order.hold_remaining >= 0, f"order {order.order_id} hold < 0"
+            holds[order.hold_asset] = holds.get(order.hold_asset, 0) + order.hold_remaining
+        for withdrawal in self.withdrawals.values():
+            holds[withdrawal.asset] = holds.get(withdrawal.asset, 0) + withdrawal.amount
+        for asset, amount in self.available.items():
+            assert amount >= 0, f"available {asset} < 0"
+        for asset, amount in self.held.items():
+            assert amount >= 0, f"held {asset} < 0"
+            assert amount == holds.get(asset, 0), f"held {asset} != sum of open holds"
+        for asset, amount in holds.items():
+            assert self.held.get(asset, 0) == amount, f"open holds of {asset} not in held"
+
+    def balances(self) -> dict[str, tuple[int, int]]:
+        """asset -> (available, held)."""
+        assets = sorted(self.available.keys() | self.held.keys())
+        return {a: (self.available.get(a, 0), self.held.get(a, 0)) for a in assets}

@@ -1,0 +1,271 @@
+"""Account events (``account-events``, key account_id): facts decided by the account aggregate.
+
+Every event starts with ``command_id, account_id, event_time_ns``. Balance-changing events
+carry ``postings``, a balanced journal entry. Movements between ``available`` and ``held``
+of the same account are explicit fields (the *hold delta*), not postings:
+
+========================  ==================================  =============================
+event                     postings                            hold delta (asset, amount)
+========================  ==================================  =============================
+Deposited                 acct +a, external −a                —
+WithdrawalRequested       —                                   (asset, +amount)
+WithdrawalPaid            acct −a, external +a                (asset, −amount)
+WithdrawalReleased        —                                   (asset, −amount)
+OrderAccepted             —                                   (hold_asset, +hold_amount)
+FillSettled               5 legs vs clearing and fees         (hold_asset, −hold_consumed)
+HoldReleased              —                                   (asset, −amount)
+OrderRejected, CancelRequested, CommandRejected: no balance change.
+========================  ==================================  =============================
+
+so for every event and asset: ``Δavailable = Σ own postings − Δheld``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from tradex.domain.errors import InvalidRecord
+from tradex.domain.journal import Posting, check_balanced
+from tradex.domain.types import (
+    END_REASONS,
+    LIQUIDITIES,
+    REASONS,
+    SIDES,
+    EndReason,
+    Liquidity,
+    OrderKind,
+    Reason,
+    Side,
+    StpMode,
+)
+
+
+def _positive(value: int, what: str) -> None:
+    if value <= 0:
+        raise InvalidRecord(f"{what} must be > 0, got {value}")
+
+
+class Deposited(NamedTuple):
+    command_id: str
+    account_id: int
+    event_time_ns: int
+    asset: str
+    amount: int
+    postings: tuple[Posting, ...]
+
+    def validate(self) -> None:
+        _positive(self.amount, "amount")
+        check_balanced(self.postings)
+
+
+class WithdrawalRequested(NamedTuple):
+    command_id: str
+    account_id: int
+    event_time_ns: int
+    withdrawal_id: str
+    asset: str
+    amount: int
+
+    def validate(self) -> None:
+        _positive(self.amount, "amount")
+
+
+class WithdrawalPaid(NamedTuple):
+    command_id: str
+    account_id: int
+    event_time_ns: int
+    withdrawal_id: str
+    asset: str
+    amount: int
+    postings: tuple[Posting, ...]
+
+    def validate(self) -> None:
+        _positive(self.amount, "amount")
+        check_balanced(self.postings)
+
+
+class WithdrawalReleased(NamedTuple):
+    command_id: str
+    account_id: int
+    event_time_ns: int
+    withdrawal_id: str
+    asset: str
+    amount: int
+
+    def validate(self) -> None:
+        _positive(self.amount, "amount")
+
+
+class OrderAccepted(NamedTuple):
+    """Hold placed, order forwarded. Snapshots everything settlement needs (sizes, fees)."""
+
+    command_id: str
+    account_id: int
+    event_time_ns: int
+    order_id: int
+    instrument_id: int
+    side: Side
+    kind: OrderKind
+    price: int
+    qty: int
+    protection_ticks: int
+    stp_mode: StpMode
+    base_asset: str
+    quote_asset: str
+    tick_size: int
+    lot_size: int
+    maker_fee_ppm: int
+    taker_fee_ppm: int
+    hold_asset: str
+    hold_amount: int
+
+    def validate(self) -> None:
+        if self.side not in SIDES:
+            raise InvalidRecord(f"unknown side {self.side!r}")
+        _positive(self.price, "price")
+        _positive(self.qty, "qty")
+        _positive(self.hold_amount, "hold_amount")
+        expected = self.quote_asset if self.side == Side.BUY else self.base_asset
+        if self.hold_asset != expected:
+            raise InvalidRecord(f"a {self.side} holds {expected}, not {self.hold_asset}")
+
+
+class OrderRejected(NamedTuple):
+    command_id: str
+    account_id: int
+    event_time_ns: int
+    instrument_id: int
+    side: Side
+    kind: OrderKind
+    price: int
+    qty: int
+    reason: Reason
+    detail: str
+
+    def validate(self) -> None:
+        if self.reason not in REASONS:
+            raise InvalidRecord(f"unknown reason {self.reason!r}")
+
+
+class CancelRequested(NamedTuple):
+    command_id: str
+    account_id: int
+    event_time_ns: int
+    order_id: int
+    instrument_id: int
+
+    def validate(self) -> None:
+        if self.order_id < 0:
+            raise InvalidRecord("order_id must be >= 0")
+
+
+class FillSettled(NamedTuple):
+    """One fill leg settled against clearing; ``fee_micro`` is the order's cumulative
+    Σ notional·rate after this fill (see ``tradex.domain.units``)."""
+
+    command_id: str
+    account_id: int
+    event_time_ns: int
+    order_id: int
+    trade_id: int
+    instrument_id: int
+    side: Side
+    liquidity: Liquidity
+    price: int
+    qty: int
+    notional: int
+    fee: int
+    fee_micro: int
+    hold_asset: str
+    hold_consumed: int
+    postings: tuple[Posting, ...]
+
+    def validate(self) -> None:
+        if self.side not in SIDES:
+            raise InvalidRecord(f"unknown side {self.side!r}")
+        if self.liquidity not in LIQUIDITIES:
+            raise InvalidRecord(f"unknown liquidity {self.liquidity!r}")
+        _positive(self.qty, "qty")
+        _positive(self.hold_consumed, "hold_consumed")
+        if self.fee < 0:
+            raise InvalidRecord(f"fee must be >= 0, got {self.fee}")
+        check_balanced(self.postings)
+
+
+class HoldReleased(NamedTuple):
+    """The order ended: the rest of its hold (possibly 0) goes back to available."""
+
+    command_id: str
+    account_id: int
+    event_time_ns: int
+    order_id: int
+    asset: str
+    amount: int
+    end_reason: EndReason
+
+    def validate(self) -> None:
+        if self.amount < 0:
+            raise InvalidRecord(f"amount must be >= 0, got {self.amount}")
+        if self.end_reason not in END_REASONS:
+            raise InvalidRecord(f"unknown end reason {self.end_reason!r}")
+
+
+class CommandRejected(NamedTuple):
+    command_id: str
+    account_id: int
+    event_time_ns: int
+    command_type: str
+    reason: Reason
+    detail: str
+
+    def validate(self) -> None:
+        if self.reason not in REASONS:
+            raise InvalidRecord(f"unknown reason {self.reason!r}")
+
+
+AccountEvent = (
+    Deposited
+    | WithdrawalRequested
+    | WithdrawalPaid
+    | WithdrawalReleased
+    | OrderAccepted
+    | OrderRejected
+    | CancelRequested
+    | FillSettled
+    | HoldReleased
+    | CommandRejected
+)
+ACCOUNT_EVENT_TYPES: tuple[type, ...] = (
+    Deposited,
+    WithdrawalRequested,
+    WithdrawalPaid,
+    WithdrawalReleased,
+    OrderAccepted,
+    OrderRejected,
+    CancelRequested,
+    FillSettled,
+    HoldReleased,
+    CommandRejected,
+)
+
+
+def hold_delta(event: AccountEvent) -> tuple[str, int] | None:
+    """(asset, change of held) of an event, None when it holds nothing (table above)."""
+    if isinstance(event, WithdrawalRequested):
+        return event.asset, event.amount
+    if isinstance(event, WithdrawalPaid | WithdrawalReleased):
+        return event.asset, -event.amount
+    if isinstance(event, OrderAccepted):
+        return event.hold_asset, event.hold_amount
+    if isinstance(event, FillSettled):
+        return event.hold_asset, -event.hold_consumed
+    if isinstance(event, HoldReleased):
+        return event.asset, -event.amount
+    return None
+
+
+def postings_of(event: AccountEvent) -> tuple[Posting, ...]:
+    """The journal entry of an event (empty when it changes no balance)."""
+    if isinstance(event, Deposited | WithdrawalPaid | FillSettled):
+        return event.postings
+    return ()
