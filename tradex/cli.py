@@ -14,13 +14,25 @@ import sys
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("demo",): ("tradex.demo", "the main job: stack up, reference data, trading, audit"),
     ("stack",): ("tradex.infra.stack", "local stack: up | down | status | logs"),
-    ("run", "accounts"): ("tradex.commands.service", "run an account processor (consumer group member)"),
+    ("run", "accounts"): (
+        "tradex.commands.service",
+        "run an account processor (consumer group member)",
+    ),
     ("run", "reference"): ("tradex.commands.reference_service", "run the reference-data processor"),
-    ("run", "matcher"): ("tradex.matching.service", "run a matching engine (consumer group member)"),
-    ("matching", "verify"): ("tradex.matching.verify", "re-run order-requests and compare engine-events"),
+    ("run", "matcher"): (
+        "tradex.matching.service",
+        "run a matching engine (consumer group member)",
+    ),
+    ("matching", "verify"): (
+        "tradex.matching.verify",
+        "re-run order-requests and compare engine-events",
+    ),
     ("bench", "gen-stream"): ("bench.gen_stream", "write an order stream file"),
     ("bench", "replay"): ("bench.replay", "replay an order stream through one engine"),
-    ("bench", "matching"): ("bench.matching", "matching benchmark: tradex vs liquibook and reference"),
+    ("bench", "matching"): (
+        "bench.matching",
+        "matching benchmark: tradex vs liquibook and reference",
+    ),
     ("bench", "ledger"): ("bench.ledger", "ledger benchmark: processors vs eventsourcing+Postgres"),
 }
 

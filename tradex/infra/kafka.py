@@ -1,0 +1,194 @@
+"""Kafka clients, topics and log reading, configured one way for the whole system.
+
+Every producer is idempotent with acks=all and the murmur2 partitioner (the Java
+clients' default), so a key lands on the same partition whichever client wrote it. Every
+consumer reads committed data only and never auto-commits: positions move only inside a
+Kafka transaction (see :mod:`tradex.infra.stage`) or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from tradex.infra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# How long a transaction may stay open before the broker aborts it. Short, so a crashed
+# process that never comes back blocks read_committed readers of its partitions briefly.
+transaction_timeout_ms = 15_000
+admin_timeout_s = 30.0
+read_poll_timeout_s = 1.0
+read_idle_polls_max = 30  # consecutive empty polls before a log read gives up
+
+
+def producer_config(settings: Settings, transactional_id: str | None = None) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "enable.idempotence": True,
+        "acks": "all",
+        "partitioner": "murmur2_random",
+        "linger.ms": 2,
+        "batch.num.messages": 10_000,
+        "queue.buffering.max.messages": 1_000_000,
+        "compression.type": "lz4",
+        "retry.backoff.ms": 20,
+    }
+    if transactional_id is not None:
+        config["transactional.id"] = transactional_id
+        config["transaction.timeout.ms"] = transaction_timeout_ms
+    return config
+
+
+def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        # Range keeps co-partitioned topics (same key, same partition count) on one member.
+        "partition.assignment.strategy": "range",
+        "fetch.wait.max.ms": 10,
+        "session.timeout.ms": 10_000,
+        "heartbeat.interval.ms": 1_000,
+    }
+    config.update(overrides)
+    return config
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic the system needs: partitions, and whether it is compacted (snapshots)."""
+
+    partitions: int
+    compacted: bool = False
+    replication_factor: int = -1  # -1: the broker's default.replication.factor
+
+
+def ensure_topics(settings: Settings, specs: Mapping[str, TopicSpec]) -> None:
+    """Create the topics that do not exist yet (idempotent); check those that do.
+
+    ``specs`` maps logical names to specs; real names get ``settings.topic_prefix``.
+    An existing topic with a different partition count is an error, never silently used:
+    keys would land on other partitions than the processors expect.
+    """
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    wanted = {settings.topic(name): spec for name, spec in specs.items()}
+    existing = admin.list_topics(timeout=admin_timeout_s).topics
+    new_topics = []
+    for name, spec in wanted.items():
+        assert spec.partitions > 0, name
+        if name in existing:
+            have = len(existing[name].partitions)
+            if have != spec.partitions:
+                raise RuntimeError(
+                    f"topic {name} has {have} partitions, expected {spec.partitions}"
+                )
+            continue
+        config = {"cleanup.policy": "compact"} if spec.compacted else {}
+        new_topics.append(
+            NewTopic(
+                name,
+                num_partitions=spec.partitions,
+                replication_factor=spec.replication_factor,
+                config=config,
+            )
+        )
+    if not new_topics:
+        return
+    for name, future in admin.create_topics(new_topics, request_timeout=admin_timeout_s).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+        log.info("created topic %s", name)
+
+
+def partition_count(settings: Settings, topic: str) -> int:
+    """Partitions of a real topic name; raises if the topic does not exist."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    metadata = admin.list_topics(topic=topic, timeout=admin_timeout_s)
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None or not found.partitions:
+        raise RuntimeError(f"topic {topic} does not exist")
+    return len(found.partitions)
+
+
+def read_partition(
+    settings: Settings, topic: str, partition: int, start: int = 0, end: int | None = None
+) -> Iterator[Message]:
+    """Committed records of one partition from offset ``start`` to the end of the log.
+
+    ``end`` (exclusive) stops early; without it the read stops at the partition's end
+    as it stands when reading began (read_committed: aborted records never appear).
+    """
+    consumer = Consumer(
+        consumer_config(settings, group_id="tradex-reader", **{"enable.partition.eof": True})
+    )
+    try:
+        _low, high = consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=admin_timeout_s
+        )
+        stop = high if end is None else min(end, high)
+        if start >= stop:
+            return
+        consumer.assign([TopicPartition(topic, partition, start)])
+        idle_polls = 0
+        while True:
+            batch = consumer.consume(num_messages=10_000, timeout=read_poll_timeout_s)
+            if not batch:
+                idle_polls += 1
+                if idle_polls > read_idle_polls_max:
+                    raise TimeoutError(f"no progress reading {topic}[{partition}] towards {stop}")
+                continue
+            idle_polls = 0
+            for message in batch:
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        return
+                    raise KafkaException(error)
+                offset = message.offset()
+                assert offset is not None
+                if offset >= stop:
+                    return
+                yield message
+                if offset + 1 >= stop:
+                    return
+    finally:
+        consumer.close()
+
+
+def produce_sync(settings: Settings, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+    """Write records (key, value) to a real topic name and wait until all are acknowledged.
+
+    For clients outside the pipeline (CLI, tests, benchmarks' feeders).
+    """
+    producer = Producer(producer_config(settings))
+    errors: list[KafkaError] = []
+
+    def on_delivery(error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            errors.append(error)
+
+    for key, value in records:
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    remaining = producer.flush(admin_timeout_s)
+    if remaining:
+        raise TimeoutError(f"{remaining} records to {topic} not acknowledged")
+    if errors:
+        raise KafkaException(errors[0])

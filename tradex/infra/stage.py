@@ -1,0 +1,361 @@
+"""The one shape of every Kafka stage: consume → transform → produce in a transaction.
+
+A :class:`TransactionalStage` owns a read_committed consumer (group member) and a
+transactional producer. Each batch of input records is handed to a :class:`Processor`,
+whose outputs are produced together with the consumed offsets in one Kafka transaction:
+either all of a batch's effects and its input positions become visible, or none do.
+
+Errors follow librdkafka's transactional API: a retriable error retries the same call;
+an abortable one aborts, rewinds the consumer to the committed offsets and asks the
+processor to rebuild its state; a fatal one or a timeout (KAFKA-18579) also recreates
+the producer. A zombie is fenced by its transactional.id and by the group metadata sent
+with the offsets (KIP-447).
+
+Fault injection for crash tests: ``TRADEX_FAULT=<point>:<n>`` makes the process exit
+abruptly (``os._exit``) at the n-th batch's point, one of ``after_produce`` (records in
+an open transaction) or ``before_commit`` (offsets sent, not committed).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_INVALID,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from tradex.infra.kafka import consumer_config, producer_config
+from tradex.infra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DeliveryCallback = Callable[[KafkaError | None, Message], None]
+
+batch_records_max = 5_000  # input records per transaction
+batch_wait_ms_max = 20  # how long a batch may wait to fill
+call_retries_max = 10  # retriable errors on one transactional call before giving up
+transaction_call_timeout_s = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One record to produce. ``partition`` -1 means: by key (murmur2)."""
+
+    topic: str
+    value: bytes
+    key: bytes | None
+    partition: int = -1
+
+
+class Processor(Protocol):
+    """The pure part of a stage: state rebuilt from logs, outputs decided from inputs."""
+
+    def assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Rebuild state for these input partitions from the logs (committed data only)."""
+
+    def revoke(self, partitions: list[TopicPartition]) -> None:
+        """Forget the state of these input partitions."""
+
+    def process(self, messages: Sequence[Message]) -> list[Output]:
+        """Decide the outputs of a batch of input records (in order per partition)."""
+
+    def committed(self, produced: dict[tuple[str, int], int]) -> list[Output]:
+        """Called after each commit with the next offsets of explicitly-partitioned outputs.
+
+        May return records to put in the next transaction (e.g. a snapshot that names the
+        log position it covers).
+        """
+
+
+@dataclass
+class StageStats:
+    batches: int = 0
+    records_in: int = 0
+    records_out: int = 0
+    aborts: int = 0
+    producer_restarts: int = 0
+    commit_latency_s_total: float = 0.0
+    last_commit_monotonic: float = field(default_factory=time.monotonic)
+
+
+class _Fault:
+    """Parsed ``TRADEX_FAULT``: exit the process at a chosen point of a chosen batch."""
+
+    points = ("after_produce", "before_commit")
+
+    def __init__(self, spec: str) -> None:
+        self.point = ""
+        self.batch = 0
+        if spec:
+            point, _, count = spec.partition(":")
+            if point not in self.points or not count.isdigit():
+                raise ValueError(
+                    f"TRADEX_FAULT must be <{'|'.join(self.points)}>:<n>, got {spec!r}"
+                )
+            self.point, self.batch = point, int(count)
+
+    def check(self, point: str, batch: int) -> None:
+        if self.point == point and batch + 1 >= self.batch:
+            log.error("TRADEX_FAULT: exiting at %s of batch %d", point, batch + 1)
+            os._exit(137)
+
+
+class TransactionalStage:
+    """Runs a :class:`Processor` as one member of a consumer group, exactly once."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        group_id: str,
+        input_topics: list[str],
+        processor: Processor,
+        transactional_id: str,
+        batch_records: int = batch_records_max,
+        batch_wait_ms: int = batch_wait_ms_max,
+    ) -> None:
+        assert input_topics, "a stage needs input topics"
+        assert 0 < batch_records <= batch_records_max, batch_records
+        self.settings = settings
+        self.group_id = group_id
+        self.input_topics = input_topics
+        self.processor = processor
+        self.transactional_id = transactional_id
+        self.batch_records = batch_records
+        self.batch_wait_s = batch_wait_ms / 1000
+        self.stats = StageStats()
+        self.fault = _Fault(os.environ.get("TRADEX_FAULT", ""))
+        self.consumer = Consumer(
+            consumer_config(
+                settings,
+                group_id,
+                **{"group.instance.id": transactional_id, "max.poll.interval.ms": 300_000},
+            )
+        )
+        self.producer = self._new_producer()
+        self.assignment: list[TopicPartition] = []
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def _new_producer(self) -> Producer:
+        producer = Producer(producer_config(self.settings, self.transactional_id))
+        producer.init_transactions(transaction_call_timeout_s)
+        return producer
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
+        self.assignment = list(partitions)
+        self.processor.assign(consumer, list(partitions))
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("revoked %s", [(p.topic, p.partition) for p in partitions])
+        gone = {(p.topic, p.partition) for p in partitions}
+        self.assignment = [p for p in self.assignment if (p.topic, p.partition) not in gone]
+        self.processor.revoke(list(partitions))
+
+    def run(
+        self,
+        stop: threading.Event | None = None,
+        batches_max: int | None = None,
+        idle_s_max: float | None = None,
+    ) -> StageStats:
+        """Process batches until ``stop`` is set, ``batches_max`` batches committed, or no
+        input arrived for ``idle_s_max`` seconds (a catch-up run that exits when done)."""
+        stop = stop or threading.Event()
+        idle_since = time.monotonic()
+        self.consumer.subscribe(
+            self.input_topics, on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
+        pending: list[Output] = []
+        try:
+            while not stop.is_set():
+                if batches_max is not None and self.stats.batches >= batches_max:
+                    break
+                messages = self._consume_batch()
+                if not messages and not pending:
+                    if idle_s_max is not None and time.monotonic() - idle_since > idle_s_max:
+                        break
+                    continue
+                idle_since = time.monotonic()
+                outputs = pending + self.processor.process(messages)
+                produced = self._transact(messages, outputs)
+                if produced is None:
+                    pending = []
+                    continue  # aborted: rewound, state rebuilt; the batch comes again
+                self.stats.batches += 1
+                self.stats.records_in += len(messages)
+                self.stats.records_out += len(outputs)
+                pending = self.processor.committed(produced)
+        finally:
+            self.consumer.close()
+        return self.stats
+
+    # -- one batch ---------------------------------------------------------------------
+
+    def _consume_batch(self) -> list[Message]:
+        deadline = time.monotonic() + self.batch_wait_s
+        batch: list[Message] = []
+        while len(batch) < self.batch_records:
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0 and batch:
+                break
+            chunk = self.consumer.consume(
+                num_messages=self.batch_records - len(batch), timeout=max(remaining_s, 0.05)
+            )
+            for message in chunk:
+                error = message.error()
+                if error is None:
+                    batch.append(message)
+                elif error.fatal():
+                    raise KafkaException(error)
+                else:
+                    log.warning("consumer: %s", error)
+            if not chunk and time.monotonic() >= deadline:
+                break
+        return batch
+
+    def _transact(
+        self, messages: list[Message], outputs: list[Output]
+    ) -> dict[tuple[str, int], int] | None:
+        """Produce outputs and offsets in one transaction; None if it was aborted."""
+        started = time.monotonic()
+        produced: dict[tuple[str, int], int] = {}
+        last_explicit: dict[tuple[str, int], int] = {}
+        for index, output in enumerate(outputs):
+            if output.partition >= 0:
+                last_explicit[(output.topic, output.partition)] = index
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            if error is None:
+                topic, partition, offset = message.topic(), message.partition(), message.offset()
+                assert topic is not None and partition is not None and offset is not None
+                produced[(topic, partition)] = offset + 1
+
+        tracked = set(last_explicit.values())
+        try:
+            self._call(self.producer.begin_transaction)
+            for index, output in enumerate(outputs):
+                callback = on_delivery if index in tracked else None
+                self._produce(output, callback)
+            self.fault.check("after_produce", self.stats.batches)
+            if messages:
+                self._call(
+                    self.producer.send_offsets_to_transaction,
+                    self._next_offsets(messages),
+                    self.consumer.consumer_group_metadata(),
+                    transaction_call_timeout_s,
+                )
+            remaining = self.producer.flush(transaction_call_timeout_s)
+            if remaining:
+                raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "flush timed out"))
+            self.fault.check("before_commit", self.stats.batches)
+            self._call(self.producer.commit_transaction, transaction_call_timeout_s)
+        except KafkaException as exc:
+            self._recover(exc.args[0])
+            return None
+        self.stats.commit_latency_s_total += time.monotonic() - started
+        assert len(produced) == len(tracked), "a tracked record was not acknowledged"
+        return produced
+
+    def _produce(self, output: Output, callback: DeliveryCallback | None) -> None:
+        while True:
+            try:
+                if output.partition >= 0:
+                    self.producer.produce(
+                        output.topic,
+                        output.value,
+                        output.key,
+                        partition=output.partition,
+                        on_delivery=callback,
+                    )
+                else:
+                    self.producer.produce(
+                        output.topic, output.value, output.key, on_delivery=callback
+                    )
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
+    @staticmethod
+    def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
+        next_offset: dict[tuple[str, int], int] = {}
+        for message in messages:
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            assert topic is not None and partition is not None and offset is not None
+            key = (topic, partition)
+            assert next_offset.get(key, -1) <= offset + 1, "input reordered within a partition"
+            next_offset[key] = offset + 1
+        return [
+            TopicPartition(topic, partition, offset)
+            for (topic, partition), offset in next_offset.items()
+        ]
+
+    def _call(self, function: object, *args: object) -> None:
+        """Call a transactional API function, retrying while the error says retriable."""
+        assert callable(function)
+        for attempt in range(call_retries_max):
+            try:
+                function(*args)
+                return
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if (
+                    error.retriable()
+                    and error.code() != KafkaError._TIMED_OUT
+                    and attempt + 1 < call_retries_max
+                ):
+                    log.warning("retriable %s: %s", getattr(function, "__name__", function), error)
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                raise
+
+    # -- recovery ----------------------------------------------------------------------
+
+    def _recover(self, error: KafkaError) -> None:
+        self.stats.aborts += 1
+        timed_out = error.code() == KafkaError._TIMED_OUT
+        if error.txn_requires_abort() and not timed_out:
+            log.warning("transaction aborted: %s", error)
+            try:
+                self.producer.abort_transaction(transaction_call_timeout_s)
+            except KafkaException as abort_exc:
+                log.error("abort failed, recreating producer: %s", abort_exc)
+                self._restart_producer()
+        else:
+            log.error("fatal or timed-out transaction, recreating producer: %s", error)
+            self._restart_producer()
+        self._rewind()
+
+    def _restart_producer(self) -> None:
+        self.stats.producer_restarts += 1
+        self.producer.flush(0)
+        self.producer = self._new_producer()
+
+    def _rewind(self) -> None:
+        """Seek to the committed offsets and rebuild the processor's state from the logs."""
+        if not self.assignment:
+            return
+        committed = self.consumer.committed(self.assignment, timeout=transaction_call_timeout_s)
+        for tp in committed:
+            offset = OFFSET_BEGINNING if tp.offset == OFFSET_INVALID else tp.offset
+            try:
+                self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+            except KafkaException as exc:
+                # Not fetched yet: its first fetch starts at the committed offset anyway.
+                if exc.args[0].code() != KafkaError._STATE:
+                    raise
+        self.processor.revoke(list(self.assignment))
+        self.processor.assign(self.consumer, list(self.assignment))
