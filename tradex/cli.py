@@ -27,6 +27,15 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.matching.verify",
         "re-run order-requests and compare engine-events",
     ),
+    ("schemas",): ("tradex.schemas.registry", "schema registry file: generate | check"),
+    ("bench", "domain"): (
+        "tradex.domain.bench",
+        "domain: plain aggregate vs eventsourcing Aggregate",
+    ),
+    ("bench", "codec"): (
+        "tradex.schemas.bench",
+        "codec: tradex Avro codec vs confluent serializer",
+    ),
     ("bench", "gen-stream"): ("bench.gen_stream", "write an order stream file"),
     ("bench", "replay"): ("bench.replay", "replay an order stream through one engine"),
     ("bench", "matching"): (
