@@ -11,10 +11,11 @@ cached per path, and a second path in the same process is a clear error.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -24,6 +25,10 @@ import pyarrow as pa
 from tradex.infra.settings import Settings
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+class ClickHouseError(RuntimeError):
+    """A statement failed in either backend (the message is ClickHouse's)."""
 
 
 def check_table_name(name: str) -> str:
@@ -74,6 +79,19 @@ class ClickHouse(ABC):
         self.insert_arrow(table, data)
 
 
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Both backends raise ClickHouseError for a failed statement."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError as ServerError
+
+    try:
+        yield
+    except ClickHouseError:
+        raise
+    except (RuntimeError, ServerError) as exc:  # chdb's ChdbError is a RuntimeError
+        raise ClickHouseError(str(exc)) from exc
+
+
 class ChdbClickHouse(ClickHouse):
     backend = "chdb"
     _sessions: ClassVar[dict[Path, Any]] = {}
@@ -98,11 +116,11 @@ class ChdbClickHouse(ClickHouse):
         self._session = session
 
     def command(self, sql: str) -> None:
-        with self._lock:
+        with self._lock, _errors():
             self._session.query(sql, "CSV")
 
     def query_arrow(self, sql: str) -> pa.Table:
-        with self._lock:
+        with self._lock, _errors():
             result = self._session.query(sql, "ArrowTable")
         assert isinstance(result, pa.Table), type(result)
         return result
@@ -113,7 +131,7 @@ class ChdbClickHouse(ClickHouse):
         # chdb's Python() table function finds the Arrow table by this local variable name.
         tradex_insert_data = data
         sql = f"INSERT INTO {table} ({names}) SELECT {names} FROM Python(tradex_insert_data)"
-        with self._lock:
+        with self._lock, _errors():
             self._session.query(sql, "CSV")
         del tradex_insert_data
 
@@ -133,16 +151,19 @@ class ServerClickHouse(ClickHouse):
         self._client = clickhouse_connect.get_client(dsn=url)
 
     def command(self, sql: str) -> None:
-        self._client.command(sql)
+        with _errors():
+            self._client.command(sql)
 
     def query_arrow(self, sql: str) -> pa.Table:
-        result = self._client.query_arrow(sql)
+        with _errors():
+            result = self._client.query_arrow(sql)
         assert isinstance(result, pa.Table), type(result)
         return result
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
         database, _, name = check_table_name(table).rpartition(".")
-        self._client.insert_arrow(name, data, database=database or None)
+        with _errors():
+            self._client.insert_arrow(name, data, database=database or None)
 
     def close(self) -> None:
         self._client.close()

@@ -77,6 +77,7 @@ _LOG4J2 = """<Configuration status="WARN">
     <Logger name="kafka.Kafka" level="INFO"/>
     <Logger name="org.apache.kafka.raft" level="WARN"/>
     <Logger name="kafka.server.ControllerServer" level="INFO"/>
+    <Logger name="org.apache.kafka.clients.NetworkClient" level="ERROR"/>
   </Loggers>
 </Configuration>
 """
@@ -244,6 +245,9 @@ class LocalKafka:
             "share.coordinator.state.topic.replication.factor": str(rf),
             "share.coordinator.state.topic.min.isr": str(min_isr),
             "group.initial.rebalance.delay.ms": "0",
+            # Loopback: notice a dead node fast (a killed node re-registers sooner).
+            "broker.heartbeat.interval.ms": "1000",
+            "broker.session.timeout.ms": "4000",
             # Kafka is the source of truth: keep every record.
             "log.retention.ms": "-1",
             "auto.create.topics.enable": "true",
@@ -278,11 +282,20 @@ class LocalKafka:
         for node in self.nodes:
             node.home.mkdir(parents=True, exist_ok=True)
             node.config_path.write_text(self.server_properties(node))
-            if not (node.data_dir / "meta.properties").exists():
-                self._format(node, cluster_id)
+        unformatted = [n for n in self.nodes if not (n.data_dir / "meta.properties").exists()]
+        if unformatted:
+            self._format(unformatted, cluster_id)
         return cluster_id
 
-    def _java_base(self) -> list[str]:
+    def _java_common(self) -> list[str]:
+        return [
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.root / 'log4j2.xml'}",
+            "-cp",
+            f"{libs_dir()}/*",
+        ]
+
+    def _java_broker(self) -> list[str]:
         return [
             "java",
             "-Xms128m",
@@ -290,29 +303,37 @@ class LocalKafka:
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-XX:+ExitOnOutOfMemoryError",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self.root / 'log4j2.xml'}",
-            "-cp",
-            f"{libs_dir()}/*",
+            *self._java_common(),
         ]
 
-    def _format(self, node: KafkaNode, cluster_id: str) -> None:
-        argv = [
-            *self._java_base(),
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            cluster_id,
-            "-c",
-            str(node.config_path),
-            "--ignore-formatted",
-        ]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=format_timeout_s)
-        if done.returncode != 0 or not (node.data_dir / "meta.properties").exists():
-            raise StackError(
-                f"formatting Kafka node {node.node_id} storage failed (exit {done.returncode}):\n"
-                f"{(done.stdout + done.stderr)[-3000:]}"
-            )
+    def _format(self, nodes: list[KafkaNode], cluster_id: str) -> None:
+        """Format the nodes' storage, all at once (one short-lived JVM each)."""
+        tool_jvm = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m"]
+        running = []
+        for node in nodes:
+            argv = [
+                "java",
+                *tool_jvm,
+                *self._java_common(),
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(node.config_path),
+                "--ignore-formatted",
+            ]
+            out = node.home / "format.log"
+            with out.open("w") as handle:
+                proc = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT)
+            running.append((node, proc, out))
+        for node, proc, out in running:
+            code = proc.wait(timeout=format_timeout_s)
+            if code != 0 or not (node.data_dir / "meta.properties").exists():
+                raise StackError(
+                    f"formatting Kafka node {node.node_id} storage failed (exit {code}):\n"
+                    f"{out.read_text()[-3000:]}"
+                )
 
     def running_pids(self) -> dict[int, int]:
         """node id -> pid of our running Kafka processes."""
@@ -338,7 +359,7 @@ class LocalKafka:
                         f"stop it (another checkout: `tradex stack down` there) or set "
                         f"TRADEX_KAFKA_PORT"
                     )
-            argv = [*self._java_base(), "kafka.Kafka", str(node.config_path)]
+            argv = [*self._java_broker(), "kafka.Kafka", str(node.config_path)]
             spawn_detached(argv, self.log_path(node), self.pid_path(node))
 
     def stop(self) -> None:
@@ -353,7 +374,9 @@ class LocalKafka:
         log = self.log_path(self.nodes[0])
         missing = [n.node_id for n in self.nodes if n.node_id not in running]
         if missing:
-            return Health(self.name, False, f"node(s) {missing} not running", log)
+            return Health(
+                self.name, False, f"node(s) {missing} not running", log, process_dead=True
+            )
         from confluent_kafka.admin import AdminClient
 
         admin = AdminClient(

@@ -265,7 +265,7 @@ class LocalPostgres:
 
     def health(self) -> Health:
         if self.running_pid() is None:
-            return Health(self.name, False, "not running", self.log_path)
+            return Health(self.name, False, "not running", self.log_path, process_dead=True)
         try:
             version = run_sync(postgres.ping(self.settings))
         except Exception as exc:  # asyncpg/OSError: not reachable yet

@@ -39,6 +39,7 @@ class Health:
     ok: bool
     detail: str
     log_path: Path | None = None
+    process_dead: bool = False  # after a start this is final: no point waiting
 
 
 def pid_alive(pid: int) -> bool:

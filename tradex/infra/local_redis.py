@@ -89,7 +89,7 @@ class LocalRedis:
 
     def health(self) -> Health:
         if self.running_pid() is None:
-            return Health(self.name, False, "not running", self.log_path)
+            return Health(self.name, False, "not running", self.log_path, process_dead=True)
         conn = redis_client.client(self.settings)
         try:
             conn.ping()

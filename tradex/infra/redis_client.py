@@ -13,7 +13,8 @@ socket_timeout_s = 5.0
 databases_max = 16  # redis-server default `databases`
 
 
-def _url(settings: Settings, db: int | None) -> str:
+def url(settings: Settings, db: int | None) -> str:
+    """settings.redis_url, or the same server with another logical database."""
     if db is None:
         return settings.redis_url
     assert 0 <= db < databases_max, db
@@ -24,12 +25,12 @@ def _url(settings: Settings, db: int | None) -> str:
 def client(settings: Settings, db: int | None = None) -> redis.Redis:
     """A synchronous client for settings' Redis (optionally another logical db)."""
     return redis.Redis.from_url(
-        _url(settings, db), socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s
+        url(settings, db), socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s
     )
 
 
 def async_client(settings: Settings, db: int | None = None) -> redis.asyncio.Redis:
     """An asyncio client for settings' Redis (optionally another logical db)."""
     return redis.asyncio.Redis.from_url(
-        _url(settings, db), socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s
+        url(settings, db), socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s
     )

@@ -141,10 +141,13 @@ def _wait_healthy(stack: Stack, chosen: list[str], timeout_s: float) -> list[Hea
         failing = [results[name] for name in chosen if not results[name].ok]
         if not failing:
             return [results[name] for name in chosen]
-        if time.monotonic() >= deadline:
+        if any(h.process_dead for h in failing) or time.monotonic() >= deadline:
             break
         time.sleep(health_poll_s)
-    lines = [f"stack up: not healthy after {timeout_s:.0f} s:"]
+    dead = any(h.process_dead for h in failing)
+    lines = [
+        "stack up: a process exited:" if dead else f"stack up: not healthy after {timeout_s:.0f} s:"
+    ]
     for health in failing:
         lines.append(f"  {health.service}: {health.detail}")
         for path in stack.log_paths(health.service):

@@ -1,0 +1,112 @@
+"""Shared fixtures: the real local stack, and per-test isolation on top of it.
+
+The session fixture `stack` brings the local stack up (idempotent: it starts what is not
+running) and fails the run with the service's name and log when something cannot be
+reached. It never skips. Tests that use `settings` (or any fixture built on it), or are
+marked `integration`, get the stack.
+
+Isolation per test: a unique Kafka topic prefix (topics deleted afterwards), a fresh
+PostgreSQL database, a flushed Redis logical database, a fresh ClickHouse database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from tradex.infra import clickhouse as clickhouse_module
+from tradex.infra import postgres, redis_client
+from tradex.infra import settings as settings_module
+from tradex.infra import stack as stack_module
+from tradex.infra.local_process import StackError
+from tradex.infra.settings import Settings
+
+stack_up_timeout_s = 180.0
+redis_test_dbs = range(1, redis_client.databases_max)  # db 0 is the stack's own
+_redis_db_cycle = itertools.cycle(redis_test_dbs)
+
+
+def _token() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(scope="session")
+def stack() -> Settings:
+    """The local stack, up and healthy (started if needed); its base settings."""
+    base = settings_module.load()
+    try:
+        results = stack_module.up(base, timeout_s=stack_up_timeout_s)
+    except StackError as exc:
+        pytest.fail(f"the local stack is not usable:\n{exc}", pytrace=False)
+    down = [h for h in results if not h.ok]
+    if down:
+        pytest.fail(f"stack services down:\n{stack_module.format_health(down)}", pytrace=False)
+    return base
+
+
+@pytest.fixture(autouse=True)
+def _stack_for_integration_tests(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("integration") is not None:
+        request.getfixturevalue("stack")
+
+
+@pytest.fixture
+def settings(stack: Settings) -> Iterator[Settings]:
+    """Base settings with a unique topic prefix; the test's topics are deleted after it."""
+    prefix = f"t{_token()}-"
+    yield dataclasses.replace(stack, topic_prefix=prefix)
+    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap, "log_level": 0})
+    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+    if topics:
+        for future in admin.delete_topics(topics, operation_timeout=30).values():
+            future.result()
+
+
+@pytest.fixture
+def pg_database(stack: Settings) -> Iterator[str]:
+    """A fresh PostgreSQL database (dropped after the test); its name."""
+    name = f"t_{_token()}"
+    asyncio.run(postgres.create_database(stack, name))
+    yield name
+    asyncio.run(postgres.drop_database(stack, name))
+
+
+@pytest.fixture
+def pg_settings(settings: Settings, pg_database: str) -> Settings:
+    """`settings` pointing at the test's own PostgreSQL database."""
+    return dataclasses.replace(settings, postgres_db=pg_database)
+
+
+@pytest.fixture
+def redis_settings(settings: Settings) -> Iterator[Settings]:
+    """`settings` pointing at a Redis logical database that is empty, and flushed after."""
+    db = next(_redis_db_cycle)
+    isolated = dataclasses.replace(settings, redis_url=redis_client.url(settings, db))
+    conn = redis_client.client(isolated)
+    try:
+        conn.flushdb()
+        yield isolated
+        conn.flushdb()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def clickhouse(stack: Settings) -> clickhouse_module.ClickHouse:
+    """The stack's ClickHouse (chdb in this process unless TRADEX_CLICKHOUSE_URL is set)."""
+    return clickhouse_module.connect(stack)
+
+
+@pytest.fixture
+def ch_database(clickhouse: clickhouse_module.ClickHouse) -> Iterator[str]:
+    """A fresh ClickHouse database (dropped after the test); its name."""
+    name = f"t_{_token()}"
+    clickhouse.command(f"CREATE DATABASE {name}")
+    yield name
+    clickhouse.command(f"DROP DATABASE IF EXISTS {name} SYNC")

@@ -1,0 +1,94 @@
+"""`tradex stack`: health, idempotent up, and bad input that changes nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tradex.infra import stack as stack_module
+from tradex.infra.local_kafka import LocalKafka
+from tradex.infra.local_process import StackError
+from tradex.infra.settings import REPO_ROOT, Settings
+
+pytestmark = pytest.mark.integration
+
+
+def _tradex(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tradex.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+    )
+
+
+def test_every_service_is_healthy(stack: Settings) -> None:
+    results = stack_module.status(stack)
+    assert [h.service for h in results] == ["kafka", "postgres", "redis", "clickhouse"]
+    assert all(h.ok for h in results), stack_module.format_health(results)
+
+
+def test_up_again_is_idempotent_and_keeps_the_cluster(stack: Settings) -> None:
+    cluster_before = LocalKafka(stack, 1).cluster_id()
+    pids_before = LocalKafka(stack, 1).running_pids()
+    results = stack_module.up(stack, timeout_s=60)
+    assert all(h.ok for h in results)
+    assert LocalKafka(stack, 1).cluster_id() == cluster_before
+    assert LocalKafka(stack, 1).running_pids() == pids_before
+
+
+def test_status_command_from_another_process(stack: Settings) -> None:
+    # chdb is open in this pytest process: the CLI must see it as held, not as down.
+    done = _tradex("stack", "status")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        ["kafka", "up"],
+        ["postgres", "up"],
+        ["redis", "up"],
+        ["clickhouse", "up"],
+    ]
+
+
+def test_bad_arguments_fail_clearly_and_change_nothing(stack: Settings) -> None:
+    cases = [
+        (("stack", "up", "--brokers", "0"), "--brokers must be 1..9"),
+        (("stack", "up", "--only", "kafka,mongo"), "unknown service 'mongo'"),
+        (("stack", "down", "--wipe", "--only", "redis"), "cannot be combined"),
+        (("stack", "logs", "zookeeper"), "no log for 'zookeeper'"),
+        (("stack", "up", "--brokers", "3"), "belongs to a 1-broker cluster"),
+    ]
+    for args, message in cases:
+        done = _tradex(*args)
+        assert done.returncode != 0, args
+        assert message in done.stderr, (args, done.stderr)
+    assert all(h.ok for h in stack_module.status(stack))
+    assert LocalKafka.recorded_brokers(stack) == 1
+
+
+def test_logs_shows_each_service(stack: Settings) -> None:
+    done = _tradex("stack", "logs", "kafka", "-n", "5")
+    assert done.returncode == 0, done.stderr
+    assert "kafka-1.log" in done.stdout
+
+
+def test_a_port_taken_by_a_stranger_is_a_clear_error(stack: Settings, tmp_path: Path) -> None:
+    with socket.socket() as stranger:
+        stranger.bind(("127.0.0.1", 0))
+        stranger.listen()
+        port = stranger.getsockname()[1]
+        other = dataclasses.replace(
+            stack,
+            stack_dir=tmp_path / "stack",
+            redis_port=port,
+            redis_url=f"redis://127.0.0.1:{port}/0",
+        )
+        with pytest.raises(StackError, match=f"port {port} is already in use"):
+            stack_module.up(other, only=["redis"], timeout_s=5)
+    assert not (tmp_path / "stack" / "run" / "redis.pid").exists()
