@@ -1,0 +1,72 @@
+"""Building ``order-requests`` records for the matcher's tests (as the account and reference
+processors write them: Avro, Confluent wire format, key = instrument id)."""
+
+from __future__ import annotations
+
+from tradex.domain.ids import event_id
+from tradex.domain.orders import AmendOrder, CancelOrderRequest, InstrumentRules, NewOrder
+from tradex.domain.types import InstrumentKind, InstrumentStatus, OrderKind, Side, StpMode
+from tradex.matching.partition import InputRecord
+from tradex.schemas.codec import Codec, EnvelopeFields
+
+T0_NS = 1_767_225_600_000_000_000  # 2026-01-01
+
+
+class Feed:
+    """Records in the order they are made; ``time_ns`` advances 1 ms per record."""
+
+    def __init__(self, codec: Codec) -> None:
+        self.codec = codec
+        self.records: list[tuple[bytes, bytes]] = []
+
+    def _add(self, obj: object, instrument_id: int) -> None:
+        n = len(self.records)
+        fields = EnvelopeFields(event_id(T0_NS + n * 1_000_000, 0, 0, n, 0), f"c{n}", f"r{n}",
+                                "test", 0)  # fmt: skip
+        sealed = self.codec.encode_domain(obj, fields)
+        self.records.append((str(instrument_id).encode(), sealed.data))
+
+    def now(self) -> int:
+        return T0_NS + len(self.records) * 1_000_000
+
+    def rules(self, instrument_id: int, band_bps: int = 0, halted: bool = False) -> None:
+        status = InstrumentStatus.HALTED if halted else InstrumentStatus.TRADING
+        rules = InstrumentRules(instrument_id, f"I{instrument_id}", InstrumentKind.SPOT, status,
+                                1, 1, 0, band_bps, 100, 200, self.now())  # fmt: skip
+        self._add(rules, instrument_id)
+
+    def new(
+        self,
+        order_id: int,
+        account_id: int,
+        instrument_id: int,
+        side: str,
+        price: int,
+        qty: int,
+        kind: str = "GTC",
+        stp: str = "NONE",
+        protection_ticks: int = 0,
+    ) -> None:
+        order = NewOrder(order_id, account_id, instrument_id, Side(side), OrderKind(kind), price,
+                         qty, protection_ticks, StpMode(stp), 100, 200, self.now())  # fmt: skip
+        self._add(order, instrument_id)
+
+    def cancel(self, order_id: int, account_id: int, instrument_id: int) -> None:
+        self._add(
+            CancelOrderRequest(order_id, account_id, instrument_id, self.now()), instrument_id
+        )
+
+    def amend(
+        self, order_id: int, account_id: int, instrument_id: int, new_price: int, new_qty: int
+    ) -> None:
+        amend = AmendOrder(order_id, account_id, instrument_id, new_price, new_qty, self.now())
+        self._add(amend, instrument_id)
+
+    def raw(self, key: bytes, value: bytes) -> None:
+        self.records.append((key, value))
+
+    def inputs(self, partition: int = 0, first_offset: int = 0) -> list[InputRecord]:
+        return [
+            InputRecord(partition, first_offset + i, key, value, 1_767_225_600_000 + i)
+            for i, (key, value) in enumerate(self.records)
+        ]

@@ -1,0 +1,421 @@
+"""The deterministic fold of one ``order-requests`` partition: books in, records out.
+
+:class:`PartitionEngine` holds everything the matcher's output depends on — one
+:class:`~tradex.matching.book.Book` per instrument, the hash-chain tails of its outputs and
+the trade counter — and turns a run of input records into the output records, as a pure
+function of the input sequence (and of the book dimensions). The service, its recovery
+(snapshot + replay) and ``tradex matching verify`` all use it, so they agree byte for byte.
+
+Output order: input order, then the engine's per-instrument ``seq`` inside one input. So
+batch boundaries never change the outputs or their order.
+
+Per input record, in order:
+
+- undecodable / wrong type / key not the instrument → a ``DeadLetter`` (unchained);
+- an instrument without InstrumentRules yet → ``Rejected`` (UNKNOWN_INSTRUMENT, seq 0) and,
+  for a NewOrder, ``OrderEnded`` (REJECTED); the first InstrumentRules creates the book;
+- otherwise the kernel's outputs, each to ``engine-events`` on this partition (key:
+  instrument, envelope ``seq`` = the instrument's sequence number); each trade also gives a
+  ``FillLeg`` per side and each order end an ``OrderEnded``, to ``settlements`` (key:
+  account), right after the engine event that caused them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from tradex.domain.commands import FillLeg, OrderEnded
+from tradex.domain.types import EndReason, Liquidity, Side
+from tradex.infra.partitioner import partition_for
+from tradex.infra.stage import Output
+from tradex.matching import wire
+from tradex.matching.book import Book, OutputBuffers
+from tradex.matching.constants import (
+    EV_AMENDED,
+    EV_CANCELLED,
+    EV_FILLED,
+    EV_RESTED,
+    OP_MARKET,
+    ORDERS_MAX_DEFAULT,
+    PRICE_LEVELS_MAX_DEFAULT,
+    SIDE_BUY,
+)
+from tradex.matching.dtypes import COMMAND_DTYPE
+from tradex.matching.segments import Resolver, resolve_amend, resolve_market, run_book
+from tradex.matching.snapshot import SnapshotError
+from tradex.schemas.chain import HASH_SIZE, ZERO_HASH
+from tradex.schemas.codec import Codec, EnvelopeFields
+
+TRADE_ID_COUNTER_BITS = 40  # trade_id = partition << 40 | n-th trade of the partition
+INSTRUMENTS_MAX = 4_096  # books per partition
+ROUTES_MAX = 1_000_000  # cached account -> settlements partition entries
+DEAD_LETTER_ERROR_LENGTH_MAX = 2_000
+
+
+class InputRecord(NamedTuple):
+    """One ``order-requests`` record (from a Kafka message or a test)."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+
+
+def input_record(message: Any) -> InputRecord:
+    """From a confluent_kafka Message."""
+    _kind, timestamp_ms = message.timestamp()
+    return InputRecord(
+        message.partition(), message.offset(), message.key(), message.value(), timestamp_ms
+    )
+
+
+@dataclass(frozen=True)
+class Topics:
+    order_requests: str
+    engine_events: str
+    settlements: str
+    dead_letters: str
+
+
+@dataclass(frozen=True)
+class BookConfig:
+    """Book dimensions: part of what the output is a function of (the price window decides
+    PRICE_OUT_OF_RANGE rejections), so the service and verify must use the same."""
+
+    orders_max: int = ORDERS_MAX_DEFAULT
+    price_levels_max: int = PRICE_LEVELS_MAX_DEFAULT
+
+
+@dataclass
+class EngineStats:
+    inputs: int = 0
+    dead_letters: int = 0
+    engine_events: int = 0
+    settlements: int = 0
+    trades: int = 0
+
+
+class _Pending:
+    """One book's share of a batch: command rows, the inputs they came from, resolvers."""
+
+    __slots__ = ("book", "inputs", "resolvers", "rows")
+
+    def __init__(self, book: Book) -> None:
+        self.book = book
+        self.rows: list[tuple[int, ...]] = []
+        self.inputs: list[int] = []  # input index of each row
+        self.resolvers: list[tuple[int, Resolver]] = []
+
+
+@dataclass
+class PartitionEngine:
+    partition: int
+    codec: Codec
+    topics: Topics
+    settlement_partitions: int
+    out: OutputBuffers
+    config: BookConfig = field(default_factory=BookConfig)
+    books: dict[int, Book] = field(default_factory=dict)
+    next_offset: int = 0  # every input below this offset is folded in
+    trades_total: int = 0
+    engine_prev: bytes = ZERO_HASH  # tail of the engine-events chain of this partition
+    settle_prev: dict[int, bytes] = field(default_factory=dict)  # per settlements partition
+    stats: EngineStats = field(default_factory=EngineStats)
+    _routes: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        assert 0 <= self.partition < (1 << 12), "event ids hold 12 bits of partition"
+        assert self.settlement_partitions > 0
+        assert self.out.orders_max >= self.config.orders_max, "output buffers too small"
+        self.producer = f"matcher/{self.partition}"
+
+    # --- one run of inputs ---------------------------------------------------------------
+
+    def apply(self, records: Sequence[InputRecord]) -> list[Output]:
+        """Fold ``records`` (this partition, increasing offsets) in; return their outputs."""
+        plans: list[wire.Request | wire.Malformed | None] = []
+        unknown: set[int] = set()  # inputs rejected for an unknown instrument
+        pending: dict[int, _Pending] = {}
+        for index, rec in enumerate(records):
+            assert rec.partition == self.partition, "a record of another partition"
+            assert rec.offset >= self.next_offset, "input offsets must increase"
+            self.next_offset = rec.offset + 1
+            parsed = wire.parse_request(self.codec, rec.key, rec.value)
+            plans.append(parsed)
+            if isinstance(parsed, wire.Malformed):
+                continue
+            book = self.books.get(parsed.instrument_id)
+            if book is None:
+                if parsed.kind != wire.REQ_RULES:
+                    unknown.add(index)
+                    continue
+                if len(self.books) >= INSTRUMENTS_MAX:
+                    raise RuntimeError(f"INSTRUMENTS_MAX={INSTRUMENTS_MAX} books on a partition")
+                book = self.books[parsed.instrument_id] = Book(
+                    self.config.orders_max, self.config.price_levels_max
+                )
+            share = pending.get(parsed.instrument_id)
+            if share is None:
+                share = pending[parsed.instrument_id] = _Pending(book)
+            row_index = len(share.rows)
+            if parsed.kind == wire.REQ_AMEND:
+                share.resolvers.append((row_index, resolve_amend))
+            elif parsed.kind == wire.REQ_NEW and parsed.row[0] == OP_MARKET:
+                share.resolvers.append((row_index, resolve_market))
+            share.rows.append(parsed.row)
+            share.inputs.append(index)
+
+        produced: list[list[tuple[int, tuple[int, ...]]]] = [[] for _ in records]
+        for share in pending.values():
+            cmds = np.array(share.rows, dtype=COMMAND_DTYPE)
+            result = run_book(share.book, cmds, share.resolvers, self.out)
+            assert result.n_commands == len(share.rows)
+            items = [(t[0], wire.TAG_TRADE, t) for t in result.trades.tolist()]
+            items += [(e[0], wire.TAG_EVENT, e) for e in result.events.tolist()]
+            items += [(d[0], wire.TAG_L2, d) for d in result.l2.tolist()]
+            items.sort()  # by seq: unique inside a book
+            inputs = share.inputs
+            for _seq, tag, row in items:
+                produced[inputs[row[1]]].append((tag, row))
+
+        outputs: list[Output] = []
+        for index, rec in enumerate(records):
+            plan = plans[index]
+            self.stats.inputs += 1
+            if isinstance(plan, wire.Malformed):
+                outputs.append(self._dead_letter(rec, plan))
+            elif index in unknown:
+                assert plan is not None
+                self._unknown_instrument(rec, plan, outputs)
+            else:
+                assert plan is not None
+                self._engine_outputs(rec, plan, produced[index], outputs)
+        return outputs
+
+    # --- encoding ------------------------------------------------------------------------
+
+    def _engine_record(
+        self, name: str, body: dict[str, Any], req: wire.Request, seq: int, event_id: str
+    ) -> Output:
+        body["envelope"] = {
+            "event_id": event_id,
+            "type": name,
+            "event_time_ns": req.time_ns,
+            "causation_id": req.causation_id,
+            "correlation_id": req.correlation_id,
+            "trace_parent": req.trace_parent,
+            "producer": self.producer,
+            "seq": seq,
+            "prev_hash": self.engine_prev,
+        }
+        sealed = self.codec.seal(name, body, self.engine_prev)
+        self.engine_prev = sealed.hash
+        self.stats.engine_events += 1
+        return Output(
+            self.topics.engine_events,
+            sealed.data,
+            wire.instrument_key(req.instrument_id),
+            self.partition,
+        )
+
+    def _settlement_partition(self, account_id: int) -> int:
+        found = self._routes.get(account_id)
+        if found is None:
+            if len(self._routes) >= ROUTES_MAX:
+                self._routes.clear()
+            found = partition_for(wire.account_key(account_id), self.settlement_partitions)
+            self._routes[account_id] = found
+        return found
+
+    def _settlement(
+        self, obj: FillLeg | OrderEnded, req: wire.Request, seq: int, cause: str, event_id: str
+    ) -> Output:
+        target = self._settlement_partition(obj.account_id)
+        prev = self.settle_prev.get(target, ZERO_HASH)
+        fields = EnvelopeFields(event_id, cause, req.correlation_id, self.producer, seq,
+                                req.trace_parent)  # fmt: skip
+        sealed = self.codec.encode_domain(obj, fields, prev)
+        self.settle_prev[target] = sealed.hash
+        self.stats.settlements += 1
+        return Output(
+            self.topics.settlements, sealed.data, wire.account_key(obj.account_id), target
+        )
+
+    def _engine_outputs(
+        self,
+        rec: InputRecord,
+        req: wire.Request,
+        rows: list[tuple[int, tuple[int, ...]]],
+        outputs: list[Output],
+    ) -> None:
+        instrument_id = req.instrument_id
+        offset, partition = rec.offset, self.partition
+        time_ns = req.time_ns
+        settle_index = 0
+        lost_priority = req.kind == wire.REQ_AMEND and any(
+            tag == wire.TAG_EVENT and row[2] in (EV_RESTED, EV_FILLED, EV_CANCELLED)
+            for tag, row in rows
+        )
+        for engine_index, (tag, row) in enumerate(rows):
+            seq = row[0]
+            eid = wire.matcher_event_id(
+                time_ns, wire.SOURCE_ENGINE_EVENTS, partition, offset, engine_index
+            )
+            if tag == wire.TAG_TRADE:
+                self.trades_total += 1
+                self.stats.trades += 1
+                trade_id = (partition << TRADE_ID_COUNTER_BITS) | self.trades_total
+                body = wire.trade_body(instrument_id, trade_id, row)
+                outputs.append(self._engine_record("Trade", body, req, seq, eid))
+                taker_side = Side.BUY if row[6] == SIDE_BUY else Side.SELL
+                maker_side = Side.SELL if row[6] == SIDE_BUY else Side.BUY
+                legs = (
+                    (row[4], row[2], maker_side, Liquidity.MAKER),
+                    (row[5], row[3], taker_side, Liquidity.TAKER),
+                )
+                for account_id, order_id, side, liquidity in legs:
+                    leg = FillLeg(account_id, order_id, trade_id, instrument_id, side,
+                                  row[7], row[8], liquidity, time_ns)  # fmt: skip
+                    sid = wire.matcher_event_id(
+                        time_ns, wire.SOURCE_SETTLEMENTS_OUT, partition, offset, settle_index
+                    )
+                    settle_index += 1
+                    outputs.append(self._settlement(leg, req, seq, eid, sid))
+            elif tag == wire.TAG_L2:
+                body = wire.l2_body(instrument_id, row)
+                outputs.append(self._engine_record("L2Delta", body, req, seq, eid))
+            else:
+                amended = lost_priority and row[2] == EV_AMENDED
+                name, body = wire.event_body(instrument_id, row, req, amended)
+                outputs.append(self._engine_record(name, body, req, seq, eid))
+                reason = wire.end_reason(row, req)
+                if reason is not None:
+                    ended = OrderEnded(row[4], row[3], instrument_id, reason, time_ns)
+                    sid = wire.matcher_event_id(
+                        time_ns, wire.SOURCE_SETTLEMENTS_OUT, partition, offset, settle_index
+                    )
+                    settle_index += 1
+                    outputs.append(self._settlement(ended, req, seq, eid, sid))
+
+    def _unknown_instrument(
+        self, rec: InputRecord, req: wire.Request, outputs: list[Output]
+    ) -> None:
+        eid = wire.matcher_event_id(
+            req.time_ns, wire.SOURCE_ENGINE_EVENTS, self.partition, rec.offset, 0
+        )
+        body = wire.unknown_instrument_body(req)
+        outputs.append(self._engine_record("Rejected", body, req, 0, eid))
+        if req.kind == wire.REQ_NEW and req.order_id > 0:
+            ended = OrderEnded(req.account_id, req.order_id, req.instrument_id,
+                               EndReason.REJECTED, req.time_ns)  # fmt: skip
+            sid = wire.matcher_event_id(
+                req.time_ns, wire.SOURCE_SETTLEMENTS_OUT, self.partition, rec.offset, 0
+            )
+            outputs.append(self._settlement(ended, req, 0, eid, sid))
+
+    def _dead_letter(self, rec: InputRecord, why: wire.Malformed) -> Output:
+        self.stats.dead_letters += 1
+        time_ns = max(rec.timestamp_ms, 0) * 1_000_000
+        source_topic = self.topics.order_requests
+        record = {
+            "envelope": {
+                "event_id": wire.matcher_event_id(
+                    time_ns, wire.SOURCE_MATCHER_DEAD_LETTERS, self.partition, rec.offset, 0
+                ),
+                "type": "DeadLetter",
+                "event_time_ns": time_ns,
+                "causation_id": f"{source_topic}/{self.partition}/{rec.offset}",
+                "correlation_id": "",
+                "trace_parent": "",
+                "producer": self.producer,
+                "seq": 0,
+                "prev_hash": ZERO_HASH,
+            },
+            "source_topic": source_topic,
+            "source_partition": self.partition,
+            "source_offset": rec.offset,
+            "key": rec.key,
+            "value": rec.value,
+            "reason": why.reason,
+            "error": why.error[:DEAD_LETTER_ERROR_LENGTH_MAX],
+        }
+        sealed = self.codec.seal("DeadLetter", record, ZERO_HASH)
+        return Output(self.topics.dead_letters, sealed.data, source_topic.encode())
+
+    # --- state as bytes ------------------------------------------------------------------
+
+    def state_bytes(self) -> bytes:
+        """Everything the outputs depend on, canonical (books sorted by instrument)."""
+        parts = [
+            _HEAD.pack(
+                STATE_MAGIC, STATE_FORMAT, self.partition, self.next_offset, self.trades_total,
+                self.settlement_partitions, self.config.orders_max, self.config.price_levels_max,
+                self.engine_prev, len(self.settle_prev), len(self.books),
+            )
+        ]  # fmt: skip
+        for target in sorted(self.settle_prev):
+            parts.append(_SETTLE.pack(target, self.settle_prev[target]))
+        for instrument_id in sorted(self.books):
+            blob = self.books[instrument_id].snapshot()
+            parts.append(_BOOK.pack(instrument_id, len(blob)))
+            parts.append(blob)
+        body = b"".join(parts)
+        return body + hashlib.sha256(body).digest()
+
+    def state_hash(self) -> str:
+        return hashlib.sha256(self.state_bytes()).hexdigest()
+
+    def restore(self, data: bytes) -> None:
+        """Replace the state with ``state_bytes()`` output; SnapshotError (nothing changed)
+        if it is corrupt or was made for another partition or book dimensions."""
+        if len(data) < _HEAD.size + HASH_SIZE:
+            raise SnapshotError("matcher state truncated")
+        body, digest = data[:-HASH_SIZE], data[-HASH_SIZE:]
+        if hashlib.sha256(body).digest() != digest:
+            raise SnapshotError("matcher state corrupt: checksum mismatch")
+        (magic, version, partition, next_offset, trades_total, settle_n, orders_max,
+         levels_max, engine_prev, n_settle, n_books) = _HEAD.unpack_from(body)  # fmt: skip
+        if magic != STATE_MAGIC or version != STATE_FORMAT:
+            raise SnapshotError(f"not a matcher state of format {STATE_FORMAT}")
+        if partition != self.partition:
+            raise SnapshotError(f"state of partition {partition}, not {self.partition}")
+        if settle_n != self.settlement_partitions:
+            raise SnapshotError(
+                f"state made for {settle_n} settlements partitions, not "
+                f"{self.settlement_partitions}"
+            )
+        if (orders_max, levels_max) != (self.config.orders_max, self.config.price_levels_max):
+            raise SnapshotError("state made with other book dimensions")
+        pos = _HEAD.size
+        settle_prev: dict[int, bytes] = {}
+        for _ in range(n_settle):
+            target, prev = _SETTLE.unpack_from(body, pos)
+            pos += _SETTLE.size
+            settle_prev[target] = prev
+        books: dict[int, Book] = {}
+        for _ in range(n_books):
+            instrument_id, length = _BOOK.unpack_from(body, pos)
+            pos += _BOOK.size
+            book = Book(orders_max, levels_max)
+            book.restore(body[pos : pos + length])
+            pos += length
+            books[instrument_id] = book
+        if pos != len(body):
+            raise SnapshotError("matcher state has trailing bytes")
+        self.next_offset, self.trades_total = next_offset, trades_total
+        self.engine_prev, self.settle_prev, self.books = engine_prev, settle_prev, books
+        assert self.state_bytes() == data, "restored state does not re-encode identically"
+
+
+STATE_MAGIC = b"TXMATCH\x00"
+STATE_FORMAT = 1
+_HEAD = struct.Struct("<8sqqqqqqq32sqq")
+_SETTLE = struct.Struct("<q32s")
+_BOOK = struct.Struct("<qq")

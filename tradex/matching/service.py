@@ -1,0 +1,313 @@
+"""``tradex run matcher``: the matching engine as a member of the ``matcher`` consumer group.
+
+    tradex run matcher --instance a            # runs until SIGINT/SIGTERM
+    tradex run matcher --instance b            # a second member: partitions are shared
+    tradex run matcher --exit-when-idle 5      # catch up, exit after 5 s without input
+
+Consumes ``order-requests`` (key: instrument); per partition a
+:class:`~tradex.matching.partition.PartitionEngine` (one book per instrument) turns each
+batch into ``engine-events`` (same partition number as the input), ``settlements`` (key:
+account) and ``dead-letters``; the :class:`~tradex.infra.stage.TransactionalStage` writes
+them with the consumed offsets in one Kafka transaction. Every ``--snapshot-records`` inputs
+of a partition, a snapshot of its state goes into the same transaction
+(:mod:`tradex.matching.recovery`); on assignment a partition is rebuilt from its newest
+snapshot plus the order requests after it, up to the committed offset, without emitting.
+
+``--instance`` must be stable across restarts and unique among running members: it names
+the transactional.id (a restart fences its predecessor and aborts its open transaction).
+The book dimensions (``--orders-max``, ``--price-levels-max``) are part of what the output
+is a function of: ``tradex matching verify`` must be given the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from tradex.infra import settings as settings_module
+from tradex.infra.kafka import TopicSpec, admin_timeout_s, ensure_topics, partition_count
+from tradex.infra.settings import Settings
+from tradex.infra.stage import Output, TransactionalStage, batch_records_max
+from tradex.matching.book import OutputBuffers
+from tradex.matching.constants import ORDERS_MAX_DEFAULT, PRICE_LEVELS_MAX_DEFAULT
+from tradex.matching.partition import (
+    BookConfig,
+    InputRecord,
+    PartitionEngine,
+    Topics,
+    input_record,
+)
+from tradex.matching.recovery import RebuildReport, rebuild, snapshot_outputs
+from tradex.schemas.codec import Codec
+
+log = logging.getLogger("tradex.matcher")
+
+ORDER_REQUESTS = "order-requests"
+ENGINE_EVENTS = "engine-events"
+SETTLEMENTS = "settlements"
+DEAD_LETTERS = "dead-letters"
+MATCHER_SNAPSHOTS = "matcher-snapshots"
+MATCHER_GROUP = "matcher"
+PARTITIONS_MAX = 4_096  # event ids hold 12 bits of partition
+SNAPSHOT_RECORDS_DEFAULT = 50_000  # input records of a partition between two snapshots
+
+
+def topics_of(settings: Settings) -> Topics:
+    return Topics(
+        order_requests=settings.topic(ORDER_REQUESTS),
+        engine_events=settings.topic(ENGINE_EVENTS),
+        settlements=settings.topic(SETTLEMENTS),
+        dead_letters=settings.topic(DEAD_LETTERS),
+    )
+
+
+def ensure_matcher_topics(settings: Settings) -> tuple[int, int]:
+    """Create what is missing; return (order-requests partitions, settlements partitions).
+
+    ``order-requests``, ``settlements`` and ``dead-letters`` are keyed by others: any
+    existing count is accepted (new ones get TRADEX_TOPIC_PARTITIONS). ``engine-events`` and
+    ``matcher-snapshots`` must have as many partitions as ``order-requests``.
+    """
+    for name in (ORDER_REQUESTS, SETTLEMENTS, DEAD_LETTERS):
+        try:
+            partition_count(settings, settings.topic(name))
+        except (RuntimeError, KafkaException):
+            ensure_topics(settings, {name: TopicSpec(settings.topic_partitions)})
+    partitions = partition_count(settings, settings.topic(ORDER_REQUESTS))
+    if partitions > PARTITIONS_MAX:
+        raise RuntimeError(f"order-requests has {partitions} partitions, max {PARTITIONS_MAX}")
+    ensure_topics(
+        settings,
+        {
+            ENGINE_EVENTS: TopicSpec(partitions),
+            MATCHER_SNAPSHOTS: TopicSpec(partitions, compacted=True),
+        },
+    )
+    return partitions, partition_count(settings, settings.topic(SETTLEMENTS))
+
+
+@dataclass
+class MatcherStats:
+    snapshots: int = 0
+    rebuilds: list[RebuildReport] = field(default_factory=list)
+
+
+class MatcherProcessor:
+    """The :class:`tradex.infra.stage.Processor` of the matching stage."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        codec: Codec,
+        *,
+        settlement_partitions: int,
+        config: BookConfig,
+        snapshot_records: int = SNAPSHOT_RECORDS_DEFAULT,
+        use_snapshots: bool = True,
+    ) -> None:
+        assert settlement_partitions > 0
+        assert snapshot_records >= 0
+        self.settings = settings
+        self.codec = codec
+        self.topics = topics_of(settings)
+        self.snapshots_topic = settings.topic(MATCHER_SNAPSHOTS)
+        self.settlement_partitions = settlement_partitions
+        self.config = config
+        self.out = OutputBuffers(config.orders_max)  # shared by every book of the process
+        self.snapshot_records = snapshot_records
+        self.use_snapshots = use_snapshots
+        self.live: dict[int, PartitionEngine] = {}
+        self.since_snapshot: dict[int, int] = {}
+        self.stats = MatcherStats()
+
+    def new_engine(self, partition: int) -> PartitionEngine:
+        return PartitionEngine(
+            partition, self.codec, self.topics, self.settlement_partitions, self.out, self.config
+        )
+
+    # -- assignment ------------------------------------------------------------------------
+
+    def assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        wanted = sorted({tp.partition for tp in partitions} - set(self.live))
+        if not wanted:
+            return
+        topic = self.topics.order_requests
+        committed = consumer.committed(
+            [TopicPartition(topic, p) for p in wanted], timeout=admin_timeout_s
+        )
+        for tp in committed:
+            start = tp.offset if tp.offset >= 0 else 0  # no commit yet: from the start
+            engine = self.new_engine(tp.partition)
+            report = rebuild(
+                self.settings,
+                engine,
+                order_requests=topic,
+                snapshots=self.snapshots_topic,
+                committed=start,
+                use_snapshot=self.use_snapshots,
+            )
+            self.live[tp.partition] = engine
+            self.since_snapshot[tp.partition] = report.replayed
+            self.stats.rebuilds.append(report)
+            log.info(
+                "partition %d rebuilt: snapshot at %d, %d records replayed, continuing at %d",
+                report.partition, report.snapshot_offset, report.replayed, report.committed,
+            )  # fmt: skip
+
+    def revoke(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.live.pop(tp.partition, None)
+            self.since_snapshot.pop(tp.partition, None)
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def process(self, messages: Sequence[Message]) -> list[Output]:
+        by_partition: dict[int, list[InputRecord]] = {}
+        for message in messages:
+            record = input_record(message)
+            by_partition.setdefault(record.partition, []).append(record)
+        outputs: list[Output] = []
+        for partition, records in by_partition.items():
+            engine = self.live.get(partition)
+            assert engine is not None, f"a record of partition {partition}, which is not assigned"
+            outputs += engine.apply(records)
+            self.since_snapshot[partition] += len(records)
+            if self.snapshot_records and self.since_snapshot[partition] >= self.snapshot_records:
+                # Names offset engine.next_offset: exactly what this transaction commits.
+                outputs += snapshot_outputs(engine, self.snapshots_topic)
+                self.since_snapshot[partition] = 0
+                self.stats.snapshots += 1
+        return outputs
+
+    def committed(self, produced: dict[tuple[str, int], int]) -> list[Output]:
+        return []
+
+
+def build(
+    settings: Settings,
+    *,
+    instance: str,
+    config: BookConfig,
+    batch_records: int = batch_records_max,
+    snapshot_records: int = SNAPSHOT_RECORDS_DEFAULT,
+    use_snapshots: bool = True,
+) -> tuple[TransactionalStage, MatcherProcessor]:
+    """Topics created if missing, then the stage and its processor (not running yet)."""
+    _partitions, settlement_partitions = ensure_matcher_topics(settings)
+    processor = MatcherProcessor(
+        settings,
+        Codec.from_settings(settings),
+        settlement_partitions=settlement_partitions,
+        config=config,
+        snapshot_records=snapshot_records,
+        use_snapshots=use_snapshots,
+    )
+    stage = TransactionalStage(
+        settings,
+        group_id=settings.topic(MATCHER_GROUP),
+        input_topics=[settings.topic(ORDER_REQUESTS)],
+        processor=processor,
+        transactional_id=settings.topic(f"matcher-{instance}"),
+        batch_records=batch_records,
+    )
+    return stage, processor
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def add_book_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--orders-max", type=_positive, default=ORDERS_MAX_DEFAULT,
+        help=f"live orders per book (default {ORDERS_MAX_DEFAULT})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--price-levels-max", type=_positive, default=PRICE_LEVELS_MAX_DEFAULT,
+        help=f"price window of a book in ticks, a power of two (default {PRICE_LEVELS_MAX_DEFAULT})",
+    )  # fmt: skip
+
+
+def book_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> BookConfig:
+    levels = args.price_levels_max
+    if levels & (levels - 1):
+        parser.error("--price-levels-max must be a power of two")
+    return BookConfig(args.orders_max, levels)
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, BookConfig]:
+    parser = argparse.ArgumentParser(prog="tradex run matcher", description=__doc__.split("\n")[0])
+    parser.add_argument("--instance", default="0", help="stable, unique member name (default 0)")
+    parser.add_argument(
+        "--exit-when-idle", type=float, default=None, metavar="S",
+        help="exit after S seconds without input (catch-up runs, tests)",
+    )  # fmt: skip
+    parser.add_argument("--batch-records", type=_positive, default=batch_records_max)
+    parser.add_argument(
+        "--snapshot-records", type=_non_negative, default=SNAPSHOT_RECORDS_DEFAULT,
+        help="input records of a partition between snapshots; 0: never write snapshots",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-snapshots", action="store_true", help="rebuild by replaying the whole input"
+    )
+    add_book_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.batch_records > batch_records_max:
+        parser.error(f"--batch-records must be <= {batch_records_max}")
+    if args.exit_when_idle is not None and args.exit_when_idle <= 0:
+        parser.error("--exit-when-idle must be > 0")
+    return args, book_config(parser, args)
+
+
+def main(argv: list[str]) -> int:
+    args, config = parse(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+    settings = settings_module.load()
+    stage, processor = build(
+        settings,
+        instance=args.instance,
+        config=config,
+        batch_records=args.batch_records,
+        snapshot_records=args.snapshot_records,
+        use_snapshots=not args.no_snapshots,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping after the current batch", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stats = stage.run(stop, idle_s_max=args.exit_when_idle)
+    rebuilt = " ".join(
+        f"p{r.partition}:snapshot={r.snapshot_offset},replayed={r.replayed},at={r.committed}"
+        for r in processor.stats.rebuilds
+    )
+    print(
+        f"matcher/{args.instance}: batches={stats.batches} in={stats.records_in} "
+        f"out={stats.records_out} aborts={stats.aborts} snapshots={processor.stats.snapshots} "
+        f"rebuilt=[{rebuilt}]",
+        flush=True,
+    )
+    return 0
