@@ -1,0 +1,274 @@
+"""The reply path: submit a command, wait for its outcome on ``account-events``.
+
+There is no reply topic: the outcome of a command *is* its events. Each event carries the
+command id (field ``command_id``, and the envelope's ``causation_id``), and all events of
+one command are written consecutively, in one transaction, on the account's partition. A
+:class:`CommandClient` tails ``account-events`` from where the log ended when it started
+and hands each waiting command its events.
+
+A duplicate command id writes no new events. The client notices the processor has moved
+past the command (the group's committed offset on ``account-commands``) with no new event,
+and then returns the original outcome, read from the log (:meth:`find_outcome`). A command
+that was dead-lettered (malformed) has no outcome at all: :class:`NoOutcome`.
+
+    client = CommandClient(settings)
+    outcome = client.execute(Deposit("c-1", 42, now_ns, "USD", 10_000), timeout_s=5)
+    outcome.events        # (Deposited(...),)
+    client.close()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from tradex.commands.topics import (
+    ACCOUNT_COMMANDS,
+    ACCOUNT_EVENTS,
+    ACCOUNTS_GROUP,
+    account_key,
+    account_partition,
+)
+from tradex.domain.commands import AccountCommand
+from tradex.domain.reference import ReferenceCommand
+from tradex.infra.kafka import (
+    admin_timeout_s,
+    consumer_config,
+    partition_count,
+    producer_config,
+    read_partition,
+)
+from tradex.infra.settings import Settings
+from tradex.schemas.chain import ZERO_HASH
+from tradex.schemas.codec import Codec, EnvelopeFields
+
+poll_timeout_s = 0.05
+processed_check_interval_s = 0.05
+waiting_max = 100_000  # commands waiting for their outcome in one client
+
+
+def command_event_id(command: AccountCommand | ReferenceCommand) -> str:
+    """A UUIDv7-shaped id of a command: its time, and a hash of its command id (stable)."""
+    unix_ms = command.event_time_ns // 1_000_000
+    digest = int.from_bytes(hashlib.sha256(command.command_id.encode()).digest()[:10], "big")
+    value = (unix_ms << 80) | (0x7 << 76) | ((digest >> 62) & 0xFFF) << 64
+    value |= (0b10 << 62) | (digest & ((1 << 62) - 1))
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def encode_command(
+    codec: Codec,
+    command: AccountCommand | ReferenceCommand,
+    producer: str = "client",
+    correlation_id: str = "",
+) -> bytes:
+    """The wire bytes of a command (not chained: many clients write a partition)."""
+    fields = EnvelopeFields(
+        command_event_id(command),
+        command.command_id,
+        correlation_id or command.command_id,
+        producer,
+        0,
+    )
+    return codec.encode_domain(command, fields, ZERO_HASH).data
+
+
+class NoOutcome(RuntimeError):
+    """The command was consumed but produced no event (dead-lettered: see dead-letters)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    command_id: str
+    events: tuple[Any, ...]  # account events, in log order
+    duplicate: bool  # True: the command id was decided before; these are the original events
+    latency_s: float  # submit -> events seen (0 for a duplicate found in the log)
+
+
+@dataclass
+class _Waiter:
+    partition: int
+    events: list[Any] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+    seen_at: float = 0.0
+
+
+class CommandClient:
+    """Submits account commands and waits for their outcomes (thread-safe ``execute``)."""
+
+    def __init__(
+        self, settings: Settings, codec: Codec | None = None, name: str = "client"
+    ) -> None:
+        self.settings = settings
+        self.codec = codec or Codec.from_settings(settings)
+        self.name = name
+        self.commands_topic = settings.topic(ACCOUNT_COMMANDS)
+        self.events_topic = settings.topic(ACCOUNT_EVENTS)
+        self.partitions = partition_count(settings, self.commands_topic)
+        self.producer = Producer(producer_config(settings))
+        self.offsets = Consumer(consumer_config(settings, settings.topic(ACCOUNTS_GROUP)))
+        self.tail = Consumer(
+            consumer_config(settings, f"{name}-tail", **{"enable.partition.eof": True})
+        )
+        self.tail.assign(
+            [TopicPartition(self.events_topic, p, OFFSET_END) for p in range(self.partitions)]
+        )
+        self.lock = threading.Lock()
+        self.waiting: dict[str, _Waiter] = {}
+        self.end_seen = dict.fromkeys(range(self.partitions), -1)  # tail read up to here
+        self.last_command: dict[int, str] = {}  # partition -> command id of the last event
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._follow, name=f"{name}-tail", daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.tail.close()
+        self.offsets.close()
+        self.producer.flush(admin_timeout_s)
+
+    # -- submit ------------------------------------------------------------------------------
+
+    def submit(self, command: AccountCommand) -> tuple[int, int]:
+        """Write the command; return its (partition, offset) once acknowledged."""
+        data = encode_command(self.codec, command, self.name)
+        result: list[tuple[int, int] | KafkaError] = []
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            if error is not None:
+                result.append(error)
+            else:
+                partition, offset = message.partition(), message.offset()
+                assert partition is not None and offset is not None
+                result.append((partition, offset))
+
+        self.producer.produce(
+            self.commands_topic, data, account_key(command.account_id), on_delivery=on_delivery
+        )
+        self.producer.flush(admin_timeout_s)
+        if not result:
+            raise TimeoutError(f"command {command.command_id} not acknowledged")
+        delivered = result[0]
+        if isinstance(delivered, KafkaError):
+            raise KafkaException(delivered)
+        assert delivered[0] == account_partition(command.account_id, self.partitions)
+        return delivered
+
+    def execute(self, command: AccountCommand, timeout_s: float = 10.0) -> Outcome:
+        """Submit ``command`` and wait (at most ``timeout_s``) for its outcome."""
+        started = time.monotonic()
+        deadline = started + timeout_s
+        partition = account_partition(command.account_id, self.partitions)
+        waiter = _Waiter(partition)
+        with self.lock:
+            assert len(self.waiting) < waiting_max, "waiting_max commands in flight"
+            assert command.command_id not in self.waiting, "this command id is already waiting"
+            self.waiting[command.command_id] = waiter
+        try:
+            _partition, offset = self.submit(command)
+            while not waiter.done.wait(processed_check_interval_s):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no outcome for {command.command_id} in {timeout_s}s")
+                if self._processed(partition, offset) and self._tail_reached_end(
+                    partition, deadline
+                ):
+                    if waiter.done.is_set():
+                        break
+                    events = self.find_outcome(command.account_id, command.command_id)
+                    if not events:
+                        raise NoOutcome(f"{command.command_id} produced no event")
+                    return Outcome(command.command_id, events, True, 0.0)
+            return Outcome(
+                command.command_id, tuple(waiter.events), False, waiter.seen_at - started
+            )
+        finally:
+            with self.lock:
+                self.waiting.pop(command.command_id, None)
+
+    # -- outcomes from the log ---------------------------------------------------------------
+
+    def find_outcome(self, account_id: int, command_id: str) -> tuple[Any, ...]:
+        """The events of ``command_id`` in the account's partition (a scan of the log; the
+        read models index them by command id)."""
+        partition = account_partition(account_id, self.partitions)
+        found = []
+        for message in read_partition(self.settings, self.events_topic, partition):
+            _envelope, event = self.codec.decode_domain(message.value() or b"")
+            if event.command_id == command_id and event.account_id == account_id:
+                found.append(event)
+        return tuple(found)
+
+    def _processed(self, partition: int, offset: int) -> bool:
+        """Whether the processors committed past ``offset`` (its events are then visible)."""
+        committed = self.offsets.committed(
+            [TopicPartition(self.commands_topic, partition)], timeout=admin_timeout_s
+        )
+        return committed[0].offset > offset
+
+    def _tail_reached_end(self, partition: int, deadline: float) -> bool:
+        """Wait until the tail has read the partition to its current (stable) end."""
+        _low, high = self.offsets.get_watermark_offsets(
+            TopicPartition(self.events_topic, partition), timeout=admin_timeout_s, cached=False
+        )
+        while time.monotonic() < deadline:
+            if self.end_seen[partition] >= high:
+                return True
+            time.sleep(poll_timeout_s / 5)
+        return False
+
+    # -- the tail ----------------------------------------------------------------------------
+
+    def _follow(self) -> None:
+        while not self.stop.is_set():
+            for message in self.tail.consume(10_000, timeout=poll_timeout_s):
+                partition, offset = message.partition(), message.offset()
+                assert partition is not None and offset is not None
+                error = message.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        continue  # transient; librdkafka retries
+                    self._finish(partition, None)
+                    self.end_seen[partition] = max(self.end_seen[partition], offset)
+                    continue
+                self._on_event(partition, message.value() or b"")
+                self.end_seen[partition] = max(self.end_seen[partition], offset + 1)
+
+    def _on_event(self, partition: int, data: bytes) -> None:
+        _envelope, event = self.codec.decode_domain(data)
+        command_id = event.command_id
+        self._finish(partition, command_id)
+        with self.lock:
+            waiter = self.waiting.get(command_id)
+        if waiter is not None and not waiter.done.is_set():
+            if not waiter.events:
+                waiter.seen_at = time.monotonic()
+            waiter.events.append(event)
+        self.last_command[partition] = command_id
+
+    def _finish(self, partition: int, next_command_id: str | None) -> None:
+        """The previous command of ``partition`` is complete when another one starts or the
+        tail reaches the end (a command's events are consecutive, in one transaction)."""
+        previous = self.last_command.get(partition)
+        if previous is None or previous == next_command_id:
+            return
+        with self.lock:
+            waiter = self.waiting.get(previous)
+        if waiter is not None and waiter.events:
+            waiter.done.set()
+        if next_command_id is None:
+            self.last_command.pop(partition, None)

@@ -1,0 +1,271 @@
+"""The account processor: ``account-commands`` + ``settlements`` → events, order requests.
+
+One instance owns some partitions (a consumer group member, see
+:class:`tradex.infra.stage.TransactionalStage`). For each input record, in order:
+
+1. decode (Avro, Confluent wire format); an undecodable, invalid, unexpected or misrouted
+   record becomes a ``DeadLetter`` and processing goes on;
+2. decide with the domain (:class:`tradex.domain.AccountBook`), against the reference
+   table caught up to the end of ``reference-events`` before the batch;
+3. write the events to ``account-events`` on the *input's* partition (explicitly: the same
+   partition holds the account's commands, settlements, events and snapshots), chained by
+   hash, with the account's ``seq``; write accepted orders and cancels to
+   ``order-requests`` (key: instrument).
+
+The stage puts all of a batch's outputs and its input offsets in one Kafka transaction.
+Ids derive from the input position: ``order_id = partition << 40 | offset`` and event ids
+from (time, source topic, partition, offset, output index), so a re-run after a crash
+writes the same bytes. A duplicate command id writes nothing (its outcome is in the log).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, Message, TopicPartition
+
+from tradex.commands import snapshots
+from tradex.commands.rebuild import rebuild_partition
+from tradex.commands.records import SOURCE_ACCOUNT_COMMANDS, SOURCE_SETTLEMENTS, dead_letter
+from tradex.commands.reference_table import ReferenceFollower
+from tradex.commands.snapshots import PartitionState
+from tradex.commands.topics import (
+    ACCOUNT_COMMANDS,
+    ACCOUNT_EVENTS,
+    ACCOUNT_SNAPSHOTS,
+    DEAD_LETTERS,
+    ORDER_REQUESTS,
+    SETTLEMENTS,
+    account_key,
+    instrument_key,
+)
+from tradex.domain.book import AccountBook
+from tradex.domain.commands import (
+    ApproveWithdrawal,
+    CancelOrder,
+    Deposit,
+    FillLeg,
+    OrderEnded,
+    PlaceOrder,
+    RejectWithdrawal,
+    RequestWithdrawal,
+)
+from tradex.domain.ids import event_id, order_id
+from tradex.infra.partitioner import partition_for
+from tradex.infra.settings import Settings
+from tradex.infra.stage import Output
+from tradex.schemas.chain import ZERO_HASH
+from tradex.schemas.codec import Codec, CodecError, EnvelopeFields
+
+log = logging.getLogger(__name__)
+
+COMMAND_TYPES = frozenset(
+    (Deposit, RequestWithdrawal, ApproveWithdrawal, RejectWithdrawal, PlaceOrder, CancelOrder)
+)
+SETTLEMENT_TYPES = frozenset((FillLeg, OrderEnded))
+SNAPSHOT_EVENTS_DEFAULT = 200_000  # events of a partition between two snapshots
+ROUTES_MAX = 1_000_000  # cached account -> partition entries
+
+
+class _Live:
+    """A partition being processed: its accounts and the tail of its event chain."""
+
+    __slots__ = ("book", "events_next", "last_hash", "since_snapshot")
+
+    def __init__(self, state: PartitionState) -> None:
+        self.book: AccountBook = state.book
+        self.events_next = state.events_next
+        self.last_hash = state.last_hash
+        self.since_snapshot = 0
+
+
+@dataclass
+class ProcessorStats:
+    decided: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    events: int = 0
+    order_requests: int = 0
+    snapshots: int = 0
+    rebuilt_events: int = 0
+
+
+class AccountProcessor:
+    """The :class:`tradex.infra.stage.Processor` of the account stage."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        codec: Codec,
+        follower: ReferenceFollower,
+        *,
+        partitions: int,
+        producer: str,
+        snapshot_events: int = SNAPSHOT_EVENTS_DEFAULT,
+        use_snapshots: bool = True,
+    ) -> None:
+        assert partitions > 0, partitions
+        assert snapshot_events >= 0, snapshot_events
+        self.settings = settings
+        self.codec = codec
+        self.follower = follower
+        self.partitions = partitions
+        self.producer = producer
+        self.snapshot_events = snapshot_events
+        self.use_snapshots = use_snapshots
+        self.events_topic = settings.topic(ACCOUNT_EVENTS)
+        self.orders_topic = settings.topic(ORDER_REQUESTS)
+        self.snapshots_topic = settings.topic(ACCOUNT_SNAPSHOTS)
+        self.dead_letters_topic = settings.topic(DEAD_LETTERS)
+        self.sources = {
+            settings.topic(ACCOUNT_COMMANDS): SOURCE_ACCOUNT_COMMANDS,
+            settings.topic(SETTLEMENTS): SOURCE_SETTLEMENTS,
+        }
+        self.accepted = {
+            SOURCE_ACCOUNT_COMMANDS: COMMAND_TYPES,
+            SOURCE_SETTLEMENTS: SETTLEMENT_TYPES,
+        }
+        self.live: dict[int, _Live] = {}
+        self.routes: dict[int, int] = {}  # account id -> partition
+        self.stats = ProcessorStats()
+
+    # -- assignment ------------------------------------------------------------------------
+
+    def assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for partition in sorted({tp.partition for tp in partitions}):
+            assert 0 <= partition < self.partitions, "more partitions than configured"
+            if partition in self.live:
+                continue
+            state, folded = rebuild_partition(
+                self.settings,
+                self.codec,
+                self.follower.reference,
+                partition,
+                use_snapshot=self.use_snapshots,
+            )
+            self.live[partition] = _Live(state)
+            self.stats.rebuilt_events += folded
+            log.info(
+                "partition %d rebuilt: %d accounts, %d events after the snapshot, next %d",
+                partition, len(state.book.accounts), folded, state.events_next,
+            )  # fmt: skip
+
+    def revoke(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.live.pop(tp.partition, None)
+
+    def assigned(self) -> list[int]:
+        return sorted(self.live)
+
+    def book(self, partition: int) -> AccountBook:
+        return self.live[partition].book
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def process(self, messages: Sequence[Message]) -> list[Output]:
+        self.follower.catch_up()
+        outputs: list[Output] = []
+        for message in messages:
+            self._one(message, outputs)
+        return outputs
+
+    def _partition_of(self, account_id: int) -> int:
+        partition = self.routes.get(account_id)
+        if partition is None:
+            if len(self.routes) >= ROUTES_MAX:
+                self.routes.clear()
+            partition = partition_for(account_key(account_id), self.partitions)
+            self.routes[account_id] = partition
+        return partition
+
+    def _reject(self, message: Message, source: int, reason: str, error: str) -> Output:
+        self.stats.dead_letters += 1
+        log.warning(
+            "dead letter %s[%s]@%s: %s: %s",
+            message.topic(), message.partition(), message.offset(), reason, error,
+        )  # fmt: skip
+        return dead_letter(
+            self.codec, self.dead_letters_topic, self.producer, source, message, reason, error
+        )
+
+    def _one(self, message: Message, outputs: list[Output]) -> None:
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        assert topic is not None and partition is not None and offset is not None
+        source = self.sources[topic]
+        live = self.live.get(partition)
+        assert live is not None, f"a record of partition {partition}, which is not assigned"
+        value = message.value()
+        if not value:
+            outputs.append(self._reject(message, source, "empty", "record without a value"))
+            return
+        try:
+            envelope, command = self.codec.decode_domain(value)
+        except CodecError as exc:
+            outputs.append(self._reject(message, source, "undecodable", str(exc)))
+            return
+        if type(command) not in self.accepted[source]:
+            error = f"{type(command).__name__} does not belong on {topic}"
+            outputs.append(self._reject(message, source, "unexpected type", error))
+            return
+        account_id = command.account_id
+        if account_id > 0 and self._partition_of(account_id) != partition:
+            error = f"account {account_id} lives on partition {self._partition_of(account_id)}"
+            outputs.append(self._reject(message, source, "misrouted", error))
+            return
+        book = live.book
+        decision = book.handle(command, order_id(partition, offset))
+        self.stats.decided += 1
+        if decision.duplicate:
+            self.stats.duplicates += 1
+            return
+        command_id = command.command_id
+        causation = command_id if source == SOURCE_ACCOUNT_COMMANDS else envelope.event_id
+        correlation = envelope.correlation_id or command_id
+        events = decision.events
+        account = book.accounts.get(account_id)
+        seq = account.version - len(events) if account is not None else 0
+        key = account_key(account_id)
+        encode = self.codec.encode_domain
+        index = 0
+        for event in events:
+            if account is not None:
+                seq += 1
+            identifier = event_id(event.event_time_ns, source, partition, offset, index)
+            fields = EnvelopeFields(identifier, causation, correlation, self.producer, seq)
+            sealed = encode(event, fields, live.last_hash)
+            live.last_hash = sealed.hash
+            outputs.append(Output(self.events_topic, sealed.data, key, partition))
+            index += 1
+        for request in decision.order_requests:
+            identifier = event_id(request.event_time_ns, source, partition, offset, index)
+            fields = EnvelopeFields(identifier, causation, correlation, self.producer, 0)
+            sealed = encode(request, fields, ZERO_HASH)
+            outputs.append(
+                Output(self.orders_topic, sealed.data, instrument_key(request.instrument_id))
+            )
+            index += 1
+        live.since_snapshot += len(events)
+        self.stats.events += len(events)
+        self.stats.order_requests += len(decision.order_requests)
+
+    # -- after each commit -----------------------------------------------------------------
+
+    def committed(self, produced: dict[tuple[str, int], int]) -> list[Output]:
+        """Track where each partition's events end; snapshot the partitions due one."""
+        for (topic, partition), next_offset in produced.items():
+            live = self.live.get(partition)
+            if topic == self.events_topic and live is not None:
+                assert next_offset > live.events_next, "account-events went backwards"
+                live.events_next = next_offset
+        outputs: list[Output] = []
+        if self.snapshot_events == 0:
+            return outputs
+        for partition, live in self.live.items():
+            if live.since_snapshot >= self.snapshot_events:
+                state = PartitionState(partition, live.events_next, live.last_hash, live.book)
+                outputs += snapshots.encode(state, self.snapshots_topic)
+                live.since_snapshot = 0
+                self.stats.snapshots += 1
+        return outputs

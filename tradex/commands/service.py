@@ -1,0 +1,146 @@
+"""``tradex run accounts``: one account processor, a member of the ``accounts`` group.
+
+    tradex run accounts --instance a            # runs until SIGINT/SIGTERM
+    tradex run accounts --instance b            # a second member: partitions are shared
+    tradex run accounts --exit-when-idle 5      # catch up, exit after 5 s without input
+
+``--instance`` must be stable across restarts and unique among running members: it names
+the transactional.id (a restart fences its predecessor and aborts its open transaction at
+once) and the static group membership.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from tradex.commands.processor import SNAPSHOT_EVENTS_DEFAULT, AccountProcessor
+from tradex.commands.reference_table import ReferenceFollower
+from tradex.commands.topics import (
+    ACCOUNT_COMMANDS,
+    ACCOUNTS_GROUP,
+    PARTITIONS_MAX,
+    SETTLEMENTS,
+    ensure_account_topics,
+)
+from tradex.infra import settings as settings_module
+from tradex.infra.settings import Settings
+from tradex.infra.stage import TransactionalStage, batch_records_max
+from tradex.schemas.codec import Codec
+
+log = logging.getLogger("tradex.accounts")
+
+
+def build(
+    settings: Settings,
+    *,
+    instance: str,
+    partitions: int,
+    batch_records: int = batch_records_max,
+    snapshot_events: int = SNAPSHOT_EVENTS_DEFAULT,
+    use_snapshots: bool = True,
+) -> tuple[TransactionalStage, AccountProcessor]:
+    """Topics created if missing, then the stage and its processor (not running yet)."""
+    ensure_account_topics(settings, partitions)
+    codec = Codec.from_settings(settings)
+    follower = ReferenceFollower(settings, codec, settings.topic(f"accounts-reference-{instance}"))
+    processor = AccountProcessor(
+        settings,
+        codec,
+        follower,
+        partitions=partitions,
+        producer=f"accounts/{instance}",
+        snapshot_events=snapshot_events,
+        use_snapshots=use_snapshots,
+    )
+    stage = TransactionalStage(
+        settings,
+        group_id=settings.topic(ACCOUNTS_GROUP),
+        input_topics=[settings.topic(ACCOUNT_COMMANDS), settings.topic(SETTLEMENTS)],
+        processor=processor,
+        transactional_id=settings.topic(f"accounts-{instance}"),
+        batch_records=batch_records,
+    )
+    return stage, processor
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="tradex run accounts", description=__doc__.split("\n")[0])
+    parser.add_argument("--instance", default="0", help="stable, unique member name (default 0)")
+    parser.add_argument(
+        "--partitions", type=_positive, default=None,
+        help="partitions of the account topics (default TRADEX_TOPIC_PARTITIONS)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--exit-when-idle", type=float, default=None, metavar="S",
+        help="exit after S seconds without input (catch-up runs, tests)",
+    )  # fmt: skip
+    parser.add_argument("--batch-records", type=_positive, default=batch_records_max)
+    parser.add_argument(
+        "--snapshot-events", type=_non_negative, default=SNAPSHOT_EVENTS_DEFAULT,
+        help="events of a partition between snapshots; 0: never write snapshots",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-snapshots", action="store_true", help="rebuild from the whole event log"
+    )
+    args = parser.parse_args(argv)
+    if args.partitions is not None and args.partitions > PARTITIONS_MAX:
+        parser.error(f"--partitions must be <= {PARTITIONS_MAX}")
+    if args.batch_records > batch_records_max:
+        parser.error(f"--batch-records must be <= {batch_records_max}")
+    if args.exit_when_idle is not None and args.exit_when_idle <= 0:
+        parser.error("--exit-when-idle must be > 0")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+    settings = settings_module.load()
+    partitions = args.partitions or settings.topic_partitions
+    stage, processor = build(
+        settings,
+        instance=args.instance,
+        partitions=partitions,
+        batch_records=args.batch_records,
+        snapshot_events=args.snapshot_events,
+        use_snapshots=not args.no_snapshots,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping after the current batch", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stats = stage.run(stop, idle_s_max=args.exit_when_idle)
+    finally:
+        processor.follower.close()
+    print(
+        f"accounts/{args.instance}: batches={stats.batches} in={stats.records_in} "
+        f"out={stats.records_out} aborts={stats.aborts} {processor.stats}",
+        flush=True,
+    )
+    return 0
