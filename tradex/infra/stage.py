@@ -147,6 +147,7 @@ class TransactionalStage:
         )
         self.producer = self._new_producer()
         self.assignment: list[TopicPartition] = []
+        self.assigned_monotonic = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -159,6 +160,7 @@ class TransactionalStage:
         log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
         self.assignment = list(partitions)
         self.processor.assign(consumer, list(partitions))
+        self.assigned_monotonic = time.monotonic()  # idle time counts from a rebuilt state
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("revoked %s", [(p.topic, p.partition) for p in partitions])
@@ -186,6 +188,7 @@ class TransactionalStage:
                     break
                 messages = self._consume_batch()
                 if not messages and not pending:
+                    idle_since = max(idle_since, self.assigned_monotonic)
                     if idle_s_max is not None and time.monotonic() - idle_since > idle_s_max:
                         break
                     continue
