@@ -1,0 +1,376 @@
+"""The matcher's record mapping and per-partition fold, without Kafka.
+
+A scripted session checks the mapping of each order request to engine-events and
+settlements; seeded random streams check the properties the service relies on: outputs do
+not depend on batch boundaries, a snapshot restores exactly, the hash chains link, ids are
+unique, and every FillLeg of an order precedes its OrderEnded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from tests.matching.order_requests import Feed
+from tradex.infra.stage import Output
+from tradex.matching.book import OutputBuffers
+from tradex.matching.partition import BookConfig, InputRecord, PartitionEngine, Topics
+from tradex.matching.snapshot import SnapshotError
+from tradex.matching.wire import OUTPUTS_PER_INPUT_MAX, OutputOverflow, matcher_event_id
+from tradex.schemas.chain import verify_chain
+from tradex.schemas.codec import Codec
+
+CONFIG = BookConfig(orders_max=1 << 12, price_levels_max=1 << 16)
+TOPICS = Topics("or", "ee", "st", "dl")
+SETTLEMENT_PARTITIONS = 3
+CODEC = Codec.offline()
+OUT = OutputBuffers(CONFIG.orders_max)
+
+
+def engine(partition: int = 0) -> PartitionEngine:
+    return PartitionEngine(partition, CODEC, TOPICS, SETTLEMENT_PARTITIONS, OUT, CONFIG)
+
+
+def decoded(outputs: list[Output]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(topic, record name, record) per output."""
+    rows = []
+    for output in outputs:
+        d = CODEC.decode(output.value)
+        rows.append((output.topic, d.subject.rsplit(".", 1)[-1], d.record))
+    return rows
+
+
+def names(outputs: list[Output], topic: str) -> list[str]:
+    return [name for t, name, _ in decoded(outputs) if t == topic]
+
+
+def only(outputs: list[Output], name: str) -> list[dict[str, Any]]:
+    return [r for _, n, r in decoded(outputs) if n == name]
+
+
+def step(eng: PartitionEngine, feed: Feed, first: int) -> list[Output]:
+    """Apply the feed's records from index ``first`` on."""
+    return eng.apply(feed.inputs()[first:])
+
+
+class Session:
+    """A feed and an engine, applying each new record as it is added."""
+
+    def __init__(self) -> None:
+        self.feed = Feed(CODEC)
+        self.engine = engine()
+
+    def run(self) -> list[Output]:
+        done = self.engine.next_offset
+        return self.engine.apply(self.feed.inputs()[done:])
+
+
+def test_rest_cross_trade_settles_both_sides_and_ends_the_filled_order() -> None:
+    s = Session()
+    s.feed.rules(7)
+    assert names(s.run(), "ee") == ["RulesApplied"]
+    s.feed.new(101, 1, 7, "SELL", 100, 5)
+    out = s.run()
+    assert names(out, "ee") == ["Accepted", "Rested", "L2Delta"]
+    assert names(out, "st") == []
+    s.feed.new(102, 2, 7, "BUY", 101, 3)
+    out = s.run()
+    assert names(out, "ee") == ["Accepted", "Trade", "L2Delta", "Filled"]
+    (trade,) = only(out, "Trade")
+    assert (trade["price"], trade["qty"], trade["taker_side"]) == (100, 3, "BUY")
+    assert (trade["maker_order_id"], trade["maker_account_id"]) == (101, 1)
+    assert (trade["taker_order_id"], trade["taker_account_id"]) == (102, 2)
+    legs = only(out, "FillLeg")
+    assert [(g["account_id"], g["order_id"], g["side"], g["liquidity"]) for g in legs] == [
+        (1, 101, "SELL", "MAKER"),
+        (2, 102, "BUY", "TAKER"),
+    ]
+    assert all(g["trade_id"] == trade["trade_id"] and g["price"] == 100 for g in legs)
+    assert [(e["order_id"], e["reason"]) for e in only(out, "OrderEnded")] == [(102, "FILLED")]
+    # Per-instrument seq: consecutive over all of the instrument's engine events.
+    seqs = [r["envelope"]["seq"] for t, _, r in decoded(out) if t == "ee"]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    # Each output goes where the service must put it.
+    for output in out:
+        if output.topic == "ee":
+            assert (output.key, output.partition) == (b"7", 0)
+        else:
+            assert output.topic == "st"
+            assert 0 <= output.partition < SETTLEMENT_PARTITIONS
+    # The maker is cancelled: its rest ends.
+    s.feed.cancel(101, 1, 7)
+    out = s.run()
+    assert names(out, "ee") == ["Cancelled", "L2Delta"]
+    (cancelled,) = only(out, "Cancelled")
+    assert (cancelled["remaining_qty"], cancelled["reason"]) == (2, "UNKNOWN")
+    assert [(e["order_id"], e["reason"]) for e in only(out, "OrderEnded")] == [(101, "CANCELLED")]
+    # Cancelling it again: rejected, and no second OrderEnded.
+    s.feed.cancel(101, 1, 7)
+    out = s.run()
+    assert [(r["reason"], r["request"]) for r in only(out, "Rejected")] == [
+        ("UNKNOWN_ORDER", "CancelOrderRequest")
+    ]
+    assert names(out, "st") == []
+
+
+def test_halt_rejects_new_orders_but_accepts_cancels() -> None:
+    s = Session()
+    s.feed.rules(7)
+    s.feed.new(101, 1, 7, "BUY", 99, 5)
+    s.feed.rules(7, halted=True)
+    s.feed.new(102, 2, 7, "SELL", 99, 5)
+    s.feed.cancel(101, 1, 7)
+    out = s.run()
+    assert names(out, "ee") == [
+        "RulesApplied", "Accepted", "Rested", "L2Delta", "RulesApplied",
+        "Rejected", "Cancelled", "L2Delta",
+    ]  # fmt: skip
+    assert only(out, "RulesApplied")[1]["halted"] is True
+    (rejected,) = only(out, "Rejected")
+    assert (rejected["order_id"], rejected["reason"], rejected["detail"]) == (
+        102, "INSTRUMENT_HALTED", "halted",
+    )  # fmt: skip
+    ended = [(e["order_id"], e["reason"]) for e in only(out, "OrderEnded")]
+    assert ended == [(102, "REJECTED"), (101, "CANCELLED")]
+    assert only(out, "Trade") == []
+
+
+def test_price_band_rejects_a_limit_order_far_from_the_last_trade() -> None:
+    s = Session()
+    s.feed.rules(7, band_bps=500)  # 5 %
+    s.feed.new(101, 1, 7, "SELL", 1_000, 1)
+    s.feed.new(102, 2, 7, "BUY", 1_000, 1)  # trade at 1000: the reference
+    s.feed.new(103, 1, 7, "SELL", 1_049, 1)  # inside the band: rests
+    s.feed.new(104, 1, 7, "SELL", 1_051, 1)  # outside
+    out = s.run()
+    (rejected,) = only(out, "Rejected")
+    assert (rejected["order_id"], rejected["reason"]) == (104, "OUTSIDE_PRICE_BAND")
+    assert [r["order_id"] for r in only(out, "Rested")] == [101, 103]
+
+
+def test_self_trade_prevention_cancel_taker_keeps_the_maker() -> None:
+    s = Session()
+    s.feed.rules(7)
+    s.feed.new(101, 1, 7, "SELL", 100, 5)
+    s.feed.new(102, 1, 7, "BUY", 100, 2, stp="CANCEL_TAKER")
+    s.feed.new(103, 1, 7, "BUY", 100, 2, stp="CANCEL_MAKER")
+    out = s.run()
+    assert only(out, "Trade") == []
+    cancelled = [(r["order_id"], r["reason"]) for r in only(out, "Cancelled")]
+    # 102 (taker) cancelled; then 103 cancels the maker 101 and rests itself.
+    assert cancelled == [(102, "SELF_TRADE_PREVENTED"), (101, "SELF_TRADE_PREVENTED")]
+    assert [r["order_id"] for r in only(out, "Rested")] == [101, 103]
+    ended = [(e["order_id"], e["reason"]) for e in only(out, "OrderEnded")]
+    assert ended == [(102, "CANCELLED"), (101, "CANCELLED")]
+
+
+def test_market_order_never_fills_beyond_its_protection_price() -> None:
+    s = Session()
+    s.feed.rules(7)
+    s.feed.new(101, 1, 7, "SELL", 100, 2)
+    s.feed.new(102, 1, 7, "SELL", 103, 2)
+    s.feed.new(103, 2, 7, "BUY", 102, 10, kind="MARKET")  # protection price 102
+    out = s.run()
+    assert [(t["price"], t["qty"]) for t in only(out, "Trade")] == [(100, 2)]
+    (expired,) = only(out, "Expired")
+    assert (expired["order_id"], expired["remaining_qty"], expired["reason"]) == (
+        103, 8, "NO_LIQUIDITY",
+    )  # fmt: skip
+    (accepted,) = [a for a in only(out, "Accepted") if a["order_id"] == 103]
+    assert (accepted["kind"], accepted["price"]) == ("MARKET", 102)
+    # A market buy whose protection price is below the best ask fills nothing.
+    s.feed.new(104, 2, 7, "BUY", 101, 1, kind="MARKET")
+    out = s.run()
+    assert only(out, "Trade") == []
+    assert [(e["order_id"], e["reason"]) for e in only(out, "OrderEnded")] == [(104, "EXPIRED")]
+    # protection_ticks bounds it further, from the best price at entry.
+    s.feed.new(105, 3, 7, "SELL", 104, 1)
+    s.feed.new(106, 2, 7, "BUY", 200, 5, kind="MARKET", protection_ticks=0)
+    s.feed.new(107, 3, 7, "SELL", 105, 1)
+    s.feed.new(108, 2, 7, "BUY", 200, 5, kind="MARKET", protection_ticks=1)
+    out = s.run()
+    trades = [(t["taker_order_id"], t["price"]) for t in only(out, "Trade")]
+    assert trades == [(106, 103), (106, 104), (108, 105)]
+
+
+def test_amend_keeps_or_loses_priority() -> None:
+    s = Session()
+    s.feed.rules(7)
+    s.feed.new(101, 1, 7, "SELL", 100, 5)
+    s.feed.new(102, 2, 7, "SELL", 100, 5)
+    s.feed.amend(101, 1, 7, 0, 3)  # lower qty, same price: keeps priority
+    s.feed.amend(102, 2, 7, 99, 0)  # new price: loses priority
+    s.feed.amend(999, 2, 7, 0, 1)  # unknown order
+    out = s.run()
+    amends = [(a["order_id"], a["new_price"], a["new_qty"], a["lost_priority"])
+              for a in only(out, "AmendApplied")]  # fmt: skip
+    assert amends == [(101, 100, 3, False), (102, 99, 5, True)]
+    (rejected,) = only(out, "Rejected")
+    assert (rejected["order_id"], rejected["reason"], rejected["request"]) == (
+        999, "UNKNOWN_ORDER", "AmendOrder",
+    )  # fmt: skip
+    assert names(out, "st") == []
+
+
+def test_unknown_instrument_and_malformed_records() -> None:
+    s = Session()
+    s.feed.new(101, 1, 8, "BUY", 100, 1)  # no InstrumentRules for 8
+    s.feed.cancel(5, 1, 8)
+    s.feed.raw(b"8", b"\x00\x00\x00\x00\x01garbage")
+    s.feed.raw(b"8", b"")
+    s.feed.rules(7)
+    _key, value = s.feed.records[-1]
+    s.feed.raw(b"9", value)  # rules for 7 under key 9: misrouted
+    out = s.run()
+    rejected = [(r["order_id"], r["reason"], r["envelope"]["seq"]) for r in only(out, "Rejected")]
+    assert rejected == [(101, "UNKNOWN_INSTRUMENT", 0), (5, "UNKNOWN_INSTRUMENT", 0)]
+    assert [(e["order_id"], e["reason"]) for e in only(out, "OrderEnded")] == [(101, "REJECTED")]
+    letters = only(out, "DeadLetter")
+    assert [(d["reason"], d["source_offset"]) for d in letters] == [
+        ("undecodable", 2), ("empty", 3), ("misrouted", 5),
+    ]  # fmt: skip
+    assert all(d["source_topic"] == "or" for d in letters)
+    assert names(out, "ee") == ["Rejected", "Rejected", "RulesApplied"]
+
+
+# --- properties over seeded random streams ---------------------------------------------------
+
+
+def random_feed(seed: int, records: int, instruments: tuple[int, ...] = (1, 2, 3)) -> Feed:
+    rng = random.Random(seed)
+    feed = Feed(CODEC)
+    for instrument in instruments:
+        feed.rules(instrument, band_bps=rng.choice((0, 0, 2_000)))
+    next_id = 1
+    live: list[tuple[int, int, int]] = []
+    kinds = ("GTC", "GTC", "GTC", "IOC", "FOK", "POST_ONLY", "MARKET")
+    stps = ("NONE", "NONE", "CANCEL_TAKER", "CANCEL_MAKER", "CANCEL_BOTH")
+    for _ in range(records):
+        instrument = rng.choice(instruments)
+        r = rng.random()
+        if r < 0.2 and live:
+            order_id, account, inst = live.pop(rng.randrange(len(live)))
+            feed.cancel(order_id, account, inst)
+        elif r < 0.25 and live:
+            order_id, account, inst = rng.choice(live)
+            feed.amend(order_id, account, inst, rng.choice((0, 100 + rng.randrange(-4, 5))),
+                       rng.choice((0, rng.randrange(1, 12))))  # fmt: skip
+        elif r < 0.27:
+            feed.rules(instrument, band_bps=rng.choice((0, 2_000)), halted=rng.random() < 0.3)
+        else:
+            account = rng.randrange(1, 6)
+            side = rng.choice(("BUY", "SELL"))
+            kind = rng.choice(kinds)
+            price = 100 + rng.randrange(-6, 7)
+            feed.new(next_id, account, instrument, side, price, rng.randrange(1, 10), kind=kind,
+                     stp=rng.choice(stps), protection_ticks=rng.choice((0, 0, 2)))  # fmt: skip
+            live.append((next_id, account, instrument))
+            next_id += 1
+    return feed
+
+
+def run_in_batches(inputs: list[InputRecord], cuts: list[int]) -> tuple[list[Output], PartitionEngine]:  # fmt: skip
+    eng = engine()
+    outputs: list[Output] = []
+    bounds = [0, *sorted(cuts), len(inputs)]
+    for lo, hi in itertools.pairwise(bounds):
+        outputs += eng.apply(inputs[lo:hi])
+    return outputs, eng
+
+
+def as_bytes(outputs: list[Output]) -> list[tuple[str, bytes, bytes | None, int]]:
+    return [(o.topic, o.value, o.key, o.partition) for o in outputs]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_outputs_do_not_depend_on_batch_boundaries(seed: int) -> None:
+    inputs = random_feed(seed, 3_000).inputs()
+    whole, eng = run_in_batches(inputs, [])
+    rng = random.Random(seed)
+    cuts = rng.sample(range(1, len(inputs)), 40)
+    split, eng_split = run_in_batches(inputs, cuts)
+    assert as_bytes(split) == as_bytes(whole)
+    assert eng_split.state_bytes() == eng.state_bytes()
+    kinds = {name for _, name, _ in decoded(whole)}
+    assert {"Trade", "Rested", "Cancelled", "Expired", "Rejected", "AmendApplied",
+            "Filled", "L2Delta", "RulesApplied", "FillLeg", "OrderEnded"} <= kinds  # fmt: skip
+    for book in eng.books.values():
+        book.validate_internal_state()
+
+
+def test_snapshot_restore_then_rest_equals_one_run() -> None:
+    inputs = random_feed(3, 2_000).inputs()
+    whole, eng_whole = run_in_batches(inputs, [])
+    for cut in (1, 777, 1_500):
+        first = engine()
+        head = first.apply(inputs[:cut])
+        state = first.state_bytes()
+        second = engine()
+        second.restore(state)
+        assert second.state_bytes() == state
+        assert second.next_offset == cut
+        tail = second.apply(inputs[cut:])
+        assert as_bytes(head + tail) == as_bytes(whole)
+        assert second.state_hash() == eng_whole.state_hash()
+
+
+def test_restore_refuses_bad_state_and_changes_nothing() -> None:
+    eng = engine()
+    eng.apply(random_feed(4, 300).inputs())
+    state = eng.state_bytes()
+    fresh = engine()
+    before = fresh.state_bytes()
+    corrupt = bytearray(state)
+    corrupt[len(corrupt) // 2] ^= 1
+    for bad in (bytes(corrupt), state[:-1], state[:20], b""):
+        with pytest.raises(SnapshotError):
+            fresh.restore(bad)
+        assert fresh.state_bytes() == before
+    other = PartitionEngine(1, CODEC, TOPICS, SETTLEMENT_PARTITIONS, OUT, CONFIG)
+    with pytest.raises(SnapshotError, match="partition"):
+        other.restore(state)
+    resized = PartitionEngine(0, CODEC, TOPICS, SETTLEMENT_PARTITIONS + 1, OUT, CONFIG)
+    with pytest.raises(SnapshotError, match="settlements"):
+        resized.restore(state)
+
+
+def test_chains_link_ids_are_unique_and_fills_precede_their_end() -> None:
+    outputs, _ = run_in_batches(random_feed(5, 3_000).inputs(), [500, 1_000, 2_222])
+    rows = decoded(outputs)
+    engine_links = [(r["envelope"]["prev_hash"], o.value)
+                    for o, (t, _, r) in zip(outputs, rows, strict=True) if t == "ee"]  # fmt: skip
+    assert verify_chain(engine_links) == []
+    by_partition: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
+    for o, (t, _, r) in zip(outputs, rows, strict=True):
+        if t == "st":
+            by_partition[o.partition].append((r["envelope"]["prev_hash"], o.value))
+    assert len(by_partition) > 1
+    for links in by_partition.values():
+        assert verify_chain(links) == []
+    ids = [r["envelope"]["event_id"] for t, _, r in rows if t != "dl"]
+    assert len(set(ids)) == len(ids)
+    ended: set[int] = set()
+    filled: dict[int, int] = defaultdict(int)
+    for _t, name, r in rows:
+        if name == "FillLeg":
+            assert r["order_id"] not in ended, "a FillLeg after its order's OrderEnded"
+            filled[r["order_id"]] += r["qty"]
+        elif name == "OrderEnded":
+            assert r["order_id"] not in ended, "two OrderEnded for one order"
+            ended.add(r["order_id"])
+    # Both legs of every trade; each trade id once.
+    trades = [r for _, name, r in rows if name == "Trade"]
+    assert len({t["trade_id"] for t in trades}) == len(trades)
+    assert sum(1 for _, name, _ in rows if name == "FillLeg") == 2 * len(trades)
+
+
+def test_event_id_output_index_overflow_fails_loudly() -> None:
+    assert matcher_event_id(0, 3, 1, 5, OUTPUTS_PER_INPUT_MAX - 1) != matcher_event_id(
+        0, 3, 1, 5, OUTPUTS_PER_INPUT_MAX - 2
+    )
+    with pytest.raises(OutputOverflow):
+        matcher_event_id(0, 3, 1, 5, OUTPUTS_PER_INPUT_MAX)
