@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -13,27 +14,44 @@ from tradex.commands.client import encode_command
 from tradex.commands.processor import AccountProcessor
 from tradex.commands.reference_processor import entity_key
 from tradex.commands.reference_service import build as build_reference
+from tradex.commands.snapshots import account_state
 from tradex.commands.topics import (
     ACCOUNT_COMMANDS,
     ACCOUNT_EVENTS,
+    ORDER_REQUESTS,
     REFERENCE_COMMANDS,
     SETTLEMENTS,
     account_key,
+    account_partition,
     ensure_account_topics,
 )
 from tradex.domain import (
     AccountBook,
+    ApproveWithdrawal,
+    CancelOrder,
+    CancelOrderRequest,
+    CancelRequested,
     CreateAsset,
     CreateInstrument,
+    Deposit,
     InstrumentKind,
+    Ledger,
+    NewOrder,
     OpenAccount,
+    OrderAccepted,
+    OrderKind,
+    PlaceOrder,
     ReferenceData,
     RegisterUser,
+    RejectWithdrawal,
+    RequestWithdrawal,
+    Side,
 )
 from tradex.domain.ids import order_id
-from tradex.infra.kafka import produce_sync, read_partition
+from tradex.infra.kafka import partition_count, produce_sync, read_partition
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.infra.stage import StageStats
+from tradex.schemas.chain import verify_chain
 from tradex.schemas.codec import Codec, Envelope
 
 T0 = 1_700_000_000_000_000_000
@@ -155,10 +173,10 @@ def read_events(settings: Settings, partition: int) -> list[Logged]:
 
 def replay_commands(
     settings: Settings, partitions: int, accounts: Sequence[int]
-) -> dict[int, list[Any]]:
+) -> dict[int, tuple[list[Any], AccountBook]]:
     """A fresh decision of every command on ``account-commands`` with the domain alone:
-    the events each partition should hold (commands only; no settlements)."""
-    expected: dict[int, list[Any]] = {}
+    per partition, the events it should hold and the accounts they leave (no settlements)."""
+    expected = {}
     for partition in range(partitions):
         book = AccountBook(reference_table(accounts))
         events: list[Any] = []
@@ -167,5 +185,92 @@ def replay_commands(
             decision = book.handle(command, order_id(partition, message.offset() or 0))
             if not decision.duplicate:
                 events += decision.events
-        expected[partition] = events
+        expected[partition] = (events, book)
     return expected
+
+
+def check_exactly_once(
+    settings: Settings, partitions: int, accounts: Sequence[int], commands: Sequence[Any]
+) -> None:
+    """The logs hold each command's effects exactly once, chained, and equal to a replay."""
+    expected = replay_commands(settings, partitions, accounts)
+    ledger = Ledger()
+    command_ids: list[str] = []
+    accepted: list[int] = []
+    cancels: list[int] = []
+    for partition in range(partitions):
+        logged = read_events(settings, partition)
+        assert verify_chain((x.envelope.prev_hash, x.data) for x in logged) == [], partition
+        seqs: dict[int, int] = {}
+        folded = AccountBook(ReferenceData())
+        for x in logged:
+            event = x.event
+            if event.account_id > 0:
+                seqs[event.account_id] = seqs.get(event.account_id, 0) + 1
+                assert x.envelope.seq == seqs[event.account_id], "seq gap or repeat"
+            ledger.apply(event)
+            folded.apply(event)
+            command_ids.append(event.command_id)
+            if isinstance(event, OrderAccepted):
+                accepted.append(event.order_id)
+            elif isinstance(event, CancelRequested):
+                cancels.append(event.order_id)
+        events, fresh = expected[partition]
+        assert [x.event for x in logged] == events, f"partition {partition} differs from a replay"
+        assert {a.account_id: account_state(a) for a in folded} == {
+            a.account_id: account_state(a) for a in fresh
+        }
+    assert ledger.violations() == []
+    assert sorted(command_ids) == sorted({c.command_id for c in commands}), "lost or duplicated"
+    new_orders, cancel_requests = [], []
+    for partition in range(partition_count(settings, settings.topic(ORDER_REQUESTS))):
+        for x in read_log(settings, ORDER_REQUESTS, partition):
+            if isinstance(x.event, NewOrder):
+                new_orders.append(x.event.order_id)
+            elif isinstance(x.event, CancelOrderRequest):
+                cancel_requests.append(x.event.order_id)
+    assert sorted(new_orders) == sorted(accepted), "order requests lost or duplicated"
+    assert sorted(cancel_requests) == sorted(cancels)
+
+
+def workload(accounts: Sequence[int], partitions: int, count: int, seed: int) -> list[Any]:
+    """A seeded mix of account commands: deposits, orders (some unaffordable), cancels of
+    earlier orders, withdrawals approved or rejected, and re-sent (duplicate) commands.
+
+    Order ids are known in advance: the commands go to fresh topics in this order, so a
+    command's offset is its index among the commands of its partition."""
+    rng = random.Random(seed)
+    next_offset = [0] * partitions
+    placed: list[tuple[int, int]] = []  # (account, order id)
+    pending: list[tuple[int, str]] = []  # (account, withdrawal id)
+    commands: list[Any] = []
+    for i in range(count):
+        t = T0 + i * 1_000
+        roll = rng.random()
+        account = rng.choice(accounts)
+        command: Any
+        if i < 2 * len(accounts) or roll < 0.25:
+            asset, amount = rng.choice((("USD", 10**7), ("BTC", 10**8)))
+            command = Deposit(f"c{i}", account, t, asset, rng.randint(1, amount))
+        elif roll < 0.7:
+            side = rng.choice((Side.BUY, Side.SELL))
+            price, qty = rng.randint(90, 110), rng.randint(1, 300)
+            command = PlaceOrder(f"c{i}", account, t, BTC_USD, side, OrderKind.GTC, price, qty)
+            partition = account_partition(account, partitions)
+            placed.append((account, order_id(partition, next_offset[partition])))
+        elif roll < 0.8 and placed:
+            account, order = placed[rng.randrange(len(placed))]
+            command = CancelOrder(f"c{i}", account, t, order)
+        elif roll < 0.88:
+            command = RequestWithdrawal(f"c{i}", account, t, "USD", rng.randint(1, 10**6))
+            pending.append((account, command.command_id))
+        elif roll < 0.95 and pending:
+            account, withdrawal = pending.pop(rng.randrange(len(pending)))
+            decide = rng.choice((ApproveWithdrawal, RejectWithdrawal))
+            command = decide(f"c{i}", account, t, withdrawal)
+        else:
+            command = commands[rng.randrange(len(commands))]  # a re-sent command
+            account = command.account_id
+        commands.append(command)
+        next_offset[account_partition(account, partitions)] += 1
+    return commands

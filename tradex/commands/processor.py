@@ -129,6 +129,7 @@ class AccountProcessor:
         }
         self.live: dict[int, _Live] = {}
         self.routes: dict[int, int] = {}  # account id -> partition
+        self.partitions_seen: set[int] = set()  # every partition ever assigned here
         self.stats = ProcessorStats()
 
     # -- assignment ------------------------------------------------------------------------
@@ -146,6 +147,7 @@ class AccountProcessor:
                 use_snapshot=self.use_snapshots,
             )
             self.live[partition] = _Live(state)
+            self.partitions_seen.add(partition)
             self.stats.rebuilt_events += folded
             log.info(
                 "partition %d rebuilt: %d accounts, %d events after the snapshot, next %d",

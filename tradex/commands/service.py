@@ -140,7 +140,8 @@ def main(argv: list[str]) -> int:
         processor.follower.close()
     print(
         f"accounts/{args.instance}: batches={stats.batches} in={stats.records_in} "
-        f"out={stats.records_out} aborts={stats.aborts} {processor.stats}",
+        f"out={stats.records_out} aborts={stats.aborts} "
+        f"partitions={sorted(processor.partitions_seen)} {processor.stats}",
         flush=True,
     )
     return 0

@@ -1,0 +1,106 @@
+"""kill -9 an account processor mid-batch, restart it: no lost, no duplicated effects."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from tests.commands.support import (
+    CODEC,
+    check_exactly_once,
+    load_reference,
+    reference_table,
+    run_accounts_process,
+    send,
+    workload,
+)
+from tradex.commands.rebuild import rebuild_partition
+from tradex.commands.snapshots import account_state
+from tradex.commands.topics import ACCOUNT_EVENTS
+from tradex.infra.kafka import consumer_config
+from tradex.infra.settings import REPO_ROOT, Settings
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 2
+ACCOUNTS = list(range(1, 41))
+SNAPSHOT_EVENTS = 300  # small: snapshots are written (and crash) during the run
+OPTIONS = ["--batch-records", "100", "--snapshot-events", str(SNAPSHOT_EVENTS)]
+
+
+def _records_in(result: subprocess.CompletedProcess[str]) -> int:
+    line = [x for x in result.stdout.splitlines() if x.startswith("accounts/")][-1]
+    return int(line.split(" in=")[1].split()[0])
+
+
+def _events_end(settings: Settings) -> int:
+    consumer = Consumer(consumer_config(settings, "probe"))
+    try:
+        return sum(
+            consumer.get_watermark_offsets(
+                TopicPartition(settings.topic(ACCOUNT_EVENTS), p), timeout=10
+            )[1]
+            for p in range(PARTITIONS)
+        )
+    finally:
+        consumer.close()
+
+
+def _check_snapshot_restore(settings: Settings) -> None:
+    """Snapshot + tail gives the same accounts as a full replay of the log."""
+    reference = reference_table(ACCOUNTS)
+    restored_any = False
+    for partition in range(PARTITIONS):
+        full, folded_full = rebuild_partition(settings, CODEC, reference, partition, False)
+        fast, folded_tail = rebuild_partition(settings, CODEC, reference, partition, True)
+        restored_any |= folded_tail < folded_full
+        assert (fast.events_next, fast.last_hash) == (full.events_next, full.last_hash)
+        assert {a.account_id: account_state(a) for a in fast.book} == {
+            a.account_id: account_state(a) for a in full.book
+        }
+    assert restored_any, "no snapshot was used"
+
+
+@pytest.mark.parametrize("fault", ["after_produce:4", "before_commit:3"])
+def test_injected_crash_mid_transaction(settings: Settings, fault: str) -> None:
+    load_reference(settings, ACCOUNTS, PARTITIONS)
+    commands = workload(ACCOUNTS, PARTITIONS, 2_000, seed=hash(fault) % 1000)
+    send(settings, commands)
+    crashed = run_accounts_process(settings, PARTITIONS, "a", fault=fault, extra=OPTIONS)
+    assert crashed.returncode == 137, crashed.stderr[-3000:]
+    restarted = run_accounts_process(settings, PARTITIONS, "a", extra=OPTIONS)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    assert 0 < _records_in(restarted) <= len(commands)
+    check_exactly_once(settings, PARTITIONS, ACCOUNTS, commands)
+    _check_snapshot_restore(settings)
+
+
+def test_kill_9_while_processing_a_backlog(settings: Settings) -> None:
+    load_reference(settings, ACCOUNTS, PARTITIONS)
+    commands = workload(ACCOUNTS, PARTITIONS, 6_000, seed=9)
+    send(settings, commands)
+    env = dict(os.environ, TRADEX_TOPIC_PREFIX=settings.topic_prefix)
+    argv = [
+        sys.executable, "-m", "tradex.cli", "run", "accounts", "--instance", "k",
+        "--partitions", str(PARTITIONS), "--exit-when-idle", "3", *OPTIONS,
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        argv, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 90
+    while _events_end(settings) < 500 and time.monotonic() < deadline:
+        assert process.poll() is None, "the processor exited before it was killed"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=30) == -signal.SIGKILL
+    restarted = run_accounts_process(settings, PARTITIONS, "k", extra=OPTIONS)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    assert _records_in(restarted) > 0, "killed after the backlog was done: nothing tested"
+    check_exactly_once(settings, PARTITIONS, ACCOUNTS, commands)
+    _check_snapshot_restore(settings)
