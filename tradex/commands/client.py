@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import (
-    OFFSET_END,
     Consumer,
     KafkaError,
     KafkaException,
@@ -124,8 +123,16 @@ class CommandClient:
         self.tail = Consumer(
             consumer_config(settings, f"{name}-tail", **{"enable.partition.eof": True})
         )
+        # Explicit start offsets (OFFSET_END would resolve at the first fetch, after an
+        # outcome the client is already waiting for).
+        starts = [
+            self.tail.get_watermark_offsets(
+                TopicPartition(self.events_topic, p), timeout=admin_timeout_s, cached=False
+            )[1]
+            for p in range(self.partitions)
+        ]
         self.tail.assign(
-            [TopicPartition(self.events_topic, p, OFFSET_END) for p in range(self.partitions)]
+            [TopicPartition(self.events_topic, p, start) for p, start in enumerate(starts)]
         )
         self.lock = threading.Lock()
         self.waiting: dict[str, _Waiter] = {}
