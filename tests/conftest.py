@@ -37,13 +37,22 @@ def _token() -> str:
 
 
 @pytest.fixture(scope="session")
-def stack() -> Settings:
-    """The local stack, up and healthy (started if needed); its base settings."""
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The local stack, up and healthy (started if needed); its base settings.
+
+    chdb is embedded and one path can be open in one process only, so the tests use a
+    private chdb path for this pytest process (another pytest, or `tradex demo`, may hold
+    the stack's own path at the same time).
+    """
     base = settings_module.load()
+    if not base.clickhouse_url:
+        base = dataclasses.replace(base, clickhouse_path=tmp_path_factory.mktemp("chdb"))
+    servers = [name for name in stack_module.services_all if name != "clickhouse"]
     try:
-        results = stack_module.up(base, timeout_s=stack_up_timeout_s)
+        results = stack_module.up(base, only=servers, timeout_s=stack_up_timeout_s)
     except StackError as exc:
         pytest.fail(f"the local stack is not usable:\n{exc}", pytrace=False)
+    results.append(stack_module.clickhouse_health(base))
     down = [h for h in results if not h.ok]
     if down:
         pytest.fail(f"stack services down:\n{stack_module.format_health(down)}", pytrace=False)

@@ -44,11 +44,11 @@ def test_logical_databases_are_isolated(redis_settings: Settings) -> None:
 
 
 def test_async_client(redis_settings: Settings) -> None:
-    async def run() -> bytes | None:
+    async def run() -> bytes | str | None:
         conn = redis_client.async_client(redis_settings)
         try:
             await conn.set("a", "b")
-            value: bytes | None = await conn.get("a")
+            value = await conn.get("a")
         finally:
             await conn.aclose()
         return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tradex.infra import clickhouse as clickhouse_module
 from tradex.infra import stack as stack_module
 from tradex.infra.local_kafka import LocalKafka
 from tradex.infra.local_process import StackError
@@ -18,13 +20,14 @@ from tradex.infra.settings import REPO_ROOT, Settings
 pytestmark = pytest.mark.integration
 
 
-def _tradex(*args: str) -> subprocess.CompletedProcess[str]:
+def _tradex(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tradex.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=REPO_ROOT,
+        env=dict(os.environ, **(env or {})),
     )
 
 
@@ -44,8 +47,11 @@ def test_up_again_is_idempotent_and_keeps_the_cluster(stack: Settings) -> None:
 
 
 def test_status_command_from_another_process(stack: Settings) -> None:
-    # chdb is open in this pytest process: the CLI must see it as held, not as down.
-    done = _tradex("stack", "status")
+    # The tests' chdb path is open in this pytest process: the CLI must see it as held
+    # by a live process (embedded ClickHouse), not as down.
+    clickhouse_module.connect(stack).query_rows("SELECT 1")
+    env = {"TRADEX_CLICKHOUSE_PATH": str(stack.clickhouse_path)}
+    done = _tradex("stack", "status", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert [line.split()[:2] for line in lines] == [
@@ -54,6 +60,7 @@ def test_status_command_from_another_process(stack: Settings) -> None:
         ["redis", "up"],
         ["clickhouse", "up"],
     ]
+    assert f"open in process {os.getpid()}" in lines[3]
 
 
 def test_bad_arguments_fail_clearly_and_change_nothing(stack: Settings) -> None:

@@ -210,6 +210,7 @@ def _parser() -> argparse.ArgumentParser:
     p_up.add_argument("--brokers", type=int, default=None, help="Kafka nodes (default 1)")
     p_up.add_argument("--only", default="", help=only_help)
     p_up.add_argument("--timeout", type=float, default=up_timeout_s_default, help="seconds")
+    p_up.add_argument("--quiet", action="store_true", help="print nothing when all is well")
     p_down = sub.add_parser("down", help="stop the processes (keeps data)")
     p_down.add_argument("--wipe", action="store_true", help="also delete the stack's data")
     p_down.add_argument("--only", default="", help=only_help)
@@ -250,7 +251,8 @@ def main(argv: list[str]) -> int:
     try:
         if args.action == "up":
             results = up(settings, args.brokers, _only(args.only), args.timeout)
-            print(format_health(results))
+            if not args.quiet:
+                print(format_health(results))
             return 0
         if args.action == "down":
             down(settings, args.wipe, _only(args.only))

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Install everything TradeX needs on a Debian/Ubuntu machine; idempotent and fast when done.
+#   - Debian packages: PostgreSQL, Redis, Java 17+, Maven (apt-get update only if installing)
+#   - a virtualenv .venv with `pip install -e '.[dev]'` (redone when pyproject.toml changes)
+# The Kafka jars are fetched by `tradex stack up` (Maven, into .cache/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then SUDO=(sudo -n); else SUDO=(false); fi
+fi
+
+APT_UPDATED=0
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    log "need packages $* but apt-get is missing: install them by hand"; exit 1
+  fi
+  if [ "$APT_UPDATED" -eq 0 ]; then
+    log "apt-get update"
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+    APT_UPDATED=1
+  fi
+  log "apt-get install $*"
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "$@" >/dev/null
+}
+
+# --- Debian packages -------------------------------------------------------------------
+missing=()
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  # Debian's postgresql-common would create and start a "main" cluster we do not use.
+  if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    "${SUDO[@]}" mkdir -p /etc/postgresql-common
+    echo 'create_main_cluster = false' | "${SUDO[@]}" tee /etc/postgresql-common/createcluster.conf >/dev/null
+  fi
+  missing+=(postgresql)
+fi
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v mvn >/dev/null || missing+=(maven)
+java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1; }
+if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then
+  missing+=(openjdk-17-jre-headless)
+fi
+command -v runuser >/dev/null || missing+=(util-linux)
+if [ "${#missing[@]}" -gt 0 ]; then
+  if ! apt_install "${missing[@]}"; then
+    # Newer Debian/Ubuntu releases ship another Java: fall back to the default one.
+    missing=("${missing[@]/openjdk-17-jre-headless/default-jre-headless}")
+    apt_install "${missing[@]}"
+  fi
+fi
+
+# --- Python virtualenv -----------------------------------------------------------------
+PYTHON=""
+for candidate in "${TRADEX_PYTHON:-}" python3 python3.13 python3.12 python3.11; do
+  [ -n "$candidate" ] || continue
+  if command -v "$candidate" >/dev/null &&
+    "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    PYTHON="$candidate"; break
+  fi
+done
+if [ -z "$PYTHON" ]; then
+  apt_install python3 python3-venv
+  PYTHON=python3
+  "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+    { log "need Python 3.11+, found $("$PYTHON" --version)"; exit 1; }
+fi
+if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
+  apt_install python3-venv
+fi
+
+stamp=".venv/.bootstrap-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys' 2>/dev/null; then
+  log "creating .venv with $("$PYTHON" --version)"
+  rm -rf .venv
+  "$PYTHON" -m venv .venv
+fi
+if [ ! -e "$stamp" ]; then
+  log "pip install -e '.[dev]' into .venv"
+  if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
+    .venv/bin/python -m pip install --disable-pip-version-check -e '.[dev]'; } >.venv/pip.log 2>&1; then
+    tail -40 .venv/pip.log >&2
+    log "pip install failed (full log: .venv/pip.log)"
+    exit 1
+  fi
+  rm -f .venv/.bootstrap-*
+  touch "$stamp"
+fi
+log "ready: $(.venv/bin/python --version), java $(java_major), $(mvn -v 2>/dev/null | head -1 | sed 's/\x1b\[[0-9;]*m//g')"
