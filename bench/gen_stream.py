@@ -159,7 +159,13 @@ class Generator:
             crossing = rng.random() < self.cross_probability()
             return (S_GTC, side, self.new_id(), self.limit_price(side, crossing), qty)
         if kind == S_POST_ONLY:
-            return (S_POST_ONLY, side, self.new_id(), self.limit_price(side, rng.random() < 0.1), qty)
+            return (
+                S_POST_ONLY,
+                side,
+                self.new_id(),
+                self.limit_price(side, rng.random() < 0.1),
+                qty,
+            )
         if kind in (S_IOC, S_FOK):
             return (kind, side, self.new_id(), self.limit_price(side, True), qty)
         if kind == S_MARKET:
@@ -251,7 +257,9 @@ def generate(mix: str, ops: int, seed: int) -> np.ndarray:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="tradex bench gen-stream", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="tradex bench gen-stream", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("out", type=Path, help="stream file to write")
     parser.add_argument("--mix", choices=sorted(MIXES), required=True)
     parser.add_argument("--ops", type=int, default=1_000_000)
@@ -261,8 +269,12 @@ def main(argv: list[str]) -> int:
         parser.error(f"--ops must be in 1..{OPS_MAX}")
     stream = generate(args.mix, args.ops, args.seed)
     write_stream(args.out, stream)
-    counts = {int(op): int(n) for op, n in zip(*np.unique(stream["op"], return_counts=True), strict=True)}
-    print(f"wrote {len(stream)} records to {args.out} (mix {args.mix}, seed {args.seed}, ops by code {counts})")
+    counts = {
+        int(op): int(n) for op, n in zip(*np.unique(stream["op"], return_counts=True), strict=True)
+    }
+    print(
+        f"wrote {len(stream)} records to {args.out} (mix {args.mix}, seed {args.seed}, ops by code {counts})"
+    )
     return 0
 
 

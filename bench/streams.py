@@ -49,7 +49,9 @@ def validate_stream(stream: np.ndarray) -> None:
     checks.append((is_new & (oid <= 0), "new order with id <= 0"))
     checks.append((is_new & (qty <= 0), "new order with qty <= 0"))
     checks.append((is_new & (side != 0) & (side != 1), "new order with side not 0/1"))
-    checks.append(((limit_like | (op == S_AMEND)) & (price <= 0), "limit/post-only/amend with price <= 0"))
+    checks.append(
+        ((limit_like | (op == S_AMEND)) & (price <= 0), "limit/post-only/amend with price <= 0")
+    )
     checks.append(((op == S_MARKET) & (price != 0), "market order with price != 0"))
     checks.append(((op == S_CANCEL) & ((price != 0) | (qty != 0)), "cancel with price or qty != 0"))
     checks.append(((op == S_AMEND) & (qty <= 0), "amend with qty <= 0"))

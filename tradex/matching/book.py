@@ -46,7 +46,7 @@ from tradex.matching.dtypes import (
     ORDER_DTYPE,
     TRADE_DTYPE,
 )
-from tradex.matching.hashtable import hash_size_for
+from tradex.matching.hashtable import buckets_for
 from tradex.matching.kernel import process_batch
 from tradex.matching.snapshot import BookState, SnapshotError, decode_snapshot
 from tradex.matching.state_kernels import (
@@ -138,20 +138,19 @@ class Book:
         self._allocate()
 
     def _allocate(self) -> None:
-        hash_max = hash_size_for(self.orders_max)
+        buckets = buckets_for(self.orders_max)
         self.orders = np.zeros(self.orders_max, ORDER_DTYPE)
         self.levels = np.zeros(self.price_levels_max, LEVEL_DTYPE)
         self.bits_lo = np.zeros(self.price_levels_max // 64, np.int64)
         self.bits_hi = np.zeros(self.price_levels_max // LEVELS_PER_HI_BIT, np.int64)
-        self.hkeys = np.zeros(hash_max, np.int64)
-        self.hslots = np.zeros(hash_max, np.int64)
+        self.htable = np.zeros(2 * buckets, np.int64)  # (key, slot) pairs
         # Popped from the end: slots are handed out 0, 1, 2, ... (deterministic).
         self.free_slots = np.arange(self.orders_max - 1, -1, -1, dtype=np.int64)
         self.meta = np.zeros(META_SIZE, np.int64)
         self.meta[M_FREE] = self.orders_max
         self.meta[M_BEST_BID] = -1
         self.meta[M_BEST_ASK] = -1
-        self.meta[M_HASH_SHIFT] = 64 - (hash_max.bit_length() - 1)
+        self.meta[M_HASH_SHIFT] = 64 - (buckets.bit_length() - 1)
 
     # --- commands ---------------------------------------------------------------------
 
@@ -164,7 +163,7 @@ class Book:
             raise ValueError("output buffers are sized for fewer live orders than this book")
         chunk = cmds[:COMMANDS_PER_BATCH_MAX]
         status = process_batch(
-            self.orders, self.levels, self.bits_lo, self.bits_hi, self.hkeys, self.hslots,
+            self.orders, self.levels, self.bits_lo, self.bits_hi, self.htable,
             self.free_slots, self.meta, chunk, out.trades, out.events, out.l2,
         )  # fmt: skip
         meta = self.meta
@@ -246,7 +245,7 @@ class Book:
 
     def validate_internal_state(self) -> None:
         code = validate_state(
-            self.orders, self.levels, self.bits_lo, self.bits_hi, self.hkeys, self.hslots,
+            self.orders, self.levels, self.bits_lo, self.bits_hi, self.htable,
             self.free_slots, self.meta,
         )  # fmt: skip
         if code != 0:
@@ -277,7 +276,7 @@ class Book:
         meta[M_HALTED] = state.halted
         meta[M_PRICE_LO] = state.price_lo
         restore_rows(
-            fresh.orders, fresh.levels, fresh.bits_lo, fresh.bits_hi, fresh.hkeys, fresh.hslots,
+            fresh.orders, fresh.levels, fresh.bits_lo, fresh.bits_hi, fresh.htable,
             fresh.free_slots, meta, np.ascontiguousarray(state.rows),
         )  # fmt: skip
         fresh.validate_internal_state()

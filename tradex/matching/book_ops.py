@@ -1,7 +1,9 @@
-"""Jitted primitives on the book state: rest, unlink, release a slot, emit output records.
+"""Jitted leaf primitives on the book state: link, unlink, slots, output records.
 
-Every function takes numpy arrays and scalars only. ``meta`` holds the book's scalars
-(indices ``M_*`` in :mod:`tradex.matching.dtypes`).
+Every function takes numpy arrays and scalars only and calls no other function (a leaf):
+Numba then prunes the reference counting of the array arguments, which would otherwise
+cost two atomic operations per array per call on the hot path. ``meta`` holds the book's
+scalars (indices ``M_*`` in :mod:`tradex.matching.dtypes`).
 """
 
 from __future__ import annotations
@@ -9,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tradex.matching.bitmap import bit_clear, bit_set, find_next, find_prev
 from tradex.matching.constants import SIDE_BUY
 from tradex.matching.dtypes import (
+    M_BAND_BPS,
     M_BEST_ASK,
     M_BEST_BID,
     M_FREE,
-    M_HASH_SHIFT,
+    M_LAST_TRADE,
     M_LIVE,
     M_N_EVENTS,
     M_N_L2,
@@ -23,45 +25,20 @@ from tradex.matching.dtypes import (
     M_PRICE_LO,
     M_SEQ,
 )
-from tradex.matching.hashtable import hash_delete, hash_insert
+
+ONE = np.int64(1)
 
 
 @njit(cache=True)
-def anchor_window(levels: np.ndarray, meta: np.ndarray, price: int) -> None:
-    """Centre the price window on ``price``; only legal while the book is empty."""
-    assert meta[M_LIVE] == 0
-    lo = price - levels.shape[0] // 2
-    meta[M_PRICE_LO] = lo if lo > 1 else 1
-
-
-@njit(cache=True)
-def in_window(levels: np.ndarray, meta: np.ndarray, price: int) -> bool:
-    idx = price - meta[M_PRICE_LO]
-    return idx >= 0 and idx < levels.shape[0]
-
-
-@njit(cache=True)
-def take_slot(
-    hkeys: np.ndarray, hslots: np.ndarray, free_slots: np.ndarray, meta: np.ndarray, oid: int
-) -> int:
+def pop_free_slot(free_slots: np.ndarray, meta: np.ndarray) -> int:
     n_free = meta[M_FREE]
     assert n_free > 0  # callers check capacity before the command starts
-    slot = free_slots[n_free - 1]
     meta[M_FREE] = n_free - 1
-    hash_insert(hkeys, hslots, meta[M_HASH_SHIFT], oid, slot)
-    return slot
+    return free_slots[n_free - 1]
 
 
 @njit(cache=True)
-def release_slot(
-    orders: np.ndarray,
-    hkeys: np.ndarray,
-    hslots: np.ndarray,
-    free_slots: np.ndarray,
-    meta: np.ndarray,
-    slot: int,
-) -> None:
-    hash_delete(hkeys, hslots, meta[M_HASH_SHIFT], orders[slot].order_id)
+def push_free_slot(orders: np.ndarray, free_slots: np.ndarray, meta: np.ndarray, slot: int) -> None:
     n_free = meta[M_FREE]
     assert n_free < free_slots.shape[0]
     free_slots[n_free] = slot
@@ -78,12 +55,13 @@ def link_tail(
     meta: np.ndarray,
     slot: int,
 ) -> int:
-    """Append the order in ``slot`` (fields already set) to the back of its level."""
+    """Append the order in ``slot`` (fields already set) to the back of its level.
+
+    No assertion before the first array access here: with one, Numba 0.68 no longer prunes
+    the reference counting of the array arguments (atomics on every call, measured 2-3x
+    slower overall). Check the IR (tests/matching/test_kernel_refcounts.py) after edits."""
     o = orders[slot]
-    idx = o.price - meta[M_PRICE_LO]
-    assert idx >= 0
-    assert idx < levels.shape[0]
-    assert o.remaining > 0
+    idx = o.price - meta[M_PRICE_LO]  # the kernel asserts the window before calling
     lv = levels[idx]
     o.next = -1
     if lv.count == 0:
@@ -92,9 +70,11 @@ def link_tail(
         o.prev = -1
         lv.qty = o.remaining
         lv.count = 1
-        bit_set(bits_lo, bits_hi, idx)
+        w = idx >> 6
+        bits_lo[w] |= ONE << (idx & 63)
+        bits_hi[w >> 6] |= ONE << (w & 63)
         if o.side == SIDE_BUY:
-            assert meta[M_BEST_ASK] == -1 or idx < meta[M_BEST_ASK]
+            assert meta[M_BEST_ASK] == -1 or idx < meta[M_BEST_ASK]  # never rest crossing
             if meta[M_BEST_BID] < idx:
                 meta[M_BEST_BID] = idx
         else:
@@ -103,7 +83,6 @@ def link_tail(
                 meta[M_BEST_ASK] = idx
     else:
         tail = lv.tail
-        assert orders[tail].side == o.side
         orders[tail].next = slot
         o.prev = tail
         lv.tail = slot
@@ -114,15 +93,11 @@ def link_tail(
 
 
 @njit(cache=True)
-def unlink(
-    orders: np.ndarray,
-    levels: np.ndarray,
-    bits_lo: np.ndarray,
-    bits_hi: np.ndarray,
-    meta: np.ndarray,
-    slot: int,
-) -> int:
-    """Take the order in ``slot`` off its level (the slot stays allocated); return the level."""
+def unlink(orders: np.ndarray, levels: np.ndarray, meta: np.ndarray, slot: int) -> int:
+    """Take the order in ``slot`` off its level (the slot stays allocated); return the level.
+
+    If the level empties (count 0) the caller clears its bit and moves the best price
+    (:func:`tradex.matching.bitmap.level_emptied`); kept apart so both stay leaves."""
     o = orders[slot]
     idx = o.price - meta[M_PRICE_LO]
     lv = levels[idx]
@@ -140,13 +115,6 @@ def unlink(
     lv.qty -= o.remaining
     lv.count -= 1
     meta[M_LIVE] -= 1
-    if lv.count == 0:
-        assert lv.qty == 0
-        bit_clear(bits_lo, bits_hi, idx)
-        if meta[M_BEST_BID] == idx:
-            meta[M_BEST_BID] = find_prev(bits_lo, bits_hi, idx - 1)
-        elif meta[M_BEST_ASK] == idx:
-            meta[M_BEST_ASK] = find_next(bits_lo, bits_hi, idx + 1)
     return idx
 
 
@@ -231,3 +199,18 @@ def emit_l2(
     d.qty = qty
     d.timestamp_ns = ts
     meta[M_N_L2] = n + 1
+
+
+@njit(cache=True)
+def outside_band(meta: np.ndarray, price: int) -> bool:
+    """Price further from the reference (last trade, else mid, else none) than the band."""
+    band = meta[M_BAND_BPS]
+    if band == 0:
+        return False
+    ref = meta[M_LAST_TRADE]
+    if ref == 0 and meta[M_BEST_BID] >= 0 and meta[M_BEST_ASK] >= 0:
+        lo = meta[M_PRICE_LO]
+        ref = (meta[M_BEST_BID] + lo + meta[M_BEST_ASK] + lo) // 2
+    if ref == 0:
+        return False
+    return abs(price - ref) * 10_000 > ref * band

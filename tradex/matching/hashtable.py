@@ -1,8 +1,15 @@
 """Open-addressing hash table order_id -> slot (linear probing, backward-shift deletion).
 
-Keys are positive int64 (0 marks an empty bucket). Fibonacci hashing spreads both dense ids
-(1, 2, 3, ...) and sparse ones like ``(partition << 40) | offset``. The table is at least
-twice the order capacity, so probes stay short and a free bucket always exists.
+One int64 array of 2 * buckets: ``table[2b]`` is the key (0 = empty), ``table[2b + 1]``
+its slot, so a probe touches one cache line. Keys are positive int64 assigned by TradeX
+itself (``(partition << 40) | offset``, or dense 1, 2, 3 ... in benchmarks), never by
+clients, so the hash keeps their locality: the low 32 bits map to consecutive buckets
+(live orders are mostly recent ids, so their buckets share cache lines) and the high bits
+(the partition) shift each partition to its own region by an odd multiplier. The table
+has at least twice as many buckets as orders, so probes stay short.
+
+Every function here is a leaf (it calls nothing): Numba can then drop the reference
+counting of its array arguments, which otherwise costs atomics on every call.
 """
 
 from __future__ import annotations
@@ -10,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-FIB_MULTIPLIER = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15 as a signed int64
+HIGH_MULTIPLIER = np.int64(0x9E3779B1)  # odd: spreads the high (partition) bits
 
 
-def hash_size_for(orders_max: int) -> int:
+def buckets_for(orders_max: int) -> int:
     """Smallest power of two >= 2 * orders_max."""
     assert orders_max > 0
     size = 1
@@ -24,55 +31,53 @@ def hash_size_for(orders_max: int) -> int:
 
 
 @njit(cache=True)
-def _home(key: int, shift: int, mask: int) -> int:
-    return ((key * FIB_MULTIPLIER) >> shift) & mask
-
-
-@njit(cache=True)
-def hash_find(hkeys: np.ndarray, hslots: np.ndarray, shift: int, key: int) -> int:
+def hash_find(table: np.ndarray, shift: int, key: int) -> int:
     """Slot of key, or -1."""
-    mask = hkeys.shape[0] - 1
-    i = _home(key, shift, mask)
+    mask = (table.shape[0] >> 1) - 1
+    b = (key + (key >> 32) * HIGH_MULTIPLIER) & mask
     while True:
-        k = hkeys[i]
+        k = table[2 * b]
         if k == key:
-            return hslots[i]
+            return table[2 * b + 1]
         if k == 0:
             return -1
-        i = (i + 1) & mask
+        b = (b + 1) & mask
 
 
 @njit(cache=True)
-def hash_insert(hkeys: np.ndarray, hslots: np.ndarray, shift: int, key: int, slot: int) -> None:
+def hash_insert(table: np.ndarray, shift: int, key: int, slot: int) -> None:
     assert key > 0
-    mask = hkeys.shape[0] - 1
-    i = _home(key, shift, mask)
-    while hkeys[i] != 0:
-        assert hkeys[i] != key
-        i = (i + 1) & mask
-    hkeys[i] = key
-    hslots[i] = slot
+    mask = (table.shape[0] >> 1) - 1
+    b = (key + (key >> 32) * HIGH_MULTIPLIER) & mask
+    while table[2 * b] != 0:
+        assert table[2 * b] != key
+        b = (b + 1) & mask
+    table[2 * b] = key
+    table[2 * b + 1] = slot
 
 
 @njit(cache=True)
-def hash_delete(hkeys: np.ndarray, hslots: np.ndarray, shift: int, key: int) -> None:
-    mask = hkeys.shape[0] - 1
-    i = _home(key, shift, mask)
-    while hkeys[i] != key:
-        assert hkeys[i] != 0  # deleting a missing key is a bug
+def hash_delete(table: np.ndarray, shift: int, key: int) -> None:
+    mask = (table.shape[0] >> 1) - 1
+    i = (key + (key >> 32) * HIGH_MULTIPLIER) & mask
+    while table[2 * i] != key:
+        assert table[2 * i] != 0  # deleting a missing key is a bug
         i = (i + 1) & mask
     j = i
     while True:
         j = (j + 1) & mask
-        kj = hkeys[j]
+        kj = table[2 * j]
         if kj == 0:
             break
-        h = _home(kj, shift, mask)
+        h = (kj + (kj >> 32) * HIGH_MULTIPLIER) & mask
         # kj may move into the hole at i unless its home lies cyclically in (i, j].
-        stays = i < h and h <= j if i <= j else i < h or h <= j
+        if i <= j:
+            stays = i < h and h <= j
+        else:
+            stays = i < h or h <= j
         if not stays:
-            hkeys[i] = kj
-            hslots[i] = hslots[j]
+            table[2 * i] = kj
+            table[2 * i + 1] = table[2 * j + 1]
             i = j
-    hkeys[i] = 0
-    hslots[i] = 0
+    table[2 * i] = 0
+    table[2 * i + 1] = 0

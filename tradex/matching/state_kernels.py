@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 from tradex.matching.bitmap import bit_test, find_next, find_prev
-from tradex.matching.book_ops import link_tail, take_slot
+from tradex.matching.book_ops import link_tail, pop_free_slot
 from tradex.matching.constants import SIDE_BUY, SIDE_SELL
 from tradex.matching.dtypes import (
     M_BEST_ASK,
@@ -16,7 +16,7 @@ from tradex.matching.dtypes import (
     M_LIVE,
     M_PRICE_LO,
 )
-from tradex.matching.hashtable import hash_find
+from tradex.matching.hashtable import hash_find, hash_insert
 
 CANONICAL_WIDTH = 6  # order_id, owner, side, price, remaining, filled
 
@@ -61,8 +61,7 @@ def validate_state(
     levels: np.ndarray,
     bits_lo: np.ndarray,
     bits_hi: np.ndarray,
-    hkeys: np.ndarray,
-    hslots: np.ndarray,
+    htable: np.ndarray,
     free_slots: np.ndarray,
     meta: np.ndarray,
 ) -> int:
@@ -100,7 +99,7 @@ def validate_state(
                 return 8  # order price differs from its level
             if o.remaining <= 0 or o.filled < 0:
                 return 9  # bad quantities
-            if hash_find(hkeys, hslots, meta[M_HASH_SHIFT], o.order_id) != slot:
+            if hash_find(htable, meta[M_HASH_SHIFT], o.order_id) != slot:
                 return 10  # hash table does not point at the slot
             total += o.remaining
             prev = slot
@@ -123,8 +122,8 @@ def validate_state(
     if meta[M_FREE] + live != orders.shape[0]:
         return 16  # slots leaked
     used = 0
-    for i in range(hkeys.shape[0]):
-        if hkeys[i] != 0:
+    for b in range(htable.shape[0] >> 1):
+        if htable[2 * b] != 0:
             used += 1
     if used != live:
         return 17  # hash table holds stale ids
@@ -137,8 +136,7 @@ def restore_rows(
     levels: np.ndarray,
     bits_lo: np.ndarray,
     bits_hi: np.ndarray,
-    hkeys: np.ndarray,
-    hslots: np.ndarray,
+    htable: np.ndarray,
     free_slots: np.ndarray,
     meta: np.ndarray,
     rows: np.ndarray,
@@ -146,7 +144,8 @@ def restore_rows(
     """Rest canonical rows (already validated) into an empty book with its window set."""
     assert meta[M_LIVE] == 0
     for i in range(rows.shape[0]):
-        slot = take_slot(hkeys, hslots, free_slots, meta, rows[i, 0])
+        slot = pop_free_slot(free_slots, meta)
+        hash_insert(htable, meta[M_HASH_SHIFT], rows[i, 0], slot)
         o = orders[slot]
         o.order_id = rows[i, 0]
         o.owner = rows[i, 1]

@@ -1,0 +1,246 @@
+"""The matcher on the real Kafka: a scripted session through the service, and exactly-once
+through crashes (TRADEX_FAULT and a real kill -9) with snapshot + replay recovery, compared
+byte for byte with a clean single run of the same input."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from tests.matching.order_requests import Feed
+from tests.matching.test_wire import random_feed
+from tradex.infra.kafka import (
+    TopicSpec,
+    consumer_config,
+    ensure_topics,
+    partition_count,
+    produce_sync,
+    read_partition,
+)
+from tradex.infra.partitioner import partition_for
+from tradex.infra.settings import REPO_ROOT, Settings
+from tradex.matching import verify
+from tradex.matching.book import OutputBuffers
+from tradex.matching.partition import BookConfig, PartitionEngine, input_record
+from tradex.matching.service import build, topics_of
+from tradex.schemas.codec import Codec
+
+pytestmark = pytest.mark.integration
+
+CONFIG = BookConfig(orders_max=1 << 12, price_levels_max=1 << 16)
+BOOK_ARGS = ["--orders-max", str(CONFIG.orders_max), "--price-levels-max", str(CONFIG.price_levels_max)]  # fmt: skip
+INPUT_PARTITIONS = 2
+SETTLEMENT_PARTITIONS = 3
+CODEC = Codec.offline()
+
+
+def setup_topics(settings: Settings) -> None:
+    ensure_topics(
+        settings,
+        {
+            "order-requests": TopicSpec(INPUT_PARTITIONS),
+            "settlements": TopicSpec(SETTLEMENT_PARTITIONS),
+        },
+    )
+
+
+def values(settings: Settings, name: str, partition: int) -> list[bytes]:
+    return [m.value() for m in read_partition(settings, settings.topic(name), partition)]
+
+
+def expected_outputs(settings: Settings) -> dict[tuple[str, int, str], list[bytes]]:
+    """A clean single run, in process, of what is on order-requests: outputs per
+    (topic, partition, producer) in log order."""
+    topics = topics_of(settings)
+    expected: dict[tuple[str, int, str], list[bytes]] = defaultdict(list)
+    out = OutputBuffers(CONFIG.orders_max)
+    for partition in range(INPUT_PARTITIONS):
+        engine = PartitionEngine(partition, CODEC, topics, SETTLEMENT_PARTITIONS, out, CONFIG)
+        records = [
+            input_record(m) for m in read_partition(settings, topics.order_requests, partition)
+        ]
+        for output in engine.apply(records):
+            # dead letters are keyed by source topic: compared without their partition
+            target = -1 if output.topic == topics.dead_letters else output.partition
+            expected[(output.topic, target, engine.producer)].append(output.value)
+    return expected
+
+
+def logged_outputs(settings: Settings) -> dict[tuple[str, int, str], list[bytes]]:
+    topics = topics_of(settings)
+    found: dict[tuple[str, int, str], list[bytes]] = defaultdict(list)
+    for topic in (topics.engine_events, topics.settlements, topics.dead_letters):
+        for partition in range(partition_count(settings, topic)):
+            for message in read_partition(settings, topic, partition):
+                producer = CODEC.decode(message.value()).record["envelope"]["producer"]
+                target = -1 if topic == topics.dead_letters else partition
+                found[(topic, target, producer)].append(message.value())
+    return found
+
+
+# --- a scripted session through the service ----------------------------------------------
+
+
+def test_scripted_session_through_the_service(settings: Settings) -> None:
+    setup_topics(settings)
+    feed = Feed(CODEC)
+    feed.rules(7, band_bps=1_000)
+    feed.new(101, 1, 7, "SELL", 100, 5)  # rests
+    feed.new(102, 2, 7, "BUY", 101, 3)  # crosses: trade 3 @ 100, 102 filled
+    feed.new(103, 3, 7, "BUY", 95, 4)  # rests
+    feed.cancel(103, 3, 7)  # cancelled
+    feed.new(104, 3, 7, "BUY", 80, 1)  # outside the 10 % band around 100: rejected
+    feed.new(105, 1, 7, "BUY", 100, 1, stp="CANCEL_TAKER")  # would trade with own 101
+    feed.rules(7, band_bps=1_000, halted=True)
+    feed.new(106, 2, 7, "BUY", 100, 1)  # halted: rejected
+    feed.cancel(101, 1, 7)  # halted: cancels still accepted
+    feed.new(201, 4, 8, "BUY", 10, 1)  # instrument 8 unknown: rejected
+    feed.raw(b"7", b"not avro")  # dead letter
+    produce_sync(settings, settings.topic("order-requests"), feed.records)
+
+    stage, _processor = build(settings, instance="a", config=CONFIG, batch_records=4)
+    stats = stage.run(idle_s_max=2.0)
+    assert stats.records_in == len(feed.records)
+    assert stats.aborts == 0
+
+    p7 = partition_for(b"7", INPUT_PARTITIONS)
+    events = [CODEC.decode(v).record for v in values(settings, "engine-events", p7)]
+    kinds = [(e["envelope"]["type"], e.get("order_id")) for e in events if e["instrument_id"] == 7]
+    assert kinds == [
+        ("RulesApplied", None),
+        ("Accepted", 101), ("Rested", 101), ("L2Delta", None),
+        ("Accepted", 102), ("Trade", None), ("L2Delta", None), ("Filled", 102),
+        ("Accepted", 103), ("Rested", 103), ("L2Delta", None),
+        ("Cancelled", 103), ("L2Delta", None),
+        ("Rejected", 104),
+        ("Accepted", 105), ("Cancelled", 105),
+        ("RulesApplied", None),
+        ("Rejected", 106),
+        ("Cancelled", 101), ("L2Delta", None),
+    ]  # fmt: skip
+    by_type = defaultdict(list)
+    for e in events:
+        by_type[e["envelope"]["type"]].append(e)
+    assert [r["reason"] for r in by_type["Rejected"] if r["instrument_id"] == 7] == [
+        "OUTSIDE_PRICE_BAND", "INSTRUMENT_HALTED",
+    ]  # fmt: skip
+    assert by_type["Cancelled"][1]["reason"] == "SELF_TRADE_PREVENTED"
+    seqs = [e["envelope"]["seq"] for e in events if e["instrument_id"] == 7]
+    assert seqs == list(range(1, len(seqs) + 1))
+    (trade,) = by_type["Trade"]
+    assert (trade["price"], trade["qty"], trade["maker_order_id"], trade["taker_order_id"]) == (
+        100, 3, 101, 102,
+    )  # fmt: skip
+
+    settlements = []
+    for partition in range(SETTLEMENT_PARTITIONS):
+        for message in read_partition(settings, settings.topic("settlements"), partition):
+            record = CODEC.decode(message.value()).record
+            assert message.key() == str(record["account_id"]).encode()
+            assert partition == partition_for(message.key(), SETTLEMENT_PARTITIONS)
+            settlements.append(record)
+    legs = sorted((r["account_id"], r["order_id"], r["side"], r["qty"], r["liquidity"])
+                  for r in settlements if r["envelope"]["type"] == "FillLeg")  # fmt: skip
+    assert legs == [(1, 101, "SELL", 3, "MAKER"), (2, 102, "BUY", 3, "TAKER")]
+    ended = sorted((r["order_id"], r["reason"])
+                   for r in settlements if r["envelope"]["type"] == "OrderEnded")  # fmt: skip
+    assert ended == [
+        (101, "CANCELLED"), (102, "FILLED"), (103, "CANCELLED"), (104, "REJECTED"),
+        (105, "CANCELLED"), (106, "REJECTED"), (201, "REJECTED"),
+    ]  # fmt: skip
+
+    letters = [CODEC.decode(v).record
+               for p in range(partition_count(settings, settings.topic("dead-letters")))
+               for v in values(settings, "dead-letters", p)]  # fmt: skip
+    assert [(d["reason"], d["source_offset"]) for d in letters] == [
+        ("undecodable", sum(partition_for(k, INPUT_PARTITIONS) == p7 for k, _ in feed.records[:-1]))
+    ]
+    # The whole log is what a clean in-process run of the same input gives.
+    assert logged_outputs(settings) == expected_outputs(settings)
+    for partition in range(INPUT_PARTITIONS):
+        assert verify.verify_partition(settings, partition, config=CONFIG, codec=CODEC).ok
+
+
+# --- crashes --------------------------------------------------------------------------------
+
+
+def _matcher(settings: Settings, fault: str = "") -> subprocess.Popen[str]:
+    env = dict(os.environ, TRADEX_TOPIC_PREFIX=settings.topic_prefix, TRADEX_FAULT=fault)
+    command = [sys.executable, "-m", "tradex.cli", "run", "matcher", "--instance", "a",
+               "--exit-when-idle", "3", "--batch-records", "100", "--snapshot-records", "250",
+               *BOOK_ARGS]  # fmt: skip
+    return subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    stdout, stderr = process.communicate(timeout=180)
+    return process.returncode, stdout, stderr
+
+
+def _committed_total(settings: Settings) -> int:
+    consumer = Consumer(consumer_config(settings, settings.topic("matcher")))
+    try:
+        tps = consumer.committed(
+            [TopicPartition(settings.topic("order-requests"), p) for p in range(INPUT_PARTITIONS)],
+            timeout=30,
+        )
+    finally:
+        consumer.close()
+    return sum(max(tp.offset, 0) for tp in tps)
+
+
+def test_crashes_lose_duplicate_and_reorder_nothing(settings: Settings) -> None:
+    setup_topics(settings)
+    feed = random_feed(11, 3_000, instruments=(1, 2, 3, 4, 5))
+    feed.raw(b"1", b"\x00garbage")
+    produce_sync(settings, settings.topic("order-requests"), feed.records)
+    total = len(feed.records)
+
+    # 1. Dies with records in an open transaction.
+    code, _out, err = _finish(_matcher(settings, "after_produce:4"))
+    assert code == 137, err[-3000:]
+    # 2. Dies after sending offsets, before the commit; rebuilds from a snapshot first.
+    code, _out, err = _finish(_matcher(settings, "before_commit:5"))
+    assert code == 137, err[-3000:]
+    committed_before = _committed_total(settings)
+    assert 0 < committed_before < total
+    # 3. kill -9 under load, as soon as it has committed more.
+    process = _matcher(settings)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if _committed_total(settings) > committed_before:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    code, _out, err = _finish(process)
+    assert code == -signal.SIGKILL, f"not killed mid-run (rc {code}): {err[-2000:]}"
+    committed_killed = _committed_total(settings)
+    assert committed_before < committed_killed < total
+    # 4. A clean life to the end, which restores snapshots and replays their tails.
+    code, out, err = _finish(_matcher(settings))
+    assert code == 0, err[-3000:]
+    assert f"in={total - committed_killed} " in out
+    rebuilt = [(int(s), int(r)) for s, r in re.findall(r"snapshot=(-?\d+),replayed=(\d+)", out)]
+    assert len(rebuilt) == INPUT_PARTITIONS, out
+    assert any(snapshot > 0 for snapshot, _ in rebuilt), f"no snapshot restored: {out}"
+    assert _committed_total(settings) == total
+
+    logged = logged_outputs(settings)
+    expected = expected_outputs(settings)
+    assert logged.keys() == expected.keys()
+    for key, records in expected.items():
+        got = logged[key]
+        assert len(got) == len(records), f"{key}: {len(got)} records, expected {len(records)}"
+        assert got == records, f"{key}: records differ from a clean run"
+    for partition in range(INPUT_PARTITIONS):
+        assert verify.verify_partition(settings, partition, config=CONFIG, codec=CODEC).ok
