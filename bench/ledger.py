@@ -1,0 +1,427 @@
+"""``tradex bench ledger``: account commands through one account processor on the local
+Kafka, side by side with the ``eventsourcing`` library on PostgreSQL.
+
+    tradex bench ledger              # 200k commands, 10k accounts (a few minutes)
+    tradex bench ledger --quick      # smoke run
+
+Phases (fresh topics under a unique prefix, deleted afterwards):
+
+1. **throughput**: N commands (20 % deposits, 80 % limit orders, seeded) preloaded into
+   ``account-commands``; one processor (in this process) starts; the clock runs from its
+   first batch to the commit of the last. Checked: one event per command, the hash chain
+   of every partition, balances of the log's fold equal to a fresh domain decision.
+2. **latency**: ``tradex run accounts`` as a separate process; commands sent at a fixed
+   rate, each one's send time against the moment its event is read back (read_committed)
+   → p50/p99 command→event.
+3. **peer**: the first M commands through ``eventsourcing`` 9.5.6 + PostgreSQL (fresh
+   database); its balances must equal the domain's.
+
+Last line: one JSON object (``../shared/bench/README.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from bench.ledger_peer import Rules, run_peer
+from tradex.commands import service
+from tradex.commands.client import encode_command
+from tradex.commands.reference_processor import entity_key
+from tradex.commands.reference_service import build as build_reference
+from tradex.commands.topics import (
+    ACCOUNT_COMMANDS,
+    ACCOUNT_EVENTS,
+    REFERENCE_COMMANDS,
+    account_key,
+    account_partition,
+    ensure_account_topics,
+)
+from tradex.domain import (
+    AccountBook,
+    CreateAsset,
+    CreateInstrument,
+    Deposit,
+    InstrumentKind,
+    Ledger,
+    OpenAccount,
+    OrderKind,
+    PlaceOrder,
+    ReferenceData,
+    RegisterUser,
+    Side,
+)
+from tradex.domain.ids import order_id
+from tradex.infra import postgres
+from tradex.infra import settings as settings_module
+from tradex.infra import stack as stack_module
+from tradex.infra.kafka import consumer_config, produce_sync, producer_config, read_partition
+from tradex.infra.settings import REPO_ROOT, Settings
+from tradex.schemas.chain import verify_chain
+from tradex.schemas.codec import Codec
+
+T0 = 1_700_000_000_000_000_000
+INSTRUMENT = 1
+TICK, LOT, MIN_NOTIONAL, MAKER_PPM, TAKER_PPM = 1, 1_000, 100, 1_000, 2_000
+TARGET_COMMANDS_PER_S = 30_000
+TARGET_RATIO = 10.0
+
+
+# -- workload -----------------------------------------------------------------------------------
+
+
+def reference_commands(accounts: int) -> list[Any]:
+    commands: list[Any] = [
+        CreateAsset("a-btc", T0, "BTC", 8),
+        CreateAsset("a-usd", T0, "USD", 2),
+        CreateInstrument(
+            "i-1",
+            T0,
+            INSTRUMENT,
+            "BTC-USD",
+            InstrumentKind.SPOT,
+            "BTC",
+            "USD",
+            TICK,
+            LOT,
+            MIN_NOTIONAL,
+            500,
+            MAKER_PPM,
+            TAKER_PPM,
+        ),
+        RegisterUser("u-1", T0, 1, "bench"),
+    ]
+    return commands + [OpenAccount(f"open-{a}", T0, a, 1) for a in range(1, accounts + 1)]
+
+
+def workload(count: int, accounts: int, seed: int) -> list[Any]:
+    """20 % deposits, 80 % GTC limit orders, over ``accounts`` accounts (seeded)."""
+    rng = random.Random(seed)
+    commands: list[Any] = []
+    for i in range(count):
+        account = rng.randint(1, accounts)
+        t = T0 + i * 1_000
+        if rng.random() < 0.2:
+            asset, amount = ("USD", 10_000_000) if rng.random() < 0.5 else ("BTC", 10_000_000)
+            commands.append(Deposit(f"d{i}", account, t, asset, amount))
+        else:
+            side = Side.BUY if rng.random() < 0.5 else Side.SELL
+            price, qty = rng.randint(95, 105), rng.randint(1, 10)
+            commands.append(
+                PlaceOrder(f"o{i}", account, t, INSTRUMENT, side, OrderKind.GTC, price, qty)
+            )
+    return commands
+
+
+def with_order_ids(commands: Sequence[Any], partitions: int) -> list[tuple[Any, int]]:
+    """Each command with the order id it gets (its offset in its partition, fresh topic)."""
+    next_offset = [0] * partitions
+    out = []
+    for command in commands:
+        partition = account_partition(command.account_id, partitions)
+        out.append((command, order_id(partition, next_offset[partition])))
+        next_offset[partition] += 1
+    return out
+
+
+def expected_balances(
+    numbered: Sequence[tuple[Any, int]], accounts: int
+) -> dict[int, dict[str, tuple[int, int]]]:
+    reference = ReferenceData()
+    for command in reference_commands(accounts):
+        reference.decide(command)
+    book = AccountBook(reference)
+    for command, oid in numbered:
+        book.handle(command, oid)
+    return {account.account_id: account.balances() for account in book}
+
+
+# -- setup ---------------------------------------------------------------------------------------
+
+
+def prepare(settings: Settings, codec: Codec, partitions: int, accounts: int) -> None:
+    """Topics, then reference data through the reference processor."""
+    ensure_account_topics(settings, partitions)
+    stage, processor = build_reference(settings, "bench")
+    records: list[tuple[bytes | None, bytes]] = [
+        (entity_key(c), encode_command(codec, c)) for c in reference_commands(accounts)
+    ]
+    produce_sync(settings, settings.topic(REFERENCE_COMMANDS), records)
+    stage.run(idle_s_max=1.0)
+    assert processor.decided == len(records), "reference data not loaded"
+
+
+def preload(settings: Settings, codec: Codec, commands: Sequence[Any]) -> None:
+    records: list[tuple[bytes | None, bytes]] = [
+        (account_key(c.account_id), encode_command(codec, c)) for c in commands
+    ]
+    produce_sync(settings, settings.topic(ACCOUNT_COMMANDS), records)
+
+
+def delete_topics(settings: Settings) -> None:
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    topics = [
+        t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)
+    ]
+    if topics:
+        for future in admin.delete_topics(topics, operation_timeout=30).values():
+            future.result()
+
+
+# -- phase 1: throughput -------------------------------------------------------------------------
+
+
+class _Clock:
+    """Wraps a processor: time of its first batch and of its last commit."""
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+        self.first = 0.0
+        self.last = 0.0
+
+    def assign(self, consumer: Any, partitions: Any) -> None:
+        self.processor.assign(consumer, partitions)
+
+    def revoke(self, partitions: Any) -> None:
+        self.processor.revoke(partitions)
+
+    def process(self, messages: Any) -> Any:
+        if not self.first:
+            self.first = time.perf_counter()
+        return self.processor.process(messages)
+
+    def committed(self, produced: Any) -> Any:
+        self.last = time.perf_counter()
+        return self.processor.committed(produced)
+
+
+def throughput(
+    settings: Settings, partitions: int, count: int, profile: str | None
+) -> tuple[float, Any]:
+    stage, processor = service.build(settings, instance="bench", partitions=partitions)
+    clock = _Clock(processor)
+    stage.processor = clock
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    try:
+        stats = stage.run(idle_s_max=2.0)
+    finally:
+        if profiler is not None and profile:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        processor.follower.close()
+    assert stats.records_in == count, f"{stats.records_in} records in, {count} sent"
+    return count / (clock.last - clock.first), processor
+
+
+def verify(
+    settings: Settings, codec: Codec, partitions: int, numbered: Sequence[tuple[Any, int]],
+    accounts: int,
+) -> list[str]:  # fmt: skip
+    """Problems found in the event log (empty: ok)."""
+    problems: list[str] = []
+    folded = AccountBook(ReferenceData())
+    ledger = Ledger()
+    events = 0
+    for partition in range(partitions):
+        links = []
+        for message in read_partition(settings, settings.topic(ACCOUNT_EVENTS), partition):
+            data = message.value() or b""
+            envelope, event = codec.decode_domain(data)
+            links.append((envelope.prev_hash, data))
+            folded.apply(event)
+            ledger.apply(event)
+            events += 1
+        problems += [f"partition {partition}: {p}" for p in verify_chain(links)[:5]]
+    if events != len(numbered):
+        problems.append(f"{events} events for {len(numbered)} commands")
+    expected = expected_balances(numbered, accounts)
+    got = {account.account_id: account.balances() for account in folded}
+    if got != expected:
+        problems.append("balances of the log's fold differ from a fresh decision")
+    problems += ledger.violations()[:5]
+    return problems
+
+
+# -- phase 2: latency ----------------------------------------------------------------------------
+
+
+def latency(
+    settings: Settings, codec: Codec, partitions: int, accounts: int, rate: int, seconds: float
+) -> tuple[float, float, int]:
+    """(p50 ms, p99 ms, commands) at ``rate`` commands/s through a separate processor."""
+    env = dict(os.environ, TRADEX_TOPIC_PREFIX=settings.topic_prefix)
+    argv = [sys.executable, "-m", "tradex.cli", "run", "accounts", "--instance", "latency",
+            "--partitions", str(partitions)]  # fmt: skip
+    process = subprocess.Popen(
+        argv, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    commands = workload(int(rate * seconds), accounts, seed=2)
+    encoded = [
+        (account_key(c.account_id), encode_command(codec, c), c.command_id) for c in commands
+    ]
+    sent: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    tail = Consumer(consumer_config(settings, "bench-latency-tail"))
+    tail.assign([TopicPartition(settings.topic(ACCOUNT_EVENTS), p, 0) for p in range(partitions)])
+    done = threading.Event()
+
+    def follow() -> None:
+        while not done.is_set():
+            for message in tail.consume(10_000, timeout=0.05):
+                if message.error() is None:
+                    now = time.perf_counter()
+                    _envelope, event = codec.decode_domain(message.value() or b"")
+                    seen.setdefault(event.command_id, now)
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    try:
+        warm = Deposit("warm-up", 1, T0, "USD", 1)
+        producer = Producer(producer_config(settings))
+        producer.produce(
+            settings.topic(ACCOUNT_COMMANDS), encode_command(codec, warm), account_key(1)
+        )
+        producer.flush(30)
+        deadline = time.monotonic() + 120
+        while "warm-up" not in seen:  # the processor has joined and rebuilt
+            assert process.poll() is None, process.stderr.read()[-2000:] if process.stderr else ""
+            assert time.monotonic() < deadline, "latency processor did not start"
+            time.sleep(0.05)
+        interval = 1.0 / rate
+        start = time.perf_counter()
+        for index, (key, value, command_id) in enumerate(encoded):
+            target = start + index * interval
+            while (now := time.perf_counter()) < target:
+                time.sleep(min(target - now, 0.001))
+            sent[command_id] = time.perf_counter()
+            producer.produce(settings.topic(ACCOUNT_COMMANDS), value, key)
+            producer.poll(0)
+        producer.flush(30)
+        deadline = time.monotonic() + 60
+        while len(seen) < len(encoded) + 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        done.set()
+        follower.join()
+        tail.close()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    latencies = sorted((seen[c] - sent[c]) * 1000 for c in sent if c in seen)
+    assert len(latencies) == len(sent), f"{len(sent) - len(latencies)} commands without events"
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return statistics.median(latencies), p99, len(latencies)
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tradex bench ledger", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument("--commands", type=int, default=None, help="throughput commands")
+    parser.add_argument("--accounts", type=int, default=None)
+    parser.add_argument("--partitions", type=int, default=2)
+    parser.add_argument("--peer-commands", type=int, default=None)
+    parser.add_argument("--rate", type=int, default=None, help="latency phase commands/s")
+    parser.add_argument("--profile", default=None, help="write a cProfile of phase 1 here")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    count = args.commands or (5_000 if quick else 200_000)
+    accounts = args.accounts or (500 if quick else 10_000)
+    peer_count = min(count, args.peer_commands or (1_000 if quick else 10_000))
+    rate = args.rate or (500 if quick else 2_000)
+    seconds = 2.0 if quick else 5.0
+    if min(count, accounts, args.partitions, peer_count, rate) <= 0:
+        parser.error("counts must be > 0")
+
+    base = settings_module.load()
+    down = [h for h in stack_module.up(base, timeout_s=180) if not h.ok]
+    if down:
+        print(stack_module.format_health(down), file=sys.stderr)
+        return 1
+    token = uuid.uuid4().hex[:8]
+    settings = dataclasses.replace(base, topic_prefix=f"bench-ledger-{token}-")
+    latency_settings = dataclasses.replace(base, topic_prefix=f"bench-ledger-{token}-lat-")
+    database = f"bench_ledger_{token}"
+    codec = Codec.offline()
+    cores = os.cpu_count() or 1
+    problems: list[str] = []
+    try:
+        print(f"ledger: {count} commands over {accounts} accounts, {args.partitions} partitions")
+        commands = workload(count, accounts, seed=1)
+        numbered = with_order_ids(commands, args.partitions)
+        prepare(settings, codec, args.partitions, accounts)
+        started = time.perf_counter()
+        preload(settings, codec, commands)
+        print(f"  preloaded in {time.perf_counter() - started:.1f}s")
+        commands_per_s, processor = throughput(settings, args.partitions, count, args.profile)
+        print(f"  throughput: {commands_per_s:,.0f} commands/s through one processor "
+              f"({processor.stats})")  # fmt: skip
+        problems += verify(settings, codec, args.partitions, numbered, accounts)
+        print(f"  verified: {problems or 'ok'}")
+
+        prepare(latency_settings, codec, args.partitions, accounts)
+        p50, p99, measured = latency(
+            latency_settings, codec, args.partitions, accounts, rate, seconds
+        )
+        print(f"  latency at {rate}/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({measured} commands)")
+
+        asyncio.run(postgres.create_database(base, database))
+        rules = Rules("BTC", "USD", TICK, LOT, MIN_NOTIONAL, MAKER_PPM, TAKER_PPM)
+        peer_numbered = numbered[:peer_count]
+        peer_per_s, app = run_peer(base, database, peer_numbered, rules)
+        expected = expected_balances(peer_numbered, accounts)
+        for account_id, balances in expected.items():
+            if app.balances(account_id) != balances:
+                problems.append(f"peer balances of account {account_id} differ")
+                break
+        app.close()
+        print(f"  peer eventsourcing+PostgreSQL: {peer_per_s:,.0f} commands/s ({peer_count})")
+    finally:
+        for each in (settings, latency_settings):
+            delete_topics(each)
+        asyncio.run(postgres.drop_database(base, database))
+    ratio = commands_per_s / peer_per_s
+    print(f"  ratio {ratio:.1f}x (target {TARGET_RATIO}x), "
+          f"target {TARGET_COMMANDS_PER_S:,} commands/s")  # fmt: skip
+    result = {
+        "bench": "ledger",
+        "ok": not problems,
+        "figures": {
+            "commands_per_s": round(commands_per_s),
+            "p50_ms": round(p50, 2),
+            "p99_ms": round(p99, 2),
+        },
+        "peer": {"name": "eventsourcing 9.5.6 + PostgreSQL", "commands_per_s": round(peer_per_s)},
+        "ratio_min": round(ratio, 2),
+        "cores": cores,
+        "notes": (
+            f"{count} commands (20% deposits, 80% limit orders) over {accounts} accounts, "
+            f"{args.partitions} partitions, one processor, exactly-once transactions; latency "
+            f"at {rate}/s in a separate process; peer on the first {peer_count} commands with "
+            f"its aggregate cache; problems: {problems[:3]}"
+        ),
+    }
+    print(json.dumps(result))
+    return 0 if not problems else 1
