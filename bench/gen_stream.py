@@ -41,7 +41,7 @@ from tradex.matching.constants import (
 MIXES: dict[str, dict[int, float]] = {
     "shallow": {S_GTC: 0.70, S_CANCEL: 0.20, S_IOC: 0.10},
     "deep": {S_GTC: 0.70, S_CANCEL: 0.20, S_IOC: 0.10},
-    "moves": {S_AMEND: 0.70, S_GTC: 0.15, S_CANCEL: 0.10, S_IOC: 0.05},
+    "moves": {S_AMEND: 0.60, S_GTC: 0.25, S_CANCEL: 0.10, S_IOC: 0.05},
     "full": {
         S_GTC: 0.40,
         S_IOC: 0.08,
@@ -58,6 +58,7 @@ START_PRICE = 100_000
 CHUNK_OPS = 64  # commands generated against one view of the book
 DEAD_HIT_RATE = 0.05  # share of cancels/amends aimed at a dead order
 DEAD_RING_MAX = 4096
+AMEND_PASSIVE_RATE = 0.95  # a price move that would cross stays passive this often
 OPS_MAX = 100_000_000
 
 
@@ -184,11 +185,11 @@ class Generator:
             toward = rng.random() < 0.5
             if o_side == 0:
                 price = o_price + step if toward else o_price - step
-                if price >= ask and rng.random() < 0.7:
+                if price >= ask and rng.random() < AMEND_PASSIVE_RATE:
                     price = ask - 1
             else:
                 price = o_price - step if toward else o_price + step
-                if price <= bid and rng.random() < 0.7:
+                if price <= bid and rng.random() < AMEND_PASSIVE_RATE:
                     price = bid + 1
             new_total = filled + max(1, remaining + rng.randrange(-2, 3))
         else:  # same price: size down (keeps priority) or up (loses it)

@@ -10,11 +10,17 @@ their array arguments.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
-from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
+from numba.cpython.unsafe import numbers as unsafe_numbers
 
 from tradex.matching.dtypes import M_BEST_ASK, M_BEST_BID
+
+# LLVM ctlz/cttz intrinsics (typed Any: their Python signature is the intrinsic's).
+leading_zeros: Any = unsafe_numbers.leading_zeros
+trailing_zeros: Any = unsafe_numbers.trailing_zeros
 
 WORD_BITS = 64
 LEVELS_PER_HI_BIT = WORD_BITS * WORD_BITS  # a window is a multiple of this many ticks

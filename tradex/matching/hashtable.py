@@ -71,10 +71,7 @@ def hash_delete(table: np.ndarray, shift: int, key: int) -> None:
             break
         h = (kj + (kj >> 32) * HIGH_MULTIPLIER) & mask
         # kj may move into the hole at i unless its home lies cyclically in (i, j].
-        if i <= j:
-            stays = i < h and h <= j
-        else:
-            stays = i < h or h <= j
+        stays = i < h and h <= j if i <= j else i < h or h <= j
         if not stays:
             table[2 * i] = kj
             table[2 * i + 1] = table[2 * j + 1]

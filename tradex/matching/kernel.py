@@ -156,7 +156,7 @@ def process_batch(
         lo = meta[M_PRICE_LO]
 
         if op >= OP_LIMIT_GTC and op <= OP_MARKET:
-            t_rests = op == OP_LIMIT_GTC or op == OP_POST_ONLY
+            t_rests = op in (OP_LIMIT_GTC, OP_POST_ONLY)
             if t_side != SIDE_BUY and t_side != SIDE_SELL:
                 reason = REASON_BAD_SIDE
             elif t_id <= 0:
@@ -382,7 +382,7 @@ def process_batch(
                         stp_qty = t_rem
                         t_rem = 0
                         break
-                    if t_stp == STP_CANCEL_OLDEST or t_stp == STP_CANCEL_BOTH:
+                    if t_stp in (STP_CANCEL_OLDEST, STP_CANCEL_BOTH):
                         emit_event(
                             events, meta, ci, ts, EV_CANCELLED, mk.order_id, mk.owner,
                             maker_side, level_price, mk.remaining, mk.filled, REASON_SELF_TRADE,
