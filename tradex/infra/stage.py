@@ -46,6 +46,7 @@ DeliveryCallback = Callable[[KafkaError | None, Message], None]
 
 batch_records_max = 5_000  # input records per transaction
 batch_wait_ms_max = 20  # how long a batch may wait to fill
+idle_poll_s = 0.05  # how long one wait for a first record lasts (then stop/idle checks)
 call_retries_max = 10  # retriable errors on one transactional call before giving up
 transaction_call_timeout_s = 30.0
 
@@ -209,26 +210,35 @@ class TransactionalStage:
     # -- one batch ---------------------------------------------------------------------
 
     def _consume_batch(self) -> list[Message]:
-        deadline = time.monotonic() + self.batch_wait_s
+        """Up to ``batch_records`` records: wait (<= idle_poll_s) for the first one, then at
+        most ``batch_wait_s`` for more. ``consume(n, timeout)`` returns only when n records
+        are there or the timeout expires, so waiting for the first one uses ``poll``."""
         batch: list[Message] = []
+        first = self.consumer.poll(idle_poll_s)
+        if first is None:
+            return batch
+        self._keep(first, batch)
+        deadline = time.monotonic() + self.batch_wait_s
         while len(batch) < self.batch_records:
             remaining_s = deadline - time.monotonic()
-            if remaining_s <= 0 and batch:
-                break
             chunk = self.consumer.consume(
-                num_messages=self.batch_records - len(batch), timeout=max(remaining_s, 0.05)
+                num_messages=self.batch_records - len(batch), timeout=max(remaining_s, 0.0)
             )
             for message in chunk:
-                error = message.error()
-                if error is None:
-                    batch.append(message)
-                elif error.fatal():
-                    raise KafkaException(error)
-                else:
-                    log.warning("consumer: %s", error)
-            if not chunk and time.monotonic() >= deadline:
+                self._keep(message, batch)
+            if remaining_s <= 0:
                 break
         return batch
+
+    @staticmethod
+    def _keep(message: Message, batch: list[Message]) -> None:
+        error = message.error()
+        if error is None:
+            batch.append(message)
+        elif error.fatal():
+            raise KafkaException(error)
+        else:
+            log.warning("consumer: %s", error)
 
     def _transact(
         self, messages: list[Message], outputs: list[Output]
