@@ -137,8 +137,13 @@ def test_three_broker_cluster_takes_transactions_and_survives_kill_9(tmp_path: P
         admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=3)])[
             topic
         ].result(30)
-        meta = admin.list_topics(topic, timeout=30).topics[topic]
-        assert {len(p.replicas) for p in meta.partitions.values()} == {3}
+
+        def replicated() -> bool:
+            meta = admin.list_topics(topic, timeout=30).topics[topic]
+            replicas = [len(p.replicas) for p in meta.partitions.values()]
+            return meta.error is None and replicas == [3, 3, 3]
+
+        assert wait_until(replicated, 30), "topic metadata never showed 3 partitions x 3 replicas"
         resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
         config = admin.describe_configs([resource])[resource].result(30)
         assert config["min.insync.replicas"].value == "2"
