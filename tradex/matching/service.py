@@ -36,7 +36,7 @@ from tradex.infra import settings as settings_module
 from tradex.infra.kafka import TopicSpec, admin_timeout_s, ensure_topics, partition_count
 from tradex.infra.settings import Settings
 from tradex.infra.stage import Output, TransactionalStage, batch_records_max
-from tradex.matching.book import OutputBuffers
+from tradex.matching.book import Book, OutputBuffers
 from tradex.matching.constants import ORDERS_MAX_DEFAULT, PRICE_LEVELS_MAX_DEFAULT
 from tradex.matching.partition import (
     BookConfig,
@@ -247,10 +247,11 @@ def add_book_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def book_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> BookConfig:
-    levels = args.price_levels_max
-    if levels & (levels - 1):
-        parser.error("--price-levels-max must be a power of two")
-    return BookConfig(args.orders_max, levels)
+    try:
+        Book(args.orders_max, args.price_levels_max)  # the engine's own limits
+    except ValueError as exc:
+        parser.error(f"book dimensions: {exc}")
+    return BookConfig(args.orders_max, args.price_levels_max)
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, BookConfig]:
