@@ -13,16 +13,36 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.gen_stream import generate
 from bench.replay import ReplayResult, replay
+from bench.streams import StreamError, read_stream, write_stream
 
 SEED = 20240607
 PEER_MIXES = ("shallow", "deep")
 REFERENCE_MIXES = ("moves", "full")
 QUICK_OPS = 20_000
+
+
+def cached_stream(mix: str, ops: int, cache_dir: Path | None) -> tuple[Any, str]:
+    """The (mix, ops, SEED) stream, from the cache directory when it is there (generation
+    is deterministic, so a cached file is the same bytes; it is validated on read)."""
+    if cache_dir is None:
+        return generate(mix, ops, SEED), "generated"
+    path = cache_dir / f"{mix}-{ops}-{SEED}.bin"
+    if path.is_file():
+        try:
+            return read_stream(path), f"read from {path}"
+        except StreamError:
+            path.unlink()
+    stream = generate(mix, ops, SEED)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    write_stream(path, stream)
+    return stream, f"generated, cached in {path}"
 
 
 def run(stream: Any, engine: str, reps: int) -> tuple[ReplayResult, float]:
@@ -42,6 +62,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_OPS} ops per mix, one rep")
     parser.add_argument("--ops", type=int, default=None, help="ops per stream (default 1,000,000)")
     parser.add_argument("--reps", type=int, default=None, help="repetitions per engine (default 3)")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "tradex-bench-streams",
+        help="where generated streams are kept between runs",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="always generate the streams")
     args = parser.parse_args(argv)
     ops = args.ops or (QUICK_OPS if args.quick else 1_000_000)
     reps = args.reps or (1 if args.quick else 3)
@@ -56,9 +83,9 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     for mix in PEER_MIXES + REFERENCE_MIXES:
         t0 = time.perf_counter()
-        stream = generate(mix, ops, SEED)
+        stream, how = cached_stream(mix, ops, None if args.no_cache else args.cache_dir)
         print(
-            f"[{mix}] generated {len(stream):,} ops (seed {SEED}) in {time.perf_counter() - t0:.1f} s",
+            f"[{mix}] {len(stream):,} ops (seed {SEED}) {how} in {time.perf_counter() - t0:.1f} s",
             flush=True,
         )
         ours, ours_ops = run(stream, "tradex", reps)

@@ -10,7 +10,7 @@ from bench.matching import main
 
 
 def test_quick_matching_bench_is_ok(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--quick", "--ops", "10000"]) == 0
+    assert main(["--quick", "--ops", "10000", "--no-cache"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["bench"] == "matching"
     assert summary["ok"] is True
