@@ -17,7 +17,7 @@ class Feed:
 
     def __init__(self, codec: Codec) -> None:
         self.codec = codec
-        self.records: list[tuple[bytes, bytes]] = []
+        self.records: list[tuple[bytes | None, bytes]] = []
 
     def _add(self, obj: object, instrument_id: int) -> None:
         n = len(self.records)
@@ -62,7 +62,7 @@ class Feed:
         amend = AmendOrder(order_id, account_id, instrument_id, new_price, new_qty, self.now())
         self._add(amend, instrument_id)
 
-    def raw(self, key: bytes, value: bytes) -> None:
+    def raw(self, key: bytes | None, value: bytes) -> None:
         self.records.append((key, value))
 
     def inputs(self, partition: int = 0, first_offset: int = 0) -> list[InputRecord]:

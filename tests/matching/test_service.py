@@ -53,7 +53,7 @@ def setup_topics(settings: Settings) -> None:
 
 
 def values(settings: Settings, name: str, partition: int) -> list[bytes]:
-    return [m.value() for m in read_log(settings, settings.topic(name), partition)]
+    return [m.value() or b"" for m in read_log(settings, settings.topic(name), partition)]
 
 
 def expected_outputs(settings: Settings) -> dict[tuple[str, int, str], list[bytes]]:
@@ -78,9 +78,10 @@ def logged_outputs(settings: Settings) -> dict[tuple[str, int, str], list[bytes]
     for topic in (topics.engine_events, topics.settlements, topics.dead_letters):
         for partition in range(partition_count(settings, topic)):
             for message in read_log(settings, topic, partition):
-                producer = CODEC.decode(message.value()).record["envelope"]["producer"]
+                value = message.value() or b""
+                producer = CODEC.decode(value).record["envelope"]["producer"]
                 target = -1 if topic == topics.dead_letters else partition
-                found[(topic, target, producer)].append(message.value())
+                found[(topic, target, producer)].append(value)
     return found
 
 
@@ -141,9 +142,10 @@ def test_scripted_session_through_the_service(settings: Settings) -> None:
     settlements = []
     for partition in range(SETTLEMENT_PARTITIONS):
         for message in read_log(settings, settings.topic("settlements"), partition):
-            record = CODEC.decode(message.value()).record
-            assert message.key() == str(record["account_id"]).encode()
-            assert partition == partition_for(message.key(), SETTLEMENT_PARTITIONS)
+            record = CODEC.decode(message.value() or b"").record
+            key = str(record["account_id"]).encode()
+            assert message.key() == key
+            assert partition == partition_for(key, SETTLEMENT_PARTITIONS)
             settlements.append(record)
     legs = sorted((r["account_id"], r["order_id"], r["side"], r["qty"], r["liquidity"])
                   for r in settlements if r["envelope"]["type"] == "FillLeg")  # fmt: skip
@@ -159,7 +161,10 @@ def test_scripted_session_through_the_service(settings: Settings) -> None:
                for p in range(partition_count(settings, settings.topic("dead-letters")))
                for v in values(settings, "dead-letters", p)]  # fmt: skip
     assert [(d["reason"], d["source_offset"]) for d in letters] == [
-        ("undecodable", sum(partition_for(k, INPUT_PARTITIONS) == p7 for k, _ in feed.records[:-1]))
+        (
+            "undecodable",
+            sum(partition_for(k or b"", INPUT_PARTITIONS) == p7 for k, _ in feed.records[:-1]),
+        )
     ]
     # The whole log is what a clean in-process run of the same input gives.
     assert logged_outputs(settings) == expected_outputs(settings)

@@ -42,12 +42,12 @@ def topics(settings: Settings) -> None:
     )
 
 
-def log(settings: Settings, name: str) -> list[tuple[bytes, bytes]]:
-    return [(m.key(), m.value()) for m in read_log(settings, settings.topic(name), 0)]
+def log(settings: Settings, name: str) -> list[tuple[bytes | None, bytes]]:
+    return [(m.key(), m.value() or b"") for m in read_log(settings, settings.topic(name), 0)]
 
 
 @pytest.fixture
-def matched(settings: Settings) -> tuple[Settings, list[tuple[bytes, bytes]]]:
+def matched(settings: Settings) -> tuple[Settings, list[tuple[bytes | None, bytes]]]:
     """A real matcher run over a random stream; (settings, its order-requests records)."""
     topics(settings)
     records = random_feed(21, 600, instruments=(1, 3)).records
@@ -58,7 +58,7 @@ def matched(settings: Settings) -> tuple[Settings, list[tuple[bytes, bytes]]]:
 
 
 def test_verify_passes_on_a_real_run(
-    matched: tuple[Settings, list[tuple[bytes, bytes]]], capsys: pytest.CaptureFixture[str]
+    matched: tuple[Settings, list[tuple[bytes | None, bytes]]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings, records = matched
     result = verify.verify_partition(settings, 0, config=CONFIG, codec=CODEC)
@@ -73,9 +73,9 @@ def test_verify_passes_on_a_real_run(
 
 def tampered(
     settings: Settings,
-    records: list[tuple[bytes, bytes]],
+    records: list[tuple[bytes | None, bytes]],
     suffix: str,
-    events: list[tuple[bytes, bytes]],
+    events: list[tuple[bytes | None, bytes]],
 ) -> Settings:
     """A fresh prefix with the original order-requests and the given engine-events."""
     target = prefixed(settings, suffix)
@@ -96,7 +96,7 @@ def run_verify(target: Settings, capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_verify_locates_a_changed_removed_or_extra_record(
-    matched: tuple[Settings, list[tuple[bytes, bytes]]], capsys: pytest.CaptureFixture[str]
+    matched: tuple[Settings, list[tuple[bytes | None, bytes]]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings, records = matched
     events = log(settings, "engine-events")
@@ -124,7 +124,7 @@ def test_verify_locates_a_changed_removed_or_extra_record(
 
 
 def test_verify_finds_a_log_produced_from_another_input(
-    matched: tuple[Settings, list[tuple[bytes, bytes]]], capsys: pytest.CaptureFixture[str]
+    matched: tuple[Settings, list[tuple[bytes | None, bytes]]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings, records = matched
     # The same stream with one order's quantity changed halfway, matched by a clean engine.
@@ -138,8 +138,8 @@ def test_verify_finds_a_log_produced_from_another_input(
     names = topics_of(settings)
     engine = PartitionEngine(0, CODEC, names, 2, OutputBuffers(CONFIG.orders_max), CONFIG)
     inputs = [InputRecord(0, i, k, v, 0) for i, (k, v) in enumerate(modified)]
-    events = [
-        (o.key or b"", o.value) for o in engine.apply(inputs) if o.topic == names.engine_events
+    events: list[tuple[bytes | None, bytes]] = [
+        (o.key, o.value) for o in engine.apply(inputs) if o.topic == names.engine_events
     ]
     original = log(settings, "engine-events")
     first = next(i for i, (a, b) in enumerate(zip(original, events, strict=False)) if a != b)
