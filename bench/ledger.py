@@ -70,7 +70,6 @@ from tradex.domain import (
 from tradex.domain.ids import order_id
 from tradex.infra import postgres
 from tradex.infra import settings as settings_module
-from tradex.infra import stack as stack_module
 from tradex.infra.kafka import consumer_config, produce_sync, producer_config, read_partition
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.schemas.chain import verify_chain
@@ -342,6 +341,19 @@ def latency(
     return statistics.median(latencies), p99, len(latencies)
 
 
+def services_down(settings: Settings) -> str:
+    """Empty when Kafka and PostgreSQL answer; else what is wrong."""
+    try:
+        AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=10)
+    except Exception as exc:
+        return f"Kafka at {settings.kafka_bootstrap} does not answer: {exc}"
+    try:
+        asyncio.run(postgres.ping(settings))
+    except Exception as exc:
+        return f"PostgreSQL at {settings.postgres_host}:{settings.postgres_port}: {exc}"
+    return ""
+
+
 async def create_peer_database(settings: Settings, database: str) -> None:
     """A fresh database; commits not flushed synchronously, like the single Kafka broker
     (acks=all, no fsync per write): the same durability class on both sides."""
@@ -378,9 +390,9 @@ def main(argv: list[str]) -> int:
         parser.error("counts must be > 0")
 
     base = settings_module.load()
-    down = [h for h in stack_module.up(base, timeout_s=180) if not h.ok]
-    if down:
-        print(stack_module.format_health(down), file=sys.stderr)
+    problem = services_down(base)
+    if problem:
+        print(f"tradex bench ledger: {problem} (start it: tradex stack up)", file=sys.stderr)
         return 1
     token = uuid.uuid4().hex[:8]
     settings = dataclasses.replace(base, topic_prefix=f"bench-ledger-{token}-")

@@ -1,0 +1,21 @@
+"""`tradex bench ledger --quick` runs end to end and its correctness checks pass (never speed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.ledger import main
+
+pytestmark = pytest.mark.integration
+
+
+def test_quick_ledger_bench_is_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--quick", "--commands", "2000", "--accounts", "200", "--peer-commands", "200"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["bench"] == "ledger"
+    assert summary["ok"] is True, summary["notes"]
+    assert code == 0
+    assert summary["peer"]["name"] == "eventsourcing 9.5.6 + PostgreSQL"
+    assert set(summary["figures"]) == {"commands_per_s", "p50_ms", "p99_ms"}
