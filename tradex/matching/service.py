@@ -177,7 +177,14 @@ class MatcherProcessor:
         outputs: list[Output] = []
         for partition, records in by_partition.items():
             engine = self.live.get(partition)
-            assert engine is not None, f"a record of partition {partition}, which is not assigned"
+            if engine is None or records[0].offset < engine.next_offset:
+                # A rebalance inside the stage's batch assembly can leave records of a revoked
+                # (or revoked and re-assigned) partition in the batch. Skipping them would
+                # commit their offsets unprocessed: stop instead (the restart is exact).
+                raise RuntimeError(
+                    f"order-requests[{partition}]@{records[0].offset}: a record of a partition "
+                    "not assigned, or before its rebuilt position (rebalance during a batch)"
+                )
             outputs += engine.apply(records)
             self.since_snapshot[partition] += len(records)
             if self.snapshot_records and self.since_snapshot[partition] >= self.snapshot_records:
