@@ -112,6 +112,12 @@ def clickhouse(stack: Settings) -> clickhouse_module.ClickHouse:
     return clickhouse_module.connect(stack)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_chdb_at_the_end() -> Iterator[None]:
+    yield
+    clickhouse_module.ChdbClickHouse.close_sessions()
+
+
 @pytest.fixture
 def ch_database(clickhouse: clickhouse_module.ClickHouse) -> Iterator[str]:
     """A fresh ClickHouse database (dropped after the test); its name."""

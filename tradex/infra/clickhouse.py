@@ -138,6 +138,19 @@ class ChdbClickHouse(ClickHouse):
     def close(self) -> None:
         """Sessions stay open for the life of the process (a path opens only once)."""
 
+    @classmethod
+    def close_sessions(cls) -> None:
+        """Close every cached session; call once, at process end (e.g. after a test run).
+
+        Closing explicitly lets chdb shut down while the process is still whole; left to
+        interpreter exit it may print shutdown errors after everything else.
+        """
+        with cls._lock:
+            sessions = list(cls._sessions.values())
+            cls._sessions.clear()
+            for session in sessions:
+                session.close()
+
 
 class ServerClickHouse(ClickHouse):
     backend = "server"
