@@ -259,15 +259,15 @@ class PartitionEngine:
         offset, partition = rec.offset, self.partition
         time_ns = req.time_ns
         settle_index = 0
+        engine_base = wire.event_id_base(time_ns, wire.SOURCE_ENGINE_EVENTS, partition, offset)
+        settle_base = wire.event_id_base(time_ns, wire.SOURCE_SETTLEMENTS_OUT, partition, offset)
         lost_priority = req.kind == wire.REQ_AMEND and any(
             tag == wire.TAG_EVENT and row[2] in (EV_RESTED, EV_FILLED, EV_CANCELLED)
             for tag, row in rows
         )
         for engine_index, (tag, row) in enumerate(rows):
             seq = row[0]
-            eid = wire.matcher_event_id(
-                time_ns, wire.SOURCE_ENGINE_EVENTS, partition, offset, engine_index
-            )
+            eid = wire.format_event_id(engine_base, engine_index)
             if tag == wire.TAG_TRADE:
                 self.trades_total += 1
                 self.stats.trades += 1
@@ -283,9 +283,7 @@ class PartitionEngine:
                 for account_id, order_id, side, liquidity in legs:
                     leg = FillLeg(account_id, order_id, trade_id, instrument_id, side,
                                   row[7], row[8], liquidity, time_ns)  # fmt: skip
-                    sid = wire.matcher_event_id(
-                        time_ns, wire.SOURCE_SETTLEMENTS_OUT, partition, offset, settle_index
-                    )
+                    sid = wire.format_event_id(settle_base, settle_index)
                     settle_index += 1
                     outputs.append(self._settlement(leg, req, seq, eid, sid))
             elif tag == wire.TAG_L2:
@@ -298,9 +296,7 @@ class PartitionEngine:
                 reason = wire.end_reason(row, req)
                 if reason is not None:
                     ended = OrderEnded(row[4], row[3], instrument_id, reason, time_ns)
-                    sid = wire.matcher_event_id(
-                        time_ns, wire.SOURCE_SETTLEMENTS_OUT, partition, offset, settle_index
-                    )
+                    sid = wire.format_event_id(settle_base, settle_index)
                     settle_index += 1
                     outputs.append(self._settlement(ended, req, seq, eid, sid))
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from tradex.domain.ids import event_id
+from tradex.domain.ids import event_id, event_id_int
 from tradex.domain.types import EndReason, Reason
 from tradex.matching.constants import (
     EV_ACCEPTED,
@@ -85,6 +85,21 @@ OUTPUTS_PER_INPUT_MAX = 1 << 16
 
 class OutputOverflow(RuntimeError):
     """One input record caused more than OUTPUTS_PER_INPUT_MAX outputs of one kind."""
+
+
+def event_id_base(time_ns: int, source: int, partition: int, offset: int) -> int:
+    """The event id (as an int) of output 0 of one kind caused by input ``offset``; output
+    ``i`` is ``base + i`` (the index fills the low 16 bits)."""
+    assert 0 <= offset <= INPUT_OFFSET_MAX, "order-requests offset beyond 40 bits"
+    return event_id_int(max(time_ns, 0), source, partition, offset << 8, 0)
+
+
+def format_event_id(base: int, index: int) -> str:
+    """Canonical UUID text of output ``index`` after :func:`event_id_base`."""
+    if not 0 <= index < OUTPUTS_PER_INPUT_MAX:
+        raise OutputOverflow(f"one input caused more than {OUTPUTS_PER_INPUT_MAX} outputs")
+    h = f"{base + index:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def matcher_event_id(time_ns: int, source: int, partition: int, offset: int, index: int) -> str:
