@@ -41,9 +41,9 @@ fi
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v mvn >/dev/null || missing+=(maven)
 java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1; }
-if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then
-  missing+=(openjdk-17-jre-headless)
-fi
+JAVA_MAJOR=0
+command -v java >/dev/null && JAVA_MAJOR=$(java_major)
+[ "${JAVA_MAJOR:-0}" -ge 17 ] || missing+=(openjdk-17-jre-headless)
 command -v runuser >/dev/null || missing+=(util-linux)
 if [ "${#missing[@]}" -gt 0 ]; then
   if ! apt_install "${missing[@]}"; then
@@ -51,7 +51,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     missing=("${missing[@]/openjdk-17-jre-headless/default-jre-headless}")
     apt_install "${missing[@]}"
   fi
+  JAVA_MAJOR=$(java_major)
 fi
+[ "${JAVA_MAJOR:-0}" -ge 17 ] || { log "need Java 17+, found: $(java -version 2>&1 | head -1)"; exit 1; }
 
 # --- Python virtualenv -----------------------------------------------------------------
 PYTHON=""
@@ -89,4 +91,4 @@ if [ ! -e "$stamp" ]; then
   rm -f .venv/.bootstrap-*
   touch "$stamp"
 fi
-log "ready: $(.venv/bin/python --version), java $(java_major), $(mvn -v 2>/dev/null | head -1 | sed 's/\x1b\[[0-9;]*m//g')"
+log "ready: .venv ($(.venv/bin/python --version)), Java $JAVA_MAJOR, Maven, PostgreSQL, Redis"
