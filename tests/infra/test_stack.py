@@ -99,3 +99,14 @@ def test_a_port_taken_by_a_stranger_is_a_clear_error(stack: Settings, tmp_path: 
         with pytest.raises(StackError, match=f"port {port} is already in use"):
             stack_module.up(other, only=["redis"], timeout_s=5)
     assert not (tmp_path / "stack" / "run" / "redis.pid").exists()
+
+
+def test_a_second_stack_on_the_same_ports_is_refused_before_starting_anything(
+    stack: Settings, tmp_path: Path
+) -> None:
+    # The session's stack holds the default ports; another stack dir must not touch them.
+    other = dataclasses.replace(stack, stack_dir=tmp_path / "other")
+    with pytest.raises(StackError, match=f"port {stack.kafka_port_base} is already in use"):
+        stack_module.up(other, timeout_s=5)
+    assert sorted(p.name for p in (tmp_path / "other").iterdir()) == [".lock"]
+    assert all(h.ok for h in stack_module.status(stack, only=["kafka", "postgres", "redis"]))

@@ -344,9 +344,8 @@ class LocalKafka:
                 found[node.node_id] = pid
         return found
 
-    def start(self) -> None:
-        """Start every node that is not running (does not wait for readiness)."""
-        self._prepare()
+    def check_ports(self) -> None:
+        """Refuse ports that a process other than this stack's nodes holds."""
         running = self.running_pids()
         for node in self.nodes:
             if node.node_id in running:
@@ -359,8 +358,16 @@ class LocalKafka:
                         f"stop it (another checkout: `tradex stack down` there) or set "
                         f"TRADEX_KAFKA_PORT"
                     )
-            argv = [*self._java_broker(), "kafka.Kafka", str(node.config_path)]
-            spawn_detached(argv, self.log_path(node), self.pid_path(node))
+
+    def start(self) -> None:
+        """Start every node that is not running (does not wait for readiness)."""
+        self.check_ports()
+        self._prepare()
+        running = self.running_pids()
+        for node in self.nodes:
+            if node.node_id not in running:
+                argv = [*self._java_broker(), "kafka.Kafka", str(node.config_path)]
+                spawn_detached(argv, self.log_path(node), self.pid_path(node))
 
     def stop(self) -> None:
         pids = list(self.running_pids().values())

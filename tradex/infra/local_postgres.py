@@ -162,19 +162,23 @@ class LocalPostgres:
     def running_pid(self) -> int | None:
         return running_pid(self.data_dir / "postmaster.pid", str(self.data_dir))
 
+    def check_ports(self) -> None:
+        port = self.settings.postgres_port
+        if self.running_pid() is None and port_open("127.0.0.1", port):
+            raise StackError(
+                f"PostgreSQL: port {port} is already in use by a process that is not "
+                f"this stack's (stack dir {self.settings.stack_dir}); stop it or set "
+                f"TRADEX_POSTGRES_PORT"
+            )
+
     def start(self) -> None:
+        self.check_ports()
         bin_dir = self.ensure_installed()
         self._make_root()
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(bin_dir)
         if self.running_pid() is None:
             port = self.settings.postgres_port
-            if port_open("127.0.0.1", port):
-                raise StackError(
-                    f"PostgreSQL: port {port} is already in use by a process that is not "
-                    f"this stack's (stack dir {self.settings.stack_dir}); stop it or set "
-                    f"TRADEX_POSTGRES_PORT"
-                )
             sock = self.socket_dir
             sock.mkdir(parents=True, exist_ok=True)
             shutil.chown(sock, system_user, system_user)

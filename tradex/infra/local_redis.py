@@ -53,16 +53,20 @@ class LocalRedis:
         # redis-server rewrites its argv to "redis-server 127.0.0.1:PORT".
         return running_pid(self.pid_path, f":{self.settings.redis_port}")
 
-    def start(self) -> None:
-        binary = self.ensure_installed()
-        if self.running_pid() is not None:
-            return
+    def check_ports(self) -> None:
         port = self.settings.redis_port
-        if port_open("127.0.0.1", port):
+        if self.running_pid() is None and port_open("127.0.0.1", port):
             raise StackError(
                 f"Redis: port {port} is already in use by a process that is not this "
                 f"stack's (stack dir {self.settings.stack_dir}); stop it or set TRADEX_REDIS_PORT"
             )
+
+    def start(self) -> None:
+        self.check_ports()
+        binary = self.ensure_installed()
+        if self.running_pid() is not None:
+            return
+        port = self.settings.redis_port
         for folder in (self.root, self.log_path.parent, self.pid_path.parent):
             folder.mkdir(parents=True, exist_ok=True)
         argv = [

@@ -121,6 +121,14 @@ def up(
     settings.stack_dir.mkdir(parents=True, exist_ok=True)
     with file_lock(settings.stack_dir / ".lock"):
         stack = Stack(settings, brokers)
+        # Refuse a port held by a stranger before starting anything.
+        for name in chosen:
+            if name == "kafka":
+                stack.kafka.check_ports()
+            elif name == "postgres":
+                stack.postgres.check_ports()
+            elif name == "redis":
+                stack.redis.check_ports()
         if "kafka" in chosen:
             stack.kafka.ensure_installed()
             stack.kafka.start()  # does not wait: the JVMs boot while the rest starts
