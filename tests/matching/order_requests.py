@@ -3,6 +3,8 @@ processors write them: Avro, Confluent wire format, key = instrument id)."""
 
 from __future__ import annotations
 
+import random
+
 from tradex.domain.ids import event_id
 from tradex.domain.orders import AmendOrder, CancelOrderRequest, InstrumentRules, NewOrder
 from tradex.domain.types import InstrumentKind, InstrumentStatus, OrderKind, Side, StpMode
@@ -70,3 +72,41 @@ class Feed:
             InputRecord(partition, first_offset + i, key, value, 1_767_225_600_000 + i)
             for i, (key, value) in enumerate(self.records)
         ]
+
+
+def random_feed(
+    seed: int, records: int, instruments: tuple[int, ...] = (1, 2, 3), codec: Codec | None = None
+) -> Feed:
+    """A seeded stream of every request kind (rules, halts, all order kinds, STP modes,
+    cancels and amends of live orders) over ``instruments``."""
+    codec = codec or Codec.offline()
+    rng = random.Random(seed)
+    feed = Feed(codec)
+    for instrument in instruments:
+        feed.rules(instrument, band_bps=rng.choice((0, 0, 2_000)))
+    next_id = 1
+    live: list[tuple[int, int, int]] = []
+    kinds = ("GTC", "GTC", "GTC", "IOC", "FOK", "POST_ONLY", "MARKET")
+    stps = ("NONE", "NONE", "CANCEL_TAKER", "CANCEL_MAKER", "CANCEL_BOTH")
+    for _ in range(records):
+        instrument = rng.choice(instruments)
+        r = rng.random()
+        if r < 0.2 and live:
+            order_id, account, inst = live.pop(rng.randrange(len(live)))
+            feed.cancel(order_id, account, inst)
+        elif r < 0.25 and live:
+            order_id, account, inst = rng.choice(live)
+            feed.amend(order_id, account, inst, rng.choice((0, 100 + rng.randrange(-4, 5))),
+                       rng.choice((0, rng.randrange(1, 12))))  # fmt: skip
+        elif r < 0.27:
+            feed.rules(instrument, band_bps=rng.choice((0, 2_000)), halted=rng.random() < 0.3)
+        else:
+            account = rng.randrange(1, 6)
+            side = rng.choice(("BUY", "SELL"))
+            kind = rng.choice(kinds)
+            price = 100 + rng.randrange(-6, 7)
+            feed.new(next_id, account, instrument, side, price, rng.randrange(1, 10), kind=kind,
+                     stp=rng.choice(stps), protection_ticks=rng.choice((0, 0, 2)))  # fmt: skip
+            live.append((next_id, account, instrument))
+            next_id += 1
+    return feed

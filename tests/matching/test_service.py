@@ -15,8 +15,7 @@ from collections import defaultdict
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from tests.matching.order_requests import Feed
-from tests.matching.test_wire import random_feed
+from tests.matching.order_requests import Feed, random_feed
 from tradex.infra.kafka import (
     TopicSpec,
     consumer_config,

@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-from tests.matching.test_wire import random_feed
+from tests.matching.order_requests import random_feed
 from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync
 from tradex.infra.settings import Settings
 from tradex.matching import verify

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.matching.order_requests import T0_NS, Feed
+from tests.matching.order_requests import T0_NS, Feed, random_feed
 from tradex.infra.stage import Output
 from tradex.matching.book import OutputBuffers
 from tradex.matching.partition import BookConfig, InputRecord, PartitionEngine, Topics
@@ -244,39 +244,6 @@ def test_unknown_instrument_and_malformed_records() -> None:
 
 
 # --- properties over seeded random streams ---------------------------------------------------
-
-
-def random_feed(seed: int, records: int, instruments: tuple[int, ...] = (1, 2, 3)) -> Feed:
-    rng = random.Random(seed)
-    feed = Feed(CODEC)
-    for instrument in instruments:
-        feed.rules(instrument, band_bps=rng.choice((0, 0, 2_000)))
-    next_id = 1
-    live: list[tuple[int, int, int]] = []
-    kinds = ("GTC", "GTC", "GTC", "IOC", "FOK", "POST_ONLY", "MARKET")
-    stps = ("NONE", "NONE", "CANCEL_TAKER", "CANCEL_MAKER", "CANCEL_BOTH")
-    for _ in range(records):
-        instrument = rng.choice(instruments)
-        r = rng.random()
-        if r < 0.2 and live:
-            order_id, account, inst = live.pop(rng.randrange(len(live)))
-            feed.cancel(order_id, account, inst)
-        elif r < 0.25 and live:
-            order_id, account, inst = rng.choice(live)
-            feed.amend(order_id, account, inst, rng.choice((0, 100 + rng.randrange(-4, 5))),
-                       rng.choice((0, rng.randrange(1, 12))))  # fmt: skip
-        elif r < 0.27:
-            feed.rules(instrument, band_bps=rng.choice((0, 2_000)), halted=rng.random() < 0.3)
-        else:
-            account = rng.randrange(1, 6)
-            side = rng.choice(("BUY", "SELL"))
-            kind = rng.choice(kinds)
-            price = 100 + rng.randrange(-6, 7)
-            feed.new(next_id, account, instrument, side, price, rng.randrange(1, 10), kind=kind,
-                     stp=rng.choice(stps), protection_ticks=rng.choice((0, 0, 2)))  # fmt: skip
-            live.append((next_id, account, instrument))
-            next_id += 1
-    return feed
 
 
 def run_in_batches(inputs: list[InputRecord], cuts: list[int]) -> tuple[list[Output], PartitionEngine]:  # fmt: skip
