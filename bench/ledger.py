@@ -383,8 +383,8 @@ def main(argv: list[str]) -> int:
     quick = args.quick
     count = args.commands or (5_000 if quick else 200_000)
     accounts = args.accounts or (500 if quick else 10_000)
-    peer_count = min(count, args.peer_commands or (1_000 if quick else 10_000))
-    rate = args.rate or (500 if quick else 2_000)
+    peer_count = min(count, args.peer_commands or (1_000 if quick else 5_000))
+    rate = args.rate or (300 if quick else 1_000)
     seconds = 2.0 if quick else 5.0
     if min(count, accounts, args.partitions, peer_count, rate) <= 0:
         parser.error("counts must be > 0")

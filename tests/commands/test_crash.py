@@ -70,7 +70,7 @@ def _check_snapshot_restore(settings: Settings) -> None:
 @pytest.mark.parametrize("fault", ["after_produce:4", "before_commit:3"])
 def test_injected_crash_mid_transaction(settings: Settings, fault: str) -> None:
     load_reference(settings, ACCOUNTS, PARTITIONS)
-    commands = workload(ACCOUNTS, PARTITIONS, 2_000, seed=hash(fault) % 1000)
+    commands = workload(ACCOUNTS, PARTITIONS, 1_500, seed=len(fault))
     send(settings, commands)
     crashed = run_accounts_process(settings, PARTITIONS, "a", fault=fault, extra=OPTIONS)
     assert crashed.returncode == 137, crashed.stderr[-3000:]
@@ -83,7 +83,7 @@ def test_injected_crash_mid_transaction(settings: Settings, fault: str) -> None:
 
 def test_kill_9_while_processing_a_backlog(settings: Settings) -> None:
     load_reference(settings, ACCOUNTS, PARTITIONS)
-    commands = workload(ACCOUNTS, PARTITIONS, 6_000, seed=9)
+    commands = workload(ACCOUNTS, PARTITIONS, 4_000, seed=9)
     send(settings, commands)
     env = dict(os.environ, TRADEX_TOPIC_PREFIX=settings.topic_prefix)
     argv = [
