@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -50,6 +51,32 @@ def test_crash_mid_transaction_loses_and_duplicates_nothing(settings: Settings, 
     # Two more lives: one stopped cleanly after a few batches, one that runs until idle.
     assert _run_stage(settings, "a", batches_max=3) == 0
     assert _run_stage(settings, "a", batches_max=1_000) == 0
+    for partition in (0, 1):
+        out = _outputs(settings, partition)
+        in_offsets = [
+            m.offset() for m in read_partition(settings, settings.topic("count-in"), partition)
+        ]
+        assert [offset for offset, _ in out] == in_offsets, "lost, duplicated or reordered effects"
+        assert [count for _, count in out] == list(range(1, len(in_offsets) + 1))
+
+
+def test_a_member_joining_mid_stream_rebalances_without_loss_or_duplicates(
+    settings: Settings,
+) -> None:
+    ensure_topics(settings, {"count-in": TopicSpec(2), "count-out": TopicSpec(2)})
+    records = [(f"key-{i % 11}".encode(), f"v{i}".encode()) for i in range(6_000)]
+    produce_sync(settings, settings.topic("count-in"), records)
+    env = dict(os.environ, TRADEX_TOPIC_PREFIX=settings.topic_prefix, TRADEX_FAULT="")
+    command = [sys.executable, "-m", "tests.infra.counting_stage"]
+    first = subprocess.Popen([*command, "a", "100000"], cwd=REPO_ROOT, env=env)
+    # Join once the first member is committing: its assignment is revoked mid-stream.
+    for _ in range(200):
+        if _outputs(settings, 0) or _outputs(settings, 1):
+            break
+        time.sleep(0.1)
+    second = subprocess.Popen([*command, "b", "100000"], cwd=REPO_ROOT, env=env)
+    assert first.wait(timeout=240) == 0
+    assert second.wait(timeout=240) == 0
     for partition in (0, 1):
         out = _outputs(settings, partition)
         in_offsets = [

@@ -22,13 +22,13 @@ from tradex.infra.kafka import (
     ensure_topics,
     partition_count,
     produce_sync,
+    read_partition,
 )
 from tradex.infra.partitioner import partition_for
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.matching import verify
 from tradex.matching.book import OutputBuffers
 from tradex.matching.partition import BookConfig, PartitionEngine, input_record
-from tradex.matching.recovery import read_log
 from tradex.matching.service import build, topics_of
 from tradex.schemas.codec import Codec
 
@@ -52,7 +52,7 @@ def setup_topics(settings: Settings) -> None:
 
 
 def values(settings: Settings, name: str, partition: int) -> list[bytes]:
-    return [m.value() or b"" for m in read_log(settings, settings.topic(name), partition)]
+    return [m.value() or b"" for m in read_partition(settings, settings.topic(name), partition)]
 
 
 def expected_outputs(settings: Settings) -> dict[tuple[str, int, str], list[bytes]]:
@@ -63,7 +63,9 @@ def expected_outputs(settings: Settings) -> dict[tuple[str, int, str], list[byte
     out = OutputBuffers(CONFIG.orders_max)
     for partition in range(INPUT_PARTITIONS):
         engine = PartitionEngine(partition, CODEC, topics, SETTLEMENT_PARTITIONS, out, CONFIG)
-        records = [input_record(m) for m in read_log(settings, topics.order_requests, partition)]
+        records = [
+            input_record(m) for m in read_partition(settings, topics.order_requests, partition)
+        ]
         for output in engine.apply(records):
             # dead letters are keyed by source topic: compared without their partition
             target = -1 if output.topic == topics.dead_letters else output.partition
@@ -76,7 +78,7 @@ def logged_outputs(settings: Settings) -> dict[tuple[str, int, str], list[bytes]
     found: dict[tuple[str, int, str], list[bytes]] = defaultdict(list)
     for topic in (topics.engine_events, topics.settlements, topics.dead_letters):
         for partition in range(partition_count(settings, topic)):
-            for message in read_log(settings, topic, partition):
+            for message in read_partition(settings, topic, partition):
                 value = message.value() or b""
                 producer = CODEC.decode(value).record["envelope"]["producer"]
                 target = -1 if topic == topics.dead_letters else partition
@@ -140,7 +142,7 @@ def test_scripted_session_through_the_service(settings: Settings) -> None:
 
     settlements = []
     for partition in range(SETTLEMENT_PARTITIONS):
-        for message in read_log(settings, settings.topic("settlements"), partition):
+        for message in read_partition(settings, settings.topic("settlements"), partition):
             record = CODEC.decode(message.value() or b"").record
             key = str(record["account_id"]).encode()
             assert message.key() == key

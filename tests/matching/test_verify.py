@@ -9,12 +9,11 @@ import dataclasses
 import pytest
 
 from tests.matching.order_requests import random_feed
-from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync
+from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync, read_partition
 from tradex.infra.settings import Settings
 from tradex.matching import verify
 from tradex.matching.book import OutputBuffers
 from tradex.matching.partition import BookConfig, InputRecord, PartitionEngine
-from tradex.matching.recovery import read_log
 from tradex.matching.service import build, topics_of
 from tradex.schemas.chain import ZERO_HASH
 from tradex.schemas.codec import Codec
@@ -43,7 +42,7 @@ def topics(settings: Settings) -> None:
 
 
 def log(settings: Settings, name: str) -> list[tuple[bytes | None, bytes]]:
-    return [(m.key(), m.value() or b"") for m in read_log(settings, settings.topic(name), 0)]
+    return [(m.key(), m.value() or b"") for m in read_partition(settings, settings.topic(name), 0)]
 
 
 @pytest.fixture

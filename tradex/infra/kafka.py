@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 # process that never comes back blocks read_committed readers of its partitions briefly.
 transaction_timeout_ms = 15_000
 admin_timeout_s = 30.0
-read_poll_timeout_s = 1.0
-read_idle_polls_max = 30  # consecutive empty polls before a log read gives up
+read_poll_timeout_s = 0.2
+read_idle_polls_max = 150  # consecutive empty polls (30 s) before a log read gives up
+read_chunk_records_max = 10_000  # records per fetch of a log read
 
 
 def producer_config(settings: Settings, transactional_id: str | None = None) -> dict[str, Any]:
@@ -129,7 +130,8 @@ def read_partition(
     """Committed records of one partition from offset ``start`` to the end of the log.
 
     ``end`` (exclusive) stops early; without it the read stops at the partition's end
-    as it stands when reading began (read_committed: aborted records never appear).
+    as it stands when reading began (read_committed: aborted records never appear). Each
+    fetch asks for no more than what is left, so a read never waits for a fetch to fill.
     """
     consumer = Consumer(
         consumer_config(settings, group_id="tradex-reader", **{"enable.partition.eof": True})
@@ -143,8 +145,10 @@ def read_partition(
             return
         consumer.assign([TopicPartition(topic, partition, start)])
         idle_polls = 0
+        position = start
         while True:
-            batch = consumer.consume(num_messages=10_000, timeout=read_poll_timeout_s)
+            wanted = max(1, min(read_chunk_records_max, stop - position))
+            batch = consumer.consume(num_messages=wanted, timeout=read_poll_timeout_s)
             if not batch:
                 idle_polls += 1
                 if idle_polls > read_idle_polls_max:
@@ -159,10 +163,12 @@ def read_partition(
                     raise KafkaException(error)
                 offset = message.offset()
                 assert offset is not None
+                assert offset >= position, "log read went backwards"
                 if offset >= stop:
                     return
                 yield message
-                if offset + 1 >= stop:
+                position = offset + 1
+                if position >= stop:
                     return
     finally:
         consumer.close()

@@ -149,6 +149,7 @@ class TransactionalStage:
         self.producer = self._new_producer()
         self.assignment: list[TopicPartition] = []
         self.assigned_monotonic = 0.0
+        self.rebalances = 0  # assign/revoke callbacks so far: a change means a new assignment
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -159,12 +160,14 @@ class TransactionalStage:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
+        self.rebalances += 1
         self.assignment = list(partitions)
         self.processor.assign(consumer, list(partitions))
         self.assigned_monotonic = time.monotonic()  # idle time counts from a rebuilt state
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("revoked %s", [(p.topic, p.partition) for p in partitions])
+        self.rebalances += 1
         gone = {(p.topic, p.partition) for p in partitions}
         self.assignment = [p for p in self.assignment if (p.topic, p.partition) not in gone]
         self.processor.revoke(list(partitions))
@@ -187,7 +190,10 @@ class TransactionalStage:
             while not stop.is_set():
                 if batches_max is not None and self.stats.batches >= batches_max:
                     break
+                rebalances = self.rebalances
                 messages = self._consume_batch()
+                if self.rebalances != rebalances:
+                    pending = []  # decided for an assignment that is gone
                 if not messages and not pending:
                     idle_since = max(idle_since, self.assigned_monotonic)
                     if idle_s_max is not None and time.monotonic() - idle_since > idle_s_max:
@@ -214,10 +220,12 @@ class TransactionalStage:
         most ``batch_wait_s`` for more. ``consume(n, timeout)`` returns only when n records
         are there or the timeout expires, so waiting for the first one uses ``poll``."""
         batch: list[Message] = []
+        rebalances = self.rebalances
         first = self.consumer.poll(idle_poll_s)
-        if first is None:
-            return batch
-        self._keep(first, batch)
+        if first is not None:
+            self._keep(first, batch)
+        if first is None or self.rebalances != rebalances:
+            return self._after_rebalance(rebalances, batch)
         deadline = time.monotonic() + self.batch_wait_s
         while len(batch) < self.batch_records:
             remaining_s = deadline - time.monotonic()
@@ -226,9 +234,24 @@ class TransactionalStage:
             )
             for message in chunk:
                 self._keep(message, batch)
+            if self.rebalances != rebalances:
+                return self._after_rebalance(rebalances, batch)
             if remaining_s <= 0:
                 break
         return batch
+
+    def _after_rebalance(self, rebalances: int, batch: list[Message]) -> list[Message]:
+        """A rebalance inside a batch (eager protocol: every partition was revoked and the
+        new ones rebuilt from the committed state) makes the records gathered so far
+        stale — some may even be read again from the committed offsets. Drop them all and
+        start the new assignment at its committed offsets."""
+        if self.rebalances == rebalances:
+            return batch
+        log.info(
+            "rebalance while batching: %d records dropped, re-reading from committed", len(batch)
+        )
+        self._seek_committed()
+        return []
 
     @staticmethod
     def _keep(message: Message, batch: list[Message]) -> None:
@@ -361,6 +384,13 @@ class TransactionalStage:
         """Seek to the committed offsets and rebuild the processor's state from the logs."""
         if not self.assignment:
             return
+        self._seek_committed()
+        self.processor.revoke(list(self.assignment))
+        self.processor.assign(self.consumer, list(self.assignment))
+
+    def _seek_committed(self) -> None:
+        if not self.assignment:
+            return
         committed = self.consumer.committed(self.assignment, timeout=transaction_call_timeout_s)
         for tp in committed:
             offset = OFFSET_BEGINNING if tp.offset == OFFSET_INVALID else tp.offset
@@ -370,5 +400,3 @@ class TransactionalStage:
                 # Not fetched yet: its first fetch starts at the committed offset anyway.
                 if exc.args[0].code() != KafkaError._STATE:
                     raise
-        self.processor.revoke(list(self.assignment))
-        self.processor.assign(self.consumer, list(self.assignment))

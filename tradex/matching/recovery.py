@@ -26,9 +26,9 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
-from tradex.infra.kafka import admin_timeout_s, consumer_config
+from tradex.infra.kafka import admin_timeout_s, consumer_config, read_partition
 from tradex.infra.settings import Settings
 from tradex.infra.stage import Output
 from tradex.matching.partition import InputRecord, PartitionEngine, input_record
@@ -42,58 +42,6 @@ PIECE_BYTES_MAX = 512 * 1024
 PIECES_MAX = 4_096
 TAIL_RECORDS_START = 64  # a snapshot is looked for in the last N records, N growing x4
 REPLAY_BATCH_MAX = 5_000  # input records folded per apply() during a replay
-READ_CHUNK_MAX = 10_000  # records per consume() call of a log read
-READ_POLL_S = 0.2
-READ_IDLE_POLLS_MAX = 150  # 30 s without progress: the log read gives up
-
-
-def read_log(
-    settings: Settings, topic: str, partition: int, start: int = 0, end: int | None = None
-) -> Iterator[Message]:
-    """Committed records of ``topic[partition]`` from ``start`` up to ``end`` (exclusive) or
-    the end of the log as it stands when reading begins.
-
-    Like :func:`tradex.infra.kafka.read_partition` but never waits for a fetch to fill
-    (that one costs a full poll timeout, ~1 s, per call, which a rebuild pays per partition).
-    """
-    consumer = Consumer(
-        consumer_config(settings, group_id="tradex-reader", **{"enable.partition.eof": True})
-    )
-    try:
-        _low, high = consumer.get_watermark_offsets(
-            TopicPartition(topic, partition), timeout=admin_timeout_s
-        )
-        stop = high if end is None else min(end, high)
-        if start >= stop:
-            return
-        consumer.assign([TopicPartition(topic, partition, start)])
-        idle_polls = 0
-        position = start
-        while True:
-            wanted = max(1, min(READ_CHUNK_MAX, stop - position))
-            batch = consumer.consume(num_messages=wanted, timeout=READ_POLL_S)
-            if not batch:
-                idle_polls += 1
-                if idle_polls > READ_IDLE_POLLS_MAX:
-                    raise TimeoutError(f"no progress reading {topic}[{partition}] towards {stop}")
-                continue
-            idle_polls = 0
-            for message in batch:
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        return
-                    raise KafkaException(error)
-                offset = message.offset()
-                assert offset is not None and offset >= position, "log read went backwards"
-                if offset >= stop:
-                    return
-                yield message
-                position = offset + 1
-                if position >= stop:
-                    return
-    finally:
-        consumer.close()
 
 
 def snapshot_outputs(engine: PartitionEngine, topic: str) -> list[Output]:
@@ -147,7 +95,7 @@ def latest_snapshot(
     while True:
         start = max(low, high - window)
         found: tuple[int, bytes] | None = None
-        values = (m.value() or b"" for m in read_log(settings, topic, partition, start, high))
+        values = (m.value() or b"" for m in read_partition(settings, topic, partition, start, high))
         for next_offset, packed in complete_runs(values):
             if next_offset <= below:
                 found = (next_offset, packed)
@@ -175,7 +123,7 @@ def replay(settings: Settings, topic: str, engine: PartitionEngine, end: int) ->
     engine, discarding outputs; return the number of records folded."""
     folded = 0
     batch: list[InputRecord] = []
-    for message in read_log(settings, topic, engine.partition, engine.next_offset, end):
+    for message in read_partition(settings, topic, engine.partition, engine.next_offset, end):
         batch.append(input_record(message))
         if len(batch) >= REPLAY_BATCH_MAX:
             engine.apply(batch)

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from tradex.infra import settings as settings_module
-from tradex.infra.kafka import admin_timeout_s, consumer_config, partition_count
+from tradex.infra.kafka import admin_timeout_s, consumer_config, partition_count, read_partition
 from tradex.infra.settings import Settings
 from tradex.matching.book import OutputBuffers
 from tradex.matching.partition import BookConfig, InputRecord, PartitionEngine, input_record
-from tradex.matching.recovery import REPLAY_BATCH_MAX, read_log
+from tradex.matching.recovery import REPLAY_BATCH_MAX
 from tradex.matching.service import (
     ENGINE_EVENTS,
     MATCHER_GROUP,
@@ -125,7 +125,7 @@ def expected_records(
         batch.clear()
 
     if end > 0:
-        for message in read_log(settings, topics.order_requests, partition, 0, end):
+        for message in read_partition(settings, topics.order_requests, partition, 0, end):
             batch.append(input_record(message))
             if len(batch) >= REPLAY_BATCH_MAX:
                 yield from flush()
@@ -191,7 +191,7 @@ def verify_partition(
             probe.close()
     log = (
         (m.offset() or 0, m.value() or b"")
-        for m in read_log(settings, topics_of(settings).engine_events, partition)
+        for m in read_partition(settings, topics_of(settings).engine_events, partition)
     )
     n_expected, n_log, sha_expected, sha_log, divergence = compare(
         codec, expected_records(settings, codec, partition, upto, config), log
