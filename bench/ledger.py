@@ -370,14 +370,21 @@ async def create_peer_database(settings: Settings, database: str) -> None:
 # -- main ----------------------------------------------------------------------------------------
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="tradex bench ledger", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
-    parser.add_argument("--commands", type=int, default=None, help="throughput commands")
-    parser.add_argument("--accounts", type=int, default=None)
-    parser.add_argument("--partitions", type=int, default=2)
-    parser.add_argument("--peer-commands", type=int, default=None)
-    parser.add_argument("--rate", type=int, default=None, help="latency phase commands/s")
+    parser.add_argument("--commands", type=_positive, default=None, help="throughput commands")
+    parser.add_argument("--accounts", type=_positive, default=None)
+    parser.add_argument("--partitions", type=_positive, default=2)
+    parser.add_argument("--peer-commands", type=_positive, default=None)
+    parser.add_argument("--rate", type=_positive, default=None, help="latency phase commands/s")
     parser.add_argument("--profile", default=None, help="write a cProfile of phase 1 here")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -386,8 +393,6 @@ def main(argv: list[str]) -> int:
     peer_count = min(count, args.peer_commands or (1_000 if quick else 5_000))
     rate = args.rate or (300 if quick else 1_000)
     seconds = 2.0 if quick else 5.0
-    if min(count, accounts, args.partitions, peer_count, rate) <= 0:
-        parser.error("counts must be > 0")
 
     base = settings_module.load()
     problem = services_down(base)
