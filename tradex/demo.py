@@ -1,27 +1,331 @@
-"""`tradex demo`: the main job. For now it only brings the local stack up and shows it.
+"""`tradex demo`: the main job — a small exchange running end to end on the local stack.
 
-Later issues turn it into the real job: reference data, trading, projections and an audit.
+It brings the stack up, starts the three stages as separate processes (reference
+processor, account processor, matching engine), lays down reference data through the log,
+funds two traders, trades, cancels and withdraws, waits until every fill is settled, and
+then audits what the log says:
+
+- balances (a fold of ``account-events``) and the trades (``engine-events``);
+- the double-entry invariants over every account event (:class:`tradex.domain.Ledger`);
+- the SHA-256 hash chain of every ``account-events`` partition;
+- ``tradex matching verify``: a fresh engine re-run of ``order-requests`` reproduces
+  ``engine-events`` byte for byte.
+
+Each run uses its own topic prefix (a fresh exchange); ``--prefix`` names one.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+import signal
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
+from tradex.commands.client import CommandClient, encode_command
+from tradex.commands.reference_processor import entity_key
+from tradex.commands.topics import (
+    ACCOUNT_EVENTS,
+    REFERENCE_COMMANDS,
+    REFERENCE_EVENTS,
+    ensure_account_topics,
+    ensure_reference_topics,
+)
+from tradex.domain import (
+    AccountBook,
+    CancelOrder,
+    CreateAsset,
+    CreateInstrument,
+    Deposit,
+    HoldReleased,
+    InstrumentKind,
+    Ledger,
+    OpenAccount,
+    OrderKind,
+    PlaceOrder,
+    ReferenceData,
+    RegisterUser,
+    RequestWithdrawal,
+    Side,
+)
 from tradex.infra import settings as settings_module
 from tradex.infra import stack
+from tradex.infra.kafka import partition_count, produce_sync, read_partition
 from tradex.infra.local_process import StackError
+from tradex.infra.settings import Settings
+from tradex.matching.verify import verify_partition
+from tradex.schemas.chain import verify_chain
+from tradex.schemas.codec import Codec
+
+# The demo market: BTC-USD, a lot is 0.001 BTC, a tick is 1 cent per lot ($10 per BTC).
+BTC_USD = 1
+LOT_SATS = 100_000
+TICK_CENTS = 1
+ALICE, BOB = 101, 102
+settle_timeout_s = 90.0
+service_start_timeout_s = 60.0
+reference_commands_max = 100
+
+
+def _now_ns() -> int:
+    return time.time_ns()  # the API edge: the only clock, stamped into each command
+
+
+def reference_commands(t0: int) -> list[Any]:
+    return [
+        CreateAsset("demo-asset-btc", t0, "BTC", 8),
+        CreateAsset("demo-asset-usd", t0, "USD", 2),
+        CreateInstrument(
+            "demo-instrument-1",
+            t0,
+            BTC_USD,
+            "BTC-USD",
+            InstrumentKind.SPOT,
+            "BTC",
+            "USD",
+            TICK_CENTS,
+            LOT_SATS,
+            1_000,  # min notional: $10.00
+            1_000,  # price band: 10%
+            1_000,  # maker fee: 0.1%
+            2_000,  # taker fee: 0.2%
+        ),
+        RegisterUser("demo-user-1", t0, 1, "alice"),
+        RegisterUser("demo-user-2", t0, 2, "bob"),
+        OpenAccount("demo-open-101", t0, ALICE, 1),
+        OpenAccount("demo-open-102", t0, BOB, 2),
+    ]
+
+
+def start_services(settings: Settings, log_dir: Path) -> list[subprocess.Popen[bytes]]:
+    """The three stages as separate processes (logs in ``log_dir``)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, TRADEX_TOPIC_PREFIX=settings.topic_prefix)
+    processes = []
+    for name, words in (
+        ("reference", ["run", "reference", "--instance", "demo"]),
+        ("accounts", ["run", "accounts", "--instance", "demo"]),
+        ("matcher", ["run", "matcher", "--instance", "demo"]),
+    ):
+        log_file = (log_dir / f"{settings.topic_prefix}{name}.log").open("wb")
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "tradex.cli", *words],
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        )
+    return processes
+
+
+def stop_services(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _events(settings: Settings, codec: Codec, topic: str) -> Iterator[tuple[int, bytes, Any]]:
+    """(partition, wire bytes, decoded domain object) of every record of ``topic``."""
+    for partition in range(partition_count(settings, settings.topic(topic))):
+        for message in read_partition(settings, settings.topic(topic), partition):
+            raw = message.value() or b""
+            yield partition, raw, codec.decode_domain(raw)
+
+
+def load_reference(settings: Settings, codec: Codec, t0: int) -> None:
+    commands = reference_commands(t0)
+    assert len(commands) <= reference_commands_max
+    produce_sync(
+        settings,
+        settings.topic(REFERENCE_COMMANDS),
+        [(entity_key(c), encode_command(codec, c)) for c in commands],
+    )
+    deadline = time.monotonic() + service_start_timeout_s
+    while time.monotonic() < deadline:
+        seen = len(list(read_partition(settings, settings.topic(REFERENCE_EVENTS), 0)))
+        if seen >= len(commands):
+            return
+        time.sleep(0.2)
+    raise TimeoutError("the reference processor did not decide the reference commands")
+
+
+def trade(settings: Settings, codec: Codec) -> list[tuple[str, str]]:
+    """The trading session; returns (command, outcome) lines for the report."""
+    client = CommandClient(settings, codec, name=f"{settings.topic_prefix}demo")
+    lines = []
+    try:
+        t = _now_ns()
+        script: list[Any] = [
+            Deposit("demo-dep-alice", ALICE, t, "USD", 100_000_000),  # $1,000,000.00
+            Deposit("demo-dep-bob", BOB, t, "BTC", 1_000_000_000),  # 10 BTC
+            PlaceOrder("demo-bob-s1", BOB, t, BTC_USD, Side.SELL, OrderKind.GTC, 6_000, 5),
+            PlaceOrder("demo-bob-s2", BOB, t, BTC_USD, Side.SELL, OrderKind.GTC, 6_010, 5),
+            PlaceOrder("demo-alice-b1", ALICE, t, BTC_USD, Side.BUY, OrderKind.GTC, 6_010, 7),
+            PlaceOrder("demo-alice-big", ALICE, t, BTC_USD, Side.BUY, OrderKind.GTC, 6_000, 10**7),
+            RequestWithdrawal("demo-wd-alice", ALICE, t, "USD", 5_000_00),
+        ]
+        order_ids: dict[str, int] = {}
+        for command in script:
+            outcome = client.execute(command, timeout_s=30)
+            names = ", ".join(type(e).__name__ for e in outcome.events)
+            lines.append((command.command_id, names))
+            for event in outcome.events:
+                if type(event).__name__ == "OrderAccepted":
+                    order_ids[command.command_id] = event.order_id
+        # bob's second order rests with 3 lots after alice's buy: cancel it.
+        wait_for_fills(settings, codec, expected_ends=2)
+        cancel = CancelOrder("demo-bob-cancel", BOB, _now_ns(), order_ids["demo-bob-s2"])
+        outcome = client.execute(cancel, timeout_s=30)
+        lines.append((cancel.command_id, ", ".join(type(e).__name__ for e in outcome.events)))
+        wait_for_fills(settings, codec, expected_ends=3)
+    finally:
+        client.close()
+    return lines
+
+
+def wait_for_fills(settings: Settings, codec: Codec, expected_ends: int) -> None:
+    """Until ``expected_ends`` orders have ended and released their holds."""
+    deadline = time.monotonic() + settle_timeout_s
+    while time.monotonic() < deadline:
+        ends = sum(
+            isinstance(obj, HoldReleased)
+            for _, _, (_, obj) in _events(settings, codec, ACCOUNT_EVENTS)
+        )
+        if ends >= expected_ends:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"fewer than {expected_ends} orders ended within {settle_timeout_s} s")
+
+
+@dataclasses.dataclass
+class Audit:
+    balances: dict[int, dict[str, tuple[int, int]]]
+    trades: list[dict[str, Any]]
+    ledger_violations: list[str]
+    chain_problems: list[str]
+    verify_ok: bool
+    verify_lines: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.ledger_violations and not self.chain_problems and self.verify_ok
+
+
+def audit(settings: Settings, codec: Codec) -> Audit:
+    book = AccountBook(ReferenceData())
+    ledger = Ledger()
+    links: dict[int, list[tuple[bytes, bytes]]] = {}
+    for partition, raw, (envelope, event) in _events(settings, codec, ACCOUNT_EVENTS):
+        book.apply(event)
+        ledger.apply(event)
+        links.setdefault(partition, []).append((envelope.prev_hash, raw))
+    chain_problems = [
+        f"account-events[{p}] {problem}"
+        for p, chain in links.items()
+        for problem in verify_chain(chain)
+    ]
+    balances = {account.account_id: account.balances() for account in book}
+    trades = []
+    engine_topic = settings.topic("engine-events")
+    verify_lines = []
+    verify_ok = True
+    for partition in range(partition_count(settings, engine_topic)):
+        for message in read_partition(settings, engine_topic, partition):
+            decoded = codec.decode(message.value() or b"")
+            if decoded.subject.endswith(".Trade"):
+                trades.append(decoded.record)
+        result = verify_partition(settings, partition, codec=codec)
+        verify_ok = verify_ok and result.ok
+        verify_lines.append(
+            f"engine-events[{partition}]: {result.log_records} records, "
+            f"{'identical on re-run' if result.ok else 'DIVERGES'} (sha256 {result.log_sha256[:16]}…)"
+        )
+    return Audit(balances, trades, ledger.violations(), chain_problems, verify_ok, verify_lines)
+
+
+def _money(amount: int, scale: int) -> str:
+    return f"{Decimal(amount).scaleb(-scale):,.{scale}f}"
+
+
+def print_report(session: list[tuple[str, str]], result: Audit) -> None:
+    scales = {"BTC": 8, "USD": 2}
+    print("\n== session (command → events)")
+    for command_id, events in session:
+        print(f"  {command_id:<18} → {events}")
+    print("\n== trades (engine-events)")
+    for t in result.trades:
+        price = Decimal(t["price"] * TICK_CENTS * 100_000_000 // LOT_SATS).scaleb(-2)
+        print(
+            f"  trade {t['trade_id']}: {t['qty']} lots at {t['price']} ticks (${price:,} per BTC), "
+            f"maker {t['maker_account_id']} taker {t['taker_account_id']}"
+        )
+    print("\n== balances (fold of account-events): available / held")
+    names = {ALICE: "alice", BOB: "bob"}
+    for account_id, assets in sorted(result.balances.items()):
+        for asset, (available, held) in sorted(assets.items()):
+            scale = scales.get(asset, 0)
+            print(
+                f"  {names.get(account_id, account_id)!s:<6} {asset}: "
+                f"{_money(available, scale):>18} / {_money(held, scale)}"
+            )
+    print("\n== audit")
+    print(f"  double entry and holds: {len(result.ledger_violations)} violations")
+    for line in result.ledger_violations[:10]:
+        print(f"    {line}")
+    print(f"  account-events hash chains: {len(result.chain_problems)} problems")
+    for line in result.verify_lines:
+        print(f"  {line}")
+    print(f"\ntradex demo: {'OK' if result.ok else 'FAILED'}")
+
+
+def run(settings: Settings, log_dir: Path) -> Audit:
+    """Start the stages on ``settings``' prefix, run the session, audit, stop the stages."""
+    codec = Codec.from_settings(settings)
+    ensure_reference_topics(settings)
+    ensure_account_topics(settings, settings.topic_partitions)
+    processes = start_services(settings, log_dir)
+    try:
+        load_reference(settings, codec, _now_ns())
+        session = trade(settings, codec)
+        for process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"a stage exited early: {process.args!r}")
+    finally:
+        stop_services(processes)
+    result = audit(settings, codec)
+    print_report(session, result)
+    return result
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="tradex demo", description=__doc__.split("\n")[0])
-    parser.parse_args(argv)
+    parser.add_argument("--prefix", default=None, help="topic prefix (default: a fresh one)")
+    args = parser.parse_args(argv)
     settings = settings_module.load()
     try:
-        results = stack.up(settings)
+        health = stack.up(settings)
     except StackError as exc:
         print(f"tradex demo: {exc}", file=sys.stderr)
         return 1
-    print(stack.format_health(results))
-    print("tradex demo: the stack is up; the trading demo itself is not built yet.")
-    return 0 if all(h.ok for h in results) else 1
+    print(stack.format_health(health))
+    if not all(h.ok for h in health):
+        return 1
+    prefix = args.prefix or f"demo-{time.strftime('%Y%m%d-%H%M%S')}-"
+    settings = dataclasses.replace(settings, topic_prefix=prefix)
+    print(f"tradex demo: a fresh exchange on topic prefix {prefix!r}; stage logs in "
+          f"{settings.stack_dir / 'logs'}")  # fmt: skip
+    result = run(settings, settings.stack_dir / "logs")
+    return 0 if result.ok else 1
