@@ -1,12 +1,21 @@
 from __future__ import annotations
 
-import pytest
+import json
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.schemas.avro_strategies import strategy
 from tests.schemas.samples import samples
 from tradex.domain import Deposited, Posting
-from tradex.schemas.bindings import BINDINGS
+from tradex.schemas.bindings import BINDINGS, from_record
 from tradex.schemas.chain import ZERO_HASH, hash_ok
 from tradex.schemas.codec import Codec, CodecError, EnvelopeFields
+from tradex.schemas.wire import LONG_MAX, LONG_MIN
 
 ENV = EnvelopeFields("0190f0c2-0000-7000-8000-000000000001", "cause", "corr", "accounts/0", 3)
 
@@ -93,3 +102,102 @@ def test_unencodable_record_raises_codec_error(codec: Codec) -> None:
     bad = Deposited("c1", 1, 5, "USD", 1 << 64, (Posting(1, "USD", 5),))
     with pytest.raises(CodecError):
         codec.encode_domain(bad, ENV)
+
+
+# -- the compiled path against the fastavro reference path -----------------------------------
+
+REFERENCE = Codec.offline(specialised=False)
+FAST = Codec.offline()
+PROPERTY = settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+ENVELOPES = st.builds(
+    EnvelopeFields,
+    st.text(max_size=40),
+    st.text(max_size=10),
+    st.text(max_size=10),
+    st.text(max_size=12),
+    st.integers(LONG_MIN, LONG_MAX),
+    st.text(max_size=10),
+)
+
+
+@cache
+def _domain_records(name: str) -> Any:
+    return strategy(json.loads(FAST.registry.latest(FAST.subject_of(name)).text))
+
+
+def _outcome(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except CodecError:
+        return CodecError
+
+
+def test_every_bound_type_is_compiled() -> None:
+    for name, binding in BINDINGS.items():
+        assert binding.cls in FAST._domain_writers, name
+        assert FAST.schema_id(name) in FAST._domain_readers, name
+
+
+@pytest.mark.parametrize("name", sorted(BINDINGS))
+@PROPERTY
+@given(data=st.data(), envelope=ENVELOPES, prev_hash=st.binary(min_size=32, max_size=32))
+def test_compiled_domain_path_matches_fastavro(
+    name: str, data: st.DataObject, envelope: EnvelopeFields, prev_hash: bytes
+) -> None:
+    obj = from_record(data.draw(_domain_records(name)), BINDINGS[name])
+    sealed = FAST.encode_domain(obj, envelope, prev_hash)
+    assert sealed == REFERENCE.encode_domain(obj, envelope, prev_hash)
+    assert hash_ok(prev_hash, sealed.data)
+    ours = _outcome(lambda: FAST.decode_domain(sealed.data))
+    assert ours == _outcome(lambda: REFERENCE.decode_domain(sealed.data))
+    if ours is not CodecError:
+        assert type(ours[1]) is type(obj)
+        assert ours[1] == obj
+    assert FAST.decode(sealed.data) == REFERENCE.decode(sealed.data)
+
+
+@pytest.mark.parametrize("obj", samples(), ids=lambda o: type(o).__name__)
+@settings(max_examples=30, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(0, 300), st.integers(0, 255)), max_size=3),
+       cut=st.integers(-40, 3))  # fmt: skip
+def test_corrupt_bytes_raise_codec_error_or_decode_like_fastavro(
+    obj: Any, edits: list[tuple[int, int]], cut: int
+) -> None:
+    data = bytearray(FAST.encode_domain(obj, ENV).data)
+    for index, value in edits:
+        if index < len(data):
+            data[index] = value
+    mangled = bytes(data[:cut] if cut < 0 else data + b"\x00" * cut)
+    ours = _outcome(lambda: FAST.decode(mangled))
+    if ours is not CodecError:  # valid Avro after all: fastavro reads the same
+        assert ours == REFERENCE.decode(mangled)
+    _outcome(lambda: FAST.decode_domain(mangled))  # CodecError or a value, nothing else
+
+
+def test_bad_domain_values_raise_codec_error() -> None:
+    good = samples()[0]
+    for bad in (
+        good._replace(amount="5"),
+        good._replace(account_id=1 << 63),
+        good._replace(asset=None),
+        good._replace(postings=((1, "USD"),)),
+        good._replace(postings=5),
+    ):
+        with pytest.raises(CodecError):
+            FAST.encode_domain(bad, ENV)
+    with pytest.raises(CodecError, match="prev_hash"):
+        FAST.encode_domain(good, ENV, b"short")
+    order = samples()[4]
+    with pytest.raises(CodecError):
+        FAST.encode_domain(order._replace(side="HOLD"), ENV)
+
+
+def test_bytes_like_input_decodes() -> None:
+    data = FAST.encode_domain(samples()[7], ENV).data
+    for view in (bytearray(data), memoryview(data)):
+        assert FAST.decode_domain(view) == FAST.decode_domain(data)  # type: ignore[arg-type]
+        assert FAST.decode(view) == FAST.decode(data)  # type: ignore[arg-type]

@@ -8,9 +8,14 @@
     data = codec.encode("DeadLetter", record_dict)                   # plain dicts
     decoded = codec.decode(data)                                     # Decoded(subject, record, schema_id)
 
-Schemas are parsed once; encoding and decoding use fastavro's ``schemaless_writer`` /
-``schemaless_reader``. Old data (an older version's id) is read with the newest schema of
-its subject (Avro schema resolution). Any undecodable input raises :class:`CodecError`.
+Schemas are parsed once. Each subject's newest schema is compiled into specialised
+encoders/decoders (:mod:`.compile_writer`, :mod:`.compile_reader`): straight-line Python
+that writes the fields of a domain NamedTuple (or a dict) into a bytearray and reads them
+back, byte-identical to fastavro. Old data (an older version's id) is read by fastavro
+with the newest schema of its subject (Avro schema resolution), and so is any subject the
+compilers do not handle. ``Codec(..., specialised=False)`` uses fastavro for everything
+(the reference the benchmark and the tests compare against). Any undecodable input raises
+:class:`CodecError`.
 """
 
 from __future__ import annotations
@@ -18,19 +23,41 @@ from __future__ import annotations
 import io
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from tradex.schemas.bindings import BINDINGS, from_record, to_record
+from tradex.schemas.bindings import BINDINGS, Binding, from_record, to_record
 from tradex.schemas.catalog import short_name
 from tradex.schemas.chain import HASH_SIZE, HEADER_SIZE, ZERO_HASH, record_hash
+from tradex.schemas.compile_base import Unsupported
+from tradex.schemas.compile_reader import dict_decoder, domain_decoder
+from tradex.schemas.compile_writer import dict_encoder, domain_encoder
+from tradex.schemas.envelope import (
+    RECORD_SIZE_MAX,
+    Decoded,
+    Envelope,
+    EnvelopeFields,
+    Sealed,
+)
 from tradex.schemas.registry import Registry, SchemaVersion
+
+__all__ = [
+    "RECORD_SIZE_MAX",
+    "Codec",
+    "CodecError",
+    "Decoded",
+    "Envelope",
+    "EnvelopeFields",
+    "Sealed",
+]
 
 MAGIC = 0
 _HEADER = struct.Struct(">bI")
-RECORD_SIZE_MAX = 1 << 20  # a larger record is refused (Kafka's default message.max.bytes)
+# what a bad record raises inside an encoder (fastavro's or a compiled one)
+ENCODE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError)
+VALIDATE_ERRORS = (ValueError, KeyError, TypeError)
 
 
 class CodecError(ValueError):
@@ -38,60 +65,49 @@ class CodecError(ValueError):
     cannot be encoded. Processors dead-letter such records."""
 
 
-class Envelope(NamedTuple):
-    event_id: str
-    type: str
-    event_time_ns: int
-    causation_id: str
-    correlation_id: str
-    trace_parent: str
-    producer: str
-    seq: int
-    prev_hash: bytes
-
-
-class EnvelopeFields(NamedTuple):
-    """What a producer supplies; ``type``, ``event_time_ns`` and ``prev_hash`` come from the
-    record and the chain."""
-
-    event_id: str
-    causation_id: str
-    correlation_id: str
-    producer: str
-    seq: int
-    trace_parent: str = ""
-
-
-class Decoded(NamedTuple):
-    subject: str
-    record: dict[str, Any]  # includes "envelope" and "hash"
-    schema_id: int  # the id in the bytes (wire id)
-
-
-class Sealed(NamedTuple):
-    data: bytes  # wire bytes
-    hash: bytes  # this record's hash: the next record's prev_hash
-
-
 class _Writer(NamedTuple):
     header: bytes
     schema: Any  # parsed
+    fast: Callable[[dict[str, Any]], bytes] | None  # compiled dict encoder
 
 
 class _Reader(NamedTuple):
     subject: str
     writer: Any  # parsed writer schema
     reader: Any  # parsed newest schema of the subject, None when it is the writer
+    fast: Callable[[bytes], tuple[dict[str, Any], int]] | None  # compiled, when reader is None
+
+
+class _DomainReader(NamedTuple):
+    subject: str
+    name: str
+    decode: Callable[[bytes], tuple[Envelope, Any, int]]
+    validate: Callable[[Any], None] | None
+
+
+def _compiled(build: Callable[..., Any], *args: Any) -> Any:
+    """The compiled function, or None when the schema needs fastavro."""
+    try:
+        return build(*args)
+    except Unsupported:
+        return None
 
 
 class Codec:
     """Encoder/decoder for every subject of a :class:`Registry` (thread-compatible, no I/O
     after construction unless a registry client is attached)."""
 
-    def __init__(self, registry: Registry, wire_ids: Mapping[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        wire_ids: Mapping[int, int] | None = None,
+        *,
+        specialised: bool = True,
+    ) -> None:
         """``wire_ids``: local schema id -> id used on the wire (a real registry's ids);
-        identity when None."""
+        identity when None. ``specialised=False``: fastavro only (reference path)."""
         self.registry = registry
+        self.specialised = specialised
         self._wire_ids = dict(wire_ids) if wire_ids is not None else {i: i for i in registry.by_id}
         self._local_ids = {wire: local for local, wire in self._wire_ids.items()}
         assert len(self._local_ids) == len(self._wire_ids), "two local ids map to one wire id"
@@ -99,22 +115,52 @@ class Codec:
         self._writers: dict[str, _Writer] = {}
         self._readers: dict[int, _Reader] = {}
         self._names: dict[str, str] = {}
+        self._domain_writers: dict[type, Callable[..., Sealed]] = {}
+        self._domain_readers: dict[int, _DomainReader] = {}
         self.remote: Any = None  # a SchemaRegistryClient, when attached
         for subject, versions in registry.subjects.items():
             latest = versions[-1]
             newest = self._parse(latest)
             wire_id = self._wire_ids[latest.schema_id]
-            self._writers[subject] = _Writer(_HEADER.pack(MAGIC, wire_id), newest)
+            header = _HEADER.pack(MAGIC, wire_id)
+            self._writers[subject] = _Writer(
+                header, newest, self._fast(dict_encoder, latest.text, header)
+            )
             name = short_name(subject)
             assert name not in self._names, f"short name {name} used by two subjects"
             self._names[name] = subject
             self._names[subject] = subject
+            binding = BINDINGS.get(name)
+            if binding is not None:
+                encoder = self._fast(domain_encoder, latest.text, binding, header)
+                if encoder is not None:
+                    self._domain_writers[binding.cls] = encoder
             for version in versions:
-                wire = self._wire_ids[version.schema_id]
-                same = version is latest
-                self._readers[wire] = _Reader(
-                    subject, self._parse(version), None if same else newest
+                self._add_reader(self._wire_ids[version.schema_id], version)
+
+    def _fast(self, build: Callable[..., Any], *args: Any) -> Any:
+        return _compiled(build, *args) if self.specialised else None
+
+    def _add_reader(self, wire_id: int, version: SchemaVersion) -> _Reader:
+        latest = self.registry.latest(version.subject)
+        same = version is latest
+        reader = _Reader(
+            version.subject,
+            self._parse(version),
+            None if same else self._parse(latest),
+            self._fast(dict_decoder, version.text) if same else None,
+        )
+        self._readers[wire_id] = reader
+        name = short_name(version.subject)
+        binding = BINDINGS.get(name)
+        if same and binding is not None:
+            decode = self._fast(domain_decoder, version.text, binding)
+            if decode is not None:
+                validate = getattr(binding.cls, "validate", None)
+                self._domain_readers[wire_id] = _DomainReader(
+                    version.subject, name, decode, validate
                 )
+        return reader
 
     def _parse(self, version: SchemaVersion) -> Any:
         parsed = self._parsed.get(version.schema_id)
@@ -125,9 +171,9 @@ class Codec:
     # -- constructors ------------------------------------------------------------------------
 
     @classmethod
-    def offline(cls, registry: Registry | None = None) -> Codec:
+    def offline(cls, registry: Registry | None = None, *, specialised: bool = True) -> Codec:
         """Ids straight from the checked-in registry file."""
-        return cls(registry if registry is not None else Registry.load())
+        return cls(registry if registry is not None else Registry.load(), specialised=specialised)
 
     @classmethod
     def from_settings(cls, settings: Any) -> Codec:
@@ -157,20 +203,24 @@ class Codec:
         writer = self._writers.get(self._names.get(name, ""))
         if writer is None:
             raise CodecError(f"no schema named {name!r}")
-        buffer = io.BytesIO()
-        buffer.write(writer.header)
         try:
-            schemaless_writer(buffer, writer.schema, record)
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-            raise CodecError(f"cannot encode {name}: {exc}") from exc
-        data = buffer.getvalue()
+            if writer.fast is not None:
+                data = writer.fast(record)
+            else:
+                buffer = io.BytesIO()
+                buffer.write(writer.header)
+                schemaless_writer(buffer, writer.schema, record)
+                data = buffer.getvalue()
+        except ENCODE_ERRORS as exc:
+            raise CodecError(f"cannot encode {name}: {exc!r}") from exc
         if len(data) > RECORD_SIZE_MAX:
             raise CodecError(f"{name}: {len(data)} bytes exceeds RECORD_SIZE_MAX")
         return data
 
     def seal(self, name: str, record: dict[str, Any], prev_hash: bytes) -> Sealed:
         """Encode ``record`` as the next link of a hash chain after ``prev_hash``."""
-        assert len(prev_hash) == HASH_SIZE
+        if len(prev_hash) != HASH_SIZE:
+            raise CodecError(f"prev_hash must be {HASH_SIZE} bytes, got {len(prev_hash)}")
         record["envelope"]["prev_hash"] = prev_hash
         record["hash"] = ZERO_HASH
         data = self.encode(name, record)
@@ -180,16 +230,33 @@ class Codec:
     def encode_domain(
         self, obj: Any, envelope: EnvelopeFields, prev_hash: bytes = ZERO_HASH
     ) -> Sealed:
-        """Encode a domain record (event, command, order request) with its envelope."""
+        """Encode a domain record (event, command, order request) with its envelope, as the
+        next link of the hash chain after ``prev_hash``."""
+        encoder = self._domain_writers.get(type(obj))
+        if encoder is None:
+            return self._encode_domain_reference(obj, envelope, prev_hash)
+        try:
+            return encoder(obj, envelope, prev_hash)
+        except ENCODE_ERRORS as exc:
+            raise CodecError(f"cannot encode {type(obj).__name__}: {exc!r}") from exc
+
+    def _encode_domain_reference(
+        self, obj: Any, envelope: EnvelopeFields, prev_hash: bytes
+    ) -> Sealed:
+        """Domain record -> dict -> fastavro (specialised=False, or no compiled encoder)."""
         name = type(obj).__name__
         binding = BINDINGS.get(name)
         if binding is None:
             raise CodecError(f"{name} is not a bound domain type")
-        record = to_record(obj, binding)
+        try:
+            record = to_record(obj, binding)
+            event_time_ns = obj.event_time_ns
+        except ENCODE_ERRORS as exc:
+            raise CodecError(f"cannot encode {name}: {exc!r}") from exc
         record["envelope"] = {
             "event_id": envelope.event_id,
             "type": name,
-            "event_time_ns": obj.event_time_ns,
+            "event_time_ns": event_time_ns,
             "causation_id": envelope.causation_id,
             "correlation_id": envelope.correlation_id,
             "trace_parent": envelope.trace_parent,
@@ -201,35 +268,78 @@ class Codec:
 
     # -- decode ------------------------------------------------------------------------------
 
-    def decode(self, data: bytes) -> Decoded:
-        """Decode wire bytes; raise CodecError for anything but a well-formed record."""
+    def _header(self, data: bytes) -> int:
+        """The wire id of well-framed bytes (CodecError otherwise)."""
         if len(data) < HEADER_SIZE + HASH_SIZE:
             raise CodecError(f"record of {len(data)} bytes is too short")
         magic, wire_id = _HEADER.unpack_from(data)
         if magic != MAGIC:
             raise CodecError(f"bad magic byte {magic} (not Confluent wire format)")
+        return int(wire_id)
+
+    @staticmethod
+    def _check_end(subject: str, wire_id: int, data: bytes, end: int) -> None:
+        if end < len(data):
+            raise CodecError(f"{len(data) - end} trailing bytes after a {subject}")
+        if end > len(data):
+            raise CodecError(f"corrupt {subject} body (schema id {wire_id}): truncated")
+
+    def decode(self, data: bytes) -> Decoded:
+        """Decode wire bytes; raise CodecError for anything but a well-formed record."""
+        wire_id = self._header(data)
         reader = self._readers.get(wire_id)
         if reader is None:
             reader = self._resolve_remote(wire_id)
+        if reader.fast is not None:
+            try:
+                record, end = reader.fast(bytes(data))
+            except Exception as exc:  # IndexError, ValueError, struct.error on corrupt input
+                raise CodecError(
+                    f"corrupt {reader.subject} body (schema id {wire_id}): {exc!r}"
+                ) from exc
+            self._check_end(reader.subject, wire_id, data, end)
+            return Decoded(reader.subject, record, wire_id)
         buffer = io.BytesIO(data)
         buffer.seek(HEADER_SIZE)
         try:
-            record = schemaless_reader(buffer, reader.writer, reader.reader)
+            decoded = schemaless_reader(buffer, reader.writer, reader.reader)
         except Exception as exc:  # fastavro raises many kinds on corrupt input
             raise CodecError(
                 f"corrupt {reader.subject} body (schema id {wire_id}): {exc!r}"
             ) from exc
-        if buffer.tell() != len(data):
-            raise CodecError(f"{len(data) - buffer.tell()} trailing bytes after a {reader.subject}")
-        if not isinstance(record, dict):
+        self._check_end(reader.subject, wire_id, data, buffer.tell())
+        if not isinstance(decoded, dict):
             raise CodecError(f"{reader.subject} did not decode to a record")
-        return Decoded(reader.subject, record, wire_id)
+        return Decoded(reader.subject, decoded, wire_id)
 
     def decode_domain(self, data: bytes) -> tuple[Envelope, Any]:
         """Decode and build the domain record; validates it (InvalidRecord -> CodecError)."""
+        wire_id = self._header(data)
+        reader = self._domain_readers.get(wire_id)
+        if reader is None:
+            return self._decode_domain_reference(data)
+        if type(data) is not bytes:
+            data = bytes(data)
+        try:
+            envelope, obj, end = reader.decode(data)
+        except Exception as exc:  # IndexError, ValueError, struct.error on corrupt input
+            raise CodecError(
+                f"corrupt {reader.subject} body (schema id {wire_id}): {exc!r}"
+            ) from exc
+        if end != len(data):
+            self._check_end(reader.subject, wire_id, data, end)
+        if reader.validate is not None:
+            try:
+                reader.validate(obj)
+            except VALIDATE_ERRORS as exc:
+                raise CodecError(f"invalid {reader.name}: {exc}") from exc
+        return envelope, obj
+
+    def _decode_domain_reference(self, data: bytes) -> tuple[Envelope, Any]:
+        """Bytes -> dict -> domain record (old versions, specialised=False, remote ids)."""
         decoded = self.decode(data)
         name = short_name(decoded.subject)
-        binding = BINDINGS.get(name)
+        binding: Binding | None = BINDINGS.get(name)
         if binding is None:
             raise CodecError(f"{decoded.subject} has no domain type")
         record = decoded.record
@@ -238,9 +348,10 @@ class Codec:
             validate = getattr(obj, "validate", None)
             if validate is not None:
                 validate()
-        except (ValueError, KeyError, TypeError) as exc:
+            envelope = Envelope(**{f: record["envelope"][f] for f in Envelope._fields})
+        except VALIDATE_ERRORS as exc:
             raise CodecError(f"invalid {name}: {exc}") from exc
-        return Envelope(**record["envelope"]), obj
+        return envelope, obj
 
     def _resolve_remote(self, wire_id: int) -> _Reader:
         """An id this process has not seen: ask the attached registry, match it to a local
@@ -252,11 +363,4 @@ class Codec:
         version = local_version_of(self.remote, self.registry, wire_id)
         if version is None:
             raise CodecError(f"schema id {wire_id} matches no schema in the registry file")
-        latest = self.registry.latest(version.subject)
-        reader = _Reader(
-            version.subject,
-            self._parse(version),
-            None if version is latest else self._parse(latest),
-        )
-        self._readers[wire_id] = reader
-        return reader
+        return self._add_reader(wire_id, version)
