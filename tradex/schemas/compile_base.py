@@ -30,6 +30,8 @@ RUNTIME: dict[str, Any] = {
     "LENGTH": wire.LENGTH,
     "ZIGZAG_TABLE_SIZE": wire.ZIGZAG_TABLE_SIZE,
     "LENGTH_TABLE_SIZE": wire.LENGTH_TABLE_SIZE,
+    "GROUP": wire.GROUP,
+    "TWO_GROUPS_MAX": wire.TWO_GROUPS_MAX,
     "ONE_BYTE": wire.ONE_BYTE,
     "LENGTH_OF": wire.LENGTH_OF,
     "write_long": wire.write_long,

@@ -138,11 +138,21 @@ class _Reader(Source):
             emit(depth, f"{t} = tuple({t})")
 
     def varint(self, t: str, slow: str, depth: int) -> None:
-        self.emit(depth, f"{t} = ONE_BYTE[data[p]]")
-        self.emit(depth, f"if {t} is None:")
-        self.emit(depth + 1, f"{t}, p = {slow}(data, p)")
-        self.emit(depth, "else:")
-        self.emit(depth + 1, "p += 1")
+        """Read an int/long into ``t``: 1 to 3 bytes inline (in range of both), else a call."""
+        emit = self.emit
+        emit(depth, f"{t} = ONE_BYTE[data[p]]")
+        emit(depth, f"if {t} is not None:")
+        emit(depth + 1, "p += 1")
+        emit(depth, "elif data[p + 1] < 0x80:")
+        emit(depth + 1, f"{t} = (data[p] & 0x7F) | data[p + 1] << 7")
+        emit(depth + 1, f"{t} = ({t} >> 1) ^ -({t} & 1)")
+        emit(depth + 1, "p += 2")
+        emit(depth, "elif data[p + 2] < 0x80:")
+        emit(depth + 1, f"{t} = (data[p] & 0x7F) | (data[p + 1] & 0x7F) << 7 | data[p + 2] << 14")
+        emit(depth + 1, f"{t} = ({t} >> 1) ^ -({t} & 1)")
+        emit(depth + 1, "p += 3")
+        emit(depth, "else:")
+        emit(depth + 1, f"{t}, p = {slow}(data, p)")
 
     def primitive(self, kind: str, t: str, depth: int) -> None:
         emit = self.emit

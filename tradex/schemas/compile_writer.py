@@ -139,13 +139,19 @@ class _Writer(Source):
                 return
             slow = "write_long" if kind == "long" else "write_int"
             emit(depth, f"z = ({v} << 1) ^ ({v} >> 63)")
-            value = f"ZIGZAG[z] if z < ZIGZAG_TABLE_SIZE else {slow}({v})"
-            if depth == TOP and v in self.reuse:
+            if depth == TOP and v in self.reuse:  # kept for a second use
                 encoded = self.memo[key] = self.fresh("enc")
-                emit(depth, f"{encoded} = {value}")
+                emit(depth, f"{encoded} = ZIGZAG[z] if z < ZIGZAG_TABLE_SIZE else {slow}({v})")
                 emit(depth, f"buf += {encoded}")
-            else:
-                emit(depth, f"buf += {value}")
+                return
+            # 1-2 bytes: one table entry; 3-4 bytes: two (in range of int and long alike)
+            emit(depth, "if z < ZIGZAG_TABLE_SIZE:")
+            emit(depth + 1, "buf += ZIGZAG[z]")
+            emit(depth, "elif z < TWO_GROUPS_MAX:")
+            emit(depth + 1, "buf += GROUP[z & 0x3FFF]")
+            emit(depth + 1, "buf += ZIGZAG[z >> 14]")
+            emit(depth, "else:")
+            emit(depth + 1, f"buf += {slow}({v})")
         elif kind == "string":
             if isinstance(self.consts.get(v), str):
                 emit(depth, f"buf += {self.const(encoded_string(self.consts[v]))}")

@@ -19,7 +19,6 @@ INT_MAX = (1 << 31) - 1
 VARINT_BYTES_MAX = 10  # a 64-bit zig-zag value needs at most 10 varint bytes
 ZIGZAG_TABLE_SIZE = 1 << 14  # zig-zag values with a precomputed encoding (1 or 2 bytes)
 LENGTH_TABLE_SIZE = ZIGZAG_TABLE_SIZE // 2  # lengths 0 .. 8191 (zig-zag 2n)
-CONTINUATION = tuple(int.from_bytes(b"\x80" * (k - 1) + b"\x00", "little") for k in range(1, 11))
 
 
 def _encode_zigzag(z: int) -> bytes:
@@ -36,6 +35,11 @@ def _encode_zigzag(z: int) -> bytes:
 # ZIGZAG[z]: encoding of zig-zag value z; LENGTH[n]: encoding of a length n (z = 2n)
 ZIGZAG: tuple[bytes, ...] = tuple(_encode_zigzag(z) for z in range(ZIGZAG_TABLE_SIZE))
 LENGTH: tuple[bytes, ...] = ZIGZAG[0::2]
+# GROUP[g]: the 14 bits g as two varint bytes that both continue (a long's low groups)
+GROUP: tuple[bytes, ...] = tuple(
+    bytes(((g & 0x7F) | 0x80, (g >> 7) | 0x80)) for g in range(ZIGZAG_TABLE_SIZE)
+)
+TWO_GROUPS_MAX = 1 << 28  # zig-zag values below this: GROUP[z & 0x3FFF] + ZIGZAG[z >> 14]
 assert len(LENGTH) == LENGTH_TABLE_SIZE
 
 # Reading: ONE_BYTE[b] is the value of the one-byte varint b (None: b continues). LENGTH_OF[b]
@@ -48,18 +52,6 @@ LENGTH_OF: tuple[int | None, ...] = tuple(
 )
 
 
-def _repeat(pattern: int, width_bits: int, count: int) -> int:
-    return sum(pattern << (width_bits * i) for i in range(count))
-
-
-# Masks that spread a packed integer into 8-bit lanes of 7 bits in a few steps
-# (SIMD-within-a-register): 56 bits -> 2 x 28 -> 4 x 14 -> 8 x 7, plus the top byte.
-_M7 = _repeat(0x007F, 16, 5)
-_M7_HIGH = _repeat(0x3F80, 16, 5)
-_M14 = _repeat(0x00003FFF, 32, 3)
-_M14_HIGH = _repeat(0x0FFFC000, 32, 3)
-
-
 def write_long(value: int) -> bytes:
     """Varint of an Avro long; OverflowError outside int64 (TypeError for a non-int)."""
     if not LONG_MIN <= value <= LONG_MAX:
@@ -67,17 +59,14 @@ def write_long(value: int) -> bytes:
     z = (value << 1) ^ (value >> 63)
     if z < ZIGZAG_TABLE_SIZE:
         return ZIGZAG[z]
-    if z < 0x200000:  # three bytes
-        return ((z & 0x7F) | (z & 0x3F80) << 1 | (z & 0x1FC000) << 2 | 0x8080).to_bytes(3, "little")
-    if z < 0x10000000:  # four bytes
-        return (
-            (z & 0x7F) | (z & 0x3F80) << 1 | (z & 0x1FC000) << 2 | (z & 0xFE00000) << 3 | 0x808080
-        ).to_bytes(4, "little")
-    lanes = (z & 0xFFFFFFF) | (z & 0xFFFFFFF0000000) << 4 | (z >> 56) << 64
-    lanes = (lanes & _M14) | (lanes & _M14_HIGH) << 2
-    lanes = (lanes & _M7) | (lanes & _M7_HIGH) << 1
-    size = (z.bit_length() + 6) // 7
-    return (lanes | CONTINUATION[size - 1]).to_bytes(size, "little")
+    out = GROUP[z & 0x3FFF]
+    z >>= 14
+    for _ in range(VARINT_BYTES_MAX // 2):  # 14 bits a step: at most 4 more steps
+        if z < ZIGZAG_TABLE_SIZE:
+            break
+        out += GROUP[z & 0x3FFF]
+        z >>= 14
+    return out + ZIGZAG[z]
 
 
 def write_int(value: int) -> bytes:
