@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
+import hashlib
 import json
 import os
 import random
@@ -35,16 +37,18 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bench.ledger_peer import Rules, run_peer
 from tradex.commands import service
 from tradex.commands.client import encode_command
+from tradex.commands.processor import AccountProcessor
 from tradex.commands.reference_processor import entity_key
 from tradex.commands.reference_service import build as build_reference
+from tradex.commands.reference_table import ReferenceFollower
 from tradex.commands.topics import (
     ACCOUNT_COMMANDS,
     ACCOUNT_EVENTS,
@@ -72,6 +76,7 @@ from tradex.infra import postgres
 from tradex.infra import settings as settings_module
 from tradex.infra.kafka import consumer_config, produce_sync, producer_config, read_partition
 from tradex.infra.settings import REPO_ROOT, Settings
+from tradex.infra.stage import batch_records_max
 from tradex.schemas.chain import verify_chain
 from tradex.schemas.codec import Codec
 
@@ -341,6 +346,114 @@ def latency(
     return statistics.median(latencies), p99, len(latencies)
 
 
+# -- micro: the processor's process() without Kafka ---------------------------------------------
+
+
+class _StillReference:
+    """The reference follower of a micro run: a fixed table, nothing to catch up."""
+
+    def __init__(self, reference: ReferenceData) -> None:
+        self.reference = reference
+
+    def catch_up(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+def micro_messages(
+    settings: Settings, codec: Codec, commands: Sequence[Any], partitions: int
+) -> list[Message]:
+    """The commands as the records a consumer would hand out (fresh topic, offsets from 0)."""
+    topic = settings.topic(ACCOUNT_COMMANDS)
+    next_offset = [0] * partitions
+    messages = []
+    for command in commands:
+        key = account_key(command.account_id)
+        partition = account_partition(command.account_id, partitions)
+        value = encode_command(codec, command)
+        offset = next_offset[partition]
+        next_offset[partition] += 1
+        messages.append(
+            Message(topic=topic, partition=partition, offset=offset, value=value, key=key)
+        )
+    return messages
+
+
+def micro_processor(settings: Settings, reference: ReferenceData, partitions: int) -> Any:
+    """An account processor owning every partition, empty, on a fixed reference table."""
+    processor = AccountProcessor(
+        settings,
+        Codec.offline(),
+        cast(ReferenceFollower, _StillReference(reference)),
+        partitions=partitions,
+        producer="accounts/bench",
+        snapshot_events=0,
+    )
+    processor.assign_empty(list(range(partitions)))
+    return processor
+
+
+def micro(
+    count: int, accounts: int, partitions: int, batch: int, repeats: int, profile: str | None
+) -> dict[str, Any]:
+    """CPU µs per command of ``AccountProcessor.process`` on pre-encoded records, batches of
+    ``batch`` as the stage hands them; the best of ``repeats`` fresh runs. ``outputs_sha256``
+    digests every output (topic, key, partition, value): equal digests, identical bytes."""
+    settings = dataclasses.replace(settings_module.load(), topic_prefix="bench-micro-")
+    reference = ReferenceData()
+    for command in reference_commands(accounts):
+        reference.decide(command)
+    commands = workload(count, accounts, seed=1)
+    messages = micro_messages(settings, Codec.offline(), commands, partitions)
+    batches = [messages[i : i + batch] for i in range(0, len(messages), batch)]
+    runs_us: list[float] = []
+    digest = ""
+    outputs_total = 0
+    for repeat in range(repeats):
+        processor = micro_processor(settings, reference, partitions)
+        profiler = None
+        if profile and repeat == repeats - 1:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        gc.collect()
+        started = time.process_time()
+        outputs = []
+        for each in batches:
+            outputs += processor.process(each)
+            processor.committed({})
+        elapsed = time.process_time() - started
+        if profiler is not None and profile:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        runs_us.append(elapsed / count * 1e6)
+        sha = hashlib.sha256()
+        for output in outputs:
+            sha.update(f"{output.topic}|{output.key!r}|{output.partition}|".encode())
+            sha.update(output.value)
+        digest = sha.hexdigest()
+        outputs_total = len(outputs)
+        print(f"  micro run {repeat + 1}: {runs_us[-1]:.1f} µs CPU per command, "
+              f"{outputs_total} outputs, sha256 {digest[:16]}")  # fmt: skip
+    best = min(runs_us)
+    return {
+        "bench": "ledger-micro",
+        "ok": outputs_total > count,
+        "figures": {
+            "cpu_us_per_command_min": round(best, 2),
+            "cpu_us_per_command_median": round(statistics.median(runs_us), 2),
+            "commands_per_cpu_s": round(1e6 / best),
+        },
+        "outputs": outputs_total,
+        "outputs_sha256": digest,
+        "notes": f"{count} commands (20% deposits, 80% limit orders) over {accounts} accounts, "
+        f"{partitions} partitions, batches of {batch}, no Kafka; best of {repeats}",
+    }
+
+
 def services_down(settings: Settings) -> str:
     """Empty when Kafka and PostgreSQL answer; else what is wrong."""
     try:
@@ -386,7 +499,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--peer-commands", type=_positive, default=None)
     parser.add_argument("--rate", type=_positive, default=None, help="latency phase commands/s")
     parser.add_argument("--profile", default=None, help="write a cProfile of phase 1 here")
+    parser.add_argument(
+        "--micro", action="store_true",
+        help="only AccountProcessor.process on pre-encoded records, no Kafka (CPU µs/command)",
+    )  # fmt: skip
+    parser.add_argument("--repeats", type=_positive, default=3, help="micro runs (best kept)")
     args = parser.parse_args(argv)
+    if args.micro:
+        count = args.commands or (5_000 if args.quick else 200_000)
+        accounts = args.accounts or (500 if args.quick else 10_000)
+        print(f"ledger micro: {count} commands over {accounts} accounts, no Kafka")
+        result = micro(
+            count, accounts, args.partitions, batch_records_max, args.repeats, args.profile
+        )
+        print(json.dumps(result))
+        return 0 if result["ok"] else 1
     quick = args.quick
     count = args.commands or (5_000 if quick else 200_000)
     accounts = args.accounts or (500 if quick else 10_000)
