@@ -314,7 +314,9 @@ class Codec:
 
     def decode_domain(self, data: bytes) -> tuple[Envelope, Any]:
         """Decode and build the domain record; validates it (InvalidRecord -> CodecError)."""
-        wire_id = self._header(data)
+        if len(data) < HEADER_SIZE + HASH_SIZE or data[0] != MAGIC:
+            self._header(data)  # raises the precise CodecError
+        wire_id = _HEADER.unpack_from(data)[1]
         reader = self._domain_readers.get(wire_id)
         if reader is None:
             return self._decode_domain_reference(data)
