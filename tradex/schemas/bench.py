@@ -107,7 +107,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    count = 1_000 if args.quick else args.records
+    count = min(args.records, 1_000) if args.quick else args.records
     repeats = 3 if args.quick else args.repeats
     ours, before = Codec.offline(), Codec.offline(specialised=False)
     figures: dict[str, float] = {}
