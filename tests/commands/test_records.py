@@ -9,9 +9,8 @@ from hypothesis import strategies as st
 from tradex.commands.records import (
     DEAD_LETTER_OUTPUT_INDEX,
     SOURCE_ACCOUNT_COMMANDS,
+    EventIds,
     dead_letter,
-    event_id_base,
-    fast_event_id,
 )
 from tradex.domain.ids import OFFSET_MAX, OUTPUT_INDEX_MAX, PARTITION_MAX, SOURCE_MAX, event_id
 from tradex.schemas.codec import Codec
@@ -26,11 +25,17 @@ UNIX_NS_MAX = ((1 << 48) - 1) * 1_000_000
     st.integers(0, OFFSET_MAX),
     st.integers(0, OUTPUT_INDEX_MAX),
 )
-def test_fast_event_id_equals_the_domain_layout(
+def test_event_ids_equal_the_domain_layout(
     time_ns: int, source: int, partition: int, offset: int, index: int
 ) -> None:
-    fast = fast_event_id(event_id_base(source, partition), time_ns, offset, index)
+    ids = EventIds(source, partition)
+    fast = EventIds.of(ids.head(time_ns, offset), index)
     assert fast == event_id(time_ns, source, partition, offset, index)
+    # the cached millisecond prefix: a second input of the same millisecond, then another one
+    assert EventIds.of(ids.head(time_ns, offset), index) == fast
+    later = min(time_ns + 1_000_000, UNIX_NS_MAX)
+    expected = event_id(later, source, partition, offset, index)
+    assert EventIds.of(ids.head(later, offset), index) == expected
 
 
 def test_dead_letter_keeps_the_raw_record_and_its_position() -> None:

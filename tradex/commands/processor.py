@@ -30,11 +30,11 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from tradex.commands import snapshots
 from tradex.commands.rebuild import rebuild_partition
 from tradex.commands.records import (
+    OUTPUT_INDEX_TEXT,
     SOURCE_ACCOUNT_COMMANDS,
     SOURCE_SETTLEMENTS,
+    EventIds,
     dead_letter,
-    event_id_base,
-    fast_event_id,
 )
 from tradex.commands.reference_table import ReferenceFollower
 from tradex.commands.snapshots import PartitionState
@@ -59,7 +59,7 @@ from tradex.domain.commands import (
     RejectWithdrawal,
     RequestWithdrawal,
 )
-from tradex.domain.ids import order_id
+from tradex.domain.ids import ORDER_OFFSET_BITS, order_id
 from tradex.infra.partitioner import partition_for
 from tradex.infra.settings import Settings
 from tradex.infra.stage import Output
@@ -74,18 +74,22 @@ COMMAND_TYPES = frozenset(
 SETTLEMENT_TYPES = frozenset((FillLeg, OrderEnded))
 SNAPSHOT_EVENTS_DEFAULT = 200_000  # events of a partition between two snapshots
 ROUTES_MAX = 1_000_000  # cached account -> partition entries
+INSTRUMENT_KEYS_MAX = 100_000  # cached instrument id -> key entries
+ORDER_OFFSET_MAX = (1 << ORDER_OFFSET_BITS) - 1
+_new = tuple.__new__  # builds a NamedTuple from a tuple of all its fields, in order
 
 
 class _Live:
     """A partition being processed: its accounts and the tail of its event chain."""
 
-    __slots__ = ("book", "events_next", "id_bases", "last_hash", "since_snapshot")
+    __slots__ = ("book", "event_ids", "events_next", "last_hash", "order_id_base", "since_snapshot")
 
     def __init__(self, state: PartitionState) -> None:
-        self.id_bases = tuple(
-            event_id_base(source, state.partition)
+        self.event_ids = tuple(
+            EventIds(source, state.partition)
             for source in (SOURCE_ACCOUNT_COMMANDS, SOURCE_SETTLEMENTS)
         )
+        self.order_id_base = order_id(state.partition, 0)  # | offset: the PlaceOrder's order id
         self.book: AccountBook = state.book
         self.events_next = state.events_next
         self.last_hash = state.last_hash
@@ -142,6 +146,7 @@ class AccountProcessor:
         }
         self.live: dict[int, _Live] = {}
         self.routes: dict[int, tuple[int, bytes]] = {}  # account id -> (partition, key)
+        self.instrument_keys: dict[int, bytes] = {}
         self.partitions_seen: set[int] = set()  # every partition ever assigned here
         self.stats = ProcessorStats()
 
@@ -194,8 +199,9 @@ class AccountProcessor:
     def process(self, messages: Sequence[Message]) -> list[Output]:
         self.follower.catch_up()
         outputs: list[Output] = []
+        one = self._one
         for message in messages:
-            self._one(message, outputs)
+            one(message, outputs)
         return outputs
 
     def _route(self, account_id: int) -> tuple[int, bytes]:
@@ -207,6 +213,14 @@ class AccountProcessor:
             key = account_key(account_id)
             route = self.routes[account_id] = (partition_for(key, self.partitions), key)
         return route
+
+    def _instrument_key(self, instrument_id: int) -> bytes:
+        key = self.instrument_keys.get(instrument_id)
+        if key is None:
+            if len(self.instrument_keys) >= INSTRUMENT_KEYS_MAX:
+                self.instrument_keys.clear()
+            key = self.instrument_keys[instrument_id] = instrument_key(instrument_id)
+        return key
 
     def _reject(self, message: Message, source: int, reason: str, error: str) -> Output:
         self.stats.dead_letters += 1
@@ -229,7 +243,7 @@ class AccountProcessor:
             outputs.append(self._reject(message, source, "empty", "record without a value"))
             return
         try:
-            envelope, command = self.codec.decode_domain(value)
+            envelope, command = self.codec.decode_domain(value)  # validates the command
         except CodecError as exc:
             outputs.append(self._reject(message, source, "undecodable", str(exc)))
             return
@@ -238,13 +252,15 @@ class AccountProcessor:
             outputs.append(self._reject(message, source, "unexpected type", error))
             return
         account_id = command.account_id
-        home, key = self._route(account_id)
+        route = self.routes.get(account_id)
+        home, key = route if route is not None else self._route(account_id)
         if account_id > 0 and home != partition:
             error = f"account {account_id} lives on partition {home}"
             outputs.append(self._reject(message, source, "misrouted", error))
             return
+        assert 0 <= offset <= ORDER_OFFSET_MAX, "offset out of the order id range"
         book = live.book
-        decision = book.handle(command, order_id(partition, offset))
+        decision = book.handle(command, live.order_id_base | offset, validated=True)
         stats = self.stats
         stats.decided += 1
         if decision.duplicate:
@@ -253,33 +269,43 @@ class AccountProcessor:
         command_id = command.command_id
         causation = command_id if source == SOURCE_ACCOUNT_COMMANDS else envelope.event_id
         correlation = envelope.correlation_id or command_id
-        events = decision.events
-        account = book.accounts.get(account_id)
-        seq = account.version - len(events) if account is not None else 0
+        events, requests = decision.events, decision.order_requests
+        time_ns = command.event_time_ns
+        ids_head = live.event_ids[source].head(time_ns, offset)  # + output index: the event id
         encode = self.codec.encode_domain
         producer = self.producer
-        base = live.id_bases[source]
         index = 0
-        for event in events:
-            if account is not None:
-                seq += 1
-            identifier = fast_event_id(base, event.event_time_ns, offset, index)
-            fields = EnvelopeFields(identifier, causation, correlation, producer, seq)
-            sealed = encode(event, fields, live.last_hash)
-            live.last_hash = sealed.hash
-            outputs.append(Output(self.events_topic, sealed.data, key, partition))
-            index += 1
-        for request in decision.order_requests:
-            identifier = fast_event_id(base, request.event_time_ns, offset, index)
-            fields = EnvelopeFields(identifier, causation, correlation, producer, 0)
-            sealed = encode(request, fields, ZERO_HASH)
-            outputs.append(
-                Output(self.orders_topic, sealed.data, instrument_key(request.instrument_id))
-            )
-            index += 1
-        live.since_snapshot += len(events)
-        stats.events += len(events)
-        stats.order_requests += len(decision.order_requests)
+        if events:
+            account = book.accounts.get(account_id)
+            seq = account.version - len(events) if account is not None else 0
+            step = 1 if account is not None else 0
+            topic_out, last_hash = self.events_topic, live.last_hash
+            for event in events:
+                assert event.event_time_ns == time_ns, "an event not at its command's time"
+                seq += step
+                fields = _new(EnvelopeFields, (
+                    ids_head + OUTPUT_INDEX_TEXT[index], causation, correlation, producer, seq, "",
+                ))  # fmt: skip
+                data, last_hash = encode(event, fields, last_hash)
+                outputs.append(_new(Output, (topic_out, data, key, partition)))
+                index += 1
+            live.last_hash = last_hash
+            live.since_snapshot += len(events)
+            stats.events += len(events)
+        if requests:
+            topic_out = self.orders_topic
+            for request in requests:
+                assert request.event_time_ns == time_ns, "a request not at its command's time"
+                fields = _new(EnvelopeFields, (
+                    ids_head + OUTPUT_INDEX_TEXT[index], causation, correlation, producer, 0, "",
+                ))  # fmt: skip
+                data = encode(request, fields, ZERO_HASH).data
+                instrument = self.instrument_keys.get(request.instrument_id)
+                if instrument is None:
+                    instrument = self._instrument_key(request.instrument_id)
+                outputs.append(_new(Output, (topic_out, data, instrument, -1)))
+                index += 1
+            stats.order_requests += len(requests)
 
     # -- after each commit -----------------------------------------------------------------
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from confluent_kafka import Message
 
-from tradex.domain.ids import OFFSET_MAX, OUTPUT_INDEX_MAX, PARTITION_MAX, SOURCE_MAX, event_id
+from tradex.domain.ids import (
+    OFFSET_MAX,
+    OUTPUT_INDEX_MAX,
+    PARTITION_MAX,
+    SOURCE_MAX,
+    UNIX_MS_MAX,
+    event_id,
+)
 from tradex.infra.stage import Output
 from tradex.schemas.chain import ZERO_HASH
 from tradex.schemas.codec import Codec, EnvelopeFields
@@ -23,21 +30,44 @@ DEAD_LETTER_ERROR_LENGTH_MAX = 2_000  # characters of the error text kept
 DEAD_LETTER_OUTPUT_INDEX = 255  # never used by a decision (outputs per input are far fewer)
 
 
-def event_id_base(source: int, partition: int) -> int:
-    """The constant bits of the event ids of one input (source topic, partition)."""
-    assert 0 <= source <= SOURCE_MAX, source
-    assert 0 <= partition <= PARTITION_MAX, partition
-    return (0x7 << 76) | (partition << 64) | (0b10 << 62) | (source << 56)
+OUTPUT_INDEX_TEXT = tuple(f"{index:02x}" for index in range(OUTPUT_INDEX_MAX + 1))
+_OFFSET_SHORT = 1 << 40  # offsets below this have "00" as their first two hex digits
 
 
-def fast_event_id(base: int, event_time_ns: int, offset: int, output_index: int) -> str:
-    """``tradex.domain.ids.event_id`` with the constant bits precomputed (hot path)."""
-    assert 0 <= offset <= OFFSET_MAX, offset
-    assert 0 <= output_index <= OUTPUT_INDEX_MAX, output_index
-    value = ((event_time_ns // 1_000_000) << 80) | base | (offset << 8) | output_index
-    h = f"{value:032x}"
-    assert len(h) == 32, "event time out of the UUIDv7 range"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+class EventIds:
+    """``tradex.domain.ids.event_id`` of one input (source topic, partition), as text, fast.
+
+    The canonical text ``tttttttt-tttt-7ppp-ssoo-oooooooooo ii`` (t: unix ms, p: partition,
+    s: variant + source, o: offset, i: output index) is built from a per-millisecond prefix
+    (cached: consecutive inputs share their millisecond), one format of the offset per
+    input (:meth:`head`) and a precomputed index suffix per output (:meth:`of`)."""
+
+    __slots__ = ("_middle", "_ms", "_prefix")
+
+    def __init__(self, source: int, partition: int) -> None:
+        assert 0 <= source <= SOURCE_MAX, source
+        assert 0 <= partition <= PARTITION_MAX, partition
+        self._middle = f"-7{partition:03x}-{0x80 | source:02x}"
+        self._ms = -1
+        self._prefix = ""
+
+    def head(self, event_time_ns: int, offset: int) -> str:
+        """Everything but the output index of the ids of the input at ``offset``."""
+        ms = event_time_ns // 1_000_000
+        if ms != self._ms:
+            assert 0 <= ms <= UNIX_MS_MAX, "event time out of the UUIDv7 range"
+            self._prefix = f"{ms >> 16:08x}-{ms & 0xFFFF:04x}{self._middle}"
+            self._ms = ms
+        if 0 <= offset < _OFFSET_SHORT:
+            return f"{self._prefix}00-{offset:010x}"
+        assert 0 <= offset <= OFFSET_MAX, offset
+        text = f"{offset:012x}"
+        return f"{self._prefix}{text[:2]}-{text[2:]}"
+
+    @staticmethod
+    def of(head: str, output_index: int) -> str:
+        """The id of output ``output_index`` of the input whose :meth:`head` is ``head``."""
+        return head + OUTPUT_INDEX_TEXT[output_index]
 
 
 def message_time_ns(message: Message) -> int:

@@ -36,8 +36,11 @@ class AccountBook:
             account = self.accounts[account_id] = Account(account_id)
         return account
 
-    def handle(self, command: AccountInput, order_id: int = 0) -> Decision:
-        """Decide and apply one input. ``order_id`` is used only by PlaceOrder."""
+    def handle(
+        self, command: AccountInput, order_id: int = 0, *, validated: bool = False
+    ) -> Decision:
+        """Decide and apply one input. ``order_id`` is used only by PlaceOrder;
+        ``validated``: ``command.validate()`` has already run (the codec's decode runs it)."""
         account_id = command.account_id
         if account_id <= 0:  # system accounts and nonsense never get an aggregate
             event = CommandRejected(
@@ -45,7 +48,10 @@ class AccountBook:
                 type(command).__name__, Reason.UNKNOWN_ACCOUNT, f"account {account_id}",
             )  # fmt: skip
             return Decision((event,), (), False)
-        return self.account(account_id).handle(command, self.reference, order_id)
+        account = self.accounts.get(account_id)
+        if account is None:
+            account = self.account(account_id)
+        return account.handle(command, self.reference, order_id, validated=validated)
 
     def apply(self, event: AccountEvent) -> None:
         """Fold one event from ``account-events`` (rebuild)."""

@@ -57,8 +57,15 @@ def buy_hold(
     price_ticks: int, qty_lots: int, tick_size: int, maker_ppm: int, taker_ppm: int
 ) -> int:
     """Quote held by a buy: notional at the limit (or protection) price plus the max-rate fee."""
-    total = notional(price_ticks, qty_lots, tick_size)
-    return total + fee_ceil(total, max(maker_ppm, taker_ppm))
+    return buy_hold_of(notional(price_ticks, qty_lots, tick_size), maker_ppm, taker_ppm)
+
+
+def buy_hold_of(notional_minor: int, maker_ppm: int, taker_ppm: int) -> int:
+    """:func:`buy_hold` of an order whose notional is already known."""
+    assert notional_minor >= 0
+    rate_ppm = maker_ppm if maker_ppm > taker_ppm else taker_ppm
+    assert rate_ppm >= 0
+    return notional_minor + -(-(notional_minor * rate_ppm) // PPM)  # + fee_ceil
 
 
 def sell_hold(qty_lots: int, lot_size: int) -> int:
