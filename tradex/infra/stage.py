@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -51,9 +51,9 @@ call_retries_max = 10  # retriable errors on one transactional call before givin
 transaction_call_timeout_s = 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class Output:
-    """One record to produce. ``partition`` -1 means: by key (murmur2)."""
+class Output(NamedTuple):
+    """One record to produce. ``partition`` -1 means: by key (murmur2). (A NamedTuple, not
+    a frozen dataclass: built ~2 times per input record, it costs a quarter as much.)"""
 
     topic: str
     value: bytes
