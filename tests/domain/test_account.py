@@ -28,6 +28,7 @@ from tradex.domain import (
     PlaceOrder,
     Posting,
     Reason,
+    ReferenceData,
     RejectWithdrawal,
     RequestWithdrawal,
     Side,
@@ -35,6 +36,7 @@ from tradex.domain import (
     WithdrawalReleased,
     WithdrawalRequested,
 )
+from tradex.domain.commands import AccountInput
 
 
 def place(
@@ -270,3 +272,26 @@ def test_rebuild_from_events_equals_live_state(book: AccountBook) -> None:
     assert again.version == live.version == 5
     # the rebuilt account still knows the command ids
     assert rebuilt.handle(Deposit("d1", 1, T0, "USD", 5)).duplicate
+
+
+def test_validated_skips_only_the_field_check(reference: ReferenceData) -> None:
+    """``validated=True`` (the processor: the codec validated on decode) decides exactly as
+    the default path for valid commands; only an invalid one slips past the field check."""
+    commands: list[AccountInput] = [
+        Deposit("d1", 1, T0, "USD", 1_000_000),
+        Deposit("d2", 1, T0, "BTC", 1_000_000),
+        place("o1", 1, Side.BUY, 100, 3),
+        place("o2", 1, Side.SELL, 101, 2),
+        place("o3", 1, Side.BUY, 100, 10**9),  # insufficient funds: a rejection either way
+        CancelOrder("c1", 1, T0 + 2, 1),
+    ]
+    checked, trusted = AccountBook(reference), AccountBook(reference)
+    for offset, command in enumerate(commands):
+        assert trusted.handle(command, offset, validated=True) == checked.handle(command, offset)
+    assert trusted.account(1).balances() == checked.account(1).balances()
+    invalid = Deposit("", 1, T0, "USD", 5)
+    (rejected,) = checked.handle(invalid).events
+    assert isinstance(rejected, CommandRejected)
+    assert rejected.reason == Reason.INVALID_COMMAND
+    (deposited,) = trusted.handle(invalid, validated=True).events
+    assert isinstance(deposited, Deposited)
