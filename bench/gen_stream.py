@@ -106,10 +106,18 @@ class Generator:
         self.kinds = list(MIXES[mix])
         self.weights = list(MIXES[mix].values())
         self.target = TARGET_LIVE[mix]
+        self._touch: tuple[int, int] | None = None
 
     # --- book view --------------------------------------------------------------------
 
     def touch(self) -> tuple[int, int]:
+        """(bid, ask) the records of a chunk are priced against (the book does not change
+        while a chunk is generated, so it is read once per chunk)."""
+        if self._touch is None:
+            self._touch = self._read_touch()
+        return self._touch
+
+    def _read_touch(self) -> tuple[int, int]:
         bid, ask = self.book.best_bid(), self.book.best_ask()
         last = int(self.book.meta[1]) or START_PRICE  # M_LAST_TRADE
         if bid == 0 and ask == 0:
@@ -200,6 +208,7 @@ class Generator:
     # --- driving the engine -----------------------------------------------------------
 
     def apply(self, records: list[tuple[int, int, int, int, int]]) -> None:
+        self._touch = None  # the book moves
         stream = np.array(records, dtype=STREAM_DTYPE)
         res = self.book.process_all(to_commands(stream), self.out)
         for t in res.trades[["maker_id", "qty"]].tolist():
