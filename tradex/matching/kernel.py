@@ -8,6 +8,9 @@ here at 5-10x the cost of the matching itself).
 Inputs are numpy arrays and scalars only (see :mod:`tradex.matching.dtypes`). Outputs go
 to preallocated, reused buffers; the counts are left in ``meta``. The semantics are
 documented in docs/matching.md and mirrored by :mod:`tradex.matching.reference`.
+
+Numba's on-disk cache is keyed on this file only: after editing a helper module it
+inlines (hashtable.py, book_ops.py, bitmap.py) touch this file or delete the cache.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Jitted whole-book walks: canonical export, internal-state validation, restore."""
+"""Jitted whole-book walks: canonical export, internal-state validation, restore.
+
+Numba's on-disk cache is keyed on this file only: after editing a helper module it
+inlines (hashtable.py, book_ops.py, bitmap.py) touch this file or delete the cache."""
 
 from __future__ import annotations
 
