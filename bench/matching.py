@@ -125,7 +125,7 @@ def main(argv: list[str]) -> int:
         f"{ops:,} ops per stream, seed {SEED}; ops_per_s = wall clock on one core of a shared "
         "machine, cpu_ops_per_s = per CPU second of the process (load of others excluded); "
         f"tradex: Book.process in {BATCH_COMMANDS:,}-command batches incl. copying trades out, "
-        "book sized to the stream's live orders, JIT warmed; "
+        "default book capacities, JIT warmed; "
         "liquibook: one add/cancel call per record on prebuilt SimpleOrders with a Python "
         "listener; checksums compared per mix"
         + (f"; MISMATCH in {', '.join(mismatches)}" if mismatches else "")

@@ -10,10 +10,9 @@ records to each engine's input objects are outside it for all three):
 - tradex: ``Book.process`` over the command array in batches of ``BATCH_COMMANDS`` (the
   same kernel and batch API the matcher service uses; book state and output buffers are
   allocated once and reused), plus copying each batch's trades out of the reused buffers.
-  The book is created with the capacity the stream needs (``orders_max`` from the most
-  orders resting at once, found by an untimed pre-pass), as an operator sizes a book for
-  its instrument; the service keeps its own defaults. The JIT is warmed up on a tiny
-  stream first (compilation is cached on disk anyway).
+  The book has the default capacities (``orders_max`` 2**18: sizing it and its id table
+  to the stream's live orders measured no faster, see docs/matching.md). The JIT is
+  warmed up on a tiny stream first (compilation is cached on disk anyway).
 - reference: ``ReferenceBook.process`` in batches of ``REFERENCE_BATCH_COMMANDS``.
 - liquibook: one ``book.add(order, conditions)`` or ``book.cancel(order)`` call per record
   on prebuilt ``SimpleOrder`` objects, with a Python ``on_fill``/``on_cancel`` listener
@@ -50,8 +49,6 @@ from bench.streams import (
 # bytes written per command) in L2, but measured 2k-16k batches the same in CPU time here
 # (streaming writes); 16k keeps the per-call Python overhead negligible.
 BATCH_COMMANDS = 16_384
-SIZING_CHUNK = 64  # the capacity pre-pass samples the live count every this many commands
-ORDERS_MIN = 1_024
 REFERENCE_BATCH_COMMANDS = 16_384
 ENGINES = ("tradex", "reference", "liquibook")
 WARMUP_RECORDS = 64
@@ -99,36 +96,12 @@ def warm_up_tradex() -> None:
     book.validate_internal_state()
 
 
-def orders_needed(cmds: np.ndarray) -> int:
-    """An upper bound of the orders resting at once while ``cmds`` are processed (from an
-    untimed pass that samples the live count every SIZING_CHUNK commands)."""
-    from tradex.matching.book import Book, CapacityError, OutputBuffers
-    from tradex.matching.constants import ORDERS_MAX_DEFAULT, ORDERS_MAX_LIMIT
-
-    orders_max = ORDERS_MAX_DEFAULT
-    while True:
-        book = Book(orders_max)
-        out = OutputBuffers(orders_max)
-        high = 0
-        try:
-            for start in range(0, cmds.shape[0], SIZING_CHUNK):
-                book.process_all(cmds[start : start + SIZING_CHUNK], out)
-                high = max(high, book.live)
-        except CapacityError:
-            if orders_max >= ORDERS_MAX_LIMIT:
-                raise
-            orders_max = min(4 * orders_max, ORDERS_MAX_LIMIT)
-            continue
-        # Within a chunk at most SIZING_CHUNK more orders can rest than at its end.
-        return max(high + SIZING_CHUNK, ORDERS_MIN)
-
-
 def replay_tradex(stream: np.ndarray) -> ReplayResult:
     from tradex.matching.book import Book, OutputBuffers
 
     warm_up_tradex()
     cmds = to_commands(stream)
-    book = Book(orders_max=orders_needed(cmds))
+    book = Book()
     out = OutputBuffers(book.orders_max)
     log = np.empty((stream.shape[0] + 1, 4), np.int64)  # a taker trades at most once per maker
     n_log = 0

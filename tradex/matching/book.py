@@ -46,7 +46,7 @@ from tradex.matching.dtypes import (
     ORDER_DTYPE,
     TRADE_DTYPE,
 )
-from tradex.matching.hashtable import buckets_for, shift_for
+from tradex.matching.hashtable import buckets_for
 from tradex.matching.kernel import process_batch
 from tradex.matching.snapshot import BookState, SnapshotError, decode_snapshot
 from tradex.matching.state_kernels import (
@@ -150,7 +150,7 @@ class Book:
         self.meta[M_FREE] = self.orders_max
         self.meta[M_BEST_BID] = -1
         self.meta[M_BEST_ASK] = -1
-        self.meta[M_HASH_SHIFT] = shift_for(buckets)
+        self.meta[M_HASH_SHIFT] = 64 - (buckets.bit_length() - 1)
 
     # --- commands ---------------------------------------------------------------------
 
