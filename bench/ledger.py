@@ -74,6 +74,7 @@ from tradex.domain import (
 from tradex.domain.ids import order_id
 from tradex.infra import postgres
 from tradex.infra import settings as settings_module
+from tradex.infra.cli_args import positive_int
 from tradex.infra.kafka import consumer_config, produce_sync, producer_config, read_partition
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.infra.stage import batch_records_max
@@ -483,27 +484,20 @@ async def create_peer_database(settings: Settings, database: str) -> None:
 # -- main ----------------------------------------------------------------------------------------
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="tradex bench ledger", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
-    parser.add_argument("--commands", type=_positive, default=None, help="throughput commands")
-    parser.add_argument("--accounts", type=_positive, default=None)
-    parser.add_argument("--partitions", type=_positive, default=2)
-    parser.add_argument("--peer-commands", type=_positive, default=None)
-    parser.add_argument("--rate", type=_positive, default=None, help="latency phase commands/s")
+    parser.add_argument("--commands", type=positive_int, default=None, help="throughput commands")
+    parser.add_argument("--accounts", type=positive_int, default=None)
+    parser.add_argument("--partitions", type=positive_int, default=2)
+    parser.add_argument("--peer-commands", type=positive_int, default=None)
+    parser.add_argument("--rate", type=positive_int, default=None, help="latency phase commands/s")
     parser.add_argument("--profile", default=None, help="write a cProfile of phase 1 here")
     parser.add_argument(
         "--micro", action="store_true",
         help="only AccountProcessor.process on pre-encoded records, no Kafka (CPU µs/command)",
     )  # fmt: skip
-    parser.add_argument("--repeats", type=_positive, default=3, help="micro runs (best kept)")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="micro runs (best kept)")
     args = parser.parse_args(argv)
     if args.micro:
         count = args.commands or (5_000 if args.quick else 200_000)

@@ -28,6 +28,7 @@ from tradex.commands.topics import (
     ensure_account_topics,
 )
 from tradex.infra import settings as settings_module
+from tradex.infra.cli_args import non_negative_int, positive_int
 from tradex.infra.settings import Settings
 from tradex.infra.stage import TransactionalStage, batch_records_max
 from tradex.schemas.codec import Codec
@@ -75,35 +76,21 @@ def build(
     return stage, processor
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="tradex run accounts", description=__doc__.split("\n")[0])
     parser.add_argument("--instance", default="0", help="stable, unique member name (default 0)")
     parser.add_argument(
-        "--partitions", type=_positive, default=None,
+        "--partitions", type=positive_int, default=None,
         help="partitions of the account topics (default TRADEX_TOPIC_PARTITIONS)",
     )  # fmt: skip
     parser.add_argument(
         "--exit-when-idle", type=float, default=None, metavar="S",
         help="exit after S seconds without input (catch-up runs, tests)",
     )  # fmt: skip
-    parser.add_argument("--batch-records", type=_positive, default=batch_records_max)
-    parser.add_argument("--batch-wait-ms", type=_positive, default=BATCH_WAIT_MS_DEFAULT)
+    parser.add_argument("--batch-records", type=positive_int, default=batch_records_max)
+    parser.add_argument("--batch-wait-ms", type=positive_int, default=BATCH_WAIT_MS_DEFAULT)
     parser.add_argument(
-        "--snapshot-events", type=_non_negative, default=SNAPSHOT_EVENTS_DEFAULT,
+        "--snapshot-events", type=non_negative_int, default=SNAPSHOT_EVENTS_DEFAULT,
         help="events of a partition between snapshots; 0: never write snapshots",
     )  # fmt: skip
     parser.add_argument(

@@ -33,6 +33,7 @@ from types import FrameType
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from tradex.infra import settings as settings_module
+from tradex.infra.cli_args import non_negative_int, positive_int
 from tradex.infra.kafka import TopicSpec, admin_timeout_s, ensure_topics, partition_count
 from tradex.infra.settings import Settings
 from tradex.infra.stage import Output, TransactionalStage, batch_records_max
@@ -228,27 +229,13 @@ def build(
     return stage, processor
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 def add_book_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--orders-max", type=_positive, default=ORDERS_MAX_DEFAULT,
+        "--orders-max", type=positive_int, default=ORDERS_MAX_DEFAULT,
         help=f"live orders per book (default {ORDERS_MAX_DEFAULT})",
     )  # fmt: skip
     parser.add_argument(
-        "--price-levels-max", type=_positive, default=PRICE_LEVELS_MAX_DEFAULT,
+        "--price-levels-max", type=positive_int, default=PRICE_LEVELS_MAX_DEFAULT,
         help=f"price window of a book in ticks, a power of two (default {PRICE_LEVELS_MAX_DEFAULT})",
     )  # fmt: skip
 
@@ -268,9 +255,9 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, BookConfig]:
         "--exit-when-idle", type=float, default=None, metavar="S",
         help="exit after S seconds without input (catch-up runs, tests)",
     )  # fmt: skip
-    parser.add_argument("--batch-records", type=_positive, default=batch_records_max)
+    parser.add_argument("--batch-records", type=positive_int, default=batch_records_max)
     parser.add_argument(
-        "--snapshot-records", type=_non_negative, default=SNAPSHOT_RECORDS_DEFAULT,
+        "--snapshot-records", type=non_negative_int, default=SNAPSHOT_RECORDS_DEFAULT,
         help="input records of a partition between snapshots; 0: never write snapshots",
     )  # fmt: skip
     parser.add_argument(
