@@ -16,6 +16,7 @@ from tradex.domain import (
     Side,
 )
 from tradex.domain.ids import order_id
+from tradex.infra import snapshot_log
 
 ACCOUNTS = (1, 2, 3)
 
@@ -50,9 +51,9 @@ def test_round_trip_keeps_every_account_and_the_chain_tail() -> None:
     outputs = snapshots.encode(state, "snapshots")
     assert {o.partition for o in outputs} == {0}
     assert [o.key for o in outputs] == [f"0/{i}".encode() for i in range(len(outputs))]
-    runs = list(snapshots._runs((v, i) for i, v in enumerate(_values(state))))
+    runs = list(snapshot_log.complete_runs(_values(state), snapshots.MAGIC))
     assert len(runs) == 1
-    restored = snapshots.decode(runs[0][1], reference_table(ACCOUNTS))
+    restored = snapshots.decode(snapshot_log.decompress(runs[0][1]), reference_table(ACCOUNTS))
     assert (restored.partition, restored.events_next, restored.last_hash) == (
         0,
         7,
@@ -68,7 +69,7 @@ def test_round_trip_keeps_every_account_and_the_chain_tail() -> None:
 def test_large_snapshots_split_into_pieces_and_fragments_are_skipped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(snapshots, "PIECE_BYTES_MAX", 64)
+    monkeypatch.setattr(snapshot_log, "piece_bytes_max", 64)
     book = _book()
     older = _values(PartitionState(0, 3, bytes(32), book))
     newer = _values(PartitionState(0, 9, bytes(32), book))
@@ -76,12 +77,12 @@ def test_large_snapshots_split_into_pieces_and_fragments_are_skipped(
     # Compaction removed the older snapshot's first pieces (same keys as the newer one's),
     # leaving a fragment before the newer snapshot.
     log = older[2:] + newer + older[1:2]
-    runs = list(snapshots._runs((v, i) for i, v in enumerate(log)))
+    runs = list(snapshot_log.complete_runs(log, snapshots.MAGIC))
     assert [events_next for events_next, _ in runs] == [9]
-    restored = snapshots.decode(runs[0][1], reference_table(ACCOUNTS))
+    restored = snapshots.decode(snapshot_log.decompress(runs[0][1]), reference_table(ACCOUNTS))
     assert _states(restored.book) == _states(book)
 
 
 def test_a_corrupt_snapshot_is_refused() -> None:
     with pytest.raises(SnapshotError):
-        snapshots.decode([b"not zlib"], reference_table(ACCOUNTS))
+        snapshots.decode(b"not json", reference_table(ACCOUNTS))
