@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import sys
-import threading
-from types import FrameType
 
 from tradex.commands.reference_processor import ReferenceProcessor
 from tradex.commands.topics import REFERENCE_COMMANDS, REFERENCE_GROUP, ensure_reference_topics
 from tradex.infra import settings as settings_module
 from tradex.infra.settings import Settings
-from tradex.infra.stage import TransactionalStage
+from tradex.infra.stage import TransactionalStage, configure_service_logging, run_until_signalled
 from tradex.schemas.codec import Codec
 
 log = logging.getLogger("tradex.reference")
@@ -49,19 +45,9 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.exit_when_idle is not None and args.exit_when_idle <= 0:
         parser.error("--exit-when-idle must be > 0")
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
-    )
+    configure_service_logging()
     stage, processor = build(settings_module.load(), args.instance)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping after the current batch", signum)
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    stats = stage.run(stop, idle_s_max=args.exit_when_idle)
+    stats = run_until_signalled(stage, args.exit_when_idle)
     print(
         f"reference/{args.instance}: batches={stats.batches} in={stats.records_in} "
         f"decided={processor.decided} duplicates={processor.duplicates} "

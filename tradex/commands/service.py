@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import sys
-import threading
-from types import FrameType
 
 from tradex.commands.processor import SNAPSHOT_EVENTS_DEFAULT, AccountProcessor
 from tradex.commands.reference_table import ReferenceFollower
@@ -30,7 +26,12 @@ from tradex.commands.topics import (
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import non_negative_int, positive_int
 from tradex.infra.settings import Settings
-from tradex.infra.stage import TransactionalStage, batch_records_max
+from tradex.infra.stage import (
+    TransactionalStage,
+    batch_records_max,
+    configure_service_logging,
+    run_until_signalled,
+)
 from tradex.schemas.codec import Codec
 
 log = logging.getLogger("tradex.accounts")
@@ -108,9 +109,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
-    )
+    configure_service_logging()
     settings = settings_module.load()
     partitions = args.partitions or settings.topic_partitions
     stage, processor = build(
@@ -122,16 +121,8 @@ def main(argv: list[str]) -> int:
         snapshot_events=args.snapshot_events,
         use_snapshots=not args.no_snapshots,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping after the current batch", signum)
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     try:
-        stats = stage.run(stop, idle_s_max=args.exit_when_idle)
+        stats = run_until_signalled(stage, args.exit_when_idle)
     finally:
         processor.follower.close()
     print(

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import NamedTuple, Protocol
 
 from confluent_kafka import (
@@ -400,3 +403,23 @@ class TransactionalStage:
                 # Not fetched yet: its first fetch starts at the committed offset anyway.
                 if exc.args[0].code() != KafkaError._STATE:
                     raise
+
+
+def configure_service_logging() -> None:
+    """Log lines of a `tradex run ...` service: time, logger, message, to stderr."""
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+
+
+def run_until_signalled(stage: TransactionalStage, idle_s_max: float | None) -> StageStats:
+    """Run a service's stage until SIGINT/SIGTERM (finishing the current batch) or idle."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping after the current batch", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    return stage.run(stop, idle_s_max=idle_s_max)

@@ -23,12 +23,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import FrameType
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
@@ -36,7 +32,13 @@ from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import non_negative_int, positive_int
 from tradex.infra.kafka import TopicSpec, admin_timeout_s, ensure_topics, partition_count
 from tradex.infra.settings import Settings
-from tradex.infra.stage import Output, TransactionalStage, batch_records_max
+from tradex.infra.stage import (
+    Output,
+    TransactionalStage,
+    batch_records_max,
+    configure_service_logging,
+    run_until_signalled,
+)
 from tradex.matching.book import Book, OutputBuffers
 from tradex.matching.constants import ORDERS_MAX_DEFAULT, PRICE_LEVELS_MAX_DEFAULT
 from tradex.matching.partition import (
@@ -274,9 +276,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, BookConfig]:
 
 def main(argv: list[str]) -> int:
     args, config = parse(argv)
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
-    )
+    configure_service_logging()
     settings = settings_module.load()
     stage, processor = build(
         settings,
@@ -286,15 +286,7 @@ def main(argv: list[str]) -> int:
         snapshot_records=args.snapshot_records,
         use_snapshots=not args.no_snapshots,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping after the current batch", signum)
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    stats = stage.run(stop, idle_s_max=args.exit_when_idle)
+    stats = run_until_signalled(stage, args.exit_when_idle)
     rebuilt = " ".join(
         f"p{r.partition}:snapshot={r.snapshot_offset},replayed={r.replayed},at={r.committed}"
         for r in processor.stats.rebuilds
