@@ -43,6 +43,11 @@ from tradex.schemas.envelope import (
 )
 from tradex.schemas.registry import Registry, SchemaVersion
 
+try:
+    from tradex.schemas import compile_native
+except ImportError:  # the C extension is not built (``pip install -e .`` builds it)
+    compile_native = None  # type: ignore[assignment]
+
 __all__ = [
     "RECORD_SIZE_MAX",
     "Codec",
@@ -93,6 +98,16 @@ def _compiled(build: Callable[..., Any], *args: Any) -> Any:
         return None
 
 
+def compile_native_encoder(text: str, binding: Binding, header: bytes) -> Any:
+    assert compile_native is not None
+    return compile_native.domain_encoder(text, binding, header)
+
+
+def compile_native_decoder(text: str, binding: Binding) -> Any:
+    assert compile_native is not None
+    return compile_native.domain_decoder(text, binding)
+
+
 class Codec:
     """Encoder/decoder for every subject of a :class:`Registry` (thread-compatible, no I/O
     after construction unless a registry client is attached)."""
@@ -103,11 +118,14 @@ class Codec:
         wire_ids: Mapping[int, int] | None = None,
         *,
         specialised: bool = True,
+        native: bool = True,
     ) -> None:
         """``wire_ids``: local schema id -> id used on the wire (a real registry's ids);
-        identity when None. ``specialised=False``: fastavro only (reference path)."""
+        identity when None. ``specialised=False``: fastavro only (reference path).
+        ``native=False``: the pure-Python compiled codec where the C one would serve."""
         self.registry = registry
         self.specialised = specialised
+        self.native = native and specialised and compile_native is not None
         self._wire_ids = dict(wire_ids) if wire_ids is not None else {i: i for i in registry.by_id}
         self._local_ids = {wire: local for local, wire in self._wire_ids.items()}
         assert len(self._local_ids) == len(self._wire_ids), "two local ids map to one wire id"
@@ -132,7 +150,9 @@ class Codec:
             self._names[subject] = subject
             binding = BINDINGS.get(name)
             if binding is not None:
-                encoder = self._fast(domain_encoder, latest.text, binding, header)
+                encoder = self._native(compile_native_encoder, latest.text, binding, header)
+                if encoder is None:
+                    encoder = self._fast(domain_encoder, latest.text, binding, header)
                 if encoder is not None:
                     self._domain_writers[binding.cls] = encoder
             for version in versions:
@@ -140,6 +160,9 @@ class Codec:
 
     def _fast(self, build: Callable[..., Any], *args: Any) -> Any:
         return _compiled(build, *args) if self.specialised else None
+
+    def _native(self, build: Callable[..., Any], *args: Any) -> Any:
+        return _compiled(build, *args) if self.native else None
 
     def _add_reader(self, wire_id: int, version: SchemaVersion) -> _Reader:
         latest = self.registry.latest(version.subject)
@@ -154,7 +177,9 @@ class Codec:
         name = short_name(version.subject)
         binding = BINDINGS.get(name)
         if same and binding is not None:
-            decode = self._fast(domain_decoder, version.text, binding)
+            decode = self._native(compile_native_decoder, version.text, binding)
+            if decode is None:
+                decode = self._fast(domain_decoder, version.text, binding)
             if decode is not None:
                 validate = getattr(binding.cls, "validate", None)
                 self._domain_readers[wire_id] = _DomainReader(
@@ -171,9 +196,12 @@ class Codec:
     # -- constructors ------------------------------------------------------------------------
 
     @classmethod
-    def offline(cls, registry: Registry | None = None, *, specialised: bool = True) -> Codec:
+    def offline(
+        cls, registry: Registry | None = None, *, specialised: bool = True, native: bool = True
+    ) -> Codec:
         """Ids straight from the checked-in registry file."""
-        return cls(registry if registry is not None else Registry.load(), specialised=specialised)
+        registry = registry if registry is not None else Registry.load()
+        return cls(registry, specialised=specialised, native=native)
 
     @classmethod
     def from_settings(cls, settings: Any) -> Codec:

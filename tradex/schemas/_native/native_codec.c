@@ -1,0 +1,926 @@
+/* tradex.schemas._native_codec: the Avro domain codec in C.
+ *
+ * A Program is built once per (schema, domain type) from a tree of op tuples that
+ * tradex/schemas/compile_native.py generates from the .avsc schema; it then encodes a
+ * domain NamedTuple (+ EnvelopeFields + prev_hash) into Confluent wire bytes with the
+ * SHA-256 chain hash appended, or decodes wire bytes back into (Envelope, record, end).
+ * The output is byte-identical to the pure-Python compiled twin (compile_writer.py /
+ * compile_reader.py) and to fastavro; tests/schemas/test_native.py checks both.
+ *
+ * Op tuple: (code, src, index, arg, flag, obj, child, slots)
+ *   code  OP_*                      src   SRC_* (encode: where the value comes from)
+ *   index encode: item of the source tuple; decode: slot to fill (-1: read and drop)
+ *   arg   FIXED: size; UNION: index of the null branch; ENUM: symbol count;
+ *         ARRAY (decode): 1 if an item takes at least one byte
+ *   flag  ARRAY (decode): 1 to return a tuple (rows), 0 a list
+ *   obj   ENUM: dict symbol -> index (encode) / tuple of symbols (decode);
+ *         RECORD: the NamedTuple type; SRC_CONST: the value
+ *   child RECORD: the fields' ops; UNION/ARRAY: one op (the branch / the item)
+ *   slots RECORD: fields of the NamedTuple
+ *
+ * Safety: every read is bounds-checked against the input; every loop over the input is
+ * bounded by its size; records never exceed RECORD_SIZE_MAX; nesting of the program is
+ * bounded by NESTING_MAX. Bad input raises ValueError / IndexError / TypeError /
+ * OverflowError (the codec turns them into CodecError); nothing here aborts.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "sha256.h"
+
+#define RECORD_SIZE_MAX (1 << 20) /* = tradex.schemas.envelope.RECORD_SIZE_MAX */
+#define HEADER_SIZE 5
+#define HASH_SIZE 32
+#define NESTING_MAX 32
+#define ITEMS_MAX (1 << 20) /* items of a zero-size type in one block (compile_reader) */
+#define VARINT_BYTES_MAX 10
+#define BUF_INLINE 1024
+#define OPS_MAX 4096 /* ops in one program level */
+
+enum {
+    OP_NULL = 0,
+    OP_BOOLEAN = 1,
+    OP_INT = 2,
+    OP_LONG = 3,
+    OP_STRING = 4,
+    OP_BYTES = 5,
+    OP_FIXED = 6,
+    OP_ENUM = 7,
+    OP_UNION = 8,
+    OP_RECORD = 9,
+    OP_ARRAY = 10,
+    OP_CODES = 11
+};
+enum { SRC_ROW = 0, SRC_FIELDS = 1, SRC_PREV_HASH = 2, SRC_CONST = 3, SRC_SELF = 4, SRC_KINDS = 5 };
+
+typedef struct Prog Prog;
+typedef struct {
+    int code;
+    int src;
+    Py_ssize_t index;
+    Py_ssize_t arg;
+    int flag;
+    PyObject *obj; /* owned, may be NULL */
+    Prog *child;   /* owned, may be NULL */
+} Op;
+
+struct Prog {
+    Py_ssize_t n;
+    Py_ssize_t slots;
+    Op *ops;
+};
+
+static void prog_free(Prog *prog) {
+    if (prog == NULL) return;
+    for (Py_ssize_t i = 0; i < prog->n; i++) {
+        Py_XDECREF(prog->ops[i].obj);
+        prog_free(prog->ops[i].child);
+    }
+    PyMem_Free(prog->ops);
+    PyMem_Free(prog);
+}
+
+/* -- building a program from op tuples ---------------------------------------------------- */
+
+static Prog *prog_build(PyObject *ops, Py_ssize_t slots, int decode, int depth);
+
+static int op_build(Op *op, PyObject *item, int decode, int depth) {
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 8) {
+        PyErr_SetString(PyExc_ValueError, "an op is a tuple of 8 items");
+        return -1;
+    }
+    long code = PyLong_AsLong(PyTuple_GET_ITEM(item, 0));
+    long src = PyLong_AsLong(PyTuple_GET_ITEM(item, 1));
+    Py_ssize_t index = PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 2));
+    Py_ssize_t arg = PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 3));
+    long flag = PyLong_AsLong(PyTuple_GET_ITEM(item, 4));
+    Py_ssize_t slots = PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 7));
+    if (PyErr_Occurred()) return -1;
+    if (code < 0 || code >= OP_CODES || src < 0 || src >= SRC_KINDS || arg < 0 || slots < 0) {
+        PyErr_SetString(PyExc_ValueError, "op code, source, arg or slots out of range");
+        return -1;
+    }
+    op->code = (int)code;
+    op->src = (int)src;
+    op->index = index;
+    op->arg = arg;
+    op->flag = flag != 0;
+    PyObject *obj = PyTuple_GET_ITEM(item, 5);
+    PyObject *child = PyTuple_GET_ITEM(item, 6);
+    if (obj != Py_None) {
+        Py_INCREF(obj);
+        op->obj = obj;
+    }
+    if (code == OP_ENUM) {
+        if (decode ? !(PyTuple_Check(obj) && PyTuple_GET_SIZE(obj) == arg) : !PyDict_Check(obj)) {
+            PyErr_SetString(PyExc_ValueError, "an enum op needs its symbols");
+            return -1;
+        }
+        if (decode) {
+            for (Py_ssize_t i = 0; i < arg; i++) {
+                if (!PyUnicode_Check(PyTuple_GET_ITEM(obj, i))) {
+                    PyErr_SetString(PyExc_ValueError, "enum symbols are str");
+                    return -1;
+                }
+            }
+        }
+    }
+    if (code == OP_UNION && arg > 1) {
+        PyErr_SetString(PyExc_ValueError, "a union's null branch is 0 or 1");
+        return -1;
+    }
+    if (code == OP_RECORD && decode) {
+        if (!(PyType_Check(obj) && PyType_IsSubtype((PyTypeObject *)obj, &PyTuple_Type))) {
+            PyErr_SetString(PyExc_ValueError, "a record op needs a NamedTuple type");
+            return -1;
+        }
+    }
+    if (!decode && src == SRC_CONST && op->obj == NULL && code != OP_UNION && code != OP_NULL) {
+        PyErr_SetString(PyExc_ValueError, "a constant op needs its value");
+        return -1;
+    }
+    if (code == OP_RECORD || code == OP_UNION || code == OP_ARRAY) {
+        if (!PyTuple_Check(child)) {
+            PyErr_SetString(PyExc_ValueError, "record, union and array ops need children");
+            return -1;
+        }
+        if (depth >= NESTING_MAX) {
+            PyErr_SetString(PyExc_ValueError, "program nested too deep");
+            return -1;
+        }
+        if (code != OP_RECORD && PyTuple_GET_SIZE(child) != 1) {
+            PyErr_SetString(PyExc_ValueError, "union and array ops have one child");
+            return -1;
+        }
+        Py_ssize_t child_slots = code == OP_RECORD ? slots : 1;
+        op->child = prog_build(child, child_slots, decode, depth + 1);
+        if (op->child == NULL) return -1;
+        if (code != OP_RECORD) {
+            Op *inner = &op->child->ops[0];
+            if ((!decode && inner->src != SRC_SELF) || (decode && inner->index != 0)) {
+                PyErr_SetString(PyExc_ValueError, "a union or array child reads its value");
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ``slots``: encode: size of the row the ops read (SRC_ROW index bound); decode: slots the
+ * ops fill, each exactly once (checked here, so decoding never leaves a hole). */
+static Prog *prog_build(PyObject *ops, Py_ssize_t slots, int decode, int depth) {
+    if (!PyTuple_Check(ops) || PyTuple_GET_SIZE(ops) > OPS_MAX) {
+        PyErr_SetString(PyExc_ValueError, "ops must be a tuple of at most OPS_MAX ops");
+        return NULL;
+    }
+    Prog *prog = PyMem_Calloc(1, sizeof(Prog));
+    if (prog == NULL) return (Prog *)PyErr_NoMemory();
+    Py_ssize_t n = PyTuple_GET_SIZE(ops);
+    prog->slots = slots;
+    prog->ops = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof(Op));
+    if (prog->ops == NULL) {
+        PyMem_Free(prog);
+        return (Prog *)PyErr_NoMemory();
+    }
+    prog->n = n;
+    char *filled = NULL;
+    if (decode) {
+        filled = PyMem_Calloc(slots > 0 ? (size_t)slots : 1, 1);
+        if (filled == NULL) goto fail_memory;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Op *op = &prog->ops[i];
+        if (op_build(op, PyTuple_GET_ITEM(ops, i), decode, depth) < 0) goto fail;
+        if (decode) {
+            if (op->index < -1 || op->index >= slots || (op->index >= 0 && filled[op->index])) {
+                PyErr_SetString(PyExc_ValueError, "decode slot out of range or filled twice");
+                goto fail;
+            }
+            if (op->index >= 0) filled[op->index] = 1;
+        } else if (op->src == SRC_ROW && (op->index < 0 || op->index >= slots)) {
+            PyErr_SetString(PyExc_ValueError, "encode source index out of the row");
+            goto fail;
+        }
+    }
+    if (decode) {
+        for (Py_ssize_t i = 0; i < slots; i++) {
+            if (!filled[i]) {
+                PyErr_SetString(PyExc_ValueError, "a decode slot is never filled");
+                goto fail;
+            }
+        }
+        PyMem_Free(filled);
+    }
+    return prog;
+fail_memory:
+    PyErr_NoMemory();
+fail:
+    PyMem_Free(filled);
+    prog_free(prog);
+    return NULL;
+}
+
+/* -- encoding ------------------------------------------------------------------------------- */
+
+typedef struct {
+    unsigned char *p;
+    Py_ssize_t n;
+    Py_ssize_t cap;
+    unsigned char inline_[BUF_INLINE];
+} Buf;
+
+typedef struct {
+    PyObject *const *fields; /* EnvelopeFields items */
+    Py_ssize_t fields_size;
+    PyObject *prev_hash;
+} Ctx;
+
+static int buf_grow(Buf *b, Py_ssize_t need) {
+    if (b->n + need <= b->cap) return 0;
+    if (need > RECORD_SIZE_MAX || b->n + need > RECORD_SIZE_MAX + HEADER_SIZE + VARINT_BYTES_MAX) {
+        PyErr_SetString(PyExc_ValueError, "record exceeds RECORD_SIZE_MAX");
+        return -1;
+    }
+    Py_ssize_t cap = b->cap * 2;
+    if (cap < b->n + need) cap = b->n + need;
+    unsigned char *p;
+    if (b->p == b->inline_) {
+        p = PyMem_Malloc((size_t)cap);
+        if (p != NULL) memcpy(p, b->p, (size_t)b->n);
+    } else {
+        p = PyMem_Realloc(b->p, (size_t)cap);
+    }
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static inline int put_varint(Buf *b, uint64_t z) {
+    if (b->n + VARINT_BYTES_MAX > b->cap && buf_grow(b, VARINT_BYTES_MAX) < 0) return -1;
+    unsigned char *q = b->p + b->n;
+    while (z > 0x7F) {
+        *q++ = (unsigned char)((z & 0x7F) | 0x80);
+        z >>= 7;
+    }
+    *q++ = (unsigned char)z;
+    b->n = q - b->p;
+    return 0;
+}
+
+static inline int put_bytes(Buf *b, const void *data, Py_ssize_t size) {
+    if (b->n + size > b->cap && buf_grow(b, size) < 0) return -1;
+    memcpy(b->p + b->n, data, (size_t)size);
+    b->n += size;
+    return 0;
+}
+
+static inline uint64_t zigzag(int64_t x) { return ((uint64_t)x << 1) ^ (uint64_t)(x >> 63); }
+
+static int put_long(Buf *b, PyObject *v, int is_int) {
+    if (!PyLong_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "expected an int, got %.100s", Py_TYPE(v)->tp_name);
+        return -1;
+    }
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow) {
+        PyErr_SetString(PyExc_OverflowError, "value does not fit an Avro long (int64)");
+        return -1;
+    }
+    if (x == -1 && PyErr_Occurred()) return -1;
+    if (is_int && (x < INT32_MIN || x > INT32_MAX)) {
+        PyErr_SetString(PyExc_OverflowError, "value does not fit an Avro int (int32)");
+        return -1;
+    }
+    return put_varint(b, zigzag((int64_t)x));
+}
+
+/* bytes or fixed: any contiguous buffer; ``size`` >= 0: a fixed of that size */
+static int put_buffer(Buf *b, PyObject *v, Py_ssize_t size) {
+    const char *data;
+    Py_ssize_t length;
+    Py_buffer view;
+    int has_view = 0;
+    if (PyBytes_Check(v)) {
+        data = PyBytes_AS_STRING(v);
+        length = PyBytes_GET_SIZE(v);
+    } else {
+        if (PyObject_GetBuffer(v, &view, PyBUF_SIMPLE) < 0) return -1;
+        has_view = 1;
+        data = view.buf;
+        length = view.len;
+    }
+    int status = 0;
+    if (size >= 0 && length != size) {
+        PyErr_Format(PyExc_ValueError, "fixed needs %zd bytes, got %zd", size, length);
+        status = -1;
+    } else if (size < 0) {
+        status = put_varint(b, zigzag(length));
+    }
+    if (status == 0) status = put_bytes(b, data, length);
+    if (has_view) PyBuffer_Release(&view);
+    return status;
+}
+
+static int enc_ops(Buf *b, const Prog *prog, PyObject *const *row, const Ctx *ctx, int depth);
+
+static int enc_value(Buf *b, const Op *op, PyObject *v, const Ctx *ctx, int depth) {
+    switch (op->code) {
+    case OP_NULL:
+        return 0;
+    case OP_BOOLEAN: {
+        int truth = PyObject_IsTrue(v);
+        if (truth < 0) return -1;
+        unsigned char byte = (unsigned char)truth;
+        return put_bytes(b, &byte, 1);
+    }
+    case OP_INT:
+        return put_long(b, v, 1);
+    case OP_LONG:
+        return put_long(b, v, 0);
+    case OP_STRING: {
+        if (!PyUnicode_Check(v)) {
+            PyErr_Format(PyExc_TypeError, "expected a str, got %.100s", Py_TYPE(v)->tp_name);
+            return -1;
+        }
+        Py_ssize_t size;
+        const char *text = PyUnicode_AsUTF8AndSize(v, &size);
+        if (text == NULL) return -1;
+        if (put_varint(b, zigzag(size)) < 0) return -1;
+        return put_bytes(b, text, size);
+    }
+    case OP_BYTES:
+        return put_buffer(b, v, -1);
+    case OP_FIXED:
+        return put_buffer(b, v, op->arg);
+    case OP_ENUM: {
+        PyObject *index = PyDict_GetItemWithError(op->obj, v); /* borrowed */
+        if (index == NULL) {
+            if (PyErr_Occurred()) return -1;
+            if (PyUnicode_Check(v) && !PyUnicode_CheckExact(v)) {
+                /* a str subclass whose hash is not its value's: look up its value */
+                PyObject *text = PyUnicode_FromObject(v);
+                if (text == NULL) return -1;
+                index = PyDict_GetItemWithError(op->obj, text);
+                Py_DECREF(text);
+                if (index == NULL && PyErr_Occurred()) return -1;
+            }
+            if (index == NULL) {
+                PyErr_SetObject(PyExc_KeyError, v);
+                return -1;
+            }
+        }
+        Py_ssize_t i = PyLong_AsSsize_t(index);
+        if (i < 0) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "negative enum index");
+            return -1;
+        }
+        return put_varint(b, zigzag(i));
+    }
+    case OP_UNION: {
+        int is_null = v == Py_None;
+        int branch = is_null ? (int)op->arg : 1 - (int)op->arg;
+        if (put_varint(b, zigzag(branch)) < 0) return -1;
+        if (is_null) return 0;
+        return enc_value(b, &op->child->ops[0], v, ctx, depth + 1);
+    }
+    case OP_RECORD: {
+        PyObject *seq = PySequence_Fast(v, "a record value must be a sequence (NamedTuple)");
+        if (seq == NULL) return -1;
+        int status = -1;
+        if (PySequence_Fast_GET_SIZE(seq) != op->child->slots) {
+            PyErr_Format(PyExc_ValueError, "a row of %zd fields, expected %zd",
+                         PySequence_Fast_GET_SIZE(seq), op->child->slots);
+        } else {
+            status = enc_ops(b, op->child, PySequence_Fast_ITEMS(seq), ctx, depth + 1);
+        }
+        Py_DECREF(seq);
+        return status;
+    }
+    case OP_ARRAY: {
+        PyObject *seq = PySequence_Fast(v, "an array value must be a sequence");
+        if (seq == NULL) return -1;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        int status = 0;
+        if (n > 0) {
+            status = put_varint(b, zigzag(n));
+            PyObject **items = PySequence_Fast_ITEMS(seq);
+            const Op *item_op = &op->child->ops[0];
+            for (Py_ssize_t i = 0; i < n && status == 0; i++) {
+                status = enc_value(b, item_op, items[i], ctx, depth + 1);
+            }
+        }
+        if (status == 0) {
+            unsigned char end = 0;
+            status = put_bytes(b, &end, 1);
+        }
+        Py_DECREF(seq);
+        return status;
+    }
+    default:
+        PyErr_SetString(PyExc_SystemError, "bad op code");
+        return -1;
+    }
+}
+
+static int enc_ops(Buf *b, const Prog *prog, PyObject *const *row, const Ctx *ctx, int depth) {
+    if (depth > NESTING_MAX) {
+        PyErr_SetString(PyExc_ValueError, "nested too deep");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < prog->n; i++) {
+        const Op *op = &prog->ops[i];
+        PyObject *v;
+        switch (op->src) {
+        case SRC_ROW:
+            v = row[op->index];
+            break;
+        case SRC_FIELDS:
+            if (op->index < 0 || op->index >= ctx->fields_size) {
+                PyErr_SetString(PyExc_SystemError, "envelope field index out of range");
+                return -1;
+            }
+            v = ctx->fields[op->index];
+            break;
+        case SRC_PREV_HASH:
+            v = ctx->prev_hash;
+            break;
+        case SRC_CONST:
+            v = op->obj != NULL ? op->obj : Py_None;
+            break;
+        default:
+            PyErr_SetString(PyExc_SystemError, "bad op source");
+            return -1;
+        }
+        if (enc_value(b, op, v, ctx, depth) < 0) return -1;
+    }
+    return 0;
+}
+
+/* -- decoding ------------------------------------------------------------------------------- */
+
+typedef struct {
+    const unsigned char *d;
+    Py_ssize_t n;
+    Py_ssize_t p;
+} Reader;
+
+static int truncated(void) {
+    PyErr_SetString(PyExc_IndexError, "data ends inside a value (truncated)");
+    return -1;
+}
+
+static inline int get_varint(Reader *r, int64_t *out) {
+    uint64_t z = 0;
+    for (int i = 0; i < VARINT_BYTES_MAX; i++) {
+        if (r->p >= r->n) return truncated();
+        unsigned char byte = r->d[r->p++];
+        if (i == VARINT_BYTES_MAX - 1 && byte > 1) {
+            PyErr_SetString(PyExc_ValueError, "varint longer than 10 bytes or beyond 64 bits");
+            return -1;
+        }
+        z |= (uint64_t)(byte & 0x7F) << (7 * i);
+        if (byte < 0x80) {
+            *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+            return 0;
+        }
+    }
+    return -1; /* not reached: the tenth byte either ends or raised */
+}
+
+static int get_length(Reader *r, Py_ssize_t *out) {
+    int64_t length;
+    if (get_varint(r, &length) < 0) return -1;
+    if (length < 0) {
+        PyErr_Format(PyExc_ValueError, "negative length %lld", (long long)length);
+        return -1;
+    }
+    if (length > r->n - r->p) return truncated();
+    *out = (Py_ssize_t)length;
+    return 0;
+}
+
+static PyObject *dec_value(Reader *r, const Op *op, int depth);
+
+static PyObject *dec_record(Reader *r, const Op *op, int depth) {
+    const Prog *prog = op->child;
+    PyTypeObject *type = (PyTypeObject *)op->obj;
+    PyObject *row = type->tp_alloc(type, prog->slots);
+    if (row == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < prog->n; i++) {
+        const Op *field = &prog->ops[i];
+        PyObject *v = dec_value(r, field, depth + 1);
+        if (v == NULL) {
+            Py_DECREF(row);
+            return NULL;
+        }
+        if (field->index >= 0) {
+            PyTuple_SET_ITEM(row, field->index, v);
+        } else {
+            Py_DECREF(v);
+        }
+    }
+    return row;
+}
+
+static PyObject *dec_array(Reader *r, const Op *op, int depth) {
+    PyObject *list = PyList_New(0);
+    if (list == NULL) return NULL;
+    const Op *item_op = &op->child->ops[0];
+    Py_ssize_t blocks_max = r->n; /* every block takes at least one byte */
+    for (Py_ssize_t block = 0; block <= blocks_max; block++) {
+        int64_t count;
+        if (get_varint(r, &count) < 0) goto fail;
+        if (count < 0) {
+            int64_t size;
+            if (count == INT64_MIN) {
+                PyErr_SetString(PyExc_ValueError, "block count out of range");
+                goto fail;
+            }
+            count = -count;
+            if (get_varint(r, &size) < 0) goto fail;
+        }
+        if (count == 0) {
+            if (op->flag) {
+                PyObject *tuple = PyList_AsTuple(list);
+                Py_DECREF(list);
+                return tuple;
+            }
+            return list;
+        }
+        int64_t bound = op->arg ? (int64_t)(r->n - r->p) : ITEMS_MAX;
+        if (count > bound) {
+            PyErr_Format(PyExc_ValueError, "block of %lld items exceeds the data", (long long)count);
+            goto fail;
+        }
+        for (int64_t i = 0; i < count; i++) {
+            PyObject *item = dec_value(r, item_op, depth + 1);
+            if (item == NULL) goto fail;
+            int status = PyList_Append(list, item);
+            Py_DECREF(item);
+            if (status < 0) goto fail;
+        }
+    }
+    PyErr_SetString(PyExc_ValueError, "array without its end");
+fail:
+    Py_DECREF(list);
+    return NULL;
+}
+
+static PyObject *dec_value(Reader *r, const Op *op, int depth) {
+    if (depth > NESTING_MAX) {
+        PyErr_SetString(PyExc_ValueError, "nested too deep");
+        return NULL;
+    }
+    switch (op->code) {
+    case OP_NULL:
+        Py_RETURN_NONE;
+    case OP_BOOLEAN: {
+        if (r->p >= r->n) return truncated(), NULL;
+        unsigned char byte = r->d[r->p++];
+        if (byte > 1) {
+            PyErr_Format(PyExc_ValueError, "boolean byte %d", (int)byte);
+            return NULL;
+        }
+        return PyBool_FromLong(byte);
+    }
+    case OP_INT:
+    case OP_LONG: {
+        int64_t value;
+        if (get_varint(r, &value) < 0) return NULL;
+        if (op->code == OP_INT && (value < INT32_MIN || value > INT32_MAX)) {
+            PyErr_Format(PyExc_ValueError, "%lld does not fit an Avro int (int32)",
+                         (long long)value);
+            return NULL;
+        }
+        return PyLong_FromLongLong(value);
+    }
+    case OP_STRING:
+    case OP_BYTES: {
+        Py_ssize_t size;
+        if (get_length(r, &size) < 0) return NULL;
+        const char *start = (const char *)r->d + r->p;
+        r->p += size;
+        if (op->code == OP_STRING) return PyUnicode_DecodeUTF8(start, size, NULL);
+        return PyBytes_FromStringAndSize(start, size);
+    }
+    case OP_FIXED: {
+        if (op->arg > r->n - r->p) return truncated(), NULL;
+        const char *start = (const char *)r->d + r->p;
+        r->p += op->arg;
+        if (op->index < 0) Py_RETURN_NONE; /* dropped: no copy */
+        return PyBytes_FromStringAndSize(start, op->arg);
+    }
+    case OP_ENUM: {
+        int64_t index;
+        if (r->p < r->n && r->d[r->p] < 0x80 && !(r->d[r->p] & 1)) {
+            index = r->d[r->p++] >> 1; /* one byte, non-negative: the common case */
+        } else if (get_varint(r, &index) < 0) {
+            return NULL;
+        }
+        if (index < 0 || index >= op->arg) {
+            PyErr_Format(PyExc_ValueError, "enum index %lld out of range", (long long)index);
+            return NULL;
+        }
+        PyObject *symbol = PyTuple_GET_ITEM(op->obj, index);
+        Py_INCREF(symbol);
+        return symbol;
+    }
+    case OP_UNION: {
+        int64_t branch;
+        if (get_varint(r, &branch) < 0) return NULL;
+        if (branch == op->arg) Py_RETURN_NONE;
+        if (branch != 1 - op->arg) {
+            PyErr_Format(PyExc_ValueError, "union branch %lld out of range", (long long)branch);
+            return NULL;
+        }
+        return dec_value(r, &op->child->ops[0], depth + 1);
+    }
+    case OP_RECORD:
+        return dec_record(r, op, depth);
+    case OP_ARRAY:
+        return dec_array(r, op, depth);
+    default:
+        PyErr_SetString(PyExc_SystemError, "bad op code");
+        return NULL;
+    }
+}
+
+/* -- the Program type ------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    Prog *prog;
+    int decode;
+    Py_ssize_t obj_size;    /* encode: fields of the domain type */
+    Py_ssize_t fields_size; /* encode: fields of EnvelopeFields */
+    unsigned char header[HEADER_SIZE];
+    PyTypeObject *result_type; /* encode: Sealed; decode: the domain type */
+} Program;
+
+static void program_dealloc(Program *self) {
+    prog_free(self->prog);
+    Py_XDECREF(self->result_type);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int check_tuple_type(PyObject *type, const char *what) {
+    if (!(PyType_Check(type) && PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type))) {
+        PyErr_Format(PyExc_TypeError, "%s must be a NamedTuple type", what);
+        return -1;
+    }
+    return 0;
+}
+
+/* Program.encoder(ops, obj_size, fields_size, header, sealed_type)
+ * Program.decoder(ops, fields, domain_type): slot 0 is the envelope, 1.. the fields */
+static PyObject *program_new_encoder(PyTypeObject *cls, PyObject *args) {
+    PyObject *ops, *sealed;
+    Py_ssize_t obj_size, fields_size;
+    const char *header;
+    Py_ssize_t header_size;
+    if (!PyArg_ParseTuple(args, "O!nny#O", &PyTuple_Type, &ops, &obj_size, &fields_size,
+                          &header, &header_size, &sealed))
+        return NULL;
+    if (header_size != HEADER_SIZE || obj_size < 0 || fields_size < 0) {
+        PyErr_SetString(PyExc_ValueError, "header is 5 bytes; sizes are >= 0");
+        return NULL;
+    }
+    if (check_tuple_type(sealed, "sealed_type") < 0) return NULL;
+    Program *self = (Program *)cls->tp_alloc(cls, 0);
+    if (self == NULL) return NULL;
+    self->decode = 0;
+    self->obj_size = obj_size;
+    self->fields_size = fields_size;
+    memcpy(self->header, header, HEADER_SIZE);
+    Py_INCREF(sealed);
+    self->result_type = (PyTypeObject *)sealed;
+    self->prog = prog_build(ops, obj_size, 0, 0);
+    if (self->prog == NULL) goto fail;
+    for (Py_ssize_t i = 0; i < self->prog->n; i++) {
+        const Op *op = &self->prog->ops[i];
+        if (op->src == SRC_SELF || (op->src == SRC_FIELDS && (op->index < 0 || op->index >= fields_size))) {
+            PyErr_SetString(PyExc_ValueError, "a top-level op reads outside its sources");
+            goto fail;
+        }
+    }
+    return (PyObject *)self;
+fail:
+    Py_DECREF(self);
+    return NULL;
+}
+
+static PyObject *program_new_decoder(PyTypeObject *cls, PyObject *args) {
+    PyObject *ops, *domain_type;
+    Py_ssize_t fields;
+    if (!PyArg_ParseTuple(args, "O!nO", &PyTuple_Type, &ops, &fields, &domain_type)) return NULL;
+    if (check_tuple_type(domain_type, "domain_type") < 0) return NULL;
+    if (fields < 0) {
+        PyErr_SetString(PyExc_ValueError, "fields >= 0");
+        return NULL;
+    }
+    Program *self = (Program *)cls->tp_alloc(cls, 0);
+    if (self == NULL) return NULL;
+    self->decode = 1;
+    self->obj_size = fields;
+    Py_INCREF(domain_type);
+    self->result_type = (PyTypeObject *)domain_type;
+    self->prog = prog_build(ops, fields + 1, 1, 0);
+    if (self->prog == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static PyObject *program_encoder(PyObject *cls, PyObject *args) {
+    return program_new_encoder((PyTypeObject *)cls, args);
+}
+
+static PyObject *program_decoder(PyObject *cls, PyObject *args) {
+    return program_new_decoder((PyTypeObject *)cls, args);
+}
+
+/* encode_domain(obj, fields, prev_hash) -> Sealed(data, hash) */
+static PyObject *program_encode_domain(Program *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (self->decode) {
+        PyErr_SetString(PyExc_TypeError, "a decoder cannot encode");
+        return NULL;
+    }
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "encode_domain(obj, fields, prev_hash)");
+        return NULL;
+    }
+    PyObject *obj = args[0], *fields = args[1], *prev_hash = args[2];
+    if (!PyTuple_Check(obj) || PyTuple_GET_SIZE(obj) != self->obj_size) {
+        PyErr_Format(PyExc_ValueError, "expected a record of %zd fields", self->obj_size);
+        return NULL;
+    }
+    if (!PyTuple_Check(fields) || PyTuple_GET_SIZE(fields) != self->fields_size) {
+        PyErr_Format(PyExc_ValueError, "expected envelope fields of %zd items", self->fields_size);
+        return NULL;
+    }
+    if (!PyBytes_Check(prev_hash)) {
+        PyErr_SetString(PyExc_TypeError, "prev_hash must be bytes");
+        return NULL;
+    }
+    if (PyBytes_GET_SIZE(prev_hash) != HASH_SIZE) {
+        PyErr_SetString(PyExc_ValueError, "prev_hash must be 32 bytes");
+        return NULL;
+    }
+    Buf b;
+    b.p = b.inline_;
+    b.cap = BUF_INLINE;
+    b.n = HEADER_SIZE;
+    memcpy(b.p, self->header, HEADER_SIZE);
+    Ctx ctx = {((PyTupleObject *)fields)->ob_item, self->fields_size, prev_hash};
+    PyObject *result = NULL;
+    if (enc_ops(&b, self->prog, ((PyTupleObject *)obj)->ob_item, &ctx, 0) < 0) goto done;
+    if (b.n > RECORD_SIZE_MAX) {
+        PyErr_Format(PyExc_ValueError, "%zd bytes exceeds RECORD_SIZE_MAX", b.n);
+        goto done;
+    }
+    PyObject *data = PyBytes_FromStringAndSize(NULL, b.n + HASH_SIZE);
+    if (data == NULL) goto done;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(data);
+    memcpy(out, b.p, (size_t)b.n);
+    sha256_ctx sha;
+    sha256_init(&sha);
+    sha256_update(&sha, (const unsigned char *)PyBytes_AS_STRING(prev_hash), HASH_SIZE);
+    sha256_update(&sha, b.p + HEADER_SIZE, (size_t)(b.n - HEADER_SIZE));
+    sha256_final(&sha, out + b.n);
+    PyObject *digest = PyBytes_FromStringAndSize((const char *)out + b.n, HASH_SIZE);
+    if (digest == NULL) {
+        Py_DECREF(data);
+        goto done;
+    }
+    result = self->result_type->tp_alloc(self->result_type, 2);
+    if (result == NULL) {
+        Py_DECREF(data);
+        Py_DECREF(digest);
+        goto done;
+    }
+    PyTuple_SET_ITEM(result, 0, data);
+    PyTuple_SET_ITEM(result, 1, digest);
+done:
+    if (b.p != b.inline_) PyMem_Free(b.p);
+    return result;
+}
+
+/* decode_domain(data: bytes) -> (Envelope, record, end) */
+static PyObject *program_decode_domain(Program *self, PyObject *data) {
+    if (!self->decode) {
+        PyErr_SetString(PyExc_TypeError, "an encoder cannot decode");
+        return NULL;
+    }
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "decode_domain needs bytes");
+        return NULL;
+    }
+    Reader r = {(const unsigned char *)PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data),
+                HEADER_SIZE};
+    if (r.n < HEADER_SIZE) {
+        truncated();
+        return NULL;
+    }
+    PyTypeObject *type = self->result_type;
+    PyObject *obj = type->tp_alloc(type, self->obj_size);
+    if (obj == NULL) return NULL;
+    PyObject *envelope = NULL;
+    for (Py_ssize_t i = 0; i < self->prog->n; i++) {
+        const Op *op = &self->prog->ops[i];
+        PyObject *v = dec_value(&r, op, 0);
+        if (v == NULL) goto fail;
+        if (op->index == 0) {
+            envelope = v;
+        } else if (op->index > 0) {
+            PyTuple_SET_ITEM(obj, op->index - 1, v);
+        } else {
+            Py_DECREF(v);
+        }
+    }
+    PyObject *end = PyLong_FromSsize_t(r.p);
+    if (end == NULL) goto fail;
+    PyObject *result = PyTuple_New(3);
+    if (result == NULL) {
+        Py_DECREF(end);
+        goto fail;
+    }
+    PyTuple_SET_ITEM(result, 0, envelope);
+    PyTuple_SET_ITEM(result, 1, obj);
+    PyTuple_SET_ITEM(result, 2, end);
+    return result;
+fail:
+    Py_XDECREF(envelope);
+    Py_DECREF(obj);
+    return NULL;
+}
+
+static PyMethodDef program_methods[] = {
+    {"encoder", (PyCFunction)program_encoder, METH_VARARGS | METH_CLASS,
+     "encoder(ops, obj_size, fields_size, header, sealed_type) -> Program"},
+    {"decoder", (PyCFunction)program_decoder, METH_VARARGS | METH_CLASS,
+     "decoder(ops, fields, domain_type) -> Program"},
+    {"encode_domain", (PyCFunction)(void (*)(void))program_encode_domain, METH_FASTCALL,
+     "encode_domain(obj, fields, prev_hash) -> Sealed"},
+    {"decode_domain", (PyCFunction)program_decode_domain, METH_O,
+     "decode_domain(data) -> (Envelope, record, end)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ProgramType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tradex.schemas._native_codec.Program",
+    .tp_basicsize = sizeof(Program),
+    .tp_dealloc = (destructor)program_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A compiled Avro program for one domain type (see the module docstring).",
+    .tp_methods = program_methods,
+};
+
+/* -- module ---------------------------------------------------------------------------------- */
+
+static PyObject *module_sha256(PyObject *module, PyObject *arg) {
+    (void)module;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    unsigned char digest[SHA256_DIGEST_SIZE];
+    sha256_ctx sha;
+    sha256_init(&sha);
+    sha256_update(&sha, view.buf, (size_t)view.len);
+    sha256_final(&sha, digest);
+    PyBuffer_Release(&view);
+    return PyBytes_FromStringAndSize((const char *)digest, SHA256_DIGEST_SIZE);
+}
+
+static PyMethodDef module_methods[] = {
+    {"sha256", module_sha256, METH_O, "sha256(data) -> the 32-byte digest (the C one)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "tradex.schemas._native_codec",
+    "The Avro domain codec in C (see tradex/schemas/compile_native.py).", -1, module_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__native_codec(void) {
+    if (PyType_Ready(&ProgramType) < 0) return NULL;
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL) return NULL;
+    Py_INCREF(&ProgramType);
+    if (PyModule_AddObject(module, "Program", (PyObject *)&ProgramType) < 0 ||
+        PyModule_AddIntConstant(module, "RECORD_SIZE_MAX", RECORD_SIZE_MAX) < 0 ||
+        PyModule_AddIntConstant(module, "NESTING_MAX", NESTING_MAX) < 0 ||
+        PyModule_AddIntConstant(module, "ITEMS_MAX", ITEMS_MAX) < 0) {
+        Py_DECREF(&ProgramType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -1,0 +1,25 @@
+"""Type stub of the C codec (source: tradex/schemas/_native/native_codec.c)."""
+
+from typing import Any
+
+RECORD_SIZE_MAX: int
+NESTING_MAX: int
+ITEMS_MAX: int
+
+def sha256(data: bytes | bytearray | memoryview, /) -> bytes: ...
+
+class Program:
+    @classmethod
+    def encoder(
+        cls,
+        ops: tuple[Any, ...],
+        obj_size: int,
+        fields_size: int,
+        header: bytes,
+        sealed_type: type,
+        /,
+    ) -> Program: ...
+    @classmethod
+    def decoder(cls, ops: tuple[Any, ...], fields: int, domain_type: type, /) -> Program: ...
+    def encode_domain(self, obj: Any, fields: Any, prev_hash: bytes, /) -> Any: ...
+    def decode_domain(self, data: bytes, /) -> tuple[Any, Any, int]: ...
