@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka.admin import AdminClient
 
 from tradex.infra.kafka import (
     TopicSpec,
@@ -85,3 +86,17 @@ def test_murmur2_partitioner_places_a_key_like_the_java_client(settings: Setting
         producer.produce(topic, b"v", key, on_delivery=on_delivery)
     assert producer.flush(30) == 0
     assert placed == {key: partition_for(key, 12) for key in keys}
+
+
+def test_a_topic_nobody_created_is_an_error_not_a_new_topic(settings: Settings) -> None:
+    """auto.create.topics.enable=false: a typo'd topic fails loudly on produce."""
+    topic = settings.topic("never-created")
+    producer = Producer({**producer_config(settings), "message.timeout.ms": 3000})
+    errors: list[KafkaError] = []
+    producer.produce(topic, b"lost?", b"k", on_delivery=lambda err, _msg: errors.append(err))
+    assert producer.flush(10) == 0
+    assert len(errors) == 1
+    assert errors[0] is not None
+    assert errors[0].code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._MSG_TIMED_OUT)
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    assert topic not in admin.list_topics(timeout=10).topics

@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from tradex.infra import stack as stack_module
-from tradex.infra.local_kafka import LocalKafka
+from tradex.infra.local_kafka import LocalKafka, new_cluster_id
 from tradex.infra.local_process import StackError, pid_alive, wait_until
 from tradex.infra.settings import Settings, load
 
@@ -54,6 +54,15 @@ def test_single_node_config_fits_one_broker(tmp_path: Path) -> None:
         assert props[key] == "1", key
     assert props["group.initial.rebalance.delay.ms"] == "0"
     assert props["log.retention.ms"] == "-1"
+    assert props["auto.create.topics.enable"] == "false"
+
+
+def test_cluster_ids_never_start_with_a_dash() -> None:
+    # 1 in 64 raw draws starts with "-", which the storage tool reads as an option.
+    ids = [new_cluster_id() for _ in range(2000)]
+    assert all(not each.startswith("-") for each in ids)
+    assert all(len(each) == 22 for each in ids)
+    assert len(set(ids)) == len(ids)
 
 
 def test_three_node_config_has_rf3_min_isr2(tmp_path: Path) -> None:

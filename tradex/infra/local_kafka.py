@@ -37,6 +37,7 @@ port_stride = 10  # node i: client port base + 10*i, controller port base + 10*i
 heap_default = "512m"
 mvn_timeout_s = 600
 format_timeout_s = 120
+CLUSTER_ID_DRAWS_MAX = 64  # re-draws of a cluster id that starts with "-" (1 in 64 does)
 
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -146,6 +147,17 @@ def ensure_jars(version: str | None = None) -> Path:
     return libs
 
 
+def new_cluster_id() -> str:
+    """A random Kafka cluster id (base64url of 16 bytes), never starting with "-": the
+    storage tool would read "-t -abc…" as a missing argument (Kafka's own Uuid does the
+    same re-draw). Launcher code, not domain code: randomness is right here."""
+    for _ in range(CLUSTER_ID_DRAWS_MAX):
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+    raise AssertionError(f"no usable cluster id in {CLUSTER_ID_DRAWS_MAX} draws")
+
+
 @dataclass(frozen=True)
 class KafkaNode:
     node_id: int  # 1-based
@@ -250,7 +262,9 @@ class LocalKafka:
             "broker.session.timeout.ms": "4000",
             # Kafka is the source of truth: keep every record.
             "log.retention.ms": "-1",
-            "auto.create.topics.enable": "true",
+            # Every stage creates its topics explicitly (ensure_topics): a typo'd topic name
+            # must fail loudly, not appear as a new empty topic.
+            "auto.create.topics.enable": "false",
             "unclean.leader.election.enable": "false",
         }
         return "".join(f"{k}={v}\n" for k, v in props.items())
@@ -272,8 +286,7 @@ class LocalKafka:
             )
         cluster_id = self.cluster_id()
         if cluster_id is None:
-            raw = uuid.uuid4().bytes  # launcher, not domain code: a random cluster id is right
-            cluster_id = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+            cluster_id = new_cluster_id()
             self.cluster_file.write_text(
                 json.dumps({"cluster_id": cluster_id, "brokers": self.brokers}) + "\n"
             )
