@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install everything TradeX needs on a Debian/Ubuntu machine; idempotent and fast when done.
 #   - Debian packages: PostgreSQL, Redis, Java 17+, Maven (apt-get update only if installing)
-#   - a virtualenv .venv with `pip install -e '.[dev]'` (redone when pyproject.toml changes)
+#   - a C compiler and Python's headers (the C codec, tradex/schemas/_native)
+#   - a virtualenv .venv with `pip install -e '.[dev]'` (redone when pyproject.toml, setup.py
+#     or the C sources change, or when the built extension is missing)
 # The Kafka jars are fetched by `tradex stack up` (Maven, into .cache/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,7 +76,26 @@ if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
   apt_install python3-venv
 fi
 
-stamp=".venv/.bootstrap-$(sha256sum pyproject.toml | cut -c1-16)"
+# --- C toolchain for the native codec (the build fails loudly without it) -----------------
+if ! command -v cc >/dev/null && ! command -v gcc >/dev/null; then
+  apt_install gcc libc6-dev
+fi
+PY_INCLUDE=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+if [ ! -e "$PY_INCLUDE/Python.h" ]; then
+  apt_install python3-dev
+  [ -e "$PY_INCLUDE/Python.h" ] || { log "no Python.h in $PY_INCLUDE: install the headers of $PYTHON"; exit 1; }
+fi
+
+if [ ! -e /usr/include/openssl/sha.h ] && command -v apt-get >/dev/null; then
+  # optional: OpenSSL's SHA-256 for the chain hash (else the portable C code, ~4x slower)
+  apt_install libssl-dev || log "no libssl-dev: the C codec uses its portable SHA-256"
+fi
+
+NATIVE_SOURCES=(pyproject.toml setup.py tradex/schemas/_native/*.c tradex/schemas/_native/*.h)
+stamp=".venv/.bootstrap-$(cat "${NATIVE_SOURCES[@]}" | sha256sum | cut -c1-16)"
+if ! compgen -G 'tradex/schemas/_native_codec*.so' >/dev/null; then
+  rm -f .venv/.bootstrap-*  # a fresh checkout next to an old .venv: build the extension
+fi
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys' 2>/dev/null; then
   log "creating .venv with $("$PYTHON" --version)"
   rm -rf .venv
@@ -89,6 +110,8 @@ if [ ! -e "$stamp" ]; then
     exit 1
   fi
   rm -f .venv/.bootstrap-*
+  .venv/bin/python -c 'import tradex.schemas._native_codec' ||
+    { log "the C codec did not build (see .venv/pip.log)"; exit 1; }
   touch "$stamp"
 fi
 log "ready: .venv ($(.venv/bin/python --version)), Java $JAVA_MAJOR, Maven, PostgreSQL, Redis"
