@@ -200,8 +200,19 @@ class AccountProcessor:
         self.follower.catch_up()
         outputs: list[Output] = []
         one = self._one
-        for message in messages:
-            one(message, outputs)
+        # The cyclic collector pauses for the batch (at most batch_records_max records, so
+        # at most that many records' garbage waits): a command allocates a dozen containers,
+        # which triggered a young collection every ~60 commands (~10 % of the CPU here).
+        # Nothing here makes cycles; any that appear are collected after the batch.
+        paused = self.freeze_gc and gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            for message in messages:
+                one(message, outputs)
+        finally:
+            if paused:
+                gc.enable()
         return outputs
 
     def _route(self, account_id: int) -> tuple[int, bytes]:
