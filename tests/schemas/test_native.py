@@ -1,0 +1,239 @@
+"""The C codec (tradex.schemas._native_codec) against its pure-Python twin and fastavro.
+
+tests/schemas/test_codec.py already runs the default codec (the C one) against fastavro;
+here: every domain type is served by C, C and the Python twin agree byte for byte on
+random records and on random or mangled input (same value or both CodecError), the
+SHA-256 of the chain, and the program checks of the extension itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.schemas.avro_strategies import strategy
+from tests.schemas.samples import samples
+from tradex.domain import Deposited, Posting
+from tradex.schemas import _native_codec as native
+from tradex.schemas import compile_native
+from tradex.schemas.bindings import BINDINGS, from_record
+from tradex.schemas.chain import HASH_SIZE, ZERO_HASH, hash_ok
+from tradex.schemas.codec import Codec, CodecError, EnvelopeFields
+from tradex.schemas.envelope import RECORD_SIZE_MAX, Sealed
+from tradex.schemas.wire import LONG_MAX, LONG_MIN
+
+NATIVE = Codec.offline()
+TWIN = Codec.offline(native=False)
+REFERENCE = Codec.offline(specialised=False)
+ENV = EnvelopeFields("0190f0c2-0000-7000-8000-000000000001", "cause", "corr", "accounts/0", 3)
+PROPERTY = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+ENVELOPES = st.builds(
+    EnvelopeFields,
+    st.text(max_size=40),
+    st.text(max_size=10),
+    st.text(max_size=10),
+    st.text(max_size=12),
+    st.integers(LONG_MIN, LONG_MAX),
+    st.text(max_size=10),
+)
+BuiltinFunction = type(len)
+
+
+def _outcome(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except CodecError:
+        return CodecError
+
+
+@cache
+def _domain_records(name: str) -> Any:
+    return strategy(json.loads(NATIVE.registry.latest(NATIVE.subject_of(name)).text))
+
+
+def test_every_bound_type_is_served_by_the_c_codec() -> None:
+    assert NATIVE.native
+    assert not TWIN.native
+    for name, binding in BINDINGS.items():
+        assert type(NATIVE._domain_writers[binding.cls]) is BuiltinFunction, name
+        reader = NATIVE._domain_readers[NATIVE.schema_id(name)]
+        assert type(reader.decode) is BuiltinFunction, name
+        assert type(TWIN._domain_writers[binding.cls]) is not BuiltinFunction, name
+
+
+@pytest.mark.parametrize("name", sorted(BINDINGS))
+@PROPERTY
+@given(data=st.data(), envelope=ENVELOPES, prev_hash=st.binary(min_size=32, max_size=32))
+def test_c_codec_matches_the_python_twin_and_fastavro(
+    name: str, data: st.DataObject, envelope: EnvelopeFields, prev_hash: bytes
+) -> None:
+    obj = from_record(data.draw(_domain_records(name)), BINDINGS[name])
+    sealed = NATIVE.encode_domain(obj, envelope, prev_hash)
+    assert type(sealed) is Sealed
+    assert sealed == TWIN.encode_domain(obj, envelope, prev_hash)
+    assert sealed == REFERENCE.encode_domain(obj, envelope, prev_hash)
+    assert hash_ok(prev_hash, sealed.data)
+    ours = _outcome(lambda: NATIVE.decode_domain(sealed.data))
+    assert ours == _outcome(lambda: TWIN.decode_domain(sealed.data))
+    if ours is not CodecError:  # CodecError: a random value the domain's validate refuses
+        envelope_out, obj_out = ours
+        assert type(obj_out) is type(obj)
+        assert obj_out == obj
+        assert envelope_out.prev_hash == prev_hash
+        assert envelope_out.event_id == envelope.event_id
+
+
+@pytest.mark.parametrize("obj", samples(), ids=lambda o: type(o).__name__)
+@settings(max_examples=60, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=4),
+       cut=st.integers(-60, 3))  # fmt: skip
+def test_mangled_bytes_decode_like_the_twin_or_raise_codec_error(
+    obj: Any, edits: list[tuple[int, int]], cut: int
+) -> None:
+    data = bytearray(NATIVE.encode_domain(obj, ENV).data)
+    for index, value in edits:
+        if index < len(data):
+            data[index] = value
+    mangled = bytes(data[:cut] if cut < 0 else data + b"\x00" * cut)
+    assert _outcome(lambda: NATIVE.decode_domain(mangled)) == _outcome(
+        lambda: TWIN.decode_domain(mangled)
+    )
+
+
+@pytest.mark.parametrize("name", sorted(BINDINGS))
+@settings(max_examples=40, deadline=None)
+@given(body=st.binary(max_size=300))
+def test_random_bodies_raise_codec_error_or_decode_like_the_twin(name: str, body: bytes) -> None:
+    header = b"\x00" + NATIVE.schema_id(name).to_bytes(4, "big")
+    data = header + body
+    assert _outcome(lambda: NATIVE.decode_domain(data)) == _outcome(
+        lambda: TWIN.decode_domain(data)
+    )
+
+
+def test_program_decoder_raises_plain_errors_on_truncation() -> None:
+    data = NATIVE.encode_domain(samples()[7], ENV).data
+    decode = NATIVE._domain_readers[NATIVE.schema_id("FillSettled")].decode
+    assert decode(data)[2] == len(data)
+    for size in range(len(data) - HASH_SIZE):  # every cut inside the body
+        with pytest.raises((IndexError, ValueError)):
+            decode(data[:size])
+    with pytest.raises(TypeError):
+        decode(bytearray(data))  # type: ignore[arg-type]
+
+
+def _bad_values() -> list[Any]:
+    good = samples()[0]
+    order = samples()[4]
+    return [
+        good._replace(amount="5"),
+        good._replace(amount=5.0),
+        good._replace(account_id=1 << 63),
+        good._replace(account_id=-(1 << 63) - 1),
+        good._replace(asset=None),
+        good._replace(asset=b"USD"),
+        good._replace(asset="\ud800"),  # a lone surrogate: no UTF-8
+        good._replace(postings=((1, "USD"),)),
+        good._replace(postings=5),
+        good._replace(postings=(None,)),
+        order._replace(side="HOLD"),
+        order._replace(side=1),
+        order._replace(side=["BUY"]),
+        Deposited("c1", 1, 5, "USD", 1 << 64, (Posting(1, "USD", 5),)),
+    ]
+
+
+@pytest.mark.parametrize("bad", _bad_values(), ids=repr)
+def test_bad_values_raise_codec_error_in_both(bad: Any) -> None:
+    for codec in (NATIVE, TWIN):
+        with pytest.raises(CodecError):
+            codec.encode_domain(bad, ENV)
+
+
+def test_rows_as_lists_and_bools_as_ints_encode_like_the_twin() -> None:
+    good = samples()[0]
+    odd = good._replace(postings=[[1, "USD", 5], (-1, "USD", -5)], amount=True)
+    assert NATIVE.encode_domain(odd, ENV) == TWIN.encode_domain(odd, ENV)
+
+
+def test_prev_hash_and_size_limits() -> None:
+    good = samples()[0]
+    for codec in (NATIVE, TWIN):
+        with pytest.raises(CodecError, match="prev_hash"):
+            codec.encode_domain(good, ENV, b"short")
+    big = good._replace(command_id="x" * (RECORD_SIZE_MAX + 1))
+    for codec in (NATIVE, TWIN):
+        with pytest.raises(CodecError, match="RECORD_SIZE_MAX"):
+            codec.encode_domain(big, ENV)
+    fits = good._replace(command_id="x" * (RECORD_SIZE_MAX - 400))
+    assert NATIVE.encode_domain(fits, ENV) == TWIN.encode_domain(fits, ENV)
+
+
+@settings(max_examples=200, deadline=None)
+@given(prev_hash=st.binary(min_size=32, max_size=32), body=st.binary(max_size=600))
+def test_sha256_of_the_chain(prev_hash: bytes, body: bytes) -> None:
+    expected = hashlib.sha256(prev_hash + body).digest()
+    assert native.chain_hash(prev_hash, body) == expected
+    assert native.sha256_portable(prev_hash + body) == expected
+
+
+def test_sha256_backend_is_named() -> None:
+    assert native.SHA256_BACKEND in ("openssl", "portable")
+    assert native.sha256_portable(b"") == hashlib.sha256(b"").digest()
+    assert native.chain_hash(ZERO_HASH, b"abc") == hashlib.sha256(ZERO_HASH + b"abc").digest()
+
+
+def test_program_refuses_bad_op_trees() -> None:
+    header = b"\x00\x00\x00\x00\x01"
+    long_op = (compile_native.OP_LONG, compile_native.SRC_ROW, 0, 0, 0, None, None, 0)
+    native.Program.encoder((long_op,), 1, 6, header, Sealed)  # fine
+    bad_trees: list[tuple[Any, ...]] = [
+        ((99, 0, 0, 0, 0, None, None, 0),),  # unknown code
+        ((compile_native.OP_LONG, 0, 5, 0, 0, None, None, 0),),  # outside the row
+        ((compile_native.OP_LONG, 0, 0),),  # short op
+        ((compile_native.OP_ARRAY, 0, 0, 0, 0, None, None, 0),),  # array without its item
+        ((compile_native.OP_ENUM, 0, 0, 2, 0, None, None, 0),),  # enum without symbols
+        ((compile_native.OP_LONG, compile_native.SRC_FIELDS, 9, 0, 0, None, None, 0),),
+        ((compile_native.OP_LONG, compile_native.SRC_CONST, 0, 0, 0, None, None, 0),),
+    ]
+    for ops in bad_trees:
+        with pytest.raises(ValueError):
+            native.Program.encoder(ops, 1, 6, header, Sealed)
+    with pytest.raises(ValueError):
+        native.Program.encoder((long_op,), 1, 6, b"\x00", Sealed)  # header of 1 byte
+    with pytest.raises(TypeError):
+        native.Program.encoder((long_op,), 1, 6, header, dict)
+    read_long = (compile_native.OP_LONG, 0, 1, 0, 0, None, None, 0)
+    with pytest.raises(ValueError, match="never filled"):
+        native.Program.decoder((read_long,), 1, Sealed)  # slot 0 (the envelope) unfilled
+    with pytest.raises(ValueError, match="filled twice"):
+        native.Program.decoder((read_long, read_long), 0, Sealed)
+    deep: Any = (compile_native.OP_LONG, compile_native.SRC_SELF, 0, 0, 0, None, None, 0)
+    for _ in range(native.NESTING_MAX + 1):
+        deep = (compile_native.OP_ARRAY, compile_native.SRC_SELF, 0, 0, 0, None, (deep,), 0)
+    top = (deep[0], compile_native.SRC_ROW, *deep[2:])
+    with pytest.raises(ValueError, match="too deep"):
+        native.Program.encoder((top,), 1, 6, header, Sealed)
+
+
+def test_encoder_cannot_decode_and_decoder_cannot_encode() -> None:
+    obj = samples()[0]
+    encoder = NATIVE._domain_writers[type(obj)].__self__  # type: ignore[attr-defined]
+    decoder = NATIVE._domain_readers[NATIVE.schema_id("Deposited")].decode.__self__  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        encoder.decode_domain(b"\x00" * 40)
+    with pytest.raises(TypeError):
+        decoder.encode_domain(obj, ENV, ZERO_HASH)
+    with pytest.raises(TypeError):
+        encoder.encode_domain(obj, ENV)
