@@ -16,8 +16,6 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe import numbers as unsafe_numbers
 
-from tradex.matching.dtypes import M_BEST_ASK, M_BEST_BID
-
 # LLVM ctlz/cttz intrinsics (typed Any: their Python signature is the intrinsic's).
 leading_zeros: Any = unsafe_numbers.leading_zeros
 trailing_zeros: Any = unsafe_numbers.trailing_zeros
@@ -28,14 +26,14 @@ LEVELS_PER_HI_BIT = WORD_BITS * WORD_BITS  # a window is a multiple of this many
 ONE = np.int64(1)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def bit_set(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> None:
     w = i >> 6
     bits_lo[w] |= ONE << (i & 63)
     bits_hi[w >> 6] |= ONE << (w & 63)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def bit_clear(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> None:
     w = i >> 6
     v = bits_lo[w] & ~(ONE << (i & 63))
@@ -44,12 +42,12 @@ def bit_clear(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> None:
         bits_hi[w >> 6] &= ~(ONE << (w & 63))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def bit_test(bits_lo: np.ndarray, i: int) -> bool:
     return (bits_lo[i >> 6] >> (i & 63)) & 1 == 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def find_prev(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> int:
     """Largest set index <= i, or -1."""
     if i < 0:
@@ -70,7 +68,7 @@ def find_prev(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> int:
         hv = bits_hi[hw]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def find_next(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> int:
     """Smallest set index >= i, or -1."""
     if i >= bits_lo.shape[0] * 64:
@@ -92,50 +90,18 @@ def find_next(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> int:
         hv = bits_hi[hw]
 
 
-@njit(cache=True)
-def level_emptied(bits_lo: np.ndarray, bits_hi: np.ndarray, meta: np.ndarray, idx: int) -> None:
-    """Clear level ``idx``'s bit; if it was a best price, move that best to the next level.
+@njit(cache=True, inline="always")
+def level_emptied(
+    bits_lo: np.ndarray, bits_hi: np.ndarray, idx: int, best_bid: int, best_ask: int
+) -> tuple[int, int]:
+    """Clear level ``idx``'s bit; return (best_bid, best_ask), a best that was ``idx``
+    moved to the next non-empty level (-1 if none).
 
-    The searches are written out (not calls to find_prev/find_next) so that this stays a
-    leaf function: Numba prunes the reference counting of a leaf's array arguments."""
-    w = idx >> 6
-    v = bits_lo[w] & ~(ONE << (idx & 63))
-    bits_lo[w] = v
-    if v == 0:
-        bits_hi[w >> 6] &= ~(ONE << (w & 63))
-    if meta[M_BEST_BID] == idx:  # largest set index < idx
-        best = -1
-        v = bits_lo[w] & ((ONE << (idx & 63)) - 1)
-        hw = w >> 6
-        hv = bits_hi[hw] & ((ONE << (w & 63)) - 1)
-        if v != 0:
-            best = (w << 6) + 63 - leading_zeros(v)
-        else:
-            while True:
-                if hv != 0:
-                    ww = (hw << 6) + 63 - leading_zeros(hv)
-                    best = (ww << 6) + 63 - leading_zeros(bits_lo[ww])
-                    break
-                hw -= 1
-                if hw < 0:
-                    break
-                hv = bits_hi[hw]
-        meta[M_BEST_BID] = best
-    elif meta[M_BEST_ASK] == idx:  # smallest set index > idx
-        best = -1
-        v = bits_lo[w] & (np.int64(-2) << (idx & 63))
-        hw = w >> 6
-        hv = bits_hi[hw] & (np.int64(-2) << (w & 63))
-        if v != 0:
-            best = (w << 6) + trailing_zeros(v)
-        else:
-            while True:
-                if hv != 0:
-                    ww = (hw << 6) + trailing_zeros(hv)
-                    best = (ww << 6) + trailing_zeros(bits_lo[ww])
-                    break
-                hw += 1
-                if hw >= bits_hi.shape[0]:
-                    break
-                hv = bits_hi[hw]
-        meta[M_BEST_ASK] = best
+    Early returns only: an if-then whose result merges with the other path made Numba keep
+    reference counting of the array arguments (atomics on the hot path)."""
+    bit_clear(bits_lo, bits_hi, idx)
+    if idx == best_bid:
+        return find_prev(bits_lo, bits_hi, idx - 1), best_ask
+    if idx == best_ask:
+        return best_bid, find_next(bits_lo, bits_hi, idx + 1)
+    return best_bid, best_ask

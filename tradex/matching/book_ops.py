@@ -1,9 +1,11 @@
-"""Jitted leaf primitives on the book state: link, unlink, slots, output records.
+"""Jitted leaf primitives on the book state: link, unlink, output records, the band.
 
 Every function takes numpy arrays and scalars only and calls no other function (a leaf):
 Numba then prunes the reference counting of the array arguments, which would otherwise
-cost two atomic operations per array per call on the hot path. ``meta`` holds the book's
-scalars (indices ``M_*`` in :mod:`tradex.matching.dtypes`).
+cost two atomic operations per array per call on the hot path. None of them reads or
+writes the ``meta`` array: the kernel keeps the book's scalars (counters, best prices,
+``price_lo``) in local variables for a whole batch, passes what a helper needs and applies
+what it returns, so they live in registers instead of memory round trips.
 """
 
 from __future__ import annotations
@@ -11,57 +13,34 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tradex.matching.constants import SIDE_BUY
-from tradex.matching.dtypes import (
-    M_BAND_BPS,
-    M_BEST_ASK,
-    M_BEST_BID,
-    M_FREE,
-    M_LAST_TRADE,
-    M_LIVE,
-    M_N_EVENTS,
-    M_N_L2,
-    M_N_TRADES,
-    M_PRICE_LO,
-    M_SEQ,
+from tradex.matching.bitmap import find_next, find_prev
+from tradex.matching.constants import (
+    REASON_FOK_UNFILLABLE,
+    REASON_NONE,
+    REASON_SELF_TRADE,
+    SIDE_BUY,
+    STP_NONE,
 )
 
 ONE = np.int64(1)
 
 
-@njit(cache=True)
-def pop_free_slot(free_slots: np.ndarray, meta: np.ndarray) -> int:
-    n_free = meta[M_FREE]
-    assert n_free > 0  # callers check capacity before the command starts
-    meta[M_FREE] = n_free - 1
-    return free_slots[n_free - 1]
-
-
-@njit(cache=True)
-def push_free_slot(orders: np.ndarray, free_slots: np.ndarray, meta: np.ndarray, slot: int) -> None:
-    n_free = meta[M_FREE]
-    assert n_free < free_slots.shape[0]
-    free_slots[n_free] = slot
-    meta[M_FREE] = n_free + 1
-    orders[slot].order_id = 0
-
-
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def link_tail(
     orders: np.ndarray,
     levels: np.ndarray,
     bits_lo: np.ndarray,
     bits_hi: np.ndarray,
-    meta: np.ndarray,
     slot: int,
-) -> int:
-    """Append the order in ``slot`` (fields already set) to the back of its level.
+    idx: int,
+) -> bool:
+    """Append the order in ``slot`` (fields already set) to the back of level ``idx``;
+    True if the level was empty (the caller then updates its best price).
 
     No assertion before the first array access here: with one, Numba 0.68 no longer prunes
     the reference counting of the array arguments (atomics on every call, measured 2-3x
     slower overall). Check the IR (tests/matching/test_kernel_refcounts.py) after edits."""
     o = orders[slot]
-    idx = o.price - meta[M_PRICE_LO]  # the kernel asserts the window before calling
     lv = levels[idx]
     o.next = -1
     if lv.count == 0:
@@ -73,35 +52,25 @@ def link_tail(
         w = idx >> 6
         bits_lo[w] |= ONE << (idx & 63)
         bits_hi[w >> 6] |= ONE << (w & 63)
-        if o.side == SIDE_BUY:
-            assert meta[M_BEST_ASK] == -1 or idx < meta[M_BEST_ASK]  # never rest crossing
-            if meta[M_BEST_BID] < idx:
-                meta[M_BEST_BID] = idx
-        else:
-            assert meta[M_BEST_BID] < idx
-            if meta[M_BEST_ASK] == -1 or idx < meta[M_BEST_ASK]:
-                meta[M_BEST_ASK] = idx
-    else:
-        tail = lv.tail
-        orders[tail].next = slot
-        o.prev = tail
-        lv.tail = slot
-        lv.qty += o.remaining
-        lv.count += 1
-    meta[M_LIVE] += 1
-    return idx
+        return True
+    tail = lv.tail
+    orders[tail].next = slot
+    o.prev = tail
+    lv.tail = slot
+    lv.qty += o.remaining
+    lv.count += 1
+    return False
 
 
-@njit(cache=True)
-def unlink(orders: np.ndarray, levels: np.ndarray, meta: np.ndarray, slot: int) -> int:
-    """Take the order in ``slot`` off its level (the slot stays allocated); return the level.
+@njit(cache=True, inline="always")
+def unlink(orders: np.ndarray, levels: np.ndarray, slot: int, idx: int) -> int:
+    """Take the order in ``slot`` off its level ``idx`` (the slot stays allocated); return
+    the orders left on the level.
 
-    If the level empties (count 0) the caller clears its bit and moves the best price
+    If the level empties the caller clears its bit and moves the best price
     (:func:`tradex.matching.bitmap.level_emptied`); kept apart so both stay leaves."""
     o = orders[slot]
-    idx = o.price - meta[M_PRICE_LO]
     lv = levels[idx]
-    assert lv.count > 0
     prev = o.prev
     nxt = o.next
     if prev == -1:
@@ -113,15 +82,17 @@ def unlink(orders: np.ndarray, levels: np.ndarray, meta: np.ndarray, slot: int) 
     else:
         orders[nxt].prev = prev
     lv.qty -= o.remaining
-    lv.count -= 1
-    meta[M_LIVE] -= 1
-    return idx
+    count = lv.count - 1
+    assert count >= 0
+    lv.count = count
+    return count
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def emit_event(
     events: np.ndarray,
-    meta: np.ndarray,
+    n: int,
+    seq: int,
     ci: int,
     ts: int,
     kind: int,
@@ -133,9 +104,7 @@ def emit_event(
     filled: int,
     reason: int,
 ) -> None:
-    n = meta[M_N_EVENTS]
-    seq = meta[M_SEQ] + 1
-    meta[M_SEQ] = seq
+    """Write event record ``n`` (the caller counts records and sequence numbers)."""
     e = events[n]
     e.seq = seq
     e.cmd_index = ci
@@ -148,13 +117,13 @@ def emit_event(
     e.filled = filled
     e.reason = reason
     e.timestamp_ns = ts
-    meta[M_N_EVENTS] = n + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def emit_trade(
     trades: np.ndarray,
-    meta: np.ndarray,
+    n: int,
+    seq: int,
     ci: int,
     ts: int,
     maker_id: int,
@@ -165,10 +134,6 @@ def emit_trade(
     price: int,
     qty: int,
 ) -> None:
-    assert qty > 0
-    n = meta[M_N_TRADES]
-    seq = meta[M_SEQ] + 1
-    meta[M_SEQ] = seq
     t = trades[n]
     t.seq = seq
     t.cmd_index = ci
@@ -180,17 +145,13 @@ def emit_trade(
     t.price = price
     t.qty = qty
     t.timestamp_ns = ts
-    meta[M_N_TRADES] = n + 1
+    assert qty > 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def emit_l2(
-    deltas: np.ndarray, meta: np.ndarray, ci: int, ts: int, side: int, price: int, qty: int
+    deltas: np.ndarray, n: int, seq: int, ci: int, ts: int, side: int, price: int, qty: int
 ) -> None:
-    assert qty >= 0
-    n = meta[M_N_L2]
-    seq = meta[M_SEQ] + 1
-    meta[M_SEQ] = seq
     d = deltas[n]
     d.seq = seq
     d.cmd_index = ci
@@ -198,19 +159,61 @@ def emit_l2(
     d.price = price
     d.qty = qty
     d.timestamp_ns = ts
-    meta[M_N_L2] = n + 1
+    assert qty >= 0
 
 
-@njit(cache=True)
-def outside_band(meta: np.ndarray, price: int) -> bool:
+@njit(cache=True, inline="always")
+def outside_band(
+    price: int, band: int, last_trade: int, best_bid: int, best_ask: int, lo: int
+) -> bool:
     """Price further from the reference (last trade, else mid, else none) than the band."""
-    band = meta[M_BAND_BPS]
     if band == 0:
         return False
-    ref = meta[M_LAST_TRADE]
-    if ref == 0 and meta[M_BEST_BID] >= 0 and meta[M_BEST_ASK] >= 0:
-        lo = meta[M_PRICE_LO]
-        ref = (meta[M_BEST_BID] + lo + meta[M_BEST_ASK] + lo) // 2
+    ref = last_trade
+    if ref == 0 and best_bid >= 0 and best_ask >= 0:
+        ref = (best_bid + lo + best_ask + lo) // 2
     if ref == 0:
         return False
     return abs(price - ref) * 10_000 > ref * band
+
+
+@njit(cache=True)
+def fok_outcome(
+    orders: np.ndarray,
+    levels: np.ndarray,
+    bits_lo: np.ndarray,
+    bits_hi: np.ndarray,
+    best: int,
+    lo: int,
+    side: int,
+    limit: int,
+    qty: int,
+    owner: int,
+    stp: int,
+) -> int:
+    """REASON_NONE if a FOK of ``qty`` fills completely against the opposite side starting
+    at level ``best`` (in priority order, up to ``limit``), REASON_SELF_TRADE if it would
+    first meet an own order with STP on, else REASON_FOK_UNFILLABLE. Reads only.
+
+    Not inlined (FOKs are rare; the scan loop would keep reference counting in the kernel)
+    and written with early returns, so it compiles without reference counting itself."""
+    need = qty
+    idx = best
+    while idx >= 0:
+        if side == SIDE_BUY and idx + lo > limit:
+            return REASON_FOK_UNFILLABLE
+        if side != SIDE_BUY and idx + lo < limit:
+            return REASON_FOK_UNFILLABLE
+        slot = levels[idx].head
+        for _ in range(levels[idx].count):
+            if stp != STP_NONE and orders[slot].owner == owner:
+                return REASON_SELF_TRADE
+            need -= orders[slot].remaining
+            if need <= 0:
+                return REASON_NONE
+            slot = orders[slot].next
+        if side == SIDE_BUY:
+            idx = find_next(bits_lo, bits_hi, idx + 1)
+        else:
+            idx = find_prev(bits_lo, bits_hi, idx - 1)
+    return REASON_FOK_UNFILLABLE

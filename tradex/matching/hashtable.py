@@ -30,7 +30,7 @@ def buckets_for(orders_max: int) -> int:
     return size
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def hash_find(table: np.ndarray, shift: int, key: int) -> int:
     """Slot of key, or -1."""
     mask = (table.shape[0] >> 1) - 1
@@ -44,7 +44,7 @@ def hash_find(table: np.ndarray, shift: int, key: int) -> int:
         b = (b + 1) & mask
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def hash_insert(table: np.ndarray, shift: int, key: int, slot: int) -> None:
     assert key > 0
     mask = (table.shape[0] >> 1) - 1
@@ -56,7 +56,7 @@ def hash_insert(table: np.ndarray, shift: int, key: int, slot: int) -> None:
     table[2 * b + 1] = slot
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def hash_delete(table: np.ndarray, shift: int, key: int) -> None:
     mask = (table.shape[0] >> 1) - 1
     i = (key + (key >> 32) * HIGH_MULTIPLIER) & mask

@@ -18,15 +18,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tradex.matching.bitmap import find_next, find_prev, level_emptied
+from tradex.matching.bitmap import level_emptied
 from tradex.matching.book_ops import (
     emit_event,
     emit_l2,
     emit_trade,
+    fok_outcome,
     link_tail,
     outside_band,
-    pop_free_slot,
-    push_free_slot,
     unlink,
 )
 from tradex.matching.constants import (
@@ -57,7 +56,6 @@ from tradex.matching.constants import (
     REASON_BAD_SIDE,
     REASON_BAD_STP,
     REASON_DUPLICATE_ID,
-    REASON_FOK_UNFILLABLE,
     REASON_HALTED,
     REASON_IOC_REMAINDER,
     REASON_MARKET_REMAINDER,
@@ -95,6 +93,7 @@ from tradex.matching.dtypes import (
     M_N_L2,
     M_N_TRADES,
     M_PRICE_LO,
+    M_SEQ,
 )
 from tradex.matching.hashtable import hash_delete, hash_find, hash_insert
 
@@ -121,23 +120,35 @@ def process_batch(
     output buffers; if not it stops (STATUS_OUTPUT_FULL) and the caller drains the buffers
     and calls again with the rest. STATUS_ORDERS_FULL stops before a command that might
     need a free order slot when none is left (nothing of that command is applied).
+
+    The book's scalars live in local variables for the whole batch (registers, not
+    ``meta`` round trips: LLVM cannot prove ``meta`` does not alias the record arrays) and
+    are written back once, after the loop.
     """
-    meta[M_N_TRADES] = 0
-    meta[M_N_EVENTS] = 0
-    meta[M_N_L2] = 0
-    meta[M_DONE] = 0
+    seq = meta[M_SEQ]
+    last_trade = meta[M_LAST_TRADE]
+    band = meta[M_BAND_BPS]
+    halted = meta[M_HALTED]
+    lo = meta[M_PRICE_LO]
+    live = meta[M_LIVE]
+    n_free = meta[M_FREE]
+    best_bid = meta[M_BEST_BID]
+    best_ask = meta[M_BEST_ASK]
     shift = meta[M_HASH_SHIFT]
+    n_tr = 0
+    n_ev = 0
+    n_l2 = 0
+    done = 0
     levels_max = levels.shape[0]
     trades_max = trades.shape[0]
     events_max = events.shape[0]
     deltas_max = deltas.shape[0]
     status = STATUS_OK
     for ci in range(cmds.shape[0]):
-        live = meta[M_LIVE]
         if (
-            trades_max - meta[M_N_TRADES] < live + 1
-            or events_max - meta[M_N_EVENTS] < 2 * live + 8
-            or deltas_max - meta[M_N_L2] < live + 4
+            trades_max - n_tr < live + 1
+            or events_max - n_ev < 2 * live + 8
+            or deltas_max - n_l2 < live + 4
         ):
             status = STATUS_OUTPUT_FULL
             break
@@ -155,8 +166,7 @@ def process_batch(
         t_stp = c.stp_mode
         t_slot = -1  # the amended order's slot, kept while it is off the book
         t_rests = False  # GTC, post-only and amends rest; IOC, FOK and market never do
-        t_limit = c.price
-        lo = meta[M_PRICE_LO]
+        t_limit = t_price
 
         if op >= OP_LIMIT_GTC and op <= OP_MARKET:
             t_rests = op in (OP_LIMIT_GTC, OP_POST_ONLY)
@@ -174,72 +184,62 @@ def process_batch(
                 reason = REASON_BAD_PRICE
             elif t_stp < 0 or t_stp > STP_MODE_MAX:
                 reason = REASON_BAD_STP
-            elif meta[M_HALTED] != 0:
+            elif halted != 0:
                 reason = REASON_HALTED
             elif hash_find(htable, shift, t_id) >= 0:
                 reason = REASON_DUPLICATE_ID
             elif t_rests and live > 0 and (t_price - lo < 0 or t_price - lo >= levels_max):
                 reason = REASON_PRICE_OUT_OF_RANGE
-            elif op != OP_MARKET and outside_band(meta, t_price):
+            elif op != OP_MARKET and outside_band(
+                t_price, band, last_trade, best_bid, best_ask, lo
+            ):
                 reason = REASON_PRICE_BAND
             elif op == OP_POST_ONLY:
                 if t_side == SIDE_BUY:
-                    if meta[M_BEST_ASK] >= 0 and meta[M_BEST_ASK] + lo <= t_price:
+                    if best_ask >= 0 and best_ask + lo <= t_price:
                         reason = REASON_POST_ONLY_WOULD_TRADE
-                elif meta[M_BEST_BID] >= 0 and meta[M_BEST_BID] + lo >= t_price:
+                elif best_bid >= 0 and best_bid + lo >= t_price:
                     reason = REASON_POST_ONLY_WOULD_TRADE
             if reason != REASON_NONE:
+                seq += 1
                 emit_event(
-                    events, meta, ci, ts, EV_REJECTED, t_id, t_owner, t_side, t_price, t_rem, 0,
-                    reason,
+                    events, n_ev, seq, ci, ts, EV_REJECTED, t_id, t_owner, t_side, t_price,
+                    t_rem, 0, reason,
                 )  # fmt: skip
-                meta[M_DONE] = ci + 1
+                n_ev += 1
+                done = ci + 1
                 continue
-            if t_rests and meta[M_FREE] == 0:
+            if t_rests and n_free == 0:
                 status = STATUS_ORDERS_FULL
                 break
+            seq += 1
             emit_event(
-                events, meta, ci, ts, EV_ACCEPTED, t_id, t_owner, t_side, t_price, t_rem, 0,
-                REASON_NONE,
+                events, n_ev, seq, ci, ts, EV_ACCEPTED, t_id, t_owner, t_side, t_price, t_rem,
+                0, REASON_NONE,
             )  # fmt: skip
+            n_ev += 1
             if op == OP_MARKET:
-                best_idx = meta[M_BEST_ASK] if t_side == SIDE_BUY else meta[M_BEST_BID]
+                best_idx = best_ask if t_side == SIDE_BUY else best_bid
                 if c.protection_ticks == PROTECTION_NONE or best_idx < 0:
                     t_limit = PRICE_INF if t_side == SIDE_BUY else -PRICE_INF
                 elif t_side == SIDE_BUY:
                     t_limit = best_idx + lo + c.protection_ticks
                 else:
                     t_limit = best_idx + lo - c.protection_ticks
-            if op == OP_LIMIT_FOK:
+            elif op == OP_LIMIT_FOK:
                 # Fills completely or not at all; meeting an own order (STP on) kills it.
-                need = t_rem
-                reason = REASON_FOK_UNFILLABLE
-                idx = meta[M_BEST_ASK] if t_side == SIDE_BUY else meta[M_BEST_BID]
-                while idx >= 0 and reason == REASON_FOK_UNFILLABLE:
-                    if t_side == SIDE_BUY and idx + lo > t_limit:
-                        break
-                    if t_side == SIDE_SELL and idx + lo < t_limit:
-                        break
-                    slot = levels[idx].head
-                    for _ in range(levels[idx].count):
-                        if t_stp != STP_NONE and orders[slot].owner == t_owner:
-                            reason = REASON_SELF_TRADE
-                            break
-                        need -= orders[slot].remaining
-                        if need <= 0:
-                            reason = REASON_NONE
-                            break
-                        slot = orders[slot].next
-                    if t_side == SIDE_BUY:
-                        idx = find_next(bits_lo, bits_hi, idx + 1)
-                    else:
-                        idx = find_prev(bits_lo, bits_hi, idx - 1)
+                reason = fok_outcome(
+                    orders, levels, bits_lo, bits_hi, best_ask if t_side == SIDE_BUY else best_bid,
+                    lo, t_side, t_limit, t_rem, t_owner, t_stp,
+                )  # fmt: skip
                 if reason != REASON_NONE:
+                    seq += 1
                     emit_event(
-                        events, meta, ci, ts, EV_EXPIRED, t_id, t_owner, t_side, t_price, t_rem,
-                        0, reason,
+                        events, n_ev, seq, ci, ts, EV_EXPIRED, t_id, t_owner, t_side, t_price,
+                        t_rem, 0, reason,
                     )  # fmt: skip
-                    meta[M_DONE] = ci + 1
+                    n_ev += 1
+                    done = ci + 1
                     continue
 
         elif op == OP_CANCEL:
@@ -249,32 +249,41 @@ def process_batch(
             elif orders[slot].owner != t_owner:
                 reason = REASON_NOT_OWNER
             if reason != REASON_NONE:
+                seq += 1
                 emit_event(
-                    events, meta, ci, ts, EV_REJECTED, t_id, t_owner, t_side, t_price, t_rem, 0,
-                    reason,
+                    events, n_ev, seq, ci, ts, EV_REJECTED, t_id, t_owner, t_side, t_price,
+                    t_rem, 0, reason,
                 )  # fmt: skip
+                n_ev += 1
             else:
                 o = orders[slot]
                 side = o.side
                 price = o.price
                 rem = o.remaining
                 filled = o.filled
-                idx = unlink(orders, levels, meta, slot)
-                if levels[idx].count == 0:
-                    level_emptied(bits_lo, bits_hi, meta, idx)
+                idx = price - lo
+                if unlink(orders, levels, slot, idx) == 0:
+                    best_bid, best_ask = level_emptied(bits_lo, bits_hi, idx, best_bid, best_ask)
+                live -= 1
                 hash_delete(htable, shift, t_id)
-                push_free_slot(orders, free_slots, meta, slot)
+                o.order_id = 0
+                free_slots[n_free] = slot
+                n_free += 1
+                seq += 1
                 emit_event(
-                    events, meta, ci, ts, EV_CANCELLED, t_id, t_owner, side, price, rem, filled,
-                    REASON_USER_CANCEL,
+                    events, n_ev, seq, ci, ts, EV_CANCELLED, t_id, t_owner, side, price, rem,
+                    filled, REASON_USER_CANCEL,
                 )  # fmt: skip
-                emit_l2(deltas, meta, ci, ts, side, price, levels[idx].qty)
-            meta[M_DONE] = ci + 1
+                n_ev += 1
+                seq += 1
+                emit_l2(deltas, n_l2, seq, ci, ts, side, price, levels[idx].qty)
+                n_l2 += 1
+            done = ci + 1
             continue
 
         elif op == OP_AMEND:
             slot = -1
-            if meta[M_HALTED] != 0:
+            if halted != 0:
                 reason = REASON_HALTED
             elif t_price <= 0:
                 reason = REASON_BAD_PRICE
@@ -296,68 +305,85 @@ def process_batch(
                     t_price - lo < 0 or t_price - lo >= levels_max
                 ):
                     reason = REASON_PRICE_OUT_OF_RANGE
-                elif t_price != orders[slot].price and outside_band(meta, t_price):
+                elif t_price != orders[slot].price and outside_band(
+                    t_price, band, last_trade, best_bid, best_ask, lo
+                ):
                     reason = REASON_PRICE_BAND
             if reason != REASON_NONE:
+                seq += 1
                 emit_event(
-                    events, meta, ci, ts, EV_REJECTED, t_id, t_owner, t_side, t_price, t_rem, 0,
-                    reason,
+                    events, n_ev, seq, ci, ts, EV_REJECTED, t_id, t_owner, t_side, t_price,
+                    t_rem, 0, reason,
                 )  # fmt: skip
-                meta[M_DONE] = ci + 1
+                n_ev += 1
+                done = ci + 1
                 continue
             o = orders[slot]
             t_filled = o.filled
             new_rem = t_rem - t_filled
-            if t_price == o.price and new_rem <= o.remaining:
+            old_price = o.price
+            idx = old_price - lo
+            if t_price == old_price and new_rem <= o.remaining:
                 # Same price, not more quantity: in place, time priority kept.
-                lv = levels[t_price - lo]
+                lv = levels[idx]
                 delta = o.remaining - new_rem
                 o.remaining = new_rem
                 lv.qty -= delta
+                seq += 1
                 emit_event(
-                    events, meta, ci, ts, EV_AMENDED, t_id, t_owner, t_side, t_price, new_rem,
-                    t_filled, REASON_NONE,
+                    events, n_ev, seq, ci, ts, EV_AMENDED, t_id, t_owner, t_side, t_price,
+                    new_rem, t_filled, REASON_NONE,
                 )  # fmt: skip
+                n_ev += 1
                 if delta != 0:
-                    emit_l2(deltas, meta, ci, ts, t_side, t_price, lv.qty)
-                meta[M_DONE] = ci + 1
+                    seq += 1
+                    emit_l2(deltas, n_l2, seq, ci, ts, t_side, t_price, lv.qty)
+                    n_l2 += 1
+                done = ci + 1
                 continue
             # Otherwise the order leaves the book and re-enters like a new GTC limit order.
-            old_price = o.price
-            idx = unlink(orders, levels, meta, slot)
-            if levels[idx].count == 0:
-                level_emptied(bits_lo, bits_hi, meta, idx)
+            if unlink(orders, levels, slot, idx) == 0:
+                best_bid, best_ask = level_emptied(bits_lo, bits_hi, idx, best_bid, best_ask)
+            live -= 1
+            seq += 1
             emit_event(
-                events, meta, ci, ts, EV_AMENDED, t_id, t_owner, t_side, t_price, new_rem,
+                events, n_ev, seq, ci, ts, EV_AMENDED, t_id, t_owner, t_side, t_price, new_rem,
                 t_filled, REASON_NONE,
             )  # fmt: skip
-            emit_l2(deltas, meta, ci, ts, t_side, old_price, levels[idx].qty)
+            n_ev += 1
+            seq += 1
+            emit_l2(deltas, n_l2, seq, ci, ts, t_side, old_price, levels[idx].qty)
+            n_l2 += 1
             t_rem = new_rem
             t_slot = slot
             t_rests = True
             op = OP_LIMIT_GTC
 
         elif op == OP_RULES:
+            seq += 1
             if c.band_bps < 0 or (c.halted != 0 and c.halted != 1):
                 emit_event(
-                    events, meta, ci, ts, EV_REJECTED, t_id, t_owner, t_side, t_price, t_rem, 0,
-                    REASON_BAD_RULES,
+                    events, n_ev, seq, ci, ts, EV_REJECTED, t_id, t_owner, t_side, t_price,
+                    t_rem, 0, REASON_BAD_RULES,
                 )  # fmt: skip
             else:
-                meta[M_BAND_BPS] = c.band_bps
-                meta[M_HALTED] = c.halted
+                band = c.band_bps
+                halted = c.halted
                 emit_event(
-                    events, meta, ci, ts, EV_RULES, 0, 0, c.halted, 0, c.band_bps, 0, REASON_NONE
+                    events, n_ev, seq, ci, ts, EV_RULES, 0, 0, halted, 0, band, 0, REASON_NONE
                 )
-            meta[M_DONE] = ci + 1
+            n_ev += 1
+            done = ci + 1
             continue
 
         else:
+            seq += 1
             emit_event(
-                events, meta, ci, ts, EV_REJECTED, t_id, t_owner, t_side, t_price, t_rem, 0,
-                REASON_BAD_OP,
+                events, n_ev, seq, ci, ts, EV_REJECTED, t_id, t_owner, t_side, t_price, t_rem,
+                0, REASON_BAD_OP,
             )  # fmt: skip
-            meta[M_DONE] = ci + 1
+            n_ev += 1
+            done = ci + 1
             continue
 
         # --- matching: level by level, FIFO inside a level, trades at the maker's price ---
@@ -365,10 +391,10 @@ def process_batch(
         stp_stop = False
         stp_qty = 0
         while t_rem > 0:
-            idx = meta[M_BEST_ASK] if t_side == SIDE_BUY else meta[M_BEST_BID]
+            idx = best_ask if t_side == SIDE_BUY else best_bid
             if idx < 0:
                 break
-            level_price = idx + meta[M_PRICE_LO]
+            level_price = idx + lo
             if t_side == SIDE_BUY and level_price > t_limit:
                 break
             if t_side == SIDE_SELL and level_price < t_limit:
@@ -386,15 +412,21 @@ def process_batch(
                         t_rem = 0
                         break
                     if t_stp in (STP_CANCEL_OLDEST, STP_CANCEL_BOTH):
+                        seq += 1
                         emit_event(
-                            events, meta, ci, ts, EV_CANCELLED, mk.order_id, mk.owner,
+                            events, n_ev, seq, ci, ts, EV_CANCELLED, mk.order_id, mk.owner,
                             maker_side, level_price, mk.remaining, mk.filled, REASON_SELF_TRADE,
                         )  # fmt: skip
+                        n_ev += 1
                         hash_delete(htable, shift, mk.order_id)
-                        gone = unlink(orders, levels, meta, slot)
-                        if levels[gone].count == 0:
-                            level_emptied(bits_lo, bits_hi, meta, gone)
-                        push_free_slot(orders, free_slots, meta, slot)
+                        if unlink(orders, levels, slot, idx) == 0:
+                            best_bid, best_ask = level_emptied(
+                                bits_lo, bits_hi, idx, best_bid, best_ask
+                            )
+                        live -= 1
+                        mk.order_id = 0
+                        free_slots[n_free] = slot
+                        n_free += 1
                         if t_stp == STP_CANCEL_BOTH:
                             stp_stop = True
                             stp_qty = t_rem
@@ -404,88 +436,120 @@ def process_batch(
                     # decrement-and-cancel
                     dec = t_rem if t_rem < mk.remaining else mk.remaining
                     if mk.remaining == dec:
+                        seq += 1
                         emit_event(
-                            events, meta, ci, ts, EV_CANCELLED, mk.order_id, mk.owner,
+                            events, n_ev, seq, ci, ts, EV_CANCELLED, mk.order_id, mk.owner,
                             maker_side, level_price, dec, mk.filled, REASON_SELF_TRADE,
                         )  # fmt: skip
+                        n_ev += 1
                         hash_delete(htable, shift, mk.order_id)
-                        gone = unlink(orders, levels, meta, slot)
-                        if levels[gone].count == 0:
-                            level_emptied(bits_lo, bits_hi, meta, gone)
-                        push_free_slot(orders, free_slots, meta, slot)
+                        if unlink(orders, levels, slot, idx) == 0:
+                            best_bid, best_ask = level_emptied(
+                                bits_lo, bits_hi, idx, best_bid, best_ask
+                            )
+                        live -= 1
+                        mk.order_id = 0
+                        free_slots[n_free] = slot
+                        n_free += 1
                     else:
                         mk.remaining -= dec
                         lv.qty -= dec
+                        seq += 1
                         emit_event(
-                            events, meta, ci, ts, EV_DECREMENTED, mk.order_id, mk.owner,
+                            events, n_ev, seq, ci, ts, EV_DECREMENTED, mk.order_id, mk.owner,
                             maker_side, level_price, mk.remaining, mk.filled, REASON_SELF_TRADE,
                         )  # fmt: skip
+                        n_ev += 1
                     if t_rem == dec:
                         stp_stop = True
                         stp_qty = dec
                         t_rem = 0
                         break
                     t_rem -= dec
+                    seq += 1
                     emit_event(
-                        events, meta, ci, ts, EV_DECREMENTED, t_id, t_owner, t_side, t_price,
-                        t_rem, t_filled, REASON_SELF_TRADE,
+                        events, n_ev, seq, ci, ts, EV_DECREMENTED, t_id, t_owner, t_side,
+                        t_price, t_rem, t_filled, REASON_SELF_TRADE,
                     )  # fmt: skip
+                    n_ev += 1
                     continue
-                fill = t_rem if t_rem < mk.remaining else mk.remaining
+                mk_rem = mk.remaining
+                fill = t_rem if t_rem < mk_rem else mk_rem
+                maker_id = mk.order_id
+                maker_owner = mk.owner
+                seq += 1
                 emit_trade(
-                    trades, meta, ci, ts, mk.order_id, t_id, mk.owner, t_owner, t_side,
+                    trades, n_tr, seq, ci, ts, maker_id, t_id, maker_owner, t_owner, t_side,
                     level_price, fill,
                 )  # fmt: skip
+                n_tr += 1
                 t_rem -= fill
                 t_filled += fill
-                meta[M_LAST_TRADE] = level_price
-                mk.filled += fill
-                if fill == mk.remaining:
-                    maker_id = mk.order_id
-                    maker_owner = mk.owner
-                    maker_filled = mk.filled
+                last_trade = level_price
+                maker_filled = mk.filled + fill
+                mk.filled = maker_filled
+                if fill == mk_rem:
                     hash_delete(htable, shift, maker_id)
-                    gone = unlink(orders, levels, meta, slot)
-                    if levels[gone].count == 0:
-                        level_emptied(bits_lo, bits_hi, meta, gone)
-                    push_free_slot(orders, free_slots, meta, slot)
+                    if unlink(orders, levels, slot, idx) == 0:
+                        best_bid, best_ask = level_emptied(
+                            bits_lo, bits_hi, idx, best_bid, best_ask
+                        )
+                    live -= 1
+                    mk.order_id = 0
+                    free_slots[n_free] = slot
+                    n_free += 1
+                    seq += 1
                     emit_event(
-                        events, meta, ci, ts, EV_FILLED, maker_id, maker_owner, maker_side,
+                        events, n_ev, seq, ci, ts, EV_FILLED, maker_id, maker_owner, maker_side,
                         level_price, 0, maker_filled, REASON_NONE,
                     )  # fmt: skip
+                    n_ev += 1
                 else:
-                    mk.remaining -= fill
+                    mk.remaining = mk_rem - fill
                     lv.qty -= fill
             if lv.qty != qty_before:
-                emit_l2(deltas, meta, ci, ts, maker_side, level_price, lv.qty)
+                seq += 1
+                emit_l2(deltas, n_l2, seq, ci, ts, maker_side, level_price, lv.qty)
+                n_l2 += 1
 
         # --- the taker's outcome ----------------------------------------------------------
         if stp_stop:
             if t_slot >= 0:
                 hash_delete(htable, shift, t_id)
-                push_free_slot(orders, free_slots, meta, t_slot)
+                orders[t_slot].order_id = 0
+                free_slots[n_free] = t_slot
+                n_free += 1
+            seq += 1
             emit_event(
-                events, meta, ci, ts, EV_CANCELLED, t_id, t_owner, t_side, t_price, stp_qty,
-                t_filled, REASON_SELF_TRADE,
+                events, n_ev, seq, ci, ts, EV_CANCELLED, t_id, t_owner, t_side, t_price,
+                stp_qty, t_filled, REASON_SELF_TRADE,
             )  # fmt: skip
+            n_ev += 1
         elif t_rem == 0:
             if t_slot >= 0:
                 hash_delete(htable, shift, t_id)
-                push_free_slot(orders, free_slots, meta, t_slot)
+                orders[t_slot].order_id = 0
+                free_slots[n_free] = t_slot
+                n_free += 1
+            seq += 1
             emit_event(
-                events, meta, ci, ts, EV_FILLED, t_id, t_owner, t_side, t_price, 0, t_filled,
-                REASON_NONE,
+                events, n_ev, seq, ci, ts, EV_FILLED, t_id, t_owner, t_side, t_price, 0,
+                t_filled, REASON_NONE,
             )  # fmt: skip
+            n_ev += 1
         elif t_rests:
-            if meta[M_LIVE] == 0:  # empty book: centre the price window on this order
+            if live == 0:  # empty book: centre the price window on this order
                 new_lo = t_price - levels_max // 2
-                meta[M_PRICE_LO] = new_lo if new_lo > 1 else 1
+                lo = new_lo if new_lo > 1 else 1
             slot = t_slot
             if slot < 0:
-                slot = pop_free_slot(free_slots, meta)
+                assert n_free > 0  # checked before the command started
+                n_free -= 1
+                slot = free_slots[n_free]
                 hash_insert(htable, shift, t_id, slot)
-            assert t_price - meta[M_PRICE_LO] >= 0
-            assert t_price - meta[M_PRICE_LO] < levels_max
+            idx = t_price - lo
+            assert idx >= 0
+            assert idx < levels_max
             o = orders[slot]
             o.order_id = t_id
             o.owner = t_owner
@@ -493,17 +557,46 @@ def process_batch(
             o.price = t_price
             o.remaining = t_rem
             o.filled = t_filled
-            idx = link_tail(orders, levels, bits_lo, bits_hi, meta, slot)
+            if link_tail(orders, levels, bits_lo, bits_hi, slot, idx):
+                if t_side == SIDE_BUY:
+                    assert best_ask == -1 or idx < best_ask  # never rest crossing
+                    if best_bid < idx:
+                        best_bid = idx
+                else:
+                    assert best_bid < idx
+                    if best_ask == -1 or idx < best_ask:
+                        best_ask = idx
+            live += 1
+            seq += 1
             emit_event(
-                events, meta, ci, ts, EV_RESTED, t_id, t_owner, t_side, t_price, t_rem, t_filled,
-                REASON_NONE,
+                events, n_ev, seq, ci, ts, EV_RESTED, t_id, t_owner, t_side, t_price, t_rem,
+                t_filled, REASON_NONE,
             )  # fmt: skip
-            emit_l2(deltas, meta, ci, ts, t_side, t_price, levels[idx].qty)
+            n_ev += 1
+            seq += 1
+            emit_l2(deltas, n_l2, seq, ci, ts, t_side, t_price, levels[idx].qty)
+            n_l2 += 1
         else:
             why = REASON_MARKET_REMAINDER if op == OP_MARKET else REASON_IOC_REMAINDER
+            seq += 1
             emit_event(
-                events, meta, ci, ts, EV_EXPIRED, t_id, t_owner, t_side, t_price, t_rem, t_filled,
-                why,
+                events, n_ev, seq, ci, ts, EV_EXPIRED, t_id, t_owner, t_side, t_price, t_rem,
+                t_filled, why,
             )  # fmt: skip
-        meta[M_DONE] = ci + 1
+            n_ev += 1
+        done = ci + 1
+
+    meta[M_SEQ] = seq
+    meta[M_LAST_TRADE] = last_trade
+    meta[M_BAND_BPS] = band
+    meta[M_HALTED] = halted
+    meta[M_PRICE_LO] = lo
+    meta[M_LIVE] = live
+    meta[M_FREE] = n_free
+    meta[M_BEST_BID] = best_bid
+    meta[M_BEST_ASK] = best_ask
+    meta[M_N_TRADES] = n_tr
+    meta[M_N_EVENTS] = n_ev
+    meta[M_N_L2] = n_l2
+    meta[M_DONE] = done
     return status

@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from tradex.matching.bitmap import bit_test, find_next, find_prev
-from tradex.matching.book_ops import link_tail, pop_free_slot
+from tradex.matching.book_ops import link_tail
 from tradex.matching.constants import SIDE_BUY, SIDE_SELL
 from tradex.matching.dtypes import (
     M_BEST_ASK,
@@ -146,8 +146,14 @@ def restore_rows(
 ) -> None:
     """Rest canonical rows (already validated) into an empty book with its window set."""
     assert meta[M_LIVE] == 0
+    lo = meta[M_PRICE_LO]
+    n_free = meta[M_FREE]
+    best_bid = meta[M_BEST_BID]
+    best_ask = meta[M_BEST_ASK]
     for i in range(rows.shape[0]):
-        slot = pop_free_slot(free_slots, meta)
+        assert n_free > 0
+        n_free -= 1
+        slot = free_slots[n_free]
         hash_insert(htable, meta[M_HASH_SHIFT], rows[i, 0], slot)
         o = orders[slot]
         o.order_id = rows[i, 0]
@@ -156,5 +162,16 @@ def restore_rows(
         o.price = rows[i, 3]
         o.remaining = rows[i, 4]
         o.filled = rows[i, 5]
-        link_tail(orders, levels, bits_lo, bits_hi, meta, slot)
-    assert meta[M_LIVE] == rows.shape[0]
+        idx = rows[i, 3] - lo
+        assert idx >= 0
+        assert idx < levels.shape[0]
+        if link_tail(orders, levels, bits_lo, bits_hi, slot, idx):
+            if rows[i, 2] == SIDE_BUY:
+                if best_bid < idx:
+                    best_bid = idx
+            elif best_ask == -1 or idx < best_ask:
+                best_ask = idx
+    meta[M_FREE] = n_free
+    meta[M_LIVE] = rows.shape[0]
+    meta[M_BEST_BID] = best_bid
+    meta[M_BEST_ASK] = best_ask
