@@ -273,9 +273,9 @@ class TransactionalStage:
         started = time.monotonic()
         produced: dict[tuple[str, int], int] = {}
         last_explicit: dict[tuple[str, int], int] = {}
-        for index, output in enumerate(outputs):
-            if output.partition >= 0:
-                last_explicit[(output.topic, output.partition)] = index
+        for index, (topic, _value, _key, partition) in enumerate(outputs):
+            if partition >= 0:
+                last_explicit[(topic, partition)] = index
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
             if error is None:
@@ -286,9 +286,18 @@ class TransactionalStage:
         tracked = set(last_explicit.values())
         try:
             self._call(self.producer.begin_transaction)
-            for index, output in enumerate(outputs):
+            # The common case inline (~2 records per input; a method call and attribute
+            # reads per record were ~10 % of a transaction); a full queue: _produce waits.
+            produce = self.producer.produce
+            for index, (topic, value, key, partition) in enumerate(outputs):
                 callback = on_delivery if index in tracked else None
-                self._produce(output, callback)
+                try:
+                    if partition >= 0:
+                        produce(topic, value, key, partition=partition, on_delivery=callback)
+                    else:
+                        produce(topic, value, key, on_delivery=callback)
+                except BufferError:
+                    self._produce(outputs[index], callback)
             self.fault.check("after_produce", self.stats.batches)
             if messages:
                 self._call(
