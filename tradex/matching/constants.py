@@ -115,6 +115,10 @@ ORDERS_MAX_DEFAULT = 1 << 18  # live (resting) orders per book
 PRICE_LEVELS_MAX_DEFAULT = 1 << 20  # width of the price window, in ticks
 COMMANDS_PER_BATCH_MAX = 1 << 16  # commands per kernel call (the wrapper splits bigger inputs)
 OUTPUT_SLACK_MAX = 1 << 17  # output records per call beyond the worst case of one command
+# Look-ahead of the kernel's software prefetch, in commands: the id-table bucket of command
+# ci + PREFETCH_BUCKET_AHEAD, the order slot of a cancel/amend at ci + PREFETCH_SLOT_AHEAD.
+PREFETCH_BUCKET_AHEAD = 8
+PREFETCH_SLOT_AHEAD = 4
 ORDERS_MAX_LIMIT = 1 << 26  # sanity bound on a configured orders_max
 PRICE_LEVELS_MAX_LIMIT = 1 << 26  # sanity bound on a configured price window
 

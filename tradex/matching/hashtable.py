@@ -31,6 +31,13 @@ def buckets_for(orders_max: int) -> int:
 
 
 @njit(cache=True, inline="always")
+def hash_home(table: np.ndarray, key: int) -> int:
+    """Index in ``table`` of the key word of ``key``'s home bucket (for prefetching)."""
+    mask = (table.shape[0] >> 1) - 1
+    return 2 * ((key + (key >> 32) * HIGH_MULTIPLIER) & mask)
+
+
+@njit(cache=True, inline="always")
 def hash_find(table: np.ndarray, shift: int, key: int) -> int:
     """Slot of key, or -1."""
     mask = (table.shape[0] >> 1) - 1

@@ -45,6 +45,8 @@ from tradex.matching.constants import (
     OP_MARKET,
     OP_POST_ONLY,
     OP_RULES,
+    PREFETCH_BUCKET_AHEAD,
+    PREFETCH_SLOT_AHEAD,
     PROTECTION_NONE,
     REASON_AMEND_QTY_TOO_LOW,
     REASON_BAD_ID,
@@ -95,7 +97,8 @@ from tradex.matching.dtypes import (
     M_PRICE_LO,
     M_SEQ,
 )
-from tradex.matching.hashtable import hash_delete, hash_find, hash_insert
+from tradex.matching.hashtable import hash_delete, hash_find, hash_home, hash_insert
+from tradex.matching.prefetch import prefetch
 
 PRICE_INF = np.int64(1) << np.int64(62)  # "no limit" for a market buy; -PRICE_INF for a sell
 
@@ -144,7 +147,8 @@ def process_batch(
     events_max = events.shape[0]
     deltas_max = deltas.shape[0]
     status = STATUS_OK
-    for ci in range(cmds.shape[0]):
+    n_cmds = cmds.shape[0]
+    for ci in range(n_cmds):
         if (
             trades_max - n_tr < live + 1
             or events_max - n_ev < 2 * live + 8
@@ -152,6 +156,18 @@ def process_batch(
         ):
             status = STATUS_OUTPUT_FULL
             break
+        # Look ahead (hints only, see prefetch.py): the id bucket of a coming command, and
+        # the order slot of a coming cancel/amend (its bucket was prefetched earlier).
+        if ci + PREFETCH_BUCKET_AHEAD < n_cmds:
+            key = cmds[ci + PREFETCH_BUCKET_AHEAD].order_id
+            if key > 0:
+                prefetch(htable, hash_home(htable, key))
+        if ci + PREFETCH_SLOT_AHEAD < n_cmds:
+            c_ahead = cmds[ci + PREFETCH_SLOT_AHEAD]
+            if c_ahead.order_id > 0 and (c_ahead.op == OP_CANCEL or c_ahead.op == OP_AMEND):
+                slot_ahead = hash_find(htable, shift, c_ahead.order_id)
+                if slot_ahead >= 0:
+                    prefetch(orders, slot_ahead)
         c = cmds[ci]
         op = c.op
         ts = c.timestamp_ns
