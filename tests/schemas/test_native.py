@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -237,3 +237,29 @@ def test_encoder_cannot_decode_and_decoder_cannot_encode() -> None:
         decoder.encode_domain(obj, ENV, ZERO_HASH)
     with pytest.raises(TypeError):
         encoder.encode_domain(obj, ENV)
+
+
+@pytest.mark.parametrize("obj", samples(), ids=lambda o: type(o).__name__)
+def test_appender_matches_encode_domain_in_c_and_in_the_twin(obj: Any) -> None:
+    class Out(NamedTuple):
+        topic: str
+        value: bytes
+        key: bytes | None
+        partition: int
+
+    prev_hash = bytes(range(32))
+    sealed = TWIN.encode_domain(obj, ENV, prev_hash)
+    for codec in (NATIVE, TWIN):
+        outputs: list[Any] = []
+        append = codec.appender(type(obj))
+        digest = append(outputs, Out, "topic", b"key", 3, obj, prev_hash, *ENV)
+        assert digest == sealed.hash
+        assert outputs == [Out("topic", sealed.data, b"key", 3)]
+        assert type(outputs[0]) is Out
+    assert type(NATIVE.appender(type(obj))) is BuiltinFunction
+    with pytest.raises(TypeError):
+        NATIVE.appender(type(obj))(None, Out, "t", None, -1, obj, prev_hash, *ENV)
+    with pytest.raises(TypeError):
+        NATIVE.appender(type(obj))([], dict, "t", None, -1, obj, prev_hash, *ENV)
+    with pytest.raises(TypeError):
+        NATIVE.appender(type(obj))([], Out, "t", None, -1, obj, prev_hash)

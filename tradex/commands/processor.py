@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -64,7 +64,7 @@ from tradex.infra.partitioner import partition_for
 from tradex.infra.settings import Settings
 from tradex.infra.stage import Output
 from tradex.schemas.chain import ZERO_HASH
-from tradex.schemas.codec import Codec, CodecError, EnvelopeFields
+from tradex.schemas.codec import Codec, CodecError
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,6 @@ SNAPSHOT_EVENTS_DEFAULT = 200_000  # events of a partition between two snapshots
 ROUTES_MAX = 1_000_000  # cached account -> partition entries
 INSTRUMENT_KEYS_MAX = 100_000  # cached instrument id -> key entries
 ORDER_OFFSET_MAX = (1 << ORDER_OFFSET_BITS) - 1
-_new = tuple.__new__  # builds a NamedTuple from a tuple of all its fields, in order
 
 
 class _Live:
@@ -147,6 +146,7 @@ class AccountProcessor:
         self.live: dict[int, _Live] = {}
         self.routes: dict[int, tuple[int, bytes]] = {}  # account id -> (partition, key)
         self.instrument_keys: dict[int, bytes] = {}
+        self.appenders: dict[type, Callable[..., bytes]] = {}  # at most one per domain type
         self.partitions_seen: set[int] = set()  # every partition ever assigned here
         self.stats = ProcessorStats()
 
@@ -219,7 +219,7 @@ class AccountProcessor:
         append = outputs.append
         sources, lives, accepted = self.sources, self.live, self.accepted
         routes, instrument_keys = self.routes, self.instrument_keys
-        decode, encode = self.codec.decode_domain, self.codec.encode_domain
+        decode, appenders = self.codec.decode_domain, self.appenders
         events_topic, orders_topic, producer = self.events_topic, self.orders_topic, self.producer
         stats = self.stats
         for message in messages:
@@ -271,12 +271,12 @@ class AccountProcessor:
                 for event in events:
                     assert event.event_time_ns == time_ns, "an event not at its command's time"
                     seq += step
-                    fields = _new(EnvelopeFields, (
+                    encode_into = appenders.get(type(event)) or self._appender(type(event))
+                    last_hash = encode_into(
+                        outputs, Output, events_topic, key, partition, event, last_hash,
                         ids_head + OUTPUT_INDEX_TEXT[index], causation, correlation, producer,
                         seq, "",
-                    ))  # fmt: skip
-                    data, last_hash = encode(event, fields, last_hash)
-                    append(_new(Output, (events_topic, data, key, partition)))
+                    )  # fmt: skip
                     index += 1
                 live.last_hash = last_hash
                 live.since_snapshot += len(events)
@@ -284,17 +284,22 @@ class AccountProcessor:
             if requests:
                 for request in requests:
                     assert request.event_time_ns == time_ns, "a request not at its command's time"
-                    fields = _new(EnvelopeFields, (
-                        ids_head + OUTPUT_INDEX_TEXT[index], causation, correlation, producer,
-                        0, "",
-                    ))  # fmt: skip
-                    data = encode(request, fields, ZERO_HASH).data
                     instrument = instrument_keys.get(request.instrument_id)
                     if instrument is None:
                         instrument = self._instrument_key(request.instrument_id)
-                    append(_new(Output, (orders_topic, data, instrument, -1)))
+                    encode_into = appenders.get(type(request)) or self._appender(type(request))
+                    encode_into(
+                        outputs, Output, orders_topic, instrument, -1, request, ZERO_HASH,
+                        ids_head + OUTPUT_INDEX_TEXT[index], causation, correlation, producer,
+                        0, "",
+                    )  # fmt: skip
                     index += 1
                 stats.order_requests += len(requests)
+
+    def _appender(self, cls: type) -> Callable[..., bytes]:
+        """The codec's encode-and-append function for records of ``cls`` (cached)."""
+        appender = self.appenders[cls] = self.codec.appender(cls)
+        return appender
 
     def _route(self, account_id: int) -> tuple[int, bytes]:
         """(partition, key) of an account (cached: murmur2 in Python is slow)."""

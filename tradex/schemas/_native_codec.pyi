@@ -22,4 +22,16 @@ class Program:
     @classmethod
     def decoder(cls, ops: tuple[Any, ...], fields: int, domain_type: type, /) -> Program: ...
     def encode_domain(self, obj: Any, fields: Any, prev_hash: bytes, /) -> Any: ...
+    def encode_append(
+        self,
+        outputs: list[Any],
+        output_type: type,
+        topic: str,
+        key: bytes | None,
+        partition: int,
+        obj: Any,
+        prev_hash: bytes,
+        /,
+        *fields: Any,
+    ) -> bytes: ...
     def decode_domain(self, data: bytes, /) -> tuple[Any, Any, int]: ...

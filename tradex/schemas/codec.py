@@ -100,7 +100,7 @@ def _compiled(build: Callable[..., Any], *args: Any) -> Any:
 
 def compile_native_encoder(text: str, binding: Binding, header: bytes) -> Any:
     assert compile_native is not None
-    return compile_native.domain_encoder(text, binding, header)
+    return compile_native.domain_program(text, binding, header)
 
 
 def compile_native_decoder(text: str, binding: Binding) -> Any:
@@ -134,6 +134,7 @@ class Codec:
         self._readers: dict[int, _Reader] = {}
         self._names: dict[str, str] = {}
         self._domain_writers: dict[type, Callable[..., Sealed]] = {}
+        self._domain_appenders: dict[type, Callable[..., bytes]] = {}
         self._domain_readers: dict[int, _DomainReader] = {}
         self.remote: Any = None  # a SchemaRegistryClient, when attached
         for subject, versions in registry.subjects.items():
@@ -150,8 +151,11 @@ class Codec:
             self._names[subject] = subject
             binding = BINDINGS.get(name)
             if binding is not None:
-                encoder = self._native(compile_native_encoder, latest.text, binding, header)
-                if encoder is None:
+                program = self._native(compile_native_encoder, latest.text, binding, header)
+                if program is not None:
+                    encoder = program.encode_domain
+                    self._domain_appenders[binding.cls] = program.encode_append
+                else:
                     encoder = self._fast(domain_encoder, latest.text, binding, header)
                 if encoder is not None:
                     self._domain_writers[binding.cls] = encoder
@@ -267,6 +271,38 @@ class Codec:
             return encoder(obj, envelope, prev_hash)
         except ENCODE_ERRORS as exc:
             raise CodecError(f"cannot encode {type(obj).__name__}: {exc!r}") from exc
+
+    def appender(self, cls: type) -> Callable[..., bytes]:
+        """``append(outputs, output_type, topic, key, partition, obj, prev_hash, event_id,
+        causation_id, correlation_id, producer, seq, trace_parent) -> hash``: encode a
+        domain record of type ``cls`` as :meth:`encode_domain` does (the envelope fields
+        passed one by one, in :class:`EnvelopeFields` order), append
+        ``output_type(topic, data, key, partition)`` to the list ``outputs`` and return the
+        record's hash. The C codec does it in one call (a stage's hot path); otherwise
+        :meth:`encode_domain` does the encoding. A record the C codec cannot encode raises
+        ValueError/TypeError/OverflowError/KeyError as it is (callers encode what their
+        own domain decided, so that is a bug, not bad input); the fallback raises
+        CodecError."""
+        native = self._domain_appenders.get(cls)
+        if native is not None:
+            return native
+        encode = self.encode_domain
+
+        def append(
+            outputs: list[Any],
+            output_type: type,
+            topic: str,
+            key: bytes | None,
+            partition: int,
+            obj: Any,
+            prev_hash: bytes,
+            *fields: Any,
+        ) -> bytes:
+            sealed = encode(obj, EnvelopeFields(*fields), prev_hash)
+            outputs.append(output_type(topic, sealed.data, key, partition))
+            return sealed.hash
+
+        return append
 
     def _encode_domain_reference(
         self, obj: Any, envelope: EnvelopeFields, prev_hash: bytes

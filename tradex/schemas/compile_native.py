@@ -155,13 +155,19 @@ def encoder_ops(text: str, binding: Binding) -> tuple[Op, ...]:
     return tuple(ops)
 
 
-def domain_encoder(text: str, binding: Binding, header: bytes) -> Callable[..., Sealed]:
-    """The C ``encode_domain(obj, fields, prev_hash) -> Sealed`` of ``binding``'s type."""
+def domain_program(text: str, binding: Binding, header: bytes) -> native.Program:
+    """The C encoder of ``binding``'s type: ``encode_domain(obj, fields, prev_hash) ->
+    Sealed`` and ``encode_append(outputs, output_type, topic, key, partition, obj,
+    prev_hash, *fields) -> hash`` (see :meth:`tradex.schemas.codec.Codec.appender`)."""
     ops = encoder_ops(text, binding)
-    program = native.Program.encoder(
+    return native.Program.encoder(
         ops, len(binding.fields), len(EnvelopeFields._fields), header, Sealed
     )
-    encode: Callable[..., Sealed] = program.encode_domain
+
+
+def domain_encoder(text: str, binding: Binding, header: bytes) -> Callable[..., Sealed]:
+    """The C ``encode_domain(obj, fields, prev_hash) -> Sealed`` of ``binding``'s type."""
+    encode: Callable[..., Sealed] = domain_program(text, binding, header).encode_domain
     return encode
 
 

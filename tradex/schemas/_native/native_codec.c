@@ -775,39 +775,33 @@ static PyObject *program_decoder(PyObject *cls, PyObject *args) {
 }
 
 /* encode_domain(obj, fields, prev_hash) -> Sealed(data, hash) */
-static PyObject *program_encode_domain(Program *self, PyObject *const *args, Py_ssize_t nargs) {
+/* The wire bytes of ``obj`` with envelope ``fields`` (EnvelopeFields items) after
+ * ``prev_hash`` in its chain: *data (header, body, hash) and *digest (the hash). */
+static int encode_core(Program *self, PyObject *obj, PyObject *const *fields, PyObject *prev_hash,
+                       PyObject **data_out, PyObject **digest_out) {
     if (self->decode) {
         PyErr_SetString(PyExc_TypeError, "a decoder cannot encode");
-        return NULL;
+        return -1;
     }
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "encode_domain(obj, fields, prev_hash)");
-        return NULL;
-    }
-    PyObject *obj = args[0], *fields = args[1], *prev_hash = args[2];
     if (!PyTuple_Check(obj) || PyTuple_GET_SIZE(obj) != self->obj_size) {
         PyErr_Format(PyExc_ValueError, "expected a record of %zd fields", self->obj_size);
-        return NULL;
-    }
-    if (!PyTuple_Check(fields) || PyTuple_GET_SIZE(fields) != self->fields_size) {
-        PyErr_Format(PyExc_ValueError, "expected envelope fields of %zd items", self->fields_size);
-        return NULL;
+        return -1;
     }
     if (!PyBytes_Check(prev_hash)) {
         PyErr_SetString(PyExc_TypeError, "prev_hash must be bytes");
-        return NULL;
+        return -1;
     }
     if (PyBytes_GET_SIZE(prev_hash) != HASH_SIZE) {
         PyErr_SetString(PyExc_ValueError, "prev_hash must be 32 bytes");
-        return NULL;
+        return -1;
     }
     Buf b;
     b.p = b.inline_;
     b.cap = BUF_INLINE;
     b.n = HEADER_SIZE;
     memcpy(b.p, self->header, HEADER_SIZE);
-    Ctx ctx = {((PyTupleObject *)fields)->ob_item, self->fields_size, prev_hash};
-    PyObject *result = NULL;
+    Ctx ctx = {fields, self->fields_size, prev_hash};
+    int status = -1;
     if (enc_ops(&b, self->prog, ((PyTupleObject *)obj)->ob_item, &ctx, 0) < 0) goto done;
     if (b.n > RECORD_SIZE_MAX) {
         PyErr_Format(PyExc_ValueError, "%zd bytes exceeds RECORD_SIZE_MAX", b.n);
@@ -824,17 +818,90 @@ static PyObject *program_encode_domain(Program *self, PyObject *const *args, Py_
         Py_DECREF(data);
         goto done;
     }
-    result = self->result_type->tp_alloc(self->result_type, 2);
+    *data_out = data;
+    *digest_out = digest;
+    status = 0;
+done:
+    if (b.p != b.inline_) PyMem_Free(b.p);
+    return status;
+}
+
+/* encode_domain(obj, fields, prev_hash) -> Sealed(data, hash) */
+static PyObject *program_encode_domain(Program *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (self->decode) {
+        PyErr_SetString(PyExc_TypeError, "a decoder cannot encode");
+        return NULL;
+    }
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "encode_domain(obj, fields, prev_hash)");
+        return NULL;
+    }
+    PyObject *fields = args[1];
+    if (!PyTuple_Check(fields) || PyTuple_GET_SIZE(fields) != self->fields_size) {
+        PyErr_Format(PyExc_ValueError, "expected envelope fields of %zd items", self->fields_size);
+        return NULL;
+    }
+    PyObject *data, *digest;
+    if (encode_core(self, args[0], ((PyTupleObject *)fields)->ob_item, args[2], &data, &digest) < 0)
+        return NULL;
+    PyObject *result = self->result_type->tp_alloc(self->result_type, 2);
     if (result == NULL) {
         Py_DECREF(data);
         Py_DECREF(digest);
-        goto done;
+        return NULL;
     }
     PyTuple_SET_ITEM(result, 0, data);
     PyTuple_SET_ITEM(result, 1, digest);
-done:
-    if (b.p != b.inline_) PyMem_Free(b.p);
     return result;
+}
+
+#define APPEND_FIXED_ARGS 7 /* outputs, output_type, topic, key, partition, obj, prev_hash */
+
+/* encode_append(outputs, output_type, topic, key, partition, obj, prev_hash, *fields) -> hash
+ * Appends output_type(topic, data, key, partition) to the list ``outputs`` (a stage's
+ * Output) and returns the record's hash: the processor's hot path without building the
+ * EnvelopeFields, Sealed and Output tuples in Python. */
+static PyObject *program_encode_append(Program *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (self->decode) {
+        PyErr_SetString(PyExc_TypeError, "a decoder cannot encode");
+        return NULL;
+    }
+    if (nargs != APPEND_FIXED_ARGS + self->fields_size) {
+        PyErr_Format(PyExc_TypeError,
+                     "encode_append(outputs, output_type, topic, key, partition, obj, prev_hash, "
+                     "%zd envelope fields)", self->fields_size);
+        return NULL;
+    }
+    PyObject *outputs = args[0], *output_type = args[1];
+    if (!PyList_Check(outputs)) {
+        PyErr_SetString(PyExc_TypeError, "outputs must be a list");
+        return NULL;
+    }
+    if (check_tuple_type(output_type, "output_type") < 0) return NULL;
+    PyObject *data, *digest;
+    if (encode_core(self, args[5], args + APPEND_FIXED_ARGS, args[6], &data, &digest) < 0)
+        return NULL;
+    PyTypeObject *type = (PyTypeObject *)output_type;
+    PyObject *output = type->tp_alloc(type, 4);
+    if (output == NULL) {
+        Py_DECREF(data);
+        Py_DECREF(digest);
+        return NULL;
+    }
+    Py_INCREF(args[2]);
+    Py_INCREF(args[3]);
+    Py_INCREF(args[4]);
+    PyTuple_SET_ITEM(output, 0, args[2]);
+    PyTuple_SET_ITEM(output, 1, data);
+    PyTuple_SET_ITEM(output, 2, args[3]);
+    PyTuple_SET_ITEM(output, 3, args[4]);
+    int status = PyList_Append(outputs, output);
+    Py_DECREF(output);
+    if (status < 0) {
+        Py_DECREF(digest);
+        return NULL;
+    }
+    return digest;
 }
 
 /* decode_domain(data: bytes) -> (Envelope, record, end) */
@@ -893,6 +960,8 @@ static PyMethodDef program_methods[] = {
      "decoder(ops, fields, domain_type) -> Program"},
     {"encode_domain", (PyCFunction)(void (*)(void))program_encode_domain, METH_FASTCALL,
      "encode_domain(obj, fields, prev_hash) -> Sealed"},
+    {"encode_append", (PyCFunction)(void (*)(void))program_encode_append, METH_FASTCALL,
+     "encode_append(outputs, output_type, topic, key, partition, obj, prev_hash, *fields) -> hash"},
     {"decode_domain", (PyCFunction)program_decode_domain, METH_O,
      "decode_domain(data) -> (Envelope, record, end)"},
     {NULL, NULL, 0, NULL},
