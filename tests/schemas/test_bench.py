@@ -17,5 +17,5 @@ def test_quick_bench_runs_and_our_path_agrees_with_fastavro(
     assert set(result["figures"]) == {
         f"{name}_{kind}us_per_record"
         for name in ("Deposited", "OrderAccepted", "FillSettled")
-        for kind in ("", "before_")
+        for kind in ("", "twin_", "before_")
     }

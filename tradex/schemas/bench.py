@@ -2,12 +2,13 @@
 
     tradex bench codec [--records N] [--repeats R] [--quick]
 
-Three codecs run side by side on the same records, repeats interleaved (the machine is
-shared): ``ours`` (compiled encoders/decoders), ``before`` (the same Codec with
-``specialised=False``: domain -> dict -> fastavro, the first implementation) and the peer,
+Four codecs run side by side on the same records, repeats interleaved (the machine is
+shared): ``ours`` (the C codec), ``twin`` (the pure-Python compiled codec), ``before``
+(the same Codec with ``specialised=False``: domain -> dict -> fastavro, the first
+implementation) and the peer,
 confluent-kafka's AvroSerializer + AvroDeserializer on the in-process mock registry (same
-record as a dict, no chain). Medians of the repeats; ``ok`` is false when ours and before
-disagree on a byte or a decoded value. Last line: one JSON object (bench/README.md).
+record as a dict, no chain). Medians of the repeats; ``ok`` is false when ours or twin and
+before disagree on a byte or a decoded value. Last line: one JSON object (bench/README.md).
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ def main(argv: list[str]) -> int:
     count = min(args.records, 1_000) if args.quick else args.records
     repeats = 3 if args.quick else args.repeats
     ours, before = Codec.offline(), Codec.offline(specialised=False)
+    twin = Codec.offline(native=False)  # the pure-Python compiled codec
     figures: dict[str, float] = {}
     peer: dict[str, Any] = {
         "name": "confluent-kafka AvroSerializer+AvroDeserializer (mock registry)"
@@ -118,9 +120,10 @@ def main(argv: list[str]) -> int:
     ok = True
     for event in typical_events():
         name = type(event).__name__
-        ok = ok and same_results(ours, before, event)
+        ok = ok and same_results(ours, before, event) and same_results(twin, before, event)
         runs = {
             "ours": codec_round_trip(ours, event),
+            "twin": codec_round_trip(twin, event),
             "before": codec_round_trip(before, event),
             "peer": peer_round_trip(ours, event),
         }
@@ -130,12 +133,14 @@ def main(argv: list[str]) -> int:
                 times[key].append(run(count))
         median = {key: round(statistics.median(values), 2) for key, values in times.items()}
         figures[f"{name}_us_per_record"] = median["ours"]
+        figures[f"{name}_twin_us_per_record"] = median["twin"]
         figures[f"{name}_before_us_per_record"] = median["before"]
         peer[f"{name}_us_per_record"] = median["peer"]
         ratios += [p / o for p, o in zip(times["peer"], times["ours"], strict=True)]
         speedup = median["before"] / median["ours"]
         print(
-            f"{name}: ours {median['ours']} us, before {median['before']} us "
+            f"{name}: ours {median['ours']} us, Python twin {median['twin']} us, "
+            f"before {median['before']} us "
             f"(x{speedup:.1f}), peer {median['peer']} us (median of {repeats} x {count})"
         )
     result = {
@@ -145,8 +150,9 @@ def main(argv: list[str]) -> int:
         "peer": peer,
         "ratio_min": round(min(ratios), 2),
         "cores": os.cpu_count(),
-        "notes": "round trip per record: ours/before = encode_domain (envelope + SHA-256 chain) "
-        "+ decode_domain (validate); before = specialised=False (dict + fastavro); "
+        "notes": "round trip per record: ours/twin/before = encode_domain (envelope + SHA-256 "
+        "chain) + decode_domain (validate); ours = the C codec (native), twin = native=False "
+        "(pure-Python compiled), before = specialised=False (dict + fastavro); "
         "peer: dict round trip, no chain",
     }
     print(json.dumps(result))
