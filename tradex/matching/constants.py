@@ -119,6 +119,7 @@ OUTPUT_SLACK_MAX = 1 << 17  # output records per call beyond the worst case of o
 # ci + PREFETCH_BUCKET_AHEAD, the order slot of a cancel/amend at ci + PREFETCH_SLOT_AHEAD.
 PREFETCH_BUCKET_AHEAD = 8
 PREFETCH_SLOT_AHEAD = 4
+PREFETCH_LINKS_AHEAD = 2
 ORDERS_MAX_LIMIT = 1 << 26  # sanity bound on a configured orders_max
 PRICE_LEVELS_MAX_LIMIT = 1 << 26  # sanity bound on a configured price window
 

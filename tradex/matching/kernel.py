@@ -46,6 +46,7 @@ from tradex.matching.constants import (
     OP_POST_ONLY,
     OP_RULES,
     PREFETCH_BUCKET_AHEAD,
+    PREFETCH_LINKS_AHEAD,
     PREFETCH_SLOT_AHEAD,
     PROTECTION_NONE,
     REASON_AMEND_QTY_TOO_LOW,
@@ -168,6 +169,20 @@ def process_batch(
                 slot_ahead = hash_find(htable, shift, c_ahead.order_id)
                 if slot_ahead >= 0:
                     prefetch(orders, slot_ahead)
+        if ci + PREFETCH_LINKS_AHEAD < n_cmds:
+            c_ahead = cmds[ci + PREFETCH_LINKS_AHEAD]
+            if c_ahead.order_id > 0 and c_ahead.op == OP_CANCEL:
+                slot_ahead = hash_find(htable, shift, c_ahead.order_id)
+                if slot_ahead >= 0:
+                    o_ahead = orders[slot_ahead]
+                    if o_ahead.prev >= 0:
+                        prefetch(orders, o_ahead.prev)
+                    if o_ahead.next >= 0:
+                        prefetch(orders, o_ahead.next)
+        if best_bid >= 0:
+            prefetch(orders, levels[best_bid].head)
+        if best_ask >= 0:
+            prefetch(orders, levels[best_ask].head)
         c = cmds[ci]
         op = c.op
         ts = c.timestamp_ns
