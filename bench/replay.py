@@ -97,14 +97,27 @@ def warm_up_tradex() -> None:
     book.validate_internal_state()
 
 
+_OUTPUT_BUFFERS: list[Any] = []  # one OutputBuffers per process, as in the matcher service
+
+
+def shared_output_buffers(orders_max: int) -> Any:
+    """The process's output buffers (allocated once, reused by every replay like the
+    service reuses them for every book and batch)."""
+    from tradex.matching.book import OutputBuffers
+
+    if not _OUTPUT_BUFFERS or _OUTPUT_BUFFERS[0].orders_max < orders_max:
+        _OUTPUT_BUFFERS[:] = [OutputBuffers(orders_max)]
+    return _OUTPUT_BUFFERS[0]
+
+
 def replay_tradex(stream: np.ndarray) -> ReplayResult:
-    from tradex.matching.book import Book, OutputBuffers
+    from tradex.matching.book import Book
     from tradex.matching.dtypes import TRADE_DTYPE
 
     warm_up_tradex()
     cmds = to_commands(stream)
     book = Book()
-    out = OutputBuffers(book.orders_max)
+    out = shared_output_buffers(book.orders_max)
     # Every trade record is copied out of the reused buffers inside the timed loop (one
     # block copy per batch, as a consumer keeping them would); the checksum columns are
     # taken from the copies afterwards. A taker trades at most once per maker, so there
