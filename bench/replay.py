@@ -123,7 +123,9 @@ def replay_tradex(stream: np.ndarray) -> ReplayResult:
     # taken from the copies afterwards. A taker trades at most once per maker, so there
     # are fewer trades than commands + 1 unless amends re-enter (then the log grows).
     log = np.empty(stream.shape[0] + 1, TRADE_DTYPE)
-    log.view(np.int64).fill(0)  # the harness's own storage: paged in before timing
+    log_bytes = log.view(np.uint8)
+    log_bytes.fill(0)  # the harness's own storage: paged in before timing
+    width = TRADE_DTYPE.itemsize
     n_log = 0
     n = cmds.shape[0]
     done = 0
@@ -133,8 +135,11 @@ def replay_tradex(stream: np.ndarray) -> ReplayResult:
         res = book.process(cmds[done : done + BATCH_COMMANDS], out)
         k = res.trades.shape[0]
         if n_log + k > log.shape[0]:
-            log = np.concatenate([log, np.empty(max(k, log.shape[0]), TRADE_DTYPE)])
-        log[n_log : n_log + k] = res.trades
+            log = np.concatenate([log, np.zeros(max(k, log.shape[0]), TRADE_DTYPE)])
+            log_bytes = log.view(np.uint8)
+        # A block copy of the records' bytes (numpy copies structured records field by
+        # field, ~6x slower; the bytes are the same).
+        log_bytes[n_log * width : (n_log + k) * width] = res.trades.view(np.uint8)
         n_log += k
         done += res.n_commands
     seconds = time.perf_counter() - t0
