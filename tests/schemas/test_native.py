@@ -263,3 +263,34 @@ def test_appender_matches_encode_domain_in_c_and_in_the_twin(obj: Any) -> None:
         NATIVE.appender(type(obj))([], dict, "t", None, -1, obj, prev_hash, *ENV)
     with pytest.raises(TypeError):
         NATIVE.appender(type(obj))([], Out, "t", None, -1, obj, prev_hash)
+
+
+JUNK = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.integers(LONG_MIN, LONG_MAX),
+        st.floats(allow_nan=False),
+        st.text(max_size=8),
+        st.binary(max_size=40),
+        st.sampled_from(["BUY", "SELL", "USD", "GTC", "NONE", "MAKER", "FILLED"]),
+    ),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner, inner),
+    max_leaves=8,
+)
+
+
+@pytest.mark.parametrize("obj", samples(), ids=lambda o: type(o).__name__)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_junk_field_values_encode_like_the_twin_or_raise_codec_error(
+    obj: Any, data: st.DataObject
+) -> None:
+    index = data.draw(st.integers(0, len(obj) - 1))
+    values = list(obj)
+    values[index] = data.draw(JUNK)
+    bad = type(obj)(*values)
+    assert _outcome(lambda: NATIVE.encode_domain(bad, ENV)) == _outcome(
+        lambda: TWIN.encode_domain(bad, ENV)
+    )

@@ -357,6 +357,21 @@ static int put_buffer(Buf *b, PyObject *v, Py_ssize_t size) {
 
 static int enc_ops(Buf *b, const Prog *prog, PyObject *const *row, const Ctx *ctx, int depth);
 
+/* A new reference to ``v`` as a tuple: itself when it is one (NamedTuple rows), else a
+ * copy (a list could be resized by Python code that encoding calls, e.g. __bool__). */
+static PyObject *as_tuple(PyObject *v, const char *what) {
+    if (PyTuple_Check(v)) {
+        Py_INCREF(v);
+        return v;
+    }
+    if (!PySequence_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a sequence, got %.100s", what,
+                     Py_TYPE(v)->tp_name);
+        return NULL;
+    }
+    return PySequence_Tuple(v);
+}
+
 static int enc_value(Buf *b, const Op *op, PyObject *v, const Ctx *ctx, int depth) {
     switch (op->code) {
     case OP_NULL:
@@ -418,26 +433,26 @@ static int enc_value(Buf *b, const Op *op, PyObject *v, const Ctx *ctx, int dept
         return enc_value(b, &op->child->ops[0], v, ctx, depth + 1);
     }
     case OP_RECORD: {
-        PyObject *seq = PySequence_Fast(v, "a record value must be a sequence (NamedTuple)");
+        PyObject *seq = as_tuple(v, "a record value (NamedTuple)");
         if (seq == NULL) return -1;
         int status = -1;
-        if (PySequence_Fast_GET_SIZE(seq) != op->child->slots) {
+        if (PyTuple_GET_SIZE(seq) != op->child->slots) {
             PyErr_Format(PyExc_ValueError, "a row of %zd fields, expected %zd",
-                         PySequence_Fast_GET_SIZE(seq), op->child->slots);
+                         PyTuple_GET_SIZE(seq), op->child->slots);
         } else {
-            status = enc_ops(b, op->child, PySequence_Fast_ITEMS(seq), ctx, depth + 1);
+            status = enc_ops(b, op->child, ((PyTupleObject *)seq)->ob_item, ctx, depth + 1);
         }
         Py_DECREF(seq);
         return status;
     }
     case OP_ARRAY: {
-        PyObject *seq = PySequence_Fast(v, "an array value must be a sequence");
+        PyObject *seq = as_tuple(v, "an array value");
         if (seq == NULL) return -1;
-        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        Py_ssize_t n = PyTuple_GET_SIZE(seq);
         int status = 0;
         if (n > 0) {
             status = put_varint(b, zigzag(n));
-            PyObject **items = PySequence_Fast_ITEMS(seq);
+            PyObject **items = ((PyTupleObject *)seq)->ob_item;
             const Op *item_op = &op->child->ops[0];
             for (Py_ssize_t i = 0; i < n && status == 0; i++) {
                 status = enc_value(b, item_op, items[i], ctx, depth + 1);
