@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
 from numba.cpython.unsafe import numbers as unsafe_numbers
+
+from tradex.matching.jit_cache import engine_njit
 
 # LLVM ctlz/cttz intrinsics (typed Any: their Python signature is the intrinsic's).
 leading_zeros: Any = unsafe_numbers.leading_zeros
@@ -26,14 +27,14 @@ LEVELS_PER_HI_BIT = WORD_BITS * WORD_BITS  # a window is a multiple of this many
 ONE = np.int64(1)
 
 
-@njit(cache=True, inline="always")
+@engine_njit(inline="always")
 def bit_set(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> None:
     w = i >> 6
     bits_lo[w] |= ONE << (i & 63)
     bits_hi[w >> 6] |= ONE << (w & 63)
 
 
-@njit(cache=True, inline="always")
+@engine_njit(inline="always")
 def bit_clear(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> None:
     w = i >> 6
     v = bits_lo[w] & ~(ONE << (i & 63))
@@ -42,12 +43,12 @@ def bit_clear(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> None:
         bits_hi[w >> 6] &= ~(ONE << (w & 63))
 
 
-@njit(cache=True, inline="always")
+@engine_njit(inline="always")
 def bit_test(bits_lo: np.ndarray, i: int) -> bool:
     return (bits_lo[i >> 6] >> (i & 63)) & 1 == 1
 
 
-@njit(cache=True, inline="always")
+@engine_njit(inline="always")
 def find_prev(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> int:
     """Largest set index <= i, or -1."""
     if i < 0:
@@ -68,7 +69,7 @@ def find_prev(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> int:
         hv = bits_hi[hw]
 
 
-@njit(cache=True, inline="always")
+@engine_njit(inline="always")
 def find_next(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> int:
     """Smallest set index >= i, or -1."""
     if i >= bits_lo.shape[0] * 64:
@@ -90,7 +91,7 @@ def find_next(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> int:
         hv = bits_hi[hw]
 
 
-@njit(cache=True, inline="always")
+@engine_njit(inline="always")
 def level_emptied(
     bits_lo: np.ndarray, bits_hi: np.ndarray, idx: int, best_bid: int, best_ask: int
 ) -> tuple[int, int]:

@@ -11,7 +11,6 @@ what it returns, so they live in registers instead of memory round trips.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from tradex.matching.bitmap import find_next, find_prev
 from tradex.matching.constants import (
@@ -21,11 +20,12 @@ from tradex.matching.constants import (
     SIDE_BUY,
     STP_NONE,
 )
+from tradex.matching.jit_cache import engine_njit
 
 ONE = np.int64(1)
 
 
-@njit(cache=True, inline="always")
+@engine_njit(inline="always")
 def link_tail(
     orders: np.ndarray,
     levels: np.ndarray,
@@ -62,7 +62,7 @@ def link_tail(
     return False
 
 
-@njit(cache=True, inline="always")
+@engine_njit(inline="always")
 def unlink(orders: np.ndarray, levels: np.ndarray, slot: int, idx: int) -> int:
     """Take the order in ``slot`` off its level ``idx`` (the slot stays allocated); return
     the orders left on the level.
@@ -88,7 +88,7 @@ def unlink(orders: np.ndarray, levels: np.ndarray, slot: int, idx: int) -> int:
     return count
 
 
-@njit(cache=True, inline="always")
+@engine_njit(inline="always")
 def emit_event(
     events: np.ndarray,
     n: int,
@@ -119,7 +119,7 @@ def emit_event(
     e.timestamp_ns = ts
 
 
-@njit(cache=True, inline="always")
+@engine_njit(inline="always")
 def emit_trade(
     trades: np.ndarray,
     n: int,
@@ -148,7 +148,7 @@ def emit_trade(
     assert qty > 0
 
 
-@njit(cache=True, inline="always")
+@engine_njit(inline="always")
 def emit_l2(
     deltas: np.ndarray, n: int, seq: int, ci: int, ts: int, side: int, price: int, qty: int
 ) -> None:
@@ -162,7 +162,7 @@ def emit_l2(
     assert qty >= 0
 
 
-@njit(cache=True, inline="always")
+@engine_njit(inline="always")
 def outside_band(
     price: int, band: int, last_trade: int, best_bid: int, best_ask: int, lo: int
 ) -> bool:
@@ -177,7 +177,7 @@ def outside_band(
     return abs(price - ref) * 10_000 > ref * band
 
 
-@njit(cache=True)
+@engine_njit()
 def fok_outcome(
     orders: np.ndarray,
     levels: np.ndarray,

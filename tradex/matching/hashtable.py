@@ -15,7 +15,8 @@ counting of its array arguments, which otherwise costs atomics on every call.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from tradex.matching.jit_cache import engine_njit
 
 HIGH_MULTIPLIER = np.int64(0x9E3779B1)  # odd: spreads the high (partition) bits
 
@@ -30,14 +31,14 @@ def buckets_for(orders_max: int) -> int:
     return size
 
 
-@njit(cache=True, inline="always")
+@engine_njit(inline="always")
 def hash_home(table: np.ndarray, key: int) -> int:
     """Index in ``table`` of the key word of ``key``'s home bucket (for prefetching)."""
     mask = (table.shape[0] >> 1) - 1
     return 2 * ((key + (key >> 32) * HIGH_MULTIPLIER) & mask)
 
 
-@njit(cache=True, inline="always")
+@engine_njit(inline="always")
 def hash_find(table: np.ndarray, shift: int, key: int) -> int:
     """Slot of key, or -1."""
     mask = (table.shape[0] >> 1) - 1
@@ -51,7 +52,7 @@ def hash_find(table: np.ndarray, shift: int, key: int) -> int:
         b = (b + 1) & mask
 
 
-@njit(cache=True, inline="always")
+@engine_njit(inline="always")
 def hash_insert(table: np.ndarray, shift: int, key: int, slot: int) -> None:
     assert key > 0
     mask = (table.shape[0] >> 1) - 1
@@ -63,7 +64,7 @@ def hash_insert(table: np.ndarray, shift: int, key: int, slot: int) -> None:
     table[2 * b + 1] = slot
 
 
-@njit(cache=True, inline="always")
+@engine_njit(inline="always")
 def hash_delete(table: np.ndarray, shift: int, key: int) -> None:
     mask = (table.shape[0] >> 1) - 1
     i = (key + (key >> 32) * HIGH_MULTIPLIER) & mask

@@ -1,12 +1,8 @@
-"""Jitted whole-book walks: canonical export, internal-state validation, restore.
-
-Numba's on-disk cache is keyed on this file only: after editing a helper module it
-inlines (hashtable.py, book_ops.py, bitmap.py) touch this file or delete the cache."""
+"""Jitted whole-book walks: canonical export, internal-state validation, restore."""
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from tradex.matching.bitmap import bit_test, find_next, find_prev
 from tradex.matching.book_ops import link_tail
@@ -20,11 +16,12 @@ from tradex.matching.dtypes import (
     M_PRICE_LO,
 )
 from tradex.matching.hashtable import hash_find, hash_insert
+from tradex.matching.jit_cache import engine_njit
 
 CANONICAL_WIDTH = 6  # order_id, owner, side, price, remaining, filled
 
 
-@njit(cache=True)
+@engine_njit()
 def export_canonical(
     orders: np.ndarray,
     levels: np.ndarray,
@@ -58,7 +55,7 @@ def export_canonical(
     return n
 
 
-@njit(cache=True)
+@engine_njit()
 def validate_state(
     orders: np.ndarray,
     levels: np.ndarray,
@@ -133,7 +130,7 @@ def validate_state(
     return 0
 
 
-@njit(cache=True)
+@engine_njit()
 def restore_rows(
     orders: np.ndarray,
     levels: np.ndarray,
