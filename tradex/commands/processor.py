@@ -250,9 +250,16 @@ class AccountProcessor:
                 continue
             assert 0 <= offset <= ORDER_OFFSET_MAX, "offset out of the order id range"
             book = live.book
-            events, requests, duplicate = book.handle(
-                command, live.order_id_base | offset, validated=True
-            )
+            account = book.accounts.get(account_id)
+            if account is not None:  # AccountBook.handle's common case, one call less
+                events, requests, duplicate = account.handle(
+                    command, book.reference, live.order_id_base | offset, validated=True
+                )
+            else:  # a new account, or none (account id <= 0: a rejection)
+                events, requests, duplicate = book.handle(
+                    command, live.order_id_base | offset, validated=True
+                )
+                account = book.accounts.get(account_id)
             stats.decided += 1
             if duplicate:
                 stats.duplicates += 1
@@ -264,7 +271,6 @@ class AccountProcessor:
             ids_head = live.event_ids[source].head(time_ns, offset)  # + output index: event id
             index = 0
             if events:
-                account = book.accounts.get(account_id)
                 seq = account.version - len(events) if account is not None else 0
                 step = 1 if account is not None else 0
                 last_hash = live.last_hash
