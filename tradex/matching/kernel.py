@@ -182,10 +182,6 @@ def process_batch(
                         prefetch(orders, o_ahead.prev)
                     if o_ahead.next >= 0:
                         prefetch(orders, o_ahead.next)
-        if best_bid >= 0:
-            prefetch(orders, levels[best_bid].head)
-        if best_ask >= 0:
-            prefetch(orders, levels[best_ask].head)
         c = cmds[ci]
         op = c.op
         ts = c.timestamp_ns
@@ -439,6 +435,8 @@ def process_batch(
                 slot = lv.head
                 mk = orders[slot]
                 assert mk.side == maker_side
+                if mk.next >= 0:
+                    prefetch(orders, mk.next)  # the next maker in the queue
                 if t_stp != STP_NONE and mk.owner == t_owner:
                     if t_stp == STP_CANCEL_NEWEST:
                         stp_stop = True
