@@ -30,22 +30,22 @@ ONE = np.int64(1)
 @engine_njit(inline="always")
 def bit_set(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> None:
     w = i >> 6
-    bits_lo[w] |= ONE << (i & 63)
-    bits_hi[w >> 6] |= ONE << (w & 63)
+    bits_lo[np.uint64(w)] |= ONE << (i & 63)
+    bits_hi[np.uint64(w >> 6)] |= ONE << (w & 63)
 
 
 @engine_njit(inline="always")
 def bit_clear(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> None:
     w = i >> 6
-    v = bits_lo[w] & ~(ONE << (i & 63))
-    bits_lo[w] = v
+    v = bits_lo[np.uint64(w)] & ~(ONE << (i & 63))
+    bits_lo[np.uint64(w)] = v
     if v == 0:
-        bits_hi[w >> 6] &= ~(ONE << (w & 63))
+        bits_hi[np.uint64(w >> 6)] &= ~(ONE << (w & 63))
 
 
 @engine_njit(inline="always")
 def bit_test(bits_lo: np.ndarray, i: int) -> bool:
-    return (bits_lo[i >> 6] >> (i & 63)) & 1 == 1
+    return (bits_lo[np.uint64(i >> 6)] >> (i & 63)) & 1 == 1
 
 
 @engine_njit(inline="always")
@@ -54,19 +54,19 @@ def find_prev(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> int:
     if i < 0:
         return -1
     w = i >> 6
-    v = bits_lo[w] & ((np.int64(2) << (i & 63)) - 1)
+    v = bits_lo[np.uint64(w)] & ((np.int64(2) << (i & 63)) - 1)
     if v != 0:
         return (w << 6) + 63 - leading_zeros(v)
     hw = w >> 6
-    hv = bits_hi[hw] & ((ONE << (w & 63)) - 1)
+    hv = bits_hi[np.uint64(hw)] & ((ONE << (w & 63)) - 1)
     while True:
         if hv != 0:
             ww = (hw << 6) + 63 - leading_zeros(hv)
-            return (ww << 6) + 63 - leading_zeros(bits_lo[ww])
+            return (ww << 6) + 63 - leading_zeros(bits_lo[np.uint64(ww)])
         hw -= 1
         if hw < 0:
             return -1
-        hv = bits_hi[hw]
+        hv = bits_hi[np.uint64(hw)]
 
 
 @engine_njit(inline="always")
@@ -75,20 +75,20 @@ def find_next(bits_lo: np.ndarray, bits_hi: np.ndarray, i: int) -> int:
     if i >= bits_lo.shape[0] * 64:
         return -1
     w = i >> 6
-    v = bits_lo[w] & (np.int64(-1) << (i & 63))
+    v = bits_lo[np.uint64(w)] & (np.int64(-1) << (i & 63))
     if v != 0:
         return (w << 6) + trailing_zeros(v)
     hw = w >> 6
-    hv = bits_hi[hw] & (np.int64(-2) << (w & 63))
+    hv = bits_hi[np.uint64(hw)] & (np.int64(-2) << (w & 63))
     n_hi = bits_hi.shape[0]
     while True:
         if hv != 0:
             ww = (hw << 6) + trailing_zeros(hv)
-            return (ww << 6) + trailing_zeros(bits_lo[ww])
+            return (ww << 6) + trailing_zeros(bits_lo[np.uint64(ww)])
         hw += 1
         if hw >= n_hi:
             return -1
-        hv = bits_hi[hw]
+        hv = bits_hi[np.uint64(hw)]
 
 
 @engine_njit(inline="always")

@@ -40,8 +40,8 @@ def link_tail(
     No assertion before the first array access here: with one, Numba 0.68 no longer prunes
     the reference counting of the array arguments (atomics on every call, measured 2-3x
     slower overall). Check the IR (tests/matching/test_kernel_refcounts.py) after edits."""
-    o = orders[slot]
-    lv = levels[idx]
+    o = orders[np.uint64(slot)]
+    lv = levels[np.uint64(idx)]
     o.next = -1
     if lv.count == 0:
         lv.head = slot
@@ -50,11 +50,11 @@ def link_tail(
         lv.qty = o.remaining
         lv.count = 1
         w = idx >> 6
-        bits_lo[w] |= ONE << (idx & 63)
-        bits_hi[w >> 6] |= ONE << (w & 63)
+        bits_lo[np.uint64(w)] |= ONE << (idx & 63)
+        bits_hi[np.uint64(w >> 6)] |= ONE << (w & 63)
         return True
     tail = lv.tail
-    orders[tail].next = slot
+    orders[np.uint64(tail)].next = slot
     o.prev = tail
     lv.tail = slot
     lv.qty += o.remaining
@@ -69,18 +69,18 @@ def unlink(orders: np.ndarray, levels: np.ndarray, slot: int, idx: int) -> int:
 
     If the level empties the caller clears its bit and moves the best price
     (:func:`tradex.matching.bitmap.level_emptied`); kept apart so both stay leaves."""
-    o = orders[slot]
-    lv = levels[idx]
+    o = orders[np.uint64(slot)]
+    lv = levels[np.uint64(idx)]
     prev = o.prev
     nxt = o.next
     if prev == -1:
         lv.head = nxt
     else:
-        orders[prev].next = nxt
+        orders[np.uint64(prev)].next = nxt
     if nxt == -1:
         lv.tail = prev
     else:
-        orders[nxt].prev = prev
+        orders[np.uint64(nxt)].prev = prev
     lv.qty -= o.remaining
     count = lv.count - 1
     assert count >= 0
@@ -105,7 +105,7 @@ def emit_event(
     reason: int,
 ) -> None:
     """Write event record ``n`` (the caller counts records and sequence numbers)."""
-    e = events[n]
+    e = events[np.uint64(n)]
     e.seq = seq
     e.cmd_index = ci
     e.kind = kind
@@ -134,7 +134,7 @@ def emit_trade(
     price: int,
     qty: int,
 ) -> None:
-    t = trades[n]
+    t = trades[np.uint64(n)]
     t.seq = seq
     t.cmd_index = ci
     t.maker_id = maker_id
@@ -152,7 +152,7 @@ def emit_trade(
 def emit_l2(
     deltas: np.ndarray, n: int, seq: int, ci: int, ts: int, side: int, price: int, qty: int
 ) -> None:
-    d = deltas[n]
+    d = deltas[np.uint64(n)]
     d.seq = seq
     d.cmd_index = ci
     d.side = side
@@ -204,14 +204,14 @@ def fok_outcome(
             return REASON_FOK_UNFILLABLE
         if side != SIDE_BUY and idx + lo < limit:
             return REASON_FOK_UNFILLABLE
-        slot = levels[idx].head
-        for _ in range(levels[idx].count):
-            if stp != STP_NONE and orders[slot].owner == owner:
+        slot = levels[np.uint64(idx)].head
+        for _ in range(levels[np.uint64(idx)].count):
+            if stp != STP_NONE and orders[np.uint64(slot)].owner == owner:
                 return REASON_SELF_TRADE
-            need -= orders[slot].remaining
+            need -= orders[np.uint64(slot)].remaining
             if need <= 0:
                 return REASON_NONE
-            slot = orders[slot].next
+            slot = orders[np.uint64(slot)].next
         if side == SIDE_BUY:
             idx = find_next(bits_lo, bits_hi, idx + 1)
         else:

@@ -44,9 +44,9 @@ def hash_find(table: np.ndarray, shift: int, key: int) -> int:
     mask = (table.shape[0] >> 1) - 1
     b = (key + (key >> 32) * HIGH_MULTIPLIER) & mask
     while True:
-        k = table[2 * b]
+        k = table[np.uint64(2 * b)]
         if k == key:
-            return table[2 * b + 1]
+            return table[np.uint64(2 * b + 1)]
         if k == 0:
             return -1
         b = (b + 1) & mask
@@ -57,32 +57,32 @@ def hash_insert(table: np.ndarray, shift: int, key: int, slot: int) -> None:
     assert key > 0
     mask = (table.shape[0] >> 1) - 1
     b = (key + (key >> 32) * HIGH_MULTIPLIER) & mask
-    while table[2 * b] != 0:
-        assert table[2 * b] != key
+    while table[np.uint64(2 * b)] != 0:
+        assert table[np.uint64(2 * b)] != key
         b = (b + 1) & mask
-    table[2 * b] = key
-    table[2 * b + 1] = slot
+    table[np.uint64(2 * b)] = key
+    table[np.uint64(2 * b + 1)] = slot
 
 
 @engine_njit(inline="always")
 def hash_delete(table: np.ndarray, shift: int, key: int) -> None:
     mask = (table.shape[0] >> 1) - 1
     i = (key + (key >> 32) * HIGH_MULTIPLIER) & mask
-    while table[2 * i] != key:
-        assert table[2 * i] != 0  # deleting a missing key is a bug
+    while table[np.uint64(2 * i)] != key:
+        assert table[np.uint64(2 * i)] != 0  # deleting a missing key is a bug
         i = (i + 1) & mask
     j = i
     while True:
         j = (j + 1) & mask
-        kj = table[2 * j]
+        kj = table[np.uint64(2 * j)]
         if kj == 0:
             break
         h = (kj + (kj >> 32) * HIGH_MULTIPLIER) & mask
         # kj may move into the hole at i unless its home lies cyclically in (i, j].
         stays = i < h and h <= j if i <= j else i < h or h <= j
         if not stays:
-            table[2 * i] = kj
-            table[2 * i + 1] = table[2 * j + 1]
+            table[np.uint64(2 * i)] = kj
+            table[np.uint64(2 * i + 1)] = table[np.uint64(2 * j + 1)]
             i = j
-    table[2 * i] = 0
-    table[2 * i + 1] = 0
+    table[np.uint64(2 * i)] = 0
+    table[np.uint64(2 * i + 1)] = 0

@@ -163,26 +163,26 @@ def process_batch(
         # Look ahead (hints only, see prefetch.py): the id bucket of a coming command, and
         # the order slot of a coming cancel/amend (its bucket was prefetched earlier).
         if ci + PREFETCH_BUCKET_AHEAD < n_cmds:
-            key = cmds[ci + PREFETCH_BUCKET_AHEAD].order_id
+            key = cmds[np.uint64(ci + PREFETCH_BUCKET_AHEAD)].order_id
             if key > 0:
                 prefetch(htable, hash_home(htable, key))
         if ci + PREFETCH_SLOT_AHEAD < n_cmds:
-            c_ahead = cmds[ci + PREFETCH_SLOT_AHEAD]
+            c_ahead = cmds[np.uint64(ci + PREFETCH_SLOT_AHEAD)]
             if c_ahead.order_id > 0 and (c_ahead.op == OP_CANCEL or c_ahead.op == OP_AMEND):
                 slot_ahead = hash_find(htable, shift, c_ahead.order_id)
                 if slot_ahead >= 0:
                     prefetch(orders, slot_ahead)
         if ci + PREFETCH_LINKS_AHEAD < n_cmds:
-            c_ahead = cmds[ci + PREFETCH_LINKS_AHEAD]
+            c_ahead = cmds[np.uint64(ci + PREFETCH_LINKS_AHEAD)]
             if c_ahead.order_id > 0 and c_ahead.op == OP_CANCEL:
                 slot_ahead = hash_find(htable, shift, c_ahead.order_id)
                 if slot_ahead >= 0:
-                    o_ahead = orders[slot_ahead]
+                    o_ahead = orders[np.uint64(slot_ahead)]
                     if o_ahead.prev >= 0:
                         prefetch(orders, o_ahead.prev)
                     if o_ahead.next >= 0:
                         prefetch(orders, o_ahead.next)
-        c = cmds[ci]
+        c = cmds[np.uint64(ci)]
         op = c.op
         ts = c.timestamp_ns
         reason = REASON_NONE
@@ -276,7 +276,7 @@ def process_batch(
             slot = hash_find(htable, shift, t_id) if t_id > 0 else -1
             if slot < 0:
                 reason = REASON_UNKNOWN_ORDER
-            elif orders[slot].owner != t_owner:
+            elif orders[np.uint64(slot)].owner != t_owner:
                 reason = REASON_NOT_OWNER
             if reason != REASON_NONE:
                 seq += 1
@@ -286,7 +286,7 @@ def process_batch(
                 )  # fmt: skip
                 n_ev += 1
             else:
-                o = orders[slot]
+                o = orders[np.uint64(slot)]
                 side = o.side
                 price = o.price
                 rem = o.remaining
@@ -297,7 +297,7 @@ def process_batch(
                 live -= 1
                 hash_delete(htable, shift, t_id)
                 o.order_id = 0
-                free_slots[n_free] = slot
+                free_slots[np.uint64(n_free)] = slot
                 n_free += 1
                 seq += 1
                 emit_event(
@@ -306,7 +306,7 @@ def process_batch(
                 )  # fmt: skip
                 n_ev += 1
                 seq += 1
-                emit_l2(deltas, n_l2, seq, ci, ts, side, price, levels[idx].qty)
+                emit_l2(deltas, n_l2, seq, ci, ts, side, price, levels[np.uint64(idx)].qty)
                 n_l2 += 1
             done = ci + 1
             continue
@@ -325,17 +325,17 @@ def process_batch(
                 slot = hash_find(htable, shift, t_id) if t_id > 0 else -1
                 if slot < 0:
                     reason = REASON_UNKNOWN_ORDER
-                elif orders[slot].owner != t_owner:
+                elif orders[np.uint64(slot)].owner != t_owner:
                     reason = REASON_NOT_OWNER
-                elif orders[slot].side != t_side:
+                elif orders[np.uint64(slot)].side != t_side:
                     reason = REASON_SIDE_MISMATCH
-                elif t_rem - orders[slot].filled <= 0:
+                elif t_rem - orders[np.uint64(slot)].filled <= 0:
                     reason = REASON_AMEND_QTY_TOO_LOW
-                elif t_price != orders[slot].price and (
+                elif t_price != orders[np.uint64(slot)].price and (
                     t_price - lo < 0 or t_price - lo >= levels_max
                 ):
                     reason = REASON_PRICE_OUT_OF_RANGE
-                elif t_price != orders[slot].price and outside_band(
+                elif t_price != orders[np.uint64(slot)].price and outside_band(
                     t_price, band, last_trade, best_bid, best_ask, lo
                 ):
                     reason = REASON_PRICE_BAND
@@ -348,14 +348,14 @@ def process_batch(
                 n_ev += 1
                 done = ci + 1
                 continue
-            o = orders[slot]
+            o = orders[np.uint64(slot)]
             t_filled = o.filled
             new_rem = t_rem - t_filled
             old_price = o.price
             idx = old_price - lo
             if t_price == old_price and new_rem <= o.remaining:
                 # Same price, not more quantity: in place, time priority kept.
-                lv = levels[idx]
+                lv = levels[np.uint64(idx)]
                 delta = o.remaining - new_rem
                 o.remaining = new_rem
                 lv.qty -= delta
@@ -382,7 +382,7 @@ def process_batch(
             )  # fmt: skip
             n_ev += 1
             seq += 1
-            emit_l2(deltas, n_l2, seq, ci, ts, t_side, old_price, levels[idx].qty)
+            emit_l2(deltas, n_l2, seq, ci, ts, t_side, old_price, levels[np.uint64(idx)].qty)
             n_l2 += 1
             t_rem = new_rem
             t_slot = slot
@@ -429,11 +429,11 @@ def process_batch(
                 break
             if t_side == SIDE_SELL and level_price < t_limit:
                 break
-            lv = levels[idx]
+            lv = levels[np.uint64(idx)]
             qty_before = lv.qty
             while t_rem > 0 and lv.count > 0:
                 slot = lv.head
-                mk = orders[slot]
+                mk = orders[np.uint64(slot)]
                 assert mk.side == maker_side
                 if mk.next >= 0:
                     prefetch(orders, mk.next)  # the next maker in the queue
@@ -457,7 +457,7 @@ def process_batch(
                             )
                         live -= 1
                         mk.order_id = 0
-                        free_slots[n_free] = slot
+                        free_slots[np.uint64(n_free)] = slot
                         n_free += 1
                         if t_stp == STP_CANCEL_BOTH:
                             stp_stop = True
@@ -481,7 +481,7 @@ def process_batch(
                             )
                         live -= 1
                         mk.order_id = 0
-                        free_slots[n_free] = slot
+                        free_slots[np.uint64(n_free)] = slot
                         n_free += 1
                     else:
                         mk.remaining -= dec
@@ -528,7 +528,7 @@ def process_batch(
                         )
                     live -= 1
                     mk.order_id = 0
-                    free_slots[n_free] = slot
+                    free_slots[np.uint64(n_free)] = slot
                     n_free += 1
                     seq += 1
                     emit_event(
@@ -548,8 +548,8 @@ def process_batch(
         if stp_stop:
             if t_slot >= 0:
                 hash_delete(htable, shift, t_id)
-                orders[t_slot].order_id = 0
-                free_slots[n_free] = t_slot
+                orders[np.uint64(t_slot)].order_id = 0
+                free_slots[np.uint64(n_free)] = t_slot
                 n_free += 1
             seq += 1
             emit_event(
@@ -560,8 +560,8 @@ def process_batch(
         elif t_rem == 0:
             if t_slot >= 0:
                 hash_delete(htable, shift, t_id)
-                orders[t_slot].order_id = 0
-                free_slots[n_free] = t_slot
+                orders[np.uint64(t_slot)].order_id = 0
+                free_slots[np.uint64(n_free)] = t_slot
                 n_free += 1
             seq += 1
             emit_event(
@@ -577,12 +577,12 @@ def process_batch(
             if slot < 0:
                 assert n_free > 0  # checked before the command started
                 n_free -= 1
-                slot = free_slots[n_free]
+                slot = free_slots[np.uint64(n_free)]
                 hash_insert(htable, shift, t_id, slot)
             idx = t_price - lo
             assert idx >= 0
             assert idx < levels_max
-            o = orders[slot]
+            o = orders[np.uint64(slot)]
             o.order_id = t_id
             o.owner = t_owner
             o.side = t_side
@@ -606,7 +606,7 @@ def process_batch(
             )  # fmt: skip
             n_ev += 1
             seq += 1
-            emit_l2(deltas, n_l2, seq, ci, ts, t_side, t_price, levels[idx].qty)
+            emit_l2(deltas, n_l2, seq, ci, ts, t_side, t_price, levels[np.uint64(idx)].qty)
             n_l2 += 1
         else:
             why = REASON_MARKET_REMAINDER if op == OP_MARKET else REASON_IOC_REMAINDER
