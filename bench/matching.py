@@ -1,9 +1,10 @@
-"""`tradex bench matching [--quick] [--ops N] [--reps R]`: TradeX vs liquibook and the reference.
+"""`tradex bench matching [--quick] [--ops N] [--reps R] [--peer-reps P]`: TradeX vs peers.
 
 In one run: shallow and deep streams on tradex and the liquibook package (checksums must
 agree; ops/s and the ratio per mix), moves and full on tradex and the pure-Python
-reference book (checksums must agree). TradeX figures are medians of ``--reps`` runs, the
-peer's too. Progress lines, then one JSON line (../shared/bench/README.md).
+reference book (checksums must agree). TradeX figures are medians of ``--reps`` runs (5),
+the peer's of ``--peer-reps`` runs (3). Progress lines, then one JSON line
+(../shared/bench/README.md).
 """
 
 from __future__ import annotations
@@ -64,7 +65,15 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_OPS} ops per mix, one rep")
     parser.add_argument("--ops", type=int, default=None, help="ops per stream (default 1,000,000)")
-    parser.add_argument("--reps", type=int, default=None, help="repetitions per engine (default 3)")
+    parser.add_argument(
+        "--reps", type=int, default=None, help="tradex repetitions per mix (default 5)"
+    )
+    parser.add_argument(
+        "--peer-reps",
+        type=int,
+        default=None,
+        help="liquibook repetitions per mix (default 3; the reference runs once)",
+    )
     parser.add_argument(
         "--cache-dir",
         type=Path,
@@ -74,9 +83,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-cache", action="store_true", help="always generate the streams")
     args = parser.parse_args(argv)
     ops = args.ops or (QUICK_OPS if args.quick else 1_000_000)
-    reps = args.reps or (1 if args.quick else 3)
-    if ops <= 0 or reps <= 0:
-        parser.error("--ops and --reps must be positive")
+    reps = args.reps or (1 if args.quick else 5)
+    peer_reps = args.peer_reps or (1 if args.quick else 3)
+    if ops <= 0 or reps <= 0 or peer_reps <= 0:
+        parser.error("--ops, --reps and --peer-reps must be positive")
 
     ok = True
     figures: dict[str, float] = {}
@@ -93,7 +103,7 @@ def main(argv: list[str]) -> int:
         )
         ours, ours_ops, ours_cpu = run(stream, "tradex", reps)
         other_engine = "liquibook" if mix in PEER_MIXES else "reference"
-        other_reps = reps if mix in PEER_MIXES else 1
+        other_reps = peer_reps if mix in PEER_MIXES else 1
         theirs, theirs_ops, theirs_cpu = run(stream, other_engine, other_reps)
         same = ours.checksums == theirs.checksums
         ok = ok and same
@@ -124,9 +134,11 @@ def main(argv: list[str]) -> int:
     notes = (
         f"{ops:,} ops per stream, seed {SEED}; ops_per_s = wall clock on one core of a shared "
         "machine, cpu_ops_per_s = per CPU second of the process (load of others excluded); "
-        f"tradex: Book.process in {BATCH_COMMANDS:,}-command batches incl. copying trades out, "
+        f"tradex: median of {reps}, Book.process in {BATCH_COMMANDS:,}-command batches incl. "
+        "copying trade records out, "
         "default book capacities, JIT warmed; "
-        "liquibook: one add/cancel call per record on prebuilt SimpleOrders with a Python "
+        f"liquibook: median of {peer_reps}, one add/cancel call per record on prebuilt "
+        "SimpleOrders with a Python "
         "listener; checksums compared per mix"
         + (f"; MISMATCH in {', '.join(mismatches)}" if mismatches else "")
     )
