@@ -116,7 +116,8 @@ PRICE_LEVELS_MAX_DEFAULT = 1 << 20  # width of the price window, in ticks
 COMMANDS_PER_BATCH_MAX = 1 << 16  # commands per kernel call (the wrapper splits bigger inputs)
 OUTPUT_SLACK_MAX = 1 << 17  # output records per call beyond the worst case of one command
 # Look-ahead of the kernel's software prefetch, in commands: the id-table bucket of command
-# ci + PREFETCH_BUCKET_AHEAD, the order slot of a cancel/amend at ci + PREFETCH_SLOT_AHEAD.
+# ci + PREFETCH_BUCKET_AHEAD, the order slot of a cancel/amend at ci + PREFETCH_SLOT_AHEAD,
+# the neighbours (prev/next slots) of a cancel's order at ci + PREFETCH_LINKS_AHEAD.
 PREFETCH_BUCKET_AHEAD = 8
 PREFETCH_SLOT_AHEAD = 4
 PREFETCH_LINKS_AHEAD = 2
