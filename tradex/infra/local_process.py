@@ -42,16 +42,38 @@ class Health:
     process_dead: bool = False  # after a start this is final: no point waiting
 
 
-def pid_alive(pid: int) -> bool:
-    """True when the process exists and is not a zombie."""
-    assert pid > 0, pid
+def _task_state(stat_path: str) -> str | None:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = Path(stat_path).read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # Format: "pid (comm) state ..."; comm may contain spaces and parentheses.
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def pid_alive(pid: int) -> bool:
+    """True when the process exists and is not a zombie, or while any of its threads is
+    still exiting: after SIGKILL a multithreaded process's leader (a JVM's) shows as a
+    zombie before the other threads are gone, and they still hold its file descriptors —
+    its listening ports among them."""
+    assert pid > 0, pid
+    state = _task_state(f"/proc/{pid}/stat")
+    if state is None:
+        return False
+    if state not in ("Z", "X"):
+        return True
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
     except (FileNotFoundError, ProcessLookupError):
         return False
-    # Format: "pid (comm) state ..."; comm may contain spaces and parentheses.
-    state = stat.rsplit(")", 1)[1].split()[0]
-    return state not in ("Z", "X")
+    for task in tasks:
+        if task != str(pid) and _task_state(f"/proc/{pid}/task/{task}/stat") not in (
+            None,
+            "Z",
+            "X",
+        ):
+            return True
+    return False
 
 
 def pid_cmdline(pid: int) -> str:
