@@ -1,21 +1,17 @@
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.schemas.avro_strategies import strategy
+from tests.schemas.domain_strategies import ENVELOPES, domain_records, outcome
 from tests.schemas.samples import samples
 from tradex.domain import Deposited, Posting
 from tradex.schemas.bindings import BINDINGS, from_record
 from tradex.schemas.chain import ZERO_HASH, hash_ok
 from tradex.schemas.codec import Codec, CodecError, EnvelopeFields
-from tradex.schemas.wire import LONG_MAX, LONG_MIN
 
 ENV = EnvelopeFields("0190f0c2-0000-7000-8000-000000000001", "cause", "corr", "accounts/0", 3)
 
@@ -113,27 +109,6 @@ PROPERTY = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-ENVELOPES = st.builds(
-    EnvelopeFields,
-    st.text(max_size=40),
-    st.text(max_size=10),
-    st.text(max_size=10),
-    st.text(max_size=12),
-    st.integers(LONG_MIN, LONG_MAX),
-    st.text(max_size=10),
-)
-
-
-@cache
-def _domain_records(name: str) -> Any:
-    return strategy(json.loads(FAST.registry.latest(FAST.subject_of(name)).text))
-
-
-def _outcome(call: Callable[[], Any]) -> Any:
-    try:
-        return call()
-    except CodecError:
-        return CodecError
 
 
 def test_every_bound_type_is_compiled() -> None:
@@ -148,12 +123,12 @@ def test_every_bound_type_is_compiled() -> None:
 def test_compiled_domain_path_matches_fastavro(
     name: str, data: st.DataObject, envelope: EnvelopeFields, prev_hash: bytes
 ) -> None:
-    obj = from_record(data.draw(_domain_records(name)), BINDINGS[name])
+    obj = from_record(data.draw(domain_records(name)), BINDINGS[name])
     sealed = FAST.encode_domain(obj, envelope, prev_hash)
     assert sealed == REFERENCE.encode_domain(obj, envelope, prev_hash)
     assert hash_ok(prev_hash, sealed.data)
-    ours = _outcome(lambda: FAST.decode_domain(sealed.data))
-    assert ours == _outcome(lambda: REFERENCE.decode_domain(sealed.data))
+    ours = outcome(lambda: FAST.decode_domain(sealed.data))
+    assert ours == outcome(lambda: REFERENCE.decode_domain(sealed.data))
     if ours is not CodecError:
         assert type(ours[1]) is type(obj)
         assert ours[1] == obj
@@ -172,10 +147,10 @@ def test_corrupt_bytes_raise_codec_error_or_decode_like_fastavro(
         if index < len(data):
             data[index] = value
     mangled = bytes(data[:cut] if cut < 0 else data + b"\x00" * cut)
-    ours = _outcome(lambda: FAST.decode(mangled))
+    ours = outcome(lambda: FAST.decode(mangled))
     if ours is not CodecError:  # valid Avro after all: fastavro reads the same
         assert ours == REFERENCE.decode(mangled)
-    _outcome(lambda: FAST.decode_domain(mangled))  # CodecError or a value, nothing else
+    outcome(lambda: FAST.decode_domain(mangled))  # CodecError or a value, nothing else
 
 
 def test_bad_domain_values_raise_codec_error() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import struct
-from functools import cache
 from typing import Any
 
 import pytest
@@ -13,35 +12,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.schemas.avro_strategies import fastavro_bytes, fastavro_record, parsed, strategy
-from tests.schemas.test_compile_writer import ALL_TYPES, HEADER
+from tests.schemas.test_compile_writer import (
+    ALL_TYPES,
+    HEADER,
+    PROPERTY,
+    SUBJECTS,
+    subject_case,
+)
 from tradex.schemas.compile_base import Unsupported
 from tradex.schemas.compile_reader import dict_decoder
-from tradex.schemas.registry import Registry
 from tradex.schemas.wire import write_long
 
-REGISTRY = Registry.load()
-SUBJECTS = sorted(REGISTRY.subjects)
-PROPERTY = settings(
-    max_examples=20,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 # what a compiled decoder raises on corrupt input
 CORRUPT_ERRORS = (IndexError, ValueError, struct.error)
-
-
-@cache
-def _subject(subject: str) -> tuple[str, Any, Any]:
-    text = REGISTRY.latest(subject).text
-    schema = json.loads(text)
-    return text, parsed(schema), strategy(schema)
 
 
 @pytest.mark.parametrize("subject", SUBJECTS)
 @PROPERTY
 @given(data=st.data())
 def test_every_subject_decodes_like_fastavro(subject: str, data: st.DataObject) -> None:
-    text, parsed_schema, records = _subject(subject)
+    text, parsed_schema, records = subject_case(subject)
     wire = fastavro_bytes(parsed_schema, data.draw(records), HEADER)
     record, end = dict_decoder(text)(wire)
     assert end == len(wire)

@@ -61,7 +61,8 @@ ALL_TYPES: dict[str, Any] = {
 
 
 @cache
-def _subject(subject: str) -> tuple[str, Any, Any]:
+def subject_case(subject: str) -> tuple[str, Any, Any]:
+    """(schema text, fastavro-parsed schema, record strategy) of a registry subject."""
     text = REGISTRY.latest(subject).text
     schema = json.loads(text)
     return text, parsed(schema), strategy(schema)
@@ -71,7 +72,7 @@ def _subject(subject: str) -> tuple[str, Any, Any]:
 @PROPERTY
 @given(data=st.data())
 def test_every_subject_encodes_like_fastavro(subject: str, data: st.DataObject) -> None:
-    text, parsed_schema, records = _subject(subject)
+    text, parsed_schema, records = subject_case(subject)
     record = data.draw(records)
     assert dict_encoder(text, HEADER)(record) == fastavro_bytes(parsed_schema, record, HEADER)
 

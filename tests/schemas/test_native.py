@@ -9,16 +9,13 @@ SHA-256 of the chain, and the program checks of the extension itself.
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Callable
-from functools import cache
 from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.schemas.avro_strategies import strategy
+from tests.schemas.domain_strategies import ENVELOPES, domain_records, outcome
 from tests.schemas.samples import samples
 from tradex.domain import Deposited, Posting
 from tradex.schemas import _native_codec as native
@@ -38,28 +35,7 @@ PROPERTY = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-ENVELOPES = st.builds(
-    EnvelopeFields,
-    st.text(max_size=40),
-    st.text(max_size=10),
-    st.text(max_size=10),
-    st.text(max_size=12),
-    st.integers(LONG_MIN, LONG_MAX),
-    st.text(max_size=10),
-)
 BuiltinFunction = type(len)
-
-
-def _outcome(call: Callable[[], Any]) -> Any:
-    try:
-        return call()
-    except CodecError:
-        return CodecError
-
-
-@cache
-def _domain_records(name: str) -> Any:
-    return strategy(json.loads(NATIVE.registry.latest(NATIVE.subject_of(name)).text))
 
 
 def test_every_bound_type_is_served_by_the_c_codec() -> None:
@@ -78,14 +54,14 @@ def test_every_bound_type_is_served_by_the_c_codec() -> None:
 def test_c_codec_matches_the_python_twin_and_fastavro(
     name: str, data: st.DataObject, envelope: EnvelopeFields, prev_hash: bytes
 ) -> None:
-    obj = from_record(data.draw(_domain_records(name)), BINDINGS[name])
+    obj = from_record(data.draw(domain_records(name)), BINDINGS[name])
     sealed = NATIVE.encode_domain(obj, envelope, prev_hash)
     assert type(sealed) is Sealed
     assert sealed == TWIN.encode_domain(obj, envelope, prev_hash)
     assert sealed == REFERENCE.encode_domain(obj, envelope, prev_hash)
     assert hash_ok(prev_hash, sealed.data)
-    ours = _outcome(lambda: NATIVE.decode_domain(sealed.data))
-    assert ours == _outcome(lambda: TWIN.decode_domain(sealed.data))
+    ours = outcome(lambda: NATIVE.decode_domain(sealed.data))
+    assert ours == outcome(lambda: TWIN.decode_domain(sealed.data))
     if ours is not CodecError:  # CodecError: a random value the domain's validate refuses
         envelope_out, obj_out = ours
         assert type(obj_out) is type(obj)
@@ -106,7 +82,7 @@ def test_mangled_bytes_decode_like_the_twin_or_raise_codec_error(
         if index < len(data):
             data[index] = value
     mangled = bytes(data[:cut] if cut < 0 else data + b"\x00" * cut)
-    assert _outcome(lambda: NATIVE.decode_domain(mangled)) == _outcome(
+    assert outcome(lambda: NATIVE.decode_domain(mangled)) == outcome(
         lambda: TWIN.decode_domain(mangled)
     )
 
@@ -117,9 +93,7 @@ def test_mangled_bytes_decode_like_the_twin_or_raise_codec_error(
 def test_random_bodies_raise_codec_error_or_decode_like_the_twin(name: str, body: bytes) -> None:
     header = b"\x00" + NATIVE.schema_id(name).to_bytes(4, "big")
     data = header + body
-    assert _outcome(lambda: NATIVE.decode_domain(data)) == _outcome(
-        lambda: TWIN.decode_domain(data)
-    )
+    assert outcome(lambda: NATIVE.decode_domain(data)) == outcome(lambda: TWIN.decode_domain(data))
 
 
 def test_program_decoder_raises_plain_errors_on_truncation() -> None:
@@ -291,6 +265,6 @@ def test_junk_field_values_encode_like_the_twin_or_raise_codec_error(
     values = list(obj)
     values[index] = data.draw(JUNK)
     bad = type(obj)(*values)
-    assert _outcome(lambda: NATIVE.encode_domain(bad, ENV)) == _outcome(
+    assert outcome(lambda: NATIVE.encode_domain(bad, ENV)) == outcome(
         lambda: TWIN.encode_domain(bad, ENV)
     )
