@@ -6,7 +6,10 @@ stack, and a helper that is not a leaf adds two atomic reference-count operation
 array per call (measured here at 5-10x the matching itself). The book's scalars live in
 local variables for the whole batch, and the kernel prefetches the memory that coming
 cancels will touch (see :mod:`tradex.matching.prefetch`). Only the FOK scan (rare) is an
-out-of-line call.
+out-of-line call. Taking a resting order off the book (unlink, clear an emptied level, free
+the id and the slot) is written out at each of its four sites on purpose: folded into one
+composite helper, even inlined, it brought the reference counting back into the loop
+(tests/matching/test_kernel_refcounts.py fails).
 
 Inputs are numpy arrays and scalars only (see :mod:`tradex.matching.dtypes`). Outputs go
 to preallocated, reused buffers; the counts are left in ``meta``. The semantics are
