@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from tests.market import BTC_USD, T0, reference_commands
 from tradex.commands import service
 from tradex.commands.client import encode_command
 from tradex.commands.processor import AccountProcessor
@@ -31,18 +32,13 @@ from tradex.domain import (
     CancelOrder,
     CancelOrderRequest,
     CancelRequested,
-    CreateAsset,
-    CreateInstrument,
     Deposit,
-    InstrumentKind,
     Ledger,
     NewOrder,
-    OpenAccount,
     OrderAccepted,
     OrderKind,
     PlaceOrder,
     ReferenceData,
-    RegisterUser,
     RejectWithdrawal,
     RequestWithdrawal,
     Side,
@@ -54,40 +50,9 @@ from tradex.infra.stage import StageStats
 from tradex.schemas.chain import verify_chain
 from tradex.schemas.codec import Codec, Envelope
 
-T0 = 1_700_000_000_000_000_000
-BTC_USD = 1
-TICK = 1  # 1 cent per lot per tick
-LOT = 1_000  # 0.00001 BTC per lot
-MAKER_PPM = 1_000
-TAKER_PPM = 2_000
 IDLE_S = 2.0
 
 CODEC = Codec.offline()
-
-
-def reference_commands(accounts: Sequence[int]) -> list[Any]:
-    commands: list[Any] = [
-        CreateAsset("a-btc", T0, "BTC", 8),
-        CreateAsset("a-usd", T0, "USD", 2),
-        CreateInstrument(
-            "i-btc-usd",
-            T0,
-            BTC_USD,
-            "BTC-USD",
-            InstrumentKind.SPOT,
-            "BTC",
-            "USD",
-            TICK,
-            LOT,
-            100,
-            500,
-            MAKER_PPM,
-            TAKER_PPM,
-        ),
-        RegisterUser("u-7", T0, 7, "alice"),
-    ]
-    commands += [OpenAccount(f"open-{a}", T0, a, 7) for a in accounts]
-    return commands
 
 
 def reference_table(accounts: Sequence[int]) -> ReferenceData:

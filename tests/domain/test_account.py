@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.domain.conftest import BTC_USD, T0
+from tests.market import BTC_USD, T0
 from tradex.domain import (
     CLEARING_ACCOUNT,
     EXTERNAL_ACCOUNT,

@@ -6,7 +6,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from tests.domain.conftest import BTC_USD, T0, make_reference
+from tests.domain.conftest import make_reference
+from tests.market import BTC_USD, T0
 from tradex.domain import (
     AccountBook,
     AccountInput,
