@@ -6,6 +6,11 @@ consumer (assigned, never committing). Before each batch is decided, :meth:`catc
 reads the log up to its end *as of that moment* (a ListOffsets round trip, read_committed:
 the last stable offset). So a command sent after its client saw a reference event (say
 ``AccountOpened``) is always decided with that event applied.
+
+The end is asked through a second consumer that is never assigned anything. The reading
+consumer always has a fetch parked at the broker (``fetch.wait.max.ms``) on an idle log,
+and a broker answers one connection's requests in order: asked through it, the
+ListOffsets waited behind that fetch (~12–19 ms per batch measured, against ~0.6 ms).
 """
 
 from __future__ import annotations
@@ -44,16 +49,18 @@ class ReferenceFollower:
         self.consumer.assign(
             [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in range(partitions)]
         )
+        self.ends = Consumer(consumer_config(settings, group_id))  # asks only, never fetches
 
     def close(self) -> None:
         self.consumer.close()
+        self.ends.close()
 
     def catch_up(self) -> int:
         """Apply every committed reference event up to the log's current end; return how
         many were applied."""
         ends = {}
         for known, seen in self.end_seen.items():
-            _low, high = self.consumer.get_watermark_offsets(
+            _low, high = self.ends.get_watermark_offsets(
                 TopicPartition(self.topic, known), timeout=watermark_timeout_s, cached=False
             )
             if high > seen:
