@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -37,7 +38,7 @@ from tradex.commands.records import (
     dead_letter,
 )
 from tradex.commands.reference_table import ReferenceFollower
-from tradex.commands.snapshots import PartitionState
+from tradex.commands.snapshots import Capture, PartitionState
 from tradex.commands.topics import (
     ACCOUNT_COMMANDS,
     ACCOUNT_EVENTS,
@@ -148,6 +149,8 @@ class AccountProcessor:
         self.instrument_keys: dict[int, bytes] = {}
         self.appenders: dict[type, Callable[..., bytes]] = {}  # at most one per domain type
         self.partitions_seen: set[int] = set()  # every partition ever assigned here
+        # Per decided batch, oldest first: the snapshots due at its end, until its commit.
+        self.captures: deque[list[Capture]] = deque()
         self.stats = ProcessorStats()
 
     # -- assignment ------------------------------------------------------------------------
@@ -187,6 +190,7 @@ class AccountProcessor:
     def revoke(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.live.pop(tp.partition, None)
+        self.captures.clear()  # decided batches that will not commit (a snapshot is optional)
 
     def assigned(self) -> list[int]:
         return sorted(self.live)
@@ -211,7 +215,20 @@ class AccountProcessor:
         finally:
             if paused:
                 gc.enable()
+        self.captures.append(self._snapshots_due())
         return outputs
+
+    def _snapshots_due(self) -> list[Capture]:
+        """The partitions due a snapshot, captured as they are after this batch (the stage
+        may decide the next batch before this one's commit says where its events end)."""
+        due: list[Capture] = []
+        if self.snapshot_events == 0:
+            return due
+        for partition, live in self.live.items():
+            if live.since_snapshot >= self.snapshot_events:
+                due.append(snapshots.capture(partition, live.last_hash, live.book))
+                live.since_snapshot = 0
+        return due
 
     def _decide_all(self, messages: Sequence[Message], outputs: list[Output]) -> None:
         """Every record of the batch in order (the hot loop: per-batch lookups hoisted into
@@ -338,7 +355,8 @@ class AccountProcessor:
     # -- after each commit -----------------------------------------------------------------
 
     def committed(self, produced: dict[tuple[str, int], int]) -> list[Output]:
-        """Track where each partition's events end; snapshot the partitions due one."""
+        """Track where each partition's events end; encode the snapshots captured at the
+        end of the batch just committed (they hold exactly the events below that end)."""
         if self.freeze_gc:
             # The accounts are long-lived and acyclic: keep the cyclic collector from
             # rescanning them after every few thousand allocations (~30 % of the time).
@@ -349,12 +367,9 @@ class AccountProcessor:
                 assert next_offset > live.events_next, "account-events went backwards"
                 live.events_next = next_offset
         outputs: list[Output] = []
-        if self.snapshot_events == 0:
-            return outputs
-        for partition, live in self.live.items():
-            if live.since_snapshot >= self.snapshot_events:
-                state = PartitionState(partition, live.events_next, live.last_hash, live.book)
-                outputs += snapshots.encode(state, self.snapshots_topic)
-                live.since_snapshot = 0
-                self.stats.snapshots += 1
+        assert self.captures, "a commit without a decided batch"
+        for captured in self.captures.popleft():
+            live = self.live[captured.partition]
+            outputs += snapshots.encode_capture(captured, live.events_next, self.snapshots_topic)
+            self.stats.snapshots += 1
         return outputs

@@ -5,7 +5,8 @@ A snapshot is an optimisation, never a source of truth: it says "the fold of
 the events from ``events_next`` on. It is written by the partition's single writer inside
 its Kafka transaction, the one after the commit whose ``account-events`` end it names
 (:meth:`tradex.infra.stage.Processor.committed`), so a snapshot is visible only if its
-events are.
+events are. The state is captured when the batch has been decided (:func:`capture`) and
+encoded once its commit names the position (:func:`encode_capture`).
 
 Format (internal to the account processor, versioned): JSON of the state, stored as the
 records of :mod:`tradex.infra.snapshot_log` (magic ``TXS1``, position ``events_next``).
@@ -86,17 +87,37 @@ def restore_account(data: list[Any]) -> Account:
 # -- encode / decode ---------------------------------------------------------------------------
 
 
-def encode(state: PartitionState, topic: str) -> list[Output]:
-    """The records of one snapshot (to partition ``state.partition`` of ``topic``)."""
+class Capture(NamedTuple):
+    """A partition's accounts as plain data at the end of a batch, waiting for the log
+    position its commit gives them: a pipelined stage decides the next batch before the
+    commit of this one reports where its events ended (:meth:`encode_capture` then)."""
+
+    partition: int
+    last_hash: bytes  # the chain's tail after the batch
+    accounts: list[list[Any]]
+
+
+def capture(partition: int, last_hash: bytes, book: AccountBook) -> Capture:
+    return Capture(partition, last_hash, [account_state(account) for account in book])
+
+
+def encode_capture(captured: Capture, events_next: int, topic: str) -> list[Output]:
+    """The records of the snapshot ``captured`` taken when the log ended at ``events_next``."""
     body = {
         "format": FORMAT,
-        "partition": state.partition,
-        "events_next": state.events_next,
-        "last_hash": state.last_hash.hex(),
-        "accounts": [account_state(account) for account in state.book],
+        "partition": captured.partition,
+        "events_next": events_next,
+        "last_hash": captured.last_hash.hex(),
+        "accounts": captured.accounts,
     }
     payload = json.dumps(body, separators=(",", ":")).encode()
-    return snapshot_outputs(topic, state.partition, MAGIC, state.events_next, payload)
+    return snapshot_outputs(topic, captured.partition, MAGIC, events_next, payload)
+
+
+def encode(state: PartitionState, topic: str) -> list[Output]:
+    """The records of one snapshot (to partition ``state.partition`` of ``topic``)."""
+    captured = capture(state.partition, state.last_hash, state.book)
+    return encode_capture(captured, state.events_next, topic)
 
 
 def decode(payload: bytes, reference: ReferenceData) -> PartitionState:
