@@ -70,6 +70,65 @@ def test_c_codec_matches_the_python_twin_and_fastavro(
         assert envelope_out.event_id == envelope.event_id
 
 
+def _raised(decode: Any, data: Any) -> BaseException:
+    with pytest.raises(Exception) as info:
+        decode(data)
+    return info.value
+
+
+def test_c_decode_domain_checks_and_raises_like_the_python_path() -> None:
+    """Codec.decode_domain is the C Readers' (header, body, end and validate() in one call);
+    each failure is the CodecError the Python path raises: same text, same cause."""
+    assert type(NATIVE.decode_domain) is BuiltinFunction
+    good = NATIVE.encode_domain(samples()[7], ENV).data
+    unbalanced = Deposited("c1", 1, 5, "USD", 5, (Posting(1, "USD", 5), Posting(-1, "USD", -4)))
+    cases = {
+        "trailing": good + b"\x00",
+        "truncated": good[:-1],
+        "corrupt": good[:40] + b"\xff" * 8 + good[48:],
+        "invalid": NATIVE.encode_domain(unbalanced, ENV).data,
+        "bad magic": b"\x01" + good[1:],
+        "too short": good[:20],
+        "unknown id": good[:1] + (999_999).to_bytes(4, "big") + good[5:],
+    }
+    for case, data in cases.items():
+        ours = _raised(NATIVE.decode_domain, data)
+        python = _raised(NATIVE._decode_domain_python, data)
+        assert type(ours) is CodecError, case
+        assert str(ours) == str(python), case
+        assert type(ours.__cause__) is type(python.__cause__), case
+        assert str(ours.__cause__) == str(python.__cause__), case
+    assert "unbalanced" in str(_raised(NATIVE.decode_domain, cases["invalid"]))
+    envelope, obj = NATIVE.decode_domain(good)
+    assert (envelope, obj) == NATIVE._decode_domain_python(good)
+    assert NATIVE.decode_domain(bytearray(good)) == (envelope, obj)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        NATIVE.decode_domain(None)  # type: ignore[arg-type]
+
+
+def test_readers_refuse_bad_arguments() -> None:
+    def fallback(data: bytes) -> Any:
+        return data
+
+    readers = native.Readers(CodecError, (ValueError,), fallback)
+    assert readers.decode_domain(b"short") == b"short"  # not framed: the fallback's answer
+    encoder = NATIVE._domain_writers[Deposited].__self__  # type: ignore[attr-defined]
+    decoder = NATIVE._domain_readers[NATIVE.schema_id("Deposited")].decode.__self__  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        readers.add(1, encoder, "s", "n", None)
+    with pytest.raises(TypeError):
+        readers.add(1, decoder, "s", "n", 5)
+    with pytest.raises(TypeError):
+        native.Readers(5, (ValueError,), fallback)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        native.Readers(CodecError, (ValueError,), None)
+    readers.add(7, decoder, "tradex.account.Deposited", "Deposited", None)
+    data = NATIVE.encode_domain(samples()[0], ENV).data
+    wire_id = int.from_bytes(data[1:5], "big")
+    readers.add(wire_id, decoder, "tradex.account.Deposited", "Deposited", None)
+    assert readers.decode_domain(data)[1] == samples()[0]
+
+
 @pytest.mark.parametrize("obj", samples(), ids=lambda o: type(o).__name__)
 @settings(max_examples=60, deadline=None)
 @given(edits=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=4),

@@ -35,3 +35,16 @@ class Program:
         *fields: Any,
     ) -> bytes: ...
     def decode_domain(self, data: bytes, /) -> tuple[Any, Any, int]: ...
+
+class Readers:
+    def __init__(
+        self,
+        codec_error: type[Exception],
+        validate_errors: tuple[type[Exception], ...],
+        fallback: Any,
+        /,
+    ) -> None: ...
+    def add(
+        self, wire_id: int, program: Program, subject: str, name: str, validate: Any, /
+    ) -> None: ...
+    def decode_domain(self, data: bytes, /) -> tuple[Any, Any]: ...

@@ -112,6 +112,13 @@ class Codec:
     """Encoder/decoder for every subject of a :class:`Registry` (thread-compatible, no I/O
     after construction unless a registry client is attached)."""
 
+    decode_domain: Callable[[bytes], tuple[Envelope, Any]]
+    """Decode and build the domain record; validates it (InvalidRecord -> CodecError).
+
+    The C codec's ``Readers.decode_domain`` when it serves the record's schema id (the same
+    checks and errors in one C call: header, body, end, ``validate()``), else
+    :meth:`_decode_domain_python`."""
+
     def __init__(
         self,
         registry: Registry,
@@ -136,6 +143,14 @@ class Codec:
         self._domain_writers: dict[type, Callable[..., Sealed]] = {}
         self._domain_appenders: dict[type, Callable[..., bytes]] = {}
         self._domain_readers: dict[int, _DomainReader] = {}
+        self._native_readers: Any = None  # _native_codec.Readers: wire id -> C decoder
+        if self.native:
+            self._native_readers = compile_native.readers(
+                CodecError, VALIDATE_ERRORS, self._decode_domain_python
+            )
+            self.decode_domain = self._native_readers.decode_domain
+        else:
+            self.decode_domain = self._decode_domain_python
         self.remote: Any = None  # a SchemaRegistryClient, when attached
         for subject, versions in registry.subjects.items():
             latest = versions[-1]
@@ -182,10 +197,13 @@ class Codec:
         binding = BINDINGS.get(name)
         if same and binding is not None:
             decode = self._native(compile_native_decoder, version.text, binding)
-            if decode is None:
+            validate = getattr(binding.cls, "validate", None)
+            if decode is not None:
+                program = decode.__self__
+                self._native_readers.add(wire_id, program, version.subject, name, validate)
+            else:
                 decode = self._fast(domain_decoder, version.text, binding)
             if decode is not None:
-                validate = getattr(binding.cls, "validate", None)
                 self._domain_readers[wire_id] = _DomainReader(
                     version.subject, name, decode, validate
                 )
@@ -376,8 +394,9 @@ class Codec:
             raise CodecError(f"{reader.subject} did not decode to a record")
         return Decoded(reader.subject, decoded, wire_id)
 
-    def decode_domain(self, data: bytes) -> tuple[Envelope, Any]:
-        """Decode and build the domain record; validates it (InvalidRecord -> CodecError)."""
+    def _decode_domain_python(self, data: bytes) -> tuple[Envelope, Any]:
+        """:attr:`decode_domain` in Python: the twin's and fastavro's path, and the C path's
+        fallback for what it does not serve (not bytes, badly framed, other schema ids)."""
         if len(data) < HEADER_SIZE + HASH_SIZE or data[0] != MAGIC:
             self._header(data)  # raises the precise CodecError
         wire_id = _HEADER.unpack_from(data)[1]

@@ -236,3 +236,14 @@ def domain_decoder(text: str, binding: Binding) -> Callable[[bytes], tuple[Envel
     program = native.Program.decoder(decoder_ops(text, binding), len(binding.fields), binding.cls)
     decode: Callable[[bytes], tuple[Envelope, Any, int]] = program.decode_domain
     return decode
+
+
+def readers(
+    codec_error: type[Exception],
+    validate_errors: tuple[type[Exception], ...],
+    fallback: Callable[[bytes], tuple[Envelope, Any]],
+) -> native.Readers:
+    """The C ``decode_domain`` table (``Readers.add(wire_id, program, subject, name,
+    validate)`` per subject): bytes it serves are decoded, framed, end-checked and
+    validated in one call, failures raised as ``codec_error``; the rest go to ``fallback``."""
+    return native.Readers(codec_error, validate_errors, fallback)

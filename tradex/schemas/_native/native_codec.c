@@ -919,25 +919,24 @@ static PyObject *program_encode_append(Program *self, PyObject *const *args, Py_
     return digest;
 }
 
-/* decode_domain(data: bytes) -> (Envelope, record, end) */
-static PyObject *program_decode_domain(Program *self, PyObject *data) {
+/* The envelope and the record of the wire bytes ``data`` (header not checked: the caller
+ * chose this program by it) and the position after them. */
+static int decode_core(Program *self, PyObject *data, PyObject **envelope_out, PyObject **obj_out,
+                       Py_ssize_t *end_out) {
     if (!self->decode) {
         PyErr_SetString(PyExc_TypeError, "an encoder cannot decode");
-        return NULL;
+        return -1;
     }
     if (!PyBytes_Check(data)) {
         PyErr_SetString(PyExc_TypeError, "decode_domain needs bytes");
-        return NULL;
+        return -1;
     }
     Reader r = {(const unsigned char *)PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data),
                 HEADER_SIZE};
-    if (r.n < HEADER_SIZE) {
-        truncated();
-        return NULL;
-    }
+    if (r.n < HEADER_SIZE) return truncated();
     PyTypeObject *type = self->result_type;
     PyObject *obj = type->tp_alloc(type, self->obj_size);
-    if (obj == NULL) return NULL;
+    if (obj == NULL) return -1;
     PyObject *envelope = NULL;
     for (Py_ssize_t i = 0; i < self->prog->n; i++) {
         const Op *op = &self->prog->ops[i];
@@ -951,19 +950,34 @@ static PyObject *program_decode_domain(Program *self, PyObject *data) {
             Py_DECREF(v);
         }
     }
-    PyObject *end = PyLong_FromSsize_t(r.p);
-    if (end == NULL) goto fail;
+    *envelope_out = envelope;
+    *obj_out = obj;
+    *end_out = r.p;
+    return 0;
+fail:
+    Py_XDECREF(envelope);
+    Py_DECREF(obj);
+    return -1;
+}
+
+/* decode_domain(data: bytes) -> (Envelope, record, end) */
+static PyObject *program_decode_domain(Program *self, PyObject *data) {
+    PyObject *envelope, *obj;
+    Py_ssize_t end;
+    if (decode_core(self, data, &envelope, &obj, &end) < 0) return NULL;
+    PyObject *end_obj = PyLong_FromSsize_t(end);
+    if (end_obj == NULL) goto fail;
     PyObject *result = PyTuple_New(3);
     if (result == NULL) {
-        Py_DECREF(end);
+        Py_DECREF(end_obj);
         goto fail;
     }
     PyTuple_SET_ITEM(result, 0, envelope);
     PyTuple_SET_ITEM(result, 1, obj);
-    PyTuple_SET_ITEM(result, 2, end);
+    PyTuple_SET_ITEM(result, 2, end_obj);
     return result;
 fail:
-    Py_XDECREF(envelope);
+    Py_DECREF(envelope);
     Py_DECREF(obj);
     return NULL;
 }
@@ -989,6 +1003,207 @@ static PyTypeObject ProgramType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "A compiled Avro program for one domain type (see the module docstring).",
     .tp_methods = program_methods,
+};
+
+/* -- Readers: the codec's decode_domain ------------------------------------------------------ */
+
+/* Readers(codec_error, validate_errors, fallback): wire id -> decoder Program of the newest
+ * version of a subject, with the subject, the record name and the domain type's validate.
+ * decode_domain(data) -> (Envelope, record) is tradex.schemas.codec.Codec.decode_domain for
+ * well-framed bytes of those ids: header, body, end and validate() checked, every failure a
+ * codec_error with the message of the Python path; anything else (not bytes, too short, bad
+ * magic, an id without a C decoder) goes to fallback(data), the Python path, unchanged. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *table;           /* dict: wire id -> (Program, subject, name, validate or None) */
+    PyObject *error;           /* CodecError */
+    PyObject *validate_errors; /* exception types validate() may raise for bad content */
+    PyObject *fallback;        /* callable(data) -> (Envelope, record) */
+} Readers;
+
+static int readers_traverse(Readers *self, visitproc visit, void *arg) {
+    Py_VISIT(self->table);
+    Py_VISIT(self->error);
+    Py_VISIT(self->validate_errors);
+    Py_VISIT(self->fallback);
+    return 0;
+}
+
+static int readers_clear(Readers *self) {
+    Py_CLEAR(self->table);
+    Py_CLEAR(self->error);
+    Py_CLEAR(self->validate_errors);
+    Py_CLEAR(self->fallback);
+    return 0;
+}
+
+static void readers_dealloc(Readers *self) {
+    PyObject_GC_UnTrack(self);
+    readers_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *readers_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    PyObject *error, *validate_errors, *fallback;
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
+        PyErr_SetString(PyExc_TypeError, "Readers takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OO!O", &error, &PyTuple_Type, &validate_errors, &fallback))
+        return NULL;
+    if (!PyExceptionClass_Check(error) || !PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "Readers(exception type, tuple of types, callable)");
+        return NULL;
+    }
+    Readers *self = (Readers *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->table = PyDict_New();
+    if (self->table == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    Py_INCREF(error);
+    self->error = error;
+    Py_INCREF(validate_errors);
+    self->validate_errors = validate_errors;
+    Py_INCREF(fallback);
+    self->fallback = fallback;
+    return (PyObject *)self;
+}
+
+/* add(wire_id, program, subject, name, validate) */
+static PyObject *readers_add(Readers *self, PyObject *args) {
+    PyObject *wire_id, *program, *subject, *name, *validate;
+    if (!PyArg_ParseTuple(args, "O!O!UUO", &PyLong_Type, &wire_id, &ProgramType, &program,
+                          &subject, &name, &validate))
+        return NULL;
+    if (!((Program *)program)->decode) {
+        PyErr_SetString(PyExc_TypeError, "an encoder cannot decode");
+        return NULL;
+    }
+    if (validate != Py_None && !PyCallable_Check(validate)) {
+        PyErr_SetString(PyExc_TypeError, "validate must be callable or None");
+        return NULL;
+    }
+    PyObject *entry = PyTuple_Pack(4, program, subject, name, validate);
+    if (entry == NULL) return NULL;
+    int status = PyDict_SetItem(self->table, wire_id, entry);
+    Py_DECREF(entry);
+    if (status < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* Raise error_type(message) from the exception being raised (``raise ... from exc``), with
+ * ``what`` formatting the message from that exception: "<what> <repr or str of exc>". */
+static void raise_from(PyObject *error_type, PyObject *what, int use_repr) {
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (value == NULL) { /* cannot happen after a failed call; keep a clear error anyway */
+        Py_XDECREF(type);
+        Py_XDECREF(traceback);
+        PyErr_SetString(PyExc_SystemError, "raise_from without an exception");
+        return;
+    }
+    if (traceback != NULL) PyException_SetTraceback(value, traceback);
+    PyObject *message = PyUnicode_FromFormat(use_repr ? "%U%R" : "%U%S", what, value);
+    PyObject *error = message != NULL ? PyObject_CallOneArg(error_type, message) : NULL;
+    Py_XDECREF(message);
+    if (error != NULL) {
+        Py_INCREF(value);
+        PyException_SetCause(error, value); /* steals */
+        Py_INCREF(value);
+        PyException_SetContext(error, value); /* steals */
+        PyErr_SetObject((PyObject *)Py_TYPE(error), error);
+        Py_DECREF(error);
+    }
+    Py_XDECREF(type);
+    Py_DECREF(value);
+    Py_XDECREF(traceback);
+}
+
+static PyObject *readers_decode_domain(Readers *self, PyObject *data) {
+    if (!PyBytes_CheckExact(data)) return PyObject_CallOneArg(self->fallback, data);
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t size = PyBytes_GET_SIZE(data);
+    if (size < HEADER_SIZE + HASH_SIZE || d[0] != 0) return PyObject_CallOneArg(self->fallback, data);
+    unsigned long wire_id = (unsigned long)d[1] << 24 | (unsigned long)d[2] << 16 |
+                            (unsigned long)d[3] << 8 | (unsigned long)d[4];
+    PyObject *key = PyLong_FromUnsignedLong(wire_id);
+    if (key == NULL) return NULL;
+    PyObject *entry = PyDict_GetItemWithError(self->table, key); /* borrowed */
+    Py_DECREF(key);
+    if (entry == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        return PyObject_CallOneArg(self->fallback, data);
+    }
+    Program *program = (Program *)PyTuple_GET_ITEM(entry, 0);
+    PyObject *subject = PyTuple_GET_ITEM(entry, 1);
+    PyObject *envelope, *obj;
+    Py_ssize_t end;
+    if (decode_core(program, data, &envelope, &obj, &end) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_Exception)) {
+            PyObject *what = PyUnicode_FromFormat("corrupt %U body (schema id %lu): ", subject,
+                                                  wire_id);
+            if (what != NULL) {
+                raise_from(self->error, what, 1);
+                Py_DECREF(what);
+            }
+        }
+        return NULL;
+    }
+    if (end != size) {
+        if (end < size) {
+            PyErr_Format(self->error, "%zd trailing bytes after a %U", size - end, subject);
+        } else {
+            PyErr_Format(self->error, "corrupt %U body (schema id %lu): truncated", subject, wire_id);
+        }
+        goto fail;
+    }
+    PyObject *validate = PyTuple_GET_ITEM(entry, 3);
+    if (validate != Py_None) {
+        PyObject *none = PyObject_CallOneArg(validate, obj);
+        if (none == NULL) {
+            if (PyErr_ExceptionMatches(self->validate_errors)) {
+                PyObject *what = PyUnicode_FromFormat("invalid %U: ", PyTuple_GET_ITEM(entry, 2));
+                if (what != NULL) {
+                    raise_from(self->error, what, 0);
+                    Py_DECREF(what);
+                }
+            }
+            goto fail;
+        }
+        Py_DECREF(none);
+    }
+    PyObject *result = PyTuple_New(2);
+    if (result == NULL) goto fail;
+    PyTuple_SET_ITEM(result, 0, envelope);
+    PyTuple_SET_ITEM(result, 1, obj);
+    return result;
+fail:
+    Py_DECREF(envelope);
+    Py_DECREF(obj);
+    return NULL;
+}
+
+static PyMethodDef readers_methods[] = {
+    {"add", (PyCFunction)readers_add, METH_VARARGS,
+     "add(wire_id, program, subject, name, validate): serve wire_id with a decoder Program"},
+    {"decode_domain", (PyCFunction)readers_decode_domain, METH_O,
+     "decode_domain(data) -> (Envelope, record): decoded, checked, validated (see the type)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ReadersType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tradex.schemas._native_codec.Readers",
+    .tp_basicsize = sizeof(Readers),
+    .tp_dealloc = (destructor)readers_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Readers(codec_error, validate_errors, fallback): the codec's decode_domain in C.",
+    .tp_traverse = (traverseproc)readers_traverse,
+    .tp_clear = (inquiry)readers_clear,
+    .tp_methods = readers_methods,
+    .tp_new = readers_new,
 };
 
 /* -- module ---------------------------------------------------------------------------------- */
@@ -1035,16 +1250,19 @@ static struct PyModuleDef module_def = {
 };
 
 PyMODINIT_FUNC PyInit__native_codec(void) {
-    if (PyType_Ready(&ProgramType) < 0) return NULL;
+    if (PyType_Ready(&ProgramType) < 0 || PyType_Ready(&ReadersType) < 0) return NULL;
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL) return NULL;
     Py_INCREF(&ProgramType);
+    Py_INCREF(&ReadersType);
     if (PyModule_AddObject(module, "Program", (PyObject *)&ProgramType) < 0 ||
+        PyModule_AddObject(module, "Readers", (PyObject *)&ReadersType) < 0 ||
         PyModule_AddIntConstant(module, "RECORD_SIZE_MAX", RECORD_SIZE_MAX) < 0 ||
         PyModule_AddIntConstant(module, "NESTING_MAX", NESTING_MAX) < 0 ||
         PyModule_AddIntConstant(module, "ITEMS_MAX", ITEMS_MAX) < 0 ||
         PyModule_AddStringConstant(module, "SHA256_BACKEND", SHA256_BACKEND) < 0) {
         Py_DECREF(&ProgramType);
+        Py_DECREF(&ReadersType);
         Py_DECREF(module);
         return NULL;
     }
