@@ -3,6 +3,7 @@ from __future__ import annotations
 from tests.market import BTC_USD, T0
 from tradex.domain import (
     CLEARING_ACCOUNT,
+    COMMAND_IDS_MAX,
     EXTERNAL_ACCOUNT,
     FEES_ACCOUNT,
     AccountBook,
@@ -295,3 +296,25 @@ def test_validated_skips_only_the_field_check(reference: ReferenceData) -> None:
     assert rejected.reason == Reason.INVALID_COMMAND
     (deposited,) = trusted.handle(invalid, validated=True).events
     assert isinstance(deposited, Deposited)
+
+
+def test_idempotency_window_remembers_exactly_the_last_command_ids(book: AccountBook) -> None:
+    """COMMAND_IDS_MAX ids, oldest forgotten first, also once the window is full (where the
+    memory becomes an OrderedDict) and after a restore from ids only (a plain dict)."""
+    for i in range(COMMAND_IDS_MAX + 2):
+        assert not book.handle(Deposit(f"d{i}", 1, T0, "USD", 1)).duplicate
+    account = book.account(1)
+    assert len(account.outcomes) == COMMAND_IDS_MAX
+    assert list(account.outcomes)[:2] == ["d2", "d3"]
+    assert book.handle(Deposit("d2", 1, T0, "USD", 1)).duplicate  # the oldest remembered
+    assert not book.handle(Deposit("d0", 1, T0, "USD", 1)).duplicate  # forgotten: decided
+    assert list(account.outcomes)[:1] == ["d3"]  # d2 made room for d0
+    assert list(account.outcomes)[-1] == "d0"
+    assert account.available["USD"] == COMMAND_IDS_MAX + 3
+    # a snapshot restores the ids as a plain dict: the window goes on from there
+    account.outcomes = dict.fromkeys(account.outcomes, ())
+    assert not book.handle(Deposit("new", 1, T0, "USD", 1)).duplicate
+    assert len(account.outcomes) == COMMAND_IDS_MAX
+    assert list(account.outcomes)[:1] == ["d4"]
+    assert book.handle(Deposit("d4", 1, T0, "USD", 1)).duplicate
+    assert not book.handle(Deposit("d3", 1, T0, "USD", 1)).duplicate

@@ -46,6 +46,7 @@ from tradex.domain.orders import CancelOrderRequest, NewOrder
 from tradex.domain.reference import ReferenceData
 from tradex.domain.types import INT64_MAX, InstrumentKind, InstrumentStatus, Liquidity, Reason, Side
 from tradex.domain.units import base_amount, buy_hold_of, fee_step, notional, sell_hold
+from tradex.domain.window import forget_oldest
 
 OPEN_ORDERS_MAX = 10_000  # per account; more is refused with OPEN_ORDERS_MAX
 PENDING_WITHDRAWALS_MAX = 1_000  # per account; more is refused with OPEN_ORDERS_MAX
@@ -191,12 +192,13 @@ class Account:
         total = self.available.get(c.asset, 0) + self.held.get(c.asset, 0)
         if total + c.amount > INT64_MAX:
             raise DomainError(Reason.AMOUNT_OVERFLOW, "balance would exceed int64")
+        # tuple.__new__: a NamedTuple built without its Python-level __new__ (hot path)
         postings = (
-            Posting(self.account_id, c.asset, c.amount),
-            Posting(EXTERNAL_ACCOUNT, c.asset, -c.amount),
+            _new(Posting, (self.account_id, c.asset, c.amount)),
+            _new(Posting, (EXTERNAL_ACCOUNT, c.asset, -c.amount)),
         )
-        return Deposited(
-            c.command_id, self.account_id, c.event_time_ns, c.asset, c.amount, postings
+        return _new(
+            Deposited, (c.command_id, self.account_id, c.event_time_ns, c.asset, c.amount, postings)
         )
 
     def _request_withdrawal(
@@ -237,37 +239,39 @@ class Account:
     def _place_order(
         self, c: PlaceOrder, reference: ReferenceData, order_id: int
     ) -> tuple[tuple[AccountEvent, ...], tuple[NewOrder, ...]]:
-        instrument = reference.instruments.get(c.instrument_id)
+        # Field order as declared by PlaceOrder and Instrument: one unpack each instead of a
+        # dozen field reads (hot path).
+        (command_id, account_id, t, instrument_id, side, kind, price, qty, protection, stp) = c
+        instrument = reference.instruments.get(instrument_id)
         if instrument is None:
-            raise DomainError(Reason.UNKNOWN_INSTRUMENT, f"instrument {c.instrument_id}")
-        if instrument.kind != _SPOT:
-            raise DomainError(Reason.INSTRUMENT_KIND_UNSUPPORTED, instrument.kind)
-        if instrument.status != _TRADING:
-            raise DomainError(Reason.INSTRUMENT_HALTED, instrument.symbol)
-        price, qty = c.price, c.qty
+            raise DomainError(Reason.UNKNOWN_INSTRUMENT, f"instrument {instrument_id}")
+        (_, symbol, instrument_kind, base, quote, tick_size, lot_size, min_notional, _,
+         maker_ppm, taker_ppm, status) = instrument  # fmt: skip
+        if instrument_kind != _SPOT:
+            raise DomainError(Reason.INSTRUMENT_KIND_UNSUPPORTED, instrument_kind)
+        if status != _TRADING:
+            raise DomainError(Reason.INSTRUMENT_HALTED, symbol)
         if price <= 0:
             raise DomainError(Reason.PRICE_NOT_POSITIVE, f"price {price} ticks")
         if qty <= 0:
             raise DomainError(Reason.QTY_NOT_POSITIVE, f"qty {qty} lots")
         if price > INT64_MAX or qty > INT64_MAX:
             raise DomainError(Reason.AMOUNT_OVERFLOW, "price or qty exceeds int64")
-        order_notional = notional(price, qty, instrument.tick_size)
-        if order_notional < instrument.min_notional:
-            raise DomainError(
-                Reason.BELOW_MIN_NOTIONAL, f"{order_notional} < {instrument.min_notional}"
-            )
-        maker_ppm, taker_ppm = instrument.maker_fee_ppm, instrument.taker_fee_ppm
-        if c.side == _BUY:
-            hold_asset = instrument.quote
+        order_notional = notional(price, qty, tick_size)
+        if order_notional < min_notional:
+            raise DomainError(Reason.BELOW_MIN_NOTIONAL, f"{order_notional} < {min_notional}")
+        if side == _BUY:
+            hold_asset = quote
             hold = buy_hold_of(order_notional, maker_ppm, taker_ppm)
         else:
-            hold_asset = instrument.base
-            hold = sell_hold(qty, instrument.lot_size)
+            hold_asset = base
+            hold = sell_hold(qty, lot_size)
         if hold > INT64_MAX or order_notional > INT64_MAX:
             raise DomainError(Reason.AMOUNT_OVERFLOW, "order amount exceeds int64")
-        if len(self.orders) >= OPEN_ORDERS_MAX:
+        orders = self.orders
+        if len(orders) >= OPEN_ORDERS_MAX:
             raise DomainError(Reason.OPEN_ORDERS_MAX, f"{OPEN_ORDERS_MAX} open orders")
-        if order_id in self.orders:
+        if order_id in orders:
             raise DomainError(Reason.ALREADY_EXISTS, f"order {order_id}")
         available = self.available.get(hold_asset, 0)
         if available < hold:
@@ -275,11 +279,10 @@ class Account:
                 Reason.INSUFFICIENT_FUNDS, f"{available} {hold_asset} available, {hold} needed"
             )
         # Field order as declared by OrderAccepted / NewOrder (tuple.__new__: no __new__ frame).
-        (command_id, account_id, t, instrument_id, side, kind, _, _, protection, stp) = c
         accepted: OrderAccepted = _new(OrderAccepted, (
             command_id, account_id, t, order_id, instrument_id, side, kind, price, qty,
-            protection, stp, instrument.base, instrument.quote, instrument.tick_size,
-            instrument.lot_size, maker_ppm, taker_ppm, hold_asset, hold,
+            protection, stp, base, quote, tick_size, lot_size, maker_ppm, taker_ppm, hold_asset,
+            hold,
         ))  # fmt: skip
         request: NewOrder = _new(NewOrder, (
             order_id, account_id, instrument_id, side, kind, price, qty, protection, stp,
@@ -393,10 +396,14 @@ class Account:
             assert kind is OrderRejected or kind is CommandRejected, f"not an account event: {kind}"
         self.version += 1
         outcomes = self.outcomes
-        previous = outcomes.get(event.command_id)
-        outcomes[event.command_id] = (event,) if previous is None else (*previous, event)
-        if len(outcomes) > COMMAND_IDS_MAX:
-            del outcomes[next(iter(outcomes))]  # forget the oldest command id
+        command_id = event.command_id
+        previous = outcomes.get(command_id)
+        if previous is not None:  # a command with several events
+            outcomes[command_id] = (*previous, event)
+        else:
+            outcomes[command_id] = (event,)
+            if len(outcomes) > COMMAND_IDS_MAX:
+                self.outcomes = forget_oldest(outcomes)
 
     def _hold(self, asset: str, amount: int) -> None:
         available = self.available.get(asset, 0) - amount

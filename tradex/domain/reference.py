@@ -26,6 +26,7 @@ from tradex.domain.types import (
     InstrumentStatus,
     Reason,
 )
+from tradex.domain.window import forget_oldest
 
 REFERENCE_COMMAND_IDS_MAX = 100_000  # remembered command ids (oldest forgotten first)
 
@@ -397,4 +398,4 @@ class ReferenceData:
         outcomes = self.command_outcomes
         outcomes[event.command_id] = (event,)
         if len(outcomes) > REFERENCE_COMMAND_IDS_MAX:
-            del outcomes[next(iter(outcomes))]  # forget the oldest (insertion order)
+            self.command_outcomes = forget_oldest(outcomes)  # the oldest (insertion order)
