@@ -75,7 +75,13 @@ from tradex.domain.ids import order_id
 from tradex.infra import postgres
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
-from tradex.infra.kafka import consumer_config, produce_sync, producer_config, read_partition
+from tradex.infra.kafka import (
+    consume_available,
+    consumer_config,
+    produce_sync,
+    producer_config,
+    read_partition,
+)
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.infra.stage import batch_records_max
 from tradex.schemas.chain import verify_chain
@@ -302,7 +308,7 @@ def latency(
 
     def follow() -> None:
         while not done.is_set():
-            for message in tail.consume(10_000, timeout=0.05):
+            for message in consume_available(tail, 10_000, 0.05):
                 if message.error() is None:
                     now = time.perf_counter()
                     _envelope, event = codec.decode_domain(message.value() or b"")

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from tradex.infra.kafka import (
     TopicSpec,
+    consume_available,
     consumer_config,
     ensure_topics,
     partition_count,
+    produce_sync,
     producer_config,
     read_partition,
 )
@@ -100,3 +102,24 @@ def test_a_topic_nobody_created_is_an_error_not_a_new_topic(settings: Settings) 
     assert errors[0].code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._MSG_TIMED_OUT)
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     assert topic not in admin.list_topics(timeout=10).topics
+
+
+def test_consume_available_returns_what_is_ready_in_order_and_nothing_when_idle(
+    settings: Settings,
+) -> None:
+    ensure_topics(settings, {"available": TopicSpec(partitions=1)})
+    topic = settings.topic("available")
+    consumer = Consumer(consumer_config(settings, f"{topic}-group"))
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    assert consume_available(consumer, 10, 0.2) == []
+
+    produce_sync(settings, topic, [(b"k", f"r{i}".encode()) for i in range(7)])
+    seen: list[bytes] = []
+    for _ in range(100):
+        chunk = consume_available(consumer, 3, 0.5)
+        assert len(chunk) <= 3
+        seen += [m.value() for m in chunk if m.error() is None]
+        if len(seen) >= 7:
+            break
+    consumer.close()
+    assert seen == [f"r{i}".encode() for i in range(7)]

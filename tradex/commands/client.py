@@ -45,6 +45,7 @@ from tradex.domain.commands import AccountCommand
 from tradex.domain.reference import ReferenceCommand
 from tradex.infra.kafka import (
     admin_timeout_s,
+    consume_available,
     consumer_config,
     partition_count,
     producer_config,
@@ -242,7 +243,7 @@ class CommandClient:
 
     def _follow(self) -> None:
         while not self.stop.is_set():
-            for message in self.tail.consume(10_000, timeout=poll_timeout_s):
+            for message in consume_available(self.tail, 10_000, poll_timeout_s):
                 partition, offset = message.partition(), message.offset()
                 assert partition is not None and offset is not None
                 error = message.error()

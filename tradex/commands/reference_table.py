@@ -22,7 +22,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from tradex.commands.topics import REFERENCE_EVENTS
 from tradex.domain.reference import ReferenceData
-from tradex.infra.kafka import consumer_config, partition_count
+from tradex.infra.kafka import consume_available, consumer_config, partition_count
 from tradex.infra.settings import Settings
 from tradex.schemas.codec import Codec
 
@@ -70,7 +70,7 @@ class ReferenceFollower:
         while ends:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.topic} not read to its end within {catch_up_timeout_s}s")
-            for message in self.consumer.consume(consume_records_max, timeout=0.1):
+            for message in consume_available(self.consumer, consume_records_max, 0.1):
                 partition, offset = message.partition(), message.offset()
                 assert partition is not None and offset is not None
                 error = message.error()

@@ -124,6 +124,21 @@ def partition_count(settings: Settings, topic: str) -> int:
     return len(found.partitions)
 
 
+def consume_available(consumer: Consumer, records_max: int, timeout_s: float) -> list[Message]:
+    """The records (and events) ready now, waiting at most ``timeout_s`` for the first.
+
+    ``Consumer.consume(n, timeout)`` returns only once it has ``n`` messages or the timeout
+    has passed, so a tail reading with it sees each record up to ``timeout`` late (measured:
+    +25 ms median with 50 ms). ``poll`` returns as soon as one is there."""
+    assert records_max > 0, records_max
+    first = consumer.poll(timeout_s)
+    if first is None:
+        return []
+    if records_max == 1:
+        return [first]
+    return [first, *consumer.consume(records_max - 1, 0)]
+
+
 def read_partition(
     settings: Settings, topic: str, partition: int, start: int = 0, end: int | None = None
 ) -> Iterator[Message]:
@@ -148,7 +163,7 @@ def read_partition(
         position = start
         while True:
             wanted = max(1, min(read_chunk_records_max, stop - position))
-            batch = consumer.consume(num_messages=wanted, timeout=read_poll_timeout_s)
+            batch = consume_available(consumer, wanted, read_poll_timeout_s)
             if not batch:
                 idle_polls += 1
                 if idle_polls > read_idle_polls_max:
