@@ -232,13 +232,14 @@ class AccountProcessor:
 
     def _decide_all(self, messages: Sequence[Message], outputs: list[Output]) -> None:
         """Every record of the batch in order (the hot loop: per-batch lookups hoisted into
-        locals; rejected records leave through :meth:`_reject`)."""
+        locals, counts kept in locals and added to ``stats`` once; rejected records leave
+        through :meth:`_reject`)."""
         append = outputs.append
         sources, lives, accepted = self.sources, self.live, self.accepted
         routes, instrument_keys = self.routes, self.instrument_keys
         decode, appenders = self.codec.decode_domain, self.appenders
         events_topic, orders_topic, producer = self.events_topic, self.orders_topic, self.producer
-        stats = self.stats
+        decided = duplicates = events_count = requests_count = 0
         for message in messages:
             topic, partition, offset = message.topic(), message.partition(), message.offset()
             assert topic is not None and partition is not None and offset is not None
@@ -270,16 +271,16 @@ class AccountProcessor:
             account = book.accounts.get(account_id)
             if account is not None:  # AccountBook.handle's common case, one call less
                 events, requests, duplicate = account.handle(
-                    command, book.reference, live.order_id_base | offset, validated=True
-                )
+                    command, book.reference, live.order_id_base | offset, True
+                )  # validated: the codec did
             else:  # a new account, or none (account id <= 0: a rejection)
                 events, requests, duplicate = book.handle(
                     command, live.order_id_base | offset, validated=True
                 )
                 account = book.accounts.get(account_id)
-            stats.decided += 1
+            decided += 1
             if duplicate:
-                stats.duplicates += 1
+                duplicates += 1
                 continue
             command_id = command.command_id
             causation = command_id if source == SOURCE_ACCOUNT_COMMANDS else envelope.event_id
@@ -288,13 +289,19 @@ class AccountProcessor:
             ids_head = live.event_ids[source].head(time_ns, offset)  # + output index: event id
             index = 0
             if events:
-                seq = account.version - len(events) if account is not None else 0
-                step = 1 if account is not None else 0
+                count = len(events)
+                if account is not None:
+                    seq, step = account.version - count, 1
+                else:  # no account: not chained by seq
+                    seq, step = 0, 0
                 last_hash = live.last_hash
                 for event in events:
                     assert event.event_time_ns == time_ns, "an event not at its command's time"
                     seq += step
-                    encode_into = appenders.get(type(event)) or self._appender(type(event))
+                    try:
+                        encode_into = appenders[type(event)]
+                    except KeyError:
+                        encode_into = self._appender(type(event))
                     last_hash = encode_into(
                         outputs, Output, events_topic, key, partition, event, last_hash,
                         ids_head + OUTPUT_INDEX_TEXT[index], causation, correlation, producer,
@@ -302,22 +309,30 @@ class AccountProcessor:
                     )  # fmt: skip
                     index += 1
                 live.last_hash = last_hash
-                live.since_snapshot += len(events)
-                stats.events += len(events)
+                live.since_snapshot += count
+                events_count += count
             if requests:
                 for request in requests:
                     assert request.event_time_ns == time_ns, "a request not at its command's time"
                     instrument = instrument_keys.get(request.instrument_id)
                     if instrument is None:
                         instrument = self._instrument_key(request.instrument_id)
-                    encode_into = appenders.get(type(request)) or self._appender(type(request))
+                    try:
+                        encode_into = appenders[type(request)]
+                    except KeyError:
+                        encode_into = self._appender(type(request))
                     encode_into(
                         outputs, Output, orders_topic, instrument, -1, request, ZERO_HASH,
                         ids_head + OUTPUT_INDEX_TEXT[index], causation, correlation, producer,
                         0, "",
                     )  # fmt: skip
                     index += 1
-                stats.order_requests += len(requests)
+                requests_count += len(requests)
+        stats = self.stats
+        stats.decided += decided
+        stats.duplicates += duplicates
+        stats.events += events_count
+        stats.order_requests += requests_count
 
     def _appender(self, cls: type) -> Callable[..., bytes]:
         """The codec's encode-and-append function for records of ``cls`` (cached)."""
