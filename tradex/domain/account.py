@@ -124,13 +124,13 @@ class Account:
         command: AccountInput,
         reference: ReferenceData,
         order_id: int,
-        *,
         validated: bool = False,
     ) -> Decision:
         """Decide ``command`` (``order_id``: the id a PlaceOrder gets), apply the events.
 
         ``validated``: the caller has already run ``command.validate()`` (the codec does
-        when it decodes a record), so it is not run a second time."""
+        when it decodes a record), so it is not run a second time. (Positional too: the
+        processor's hot call passes it so, which Python calls faster than a keyword.)"""
         assert command.account_id == self.account_id, "command routed to the wrong account"
         original = self.outcomes.get(command.command_id)
         if original is not None:
@@ -364,12 +364,13 @@ class Account:
         kind = type(event)
         available, held = self.available, self.held
         if kind is OrderAccepted:  # the most common event first
-            asset, amount = event.hold_asset, event.hold_amount  # type: ignore[union-attr]
+            order = OpenOrder(event)  # type: ignore[arg-type]
+            asset, amount = order.hold_asset, order.hold_remaining  # slots: cheaper reads
             left = available.get(asset, 0) - amount  # _hold, inlined
             assert left >= 0, "hold exceeds available"
             available[asset] = left
             held[asset] = held.get(asset, 0) + amount
-            self.orders[event.order_id] = OpenOrder(event)  # type: ignore[union-attr,arg-type]
+            self.orders[order.order_id] = order
         elif kind is Deposited:
             available[event.asset] = available.get(event.asset, 0) + event.amount  # type: ignore[union-attr]
         elif kind is WithdrawalRequested:
