@@ -156,6 +156,9 @@ class AccountProcessor:
     # -- assignment ------------------------------------------------------------------------
 
     def assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # The reference table is read up to its end with the state, not by the first batch
+        # (a start-up cost: every asset, instrument, user and account opened so far).
+        self.follower.catch_up()
         for partition in sorted({tp.partition for tp in partitions}):
             assert 0 <= partition < self.partitions, "more partitions than configured"
             if partition in self.live:

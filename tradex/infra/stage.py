@@ -284,8 +284,12 @@ class TransactionalStage:
             chunk = self.consumer.consume(
                 num_messages=self.batch_records - len(batch), timeout=max(remaining_s, 0.0)
             )
-            for message in chunk:
-                self._keep(message, batch)
+            append = batch.append
+            for message in chunk:  # _keep inline for the common case (a call per record)
+                if message.error() is None:
+                    append(message)
+                else:
+                    self._keep(message, batch)
             if self.rebalances != rebalances:
                 return self._after_rebalance(rebalances, batch)
             if remaining_s <= 0:
