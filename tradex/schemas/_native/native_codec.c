@@ -91,6 +91,7 @@ typedef struct {
     int flag;
     PyObject *obj; /* owned, may be NULL */
     Prog *child;   /* owned, may be NULL */
+    PyObject *last; /* decode, OP_STRING: the ASCII str this op decoded last (owned, or NULL) */
 } Op;
 
 struct Prog {
@@ -103,6 +104,7 @@ static void prog_free(Prog *prog) {
     if (prog == NULL) return;
     for (Py_ssize_t i = 0; i < prog->n; i++) {
         Py_XDECREF(prog->ops[i].obj);
+        Py_XDECREF(prog->ops[i].last);
         prog_free(prog->ops[i].child);
     }
     PyMem_Free(prog->ops);
@@ -309,13 +311,30 @@ static inline int put_bytes(Buf *b, const void *data, Py_ssize_t size) {
 
 static inline uint64_t zigzag(int64_t x) { return ((uint64_t)x << 1) ^ (uint64_t)(x >> 63); }
 
+/* The value of an exact int of one internal digit (|x| < 2**30: prices, quantities, ids,
+ * fees ...) read in place; 0 for any other int (then PyLong_AsLongLongAndOverflow). */
+static inline int compact_long(PyObject *v, long long *x) {
+    if (!PyLong_CheckExact(v)) return 0;
+#if PY_VERSION_HEX >= 0x030C0000
+    if (!PyUnstable_Long_IsCompact((PyLongObject *)v)) return 0;
+    *x = (long long)PyUnstable_Long_CompactValue((PyLongObject *)v);
+#else
+    Py_ssize_t size = Py_SIZE(v);
+    if (size < -1 || size > 1) return 0;
+    *x = (long long)size * (long long)((PyLongObject *)v)->ob_digit[0];
+#endif
+    return 1;
+}
+
 static int put_long(Buf *b, PyObject *v, int is_int) {
+    long long x;
+    if (compact_long(v, &x)) return put_varint(b, zigzag((int64_t)x)); /* fits an int too */
     if (!PyLong_Check(v)) {
         PyErr_Format(PyExc_TypeError, "expected an int, got %.100s", Py_TYPE(v)->tp_name);
         return -1;
     }
     int overflow = 0;
-    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    x = PyLong_AsLongLongAndOverflow(v, &overflow);
     if (overflow) {
         PyErr_SetString(PyExc_OverflowError, "value does not fit an Avro long (int64)");
         return -1;
@@ -507,11 +526,59 @@ static int enc_ops(Buf *b, const Prog *prog, PyObject *const *row, const Ctx *ct
 
 /* -- decoding ------------------------------------------------------------------------------- */
 
+#define RECENT_MAX 4 /* strings of one record a later field may repeat (command id ...) */
+
 typedef struct {
     const unsigned char *d;
     Py_ssize_t n;
     Py_ssize_t p;
+    int recent_n;
+    struct {
+        Py_ssize_t at, size;
+        PyObject *text; /* owned until reader_release */
+    } recent[RECENT_MAX];
 } Reader;
+
+static void reader_release(Reader *r) {
+    for (int i = 0; i < r->recent_n; i++) Py_DECREF(r->recent[i].text);
+    r->recent_n = 0;
+}
+
+/* A str of the ``size`` UTF-8 bytes at ``start``. Strings repeat: an envelope's type and
+ * producer from one record to the next (``op->last``), a command id as causation,
+ * correlation and command_id of one record (``r->recent``); a repeat is the same object
+ * again (immutable, equal value) instead of a new one decoded and later freed. */
+static PyObject *dec_string(Reader *r, Op *op, const char *start, Py_ssize_t size) {
+    if (size == 0) return PyUnicode_DecodeUTF8(start, 0, NULL); /* the shared empty str */
+    PyObject *text = op->last;
+    if (text != NULL && PyUnicode_GET_LENGTH(text) == size &&
+        memcmp(PyUnicode_DATA(text), start, (size_t)size) == 0) {
+        Py_INCREF(text);
+        return text;
+    }
+    for (int i = 0; i < r->recent_n; i++) {
+        if (r->recent[i].size == size &&
+            memcmp(r->d + r->recent[i].at, start, (size_t)size) == 0) {
+            text = r->recent[i].text;
+            Py_INCREF(text);
+            return text;
+        }
+    }
+    text = PyUnicode_DecodeUTF8(start, size, NULL);
+    if (text == NULL) return NULL;
+    if (r->recent_n < RECENT_MAX) {
+        r->recent[r->recent_n].at = (const unsigned char *)start - r->d;
+        r->recent[r->recent_n].size = size;
+        Py_INCREF(text);
+        r->recent[r->recent_n].text = text;
+        r->recent_n++;
+    }
+    if (PyUnicode_IS_ASCII(text)) { /* its UTF-8 bytes are its data: comparable above */
+        Py_INCREF(text);
+        Py_XSETREF(op->last, text);
+    }
+    return text;
+}
 
 static int truncated(void) {
     PyErr_SetString(PyExc_IndexError, "data ends inside a value (truncated)");
@@ -649,7 +716,7 @@ static PyObject *dec_value(Reader *r, const Op *op, int depth) {
         if (get_length(r, &size) < 0) return NULL;
         const char *start = (const char *)r->d + r->p;
         r->p += size;
-        if (op->code == OP_STRING) return PyUnicode_DecodeUTF8(start, size, NULL);
+        if (op->code == OP_STRING) return dec_string(r, (Op *)op, start, size); /* op->last */
         return PyBytes_FromStringAndSize(start, size);
     }
     case OP_FIXED: {
@@ -931,8 +998,10 @@ static int decode_core(Program *self, PyObject *data, PyObject **envelope_out, P
         PyErr_SetString(PyExc_TypeError, "decode_domain needs bytes");
         return -1;
     }
-    Reader r = {(const unsigned char *)PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data),
-                HEADER_SIZE};
+    Reader r = {.d = (const unsigned char *)PyBytes_AS_STRING(data),
+                .n = PyBytes_GET_SIZE(data),
+                .p = HEADER_SIZE,
+                .recent_n = 0};
     if (r.n < HEADER_SIZE) return truncated();
     PyTypeObject *type = self->result_type;
     PyObject *obj = type->tp_alloc(type, self->obj_size);
@@ -950,11 +1019,13 @@ static int decode_core(Program *self, PyObject *data, PyObject **envelope_out, P
             Py_DECREF(v);
         }
     }
+    reader_release(&r);
     *envelope_out = envelope;
     *obj_out = obj;
     *end_out = r.p;
     return 0;
 fail:
+    reader_release(&r);
     Py_XDECREF(envelope);
     Py_DECREF(obj);
     return -1;
