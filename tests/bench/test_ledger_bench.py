@@ -18,4 +18,5 @@ def test_quick_ledger_bench_is_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert summary["ok"] is True, summary["notes"]
     assert code == 0
     assert summary["peer"]["name"] == "eventsourcing 9.5.6 + PostgreSQL"
-    assert set(summary["figures"]) == {"commands_per_s", "p50_ms", "p99_ms"}
+    assert set(summary["figures"]) == {"commands_per_s", "commands_per_s_runs", "p50_ms", "p99_ms"}
+    assert len(summary["figures"]["commands_per_s_runs"]) == 1  # --quick: one throughput run
