@@ -407,15 +407,17 @@ class TransactionalStage:
                 self.producer.poll(0.05)
 
     def _next_offsets(self, messages: list[Message]) -> list[TopicPartition]:
-        """The offsets to commit: the consumer's position in each partition it has read
-        (the offset after the last record it returned, every one of which is decided by
-        now). Partitions it has not read yet have no position and are left out."""
+        """The offsets to commit: the consumer's position in each partition it has read.
+        That is the offset after the last record it returned, or past the transaction
+        markers (control records) and aborted records right after it, which a
+        read_committed consumer steps over. Every record it returned is decided by now.
+        Partitions it has not read yet have no position and are left out."""
         positions = self.consumer.position(self.assignment)
         last = messages[-1]
         assert any(
             tp.topic == last.topic()
             and tp.partition == last.partition()
-            and tp.offset == (last.offset() or 0) + 1
+            and tp.offset > (last.offset() or 0)
             for tp in positions
         ), "the consumer's position is not after the batch's last record"
         return [tp for tp in positions if tp.offset >= 0]
