@@ -262,6 +262,7 @@ class TransactionalStage:
                 if self.inflight is not None:
                     self._settle()
             finally:
+                self.committer.shutdown()
                 self.consumer.close()
         return self.stats
 

@@ -49,40 +49,29 @@ def _in_package(py_file: str) -> bool:
 
 
 class _EngineStamp:
-    """Mixin: the cache index is stamped with all the engine's sources."""
+    """Mixin: only this package's files, and the cache index is stamped with all the
+    engine's sources."""
 
     def get_source_stamp(self) -> str:
         return sources_stamp()
+
+    @classmethod
+    def from_function(cls, py_func: Any, py_file: str) -> Any:
+        if not _in_package(py_file):
+            return None
+        return super().from_function(py_func, py_file)  # type: ignore[misc]
 
 
 class EngineUserProvidedLocator(_EngineStamp, caching.UserProvidedCacheLocator):
     """NUMBA_CACHE_DIR set: cache there (as Numba would), with the package-wide stamp."""
 
-    @classmethod
-    def from_function(cls, py_func: Any, py_file: str) -> Any:
-        if not _in_package(py_file):
-            return None
-        return super().from_function(py_func, py_file)
-
 
 class EngineInTreeLocator(_EngineStamp, caching.InTreeCacheLocator):
     """Default: the package's __pycache__, with the package-wide stamp."""
 
-    @classmethod
-    def from_function(cls, py_func: Any, py_file: str) -> Any:
-        if not _in_package(py_file):
-            return None
-        return super().from_function(py_func, py_file)
-
 
 class EngineUserWideLocator(_EngineStamp, caching.UserWideCacheLocator):
     """Read-only package directory: the user's cache directory, same stamp."""
-
-    @classmethod
-    def from_function(cls, py_func: Any, py_file: str) -> Any:
-        if not _in_package(py_file):
-            return None
-        return super().from_function(py_func, py_file)
 
 
 ENGINE_LOCATORS = (EngineUserProvidedLocator, EngineInTreeLocator, EngineUserWideLocator)
