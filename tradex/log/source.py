@@ -184,7 +184,10 @@ class _KafkaTail(Tail):
         first = consumer.poll(timeout_s)
         if first is None:
             return []
-        messages = [first] if records_max == 1 else [first, *consumer.consume(records_max - 1, 0)]
+        # Any: the stubs say a message's partition and offset may be None; a fetched one's never are
+        messages: list[Any] = [first]
+        if records_max > 1:
+            messages += consumer.consume(records_max - 1, 0)
         logical, reached = self._logical, self._reached
         records = []
         for message in messages:
