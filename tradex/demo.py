@@ -62,6 +62,7 @@ from tradex.infra.settings import Settings
 from tradex.matching.verify import verify_partition
 from tradex.schemas.chain import verify_chain
 from tradex.schemas.codec import Codec
+from tradex.schemas.remote import codec_from_settings
 
 # The demo market: BTC-USD, a lot is 0.001 BTC, a tick is 1 cent per lot ($10 per BTC).
 BTC_USD = 1
@@ -293,7 +294,7 @@ def print_report(session: list[tuple[str, str]], result: Audit) -> None:
 
 def run(settings: Settings, log_dir: Path) -> Audit:
     """Start the stages on ``settings``' prefix, run the session, audit, stop the stages."""
-    codec = Codec.from_settings(settings)
+    codec = codec_from_settings(settings)
     ensure_reference_topics(settings)
     ensure_account_topics(settings, settings.topic_partitions)
     processes = start_services(settings, log_dir)

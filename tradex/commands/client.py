@@ -54,6 +54,7 @@ from tradex.infra.kafka import (
 from tradex.infra.settings import Settings
 from tradex.schemas.chain import ZERO_HASH
 from tradex.schemas.codec import Codec, EnvelopeFields
+from tradex.schemas.remote import codec_from_settings
 
 poll_timeout_s = 0.05
 processed_check_interval_s = 0.05
@@ -114,7 +115,7 @@ class CommandClient:
         self, settings: Settings, codec: Codec | None = None, name: str = "client"
     ) -> None:
         self.settings = settings
-        self.codec = codec or Codec.from_settings(settings)
+        self.codec = codec or codec_from_settings(settings)
         self.name = name
         self.commands_topic = settings.topic(ACCOUNT_COMMANDS)
         self.events_topic = settings.topic(ACCOUNT_EVENTS)

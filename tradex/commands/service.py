@@ -32,7 +32,7 @@ from tradex.infra.stage import (
     configure_service_logging,
     run_until_signalled,
 )
-from tradex.schemas.codec import Codec
+from tradex.schemas.remote import codec_from_settings
 
 log = logging.getLogger("tradex.accounts")
 
@@ -54,7 +54,7 @@ def build(
 ) -> tuple[TransactionalStage, AccountProcessor]:
     """Topics created if missing, then the stage and its processor (not running yet)."""
     ensure_account_topics(settings, partitions)
-    codec = Codec.from_settings(settings)
+    codec = codec_from_settings(settings)
     follower = ReferenceFollower(settings, codec, settings.topic(f"accounts-reference-{instance}"))
     processor = AccountProcessor(
         settings,

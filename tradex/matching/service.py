@@ -50,6 +50,7 @@ from tradex.matching.partition import (
 )
 from tradex.matching.recovery import RebuildReport, rebuild, snapshot_outputs
 from tradex.schemas.codec import Codec
+from tradex.schemas.remote import codec_from_settings
 
 log = logging.getLogger("tradex.matcher")
 
@@ -214,7 +215,7 @@ def build(
     _partitions, settlement_partitions = ensure_matcher_topics(settings)
     processor = MatcherProcessor(
         settings,
-        Codec.from_settings(settings),
+        codec_from_settings(settings),
         settlement_partitions=settlement_partitions,
         config=config,
         snapshot_records=snapshot_records,

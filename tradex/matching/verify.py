@@ -44,6 +44,7 @@ from tradex.matching.service import (
     topics_of,
 )
 from tradex.schemas.codec import Codec, CodecError
+from tradex.schemas.remote import codec_from_settings
 
 SUMMARY_CHARS_MAX = 600
 _LENGTH = struct.Struct(">I")
@@ -178,7 +179,7 @@ def verify_partition(
     codec: Codec | None = None,
 ) -> VerifyResult:
     config = config or BookConfig()
-    codec = codec or Codec.from_settings(settings)
+    codec = codec or codec_from_settings(settings)
     if upto is None:
         upto = committed_offset(settings, partition)
     if upto is None:  # the matcher never committed: everything there is
@@ -236,7 +237,7 @@ def main(argv: list[str]) -> int:
         print(f"tradex matching verify: {topic} has {partitions} partitions", file=sys.stderr)
         return 2
     wanted = [args.partition] if args.partition is not None else list(range(partitions))
-    codec = Codec.from_settings(settings)
+    codec = codec_from_settings(settings)
     results = []
     for partition in wanted:
         result = verify_partition(settings, partition, upto=args.upto, config=config, codec=codec)
