@@ -44,7 +44,7 @@ from typing import Any, cast
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from bench.ledger_peer import Rules, run_peer
+from tradex.bench.ledger_peer import Rules, run_peer
 from tradex.commands import service
 from tradex.commands.client import encode_command
 from tradex.commands.processor import AccountProcessor

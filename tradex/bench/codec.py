@@ -8,7 +8,7 @@ shared): ``ours`` (the C codec), ``twin`` (the pure-Python compiled codec), ``be
 implementation) and the peer,
 confluent-kafka's AvroSerializer + AvroDeserializer on the in-process mock registry (same
 record as a dict, no chain). Medians of the repeats; ``ok`` is false when ours or twin and
-before disagree on a byte or a decoded value. Last line: one JSON object (bench/README.md).
+before disagree on a byte or a decoded value. Last line: one JSON object (``../shared/bench/README.md``).
 """
 
 from __future__ import annotations
