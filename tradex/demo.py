@@ -29,14 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from tradex.commands.client import CommandClient, encode_command
-from tradex.commands.reference_processor import entity_key
-from tradex.commands.topics import (
-    ACCOUNT_EVENTS,
-    REFERENCE_COMMANDS,
-    REFERENCE_EVENTS,
-    ensure_account_topics,
-    ensure_reference_topics,
-)
 from tradex.domain import (
     AccountBook,
     CancelOrder,
@@ -59,6 +51,14 @@ from tradex.infra import stack
 from tradex.infra.kafka import partition_count, produce_sync, read_partition
 from tradex.infra.local_process import StackError
 from tradex.infra.settings import Settings
+from tradex.log.keys import reference_key
+from tradex.log.topics import (
+    ACCOUNT_EVENTS,
+    REFERENCE_COMMANDS,
+    REFERENCE_EVENTS,
+    ensure_account_topics,
+    ensure_reference_topics,
+)
 from tradex.matching.verify import verify_partition
 from tradex.schemas.chain import verify_chain
 from tradex.schemas.codec import Codec
@@ -152,7 +152,7 @@ def load_reference(settings: Settings, codec: Codec, t0: int) -> None:
     produce_sync(
         settings,
         settings.topic(REFERENCE_COMMANDS),
-        [(entity_key(c), encode_command(codec, c)) for c in commands],
+        [(reference_key(c), encode_command(codec, c)) for c in commands],
     )
     deadline = time.monotonic() + service_start_timeout_s
     while time.monotonic() < deadline:

@@ -13,19 +13,8 @@ from tests.market import BTC_USD, T0, reference_commands
 from tradex.commands import service
 from tradex.commands.client import encode_command
 from tradex.commands.processor import AccountProcessor
-from tradex.commands.reference_processor import entity_key
 from tradex.commands.reference_service import build as build_reference
 from tradex.commands.snapshots import account_state
-from tradex.commands.topics import (
-    ACCOUNT_COMMANDS,
-    ACCOUNT_EVENTS,
-    ORDER_REQUESTS,
-    REFERENCE_COMMANDS,
-    SETTLEMENTS,
-    account_key,
-    account_partition,
-    ensure_account_topics,
-)
 from tradex.domain import (
     AccountBook,
     ApproveWithdrawal,
@@ -47,6 +36,15 @@ from tradex.domain.ids import order_id
 from tradex.infra.kafka import partition_count, produce_sync, read_partition
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.infra.stage import StageStats
+from tradex.log.keys import account_key, account_partition, reference_key
+from tradex.log.topics import (
+    ACCOUNT_COMMANDS,
+    ACCOUNT_EVENTS,
+    ORDER_REQUESTS,
+    REFERENCE_COMMANDS,
+    SETTLEMENTS,
+    ensure_account_topics,
+)
 from tradex.schemas.chain import verify_chain
 from tradex.schemas.codec import Codec, Envelope
 
@@ -69,7 +67,7 @@ def load_reference(settings: Settings, accounts: Sequence[int], partitions: int)
     produce_sync(
         settings,
         settings.topic(REFERENCE_COMMANDS),
-        [(entity_key(c), encode_command(CODEC, c)) for c in reference_commands(accounts)],
+        [(reference_key(c), encode_command(CODEC, c)) for c in reference_commands(accounts)],
     )
     stage.run(idle_s_max=IDLE_S)
     assert processor.decided == len(reference_commands(accounts)), processor.decided

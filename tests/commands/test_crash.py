@@ -22,9 +22,9 @@ from tests.commands.support import (
 )
 from tradex.commands.rebuild import rebuild_partition
 from tradex.commands.snapshots import account_state
-from tradex.commands.topics import ACCOUNT_EVENTS
 from tradex.infra.kafka import consumer_config
 from tradex.infra.settings import REPO_ROOT, Settings
+from tradex.log.topics import ACCOUNT_EVENTS
 
 pytestmark = pytest.mark.integration
 

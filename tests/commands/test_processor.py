@@ -16,7 +16,6 @@ from tests.commands.support import (
     send_settlements,
 )
 from tradex.commands.client import encode_command
-from tradex.commands.topics import DEAD_LETTERS, ORDER_REQUESTS, account_key, account_partition
 from tradex.domain import (
     ApproveWithdrawal,
     CancelOrder,
@@ -50,6 +49,8 @@ from tradex.domain import (
 from tradex.domain.ids import order_id
 from tradex.infra.kafka import produce_sync, read_partition
 from tradex.infra.settings import Settings
+from tradex.log.keys import account_key, account_partition
+from tradex.log.topics import DEAD_LETTERS, ORDER_REQUESTS
 from tradex.schemas.chain import ZERO_HASH, verify_chain
 from tradex.schemas.codec import EnvelopeFields
 

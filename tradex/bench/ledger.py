@@ -48,17 +48,8 @@ from tradex.bench.ledger_peer import Rules, run_peer
 from tradex.commands import service
 from tradex.commands.client import encode_command
 from tradex.commands.processor import AccountProcessor
-from tradex.commands.reference_processor import entity_key
 from tradex.commands.reference_service import build as build_reference
 from tradex.commands.reference_table import ReferenceFollower
-from tradex.commands.topics import (
-    ACCOUNT_COMMANDS,
-    ACCOUNT_EVENTS,
-    REFERENCE_COMMANDS,
-    account_key,
-    account_partition,
-    ensure_account_topics,
-)
 from tradex.domain import (
     AccountBook,
     CreateAsset,
@@ -86,6 +77,13 @@ from tradex.infra.kafka import (
 )
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.infra.stage import batch_records_max
+from tradex.log.keys import account_key, account_partition, reference_key
+from tradex.log.topics import (
+    ACCOUNT_COMMANDS,
+    ACCOUNT_EVENTS,
+    REFERENCE_COMMANDS,
+    ensure_account_topics,
+)
 from tradex.schemas.chain import verify_chain
 from tradex.schemas.codec import Codec
 
@@ -182,7 +180,7 @@ def prepare(settings: Settings, codec: Codec, partitions: int, accounts: int) ->
     ensure_account_topics(settings, partitions)
     stage, processor = build_reference(settings, "bench")
     records: list[tuple[bytes | None, bytes]] = [
-        (entity_key(c), encode_command(codec, c)) for c in reference_commands(accounts)
+        (reference_key(c), encode_command(codec, c)) for c in reference_commands(accounts)
     ]
     produce_sync(settings, settings.topic(REFERENCE_COMMANDS), records)
     stage.run(idle_s_max=1.0)

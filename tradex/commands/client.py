@@ -34,13 +34,6 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from tradex.commands.topics import (
-    ACCOUNT_COMMANDS,
-    ACCOUNT_EVENTS,
-    ACCOUNTS_GROUP,
-    account_key,
-    account_partition,
-)
 from tradex.domain.commands import AccountCommand
 from tradex.domain.reference import ReferenceCommand
 from tradex.infra.kafka import (
@@ -52,6 +45,8 @@ from tradex.infra.kafka import (
     read_partition,
 )
 from tradex.infra.settings import Settings
+from tradex.log.keys import account_key, account_partition
+from tradex.log.topics import ACCOUNT_COMMANDS, ACCOUNT_EVENTS, ACCOUNTS_GROUP
 from tradex.schemas.chain import ZERO_HASH
 from tradex.schemas.codec import Codec, EnvelopeFields
 from tradex.schemas.remote import codec_from_settings

@@ -39,16 +39,6 @@ from tradex.commands.records import (
 )
 from tradex.commands.reference_table import ReferenceFollower
 from tradex.commands.snapshots import Capture, PartitionState
-from tradex.commands.topics import (
-    ACCOUNT_COMMANDS,
-    ACCOUNT_EVENTS,
-    ACCOUNT_SNAPSHOTS,
-    DEAD_LETTERS,
-    ORDER_REQUESTS,
-    SETTLEMENTS,
-    account_key,
-    instrument_key,
-)
 from tradex.domain.book import AccountBook
 from tradex.domain.commands import (
     ApproveWithdrawal,
@@ -61,9 +51,17 @@ from tradex.domain.commands import (
     RequestWithdrawal,
 )
 from tradex.domain.ids import ORDER_OFFSET_BITS, order_id
-from tradex.infra.partitioner import partition_for
 from tradex.infra.settings import Settings
 from tradex.infra.stage import Output
+from tradex.log.keys import Routes, instrument_key
+from tradex.log.topics import (
+    ACCOUNT_COMMANDS,
+    ACCOUNT_EVENTS,
+    ACCOUNT_SNAPSHOTS,
+    DEAD_LETTERS,
+    ORDER_REQUESTS,
+    SETTLEMENTS,
+)
 from tradex.schemas.chain import ZERO_HASH
 from tradex.schemas.codec import Codec, CodecError
 
@@ -74,7 +72,6 @@ COMMAND_TYPES = frozenset(
 )
 SETTLEMENT_TYPES = frozenset((FillLeg, OrderEnded))
 SNAPSHOT_EVENTS_DEFAULT = 200_000  # events of a partition between two snapshots
-ROUTES_MAX = 1_000_000  # cached account -> partition entries
 INSTRUMENT_KEYS_MAX = 100_000  # cached instrument id -> key entries
 ORDER_OFFSET_MAX = (1 << ORDER_OFFSET_BITS) - 1
 
@@ -145,7 +142,7 @@ class AccountProcessor:
             SOURCE_SETTLEMENTS: SETTLEMENT_TYPES,
         }
         self.live: dict[int, _Live] = {}
-        self.routes: dict[int, tuple[int, bytes]] = {}  # account id -> (partition, key)
+        self.routes = Routes(partitions)  # account id -> (partition, key)
         self.instrument_keys: dict[int, bytes] = {}
         self.appenders: dict[type, Callable[..., bytes]] = {}  # at most one per domain type
         self.partitions_seen: set[int] = set()  # every partition ever assigned here
@@ -244,7 +241,11 @@ class AccountProcessor:
         through :meth:`_reject`)."""
         append = outputs.append
         sources, lives, accepted = self.sources, self.live, self.accepted
-        routes, instrument_keys = self.routes, self.instrument_keys
+        routes, route_of, instrument_keys = (
+            self.routes.cache,
+            self.routes.route,
+            self.instrument_keys,
+        )
         decode, appenders = self.codec.decode_domain, self.appenders
         events_topic, orders_topic, producer = self.events_topic, self.orders_topic, self.producer
         decided = duplicates = events_count = requests_count = 0
@@ -269,7 +270,7 @@ class AccountProcessor:
                 continue
             account_id = command.account_id
             route = routes.get(account_id)
-            home, key = route if route is not None else self._route(account_id)
+            home, key = route if route is not None else route_of(account_id)
             if account_id > 0 and home != partition:
                 error = f"account {account_id} lives on partition {home}"
                 append(self._reject(message, source, "misrouted", error))
@@ -346,16 +347,6 @@ class AccountProcessor:
         """The codec's encode-and-append function for records of ``cls`` (cached)."""
         appender = self.appenders[cls] = self.codec.appender(cls)
         return appender
-
-    def _route(self, account_id: int) -> tuple[int, bytes]:
-        """(partition, key) of an account (cached: murmur2 in Python is slow)."""
-        route = self.routes.get(account_id)
-        if route is None:
-            if len(self.routes) >= ROUTES_MAX:
-                self.routes.clear()
-            key = account_key(account_id)
-            route = self.routes[account_id] = (partition_for(key, self.partitions), key)
-        return route
 
     def _instrument_key(self, instrument_id: int) -> bytes:
         key = self.instrument_keys.get(instrument_id)

@@ -10,11 +10,11 @@ import logging
 
 from tradex.commands import snapshots
 from tradex.commands.snapshots import PartitionState, SnapshotError
-from tradex.commands.topics import ACCOUNT_EVENTS, ACCOUNT_SNAPSHOTS
 from tradex.domain.book import AccountBook
 from tradex.domain.reference import ReferenceData
 from tradex.infra.kafka import read_partition
 from tradex.infra.settings import Settings
+from tradex.log.topics import ACCOUNT_EVENTS, ACCOUNT_SNAPSHOTS
 from tradex.schemas.chain import HASH_SIZE, ZERO_HASH, hash_ok
 from tradex.schemas.codec import Codec
 

@@ -19,7 +19,6 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from tradex.commands.rebuild import ChainBroken
 from tradex.commands.records import SOURCE_REFERENCE_COMMANDS, dead_letter
-from tradex.commands.topics import DEAD_LETTERS, ORDER_REQUESTS, REFERENCE_EVENTS, instrument_key
 from tradex.domain.ids import event_id
 from tradex.domain.reference import (
     CreateAsset,
@@ -34,6 +33,8 @@ from tradex.domain.reference import (
 from tradex.infra.kafka import read_partition
 from tradex.infra.settings import Settings
 from tradex.infra.stage import Output
+from tradex.log.keys import instrument_key, reference_key
+from tradex.log.topics import DEAD_LETTERS, ORDER_REQUESTS, REFERENCE_EVENTS
 from tradex.schemas.chain import HASH_SIZE, ZERO_HASH, hash_ok
 from tradex.schemas.codec import Codec, CodecError, EnvelopeFields
 
@@ -49,19 +50,6 @@ REFERENCE_COMMAND_TYPES = (
     OpenAccount,
 )
 KEYS_MAX = 10_000_000  # entities with a seq counter
-
-
-def entity_key(command: object) -> bytes:
-    """The key of a reference command and of its events: the entity it is about."""
-    if isinstance(command, CreateAsset):
-        return f"asset/{command.code}".encode()
-    if isinstance(command, RegisterUser):
-        return f"user/{command.user_id}".encode()
-    if isinstance(command, OpenAccount):
-        return f"account/{command.account_id}".encode()
-    instrument_id = getattr(command, "instrument_id", None)
-    assert isinstance(instrument_id, int), f"not a reference command: {command!r}"
-    return f"instrument/{instrument_id}".encode()
 
 
 class ReferenceProcessor:
@@ -141,7 +129,7 @@ class ReferenceProcessor:
         if decision.duplicate:
             self.duplicates += 1
             return
-        key = entity_key(command)
+        key = reference_key(command)
         correlation = envelope.correlation_id or command.command_id
         index = 0
         for event in decision.events:

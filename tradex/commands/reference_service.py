@@ -13,10 +13,10 @@ import argparse
 import logging
 
 from tradex.commands.reference_processor import ReferenceProcessor
-from tradex.commands.topics import REFERENCE_COMMANDS, REFERENCE_GROUP, ensure_reference_topics
 from tradex.infra import settings as settings_module
 from tradex.infra.settings import Settings
 from tradex.infra.stage import TransactionalStage, configure_service_logging, run_until_signalled
+from tradex.log.topics import REFERENCE_COMMANDS, REFERENCE_GROUP, ensure_reference_topics
 from tradex.schemas.remote import codec_from_settings
 
 log = logging.getLogger("tradex.reference")

@@ -20,10 +20,10 @@ import time
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from tradex.commands.topics import REFERENCE_EVENTS
 from tradex.domain.reference import ReferenceData
 from tradex.infra.kafka import consume_available, consumer_config, partition_count
 from tradex.infra.settings import Settings
+from tradex.log.topics import REFERENCE_EVENTS
 from tradex.schemas.codec import Codec
 
 log = logging.getLogger(__name__)

@@ -16,13 +16,6 @@ import logging
 
 from tradex.commands.processor import SNAPSHOT_EVENTS_DEFAULT, AccountProcessor
 from tradex.commands.reference_table import ReferenceFollower
-from tradex.commands.topics import (
-    ACCOUNT_COMMANDS,
-    ACCOUNTS_GROUP,
-    PARTITIONS_MAX,
-    SETTLEMENTS,
-    ensure_account_topics,
-)
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import non_negative_int, positive_int
 from tradex.infra.settings import Settings
@@ -31,6 +24,13 @@ from tradex.infra.stage import (
     batch_records_max,
     configure_service_logging,
     run_until_signalled,
+)
+from tradex.log.topics import (
+    ACCOUNT_COMMANDS,
+    ACCOUNTS_GROUP,
+    PARTITIONS_MAX,
+    SETTLEMENTS,
+    ensure_account_topics,
 )
 from tradex.schemas.remote import codec_from_settings
 

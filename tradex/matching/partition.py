@@ -32,8 +32,8 @@ import numpy as np
 
 from tradex.domain.commands import FillLeg, OrderEnded
 from tradex.domain.types import EndReason, Liquidity, Side
-from tradex.infra.partitioner import partition_for
 from tradex.infra.stage import Output
+from tradex.log.keys import Routes, instrument_key
 from tradex.matching import wire
 from tradex.matching.book import Book, OutputBuffers
 from tradex.matching.constants import (
@@ -54,7 +54,6 @@ from tradex.schemas.codec import Codec, EnvelopeFields
 
 TRADE_ID_COUNTER_BITS = 40  # trade_id = partition << 40 | n-th trade of the partition
 INSTRUMENTS_MAX = 4_096  # books per partition
-ROUTES_MAX = 1_000_000  # cached account -> settlements partition entries
 DEAD_LETTER_ERROR_LENGTH_MAX = 2_000
 
 
@@ -128,13 +127,14 @@ class PartitionEngine:
     engine_prev: bytes = ZERO_HASH  # tail of the engine-events chain of this partition
     settle_prev: dict[int, bytes] = field(default_factory=dict)  # per settlements partition
     stats: EngineStats = field(default_factory=EngineStats)
-    _routes: dict[int, int] = field(default_factory=dict)
+    _routes: Routes = field(init=False, repr=False, compare=False)  # settlements by account
 
     def __post_init__(self) -> None:
         assert 0 <= self.partition < (1 << 12), "event ids hold 12 bits of partition"
         assert self.settlement_partitions > 0
         assert self.out.orders_max >= self.config.orders_max, "output buffers too small"
         self.producer = f"matcher/{self.partition}"
+        self._routes = Routes(self.settlement_partitions)
 
     # --- one run of inputs ---------------------------------------------------------------
 
@@ -221,32 +221,21 @@ class PartitionEngine:
         return Output(
             self.topics.engine_events,
             sealed.data,
-            wire.instrument_key(req.instrument_id),
+            instrument_key(req.instrument_id),
             self.partition,
         )
-
-    def _settlement_partition(self, account_id: int) -> int:
-        found = self._routes.get(account_id)
-        if found is None:
-            if len(self._routes) >= ROUTES_MAX:
-                self._routes.clear()
-            found = partition_for(wire.account_key(account_id), self.settlement_partitions)
-            self._routes[account_id] = found
-        return found
 
     def _settlement(
         self, obj: FillLeg | OrderEnded, req: wire.Request, seq: int, cause: str, event_id: str
     ) -> Output:
-        target = self._settlement_partition(obj.account_id)
+        target, key = self._routes.route(obj.account_id)
         prev = self.settle_prev.get(target, ZERO_HASH)
         fields = EnvelopeFields(event_id, cause, req.correlation_id, self.producer, seq,
                                 req.trace_parent)  # fmt: skip
         sealed = self.codec.encode_domain(obj, fields, prev)
         self.settle_prev[target] = sealed.hash
         self.stats.settlements += 1
-        return Output(
-            self.topics.settlements, sealed.data, wire.account_key(obj.account_id), target
-        )
+        return Output(self.topics.settlements, sealed.data, key, target)
 
     def _engine_outputs(
         self,

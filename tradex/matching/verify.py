@@ -32,17 +32,11 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from tradex.infra import settings as settings_module
 from tradex.infra.kafka import admin_timeout_s, consumer_config, partition_count, read_partition
 from tradex.infra.settings import Settings
+from tradex.log.topics import ENGINE_EVENTS, MATCHER_GROUP, ORDER_REQUESTS
 from tradex.matching.book import OutputBuffers
 from tradex.matching.partition import BookConfig, InputRecord, PartitionEngine, input_record
 from tradex.matching.recovery import REPLAY_BATCH_MAX
-from tradex.matching.service import (
-    ENGINE_EVENTS,
-    MATCHER_GROUP,
-    ORDER_REQUESTS,
-    add_book_arguments,
-    book_config,
-    topics_of,
-)
+from tradex.matching.service import add_book_arguments, book_config, topics_of
 from tradex.schemas.codec import Codec, CodecError
 from tradex.schemas.remote import codec_from_settings
 

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from tradex.domain.ids import event_id, event_id_int
 from tradex.domain.types import EndReason, Reason
+from tradex.log.keys import instrument_key
 from tradex.matching.constants import (
     EV_ACCEPTED,
     EV_AMENDED,
@@ -169,14 +170,6 @@ class Malformed(NamedTuple):
 
     reason: str
     error: str
-
-
-def instrument_key(instrument_id: int) -> bytes:
-    return str(instrument_id).encode()
-
-
-def account_key(account_id: int) -> bytes:
-    return str(account_id).encode()
 
 
 def parse_request(codec: Codec, key: bytes | None, value: bytes | None) -> Request | Malformed:
