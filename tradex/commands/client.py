@@ -19,7 +19,6 @@ that was dead-lettered (malformed) has no outcome at all: :class:`NoOutcome`.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from tradex.infra.kafka import (
     read_partition,
 )
 from tradex.infra.settings import Settings
+from tradex.log.ids import command_event_id
 from tradex.log.keys import account_key, account_partition
 from tradex.log.topics import ACCOUNT_COMMANDS, ACCOUNT_EVENTS, ACCOUNTS_GROUP
 from tradex.schemas.chain import ZERO_HASH
@@ -54,16 +54,6 @@ from tradex.schemas.remote import codec_from_settings
 poll_timeout_s = 0.05
 processed_check_interval_s = 0.05
 waiting_max = 100_000  # commands waiting for their outcome in one client
-
-
-def command_event_id(command: AccountCommand | ReferenceCommand) -> str:
-    """A UUIDv7-shaped id of a command: its time, and a hash of its command id (stable)."""
-    unix_ms = command.event_time_ns // 1_000_000
-    digest = int.from_bytes(hashlib.sha256(command.command_id.encode()).digest()[:10], "big")
-    value = (unix_ms << 80) | (0x7 << 76) | ((digest >> 62) & 0xFFF) << 64
-    value |= (0b10 << 62) | (digest & ((1 << 62) - 1))
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def encode_command(

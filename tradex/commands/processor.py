@@ -30,13 +30,6 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from tradex.commands import snapshots
 from tradex.commands.rebuild import rebuild_partition
-from tradex.commands.records import (
-    OUTPUT_INDEX_TEXT,
-    SOURCE_ACCOUNT_COMMANDS,
-    SOURCE_SETTLEMENTS,
-    EventIds,
-    dead_letter,
-)
 from tradex.commands.reference_table import ReferenceFollower
 from tradex.commands.snapshots import Capture, PartitionState
 from tradex.domain.book import AccountBook
@@ -53,6 +46,8 @@ from tradex.domain.commands import (
 from tradex.domain.ids import ORDER_OFFSET_BITS, order_id
 from tradex.infra.settings import Settings
 from tradex.infra.stage import Output
+from tradex.log.dead_letters import dead_letter_of_message
+from tradex.log.ids import OUTPUT_INDEX_TEXT, EventIds, EventSource
 from tradex.log.keys import Routes, instrument_key
 from tradex.log.topics import (
     ACCOUNT_COMMANDS,
@@ -84,7 +79,7 @@ class _Live:
     def __init__(self, state: PartitionState) -> None:
         self.event_ids = tuple(
             EventIds(source, state.partition)
-            for source in (SOURCE_ACCOUNT_COMMANDS, SOURCE_SETTLEMENTS)
+            for source in (EventSource.ACCOUNT_COMMANDS, EventSource.SETTLEMENTS)
         )
         self.order_id_base = order_id(state.partition, 0)  # | offset: the PlaceOrder's order id
         self.book: AccountBook = state.book
@@ -134,12 +129,12 @@ class AccountProcessor:
         self.snapshots_topic = settings.topic(ACCOUNT_SNAPSHOTS)
         self.dead_letters_topic = settings.topic(DEAD_LETTERS)
         self.sources = {
-            settings.topic(ACCOUNT_COMMANDS): SOURCE_ACCOUNT_COMMANDS,
-            settings.topic(SETTLEMENTS): SOURCE_SETTLEMENTS,
+            settings.topic(ACCOUNT_COMMANDS): EventSource.ACCOUNT_COMMANDS,
+            settings.topic(SETTLEMENTS): EventSource.SETTLEMENTS,
         }
         self.accepted = {
-            SOURCE_ACCOUNT_COMMANDS: COMMAND_TYPES,
-            SOURCE_SETTLEMENTS: SETTLEMENT_TYPES,
+            EventSource.ACCOUNT_COMMANDS: COMMAND_TYPES,
+            EventSource.SETTLEMENTS: SETTLEMENT_TYPES,
         }
         self.live: dict[int, _Live] = {}
         self.routes = Routes(partitions)  # account id -> (partition, key)
@@ -241,11 +236,8 @@ class AccountProcessor:
         through :meth:`_reject`)."""
         append = outputs.append
         sources, lives, accepted = self.sources, self.live, self.accepted
-        routes, route_of, instrument_keys = (
-            self.routes.cache,
-            self.routes.route,
-            self.instrument_keys,
-        )
+        routes, route_of = self.routes.cache, self.routes.route
+        instrument_keys, from_commands = self.instrument_keys, EventSource.ACCOUNT_COMMANDS
         decode, appenders = self.codec.decode_domain, self.appenders
         events_topic, orders_topic, producer = self.events_topic, self.orders_topic, self.producer
         decided = duplicates = events_count = requests_count = 0
@@ -292,7 +284,7 @@ class AccountProcessor:
                 duplicates += 1
                 continue
             command_id = command.command_id
-            causation = command_id if source == SOURCE_ACCOUNT_COMMANDS else envelope.event_id
+            causation = command_id if source == from_commands else envelope.event_id
             correlation = envelope.correlation_id or command_id
             time_ns = command.event_time_ns
             ids_head = live.event_ids[source].head(time_ns, offset)  # + output index: event id
@@ -356,13 +348,13 @@ class AccountProcessor:
             key = self.instrument_keys[instrument_id] = instrument_key(instrument_id)
         return key
 
-    def _reject(self, message: Message, source: int, reason: str, error: str) -> Output:
+    def _reject(self, message: Message, source: EventSource, reason: str, error: str) -> Output:
         self.stats.dead_letters += 1
         log.warning(
             "dead letter %s[%s]@%s: %s: %s",
             message.topic(), message.partition(), message.offset(), reason, error,
         )  # fmt: skip
-        return dead_letter(
+        return dead_letter_of_message(
             self.codec, self.dead_letters_topic, self.producer, source, message, reason, error
         )
 

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from tradex.commands.rebuild import ChainBroken
-from tradex.commands.records import SOURCE_REFERENCE_COMMANDS, dead_letter
 from tradex.domain.ids import event_id
 from tradex.domain.reference import (
     CreateAsset,
@@ -33,6 +32,8 @@ from tradex.domain.reference import (
 from tradex.infra.kafka import read_partition
 from tradex.infra.settings import Settings
 from tradex.infra.stage import Output
+from tradex.log.dead_letters import dead_letter_of_message
+from tradex.log.ids import EventSource
 from tradex.log.keys import instrument_key, reference_key
 from tradex.log.topics import DEAD_LETTERS, ORDER_REQUESTS, REFERENCE_EVENTS
 from tradex.schemas.chain import HASH_SIZE, ZERO_HASH, hash_ok
@@ -102,11 +103,11 @@ class ReferenceProcessor:
     def _reject(self, message: Message, reason: str, error: str) -> Output:
         self.dead_letters += 1
         log.warning("dead letter at offset %s: %s: %s", message.offset(), reason, error)
-        return dead_letter(
+        return dead_letter_of_message(
             self.codec,
             self.dead_letters_topic,
             self.producer,
-            SOURCE_REFERENCE_COMMANDS,
+            EventSource.REFERENCE_COMMANDS,
             message,
             reason,
             error,
@@ -136,7 +137,7 @@ class ReferenceProcessor:
             assert len(self.seqs) < KEYS_MAX, "KEYS_MAX entities"
             seq = self.seqs[key] = self.seqs.get(key, 0) + 1
             identifier = event_id(
-                event.event_time_ns, SOURCE_REFERENCE_COMMANDS, partition, offset, index
+                event.event_time_ns, EventSource.REFERENCE_COMMANDS, partition, offset, index
             )
             fields = EnvelopeFields(identifier, command.command_id, correlation, self.producer, seq)
             sealed = self.codec.encode_domain(event, fields, self.last_hash)
@@ -145,7 +146,7 @@ class ReferenceProcessor:
             index += 1
         for rules in decision.order_requests:
             identifier = event_id(
-                rules.event_time_ns, SOURCE_REFERENCE_COMMANDS, partition, offset, index
+                rules.event_time_ns, EventSource.REFERENCE_COMMANDS, partition, offset, index
             )
             fields = EnvelopeFields(identifier, command.command_id, correlation, self.producer, 0)
             sealed = self.codec.encode_domain(rules, fields, ZERO_HASH)
