@@ -49,6 +49,7 @@ from tradex.infra.stage import Output
 from tradex.log.dead_letters import dead_letter_of_message
 from tradex.log.ids import OUTPUT_INDEX_TEXT, EventIds, EventSource
 from tradex.log.keys import Routes, instrument_key
+from tradex.log.source import KafkaLog
 from tradex.log.topics import (
     ACCOUNT_COMMANDS,
     ACCOUNT_EVENTS,
@@ -151,24 +152,25 @@ class AccountProcessor:
         # The reference table is read up to its end with the state, not by the first batch
         # (a start-up cost: every asset, instrument, user and account opened so far).
         self.follower.catch_up()
-        for partition in sorted({tp.partition for tp in partitions}):
-            assert 0 <= partition < self.partitions, "more partitions than configured"
-            if partition in self.live:
-                continue
-            state, folded = rebuild_partition(
-                self.settings,
-                self.codec,
-                self.follower.reference,
-                partition,
-                use_snapshot=self.use_snapshots,
-            )
-            self.live[partition] = _Live(state)
-            self.partitions_seen.add(partition)
-            self.stats.rebuilt_events += folded
-            log.info(
-                "partition %d rebuilt: %d accounts, %d events after the snapshot, next %d",
-                partition, len(state.book.accounts), folded, state.events_next,
-            )  # fmt: skip
+        assigned = sorted({tp.partition for tp in partitions})
+        assert all(0 <= p < self.partitions for p in assigned), "more partitions than configured"
+        wanted = [partition for partition in assigned if partition not in self.live]
+        with KafkaLog(self.settings) as source:
+            for partition in wanted:
+                state, folded = rebuild_partition(
+                    source,
+                    self.codec,
+                    self.follower.reference,
+                    partition,
+                    use_snapshot=self.use_snapshots,
+                )
+                self.live[partition] = _Live(state)
+                self.partitions_seen.add(partition)
+                self.stats.rebuilt_events += folded
+                log.info(
+                    "partition %d rebuilt: %d accounts, %d events after the snapshot, next %d",
+                    partition, len(state.book.accounts), folded, state.events_next,
+                )  # fmt: skip
         if self.freeze_gc:
             gc.freeze()
 

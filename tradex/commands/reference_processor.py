@@ -29,13 +29,14 @@ from tradex.domain.reference import (
     ResumeInstrument,
     UpdateInstrumentRules,
 )
-from tradex.infra.kafka import read_partition
 from tradex.infra.settings import Settings
 from tradex.infra.stage import Output
 from tradex.log.dead_letters import dead_letter_of_message
 from tradex.log.ids import EventSource
 from tradex.log.keys import instrument_key, reference_key
+from tradex.log.source import KafkaLog
 from tradex.log.topics import DEAD_LETTERS, ORDER_REQUESTS, REFERENCE_EVENTS
+from tradex.log.typed import read_typed
 from tradex.schemas.chain import HASH_SIZE, ZERO_HASH, hash_ok
 from tradex.schemas.codec import Codec, CodecError, EnvelopeFields
 
@@ -76,16 +77,17 @@ class ReferenceProcessor:
             return
         assert all(tp.partition == 0 for tp in partitions), "reference topics have 1 partition"
         self.reference, self.last_hash, self.seqs = ReferenceData(), ZERO_HASH, {}
-        for message in read_partition(self.settings, self.events_topic, 0):
-            data, key = message.value() or b"", message.key() or b""
-            envelope, event = self.codec.decode_domain(data)
-            if envelope.prev_hash != self.last_hash or not hash_ok(self.last_hash, data):
-                raise ChainBroken(f"{self.events_topic} offset {message.offset()}: chain broken")
-            self.reference.apply(event)
-            self.seqs[key] = self.seqs.get(key, 0) + 1
-            if envelope.seq != self.seqs[key]:
-                raise ChainBroken(f"{self.events_topic} offset {message.offset()}: bad seq")
-            self.last_hash = data[-HASH_SIZE:]
+        with KafkaLog(self.settings) as source:
+            for record in read_typed(source, self.codec, REFERENCE_EVENTS, 0):
+                data, key = record.value, record.key or b""
+                envelope, event = record.checked()
+                if envelope.prev_hash != self.last_hash or not hash_ok(self.last_hash, data):
+                    raise ChainBroken(f"{REFERENCE_EVENTS} offset {record.offset}: chain broken")
+                self.reference.apply(event)
+                self.seqs[key] = self.seqs.get(key, 0) + 1
+                if envelope.seq != self.seqs[key]:
+                    raise ChainBroken(f"{REFERENCE_EVENTS} offset {record.offset}: bad seq")
+                self.last_hash = data[-HASH_SIZE:]
         self.assigned = True
         log.info("reference table rebuilt: %d events", sum(self.seqs.values()))
 

@@ -25,6 +25,7 @@ from tradex.infra.stage import (
     configure_service_logging,
     run_until_signalled,
 )
+from tradex.log.source import KafkaLog
 from tradex.log.topics import (
     ACCOUNT_COMMANDS,
     ACCOUNTS_GROUP,
@@ -55,7 +56,7 @@ def build(
     """Topics created if missing, then the stage and its processor (not running yet)."""
     ensure_account_topics(settings, partitions)
     codec = codec_from_settings(settings)
-    follower = ReferenceFollower(settings, codec, settings.topic(f"accounts-reference-{instance}"))
+    follower = ReferenceFollower(KafkaLog(settings, bulk=False), codec)
     processor = AccountProcessor(
         settings,
         codec,

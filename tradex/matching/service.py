@@ -39,6 +39,7 @@ from tradex.infra.stage import (
     configure_service_logging,
     run_until_signalled,
 )
+from tradex.log.source import KafkaLog
 from tradex.log.topics import (
     DEAD_LETTERS,
     ENGINE_EVENTS,
@@ -124,24 +125,18 @@ class MatcherProcessor:
         committed = consumer.committed(
             [TopicPartition(topic, p) for p in wanted], timeout=admin_timeout_s
         )
-        for tp in committed:
-            start = tp.offset if tp.offset >= 0 else 0  # no commit yet: from the start
-            engine = self.new_engine(tp.partition)
-            report = rebuild(
-                self.settings,
-                engine,
-                order_requests=topic,
-                snapshots=self.snapshots_topic,
-                committed=start,
-                use_snapshot=self.use_snapshots,
-            )
-            self.live[tp.partition] = engine
-            self.since_snapshot[tp.partition] = report.replayed
-            self.stats.rebuilds.append(report)
-            log.info(
-                "partition %d rebuilt: snapshot at %d, %d records replayed, continuing at %d",
-                report.partition, report.snapshot_offset, report.replayed, report.committed,
-            )  # fmt: skip
+        with KafkaLog(self.settings) as source:
+            for tp in committed:
+                start = tp.offset if tp.offset >= 0 else 0  # no commit yet: from the start
+                engine = self.new_engine(tp.partition)
+                report = rebuild(source, engine, committed=start, use_snapshot=self.use_snapshots)
+                self.live[tp.partition] = engine
+                self.since_snapshot[tp.partition] = report.replayed
+                self.stats.rebuilds.append(report)
+                log.info(
+                    "partition %d rebuilt: snapshot at %d, %d records replayed, continuing at %d",
+                    report.partition, report.snapshot_offset, report.replayed, report.committed,
+                )  # fmt: skip
 
     def revoke(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
