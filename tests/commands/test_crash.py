@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from tests.commands.support import (
     CODEC,
@@ -22,7 +21,6 @@ from tests.commands.support import (
 )
 from tradex.commands.rebuild import rebuild_partition
 from tradex.commands.snapshots import account_state
-from tradex.infra.kafka import consumer_config
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.log.source import KafkaLog
 from tradex.log.topics import ACCOUNT_EVENTS
@@ -41,16 +39,8 @@ def _records_in(result: subprocess.CompletedProcess[str]) -> int:
 
 
 def _events_end(settings: Settings) -> int:
-    consumer = Consumer(consumer_config(settings, "probe"))
-    try:
-        return sum(
-            consumer.get_watermark_offsets(
-                TopicPartition(settings.topic(ACCOUNT_EVENTS), p), timeout=10
-            )[1]
-            for p in range(PARTITIONS)
-        )
-    finally:
-        consumer.close()
+    with KafkaLog(settings) as log:
+        return sum(log.ends([ACCOUNT_EVENTS]).values())
 
 
 def _check_snapshot_restore(settings: Settings) -> None:
