@@ -28,7 +28,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -121,7 +121,7 @@ class LogSource(ABC):
     def close(self) -> None:
         """Release what the source holds."""
 
-    def __enter__(self) -> LogSource:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -170,18 +170,13 @@ class LogSource(ABC):
                     )
 
     def read(
-        self,
-        topic: str,
-        partition: int,
-        start: int = 0,
-        end: int | None = None,
-        records_max: int = batch_records_max,
+        self, topic: str, partition: int, start: int = 0, end: int | None = None
     ) -> Iterator[LogRecord]:
         """The records of one partition from ``start`` to ``end`` (exclusive), or to the
         end of the partition as it stood when the read began."""
         place = (topic, partition)
         ends = None if end is None else {place: end}
-        for batch in self.read_batches({place: start}, ends, records_max):
+        for batch in self.read_batches({place: start}, ends):
             yield from batch
 
 
