@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.matching.order_requests import T0_NS, Feed, random_feed
+from tradex.domain.engine import ENGINE_EVENT_TYPES
 from tradex.infra.stage import Output
 from tradex.matching.book import OutputBuffers
 from tradex.matching.partition import BookConfig, InputRecord, PartitionEngine, Topics
@@ -358,3 +359,27 @@ def test_event_ids_fast_path_equals_the_layout_and_overflow_fails_loudly() -> No
     )
     with pytest.raises(OutputOverflow):
         matcher_event_id(0, 3, 1, 5, OUTPUTS_PER_INPUT_MAX)
+
+
+def test_engine_records_are_the_bytes_of_their_values_encoded_as_dicts() -> None:
+    """The matcher encodes domain records in C; each engine-events record equals what
+    sealing its decoded values as a plain dict gives (compiled dict encoder and fastavro),
+    and decodes to a validated domain record of its type."""
+    reference = Codec.offline(specialised=False)
+    outputs, _ = run_in_batches(random_feed(6, 1_500).inputs(), [700])
+    seen: set[str] = set()
+    for output in outputs:
+        if output.topic != "ee":
+            continue
+        d = CODEC.decode(output.value)
+        name = d.subject.rsplit(".", 1)[-1]
+        record = d.record
+        prev_hash = record["envelope"]["prev_hash"]
+        assert CODEC.seal(name, dict(record), prev_hash).data == output.value
+        assert reference.seal(name, dict(record), prev_hash).data == output.value
+        envelope, obj = CODEC.decode_domain(output.value)
+        assert type(obj).__name__ == name
+        assert obj._asdict() == {k: v for k, v in record.items() if k not in ("envelope", "hash")}
+        assert envelope.event_time_ns == obj.event_time_ns
+        seen.add(name)
+    assert seen == {cls.__name__ for cls in ENGINE_EVENT_TYPES}

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tradex.domain.commands import FillLeg, OrderEnded
+from tradex.domain.engine import ENGINE_EVENT_TYPES, EngineEvent
 from tradex.domain.types import EndReason, Liquidity, Side
 from tradex.infra.partitioner import partition_for
 from tradex.infra.stage import Output
@@ -135,6 +136,8 @@ class PartitionEngine:
         assert self.settlement_partitions > 0
         assert self.out.orders_max >= self.config.orders_max, "output buffers too small"
         self.producer = f"matcher/{self.partition}"
+        # encode-and-append per engine record type (the C codec's, one call per record)
+        self._appenders = {cls: self.codec.appender(cls) for cls in ENGINE_EVENT_TYPES}
 
     # --- one run of inputs ---------------------------------------------------------------
 
@@ -202,28 +205,22 @@ class PartitionEngine:
     # --- encoding ------------------------------------------------------------------------
 
     def _engine_record(
-        self, name: str, body: dict[str, Any], req: wire.Request, seq: int, event_id: str
-    ) -> Output:
-        body["envelope"] = {
-            "event_id": event_id,
-            "type": name,
-            "event_time_ns": req.time_ns,
-            "causation_id": req.causation_id,
-            "correlation_id": req.correlation_id,
-            "trace_parent": req.trace_parent,
-            "producer": self.producer,
-            "seq": seq,
-            "prev_hash": self.engine_prev,
-        }
-        sealed = self.codec.seal(name, body, self.engine_prev)
-        self.engine_prev = sealed.hash
+        self,
+        obj: EngineEvent,
+        req: wire.Request,
+        key: bytes,
+        seq: int,
+        event_id: str,
+        outputs: list[Output],
+    ) -> None:
+        """Encode ``obj`` (C codec: envelope time = ``obj.event_time_ns``) as the next link
+        of this partition's engine-events chain and append it to ``outputs``."""
+        self.engine_prev = self._appenders[type(obj)](
+            outputs, Output, self.topics.engine_events, key, self.partition, obj,
+            self.engine_prev, event_id, req.causation_id, req.correlation_id, self.producer,
+            seq, req.trace_parent,
+        )  # fmt: skip
         self.stats.engine_events += 1
-        return Output(
-            self.topics.engine_events,
-            sealed.data,
-            wire.instrument_key(req.instrument_id),
-            self.partition,
-        )
 
     def _settlement_partition(self, account_id: int) -> int:
         found = self._routes.get(account_id)
@@ -258,6 +255,7 @@ class PartitionEngine:
         instrument_id = req.instrument_id
         offset, partition = rec.offset, self.partition
         time_ns = req.time_ns
+        key = wire.instrument_key(instrument_id)
         settle_index = 0
         engine_base = wire.event_id_base(time_ns, wire.SOURCE_ENGINE_EVENTS, partition, offset)
         settle_base = wire.event_id_base(time_ns, wire.SOURCE_SETTLEMENTS_OUT, partition, offset)
@@ -265,6 +263,7 @@ class PartitionEngine:
             tag == wire.TAG_EVENT and row[2] in (EV_RESTED, EV_FILLED, EV_CANCELLED)
             for tag, row in rows
         )
+        record = self._engine_record
         for engine_index, (tag, row) in enumerate(rows):
             seq = row[0]
             eid = wire.format_event_id(engine_base, engine_index)
@@ -272,8 +271,8 @@ class PartitionEngine:
                 self.trades_total += 1
                 self.stats.trades += 1
                 trade_id = (partition << TRADE_ID_COUNTER_BITS) | self.trades_total
-                body = wire.trade_body(instrument_id, trade_id, row)
-                outputs.append(self._engine_record("Trade", body, req, seq, eid))
+                trade = wire.trade_record(instrument_id, trade_id, row, time_ns)
+                record(trade, req, key, seq, eid, outputs)
                 taker_side = Side.BUY if row[6] == SIDE_BUY else Side.SELL
                 maker_side = Side.SELL if row[6] == SIDE_BUY else Side.BUY
                 legs = (
@@ -287,12 +286,11 @@ class PartitionEngine:
                     settle_index += 1
                     outputs.append(self._settlement(leg, req, seq, eid, sid))
             elif tag == wire.TAG_L2:
-                body = wire.l2_body(instrument_id, row)
-                outputs.append(self._engine_record("L2Delta", body, req, seq, eid))
+                record(wire.l2_record(instrument_id, row, 0, time_ns), req, key, seq, eid, outputs)
             else:
                 amended = lost_priority and row[2] == EV_AMENDED
-                name, body = wire.event_body(instrument_id, row, req, amended)
-                outputs.append(self._engine_record(name, body, req, seq, eid))
+                event = wire.event_record(instrument_id, row, req, amended, time_ns)
+                record(event, req, key, seq, eid, outputs)
                 reason = wire.end_reason(row, req)
                 if reason is not None:
                     ended = OrderEnded(row[4], row[3], instrument_id, reason, time_ns)
@@ -306,8 +304,8 @@ class PartitionEngine:
         eid = wire.matcher_event_id(
             req.time_ns, wire.SOURCE_ENGINE_EVENTS, self.partition, rec.offset, 0
         )
-        body = wire.unknown_instrument_body(req)
-        outputs.append(self._engine_record("Rejected", body, req, 0, eid))
+        rejected = wire.unknown_instrument_record(req, req.time_ns)
+        self._engine_record(rejected, req, wire.instrument_key(req.instrument_id), 0, eid, outputs)
         if req.kind == wire.REQ_NEW and req.order_id > 0:
             ended = OrderEnded(req.account_id, req.order_id, req.instrument_id,
                                EndReason.REJECTED, req.time_ns)  # fmt: skip
