@@ -1,9 +1,10 @@
 """The deterministic fold of one ``order-requests`` partition: books in, records out.
 
 :class:`PartitionEngine` holds everything the matcher's output depends on — one
-:class:`~tradex.matching.book.Book` per instrument, the hash-chain tails of its outputs and
-the trade counter — and turns a run of input records into the output records, as a pure
-function of the input sequence (and of the book dimensions). The service, its recovery
+:class:`~tradex.matching.book.Book` per instrument with its engine time and L2Delta count
+(``book_seq``), the hash-chain tails of its outputs and the trade counter — and turns a run
+of input records into the output records, as a pure function of the input sequence (and of
+the book dimensions). The service, its recovery
 (snapshot + replay) and ``tradex matching verify`` all use it, so they agree byte for byte.
 
 Output order: input order, then the engine's per-instrument ``seq`` inside one input. So
@@ -17,7 +18,8 @@ Per input record, in order:
 - otherwise the kernel's outputs, each to ``engine-events`` on this partition (key:
   instrument, envelope ``seq`` = the instrument's sequence number); each trade also gives a
   ``FillLeg`` per side and each order end an ``OrderEnded``, to ``settlements`` (key:
-  account), right after the engine event that caused them.
+  account), right after the engine event that caused them. All at the input's engine time:
+  ``max(the instrument's previous engine time, the request's event_time_ns)``.
 """
 
 from __future__ import annotations
