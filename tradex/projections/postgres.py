@@ -24,10 +24,10 @@ from typing import Any, ClassVar
 
 import asyncpg
 
+from tradex.log.topics import ACCOUNT_EVENTS, REFERENCE_EVENTS
 from tradex.projections.ledger_fold import fold
 from tradex.projections.pg_store import PostgresProjector, Table
 from tradex.projections.projector import Event
-from tradex.projections.topics import ACCOUNT_EVENTS, REFERENCE_EVENTS
 
 _POSITION = "event_partition int NOT NULL, event_offset bigint NOT NULL"
 
