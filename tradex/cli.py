@@ -23,6 +23,11 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.matching.service",
         "run a matching engine (consumer group member)",
     ),
+    ("run", "projector"): (
+        "tradex.projections.service",
+        "keep read models current: tradex run projector NAME [NAME...]",
+    ),
+    ("projections",): ("tradex.projections.admin", "read models: status | rebuild | verify"),
     ("matching", "verify"): (
         "tradex.matching.verify",
         "re-run order-requests and compare engine-events",

@@ -22,7 +22,6 @@ committed; on the committer thread, while the next batch is being decided).
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -45,6 +44,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from tradex.infra.faults import Fault
 from tradex.infra.kafka import consumer_config, producer_config
 from tradex.infra.settings import Settings
 
@@ -118,28 +118,6 @@ class _InFlight:
     future: Future[None]
 
 
-class _Fault:
-    """Parsed ``TRADEX_FAULT``: exit the process at a chosen point of a chosen batch."""
-
-    points = ("after_produce", "before_commit")
-
-    def __init__(self, spec: str) -> None:
-        self.point = ""
-        self.batch = 0
-        if spec:
-            point, _, count = spec.partition(":")
-            if point not in self.points or not count.isdigit():
-                raise ValueError(
-                    f"TRADEX_FAULT must be <{'|'.join(self.points)}>:<n>, got {spec!r}"
-                )
-            self.point, self.batch = point, int(count)
-
-    def check(self, point: str, batch: int) -> None:
-        if self.point == point and batch + 1 >= self.batch:
-            log.error("TRADEX_FAULT: exiting at %s of batch %d", point, batch + 1)
-            os._exit(137)
-
-
 class TransactionalStage:
     """Runs a :class:`Processor` as one member of a consumer group, exactly once."""
 
@@ -164,7 +142,7 @@ class TransactionalStage:
         self.batch_records = batch_records
         self.batch_wait_s = batch_wait_ms / 1000
         self.stats = StageStats()
-        self.fault = _Fault(os.environ.get("TRADEX_FAULT", ""))
+        self.fault = Fault.from_env()
         self.consumer = Consumer(
             consumer_config(
                 settings,

@@ -1,0 +1,44 @@
+"""A small exchange's log, written by the real stages: the input of the projector tests.
+
+Reference data through the reference processor, a seeded workload of account commands
+(deposits, crossing orders, cancels, withdrawals, re-sent duplicates) through the account
+processors, the matcher, and the account processors again to settle every fill.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from tests.commands.support import load_reference, run_accounts, send, workload
+from tradex.infra.settings import Settings
+from tradex.matching import service as matcher_service
+from tradex.matching.partition import BookConfig
+
+ACCOUNTS = tuple(range(1, 41))
+PARTITIONS = 2
+COMMANDS = 1_500
+SEED = 9
+IDLE_S = 1.0
+PASSES_MAX = 6
+
+
+class Exchange(NamedTuple):
+    settings: Settings
+    accounts: tuple[int, ...]
+    partitions: int
+
+
+def run_matcher(settings: Settings) -> int:
+    """The matcher in this process until idle; the records it wrote."""
+    stage, _processor = matcher_service.build(settings, instance="t", config=BookConfig())
+    return stage.run(idle_s_max=IDLE_S).records_out
+
+
+def build_exchange(settings: Settings, commands: int = COMMANDS, seed: int = SEED) -> Exchange:
+    load_reference(settings, ACCOUNTS, PARTITIONS)
+    send(settings, workload(ACCOUNTS, PARTITIONS, commands, seed))
+    for _ in range(PASSES_MAX):
+        stats, _processor = run_accounts(settings, PARTITIONS, idle_s=IDLE_S)
+        if run_matcher(settings) == 0 and stats.records_out == 0:
+            return Exchange(settings, ACCOUNTS, PARTITIONS)
+    raise AssertionError(f"the exchange did not settle in {PASSES_MAX} passes")

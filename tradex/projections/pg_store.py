@@ -1,0 +1,356 @@
+"""PostgreSQL read models: versions as schemas, readers through views, positions in the
+same transaction as the rows.
+
+Layout of a read model with namespace ``ns`` (:func:`tradex.projections.projector.namespace`):
+
+- ``ns_v<N>``: version N's tables and its ``positions`` table (topic, partition,
+  next_offset), written by one process at a time (a session advisory lock);
+- ``ns``: one view per table (and ``positions``) over the live version. Readers query
+  these; :meth:`PostgresProjector.make_live` replaces them and records the switch in one
+  transaction, so a reader sees one version or the other, never a mix;
+- ``tradex_projections.versions``: per namespace, the live version and the version a
+  rebuild is filling.
+
+A batch is one transaction: the rows, the positions, and a check (``FOR SHARE`` on the
+namespace's versions row) that a live writer's version is still live — a switch takes
+that row ``FOR UPDATE``, so no batch of the old version commits after readers moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import abstractmethod
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import asyncpg
+
+from tradex.infra import postgres
+from tradex.infra.faults import Fault
+from tradex.infra.settings import Settings
+from tradex.log.source import Place
+from tradex.projections.projector import (
+    Event,
+    Frozen,
+    Projector,
+    ProjectorBusy,
+    Versions,
+    VersionSwitched,
+)
+
+T = TypeVar("T")
+
+META_SCHEMA = "tradex_projections"
+_LOCK_CLASS = 0x7D5  # first key of our advisory locks (the second: hashtext of a name)
+_META_DDL = (
+    f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}",
+    f"""CREATE TABLE IF NOT EXISTS {META_SCHEMA}.versions (
+        namespace text PRIMARY KEY,
+        live int,
+        building int,
+        switched_at timestamptz
+    )""",
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of a read model: its columns (DDL text), key and indexes.
+
+    ``columns`` is the body of CREATE TABLE; ``key`` the primary key columns (the order
+    rows are compared in); ``indexes`` extra index definitions as ``(name, "cols")``.
+    ``partition_by``: a PARTITION BY clause for a natively partitioned table.
+    """
+
+    name: str
+    columns: str
+    key: tuple[str, ...]
+    indexes: tuple[tuple[str, str], ...] = ()
+    partition_by: str = ""
+
+
+class PostgresProjector(Projector):
+    """The PostgreSQL sink: subclasses give :attr:`tables`, :meth:`load` and :meth:`write`."""
+
+    tables: ClassVar[tuple[Table, ...]]
+
+    def __init__(self, settings: Settings, version: int) -> None:
+        super().__init__(settings, version)
+        self.schema = f"{self.namespace}_v{version}"
+        postgres.check_identifier(self.schema)
+        self._loop: asyncio.AbstractEventLoop | None = None  # the writer's, from open()
+        self._conn: asyncpg.Connection | None = None
+        self._fault = Fault.from_env()
+        self._batches = 0
+
+    # -- the subclass's part ------------------------------------------------------------
+
+    async def load(self, conn: asyncpg.Connection) -> None:
+        """Load what the fold keeps in memory from this version's tables (on open)."""
+
+    @abstractmethod
+    async def write(self, conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+        """Fold ``events`` into rows and write them (inside the batch's transaction)."""
+
+    def extra_ddl(self) -> list[str]:
+        """Statements to run after the tables are created (functions, partitions ...)."""
+        return []
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(coroutine)
+
+    def ddl(self) -> list[str]:
+        """Everything this version needs, idempotent (IF NOT EXISTS)."""
+        s = self.schema
+        statements = [
+            f"CREATE SCHEMA IF NOT EXISTS {s}",
+            f"""CREATE TABLE IF NOT EXISTS {s}.positions (
+                topic text NOT NULL,
+                partition int NOT NULL,
+                next_offset bigint NOT NULL CHECK (next_offset >= 0),
+                PRIMARY KEY (topic, partition)
+            )""",
+        ]
+        for table in self.tables:
+            partition = f" PARTITION BY {table.partition_by}" if table.partition_by else ""
+            statements.append(
+                f"CREATE TABLE IF NOT EXISTS {s}.{table.name} ({table.columns}, "
+                f"PRIMARY KEY ({', '.join(table.key)})){partition}"
+            )
+            for index_name, columns in table.indexes:
+                statements.append(
+                    f"CREATE INDEX IF NOT EXISTS {table.name}_{index_name} "
+                    f"ON {s}.{table.name} ({columns})"
+                )
+        return statements + self.extra_ddl()
+
+    async def _ensure_meta(self, conn: asyncpg.Connection) -> None:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1, 0)", _LOCK_CLASS)
+            for statement in _META_DDL:
+                await conn.execute(statement)
+
+    async def _open_async(self) -> dict[Place, int]:
+        conn = self._conn = await postgres.connect(self.settings)
+        locked = await conn.fetchval(
+            "SELECT pg_try_advisory_lock($1, hashtext($2))", _LOCK_CLASS, self.schema
+        )
+        if not locked:
+            await conn.close()
+            self._conn = None
+            raise ProjectorBusy(f"another process is writing {self.schema}")
+        await self._ensure_meta(conn)
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1, 0)", _LOCK_CLASS)
+            for statement in self.ddl():
+                await conn.execute(statement)
+        await self.load(conn)
+        return await _positions(conn, self.schema)
+
+    def _open(self) -> dict[Place, int]:
+        return self._run(self._open_async())
+
+    async def _apply_async(self, events: Sequence[Event], positions: Mapping[Place, int]) -> None:
+        conn = self._conn
+        assert conn is not None, "open() first"
+        async with conn.transaction():
+            if self.live_writer:
+                live = await conn.fetchval(
+                    f"SELECT live FROM {META_SCHEMA}.versions WHERE namespace = $1 FOR SHARE",
+                    self.namespace,
+                )
+                if live != self.version:
+                    raise VersionSwitched(f"{self.namespace}: v{live} is live, not v{self.version}")
+            await self.write(conn, events)
+            places = list(positions)
+            await conn.execute(
+                f"""INSERT INTO {self.schema}.positions (topic, partition, next_offset)
+                SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])
+                ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset""",
+                [t for t, _ in places],
+                [p for _, p in places],
+                [positions[place] for place in places],
+            )
+            self._fault.check("sink_before_commit", self._batches)
+        self._batches += 1
+
+    def _apply(self, events: Sequence[Event], positions: Mapping[Place, int]) -> None:
+        self._run(self._apply_async(events, positions))
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._run(self._conn.close())  # the advisory lock goes with the session
+            self._conn = None
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+
+    # -- versions -----------------------------------------------------------------------
+
+    @classmethod
+    def versions(cls, settings: Settings) -> Versions:
+        from tradex.projections.projector import namespace
+
+        async def read() -> Versions:
+            conn = await postgres.connect(settings)
+            try:
+                exists = await conn.fetchval("SELECT to_regclass($1)", f"{META_SCHEMA}.versions")
+                if exists is None:
+                    return Versions(None, None)
+                row = await conn.fetchrow(
+                    f"SELECT live, building FROM {META_SCHEMA}.versions WHERE namespace = $1",
+                    namespace(settings, cls.name),
+                )
+            finally:
+                await conn.close()
+            return Versions(None, None) if row is None else Versions(row[0], row[1])
+
+        return asyncio.run(read())
+
+    async def _set_building(self) -> None:
+        conn = await postgres.connect(self.settings)
+        try:
+            await self._ensure_meta(conn)
+            await conn.execute(
+                f"""INSERT INTO {META_SCHEMA}.versions (namespace, building) VALUES ($1, $2)
+                ON CONFLICT (namespace) DO UPDATE SET building = EXCLUDED.building""",
+                self.namespace,
+                self.version,
+            )
+        finally:
+            await conn.close()
+
+    def mark_building(self) -> None:
+        asyncio.run(self._set_building())
+
+    async def _make_live(self) -> None:
+        conn = await postgres.connect(self.settings)
+        ns, s = self.namespace, self.schema
+        try:
+            await self._ensure_meta(conn)
+            async with conn.transaction():
+                await conn.execute(
+                    f"INSERT INTO {META_SCHEMA}.versions (namespace) VALUES ($1) "
+                    "ON CONFLICT (namespace) DO NOTHING",
+                    ns,
+                )
+                await conn.execute(
+                    f"SELECT 1 FROM {META_SCHEMA}.versions WHERE namespace = $1 FOR UPDATE", ns
+                )
+                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ns}")
+                for name in ("positions", *(t.name for t in self.tables)):
+                    await conn.execute(f"DROP VIEW IF EXISTS {ns}.{name}")
+                    await conn.execute(f"CREATE VIEW {ns}.{name} AS SELECT * FROM {s}.{name}")
+                await conn.execute(
+                    f"""UPDATE {META_SCHEMA}.versions SET live = $2, switched_at = now(),
+                    building = CASE WHEN building = $2 THEN NULL ELSE building END
+                    WHERE namespace = $1""",
+                    ns,
+                    self.version,
+                )
+        finally:
+            await conn.close()
+
+    def make_live(self) -> None:
+        asyncio.run(self._make_live())
+
+    async def _drop(self) -> None:
+        conn = await postgres.connect(self.settings)
+        try:
+            await self._ensure_meta(conn)
+            async with conn.transaction():
+                live = await conn.fetchval(
+                    f"SELECT live FROM {META_SCHEMA}.versions WHERE namespace = $1 FOR UPDATE",
+                    self.namespace,
+                )
+                if live == self.version:
+                    raise RuntimeError(f"{self.schema} is live: it is not dropped")
+                await conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+                await conn.execute(
+                    f"UPDATE {META_SCHEMA}.versions SET building = NULL "
+                    "WHERE namespace = $1 AND building = $2",
+                    self.namespace,
+                    self.version,
+                )
+        finally:
+            await conn.close()
+
+    def drop(self) -> None:
+        asyncio.run(self._drop())
+
+    def positions(self) -> dict[Place, int]:
+        async def read() -> dict[Place, int]:
+            conn = await postgres.connect(self.settings)
+            try:
+                if await conn.fetchval("SELECT to_regclass($1)", f"{self.schema}.positions"):
+                    return await _positions(conn, self.schema)
+                return {}
+            finally:
+                await conn.close()
+
+        return asyncio.run(read())
+
+    # -- verification -------------------------------------------------------------------
+
+    def frozen(self) -> Frozen:
+        return _PostgresFrozen(self)
+
+
+async def _positions(conn: asyncpg.Connection, schema: str) -> dict[Place, int]:
+    rows = await conn.fetch(f"SELECT topic, partition, next_offset FROM {schema}.positions")
+    return {(row[0], row[1]): row[2] for row in rows}
+
+
+class _PostgresFrozen(Frozen):
+    """A REPEATABLE READ transaction: positions and tables from one snapshot."""
+
+    def __init__(self, projector: PostgresProjector) -> None:
+        self._projector = projector
+        self._loop = asyncio.new_event_loop()
+        self._conn: asyncpg.Connection = self._loop.run_until_complete(
+            postgres.connect(projector.settings)
+        )
+        self._run(self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        self.positions = self._run(_positions(self._conn, projector.schema))
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return self._loop.run_until_complete(coroutine)
+
+    def _table(self, name: str) -> Table:
+        for table in self._projector.tables:
+            if table.name == name:
+                return table
+        raise KeyError(name)
+
+    def digests(self) -> dict[str, tuple[int, str]]:
+        found = {}
+        for table in self._projector.tables:
+            # order-independent: the sum of each row's first 64 bits of md5 (as numeric)
+            row = self._run(
+                self._conn.fetchrow(
+                    f"SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 16))"
+                    f"::bit(64)::bigint::numeric), 0) FROM {self._projector.schema}.{table.name} t"
+                )
+            )
+            assert row is not None
+            found[table.name] = (int(row[0]), str(row[1]))
+        return found
+
+    def rows(self, table: str) -> list[tuple[Any, ...]]:
+        spec = self._table(table)
+        records = self._run(
+            self._conn.fetch(
+                f"SELECT * FROM {self._projector.schema}.{table} ORDER BY {', '.join(spec.key)}"
+            )
+        )
+        return [tuple(record) for record in records]
+
+    def close(self) -> None:
+        self._run(self._conn.execute("ROLLBACK"))
+        self._run(self._conn.close())
+        self._loop.close()

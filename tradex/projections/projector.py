@@ -1,0 +1,185 @@
+"""What a projector is: the topics it reads, a pure fold, and a sink that keeps positions.
+
+A projector turns a batch of decoded log records into rows of its read model and writes
+those rows **and the log positions they bring it to in one sink transaction**, so a
+read model always reflects exactly a prefix of each partition it reads. On start it
+resumes from the positions stored in its sink (never from consumer-group offsets), so
+replaying records it has already folded changes nothing.
+
+Each read model exists in numbered *versions* side by side in its store (a PostgreSQL
+schema, a Redis key prefix, a ClickHouse database per version). Readers see the *live*
+version; a rebuild fills the next version from the start of the log and then makes it
+live in one atomic step (:meth:`Projector.make_live`).
+
+Store-specific bases (:mod:`.pg_store`, ...) implement positions, versions and the
+switch; a concrete projector adds its tables and its fold.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple
+
+from tradex.infra.settings import Settings
+from tradex.log.source import Place
+from tradex.schemas.envelope import Envelope
+
+VERSION_MAX = 1_000_000
+NAMESPACE_CHARS_MAX = 40  # room for "_v<version>" and a table name in a 63-char identifier
+
+
+class Event(NamedTuple):
+    """One decoded record of the log, where it was read."""
+
+    topic: str  # logical name
+    partition: int
+    offset: int
+    envelope: Envelope
+    body: Any  # the domain record (tradex.domain NamedTuple)
+
+
+class Versions(NamedTuple):
+    """The versions of one read model in its store (None: there is none)."""
+
+    live: int | None
+    building: int | None
+
+
+class ProjectorBusy(RuntimeError):
+    """Another process is writing this version of the read model."""
+
+
+class VersionSwitched(RuntimeError):
+    """A live writer's version is no longer live (a rebuild switched readers): reopen at
+    the live version."""
+
+
+_NOT_IDENTIFIER = re.compile(r"[^a-z0-9_]")
+
+
+def namespace(settings: Settings, name: str) -> str:
+    """The name of a read model in its store: the topic prefix (one exchange per prefix)
+    and the projector name, as a plain lower-case identifier."""
+    text = _NOT_IDENTIFIER.sub("_", f"{settings.topic_prefix}{name}".lower())
+    if text[0].isdigit():
+        text = f"x{text}"
+    if len(text) > NAMESPACE_CHARS_MAX:
+        raise ValueError(
+            f"read model namespace {text!r} is longer than {NAMESPACE_CHARS_MAX} characters: "
+            "use a shorter topic prefix"
+        )
+    return text
+
+
+class Projector(ABC):
+    """One version of one read model: open it, apply batches, switch readers to it."""
+
+    name: ClassVar[str]  # the CLI name: `tradex run projector NAME`
+    topics: ClassVar[tuple[str, ...]]  # logical names of the topics it reads
+
+    def __init__(self, settings: Settings, version: int) -> None:
+        assert 0 < version <= VERSION_MAX, version
+        self.settings = settings
+        self.version = version
+        self.namespace = namespace(settings, self.name)
+        # True for the process that keeps the live version current: each batch then checks
+        # (in its transaction) that this version is still live, else VersionSwitched.
+        self.live_writer = False
+        self._stored: dict[Place, int] = {}  # positions as of the last batch written
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> dict[Place, int]:
+        """Create this version's tables if missing, take the writer's lock (raise
+        :class:`ProjectorBusy` if another process holds it), load what the fold needs, and
+        return the stored positions (next offsets; a place not listed starts at 0)."""
+        self._stored = self._open()
+        return dict(self._stored)
+
+    def apply(self, events: Sequence[Event], positions: Mapping[Place, int]) -> None:
+        """Fold ``events`` (log order within each partition) and write their rows together
+        with ``positions`` (the next offsets they bring each place to) in one transaction.
+
+        Events below the stored positions were applied before: they are dropped, so a
+        replayed prefix changes nothing. Positions never move back."""
+        stored = self._stored
+        fresh = [e for e in events if e.offset >= stored.get((e.topic, e.partition), 0)]
+        moved = {p: o for p, o in positions.items() if o > stored.get(p, 0)}
+        for event in fresh:
+            place = (event.topic, event.partition)
+            assert event.offset < moved.get(place, stored.get(place, 0)), (
+                f"{place}@{event.offset} is not below the position the batch moves to"
+            )
+        if not moved:
+            return
+        self._apply(fresh, moved)
+        stored.update(moved)
+
+    @abstractmethod
+    def _open(self) -> dict[Place, int]:
+        """:meth:`open` of the store: the stored positions."""
+
+    @abstractmethod
+    def _apply(self, events: Sequence[Event], positions: Mapping[Place, int]) -> None:
+        """:meth:`apply` of the store, given only new events and forward positions."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection and the writer's lock (nothing unwritten is kept)."""
+
+    # -- versions ---------------------------------------------------------------------------
+
+    @classmethod
+    @abstractmethod
+    def versions(cls, settings: Settings) -> Versions:
+        """The live version readers see and the version a rebuild is filling, if any."""
+
+    @abstractmethod
+    def mark_building(self) -> None:
+        """Record this version as the one a rebuild is filling (an interrupted rebuild
+        finds and resumes it)."""
+
+    @abstractmethod
+    def make_live(self) -> None:
+        """Point readers at this version, in one atomic step; record it as live."""
+
+    @abstractmethod
+    def drop(self) -> None:
+        """Delete this version's data (a version readers see is never dropped)."""
+
+    @abstractmethod
+    def positions(self) -> dict[Place, int]:
+        """The stored positions of this version, read without the writer's lock."""
+
+    # -- verification -----------------------------------------------------------------------
+
+    @abstractmethod
+    def frozen(self) -> Frozen:
+        """A consistent read of this version as it stands: its positions and its tables
+        at exactly those positions, however the writer moves on meanwhile."""
+
+
+class Frozen(ABC):
+    """One version of a read model read consistently at :attr:`positions` (close it)."""
+
+    positions: dict[Place, int]
+
+    @abstractmethod
+    def digests(self) -> dict[str, tuple[int, str]]:
+        """Per table: (rows, a digest of its rows in key order)."""
+
+    @abstractmethod
+    def rows(self, table: str) -> list[tuple[Any, ...]]:
+        """Every row of ``table`` in key order (to name the rows that differ)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the read."""
+
+    def __enter__(self) -> Frozen:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -1,0 +1,174 @@
+"""``tradex run projector NAME [NAME...]``: keep read models current with the log.
+
+    tradex run projector postgres redis      # runs until SIGINT/SIGTERM
+    tradex run projector postgres --exit-when-idle 5
+
+Each named projector runs on its own thread: it opens the live version of its read model
+(version 1, made live, on the very first start), resumes from the positions stored in
+its sink and follows the log. One process writes a version at a time; a second one waits
+for the first to go. When a rebuild switches readers to a new version, the projector
+reopens at that version and carries on from its positions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from types import FrameType
+
+from tradex.infra import settings as settings_module
+from tradex.infra.cli_args import positive_int
+from tradex.infra.settings import Settings
+from tradex.log.source import KafkaLog
+from tradex.projections.catalog import PROJECTORS, projector_class
+from tradex.projections.projector import Projector, ProjectorBusy, VersionSwitched
+from tradex.projections.runner import DeadLetters, ProjectorRun, RunStats, batch_records_max
+from tradex.schemas.codec import Codec
+
+log = logging.getLogger("tradex.projector")
+
+busy_retry_s = 1.0  # a version locked by another process: try again after this long
+idle_wait_s = 0.05
+
+
+def open_live(cls: type[Projector], settings: Settings) -> Projector:
+    """The live version of ``cls``'s read model, as its live writer (not yet opened)."""
+    versions = cls.versions(settings)
+    projector = cls(settings, versions.live or 1)
+    projector.live_writer = True
+    return projector
+
+
+@dataclass
+class Follower:
+    """One projector kept current on its own thread."""
+
+    name: str
+    settings: Settings
+    codec: Codec
+    stop: threading.Event
+    exit_when_idle_s: float | None = None
+    batch_records: int = batch_records_max
+    error: BaseException | None = None
+    stats: RunStats | None = None
+
+    def _start(self) -> ProjectorRun:
+        cls = projector_class(self.name)
+        while True:
+            projector = open_live(cls, self.settings)
+            run = ProjectorRun(
+                projector,
+                KafkaLog(self.settings),
+                self.codec,
+                DeadLetters(self.settings, self.codec, f"projector/{self.name}"),
+                batch_records=self.batch_records,
+            )
+            try:
+                run.start()
+            except ProjectorBusy as exc:
+                projector.close()
+                log.info("%s: %s; retrying", self.name, exc)
+                if self.stop.wait(busy_retry_s):
+                    raise
+                continue
+            if cls.versions(self.settings).live is None:
+                projector.make_live()  # the very first version: readers see it from now on
+            log.info("%s: following the log as v%d", self.name, projector.version)
+            return run
+
+    def __call__(self) -> None:
+        try:
+            run = self._start()
+            idle_since = time.monotonic()
+            while not self.stop.is_set():
+                try:
+                    moved = run.step(idle_wait_s)
+                except VersionSwitched as exc:
+                    log.info("%s: %s; reopening", self.name, exc)
+                    run.close()
+                    run = self._start()
+                    continue
+                if moved:
+                    idle_since = time.monotonic()
+                elif (
+                    self.exit_when_idle_s is not None
+                    and time.monotonic() - idle_since > self.exit_when_idle_s
+                ):
+                    break
+            self.stats = run.stats
+            run.close()
+        except ProjectorBusy:
+            pass  # stopped while waiting for the lock
+        except BaseException as exc:
+            self.error = exc
+            log.exception("%s: stopped by an error", self.name)
+            self.stop.set()
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="tradex run projector", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("names", nargs="+", metavar="NAME", help=", ".join(sorted(PROJECTORS)))
+    parser.add_argument(
+        "--exit-when-idle", type=float, default=None, metavar="S",
+        help="exit after S seconds without new records (catch-up runs, tests)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--batch-records", type=positive_int, default=batch_records_max,
+        help=f"records per sink transaction, at most (default {batch_records_max})",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.batch_records > batch_records_max:
+        parser.error(f"--batch-records must be <= {batch_records_max}")
+    unknown = [name for name in args.names if name not in PROJECTORS]
+    if unknown:
+        parser.error(
+            f"unknown projector {', '.join(unknown)}; known: {', '.join(sorted(PROJECTORS))}"
+        )
+    if len(set(args.names)) != len(args.names):
+        parser.error("a projector is named twice")
+    if args.exit_when_idle is not None and args.exit_when_idle <= 0:
+        parser.error("--exit-when-idle must be > 0")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = settings_module.load()
+    codec = Codec.from_settings(settings)
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    followers = [
+        Follower(n, settings, codec, stop, args.exit_when_idle, args.batch_records)
+        for n in args.names
+    ]
+    threads = [threading.Thread(target=f, name=f"projector-{f.name}") for f in followers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)
+    for follower in followers:
+        stats = follower.stats
+        if stats is not None:
+            print(
+                f"projector/{follower.name}: batches={stats.batches} events={stats.events} "
+                f"dead_letters={stats.dead_letters}",
+                flush=True,
+            )
+    failed = [f for f in followers if f.error is not None]
+    for follower in failed:
+        print(f"projector/{follower.name}: {follower.error!r}", file=sys.stderr)
+    return 1 if failed else 0
