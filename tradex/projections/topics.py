@@ -6,6 +6,7 @@ TODO(log-home): moves to tradex.log.topics once the shared log package lands.
 from __future__ import annotations
 
 from tradex import domain
+from tradex.domain import engine
 
 ACCOUNT_EVENTS = "account-events"
 ENGINE_EVENTS = "engine-events"
@@ -26,5 +27,5 @@ REFERENCE_EVENT_TYPES: tuple[type, ...] = (
 TOPIC_TYPES: dict[str, frozenset[type]] = {
     ACCOUNT_EVENTS: frozenset(domain.ACCOUNT_EVENT_TYPES),
     REFERENCE_EVENTS: frozenset(REFERENCE_EVENT_TYPES),
-    ENGINE_EVENTS: frozenset(),
+    ENGINE_EVENTS: frozenset(engine.ENGINE_EVENT_TYPES),
 }
