@@ -16,7 +16,13 @@ from tests.commands.support import (
     send_settlements,
 )
 from tradex.commands.client import encode_command
-from tradex.commands.topics import DEAD_LETTERS, ORDER_REQUESTS, account_key, account_partition
+from tradex.commands.topics import (
+    ACCOUNT_COMMANDS,
+    DEAD_LETTERS,
+    ORDER_REQUESTS,
+    account_key,
+    account_partition,
+)
 from tradex.domain import (
     ApproveWithdrawal,
     CancelOrder,
@@ -95,6 +101,11 @@ def test_commands_become_events_and_order_requests(settings: Settings) -> None:
     rejected = by_command["sell-b"]
     assert [type(e) for e in rejected] == [OrderRejected]
     assert rejected[0].reason == Reason.INSUFFICIENT_FUNDS  # type: ignore[attr-defined]
+    # It names the order id the order would have had: (partition << 40) | its offset.
+    home = account_partition(BOB, PARTITIONS)
+    (sell_b,) = [c for c in read_log(settings, ACCOUNT_COMMANDS, home)
+                 if c.event.command_id == "sell-b"]  # fmt: skip
+    assert rejected[0].order_id == order_id(home, sell_b.offset) > 0  # type: ignore[attr-defined]
     assert [type(e) for e in by_command["wd-1"]] == [WithdrawalRequested]
     assert [type(e) for e in by_command["ok-1"]] == [WithdrawalPaid]
     assert [type(e) for e in by_command["no-2"]] == [WithdrawalReleased]

@@ -33,7 +33,7 @@ def samples() -> list[Any]:
         d.WithdrawalPaid("c3", 1, T, "c2", "USD", 5, (d.Posting(1, "USD", -5), d.Posting(-1, "USD", 5))),
         d.WithdrawalReleased("c4", 1, T, "c2", "USD", 5),
         d.OrderAccepted("c5", 1, T, 77, 1, d.Side.BUY, d.OrderKind.GTC, 50_000, 3, 0, d.StpMode.NONE, "BTC", "USD", 1, 1_000, 1_000, 2_000, "USD", 150_300),
-        d.OrderRejected("c6", 1, T, 1, d.Side.SELL, d.OrderKind.MARKET, 1, 1, d.Reason.INSUFFICIENT_FUNDS, "0 BTC"),
+        d.OrderRejected("c6", 1, T, 1, d.Side.SELL, d.OrderKind.MARKET, 1, 1, d.Reason.INSUFFICIENT_FUNDS, "0 BTC", 78),
         d.CancelRequested("c7", 1, T, 77, 1),
         d.FillSettled("fill/9/77", 1, T, 77, 9, 1, d.Side.BUY, d.Liquidity.TAKER, 1_000, 1, 1_000, 3, 2_000_000, "USD", 1_003, fill_postings),
         d.HoldReleased("end/77", 1, T, 77, "USD", 12, d.EndReason.FILLED),

@@ -106,12 +106,13 @@ class EngineStats:
 class _Pending:
     """One book's share of a batch: command rows, the inputs they came from, resolvers."""
 
-    __slots__ = ("book", "inputs", "resolvers", "rows")
+    __slots__ = ("book", "inputs", "resolvers", "rows", "times")
 
     def __init__(self, book: Book) -> None:
         self.book = book
         self.rows: list[tuple[int, ...]] = []
         self.inputs: list[int] = []  # input index of each row
+        self.times: list[int] = []  # engine time of each row
         self.resolvers: list[tuple[int, Resolver]] = []
 
 
@@ -128,6 +129,10 @@ class PartitionEngine:
     trades_total: int = 0
     engine_prev: bytes = ZERO_HASH  # tail of the engine-events chain of this partition
     settle_prev: dict[int, bytes] = field(default_factory=dict)  # per settlements partition
+    # Per instrument (the keys of ``books``): the engine time of its last request, and how
+    # many L2Delta records it has had (the last ``book_seq``).
+    engine_times: dict[int, int] = field(default_factory=dict)
+    book_seqs: dict[int, int] = field(default_factory=dict)
     stats: EngineStats = field(default_factory=EngineStats)
     _routes: dict[int, int] = field(default_factory=dict)
 
@@ -142,8 +147,16 @@ class PartitionEngine:
     # --- one run of inputs ---------------------------------------------------------------
 
     def apply(self, records: Sequence[InputRecord]) -> list[Output]:
-        """Fold ``records`` (this partition, increasing offsets) in; return their outputs."""
+        """Fold ``records`` (this partition, increasing offsets) in; return their outputs.
+
+        Engine time: each input of an instrument with a book runs at
+        ``max(the instrument's previous engine time, the request's event_time_ns)`` — the
+        time of every record it causes and the ``timestamp_ns`` of its kernel row. Inputs
+        for an instrument without a book keep the request's time (like their ``seq`` 0,
+        they are outside the instrument's stream)."""
         plans: list[wire.Request | wire.Malformed | None] = []
+        times = [0] * len(records)  # engine time per input
+        engine_times = self.engine_times
         unknown: set[int] = set()  # inputs rejected for an unknown instrument
         pending: dict[int, _Pending] = {}
         for index, rec in enumerate(records):
@@ -154,17 +167,27 @@ class PartitionEngine:
             plans.append(parsed)
             if isinstance(parsed, wire.Malformed):
                 continue
-            book = self.books.get(parsed.instrument_id)
+            instrument_id, time_ns = parsed.instrument_id, parsed.time_ns
+            book = self.books.get(instrument_id)
             if book is None:
                 if parsed.kind != wire.REQ_RULES:
                     unknown.add(index)
+                    times[index] = time_ns
                     continue
                 if len(self.books) >= INSTRUMENTS_MAX:
                     raise RuntimeError(f"INSTRUMENTS_MAX={INSTRUMENTS_MAX} books on a partition")
-                book = self.books[parsed.instrument_id] = Book(
+                book = self.books[instrument_id] = Book(
                     self.config.orders_max, self.config.price_levels_max
                 )
-            share = pending.get(parsed.instrument_id)
+                engine_times[instrument_id] = time_ns
+                self.book_seqs[instrument_id] = 0
+            previous = engine_times[instrument_id]
+            if time_ns < previous:
+                time_ns = previous
+            else:
+                engine_times[instrument_id] = time_ns
+            times[index] = time_ns
+            share = pending.get(instrument_id)
             if share is None:
                 share = pending[parsed.instrument_id] = _Pending(book)
             row_index = len(share.rows)
@@ -174,10 +197,12 @@ class PartitionEngine:
                 share.resolvers.append((row_index, resolve_market))
             share.rows.append(parsed.row)
             share.inputs.append(index)
+            share.times.append(time_ns)
 
         produced: list[list[tuple[int, tuple[int, ...]]]] = [[] for _ in records]
         for share in pending.values():
             cmds = np.array(share.rows, dtype=COMMAND_DTYPE)
+            cmds["timestamp_ns"] = share.times  # the kernel runs at engine time
             result = run_book(share.book, cmds, share.resolvers, self.out)
             assert result.n_commands == len(share.rows)
             items = [(t[0], wire.TAG_TRADE, t) for t in result.trades.tolist()]
@@ -199,7 +224,7 @@ class PartitionEngine:
                 self._unknown_instrument(rec, plan, outputs)
             else:
                 assert plan is not None
-                self._engine_outputs(rec, plan, produced[index], outputs)
+                self._engine_outputs(rec, plan, produced[index], outputs, times[index])
         return outputs
 
     # --- encoding ------------------------------------------------------------------------
@@ -251,11 +276,14 @@ class PartitionEngine:
         req: wire.Request,
         rows: list[tuple[int, tuple[int, ...]]],
         outputs: list[Output],
+        time_ns: int,
     ) -> None:
+        """The records one input caused (``rows``: the kernel's, in ``seq`` order), all at
+        engine time ``time_ns``."""
         instrument_id = req.instrument_id
         offset, partition = rec.offset, self.partition
-        time_ns = req.time_ns
         key = wire.instrument_key(instrument_id)
+        book_seq = self.book_seqs[instrument_id]
         settle_index = 0
         engine_base = wire.event_id_base(time_ns, wire.SOURCE_ENGINE_EVENTS, partition, offset)
         settle_base = wire.event_id_base(time_ns, wire.SOURCE_SETTLEMENTS_OUT, partition, offset)
@@ -266,6 +294,7 @@ class PartitionEngine:
         record = self._engine_record
         for engine_index, (tag, row) in enumerate(rows):
             seq = row[0]
+            assert row[-1] == time_ns, "a kernel output not at its input's engine time"
             eid = wire.format_event_id(engine_base, engine_index)
             if tag == wire.TAG_TRADE:
                 self.trades_total += 1
@@ -286,7 +315,9 @@ class PartitionEngine:
                     settle_index += 1
                     outputs.append(self._settlement(leg, req, seq, eid, sid))
             elif tag == wire.TAG_L2:
-                record(wire.l2_record(instrument_id, row, 0, time_ns), req, key, seq, eid, outputs)
+                book_seq += 1
+                delta = wire.l2_record(instrument_id, row, book_seq, time_ns)
+                record(delta, req, key, seq, eid, outputs)
             else:
                 amended = lost_priority and row[2] == EV_AMENDED
                 event = wire.event_record(instrument_id, row, req, amended, time_ns)
@@ -297,6 +328,7 @@ class PartitionEngine:
                     sid = wire.format_event_id(settle_base, settle_index)
                     settle_index += 1
                     outputs.append(self._settlement(ended, req, seq, eid, sid))
+        self.book_seqs[instrument_id] = book_seq
 
     def _unknown_instrument(
         self, rec: InputRecord, req: wire.Request, outputs: list[Output]
@@ -356,9 +388,15 @@ class PartitionEngine:
         ]  # fmt: skip
         for target in sorted(self.settle_prev):
             parts.append(_SETTLE.pack(target, self.settle_prev[target]))
+        assert self.engine_times.keys() == self.books.keys(), "a book without its clock"
+        assert self.book_seqs.keys() == self.books.keys(), "a book without its book_seq"
         for instrument_id in sorted(self.books):
             blob = self.books[instrument_id].snapshot()
-            parts.append(_BOOK.pack(instrument_id, len(blob)))
+            book_seq = self.book_seqs[instrument_id]
+            assert book_seq >= 0
+            parts.append(
+                _BOOK.pack(instrument_id, self.engine_times[instrument_id], book_seq, len(blob))
+            )
             parts.append(blob)
         body = b"".join(parts)
         return body + hashlib.sha256(body).digest()
@@ -394,22 +432,31 @@ class PartitionEngine:
             pos += _SETTLE.size
             settle_prev[target] = prev
         books: dict[int, Book] = {}
+        engine_times: dict[int, int] = {}
+        book_seqs: dict[int, int] = {}
         for _ in range(n_books):
-            instrument_id, length = _BOOK.unpack_from(body, pos)
+            instrument_id, engine_time_ns, book_seq, length = _BOOK.unpack_from(body, pos)
             pos += _BOOK.size
+            if book_seq < 0:
+                raise SnapshotError(f"matcher state: instrument {instrument_id} book_seq < 0")
             book = Book(orders_max, levels_max)
             book.restore(body[pos : pos + length])
             pos += length
             books[instrument_id] = book
+            engine_times[instrument_id] = engine_time_ns
+            book_seqs[instrument_id] = book_seq
         if pos != len(body):
             raise SnapshotError("matcher state has trailing bytes")
         self.next_offset, self.trades_total = next_offset, trades_total
         self.engine_prev, self.settle_prev, self.books = engine_prev, settle_prev, books
+        self.engine_times, self.book_seqs = engine_times, book_seqs
         assert self.state_bytes() == data, "restored state does not re-encode identically"
 
 
 STATE_MAGIC = b"TXMATCH\x00"
-STATE_FORMAT = 1
+# 2: each book with its instrument's engine time and book_seq (1: the book alone; refused,
+# so a format-1 snapshot means a full replay, never a state without clocks).
+STATE_FORMAT = 2
 _HEAD = struct.Struct("<8sqqqqqqq32sqq")
 _SETTLE = struct.Struct("<q32s")
-_BOOK = struct.Struct("<qq")
+_BOOK = struct.Struct("<qqqq")  # instrument_id, engine time (ns), book_seq, snapshot length
