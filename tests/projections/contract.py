@@ -17,6 +17,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import uuid
 from typing import Any, ClassVar
 
 import pytest
@@ -183,7 +184,9 @@ class ProjectorContract:
         middle of the first topic's first partition that has records."""
         from tradex.infra.kafka import TopicSpec, ensure_topics
 
-        copy = dataclasses.replace(store, topic_prefix=f"{store.topic_prefix}p-")
+        copy = dataclasses.replace(
+            store, topic_prefix=f"{store.topic_prefix}{uuid.uuid4().hex[:6]}-"
+        )
         source = KafkaLog(store)
         ensure_topics(
             copy,
