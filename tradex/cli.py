@@ -48,6 +48,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "matching benchmark: tradex vs liquibook and reference",
     ),
     ("bench", "ledger"): ("bench.ledger", "ledger benchmark: processors vs eventsourcing+Postgres"),
+    ("bench", "clickhouse"): (
+        "bench.clickhouse",
+        "ClickHouse read model: rebuild events/s and where the time goes",
+    ),
 }
 
 
