@@ -72,42 +72,59 @@ def build_log(settings: Settings, commands: int, accounts: int, partitions: int)
     raise RuntimeError(f"the exchange did not settle in {PASSES_MAX} passes")
 
 
-def _phase(label: str, count: int, seconds: float, found: dict[str, Any]) -> None:
+def _phase(label: str, count: int, seconds: float, cpu_s: float, found: dict[str, Any]) -> None:
+    """One phase's figures: per event, wall and process CPU (chdb's threads included)."""
     rate = count / seconds if seconds else float("inf")
-    found[label] = {"seconds": round(seconds, 3), "per_s": round(rate), "us": round(1e6 / rate, 3)}
+    found[f"{label}_events_per_s"] = round(rate)
+    found[f"{label}_us"] = round(1e6 * seconds / count, 3)
+    found[f"{label}_cpu_us"] = round(1e6 * cpu_s / count, 3)
     print(
-        f"  {label:<8} {count:>9,} in {seconds:7.2f} s  {rate:>12,.0f}/s  {1e6 / rate:6.2f} µs each"
+        f"  {label:<8} {count:>9,} in {seconds:7.2f} s  {rate:>10,.0f}/s  "
+        f"{1e6 * seconds / count:6.2f} µs each ({1e6 * cpu_s / count:6.2f} µs CPU)"
     )
 
 
-def measure(settings: Settings, batch_records: int) -> dict[str, Any]:
+class _Clock:
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def lap(self) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        elapsed = (wall - self.wall, cpu - self.cpu)
+        self.wall, self.cpu = wall, cpu
+        return elapsed
+
+
+def measure(settings: Settings, batch_records: int) -> tuple[dict[str, Any], dict[str, int]]:
+    """Phases 1-4: figures, and the rows per table the fold gave."""
     found: dict[str, Any] = {}
     topics = ClickHouseReadModel.topics
     source = KafkaLog(settings)
     starts: dict[Place, int] = {(t, p): 0 for t in topics for p in range(source.partitions(t))}
     records: list[LogRecord] = []
-    started = time.perf_counter()
+    clock = _Clock()
     for batch in source.read_batches(starts):
         records += batch
-    _phase("consume", len(records), time.perf_counter() - started, found)
+    _phase("consume", len(records), *clock.lap(), found)
     source.close()
 
     codec = Codec.offline()
     decode = codec.decode_domain
-    started = time.perf_counter()
+    clock.lap()
     events = []
     for record in records:
         envelope, body = decode(record.value or b"")
         events.append(Event(record.topic, record.partition, record.offset, envelope, body))
-    _phase("decode", len(events), time.perf_counter() - started, found)
+    _phase("decode", len(events), *clock.lap(), found)
     found["events"] = len(events)
 
     books: dict[int, Book] = {}
     batches = [events[i : i + batch_records] for i in range(0, len(events), batch_records)]
-    started = time.perf_counter()
+    clock.lap()
     tables = [fold(batch, books) for batch in batches]
-    _phase("fold", len(events), time.perf_counter() - started, found)
-    found["rows"] = {
+    _phase("fold", len(events), *clock.lap(), found)
+    rows = {
         name: sum(t[name].num_rows for t in tables if name in t)
         for name in sorted({name for t in tables for name in t})
     }
@@ -115,31 +132,42 @@ def measure(settings: Settings, batch_records: int) -> dict[str, Any]:
     projector = ClickHouseReadModel(settings, 1)
     projector.open()
     ch = ChdbClickHouse(settings.clickhouse_path)
-    started = time.perf_counter()
-    inserts = 0
+    clock.lap()
     for batch_tables in tables:
         for name, data in batch_tables.items():
             if data.num_rows:
                 ch.insert_arrow(f"{projector.database}.{name}", data)
-                inserts += 1
-    _phase("insert", len(events), time.perf_counter() - started, found)
-    found["inserts"] = inserts
+    _phase("insert", len(events), *clock.lap(), found)
     projector.close()
     projector.drop()
-    return found
+    return found, rows
 
 
-def rebuild(settings: Settings) -> dict[str, Any]:
-    started = time.perf_counter()
-    projector, stats = admin.rebuild(settings, "clickhouse", show_progress=False)
-    seconds = time.perf_counter() - started
+def rebuild(settings: Settings, rows: dict[str, int]) -> tuple[dict[str, Any], list[str]]:
+    """Phase 5, and what differs between the rebuilt version and the fold's rows or the
+    log's ends (empty: nothing)."""
     found: dict[str, Any] = {}
-    _phase("rebuild", stats.events, seconds, found)
-    found["rebuild"]["apply_s"] = round(stats.apply_s, 3)
-    found["rebuild"]["batches"] = stats.batches
+    clock = _Clock()
+    projector, stats = admin.rebuild(settings, "clickhouse", show_progress=False)
+    _phase("rebuild", stats.events, *clock.lap(), found)
+    found["rebuild_apply_us"] = round(1e6 * stats.apply_s / stats.events, 3)
     print(f"           of which fold + insert (apply): {stats.apply_s:.2f} s; "
           f"{stats.batches} batches; v{projector.version}")  # fmt: skip
-    return found
+    problems = []
+    with projector.frozen() as view:
+        counts = {name: count for name, (count, _digest) in view.digests().items()}
+        ends = admin.log_ends(settings, ClickHouseReadModel.topics)
+        if {p: o for p, o in view.positions.items() if o} != {p: o for p, o in ends.items() if o}:
+            problems.append(f"positions {view.positions} are not the log's ends {ends}")
+    if {n: c for n, c in counts.items() if c} != {n: c for n, c in rows.items() if c}:
+        problems.append(f"rebuilt rows {counts} differ from the fold's {rows}")
+    return found, problems
+
+
+def chdb_version() -> str:
+    import chdb
+
+    return str(chdb.__version__)
 
 
 def main(argv: list[str]) -> int:
@@ -163,26 +191,35 @@ def main(argv: list[str]) -> int:
     prefix = args.prefix or f"bench-ch-{uuid.uuid4().hex[:8]}-"
     folder = Path(tempfile.mkdtemp(prefix="tradex-bench-chdb-"))
     settings = dataclasses.replace(base, topic_prefix=prefix, clickhouse_path=folder)
-    result: dict[str, Any] = {"bench": "clickhouse", "prefix": prefix}
+    figures: dict[str, Any] = {}
+    problems: list[str] = []
     try:
         if args.prefix is None:
             print(f"log: {commands:,} commands over {args.accounts:,} accounts ({prefix})")
             started = time.perf_counter()
             build_log(settings, commands, args.accounts, args.partitions)
             print(f"  built in {time.perf_counter() - started:.1f} s")
-            result["commands"] = commands
+            figures["commands"] = commands
         print(f"phases (batches of {args.batch_records:,} events, chdb at {folder}):")
-        result.update(measure(settings, args.batch_records))
-        result.update(rebuild(settings))
+        found, rows = measure(settings, args.batch_records)
+        figures.update(found)
+        found, problems = rebuild(settings, rows)
+        figures.update(found)
+        figures["rows"] = rows
     finally:
         ChdbClickHouse.close_sessions()
         shutil.rmtree(folder, ignore_errors=True)
         if args.prefix is None and not args.keep_log:
             delete_topics(settings)
-    events = result["events"]
-    result["load_avg_1m"] = round(os.getloadavg()[0], 2)
-    result["target_events_per_s"] = TARGET_EVENTS_PER_S
-    print(f"rebuild: {result['rebuild']['per_s']:,} events/s over {events:,} events "
-          f"(target {TARGET_EVENTS_PER_S:,}); load {result['load_avg_1m']}")  # fmt: skip
-    print(json.dumps(result))
-    return 0
+    for problem in problems:
+        print(f"PROBLEM: {problem}")
+    load = round(os.getloadavg()[0], 2)
+    print(f"rebuild: {figures['rebuild_events_per_s']:,} events/s over {figures['events']:,} "
+          f"events (target {TARGET_EVENTS_PER_S:,}); load {load}")  # fmt: skip
+    summary = {
+        "bench": "clickhouse", "ok": not problems, "figures": figures,
+        "target_events_per_s": TARGET_EVENTS_PER_S, "cores": os.cpu_count(),
+        "notes": "; ".join(problems) or f"chdb {chdb_version()}; 1-minute load {load} at the end",
+    }  # fmt: skip
+    print(json.dumps(summary))
+    return 0 if not problems else 1
