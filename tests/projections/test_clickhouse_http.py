@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -52,16 +53,27 @@ def store(exchange: Exchange, tmp_path: Path) -> Iterator[Settings]:
 
 def projector_process(settings: Settings) -> subprocess.Popen[str]:
     """``tradex run projector clickhouse`` in small batches (slow enough to be caught
-    writing), answering queries on a free port."""
+    writing), answering queries on a free port, until SIGTERM."""
     env = dict(
         os.environ, TRADEX_TOPIC_PREFIX=settings.topic_prefix,
         TRADEX_CLICKHOUSE_PATH=str(settings.clickhouse_path), TRADEX_FAULT="",
     )  # fmt: skip
     argv = [sys.executable, "-m", "tradex.cli", "run", "projector", "clickhouse",
-            "--batch-records", "20", "--exit-when-idle", "2", "--http-port", "0"]  # fmt: skip
+            "--batch-records", "20", "--http-port", "0"]  # fmt: skip
     return subprocess.Popen(
         argv, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def tradex(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ, TRADEX_TOPIC_PREFIX=settings.topic_prefix,
+        TRADEX_CLICKHOUSE_PATH=str(settings.clickhouse_path),
+    )  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "tradex.cli", *args],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
 
 
 @pytest.mark.integration
@@ -98,14 +110,17 @@ def test_a_quant_queries_while_the_projector_writes(store: Settings) -> None:
         assert url is not None
         with pytest.raises(ClickHouseError, match="SELECT queries only"):
             HttpClickHouse(url).command(f"DROP DATABASE {analytics.db}")
-        status = subprocess.run(
-            [sys.executable, "-m", "tradex.cli", "projections", "status", "clickhouse", "--json"],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
-            env=dict(os.environ, TRADEX_TOPIC_PREFIX=store.topic_prefix,
-                     TRADEX_CLICKHOUSE_PATH=str(folder)),
-        )  # fmt: skip
+        status = tradex(store, "projections", "status", "clickhouse", "--json")
         assert status.returncode == 0, status.stderr[-2000:]
         assert json.loads(status.stdout)[0]["live"] == 1
+        rebuild = tradex(store, "projections", "rebuild", "clickhouse")  # needs the folder
+        assert rebuild.returncode == 2, rebuild.stderr[-2000:]
+        assert "holds the chdb folder" in rebuild.stderr
+        assert ClickHouseReadModel.versions(store) == Versions(1, None), "the refusal changed it"
+        while sum(ClickHouseReadModel(store, 1).positions().values()) < total:
+            assert process.poll() is None, "the projector stopped before the log's end"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=120)
     finally:
         if process.poll() is None:

@@ -30,7 +30,7 @@ from tradex.infra import settings as settings_module
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog, LogSource, Place
 from tradex.projections.catalog import PROJECTORS, projector_class
-from tradex.projections.projector import VERSION_MAX, Projector
+from tradex.projections.projector import VERSION_MAX, Projector, ProjectorBusy
 from tradex.projections.runner import DeadLetters, ProjectorRun, RunStats, run_to_end
 from tradex.schemas.codec import Codec
 
@@ -302,14 +302,18 @@ def main(argv: list[str]) -> int:
         positions = dict(args.to_position)
         try:
             projector, stats = rebuild(settings, args.name, positions or None)
-        except ValueError as exc:
+        except (ValueError, ProjectorBusy) as exc:
             print(f"tradex projections rebuild: {exc}", file=sys.stderr)
             return 2
         where = "made live" if not positions else "left beside the live version (not live)"
         print(f"{args.name} v{projector.version}: {stats.events:,} events, "
               f"{stats.dead_letters} dead letters; {where}")  # fmt: skip
         return 0
-    problems = verify(settings, args.name)
+    try:
+        problems = verify(settings, args.name)
+    except ProjectorBusy as exc:
+        print(f"tradex projections verify: {exc}", file=sys.stderr)
+        return 2
     for line in problems:
         print(line)
     print(f"{args.name}: {'live version equals a rebuild' if not problems else 'DIFFERS'}")
