@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench.clickhouse import main
+from tradex.bench.clickhouse import main
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,6 @@ from tests.commands.support import (
     send_settlements,
 )
 from tradex.commands.client import encode_command
-from tradex.commands.topics import DEAD_LETTERS, ORDER_REQUESTS, account_key, account_partition
 from tradex.domain import (
     ApproveWithdrawal,
     CancelOrder,
@@ -48,8 +47,11 @@ from tradex.domain import (
     WithdrawalRequested,
 )
 from tradex.domain.ids import order_id
-from tradex.infra.kafka import produce_sync, read_partition
+from tradex.infra.kafka import produce_sync
 from tradex.infra.settings import Settings
+from tradex.log.keys import account_key, account_partition
+from tradex.log.source import KafkaLog
+from tradex.log.topics import ACCOUNT_COMMANDS, DEAD_LETTERS, ORDER_REQUESTS
 from tradex.schemas.chain import ZERO_HASH, verify_chain
 from tradex.schemas.codec import EnvelopeFields
 
@@ -95,6 +97,11 @@ def test_commands_become_events_and_order_requests(settings: Settings) -> None:
     rejected = by_command["sell-b"]
     assert [type(e) for e in rejected] == [OrderRejected]
     assert rejected[0].reason == Reason.INSUFFICIENT_FUNDS  # type: ignore[attr-defined]
+    # It names the order id the order would have had: (partition << 40) | its offset.
+    home = account_partition(BOB, PARTITIONS)
+    (sell_b,) = [c for c in read_log(settings, ACCOUNT_COMMANDS, home)
+                 if c.event.command_id == "sell-b"]  # fmt: skip
+    assert rejected[0].order_id == order_id(home, sell_b.offset) > 0  # type: ignore[attr-defined]
     assert [type(e) for e in by_command["wd-1"]] == [WithdrawalRequested]
     assert [type(e) for e in by_command["ok-1"]] == [WithdrawalPaid]
     assert [type(e) for e in by_command["no-2"]] == [WithdrawalReleased]
@@ -210,11 +217,12 @@ def test_malformed_records_go_to_dead_letters_and_processing_continues(
     send(settings, [Deposit("after", ALICE, T0, "USD", 100)])
     _stats, processor = run_accounts(settings, PARTITIONS)
     assert processor.stats.dead_letters == len(bad_records)
-    letters = [
-        CODEC.decode(m.value() or b"").record
-        for partition in range(settings.topic_partitions)
-        for m in read_partition(settings, settings.topic(DEAD_LETTERS), partition)
-    ]
+    with KafkaLog(settings) as log:
+        letters = [
+            CODEC.decode(r.value or b"").record
+            for partition in range(log.partitions(DEAD_LETTERS))
+            for r in log.read(DEAD_LETTERS, partition)
+        ]
     assert sorted(letter["reason"] for letter in letters) == sorted(
         ["undecodable"] * 3 + ["unexpected type", "misrouted"]
     )

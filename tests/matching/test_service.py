@@ -16,19 +16,31 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from tests.matching.order_requests import Feed, random_feed
+from tests.matching.test_wire import format_1_state
 from tradex.infra.kafka import (
     TopicSpec,
     consumer_config,
     ensure_topics,
     partition_count,
     produce_sync,
-    read_partition,
 )
 from tradex.infra.partitioner import partition_for
 from tradex.infra.settings import REPO_ROOT, Settings
+from tradex.log.snapshot_log import snapshot_outputs
+from tradex.log.source import KafkaLog, LogRecord
+from tradex.log.topics import (
+    DEAD_LETTERS,
+    ENGINE_EVENTS,
+    MATCHER_GROUP,
+    MATCHER_SNAPSHOTS,
+    ORDER_REQUESTS,
+    SETTLEMENTS,
+    ensure_matcher_topics,
+)
 from tradex.matching import verify
 from tradex.matching.book import OutputBuffers
-from tradex.matching.partition import BookConfig, PartitionEngine, input_record
+from tradex.matching.partition import BookConfig, PartitionEngine
+from tradex.matching.recovery import MAGIC, input_records, rebuild
 from tradex.matching.service import build, topics_of
 from tradex.schemas.codec import Codec
 
@@ -51,8 +63,13 @@ def setup_topics(settings: Settings) -> None:
     )
 
 
+def read(settings: Settings, name: str, partition: int) -> list[LogRecord]:
+    with KafkaLog(settings) as log:
+        return list(log.read(name, partition))
+
+
 def values(settings: Settings, name: str, partition: int) -> list[bytes]:
-    return [m.value() or b"" for m in read_partition(settings, settings.topic(name), partition)]
+    return [r.value or b"" for r in read(settings, name, partition)]
 
 
 def expected_outputs(settings: Settings) -> dict[tuple[str, int, str], list[bytes]]:
@@ -63,9 +80,7 @@ def expected_outputs(settings: Settings) -> dict[tuple[str, int, str], list[byte
     out = OutputBuffers(CONFIG.orders_max)
     for partition in range(INPUT_PARTITIONS):
         engine = PartitionEngine(partition, CODEC, topics, SETTLEMENT_PARTITIONS, out, CONFIG)
-        records = [
-            input_record(m) for m in read_partition(settings, topics.order_requests, partition)
-        ]
+        records = input_records(read(settings, ORDER_REQUESTS, partition))
         for output in engine.apply(records):
             # dead letters are keyed by source topic: compared without their partition
             target = -1 if output.topic == topics.dead_letters else output.partition
@@ -76,10 +91,11 @@ def expected_outputs(settings: Settings) -> dict[tuple[str, int, str], list[byte
 def logged_outputs(settings: Settings) -> dict[tuple[str, int, str], list[bytes]]:
     topics = topics_of(settings)
     found: dict[tuple[str, int, str], list[bytes]] = defaultdict(list)
-    for topic in (topics.engine_events, topics.settlements, topics.dead_letters):
+    names = {ENGINE_EVENTS: topics.engine_events, SETTLEMENTS: topics.settlements,
+             DEAD_LETTERS: topics.dead_letters}  # fmt: skip
+    for name, topic in names.items():
         for partition in range(partition_count(settings, topic)):
-            for message in read_partition(settings, topic, partition):
-                value = message.value() or b""
+            for value in values(settings, name, partition):
                 producer = CODEC.decode(value).record["envelope"]["producer"]
                 target = -1 if topic == topics.dead_letters else partition
                 found[(topic, target, producer)].append(value)
@@ -142,10 +158,10 @@ def test_scripted_session_through_the_service(settings: Settings) -> None:
 
     settlements = []
     for partition in range(SETTLEMENT_PARTITIONS):
-        for message in read_partition(settings, settings.topic("settlements"), partition):
-            record = CODEC.decode(message.value() or b"").record
+        for logged in read(settings, SETTLEMENTS, partition):
+            record = CODEC.decode(logged.value or b"").record
             key = str(record["account_id"]).encode()
-            assert message.key() == key
+            assert logged.key == key
             assert partition == partition_for(key, SETTLEMENT_PARTITIONS)
             settlements.append(record)
     legs = sorted((r["account_id"], r["order_id"], r["side"], r["qty"], r["liquidity"])
@@ -192,15 +208,10 @@ def _finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
 
 
 def _committed_total(settings: Settings) -> int:
-    consumer = Consumer(consumer_config(settings, settings.topic("matcher")))
-    try:
-        tps = consumer.committed(
-            [TopicPartition(settings.topic("order-requests"), p) for p in range(INPUT_PARTITIONS)],
-            timeout=30,
+    with KafkaLog(settings) as log:
+        return sum(
+            max(offset, 0) for offset in log.committed(MATCHER_GROUP, ORDER_REQUESTS).values()
         )
-    finally:
-        consumer.close()
-    return sum(max(tp.offset, 0) for tp in tps)
 
 
 def _written_total(settings: Settings) -> int:
@@ -218,7 +229,8 @@ def _written_total(settings: Settings) -> int:
 
 def test_crashes_lose_duplicate_and_reorder_nothing(settings: Settings) -> None:
     setup_topics(settings)
-    feed = random_feed(11, 1_500, instruments=(1, 2, 3, 5, 6))  # on both partitions
+    # on both partitions; request times go back up to 30 ms (the engine clocks hold them)
+    feed = random_feed(11, 1_500, instruments=(1, 2, 3, 5, 6), jitter_ms=30)
     feed.raw(b"1", b"\x00garbage")
     produce_sync(settings, settings.topic("order-requests"), feed.records)
     total = len(feed.records)
@@ -264,3 +276,45 @@ def test_crashes_lose_duplicate_and_reorder_nothing(settings: Settings) -> None:
         assert got == records, f"{key}: records differ from a clean run"
     for partition in range(INPUT_PARTITIONS):
         assert verify.verify_partition(settings, partition, config=CONFIG, codec=CODEC).ok
+
+
+# --- snapshots of an older state format --------------------------------------------------
+
+
+def test_a_snapshot_of_the_previous_state_format_means_a_full_replay(settings: Settings) -> None:
+    """A format-1 matcher state (books without engine clocks and book_seqs) is refused, not
+    misread: the rebuild replays the partition from offset 0 and ends in the same state."""
+    ensure_topics(
+        settings,
+        {"order-requests": TopicSpec(1), "settlements": TopicSpec(SETTLEMENT_PARTITIONS)},
+    )
+    ensure_matcher_topics(settings)  # matcher-snapshots: 1 partition, like order-requests
+    topics = topics_of(settings)
+    snapshots = settings.topic(MATCHER_SNAPSHOTS)
+    feed = random_feed(12, 400, jitter_ms=30)
+    produce_sync(settings, topics.order_requests, feed.records)
+    records = input_records(read(settings, ORDER_REQUESTS, 0))
+    out = OutputBuffers(CONFIG.orders_max)
+    clean = PartitionEngine(0, CODEC, topics, SETTLEMENT_PARTITIONS, out, CONFIG)
+    clean.apply(records)
+    end = clean.next_offset
+
+    def rebuilt() -> tuple[int, int, PartitionEngine]:
+        engine = PartitionEngine(0, CODEC, topics, SETTLEMENT_PARTITIONS, out, CONFIG)
+        with KafkaLog(settings) as source:
+            report = rebuild(source, engine, committed=end)
+        return report.snapshot_offset, report.replayed, engine
+
+    old = snapshot_outputs(snapshots, 0, MAGIC, end, format_1_state(clean))
+    produce_sync(settings, snapshots, [(o.key, o.value) for o in old])
+    snapshot_offset, replayed, engine = rebuilt()
+    assert (snapshot_offset, replayed) == (-1, len(records))
+    assert engine.state_bytes() == clean.state_bytes()
+    assert engine.book_seqs == clean.book_seqs
+    assert any(seq > 0 for seq in engine.book_seqs.values())
+    # The same snapshot in the current format is used (no replay): the test can tell.
+    new = snapshot_outputs(snapshots, 0, MAGIC, end, clean.state_bytes())
+    produce_sync(settings, snapshots, [(o.key, o.value) for o in new])
+    snapshot_offset, replayed, engine = rebuilt()
+    assert (snapshot_offset, replayed) == (end, 0)
+    assert engine.state_bytes() == clean.state_bytes()

@@ -9,8 +9,9 @@ import dataclasses
 import pytest
 
 from tests.matching.order_requests import random_feed
-from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync, read_partition
+from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync
 from tradex.infra.settings import Settings
+from tradex.log.source import KafkaLog
 from tradex.matching import verify
 from tradex.matching.book import OutputBuffers
 from tradex.matching.partition import BookConfig, InputRecord, PartitionEngine
@@ -42,14 +43,15 @@ def topics(settings: Settings) -> None:
 
 
 def log(settings: Settings, name: str) -> list[tuple[bytes | None, bytes]]:
-    return [(m.key(), m.value() or b"") for m in read_partition(settings, settings.topic(name), 0)]
+    with KafkaLog(settings) as source:
+        return [(r.key, r.value or b"") for r in source.read(name, 0)]
 
 
 @pytest.fixture
 def matched(settings: Settings) -> tuple[Settings, list[tuple[bytes | None, bytes]]]:
     """A real matcher run over a random stream; (settings, its order-requests records)."""
     topics(settings)
-    records = random_feed(21, 600, instruments=(1, 3)).records
+    records = random_feed(21, 600, instruments=(1, 3), jitter_ms=20).records  # times go back
     produce_sync(settings, settings.topic("order-requests"), records)
     stage, _processor = build(settings, instance="v", config=CONFIG, batch_records=100)
     assert stage.run(idle_s_max=1.5).records_in == len(records)

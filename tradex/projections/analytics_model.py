@@ -37,9 +37,9 @@ from tradex import domain
 from tradex.domain import engine
 from tradex.infra.clickhouse import ClickHouse
 from tradex.log.source import Place
+from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS
 from tradex.projections.clickhouse_store import POSITION_COLUMNS, ClickHouseProjector, Table, below
 from tradex.projections.projector import Event
-from tradex.projections.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS
 
 LEVELS_MAX = 1_000_000  # price levels of one side of one book (a bound, not a target)
 

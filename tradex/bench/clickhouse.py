@@ -35,7 +35,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.ledger import delete_topics, preload, prepare, services_down, workload
+from tradex.bench.ledger import delete_topics, preload, prepare, services_down, workload
 from tradex.commands import service as accounts_service
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
