@@ -100,14 +100,16 @@ def test_tables_hold_the_logs_records(store: Settings) -> None:
     assert types == {k.__name__: kinds[k] for k in order_kinds if kinds[k]}
 
 
-def replay_books(events: list[Event]) -> dict[int, Book]:
+def replayed(events: list[Event]) -> Iterator[tuple[engine.L2Delta, Book]]:
+    """Each book update of ``events`` with its instrument's book after it."""
     books: dict[int, Book] = {}
     for event in events:
         delta = event.body
         if isinstance(delta, engine.L2Delta):
             book = books.setdefault(delta.instrument_id, Book())
             book.set_level(delta.side, delta.price, delta.qty)
-    return books
+            book.check()
+            yield delta, book
 
 
 def test_book_top_follows_every_update_and_reloads_at_the_stored_positions(
@@ -123,26 +125,18 @@ def test_book_top_follows_every_update_and_reloads_at_the_stored_positions(
     projector = ClickHouseReadModel(store, 1)
     projector.open()
     try:
-        expected = replay_books(half)
+        expected = {delta.instrument_id: book for delta, book in replayed(half)}
         assert {i: (b.bids, b.asks) for i, b in projector.books.items()} == {
             i: (b.bids, b.asks) for i, b in expected.items()
         }, "the book loaded on open is not the book at the stored positions"
     finally:
         projector.close()
     run_version(store, NAME, 1)  # on to the end, from the loaded book
-    tops = []
-    books: dict[int, Book] = {}
-    for event in engine_events:
-        delta = event.body
-        if isinstance(delta, engine.L2Delta):
-            book = books.setdefault(delta.instrument_id, Book())
-            book.set_level(delta.side, delta.price, delta.qty)
-            book.check()
-            top = (
-                book.best_bid, book.bids.get(book.best_bid, 0),
-                book.best_ask, book.asks.get(book.best_ask, 0),
-            )  # fmt: skip
-            tops.append((delta.instrument_id, delta.book_seq, *top))
+    tops = [
+        (delta.instrument_id, delta.book_seq, book.best_bid, book.bids.get(book.best_bid, 0),
+         book.best_ask, book.asks.get(book.best_ask, 0))
+        for delta, book in replayed(engine_events)
+    ]  # fmt: skip
     found = rows(
         store,
         f"SELECT instrument_id, book_seq, bid_price, bid_qty, ask_price, ask_qty "

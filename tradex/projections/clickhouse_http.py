@@ -18,7 +18,8 @@ take turns, so a long query delays the next batch.
 
 :func:`reading` is how a reader gets a connection, whoever holds the folder: a server
 when ``TRADEX_CLICKHOUSE_URL`` is set; this endpoint when another live process holds the
-folder and serves it; else the folder itself, borrowed for the read.
+folder and serves it; else the folder itself, borrowed for the read. :func:`administering`
+is the same for the few statements that change versions: never through the endpoint.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from tradex.infra import clickhouse
 from tradex.infra.clickhouse import ChdbClickHouse, ClickHouse, ClickHouseError
 from tradex.infra.local_process import pid_alive
 from tradex.infra.settings import Settings
+from tradex.projections.projector import ProjectorBusy
 
 log = logging.getLogger(__name__)
 
@@ -233,14 +235,20 @@ class HttpClickHouse(ClickHouse):
 
 
 @contextlib.contextmanager
+def _server(settings: Settings) -> Iterator[ClickHouse]:
+    ch = clickhouse.connect(settings)
+    try:
+        yield ch
+    finally:
+        ch.close()
+
+
+@contextlib.contextmanager
 def reading(settings: Settings) -> Iterator[ClickHouse]:
     """A connection for reads (see the module doc)."""
     if settings.clickhouse_url:
-        ch = clickhouse.connect(settings)
-        try:
+        with _server(settings) as ch:
             yield ch
-        finally:
-            ch.close()
         return
     folder = settings.clickhouse_path
     url = endpoint(folder)
@@ -254,4 +262,22 @@ def reading(settings: Settings) -> Iterator[ClickHouse]:
             "(run the projector with its query endpoint, or stop it)"
         )
     with ChdbClickHouse.borrowed(folder) as ch:
+        yield ch
+
+
+@contextlib.contextmanager
+def administering(settings: Settings) -> Iterator[ClickHouse]:
+    """A connection for a few statements that write (versions, views, drops): the server,
+    or the chdb folder borrowed — :class:`ProjectorBusy` while another process holds it."""
+    if settings.clickhouse_url:
+        with _server(settings) as ch:
+            yield ch
+        return
+    holder = held_elsewhere(settings.clickhouse_path)
+    if holder is not None:
+        raise ProjectorBusy(
+            f"process {holder} holds the chdb folder {settings.clickhouse_path}: stop it "
+            "(or use a ClickHouse server) to change versions"
+        )
+    with ChdbClickHouse.borrowed(settings.clickhouse_path) as ch:
         yield ch

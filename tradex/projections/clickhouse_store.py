@@ -34,10 +34,9 @@ and serves queries (:mod:`tradex.projections.clickhouse_http`), read through it.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -48,6 +47,7 @@ from tradex.infra.clickhouse import ChdbClickHouse, ClickHouse, ClickHouseError
 from tradex.infra.faults import Fault
 from tradex.infra.settings import Settings
 from tradex.log.source import Place
+from tradex.projections.clickhouse_http import administering, held_elsewhere, reading
 from tradex.projections.projector import (
     Event,
     Frozen,
@@ -265,7 +265,7 @@ class ClickHouseProjector(Projector):
 
     @classmethod
     def versions(cls, settings: Settings) -> Versions:
-        with _reading(settings) as ch:
+        with reading(settings) as ch:
             return _versions(ch, namespace(settings, cls.name))
 
     def _set_versions(self, ch: ClickHouse, live: str, building: str) -> None:
@@ -279,14 +279,14 @@ class ClickHouseProjector(Projector):
         )
 
     def mark_building(self) -> None:
-        with _writing(self.settings) as ch:
+        with administering(self.settings) as ch:
             for statement in _META_DDL:
                 ch.command(statement)
             self._set_versions(ch, "l", str(self.version))
 
     def make_live(self) -> None:
         v, r = self.version, self.reader
-        with _writing(self.settings) as ch:
+        with administering(self.settings) as ch:
             for statement in (*_META_DDL, *self.ddl(), f"CREATE DATABASE IF NOT EXISTS {r}"):
                 ch.command(statement)
             ch.command(
@@ -305,7 +305,7 @@ class ClickHouseProjector(Projector):
             self._set_versions(ch, str(v), f"if(b = {v}, 0, b)")
 
     def drop(self) -> None:
-        with _writing(self.settings) as ch:
+        with administering(self.settings) as ch:
             for statement in _META_DDL:
                 ch.command(statement)
             if _versions(ch, self.namespace).live == self.version:
@@ -315,7 +315,7 @@ class ClickHouseProjector(Projector):
                 self._set_versions(ch, "l", "0")
 
     def positions(self) -> dict[Place, int]:
-        with _reading(self.settings) as ch:
+        with reading(self.settings) as ch:
             return _read_positions(ch, self.database)
 
     # -- verification -------------------------------------------------------------------
@@ -365,46 +365,12 @@ class _PinnedChdb(ChdbClickHouse):
 def _connect_writer(settings: Settings) -> ClickHouse:
     if settings.clickhouse_url:
         return clickhouse.connect(settings)
-    from tradex.projections.clickhouse_http import held_elsewhere
-
     holder = held_elsewhere(settings.clickhouse_path)
     if holder is not None:
         raise ProjectorBusy(f"process {holder} holds the chdb folder {settings.clickhouse_path}")
     ch = _PinnedChdb(settings.clickhouse_path)
     ch.pin()
     return ch
-
-
-@contextlib.contextmanager
-def _writing(settings: Settings) -> Iterator[ClickHouse]:
-    """A connection for a few admin statements (borrowing a chdb folder)."""
-    if settings.clickhouse_url:
-        ch = clickhouse.connect(settings)
-        try:
-            yield ch
-        finally:
-            ch.close()
-        return
-    from tradex.projections.clickhouse_http import held_elsewhere
-
-    holder = held_elsewhere(settings.clickhouse_path)
-    if holder is not None:
-        raise ProjectorBusy(
-            f"process {holder} holds the chdb folder {settings.clickhouse_path}: stop it "
-            "(or use a ClickHouse server) to change versions"
-        )
-    with ChdbClickHouse.borrowed(settings.clickhouse_path) as ch:
-        yield ch
-
-
-@contextlib.contextmanager
-def _reading(settings: Settings) -> Iterator[ClickHouse]:
-    """A connection for reads: through the query endpoint of a process holding the chdb
-    folder, else borrowing it (or the server)."""
-    from tradex.projections.clickhouse_http import reading
-
-    with reading(settings) as ch:
-        yield ch
 
 
 # -- verification -------------------------------------------------------------------------
@@ -416,7 +382,8 @@ class _ClickHouseFrozen(Frozen):
 
     def __init__(self, projector: ClickHouseProjector) -> None:
         self._projector = projector
-        self._context = _reading(projector.settings)
+        self._tables = {table.name: table for table in projector.tables}
+        self._context = reading(projector.settings)
         self._ch = self._context.__enter__()
         try:
             self.positions = _read_positions(self._ch, projector.database)
@@ -428,12 +395,6 @@ class _ClickHouseFrozen(Frozen):
         where = below(self.positions, table.topic)
         return f"SELECT {what} FROM {self._projector.database}.{table.name} FINAL WHERE {where}"
 
-    def _table(self, name: str) -> Table:
-        for table in self._projector.tables:
-            if table.name == name:
-                return table
-        raise KeyError(name)
-
     def digests(self) -> dict[str, tuple[int, str]]:
         found = {}
         for table in self._projector.tables:
@@ -443,7 +404,7 @@ class _ClickHouseFrozen(Frozen):
         return found
 
     def rows(self, table: str) -> list[tuple[Any, ...]]:
-        spec = self._table(table)
+        spec = self._tables[table]
         columns = ", ".join(f"`{c}`" for c in spec.column_names)
         return self._ch.query_rows(
             f"{self._select(spec, columns)} ORDER BY {', '.join(spec.order_by)}"
