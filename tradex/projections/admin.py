@@ -27,11 +27,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tradex.infra import settings as settings_module
+from tradex.infra.cli_args import positive_int
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog, LogSource, Place
 from tradex.projections.catalog import PROJECTORS, projector_class
 from tradex.projections.projector import VERSION_MAX, Projector, ProjectorBusy
-from tradex.projections.runner import DeadLetters, ProjectorRun, RunStats, run_to_end
+from tradex.projections.runner import (
+    DeadLetters,
+    ProjectorRun,
+    RunStats,
+    batch_records_max,
+    run_to_end,
+)
 from tradex.schemas.codec import Codec
 from tradex.schemas.remote import codec_from_settings
 
@@ -139,12 +146,13 @@ def build_version(
     codec: Codec,
     until: Mapping[Place, int],
     progress: Callable[[ProjectorRun], None] | None = None,
+    batch_records: int = batch_records_max,
 ) -> RunStats:
     """Fill ``projector``'s version from its positions to ``until`` (then close it)."""
     source = KafkaLog(settings)
     run = ProjectorRun(
         projector, source, codec, DeadLetters(settings, codec, f"projector/{projector.name}"),
-        until=until,
+        until=until, batch_records=batch_records,
     )  # fmt: skip
     run.start()
     try:
@@ -169,6 +177,7 @@ def rebuild(
     to_position: Mapping[Place, int] | None = None,
     *,
     show_progress: bool = True,
+    batch_records: int = batch_records_max,
 ) -> tuple[Projector, RunStats]:
     """Rebuild ``name`` (see the module doc); return the built version and its stats."""
     cls = projector_class(name)
@@ -197,7 +206,7 @@ def rebuild(
         raise ValueError(f"v{version} is already past the requested positions at {sorted(ahead)}")
     left = sum(max(0, end - stored.get(place, 0)) for place, end in until.items())
     progress = Progress(f"{name} v{version}", left) if show_progress else None
-    stats = build_version(projector, settings, codec, until, progress)
+    stats = build_version(projector, settings, codec, until, progress, batch_records)
     if progress is not None:
         progress.stream.write("\n")
     if not to_position:
@@ -277,9 +286,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--to-position", type=parse_position, action="append", default=[],
         metavar="TOPIC:PARTITION:OFFSET", help="stop there (not made live); repeatable",
     )  # fmt: skip
+    again.add_argument(
+        "--batch-records", type=positive_int, default=batch_records_max,
+        help=f"records per sink transaction, at most (default {batch_records_max})",
+    )  # fmt: skip
     check = verbs.add_parser("verify", help="the live version equals a rebuild")
     check.add_argument("name", metavar="NAME")
     args = parser.parse_args(argv)
+    if args.verb == "rebuild" and args.batch_records > batch_records_max:
+        parser.error(f"--batch-records must be <= {batch_records_max}")
     names = args.names if args.verb == "status" else [args.name]
     unknown = [n for n in names if n not in PROJECTORS]
     if unknown:
@@ -302,7 +317,9 @@ def main(argv: list[str]) -> int:
     if args.verb == "rebuild":
         positions = dict(args.to_position)
         try:
-            projector, stats = rebuild(settings, args.name, positions or None)
+            projector, stats = rebuild(
+                settings, args.name, positions or None, batch_records=args.batch_records
+            )
         except (ValueError, ProjectorBusy) as exc:
             print(f"tradex projections rebuild: {exc}", file=sys.stderr)
             return 2

@@ -18,7 +18,8 @@ take turns, so a long query delays the next batch.
 
 :func:`reading` is how a reader gets a connection, whoever holds the folder: a server
 when ``TRADEX_CLICKHOUSE_URL`` is set; this endpoint when another live process holds the
-folder and serves it; else the folder itself, borrowed for the read. :func:`administering`
+folder and serves it (waiting a few seconds for a starting projector's endpoint); else the
+folder itself, borrowed for the read. :func:`administering`
 is the same for the few statements that change versions: never through the endpoint.
 """
 
@@ -30,6 +31,7 @@ import logging
 import os
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -51,6 +53,8 @@ ENDPOINT_FILE = "tradex_query.json"
 HOST = "127.0.0.1"
 SQL_BYTES_MAX = 1_000_000
 QUERY_TIMEOUT_S = 300.0
+ENDPOINT_WAIT_S = 5.0  # a holder without an endpoint yet: how long a reader waits for it
+ENDPOINT_POLL_S = 0.05
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 _LEADING = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
@@ -251,16 +255,17 @@ def reading(settings: Settings) -> Iterator[ClickHouse]:
             yield ch
         return
     folder = settings.clickhouse_path
-    url = endpoint(folder)
+    deadline = time.monotonic() + ENDPOINT_WAIT_S
+    while (url := endpoint(folder)) is None and (holder := held_elsewhere(folder)) is not None:
+        if time.monotonic() > deadline:
+            raise ClickHouseError(
+                f"process {holder} holds the chdb folder {folder} and answers no queries "
+                "(run the projector with its query endpoint, or stop it)"
+            )
+        time.sleep(ENDPOINT_POLL_S)  # a projector starting: its endpoint comes next
     if url is not None:
         yield HttpClickHouse(url)
         return
-    holder = held_elsewhere(folder)
-    if holder is not None:
-        raise ClickHouseError(
-            f"process {holder} holds the chdb folder {folder} and answers no queries "
-            "(run the projector with its query endpoint, or stop it)"
-        )
     with ChdbClickHouse.borrowed(folder) as ch:
         yield ch
 

@@ -17,12 +17,14 @@ read-only queries on it over HTTP (:mod:`tradex.projections.clickhouse_http`), o
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -76,6 +78,7 @@ class Follower:
                 self.codec,
                 DeadLetters(self.settings, self.codec, f"projector/{self.name}"),
                 batch_records=self.batch_records,
+                track_lag=True,
             )
             try:
                 run.start()
@@ -138,6 +141,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument(
         "--no-http", action="store_true", help="chdb read models: answer no queries"
+    )  # fmt: skip
+    parser.add_argument(
+        "--stats-json", default=None, metavar="FILE",
+        help="on exit, write each projector's counts and lag percentiles here",
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.batch_records > batch_records_max:
@@ -205,14 +212,25 @@ def main(argv: list[str]) -> int:
     finally:
         if server is not None:
             server.stop()
+    report = {}
     for follower in followers:
         stats = follower.stats
         if stats is not None:
+            lag = stats.lag
+            report[follower.name] = {
+                "batches": stats.batches, "events": stats.events,
+                "dead_letters": stats.dead_letters, "records_timed": lag.total,
+                "lag_p50_ms": lag.percentile(0.5), "lag_p99_ms": lag.percentile(0.99),
+                "lag_max_ms": lag.percentile(1.0),
+            }  # fmt: skip
             print(
                 f"projector/{follower.name}: batches={stats.batches} events={stats.events} "
-                f"dead_letters={stats.dead_letters}",
+                f"dead_letters={stats.dead_letters} lag p50={lag.percentile(0.5)} ms "
+                f"p99={lag.percentile(0.99)} ms",
                 flush=True,
             )
+    if args.stats_json:
+        Path(args.stats_json).write_text(json.dumps(report, indent=2))
     failed = [f for f in followers if f.error is not None]
     for follower in failed:
         print(f"projector/{follower.name}: {follower.error!r}", file=sys.stderr)
