@@ -76,9 +76,8 @@ from tradex.log.topics import (
     ensure_reference_topics,
 )
 from tradex.projections import admin
-from tradex.projections.catalog import PROJECTORS, projector_class
+from tradex.projections.catalog import PROJECTORS
 from tradex.projections.pg_read import PostgresReader
-from tradex.projections.runner import DeadLetters, ProjectorRun, run_to_end
 from tradex.schemas.codec import Codec
 
 TARGETS = {"clickhouse": 1_000_000, "postgres": 150_000, "redis": 200_000}
@@ -97,33 +96,18 @@ STAGE_INPUTS = (
 # -- rebuild -----------------------------------------------------------------------------------
 
 
-def rebuild_one(settings: Settings, name: str, codec: Codec) -> dict[str, Any]:
-    """Rebuild ``name`` from the start of the log in this process; its figures."""
-    cls = projector_class(name)
-    until = admin.log_ends(settings, cls.topics)
-    projector = cls(settings, 1)
-    source = KafkaLog(settings)
-    run = ProjectorRun(
-        projector, source, codec, DeadLetters(settings, codec, f"bench/{name}"), until=until
-    )
-    progress = admin.Progress(f"  {name}", sum(until.values()))
+def rebuild_one(settings: Settings, name: str) -> dict[str, Any]:
+    """``tradex projections rebuild NAME`` from the start of the log, in this process."""
     started = time.perf_counter()
-    run.start()
-    try:
-        run_to_end(run, progress)
-        progress(run, final=True)
-    finally:
-        run.close()
-        source.close()
+    _projector, stats = admin.rebuild(settings, name)
     elapsed = time.perf_counter() - started
-    cls(settings, 1).make_live()  # readers (and the checks below) see it
-    records = run.stats.events + run.stats.dead_letters
+    records = stats.events + stats.dead_letters + stats.skipped
     return {
         "events": records,
         "seconds": round(elapsed, 2),
         "events_per_s": round(records / elapsed),
-        "dead_letters": run.stats.dead_letters,
-        "apply_s": round(run.stats.apply_s, 2),
+        "dead_letters": stats.dead_letters,
+        "apply_s": round(stats.apply_s, 2),
     }
 
 
@@ -360,7 +344,7 @@ def main(argv: list[str]) -> int:
             print(f"projections: writing a log of >= {events_min:,} events on {prefix!r}")
             write_market_log(settings, events_min, accounts, seed=1)
         for name in names:
-            figures = rebuilds[name] = rebuild_one(settings, name, codec)
+            figures = rebuilds[name] = rebuild_one(settings, name)
             print(f"  {name}: {figures['events']:,} events in {figures['seconds']} s = "
                   f"{figures['events_per_s']:,} events/s")  # fmt: skip
             if figures["dead_letters"]:

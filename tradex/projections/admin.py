@@ -126,14 +126,16 @@ class Progress:
         left = run.lag(run.until)
         done = max(self.total - left, 0)
         elapsed = max(now - self.started, 1e-9)
-        rate = run.stats.events / elapsed
+        stats = run.stats
+        records = stats.events + stats.skipped + stats.dead_letters
+        rate = records / elapsed
         eta = left / (done / elapsed) if done else float("inf")
         width = 30
         filled = int(width * done / self.total)
         eta_text = f"{eta:,.0f} s" if eta != float("inf") else "?"
         self.stream.write(
             f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {100 * done / self.total:5.1f}% "
-            f"{run.stats.events:,} events, {rate:,.0f} events/s, ETA {eta_text}   "
+            f"{records:,} events, {rate:,.0f} events/s, ETA {eta_text}   "
         )
         if final:
             self.stream.write("\n")
@@ -148,8 +150,10 @@ def build_version(
     progress: Callable[[ProjectorRun], None] | None = None,
     batch_records: int = batch_records_max,
 ) -> RunStats:
-    """Fill ``projector``'s version from its positions to ``until`` (then close it)."""
+    """Fill ``projector``'s version from its positions to ``until`` as a bulk load, then
+    finish it (deferred indexes) and close it."""
     source = KafkaLog(settings)
+    projector.bulk_load = True
     run = ProjectorRun(
         projector, source, codec, DeadLetters(settings, codec, f"projector/{projector.name}"),
         until=until, batch_records=batch_records,
@@ -157,6 +161,7 @@ def build_version(
     run.start()
     try:
         stats = run_to_end(run, progress)
+        projector.finish()
     finally:
         run.close()
         source.close()

@@ -78,6 +78,7 @@ class RunStats:
     batches: int = 0
     events: int = 0
     dead_letters: int = 0
+    skipped: int = 0  # records of types the projector ignores (not decoded)
     apply_s: float = 0.0  # time spent in the sink's apply (fold + write)
     started_monotonic: float = field(default_factory=time.monotonic)
     last_event_time_ns: int = 0  # event time of the newest event applied
@@ -146,6 +147,9 @@ class ProjectorRun:
         self.positions: dict[Place, int] = {}
         self._tail: Tail | None = None
         self._types = {topic: TOPIC_TYPES[topic] for topic in projector.topics}
+        self._skipped = frozenset().union(
+            *(codec.headers_of(cls.__name__) for cls in projector.ignores)
+        )
 
     def start(self) -> None:
         stored = self.projector.open()
@@ -196,6 +200,8 @@ class ProjectorRun:
             return 0
         decode = self.codec.decode_domain
         types = self._types
+        skipped = self._skipped
+        ignored = 0
         events: list[Event] = []
         poison: list[tuple[LogRecord, str, str]] = []
         for record in records:
@@ -204,6 +210,9 @@ class ProjectorRun:
             value = record.value
             if value is None:
                 poison.append((record, "empty", "record without a value"))
+                continue
+            if value[:5] in skipped:
+                ignored += 1
                 continue
             try:
                 envelope, body = decode(value)
@@ -225,6 +234,7 @@ class ProjectorRun:
         stats.apply_s += time.perf_counter() - started
         stats.batches += 1
         stats.events += len(events)
+        stats.skipped += ignored
         if events:
             stats.last_event_time_ns = events[-1].envelope.event_time_ns
         if self.track_lag and records:
