@@ -7,6 +7,7 @@ RECORD_BYTES_MAX: int
 PARTITIONS_MAX: int
 SHA256_BACKEND: str
 
+def account_partition(account_id: int, partitions: int, /) -> int: ...
 def event_id(
     event_time_ns: int, source: int, partition: int, offset: int, index: int, /
 ) -> str: ...

@@ -1830,7 +1830,25 @@ static PyObject *module_event_id(PyObject *module, PyObject *args) {
     return PyUnicode_FromStringAndSize(text, EVENT_ID_SIZE);
 }
 
+/* account_partition(account_id, partitions) -> int: where the kernel routes an account
+ * (tested against tradex.log.keys.account_partition) */
+static PyObject *module_account_partition(PyObject *module, PyObject *args) {
+    (void)module;
+    long long account_id, partitions;
+    if (!PyArg_ParseTuple(args, "LL", &account_id, &partitions)) return NULL;
+    if (partitions < 1 || partitions > PARTITIONS_MAX) {
+        PyErr_SetString(PyExc_ValueError, "partitions out of range");
+        return NULL;
+    }
+    char decimal[ACCOUNT_KEY_BYTES_MAX];
+    int n = snprintf(decimal, sizeof decimal, "%lld", account_id);
+    uint32_t hash = murmur2((const unsigned char *)decimal, n);
+    return PyLong_FromLong((long)((hash & 0x7FFFFFFF) % (uint32_t)partitions));
+}
+
 static PyMethodDef module_methods[] = {
+    {"account_partition", module_account_partition, METH_VARARGS,
+     "account_partition(account_id, partitions) -> the partition the kernel routes it to"},
     {"event_id", module_event_id, METH_VARARGS,
      "event_id(event_time_ns, source, partition, offset, index) -> the id text the kernel writes"},
     {NULL, NULL, 0, NULL},
