@@ -141,6 +141,32 @@ def test_an_event_keyed_by_the_account_whatever_the_record_key() -> None:
     assert fast.stats.compiled == 4
 
 
+def test_message_fields_are_read_in_place_or_through_the_methods(monkeypatch) -> None:
+    """The probe finds where this confluent-kafka's Message keeps its fields; when it cannot
+    (here: probes that disagree), the kernel calls the methods and decides the same."""
+    processor = _processor()
+    assert processor.kernel is not None
+    layout = processor.kernel.message_layout()
+    assert layout is not None
+    assert len(set(layout)) == 5
+    probes = compiled.message_probes()
+    first = probes[0]
+    wrong = (first[0], first[1], first[2], first[3], first[4], first[5] + 1)  # offset differs
+    monkeypatch.setattr(compiled, "message_probes", lambda: (wrong, probes[1]))
+    fast, slow = _processor(), _processor(compiled_path=False)
+    assert fast.kernel is not None
+    assert fast.kernel.message_layout() is None
+    topic = fast.settings.topic(ACCOUNT_COMMANDS)
+    messages = []
+    for i, account in enumerate((1, 2, 3, 4)):
+        value = encode_command(CODEC, Deposit(f"d{i}", account, T0, "USD", 5))
+        partition = account_partition(account, 2)
+        key = str(account).encode()
+        messages.append(Message(topic=topic, partition=partition, offset=i, value=value, key=key))
+    assert fast.process(messages) == slow.process(messages)
+    assert fast.stats.compiled == 4
+
+
 def test_decide_checks_its_arguments() -> None:
     kernel: Any = _processor().kernel
     with pytest.raises(TypeError):

@@ -26,6 +26,8 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from confluent_kafka import Message
+
 from tradex.domain.account import COMMAND_IDS_MAX, OPEN_ORDERS_MAX, Account, OpenOrder
 from tradex.domain.ids import ORDER_OFFSET_BITS
 from tradex.domain.journal import CLEARING_ACCOUNT, EXTERNAL_ACCOUNT, FEES_ACCOUNT
@@ -161,6 +163,8 @@ ENUM_KEYS = {
     "end_reason": "EndReason",
     "reason": "Reason",
 }
+# Partitions and offsets of the layout probes (distinct bytes, so each is found once).
+PROBE_POSITIONS = ((0x5A3C1E27, 0x1122334455667788), (0x1D2E3F40, 0x0102030405060718))
 # The Instrument row the kernel reads by position (account_kernel.c: decide_place).
 INSTRUMENT_FIELDS = (
     "instrument_id", "symbol", "kind", "base", "quote", "tick_size", "lot_size",
@@ -238,6 +242,18 @@ def enum_symbols(codec: Codec, enum: str) -> tuple[str, ...]:
     return record_layout(codec, name)[1][field]
 
 
+def message_probes() -> tuple[tuple[Any, ...], ...]:
+    """Messages built with known, distinct values: the kernel finds in them where a Message
+    keeps its topic, value, key, partition and offset (else it calls their methods)."""
+    probes = []
+    for index, (partition, offset) in enumerate(PROBE_POSITIONS):
+        topic = f"probe-topic-{index}"
+        value, key = f"probe-value-{index}".encode(), f"probe-key-{index}".encode()
+        message = Message(topic=topic, partition=partition, offset=offset, value=value, key=key)
+        probes.append((message, topic, value, key, partition, offset))
+    return tuple(probes)
+
+
 def _valid(symbols: tuple[str, ...], accepted: frozenset[str]) -> bytes:
     return bytes(1 if symbol in accepted else 0 for symbol in symbols)
 
@@ -299,6 +315,7 @@ def kernel_spec(processor: AccountProcessor) -> dict[str, Any]:
         "source_commands": int(EventSource.ACCOUNT_COMMANDS),
         "source_settlements": int(EventSource.SETTLEMENTS),
         "partitions": processor.partitions,
+        "message_probes": message_probes(),
     }
 
 

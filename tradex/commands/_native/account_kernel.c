@@ -257,6 +257,21 @@ typedef struct {
     unsigned char valid[ENUM_SYMBOLS_MAX]; /* the symbol is in the domain's set */
 } Enum;
 
+/* Where confluent_kafka's Message keeps what its topic(), partition(), offset(), value() and
+ * key() return, found by probing messages built with known values (message_layout_probe);
+ * unknown: those five methods are called (~300 instructions each). */
+typedef struct {
+    int known;
+    PyTypeObject *type; /* owned */
+    Py_ssize_t topic, value, key, partition, offset;
+} MessageLayout;
+
+/* A record's fields as the kernel reads them: new references, None where absent. */
+typedef struct {
+    PyObject *topic, *value, *key;
+    int64_t partition, offset; /* -1: absent */
+} Fields;
+
 typedef struct {
     PyObject_HEAD
     /* configuration (owned) */
@@ -298,6 +313,11 @@ typedef struct {
     int assets_n;
     Instr instruments[INSTRUMENTS_CACHED_MAX]; /* of this decide() call */
     int instruments_n;
+    MessageLayout message;
+    /* the event id text up to the offset, of the last (ms, partition, source) formatted */
+    int64_t id_ms;
+    int id_partition, id_source;
+    char id_prefix[21];
     /* counts since take_counts() */
     int64_t decided, events, requests;
     /* scratch records of one decision */
@@ -339,6 +359,7 @@ static int kernel_traverse(Kernel *self, visitproc visit, void *arg) {
     Py_VISIT(self->lives);
     Py_VISIT(self->instrument_keys);
     Py_VISIT(self->instrument_key);
+    Py_VISIT(self->message.type);
     for (int i = 0; i < self->assets_n; i++) Py_VISIT(self->assets[i].text);
     return 0;
 }
@@ -359,6 +380,8 @@ static int kernel_clear(Kernel *self) {
     Py_CLEAR(self->lives);
     Py_CLEAR(self->instrument_keys);
     Py_CLEAR(self->instrument_key);
+    Py_CLEAR(self->message.type);
+    self->message.known = 0;
     Py_CLEAR(self->minus_one);
     Py_CLEAR(self->false_);
     Py_CLEAR(self->zero);
@@ -464,6 +487,8 @@ static int slot_offset(PyObject *type, const char *name, Py_ssize_t *out) {
     *out = member->offset;
     return 0;
 }
+
+static int message_layout_probe(Kernel *k, PyObject *probes);
 
 static int kernel_configure(Kernel *self, PyObject *spec) {
     if (!PyDict_Check(spec)) {
@@ -600,6 +625,9 @@ static int kernel_configure(Kernel *self, PyObject *spec) {
         slot_offset(o, "taker_fee_ppm", &self->o_taker_fee_ppm) < 0 ||
         slot_offset(o, "tick_size", &self->o_tick_size) < 0)
         return -1;
+    PyObject *probes = spec_item(spec, "message_probes");
+    if (probes == NULL || message_layout_probe(self, probes) < 0) return -1;
+    self->id_ms = -1;
     self->minus_one = PyLong_FromLong(-1);
     self->zero = PyLong_FromLong(0);
     self->false_ = Py_NewRef(Py_False);
@@ -627,6 +655,126 @@ static PyObject *kernel_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
         return NULL;
     }
     return (PyObject *)self;
+}
+
+/* -- the Message layout ---------------------------------------------------------------------- */
+
+/* The one offset in ``obj`` (past its header, aligned to ``align``) holding ``size`` bytes
+ * equal to ``*want``: >= 0; -1 if none or several. */
+static Py_ssize_t find_field(PyObject *obj, const void *want, size_t size, size_t align) {
+    Py_ssize_t found = -1;
+    Py_ssize_t end = Py_TYPE(obj)->tp_basicsize - (Py_ssize_t)size;
+    for (Py_ssize_t at = sizeof(PyObject); at <= end; at += (Py_ssize_t)align) {
+        if (memcmp((char *)obj + at, want, size) == 0) {
+            if (found >= 0) return -1;
+            found = at;
+        }
+    }
+    return found;
+}
+
+/* probes: a tuple of (message, topic, value, key, partition, offset), each message built
+ * with those values (distinct objects, distinct numbers). The layout is known when every
+ * probe finds every field once, at the same offsets, none overlapping. */
+static int message_layout_probe(Kernel *k, PyObject *probes) {
+    k->message.known = 0;
+    if (!PyTuple_Check(probes) || PyTuple_GET_SIZE(probes) < 2) {
+        PyErr_SetString(PyExc_TypeError, "message_probes: a tuple of at least two probes");
+        return -1;
+    }
+    Py_ssize_t at[5] = {-1, -1, -1, -1, -1};
+    PyTypeObject *type = NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(probes); i++) {
+        PyObject *probe = PyTuple_GET_ITEM(probes, i);
+        if (!PyTuple_Check(probe) || PyTuple_GET_SIZE(probe) != 6) {
+            PyErr_SetString(PyExc_TypeError, "a message probe: (message, topic, value, key, "
+                                             "partition, offset)");
+            return -1;
+        }
+        PyObject *message = PyTuple_GET_ITEM(probe, 0);
+        if (type == NULL) type = Py_TYPE(message);
+        if (Py_TYPE(message) != type) return 0;
+        long long partition = PyLong_AsLongLong(PyTuple_GET_ITEM(probe, 4));
+        long long offset = PyLong_AsLongLong(PyTuple_GET_ITEM(probe, 5));
+        if (PyErr_Occurred()) return -1;
+        int32_t partition32 = (int32_t)partition;
+        int64_t offset64 = (int64_t)offset;
+        Py_ssize_t here[5];
+        for (int f = 0; f < 3; f++) {
+            PyObject *want = PyTuple_GET_ITEM(probe, 1 + f);
+            here[f] = find_field(message, &want, sizeof want, sizeof want);
+        }
+        here[3] = find_field(message, &partition32, sizeof partition32, sizeof partition32);
+        here[4] = find_field(message, &offset64, sizeof offset64, sizeof offset64);
+        for (int f = 0; f < 5; f++) {
+            if (here[f] < 0 || (i > 0 && here[f] != at[f])) return 0;
+            at[f] = here[f];
+        }
+    }
+    Py_ssize_t sizes[5] = {sizeof(PyObject *), sizeof(PyObject *), sizeof(PyObject *), 4, 8};
+    for (int f = 0; f < 5; f++) {
+        for (int g = 0; g < 5; g++) {
+            if (f != g && at[f] < at[g] + sizes[g] && at[g] < at[f] + sizes[f]) return 0;
+        }
+    }
+    k->message.type = (PyTypeObject *)Py_NewRef((PyObject *)type);
+    k->message.topic = at[0];
+    k->message.value = at[1];
+    k->message.key = at[2];
+    k->message.partition = at[3];
+    k->message.offset = at[4];
+    k->message.known = 1;
+    return 0;
+}
+
+static inline PyObject *field_object(PyObject *message, Py_ssize_t at) {
+    PyObject *v = *(PyObject **)((char *)message + at);
+    return Py_NewRef(v != NULL ? v : Py_None);
+}
+
+static PyObject *call_method0(PyObject *obj, PyObject *name);
+
+/* A record's topic, value, key, partition and offset (as its methods return them). */
+static int message_fields(Kernel *k, PyObject *message, Fields *out) {
+    if (k->message.known && Py_TYPE(message) == k->message.type) {
+        out->topic = field_object(message, k->message.topic);
+        out->value = field_object(message, k->message.value);
+        out->key = field_object(message, k->message.key);
+        out->partition = *(int32_t *)((char *)message + k->message.partition);
+        out->offset = *(int64_t *)((char *)message + k->message.offset);
+        return 0;
+    }
+    PyObject *partition = call_method0(message, interned[N_PARTITION]);
+    PyObject *offset = partition ? call_method0(message, interned[N_OFFSET]) : NULL;
+    out->topic = offset ? call_method0(message, interned[N_TOPIC]) : NULL;
+    out->value = out->topic ? call_method0(message, interned[N_VALUE]) : NULL;
+    out->key = out->value ? call_method0(message, interned[N_KEY]) : NULL;
+    int status = out->key != NULL ? 0 : -1;
+    out->partition = out->offset = -1;
+    if (status == 0 && PyLong_CheckExact(partition)) {
+        out->partition = PyLong_AsLongLong(partition);
+        if (out->partition < 0 || out->partition > INT32_MAX) out->partition = -1;
+    }
+    if (status == 0 && PyLong_CheckExact(offset)) {
+        int overflow = 0;
+        out->offset = PyLong_AsLongLongAndOverflow(offset, &overflow);
+        if (overflow || out->offset < 0) out->offset = -1;
+    }
+    Py_XDECREF(partition);
+    Py_XDECREF(offset);
+    if (PyErr_Occurred()) status = -1;
+    if (status < 0) {
+        Py_CLEAR(out->topic);
+        Py_CLEAR(out->value);
+        Py_CLEAR(out->key);
+    }
+    return status;
+}
+
+static void fields_release(Fields *f) {
+    Py_CLEAR(f->topic);
+    Py_CLEAR(f->value);
+    Py_CLEAR(f->key);
 }
 
 /* -- helpers on Python state ------------------------------------------------------------------ */
@@ -944,7 +1092,57 @@ typedef struct {
     char event_id[EVENT_ID_SIZE];
     int64_t time_ns;
     Text causation, correlation;
+    char command_id[COMMAND_ID_BYTES_MAX]; /* a settlement's: fill/<trade>/<order>, end/<order> */
+    int command_id_n;
 } Env;
+
+/* ``v`` in decimal (as Python's str(int) writes it) into ``out``: its length (<= 20). */
+static int format_decimal(char *out, int64_t v) {
+    char digits[ACCOUNT_KEY_BYTES_MAX];
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    int length = 0;
+    if (v < 0) out[length++] = '-';
+    while (n > 0) out[length++] = digits[--n];
+    return length;
+}
+
+/* A settlement's command id (FillLeg.command_id / OrderEnded.command_id) into ``out``. */
+static int settlement_id(char *out, const Cmd *c) {
+    int n;
+    if (c->type == IN_FILL) {
+        memcpy(out, "fill/", 5);
+        n = 5 + format_decimal(out + 5, c->trade_id);
+        out[n++] = '/';
+    } else {
+        memcpy(out, "end/", 4);
+        n = 4;
+    }
+    return n + format_decimal(out + n, c->order_id);
+}
+
+/* The event id text of output 0 of the input at ``offset`` (put_envelope sets the index);
+ * the part before the offset is kept for the next input of the same ms and partition. */
+static void event_id_head(Kernel *k, char out[EVENT_ID_SIZE], int64_t ms, int partition,
+                          int source, int64_t offset) {
+    if (ms != k->id_ms || partition != k->id_partition || source != k->id_source) {
+        char full[EVENT_ID_SIZE];
+        event_id_text(full, ms, partition, source, 0, 0);
+        memcpy(k->id_prefix, full, sizeof k->id_prefix);
+        k->id_ms = ms;
+        k->id_partition = partition;
+        k->id_source = source;
+    }
+    memcpy(out, k->id_prefix, sizeof k->id_prefix);
+    /* "oo-oooooooooo" + "00": offset bits 47..40, then 39..0 and the index */
+    hex_into(out + 21, ((uint64_t)offset >> 40) & 0xFF, 2);
+    out[23] = '-';
+    hex_into(out + 24, ((uint64_t)offset & UINT64_C(0xFFFFFFFFFF)) << 8, 12);
+}
 
 static void put_envelope(Out *o, const Kernel *k, const Env *env, int index, const char *type,
                          int64_t seq, const unsigned char *prev_hash) {
@@ -1472,12 +1670,7 @@ static int decide_fill(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env,
     if (!asset_utf8(hold_asset, &hold_text) || !asset_utf8(base, &asset_texts[0]) ||
         !asset_utf8(quote, &asset_texts[1]))
         goto done;
-    char command_id[COMMAND_ID_BYTES_MAX];
-    int id_n = snprintf(command_id, sizeof command_id, "fill/%lld/%lld", (long long)c->trade_id,
-                        (long long)c->order_id);
-    ENSURE(id_n > 0 && id_n < (int)sizeof command_id, "fill command id too long");
-    Text id = {command_id, id_n};
-    if (env->correlation.n == 0) env->correlation = id;
+    Text id = {env->command_id, env->command_id_n};
     /* FillSettled(command_id, account_id, event_time_ns, order_id, trade_id, instrument_id,
      * side, liquidity, price, qty, notional, fee, fee_micro, hold_asset, hold_consumed,
      * postings) */
@@ -1558,11 +1751,7 @@ static int decide_ended(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env,
     if (__builtin_sub_overflow(held, remaining, &held_after) || held_after < 0 ||
         __builtin_add_overflow(available, remaining, &available_after))
         goto done;
-    char command_id[COMMAND_ID_BYTES_MAX];
-    int id_n = snprintf(command_id, sizeof command_id, "end/%lld", (long long)c->order_id);
-    ENSURE(id_n > 0 && id_n < (int)sizeof command_id, "end command id too long");
-    Text id = {command_id, id_n};
-    if (env->correlation.n == 0) env->correlation = id;
+    Text id = {env->command_id, env->command_id_n};
     /* HoldReleased(command_id, account_id, event_time_ns, order_id, asset, amount, end_reason) */
     Out *o = &k->event_out;
     out_start(o, k->h_hold_released);
@@ -1594,19 +1783,14 @@ done:
 
 /* One record: DECIDED, HANDED_BACK, or -1 (an exception is set). */
 static int decide_one(Kernel *k, PyObject *message, PyObject *outputs) {
-    PyObject *topic = NULL, *offset_obj = NULL, *value = NULL;
+    Fields m = {NULL, NULL, NULL, -1, -1};
     Ctx x = {0};
-    int result = -1;
-    x.partition_obj = call_method0(message, interned[N_PARTITION]);
-    if (x.partition_obj == NULL) goto done;
-    topic = call_method0(message, interned[N_TOPIC]);
-    offset_obj = call_method0(message, interned[N_OFFSET]);
-    value = call_method0(message, interned[N_VALUE]);
-    if (topic == NULL || offset_obj == NULL || value == NULL) goto done;
-    result = HANDED_BACK;
+    if (message_fields(k, message, &m) < 0) return -1;
+    int result = HANDED_BACK;
     int source;
-    if (topic == k->commands_topic || (PyUnicode_CheckExact(topic) &&
-                                       PyUnicode_Compare(topic, k->commands_topic) == 0)) {
+    PyObject *topic = m.topic;
+    if (topic == k->commands_topic ||
+        (PyUnicode_CheckExact(topic) && PyUnicode_Compare(topic, k->commands_topic) == 0)) {
         source = SOURCE_COMMANDS;
     } else if (topic == k->settlements_topic ||
                (PyUnicode_CheckExact(topic) &&
@@ -1615,20 +1799,21 @@ static int decide_one(Kernel *k, PyObject *message, PyObject *outputs) {
     } else {
         goto done;
     }
-    int64_t offset;
-    if (!PyBytes_CheckExact(value) || !as_i64(offset_obj, &offset) || offset < 0 ||
-        offset > k->order_offset_max || !PyLong_CheckExact(x.partition_obj))
+    int64_t offset = m.offset;
+    long partition = (long)m.partition;
+    if (!PyBytes_CheckExact(m.value) || offset < 0 || offset > k->order_offset_max ||
+        partition < 0)
         goto done;
-    long partition = PyLong_AsLong(x.partition_obj);
-    if (partition == -1 && PyErr_Occurred()) {
-        result = -1;
-        goto done;
-    }
     Cmd c;
-    if (!parse(k, (const unsigned char *)PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value),
+    if (!parse(k, (const unsigned char *)PyBytes_AS_STRING(m.value), PyBytes_GET_SIZE(m.value),
                source, &c))
         goto done;
     if (c.account_id <= 0 || c.time_ns < 0 || c.time_ns / 1000000 > UNIX_MS_MAX) goto done;
+    x.partition_obj = PyLong_FromLong(partition);
+    if (x.partition_obj == NULL) {
+        result = -1;
+        goto done;
+    }
     Part *part;
     int loaded = part_load(k, x.partition_obj, partition, &part);
     if (loaded <= 0) {
@@ -1636,27 +1821,23 @@ static int decide_one(Kernel *k, PyObject *message, PyObject *outputs) {
         goto done;
     }
     /* the route: misrouted records are dead letters (the Python path) */
+    char decimal[ACCOUNT_KEY_BYTES_MAX];
+    int decimal_n = format_decimal(decimal, c.account_id);
+    long home = (long)((murmur2((const unsigned char *)decimal, decimal_n) & 0x7FFFFFFF) %
+                       (uint32_t)k->partitions);
+    if (home != partition) goto done; /* misrouted: a dead letter */
     x.account_obj = PyLong_FromLongLong(c.account_id);
     if (x.account_obj == NULL) {
         result = -1;
         goto done;
     }
-    char decimal[ACCOUNT_KEY_BYTES_MAX];
-    int decimal_n = snprintf(decimal, sizeof decimal, "%lld", (long long)c.account_id);
-    ENSURE(decimal_n > 0 && decimal_n < (int)sizeof decimal, "account key too long");
-    long home = (long)((murmur2((const unsigned char *)decimal, decimal_n) & 0x7FFFFFFF) %
-                       (uint32_t)k->partitions);
-    if (home != partition) goto done; /* misrouted: a dead letter */
     /* the key of its events: the record's own key when it is the account key (as it is when
      * a client or the matcher wrote it), else a new one */
-    x.key = call_method0(message, interned[N_KEY]);
-    if (x.key == NULL) {
-        result = -1;
-        goto done;
-    }
-    if (!PyBytes_CheckExact(x.key) || PyBytes_GET_SIZE(x.key) != decimal_n ||
-        memcmp(PyBytes_AS_STRING(x.key), decimal, (size_t)decimal_n) != 0) {
-        Py_SETREF(x.key, PyBytes_FromStringAndSize(decimal, decimal_n));
+    if (PyBytes_CheckExact(m.key) && PyBytes_GET_SIZE(m.key) == decimal_n &&
+        memcmp(PyBytes_AS_STRING(m.key), decimal, (size_t)decimal_n) == 0) {
+        x.key = Py_NewRef(m.key);
+    } else {
+        x.key = PyBytes_FromStringAndSize(decimal, decimal_n);
         if (x.key == NULL) {
             result = -1;
             goto done;
@@ -1700,21 +1881,18 @@ static int decide_one(Kernel *k, PyObject *message, PyObject *outputs) {
     /* the command id, and the idempotency window */
     Env env;
     env.time_ns = c.time_ns;
-    event_id_text(env.event_id, c.time_ns / 1000000, (int)partition,
-                  source == SOURCE_COMMANDS ? k->source_commands : k->source_settlements, offset, 0);
+    event_id_head(k, env.event_id, c.time_ns / 1000000, (int)partition,
+                  source == SOURCE_COMMANDS ? k->source_commands : k->source_settlements, offset);
     if (c.type == IN_DEPOSIT || c.type == IN_PLACE) {
         x.command_id = PyUnicode_DecodeUTF8(c.command_id.p, c.command_id.n, NULL);
         env.causation = c.command_id;
         env.correlation = c.correlation.n > 0 ? c.correlation : c.command_id;
     } else {
-        if (c.type == IN_FILL) {
-            x.command_id = PyUnicode_FromFormat("fill/%lld/%lld", (long long)c.trade_id,
-                                                (long long)c.order_id);
-        } else {
-            x.command_id = PyUnicode_FromFormat("end/%lld", (long long)c.order_id);
-        }
+        env.command_id_n = settlement_id(env.command_id, &c);
         env.causation = c.event_id;
-        env.correlation = c.correlation; /* empty: the command id (set where it is built) */
+        env.correlation = c.correlation;
+        if (env.correlation.n == 0) env.correlation = (Text){env.command_id, env.command_id_n};
+        x.command_id = PyUnicode_FromStringAndSize(env.command_id, env.command_id_n);
     }
     if (x.command_id == NULL) {
         result = -1;
@@ -1741,9 +1919,7 @@ static int decide_one(Kernel *k, PyObject *message, PyObject *outputs) {
     }
     if (result == DECIDED) k->decided += 1;
 done:
-    Py_XDECREF(topic);
-    Py_XDECREF(offset_obj);
-    Py_XDECREF(value);
+    fields_release(&m);
     Py_XDECREF(x.partition_obj);
     ctx_release(&x);
     return result;
@@ -1787,7 +1963,17 @@ static PyObject *kernel_take_counts(Kernel *self, PyObject *Py_UNUSED(ignored)) 
     return counts;
 }
 
+/* message_layout() -> (topic, value, key, partition, offset) byte offsets, or None (the
+ * kernel calls the Message methods) */
+static PyObject *kernel_message_layout(Kernel *self, PyObject *Py_UNUSED(ignored)) {
+    if (!self->message.known) Py_RETURN_NONE;
+    return Py_BuildValue("(nnnnn)", self->message.topic, self->message.value, self->message.key,
+                         self->message.partition, self->message.offset);
+}
+
 static PyMethodDef kernel_methods[] = {
+    {"message_layout", (PyCFunction)kernel_message_layout, METH_NOARGS,
+     "message_layout() -> where a Message keeps topic, value, key, partition, offset, or None"},
     {"decide", (PyCFunction)(void (*)(void))kernel_decide, METH_FASTCALL,
      "decide(messages, start, outputs) -> index of the first record not decided here"},
     {"take_counts", (PyCFunction)kernel_take_counts, METH_NOARGS,
@@ -1841,7 +2027,7 @@ static PyObject *module_account_partition(PyObject *module, PyObject *args) {
         return NULL;
     }
     char decimal[ACCOUNT_KEY_BYTES_MAX];
-    int n = snprintf(decimal, sizeof decimal, "%lld", account_id);
+    int n = format_decimal(decimal, account_id);
     uint32_t hash = murmur2((const unsigned char *)decimal, n);
     return PyLong_FromLong((long)((hash & 0x7FFFFFFF) % (uint32_t)partitions));
 }
