@@ -26,7 +26,8 @@ PLACE = ("account-events", 0)
 
 
 class Probe(RedisProjector):
-    """Writes whatever the test put in ``next_ops`` (a function of the Ops)."""
+    """Writes whatever the test put in ``next_ops`` (a function of the Ops); :meth:`put`
+    applies a batch and waits for its reply."""
 
     name: ClassVar[str] = "probe"
     topics: ClassVar[tuple[str, ...]] = ("account-events",)
@@ -38,6 +39,10 @@ class Probe(RedisProjector):
 
     def load(self, conn: redis.Redis) -> None:
         self.loaded += 1
+
+    def put(self, positions: dict[tuple[str, int], int]) -> None:
+        self.apply([], positions)
+        self.settle()
 
     def write(self, events: Sequence[Event], ops: Ops) -> None:
         if self.next_ops is not None:
@@ -80,7 +85,7 @@ def test_a_batch_writes_its_keys_and_positions_in_one_script(
         ops.xadd("x", 2, [("1-0", b"one"), ("2-0", b"two"), ("3-0", b"three")])
 
     probe.next_ops = program
-    probe.apply([], {PLACE: 10})
+    probe.put({PLACE: 10})
     p = probe.prefix
     assert conn.hgetall(p + "h") == {b"a": b"1", b"b": b"2"}
     assert conn.zrange(p + "z", 0, -1, withscores=True) == [(b"five", 5.0), (b"seven", 7.0)]
@@ -89,13 +94,13 @@ def test_a_batch_writes_its_keys_and_positions_in_one_script(
     assert 0 < conn.pttl(p + "lock") <= LOCK_TTL_MS
     big = [str(i) for i in range(5_001)]  # more arguments than one command takes in Lua
     probe.next_ops = lambda ops: ops.bulk("sadd", "s", big)
-    probe.apply([], {PLACE: 11})
+    probe.put({PLACE: 11})
     assert conn.scard(p + "s") == 5_002
 
 
 def test_a_program_that_would_fail_halfway_writes_nothing(probe: Probe, conn: redis.Redis) -> None:
     probe.next_ops = lambda ops: ops.xadd("x", 5, [("5-0", b"five")])
-    probe.apply([], {PLACE: 1})
+    probe.put({PLACE: 1})
 
     def halfway(ops: Ops) -> None:
         ops.bulk("hset", "h", ["a", "1"])
@@ -103,11 +108,11 @@ def test_a_program_that_would_fail_halfway_writes_nothing(probe: Probe, conn: re
 
     probe.next_ops = halfway
     with pytest.raises(redis.ResponseError, match="TRADEX_PROGRAM"):
-        probe.apply([], {PLACE: 2})
+        probe.put({PLACE: 2})
     assert not conn.exists(probe.prefix + "h")
     assert probe.positions() == {PLACE: 1}
     with pytest.raises(AssertionError, match="close and reopen"):
-        probe.apply([], {PLACE: 3})
+        probe.put({PLACE: 3})
 
 
 def test_one_writer_per_version_and_a_dead_writers_lock_is_taken_over(
@@ -137,7 +142,7 @@ def test_a_writer_whose_lock_was_taken_writes_nothing(probe: Probe, conn: redis.
     conn.set(probe.prefix + "lock", "1:someone-else")
     probe.next_ops = hset("h", "a", "1")
     with pytest.raises(WriterLockLost):
-        probe.apply([], {PLACE: 5})
+        probe.put({PLACE: 5})
     assert not conn.exists(probe.prefix + "h")
     assert probe.positions() == {}
 
@@ -148,7 +153,7 @@ def test_a_live_writer_stops_at_a_switch_and_readers_see_one_version(
     probe.make_live()
     probe.live_writer = True
     probe.next_ops = hset("h", "a", "1")
-    probe.apply([], {PLACE: 1})
+    probe.put({PLACE: 1})
     assert Probe.versions(redis_settings) == (1, None)
     fresh = Probe(redis_settings, 2)
     fresh.mark_building()
@@ -157,7 +162,7 @@ def test_a_live_writer_stops_at_a_switch_and_readers_see_one_version(
     assert Probe.versions(redis_settings) == (2, None)
     probe.next_ops = hset("h", "a", "2")
     with pytest.raises(VersionSwitched, match="v2 is live"):
-        probe.apply([], {PLACE: 2})
+        probe.put({PLACE: 2})
     assert conn.hget(probe.prefix + "h", "a") == b"1"
     with pytest.raises(RuntimeError, match="is live"):
         fresh.drop()
@@ -173,12 +178,12 @@ def test_drop_unlinks_every_key_of_a_version_and_only_those(
             ops.bulk("sadd", key, ["1"])
 
     probe.next_ops = many
-    probe.apply([], {PLACE: 1})
+    probe.put({PLACE: 1})
     probe.close()
     other = Probe(redis_settings, 2)
     other.open()
     other.next_ops = hset("h", "a", "1")
-    other.apply([], {PLACE: 1})
+    other.put({PLACE: 1})
     other.close()
     before = conn.dbsize()
     Probe(redis_settings, 1).drop()
@@ -192,10 +197,36 @@ def test_frozen_reads_positions_and_keys_together(probe: Probe) -> None:
         ops.xadd("x", 3, [("1-0", b"one")])
 
     probe.next_ops = program
-    probe.apply([], {PLACE: 7})
+    probe.put({PLACE: 7})
     with probe.frozen() as view:
         assert view.positions == {PLACE: 7}
         assert view.rows("h") == [(b"a", b"1")]
         assert view.rows("x") == [(b"1-0", (b"m", b"one"))]
         assert set(view.digests()) == {"h", "x"}, "the lock and positions are not tables"
     assert probe.loaded == 1
+
+
+def test_a_failed_batch_in_flight_fails_the_next_apply_or_close(
+    redis_settings: Settings, probe: Probe, conn: redis.Redis
+) -> None:
+    probe.make_live()
+    probe.live_writer = True
+    probe.next_ops = hset("h", "a", "1")
+    probe.put({PLACE: 1})
+    Probe(redis_settings, 2).make_live()
+    probe.next_ops = hset("h", "a", "2")
+    probe.apply([], {PLACE: 2})  # sent; Redis refuses it
+    with pytest.raises(VersionSwitched):
+        probe.apply([], {PLACE: 3})  # reads that reply first, sends nothing
+    assert conn.hget(probe.prefix + "h", "a") == b"1"
+    assert probe.positions() == {PLACE: 1}
+    probe.close()
+    again = Probe(redis_settings, 1)
+    assert again.open() == {PLACE: 1}
+    again.live_writer = True
+    again.next_ops = hset("h", "a", "3")
+    again.apply([], {PLACE: 2})
+    with pytest.raises(VersionSwitched):
+        again.close()
+    assert conn.hget(probe.prefix + "h", "a") == b"1"
+    assert not conn.exists(probe.prefix + "lock"), "released all the same"

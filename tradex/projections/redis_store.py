@@ -38,6 +38,7 @@ so positions and rows come from one instant.
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
 import threading
@@ -352,7 +353,8 @@ class RedisProjector(Projector):
         self.versions_key = versions_key(self.namespace)
         self._writer: redis.Redis | None = None
         self._lock: _WriterLock | None = None
-        self._apply_script: Any = None
+        self._apply_sha = ""
+        self._in_flight = False  # a batch's script was sent, its reply not read yet
         self._broken = False  # a batch failed: the in-memory state no longer matches
         self._fault = Fault.from_env()
         self._batches = 0
@@ -394,7 +396,7 @@ class RedisProjector(Projector):
             raise
         self._writer, self._lock = writer, lock
         try:
-            self._apply_script = writer.register_script(APPLY_LUA)
+            self._apply_sha = writer.script_load(APPLY_LUA)
             self.load(writer)
             return parse_positions(writer.hgetall(self.prefix + self.positions_suffix))
         except BaseException:
@@ -405,6 +407,7 @@ class RedisProjector(Projector):
         writer, lock = self._writer, self._lock
         assert writer is not None and lock is not None, "open() first"
         assert not self._broken, "a batch failed: close and reopen"
+        self.settle()
         if lock.lost.is_set():
             self._broken = True
             raise WriterLockLost(f"{lock.key} was taken over")
@@ -415,18 +418,49 @@ class RedisProjector(Projector):
             field = positions_field(place)
             expected += [field, str(stored.get(place, 0))]
             moved += [field, str(offset)]
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
         try:
             ops = Ops()
             self.write(events, ops)
             payload = msgpack.packb([expected, moved, ops.program], use_bin_type=False)
             self._fault.check("sink_before_commit", self._batches)
-            self._apply_script(
-                keys=[self.versions_key, lock.key, self.prefix + self.positions_suffix],
-                args=[
-                    self.version, "1" if self.live_writer else "0", lock.token, LOCK_TTL_MS,
-                    self.prefix, payload, LUA_CHUNK_ARGS, ENTRY_FIELD,
-                ],
+            connection = writer.connection
+            assert connection is not None, "a single-connection client"
+            connection.send_command(
+                "EVALSHA", self._apply_sha, 3,
+                self.versions_key, lock.key, self.prefix + self.positions_suffix,
+                self.version, "1" if self.live_writer else "0", lock.token, LOCK_TTL_MS,
+                self.prefix, payload, LUA_CHUNK_ARGS, ENTRY_FIELD,
             )  # fmt: skip
+            self._in_flight = True
+        except BaseException:
+            self._broken = True
+            raise
+        finally:
+            if paused:
+                # The fold's survivors (the state it grew, the batch still held by the
+                # runner) join the frozen generation (O(1)) instead of being rescanned by
+                # every full collection: see docs/redis.md, "Throughput".
+                gc.freeze()
+                gc.enable()
+        self._batches += 1
+
+    def settle(self) -> None:
+        """Wait for the batch in flight, if any; raise what made it fail.
+
+        A batch's script is sent and not waited for: Redis runs it while this process
+        reads and folds the next batch, whose :meth:`apply` (or :meth:`close`) first reads
+        the reply. A failed batch wrote nothing (the script checks before it writes) and
+        the next one is not sent."""
+        if not self._in_flight:
+            return
+        self._in_flight = False
+        connection = self._writer.connection if self._writer is not None else None
+        assert connection is not None, "open() first"
+        try:
+            reply = connection.read_response()
         except redis.ResponseError as exc:
             self._broken = True
             text = str(exc)
@@ -438,15 +472,19 @@ class RedisProjector(Projector):
         except BaseException:
             self._broken = True
             raise
-        self._batches += 1
+        assert isinstance(reply, int), reply
 
     def close(self) -> None:
-        if self._lock is not None and self._writer is not None:
-            self._lock.release(self._writer)
-        self._lock = None
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        try:
+            if self._writer is not None and not self._broken:
+                self.settle()
+        finally:
+            if self._lock is not None and self._writer is not None:
+                self._lock.release(self._writer)
+            self._lock = None
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
     # -- versions -----------------------------------------------------------------------
 
