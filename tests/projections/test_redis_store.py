@@ -75,6 +75,14 @@ def hset(key: str, *pairs: str) -> Any:
     return lambda ops: ops.bulk("hset", key, list(pairs))
 
 
+def live_with_a_batch(probe: Probe) -> None:
+    """``probe`` live, as its live writer, with one batch written: h.a = 1, position 1."""
+    probe.make_live()
+    probe.live_writer = True
+    probe.next_ops = hset("h", "a", "1")
+    probe.put({PLACE: 1})
+
+
 def test_a_batch_writes_its_keys_and_positions_in_one_script(
     probe: Probe, conn: redis.Redis
 ) -> None:
@@ -150,10 +158,7 @@ def test_a_writer_whose_lock_was_taken_writes_nothing(probe: Probe, conn: redis.
 def test_a_live_writer_stops_at_a_switch_and_readers_see_one_version(
     redis_settings: Settings, probe: Probe, conn: redis.Redis
 ) -> None:
-    probe.make_live()
-    probe.live_writer = True
-    probe.next_ops = hset("h", "a", "1")
-    probe.put({PLACE: 1})
+    live_with_a_batch(probe)
     assert Probe.versions(redis_settings) == (1, None)
     fresh = Probe(redis_settings, 2)
     fresh.mark_building()
@@ -209,10 +214,7 @@ def test_frozen_reads_positions_and_keys_together(probe: Probe) -> None:
 def test_a_failed_batch_in_flight_fails_the_next_apply_or_close(
     redis_settings: Settings, probe: Probe, conn: redis.Redis
 ) -> None:
-    probe.make_live()
-    probe.live_writer = True
-    probe.next_ops = hset("h", "a", "1")
-    probe.put({PLACE: 1})
+    live_with_a_batch(probe)
     Probe(redis_settings, 2).make_live()
     probe.next_ops = hset("h", "a", "2")
     probe.apply([], {PLACE: 2})  # sent; Redis refuses it

@@ -18,7 +18,9 @@ script runs alone, so readers see the batch whole or not at all. Redis does not 
 script that fails half-way, so nothing can fail after the first write: every check comes
 first, the program is validated before it runs (known op codes, even argument counts, each
 stream's first new id above its last one), and the script declares itself a writer
-(``#!lua``), so Redis refuses it up front when it is out of memory.
+(``#!lua``), so Redis refuses it up front when it is out of memory. One batch is in flight
+at a time (:meth:`RedisProjector.settle`). Stream entries have one field,
+:data:`ENTRY_FIELD`, and are trimmed to an exact length after each batch's appends.
 
 **One writer per version.** The lock is ``SET NX PX`` with a :data:`LOCK_TTL_MS` expiry,
 renewed by every batch and by a heartbeat thread every :data:`LOCK_RENEW_S`. A process that
@@ -39,6 +41,7 @@ so positions and rows come from one instant.
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import secrets
 import threading
@@ -76,7 +79,6 @@ FROZEN_TIMEOUT_S = 120.0  # a frozen read of a large version returns everything 
 # op codes of a batch program (see Ops): bulk commands, each on one key of the version
 _BULK_OPS = ("hset", "hdel", "zadd", "zrem", "sadd")
 _PAIRED_OPS = ("hset", "zadd")
-OP_CODES = (*_BULK_OPS, "xadd")
 ENTRY_FIELD = "m"  # the one field of every stream entry (.redis_layout)
 
 
@@ -144,9 +146,6 @@ class Ops:
         for entry in entries:
             program.extend(entry)
         self.program.append(program)
-
-    def __len__(self) -> int:
-        return len(self.program)
 
 
 # The batch script. KEYS: versions, lock, positions. ARGV: version, live writer (1/0), lock
@@ -577,8 +576,6 @@ class RedisFrozen(Frozen):
             rows.sort()
 
     def digests(self) -> dict[str, tuple[int, str]]:
-        import hashlib
-
         return {
             table: (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
             for table, rows in sorted(self.tables.items())
