@@ -34,20 +34,23 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ),
     ("schemas",): ("tradex.schemas.registry", "schema registry file: generate | check"),
     ("bench", "domain"): (
-        "tradex.domain.bench",
+        "tradex.bench.domain",
         "domain: plain aggregate vs eventsourcing Aggregate",
     ),
     ("bench", "codec"): (
-        "tradex.schemas.bench",
+        "tradex.bench.codec",
         "codec: tradex Avro codec vs confluent serializer",
     ),
-    ("bench", "gen-stream"): ("bench.gen_stream", "write an order stream file"),
-    ("bench", "replay"): ("bench.replay", "replay an order stream through one engine"),
+    ("bench", "gen-stream"): ("tradex.bench.gen_stream", "write an order stream file"),
+    ("bench", "replay"): ("tradex.bench.replay", "replay an order stream through one engine"),
     ("bench", "matching"): (
-        "bench.matching",
+        "tradex.bench.matching",
         "matching benchmark: tradex vs liquibook and reference",
     ),
-    ("bench", "ledger"): ("bench.ledger", "ledger benchmark: processors vs eventsourcing+Postgres"),
+    ("bench", "ledger"): (
+        "tradex.bench.ledger",
+        "ledger benchmark: processors vs eventsourcing+Postgres",
+    ),
 }
 
 

@@ -23,20 +23,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from tradex.commands.client import CommandClient, encode_command
-from tradex.commands.reference_processor import entity_key
-from tradex.commands.topics import (
-    ACCOUNT_EVENTS,
-    REFERENCE_COMMANDS,
-    REFERENCE_EVENTS,
-    ensure_account_topics,
-    ensure_reference_topics,
-)
 from tradex.domain import (
     AccountBook,
     CancelOrder,
@@ -56,12 +47,24 @@ from tradex.domain import (
 )
 from tradex.infra import settings as settings_module
 from tradex.infra import stack
-from tradex.infra.kafka import partition_count, produce_sync, read_partition
+from tradex.infra.kafka import produce_sync
 from tradex.infra.local_process import StackError
 from tradex.infra.settings import Settings
+from tradex.log.keys import reference_key
+from tradex.log.source import KafkaLog, LogSource
+from tradex.log.topics import (
+    ACCOUNT_EVENTS,
+    ENGINE_EVENTS,
+    REFERENCE_COMMANDS,
+    REFERENCE_EVENTS,
+    ensure_account_topics,
+    ensure_reference_topics,
+)
+from tradex.log.typed import read_typed_topic
 from tradex.matching.verify import verify_partition
 from tradex.schemas.chain import verify_chain
 from tradex.schemas.codec import Codec
+from tradex.schemas.remote import codec_from_settings
 
 # The demo market: BTC-USD, a lot is 0.001 BTC, a tick is 1 cent per lot ($10 per BTC).
 BTC_USD = 1
@@ -137,32 +140,24 @@ def stop_services(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
-def _events(settings: Settings, codec: Codec, topic: str) -> Iterator[tuple[int, bytes, Any]]:
-    """(partition, wire bytes, decoded domain object) of every record of ``topic``."""
-    for partition in range(partition_count(settings, settings.topic(topic))):
-        for message in read_partition(settings, settings.topic(topic), partition):
-            raw = message.value() or b""
-            yield partition, raw, codec.decode_domain(raw)
-
-
-def load_reference(settings: Settings, codec: Codec, t0: int) -> None:
+def load_reference(settings: Settings, log: LogSource, codec: Codec, t0: int) -> None:
     commands = reference_commands(t0)
     assert len(commands) <= reference_commands_max
     produce_sync(
         settings,
         settings.topic(REFERENCE_COMMANDS),
-        [(entity_key(c), encode_command(codec, c)) for c in commands],
+        [(reference_key(c), encode_command(codec, c)) for c in commands],
     )
     deadline = time.monotonic() + service_start_timeout_s
     while time.monotonic() < deadline:
-        seen = len(list(read_partition(settings, settings.topic(REFERENCE_EVENTS), 0)))
+        seen = sum(1 for _ in log.read(REFERENCE_EVENTS, 0))
         if seen >= len(commands):
             return
         time.sleep(0.2)
     raise TimeoutError("the reference processor did not decide the reference commands")
 
 
-def trade(settings: Settings, codec: Codec) -> list[tuple[str, str]]:
+def trade(settings: Settings, log: LogSource, codec: Codec) -> list[tuple[str, str]]:
     """The trading session; returns (command, outcome) lines for the report."""
     client = CommandClient(settings, codec, name=f"{settings.topic_prefix}demo")
     lines = []
@@ -186,23 +181,23 @@ def trade(settings: Settings, codec: Codec) -> list[tuple[str, str]]:
                 if type(event).__name__ == "OrderAccepted":
                     order_ids[command.command_id] = event.order_id
         # bob's second order rests with 3 lots after alice's buy: cancel it.
-        wait_for_fills(settings, codec, expected_ends=2)
+        wait_for_fills(log, codec, expected_ends=2)
         cancel = CancelOrder("demo-bob-cancel", BOB, _now_ns(), order_ids["demo-bob-s2"])
         outcome = client.execute(cancel, timeout_s=30)
         lines.append((cancel.command_id, ", ".join(type(e).__name__ for e in outcome.events)))
-        wait_for_fills(settings, codec, expected_ends=3)
+        wait_for_fills(log, codec, expected_ends=3)
     finally:
         client.close()
     return lines
 
 
-def wait_for_fills(settings: Settings, codec: Codec, expected_ends: int) -> None:
+def wait_for_fills(log: LogSource, codec: Codec, expected_ends: int) -> None:
     """Until ``expected_ends`` orders have ended and released their holds."""
     deadline = time.monotonic() + settle_timeout_s
     while time.monotonic() < deadline:
         ends = sum(
-            isinstance(obj, HoldReleased)
-            for _, _, (_, obj) in _events(settings, codec, ACCOUNT_EVENTS)
+            isinstance(record.checked()[1], HoldReleased)
+            for record in read_typed_topic(log, codec, ACCOUNT_EVENTS)
         )
         if ends >= expected_ends:
             return
@@ -224,14 +219,15 @@ class Audit:
         return not self.ledger_violations and not self.chain_problems and self.verify_ok
 
 
-def audit(settings: Settings, codec: Codec) -> Audit:
+def audit(settings: Settings, log: LogSource, codec: Codec) -> Audit:
     book = AccountBook(ReferenceData())
     ledger = Ledger()
     links: dict[int, list[tuple[bytes, bytes]]] = {}
-    for partition, raw, (envelope, event) in _events(settings, codec, ACCOUNT_EVENTS):
+    for record in read_typed_topic(log, codec, ACCOUNT_EVENTS):
+        envelope, event = record.checked()
         book.apply(event)
         ledger.apply(event)
-        links.setdefault(partition, []).append((envelope.prev_hash, raw))
+        links.setdefault(record.partition, []).append((envelope.prev_hash, record.value))
     chain_problems = [
         f"account-events[{p}] {problem}"
         for p, chain in links.items()
@@ -239,15 +235,14 @@ def audit(settings: Settings, codec: Codec) -> Audit:
     ]
     balances = {account.account_id: account.balances() for account in book}
     trades = []
-    engine_topic = settings.topic("engine-events")
     verify_lines = []
     verify_ok = True
-    for partition in range(partition_count(settings, engine_topic)):
-        for message in read_partition(settings, engine_topic, partition):
-            decoded = codec.decode(message.value() or b"")
+    for partition in range(log.partitions(ENGINE_EVENTS)):
+        for logged in log.read(ENGINE_EVENTS, partition):
+            decoded = codec.decode(logged.value or b"")  # engine events: records as dicts
             if decoded.subject.endswith(".Trade"):
                 trades.append(decoded.record)
-        result = verify_partition(settings, partition, codec=codec)
+        result = verify_partition(settings, partition, codec=codec, source=log)
         verify_ok = verify_ok and result.ok
         verify_lines.append(
             f"engine-events[{partition}]: {result.log_records} records, "
@@ -293,19 +288,20 @@ def print_report(session: list[tuple[str, str]], result: Audit) -> None:
 
 def run(settings: Settings, log_dir: Path) -> Audit:
     """Start the stages on ``settings``' prefix, run the session, audit, stop the stages."""
-    codec = Codec.from_settings(settings)
+    codec = codec_from_settings(settings)
     ensure_reference_topics(settings)
     ensure_account_topics(settings, settings.topic_partitions)
     processes = start_services(settings, log_dir)
-    try:
-        load_reference(settings, codec, _now_ns())
-        session = trade(settings, codec)
-        for process in processes:
-            if process.poll() is not None:
-                raise RuntimeError(f"a stage exited early: {process.args!r}")
-    finally:
-        stop_services(processes)
-    result = audit(settings, codec)
+    with KafkaLog(settings) as log:
+        try:
+            load_reference(settings, log, codec, _now_ns())
+            session = trade(settings, log, codec)
+            for process in processes:
+                if process.poll() is not None:
+                    raise RuntimeError(f"a stage exited early: {process.args!r}")
+        finally:
+            stop_services(processes)
+        result = audit(settings, log, codec)
     print_report(session, result)
     return result
 

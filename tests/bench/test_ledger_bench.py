@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench.ledger import main
+from tradex.bench.ledger import main
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench.matching import main
+from tradex.bench.matching import main
 
 
 def test_quick_matching_bench_is_ok(capsys: pytest.CaptureFixture[str]) -> None:

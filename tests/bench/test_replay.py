@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.gen_stream import generate
-from bench.replay import main
-from bench.streams import write_stream
+from tradex.bench.gen_stream import generate
+from tradex.bench.replay import main
+from tradex.bench.streams import write_stream
 
 KEYS = ["trades", "traded_qty", "notional", "resting", "resting_qty", "trade_hash", "ops_per_s"]
 

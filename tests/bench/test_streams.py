@@ -7,8 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.gen_stream import generate
-from bench.streams import STREAM_DTYPE, StreamError, read_stream, validate_stream, write_stream
+from tradex.bench.gen_stream import generate
+from tradex.bench.streams import (
+    STREAM_DTYPE,
+    StreamError,
+    read_stream,
+    validate_stream,
+    write_stream,
+)
 
 
 def stream(*rows: tuple[int, int, int, int, int]) -> np.ndarray:

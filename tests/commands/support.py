@@ -13,19 +13,8 @@ from tests.market import BTC_USD, T0, reference_commands
 from tradex.commands import service
 from tradex.commands.client import encode_command
 from tradex.commands.processor import AccountProcessor
-from tradex.commands.reference_processor import entity_key
 from tradex.commands.reference_service import build as build_reference
 from tradex.commands.snapshots import account_state
-from tradex.commands.topics import (
-    ACCOUNT_COMMANDS,
-    ACCOUNT_EVENTS,
-    ORDER_REQUESTS,
-    REFERENCE_COMMANDS,
-    SETTLEMENTS,
-    account_key,
-    account_partition,
-    ensure_account_topics,
-)
 from tradex.domain import (
     AccountBook,
     ApproveWithdrawal,
@@ -44,9 +33,20 @@ from tradex.domain import (
     Side,
 )
 from tradex.domain.ids import order_id
-from tradex.infra.kafka import partition_count, produce_sync, read_partition
+from tradex.infra.kafka import partition_count, produce_sync
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.infra.stage import StageStats
+from tradex.log.keys import account_key, account_partition, reference_key
+from tradex.log.source import KafkaLog
+from tradex.log.topics import (
+    ACCOUNT_COMMANDS,
+    ACCOUNT_EVENTS,
+    ORDER_REQUESTS,
+    REFERENCE_COMMANDS,
+    SETTLEMENTS,
+    ensure_account_topics,
+)
+from tradex.log.typed import read_typed
 from tradex.schemas.chain import verify_chain
 from tradex.schemas.codec import Codec, Envelope
 
@@ -69,7 +69,7 @@ def load_reference(settings: Settings, accounts: Sequence[int], partitions: int)
     produce_sync(
         settings,
         settings.topic(REFERENCE_COMMANDS),
-        [(entity_key(c), encode_command(CODEC, c)) for c in reference_commands(accounts)],
+        [(reference_key(c), encode_command(CODEC, c)) for c in reference_commands(accounts)],
     )
     stage.run(idle_s_max=IDLE_S)
     assert processor.decided == len(reference_commands(accounts)), processor.decided
@@ -125,10 +125,10 @@ class Logged(NamedTuple):
 
 def read_log(settings: Settings, topic: str, partition: int) -> list[Logged]:
     out = []
-    for message in read_partition(settings, settings.topic(topic), partition):
-        data = message.value() or b""
-        envelope, event = CODEC.decode_domain(data)
-        out.append(Logged(message.offset() or 0, envelope, event, data, message.key() or b""))
+    with KafkaLog(settings) as log:
+        for record in read_typed(log, CODEC, topic, partition):
+            envelope, event = record.checked()
+            out.append(Logged(record.offset, envelope, event, record.value, record.key or b""))
     return out
 
 
@@ -145,9 +145,8 @@ def replay_commands(
     for partition in range(partitions):
         book = AccountBook(reference_table(accounts))
         events: list[Any] = []
-        for message in read_partition(settings, settings.topic(ACCOUNT_COMMANDS), partition):
-            _envelope, command = CODEC.decode_domain(message.value() or b"")
-            decision = book.handle(command, order_id(partition, message.offset() or 0))
+        for record in read_log(settings, ACCOUNT_COMMANDS, partition):
+            decision = book.handle(record.event, order_id(partition, record.offset))
             if not decision.duplicate:
                 events += decision.events
         expected[partition] = (events, book)

@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from tests.commands.support import (
     CODEC,
@@ -22,9 +21,9 @@ from tests.commands.support import (
 )
 from tradex.commands.rebuild import rebuild_partition
 from tradex.commands.snapshots import account_state
-from tradex.commands.topics import ACCOUNT_EVENTS
-from tradex.infra.kafka import consumer_config
 from tradex.infra.settings import REPO_ROOT, Settings
+from tradex.log.source import KafkaLog
+from tradex.log.topics import ACCOUNT_EVENTS
 
 pytestmark = pytest.mark.integration
 
@@ -40,30 +39,23 @@ def _records_in(result: subprocess.CompletedProcess[str]) -> int:
 
 
 def _events_end(settings: Settings) -> int:
-    consumer = Consumer(consumer_config(settings, "probe"))
-    try:
-        return sum(
-            consumer.get_watermark_offsets(
-                TopicPartition(settings.topic(ACCOUNT_EVENTS), p), timeout=10
-            )[1]
-            for p in range(PARTITIONS)
-        )
-    finally:
-        consumer.close()
+    with KafkaLog(settings) as log:
+        return sum(log.ends([ACCOUNT_EVENTS]).values())
 
 
 def _check_snapshot_restore(settings: Settings) -> None:
     """Snapshot + tail gives the same accounts as a full replay of the log."""
     reference = reference_table(ACCOUNTS)
     restored_any = False
-    for partition in range(PARTITIONS):
-        full, folded_full = rebuild_partition(settings, CODEC, reference, partition, False)
-        fast, folded_tail = rebuild_partition(settings, CODEC, reference, partition, True)
-        restored_any |= folded_tail < folded_full
-        assert (fast.events_next, fast.last_hash) == (full.events_next, full.last_hash)
-        assert {a.account_id: account_state(a) for a in fast.book} == {
-            a.account_id: account_state(a) for a in full.book
-        }
+    with KafkaLog(settings) as log:
+        for partition in range(PARTITIONS):
+            full, folded_full = rebuild_partition(log, CODEC, reference, partition, False)
+            fast, folded_tail = rebuild_partition(log, CODEC, reference, partition, True)
+            restored_any |= folded_tail < folded_full
+            assert (fast.events_next, fast.last_hash) == (full.events_next, full.last_hash)
+            assert {a.account_id: account_state(a) for a in fast.book} == {
+                a.account_id: account_state(a) for a in full.book
+            }
     assert restored_any, "no snapshot was used"
 
 

@@ -11,8 +11,8 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from tests.commands.support import check_exactly_once, load_reference, send, workload
-from tradex.commands.topics import ACCOUNTS_GROUP
 from tradex.infra.settings import REPO_ROOT, Settings
+from tradex.log.topics import ACCOUNTS_GROUP
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,6 @@ from tests.commands.support import (
     send_settlements,
 )
 from tradex.commands.client import encode_command
-from tradex.commands.topics import DEAD_LETTERS, ORDER_REQUESTS, account_key, account_partition
 from tradex.domain import (
     ApproveWithdrawal,
     CancelOrder,
@@ -48,8 +47,11 @@ from tradex.domain import (
     WithdrawalRequested,
 )
 from tradex.domain.ids import order_id
-from tradex.infra.kafka import produce_sync, read_partition
+from tradex.infra.kafka import produce_sync
 from tradex.infra.settings import Settings
+from tradex.log.keys import account_key, account_partition
+from tradex.log.source import KafkaLog
+from tradex.log.topics import DEAD_LETTERS, ORDER_REQUESTS
 from tradex.schemas.chain import ZERO_HASH, verify_chain
 from tradex.schemas.codec import EnvelopeFields
 
@@ -210,11 +212,12 @@ def test_malformed_records_go_to_dead_letters_and_processing_continues(
     send(settings, [Deposit("after", ALICE, T0, "USD", 100)])
     _stats, processor = run_accounts(settings, PARTITIONS)
     assert processor.stats.dead_letters == len(bad_records)
-    letters = [
-        CODEC.decode(m.value() or b"").record
-        for partition in range(settings.topic_partitions)
-        for m in read_partition(settings, settings.topic(DEAD_LETTERS), partition)
-    ]
+    with KafkaLog(settings) as log:
+        letters = [
+            CODEC.decode(r.value or b"").record
+            for partition in range(log.partitions(DEAD_LETTERS))
+            for r in log.read(DEAD_LETTERS, partition)
+        ]
     assert sorted(letter["reason"] for letter in letters) == sorted(
         ["undecodable"] * 3 + ["unexpected type", "misrouted"]
     )

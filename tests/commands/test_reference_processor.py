@@ -18,9 +18,7 @@ from tests.commands.support import (
 )
 from tradex.commands import service
 from tradex.commands.client import CommandClient, encode_command
-from tradex.commands.reference_processor import entity_key
 from tradex.commands.reference_service import build as build_reference
-from tradex.commands.topics import ORDER_REQUESTS, REFERENCE_COMMANDS, REFERENCE_EVENTS
 from tradex.domain import (
     Deposit,
     HaltInstrument,
@@ -35,6 +33,8 @@ from tradex.domain import (
 )
 from tradex.infra.kafka import produce_sync
 from tradex.infra.settings import Settings
+from tradex.log.keys import reference_key
+from tradex.log.topics import ORDER_REQUESTS, REFERENCE_COMMANDS, REFERENCE_EVENTS
 from tradex.schemas.chain import verify_chain
 
 pytestmark = pytest.mark.integration
@@ -47,7 +47,7 @@ def _run_reference(settings: Settings, commands: list[object]) -> int:
     produce_sync(
         settings,
         settings.topic(REFERENCE_COMMANDS),
-        [(entity_key(c), encode_command(CODEC, c)) for c in commands],  # type: ignore[arg-type]
+        [(reference_key(c), encode_command(CODEC, c)) for c in commands],  # type: ignore[arg-type]
     )
     stage, processor = build_reference(settings, "t")
     stage.run(idle_s_max=IDLE_S)

@@ -16,7 +16,7 @@ from tradex.domain import (
     Side,
 )
 from tradex.domain.ids import order_id
-from tradex.infra import snapshot_log
+from tradex.log import snapshot_log
 
 ACCOUNTS = (1, 2, 3)
 

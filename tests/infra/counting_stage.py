@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from tradex.infra.kafka import read_partition
 from tradex.infra.settings import Settings, load
 from tradex.infra.stage import Output, TransactionalStage
+from tradex.log.source import KafkaLog
 
 
 class CountingProcessor:
@@ -28,11 +28,12 @@ class CountingProcessor:
         self.counts: dict[int, int] = {}
 
     def assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            last = 0
-            for message in read_partition(self.settings, self.out_topic, tp.partition):
-                last = int(message.value().split(b":")[1])
-            self.counts[tp.partition] = last
+        with KafkaLog(self.settings) as log:
+            for tp in partitions:
+                last = 0
+                for record in log.read("count-out", tp.partition):
+                    last = int((record.value or b"").split(b":")[1])
+                self.counts[tp.partition] = last
 
     def revoke(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:

@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient
 
 from tradex.infra.kafka import (
     TopicSpec,
-    consume_available,
     consumer_config,
     ensure_topics,
     partition_count,
-    produce_sync,
     producer_config,
-    read_partition,
 )
 from tradex.infra.settings import Settings
+from tradex.log.source import KafkaLog
 
 pytestmark = pytest.mark.integration
 
 
-def _values(settings: Settings, topic: str) -> list[bytes]:
-    return [m.value() for m in read_partition(settings, topic, 0)]
+def _values(settings: Settings, name: str) -> list[bytes | None]:
+    with KafkaLog(settings) as log:
+        return [r.value for r in log.read(name, 0)]
 
 
 def test_committed_transaction_is_read_and_aborted_one_is_not(settings: Settings) -> None:
@@ -45,7 +44,7 @@ def test_committed_transaction_is_read_and_aborted_one_is_not(settings: Settings
     producer.produce(topic, b"kept-3", b"k")
     producer.commit_transaction(30)
 
-    assert _values(settings, topic) == [b"kept-1", b"kept-2", b"kept-3"]
+    assert _values(settings, "smoke") == [b"kept-1", b"kept-2", b"kept-3"]
 
     # A group consumer with the project's config sees the same, in order.
     consumer = Consumer(consumer_config(settings, f"{topic}-group"))
@@ -102,24 +101,3 @@ def test_a_topic_nobody_created_is_an_error_not_a_new_topic(settings: Settings) 
     assert errors[0].code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._MSG_TIMED_OUT)
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     assert topic not in admin.list_topics(timeout=10).topics
-
-
-def test_consume_available_returns_what_is_ready_in_order_and_nothing_when_idle(
-    settings: Settings,
-) -> None:
-    ensure_topics(settings, {"available": TopicSpec(partitions=1)})
-    topic = settings.topic("available")
-    consumer = Consumer(consumer_config(settings, f"{topic}-group"))
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    assert consume_available(consumer, 10, 0.2) == []
-
-    produce_sync(settings, topic, [(b"k", f"r{i}".encode()) for i in range(7)])
-    seen: list[bytes] = []
-    for _ in range(100):
-        chunk = consume_available(consumer, 3, 0.5)
-        assert len(chunk) <= 3
-        seen += [m.value() for m in chunk if m.error() is None]
-        if len(seen) >= 7:
-            break
-    consumer.close()
-    assert seen == [f"r{i}".encode() for i in range(7)]

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync, read_partition
+from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync
 from tradex.infra.settings import REPO_ROOT, Settings
+from tradex.log.source import KafkaLog
 
 pytestmark = pytest.mark.integration
 
@@ -32,10 +33,16 @@ def _run_stage(settings: Settings, instance: str, batches_max: int, fault: str =
 
 
 def _outputs(settings: Settings, partition: int) -> list[tuple[int, int]]:
-    return [
-        tuple(int(x) for x in m.value().split(b":"))  # type: ignore[misc]
-        for m in read_partition(settings, settings.topic("count-out"), partition)
-    ]
+    with KafkaLog(settings) as log:
+        return [
+            tuple(int(x) for x in (r.value or b"").split(b":"))  # type: ignore[misc]
+            for r in log.read("count-out", partition)
+        ]
+
+
+def _input_offsets(settings: Settings, partition: int) -> list[int]:
+    with KafkaLog(settings) as log:
+        return [r.offset for r in log.read("count-in", partition)]
 
 
 @pytest.mark.parametrize("fault", ["after_produce:3", "before_commit:2"])
@@ -53,9 +60,7 @@ def test_crash_mid_transaction_loses_and_duplicates_nothing(settings: Settings, 
     assert _run_stage(settings, "a", batches_max=1_000) == 0
     for partition in (0, 1):
         out = _outputs(settings, partition)
-        in_offsets = [
-            m.offset() for m in read_partition(settings, settings.topic("count-in"), partition)
-        ]
+        in_offsets = _input_offsets(settings, partition)
         assert [offset for offset, _ in out] == in_offsets, "lost, duplicated or reordered effects"
         assert [count for _, count in out] == list(range(1, len(in_offsets) + 1))
 
@@ -79,8 +84,6 @@ def test_a_member_joining_mid_stream_rebalances_without_loss_or_duplicates(
     assert second.wait(timeout=240) == 0
     for partition in (0, 1):
         out = _outputs(settings, partition)
-        in_offsets = [
-            m.offset() for m in read_partition(settings, settings.topic("count-in"), partition)
-        ]
+        in_offsets = _input_offsets(settings, partition)
         assert [offset for offset, _ in out] == in_offsets, "lost, duplicated or reordered effects"
         assert [count for _, count in out] == list(range(1, len(in_offsets) + 1))

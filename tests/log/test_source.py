@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from tradex.infra.kafka import TopicSpec, consumer_config, ensure_topics, producer_config
+from tradex.infra.kafka import (
+    TopicSpec,
+    consumer_config,
+    ensure_topics,
+    produce_sync,
+    producer_config,
+)
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog
 
@@ -92,3 +98,65 @@ def test_committed_positions_of_a_group(settings: Settings) -> None:
     consumer.close()
     assert log.committed("g", "grp") == {0: 2, 1: -1}
     log.close()
+
+
+def test_a_tail_says_when_a_partition_is_at_its_end(settings: Settings) -> None:
+    ensure_topics(settings, {"ends": TopicSpec(partitions=2)})
+    _write(settings, "ends", 0, [b"a", b"b"])
+    log = KafkaLog(settings, bulk=False)
+    places = [("ends", 0), ("ends", 1)]
+    with log.follow(dict.fromkeys(places, 0)) as tail:
+        assert not tail.at_end(places[0])  # nothing polled yet
+        got = []
+        for _ in range(50):
+            got += tail.poll(0.1)
+            if all(tail.at_end(place) for place in places):
+                break
+        assert [r.value for r in got] == [b"a", b"b"]
+        assert tail.reached(places[0]) == log.watermarks("ends", 0)[1]
+        assert tail.at_end(places[1]) and tail.reached(places[1]) == 0  # empty: at its end
+        _write(settings, "ends", 0, [b"c"])
+        for _ in range(50):
+            got += tail.poll(0.1)
+            if len(got) == 3 and tail.at_end(places[0]):
+                break
+        assert [r.value for r in got] == [b"a", b"b", b"c"]
+        assert tail.at_end(places[0])
+    log.close()
+
+
+def test_a_tail_returns_what_is_ready_at_most_records_max_and_nothing_when_idle(
+    settings: Settings,
+) -> None:
+    ensure_topics(settings, {"ready": TopicSpec(partitions=1)})
+    with KafkaLog(settings, bulk=False) as log, log.follow({("ready", 0): 0}) as tail:
+        for _ in range(20):  # the assignment's partition-EOF, then silence
+            if tail.at_end(("ready", 0)):
+                break
+            assert tail.poll(0.1) == []
+        assert tail.poll(0.2) == []
+        produce_sync(
+            settings, settings.topic("ready"), [(b"k", f"r{i}".encode()) for i in range(7)]
+        )
+        seen: list[bytes | None] = []
+        for _ in range(100):
+            chunk = tail.poll(0.5, records_max=3)
+            assert len(chunk) <= 3
+            seen += [r.value for r in chunk]
+            if len(seen) >= 7:
+                break
+        assert seen == [f"r{i}".encode() for i in range(7)]
+
+
+def test_committed_positions_of_some_partitions_and_close(settings: Settings) -> None:
+    ensure_topics(settings, {"some": TopicSpec(partitions=3)})
+    consumer = Consumer(consumer_config(settings, settings.topic("g")))
+    consumer.commit(offsets=[TopicPartition(settings.topic("some"), 2, 5)], asynchronous=False)
+    consumer.close()
+    with KafkaLog(settings) as log:
+        assert log.committed("g", "some", [2]) == {2: 5}
+        assert log.committed("g", "some", [0, 2]) == {0: -1, 2: 5}
+        assert log.committed("g", "some") == {0: -1, 1: -1, 2: 5}
+        assert log.committed("other", "some", [2]) == {2: -1}
+    with pytest.raises(RuntimeError, match="does not exist"):
+        KafkaLog(settings).partitions("never-created")

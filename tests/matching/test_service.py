@@ -22,13 +22,21 @@ from tradex.infra.kafka import (
     ensure_topics,
     partition_count,
     produce_sync,
-    read_partition,
 )
 from tradex.infra.partitioner import partition_for
 from tradex.infra.settings import REPO_ROOT, Settings
+from tradex.log.source import KafkaLog, LogRecord
+from tradex.log.topics import (
+    DEAD_LETTERS,
+    ENGINE_EVENTS,
+    MATCHER_GROUP,
+    ORDER_REQUESTS,
+    SETTLEMENTS,
+)
 from tradex.matching import verify
 from tradex.matching.book import OutputBuffers
-from tradex.matching.partition import BookConfig, PartitionEngine, input_record
+from tradex.matching.partition import BookConfig, PartitionEngine
+from tradex.matching.recovery import input_records
 from tradex.matching.service import build, topics_of
 from tradex.schemas.codec import Codec
 
@@ -51,8 +59,13 @@ def setup_topics(settings: Settings) -> None:
     )
 
 
+def read(settings: Settings, name: str, partition: int) -> list[LogRecord]:
+    with KafkaLog(settings) as log:
+        return list(log.read(name, partition))
+
+
 def values(settings: Settings, name: str, partition: int) -> list[bytes]:
-    return [m.value() or b"" for m in read_partition(settings, settings.topic(name), partition)]
+    return [r.value or b"" for r in read(settings, name, partition)]
 
 
 def expected_outputs(settings: Settings) -> dict[tuple[str, int, str], list[bytes]]:
@@ -63,9 +76,7 @@ def expected_outputs(settings: Settings) -> dict[tuple[str, int, str], list[byte
     out = OutputBuffers(CONFIG.orders_max)
     for partition in range(INPUT_PARTITIONS):
         engine = PartitionEngine(partition, CODEC, topics, SETTLEMENT_PARTITIONS, out, CONFIG)
-        records = [
-            input_record(m) for m in read_partition(settings, topics.order_requests, partition)
-        ]
+        records = input_records(read(settings, ORDER_REQUESTS, partition))
         for output in engine.apply(records):
             # dead letters are keyed by source topic: compared without their partition
             target = -1 if output.topic == topics.dead_letters else output.partition
@@ -76,10 +87,11 @@ def expected_outputs(settings: Settings) -> dict[tuple[str, int, str], list[byte
 def logged_outputs(settings: Settings) -> dict[tuple[str, int, str], list[bytes]]:
     topics = topics_of(settings)
     found: dict[tuple[str, int, str], list[bytes]] = defaultdict(list)
-    for topic in (topics.engine_events, topics.settlements, topics.dead_letters):
+    names = {ENGINE_EVENTS: topics.engine_events, SETTLEMENTS: topics.settlements,
+             DEAD_LETTERS: topics.dead_letters}  # fmt: skip
+    for name, topic in names.items():
         for partition in range(partition_count(settings, topic)):
-            for message in read_partition(settings, topic, partition):
-                value = message.value() or b""
+            for value in values(settings, name, partition):
                 producer = CODEC.decode(value).record["envelope"]["producer"]
                 target = -1 if topic == topics.dead_letters else partition
                 found[(topic, target, producer)].append(value)
@@ -142,10 +154,10 @@ def test_scripted_session_through_the_service(settings: Settings) -> None:
 
     settlements = []
     for partition in range(SETTLEMENT_PARTITIONS):
-        for message in read_partition(settings, settings.topic("settlements"), partition):
-            record = CODEC.decode(message.value() or b"").record
+        for logged in read(settings, SETTLEMENTS, partition):
+            record = CODEC.decode(logged.value or b"").record
             key = str(record["account_id"]).encode()
-            assert message.key() == key
+            assert logged.key == key
             assert partition == partition_for(key, SETTLEMENT_PARTITIONS)
             settlements.append(record)
     legs = sorted((r["account_id"], r["order_id"], r["side"], r["qty"], r["liquidity"])
@@ -192,15 +204,10 @@ def _finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
 
 
 def _committed_total(settings: Settings) -> int:
-    consumer = Consumer(consumer_config(settings, settings.topic("matcher")))
-    try:
-        tps = consumer.committed(
-            [TopicPartition(settings.topic("order-requests"), p) for p in range(INPUT_PARTITIONS)],
-            timeout=30,
+    with KafkaLog(settings) as log:
+        return sum(
+            max(offset, 0) for offset in log.committed(MATCHER_GROUP, ORDER_REQUESTS).values()
         )
-    finally:
-        consumer.close()
-    return sum(max(tp.offset, 0) for tp in tps)
 
 
 def _written_total(settings: Settings) -> int:

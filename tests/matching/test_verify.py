@@ -9,8 +9,9 @@ import dataclasses
 import pytest
 
 from tests.matching.order_requests import random_feed
-from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync, read_partition
+from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync
 from tradex.infra.settings import Settings
+from tradex.log.source import KafkaLog
 from tradex.matching import verify
 from tradex.matching.book import OutputBuffers
 from tradex.matching.partition import BookConfig, InputRecord, PartitionEngine
@@ -42,7 +43,8 @@ def topics(settings: Settings) -> None:
 
 
 def log(settings: Settings, name: str) -> list[tuple[bytes | None, bytes]]:
-    return [(m.key(), m.value() or b"") for m in read_partition(settings, settings.topic(name), 0)]
+    with KafkaLog(settings) as source:
+        return [(r.key, r.value or b"") for r in source.read(name, 0)]
 
 
 @pytest.fixture

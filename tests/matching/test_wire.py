@@ -15,18 +15,11 @@ from typing import Any
 
 import pytest
 
-from tests.matching.order_requests import T0_NS, Feed, random_feed
+from tests.matching.order_requests import Feed, random_feed
 from tradex.infra.stage import Output
 from tradex.matching.book import OutputBuffers
 from tradex.matching.partition import BookConfig, InputRecord, PartitionEngine, Topics
 from tradex.matching.snapshot import SnapshotError
-from tradex.matching.wire import (
-    OUTPUTS_PER_INPUT_MAX,
-    OutputOverflow,
-    event_id_base,
-    format_event_id,
-    matcher_event_id,
-)
 from tradex.schemas.chain import verify_chain
 from tradex.schemas.codec import Codec
 
@@ -339,22 +332,3 @@ def test_chains_link_ids_are_unique_and_fills_precede_their_end() -> None:
     trades = [r for _, name, r in rows if name == "Trade"]
     assert len({t["trade_id"] for t in trades}) == len(trades)
     assert sum(1 for _, name, _ in rows if name == "FillLeg") == 2 * len(trades)
-
-
-def test_event_ids_fast_path_equals_the_layout_and_overflow_fails_loudly() -> None:
-    for time_ns, source, partition, offset in (
-        (T0_NS, 3, 0, 0),
-        (T0_NS + 7, 4, 4_095, (1 << 40) - 1),
-    ):
-        base = event_id_base(time_ns, source, partition, offset)
-        for index in (0, 1, 255, 256, 4_097, OUTPUTS_PER_INPUT_MAX - 1):
-            assert format_event_id(base, index) == matcher_event_id(
-                time_ns, source, partition, offset, index
-            )
-        with pytest.raises(OutputOverflow):
-            format_event_id(base, OUTPUTS_PER_INPUT_MAX)
-    assert matcher_event_id(0, 3, 1, 5, OUTPUTS_PER_INPUT_MAX - 1) != matcher_event_id(
-        0, 3, 1, 5, OUTPUTS_PER_INPUT_MAX - 2
-    )
-    with pytest.raises(OutputOverflow):
-        matcher_event_id(0, 3, 1, 5, OUTPUTS_PER_INPUT_MAX)

@@ -10,7 +10,7 @@ from confluent_kafka.schema_registry import Schema
 from tests.schemas.samples import samples
 from tradex.schemas.codec import Codec, CodecError, EnvelopeFields
 from tradex.schemas.registry import Registry
-from tradex.schemas.remote import connect, registry_client
+from tradex.schemas.remote import codec_from_settings, connect, lookup, registry_client
 
 ENV = EnvelopeFields("e1", "", "", "accounts/0", 1)
 
@@ -34,8 +34,10 @@ def test_a_fresh_process_resolves_ids_it_did_not_register() -> None:
     writer = connect(client, Registry.load())
     data = writer.encode_domain(samples()[0], ENV).data
     # a reader built with other wire ids (e.g. offline) but attached to the same registry
-    reader = Codec(Registry.load(), {i: i + 10_000 for i in Registry.load().by_id})
-    reader.remote = client
+    registry = Registry.load()
+    reader = Codec(
+        registry, {i: i + 10_000 for i in registry.by_id}, lookup=lookup(client, registry)
+    )
     assert reader.decode_domain(data)[1] == samples()[0]
 
 
@@ -59,8 +61,8 @@ def test_from_settings_uses_the_registry_when_configured() -> None:
     from tradex.infra import settings
 
     configured = replace(settings.load(), schema_registry_url="mock://tradex-test-4")
-    codec = Codec.from_settings(configured)
-    assert codec.remote is not None
+    codec = codec_from_settings(configured)
+    assert codec.lookup is not None
     assert codec.decode_domain(codec.encode_domain(samples()[0], ENV).data)[1] == samples()[0]
-    offline = Codec.from_settings(replace(configured, schema_registry_url=""))
-    assert offline.remote is None
+    offline = codec_from_settings(replace(configured, schema_registry_url=""))
+    assert offline.lookup is None

@@ -19,55 +19,33 @@ that was dead-lettered (malformed) has no outcome at all: :class:`NoOutcome`.
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import (
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Message,
-    Producer,
-    TopicPartition,
-)
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from tradex.commands.topics import (
-    ACCOUNT_COMMANDS,
-    ACCOUNT_EVENTS,
-    ACCOUNTS_GROUP,
-    account_key,
-    account_partition,
-)
 from tradex.domain.commands import AccountCommand
 from tradex.domain.reference import ReferenceCommand
-from tradex.infra.kafka import (
-    admin_timeout_s,
-    consume_available,
-    consumer_config,
-    partition_count,
-    producer_config,
-    read_partition,
-)
+from tradex.infra.kafka import admin_timeout_s, producer_config
 from tradex.infra.settings import Settings
+from tradex.log.ids import command_event_id
+from tradex.log.keys import account_key, account_partition
+from tradex.log.source import KafkaLog, Place
+from tradex.log.topics import ACCOUNT_COMMANDS, ACCOUNT_EVENTS, ACCOUNTS_GROUP
+from tradex.log.typed import read_typed
 from tradex.schemas.chain import ZERO_HASH
 from tradex.schemas.codec import Codec, EnvelopeFields
+from tradex.schemas.remote import codec_from_settings
+
+log = logging.getLogger(__name__)
 
 poll_timeout_s = 0.05
+tail_records_max = 10_000  # records per poll of the reply tail
 processed_check_interval_s = 0.05
 waiting_max = 100_000  # commands waiting for their outcome in one client
-
-
-def command_event_id(command: AccountCommand | ReferenceCommand) -> str:
-    """A UUIDv7-shaped id of a command: its time, and a hash of its command id (stable)."""
-    unix_ms = command.event_time_ns // 1_000_000
-    digest = int.from_bytes(hashlib.sha256(command.command_id.encode()).digest()[:10], "big")
-    value = (unix_ms << 80) | (0x7 << 76) | ((digest >> 62) & 0xFFF) << 64
-    value |= (0b10 << 62) | (digest & ((1 << 62) - 1))
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def encode_command(
@@ -114,26 +92,18 @@ class CommandClient:
         self, settings: Settings, codec: Codec | None = None, name: str = "client"
     ) -> None:
         self.settings = settings
-        self.codec = codec or Codec.from_settings(settings)
+        self.codec = codec or codec_from_settings(settings)
         self.name = name
         self.commands_topic = settings.topic(ACCOUNT_COMMANDS)
-        self.events_topic = settings.topic(ACCOUNT_EVENTS)
-        self.partitions = partition_count(settings, self.commands_topic)
+        # A light source (default fetch settings): the tail polls as records arrive.
+        self.log = KafkaLog(settings, bulk=False)
+        self.partitions = self.log.partitions(ACCOUNT_COMMANDS)
         self.producer = Producer(producer_config(settings))
-        self.offsets = Consumer(consumer_config(settings, settings.topic(ACCOUNTS_GROUP)))
-        self.tail = Consumer(
-            consumer_config(settings, f"{name}-tail", **{"enable.partition.eof": True})
-        )
         # Explicit start offsets (OFFSET_END would resolve at the first fetch, after an
         # outcome the client is already waiting for).
-        starts = [
-            self.tail.get_watermark_offsets(
-                TopicPartition(self.events_topic, p), timeout=admin_timeout_s, cached=False
-            )[1]
-            for p in range(self.partitions)
-        ]
-        self.tail.assign(
-            [TopicPartition(self.events_topic, p, start) for p, start in enumerate(starts)]
+        self.places: list[Place] = [(ACCOUNT_EVENTS, p) for p in range(self.partitions)]
+        self.tail = self.log.follow(
+            {place: self.log.watermarks(*place)[1] for place in self.places}
         )
         self.lock = threading.Lock()
         self.waiting: dict[str, _Waiter] = {}
@@ -147,7 +117,7 @@ class CommandClient:
         self.stop.set()
         self.thread.join()
         self.tail.close()
-        self.offsets.close()
+        self.log.close()
         self.producer.flush(admin_timeout_s)
 
     # -- submit ------------------------------------------------------------------------------
@@ -215,24 +185,20 @@ class CommandClient:
         read models index them by command id)."""
         partition = account_partition(account_id, self.partitions)
         found = []
-        for message in read_partition(self.settings, self.events_topic, partition):
-            _envelope, event = self.codec.decode_domain(message.value() or b"")
+        for record in read_typed(self.log, self.codec, ACCOUNT_EVENTS, partition):
+            _envelope, event = record.checked()
             if event.command_id == command_id and event.account_id == account_id:
                 found.append(event)
         return tuple(found)
 
     def _processed(self, partition: int, offset: int) -> bool:
         """Whether the processors committed past ``offset`` (its events are then visible)."""
-        committed = self.offsets.committed(
-            [TopicPartition(self.commands_topic, partition)], timeout=admin_timeout_s
-        )
-        return committed[0].offset > offset
+        committed = self.log.committed(ACCOUNTS_GROUP, ACCOUNT_COMMANDS, [partition])
+        return committed[partition] > offset
 
     def _tail_reached_end(self, partition: int, deadline: float) -> bool:
         """Wait until the tail has read the partition to its current (stable) end."""
-        _low, high = self.offsets.get_watermark_offsets(
-            TopicPartition(self.events_topic, partition), timeout=admin_timeout_s, cached=False
-        )
+        _low, high = self.log.watermarks(ACCOUNT_EVENTS, partition)
         while time.monotonic() < deadline:
             if self.end_seen[partition] >= high:
                 return True
@@ -242,19 +208,22 @@ class CommandClient:
     # -- the tail ----------------------------------------------------------------------------
 
     def _follow(self) -> None:
+        tail = self.tail
         while not self.stop.is_set():
-            for message in consume_available(self.tail, 10_000, poll_timeout_s):
-                partition, offset = message.partition(), message.offset()
-                assert partition is not None and offset is not None
-                error = message.error()
-                if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
-                        continue  # transient; librdkafka retries
+            try:
+                records = tail.poll(poll_timeout_s, tail_records_max)
+            except KafkaException as exc:  # transient; librdkafka retries
+                log.warning("reply tail: %s", exc)
+                continue
+            for record in records:
+                self._on_event(record.partition, record.value or b"")
+            # Then the partitions read to their end: their last command is complete. Only
+            # after both may execute() see the end reached (it then reads the log instead).
+            for place in self.places:
+                partition = place[1]
+                if tail.at_end(place):
                     self._finish(partition, None)
-                    self.end_seen[partition] = max(self.end_seen[partition], offset)
-                    continue
-                self._on_event(partition, message.value() or b"")
-                self.end_seen[partition] = max(self.end_seen[partition], offset + 1)
+                self.end_seen[partition] = tail.reached(place)
 
     def _on_event(self, partition: int, data: bytes) -> None:
         _envelope, event = self.codec.decode_domain(data)

@@ -30,25 +30,8 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from tradex.commands import snapshots
 from tradex.commands.rebuild import rebuild_partition
-from tradex.commands.records import (
-    OUTPUT_INDEX_TEXT,
-    SOURCE_ACCOUNT_COMMANDS,
-    SOURCE_SETTLEMENTS,
-    EventIds,
-    dead_letter,
-)
 from tradex.commands.reference_table import ReferenceFollower
 from tradex.commands.snapshots import Capture, PartitionState
-from tradex.commands.topics import (
-    ACCOUNT_COMMANDS,
-    ACCOUNT_EVENTS,
-    ACCOUNT_SNAPSHOTS,
-    DEAD_LETTERS,
-    ORDER_REQUESTS,
-    SETTLEMENTS,
-    account_key,
-    instrument_key,
-)
 from tradex.domain.book import AccountBook
 from tradex.domain.commands import (
     ApproveWithdrawal,
@@ -61,9 +44,20 @@ from tradex.domain.commands import (
     RequestWithdrawal,
 )
 from tradex.domain.ids import ORDER_OFFSET_BITS, order_id
-from tradex.infra.partitioner import partition_for
 from tradex.infra.settings import Settings
 from tradex.infra.stage import Output
+from tradex.log.dead_letters import dead_letter_of_message
+from tradex.log.ids import OUTPUT_INDEX_TEXT, EventIds, EventSource
+from tradex.log.keys import Routes, instrument_key
+from tradex.log.source import KafkaLog
+from tradex.log.topics import (
+    ACCOUNT_COMMANDS,
+    ACCOUNT_EVENTS,
+    ACCOUNT_SNAPSHOTS,
+    DEAD_LETTERS,
+    ORDER_REQUESTS,
+    SETTLEMENTS,
+)
 from tradex.schemas.chain import ZERO_HASH
 from tradex.schemas.codec import Codec, CodecError
 
@@ -74,7 +68,6 @@ COMMAND_TYPES = frozenset(
 )
 SETTLEMENT_TYPES = frozenset((FillLeg, OrderEnded))
 SNAPSHOT_EVENTS_DEFAULT = 200_000  # events of a partition between two snapshots
-ROUTES_MAX = 1_000_000  # cached account -> partition entries
 INSTRUMENT_KEYS_MAX = 100_000  # cached instrument id -> key entries
 ORDER_OFFSET_MAX = (1 << ORDER_OFFSET_BITS) - 1
 
@@ -87,7 +80,7 @@ class _Live:
     def __init__(self, state: PartitionState) -> None:
         self.event_ids = tuple(
             EventIds(source, state.partition)
-            for source in (SOURCE_ACCOUNT_COMMANDS, SOURCE_SETTLEMENTS)
+            for source in (EventSource.ACCOUNT_COMMANDS, EventSource.SETTLEMENTS)
         )
         self.order_id_base = order_id(state.partition, 0)  # | offset: the PlaceOrder's order id
         self.book: AccountBook = state.book
@@ -137,15 +130,15 @@ class AccountProcessor:
         self.snapshots_topic = settings.topic(ACCOUNT_SNAPSHOTS)
         self.dead_letters_topic = settings.topic(DEAD_LETTERS)
         self.sources = {
-            settings.topic(ACCOUNT_COMMANDS): SOURCE_ACCOUNT_COMMANDS,
-            settings.topic(SETTLEMENTS): SOURCE_SETTLEMENTS,
+            settings.topic(ACCOUNT_COMMANDS): EventSource.ACCOUNT_COMMANDS,
+            settings.topic(SETTLEMENTS): EventSource.SETTLEMENTS,
         }
         self.accepted = {
-            SOURCE_ACCOUNT_COMMANDS: COMMAND_TYPES,
-            SOURCE_SETTLEMENTS: SETTLEMENT_TYPES,
+            EventSource.ACCOUNT_COMMANDS: COMMAND_TYPES,
+            EventSource.SETTLEMENTS: SETTLEMENT_TYPES,
         }
         self.live: dict[int, _Live] = {}
-        self.routes: dict[int, tuple[int, bytes]] = {}  # account id -> (partition, key)
+        self.routes = Routes(partitions)  # account id -> (partition, key)
         self.instrument_keys: dict[int, bytes] = {}
         self.appenders: dict[type, Callable[..., bytes]] = {}  # at most one per domain type
         self.partitions_seen: set[int] = set()  # every partition ever assigned here
@@ -159,24 +152,25 @@ class AccountProcessor:
         # The reference table is read up to its end with the state, not by the first batch
         # (a start-up cost: every asset, instrument, user and account opened so far).
         self.follower.catch_up()
-        for partition in sorted({tp.partition for tp in partitions}):
-            assert 0 <= partition < self.partitions, "more partitions than configured"
-            if partition in self.live:
-                continue
-            state, folded = rebuild_partition(
-                self.settings,
-                self.codec,
-                self.follower.reference,
-                partition,
-                use_snapshot=self.use_snapshots,
-            )
-            self.live[partition] = _Live(state)
-            self.partitions_seen.add(partition)
-            self.stats.rebuilt_events += folded
-            log.info(
-                "partition %d rebuilt: %d accounts, %d events after the snapshot, next %d",
-                partition, len(state.book.accounts), folded, state.events_next,
-            )  # fmt: skip
+        assigned = sorted({tp.partition for tp in partitions})
+        assert all(0 <= p < self.partitions for p in assigned), "more partitions than configured"
+        wanted = [partition for partition in assigned if partition not in self.live]
+        with KafkaLog(self.settings) as source:
+            for partition in wanted:
+                state, folded = rebuild_partition(
+                    source,
+                    self.codec,
+                    self.follower.reference,
+                    partition,
+                    use_snapshot=self.use_snapshots,
+                )
+                self.live[partition] = _Live(state)
+                self.partitions_seen.add(partition)
+                self.stats.rebuilt_events += folded
+                log.info(
+                    "partition %d rebuilt: %d accounts, %d events after the snapshot, next %d",
+                    partition, len(state.book.accounts), folded, state.events_next,
+                )  # fmt: skip
         if self.freeze_gc:
             gc.freeze()
 
@@ -244,7 +238,8 @@ class AccountProcessor:
         through :meth:`_reject`)."""
         append = outputs.append
         sources, lives, accepted = self.sources, self.live, self.accepted
-        routes, instrument_keys = self.routes, self.instrument_keys
+        routes, route_of = self.routes.cache, self.routes.route
+        instrument_keys, from_commands = self.instrument_keys, EventSource.ACCOUNT_COMMANDS
         decode, appenders = self.codec.decode_domain, self.appenders
         events_topic, orders_topic, producer = self.events_topic, self.orders_topic, self.producer
         decided = duplicates = events_count = requests_count = 0
@@ -269,7 +264,7 @@ class AccountProcessor:
                 continue
             account_id = command.account_id
             route = routes.get(account_id)
-            home, key = route if route is not None else self._route(account_id)
+            home, key = route if route is not None else route_of(account_id)
             if account_id > 0 and home != partition:
                 error = f"account {account_id} lives on partition {home}"
                 append(self._reject(message, source, "misrouted", error))
@@ -291,7 +286,7 @@ class AccountProcessor:
                 duplicates += 1
                 continue
             command_id = command.command_id
-            causation = command_id if source == SOURCE_ACCOUNT_COMMANDS else envelope.event_id
+            causation = command_id if source == from_commands else envelope.event_id
             correlation = envelope.correlation_id or command_id
             time_ns = command.event_time_ns
             ids_head = live.event_ids[source].head(time_ns, offset)  # + output index: event id
@@ -347,16 +342,6 @@ class AccountProcessor:
         appender = self.appenders[cls] = self.codec.appender(cls)
         return appender
 
-    def _route(self, account_id: int) -> tuple[int, bytes]:
-        """(partition, key) of an account (cached: murmur2 in Python is slow)."""
-        route = self.routes.get(account_id)
-        if route is None:
-            if len(self.routes) >= ROUTES_MAX:
-                self.routes.clear()
-            key = account_key(account_id)
-            route = self.routes[account_id] = (partition_for(key, self.partitions), key)
-        return route
-
     def _instrument_key(self, instrument_id: int) -> bytes:
         key = self.instrument_keys.get(instrument_id)
         if key is None:
@@ -365,13 +350,13 @@ class AccountProcessor:
             key = self.instrument_keys[instrument_id] = instrument_key(instrument_id)
         return key
 
-    def _reject(self, message: Message, source: int, reason: str, error: str) -> Output:
+    def _reject(self, message: Message, source: EventSource, reason: str, error: str) -> Output:
         self.stats.dead_letters += 1
         log.warning(
             "dead letter %s[%s]@%s: %s: %s",
             message.topic(), message.partition(), message.offset(), reason, error,
         )  # fmt: skip
-        return dead_letter(
+        return dead_letter_of_message(
             self.codec, self.dead_letters_topic, self.producer, source, message, reason, error
         )
 

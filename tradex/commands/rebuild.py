@@ -10,11 +10,11 @@ import logging
 
 from tradex.commands import snapshots
 from tradex.commands.snapshots import PartitionState, SnapshotError
-from tradex.commands.topics import ACCOUNT_EVENTS, ACCOUNT_SNAPSHOTS
 from tradex.domain.book import AccountBook
 from tradex.domain.reference import ReferenceData
-from tradex.infra.kafka import read_partition
-from tradex.infra.settings import Settings
+from tradex.log.source import LogSource
+from tradex.log.topics import ACCOUNT_EVENTS
+from tradex.log.typed import read_typed
 from tradex.schemas.chain import HASH_SIZE, ZERO_HASH, hash_ok
 from tradex.schemas.codec import Codec
 
@@ -26,7 +26,7 @@ class ChainBroken(RuntimeError):
 
 
 def rebuild_partition(
-    settings: Settings,
+    source: LogSource,
     codec: Codec,
     reference: ReferenceData,
     partition: int,
@@ -36,21 +36,17 @@ def rebuild_partition(
     state: PartitionState | None = None
     if use_snapshot:
         try:
-            state = snapshots.latest(
-                settings, settings.topic(ACCOUNT_SNAPSHOTS), partition, reference
-            )
+            state = snapshots.latest(source, partition, reference)
         except SnapshotError as exc:
             log.warning("partition %d: snapshot ignored, full replay: %s", partition, exc)
     if state is None:
         state = PartitionState(partition, 0, ZERO_HASH, AccountBook(reference))
     book, last_hash, events_next = state.book, state.last_hash, state.events_next
     folded = 0
-    topic = settings.topic(ACCOUNT_EVENTS)
-    for message in read_partition(settings, topic, partition, events_next):
-        data = message.value() or b""
-        offset = message.offset()
-        assert offset is not None
-        envelope, event = codec.decode_domain(data)
+    topic = ACCOUNT_EVENTS
+    for record in read_typed(source, codec, topic, partition, events_next):
+        data, offset = record.value, record.offset
+        envelope, event = record.checked()  # an undecodable event: the chain is not ours
         if envelope.prev_hash != last_hash or not hash_ok(last_hash, data):
             raise ChainBroken(f"{topic}[{partition}] offset {offset}: hash chain broken")
         book.apply(event)

@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from tradex.commands.rebuild import ChainBroken
-from tradex.commands.records import SOURCE_REFERENCE_COMMANDS, dead_letter
-from tradex.commands.topics import DEAD_LETTERS, ORDER_REQUESTS, REFERENCE_EVENTS, instrument_key
 from tradex.domain.ids import event_id
 from tradex.domain.reference import (
     CreateAsset,
@@ -31,9 +29,14 @@ from tradex.domain.reference import (
     ResumeInstrument,
     UpdateInstrumentRules,
 )
-from tradex.infra.kafka import read_partition
 from tradex.infra.settings import Settings
 from tradex.infra.stage import Output
+from tradex.log.dead_letters import dead_letter_of_message
+from tradex.log.ids import EventSource
+from tradex.log.keys import instrument_key, reference_key
+from tradex.log.source import KafkaLog
+from tradex.log.topics import DEAD_LETTERS, ORDER_REQUESTS, REFERENCE_EVENTS
+from tradex.log.typed import read_typed
 from tradex.schemas.chain import HASH_SIZE, ZERO_HASH, hash_ok
 from tradex.schemas.codec import Codec, CodecError, EnvelopeFields
 
@@ -49,19 +52,6 @@ REFERENCE_COMMAND_TYPES = (
     OpenAccount,
 )
 KEYS_MAX = 10_000_000  # entities with a seq counter
-
-
-def entity_key(command: object) -> bytes:
-    """The key of a reference command and of its events: the entity it is about."""
-    if isinstance(command, CreateAsset):
-        return f"asset/{command.code}".encode()
-    if isinstance(command, RegisterUser):
-        return f"user/{command.user_id}".encode()
-    if isinstance(command, OpenAccount):
-        return f"account/{command.account_id}".encode()
-    instrument_id = getattr(command, "instrument_id", None)
-    assert isinstance(instrument_id, int), f"not a reference command: {command!r}"
-    return f"instrument/{instrument_id}".encode()
 
 
 class ReferenceProcessor:
@@ -87,16 +77,17 @@ class ReferenceProcessor:
             return
         assert all(tp.partition == 0 for tp in partitions), "reference topics have 1 partition"
         self.reference, self.last_hash, self.seqs = ReferenceData(), ZERO_HASH, {}
-        for message in read_partition(self.settings, self.events_topic, 0):
-            data, key = message.value() or b"", message.key() or b""
-            envelope, event = self.codec.decode_domain(data)
-            if envelope.prev_hash != self.last_hash or not hash_ok(self.last_hash, data):
-                raise ChainBroken(f"{self.events_topic} offset {message.offset()}: chain broken")
-            self.reference.apply(event)
-            self.seqs[key] = self.seqs.get(key, 0) + 1
-            if envelope.seq != self.seqs[key]:
-                raise ChainBroken(f"{self.events_topic} offset {message.offset()}: bad seq")
-            self.last_hash = data[-HASH_SIZE:]
+        with KafkaLog(self.settings) as source:
+            for record in read_typed(source, self.codec, REFERENCE_EVENTS, 0):
+                data, key = record.value, record.key or b""
+                envelope, event = record.checked()
+                if envelope.prev_hash != self.last_hash or not hash_ok(self.last_hash, data):
+                    raise ChainBroken(f"{REFERENCE_EVENTS} offset {record.offset}: chain broken")
+                self.reference.apply(event)
+                self.seqs[key] = self.seqs.get(key, 0) + 1
+                if envelope.seq != self.seqs[key]:
+                    raise ChainBroken(f"{REFERENCE_EVENTS} offset {record.offset}: bad seq")
+                self.last_hash = data[-HASH_SIZE:]
         self.assigned = True
         log.info("reference table rebuilt: %d events", sum(self.seqs.values()))
 
@@ -114,11 +105,11 @@ class ReferenceProcessor:
     def _reject(self, message: Message, reason: str, error: str) -> Output:
         self.dead_letters += 1
         log.warning("dead letter at offset %s: %s: %s", message.offset(), reason, error)
-        return dead_letter(
+        return dead_letter_of_message(
             self.codec,
             self.dead_letters_topic,
             self.producer,
-            SOURCE_REFERENCE_COMMANDS,
+            EventSource.REFERENCE_COMMANDS,
             message,
             reason,
             error,
@@ -141,14 +132,14 @@ class ReferenceProcessor:
         if decision.duplicate:
             self.duplicates += 1
             return
-        key = entity_key(command)
+        key = reference_key(command)
         correlation = envelope.correlation_id or command.command_id
         index = 0
         for event in decision.events:
             assert len(self.seqs) < KEYS_MAX, "KEYS_MAX entities"
             seq = self.seqs[key] = self.seqs.get(key, 0) + 1
             identifier = event_id(
-                event.event_time_ns, SOURCE_REFERENCE_COMMANDS, partition, offset, index
+                event.event_time_ns, EventSource.REFERENCE_COMMANDS, partition, offset, index
             )
             fields = EnvelopeFields(identifier, command.command_id, correlation, self.producer, seq)
             sealed = self.codec.encode_domain(event, fields, self.last_hash)
@@ -157,7 +148,7 @@ class ReferenceProcessor:
             index += 1
         for rules in decision.order_requests:
             identifier = event_id(
-                rules.event_time_ns, SOURCE_REFERENCE_COMMANDS, partition, offset, index
+                rules.event_time_ns, EventSource.REFERENCE_COMMANDS, partition, offset, index
             )
             fields = EnvelopeFields(identifier, command.command_id, correlation, self.producer, 0)
             sealed = self.codec.encode_domain(rules, fields, ZERO_HASH)

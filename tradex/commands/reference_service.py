@@ -13,18 +13,18 @@ import argparse
 import logging
 
 from tradex.commands.reference_processor import ReferenceProcessor
-from tradex.commands.topics import REFERENCE_COMMANDS, REFERENCE_GROUP, ensure_reference_topics
 from tradex.infra import settings as settings_module
 from tradex.infra.settings import Settings
 from tradex.infra.stage import TransactionalStage, configure_service_logging, run_until_signalled
-from tradex.schemas.codec import Codec
+from tradex.log.topics import REFERENCE_COMMANDS, REFERENCE_GROUP, ensure_reference_topics
+from tradex.schemas.remote import codec_from_settings
 
 log = logging.getLogger("tradex.reference")
 
 
 def build(settings: Settings, instance: str) -> tuple[TransactionalStage, ReferenceProcessor]:
     ensure_reference_topics(settings)
-    processor = ReferenceProcessor(settings, Codec.from_settings(settings), f"reference/{instance}")
+    processor = ReferenceProcessor(settings, codec_from_settings(settings), f"reference/{instance}")
     stage = TransactionalStage(
         settings,
         group_id=settings.topic(REFERENCE_GROUP),

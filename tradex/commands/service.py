@@ -16,13 +16,6 @@ import logging
 
 from tradex.commands.processor import SNAPSHOT_EVENTS_DEFAULT, AccountProcessor
 from tradex.commands.reference_table import ReferenceFollower
-from tradex.commands.topics import (
-    ACCOUNT_COMMANDS,
-    ACCOUNTS_GROUP,
-    PARTITIONS_MAX,
-    SETTLEMENTS,
-    ensure_account_topics,
-)
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import non_negative_int, positive_int
 from tradex.infra.settings import Settings
@@ -32,7 +25,15 @@ from tradex.infra.stage import (
     configure_service_logging,
     run_until_signalled,
 )
-from tradex.schemas.codec import Codec
+from tradex.log.source import KafkaLog
+from tradex.log.topics import (
+    ACCOUNT_COMMANDS,
+    ACCOUNTS_GROUP,
+    PARTITIONS_MAX,
+    SETTLEMENTS,
+    ensure_account_topics,
+)
+from tradex.schemas.remote import codec_from_settings
 
 log = logging.getLogger("tradex.accounts")
 
@@ -54,8 +55,8 @@ def build(
 ) -> tuple[TransactionalStage, AccountProcessor]:
     """Topics created if missing, then the stage and its processor (not running yet)."""
     ensure_account_topics(settings, partitions)
-    codec = Codec.from_settings(settings)
-    follower = ReferenceFollower(settings, codec, settings.topic(f"accounts-reference-{instance}"))
+    codec = codec_from_settings(settings)
+    follower = ReferenceFollower(KafkaLog(settings, bulk=False), codec)
     processor = AccountProcessor(
         settings,
         codec,

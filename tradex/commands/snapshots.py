@@ -9,7 +9,7 @@ events are. The state is captured when the batch has been decided (:func:`captur
 encoded once its commit names the position (:func:`encode_capture`).
 
 Format (internal to the account processor, versioned): JSON of the state, stored as the
-records of :mod:`tradex.infra.snapshot_log` (magic ``TXS1``, position ``events_next``).
+records of :mod:`tradex.log.snapshot_log` (magic ``TXS1``, position ``events_next``).
 
 What is kept per account: version, balances, open orders, pending withdrawals and the
 *ids* of the remembered commands (idempotency window), not their events: a duplicate is
@@ -26,10 +26,11 @@ from tradex.domain.account import Account, OpenOrder
 from tradex.domain.book import AccountBook
 from tradex.domain.events import WithdrawalRequested
 from tradex.domain.reference import ReferenceData
-from tradex.infra import snapshot_log
-from tradex.infra.settings import Settings
-from tradex.infra.snapshot_log import SnapshotLogError, snapshot_outputs
 from tradex.infra.stage import Output
+from tradex.log import snapshot_log
+from tradex.log.snapshot_log import SnapshotLogError, snapshot_outputs
+from tradex.log.source import LogSource
+from tradex.log.topics import ACCOUNT_SNAPSHOTS
 
 FORMAT = 1
 MAGIC = b"TXS1"
@@ -137,12 +138,10 @@ def decode(payload: bytes, reference: ReferenceData) -> PartitionState:
     )
 
 
-def latest(
-    settings: Settings, topic: str, partition: int, reference: ReferenceData
-) -> PartitionState | None:
-    """The newest complete snapshot of ``partition``, or None."""
+def latest(source: LogSource, partition: int, reference: ReferenceData) -> PartitionState | None:
+    """The newest complete snapshot of ``account-snapshots[partition]``, or None."""
     try:
-        found = snapshot_log.latest(settings, topic, partition, MAGIC)
+        found = snapshot_log.latest(source, ACCOUNT_SNAPSHOTS, partition, MAGIC)
     except SnapshotLogError as exc:
         raise SnapshotError(str(exc)) from exc
     if found is None:

@@ -10,7 +10,8 @@ Event id: a UUIDv7-shaped value (RFC 9562 layout, so it sorts by time):
 - 2 bits variant, 62 bits = source (6) | input offset (48) | output index (8)
 
 ``source`` tells apart the input topics of one stage (e.g. account-commands = 0,
-settlements = 1) so the same (partition, offset) in two topics cannot collide.
+settlements = 1) so the same (partition, offset) in two topics cannot collide; the sources
+in use are :class:`tradex.log.ids.EventSource`, with the fast text builders of each stage.
 """
 
 from __future__ import annotations
@@ -38,12 +39,19 @@ def event_id_int(
     return (unix_ms << 80) | (0x7 << 76) | (partition << 64) | (0b10 << 62) | tail
 
 
+def uuid_text(value: int) -> str:
+    """A 128-bit int as canonical UUID text (36 chars, lower-case hex, 8-4-4-4-12): the one
+    formatter of every id on the log."""
+    assert 0 <= value < (1 << 128), "not a 128-bit value"
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def event_id(
     event_time_ns: int, source: int, partition: int, offset: int, output_index: int
 ) -> str:
     """The event id as canonical UUID text (36 chars), as carried by the envelope."""
-    h = f"{event_id_int(event_time_ns, source, partition, offset, output_index):032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return uuid_text(event_id_int(event_time_ns, source, partition, offset, output_index))
 
 
 def order_id(partition: int, offset: int) -> int:

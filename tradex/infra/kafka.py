@@ -1,19 +1,20 @@
-"""Kafka clients, topics and log reading, configured one way for the whole system.
+"""Kafka clients and topics, configured one way for the whole system.
 
 Every producer is idempotent with acks=all and the murmur2 partitioner (the Java
 clients' default), so a key lands on the same partition whichever client wrote it. Every
 consumer reads committed data only and never auto-commits: positions move only inside a
-Kafka transaction (see :mod:`tradex.infra.stage`) or not at all.
+Kafka transaction (see :mod:`tradex.infra.stage`) or not at all. Reading the log is
+:mod:`tradex.log.source` (built on these consumers).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tradex.infra.settings import Settings
@@ -24,9 +25,6 @@ log = logging.getLogger(__name__)
 # process that never comes back blocks read_committed readers of its partitions briefly.
 transaction_timeout_ms = 15_000
 admin_timeout_s = 30.0
-read_poll_timeout_s = 0.2
-read_idle_polls_max = 150  # consecutive empty polls (30 s) before a log read gives up
-read_chunk_records_max = 10_000  # records per fetch of a log read
 
 
 def producer_config(settings: Settings, transactional_id: str | None = None) -> dict[str, Any]:
@@ -126,71 +124,6 @@ def partition_count(settings: Settings, topic: str) -> int:
     if found is None or found.error is not None or not found.partitions:
         raise RuntimeError(f"topic {topic} does not exist")
     return len(found.partitions)
-
-
-def consume_available(consumer: Consumer, records_max: int, timeout_s: float) -> list[Message]:
-    """The records (and events) ready now, waiting at most ``timeout_s`` for the first.
-
-    ``Consumer.consume(n, timeout)`` returns only once it has ``n`` messages or the timeout
-    has passed, so a tail reading with it sees each record up to ``timeout`` late (measured:
-    +25 ms median with 50 ms). ``poll`` returns as soon as one is there."""
-    assert records_max > 0, records_max
-    first = consumer.poll(timeout_s)
-    if first is None:
-        return []
-    if records_max == 1:
-        return [first]
-    return [first, *consumer.consume(records_max - 1, 0)]
-
-
-def read_partition(
-    settings: Settings, topic: str, partition: int, start: int = 0, end: int | None = None
-) -> Iterator[Message]:
-    """Committed records of one partition from offset ``start`` to the end of the log.
-
-    ``end`` (exclusive) stops early; without it the read stops at the partition's end
-    as it stands when reading began (read_committed: aborted records never appear). Each
-    fetch asks for no more than what is left, so a read never waits for a fetch to fill.
-    """
-    consumer = Consumer(
-        consumer_config(settings, group_id="tradex-reader", **{"enable.partition.eof": True})
-    )
-    try:
-        _low, high = consumer.get_watermark_offsets(
-            TopicPartition(topic, partition), timeout=admin_timeout_s
-        )
-        stop = high if end is None else min(end, high)
-        if start >= stop:
-            return
-        consumer.assign([TopicPartition(topic, partition, start)])
-        idle_polls = 0
-        position = start
-        while True:
-            wanted = max(1, min(read_chunk_records_max, stop - position))
-            batch = consume_available(consumer, wanted, read_poll_timeout_s)
-            if not batch:
-                idle_polls += 1
-                if idle_polls > read_idle_polls_max:
-                    raise TimeoutError(f"no progress reading {topic}[{partition}] towards {stop}")
-                continue
-            idle_polls = 0
-            for message in batch:
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        return
-                    raise KafkaException(error)
-                offset = message.offset()
-                assert offset is not None
-                assert offset >= position, "log read went backwards"
-                if offset >= stop:
-                    return
-                yield message
-                position = offset + 1
-                if position >= stop:
-                    return
-    finally:
-        consumer.close()
 
 
 def produce_sync(settings: Settings, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:

@@ -14,6 +14,7 @@ settings' topic prefix).
     tail = log.follow({("account-events", p): start for p in range(4)})
     records = tail.poll(0.05)                                  # whatever is there now
     tail.reached(("account-events", 0))                        # everything below is read
+    tail.at_end(("account-events", 0))                         # and nothing more is there
 
 Positions are *next* offsets (the offset after the last record read), as Kafka commits
 them. Only committed records are ever returned (``read_committed``); offsets are not
@@ -23,10 +24,11 @@ past its last record's offset + 1: :meth:`Tail.reached` says how far a partition
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, NamedTuple, Self
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -76,6 +78,12 @@ class Tail(ABC):
         reader has seen the partition's end past transaction markers)."""
 
     @abstractmethod
+    def at_end(self, place: Place) -> bool:
+        """Whether the last :meth:`poll` left ``place`` at the end of the log: every committed
+        record there has been returned, and none has arrived since (so a reader knows the
+        last records it got are complete, e.g. all events of one transaction)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release the reader."""
 
@@ -103,13 +111,21 @@ class LogSource(ABC):
         """A :class:`Tail` over these partitions, each from its start position."""
 
     @abstractmethod
-    def committed(self, group: str, topic: str) -> dict[int, int]:
-        """Consumer group ``group``'s committed positions on ``topic``, per partition
-        (-1 where the group has committed nothing)."""
+    def committed(
+        self, group: str, topic: str, partitions: Iterable[int] | None = None
+    ) -> dict[int, int]:
+        """Consumer group ``group``'s committed positions on ``topic``, per partition (all of
+        them, or those given), -1 where the group has committed nothing."""
 
     @abstractmethod
     def close(self) -> None:
         """Release what the source holds."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     # -- built on the primitives ---------------------------------------------------------
 
@@ -172,6 +188,7 @@ class _KafkaTail(Tail):
         self._consumer = Consumer(consumer_config(settings, "tradex-reader", **overrides))
         self._logical = {settings.topic(topic): topic for topic, _ in starts}
         self._reached = {place: start for place, start in starts.items()}
+        self._at_end = dict.fromkeys(starts, False)
         for place, start in starts.items():
             assert start >= 0, (place, start)
         self._consumer.assign(
@@ -188,7 +205,7 @@ class _KafkaTail(Tail):
         messages: list[Any] = [first]
         if records_max > 1:
             messages += consumer.consume(records_max - 1, 0)
-        logical, reached = self._logical, self._reached
+        logical, reached, at_end = self._logical, self._reached, self._at_end
         records = []
         for message in messages:
             error = message.error()
@@ -199,10 +216,12 @@ class _KafkaTail(Tail):
                 if error.code() == KafkaError._PARTITION_EOF:
                     if offset > reached[place]:
                         reached[place] = offset
+                    at_end[place] = True
                     continue
                 raise KafkaException(error)
             assert offset >= reached[place], f"{place}: read went back to {offset}"
             reached[place] = offset + 1
+            at_end[place] = False
             records.append(
                 LogRecord(
                     topic, place[1], offset, message.timestamp()[1], message.key(), message.value()
@@ -212,6 +231,9 @@ class _KafkaTail(Tail):
 
     def reached(self, place: Place) -> int:
         return self._reached[place]
+
+    def at_end(self, place: Place) -> bool:
+        return self._at_end[place]
 
     def close(self) -> None:
         self._consumer.close()
@@ -226,12 +248,27 @@ class KafkaLog(LogSource):
         self.settings = settings
         self.bulk = bulk
         self._metadata: Consumer | None = None
+        self._groups: dict[str, Consumer] = {}  # group -> a consumer that only asks
+        self._lock = threading.Lock()  # the consumers above are created once, by any thread
 
     def _meta(self) -> Consumer:
-        """A consumer that never fetches: watermarks and committed offsets only."""
-        if self._metadata is None:
-            self._metadata = Consumer(consumer_config(self.settings, "tradex-reader"))
-        return self._metadata
+        """A consumer that never fetches: watermarks only. Never the one that reads: a
+        broker answers one connection's requests in order, and a reader's fetch parked at
+        the broker (``fetch.wait.max.ms``) would delay the answer."""
+        with self._lock:
+            if self._metadata is None:
+                self._metadata = Consumer(consumer_config(self.settings, "tradex-reader"))
+            return self._metadata
+
+    def _group(self, group: str) -> Consumer:
+        """A consumer of consumer group ``group`` (logical name) that never joins or fetches:
+        its committed positions only."""
+        with self._lock:
+            found = self._groups.get(group)
+            if found is None:
+                found = Consumer(consumer_config(self.settings, self.settings.topic(group)))
+                self._groups[group] = found
+            return found
 
     def partitions(self, topic: str) -> int:
         return partition_count(self.settings, self.settings.topic(topic))
@@ -247,22 +284,23 @@ class KafkaLog(LogSource):
     def follow(self, starts: Mapping[Place, int]) -> Tail:
         return _KafkaTail(self.settings, starts, self.bulk)
 
-    def committed(self, group: str, topic: str) -> dict[int, int]:
+    def committed(
+        self, group: str, topic: str, partitions: Iterable[int] | None = None
+    ) -> dict[int, int]:
         real = self.settings.topic(topic)
-        consumer = Consumer(consumer_config(self.settings, self.settings.topic(group)))
-        try:
-            found = consumer.committed(
-                [TopicPartition(real, p) for p in range(self.partitions(topic))],
-                timeout=admin_timeout_s,
-            )
-        finally:
-            consumer.close()
+        wanted = range(self.partitions(topic)) if partitions is None else partitions
+        found = self._group(group).committed(
+            [TopicPartition(real, p) for p in wanted], timeout=admin_timeout_s
+        )
         return {
             tp.partition: (-1 if tp.offset == OFFSET_INVALID or tp.offset < 0 else tp.offset)
             for tp in found
         }
 
     def close(self) -> None:
-        if self._metadata is not None:
-            self._metadata.close()
+        with self._lock:
+            for consumer in (self._metadata, *self._groups.values()):
+                if consumer is not None:
+                    consumer.close()
             self._metadata = None
+            self._groups.clear()

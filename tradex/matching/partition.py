@@ -32,8 +32,10 @@ import numpy as np
 
 from tradex.domain.commands import FillLeg, OrderEnded
 from tradex.domain.types import EndReason, Liquidity, Side
-from tradex.infra.partitioner import partition_for
 from tradex.infra.stage import Output
+from tradex.log.dead_letters import dead_letter
+from tradex.log.ids import EventSource, event_id_base, format_event_id, matcher_event_id
+from tradex.log.keys import Routes, instrument_key
 from tradex.matching import wire
 from tradex.matching.book import Book, OutputBuffers
 from tradex.matching.constants import (
@@ -54,8 +56,6 @@ from tradex.schemas.codec import Codec, EnvelopeFields
 
 TRADE_ID_COUNTER_BITS = 40  # trade_id = partition << 40 | n-th trade of the partition
 INSTRUMENTS_MAX = 4_096  # books per partition
-ROUTES_MAX = 1_000_000  # cached account -> settlements partition entries
-DEAD_LETTER_ERROR_LENGTH_MAX = 2_000
 
 
 class InputRecord(NamedTuple):
@@ -128,13 +128,14 @@ class PartitionEngine:
     engine_prev: bytes = ZERO_HASH  # tail of the engine-events chain of this partition
     settle_prev: dict[int, bytes] = field(default_factory=dict)  # per settlements partition
     stats: EngineStats = field(default_factory=EngineStats)
-    _routes: dict[int, int] = field(default_factory=dict)
+    _routes: Routes = field(init=False, repr=False, compare=False)  # settlements by account
 
     def __post_init__(self) -> None:
         assert 0 <= self.partition < (1 << 12), "event ids hold 12 bits of partition"
         assert self.settlement_partitions > 0
         assert self.out.orders_max >= self.config.orders_max, "output buffers too small"
         self.producer = f"matcher/{self.partition}"
+        self._routes = Routes(self.settlement_partitions)
 
     # --- one run of inputs ---------------------------------------------------------------
 
@@ -221,32 +222,21 @@ class PartitionEngine:
         return Output(
             self.topics.engine_events,
             sealed.data,
-            wire.instrument_key(req.instrument_id),
+            instrument_key(req.instrument_id),
             self.partition,
         )
-
-    def _settlement_partition(self, account_id: int) -> int:
-        found = self._routes.get(account_id)
-        if found is None:
-            if len(self._routes) >= ROUTES_MAX:
-                self._routes.clear()
-            found = partition_for(wire.account_key(account_id), self.settlement_partitions)
-            self._routes[account_id] = found
-        return found
 
     def _settlement(
         self, obj: FillLeg | OrderEnded, req: wire.Request, seq: int, cause: str, event_id: str
     ) -> Output:
-        target = self._settlement_partition(obj.account_id)
+        target, key = self._routes.route(obj.account_id)
         prev = self.settle_prev.get(target, ZERO_HASH)
         fields = EnvelopeFields(event_id, cause, req.correlation_id, self.producer, seq,
                                 req.trace_parent)  # fmt: skip
         sealed = self.codec.encode_domain(obj, fields, prev)
         self.settle_prev[target] = sealed.hash
         self.stats.settlements += 1
-        return Output(
-            self.topics.settlements, sealed.data, wire.account_key(obj.account_id), target
-        )
+        return Output(self.topics.settlements, sealed.data, key, target)
 
     def _engine_outputs(
         self,
@@ -259,15 +249,15 @@ class PartitionEngine:
         offset, partition = rec.offset, self.partition
         time_ns = req.time_ns
         settle_index = 0
-        engine_base = wire.event_id_base(time_ns, wire.SOURCE_ENGINE_EVENTS, partition, offset)
-        settle_base = wire.event_id_base(time_ns, wire.SOURCE_SETTLEMENTS_OUT, partition, offset)
+        engine_base = event_id_base(time_ns, EventSource.MATCHER_ENGINE_EVENTS, partition, offset)
+        settle_base = event_id_base(time_ns, EventSource.MATCHER_SETTLEMENTS, partition, offset)
         lost_priority = req.kind == wire.REQ_AMEND and any(
             tag == wire.TAG_EVENT and row[2] in (EV_RESTED, EV_FILLED, EV_CANCELLED)
             for tag, row in rows
         )
         for engine_index, (tag, row) in enumerate(rows):
             seq = row[0]
-            eid = wire.format_event_id(engine_base, engine_index)
+            eid = format_event_id(engine_base, engine_index)
             if tag == wire.TAG_TRADE:
                 self.trades_total += 1
                 self.stats.trades += 1
@@ -283,7 +273,7 @@ class PartitionEngine:
                 for account_id, order_id, side, liquidity in legs:
                     leg = FillLeg(account_id, order_id, trade_id, instrument_id, side,
                                   row[7], row[8], liquidity, time_ns)  # fmt: skip
-                    sid = wire.format_event_id(settle_base, settle_index)
+                    sid = format_event_id(settle_base, settle_index)
                     settle_index += 1
                     outputs.append(self._settlement(leg, req, seq, eid, sid))
             elif tag == wire.TAG_L2:
@@ -296,54 +286,33 @@ class PartitionEngine:
                 reason = wire.end_reason(row, req)
                 if reason is not None:
                     ended = OrderEnded(row[4], row[3], instrument_id, reason, time_ns)
-                    sid = wire.format_event_id(settle_base, settle_index)
+                    sid = format_event_id(settle_base, settle_index)
                     settle_index += 1
                     outputs.append(self._settlement(ended, req, seq, eid, sid))
 
     def _unknown_instrument(
         self, rec: InputRecord, req: wire.Request, outputs: list[Output]
     ) -> None:
-        eid = wire.matcher_event_id(
-            req.time_ns, wire.SOURCE_ENGINE_EVENTS, self.partition, rec.offset, 0
+        eid = matcher_event_id(
+            req.time_ns, EventSource.MATCHER_ENGINE_EVENTS, self.partition, rec.offset, 0
         )
         body = wire.unknown_instrument_body(req)
         outputs.append(self._engine_record("Rejected", body, req, 0, eid))
         if req.kind == wire.REQ_NEW and req.order_id > 0:
             ended = OrderEnded(req.account_id, req.order_id, req.instrument_id,
                                EndReason.REJECTED, req.time_ns)  # fmt: skip
-            sid = wire.matcher_event_id(
-                req.time_ns, wire.SOURCE_SETTLEMENTS_OUT, self.partition, rec.offset, 0
+            sid = matcher_event_id(
+                req.time_ns, EventSource.MATCHER_SETTLEMENTS, self.partition, rec.offset, 0
             )
             outputs.append(self._settlement(ended, req, 0, eid, sid))
 
     def _dead_letter(self, rec: InputRecord, why: wire.Malformed) -> Output:
         self.stats.dead_letters += 1
-        time_ns = max(rec.timestamp_ms, 0) * 1_000_000
-        source_topic = self.topics.order_requests
-        record = {
-            "envelope": {
-                "event_id": wire.matcher_event_id(
-                    time_ns, wire.SOURCE_MATCHER_DEAD_LETTERS, self.partition, rec.offset, 0
-                ),
-                "type": "DeadLetter",
-                "event_time_ns": time_ns,
-                "causation_id": f"{source_topic}/{self.partition}/{rec.offset}",
-                "correlation_id": "",
-                "trace_parent": "",
-                "producer": self.producer,
-                "seq": 0,
-                "prev_hash": ZERO_HASH,
-            },
-            "source_topic": source_topic,
-            "source_partition": self.partition,
-            "source_offset": rec.offset,
-            "key": rec.key,
-            "value": rec.value,
-            "reason": why.reason,
-            "error": why.error[:DEAD_LETTER_ERROR_LENGTH_MAX],
-        }
-        sealed = self.codec.seal("DeadLetter", record, ZERO_HASH)
-        return Output(self.topics.dead_letters, sealed.data, source_topic.encode())
+        return dead_letter(
+            self.codec, self.topics.dead_letters, self.producer, EventSource.MATCHER_DEAD_LETTERS,
+            self.topics.order_requests, self.partition, rec.offset, rec.timestamp_ms, rec.key,
+            rec.value, why.reason, why.error,
+        )  # fmt: skip
 
     # --- state as bytes ------------------------------------------------------------------
 

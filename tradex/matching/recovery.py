@@ -7,7 +7,7 @@ so a visible snapshot never covers more input than the committed offsets. It is 
 optimisation, never a source of truth: an unreadable or mismatching snapshot is skipped and
 the partition replayed from the start.
 
-Records: :mod:`tradex.infra.snapshot_log` (magic ``TXMS``, position ``next_offset``).
+Records: :mod:`tradex.log.snapshot_log` (magic ``TXMS``, position ``next_offset``).
 
 Rebuild (:func:`rebuild`): restore the newest snapshot at or below the committed offset,
 then re-run ``order-requests[p]`` from its ``next_offset`` up to the committed offset through
@@ -18,14 +18,15 @@ which also recomputes the hash-chain tails exactly.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tradex.infra import snapshot_log
-from tradex.infra.kafka import read_partition
-from tradex.infra.settings import Settings
-from tradex.infra.snapshot_log import SnapshotLogError
 from tradex.infra.stage import Output
-from tradex.matching.partition import InputRecord, PartitionEngine, input_record
+from tradex.log import snapshot_log
+from tradex.log.snapshot_log import SnapshotLogError
+from tradex.log.source import LogRecord, LogSource
+from tradex.log.topics import MATCHER_SNAPSHOTS, ORDER_REQUESTS
+from tradex.matching.partition import InputRecord, PartitionEngine
 from tradex.matching.snapshot import SnapshotError
 
 log = logging.getLogger(__name__)
@@ -41,12 +42,10 @@ def snapshot_outputs(engine: PartitionEngine, topic: str) -> list[Output]:
     )
 
 
-def latest_snapshot(
-    settings: Settings, topic: str, partition: int, below: int
-) -> tuple[int, bytes] | None:
+def latest_snapshot(source: LogSource, partition: int, below: int) -> tuple[int, bytes] | None:
     """The newest complete snapshot with next_offset <= ``below``: (next_offset, state)."""
     try:
-        return snapshot_log.latest(settings, topic, partition, MAGIC, below)
+        return snapshot_log.latest(source, MATCHER_SNAPSHOTS, partition, MAGIC, below)
     except SnapshotLogError as exc:
         log.warning("matcher snapshot of partition %d unreadable: %s", partition, exc)
         return None
@@ -60,29 +59,35 @@ class RebuildReport:
     committed: int  # where live processing continues
 
 
-def replay(settings: Settings, topic: str, engine: PartitionEngine, end: int) -> int:
-    """Fold ``topic[engine.partition]`` from ``engine.next_offset`` up to ``end`` into the
-    engine, discarding outputs; return the number of records folded."""
+def input_records(records: list[LogRecord]) -> list[InputRecord]:
+    """``order-requests`` records as the engine takes them."""
+    return [InputRecord(r.partition, r.offset, r.key, r.value, r.timestamp_ms) for r in records]
+
+
+def input_batches(
+    source: LogSource, partition: int, start: int, end: int
+) -> Iterator[list[InputRecord]]:
+    """``order-requests[partition]`` from ``start`` to ``end`` (exclusive), in batches of at
+    most REPLAY_BATCH_MAX (the engine's outputs do not depend on batch boundaries)."""
+    place = (ORDER_REQUESTS, partition)
+    for batch in source.read_batches({place: start}, {place: end}, REPLAY_BATCH_MAX):
+        yield input_records(batch)
+
+
+def replay(source: LogSource, engine: PartitionEngine, end: int) -> int:
+    """Fold ``order-requests[engine.partition]`` from ``engine.next_offset`` up to ``end``
+    into the engine, discarding outputs; return the number of records folded."""
     folded = 0
-    batch: list[InputRecord] = []
-    for message in read_partition(settings, topic, engine.partition, engine.next_offset, end):
-        batch.append(input_record(message))
-        if len(batch) >= REPLAY_BATCH_MAX:
-            engine.apply(batch)
-            folded += len(batch)
-            batch = []
-    if batch:
+    for batch in input_batches(source, engine.partition, engine.next_offset, end):
         engine.apply(batch)
         folded += len(batch)
     return folded
 
 
 def rebuild(
-    settings: Settings,
+    source: LogSource,
     engine: PartitionEngine,
     *,
-    order_requests: str,
-    snapshots: str,
     committed: int,
     use_snapshot: bool = True,
 ) -> RebuildReport:
@@ -91,7 +96,7 @@ def rebuild(
     assert committed >= 0
     snapshot_offset = -1
     if use_snapshot and committed > 0:
-        found = latest_snapshot(settings, snapshots, engine.partition, committed)
+        found = latest_snapshot(source, engine.partition, committed)
         if found is not None:
             try:
                 engine.restore(found[1])
@@ -100,7 +105,7 @@ def rebuild(
             else:
                 assert engine.next_offset == found[0], "snapshot header and state disagree"
                 snapshot_offset = found[0]
-    replayed = replay(settings, order_requests, engine, committed) if committed > 0 else 0
+    replayed = replay(source, engine, committed) if committed > 0 else 0
     # Offsets skipped by the log (transaction markers) do not count: the engine continues
     # at the committed offset whatever the last record's offset was.
     engine.next_offset = max(engine.next_offset, committed)

@@ -26,11 +26,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import non_negative_int, positive_int
-from tradex.infra.kafka import TopicSpec, admin_timeout_s, ensure_topics, partition_count
+from tradex.infra.kafka import admin_timeout_s
 from tradex.infra.settings import Settings
 from tradex.infra.stage import (
     Output,
@@ -38,6 +38,16 @@ from tradex.infra.stage import (
     batch_records_max,
     configure_service_logging,
     run_until_signalled,
+)
+from tradex.log.source import KafkaLog
+from tradex.log.topics import (
+    DEAD_LETTERS,
+    ENGINE_EVENTS,
+    MATCHER_GROUP,
+    MATCHER_SNAPSHOTS,
+    ORDER_REQUESTS,
+    SETTLEMENTS,
+    ensure_matcher_topics,
 )
 from tradex.matching.book import Book, OutputBuffers
 from tradex.matching.constants import ORDERS_MAX_DEFAULT, PRICE_LEVELS_MAX_DEFAULT
@@ -50,16 +60,10 @@ from tradex.matching.partition import (
 )
 from tradex.matching.recovery import RebuildReport, rebuild, snapshot_outputs
 from tradex.schemas.codec import Codec
+from tradex.schemas.remote import codec_from_settings
 
 log = logging.getLogger("tradex.matcher")
 
-ORDER_REQUESTS = "order-requests"
-ENGINE_EVENTS = "engine-events"
-SETTLEMENTS = "settlements"
-DEAD_LETTERS = "dead-letters"
-MATCHER_SNAPSHOTS = "matcher-snapshots"
-MATCHER_GROUP = "matcher"
-PARTITIONS_MAX = 4_096  # event ids hold 12 bits of partition
 SNAPSHOT_RECORDS_DEFAULT = 50_000  # input records of a partition between two snapshots
 
 
@@ -70,31 +74,6 @@ def topics_of(settings: Settings) -> Topics:
         settlements=settings.topic(SETTLEMENTS),
         dead_letters=settings.topic(DEAD_LETTERS),
     )
-
-
-def ensure_matcher_topics(settings: Settings) -> tuple[int, int]:
-    """Create what is missing; return (order-requests partitions, settlements partitions).
-
-    ``order-requests``, ``settlements`` and ``dead-letters`` are keyed by others: any
-    existing count is accepted (new ones get TRADEX_TOPIC_PARTITIONS). ``engine-events`` and
-    ``matcher-snapshots`` must have as many partitions as ``order-requests``.
-    """
-    for name in (ORDER_REQUESTS, SETTLEMENTS, DEAD_LETTERS):
-        try:
-            partition_count(settings, settings.topic(name))
-        except (RuntimeError, KafkaException):
-            ensure_topics(settings, {name: TopicSpec(settings.topic_partitions)})
-    partitions = partition_count(settings, settings.topic(ORDER_REQUESTS))
-    if partitions > PARTITIONS_MAX:
-        raise RuntimeError(f"order-requests has {partitions} partitions, max {PARTITIONS_MAX}")
-    ensure_topics(
-        settings,
-        {
-            ENGINE_EVENTS: TopicSpec(partitions),
-            MATCHER_SNAPSHOTS: TopicSpec(partitions, compacted=True),
-        },
-    )
-    return partitions, partition_count(settings, settings.topic(SETTLEMENTS))
 
 
 @dataclass
@@ -146,24 +125,18 @@ class MatcherProcessor:
         committed = consumer.committed(
             [TopicPartition(topic, p) for p in wanted], timeout=admin_timeout_s
         )
-        for tp in committed:
-            start = tp.offset if tp.offset >= 0 else 0  # no commit yet: from the start
-            engine = self.new_engine(tp.partition)
-            report = rebuild(
-                self.settings,
-                engine,
-                order_requests=topic,
-                snapshots=self.snapshots_topic,
-                committed=start,
-                use_snapshot=self.use_snapshots,
-            )
-            self.live[tp.partition] = engine
-            self.since_snapshot[tp.partition] = report.replayed
-            self.stats.rebuilds.append(report)
-            log.info(
-                "partition %d rebuilt: snapshot at %d, %d records replayed, continuing at %d",
-                report.partition, report.snapshot_offset, report.replayed, report.committed,
-            )  # fmt: skip
+        with KafkaLog(self.settings) as source:
+            for tp in committed:
+                start = tp.offset if tp.offset >= 0 else 0  # no commit yet: from the start
+                engine = self.new_engine(tp.partition)
+                report = rebuild(source, engine, committed=start, use_snapshot=self.use_snapshots)
+                self.live[tp.partition] = engine
+                self.since_snapshot[tp.partition] = report.replayed
+                self.stats.rebuilds.append(report)
+                log.info(
+                    "partition %d rebuilt: snapshot at %d, %d records replayed, continuing at %d",
+                    report.partition, report.snapshot_offset, report.replayed, report.committed,
+                )  # fmt: skip
 
     def revoke(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
@@ -214,7 +187,7 @@ def build(
     _partitions, settlement_partitions = ensure_matcher_topics(settings)
     processor = MatcherProcessor(
         settings,
-        Codec.from_settings(settings),
+        codec_from_settings(settings),
         settlement_partitions=settlement_partitions,
         config=config,
         snapshot_records=snapshot_records,

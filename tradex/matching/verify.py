@@ -25,25 +25,21 @@ import json
 import struct
 import sys
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 
 from tradex.infra import settings as settings_module
-from tradex.infra.kafka import admin_timeout_s, consumer_config, partition_count, read_partition
 from tradex.infra.settings import Settings
+from tradex.log.source import KafkaLog, LogSource
+from tradex.log.topics import ENGINE_EVENTS, MATCHER_GROUP, ORDER_REQUESTS, SETTLEMENTS
 from tradex.matching.book import OutputBuffers
-from tradex.matching.partition import BookConfig, InputRecord, PartitionEngine, input_record
-from tradex.matching.recovery import REPLAY_BATCH_MAX
-from tradex.matching.service import (
-    ENGINE_EVENTS,
-    MATCHER_GROUP,
-    ORDER_REQUESTS,
-    add_book_arguments,
-    book_config,
-    topics_of,
-)
+from tradex.matching.partition import BookConfig, PartitionEngine, Topics
+from tradex.matching.recovery import input_batches
+from tradex.matching.service import add_book_arguments, book_config, topics_of
 from tradex.schemas.codec import Codec, CodecError
+from tradex.schemas.remote import codec_from_settings
 
 SUMMARY_CHARS_MAX = 600
 _LENGTH = struct.Struct(">I")
@@ -90,47 +86,35 @@ def summary(codec: Codec, data: bytes | None) -> str:
     return text[:SUMMARY_CHARS_MAX]
 
 
-def committed_offset(settings: Settings, partition: int) -> int | None:
+def committed_offset(source: LogSource, partition: int) -> int | None:
     """The matcher group's committed offset of ``order-requests[partition]``, None if none."""
-    consumer = Consumer(consumer_config(settings, settings.topic(MATCHER_GROUP)))
-    try:
-        tps = consumer.committed(
-            [TopicPartition(settings.topic(ORDER_REQUESTS), partition)], timeout=admin_timeout_s
-        )
-    finally:
-        consumer.close()
-    offset = tps[0].offset
+    offset = source.committed(MATCHER_GROUP, ORDER_REQUESTS, [partition])[partition]
     return offset if offset >= 0 else None
 
 
 def expected_records(
-    settings: Settings, codec: Codec, partition: int, end: int, config: BookConfig
+    source: LogSource,
+    topics: Topics,
+    codec: Codec,
+    partition: int,
+    end: int,
+    config: BookConfig,
 ) -> Iterator[bytes]:
-    """The engine-events a fresh engine produces for ``order-requests[partition]`` < end."""
-    topics = topics_of(settings)
+    """The engine-events a fresh engine produces for ``order-requests[partition]`` < end
+    (``topics``: the real names the engine writes, as the service's)."""
     try:
-        settlement_partitions = partition_count(settings, topics.settlements)
+        settlement_partitions = source.partitions(SETTLEMENTS)
     except (RuntimeError, KafkaException):
         settlement_partitions = 1  # engine-events do not depend on it
     engine = PartitionEngine(
         partition, codec, topics, settlement_partitions, OutputBuffers(config.orders_max), config
     )
-    batch: list[InputRecord] = []
-
-    def flush() -> Iterator[bytes]:
+    end = min(end, source.watermarks(ORDER_REQUESTS, partition)[1])  # --upto past the end
+    for batch in input_batches(source, partition, 0, end):
         for output in engine.apply(batch):
             if output.topic == topics.engine_events:
                 assert output.partition == partition
                 yield output.value
-        batch.clear()
-
-    if end > 0:
-        for message in read_partition(settings, topics.order_requests, partition, 0, end):
-            batch.append(input_record(message))
-            if len(batch) >= REPLAY_BATCH_MAX:
-                yield from flush()
-    if batch:
-        yield from flush()
 
 
 def compare(
@@ -176,26 +160,22 @@ def verify_partition(
     upto: int | None = None,
     config: BookConfig | None = None,
     codec: Codec | None = None,
+    source: LogSource | None = None,
 ) -> VerifyResult:
+    """Re-run ``order-requests[partition]`` below ``upto`` (default: the matcher group's
+    committed offset, else the end) and compare with ``engine-events[partition]``, both
+    read from ``source`` (default: the Kafka log of ``settings``, whose prefix names the
+    topics the engine writes)."""
     config = config or BookConfig()
-    codec = codec or Codec.from_settings(settings)
-    if upto is None:
-        upto = committed_offset(settings, partition)
-    if upto is None:  # the matcher never committed: everything there is
-        probe = Consumer(consumer_config(settings, group_id="tradex-reader"))
-        try:
-            _low, upto = probe.get_watermark_offsets(
-                TopicPartition(settings.topic(ORDER_REQUESTS), partition), timeout=admin_timeout_s
-            )
-        finally:
-            probe.close()
-    log = (
-        (m.offset() or 0, m.value() or b"")
-        for m in read_partition(settings, topics_of(settings).engine_events, partition)
-    )
-    n_expected, n_log, sha_expected, sha_log, divergence = compare(
-        codec, expected_records(settings, codec, partition, upto, config), log
-    )
+    codec = codec or codec_from_settings(settings)
+    with KafkaLog(settings) if source is None else nullcontext(source) as log:
+        if upto is None:
+            upto = committed_offset(log, partition)
+        if upto is None:  # the matcher never committed: everything there is
+            upto = log.watermarks(ORDER_REQUESTS, partition)[1]
+        expected = expected_records(log, topics_of(settings), codec, partition, upto, config)
+        logged = ((r.offset, r.value or b"") for r in log.read(ENGINE_EVENTS, partition))
+        n_expected, n_log, sha_expected, sha_log, divergence = compare(codec, expected, logged)
     return VerifyResult(partition, upto, n_expected, n_log, sha_expected, sha_log, divergence)
 
 
@@ -225,10 +205,18 @@ def main(argv: list[str]) -> int:
     settings = settings_module.load()
     if args.topic_prefix is not None:
         settings = dataclasses.replace(settings, topic_prefix=args.topic_prefix)
+    with KafkaLog(settings) as log:
+        return verify_all(settings, log, args, config)
+
+
+def verify_all(
+    settings: Settings, log: LogSource, args: argparse.Namespace, config: BookConfig
+) -> int:
+    """The partitions ``args`` asks for, reported; the exit status."""
     topic = settings.topic(ORDER_REQUESTS)
     try:
-        partitions = partition_count(settings, topic)
-        partition_count(settings, settings.topic(ENGINE_EVENTS))
+        partitions = log.partitions(ORDER_REQUESTS)
+        log.partitions(ENGINE_EVENTS)
     except (RuntimeError, KafkaException) as exc:
         print(f"tradex matching verify: {exc}", file=sys.stderr)
         return 2
@@ -236,10 +224,12 @@ def main(argv: list[str]) -> int:
         print(f"tradex matching verify: {topic} has {partitions} partitions", file=sys.stderr)
         return 2
     wanted = [args.partition] if args.partition is not None else list(range(partitions))
-    codec = Codec.from_settings(settings)
+    codec = codec_from_settings(settings)
     results = []
     for partition in wanted:
-        result = verify_partition(settings, partition, upto=args.upto, config=config, codec=codec)
+        result = verify_partition(
+            settings, partition, upto=args.upto, config=config, codec=codec, source=log
+        )
         results.append(result)
         if result.ok:
             print(

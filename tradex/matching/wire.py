@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from tradex.domain.ids import event_id, event_id_int
 from tradex.domain.types import EndReason, Reason
+from tradex.log.keys import instrument_key
 from tradex.matching.constants import (
     EV_ACCEPTED,
     EV_AMENDED,
@@ -71,46 +71,6 @@ from tradex.matching.constants import (
     STP_NONE,
 )
 from tradex.schemas.codec import Codec, CodecError
-
-# --- event ids --------------------------------------------------------------------------
-# The "source" part of event ids (tradex.domain.ids); the command side uses 0..2.
-SOURCE_ENGINE_EVENTS = 3
-SOURCE_SETTLEMENTS_OUT = 4
-SOURCE_MATCHER_DEAD_LETTERS = 5
-# One input (a sweeping order) can cause far more than 256 outputs, so the matcher splits the
-# id's 56 position bits as offset (40 bits, like order ids) | output index (16 bits).
-INPUT_OFFSET_MAX = (1 << 40) - 1
-OUTPUTS_PER_INPUT_MAX = 1 << 16
-
-
-class OutputOverflow(RuntimeError):
-    """One input record caused more than OUTPUTS_PER_INPUT_MAX outputs of one kind."""
-
-
-def event_id_base(time_ns: int, source: int, partition: int, offset: int) -> int:
-    """The event id (as an int) of output 0 of one kind caused by input ``offset``; output
-    ``i`` is ``base + i`` (the index fills the low 16 bits)."""
-    assert 0 <= offset <= INPUT_OFFSET_MAX, "order-requests offset beyond 40 bits"
-    return event_id_int(max(time_ns, 0), source, partition, offset << 8, 0)
-
-
-def format_event_id(base: int, index: int) -> str:
-    """Canonical UUID text of output ``index`` after :func:`event_id_base`."""
-    if not 0 <= index < OUTPUTS_PER_INPUT_MAX:
-        raise OutputOverflow(f"one input caused more than {OUTPUTS_PER_INPUT_MAX} outputs")
-    h = f"{base + index:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def matcher_event_id(time_ns: int, source: int, partition: int, offset: int, index: int) -> str:
-    """Event id of the ``index``-th output of one kind caused by input ``offset``."""
-    if not 0 <= index < OUTPUTS_PER_INPUT_MAX:
-        raise OutputOverflow(
-            f"input {partition}@{offset} caused more than {OUTPUTS_PER_INPUT_MAX} outputs"
-        )
-    assert 0 <= offset <= INPUT_OFFSET_MAX, "order-requests offset beyond 40 bits"
-    return event_id(max(time_ns, 0), source, partition, (offset << 8) | (index >> 8), index & 0xFF)
-
 
 # --- requests ---------------------------------------------------------------------------
 
@@ -169,14 +129,6 @@ class Malformed(NamedTuple):
 
     reason: str
     error: str
-
-
-def instrument_key(instrument_id: int) -> bytes:
-    return str(instrument_id).encode()
-
-
-def account_key(account_id: int) -> bytes:
-    return str(account_id).encode()
 
 
 def parse_request(codec: Codec, key: bytes | None, value: bytes | None) -> Request | Malformed:

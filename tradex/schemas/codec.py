@@ -1,7 +1,8 @@
 """Avro codec in the Confluent wire format: ``0x00 | schema id (4 bytes, big endian) | body``.
 
     codec = Codec.offline()                      # ids from registry.json, no service needed
-    codec = Codec.from_settings(settings.load()) # a real registry when schema_registry_url is set
+    codec = codec_from_settings(settings)        # tradex.schemas.remote: a real registry when
+                                                 # schema_registry_url is set
 
     sealed = codec.encode_domain(event, envelope_fields, prev_hash)  # domain object -> bytes
     envelope, event = codec.decode_domain(sealed.data)               # bytes -> domain object
@@ -126,10 +127,13 @@ class Codec:
         *,
         specialised: bool = True,
         native: bool = True,
+        lookup: Callable[[int], SchemaVersion | None] | None = None,
     ) -> None:
         """``wire_ids``: local schema id -> id used on the wire (a real registry's ids);
         identity when None. ``specialised=False``: fastavro only (reference path).
-        ``native=False``: the pure-Python compiled codec where the C one would serve."""
+        ``native=False``: the pure-Python compiled codec where the C one would serve.
+        ``lookup``: the local version of a wire id this codec does not know (a registry
+        connection, :mod:`tradex.schemas.remote`, which builds such codecs); None: offline."""
         self.registry = registry
         self.specialised = specialised
         self.native = native and specialised and compile_native is not None
@@ -151,7 +155,7 @@ class Codec:
             self.decode_domain = self._native_readers.decode_domain
         else:
             self.decode_domain = self._decode_domain_python
-        self.remote: Any = None  # a SchemaRegistryClient, when attached
+        self.lookup = lookup
         for subject, versions in registry.subjects.items():
             latest = versions[-1]
             newest = self._parse(latest)
@@ -224,16 +228,6 @@ class Codec:
         """Ids straight from the checked-in registry file."""
         registry = registry if registry is not None else Registry.load()
         return cls(registry, specialised=specialised, native=native)
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> Codec:
-        """Offline, or registered at ``settings.schema_registry_url`` when it is set."""
-        url: str = settings.schema_registry_url
-        if not url:
-            return cls.offline()
-        from tradex.schemas.remote import connect, registry_client
-
-        return connect(registry_client(url), Registry.load())
 
     # -- encode ------------------------------------------------------------------------------
 
@@ -371,7 +365,7 @@ class Codec:
         wire_id = self._header(data)
         reader = self._readers.get(wire_id)
         if reader is None:
-            reader = self._resolve_remote(wire_id)
+            reader = self._resolve_unknown(wire_id)
         if reader.fast is not None:
             try:
                 record, end = reader.fast(bytes(data))
@@ -438,14 +432,12 @@ class Codec:
             raise CodecError(f"invalid {name}: {exc}") from exc
         return envelope, obj
 
-    def _resolve_remote(self, wire_id: int) -> _Reader:
-        """An id this process has not seen: ask the attached registry, match it to a local
-        version by its canonical text."""
-        if self.remote is None:
+    def _resolve_unknown(self, wire_id: int) -> _Reader:
+        """An id this process has not seen: ask :attr:`lookup` (the registry, matching it to
+        a local version by its canonical text)."""
+        if self.lookup is None:
             raise CodecError(f"unknown schema id {wire_id}")
-        from tradex.schemas.remote import local_version_of
-
-        version = local_version_of(self.remote, self.registry, wire_id)
+        version = self.lookup(wire_id)
         if version is None:
             raise CodecError(f"schema id {wire_id} matches no schema in the registry file")
         return self._add_reader(wire_id, version)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tradex.schemas.bench import main
+from tradex.bench.codec import main
 
 
 def test_quick_bench_runs_and_our_path_agrees_with_fastavro(

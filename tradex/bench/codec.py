@@ -8,7 +8,7 @@ shared): ``ours`` (the C codec), ``twin`` (the pure-Python compiled codec), ``be
 implementation) and the peer,
 confluent-kafka's AvroSerializer + AvroDeserializer on the in-process mock registry (same
 record as a dict, no chain). Medians of the repeats; ``ok`` is false when ours or twin and
-before disagree on a byte or a decoded value. Last line: one JSON object (bench/README.md).
+before disagree on a byte or a decoded value. Last line: one JSON object (``../shared/bench/README.md``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from tradex.domain import (
     Side,
     StpMode,
 )
+from tradex.log.topics import ACCOUNT_EVENTS
 from tradex.schemas.codec import Codec, EnvelopeFields
 from tradex.schemas.remote import registry_client
 
@@ -83,7 +84,7 @@ def peer_round_trip(codec: Codec, event: Any) -> Callable[[int], float]:
     serializer = AvroSerializer(client, text, conf={"auto.register.schemas": True})
     deserializer = AvroDeserializer(client, text)
     record = codec.decode(codec.encode_domain(event, ENVELOPE).data).record
-    ctx = SerializationContext("account-events", MessageField.VALUE)
+    ctx = SerializationContext(ACCOUNT_EVENTS, MessageField.VALUE)
 
     def run(count: int) -> float:
         start = time.process_time()

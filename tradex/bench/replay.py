@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.streams import (
+from tradex.bench.streams import (
     S_CANCEL,
     S_FOK,
     S_GTC,
@@ -84,7 +84,7 @@ class ReplayResult:
 
 def warm_up_tradex() -> None:
     """Compile (or load from the on-disk cache) the kernels outside any timed loop."""
-    from bench.streams import STREAM_DTYPE
+    from tradex.bench.streams import STREAM_DTYPE
     from tradex.matching.book import Book, OutputBuffers
 
     tiny = np.zeros(4, STREAM_DTYPE)

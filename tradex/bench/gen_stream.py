@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.streams import (
+from tradex.bench.streams import (
     S_AMEND,
     S_CANCEL,
     S_FOK,

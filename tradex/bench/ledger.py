@@ -41,24 +41,15 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Message, Producer
 from confluent_kafka.admin import AdminClient
 
-from bench.ledger_peer import Rules, run_peer
+from tradex.bench.ledger_peer import Rules, run_peer
 from tradex.commands import service
 from tradex.commands.client import encode_command
 from tradex.commands.processor import AccountProcessor
-from tradex.commands.reference_processor import entity_key
 from tradex.commands.reference_service import build as build_reference
 from tradex.commands.reference_table import ReferenceFollower
-from tradex.commands.topics import (
-    ACCOUNT_COMMANDS,
-    ACCOUNT_EVENTS,
-    REFERENCE_COMMANDS,
-    account_key,
-    account_partition,
-    ensure_account_topics,
-)
 from tradex.domain import (
     AccountBook,
     CreateAsset,
@@ -77,15 +68,18 @@ from tradex.domain.ids import order_id
 from tradex.infra import postgres
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
-from tradex.infra.kafka import (
-    consume_available,
-    consumer_config,
-    produce_sync,
-    producer_config,
-    read_partition,
-)
+from tradex.infra.kafka import produce_sync, producer_config
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.infra.stage import batch_records_max
+from tradex.log.keys import account_key, account_partition, reference_key
+from tradex.log.source import KafkaLog
+from tradex.log.topics import (
+    ACCOUNT_COMMANDS,
+    ACCOUNT_EVENTS,
+    REFERENCE_COMMANDS,
+    ensure_account_topics,
+)
+from tradex.log.typed import read_typed
 from tradex.schemas.chain import verify_chain
 from tradex.schemas.codec import Codec
 
@@ -182,7 +176,7 @@ def prepare(settings: Settings, codec: Codec, partitions: int, accounts: int) ->
     ensure_account_topics(settings, partitions)
     stage, processor = build_reference(settings, "bench")
     records: list[tuple[bytes | None, bytes]] = [
-        (entity_key(c), encode_command(codec, c)) for c in reference_commands(accounts)
+        (reference_key(c), encode_command(codec, c)) for c in reference_commands(accounts)
     ]
     produce_sync(settings, settings.topic(REFERENCE_COMMANDS), records)
     stage.run(idle_s_max=1.0)
@@ -265,16 +259,16 @@ def verify(
     folded = AccountBook(ReferenceData())
     ledger = Ledger()
     events = 0
-    for partition in range(partitions):
-        links = []
-        for message in read_partition(settings, settings.topic(ACCOUNT_EVENTS), partition):
-            data = message.value() or b""
-            envelope, event = codec.decode_domain(data)
-            links.append((envelope.prev_hash, data))
-            folded.apply(event)
-            ledger.apply(event)
-            events += 1
-        problems += [f"partition {partition}: {p}" for p in verify_chain(links)[:5]]
+    with KafkaLog(settings) as log:
+        for partition in range(partitions):
+            links = []
+            for record in read_typed(log, codec, ACCOUNT_EVENTS, partition):
+                envelope, event = record.checked()
+                links.append((envelope.prev_hash, record.value))
+                folded.apply(event)
+                ledger.apply(event)
+                events += 1
+            problems += [f"partition {partition}: {p}" for p in verify_chain(links)[:5]]
     if events != len(numbered):
         problems.append(f"{events} events for {len(numbered)} commands")
     expected = expected_balances(numbered, accounts)
@@ -304,17 +298,16 @@ def latency(
     ]
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}
-    tail = Consumer(consumer_config(settings, "bench-latency-tail"))
-    tail.assign([TopicPartition(settings.topic(ACCOUNT_EVENTS), p, 0) for p in range(partitions)])
+    log = KafkaLog(settings, bulk=False)
+    tail = log.follow({(ACCOUNT_EVENTS, p): 0 for p in range(partitions)})
     done = threading.Event()
 
     def follow() -> None:
         while not done.is_set():
-            for message in consume_available(tail, 10_000, 0.05):
-                if message.error() is None:
-                    now = time.perf_counter()
-                    _envelope, event = codec.decode_domain(message.value() or b"")
-                    seen.setdefault(event.command_id, now)
+            for record in tail.poll(0.05, 10_000):
+                now = time.perf_counter()
+                _envelope, event = codec.decode_domain(record.value or b"")
+                seen.setdefault(event.command_id, now)
 
     follower = threading.Thread(target=follow, daemon=True)
     follower.start()
@@ -347,6 +340,7 @@ def latency(
         done.set()
         follower.join()
         tail.close()
+        log.close()
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
     latencies = sorted((seen[c] - sent[c]) * 1000 for c in sent if c in seen)

@@ -18,11 +18,8 @@ import struct
 import zlib
 from collections.abc import Iterable, Iterator
 
-from confluent_kafka import Consumer, TopicPartition
-
-from tradex.infra.kafka import admin_timeout_s, consumer_config, read_partition
-from tradex.infra.settings import Settings
 from tradex.infra.stage import Output
+from tradex.log.source import LogSource
 
 HEADER = struct.Struct(">4sqII")  # magic, position, index, count
 piece_bytes_max = 512 * 1024
@@ -85,23 +82,17 @@ def decompress(packed: bytes) -> bytes:
 
 
 def latest(
-    settings: Settings, topic: str, partition: int, magic: bytes, below: int | None = None
+    source: LogSource, topic: str, partition: int, magic: bytes, below: int | None = None
 ) -> tuple[int, bytes] | None:
-    """The newest complete snapshot of ``partition`` (with position <= ``below`` if given):
-    (position, payload), or None. Reads only the log's tail, widening the window until a
-    snapshot is found or the whole log was read."""
-    probe = Consumer(consumer_config(settings, group_id="tradex-reader"))
-    try:
-        low, high = probe.get_watermark_offsets(
-            TopicPartition(topic, partition), timeout=admin_timeout_s
-        )
-    finally:
-        probe.close()
+    """The newest complete snapshot of ``partition`` of ``topic`` (logical name) with
+    position <= ``below`` if given: (position, payload), or None. Reads only the log's tail,
+    widening the window until a snapshot is found or the whole log was read."""
+    low, high = source.watermarks(topic, partition)
     window = tail_records_start
     while True:
         start = max(low, high - window)
         found: tuple[int, bytes] | None = None
-        values = (m.value() or b"" for m in read_partition(settings, topic, partition, start, high))
+        values = (r.value or b"" for r in source.read(topic, partition, start, high))
         for position, packed in complete_runs(values, magic):
             if below is None or position <= below:
                 found = (position, packed)

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.gen_stream import generate
-from bench.replay import BATCH_COMMANDS, ReplayResult, replay
-from bench.streams import StreamError, read_stream, write_stream
+from tradex.bench.gen_stream import generate
+from tradex.bench.replay import BATCH_COMMANDS, ReplayResult, replay
+from tradex.bench.streams import StreamError, read_stream, write_stream
 
 SEED = 20240607
 PEER_MIXES = ("shallow", "deep")

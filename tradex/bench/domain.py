@@ -1,9 +1,10 @@
 """Per-command cost of the domain: our plain aggregate vs the ``eventsourcing`` Aggregate.
 
-    python -m tradex.domain.bench [--commands N] [--repeats R]
+    tradex bench domain [--commands N] [--repeats R]
 
 Both run the same deposit + place-order (hold) commands in memory, no persistence: the
-figure is decide + apply per command. Last line: one JSON object (bench/README.md).
+figure is decide + apply per command. Last line: one JSON object
+(``../shared/bench/README.md``).
 """
 
 from __future__ import annotations
