@@ -51,7 +51,7 @@ from tradex.infra.kafka import produce_sync
 from tradex.infra.settings import Settings
 from tradex.log.keys import account_key, account_partition
 from tradex.log.source import KafkaLog
-from tradex.log.topics import DEAD_LETTERS, ORDER_REQUESTS
+from tradex.log.topics import ACCOUNT_COMMANDS, DEAD_LETTERS, ORDER_REQUESTS
 from tradex.schemas.chain import ZERO_HASH, verify_chain
 from tradex.schemas.codec import EnvelopeFields
 
@@ -97,6 +97,11 @@ def test_commands_become_events_and_order_requests(settings: Settings) -> None:
     rejected = by_command["sell-b"]
     assert [type(e) for e in rejected] == [OrderRejected]
     assert rejected[0].reason == Reason.INSUFFICIENT_FUNDS  # type: ignore[attr-defined]
+    # It names the order id the order would have had: (partition << 40) | its offset.
+    home = account_partition(BOB, PARTITIONS)
+    (sell_b,) = [c for c in read_log(settings, ACCOUNT_COMMANDS, home)
+                 if c.event.command_id == "sell-b"]  # fmt: skip
+    assert rejected[0].order_id == order_id(home, sell_b.offset) > 0  # type: ignore[attr-defined]
     assert [type(e) for e in by_command["wd-1"]] == [WithdrawalRequested]
     assert [type(e) for e in by_command["ok-1"]] == [WithdrawalPaid]
     assert [type(e) for e in by_command["no-2"]] == [WithdrawalReleased]

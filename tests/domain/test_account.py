@@ -124,6 +124,7 @@ def test_sell_holds_base(book: AccountBook) -> None:
     (rejected,) = book.handle(place("o2", 2, Side.SELL, 50_000, 1), order_id=2).events
     assert isinstance(rejected, OrderRejected)
     assert rejected.reason == Reason.INSUFFICIENT_FUNDS
+    assert rejected.order_id == 2  # the id it would have had
 
 
 def test_order_rule_rejections(book: AccountBook) -> None:
@@ -140,11 +141,12 @@ def test_order_rule_rejections(book: AccountBook) -> None:
             Reason.INVALID_COMMAND,
         ),  # type: ignore[arg-type]
     ]
-    for command, reason in cases:
-        decision = book.handle(command, order_id=5)
+    for order_id, (command, reason) in enumerate(cases, start=5):
+        decision = book.handle(command, order_id=order_id)
         (event,) = decision.events
         assert isinstance(event, OrderRejected)
         assert event.reason == reason, command
+        assert event.order_id == order_id, command  # also when validate() refused it
         assert decision.order_requests == ()
     assert book.account(1).balances() == {"USD": (1_000_000, 0)}
 

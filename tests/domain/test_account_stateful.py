@@ -19,8 +19,10 @@ from tradex.domain import (
     Ledger,
     Liquidity,
     NewOrder,
+    OrderAccepted,
     OrderEnded,
     OrderKind,
+    OrderRejected,
     PlaceOrder,
     RejectWithdrawal,
     RequestWithdrawal,
@@ -57,6 +59,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.sent.append(command)
         for event in decision.events:
             event.validate()
+            if isinstance(event, OrderAccepted | OrderRejected):
+                assert event.order_id == self.offset  # rejected: the id it would have had
             self.ledger.apply(event)
             if isinstance(event, WithdrawalRequested):
                 self.withdrawals.append((event.account_id, event.withdrawal_id))

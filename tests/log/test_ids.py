@@ -54,6 +54,7 @@ def test_the_sources_are_the_ones_on_the_log() -> None:
     assert [(s.name, int(s)) for s in EventSource] == [
         ("ACCOUNT_COMMANDS", 0), ("SETTLEMENTS", 1), ("REFERENCE_COMMANDS", 2),
         ("MATCHER_ENGINE_EVENTS", 3), ("MATCHER_SETTLEMENTS", 4), ("MATCHER_DEAD_LETTERS", 5),
+        ("PROJECTOR_DEAD_LETTERS", 6),
     ]  # fmt: skip
     assert max(EventSource) <= SOURCE_MAX
     assert {EventSource(3), EventSource(4), EventSource(5)} == MATCHER_SOURCES

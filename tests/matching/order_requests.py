@@ -15,11 +15,15 @@ T0_NS = 1_767_225_600_000_000_000  # 2026-01-01
 
 
 class Feed:
-    """Records in the order they are made; ``time_ns`` advances 1 ms per record."""
+    """Records in the order they are made; ``time_ns`` advances 1 ms per record, minus up
+    to ``jitter_ms`` (seeded) so request times can go backwards, unless ``at`` sets it."""
 
-    def __init__(self, codec: Codec) -> None:
+    def __init__(self, codec: Codec, jitter_ms: int = 0, seed: int = 0) -> None:
         self.codec = codec
         self.records: list[tuple[bytes | None, bytes]] = []
+        self.jitter_ms = jitter_ms
+        self.rng = random.Random(seed)
+        self.at: int | None = None  # the next records' time, when set
 
     def _add(self, obj: object, instrument_id: int) -> None:
         n = len(self.records)
@@ -29,7 +33,10 @@ class Feed:
         self.records.append((str(instrument_id).encode(), sealed.data))
 
     def now(self) -> int:
-        return T0_NS + len(self.records) * 1_000_000
+        if self.at is not None:
+            return self.at
+        jitter_ms = self.rng.randrange(self.jitter_ms + 1) if self.jitter_ms else 0
+        return T0_NS + (len(self.records) - jitter_ms) * 1_000_000
 
     def rules(self, instrument_id: int, band_bps: int = 0, halted: bool = False) -> None:
         status = InstrumentStatus.HALTED if halted else InstrumentStatus.TRADING
@@ -75,13 +82,18 @@ class Feed:
 
 
 def random_feed(
-    seed: int, records: int, instruments: tuple[int, ...] = (1, 2, 3), codec: Codec | None = None
+    seed: int,
+    records: int,
+    instruments: tuple[int, ...] = (1, 2, 3),
+    codec: Codec | None = None,
+    jitter_ms: int = 0,
 ) -> Feed:
     """A seeded stream of every request kind (rules, halts, all order kinds, STP modes,
-    cancels and amends of live orders) over ``instruments``."""
+    cancels and amends of live orders) over ``instruments``; ``jitter_ms``: request times
+    go back up to that much (see :class:`Feed`)."""
     codec = codec or Codec.offline()
     rng = random.Random(seed)
-    feed = Feed(codec)
+    feed = Feed(codec, jitter_ms, seed)
     for instrument in instruments:
         feed.rules(instrument, band_bps=rng.choice((0, 0, 2_000)))
     next_id = 1

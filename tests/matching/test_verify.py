@@ -51,7 +51,7 @@ def log(settings: Settings, name: str) -> list[tuple[bytes | None, bytes]]:
 def matched(settings: Settings) -> tuple[Settings, list[tuple[bytes | None, bytes]]]:
     """A real matcher run over a random stream; (settings, its order-requests records)."""
     topics(settings)
-    records = random_feed(21, 600, instruments=(1, 3)).records
+    records = random_feed(21, 600, instruments=(1, 3), jitter_ms=20).records  # times go back
     produce_sync(settings, settings.topic("order-requests"), records)
     stage, _processor = build(settings, instance="v", config=CONFIG, batch_records=100)
     assert stage.run(idle_s_max=1.5).records_in == len(records)

@@ -8,14 +8,17 @@ unique, and every FillLeg of an order precedes its OrderEnded.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import random
+import struct
 from collections import defaultdict
 from typing import Any
 
 import pytest
 
 from tests.matching.order_requests import Feed, random_feed
+from tradex.domain.engine import ENGINE_EVENT_TYPES
 from tradex.infra.stage import Output
 from tradex.matching.book import OutputBuffers
 from tradex.matching.partition import BookConfig, InputRecord, PartitionEngine, Topics
@@ -332,3 +335,166 @@ def test_chains_link_ids_are_unique_and_fills_precede_their_end() -> None:
     trades = [r for _, name, r in rows if name == "Trade"]
     assert len({t["trade_id"] for t in trades}) == len(trades)
     assert sum(1 for _, name, _ in rows if name == "FillLeg") == 2 * len(trades)
+
+
+def test_engine_records_are_the_bytes_of_their_values_encoded_as_dicts() -> None:
+    """The matcher encodes domain records in C; each engine-events record equals what
+    sealing its decoded values as a plain dict gives (compiled dict encoder and fastavro),
+    and decodes to a validated domain record of its type."""
+    reference = Codec.offline(specialised=False)
+    outputs, _ = run_in_batches(random_feed(6, 1_500).inputs(), [700])
+    seen: set[str] = set()
+    for output in outputs:
+        if output.topic != "ee":
+            continue
+        d = CODEC.decode(output.value)
+        name = d.subject.rsplit(".", 1)[-1]
+        record = d.record
+        prev_hash = record["envelope"]["prev_hash"]
+        assert CODEC.seal(name, dict(record), prev_hash).data == output.value
+        assert reference.seal(name, dict(record), prev_hash).data == output.value
+        envelope, obj = CODEC.decode_domain(output.value)
+        assert type(obj).__name__ == name
+        assert obj._asdict() == {k: v for k, v in record.items() if k not in ("envelope", "hash")}
+        assert envelope.event_time_ns == obj.event_time_ns
+        seen.add(name)
+    assert seen == {cls.__name__ for cls in ENGINE_EVENT_TYPES}
+
+
+# --- engine time and book_seq ------------------------------------------------------------
+
+
+def times_by_input(outputs: list[Output]) -> dict[str, set[int]]:
+    """Correlation id (the Feed's per-input "r<n>") -> every time its outputs carry:
+    envelope and payload of engine events and settlements."""
+    found: dict[str, set[int]] = defaultdict(set)
+    for output in outputs:
+        if output.topic == "dl":
+            continue
+        envelope, obj = CODEC.decode_domain(output.value)
+        found[envelope.correlation_id] |= {envelope.event_time_ns, obj.event_time_ns}
+    return found
+
+
+def test_engine_time_never_goes_back_per_instrument_and_clocks_are_independent() -> None:
+    ms = 1_000_000
+    s = Session()
+    s.feed.at = 1_000 * ms
+    s.feed.rules(7)  # r0
+    s.feed.rules(8)  # r1
+    s.feed.at = 5_000 * ms
+    s.feed.new(101, 1, 7, "SELL", 100, 5)  # r2: rests at 5,000 ms
+    s.feed.at = 3_000 * ms
+    s.feed.new(102, 2, 7, "BUY", 100, 2)  # r3: asked at 3,000 ms, instrument 7 is at 5,000
+    s.feed.at = 2_000 * ms
+    s.feed.new(201, 2, 8, "BUY", 50, 1)  # r4: instrument 8's clock is at 1,000 only
+    s.feed.at = 4_000 * ms
+    s.feed.cancel(101, 1, 7)  # r5: still 5,000
+    s.feed.at = 6_000 * ms
+    s.feed.new(103, 1, 7, "SELL", 100, 1)  # r6: 6,000
+    s.feed.at = 100 * ms
+    s.feed.new(301, 3, 9, "BUY", 10, 1)  # r7: no book for 9: its own time (seq 0 too)
+    out = s.run()
+    assert names(out, "st") == ["FillLeg", "FillLeg", "OrderEnded", "OrderEnded", "OrderEnded"]
+    assert times_by_input(out) == {
+        "r0": {1_000 * ms}, "r1": {1_000 * ms}, "r2": {5_000 * ms}, "r3": {5_000 * ms},
+        "r4": {2_000 * ms}, "r5": {5_000 * ms}, "r6": {6_000 * ms}, "r7": {100 * ms},
+    }  # fmt: skip
+    assert s.engine.engine_times == {7: 6_000 * ms, 8: 2_000 * ms}
+    # Event ids (UUIDv7: 48 bits of ms first) hold the engine time too.
+    for output in out:
+        envelope, _obj = CODEC.decode_domain(output.value)
+        assert int(envelope.event_id.replace("-", "")[:12], 16) == envelope.event_time_ns // ms
+    # A snapshot keeps the clocks: after a restore, a late request is still held back.
+    restored = engine()
+    restored.restore(s.engine.state_bytes())
+    s.feed.at = 10 * ms
+    s.feed.new(104, 1, 7, "SELL", 100, 1)  # r8
+    s.feed.new(202, 2, 8, "SELL", 60, 1)  # r9
+    tail = restored.apply(s.feed.inputs()[restored.next_offset :])
+    assert times_by_input(tail) == {"r8": {6_000 * ms}, "r9": {2_000 * ms}}
+    assert as_bytes(tail) == as_bytes(s.run())
+
+
+def check_clocks_and_book_seqs(inputs: list[InputRecord], outputs: list[Output]) -> None:
+    """Every output of input n carries the running max of its instrument's request times;
+    each instrument's L2Delta book_seq runs 1, 2, 3, … in log order."""
+    request_times: dict[str, tuple[int, int]] = {}  # correlation id -> (instrument, time)
+    for rec in inputs:
+        assert rec.value is not None
+        envelope, request = CODEC.decode_domain(rec.value)
+        request_times[envelope.correlation_id] = (request.instrument_id, request.event_time_ns)
+    clock: dict[int, int] = {}
+    expected: dict[str, int] = {}
+    backwards = 0
+    for correlation, (instrument, time_ns) in request_times.items():
+        backwards += time_ns < clock.get(instrument, time_ns)
+        clock[instrument] = max(clock.get(instrument, time_ns), time_ns)
+        expected[correlation] = clock[instrument]
+    assert backwards > len(inputs) // 10, "the stream hardly ever goes back in time"
+    found = times_by_input(outputs)
+    assert found == {c: {expected[c]} for c in found}
+    book_seqs: dict[int, list[int]] = defaultdict(list)
+    for output in outputs:
+        if output.topic == "ee":
+            _envelope, obj = CODEC.decode_domain(output.value)
+            if type(obj).__name__ == "L2Delta":
+                book_seqs[obj.instrument_id].append(obj.book_seq)
+    assert len(book_seqs) == 3
+    for seqs in book_seqs.values():
+        assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_clocks_and_book_seqs_do_not_depend_on_batches_or_snapshots() -> None:
+    inputs = random_feed(8, 2_500, jitter_ms=40).inputs()
+    whole, eng_whole = run_in_batches(inputs, [])
+    check_clocks_and_book_seqs(inputs, whole)
+    split, eng_split = run_in_batches(inputs, random.Random(8).sample(range(1, 2_500), 30))
+    assert as_bytes(split) == as_bytes(whole)
+    assert eng_split.state_bytes() == eng_whole.state_bytes()
+    for cut in (400, 1_900):
+        first = engine()
+        head = first.apply(inputs[:cut])
+        second = engine()
+        second.restore(first.state_bytes())
+        assert second.engine_times == first.engine_times
+        assert second.book_seqs == first.book_seqs
+        assert as_bytes(head + second.apply(inputs[cut:])) == as_bytes(whole)
+        assert second.state_hash() == eng_whole.state_hash()
+    assert eng_whole.book_seqs == {
+        i: sum(1 for o in whole if o.topic == "ee" and o.key == str(i).encode()
+               and CODEC.decode(o.value).subject == "tradex.engine.L2Delta")
+        for i in (1, 2, 3)
+    }  # fmt: skip
+
+
+def format_1_state(eng: PartitionEngine) -> bytes:
+    """``state_bytes()`` as STATE_FORMAT 1 wrote it: books without clocks and book_seqs."""
+    head = struct.Struct("<8sqqqqqqq32sqq")
+    parts = [
+        head.pack(
+            b"TXMATCH\x00", 1, eng.partition, eng.next_offset, eng.trades_total,
+            eng.settlement_partitions, eng.config.orders_max, eng.config.price_levels_max,
+            eng.engine_prev, len(eng.settle_prev), len(eng.books),
+        )
+    ]  # fmt: skip
+    for target in sorted(eng.settle_prev):
+        parts.append(struct.pack("<q32s", target, eng.settle_prev[target]))
+    for instrument_id in sorted(eng.books):
+        blob = eng.books[instrument_id].snapshot()
+        parts += [struct.pack("<qq", instrument_id, len(blob)), blob]
+    body = b"".join(parts)
+    return body + hashlib.sha256(body).digest()
+
+
+def test_restore_refuses_a_state_of_the_previous_format() -> None:
+    eng = engine()
+    eng.apply(random_feed(9, 300).inputs())
+    old = format_1_state(eng)
+    fresh = engine()
+    before = fresh.state_bytes()
+    with pytest.raises(SnapshotError, match="format 2"):
+        fresh.restore(old)
+    assert fresh.state_bytes() == before
+    fresh.restore(eng.state_bytes())  # the current format restores
+    assert fresh.state_bytes() == eng.state_bytes()

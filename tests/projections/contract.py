@@ -17,6 +17,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import uuid
 from typing import Any, ClassVar
 
 import pytest
@@ -180,23 +181,28 @@ class ProjectorContract:
 
     def poisoned(self, store: Settings, cls: type[Projector]) -> Settings:
         """Settings for a copy of the exchange's topics with one poison record in the
-        middle of the first topic's partition 0."""
+        middle of the first topic's first partition that has records."""
         from tradex.infra.kafka import TopicSpec, ensure_topics
 
-        copy = dataclasses.replace(store, topic_prefix=f"{store.topic_prefix}p-")
+        copy = dataclasses.replace(
+            store, topic_prefix=f"{store.topic_prefix}{uuid.uuid4().hex[:6]}-"
+        )
         source = KafkaLog(store)
         ensure_topics(
             copy,
             {t: TopicSpec(source.partitions(t)) for t in (*cls.topics, "dead-letters")},
         )
         producer = Producer(producer_config(copy))
+        poisoned = False
         for topic in cls.topics:
             for partition in range(source.partitions(topic)):
                 records = list(source.read(topic, partition))
                 for index, record in enumerate(records):
-                    if topic == cls.topics[0] and partition == 0 and index == len(records) // 2:
+                    if not poisoned and topic == cls.topics[0] and index == len(records) // 2:
                         producer.produce(copy.topic(topic), b"\x00poison", b"k", partition)
+                        poisoned = True
                     producer.produce(copy.topic(topic), record.value, record.key, partition)
+        assert poisoned, f"{cls.topics[0]} is empty"
         producer.flush(30)
         source.close()
         return copy

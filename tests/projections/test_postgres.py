@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import pytest
 
 from tests.projections.contract import CODEC, ProjectorContract, decoded, run_version
 from tests.projections.exchange import Exchange
-from tradex.domain import AccountBook, ReferenceData
+from tradex.domain import (
+    AccountBook,
+    HoldReleased,
+    OrderAccepted,
+    OrderRejected,
+    ReferenceData,
+    engine,
+)
 from tradex.infra import postgres
 from tradex.infra.settings import Settings
+from tradex.projections.pg_read import PostgresReader
+from tradex.projections.projector import namespace
 
 pytestmark = pytest.mark.integration
 
@@ -60,3 +70,109 @@ def test_balances_equal_the_domain_fold_of_account_events(pg: Settings) -> None:
     )
     assert {asset: int(total) for asset, total in totals} == {"BTC": 0, "USD": 0}, "double entry"
     assert CODEC  # the shared codec decoded the log above
+
+
+def _fold_until(
+    events: list[Any], keep: Callable[[Any], bool]
+) -> dict[tuple[int, str], tuple[int, int]]:
+    book = AccountBook(ReferenceData())
+    for event in events:
+        if keep(event):
+            book.apply(event.body)
+    return {
+        (account.account_id, asset): pair
+        for account in book
+        for asset, pair in account.balances().items()
+    }
+
+
+def test_balances_as_of_a_position_and_a_time_equal_the_fold_up_to_there(pg: Settings) -> None:
+    run_version(pg, "postgres", 1, live=True)
+    events = decoded(pg, ("account-events",))
+    reader = PostgresReader(pg)
+    accounts = sorted({e.body.account_id for e in events if e.body.account_id > 0})[:6]
+
+    async def check() -> None:
+        async with reader.connect() as conn:
+            for partition in (0, 1):
+                offsets = [e.offset for e in events if e.partition == partition]
+                for cut in (offsets[len(offsets) // 3], offsets[-1] + 1):
+                    expected = _fold_until(
+                        events, lambda e, p=partition, c=cut: e.partition == p and e.offset < c
+                    )
+                    for account in accounts:
+                        found = await reader.balances_as_of(
+                            conn, account, position=(partition, cut)
+                        )
+                        want = {a: v for (acc, a), v in expected.items() if acc == account}
+                        assert {
+                            b.asset: (b.available, b.held) for b in found if b != (b.asset, 0, 0)
+                        } == {a: v for a, v in want.items() if v != (0, 0)}
+            times = sorted(e.envelope.event_time_ns for e in events)
+            moment = times[len(times) // 2]
+            expected = _fold_until(events, lambda e: e.envelope.event_time_ns <= moment)
+            for account in accounts:
+                found = await reader.balances_as_of(conn, account, time_ns=moment)
+                want = {a: v for (acc, a), v in expected.items() if acc == account and v != (0, 0)}
+                assert {
+                    b.asset: (b.available, b.held) for b in found if (b.available, b.held) != (0, 0)
+                } == want
+                now = await reader.balances(conn, account)
+                latest = await reader.balances_as_of(conn, account, time_ns=times[-1])
+                assert [b for b in latest if (b.available, b.held) != (0, 0)] == [
+                    b for b in now if (b.available, b.held) != (0, 0)
+                ]
+
+    asyncio.run(check())
+
+
+def test_orders_join_both_topics_and_match_the_log(pg: Settings) -> None:
+    run_version(pg, "postgres", 1, batch_records=41, live=True)
+    account = [e.body for e in decoded(pg, ("account-events",))]
+    engine_events = [e.body for e in decoded(pg, ("engine-events",))]
+    accepted = {e.order_id: e for e in account if isinstance(e, OrderAccepted)}
+    rejected = {e.order_id: e for e in account if isinstance(e, OrderRejected)}
+    ended = {e.order_id: str(e.end_reason) for e in account if isinstance(e, HoldReleased)}
+    filled: dict[int, int] = {}
+    for e in engine_events:
+        if isinstance(e, engine.Trade):
+            filled[e.maker_order_id] = filled.get(e.maker_order_id, 0) + e.qty
+            filled[e.taker_order_id] = filled.get(e.taker_order_id, 0) + e.qty
+    rows = {r["order_id"]: r for r in fetch_records(pg, "SELECT * FROM {ns}.orders")}
+    assert set(rows) == set(accepted) | set(rejected)
+    assert rejected and accepted and ended
+    for order_id, row in rows.items():
+        source = accepted.get(order_id) or rejected[order_id]
+        assert row["command_id"] == source.command_id
+        assert row["filled_qty"] == filled.get(order_id, 0)
+        assert row["settled_qty"] == row["filled_qty"], "every fill settled"
+        if order_id in rejected:
+            assert row["status"] == "REJECTED"
+        elif order_id in ended:
+            assert row["status"] == ended[order_id]
+        else:
+            assert row["status"] in ("NEW", "PARTIALLY_FILLED")
+    reader = PostgresReader(pg)
+
+    async def check() -> None:
+        async with reader.connect() as conn:
+            some = next(iter(accepted.values()))
+            by_command = await reader.order_by_command(conn, some.account_id, some.command_id)
+            assert by_command is not None and by_command["order_id"] == some.order_id
+            open_orders = await reader.open_orders(conn, some.account_id)
+            assert all(r["status"] in ("NEW", "PARTIALLY_FILLED") for r in open_orders)
+            fills = await reader.fills(conn, some.account_id, limit=1_000)
+            assert [f["event_time_ns"] for f in fills] == sorted(f["event_time_ns"] for f in fills)
+
+    asyncio.run(check())
+
+
+def fetch_records(settings: Settings, sql: str) -> list[Any]:
+    async def run() -> list[Any]:
+        conn = await postgres.connect(settings)
+        try:
+            return list(await conn.fetch(sql.format(ns=namespace(settings, "postgres"))))
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())

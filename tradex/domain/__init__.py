@@ -18,6 +18,20 @@ from tradex.domain.commands import (
     RequestWithdrawal,
     SettlementInput,
 )
+from tradex.domain.engine import (
+    ENGINE_EVENT_TYPES,
+    Accepted,
+    AmendApplied,
+    Cancelled,
+    EngineEvent,
+    Expired,
+    Filled,
+    L2Delta,
+    Rejected,
+    Rested,
+    RulesApplied,
+    Trade,
+)
 from tradex.domain.errors import DomainError, InvalidRecord
 from tradex.domain.events import (
     ACCOUNT_EVENT_TYPES,
@@ -89,20 +103,21 @@ from tradex.domain.types import (
 )
 
 __all__ = [
-    "ACCOUNT_EVENT_TYPES", "CLEARING_ACCOUNT", "COMMAND_IDS_MAX", "EXTERNAL_ACCOUNT",
-    "FEES_ACCOUNT", "OPEN_ORDERS_MAX", "SYSTEM_ACCOUNTS", "Account", "AccountBook",
-    "AccountCommand", "AccountEvent", "AccountInput", "AccountOpened", "AccountRef",
-    "AmendOrder", "ApproveWithdrawal", "Asset", "AssetCreated", "CancelOrder",
-    "CancelOrderRequest", "CancelRequested", "CommandRejected", "CreateAsset",
-    "CreateInstrument", "Decision", "Deposit", "Deposited", "DomainError", "EndReason",
-    "FillLeg", "FillSettled", "HaltInstrument", "HoldReleased", "Instrument",
-    "InstrumentCreated", "InstrumentHalted", "InstrumentKind", "InstrumentResumed",
-    "InstrumentRules", "InstrumentRulesUpdated", "InstrumentStatus", "InvalidRecord",
-    "Ledger", "Liquidity", "NewOrder", "OpenAccount", "OpenOrder", "OrderAccepted",
-    "OrderEnded", "OrderKind", "OrderRejected", "OrderRequest", "PlaceOrder", "Posting",
-    "Reason", "ReferenceCommand", "ReferenceCommandRejected", "ReferenceData",
-    "ReferenceDecision", "ReferenceEvent", "RegisterUser", "RejectWithdrawal",
-    "RequestWithdrawal", "ResumeInstrument", "SettlementInput", "Side", "StpMode",
+    "ACCOUNT_EVENT_TYPES", "CLEARING_ACCOUNT", "COMMAND_IDS_MAX", "ENGINE_EVENT_TYPES",
+    "EXTERNAL_ACCOUNT", "FEES_ACCOUNT", "OPEN_ORDERS_MAX", "SYSTEM_ACCOUNTS", "Accepted",
+    "Account", "AccountBook", "AccountCommand", "AccountEvent", "AccountInput",
+    "AccountOpened", "AccountRef", "AmendApplied", "AmendOrder", "ApproveWithdrawal", "Asset",
+    "AssetCreated", "CancelOrder", "CancelOrderRequest", "CancelRequested", "Cancelled",
+    "CommandRejected", "CreateAsset", "CreateInstrument", "Decision", "Deposit", "Deposited",
+    "DomainError", "EndReason", "EngineEvent", "Expired", "FillLeg", "FillSettled", "Filled",
+    "HaltInstrument", "HoldReleased", "Instrument", "InstrumentCreated", "InstrumentHalted",
+    "InstrumentKind", "InstrumentResumed", "InstrumentRules", "InstrumentRulesUpdated",
+    "InstrumentStatus", "InvalidRecord", "L2Delta", "Ledger", "Liquidity", "NewOrder",
+    "OpenAccount", "OpenOrder", "OrderAccepted", "OrderEnded", "OrderKind", "OrderRejected",
+    "OrderRequest", "PlaceOrder", "Posting", "Reason", "ReferenceCommand",
+    "ReferenceCommandRejected", "ReferenceData", "ReferenceDecision", "ReferenceEvent",
+    "RegisterUser", "RejectWithdrawal", "Rejected", "RequestWithdrawal", "Rested",
+    "ResumeInstrument", "RulesApplied", "SettlementInput", "Side", "StpMode", "Trade",
     "UpdateInstrumentRules", "User", "UserRegistered", "WithdrawalPaid", "WithdrawalReleased",
     "WithdrawalRequested", "check_balanced", "event_id", "hold_delta", "order_id", "postings_of",
 ]  # fmt: skip

@@ -140,19 +140,25 @@ class Account:
                 command.validate()
             events, requests = self.decide(command, reference, order_id)
         except InvalidRecord as exc:
-            events, requests = (self._rejected(command, Reason.INVALID_COMMAND, str(exc)),), ()
+            rejected = self._rejected(command, order_id, Reason.INVALID_COMMAND, str(exc))
+            events, requests = (rejected,), ()
         except DomainError as exc:
-            events, requests = (self._rejected(command, exc.reason, exc.detail),), ()
+            events, requests = (self._rejected(command, order_id, exc.reason, exc.detail),), ()
         for event in events:
             self.apply(event)
         return _new(Decision, (events, requests, False))
 
-    def _rejected(self, command: AccountInput, reason: Reason, detail: str) -> AccountEvent:
+    def _rejected(
+        self, command: AccountInput, order_id: int, reason: Reason, detail: str
+    ) -> AccountEvent:
+        """The rejection of ``command``; a PlaceOrder's names the ``order_id`` it would have
+        had, so its client can follow it like an accepted order's."""
         if isinstance(command, PlaceOrder):
             c = command
+            assert order_id >= 0, "order ids are (partition << 40) | offset"
             return OrderRejected(
                 c.command_id, c.account_id, c.event_time_ns, c.instrument_id, c.side, c.kind,
-                c.price, c.qty, reason, detail,
+                c.price, c.qty, reason, detail, order_id,
             )  # fmt: skip
         return CommandRejected(
             command.command_id, self.account_id, command.event_time_ns,

@@ -131,6 +131,10 @@ class OrderAccepted(NamedTuple):
 
 
 class OrderRejected(NamedTuple):
+    """``order_id``: the id the order would have had (what its OrderAccepted would have
+    carried: ``(input partition << 40) | input offset``); 0 in records written before the
+    field existed."""
+
     command_id: str
     account_id: int
     event_time_ns: int
@@ -141,10 +145,13 @@ class OrderRejected(NamedTuple):
     qty: int
     reason: Reason
     detail: str
+    order_id: int
 
     def validate(self) -> None:
         if self.reason not in REASONS:
             raise InvalidRecord(f"unknown reason {self.reason!r}")
+        if self.order_id < 0:
+            raise InvalidRecord(f"order_id must be >= 0, got {self.order_id}")
 
 
 class CancelRequested(NamedTuple):

@@ -259,6 +259,16 @@ ReferenceEvent = (
     | AccountOpened
     | ReferenceCommandRejected
 )
+REFERENCE_EVENT_TYPES: tuple[type, ...] = (
+    AssetCreated,
+    InstrumentCreated,
+    InstrumentRulesUpdated,
+    InstrumentHalted,
+    InstrumentResumed,
+    UserRegistered,
+    AccountOpened,
+    ReferenceCommandRejected,
+)
 
 _INSTRUMENT_EVENTS = (
     InstrumentCreated,

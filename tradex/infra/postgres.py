@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from urllib.parse import quote
 
@@ -10,6 +11,8 @@ import asyncpg
 from tradex.infra.settings import Settings
 
 connect_timeout_s = 5.0
+drop_attempts_max = 20
+drop_retry_s = 0.25
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -46,11 +49,21 @@ async def create_database(settings: Settings, name: str) -> None:
 
 
 async def drop_database(settings: Settings, name: str) -> None:
-    """DROP DATABASE IF EXISTS name, closing other sessions on it."""
+    """DROP DATABASE IF EXISTS name, closing other sessions on it.
+
+    FORCE may not terminate an autovacuum worker busy in that database (it belongs to the
+    superuser): PostgreSQL then refuses; the worker is soon done, so try again."""
     assert check_identifier(name) != settings.postgres_db, "refusing to drop the main database"
     conn = await connect(settings)
     try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {check_identifier(name)} WITH (FORCE)")
+        for attempt in range(drop_attempts_max):
+            try:
+                await conn.execute(f"DROP DATABASE IF EXISTS {check_identifier(name)} WITH (FORCE)")
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                if attempt + 1 == drop_attempts_max:
+                    raise
+                await asyncio.sleep(drop_retry_s)
     finally:
         await conn.close()
 

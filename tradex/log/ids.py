@@ -39,7 +39,8 @@ class EventSource(IntEnum):
     0-2: the command side, by **input** topic; position bits: offset (48) | output
     index (8) (:class:`EventIds`). 3-5: the matcher, by **output** topic (its one input is
     ``order-requests``); position bits: offset (40) | output index (16)
-    (:func:`format_event_id`). 6-63: free (projectors' dead letters come next).
+    (:func:`format_event_id`). 6: projectors, what they dead-letter (layout of 0-2, the
+    position of the record read). 7-63: free.
     """
 
     ACCOUNT_COMMANDS = 0  # account processor, records read from account-commands
@@ -48,6 +49,7 @@ class EventSource(IntEnum):
     MATCHER_ENGINE_EVENTS = 3  # matcher, what it writes to engine-events
     MATCHER_SETTLEMENTS = 4  # matcher, what it writes to settlements
     MATCHER_DEAD_LETTERS = 5  # matcher, what it writes to dead-letters
+    PROJECTOR_DEAD_LETTERS = 6  # a projector, records of any topic it could not fold
 
 
 assert max(EventSource) <= SOURCE_MAX

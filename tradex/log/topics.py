@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 
 from confluent_kafka import KafkaException
 
+from tradex import domain
+from tradex.domain import engine, reference
 from tradex.domain.ids import PARTITION_MAX
 from tradex.infra.kafka import TopicSpec, ensure_topics, partition_count
 from tradex.infra.settings import Settings
@@ -40,6 +42,13 @@ TOPICS_ALL = (
     ACCOUNT_COMMANDS, SETTLEMENTS, ACCOUNT_EVENTS, ACCOUNT_SNAPSHOTS, ORDER_REQUESTS,
     REFERENCE_COMMANDS, REFERENCE_EVENTS, ENGINE_EVENTS, MATCHER_SNAPSHOTS, DEAD_LETTERS,
 )  # fmt: skip
+
+# The record types each event topic holds; a reader dead-letters anything else.
+TOPIC_TYPES: dict[str, frozenset[type]] = {
+    ACCOUNT_EVENTS: frozenset(domain.ACCOUNT_EVENT_TYPES),
+    REFERENCE_EVENTS: frozenset(reference.REFERENCE_EVENT_TYPES),
+    ENGINE_EVENTS: frozenset(engine.ENGINE_EVENT_TYPES),
+}
 
 ACCOUNTS_GROUP = "accounts"  # consumer group of the account processors
 REFERENCE_GROUP = "reference"  # consumer group of the reference processor

@@ -1,9 +1,10 @@
 """The deterministic fold of one ``order-requests`` partition: books in, records out.
 
 :class:`PartitionEngine` holds everything the matcher's output depends on — one
-:class:`~tradex.matching.book.Book` per instrument, the hash-chain tails of its outputs and
-the trade counter — and turns a run of input records into the output records, as a pure
-function of the input sequence (and of the book dimensions). The service, its recovery
+:class:`~tradex.matching.book.Book` per instrument with its engine time and L2Delta count
+(``book_seq``), the hash-chain tails of its outputs and the trade counter — and turns a run
+of input records into the output records, as a pure function of the input sequence (and of
+the book dimensions). The service, its recovery
 (snapshot + replay) and ``tradex matching verify`` all use it, so they agree byte for byte.
 
 Output order: input order, then the engine's per-instrument ``seq`` inside one input. So
@@ -17,7 +18,8 @@ Per input record, in order:
 - otherwise the kernel's outputs, each to ``engine-events`` on this partition (key:
   instrument, envelope ``seq`` = the instrument's sequence number); each trade also gives a
   ``FillLeg`` per side and each order end an ``OrderEnded``, to ``settlements`` (key:
-  account), right after the engine event that caused them.
+  account), right after the engine event that caused them. All at the input's engine time:
+  ``max(the instrument's previous engine time, the request's event_time_ns)``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tradex.domain.commands import FillLeg, OrderEnded
+from tradex.domain.engine import ENGINE_EVENT_TYPES, EngineEvent
 from tradex.domain.types import EndReason, Liquidity, Side
 from tradex.infra.stage import Output
 from tradex.log.dead_letters import dead_letter
@@ -105,12 +108,13 @@ class EngineStats:
 class _Pending:
     """One book's share of a batch: command rows, the inputs they came from, resolvers."""
 
-    __slots__ = ("book", "inputs", "resolvers", "rows")
+    __slots__ = ("book", "inputs", "resolvers", "rows", "times")
 
     def __init__(self, book: Book) -> None:
         self.book = book
         self.rows: list[tuple[int, ...]] = []
         self.inputs: list[int] = []  # input index of each row
+        self.times: list[int] = []  # engine time of each row
         self.resolvers: list[tuple[int, Resolver]] = []
 
 
@@ -127,6 +131,10 @@ class PartitionEngine:
     trades_total: int = 0
     engine_prev: bytes = ZERO_HASH  # tail of the engine-events chain of this partition
     settle_prev: dict[int, bytes] = field(default_factory=dict)  # per settlements partition
+    # Per instrument (the keys of ``books``): the engine time of its last request, and how
+    # many L2Delta records it has had (the last ``book_seq``).
+    engine_times: dict[int, int] = field(default_factory=dict)
+    book_seqs: dict[int, int] = field(default_factory=dict)
     stats: EngineStats = field(default_factory=EngineStats)
     _routes: Routes = field(init=False, repr=False, compare=False)  # settlements by account
 
@@ -136,12 +144,22 @@ class PartitionEngine:
         assert self.out.orders_max >= self.config.orders_max, "output buffers too small"
         self.producer = f"matcher/{self.partition}"
         self._routes = Routes(self.settlement_partitions)
+        # encode-and-append per engine record type (the C codec's, one call per record)
+        self._appenders = {cls: self.codec.appender(cls) for cls in ENGINE_EVENT_TYPES}
 
     # --- one run of inputs ---------------------------------------------------------------
 
     def apply(self, records: Sequence[InputRecord]) -> list[Output]:
-        """Fold ``records`` (this partition, increasing offsets) in; return their outputs."""
+        """Fold ``records`` (this partition, increasing offsets) in; return their outputs.
+
+        Engine time: each input of an instrument with a book runs at
+        ``max(the instrument's previous engine time, the request's event_time_ns)`` — the
+        time of every record it causes and the ``timestamp_ns`` of its kernel row. Inputs
+        for an instrument without a book keep the request's time (like their ``seq`` 0,
+        they are outside the instrument's stream)."""
         plans: list[wire.Request | wire.Malformed | None] = []
+        times = [0] * len(records)  # engine time per input
+        engine_times = self.engine_times
         unknown: set[int] = set()  # inputs rejected for an unknown instrument
         pending: dict[int, _Pending] = {}
         for index, rec in enumerate(records):
@@ -152,17 +170,27 @@ class PartitionEngine:
             plans.append(parsed)
             if isinstance(parsed, wire.Malformed):
                 continue
-            book = self.books.get(parsed.instrument_id)
+            instrument_id, time_ns = parsed.instrument_id, parsed.time_ns
+            book = self.books.get(instrument_id)
             if book is None:
                 if parsed.kind != wire.REQ_RULES:
                     unknown.add(index)
+                    times[index] = time_ns
                     continue
                 if len(self.books) >= INSTRUMENTS_MAX:
                     raise RuntimeError(f"INSTRUMENTS_MAX={INSTRUMENTS_MAX} books on a partition")
-                book = self.books[parsed.instrument_id] = Book(
+                book = self.books[instrument_id] = Book(
                     self.config.orders_max, self.config.price_levels_max
                 )
-            share = pending.get(parsed.instrument_id)
+                engine_times[instrument_id] = time_ns
+                self.book_seqs[instrument_id] = 0
+            previous = engine_times[instrument_id]
+            if time_ns < previous:
+                time_ns = previous
+            else:
+                engine_times[instrument_id] = time_ns
+            times[index] = time_ns
+            share = pending.get(instrument_id)
             if share is None:
                 share = pending[parsed.instrument_id] = _Pending(book)
             row_index = len(share.rows)
@@ -172,10 +200,12 @@ class PartitionEngine:
                 share.resolvers.append((row_index, resolve_market))
             share.rows.append(parsed.row)
             share.inputs.append(index)
+            share.times.append(time_ns)
 
         produced: list[list[tuple[int, tuple[int, ...]]]] = [[] for _ in records]
         for share in pending.values():
             cmds = np.array(share.rows, dtype=COMMAND_DTYPE)
+            cmds["timestamp_ns"] = share.times  # the kernel runs at engine time
             result = run_book(share.book, cmds, share.resolvers, self.out)
             assert result.n_commands == len(share.rows)
             items = [(t[0], wire.TAG_TRADE, t) for t in result.trades.tolist()]
@@ -197,34 +227,28 @@ class PartitionEngine:
                 self._unknown_instrument(rec, plan, outputs)
             else:
                 assert plan is not None
-                self._engine_outputs(rec, plan, produced[index], outputs)
+                self._engine_outputs(rec, plan, produced[index], outputs, times[index])
         return outputs
 
     # --- encoding ------------------------------------------------------------------------
 
     def _engine_record(
-        self, name: str, body: dict[str, Any], req: wire.Request, seq: int, event_id: str
-    ) -> Output:
-        body["envelope"] = {
-            "event_id": event_id,
-            "type": name,
-            "event_time_ns": req.time_ns,
-            "causation_id": req.causation_id,
-            "correlation_id": req.correlation_id,
-            "trace_parent": req.trace_parent,
-            "producer": self.producer,
-            "seq": seq,
-            "prev_hash": self.engine_prev,
-        }
-        sealed = self.codec.seal(name, body, self.engine_prev)
-        self.engine_prev = sealed.hash
+        self,
+        obj: EngineEvent,
+        req: wire.Request,
+        key: bytes,
+        seq: int,
+        event_id: str,
+        outputs: list[Output],
+    ) -> None:
+        """Encode ``obj`` (C codec: envelope time = ``obj.event_time_ns``) as the next link
+        of this partition's engine-events chain and append it to ``outputs``."""
+        self.engine_prev = self._appenders[type(obj)](
+            outputs, Output, self.topics.engine_events, key, self.partition, obj,
+            self.engine_prev, event_id, req.causation_id, req.correlation_id, self.producer,
+            seq, req.trace_parent,
+        )  # fmt: skip
         self.stats.engine_events += 1
-        return Output(
-            self.topics.engine_events,
-            sealed.data,
-            instrument_key(req.instrument_id),
-            self.partition,
-        )
 
     def _settlement(
         self, obj: FillLeg | OrderEnded, req: wire.Request, seq: int, cause: str, event_id: str
@@ -244,10 +268,14 @@ class PartitionEngine:
         req: wire.Request,
         rows: list[tuple[int, tuple[int, ...]]],
         outputs: list[Output],
+        time_ns: int,
     ) -> None:
+        """The records one input caused (``rows``: the kernel's, in ``seq`` order), all at
+        engine time ``time_ns``."""
         instrument_id = req.instrument_id
         offset, partition = rec.offset, self.partition
-        time_ns = req.time_ns
+        key = instrument_key(instrument_id)
+        book_seq = self.book_seqs[instrument_id]
         settle_index = 0
         engine_base = event_id_base(time_ns, EventSource.MATCHER_ENGINE_EVENTS, partition, offset)
         settle_base = event_id_base(time_ns, EventSource.MATCHER_SETTLEMENTS, partition, offset)
@@ -255,15 +283,17 @@ class PartitionEngine:
             tag == wire.TAG_EVENT and row[2] in (EV_RESTED, EV_FILLED, EV_CANCELLED)
             for tag, row in rows
         )
+        record = self._engine_record
         for engine_index, (tag, row) in enumerate(rows):
             seq = row[0]
+            assert row[-1] == time_ns, "a kernel output not at its input's engine time"
             eid = format_event_id(engine_base, engine_index)
             if tag == wire.TAG_TRADE:
                 self.trades_total += 1
                 self.stats.trades += 1
                 trade_id = (partition << TRADE_ID_COUNTER_BITS) | self.trades_total
-                body = wire.trade_body(instrument_id, trade_id, row)
-                outputs.append(self._engine_record("Trade", body, req, seq, eid))
+                trade = wire.trade_record(instrument_id, trade_id, row, time_ns)
+                record(trade, req, key, seq, eid, outputs)
                 taker_side = Side.BUY if row[6] == SIDE_BUY else Side.SELL
                 maker_side = Side.SELL if row[6] == SIDE_BUY else Side.BUY
                 legs = (
@@ -277,18 +307,20 @@ class PartitionEngine:
                     settle_index += 1
                     outputs.append(self._settlement(leg, req, seq, eid, sid))
             elif tag == wire.TAG_L2:
-                body = wire.l2_body(instrument_id, row)
-                outputs.append(self._engine_record("L2Delta", body, req, seq, eid))
+                book_seq += 1
+                delta = wire.l2_record(instrument_id, row, book_seq, time_ns)
+                record(delta, req, key, seq, eid, outputs)
             else:
                 amended = lost_priority and row[2] == EV_AMENDED
-                name, body = wire.event_body(instrument_id, row, req, amended)
-                outputs.append(self._engine_record(name, body, req, seq, eid))
+                event = wire.event_record(instrument_id, row, req, amended, time_ns)
+                record(event, req, key, seq, eid, outputs)
                 reason = wire.end_reason(row, req)
                 if reason is not None:
                     ended = OrderEnded(row[4], row[3], instrument_id, reason, time_ns)
                     sid = format_event_id(settle_base, settle_index)
                     settle_index += 1
                     outputs.append(self._settlement(ended, req, seq, eid, sid))
+        self.book_seqs[instrument_id] = book_seq
 
     def _unknown_instrument(
         self, rec: InputRecord, req: wire.Request, outputs: list[Output]
@@ -296,8 +328,8 @@ class PartitionEngine:
         eid = matcher_event_id(
             req.time_ns, EventSource.MATCHER_ENGINE_EVENTS, self.partition, rec.offset, 0
         )
-        body = wire.unknown_instrument_body(req)
-        outputs.append(self._engine_record("Rejected", body, req, 0, eid))
+        rejected = wire.unknown_instrument_record(req, req.time_ns)
+        self._engine_record(rejected, req, instrument_key(req.instrument_id), 0, eid, outputs)
         if req.kind == wire.REQ_NEW and req.order_id > 0:
             ended = OrderEnded(req.account_id, req.order_id, req.instrument_id,
                                EndReason.REJECTED, req.time_ns)  # fmt: skip
@@ -327,9 +359,15 @@ class PartitionEngine:
         ]  # fmt: skip
         for target in sorted(self.settle_prev):
             parts.append(_SETTLE.pack(target, self.settle_prev[target]))
+        assert self.engine_times.keys() == self.books.keys(), "a book without its clock"
+        assert self.book_seqs.keys() == self.books.keys(), "a book without its book_seq"
         for instrument_id in sorted(self.books):
             blob = self.books[instrument_id].snapshot()
-            parts.append(_BOOK.pack(instrument_id, len(blob)))
+            book_seq = self.book_seqs[instrument_id]
+            assert book_seq >= 0
+            parts.append(
+                _BOOK.pack(instrument_id, self.engine_times[instrument_id], book_seq, len(blob))
+            )
             parts.append(blob)
         body = b"".join(parts)
         return body + hashlib.sha256(body).digest()
@@ -365,22 +403,31 @@ class PartitionEngine:
             pos += _SETTLE.size
             settle_prev[target] = prev
         books: dict[int, Book] = {}
+        engine_times: dict[int, int] = {}
+        book_seqs: dict[int, int] = {}
         for _ in range(n_books):
-            instrument_id, length = _BOOK.unpack_from(body, pos)
+            instrument_id, engine_time_ns, book_seq, length = _BOOK.unpack_from(body, pos)
             pos += _BOOK.size
+            if book_seq < 0:
+                raise SnapshotError(f"matcher state: instrument {instrument_id} book_seq < 0")
             book = Book(orders_max, levels_max)
             book.restore(body[pos : pos + length])
             pos += length
             books[instrument_id] = book
+            engine_times[instrument_id] = engine_time_ns
+            book_seqs[instrument_id] = book_seq
         if pos != len(body):
             raise SnapshotError("matcher state has trailing bytes")
         self.next_offset, self.trades_total = next_offset, trades_total
         self.engine_prev, self.settle_prev, self.books = engine_prev, settle_prev, books
+        self.engine_times, self.book_seqs = engine_times, book_seqs
         assert self.state_bytes() == data, "restored state does not re-encode identically"
 
 
 STATE_MAGIC = b"TXMATCH\x00"
-STATE_FORMAT = 1
+# 2: each book with its instrument's engine time and book_seq (1: the book alone; refused,
+# so a format-1 snapshot means a full replay, never a state without clocks).
+STATE_FORMAT = 2
 _HEAD = struct.Struct("<8sqqqqqqq32sqq")
 _SETTLE = struct.Struct("<q32s")
-_BOOK = struct.Struct("<qq")
+_BOOK = struct.Struct("<qqqq")  # instrument_id, engine time (ns), book_seq, snapshot length

@@ -1,5 +1,5 @@
 """The matcher's wire mapping: ``order-requests`` records → command rows, engine outputs →
-``engine-events`` / ``settlements`` record dicts.
+``engine-events`` records (:mod:`tradex.domain.engine`, encoded by the codec's domain path).
 
 Pure functions of their inputs (no clock, no randomness): the service, its recovery and
 ``tradex matching verify`` all go through here, so they produce the same bytes.
@@ -17,8 +17,21 @@ Mapping (docs/matching_service.md has the full table):
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+from tradex.domain.engine import (
+    Accepted,
+    AmendApplied,
+    Cancelled,
+    EngineEvent,
+    Expired,
+    Filled,
+    L2Delta,
+    Rejected,
+    Rested,
+    RulesApplied,
+    Trade,
+)
 from tradex.domain.types import EndReason, Reason
 from tradex.log.keys import instrument_key
 from tradex.matching.constants import (
@@ -219,91 +232,81 @@ def detail_of(code: int) -> str:
     return REASON_NAMES.get(code, str(code))
 
 
-# --- record bodies (without envelope and hash) ------------------------------------------
+# --- engine records (tradex.domain.engine) ----------------------------------------------
 # Engine output rows as tuples (``ndarray.tolist()``), fields in dtype order:
 #   trade: seq, cmd_index, maker_id, taker_id, maker_owner, taker_owner, taker_side, price,
 #          qty, timestamp_ns
 #   event: seq, cmd_index, kind, order_id, owner, side, price, qty, filled, reason,
 #          timestamp_ns
 #   l2:    seq, cmd_index, side, price, qty, timestamp_ns
+# Records are built with ``tuple.__new__`` (all fields, in declaration order: no
+# NamedTuple ``__new__`` frame on the hot path); ``time_ns`` is the engine time.
 TAG_TRADE = 0
 TAG_EVENT = 1
 TAG_L2 = 2
+_new = tuple.__new__
 
 
-def trade_body(instrument_id: int, trade_id: int, t: tuple[int, ...]) -> dict[str, Any]:
-    return {
-        "instrument_id": instrument_id,
-        "trade_id": trade_id,
-        "price": t[7],
-        "qty": t[8],
-        "taker_side": SIDE_NAMES[t[6]],
-        "maker_order_id": t[2],
-        "maker_account_id": t[4],
-        "taker_order_id": t[3],
-        "taker_account_id": t[5],
-    }
+def trade_record(instrument_id: int, trade_id: int, t: tuple[int, ...], time_ns: int) -> Trade:
+    trade: Trade = _new(Trade, (
+        instrument_id, trade_id, t[7], t[8], SIDE_NAMES[t[6]], t[2], t[4], t[3], t[5], time_ns,
+    ))  # fmt: skip
+    return trade
 
 
-def l2_body(instrument_id: int, d: tuple[int, ...]) -> dict[str, Any]:
-    return {"instrument_id": instrument_id, "side": SIDE_NAMES[d[2]], "price": d[3], "qty": d[4]}
+def l2_record(instrument_id: int, d: tuple[int, ...], book_seq: int, time_ns: int) -> L2Delta:
+    delta: L2Delta = _new(L2Delta, (instrument_id, SIDE_NAMES[d[2]], d[3], d[4], book_seq, time_ns))
+    return delta
 
 
-def event_body(
-    instrument_id: int, e: tuple[int, ...], req: Request, lost_priority: bool
-) -> tuple[str, dict[str, Any]]:
-    """(record name, body) of one engine event row."""
+def event_record(
+    instrument_id: int, e: tuple[int, ...], req: Request, lost_priority: bool, time_ns: int
+) -> EngineEvent:
+    """The engine record of one engine event row."""
     kind, order_id, owner, side, price, qty, filled, reason = e[2:10]
+    record: EngineEvent
     if kind == EV_ACCEPTED:
-        return "Accepted", {
-            "instrument_id": instrument_id, "order_id": order_id, "account_id": owner,
-            "side": SIDE_NAMES[side], "kind": req.order_kind, "price": req.price, "qty": qty,
-        }  # fmt: skip
-    if kind == EV_RESTED:
-        return "Rested", {
-            "instrument_id": instrument_id, "order_id": order_id, "account_id": owner,
-            "side": SIDE_NAMES[side], "price": price, "qty": qty,
-        }  # fmt: skip
-    if kind == EV_FILLED:
-        return "Filled", {
-            "instrument_id": instrument_id, "order_id": order_id, "account_id": owner,
-            "side": SIDE_NAMES[side], "filled_qty": filled,
-        }  # fmt: skip
-    if kind == EV_CANCELLED:
-        return "Cancelled", {
-            "instrument_id": instrument_id, "order_id": order_id, "account_id": owner,
-            "remaining_qty": qty, "reason": reason_of(reason), "detail": detail_of(reason),
-        }  # fmt: skip
-    if kind == EV_EXPIRED:
-        return "Expired", {
-            "instrument_id": instrument_id, "order_id": order_id, "account_id": owner,
-            "remaining_qty": qty, "reason": reason_of(reason), "detail": detail_of(reason),
-        }  # fmt: skip
-    if kind == EV_REJECTED:
-        return "Rejected", {
-            "instrument_id": instrument_id, "order_id": order_id, "account_id": owner,
-            "reason": reason_of(reason), "request": REQUEST_NAMES[req.kind],
-            "detail": detail_of(reason),
-        }  # fmt: skip
-    if kind in (EV_AMENDED, EV_DECREMENTED):
+        record = _new(Accepted, (
+            instrument_id, order_id, owner, SIDE_NAMES[side], req.order_kind, req.price, qty,
+            time_ns,
+        ))  # fmt: skip
+    elif kind == EV_RESTED:
+        record = _new(Rested, (
+            instrument_id, order_id, owner, SIDE_NAMES[side], price, qty, time_ns,
+        ))  # fmt: skip
+    elif kind == EV_FILLED:
+        record = _new(Filled, (instrument_id, order_id, owner, SIDE_NAMES[side], filled, time_ns))
+    elif kind == EV_CANCELLED:
+        record = _new(Cancelled, (
+            instrument_id, order_id, owner, qty, reason_of(reason), detail_of(reason), time_ns,
+        ))  # fmt: skip
+    elif kind == EV_EXPIRED:
+        record = _new(Expired, (
+            instrument_id, order_id, owner, qty, reason_of(reason), detail_of(reason), time_ns,
+        ))  # fmt: skip
+    elif kind == EV_REJECTED:
+        record = _new(Rejected, (
+            instrument_id, order_id, owner, reason_of(reason), REQUEST_NAMES[req.kind],
+            detail_of(reason), time_ns,
+        ))  # fmt: skip
+    elif kind in (EV_AMENDED, EV_DECREMENTED):
         # new_qty: the new total over the order's life (remaining + filled), as requested.
-        return "AmendApplied", {
-            "instrument_id": instrument_id, "order_id": order_id, "account_id": owner,
-            "new_price": price, "new_qty": qty + filled,
-            "lost_priority": lost_priority and kind == EV_AMENDED,
-        }  # fmt: skip
-    assert kind == EV_RULES, f"unknown engine event kind {kind}"
-    return "RulesApplied", {
-        "instrument_id": instrument_id, "price_band_bps": qty, "halted": side == 1,
-    }  # fmt: skip
+        record = _new(AmendApplied, (
+            instrument_id, order_id, owner, price, qty + filled,
+            lost_priority and kind == EV_AMENDED, time_ns,
+        ))  # fmt: skip
+    else:
+        assert kind == EV_RULES, f"unknown engine event kind {kind}"
+        record = _new(RulesApplied, (instrument_id, qty, side == 1, time_ns))
+    return record
 
 
-def unknown_instrument_body(req: Request) -> dict[str, Any]:
-    return {
-        "instrument_id": req.instrument_id, "order_id": req.order_id,
-        "account_id": req.account_id, "reason": str(Reason.UNKNOWN_INSTRUMENT),
-        "request": REQUEST_NAMES[req.kind], "detail": "unknown_instrument",
-    }  # fmt: skip
+def unknown_instrument_record(req: Request, time_ns: int) -> Rejected:
+    rejected: Rejected = _new(Rejected, (
+        req.instrument_id, req.order_id, req.account_id, str(Reason.UNKNOWN_INSTRUMENT),
+        REQUEST_NAMES[req.kind], "unknown_instrument", time_ns,
+    ))  # fmt: skip
+    return rejected
 
 
 # Engine events after which an order is gone for good (its hold can be released).

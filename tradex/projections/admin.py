@@ -33,6 +33,7 @@ from tradex.projections.catalog import PROJECTORS, projector_class
 from tradex.projections.projector import VERSION_MAX, Projector
 from tradex.projections.runner import DeadLetters, ProjectorRun, RunStats, run_to_end
 from tradex.schemas.codec import Codec
+from tradex.schemas.remote import codec_from_settings
 
 VERIFY_VERSION = VERSION_MAX  # the scratch version verify builds and drops
 AS_OF_VERSION = VERSION_MAX - 1  # where `rebuild --to-position` leaves its copy
@@ -171,7 +172,7 @@ def rebuild(
 ) -> tuple[Projector, RunStats]:
     """Rebuild ``name`` (see the module doc); return the built version and its stats."""
     cls = projector_class(name)
-    codec = Codec.from_settings(settings)
+    codec = codec_from_settings(settings)
     versions = cls.versions(settings)
     until = log_ends(settings, cls.topics)
     if to_position:
@@ -216,7 +217,7 @@ def verify(settings: Settings, name: str, *, show_progress: bool = True) -> list
     live_version = cls.versions(settings).live
     if live_version is None:
         return [f"{name} has no live version (it never ran)"]
-    codec = Codec.from_settings(settings)
+    codec = codec_from_settings(settings)
     problems: list[str] = []
     scratch = cls(settings, VERIFY_VERSION)
     scratch.drop()

@@ -10,6 +10,7 @@ from tradex.projections.projector import Projector
 PROJECTORS: dict[str, str] = {
     "postgres": "tradex.projections.postgres:PostgresReadModel",
     "redis": "tradex.projections.market:RedisReadModel",
+    "timescale": "tradex.projections.timescale:TimescaleReadModel",
 }
 
 

@@ -22,7 +22,7 @@ import asyncio
 from abc import abstractmethod
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import asyncpg
 
@@ -54,19 +54,25 @@ _META_DDL = (
 )
 
 
+class Index(NamedTuple):
+    name: str
+    columns: str  # "account_id, created_time_ns"
+    where: str = ""  # a partial index's predicate
+
+
 @dataclass(frozen=True)
 class Table:
     """One table of a read model: its columns (DDL text), key and indexes.
 
     ``columns`` is the body of CREATE TABLE; ``key`` the primary key columns (the order
-    rows are compared in); ``indexes`` extra index definitions as ``(name, "cols")``.
+    rows are compared in); ``indexes`` extra indexes.
     ``partition_by``: a PARTITION BY clause for a natively partitioned table.
     """
 
     name: str
     columns: str
     key: tuple[str, ...]
-    indexes: tuple[tuple[str, str], ...] = ()
+    indexes: tuple[Index, ...] = ()
     partition_by: str = ""
 
 
@@ -93,6 +99,9 @@ class PostgresProjector(Projector):
     async def write(self, conn: asyncpg.Connection, events: Sequence[Event]) -> None:
         """Fold ``events`` into rows and write them (inside the batch's transaction)."""
 
+    async def prepare(self, conn: asyncpg.Connection) -> None:
+        """Look at the server before this version's DDL runs (e.g. which extensions exist)."""
+
     def extra_ddl(self) -> list[str]:
         """Statements to run after the tables are created (functions, partitions ...)."""
         return []
@@ -107,7 +116,7 @@ class PostgresProjector(Projector):
     def ddl(self) -> list[str]:
         """Everything this version needs, idempotent (IF NOT EXISTS)."""
         s = self.schema
-        statements = [
+        return [
             f"CREATE SCHEMA IF NOT EXISTS {s}",
             f"""CREATE TABLE IF NOT EXISTS {s}.positions (
                 topic text NOT NULL,
@@ -115,19 +124,27 @@ class PostgresProjector(Projector):
                 next_offset bigint NOT NULL CHECK (next_offset >= 0),
                 PRIMARY KEY (topic, partition)
             )""",
+            *self.table_ddl(),
+            *self.extra_ddl(),
         ]
+
+    def table_ddl(self) -> list[str]:
+        """CREATE TABLE / INDEX of :attr:`tables`."""
+        s = self.schema
+        statements = []
         for table in self.tables:
             partition = f" PARTITION BY {table.partition_by}" if table.partition_by else ""
             statements.append(
                 f"CREATE TABLE IF NOT EXISTS {s}.{table.name} ({table.columns}, "
                 f"PRIMARY KEY ({', '.join(table.key)})){partition}"
             )
-            for index_name, columns in table.indexes:
+            for index in table.indexes:
+                where = f" WHERE {index.where}" if index.where else ""
                 statements.append(
-                    f"CREATE INDEX IF NOT EXISTS {table.name}_{index_name} "
-                    f"ON {s}.{table.name} ({columns})"
+                    f"CREATE INDEX IF NOT EXISTS {table.name}_{index.name} "
+                    f"ON {s}.{table.name} ({index.columns}){where}"
                 )
-        return statements + self.extra_ddl()
+        return statements
 
     async def _ensure_meta(self, conn: asyncpg.Connection) -> None:
         async with conn.transaction():
@@ -145,6 +162,7 @@ class PostgresProjector(Projector):
             self._conn = None
             raise ProjectorBusy(f"another process is writing {self.schema}")
         await self._ensure_meta(conn)
+        await self.prepare(conn)
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1, 0)", _LOCK_CLASS)
             for statement in self.ddl():

@@ -1,4 +1,5 @@
-"""The ``postgres`` read model: reference data, balances, the journal, withdrawals.
+"""The ``postgres`` read model: reference data, balances, the journal, withdrawals, orders,
+fills and trades.
 
 Tables (int64 minor units everywhere; ``*_decimal`` views turn them into decimals with the
 asset's scale). Positions are (partition, offset) of the record in its topic:
@@ -13,6 +14,9 @@ asset's scale). Positions are (partition, offset) of the record in its topic:
 | postings | event_id, posting_index | the journal: account, asset, delta, event time, position |
 | hold_changes | partition, offset, account_id, asset | changes of ``held`` (not postings) |
 | withdrawals | withdrawal_id | state (REQUESTED / PAID / RELEASED) and who decided |
+| orders | order_id | an order joined across account-events and engine-events (:mod:`.orders_fold`): what was placed, the client's command id, status, filled quantity and notional, fees, reject/cancel reasons from both sides, the newest amend |
+| fills | order_id, trade_id | each settled fill leg (FillSettled): side, liquidity, price, qty, notional, fee |
+| trades | trade_id | each engine trade: price, qty, taker side, both orders and accounts |
 
 Balances as of a time or a log position: :mod:`tradex.projections.ledger_queries`.
 """
@@ -24,10 +28,14 @@ from typing import Any, ClassVar
 
 import asyncpg
 
+from tradex import domain
+from tradex.domain import engine
+from tradex.domain.journal import FEES_ACCOUNT
+from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS
+from tradex.projections import orders_fold
 from tradex.projections.ledger_fold import fold
-from tradex.projections.pg_store import PostgresProjector, Table
+from tradex.projections.pg_store import Index, PostgresProjector, Table
 from tradex.projections.projector import Event
-from tradex.projections.topics import ACCOUNT_EVENTS, REFERENCE_EVENTS
 
 _POSITION = "event_partition int NOT NULL, event_offset bigint NOT NULL"
 
@@ -41,14 +49,14 @@ TABLES = (
         "maker_fee_ppm int NOT NULL, taker_fee_ppm int NOT NULL, status text NOT NULL, "
         f"updated_time_ns bigint NOT NULL, {_POSITION}",
         ("instrument_id",),
-        (("symbol", "symbol"),),
+        (Index("symbol", "symbol"),),
     ),
     Table("users", f"user_id bigint NOT NULL, name text NOT NULL, registered_time_ns bigint NOT NULL, {_POSITION}", ("user_id",)),
     Table(
         "accounts",
         f"account_id bigint NOT NULL, user_id bigint NOT NULL, opened_time_ns bigint NOT NULL, {_POSITION}",
         ("account_id",),
-        (("user", "user_id"),),
+        (Index("user", "user_id"),),
     ),
     Table(
         "balances",
@@ -62,8 +70,8 @@ TABLES = (
         f"asset text NOT NULL, delta bigint NOT NULL, event_time_ns bigint NOT NULL, {_POSITION}",
         ("event_id", "posting_index"),
         (
-            ("by_time", "account_id, asset, event_time_ns"),
-            ("by_position", "account_id, asset, event_partition, event_offset"),
+            Index("by_time", "account_id, asset, event_time_ns"),
+            Index("by_position", "account_id, asset, event_partition, event_offset"),
         ),
     ),
     Table(
@@ -72,8 +80,8 @@ TABLES = (
         "event_time_ns bigint NOT NULL",
         ("event_partition", "event_offset", "account_id", "asset"),
         (
-            ("by_time", "account_id, asset, event_time_ns"),
-            ("by_position", "account_id, asset, event_partition, event_offset"),
+            Index("by_time", "account_id, asset, event_time_ns"),
+            Index("by_position", "account_id, asset, event_partition, event_offset"),
         ),
     ),
     Table(
@@ -82,7 +90,45 @@ TABLES = (
         "amount bigint NOT NULL, status text NOT NULL, requested_command_id text, "
         "requested_time_ns bigint, decided_command_id text, decided_time_ns bigint",
         ("withdrawal_id",),
-        (("by_account", "account_id, status"),),
+        (Index("by_account", "account_id, status"),),
+    ),
+    Table(
+        "orders",
+        "order_id bigint NOT NULL, account_id bigint, instrument_id bigint, side text, kind text, "
+        "price bigint, qty bigint, command_id text, account_outcome text, hold_asset text, "
+        "hold_amount bigint, maker_fee_ppm int, taker_fee_ppm int, reject_reason text, "
+        "reject_detail text, cancel_requested_time_ns bigint, engine_end text, "
+        "engine_end_reason text, engine_end_detail text, account_end text, "
+        "released_amount bigint, filled_qty bigint NOT NULL, filled_notional bigint NOT NULL, "
+        "settled_qty bigint NOT NULL, settled_notional bigint NOT NULL, fees bigint NOT NULL, "
+        "trades int NOT NULL, created_time_ns bigint, updated_time_ns bigint, "
+        "amend_offset bigint NOT NULL, amended_price bigint, amended_qty bigint, "
+        "refused_offset bigint NOT NULL, refused_request text, refused_reason text, "
+        "status text NOT NULL",
+        ("order_id",),
+        (
+            Index("open", "account_id, instrument_id", "status IN ('NEW', 'PARTIALLY_FILLED')"),
+            Index("by_account", "account_id, created_time_ns"),
+            Index("by_command", "account_id, command_id"),
+        ),
+    ),
+    Table(
+        "fills",
+        "order_id bigint NOT NULL, trade_id bigint NOT NULL, account_id bigint NOT NULL, "
+        "instrument_id bigint NOT NULL, side text NOT NULL, liquidity text NOT NULL, "
+        "price bigint NOT NULL, qty bigint NOT NULL, notional bigint NOT NULL, "
+        f"fee bigint NOT NULL, fee_asset text NOT NULL, event_time_ns bigint NOT NULL, {_POSITION}",
+        ("order_id", "trade_id"),
+        (Index("by_account", "account_id, event_time_ns"), Index("by_trade", "trade_id")),
+    ),
+    Table(
+        "trades",
+        "trade_id bigint NOT NULL, instrument_id bigint NOT NULL, price bigint NOT NULL, "
+        "qty bigint NOT NULL, taker_side text NOT NULL, maker_order_id bigint NOT NULL, "
+        "maker_account_id bigint NOT NULL, taker_order_id bigint NOT NULL, "
+        f"taker_account_id bigint NOT NULL, event_time_ns bigint NOT NULL, {_POSITION}",
+        ("trade_id",),
+        (Index("by_instrument", "instrument_id, event_time_ns"),),
     ),
 )  # fmt: skip
 
@@ -104,6 +150,16 @@ _POSTING_COLUMNS = (
     "event_id", "posting_index", "account_id", "asset", "delta", "event_time_ns",
     "event_partition", "event_offset",
 )  # fmt: skip
+_FILL_COLUMNS = (
+    "order_id", "trade_id", "account_id", "instrument_id", "side", "liquidity", "price", "qty",
+    "notional", "fee", "fee_asset", "event_time_ns", "event_partition", "event_offset",
+)  # fmt: skip
+_TRADE_COLUMNS = (
+    "trade_id", "instrument_id", "price", "qty", "taker_side", "maker_order_id",
+    "maker_account_id", "taker_order_id", "taker_account_id", "event_time_ns",
+    "event_partition", "event_offset",
+)  # fmt: skip
+_ORDER_COLUMNS = (*orders_fold.NAMES, "status")
 _HOLD_COLUMNS = (
     "event_partition", "event_offset", "account_id", "asset", "delta", "event_time_ns",
 )  # fmt: skip
@@ -111,12 +167,13 @@ _HOLD_COLUMNS = (
 
 class PostgresReadModel(PostgresProjector):
     name: ClassVar[str] = "postgres"
-    topics: ClassVar[tuple[str, ...]] = (REFERENCE_EVENTS, ACCOUNT_EVENTS)
+    topics: ClassVar[tuple[str, ...]] = (REFERENCE_EVENTS, ACCOUNT_EVENTS, ENGINE_EVENTS)
     tables: ClassVar[tuple[Table, ...]] = TABLES
 
     async def write(self, conn: asyncpg.Connection, events: Sequence[Event]) -> None:
         rows = fold(events, ACCOUNT_EVENTS, REFERENCE_EVENTS)
         s = self.schema
+        await self._write_orders(conn, events)
         for table, columns in _UPSERTS.items():
             found: dict[Any, tuple[Any, ...]] = getattr(rows, table)
             if found:
@@ -164,6 +221,63 @@ class PostgresReadModel(PostgresProjector):
                     decided_command_id = EXCLUDED.decided_command_id,
                     decided_time_ns = EXCLUDED.decided_time_ns""",
                 *[[v[i] for v in values] for i in range(len(_WITHDRAWAL_COLUMNS))],
+            )
+
+    async def _write_orders(self, conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+        """Orders merged with what is stored; fills and trades appended."""
+        s = self.schema
+        orders: dict[int, list[Any]] = {}
+        fills: list[tuple[Any, ...]] = []
+        trades: list[tuple[Any, ...]] = []
+        facts, merge = orders_fold.facts, orders_fold.merge
+        for event in events:
+            topic, body = event.topic, event.body
+            if topic == REFERENCE_EVENTS:
+                continue
+            engine_side = topic == ENGINE_EVENTS
+            kind = type(body)
+            if kind is engine.L2Delta:
+                continue  # the book lives in Redis; most engine records are these
+            for row in facts(engine_side, event.offset, body):
+                known = orders.get(row[0])
+                orders[row[0]] = row if known is None else merge(known, row)
+            if kind is domain.FillSettled:
+                b = body
+                fee_asset = next((p.asset for p in b.postings if p.account_id == FEES_ACCOUNT), "")
+                fills.append((
+                    b.order_id, b.trade_id, b.account_id, b.instrument_id, str(b.side),
+                    str(b.liquidity), b.price, b.qty, b.notional, b.fee, fee_asset,
+                    b.event_time_ns, event.partition, event.offset,
+                ))  # fmt: skip
+            elif kind is engine.Trade:
+                b = body
+                trades.append((
+                    b.trade_id, b.instrument_id, b.price, b.qty, str(b.taker_side),
+                    b.maker_order_id, b.maker_account_id, b.taker_order_id, b.taker_account_id,
+                    b.event_time_ns, event.partition, event.offset,
+                ))  # fmt: skip
+        if orders:
+            ids = list(orders)
+            stored = await conn.fetch(
+                f"SELECT {', '.join(orders_fold.NAMES)} FROM {s}.orders "
+                "WHERE order_id = ANY($1::bigint[])",
+                ids,
+            )
+            for record in stored:
+                orders[record[0]] = merge(list(record), orders[record[0]])
+            await conn.execute(f"DELETE FROM {s}.orders WHERE order_id = ANY($1::bigint[])", ids)
+            status = orders_fold.status
+            await conn.copy_records_to_table(
+                "orders", schema_name=s, columns=_ORDER_COLUMNS,
+                records=[(*row, status(row)) for row in orders.values()],
+            )  # fmt: skip
+        if fills:
+            await conn.copy_records_to_table(
+                "fills", schema_name=s, records=fills, columns=_FILL_COLUMNS
+            )
+        if trades:
+            await conn.copy_records_to_table(
+                "trades", schema_name=s, records=trades, columns=_TRADE_COLUMNS
             )
 
 

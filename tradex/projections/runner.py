@@ -28,9 +28,11 @@ from confluent_kafka import Producer
 
 from tradex.infra.kafka import admin_timeout_s, producer_config
 from tradex.infra.settings import Settings
+from tradex.log.dead_letters import dead_letter
+from tradex.log.ids import EventSource
 from tradex.log.source import LogRecord, LogSource, Place, Tail, read_idle_s_max
+from tradex.log.topics import DEAD_LETTERS, TOPIC_TYPES
 from tradex.projections.projector import Event, Projector
-from tradex.projections.topics import DEAD_LETTERS, TOPIC_TYPES
 from tradex.schemas.codec import Codec, CodecError
 
 log = logging.getLogger(__name__)
@@ -49,33 +51,6 @@ class RunStats:
     last_event_time_ns: int = 0  # event time of the newest event applied
 
 
-class _Poison:
-    """The Message-shaped view of a record that the dead-letter builder takes."""
-
-    __slots__ = ("_record", "_topic")
-
-    def __init__(self, record: LogRecord, real_topic: str) -> None:
-        self._record, self._topic = record, real_topic
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._record.partition
-
-    def offset(self) -> int:
-        return self._record.offset
-
-    def key(self) -> bytes | None:
-        return self._record.key
-
-    def value(self) -> bytes | None:
-        return self._record.value
-
-    def timestamp(self) -> tuple[int, int]:
-        return 1, self._record.timestamp_ms
-
-
 class DeadLetters:
     """Writes poison records to ``dead-letters`` and waits until they are stored."""
 
@@ -88,8 +63,6 @@ class DeadLetters:
 
     def write(self, records: list[tuple[LogRecord, str, str]]) -> None:
         """Each (record, reason, error) to dead-letters; returns once all are acknowledged."""
-        from tradex.commands.records import dead_letter  # TODO(log-home): tradex.log
-
         if self._producer is None:
             self._producer = Producer(producer_config(self.settings))
         for record, reason, error in records:
@@ -97,11 +70,11 @@ class DeadLetters:
                 "dead letter %s[%d]@%d: %s: %s",
                 record.topic, record.partition, record.offset, reason, error,
             )  # fmt: skip
-            poison = _Poison(record, self.settings.topic(record.topic))
-            message: Any = poison  # Message-shaped (TODO(log-home): the shared builder)
             output = dead_letter(
-                self.codec, self.topic, self.producer_name, 6, message, reason, error
-            )
+                self.codec, self.topic, self.producer_name, EventSource.PROJECTOR_DEAD_LETTERS,
+                self.settings.topic(record.topic), record.partition, record.offset,
+                record.timestamp_ms, record.key, record.value, reason, error,
+            )  # fmt: skip
             self._producer.produce(output.topic, output.value, output.key)
         if self._producer.flush(admin_timeout_s):
             raise TimeoutError("dead letters not acknowledged")

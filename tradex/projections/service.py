@@ -29,6 +29,7 @@ from tradex.projections.catalog import PROJECTORS, projector_class
 from tradex.projections.projector import Projector, ProjectorBusy, VersionSwitched
 from tradex.projections.runner import DeadLetters, ProjectorRun, RunStats, batch_records_max
 from tradex.schemas.codec import Codec
+from tradex.schemas.remote import codec_from_settings
 
 log = logging.getLogger("tradex.projector")
 
@@ -142,7 +143,7 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = settings_module.load()
-    codec = Codec.from_settings(settings)
+    codec = codec_from_settings(settings)
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:

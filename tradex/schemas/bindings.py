@@ -33,6 +33,7 @@ DOMAIN_TYPES: tuple[type, ...] = (
     domain.AssetCreated, domain.InstrumentCreated, domain.InstrumentRulesUpdated,
     domain.InstrumentHalted, domain.InstrumentResumed, domain.UserRegistered,
     domain.AccountOpened, domain.ReferenceCommandRejected,
+    *domain.ENGINE_EVENT_TYPES,
 )  # fmt: skip
 BINDINGS_MAX = 256
 
