@@ -16,13 +16,14 @@ import pytest
 from tests.projections.contract import CODEC, ProjectorContract, decoded, ends, run_version
 from tests.projections.exchange import Exchange
 from tradex.domain import AccountBook, ReferenceData, Trade
-from tradex.infra.kafka import partition_count, read_partition
 from tradex.infra.settings import Settings
-from tradex.log.source import Place
+from tradex.log.source import KafkaLog, Place
+from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, ORDER_REQUESTS, SETTLEMENTS
 from tradex.matching.book import OutputBuffers
 from tradex.matching.constants import SIDE_BUY
-from tradex.matching.partition import BookConfig, PartitionEngine, input_record
-from tradex.matching.service import ORDER_REQUESTS, topics_of
+from tradex.matching.partition import BookConfig, PartitionEngine
+from tradex.matching.recovery import replay
+from tradex.matching.service import topics_of
 from tradex.projections import admin
 from tradex.projections import redis_layout as layout
 from tradex.projections.market import RedisReadModel
@@ -34,7 +35,6 @@ from tradex.projections.redis_read import (
     MarketReader,
     StreamRead,
 )
-from tradex.projections.topics import ACCOUNT_EVENTS, ENGINE_EVENTS
 
 pytestmark = pytest.mark.integration
 
@@ -78,17 +78,14 @@ def engine_partition(settings: Settings) -> tuple[int, list[Event]]:
 
 def engine_levels(settings: Settings, partition: int, input_end: int) -> PartitionEngine:
     """A fresh matching engine after ``order-requests[partition]`` below ``input_end``."""
-    topics = topics_of(settings)
     config = BookConfig()
-    engine = PartitionEngine(
-        partition, CODEC, topics, partition_count(settings, topics.settlements),
-        OutputBuffers(config.orders_max), config,
-    )  # fmt: skip
-    records = [
-        input_record(m)
-        for m in read_partition(settings, topics.order_requests, partition, 0, input_end)
-    ]
-    engine.apply(records)
+    with KafkaLog(settings) as source:
+        engine = PartitionEngine(
+            partition, CODEC, topics_of(settings), source.partitions(SETTLEMENTS),
+            OutputBuffers(config.orders_max), config,
+        )  # fmt: skip
+        replay(source, engine, input_end)
+    assert engine.next_offset > 0, "nothing was re-run"
     return engine
 
 

@@ -18,11 +18,11 @@ import msgpack
 import redis
 
 from tradex.infra.settings import Settings
+from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS
 from tradex.projections import redis_layout as layout
 from tradex.projections.market_fold import Market, MarketState, Touched, Wallet
 from tradex.projections.projector import Event
 from tradex.projections.redis_store import Ops, RedisProjector
-from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS
 
 LOAD_PIPELINE_KEYS_MAX = 1_000  # keys read per round trip when loading a version
 
