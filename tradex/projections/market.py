@@ -114,14 +114,14 @@ class RedisReadModel(RedisProjector):
         for instrument_id, updates in touched.book_updates.items():
             ops.xadd(
                 layout.book_updates(instrument_id), layout.BOOK_UPDATES_KEPT,
-                [(entry_id(u[0]), pack(u[1:])) for u in updates],
+                [(entry_id(u[0]), pack(u[1:])) for u in updates], markets[instrument_id].book_seq,
             )  # fmt: skip
         for instrument_id, trades in touched.trades.items():
+            market = markets[instrument_id]
             ops.xadd(
                 layout.trades(instrument_id), layout.TRADES_KEPT,
-                [(entry_id(t[0]), pack(t[1:])) for t in trades],
+                [(entry_id(t[0]), pack(t[1:])) for t in trades], market.trade_seq,
             )  # fmt: skip
-            market = markets[instrument_id]
             candles = market.candles
             changed: list[str] = []
             for minute in touched.candles[instrument_id]:
@@ -157,7 +157,7 @@ class RedisReadModel(RedisProjector):
         for account_id, entries in touched.account_events.items():
             ops.xadd(
                 layout.account_events(account_id), layout.ACCOUNT_EVENTS_KEPT,
-                [(entry_id(seq), entry) for seq, entry in entries],
+                [(entry_id(seq), entry) for seq, entry in entries], wallets[account_id].seq,
             )  # fmt: skip
 
     def _write_reference(self, touched: Touched, ops: Ops) -> None:

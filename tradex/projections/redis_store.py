@@ -136,13 +136,19 @@ class Ops:
         assert code not in _PAIRED_OPS or len(args) % 2 == 0, f"{code} {key}: odd arguments"
         self.program.append([code, key, *args])
 
-    def xadd(self, key: str, kept: int, entries: Sequence[tuple[str, bytes]]) -> None:
+    def xadd(
+        self, key: str, kept: int, entries: Sequence[tuple[str, bytes]], total: int | None = None
+    ) -> None:
         """Append ``entries`` — (id, the value of the entry's one field) — to stream ``key``,
         then trim it to exactly ``kept`` entries. Ids must increase, above the stream's
-        last one."""
+        last one. ``total``: the entries the stream has had in all, these included, when the
+        caller knows it — a stream that never had more than ``kept`` is not trimmed (an
+        ``XTRIM`` per stream and batch is most of the cost of thousands of short streams)."""
         assert kept > 0, kept
         assert entries, key
-        program: list[Any] = ["xadd", key, str(kept)]
+        assert total is None or total >= len(entries), (key, total)
+        trim = kept if total is None or total > kept else 0
+        program: list[Any] = ["xadd", key, str(trim)]
         for entry in entries:
             program.extend(entry)
         self.program.append(program)
@@ -211,7 +217,7 @@ for _, op in ipairs(program) do
     for i = 4, #op, 2 do
       redis.call('XADD', key, op[i], field, op[i + 1])
     end
-    redis.call('XTRIM', key, 'MAXLEN', op[3])
+    if op[3] ~= '0' then redis.call('XTRIM', key, 'MAXLEN', op[3]) end
   end
 end
 if #moved > 0 then redis.call('HSET', KEYS[3], unpack(moved)) end
