@@ -347,12 +347,10 @@ class MarketState:
             touched.ref_symbols[instrument.symbol] = str(instrument.instrument_id)
 
     def _finish(self, touched: Touched) -> None:
+        levels = touched.levels
         for instrument_id in touched.markets:
             market = self.markets[instrument_id]
-            if (instrument_id, "BUY") in touched.levels or (
-                instrument_id,
-                "SELL",
-            ) in touched.levels:
+            if (instrument_id, "BUY") in levels or (instrument_id, "SELL") in levels:
                 market.best_prices()
             if instrument_id in touched.trades:
                 touched.dropped_candles[instrument_id] = market.window()

@@ -10,7 +10,7 @@ so a call sees one version at one instant (a book and its ``book_seq`` together)
 the writer and a rebuild's switch move on. Channel entries are numbered per channel (an
 instrument's ``book_seq`` and ``trade_seq``, an account's ``seq``) and keep their numbers
 across rebuilds, so a follower carries on after a switch without a gap. Prices are ticks,
-quantities lots, balances minor units (``instrument()`` gives the scales).
+quantities lots, balances minor units (``instruments()`` gives the scales).
 
 Nothing outside :mod:`.redis_layout`, this module and the writer knows a key.
 """
