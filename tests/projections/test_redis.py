@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import pytest
 
+from tests.market import LOT, TICK
 from tests.projections.contract import CODEC, ProjectorContract, decoded, ends, run_version
 from tests.projections.exchange import Exchange
 from tradex.domain import AccountBook, ReferenceData, Trade
@@ -33,6 +34,7 @@ from tradex.projections.redis_read import (
     AsyncMarketReader,
     Channel,
     MarketReader,
+    NotLive,
     StreamRead,
 )
 
@@ -286,6 +288,7 @@ def test_the_async_reader_reads_what_the_sync_one_does(rd: Settings, reader: Mar
     assert (instrument["symbol"], instrument["base_scale"], instrument["quote_scale"]) == (
         "BTC-USD", 8, 2,
     )  # fmt: skip
+    assert (instrument["tick_size"], instrument["lot_size"]) == (TICK, LOT)
 
 
 def test_an_interrupted_rebuild_resumes_its_version(rd: Settings, reader: MarketReader) -> None:
@@ -305,3 +308,14 @@ def test_an_interrupted_rebuild_resumes_its_version(rd: Settings, reader: Market
     with RedisReadModel(rd, 2).frozen() as rebuilt:
         assert rebuilt.digests() == expected
     assert RedisReadModel(rd, 1).positions() == {}, "the old version is dropped"
+
+
+def test_reads_before_the_first_version_is_live_say_so(redis_settings: Settings) -> None:
+    reader = MarketReader(redis_settings)
+    try:
+        with pytest.raises(NotLive):
+            reader.book(INSTRUMENT)
+        with pytest.raises(NotLive):
+            reader.read(Channel.account(1), 0)
+    finally:
+        reader.close()

@@ -235,7 +235,10 @@ def _instruments(reply: Any) -> dict[int, dict[str, Any]]:
     scales = {asset: int(scale) for asset, scale in _hash(reply[2]).items()}
     found: dict[int, dict[str, Any]] = {}
     for instrument_id, flat in reply[1]:
-        row: dict[str, Any] = _hash(flat)
+        row: dict[str, Any] = {
+            name: int(value) if value.lstrip("-").isdigit() else value
+            for name, value in _hash(flat).items()
+        }  # the Instrument row: ids, sizes and fees are integers, the rest text
         if row:
             row["base_scale"] = scales.get(row["base"])
             row["quote_scale"] = scales.get(row["quote"])
