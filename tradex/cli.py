@@ -51,6 +51,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.bench.ledger",
         "ledger benchmark: processors vs eventsourcing+Postgres",
     ),
+    ("bench", "projections"): (
+        "tradex.bench.projections",
+        "read models: rebuild speed per store vs eventsourcing, lag under load",
+    ),
 }
 
 

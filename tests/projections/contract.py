@@ -24,7 +24,7 @@ import pytest
 from confluent_kafka import Producer
 
 from tests.projections.exchange import Exchange
-from tradex.infra.kafka import producer_config
+from tradex.infra.kafka import TopicSpec, ensure_topics, producer_config
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.log.source import KafkaLog, Place
 from tradex.projections import admin
@@ -182,27 +182,37 @@ class ProjectorContract:
     def poisoned(self, store: Settings, cls: type[Projector]) -> Settings:
         """Settings for a copy of the exchange's topics with one poison record in the
         middle of the first topic's first partition that has records."""
-        from tradex.infra.kafka import TopicSpec, ensure_topics
-
-        copy = dataclasses.replace(
-            store, topic_prefix=f"{store.topic_prefix}{uuid.uuid4().hex[:6]}-"
-        )
-        source = KafkaLog(store)
-        ensure_topics(
-            copy,
-            {t: TopicSpec(source.partitions(t)) for t in (*cls.topics, "dead-letters")},
-        )
-        producer = Producer(producer_config(copy))
-        poisoned = False
-        for topic in cls.topics:
-            for partition in range(source.partitions(topic)):
-                records = list(source.read(topic, partition))
-                for index, record in enumerate(records):
-                    if not poisoned and topic == cls.topics[0] and index == len(records) // 2:
-                        producer.produce(copy.topic(topic), b"\x00poison", b"k", partition)
-                        poisoned = True
-                    producer.produce(copy.topic(topic), record.value, record.key, partition)
-        assert poisoned, f"{cls.topics[0]} is empty"
-        producer.flush(30)
-        source.close()
+        copy = copy_settings(store)
+        copy_log(store, copy, cls.topics, poison=True)
         return copy
+
+
+def copy_settings(store: Settings) -> Settings:
+    """``store`` with a fresh topic prefix under the exchange's (deleted with it)."""
+    return dataclasses.replace(store, topic_prefix=f"{store.topic_prefix}{uuid.uuid4().hex[:6]}-")
+
+
+def copy_log(
+    store: Settings, copy: Settings, topics: tuple[str, ...], *, poison: bool = False,
+    part: tuple[float, float] = (0.0, 1.0),
+) -> None:  # fmt: skip
+    """Copy the records of ``topics`` (each partition's share ``part``, e.g. (0, 0.5) its
+    first half) from ``store``'s prefix to ``copy``'s; with ``poison``, one undecodable
+    record in the middle of the first topic's first partition that has records."""
+    source = KafkaLog(store)
+    ensure_topics(copy, {t: TopicSpec(source.partitions(t)) for t in (*topics, "dead-letters")})
+    producer = Producer(producer_config(copy))
+    poisoned = not poison
+    for topic in topics:
+        for partition in range(source.partitions(topic)):
+            records = list(source.read(topic, partition))
+            start, end = int(len(records) * part[0]), int(len(records) * part[1])
+            for index in range(start, end):
+                record = records[index]
+                if not poisoned and topic == topics[0] and index == len(records) // 2:
+                    producer.produce(copy.topic(topic), b"\x00poison", b"k", partition)
+                    poisoned = True
+                producer.produce(copy.topic(topic), record.value, record.key, partition)
+    assert poisoned, f"{topics[0]} is empty"
+    assert producer.flush(30) == 0
+    source.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -82,9 +83,8 @@ def fold(stream: list[tuple[bool, int, Any]], cuts: list[int]) -> dict[int, list
     for start, end in itertools.pairwise(bounds):
         batch: dict[int, list[Any]] = {}
         for engine_side, offset, body in stream[start:end]:
-            for row in orders_fold.facts(engine_side, offset, body):
-                known = batch.get(row[0])
-                batch[row[0]] = row if known is None else orders_fold.merge(known, row)
+            for fact in orders_fold.facts(engine_side, offset, body):
+                orders_fold.apply(batch, fact)
         for order_id, row in batch.items():
             known = stored.get(order_id)
             stored[order_id] = row if known is None else orders_fold.merge(list(known), row)
@@ -141,12 +141,27 @@ def test_any_interleaving_and_any_batches_give_the_same_rows(
     assert fold(interleave(choices), cuts) == EXPECTED
 
 
-def test_contradicting_facts_are_refused() -> None:
-    accepted = next(orders_fold.facts(False, 0, ACCOUNT[0]))
-    other = next(orders_fold.facts(True, 0, ENGINE[0]._replace(price=11)))
-    try:
-        orders_fold.merge(accepted, other)
-    except AssertionError as exc:
-        assert "price" in str(exc)
-    else:
-        raise AssertionError("a second price for the same order was accepted")
+def test_contradicting_facts_are_refused_in_a_batch_and_across_batches() -> None:
+    accepted = next(iter(orders_fold.facts(False, 0, ACCOUNT[0])))
+    other = next(iter(orders_fold.facts(True, 0, ENGINE[0]._replace(price=11))))
+    with pytest.raises(AssertionError, match="price"):
+        orders_fold.apply({BUY_ORDER: orders_fold.row_of(accepted)}, other)
+    with pytest.raises(AssertionError, match="price"):
+        orders_fold.merge(orders_fold.row_of(accepted), orders_fold.row_of(other))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.permutations(list(range(len(ACCOUNT) + len(ENGINE)))))
+def test_merging_one_event_rows_equals_applying_the_facts(order: list[int]) -> None:
+    """merge() of one-fact rows (the stored side's rule) and apply() (the batch's) agree."""
+    stream = [(False, i, e) for i, e in enumerate(ACCOUNT)] + [
+        (True, i, e) for i, e in enumerate(ENGINE)
+    ]
+    merged: dict[int, list[Any]] = {}
+    for index in order:
+        engine_side, offset, body = stream[index]
+        for fact in orders_fold.facts(engine_side, offset, body):
+            row = orders_fold.row_of(fact)
+            known = merged.get(row[0])
+            merged[row[0]] = row if known is None else orders_fold.merge(known, row)
+    assert merged == EXPECTED

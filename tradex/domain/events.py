@@ -22,7 +22,8 @@ so for every event and asset: ``Δavailable = Σ own postings − Δheld``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from tradex.domain.errors import InvalidRecord
 from tradex.domain.journal import Posting, check_balanced
@@ -256,19 +257,20 @@ ACCOUNT_EVENT_TYPES: tuple[type, ...] = (
 )
 
 
+HOLD_DELTA_OF: dict[type, Callable[[Any], tuple[str, int]]] = {
+    WithdrawalRequested: lambda e: (e.asset, e.amount),
+    WithdrawalPaid: lambda e: (e.asset, -e.amount),
+    WithdrawalReleased: lambda e: (e.asset, -e.amount),
+    OrderAccepted: lambda e: (e.hold_asset, e.hold_amount),
+    FillSettled: lambda e: (e.hold_asset, -e.hold_consumed),
+    HoldReleased: lambda e: (e.asset, -e.amount),
+}  # the table above, by event type (one dict lookup: folds call it for every event)
+
+
 def hold_delta(event: AccountEvent) -> tuple[str, int] | None:
     """(asset, change of held) of an event, None when it holds nothing (table above)."""
-    if isinstance(event, WithdrawalRequested):
-        return event.asset, event.amount
-    if isinstance(event, WithdrawalPaid | WithdrawalReleased):
-        return event.asset, -event.amount
-    if isinstance(event, OrderAccepted):
-        return event.hold_asset, event.hold_amount
-    if isinstance(event, FillSettled):
-        return event.hold_asset, -event.hold_consumed
-    if isinstance(event, HoldReleased):
-        return event.asset, -event.amount
-    return None
+    of = HOLD_DELTA_OF.get(type(event))
+    return None if of is None else of(event)
 
 
 def postings_of(event: AccountEvent) -> tuple[Posting, ...]:

@@ -10,6 +10,7 @@ Kafka transaction (see :mod:`tradex.infra.stage`) or not at all. Reading the log
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 # process that never comes back blocks read_committed readers of its partitions briefly.
 transaction_timeout_ms = 15_000
 admin_timeout_s = 30.0
+metadata_poll_s = 0.05
 
 
 def producer_config(settings: Settings, transactional_id: str | None = None) -> dict[str, Any]:
@@ -114,6 +116,21 @@ def ensure_topics(settings: Settings, specs: Mapping[str, TopicSpec]) -> None:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
         log.info("created topic %s", name)
+    # Created is not yet visible: metadata reaches the brokers a moment later, and a
+    # partition_count() right after would say the topic does not exist.
+    deadline = time.monotonic() + admin_timeout_s
+    pending = {topic.topic for topic in new_topics}
+    while pending:
+        visible = admin.list_topics(timeout=admin_timeout_s).topics
+        pending = {
+            name for name in pending
+            if name not in visible or visible[name].error is not None
+            or not visible[name].partitions
+        }  # fmt: skip
+        if pending and time.monotonic() > deadline:
+            raise TimeoutError(f"topics {sorted(pending)} created but not visible")
+        if pending:
+            time.sleep(metadata_poll_s)
 
 
 def partition_count(settings: Settings, topic: str) -> int:

@@ -11,7 +11,7 @@ import asyncpg
 from tradex.infra.settings import Settings
 
 connect_timeout_s = 5.0
-drop_attempts_max = 20
+drop_attempts_max = 240
 drop_retry_s = 0.25
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

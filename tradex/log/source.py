@@ -206,27 +206,40 @@ class _KafkaTail(Tail):
         if records_max > 1:
             messages += consumer.consume(records_max - 1, 0)
         logical, reached, at_end = self._logical, self._reached, self._at_end
-        records = []
+        records: list[LogRecord] = []
+        append, new = records.append, tuple.__new__
+        # Messages come in runs of one partition (a fetch is per partition): its position
+        # and end flag are settled once per run, not once per record.
+        run_place: Place | None = None
+        run_last = -1
         for message in messages:
             error = message.error()
-            topic = logical[message.topic()]
-            place = (topic, message.partition())
-            offset = message.offset()
             if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    if offset > reached[place]:
-                        reached[place] = offset
-                    at_end[place] = True
-                    continue
-                raise KafkaException(error)
-            assert offset >= reached[place], f"{place}: read went back to {offset}"
-            reached[place] = offset + 1
-            at_end[place] = False
-            records.append(
-                LogRecord(
-                    topic, place[1], offset, message.timestamp()[1], message.key(), message.value()
-                )
+                if run_place is not None:
+                    reached[run_place], at_end[run_place] = run_last + 1, False
+                    run_place = None
+                place = (logical[message.topic()], message.partition())
+                if error.code() != KafkaError._PARTITION_EOF:
+                    raise KafkaException(error)
+                reached[place] = max(reached[place], message.offset())
+                at_end[place] = True
+                continue
+            topic, partition, offset = (
+                logical[message.topic()],
+                message.partition(),
+                message.offset(),
             )
+            if run_place is None or run_place[1] != partition or run_place[0] != topic:
+                if run_place is not None:
+                    reached[run_place], at_end[run_place] = run_last + 1, False
+                run_place = (topic, partition)
+                run_last = reached[run_place] - 1
+            assert offset > run_last, f"{run_place}: read went back to {offset}"
+            run_last = offset
+            append(new(LogRecord, (topic, partition, offset, message.timestamp()[1],
+                                   message.key(), message.value())))  # fmt: skip
+        if run_place is not None:
+            reached[run_place], at_end[run_place] = run_last + 1, False
         return records
 
     def reached(self, place: Place) -> int:

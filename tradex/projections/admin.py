@@ -27,11 +27,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tradex.infra import settings as settings_module
+from tradex.infra.cli_args import positive_int
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog, LogSource, Place
 from tradex.projections.catalog import PROJECTORS, projector_class
 from tradex.projections.projector import VERSION_MAX, Projector
-from tradex.projections.runner import DeadLetters, ProjectorRun, RunStats, run_to_end
+from tradex.projections.runner import (
+    DeadLetters,
+    ProjectorRun,
+    RunStats,
+    batch_records_max,
+    run_to_end,
+)
 from tradex.schemas.codec import Codec
 from tradex.schemas.remote import codec_from_settings
 
@@ -119,14 +126,16 @@ class Progress:
         left = run.lag(run.until)
         done = max(self.total - left, 0)
         elapsed = max(now - self.started, 1e-9)
-        rate = run.stats.events / elapsed
+        stats = run.stats
+        records = stats.events + stats.skipped + stats.dead_letters
+        rate = records / elapsed
         eta = left / (done / elapsed) if done else float("inf")
         width = 30
         filled = int(width * done / self.total)
         eta_text = f"{eta:,.0f} s" if eta != float("inf") else "?"
         self.stream.write(
             f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {100 * done / self.total:5.1f}% "
-            f"{run.stats.events:,} events, {rate:,.0f} events/s, ETA {eta_text}   "
+            f"{records:,} events, {rate:,.0f} events/s, ETA {eta_text}   "
         )
         if final:
             self.stream.write("\n")
@@ -139,16 +148,20 @@ def build_version(
     codec: Codec,
     until: Mapping[Place, int],
     progress: Callable[[ProjectorRun], None] | None = None,
+    batch_records: int = batch_records_max,
 ) -> RunStats:
-    """Fill ``projector``'s version from its positions to ``until`` (then close it)."""
+    """Fill ``projector``'s version from its positions to ``until`` as a bulk load, then
+    finish it (deferred indexes) and close it."""
     source = KafkaLog(settings)
+    projector.bulk_load = True
     run = ProjectorRun(
         projector, source, codec, DeadLetters(settings, codec, f"projector/{projector.name}"),
-        until=until,
+        until=until, batch_records=batch_records,
     )  # fmt: skip
     run.start()
     try:
         stats = run_to_end(run, progress)
+        projector.finish()
     finally:
         run.close()
         source.close()
@@ -169,6 +182,7 @@ def rebuild(
     to_position: Mapping[Place, int] | None = None,
     *,
     show_progress: bool = True,
+    batch_records: int = batch_records_max,
 ) -> tuple[Projector, RunStats]:
     """Rebuild ``name`` (see the module doc); return the built version and its stats."""
     cls = projector_class(name)
@@ -197,7 +211,7 @@ def rebuild(
         raise ValueError(f"v{version} is already past the requested positions at {sorted(ahead)}")
     left = sum(max(0, end - stored.get(place, 0)) for place, end in until.items())
     progress = Progress(f"{name} v{version}", left) if show_progress else None
-    stats = build_version(projector, settings, codec, until, progress)
+    stats = build_version(projector, settings, codec, until, progress, batch_records)
     if progress is not None:
         progress.stream.write("\n")
     if not to_position:
@@ -277,9 +291,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--to-position", type=parse_position, action="append", default=[],
         metavar="TOPIC:PARTITION:OFFSET", help="stop there (not made live); repeatable",
     )  # fmt: skip
+    again.add_argument(
+        "--batch-records", type=positive_int, default=batch_records_max,
+        help=f"records per sink transaction, at most (default {batch_records_max})",
+    )  # fmt: skip
     check = verbs.add_parser("verify", help="the live version equals a rebuild")
     check.add_argument("name", metavar="NAME")
     args = parser.parse_args(argv)
+    if args.verb == "rebuild" and args.batch_records > batch_records_max:
+        parser.error(f"--batch-records must be <= {batch_records_max}")
     names = args.names if args.verb == "status" else [args.name]
     unknown = [n for n in names if n not in PROJECTORS]
     if unknown:
@@ -302,7 +322,9 @@ def main(argv: list[str]) -> int:
     if args.verb == "rebuild":
         positions = dict(args.to_position)
         try:
-            projector, stats = rebuild(settings, args.name, positions or None)
+            projector, stats = rebuild(
+                settings, args.name, positions or None, batch_records=args.batch_records
+            )
         except ValueError as exc:
             print(f"tradex projections rebuild: {exc}", file=sys.stderr)
             return 2

@@ -23,13 +23,10 @@ WITHDRAWAL_PAID = "PAID"
 WITHDRAWAL_RELEASED = "RELEASED"
 
 
-@dataclass
-class BalanceDelta:
-    available: int = 0
-    held: int = 0
-    partition: int = 0  # log position of the newest event that changed it
-    offset: int = 0
-    time_ns: int = 0
+# A balance change of a batch: [Δavailable, Δheld, partition, offset, event time] — the
+# position and time of the newest event that changed it (a list: updated in place, fast).
+BalanceDelta = list[int]
+AVAILABLE, HELD, PARTITION, OFFSET, TIME_NS = range(5)
 
 
 @dataclass
@@ -49,42 +46,43 @@ class LedgerRows:
     accounts: dict[int, tuple[Any, ...]] = field(default_factory=dict)
 
 
-def _balance(rows: LedgerRows, account_id: int, asset: str, event: Event) -> BalanceDelta:
-    key = (account_id, asset)
-    delta = rows.balances.get(key)
-    if delta is None:
-        delta = rows.balances[key] = BalanceDelta()
-    delta.partition, delta.offset = event.partition, event.offset
-    delta.time_ns = event.envelope.event_time_ns
-    return delta
-
-
 def _account_event(rows: LedgerRows, event: Event) -> None:
     body = event.body
     time_ns = body.event_time_ns
     partition, offset = event.partition, event.offset
     kind = type(body)
-    postings = body.postings if kind in _WITH_POSTINGS else ()
-    if postings:
+    balances = rows.balances
+    if kind in _WITH_POSTINGS:
         event_id = event.envelope.event_id
         append = rows.postings.append
-        for index, posting in enumerate(postings):
-            account_id, asset, amount = posting
+        for index, (account_id, asset, amount) in enumerate(body.postings):
             append((event_id, index, account_id, asset, amount, time_ns, partition, offset))
-            delta = _balance(rows, account_id, asset, event)
-            delta.available += amount  # total; the hold part is moved below
-    held = domain.hold_delta(body)
-    if held is not None:
-        asset, amount = held
+            key = (account_id, asset)
+            delta = balances.get(key)
+            if delta is None:
+                balances[key] = [amount, 0, partition, offset, time_ns]
+            else:  # total; the hold part is moved below
+                delta[0] += amount
+                delta[2], delta[3], delta[4] = partition, offset, time_ns
+    hold_of = _HOLD_DELTA_OF.get(kind)
+    if hold_of is not None:
+        asset, amount = hold_of(body)
         if amount:
-            rows.holds.append((partition, offset, body.account_id, asset, amount, time_ns))
-            delta = _balance(rows, body.account_id, asset, event)
-            delta.available -= amount
-            delta.held += amount
+            account_id = body.account_id
+            rows.holds.append((partition, offset, account_id, asset, amount, time_ns))
+            key = (account_id, asset)
+            delta = balances.get(key)
+            if delta is None:
+                balances[key] = [-amount, amount, partition, offset, time_ns]
+            else:
+                delta[0] -= amount
+                delta[1] += amount
+                delta[2], delta[3], delta[4] = partition, offset, time_ns
     if kind in _WITHDRAWAL_EVENTS:
         _withdrawal(rows, event)
 
 
+_HOLD_DELTA_OF = domain.events.HOLD_DELTA_OF
 _WITH_POSTINGS = frozenset((domain.Deposited, domain.WithdrawalPaid, domain.FillSettled))
 _WITHDRAWAL_EVENTS = frozenset(
     (domain.WithdrawalRequested, domain.WithdrawalPaid, domain.WithdrawalReleased)

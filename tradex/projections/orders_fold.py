@@ -18,6 +18,11 @@ merge with :func:`merge`, which is commutative and associative:
 
 So the row of an order is the same whatever the interleaving of the two topics and
 wherever batches are cut. The status is derived from the merged facts (:func:`status`).
+
+Hot path: :func:`facts` yields each event's facts *sparsely* — the columns it sets, the
+columns it adds to, an offset-picked group — and :func:`apply` folds one into the batch's
+row of its order in a few steps; :func:`merge` (every column) only joins a batch's row to
+the stored one. Both follow the same per-column rules.
 """
 
 from __future__ import annotations
@@ -83,140 +88,196 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 NAMES = tuple(name for name, _ in COLUMNS)
 INDEX = {name: i for i, name in enumerate(NAMES)}
-_ZERO = {SUM: 0, MAX: -1}
+_TEMPLATE: list[Any] = [{SUM: 0, MAX: -1}.get(how) for _, how in COLUMNS]
+_SET_ONCE = tuple(i for i, (_, how) in enumerate(COLUMNS) if how == SET_ONCE)
+_SUMS = tuple(i for i, (_, how) in enumerate(COLUMNS) if how == SUM)
+_PICKS = (  # (offset column, the columns it picks)
+    (INDEX["amend_offset"], (INDEX["amended_price"], INDEX["amended_qty"])),
+    (INDEX["refused_offset"], (INDEX["refused_request"], INDEX["refused_reason"])),
+)
+_CREATED, _UPDATED = INDEX["created_time_ns"], INDEX["updated_time_ns"]
 _NOT_ENDING = frozenset((Reason.DUPLICATE_COMMAND,))  # a duplicate id ends no live order
+
+# A fact: (order id, event time, ((column, value) set once ...), ((column, amount) added
+# ...), (offset column, offset, ((column, value) picked ...)) or None)
+Fact = tuple[int, int, tuple[tuple[int, Any], ...], tuple[tuple[int, int], ...], Any]
 
 
 def empty(order_id: int) -> list[Any]:
     """The row of an order nothing is known about yet."""
-    row: list[Any] = [_ZERO.get(how) for _, how in COLUMNS]
+    row = _TEMPLATE.copy()
     row[0] = order_id
     return row
+
+
+def _contradiction(row: list[Any], column: int, value: Any) -> AssertionError:
+    return AssertionError(f"order {row[0]}: {NAMES[column]} is {row[column]!r} and {value!r}")
+
+
+def apply(rows: dict[int, list[Any]], fact: Fact) -> None:
+    """Fold one fact into ``rows`` (order id -> row; a missing order gets a row)."""
+    order_id, time_ns, sets, sums, pick = fact
+    row = rows.get(order_id)
+    if row is None:
+        row = rows[order_id] = _TEMPLATE.copy()
+        row[0] = order_id
+        row[_CREATED] = row[_UPDATED] = time_ns
+    else:
+        if time_ns < row[_CREATED]:
+            row[_CREATED] = time_ns
+        if time_ns > row[_UPDATED]:
+            row[_UPDATED] = time_ns
+    for column, value in sets:
+        known = row[column]
+        if known is None:
+            row[column] = value
+        elif known != value:
+            raise _contradiction(row, column, value)
+    for column, amount in sums:
+        row[column] += amount
+    if pick is not None:
+        column, offset, picked = pick
+        if offset > row[column]:
+            row[column] = offset
+            for target, value in picked:
+                row[target] = value
 
 
 def merge(a: list[Any], b: list[Any]) -> list[Any]:
     """The row with the facts of both (commutative, associative; ``a`` is reused)."""
     assert a[0] == b[0], "rows of two orders"
-    for i, (name, how) in enumerate(COLUMNS):
-        x, y = a[i], b[i]
-        if how == SET_ONCE:
-            if x is None:
-                a[i] = y
-            else:
-                assert y is None or x == y, f"order {a[0]}: {name} is {x!r} and {y!r}"
-        elif how == SUM:
-            a[i] = x + y
-        elif how == MIN:
-            a[i] = y if x is None else x if y is None else min(x, y)
-        elif how == MAX:
-            pass  # below, with what they pick
-    for offset_name, picked in (
-        ("amend_offset", ("amended_price", "amended_qty")),
-        ("refused_offset", ("refused_request", "refused_reason")),
-    ):
-        o = INDEX[offset_name]
-        if b[o] > a[o]:
-            a[o] = b[o]
-            for name in picked:
-                a[INDEX[name]] = b[INDEX[name]]
-    u = INDEX["updated_time_ns"]
-    a[u] = b[u] if a[u] is None else a[u] if b[u] is None else max(a[u], b[u])
+    for column in _SET_ONCE:
+        value = b[column]
+        if value is not None:
+            known = a[column]
+            if known is None:
+                a[column] = value
+            elif known != value:
+                raise _contradiction(a, column, value)
+    for column in _SUMS:
+        a[column] += b[column]
+    for column, picked in _PICKS:
+        if b[column] > a[column]:
+            a[column] = b[column]
+            for target in picked:
+                a[target] = b[target]
+    for column, better in ((_CREATED, min), (_UPDATED, max)):
+        x, y = a[column], b[column]
+        a[column] = y if x is None else x if y is None else better(x, y)
     return a
+
+
+_ENGINE_END, _ACCOUNT_END = INDEX["engine_end"], INDEX["account_end"]
+_OUTCOME, _FILLED, _SETTLED = INDEX["account_outcome"], INDEX["filled_qty"], INDEX["settled_qty"]
 
 
 def status(row: list[Any]) -> str:
     """NEW, PARTIALLY_FILLED, FILLED, CANCELLED, EXPIRED or REJECTED."""
-    ends = {row[INDEX["engine_end"]], row[INDEX["account_end"]]}
-    if row[INDEX["account_outcome"]] == ACCOUNT_REJECTED or REJECTED in ends:
+    engine_end, account_end = row[_ENGINE_END], row[_ACCOUNT_END]
+    if row[_OUTCOME] == ACCOUNT_REJECTED or REJECTED in (engine_end, account_end):
         return REJECTED
     for end in (FILLED, CANCELLED, EXPIRED):
-        if end in ends:
+        if end in (engine_end, account_end):
             return end
-    if row[INDEX["filled_qty"]] > 0 or row[INDEX["settled_qty"]] > 0:
+    if row[_FILLED] > 0 or row[_SETTLED] > 0:
         return PARTIALLY_FILLED
     return NEW
 
 
-def _row(order_id: int, time_ns: int, **values: Any) -> list[Any]:
-    row = empty(order_id)
-    row[INDEX["created_time_ns"]] = time_ns
-    row[INDEX["updated_time_ns"]] = time_ns
-    for name, value in values.items():
-        row[INDEX[name]] = value
-    return row
+def row_of(fact: Fact) -> list[Any]:
+    """The one-fact row (what :func:`merge` of rows and :func:`apply` agree on)."""
+    rows: dict[int, list[Any]] = {}
+    apply(rows, fact)
+    return rows[fact[0]]
 
 
-def facts(topic_is_engine: bool, offset: int, body: Any) -> Iterable[list[Any]]:
-    """The one-event rows of an event (none: it concerns no order)."""
+_I = INDEX
+_ACCOUNT_ID, _INSTRUMENT_ID, _SIDE, _KIND = (
+    _I["account_id"], _I["instrument_id"], _I["side"], _I["kind"],
+)  # fmt: skip
+_PRICE, _QTY, _COMMAND_ID = _I["price"], _I["qty"], _I["command_id"]
+
+
+def facts(topic_is_engine: bool, offset: int, body: Any) -> Iterable[Fact]:
+    """The facts an event states about orders (none: it concerns no order)."""
     t = body.event_time_ns
     kind = type(body)
     if not topic_is_engine:
         if kind is domain.OrderAccepted:
             b = body
-            yield _row(
-                b.order_id, t, account_id=b.account_id, instrument_id=b.instrument_id,
-                side=str(b.side), kind=str(b.kind), price=b.price, qty=b.qty,
-                command_id=b.command_id, account_outcome=ACCOUNT_ACCEPTED,
-                hold_asset=b.hold_asset, hold_amount=b.hold_amount,
-                maker_fee_ppm=b.maker_fee_ppm, taker_fee_ppm=b.taker_fee_ppm,
-            )  # fmt: skip
+            yield (b.order_id, t, (
+                (_ACCOUNT_ID, b.account_id), (_INSTRUMENT_ID, b.instrument_id),
+                (_SIDE, str(b.side)), (_KIND, str(b.kind)), (_PRICE, b.price), (_QTY, b.qty),
+                (_COMMAND_ID, b.command_id), (_OUTCOME, ACCOUNT_ACCEPTED),
+                (_I["hold_asset"], b.hold_asset), (_I["hold_amount"], b.hold_amount),
+                (_I["maker_fee_ppm"], b.maker_fee_ppm), (_I["taker_fee_ppm"], b.taker_fee_ppm),
+            ), (), None)  # fmt: skip
+        elif kind is domain.FillSettled:
+            b = body
+            yield (b.order_id, t, ((_ACCOUNT_ID, b.account_id), (_INSTRUMENT_ID, b.instrument_id)),
+                   ((_SETTLED, b.qty), (_I["settled_notional"], b.notional), (_I["fees"], b.fee)),
+                   None)  # fmt: skip
+        elif kind is domain.HoldReleased:
+            yield (body.order_id, t, (
+                (_ACCOUNT_ID, body.account_id), (_ACCOUNT_END, str(body.end_reason)),
+                (_I["released_amount"], body.amount),
+            ), (), None)  # fmt: skip
         elif kind is domain.OrderRejected:
             b = body
             if b.order_id > 0:  # records before order ids were carried have 0
-                yield _row(
-                    b.order_id, t, account_id=b.account_id, instrument_id=b.instrument_id,
-                    side=str(b.side), kind=str(b.kind), price=b.price, qty=b.qty,
-                    command_id=b.command_id, account_outcome=ACCOUNT_REJECTED,
-                    reject_reason=str(b.reason), reject_detail=b.detail,
-                )  # fmt: skip
+                yield (b.order_id, t, (
+                    (_ACCOUNT_ID, b.account_id), (_INSTRUMENT_ID, b.instrument_id),
+                    (_SIDE, str(b.side)), (_KIND, str(b.kind)), (_PRICE, b.price),
+                    (_QTY, b.qty), (_COMMAND_ID, b.command_id), (_OUTCOME, ACCOUNT_REJECTED),
+                    (_I["reject_reason"], str(b.reason)), (_I["reject_detail"], b.detail),
+                ), (), None)  # fmt: skip
         elif kind is domain.CancelRequested:
-            yield _row(body.order_id, t, account_id=body.account_id,
-                       cancel_requested_time_ns=t)  # fmt: skip
-        elif kind is domain.FillSettled:
-            b = body
-            yield _row(
-                b.order_id, t, account_id=b.account_id, instrument_id=b.instrument_id,
-                settled_qty=b.qty, settled_notional=b.notional, fees=b.fee,
-            )  # fmt: skip
-        elif kind is domain.HoldReleased:
-            yield _row(body.order_id, t, account_id=body.account_id,
-                       account_end=str(body.end_reason), released_amount=body.amount)  # fmt: skip
+            yield (body.order_id, t, ((_ACCOUNT_ID, body.account_id),
+                                      (_I["cancel_requested_time_ns"], t)), (), None)  # fmt: skip
         return
     if kind is engine.Trade:
         b = body
-        notional = b.price * b.qty
-        for order_id, account_id in (
-            (b.maker_order_id, b.maker_account_id),
-            (b.taker_order_id, b.taker_account_id),
-        ):
-            yield _row(order_id, t, account_id=account_id, instrument_id=b.instrument_id,
-                       filled_qty=b.qty, filled_notional=notional, trades=1)  # fmt: skip
+        sums = ((_FILLED, b.qty), (_I["filled_notional"], b.price * b.qty), (_I["trades"], 1))
+        yield (b.maker_order_id, t, ((_ACCOUNT_ID, b.maker_account_id),
+                                     (_INSTRUMENT_ID, b.instrument_id)), sums, None)  # fmt: skip
+        yield (b.taker_order_id, t, ((_ACCOUNT_ID, b.taker_account_id),
+                                     (_INSTRUMENT_ID, b.instrument_id)), sums, None)  # fmt: skip
     elif kind is engine.Accepted:
         b = body
-        yield _row(b.order_id, t, account_id=b.account_id, instrument_id=b.instrument_id,
-                   side=str(b.side), kind=str(b.kind), price=b.price, qty=b.qty)  # fmt: skip
+        yield (b.order_id, t, (
+            (_ACCOUNT_ID, b.account_id), (_INSTRUMENT_ID, b.instrument_id), (_SIDE, str(b.side)),
+            (_KIND, str(b.kind)), (_PRICE, b.price), (_QTY, b.qty),
+        ), (), None)  # fmt: skip
     elif kind is engine.Filled:
-        yield _row(body.order_id, t, account_id=body.account_id,
-                   instrument_id=body.instrument_id, engine_end=FILLED)  # fmt: skip
+        yield (body.order_id, t, ((_ACCOUNT_ID, body.account_id),
+                                  (_INSTRUMENT_ID, body.instrument_id),
+                                  (_ENGINE_END, FILLED)), (), None)  # fmt: skip
     elif kind is engine.Cancelled or kind is engine.Expired:
-        yield _row(
-            body.order_id, t, account_id=body.account_id, instrument_id=body.instrument_id,
-            engine_end=CANCELLED if kind is engine.Cancelled else EXPIRED,
-            engine_end_reason=str(body.reason), engine_end_detail=body.detail,
-        )  # fmt: skip
+        yield (body.order_id, t, (
+            (_ACCOUNT_ID, body.account_id), (_INSTRUMENT_ID, body.instrument_id),
+            (_ENGINE_END, CANCELLED if kind is engine.Cancelled else EXPIRED),
+            (_I["engine_end_reason"], str(body.reason)), (_I["engine_end_detail"], body.detail),
+        ), (), None)  # fmt: skip
     elif kind is engine.Rejected:
         b = body
         if b.order_id <= 0:
             return
         if b.request == "NewOrder":
             if b.reason not in _NOT_ENDING:
-                yield _row(b.order_id, t, engine_end=REJECTED, engine_end_reason=str(b.reason),
-                           engine_end_detail=b.detail, reject_reason=str(b.reason),
-                           reject_detail=b.detail)  # fmt: skip
+                reason = str(b.reason)
+                yield (b.order_id, t, (
+                    (_ENGINE_END, REJECTED), (_I["engine_end_reason"], reason),
+                    (_I["engine_end_detail"], b.detail), (_I["reject_reason"], reason),
+                    (_I["reject_detail"], b.detail),
+                ), (), None)  # fmt: skip
         else:
-            yield _row(b.order_id, t, refused_offset=offset, refused_request=b.request,
-                       refused_reason=str(b.reason))  # fmt: skip
+            yield (b.order_id, t, (), (), (
+                _I["refused_offset"], offset,
+                ((_I["refused_request"], b.request), (_I["refused_reason"], str(b.reason))),
+            ))  # fmt: skip
     elif kind is engine.AmendApplied:
         b = body
-        yield _row(b.order_id, t, account_id=b.account_id, instrument_id=b.instrument_id,
-                   amend_offset=offset, amended_price=b.new_price, amended_qty=b.new_qty)  # fmt: skip
+        yield (b.order_id, t, ((_ACCOUNT_ID, b.account_id), (_INSTRUMENT_ID, b.instrument_id)), (), (
+            _I["amend_offset"], offset,
+            ((_I["amended_price"], b.new_price), (_I["amended_qty"], b.new_qty)),
+        ))  # fmt: skip

@@ -129,7 +129,7 @@ class PostgresProjector(Projector):
         ]
 
     def table_ddl(self) -> list[str]:
-        """CREATE TABLE / INDEX of :attr:`tables`."""
+        """CREATE TABLE of :attr:`tables`, and their indexes unless bulk loading."""
         s = self.schema
         statements = []
         for table in self.tables:
@@ -138,13 +138,30 @@ class PostgresProjector(Projector):
                 f"CREATE TABLE IF NOT EXISTS {s}.{table.name} ({table.columns}, "
                 f"PRIMARY KEY ({', '.join(table.key)})){partition}"
             )
+        return statements if self.bulk_load else statements + self.index_ddl()
+
+    def index_ddl(self) -> list[str]:
+        """CREATE INDEX of :attr:`tables` (what a bulk load builds at the end)."""
+        statements = []
+        for table in self.tables:
             for index in table.indexes:
                 where = f" WHERE {index.where}" if index.where else ""
                 statements.append(
                     f"CREATE INDEX IF NOT EXISTS {table.name}_{index.name} "
-                    f"ON {s}.{table.name} ({index.columns}){where}"
+                    f"ON {self.schema}.{table.name} ({index.columns}){where}"
                 )
         return statements
+
+    async def _finish(self) -> None:
+        conn = self._conn
+        assert conn is not None, "open() first"
+        for statement in self.index_ddl():
+            await conn.execute(statement)
+        await conn.execute(f"ANALYZE {', '.join(f'{self.schema}.{t.name}' for t in self.tables)}")
+
+    def finish(self) -> None:
+        """Build the indexes a bulk load deferred, and refresh the planner's statistics."""
+        self._run(self._finish())
 
     async def _ensure_meta(self, conn: asyncpg.Connection) -> None:
         async with conn.transaction():

@@ -168,6 +168,9 @@ _HOLD_COLUMNS = (
 class PostgresReadModel(PostgresProjector):
     name: ClassVar[str] = "postgres"
     topics: ClassVar[tuple[str, ...]] = (REFERENCE_EVENTS, ACCOUNT_EVENTS, ENGINE_EVENTS)
+    ignores: ClassVar[frozenset[type]] = frozenset(
+        (engine.L2Delta, engine.Rested, engine.RulesApplied)  # the book is Redis's
+    )
     tables: ClassVar[tuple[Table, ...]] = TABLES
 
     async def write(self, conn: asyncpg.Connection, events: Sequence[Event]) -> None:
@@ -202,11 +205,11 @@ class PostgresReadModel(PostgresProjector):
                     event_offset = EXCLUDED.event_offset""",
                 [k[0] for k in keys],
                 [k[1] for k in keys],
-                [d.available for d in deltas],
-                [d.held for d in deltas],
-                [d.time_ns for d in deltas],
-                [d.partition for d in deltas],
-                [d.offset for d in deltas],
+                [d[0] for d in deltas],
+                [d[1] for d in deltas],
+                [d[4] for d in deltas],
+                [d[2] for d in deltas],
+                [d[3] for d in deltas],
             )
         if rows.withdrawals:
             values = [tuple(w[c] for c in _WITHDRAWAL_COLUMNS) for w in rows.withdrawals.values()]
@@ -229,18 +232,15 @@ class PostgresReadModel(PostgresProjector):
         orders: dict[int, list[Any]] = {}
         fills: list[tuple[Any, ...]] = []
         trades: list[tuple[Any, ...]] = []
-        facts, merge = orders_fold.facts, orders_fold.merge
+        facts, apply, merge = orders_fold.facts, orders_fold.apply, orders_fold.merge
         for event in events:
             topic, body = event.topic, event.body
             if topic == REFERENCE_EVENTS:
                 continue
             engine_side = topic == ENGINE_EVENTS
             kind = type(body)
-            if kind is engine.L2Delta:
-                continue  # the book lives in Redis; most engine records are these
-            for row in facts(engine_side, event.offset, body):
-                known = orders.get(row[0])
-                orders[row[0]] = row if known is None else merge(known, row)
+            for fact in facts(engine_side, event.offset, body):
+                apply(orders, fact)
             if kind is domain.FillSettled:
                 b = body
                 fee_asset = next((p.asset for p in b.postings if p.account_id == FEES_ACCOUNT), "")

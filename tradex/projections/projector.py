@@ -78,6 +78,9 @@ class Projector(ABC):
 
     name: ClassVar[str]  # the CLI name: `tradex run projector NAME`
     topics: ClassVar[tuple[str, ...]]  # logical names of the topics it reads
+    # Record types it has no use for: the runner skips them by their wire header, without
+    # decoding them (positions still move past them).
+    ignores: ClassVar[frozenset[type]] = frozenset()
 
     def __init__(self, settings: Settings, version: int) -> None:
         assert 0 < version <= VERSION_MAX, version
@@ -87,6 +90,9 @@ class Projector(ABC):
         # True for the process that keeps the live version current: each batch then checks
         # (in its transaction) that this version is still live, else VersionSwitched.
         self.live_writer = False
+        # True while a rebuild fills this version: the store may defer what only readers
+        # need (secondary indexes) until finish().
+        self.bulk_load = False
         self._stored: dict[Place, int] = {}  # positions as of the last batch written
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -124,6 +130,10 @@ class Projector(ABC):
     @abstractmethod
     def _apply(self, events: Sequence[Event], positions: Mapping[Place, int]) -> None:
         """:meth:`apply` of the store, given only new events and forward positions."""
+
+    def finish(self) -> None:  # noqa: B027 (optional hook)
+        """Complete what a bulk load deferred (e.g. build indexes), once the version holds
+        everything it was filled with and before readers see it. Idempotent."""
 
     @abstractmethod
     def close(self) -> None:
@@ -173,6 +183,10 @@ class Frozen(ABC):
     @abstractmethod
     def rows(self, table: str) -> list[tuple[Any, ...]]:
         """Every row of ``table`` in key order (to name the rows that differ)."""
+
+    def finish(self) -> None:  # noqa: B027 (optional hook)
+        """Complete what a bulk load deferred (e.g. build indexes), once the version holds
+        everything it was filled with and before readers see it. Idempotent."""
 
     @abstractmethod
     def close(self) -> None:

@@ -39,6 +39,38 @@ log = logging.getLogger(__name__)
 
 batch_records_max = 20_000  # records per batch (one sink transaction)
 idle_wait_s = 0.05  # how long a step waits for a first record
+LAG_MS_MAX = 60_000  # lags are counted per millisecond up to this; longer ones in the last bucket
+
+
+class LagHistogram:
+    """How long records took from being written (their Kafka timestamp: when the upstream
+    stage produced them, before its transaction committed) to being applied, per ms."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (LAG_MS_MAX + 1)
+        self.total = 0
+
+    def add(self, records: list[LogRecord], now_ms: int) -> None:
+        counts = self.counts
+        for record in records:
+            lag = now_ms - record.timestamp_ms
+            counts[lag if 0 <= lag < LAG_MS_MAX else (0 if lag < 0 else LAG_MS_MAX)] += 1
+        self.total += len(records)
+
+    def percentile(self, fraction: float) -> int:
+        """The smallest lag (ms) at or below which ``fraction`` of the records were."""
+        assert 0 < fraction <= 1, fraction
+        if not self.total:
+            return 0
+        wanted = fraction * self.total
+        seen = 0
+        for lag, count in enumerate(self.counts):
+            seen += count
+            if seen >= wanted:
+                return lag
+        return LAG_MS_MAX
 
 
 @dataclass
@@ -46,9 +78,11 @@ class RunStats:
     batches: int = 0
     events: int = 0
     dead_letters: int = 0
+    skipped: int = 0  # records of types the projector ignores (not decoded)
     apply_s: float = 0.0  # time spent in the sink's apply (fold + write)
     started_monotonic: float = field(default_factory=time.monotonic)
     last_event_time_ns: int = 0  # event time of the newest event applied
+    lag: LagHistogram = field(default_factory=LagHistogram)
 
 
 class DeadLetters:
@@ -97,7 +131,10 @@ class ProjectorRun:
         *,
         until: Mapping[Place, int] | None = None,
         batch_records: int = batch_records_max,
+        track_lag: bool = False,
     ) -> None:
+        """``track_lag``: count each record's lag from its Kafka timestamp to being applied
+        (a live projector; a rebuild's records are old by design)."""
         assert 0 < batch_records <= batch_records_max, batch_records
         self.projector = projector
         self.source = source
@@ -105,10 +142,14 @@ class ProjectorRun:
         self.dead_letters = dead_letters
         self.until = dict(until) if until is not None else None
         self.batch_records = batch_records
+        self.track_lag = track_lag
         self.stats = RunStats()
         self.positions: dict[Place, int] = {}
         self._tail: Tail | None = None
         self._types = {topic: TOPIC_TYPES[topic] for topic in projector.topics}
+        self._skipped = frozenset().union(
+            *(codec.headers_of(cls.__name__) for cls in projector.ignores)
+        )
 
     def start(self) -> None:
         stored = self.projector.open()
@@ -159,6 +200,8 @@ class ProjectorRun:
             return 0
         decode = self.codec.decode_domain
         types = self._types
+        skipped = self._skipped
+        ignored = 0
         events: list[Event] = []
         poison: list[tuple[LogRecord, str, str]] = []
         for record in records:
@@ -167,6 +210,9 @@ class ProjectorRun:
             value = record.value
             if value is None:
                 poison.append((record, "empty", "record without a value"))
+                continue
+            if value[:5] in skipped:
+                ignored += 1
                 continue
             try:
                 envelope, body = decode(value)
@@ -188,8 +234,11 @@ class ProjectorRun:
         stats.apply_s += time.perf_counter() - started
         stats.batches += 1
         stats.events += len(events)
+        stats.skipped += ignored
         if events:
             stats.last_event_time_ns = events[-1].envelope.event_time_ns
+        if self.track_lag and records:
+            stats.lag.add(records, time.time_ns() // 1_000_000)
         positions.update(moved)
         return len(records)
 

@@ -13,12 +13,14 @@ reopens at that version and carries on from its positions.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 from tradex.infra import settings as settings_module
@@ -68,6 +70,7 @@ class Follower:
                 self.codec,
                 DeadLetters(self.settings, self.codec, f"projector/{self.name}"),
                 batch_records=self.batch_records,
+                track_lag=True,
             )
             try:
                 run.start()
@@ -124,6 +127,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--batch-records", type=positive_int, default=batch_records_max,
         help=f"records per sink transaction, at most (default {batch_records_max})",
     )  # fmt: skip
+    parser.add_argument(
+        "--stats-json", default=None, metavar="FILE",
+        help="on exit, write each projector's counts and lag percentiles here",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.batch_records > batch_records_max:
         parser.error(f"--batch-records must be <= {batch_records_max}")
@@ -161,14 +168,25 @@ def main(argv: list[str]) -> int:
     for thread in threads:
         while thread.is_alive():
             thread.join(0.2)
+    report = {}
     for follower in followers:
         stats = follower.stats
         if stats is not None:
+            lag = stats.lag
+            report[follower.name] = {
+                "batches": stats.batches, "events": stats.events,
+                "dead_letters": stats.dead_letters, "records_timed": lag.total,
+                "lag_p50_ms": lag.percentile(0.5), "lag_p99_ms": lag.percentile(0.99),
+                "lag_max_ms": lag.percentile(1.0),
+            }  # fmt: skip
             print(
                 f"projector/{follower.name}: batches={stats.batches} events={stats.events} "
-                f"dead_letters={stats.dead_letters}",
+                f"dead_letters={stats.dead_letters} lag p50={lag.percentile(0.5)} ms "
+                f"p99={lag.percentile(0.99)} ms",
                 flush=True,
             )
+    if args.stats_json:
+        Path(args.stats_json).write_text(json.dumps(report, indent=2))
     failed = [f for f in followers if f.error is not None]
     for follower in failed:
         print(f"projector/{follower.name}: {follower.error!r}", file=sys.stderr)

@@ -165,6 +165,9 @@ def time_text(time_ns: int) -> datetime.datetime:
 class TimescaleReadModel(PostgresProjector):
     name: ClassVar[str] = "timescale"
     topics: ClassVar[tuple[str, ...]] = (ENGINE_EVENTS,)
+    ignores: ClassVar[frozenset[type]] = frozenset(
+        cls for cls in engine.ENGINE_EVENT_TYPES if cls is not engine.Trade
+    )
     tables: ClassVar[tuple[Table, ...]] = (TRADES, *CANDLES)
 
     extension = False  # set on open: the timescaledb path is in use

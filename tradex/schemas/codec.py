@@ -242,6 +242,15 @@ class Codec:
         wire_id: int = _HEADER.unpack(self._writers[self.subject_of(name)].header)[1]
         return wire_id
 
+    def headers_of(self, name: str) -> frozenset[bytes]:
+        """The 5-byte wire headers (magic + id) of every known version of ``name``: a
+        reader can tell a record's type from its first bytes without decoding it."""
+        subject = self.subject_of(name)
+        return frozenset(
+            _HEADER.pack(MAGIC, self._wire_ids[v.schema_id])
+            for v in self.registry.subjects[subject]
+        )
+
     def encode(self, name: str, record: dict[str, Any]) -> bytes:
         """Encode a full record dict (with ``envelope`` and ``hash``) of schema ``name``."""
         writer = self._writers.get(self._names.get(name, ""))
