@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 import msgpack
 import redis
 
+from tradex import domain
+from tradex.domain import engine
 from tradex.infra.settings import Settings
 from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS
 from tradex.projections import redis_layout as layout
@@ -34,6 +36,15 @@ def _text(value: bytes) -> str:
 class RedisReadModel(RedisProjector):
     name: ClassVar[str] = "redis"
     topics: ClassVar[tuple[str, ...]] = (ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS)
+    # the fold reads L2Delta, Trade and RulesApplied of the engine's records, instruments
+    # and assets of the reference records (market_fold.MarketState.fold)
+    ignores: ClassVar[frozenset[type]] = frozenset(
+        (
+            engine.Accepted, engine.Rested, engine.Filled, engine.Cancelled, engine.Expired,
+            engine.Rejected, engine.AmendApplied, domain.UserRegistered, domain.AccountOpened,
+            domain.ReferenceCommandRejected,
+        )
+    )  # fmt: skip
 
     def __init__(self, settings: Settings, version: int) -> None:
         super().__init__(settings, version)
