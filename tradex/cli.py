@@ -51,6 +51,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.bench.ledger",
         "ledger benchmark: processors vs eventsourcing+Postgres",
     ),
+    ("bench", "clickhouse"): (
+        "tradex.bench.clickhouse",
+        "ClickHouse read model: rebuild events/s and where the time goes",
+    ),
     ("bench", "projections"): (
         "tradex.bench.projections",
         "read models: rebuild speed per store vs eventsourcing, lag under load",

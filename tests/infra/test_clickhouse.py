@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from tradex.infra import clickhouse as clickhouse_module
-from tradex.infra.clickhouse import ClickHouse
+from tradex.infra.clickhouse import ChdbClickHouse, ClickHouse
 from tradex.infra.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -79,11 +82,61 @@ def test_bad_input_is_refused_and_changes_nothing(clickhouse: ClickHouse, ch_dat
     assert clickhouse.query_rows(f"SELECT count() FROM {table}") == [(0,)]
 
 
-def test_chdb_refuses_a_second_path_in_one_process(stack: Settings, tmp_path: Path) -> None:
+def test_chdb_refuses_a_second_folder_while_a_writer_pins_one(
+    stack: Settings, tmp_path: Path
+) -> None:
     if stack.clickhouse_url:
         pytest.fail("this test is about the embedded backend; unset TRADEX_CLICKHOUSE_URL")
     other = dataclasses.replace(stack, clickhouse_path=tmp_path / "other")
-    with pytest.raises(RuntimeError, match="already open"):
-        clickhouse_module.connect(other)
-    again = clickhouse_module.connect(stack)
-    assert again.query_rows("SELECT 1") == [(1,)]
+    writer = ChdbClickHouse(stack.clickhouse_path)
+    writer.pin()
+    try:
+        with pytest.raises(RuntimeError, match="already open"):
+            clickhouse_module.connect(other)
+        assert writer.query_rows("SELECT 1") == [(1,)]
+    finally:
+        writer.unpin()
+    # unpinned, a folder gives way to another one, and comes back when asked for
+    assert clickhouse_module.connect(other).query_rows("SELECT 1") == [(1,)]
+    assert clickhouse_module.connect(stack).query_rows("SELECT 1") == [(1,)]
+
+
+_CHILD = """
+import sys
+import chdb.session
+session = chdb.session.Session(sys.argv[1])
+session.query("INSERT INTO d.t VALUES (2)")
+print(session.query("SELECT count() FROM d.t", "CSV").bytes().decode().strip())
+session.close()
+"""
+
+
+def _child(folder: Path) -> subprocess.CompletedProcess[str]:
+    """Another process opening ``folder``: inserts a row and prints the row count."""
+    return subprocess.run(
+        [sys.executable, "-c", _CHILD, str(folder)], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_chdb_hands_its_folder_to_another_process_and_back(stack: Settings, tmp_path: Path) -> None:
+    if stack.clickhouse_url:
+        pytest.fail("this test is about the embedded backend; unset TRADEX_CLICKHOUSE_URL")
+    folder = tmp_path / "handed"
+    here = ChdbClickHouse(folder)
+    here.command("CREATE DATABASE d")
+    here.command("CREATE TABLE d.t (a Int64) ENGINE = MergeTree ORDER BY a")
+    here.command("INSERT INTO d.t VALUES (1)")
+    held = _child(folder)
+    assert held.returncode != 0, "another process opened a folder this one holds"
+    assert clickhouse_module.holder_pid(folder) == os.getpid()
+    assert ChdbClickHouse.release(folder)
+    done = _child(folder)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["2"]
+    assert here.query_rows("SELECT count() FROM d.t") == [(2,)]  # reopened on use
+    assert ChdbClickHouse.release(folder)
+    with ChdbClickHouse.borrowed(folder) as borrowed:
+        assert borrowed.query_rows("SELECT count() FROM d.t") == [(2,)]
+    again = _child(folder)  # a borrow does not keep the folder
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.split() == ["3"]

@@ -5,8 +5,8 @@ unless ``settings.clickhouse_url`` is set, then a clickhouse-connect client. Bot
 same SQL. Name tables with their database (``db.table``): the chdb session is shared by
 everything in the process, so ``USE`` would leak between callers.
 
-chdb is in-process and exclusive: one process may open one path, once. Sessions are
-cached per path, and a second path in the same process is a clear error.
+chdb is in-process and exclusive: a folder opens in one process at a time, and a process
+has one folder open at a time (see :class:`ChdbClickHouse` for how a folder is handed over).
 """
 
 from __future__ import annotations
@@ -93,35 +93,55 @@ def _errors() -> Iterator[None]:
 
 
 class ChdbClickHouse(ClickHouse):
+    """The embedded backend. One chdb folder is open per process at a time, and a folder
+    open in one process cannot be opened by another (chdb locks it).
+
+    The folder is opened on first use and stays open (cached for the process), except:
+
+    - a *pinned* folder (a writer between :meth:`pin` and :meth:`unpin`) stays open, and
+      asking this process for another folder meanwhile is a clear error;
+    - an unpinned folder is closed when this process asks for another one (tests switch
+      between private folders), and :meth:`release` / :meth:`borrowed` close it so another
+      process can take it (a projector subprocess, then a check in this one).
+    """
+
     backend = "chdb"
-    _sessions: ClassVar[dict[Path, Any]] = {}
-    _lock: ClassVar[threading.Lock] = threading.Lock()
+    _sessions: ClassVar[dict[Path, Any]] = {}  # the open folder (at most one entry)
+    _pins: ClassVar[dict[Path, int]] = {}
+    _lock: ClassVar[threading.RLock] = threading.RLock()
 
     def __init__(self, path: Path) -> None:
-        import chdb.session
-
         self.path = path.resolve()
         with self._lock:
-            session = self._sessions.get(self.path)
-            if session is None:
-                if self._sessions:
-                    other = next(iter(self._sessions))
-                    raise RuntimeError(
-                        f"chdb is already open at {other} in this process; "
-                        f"it cannot also open {self.path}"
-                    )
-                self.path.mkdir(parents=True, exist_ok=True)
-                session = chdb.session.Session(str(self.path))
-                self._sessions[self.path] = session
-        self._session = session
+            self._session()  # fail here, not at the first statement, if it cannot open
+
+    def _session(self) -> Any:
+        """The open session of this folder, opened now if needed (lock held)."""
+        import chdb.session
+
+        session = self._sessions.get(self.path)
+        if session is not None:
+            return session
+        for other in list(self._sessions):
+            if self._pins.get(other, 0) > 0:
+                raise RuntimeError(
+                    f"chdb is already open at {other} in this process; "
+                    f"it cannot also open {self.path}"
+                )
+            self._sessions.pop(other).close()
+        assert not self._sessions, "two chdb folders open at once"
+        self.path.mkdir(parents=True, exist_ok=True)
+        session = chdb.session.Session(str(self.path))
+        self._sessions[self.path] = session
+        return session
 
     def command(self, sql: str) -> None:
         with self._lock, _errors():
-            self._session.query(sql, "CSV")
+            self._session().query(sql, "CSV")
 
     def query_arrow(self, sql: str) -> pa.Table:
         with self._lock, _errors():
-            result = self._session.query(sql, "ArrowTable")
+            result = self._session().query(sql, "ArrowTable")
         assert isinstance(result, pa.Table), type(result)
         return result
 
@@ -132,11 +152,61 @@ class ChdbClickHouse(ClickHouse):
         tradex_insert_data = data
         sql = f"INSERT INTO {table} ({names}) SELECT {names} FROM Python(tradex_insert_data)"
         with self._lock, _errors():
-            self._session.query(sql, "CSV")
+            self._session().query(sql, "CSV")
         del tradex_insert_data
 
     def close(self) -> None:
-        """Sessions stay open for the life of the process (a path opens only once)."""
+        """Sessions stay open for the process (see the class doc for what closes them)."""
+
+    def pin(self) -> None:
+        """Keep this folder open until :meth:`unpin` (a writer holds it)."""
+        with self._lock:
+            self._session()
+            self._pins[self.path] = self._pins.get(self.path, 0) + 1
+
+    def unpin(self) -> None:
+        """Undo one :meth:`pin`; the last one closes the folder (another process may take
+        it from then on)."""
+        with self._lock:
+            pins = self._pins.get(self.path, 0)
+            assert pins > 0, f"{self.path} is not pinned"
+            if pins > 1:
+                self._pins[self.path] = pins - 1
+                return
+            del self._pins[self.path]
+            session = self._sessions.pop(self.path, None)
+            if session is not None:
+                session.close()
+
+    @classmethod
+    def release(cls, path: Path) -> bool:
+        """Close ``path`` if this process has it open and unpinned, so another process can
+        open it; whether it was open."""
+        path = path.resolve()
+        with cls._lock:
+            if cls._pins.get(path, 0) > 0:
+                raise RuntimeError(f"chdb folder {path} is pinned by a writer in this process")
+            session = cls._sessions.pop(path, None)
+            if session is None:
+                return False
+            session.close()
+            return True
+
+    @classmethod
+    @contextlib.contextmanager
+    def borrowed(cls, path: Path) -> Iterator[ChdbClickHouse]:
+        """This folder for a few statements; closed after unless it was open before (or got
+        pinned meanwhile), so a short read does not keep the folder from other processes."""
+        path = path.resolve()
+        with cls._lock:
+            was_open = path in cls._sessions
+        try:
+            yield cls(path)
+        finally:
+            if not was_open:
+                with cls._lock:
+                    if cls._pins.get(path, 0) == 0 and path in cls._sessions:
+                        cls._sessions.pop(path).close()
 
     @classmethod
     def close_sessions(cls) -> None:
@@ -148,6 +218,7 @@ class ChdbClickHouse(ClickHouse):
         with cls._lock:
             sessions = list(cls._sessions.values())
             cls._sessions.clear()
+            cls._pins.clear()
             for session in sessions:
                 session.close()
 

@@ -31,7 +31,7 @@ from tradex.infra.cli_args import positive_int
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog, LogSource, Place
 from tradex.projections.catalog import PROJECTORS, projector_class
-from tradex.projections.projector import VERSION_MAX, Projector
+from tradex.projections.projector import VERSION_MAX, Projector, ProjectorBusy
 from tradex.projections.runner import (
     DeadLetters,
     ProjectorRun,
@@ -325,14 +325,18 @@ def main(argv: list[str]) -> int:
             projector, stats = rebuild(
                 settings, args.name, positions or None, batch_records=args.batch_records
             )
-        except ValueError as exc:
+        except (ValueError, ProjectorBusy) as exc:
             print(f"tradex projections rebuild: {exc}", file=sys.stderr)
             return 2
         where = "made live" if not positions else "left beside the live version (not live)"
         print(f"{args.name} v{projector.version}: {stats.events:,} events, "
               f"{stats.dead_letters} dead letters; {where}")  # fmt: skip
         return 0
-    problems = verify(settings, args.name)
+    try:
+        problems = verify(settings, args.name)
+    except ProjectorBusy as exc:
+        print(f"tradex projections verify: {exc}", file=sys.stderr)
+        return 2
     for line in problems:
         print(line)
     print(f"{args.name}: {'live version equals a rebuild' if not problems else 'DIFFERS'}")

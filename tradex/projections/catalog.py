@@ -10,6 +10,7 @@ from tradex.projections.projector import Projector
 PROJECTORS: dict[str, str] = {
     "postgres": "tradex.projections.postgres:PostgresReadModel",
     "redis": "tradex.projections.market:RedisReadModel",
+    "clickhouse": "tradex.projections.analytics_model:ClickHouseReadModel",
     "timescale": "tradex.projections.timescale:TimescaleReadModel",
 }
 

@@ -8,6 +8,10 @@ Each named projector runs on its own thread: it opens the live version of its re
 its sink and follows the log. One process writes a version at a time; a second one waits
 for the first to go. When a rebuild switches readers to a new version, the projector
 reopens at that version and carries on from its positions.
+
+A projector on embedded ClickHouse (chdb) holds its folder, so this process also answers
+read-only queries on it over HTTP (:mod:`tradex.projections.clickhouse_http`), on
+``--http-port`` (default: any free port, written into the folder for clients to find).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
@@ -32,6 +37,9 @@ from tradex.projections.projector import Projector, ProjectorBusy, VersionSwitch
 from tradex.projections.runner import DeadLetters, ProjectorRun, RunStats, batch_records_max
 from tradex.schemas.codec import Codec
 from tradex.schemas.remote import codec_from_settings
+
+if TYPE_CHECKING:
+    from tradex.projections.clickhouse_http import QueryServer
 
 log = logging.getLogger("tradex.projector")
 
@@ -128,6 +136,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help=f"records per sink transaction, at most (default {batch_records_max})",
     )  # fmt: skip
     parser.add_argument(
+        "--http-port", type=int, default=0, metavar="PORT",
+        help="chdb read models: answer queries on 127.0.0.1:PORT (default 0: any free port)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-http", action="store_true", help="chdb read models: answer no queries"
+    )  # fmt: skip
+    parser.add_argument(
         "--stats-json", default=None, metavar="FILE",
         help="on exit, write each projector's counts and lag percentiles here",
     )  # fmt: skip
@@ -143,7 +158,22 @@ def parse(argv: list[str]) -> argparse.Namespace:
         parser.error("a projector is named twice")
     if args.exit_when_idle is not None and args.exit_when_idle <= 0:
         parser.error("--exit-when-idle must be > 0")
+    if not 0 <= args.http_port < 65536:
+        parser.error("--http-port must be 0..65535")
     return args
+
+
+def query_server(settings: Settings, names: list[str], port: int) -> QueryServer | None:
+    """The query endpoint of the chdb folder, when a projector here writes into one."""
+    if settings.clickhouse_url:
+        return None
+    from tradex.projections.clickhouse_store import ClickHouseProjector
+
+    if not any(issubclass(projector_class(n), ClickHouseProjector) for n in names):
+        return None
+    from tradex.projections.clickhouse_http import QueryServer
+
+    return QueryServer(settings, port)
 
 
 def main(argv: list[str]) -> int:
@@ -162,12 +192,26 @@ def main(argv: list[str]) -> int:
         Follower(n, settings, codec, stop, args.exit_when_idle, args.batch_records)
         for n in args.names
     ]
+    server = None if args.no_http else query_server(settings, args.names, args.http_port)
+    if server is not None:
+        from tradex.projections.clickhouse_http import held_elsewhere
+
+        while (holder := held_elsewhere(server.folder)) is not None:
+            log.info("process %d holds the chdb folder %s; waiting", holder, server.folder)
+            if stop.wait(busy_retry_s):
+                return 0
+        server.start()
+        print(f"answering queries on {server.url}", flush=True)
     threads = [threading.Thread(target=f, name=f"projector-{f.name}") for f in followers]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(0.2)
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)
+    finally:
+        if server is not None:
+            server.stop()
     report = {}
     for follower in followers:
         stats = follower.stats
