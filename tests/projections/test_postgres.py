@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pytest
 
-from tests.projections.contract import CODEC, ProjectorContract, decoded, run_version
-from tests.projections.exchange import Exchange
+from tests.projections.contract import CODEC, PostgresContract, decoded, run_version
 from tradex.domain import (
     AccountBook,
     HoldReleased,
@@ -39,16 +37,8 @@ def fetch(settings: Settings, sql: str) -> list[tuple[object, ...]]:
     return asyncio.run(_fetch(settings, sql))
 
 
-class TestPostgresContract(ProjectorContract):
+class TestPostgresContract(PostgresContract):
     name: ClassVar[str] = "postgres"
-
-    def isolate(self, settings: Settings, request: pytest.FixtureRequest) -> Settings:
-        return dataclasses.replace(settings, postgres_db=request.getfixturevalue("pg_database"))
-
-
-@pytest.fixture
-def pg(exchange: Exchange, pg_database: str) -> Settings:
-    return dataclasses.replace(exchange.settings, postgres_db=pg_database)
 
 
 def test_balances_equal_the_domain_fold_of_account_events(pg: Settings) -> None:
