@@ -32,3 +32,12 @@ def test_quick_micro_runs_both_paths_to_the_same_bytes(capsys: pytest.CaptureFix
     assert {"cpu_us_per_command_min", "python_cpu_us_per_command_min", "ratio_min"} <= set(
         summary["figures"]
     )
+
+
+def test_quick_micro_of_order_trips_is_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    """Fills and order ends too: both paths, the same bytes, figures per order."""
+    code = main(["--micro", "--trip", "--quick", "--repeats", "1"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["ok"] is True, summary
+    assert code == 0
+    assert {"cpu_us_per_order_min", "python_cpu_us_per_order_min"} <= set(summary["figures"])

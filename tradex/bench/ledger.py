@@ -45,6 +45,7 @@ from confluent_kafka import Message, Producer
 from confluent_kafka.admin import AdminClient
 
 from tradex.bench.ledger_peer import Rules, run_peer
+from tradex.bench.ledger_trips import trip_messages
 from tradex.commands import service
 from tradex.commands.client import encode_command
 from tradex.commands.processor import AccountProcessor
@@ -77,6 +78,7 @@ from tradex.log.topics import (
     ACCOUNT_COMMANDS,
     ACCOUNT_EVENTS,
     REFERENCE_COMMANDS,
+    SETTLEMENTS,
     ensure_account_topics,
 )
 from tradex.log.typed import read_typed
@@ -436,19 +438,27 @@ def _micro_run(
 
 def micro(
     count: int, accounts: int, partitions: int, batch: int, repeats: int, profile: str | None,
-    paths: Sequence[bool] = (True, False),
+    paths: Sequence[bool] = (True, False), trips: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """CPU µs per command of ``AccountProcessor.process`` on pre-encoded records, batches of
     ``batch`` as the stage hands them; the best of ``repeats`` fresh runs per path. ``paths``:
     the compiled path (True) and its twin, the Python domain (False), alternated run by run on
     the same records. ``outputs_sha256`` digests every output (topic, key, partition, value):
-    the two paths must write identical bytes (else ``ok`` is false)."""
+    the two paths must write identical bytes (else ``ok`` is false). ``trips``: ``count``
+    order trips instead (:mod:`tradex.bench.ledger_trips`: each order's PlaceOrder, FillLegs
+    and OrderEnded), figures per order."""
     settings = dataclasses.replace(settings_module.load(), topic_prefix="bench-micro-")
     reference = ReferenceData()
     for command in reference_commands(accounts):
         reference.decide(command)
-    commands = workload(count, accounts, seed=1)
-    messages = micro_messages(settings, Codec.offline(), commands, partitions)
+    if trips:
+        messages = trip_messages(
+            Codec.offline(), settings.topic(ACCOUNT_COMMANDS), settings.topic(SETTLEMENTS),
+            INSTRUMENT, count, accounts, partitions, seed=1,
+        )  # fmt: skip
+    else:
+        messages = micro_messages(settings, Codec.offline(), workload(count, accounts, seed=1),
+                                  partitions)  # fmt: skip
     batches = [messages[i : i + batch] for i in range(0, len(messages), batch)]
     runs_us: dict[bool, list[float]] = {path: [] for path in paths}
     digests: dict[bool, set[str]] = {path: set() for path in paths}
@@ -462,20 +472,22 @@ def micro(
             runs_us[compiled].append(elapsed / count * 1e6)
             digests[compiled].add(digest)
             name = "compiled" if compiled else "python  "
+            unit = "order" if trips else "command"
             print(f"  micro run {repeat + 1} {name}: {runs_us[compiled][-1]:.2f} µs CPU per "
-                  f"command, {outputs_total} outputs, sha256 {digest[:16]}")  # fmt: skip
+                  f"{unit}, {outputs_total} outputs, sha256 {digest[:16]}")  # fmt: skip
     every = set().union(*digests.values())
     first = paths[0]
     best = min(runs_us[first])
+    unit = "order" if trips else "command"
     figures: dict[str, Any] = {
-        "cpu_us_per_command_min": round(best, 2),
-        "cpu_us_per_command_median": round(statistics.median(runs_us[first]), 2),
-        "commands_per_cpu_s": round(1e6 / best),
+        f"cpu_us_per_{unit}_min": round(best, 2),
+        f"cpu_us_per_{unit}_median": round(statistics.median(runs_us[first]), 2),
+        f"{unit}s_per_cpu_s": round(1e6 / best),
     }
     if len(paths) == 2:
         twin = min(runs_us[paths[1]])
-        figures["python_cpu_us_per_command_min"] = round(twin, 2)
-        figures["python_cpu_us_per_command_median"] = round(statistics.median(runs_us[paths[1]]), 2)
+        figures[f"python_cpu_us_per_{unit}_min"] = round(twin, 2)
+        figures[f"python_cpu_us_per_{unit}_median"] = round(statistics.median(runs_us[paths[1]]), 2)
         figures["ratio_min"] = round(twin / best, 2)
     return {
         "bench": "ledger-micro",
@@ -484,7 +496,12 @@ def micro(
         "outputs": outputs_total,
         "outputs_sha256": sorted(every)[0] if len(every) == 1 else sorted(every),
         "cores": os.cpu_count() or 1,
-        "notes": f"{count} commands (20% deposits, 80% limit orders) over {accounts} accounts, "
+        "notes": (
+            f"{count} order trips (PlaceOrder, 1-3 FillLegs, OrderEnded; {len(messages)} records)"
+            if trips
+            else f"{count} commands (20% deposits, 80% limit orders)"
+        )
+        + f" over {accounts} accounts, "
         f"{partitions} partitions, batches of {batch}, no Kafka; best of {repeats} per path"
         + (", compiled path and Python domain alternated" if len(paths) == 2 else "")
         + f"; load average {os.getloadavg()[0]:.2f}",
@@ -534,6 +551,10 @@ def main(argv: list[str]) -> int:
         help="only AccountProcessor.process on pre-encoded records, no Kafka (CPU µs/command)",
     )  # fmt: skip
     parser.add_argument(
+        "--trip", action="store_true",
+        help="--micro on order trips (PlaceOrder, FillLegs, OrderEnded): CPU µs per order",
+    )  # fmt: skip
+    parser.add_argument(
         "--python-domain", action="store_true",
         help="decide everything with the Python domain (the compiled path's twin; as before it)",
     )  # fmt: skip
@@ -543,13 +564,15 @@ def main(argv: list[str]) -> int:
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.micro:
-        count = args.commands or (5_000 if args.quick else 200_000)
+        count = args.commands or (5_000 if args.quick else (50_000 if args.trip else 200_000))
         accounts = args.accounts or (500 if args.quick else 10_000)
-        print(f"ledger micro: {count} commands over {accounts} accounts, no Kafka")
+        what = "order trips" if args.trip else "commands"
+        print(f"ledger micro: {count} {what} over {accounts} accounts, no Kafka")
         paths = (False,) if args.python_domain else (True, False)
         result = micro(
-            count, accounts, args.partitions, batch_records_max, args.repeats, args.profile, paths
-        )
+            count, accounts, args.partitions, batch_records_max, args.repeats, args.profile, paths,
+            args.trip,
+        )  # fmt: skip
         print(json.dumps(result))
         return 0 if result["ok"] else 1
     quick = args.quick
