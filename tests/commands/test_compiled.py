@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import sys
+import weakref
 from typing import Any, cast
 
 import pytest
@@ -165,6 +167,24 @@ def test_message_fields_are_read_in_place_or_through_the_methods(monkeypatch) ->
         messages.append(Message(topic=topic, partition=partition, offset=i, value=value, key=key))
     assert fast.process(messages) == slow.process(messages)
     assert fast.stats.compiled == 4
+
+
+def test_a_processor_with_its_kernel_is_freed_without_the_collector() -> None:
+    """The processor freezes the collector's generations after each batch: a reference cycle
+    through the kernel would never be freed (the kernel holds none of the processor's
+    objects but its live-partition dict)."""
+    processor = _processor()
+    topic = processor.settings.topic(ACCOUNT_COMMANDS)
+    value = encode_command(CODEC, Deposit("d", 3, T0, "USD", 5))
+    message = Message(topic=topic, partition=account_partition(3, 2), offset=0, value=value)
+    assert processor.process([message])
+    processor.committed({})
+    assert processor.stats.compiled == 1
+    alive = weakref.ref(processor)
+    books = [live.book for live in processor.live.values()]
+    del processor
+    assert alive() is None
+    assert sys.getrefcount(books[0]) == sys.getrefcount(books[1]) == 2  # the list, the call
 
 
 def test_decide_checks_its_arguments() -> None:

@@ -287,9 +287,7 @@ def kernel_spec(processor: AccountProcessor) -> dict[str, Any]:
         "spot": InstrumentKind.SPOT,
         "trading": InstrumentStatus.TRADING,
         "side_symbols": sides,
-        "lives": processor.live,
-        "instrument_keys": processor.instrument_keys,
-        "instrument_key": processor._instrument_key,
+        "lives": processor.live,  # the only processor object it holds: no reference cycle
         "wire_deposit": codec.schema_id("Deposit"),
         "wire_place_order": codec.schema_id("PlaceOrder"),
         "wire_fill_leg": codec.schema_id("FillLeg"),

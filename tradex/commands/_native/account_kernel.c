@@ -24,6 +24,10 @@
  * outcome (as after a snapshot restore): the processor never re-emits an outcome, the
  * log holds it.
  *
+ * The kernel references no processor object but its ``lives`` dict (partition -> _Live),
+ * so processor -> kernel makes no reference cycle (the processor freezes the collector's
+ * generations: a cycle of frozen objects would never be freed).
+ *
  * Record layouts are fixed here, in the order of tradex/commands/compiled.py's LAYOUTS;
  * compiled.py refuses to build a kernel when the registry's newest schemas differ.
  *
@@ -280,7 +284,6 @@ typedef struct {
     PyObject *spot, *trading; /* InstrumentKind.SPOT, InstrumentStatus.TRADING */
     PyObject *side_symbols;   /* tuple: symbol str by index (an OpenOrder's side) */
     PyObject *lives;          /* partition -> _Live (the processor's dict) */
-    PyObject *instrument_keys, *instrument_key;
     PyObject *minus_one; /* the partition of an order request (by key) */
     PyObject *false_, *zero;
     char producer[PRODUCER_BYTES_MAX];
@@ -357,8 +360,6 @@ static int kernel_traverse(Kernel *self, visitproc visit, void *arg) {
     Py_VISIT(self->trading);
     Py_VISIT(self->side_symbols);
     Py_VISIT(self->lives);
-    Py_VISIT(self->instrument_keys);
-    Py_VISIT(self->instrument_key);
     Py_VISIT(self->message.type);
     for (int i = 0; i < self->assets_n; i++) Py_VISIT(self->assets[i].text);
     return 0;
@@ -378,8 +379,6 @@ static int kernel_clear(Kernel *self) {
     Py_CLEAR(self->trading);
     Py_CLEAR(self->side_symbols);
     Py_CLEAR(self->lives);
-    Py_CLEAR(self->instrument_keys);
-    Py_CLEAR(self->instrument_key);
     Py_CLEAR(self->message.type);
     self->message.known = 0;
     Py_CLEAR(self->minus_one);
@@ -507,9 +506,7 @@ static int kernel_configure(Kernel *self, PyObject *spec) {
         spec_object(spec, "spot", &self->spot) < 0 ||
         spec_object(spec, "trading", &self->trading) < 0 ||
         spec_object(spec, "side_symbols", &self->side_symbols) < 0 ||
-        spec_object(spec, "lives", &self->lives) < 0 ||
-        spec_object(spec, "instrument_keys", &self->instrument_keys) < 0 ||
-        spec_object(spec, "instrument_key", &self->instrument_key) < 0)
+        spec_object(spec, "lives", &self->lives) < 0)
         return -1;
     PyObject *topics[4] = {self->commands_topic, self->settlements_topic, self->events_topic,
                            self->orders_topic};
@@ -519,10 +516,8 @@ static int kernel_configure(Kernel *self, PyObject *spec) {
             return -1;
         }
     }
-    if (!PyDict_CheckExact(self->lives) || !PyDict_CheckExact(self->instrument_keys) ||
-        !PyCallable_Check(self->instrument_key) || !PyCallable_Check(self->forget_oldest)) {
-        PyErr_SetString(PyExc_TypeError, "lives, instrument_keys: dicts; instrument_key, "
-                                         "forget_oldest: callables");
+    if (!PyDict_CheckExact(self->lives) || !PyCallable_Check(self->forget_oldest)) {
+        PyErr_SetString(PyExc_TypeError, "lives: a dict; forget_oldest: a callable");
         return -1;
     }
     if (!PyType_Check(self->output_type) || !PyType_Check(self->account_type) ||
@@ -945,17 +940,16 @@ static int instrument_get(Kernel *k, PyObject *table, int64_t id, Instr **out) {
     return 1;
 }
 
-/* The instrument's order-requests key (cached by the processor): a new reference. */
-static PyObject *instrument_key(Kernel *k, Instr *e) {
+static int format_decimal(char *out, int64_t v);
+
+/* The instrument's order-requests key (tradex.log.keys.instrument_key: the id in decimal),
+ * made once per call: a new reference. */
+static PyObject *instrument_key(Instr *e) {
     if (e->key == NULL) {
-        PyObject *key = PyDict_GetItemWithError(k->instrument_keys, e->id_obj);
-        if (key != NULL) {
-            e->key = Py_NewRef(key);
-        } else {
-            if (PyErr_Occurred()) return NULL;
-            e->key = PyObject_CallOneArg(k->instrument_key, e->id_obj);
-            if (e->key == NULL) return NULL;
-        }
+        char decimal[ACCOUNT_KEY_BYTES_MAX];
+        int n = format_decimal(decimal, e->id);
+        e->key = PyBytes_FromStringAndSize(decimal, n);
+        if (e->key == NULL) return NULL;
     }
     return Py_NewRef(e->key);
 }
@@ -1511,7 +1505,7 @@ static int decide_place(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env,
     put_long(q, c->time_ns);
     out_seal(q, ZERO_HASH);
     if (o->overflow || q->overflow) return HANDED_BACK;
-    PyObject *key = instrument_key(k, e);
+    PyObject *key = instrument_key(e);
     if (key == NULL) return -1;
     /* apply: the OpenOrder (as OpenOrder(accepted) builds it), the hold, the order */
     PyTypeObject *order_type = (PyTypeObject *)k->open_order_type;
