@@ -27,6 +27,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.projections.service",
         "keep read models current: tradex run projector NAME [NAME...]",
     ),
+    ("run", "api"): (
+        "tradex.queries.service",
+        "run the REST API (uvicorn): --host --port --workers",
+    ),
     ("projections",): ("tradex.projections.admin", "read models: status | rebuild | verify"),
     ("matching", "verify"): (
         "tradex.matching.verify",

@@ -185,18 +185,21 @@ class AsyncCommandClient:
                 raise CommandTimeout(f"the producer queue is full: {exc}") from exc
         return await self._await(waiter, timeout_s)
 
-    async def wait_for(self, scope: int, command_id: str, timeout_s: float) -> Outcome | None:
-        """The events of ``command_id`` (e.g. ``end/<order id>``: the order left the book)
-        written from now on, or None after ``timeout_s``. Register before causing them."""
-        waiter, _joined = self._register((scope, command_id), send=False)
+    def expect(self, scope: int, command_id: str) -> _Waiter:
+        """Register interest in the events of ``command_id`` (e.g. ``end/<order id>``: the
+        order left the book) from now on; then :meth:`outcome_of`. Register before causing
+        them."""
+        return self._register((scope, command_id), send=False)[0]
+
+    async def outcome_of(self, waiter: _Waiter, timeout_s: float) -> Outcome | None:
+        """The expected events, or None after ``timeout_s``."""
         try:
             return await self._await(waiter, timeout_s)
         except CommandTimeout:
             return None
 
-    def waiter(self, scope: int, command_id: str) -> asyncio.Future[Outcome]:
-        """Register interest in ``command_id``'s events now; await the future later."""
-        return self._register((scope, command_id), send=False)[0].future
+    async def wait_for(self, scope: int, command_id: str, timeout_s: float) -> Outcome | None:
+        return await self.outcome_of(self.expect(scope, command_id), timeout_s)
 
     def recent_outcome(self, scope: int, command_id: str) -> tuple[Any, ...] | None:
         """The events of a command decided since this client started (or None)."""
