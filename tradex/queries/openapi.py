@@ -58,6 +58,13 @@ class _Schemas:
         required = set(schema.get("required", ()))
         found = []
         for name, prop in schema.get("properties", {}).items():
+            options = prop.get("anyOf", [])
+            if len(options) == 2 and {"type": "null"} in options:  # optional: absent, not null
+                default = prop.get("default")
+                prop = {**next(o for o in options if o != {"type": "null"}),
+                        **{k: v for k, v in prop.items() if k not in ("anyOf", "default")}}  # fmt: skip
+                if default is not None:
+                    prop["default"] = default
             description = prop.pop("description", None)
             prop.pop("title", None)
             parameter: dict[str, Any] = {"name": name, "in": "query", "required": name in required,
