@@ -12,6 +12,7 @@ from tradex.projections.timescale import INTERVALS_BY_NAME
 from tradex.queries import binance_format as fmt
 from tradex.queries import binance_models as bm
 from tradex.queries.markets import PRICE_TICKS_MAX, Market
+from tradex.queries.markets import fmt as fmt_decimal
 from tradex.queries.routing import Call, Endpoint
 
 TAG = "Market data (Binance v3)"
@@ -154,9 +155,9 @@ async def ticker_of(call: Call, market: Market) -> dict[str, Any]:
                                      price(ticker.high), price(ticker.low))  # fmt: skip
         last, volume = price(ticker.last), market.fmt_qty(ticker.volume)
         quote = market.fmt_notional(ticker.quote_volume)
-        percent = f"{Fraction(ticker.change * 100, ticker.open):.3f}" if ticker.open else "0"
+        percent = fmt_decimal(Fraction(ticker.change * 100, ticker.open), 3) if ticker.open else "0"
         avg = Fraction(ticker.quote_volume, ticker.volume) * market.price_step
-        average = str(round(float(avg), market.price_decimals + 2))
+        average = fmt_decimal(avg, market.price_decimals + 2)
         open_ms, close_ms, count = (
             fmt.ms(ticker.window_start_ns),
             fmt.ms(ticker.window_end_ns) - 1,
