@@ -77,6 +77,11 @@ async def coins(call: Call) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+async def no_margin(call: Call) -> list[dict[str, Any]]:
+    """TradeX has no margin trading: no pairs (for clients that ask while loading markets)."""
+    return []
+
+
 ENDPOINTS = [
     Endpoint("GET", "/api/v3/account", account, "Balances and permissions", TAG,
              bm.AccountParams, response=bm.Account, access=TRADER, weight=20),
@@ -84,4 +89,8 @@ ENDPOINTS = [
              response=list[bm.MyTrade], access=TRADER, weight=20),
     Endpoint("GET", "/sapi/v1/capital/config/getall", coins, "Assets and balances", TAG,
              response=list[bm.CoinInfo], access=TRADER, weight=10),
+    Endpoint("GET", "/sapi/v1/margin/allPairs", no_margin, "No cross-margin pairs", TAG,
+             response=list[dict[str, str]], access=TRADER),
+    Endpoint("GET", "/sapi/v1/margin/isolated/allPairs", no_margin, "No isolated-margin pairs",
+             TAG, response=list[dict[str, str]], access=TRADER),
 ]  # fmt: skip
