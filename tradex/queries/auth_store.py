@@ -129,7 +129,7 @@ class AuthStore:
         """Count a failure; at ``failures_max`` in a row lock the user. Returns locked_until."""
         value = await self.pool.fetchval(
             f"""UPDATE {self.s}.users SET failed_logins = failed_logins + 1,
-                locked_until_ns = CASE WHEN failed_logins + 1 >= $2 THEN $3 + $4
+                locked_until_ns = CASE WHEN failed_logins + 1 >= $2::int THEN $3::bigint + $4::bigint
                                        ELSE locked_until_ns END
             WHERE user_id = $1 RETURNING locked_until_ns""",
             user_id, failures_max, now_ns, lock_ns,

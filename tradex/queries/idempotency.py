@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import secrets
 from typing import Any
 
 from tradex.domain.types import ID_TEXT_LENGTH_MAX
 from tradex.queries.errors import IDEMPOTENCY_CONFLICT, MANDATORY_PARAM, ApiError, Code, param_error
-from tradex.queries.routing import Call
+from tradex.queries.routing import IDEMPOTENCY_KEY, Call
 
-KEY_TEXT = re.compile(r"^[A-Za-z0-9._:/-]{1,64}$")
+KEY_TEXT = IDEMPOTENCY_KEY
 RESERVED_PREFIXES = ("fill/", "end/")  # the settlement inputs' command ids (matcher-chosen)
 
 
@@ -38,7 +37,7 @@ async def command_id(
     key = call.idempotency_key()
     if key is not None and not KEY_TEXT.match(key):
         raise param_error(MANDATORY_PARAM, "Idempotency-Key",
-                          "Idempotency-Key must be 1..64 of A-Z a-z 0-9 . _ : / -", call.tradex)  # fmt: skip
+                          "Idempotency-Key must be 1..64 of A-Z a-z 0-9 . _ : -", call.tradex)  # fmt: skip
     if key is not None and client_id is not None and key != client_id:
         raise param_error(MANDATORY_PARAM, "Idempotency-Key",
                           "Idempotency-Key and newClientOrderId differ: send one.", call.tradex)  # fmt: skip

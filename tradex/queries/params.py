@@ -2,8 +2,8 @@
 
 Binance clients send parameters in the query string (GET, DELETE) or as a form body
 (POST); TradeX clients may also send a JSON object. All are merged (the query string
-wins, as on Binance) and checked by the endpoint's model; an empty value counts as not
-sent. The raw query string and body are kept: a signed request's HMAC is over them.
+wins, as on Binance) and checked by the endpoint's model; an empty value is refused (as
+Binance does), JSON null counts as not sent. The raw query string and body are kept: a signed request's HMAC is over them.
 A failure names the field: ``-1102`` (missing or malformed), ``-1100`` (illegal
 characters), ``-1130`` (out of range), 400 on the Binance paths, 422 on the TradeX paths.
 """
@@ -21,6 +21,7 @@ from tradex.queries.errors import ILLEGAL_CHARS, INVALID_PARAMETER, MANDATORY_PA
 
 BODY_BYTES_MAX = 65_536
 PARAMS_MAX = 64
+DEPTH_MAX = 8  # nesting of a JSON body
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -74,7 +75,36 @@ async def read_raw(request: Request, tradex: bool) -> Raw:
         else:
             values.update(_pairs(body, "body", tradex))
     values.update(_pairs(query, "query string", tradex))
-    return Raw(query, body, {k: v for k, v in values.items() if v != "" and v is not None})
+    for name, value in values.items():
+        if value == "":
+            raise param_error(MANDATORY_PARAM, name, f"Parameter '{name}' was empty.", tradex)
+        _check_text(name, value, tradex)
+    return Raw(query, body, {k: v for k, v in values.items() if v is not None})
+
+
+def _check_text(field: str, value: Any, tradex: bool, depth: int = 0) -> None:
+    """No NUL and no lone surrogate in any text (neither can be stored or hashed as UTF-8)."""
+    if depth > DEPTH_MAX:
+        raise param_error(
+            MANDATORY_PARAM, field, f"Parameter '{field}' is nested too deeply.", tradex
+        )
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            ok = False
+        else:
+            ok = "\x00" not in value
+        if not ok:
+            raise param_error(ILLEGAL_CHARS, field,
+                              f"Illegal characters found in parameter '{field}'.", tradex)  # fmt: skip
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(field, item, tradex, depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(str(key), key, tradex, depth + 1)
+            _check_text(field, item, tradex, depth + 1)
 
 
 def validate(model: type[M], values: dict[str, Any], tradex: bool) -> M:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -26,12 +27,14 @@ from tradex.commands.async_client import CommandTimeout
 from tradex.projections.redis_read import NotLive
 from tradex.queries.auth import PUBLIC, Access, Principal, authenticate, client_ip
 from tradex.queries.errors import (
+    MANDATORY_PARAM,
     NOT_LIVE,
     TIMEOUT,
     TOO_MANY_ORDERS,
     TOO_MANY_REQUESTS,
     UNKNOWN,
     ApiError,
+    param_error,
 )
 from tradex.queries.params import Raw, read_raw, validate
 from tradex.queries.rate_limits import Usage
@@ -39,7 +42,19 @@ from tradex.queries.services import Services
 
 log = logging.getLogger("tradex.api")
 
+
+class SignedParams(BaseModel):
+    """The signed-request parameters, well formed whenever they are sent (API keys check
+    their values; with an access token they are not needed)."""
+
+    model_config = ConfigDict(extra="ignore")
+    timestamp: Annotated[int, Field(ge=0)] | None = None
+    recvWindow: Annotated[int, Field(ge=1, le=60_000)] | None = None
+    signature: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = None
+
+
 IDEMPOTENCY_HEADER = "idempotency-key"
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 TRADEX_PREFIX = "/tradex/"
 
 
@@ -124,7 +139,13 @@ async def _handle(services: Services, endpoint: Endpoint, request: Request) -> R
             if mine.exceeded:
                 raise _too_many(mine)
             usage = min(usage, mine, key=lambda u: u.remaining)
+            if endpoint.access.keys:  # documented for every such endpoint: checked for all
+                validate(SignedParams, raw.values, tradex)
         headers.update(usage.headers())
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if endpoint.state_changing and key is not None and not IDEMPOTENCY_KEY.match(key):
+            raise param_error(MANDATORY_PARAM, "Idempotency-Key",
+                              "Idempotency-Key must be 1..64 of A-Z a-z 0-9 . _ : -", tradex)  # fmt: skip
         params = validate(endpoint.query, raw.values, tradex) if endpoint.query else None
         body = validate(endpoint.body, raw.values, tradex) if endpoint.body else None
         result = await endpoint.handler(

@@ -36,7 +36,7 @@ class RegisterBody(Body):
 
 
 class LoginBody(Body):
-    username: Annotated[str, Field(min_length=1, max_length=64)]
+    username: Username
     password: Annotated[str, Field(min_length=1, max_length=256)]
 
 
