@@ -100,6 +100,7 @@ async def register(call: Call) -> dict[str, Any]:
 
 
 async def _session(services: Services, user: Any) -> dict[str, Any]:
+    await services.tokens.refresh()  # sign with the newest key another worker may have made
     session_id, refresh = await services.sessions.open(int(user["user_id"]))
     roles = frozenset(user["roles"])
     token, _expires = services.tokens.issue(int(user["user_id"]), session_id, roles)
@@ -146,6 +147,7 @@ async def refresh(call: Call) -> dict[str, Any]:
         await services.sessions.revoke(session_id)
         raise ApiError(REFRESH_INVALID)
     roles = frozenset(row["roles"])
+    await services.tokens.refresh()
     token, _expires = services.tokens.issue(user_id, session_id, roles)
     return {"accessToken": token, "tokenType": "Bearer",
             "expiresIn": services.config.access_token_ttl_s, "refreshToken": fresh,

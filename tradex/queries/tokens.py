@@ -36,6 +36,7 @@ ISSUER = "tradex"
 ALGORITHM = "EdDSA"
 RELOAD_S = 30.0
 TOKEN_CHARS_MAX = 4_096
+ISSUED_SKEW_S_MAX = 60  # a token issued this far ahead of our clock is still accepted
 NS = 1_000_000_000
 
 
@@ -183,13 +184,17 @@ class TokenKeys:
         try:
             claims = jwt.decode(
                 token, key.public, algorithms=[ALGORITHM], issuer=ISSUER,
-                options={"verify_exp": False, "require": ["exp", "iat", "sub", "sid"]},
+                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
+                         "require": ["exp", "iat", "sub", "sid"]},
             )  # fmt: skip
         except jwt.PyJWTError as exc:
             raise ApiError(TOKEN_INVALID, f"Invalid access token: {exc}.") from exc
         expires_ns = int(claims["exp"]) * NS
-        if expires_ns <= self.clock_ns():
+        now = self.clock_ns()  # the injected clock, not PyJWT's: times are checked here
+        if expires_ns <= now:
             raise ApiError(TOKEN_INVALID, "The access token has expired.")
+        if int(claims["iat"]) * NS > now + ISSUED_SKEW_S_MAX * NS:
+            raise ApiError(TOKEN_INVALID, "The access token is issued in the future.")
         roles = claims.get("roles", [])
         if not str(claims["sub"]).isdigit() or not isinstance(roles, list):
             raise ApiError(TOKEN_INVALID)
