@@ -27,10 +27,11 @@ def split_signature(query: bytes, body: bytes) -> tuple[bytes, str | None]:
     found: list[str] = []
 
     def drop(part: bytes) -> bytes:
-        match = SIGNATURE.search(part)
-        if match is None:
+        matches = list(SIGNATURE.finditer(part))
+        found.extend(match.group(1).decode("latin-1") for match in matches)
+        if len(matches) != 1:
             return part
-        found.append(match.group(1).decode("latin-1"))
+        match = matches[0]
         head, tail = part[: match.start()], part[match.end() :]
         if not head and tail.startswith(b"&"):
             tail = tail[1:]
