@@ -3,11 +3,12 @@ history, fills and the ledger statement reflect it exactly."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 import pytest
 
-from tests.queries.exchange import Exchange, wait_until
+from tests.queries.exchange import PASSWORD, Exchange, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -121,3 +122,41 @@ def test_rejections_carry_the_reason_and_retries_the_first_outcome(exchange: Exc
                           headers={"Idempotency-Key": "c-1"})  # fmt: skip
         assert other.status_code == 409
         assert other.json()["msg"].startswith("Duplicate order sent.")
+
+
+def test_withdrawals_maker_checker_and_the_audit_view(exchange: Exchange) -> None:
+    """A requester cannot decide their own withdrawal; another admin can."""
+    name = f"maker-{uuid.uuid4().hex[:6]}"
+    maker = exchange.admin("/tradex/v1/admin/users",
+                           {"username": name, "password": PASSWORD, "roles": ["admin", "trader"]})  # fmt: skip
+    (account,) = maker["accountIds"]
+    exchange.deposit(account, "USD", "500")
+    token = exchange.login(name)["accessToken"]
+    with exchange.client(token) as http:
+
+        def requested():
+            answer = http.post("/tradex/v1/withdrawals", json={"asset": "USD", "amount": "120.50"},
+                               headers={"Idempotency-Key": "wd-1"})  # fmt: skip
+            return answer if answer.status_code == 200 else None
+
+        answer = wait_until(requested, what="the withdrawal requested (after the deposit)")
+        withdrawal = answer.json()["withdrawalId"]
+        assert withdrawal == f"wd-{account}-wd-1"
+        decide = {"accountId": account, "withdrawalId": withdrawal}
+        own = http.post("/tradex/v1/admin/withdrawals/approve", json=decide)
+        assert own.status_code == 403
+        assert own.json()["error"] == "MAKER_CHECKER"
+    paid = exchange.admin("/tradex/v1/admin/withdrawals/approve", decide)
+    assert (paid["status"], paid["amount"]) == ("PAID", "120.50")
+    with exchange.client(exchange.admin_token) as http:
+
+        def audited() -> dict | None:
+            found = http.get("/tradex/v1/audit/balances", params={"accountId": account}).json()
+            rows = found["balances"]
+            return found if rows and rows[0]["total"] == "379.50" else None
+
+        balances = wait_until(audited, what="the payment in the ledger")
+        assert balances["balances"] == [{"asset": "USD", "free": "379.50", "locked": "0.00",
+                                         "total": "379.50"}]  # fmt: skip
+        statement = http.get("/tradex/v1/audit/statement", params={"accountId": account}).json()
+        assert [p["amount"] for p in statement["postings"]] == ["500.00", "-120.50"]
