@@ -115,6 +115,8 @@ class TokenKeys:
         self.keys = found
 
     async def _add(self, now_ns: int) -> str:
+        if self.keys:  # the newest key signs: a new one must be newer, whatever the clock
+            now_ns = max(now_ns, self.current.created_ns + 1)
         private = Ed25519PrivateKey.generate()
         raw = private.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
