@@ -25,7 +25,7 @@ from tradex.log.topics import ACCOUNT_COMMANDS, REFERENCE_COMMANDS
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES_MAX = 15  # per operation (and generation mode)
+EXAMPLES_MAX = 10  # per operation and generation mode (the suite stays within its time)
 PROCESSOR_DECISIONS = (-2010, -2011, -70008)  # rejected by a processor: on the log by design
 
 
