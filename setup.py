@@ -1,7 +1,11 @@
-"""Build of the C codec (tradex/schemas/_native); everything else is in pyproject.toml.
+"""Build of the C extensions; everything else is in pyproject.toml.
 
-``pip install -e .`` compiles ``tradex.schemas._native_codec`` next to its package (an
-editable install builds extensions in place). No compiler, no install: the build fails
+- ``tradex.schemas._native_codec``: the C codec (tradex/schemas/_native);
+- ``tradex.commands._account_kernel``: the account processor's compiled decision path
+  (tradex/commands/_native; see tradex/commands/compiled.py).
+
+``pip install -e .`` compiles them next to their packages (an editable install builds
+extensions in place). No compiler, no install: the build fails
 loudly rather than leaving the pure-Python twin to run at a third of the speed unnoticed.
 
 The chain hash uses OpenSSL's SHA-256 (SHA instructions of the CPU) when its headers are
@@ -16,6 +20,8 @@ from pathlib import Path
 from setuptools import Extension, setup
 
 NATIVE_DIR = "tradex/schemas/_native"
+KERNEL_DIR = "tradex/commands/_native"
+COMPILE_ARGS = ["-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 OPENSSL_HEADER = "openssl/sha.h"
 
 
@@ -27,6 +33,8 @@ def openssl_available() -> bool:
 
 
 OPENSSL = openssl_available()
+SHA_MACROS = [("TRADEX_OPENSSL", "1")] if OPENSSL else []
+SHA_LIBRARIES = ["crypto"] if OPENSSL else []
 
 setup(
     ext_modules=[
@@ -34,10 +42,20 @@ setup(
             "tradex.schemas._native_codec",
             sources=[f"{NATIVE_DIR}/native_codec.c"],
             depends=[f"{NATIVE_DIR}/sha256.h"],
-            define_macros=[("TRADEX_OPENSSL", "1")] if OPENSSL else [],
-            libraries=["crypto"] if OPENSSL else [],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
+            define_macros=SHA_MACROS,
+            libraries=SHA_LIBRARIES,
+            extra_compile_args=COMPILE_ARGS,
             optional=False,
-        )
+        ),
+        Extension(
+            "tradex.commands._account_kernel",
+            sources=[f"{KERNEL_DIR}/account_kernel.c"],
+            depends=[f"{NATIVE_DIR}/sha256.h"],
+            include_dirs=[NATIVE_DIR],  # sha256.h, the portable SHA-256 the codec uses too
+            define_macros=SHA_MACROS,
+            libraries=SHA_LIBRARIES,
+            extra_compile_args=COMPILE_ARGS,
+            optional=False,
+        ),
     ]
 )

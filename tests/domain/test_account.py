@@ -300,6 +300,27 @@ def test_validated_skips_only_the_field_check(reference: ReferenceData) -> None:
     assert isinstance(deposited, Deposited)
 
 
+def test_a_pending_withdrawal_requested_again_after_the_window_is_refused(
+    book: AccountBook,
+) -> None:
+    """A request re-sent once its id has left the idempotency window is decided again; while
+    the first is pending that must not hold twice under one withdrawal id."""
+    book.handle(Deposit("d", 1, T0, "USD", 1_000))
+    book.handle(RequestWithdrawal("w", 1, T0, "USD", 100))
+    for i in range(COMMAND_IDS_MAX):
+        book.handle(Deposit(f"d{i}", 1, T0, "USD", 1))
+    assert "w" not in book.account(1).outcomes
+    (again,) = book.handle(RequestWithdrawal("w", 1, T0, "USD", 100)).events
+    assert isinstance(again, CommandRejected)
+    assert again.reason == Reason.ALREADY_EXISTS
+    account = book.account(1)
+    assert account.balances() == {"USD": (900 + COMMAND_IDS_MAX, 100)}
+    account.validate_internal_state()
+    (paid,) = book.handle(ApproveWithdrawal("a", 1, T0, "w")).events
+    assert isinstance(paid, WithdrawalPaid)
+    assert account.balances() == {"USD": (900 + COMMAND_IDS_MAX, 0)}
+
+
 def test_idempotency_window_remembers_exactly_the_last_command_ids(book: AccountBook) -> None:
     """COMMAND_IDS_MAX ids, oldest forgotten first, also once the window is full (where the
     memory becomes an OrderedDict) and after a restore from ids only (a plain dict)."""

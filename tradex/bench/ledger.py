@@ -45,6 +45,7 @@ from confluent_kafka import Message, Producer
 from confluent_kafka.admin import AdminClient
 
 from tradex.bench.ledger_peer import Rules, run_peer
+from tradex.bench.ledger_trips import trip_messages
 from tradex.commands import service
 from tradex.commands.client import encode_command
 from tradex.commands.processor import AccountProcessor
@@ -77,6 +78,7 @@ from tradex.log.topics import (
     ACCOUNT_COMMANDS,
     ACCOUNT_EVENTS,
     REFERENCE_COMMANDS,
+    SETTLEMENTS,
     ensure_account_topics,
 )
 from tradex.log.typed import read_typed
@@ -86,7 +88,7 @@ from tradex.schemas.codec import Codec
 T0 = 1_700_000_000_000_000_000
 INSTRUMENT = 1
 TICK, LOT, MIN_NOTIONAL, MAKER_PPM, TAKER_PPM = 1, 1_000, 100, 1_000, 2_000
-TARGET_COMMANDS_PER_S = 30_000
+TARGET_COMMANDS_PER_S = 120_000  # issue 10 (was 30,000 before the compiled path)
 TARGET_RATIO = 10.0
 
 
@@ -228,9 +230,11 @@ class _Clock:
 
 
 def throughput(
-    settings: Settings, partitions: int, count: int, profile: str | None
+    settings: Settings, partitions: int, count: int, profile: str | None, compiled: bool = True
 ) -> tuple[float, Any]:
-    stage, processor = service.build(settings, instance="bench", partitions=partitions)
+    stage, processor = service.build(
+        settings, instance="bench", partitions=partitions, compiled=compiled
+    )
     clock = _Clock(processor)
     stage.processor = clock
     profiler = None
@@ -384,8 +388,11 @@ def micro_messages(
     return messages
 
 
-def micro_processor(settings: Settings, reference: ReferenceData, partitions: int) -> Any:
-    """An account processor owning every partition, empty, on a fixed reference table."""
+def micro_processor(
+    settings: Settings, reference: ReferenceData, partitions: int, compiled: bool = True
+) -> Any:
+    """An account processor owning every partition, empty, on a fixed reference table
+    (``compiled``: the C kernel decides the hot records; False: the Python domain, its twin)."""
     processor = AccountProcessor(
         settings,
         Codec.offline(),
@@ -393,67 +400,111 @@ def micro_processor(settings: Settings, reference: ReferenceData, partitions: in
         partitions=partitions,
         producer="accounts/bench",
         snapshot_events=0,
+        compiled=compiled,
     )
     processor.assign_empty(list(range(partitions)))
     return processor
 
 
+def _micro_run(
+    settings: Settings, reference: ReferenceData, partitions: int, compiled: bool,
+    batches: Sequence[Sequence[Message]], profile: str | None,
+) -> tuple[float, int, str]:  # fmt: skip
+    """(CPU seconds, outputs, SHA-256 of every output) of one fresh processor over ``batches``."""
+    processor = micro_processor(settings, reference, partitions, compiled)
+    assert (processor.kernel is not None) == compiled, "the compiled path was not built"
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    gc.collect()
+    started = time.process_time()
+    outputs = []
+    for each in batches:
+        outputs += processor.process(each)
+        processor.committed({})
+    elapsed = time.process_time() - started
+    if profiler is not None and profile:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    sha = hashlib.sha256()
+    for output in outputs:
+        sha.update(f"{output.topic}|{output.key!r}|{output.partition}|".encode())
+        sha.update(output.value)
+    return elapsed, len(outputs), sha.hexdigest()
+
+
 def micro(
-    count: int, accounts: int, partitions: int, batch: int, repeats: int, profile: str | None
-) -> dict[str, Any]:
+    count: int, accounts: int, partitions: int, batch: int, repeats: int, profile: str | None,
+    paths: Sequence[bool] = (True, False), trips: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     """CPU µs per command of ``AccountProcessor.process`` on pre-encoded records, batches of
-    ``batch`` as the stage hands them; the best of ``repeats`` fresh runs. ``outputs_sha256``
-    digests every output (topic, key, partition, value): equal digests, identical bytes."""
+    ``batch`` as the stage hands them; the best of ``repeats`` fresh runs per path. ``paths``:
+    the compiled path (True) and its twin, the Python domain (False), alternated run by run on
+    the same records. ``outputs_sha256`` digests every output (topic, key, partition, value):
+    the two paths must write identical bytes (else ``ok`` is false). ``trips``: ``count``
+    order trips instead (:mod:`tradex.bench.ledger_trips`: each order's PlaceOrder, FillLegs
+    and OrderEnded), figures per order."""
     settings = dataclasses.replace(settings_module.load(), topic_prefix="bench-micro-")
     reference = ReferenceData()
     for command in reference_commands(accounts):
         reference.decide(command)
-    commands = workload(count, accounts, seed=1)
-    messages = micro_messages(settings, Codec.offline(), commands, partitions)
+    if trips:
+        messages = trip_messages(
+            Codec.offline(), settings.topic(ACCOUNT_COMMANDS), settings.topic(SETTLEMENTS),
+            INSTRUMENT, count, accounts, partitions, seed=1,
+        )  # fmt: skip
+    else:
+        messages = micro_messages(settings, Codec.offline(), workload(count, accounts, seed=1),
+                                  partitions)  # fmt: skip
     batches = [messages[i : i + batch] for i in range(0, len(messages), batch)]
-    runs_us: list[float] = []
-    digest = ""
+    runs_us: dict[bool, list[float]] = {path: [] for path in paths}
+    digests: dict[bool, set[str]] = {path: set() for path in paths}
     outputs_total = 0
     for repeat in range(repeats):
-        processor = micro_processor(settings, reference, partitions)
-        profiler = None
-        if profile and repeat == repeats - 1:
-            import cProfile
-
-            profiler = cProfile.Profile()
-            profiler.enable()
-        gc.collect()
-        started = time.process_time()
-        outputs = []
-        for each in batches:
-            outputs += processor.process(each)
-            processor.committed({})
-        elapsed = time.process_time() - started
-        if profiler is not None and profile:
-            profiler.disable()
-            profiler.dump_stats(profile)
-        runs_us.append(elapsed / count * 1e6)
-        sha = hashlib.sha256()
-        for output in outputs:
-            sha.update(f"{output.topic}|{output.key!r}|{output.partition}|".encode())
-            sha.update(output.value)
-        digest = sha.hexdigest()
-        outputs_total = len(outputs)
-        print(f"  micro run {repeat + 1}: {runs_us[-1]:.1f} µs CPU per command, "
-              f"{outputs_total} outputs, sha256 {digest[:16]}")  # fmt: skip
-    best = min(runs_us)
+        for compiled in paths:
+            last = repeat == repeats - 1 and compiled == paths[0]
+            elapsed, outputs_total, digest = _micro_run(
+                settings, reference, partitions, compiled, batches, profile if last else None
+            )
+            runs_us[compiled].append(elapsed / count * 1e6)
+            digests[compiled].add(digest)
+            name = "compiled" if compiled else "python  "
+            unit = "order" if trips else "command"
+            print(f"  micro run {repeat + 1} {name}: {runs_us[compiled][-1]:.2f} µs CPU per "
+                  f"{unit}, {outputs_total} outputs, sha256 {digest[:16]}")  # fmt: skip
+    every = set().union(*digests.values())
+    first = paths[0]
+    best = min(runs_us[first])
+    unit = "order" if trips else "command"
+    figures: dict[str, Any] = {
+        f"cpu_us_per_{unit}_min": round(best, 2),
+        f"cpu_us_per_{unit}_median": round(statistics.median(runs_us[first]), 2),
+        f"{unit}s_per_cpu_s": round(1e6 / best),
+    }
+    if len(paths) == 2:
+        twin = min(runs_us[paths[1]])
+        figures[f"python_cpu_us_per_{unit}_min"] = round(twin, 2)
+        figures[f"python_cpu_us_per_{unit}_median"] = round(statistics.median(runs_us[paths[1]]), 2)
+        figures["ratio_min"] = round(twin / best, 2)
     return {
         "bench": "ledger-micro",
-        "ok": outputs_total > count,
-        "figures": {
-            "cpu_us_per_command_min": round(best, 2),
-            "cpu_us_per_command_median": round(statistics.median(runs_us), 2),
-            "commands_per_cpu_s": round(1e6 / best),
-        },
+        "ok": outputs_total > count and len(every) == 1,
+        "figures": figures,
         "outputs": outputs_total,
-        "outputs_sha256": digest,
-        "notes": f"{count} commands (20% deposits, 80% limit orders) over {accounts} accounts, "
-        f"{partitions} partitions, batches of {batch}, no Kafka; best of {repeats}",
+        "outputs_sha256": sorted(every)[0] if len(every) == 1 else sorted(every),
+        "cores": os.cpu_count() or 1,
+        "notes": (
+            f"{count} order trips (PlaceOrder, 1-3 FillLegs, OrderEnded; {len(messages)} records)"
+            if trips
+            else f"{count} commands (20% deposits, 80% limit orders)"
+        )
+        + f" over {accounts} accounts, "
+        f"{partitions} partitions, batches of {batch}, no Kafka; best of {repeats} per path"
+        + (", compiled path and Python domain alternated" if len(paths) == 2 else "")
+        + f"; load average {os.getloadavg()[0]:.2f}",
     }
 
 
@@ -500,17 +551,28 @@ def main(argv: list[str]) -> int:
         help="only AccountProcessor.process on pre-encoded records, no Kafka (CPU µs/command)",
     )  # fmt: skip
     parser.add_argument(
+        "--trip", action="store_true",
+        help="--micro on order trips (PlaceOrder, FillLegs, OrderEnded): CPU µs per order",
+    )  # fmt: skip
+    parser.add_argument(
+        "--python-domain", action="store_true",
+        help="decide everything with the Python domain (the compiled path's twin; as before it)",
+    )  # fmt: skip
+    parser.add_argument(
         "--repeats", type=positive_int, default=3,
         help="throughput phases (median reported; fresh topics each) or micro runs (best kept)",
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.micro:
-        count = args.commands or (5_000 if args.quick else 200_000)
+        count = args.commands or (5_000 if args.quick else (50_000 if args.trip else 200_000))
         accounts = args.accounts or (500 if args.quick else 10_000)
-        print(f"ledger micro: {count} commands over {accounts} accounts, no Kafka")
+        what = "order trips" if args.trip else "commands"
+        print(f"ledger micro: {count} {what} over {accounts} accounts, no Kafka")
+        paths = (False,) if args.python_domain else (True, False)
         result = micro(
-            count, accounts, args.partitions, batch_records_max, args.repeats, args.profile
-        )
+            count, accounts, args.partitions, batch_records_max, args.repeats, args.profile, paths,
+            args.trip,
+        )  # fmt: skip
         print(json.dumps(result))
         return 0 if result["ok"] else 1
     quick = args.quick
@@ -547,7 +609,9 @@ def main(argv: list[str]) -> int:
             preload(settings, codec, commands)
             print(f"  run {run + 1}/{repeats}: preloaded in {time.perf_counter() - started:.1f}s")
             profile = args.profile if run == 0 else None
-            per_s, processor = throughput(settings, args.partitions, count, profile)
+            per_s, processor = throughput(
+                settings, args.partitions, count, profile, not args.python_domain
+            )
             throughputs.append(per_s)
             print(f"  throughput: {per_s:,.0f} commands/s through one processor "
                   f"({processor.stats})")  # fmt: skip

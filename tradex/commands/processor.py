@@ -12,6 +12,10 @@ One instance owns some partitions (a consumer group member, see
    hash, with the account's ``seq``; write accepted orders and cancels to
    ``order-requests`` (key: instrument).
 
+The hot records (an accepted deposit or order, a fill settled, an order's hold released)
+are decided by the compiled path (:mod:`tradex.commands.compiled`), the rest by the Python
+domain, on the same state; ``compiled=False`` decides everything in Python (the twin).
+
 The stage puts all of a batch's outputs and its input offsets in one Kafka transaction.
 Ids derive from the input position: ``order_id = partition << 40 | offset`` and event ids
 from (time, source topic, partition, offset, output index), so a re-run after a crash
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from tradex.commands import snapshots
+from tradex.commands.compiled import build_kernel
 from tradex.commands.rebuild import rebuild_partition
 from tradex.commands.reference_table import ReferenceFollower
 from tradex.commands.snapshots import Capture, PartitionState
@@ -98,6 +103,7 @@ class ProcessorStats:
     order_requests: int = 0
     snapshots: int = 0
     rebuilt_events: int = 0
+    compiled: int = 0  # of ``decided``: by the compiled path
 
 
 class AccountProcessor:
@@ -114,7 +120,10 @@ class AccountProcessor:
         snapshot_events: int = SNAPSHOT_EVENTS_DEFAULT,
         use_snapshots: bool = True,
         freeze_gc: bool = True,
+        compiled: bool = True,
     ) -> None:
+        """``compiled``: hot records through the C kernel (:mod:`tradex.commands.compiled`);
+        False: every record through the Python domain (the twin; same bytes, same state)."""
         assert partitions > 0, partitions
         assert snapshot_events >= 0, snapshot_events
         self.settings = settings
@@ -125,13 +134,15 @@ class AccountProcessor:
         self.snapshot_events = snapshot_events
         self.use_snapshots = use_snapshots
         self.freeze_gc = freeze_gc
+        self.commands_topic = settings.topic(ACCOUNT_COMMANDS)
+        self.settlements_topic = settings.topic(SETTLEMENTS)
         self.events_topic = settings.topic(ACCOUNT_EVENTS)
         self.orders_topic = settings.topic(ORDER_REQUESTS)
         self.snapshots_topic = settings.topic(ACCOUNT_SNAPSHOTS)
         self.dead_letters_topic = settings.topic(DEAD_LETTERS)
         self.sources = {
-            settings.topic(ACCOUNT_COMMANDS): EventSource.ACCOUNT_COMMANDS,
-            settings.topic(SETTLEMENTS): EventSource.SETTLEMENTS,
+            self.commands_topic: EventSource.ACCOUNT_COMMANDS,
+            self.settlements_topic: EventSource.SETTLEMENTS,
         }
         self.accepted = {
             EventSource.ACCOUNT_COMMANDS: COMMAND_TYPES,
@@ -145,6 +156,8 @@ class AccountProcessor:
         # Per decided batch, oldest first: the snapshots due at its end, until its commit.
         self.captures: deque[list[Capture]] = deque()
         self.stats = ProcessorStats()
+        # Built last: it holds this processor's tables (live, routes, instrument keys).
+        self.kernel = build_kernel(self) if compiled else None
 
     # -- assignment ------------------------------------------------------------------------
 
@@ -233,9 +246,31 @@ class AccountProcessor:
         return due
 
     def _decide_all(self, messages: Sequence[Message], outputs: list[Output]) -> None:
-        """Every record of the batch in order (the hot loop: per-batch lookups hoisted into
-        locals, counts kept in locals and added to ``stats`` once; rejected records leave
-        through :meth:`_reject`)."""
+        """Every record of the batch in order: runs of hot records by the kernel, each record
+        it hands back by the Python domain (:meth:`_decide_python`), on the same state."""
+        kernel = self.kernel
+        if kernel is None:
+            self._decide_python(messages, outputs)
+            return
+        batch = messages if type(messages) is list else list(messages)
+        total = len(batch)
+        index = kernel.decide(batch, 0, outputs)
+        while index < total:  # bounded: each pass moves on by at least one record
+            assert index >= 0, index
+            self._decide_python(batch[index : index + 1], outputs)
+            index = kernel.decide(batch, index + 1, outputs)
+        assert index == total, "the kernel went past the batch"
+        decided, events, requests = kernel.take_counts()
+        stats = self.stats
+        stats.decided += decided
+        stats.compiled += decided
+        stats.events += events
+        stats.order_requests += requests
+
+    def _decide_python(self, messages: Sequence[Message], outputs: list[Output]) -> None:
+        """Records in order through the Python domain (the hot loop of the twin: per-batch
+        lookups hoisted into locals, counts kept in locals and added to ``stats`` once;
+        rejected records leave through :meth:`_reject`)."""
         append = outputs.append
         sources, lives, accepted = self.sources, self.live, self.accepted
         routes, route_of = self.routes.cache, self.routes.route

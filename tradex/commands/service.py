@@ -52,8 +52,10 @@ def build(
     batch_wait_ms: int = BATCH_WAIT_MS_DEFAULT,
     snapshot_events: int = SNAPSHOT_EVENTS_DEFAULT,
     use_snapshots: bool = True,
+    compiled: bool = True,
 ) -> tuple[TransactionalStage, AccountProcessor]:
-    """Topics created if missing, then the stage and its processor (not running yet)."""
+    """Topics created if missing, then the stage and its processor (not running yet);
+    ``compiled=False``: every record decided by the Python domain (the compiled path's twin)."""
     ensure_account_topics(settings, partitions)
     codec = codec_from_settings(settings)
     follower = ReferenceFollower(KafkaLog(settings, bulk=False), codec)
@@ -65,6 +67,7 @@ def build(
         producer=f"accounts/{instance}",
         snapshot_events=snapshot_events,
         use_snapshots=use_snapshots,
+        compiled=compiled,
     )
     stage = TransactionalStage(
         settings,
@@ -98,6 +101,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--no-snapshots", action="store_true", help="rebuild from the whole event log"
     )
+    parser.add_argument(
+        "--python-domain", action="store_true",
+        help="decide every record with the Python domain (the compiled path's twin)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.partitions is not None and args.partitions > PARTITIONS_MAX:
         parser.error(f"--partitions must be <= {PARTITIONS_MAX}")
@@ -121,6 +128,7 @@ def main(argv: list[str]) -> int:
         batch_wait_ms=args.batch_wait_ms,
         snapshot_events=args.snapshot_events,
         use_snapshots=not args.no_snapshots,
+        compiled=not args.python_domain,
     )
     try:
         stats = run_until_signalled(stage, args.exit_when_idle)

@@ -210,6 +210,10 @@ class Account:
     def _request_withdrawal(
         self, c: RequestWithdrawal, reference: ReferenceData
     ) -> WithdrawalRequested:
+        if c.command_id in self.withdrawals:
+            # its id left the idempotency window while it is still pending (a re-sent
+            # request): a second hold under the same id would lose the first one
+            raise DomainError(Reason.ALREADY_EXISTS, f"withdrawal {c.command_id} is pending")
         if c.amount <= 0:
             raise DomainError(Reason.AMOUNT_NOT_POSITIVE, f"withdrawal of {c.amount}")
         if c.asset not in reference.assets:
