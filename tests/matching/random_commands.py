@@ -15,7 +15,7 @@ PARTITION_SHIFT = 40
 
 def random_commands(n: int, seed: int, centre: int = 5000) -> np.ndarray:
     """``n`` commands: all order kinds, STP modes, band and halt rules, amends, market
-    protection, invalid fields, unknown and foreign ids. Ids look like live ones,
+    protection and hard limits, invalid fields, unknown and foreign ids. Ids look like live ones,
     ``(partition << 40) | offset``."""
     rng = random.Random(seed)
     rows: list[dict[str, int]] = []
@@ -70,7 +70,9 @@ def random_commands(n: int, seed: int, centre: int = 5000) -> np.ndarray:
             if rng.random() < 0.003:
                 side = 2
             if op == k.OP_MARKET:
-                price = 0 if rng.random() < 0.98 else 7
+                # no hard limit, one near the touch (it often stops the sweep), a bad one
+                u = rng.random()
+                price = 0 if u < 0.5 else centre + int(rng.randrange(-8, 9)) if u < 0.98 else -7
                 prot = int(rng.choice([-1, -1, 0, 1, 2, 5, -4]))
                 row["protection_ticks"] = prot
             row["op"], row["side"], row["order_id"], row["owner"] = op, side, oid, owner

@@ -52,6 +52,7 @@ from tradex.matching.snapshot import BookState, SnapshotError, decode_snapshot
 from tradex.matching.state_kernels import (
     CANONICAL_WIDTH,
     export_canonical,
+    order_slot,
     restore_rows,
     validate_state,
 )
@@ -220,6 +221,24 @@ class Book:
         """Best ask price in ticks, 0 if no asks."""
         idx = int(self.meta[M_BEST_ASK])
         return idx + int(self.meta[M_PRICE_LO]) if idx >= 0 else 0
+
+    def order(self, order_id: int) -> tuple[int, int, int, int] | None:
+        """(side, price, remaining, filled) of the resting order ``order_id``, None if it
+        is not in the book: one id-table lookup (O(1)), no walk of the book."""
+        if order_id <= 0:
+            return None  # ids are positive; 0 marks an empty bucket
+        slot = int(order_slot(self.htable, order_id))
+        if slot < 0:
+            return None
+        found = self.orders[slot]
+        assert int(found["order_id"]) == order_id, "the id table points at another order"
+        assert int(found["remaining"]) > 0, "a resting order without quantity"
+        return (
+            int(found["side"]),
+            int(found["price"]),
+            int(found["remaining"]),
+            int(found["filled"]),
+        )
 
     def live_orders(self) -> np.ndarray:
         """(live, 6) int64 rows: order_id, owner, side, price, remaining, filled (canonical)."""

@@ -209,7 +209,7 @@ def process_batch(
                 reason = REASON_BAD_ID
             elif t_rem <= 0:
                 reason = REASON_BAD_QTY
-            elif op == OP_MARKET and t_price != 0:
+            elif op == OP_MARKET and t_price < 0:
                 reason = REASON_BAD_PRICE
             elif op == OP_MARKET and c.protection_ticks < PROTECTION_NONE:
                 reason = REASON_BAD_PROTECTION
@@ -252,6 +252,8 @@ def process_batch(
             )  # fmt: skip
             n_ev += 1
             if op == OP_MARKET:
+                # The tighter of its hard limit (price > 0: a buy never above it, a sell
+                # never below) and its protection from the best opposite price at entry.
                 best_idx = best_ask if t_side == SIDE_BUY else best_bid
                 if c.protection_ticks == PROTECTION_NONE or best_idx < 0:
                     t_limit = PRICE_INF if t_side == SIDE_BUY else -PRICE_INF
@@ -259,6 +261,8 @@ def process_batch(
                     t_limit = best_idx + lo + c.protection_ticks
                 else:
                     t_limit = best_idx + lo - c.protection_ticks
+                if t_price > 0:
+                    t_limit = min(t_limit, t_price) if t_side == SIDE_BUY else max(t_limit, t_price)
             elif op == OP_LIMIT_FOK:
                 # Fills completely or not at all; meeting an own order (STP on) kills it.
                 reason = fok_outcome(

@@ -156,6 +156,13 @@ class ReferenceBook:
     def best_ask(self) -> int:
         return min(self.asks) if self.asks else 0
 
+    def order(self, order_id: int) -> tuple[int, int, int, int] | None:
+        """(side, price, remaining, filled) of a resting order, None if not in the book."""
+        found = self.by_id.get(order_id)
+        if found is None:
+            return None
+        return found.side, found.price, found.remaining, found.filled
+
     def _side_book(self, side: int) -> dict[int, list[RefOrder]]:
         return self.bids if side == k.SIDE_BUY else self.asks
 
@@ -333,7 +340,7 @@ class ReferenceBook:
             reason = k.REASON_BAD_ID
         elif qty <= 0:
             reason = k.REASON_BAD_QTY
-        elif op == k.OP_MARKET and price != 0:
+        elif op == k.OP_MARKET and price < 0:
             reason = k.REASON_BAD_PRICE
         elif op == k.OP_MARKET and prot < k.PROTECTION_NONE:
             reason = k.REASON_BAD_PROTECTION
@@ -366,6 +373,8 @@ class ReferenceBook:
                 limit = PRICE_INF if side == k.SIDE_BUY else -PRICE_INF
             else:
                 limit = best + prot if side == k.SIDE_BUY else best - prot
+            if price > 0:  # the hard limit: a buy never above it, a sell never below
+                limit = min(limit, price) if side == k.SIDE_BUY else max(limit, price)
         if op == k.OP_LIMIT_FOK:
             why = self._fok_check(side, limit, qty, owner, stp_mode)
             if why != k.REASON_NONE:

@@ -1277,6 +1277,246 @@ static PyTypeObject ReadersType = {
     .tp_new = readers_new,
 };
 
+/* -- cells: the batch API of codec_api.h (the matcher's batch encode and scan) ------------- */
+
+#include "codec_api.h"
+
+/* One value from a cell: a Python object exactly as encode_domain writes it, else the raw
+ * integer or bytes (the same bytes enc_value writes for the equal Python value). */
+static int enc_cell(Buf *b, const Op *op, const TxCell *cell, const Ctx *ctx) {
+    if (cell->o != NULL) return enc_value(b, op, cell->o, ctx, 0);
+    switch (op->code) {
+    case OP_NULL:
+        return 0;
+    case OP_BOOLEAN: {
+        unsigned char byte = cell->i != 0;
+        return put_bytes(b, &byte, 1);
+    }
+    case OP_INT:
+        if (cell->i < INT32_MIN || cell->i > INT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "value does not fit an Avro int (int32)");
+            return -1;
+        }
+        return put_varint(b, zigzag(cell->i));
+    case OP_LONG:
+        return put_varint(b, zigzag(cell->i));
+    case OP_STRING:
+    case OP_BYTES:
+        if (cell->n < 0 || (cell->s == NULL && cell->n > 0)) {
+            PyErr_SetString(PyExc_ValueError, "a raw string cell without its bytes");
+            return -1;
+        }
+        if (put_varint(b, zigzag(cell->n)) < 0) return -1;
+        return put_bytes(b, cell->s, cell->n);
+    case OP_FIXED:
+        if (cell->s == NULL || cell->n != op->arg) {
+            PyErr_Format(PyExc_ValueError, "fixed needs %zd bytes, got %zd", op->arg, cell->n);
+            return -1;
+        }
+        return put_bytes(b, cell->s, cell->n);
+    default:
+        PyErr_Format(PyExc_TypeError, "an op of code %d takes a Python value, not a raw cell",
+                     op->code);
+        return -1;
+    }
+}
+
+static PyObject *cells_encode(PyObject *program, const TxCell *row, Py_ssize_t row_n,
+                              const TxCell *env, Py_ssize_t env_n, const unsigned char *prev_hash,
+                              unsigned char *digest) {
+    if (!PyObject_TypeCheck(program, &ProgramType)) {
+        PyErr_SetString(PyExc_TypeError, "encode_cells needs a Program");
+        return NULL;
+    }
+    Program *self = (Program *)program;
+    if (self->decode || row_n != self->obj_size || env_n != self->fields_size) {
+        PyErr_Format(PyExc_ValueError, "encode_cells: an encoder of %zd fields and %zd envelope "
+                     "fields, got %zd and %zd cells", self->obj_size, self->fields_size, row_n,
+                     env_n);
+        return NULL;
+    }
+    Buf b;
+    b.p = b.inline_;
+    b.cap = BUF_INLINE;
+    b.n = HEADER_SIZE;
+    memcpy(b.p, self->header, HEADER_SIZE);
+    Ctx ctx = {NULL, 0, Py_None}; /* only top-level ops read the envelope and the chain */
+    PyObject *data = NULL;
+    for (Py_ssize_t i = 0; i < self->prog->n; i++) {
+        const Op *op = &self->prog->ops[i];
+        int status;
+        switch (op->src) {
+        case SRC_ROW:
+            status = enc_cell(&b, op, &row[op->index], &ctx);
+            break;
+        case SRC_FIELDS:
+            status = enc_cell(&b, op, &env[op->index], &ctx);
+            break;
+        case SRC_PREV_HASH:
+            if (op->code != OP_FIXED || op->arg != HASH_SIZE) {
+                PyErr_SetString(PyExc_ValueError, "prev_hash is not a fixed of HASH_SIZE bytes");
+                status = -1;
+            } else {
+                status = put_bytes(&b, prev_hash, HASH_SIZE);
+            }
+            break;
+        case SRC_CONST:
+            status = enc_value(&b, op, op->obj != NULL ? op->obj : Py_None, &ctx, 0);
+            break;
+        default:
+            PyErr_SetString(PyExc_SystemError, "bad op source");
+            status = -1;
+        }
+        if (status < 0) goto done;
+    }
+    if (b.n > RECORD_SIZE_MAX) {
+        PyErr_Format(PyExc_ValueError, "%zd bytes exceeds RECORD_SIZE_MAX", b.n);
+        goto done;
+    }
+    data = PyBytes_FromStringAndSize(NULL, b.n + HASH_SIZE);
+    if (data == NULL) goto done;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(data);
+    memcpy(out, b.p, (size_t)b.n);
+    chain_hash(prev_hash, b.p + HEADER_SIZE, (size_t)(b.n - HEADER_SIZE), out + b.n);
+    memcpy(digest, out + b.n, HASH_SIZE);
+done:
+    if (b.p != b.inline_) PyMem_Free(b.p);
+    return data;
+}
+
+typedef struct {
+    const unsigned char *d;
+    Py_ssize_t n;
+    Py_ssize_t p;
+} Scan;
+
+/* A varint as get_varint reads it; 0 on success, -1 when malformed (no exception). */
+static inline int scan_varint(Scan *r, int64_t *out) {
+    uint64_t z = 0;
+    for (int i = 0; i < VARINT_BYTES_MAX; i++) {
+        if (r->p >= r->n) return -1;
+        unsigned char byte = r->d[r->p++];
+        if (i == VARINT_BYTES_MAX - 1 && byte > 1) return -1;
+        z |= (uint64_t)(byte & 0x7F) << (7 * i);
+        if (byte < 0x80) {
+            *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* One value of ``op`` into ``cell``: TX_SCAN_OK or TX_SCAN_FALLBACK. */
+static int scan_value(Scan *r, const Op *op, TxCell *cell, int depth) {
+    if (depth > NESTING_MAX) return TX_SCAN_FALLBACK;
+    switch (op->code) {
+    case OP_NULL:
+        cell->o = Py_None;
+        return TX_SCAN_OK;
+    case OP_BOOLEAN:
+        if (r->p >= r->n || r->d[r->p] > 1) return TX_SCAN_FALLBACK;
+        cell->i = r->d[r->p++];
+        return TX_SCAN_OK;
+    case OP_INT:
+    case OP_LONG: {
+        int64_t value;
+        if (scan_varint(r, &value) < 0) return TX_SCAN_FALLBACK;
+        if (op->code == OP_INT && (value < INT32_MIN || value > INT32_MAX)) return TX_SCAN_FALLBACK;
+        cell->i = value;
+        return TX_SCAN_OK;
+    }
+    case OP_STRING:
+    case OP_BYTES: {
+        int64_t size;
+        if (scan_varint(r, &size) < 0 || size < 0 || size > r->n - r->p) return TX_SCAN_FALLBACK;
+        const unsigned char *start = r->d + r->p;
+        if (op->code == OP_STRING) {
+            for (int64_t k = 0; k < size; k++) {
+                if (start[k] >= 0x80) return TX_SCAN_FALLBACK; /* UTF-8 left to Python */
+            }
+        }
+        cell->s = (const char *)start;
+        cell->n = (Py_ssize_t)size;
+        r->p += (Py_ssize_t)size;
+        return TX_SCAN_OK;
+    }
+    case OP_FIXED:
+        if (op->arg > r->n - r->p) return TX_SCAN_FALLBACK;
+        cell->s = (const char *)r->d + r->p;
+        cell->n = op->arg;
+        r->p += op->arg;
+        return TX_SCAN_OK;
+    case OP_ENUM: {
+        int64_t index;
+        if (scan_varint(r, &index) < 0 || index < 0 || index >= op->arg) return TX_SCAN_FALLBACK;
+        cell->i = index;
+        return TX_SCAN_OK;
+    }
+    case OP_UNION: {
+        int64_t branch;
+        if (scan_varint(r, &branch) < 0) return TX_SCAN_FALLBACK;
+        if (branch == op->arg) {
+            cell->o = Py_None;
+            return TX_SCAN_OK;
+        }
+        if (branch != 1 - op->arg) return TX_SCAN_FALLBACK;
+        return scan_value(r, &op->child->ops[0], cell, depth + 1);
+    }
+    default: /* nested rows and arrays: left to the Python path */
+        return TX_SCAN_FALLBACK;
+    }
+}
+
+static int cells_scan(PyObject *program, const unsigned char *data, Py_ssize_t n, TxCell *env,
+                      Py_ssize_t env_n, TxCell *row, Py_ssize_t row_n) {
+    if (!PyObject_TypeCheck(program, &ProgramType) || !((Program *)program)->decode) {
+        PyErr_SetString(PyExc_TypeError, "scan_cells needs a decoder Program");
+        return -1;
+    }
+    const Prog *prog = ((Program *)program)->prog;
+    if (row_n != ((Program *)program)->obj_size) {
+        PyErr_Format(PyExc_ValueError, "scan_cells: %zd payload cells for %zd fields", row_n,
+                     ((Program *)program)->obj_size);
+        return -1;
+    }
+    memset(env, 0, sizeof(TxCell) * (size_t)env_n);
+    memset(row, 0, sizeof(TxCell) * (size_t)row_n);
+    Scan r = {data, n, HEADER_SIZE};
+    if (n < HEADER_SIZE) return TX_SCAN_FALLBACK;
+    TxCell dropped;
+    for (Py_ssize_t i = 0; i < prog->n; i++) {
+        const Op *op = &prog->ops[i];
+        if (op->index == 0) { /* the envelope: one level of named fields */
+            if (op->code != OP_RECORD || op->child->slots != env_n) {
+                PyErr_SetString(PyExc_ValueError, "scan_cells: envelope of another shape");
+                return -1;
+            }
+            const Prog *fields = op->child;
+            for (Py_ssize_t k = 0; k < fields->n; k++) {
+                const Op *field = &fields->ops[k];
+                TxCell *cell = field->index >= 0 ? &env[field->index] : &dropped;
+                if (scan_value(&r, field, cell, 1) != TX_SCAN_OK) return TX_SCAN_FALLBACK;
+            }
+            continue;
+        }
+        TxCell *cell = op->index > 0 ? &row[op->index - 1] : &dropped;
+        if (scan_value(&r, op, cell, 0) != TX_SCAN_OK) return TX_SCAN_FALLBACK;
+    }
+    return r.p == n ? TX_SCAN_OK : TX_SCAN_FALLBACK;
+}
+
+static TxCodecApi codec_api = {TX_CODEC_API_VERSION, cells_encode, cells_scan};
+
+static int add_codec_api(PyObject *module) {
+    PyObject *capsule = PyCapsule_New(&codec_api, TX_CODEC_API_CAPSULE, NULL);
+    if (capsule == NULL) return -1;
+    if (PyModule_AddObject(module, "_C_API", capsule) < 0) {
+        Py_DECREF(capsule);
+        return -1;
+    }
+    return 0;
+}
+
 /* -- module ---------------------------------------------------------------------------------- */
 
 static PyObject *module_sha256_portable(PyObject *module, PyObject *arg) {
@@ -1331,7 +1571,8 @@ PyMODINIT_FUNC PyInit__native_codec(void) {
         PyModule_AddIntConstant(module, "RECORD_SIZE_MAX", RECORD_SIZE_MAX) < 0 ||
         PyModule_AddIntConstant(module, "NESTING_MAX", NESTING_MAX) < 0 ||
         PyModule_AddIntConstant(module, "ITEMS_MAX", ITEMS_MAX) < 0 ||
-        PyModule_AddStringConstant(module, "SHA256_BACKEND", SHA256_BACKEND) < 0) {
+        PyModule_AddStringConstant(module, "SHA256_BACKEND", SHA256_BACKEND) < 0 ||
+        add_codec_api(module) < 0) {
         Py_DECREF(&ProgramType);
         Py_DECREF(&ReadersType);
         Py_DECREF(module);
