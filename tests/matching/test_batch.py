@@ -195,7 +195,7 @@ def test_market_requests_map_their_protection_price_to_the_kernels_hard_limit() 
 def test_emitter_routes_settlements_with_kafkas_murmur2() -> None:
     rng = random.Random(3)
     for _ in range(2_000):
-        key = str(rng.randrange(-10**12, 10**12)).encode()
+        key = str(rng.randrange(-(10**12), 10**12)).encode()
         assert native.murmur2(key) == murmur2(key)
     for key in (b"", b"1", b"12", b"123", b"1234", b"12345"):
         assert native.murmur2(key) == murmur2(key)

@@ -65,6 +65,8 @@ class _Clock:
         self.last = 0.0
         self.cpu_first = 0.0
         self.cpu_last = 0.0
+        self.thread_first = 0.0  # the stage's thread (consume, process, produce)
+        self.thread_last = 0.0
         self.process_cpu_s = 0.0
         self.outputs = 0
 
@@ -78,6 +80,7 @@ class _Clock:
         if not self.first:
             self.first = time.perf_counter()
             self.cpu_first = time.process_time()
+            self.thread_first = time.thread_time()
         started = time.thread_time()
         outputs = self.processor.process(messages)
         self.process_cpu_s += time.thread_time() - started
@@ -87,6 +90,7 @@ class _Clock:
     def committed(self, produced: Any) -> Any:
         self.last = time.perf_counter()
         self.cpu_last = time.process_time()
+        self.thread_last = time.thread_time()
         return self.processor.committed(produced)
 
 
@@ -95,7 +99,8 @@ class Run:
     requests_per_s: float
     outputs_per_s: float
     cpu_us_per_request: float  # process CPU (all threads) per request
-    process_us_per_request: float  # main thread CPU inside process() per request
+    stage_us_per_request: float  # the stage thread's CPU per request (consume, fold, produce)
+    process_us_per_request: float  # the stage thread's CPU inside process() per request
     load_start: float
     load_end: float
     problems: list[str]
@@ -154,6 +159,7 @@ def one_run(
         count / wall_s,
         clock.outputs / wall_s,
         cpu_s / count * 1e6,
+        (clock.thread_last - clock.thread_first) / count * 1e6,
         clock.process_cpu_s / count * 1e6,
         load_start,
         load_end,
@@ -162,8 +168,9 @@ def one_run(
     print(
         f"  drained in {wall_s:.2f}s: {run.requests_per_s:,.0f} requests/s, "
         f"{run.outputs_per_s:,.0f} outputs/s ({clock.outputs:,} outputs); CPU per request "
-        f"{run.cpu_us_per_request:.1f} µs (process), {run.process_us_per_request:.1f} µs "
-        f"(in process()); load {load_start:.2f} -> {load_end:.2f}"
+        f"{run.cpu_us_per_request:.1f} µs (process), {run.stage_us_per_request:.1f} µs (stage "
+        f"thread), {run.process_us_per_request:.1f} µs (in process()); load {load_start:.2f} -> "
+        f"{load_end:.2f}"
     )
     started = time.perf_counter()
     codec = Codec.offline()
@@ -220,6 +227,9 @@ def main(argv: list[str]) -> int:
             "requests_per_s_runs": [round(run.requests_per_s) for run in runs],
             "outputs_per_s": round(statistics.median(run.outputs_per_s for run in runs)),
             "cpu_us_per_request": round(statistics.median(r.cpu_us_per_request for r in runs), 2),
+            "stage_us_per_request": round(
+                statistics.median(r.stage_us_per_request for r in runs), 2
+            ),
             "process_us_per_request": round(
                 statistics.median(r.process_us_per_request for r in runs), 2
             ),
