@@ -94,11 +94,17 @@ def random_commands(n: int, seed: int, centre: int = 5000) -> np.ndarray:
         if r < 0.80:
             row["op"], row["order_id"], row["owner"] = k.OP_CANCEL, oid, owner
             row["side"] = int(rng.randrange(0, 2))  # ignored by cancel
-        else:
+        elif rng.random() < 0.6:
             row["op"], row["order_id"], row["owner"] = k.OP_AMEND, oid, owner
             row["side"] = side if rng.random() < 0.97 else 1 - side
             row["price"] = centre + int(rng.randrange(-8, 9)) if rng.random() < 0.99 else 0
             row["qty"] = int(rng.randrange(-1, 40))
+        else:  # the kernel keeps what is 0 and takes the side from the order
+            row["op"], row["order_id"], row["owner"] = k.OP_AMEND_KEEP, oid, owner
+            row["side"] = int(rng.choice([0, 1, 5]))  # ignored
+            u = rng.random()
+            row["price"] = 0 if u < 0.4 else centre + int(rng.randrange(-8, 9)) if u < 0.99 else -2
+            row["qty"] = 0 if rng.random() < 0.4 else int(rng.randrange(-1, 40))
     names = COMMAND_DTYPE.names
     assert names is not None
     out = np.zeros(n, COMMAND_DTYPE)

@@ -164,7 +164,10 @@ def test_decoder_rows_are_parse_requests_rows() -> None:
             continue
         assert isinstance(parsed, wire.Request)
         decoded += 1
-        assert tuple(cmds[i].tolist()) == parsed.row
+        row = list(parsed.row)
+        if parsed.kind == wire.REQ_AMEND:  # the kernel resolves it (the Python fold: Book.order)
+            row[0] = k.OP_AMEND_KEEP
+        assert cmds[i].tolist() == row
         m = meta[i]
         assert (m[native.M_KIND], m[native.M_INSTRUMENT], m[native.M_TIME]) == (
             parsed.kind, parsed.instrument_id, parsed.time_ns,

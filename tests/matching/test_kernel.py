@@ -105,6 +105,34 @@ def test_market_hard_limit_stops_the_sweep_with_or_without_protection() -> None:
     assert t.live() == [(11, 11, BUY, 97, 2, 0), (3, 3, SELL, 105, 2, 0)]
 
 
+def test_amend_keep_takes_side_price_and_total_from_the_order() -> None:
+    def keep(order_id: int, price: int, qty: int, owner: int = 0) -> tuple[int, ...]:
+        row = list(amend(SELL, order_id, price, qty, owner))  # the side is ignored
+        row[0] = k.OP_AMEND_KEEP
+        return tuple(row)
+
+    t = Twin()
+    t.run(gtc(BUY, 1, 100, 5), gtc(BUY, 2, 100, 4), gtc(SELL, 3, 105, 1))
+    t.run(order(k.OP_LIMIT_IOC, SELL, 9, 100, 1))  # 1 of order 1 fills: 4 left, total 5
+    res = t.run(keep(1, 0, 3))  # same price, total 3: in place, priority kept
+    assert kinds(res) == [(k.EV_AMENDED, 1, 0)]
+    assert t.live()[0] == (1, 1, BUY, 100, 2, 1)
+    res = t.run(keep(2, 101, 0))  # a new price, the same total: re-queued at 101
+    assert [e[0] for e in kinds(res)] == [k.EV_AMENDED, k.EV_RESTED]
+    assert t.engine.order(2) == (BUY, 101, 4, 0)
+    res = t.run(keep(2, 0, 0))  # keeps everything: an amend that changes nothing
+    assert kinds(res) == [(k.EV_AMENDED, 2, 0)]
+    assert kinds(t.run(keep(1, 0, 1))) == [(k.EV_REJECTED, 1, k.REASON_AMEND_QTY_TOO_LOW)]
+    assert kinds(t.run(keep(42, 0, 0))) == [(k.EV_REJECTED, 42, k.REASON_UNKNOWN_ORDER)]
+    assert kinds(t.run(keep(1, -1, 0))) == [(k.EV_REJECTED, 1, k.REASON_BAD_PRICE)]
+    assert kinds(t.run(keep(1, 0, -1))) == [(k.EV_REJECTED, 1, k.REASON_BAD_QTY)]
+    assert kinds(t.run(keep(1, 0, 0, owner=7))) == [(k.EV_REJECTED, 1, k.REASON_NOT_OWNER)]
+    res = t.run(keep(2, 105, 0))  # crosses the ask at 105: trades as a taker
+    assert trades(res) == [(3, 2, 105, 1)]
+    # plain OP_AMEND keeps nothing: 0 is a bad price
+    assert kinds(t.run(amend(BUY, 1, 0, 3)))[0] == (k.EV_REJECTED, 1, k.REASON_BAD_PRICE)
+
+
 def test_order_lookup_is_the_live_order_or_none() -> None:
     t = Twin()
     t.run(gtc(SELL, 1, 100, 5), gtc(BUY, 2, 99, 3), gtc(BUY, 3, 100, 2))  # 3 fills 2 of 1

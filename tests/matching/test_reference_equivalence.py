@@ -7,11 +7,13 @@ import numpy as np
 from tests.matching.random_commands import random_commands
 from tradex.matching.book import Book, OutputBuffers
 from tradex.matching.constants import (
+    EV_AMENDED,
     EV_CANCELLED,
     EV_DECREMENTED,
     EV_EXPIRED,
     EV_REJECTED,
     OP_AMEND,
+    OP_AMEND_KEEP,
     OP_CANCEL,
     OP_MARKET,
     REASON_MARKET_REMAINDER,
@@ -35,6 +37,7 @@ def test_engine_matches_reference_on_100k_random_commands() -> None:
     trades_total = 0
     limited_market_expiries = 0  # markets with a hard limit that left quantity unfilled
     lookups_found = 0
+    keep_amends = 0  # OP_AMEND_KEEP amends applied
     for start in range(0, COMMANDS_TOTAL, COMPARE_EVERY):
         chunk = cmds[start : start + COMPARE_EVERY]
         got = engine.process_all(chunk, out)
@@ -62,6 +65,9 @@ def test_engine_matches_reference_on_100k_random_commands() -> None:
         limited = (chunk["op"] == OP_MARKET) & (chunk["price"] > 0)
         expired = ev[(ev["kind"] == EV_EXPIRED) & (ev["reason"] == REASON_MARKET_REMAINDER)]
         limited_market_expiries += int(np.count_nonzero(limited[expired["cmd_index"]]))
+        kept = chunk["op"] == OP_AMEND_KEEP
+        amended = ev[ev["kind"] == EV_AMENDED]
+        keep_amends += int(np.count_nonzero(kept[amended["cmd_index"]]))
         kinds_seen.update(got.events["kind"].tolist())
         reasons_seen.update(got.events["reason"].tolist())
         trades_total += len(got.trades)
@@ -75,4 +81,5 @@ def test_engine_matches_reference_on_100k_random_commands() -> None:
     assert len(reasons_seen) >= 20, sorted(reasons_seen)
     assert limited_market_expiries > 200, limited_market_expiries
     assert lookups_found > 5_000, lookups_found
-    assert np.count_nonzero(np.isin(cmds["op"], (OP_CANCEL, OP_AMEND))) > 30_000
+    assert keep_amends > 1_000, keep_amends
+    assert np.count_nonzero(np.isin(cmds["op"], (OP_CANCEL, OP_AMEND, OP_AMEND_KEEP))) > 30_000

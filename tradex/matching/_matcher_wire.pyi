@@ -48,6 +48,7 @@ K_TRADES: int
 OP_MARKET: int
 OP_CANCEL: int
 OP_AMEND: int
+OP_AMEND_KEEP: int
 OP_RULES: int
 STP_NONE: int
 PROTECTION_NONE: int

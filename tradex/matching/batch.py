@@ -11,7 +11,9 @@ per batch, not per record, except inside C and the kernel:
 2. **route** (numpy, per instrument): a book per instrument (created by the first
    InstrumentRules; inputs before it are UNKNOWN_INSTRUMENT), engine time = the running max
    of request times;
-3. **match** (the kernel, per book): :func:`tradex.matching.segments.run_book`;
+3. **match** (the kernel, per book): :func:`tradex.matching.segments.run_book`, one call
+   (an AmendOrder is ``OP_AMEND_KEEP``: the kernel takes its kept fields and side from
+   the order, where the Python fold resolves them with ``Book.order`` between calls);
 4. **emit** (``Emitter``, C): every output in input order — engine records, FillLegs and
    OrderEnded, hash chains, event ids, trade ids, ``book_seq`` — appended as the stage's
    ``Output`` tuples;
@@ -92,6 +94,7 @@ def _check_layouts() -> None:
     assert L2_DTYPE.names == native.L2_FIELDS
     same = {
         "OP_MARKET": k.OP_MARKET, "OP_CANCEL": k.OP_CANCEL, "OP_AMEND": k.OP_AMEND,
+        "OP_AMEND_KEEP": k.OP_AMEND_KEEP,
         "OP_RULES": k.OP_RULES, "STP_NONE": k.STP_NONE, "PROTECTION_NONE": k.PROTECTION_NONE,
         "PROTECTION_BAD": wire.PROTECTION_BAD, "SIDE_BUY": k.SIDE_BUY,
         "SIDE_SELL": k.SIDE_SELL, "EV_ACCEPTED": k.EV_ACCEPTED, "EV_RESTED": k.EV_RESTED,
@@ -231,6 +234,8 @@ class FastFold:
                 ))  # fmt: skip
                 continue
             cmds[i] = parsed.row
+            if parsed.kind == wire.REQ_AMEND:
+                cmds[i, 0] = k.OP_AMEND_KEEP  # as the C decoder maps it (op: column 0)
             texts = [t.encode() for t in (parsed.causation_id, parsed.correlation_id,
                                           parsed.trace_parent)]  # fmt: skip
             m = meta[i]
@@ -284,8 +289,7 @@ class FastFold:
             engine.engine_times[instrument_id] = int(times[-1])
             book_cmds = cmds[inputs]
             book_cmds[:, native.CMD_FIELDS.index("timestamp_ns")] = times
-            amends = np.flatnonzero(meta[inputs, native.M_KIND] == wire.REQ_AMEND).tolist()
-            out = run_book(book, book_cmds.view(COMMAND_DTYPE)[:, 0], amends, engine.out)
+            out = run_book(book, book_cmds.view(COMMAND_DTYPE)[:, 0], (), engine.out)
             b = len(book_keys)
             meta[inputs, native.M_ROUTE] = native.ROUTE_BOOK
             meta[inputs, native.M_BOOK] = b

@@ -6,7 +6,8 @@
  *     Each ``order-requests`` record (newest schema version of NewOrder, CancelOrderRequest,
  *     AmendOrder, InstrumentRules, ASCII strings, key = the instrument id) becomes its kernel
  *     command row (COMMAND_DTYPE order) and a meta row (request fields, where its envelope
- *     strings lie in its bytes). Anything else is marked STATUS_PYTHON and left to
+ *     strings lie in its bytes; an AmendOrder is OP_AMEND_KEEP, which the kernel resolves
+ *     against the book). Anything else is marked STATUS_PYTHON and left to
  *     tradex.matching.wire.parse_request, the Python path, which decides it (a dead letter
  *     with the exact reason and error text, or an older schema version decoded by fastavro).
  *     The mapping is wire.parse_request's; tests hold the two to the same rows.
@@ -39,7 +40,7 @@
 static TxCodecApi *codec_api = NULL;
 
 /* tradex/matching/constants.py (batch.py checks they agree) */
-enum { OP_LIMIT_GTC = 1, OP_MARKET = 5, OP_CANCEL = 6, OP_AMEND = 7, OP_RULES = 8 };
+enum { OP_LIMIT_GTC = 1, OP_MARKET = 5, OP_CANCEL = 6, OP_AMEND = 7, OP_RULES = 8, OP_AMEND_KEEP = 9 };
 enum { SIDE_BUY = 0, SIDE_SELL = 1 };
 enum { STP_NONE = 0 };
 #define PROTECTION_NONE (-1)
@@ -407,9 +408,9 @@ static int decode_one(RequestDecoder *self, PyObject *value, PyObject *key, int6
         row[C_OWNER] = f[CO_ACCOUNT].i;
         m[M_ORDER_ID] = f[CO_ORDER_ID].i;
         m[M_ACCOUNT] = f[CO_ACCOUNT].i;
-    } else if (kind == REQ_AMEND) {
+    } else if (kind == REQ_AMEND) { /* the kernel takes kept fields and side from the order */
         time_ns = f[AO_TIME].i;
-        row[C_OP] = OP_AMEND;
+        row[C_OP] = OP_AMEND_KEEP;
         row[C_ORDER_ID] = f[AO_ORDER_ID].i;
         row[C_OWNER] = f[AO_ACCOUNT].i;
         row[C_PRICE] = f[AO_PRICE].i;
@@ -1335,6 +1336,7 @@ PyMODINIT_FUNC PyInit__matcher_wire(void) {
         add_int(module, "K_SETTLEMENTS", K_SETTLEMENTS) < 0 ||
         add_int(module, "K_TRADES", K_TRADES) < 0 || add_int(module, "OP_MARKET", OP_MARKET) < 0 ||
         add_int(module, "OP_CANCEL", OP_CANCEL) < 0 || add_int(module, "OP_AMEND", OP_AMEND) < 0 ||
+        add_int(module, "OP_AMEND_KEEP", OP_AMEND_KEEP) < 0 ||
         add_int(module, "OP_RULES", OP_RULES) < 0 || add_int(module, "STP_NONE", STP_NONE) < 0 ||
         add_int(module, "PROTECTION_NONE", PROTECTION_NONE) < 0 ||
         add_int(module, "PROTECTION_BAD", PROTECTION_BAD) < 0 ||
