@@ -41,10 +41,11 @@ def engine(fast: bool, partition: int = 3) -> PartitionEngine:
 
 def odd_records(feed: Feed, rng: random.Random) -> None:
     """Records only the Python path reads, or nobody can: every dead-letter reason, a
-    request with non-ASCII envelope text, a trace parent, an instrument without rules."""
+    request with non-ASCII envelope text, a trace parent, an instrument without rules,
+    negative and large account ids."""
     n = len(feed.records)
     t = feed.now()
-    choice = rng.randrange(9)
+    choice = rng.randrange(10)
     order = NewOrder(900_000 + n, 7, 2, Side.BUY, OrderKind.GTC, 100, 1, 0, StpMode.NONE, 1, 2, t)
     if choice == 0:
         feed.raw(b"2", b"\x00garbage")  # undecodable
@@ -69,6 +70,9 @@ def odd_records(feed: Feed, rng: random.Random) -> None:
         feed.new(900_000 + n, 7, 77, "BUY", 100, 1)  # instrument 77 never has rules
     elif choice == 7:
         feed.cancel(5, 7, 77)
+    elif choice == 8:  # a system account and a large one: settlement keys and routes
+        side = rng.choice(("BUY", "SELL"))
+        feed.new(900_000 + n, rng.choice((-3, 10**15 + 7)), 2, side, 100, 2)
     else:
         feed.raw(None, CODEC.encode_domain(
             CancelOrderRequest(1, 1, 2, t), EnvelopeFields("e", "c", "r", "p", 0)
@@ -142,6 +146,8 @@ def test_fast_fold_writes_the_python_folds_bytes_on_a_large_seeded_stream() -> N
     traced = [o for o in got if "00-trace-é" in str(CODEC.decode(o.value).record["envelope"])]
     assert len(traced) > 50  # records caused by Python-decoded requests carry their text
     assert fast.stats.trades == names["Trade"]
+    keys = {o.key for o in got if o.topic == "st"}
+    assert {b"-3", str(10**15 + 7).encode()} <= keys
 
 
 def test_decoder_rows_are_parse_requests_rows() -> None:

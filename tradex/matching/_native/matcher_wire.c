@@ -32,7 +32,6 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "../../schemas/_native/codec_api.h"
@@ -214,8 +213,20 @@ static int get_rows(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, Py_ssiz
     return 0;
 }
 
+/* ``value`` in ASCII decimal (str(value)) into ``out`` (DECIMAL_MAX bytes); its length. */
 static int decimal(char *out, int64_t value) {
-    return snprintf(out, DECIMAL_MAX, "%lld", (long long)value);
+    char digits[DECIMAL_MAX];
+    int n = 0;
+    uint64_t u = value < 0 ? (uint64_t)0 - (uint64_t)value : (uint64_t)value;
+    do { /* at most 20 digits */
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    int length = 0;
+    if (value < 0) out[length++] = '-';
+    while (n > 0) out[length++] = digits[--n];
+    out[length] = '\0';
+    return length;
 }
 
 /* Kafka's murmur2 (tradex/infra/partitioner.py) of ``data``. */
