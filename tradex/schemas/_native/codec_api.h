@@ -12,7 +12,8 @@
  *   o != NULL   a Python object, encoded exactly as encode_domain encodes it (a str for a
  *               string or an enum symbol, None for a null branch ...);
  *   else        long / int / boolean: ``i``; string / bytes / fixed: the ``n`` raw bytes at
- *               ``s`` (a string's UTF-8).
+ *               ``s`` (a string's UTF-8); enum (encode): its symbol's UTF-8 at ``s``, enum
+ *               (scan): its index in ``i``.
  */
 #ifndef TRADEX_CODEC_API_H
 #define TRADEX_CODEC_API_H

@@ -1314,6 +1314,17 @@ static int enc_cell(Buf *b, const Op *op, const TxCell *cell, const Ctx *ctx) {
             return -1;
         }
         return put_bytes(b, cell->s, cell->n);
+    case OP_ENUM: { /* the symbol's UTF-8 (an extension's fast path passes the str: cell->o) */
+        if (cell->s == NULL) {
+            PyErr_SetString(PyExc_TypeError, "an enum cell needs its symbol");
+            return -1;
+        }
+        PyObject *symbol = PyUnicode_DecodeUTF8(cell->s, cell->n, NULL);
+        if (symbol == NULL) return -1;
+        int status = enc_value(b, op, symbol, ctx, 0);
+        Py_DECREF(symbol);
+        return status;
+    }
     default:
         PyErr_Format(PyExc_TypeError, "an op of code %d takes a Python value, not a raw cell",
                      op->code);
@@ -1507,6 +1518,109 @@ static int cells_scan(PyObject *program, const unsigned char *data, Py_ssize_t n
 
 static TxCodecApi codec_api = {TX_CODEC_API_VERSION, cells_encode, cells_scan};
 
+#define CELLS_TEST_MAX 64
+#define ENVELOPE_SLOTS_TEST 9 /* tradex.schemas.envelope.Envelope's fields */
+
+/* The cell of a Python value as an extension would fill it: exact ints (in int64) and
+ * bools as ``i``, str and bytes as raw bytes, anything else as the object itself. */
+static int cell_of(PyObject *v, TxCell *cell) {
+    memset(cell, 0, sizeof(*cell));
+    if (PyBool_Check(v) || PyLong_CheckExact(v)) {
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (x == -1 && PyErr_Occurred()) return -1;
+        if (!overflow) {
+            cell->i = x;
+            return 0;
+        }
+    } else if (PyUnicode_CheckExact(v)) {
+        cell->s = PyUnicode_AsUTF8AndSize(v, &cell->n);
+        return cell->s == NULL ? -1 : 0;
+    } else if (PyBytes_CheckExact(v)) {
+        cell->s = PyBytes_AS_STRING(v);
+        cell->n = PyBytes_GET_SIZE(v);
+        return 0;
+    }
+    cell->o = v;
+    return 0;
+}
+
+static PyObject *cell_value(const TxCell *cell) {
+    if (cell->o != NULL) return Py_NewRef(cell->o);
+    if (cell->s != NULL) return PyBytes_FromStringAndSize(cell->s, cell->n);
+    return PyLong_FromLongLong(cell->i);
+}
+
+/* _cells_encode(encoder, obj, fields, prev_hash) -> data: obj and fields (EnvelopeFields)
+ * as cells through encode_cells. For tests of codec_api.h (tests/schemas/test_codec_api.py). */
+static PyObject *module_cells_encode(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *encoder, *obj, *fields;
+    Py_buffer prev;
+    if (!PyArg_ParseTuple(args, "O!O!O!y*", &ProgramType, &encoder, &PyTuple_Type, &obj,
+                          &PyTuple_Type, &fields, &prev))
+        return NULL;
+    PyObject *data = NULL;
+    Py_ssize_t n_row = PyTuple_GET_SIZE(obj), n_env = PyTuple_GET_SIZE(fields);
+    TxCell row[CELLS_TEST_MAX], env[CELLS_TEST_MAX];
+    if (prev.len != HASH_SIZE || n_row > CELLS_TEST_MAX || n_env > CELLS_TEST_MAX) {
+        PyErr_SetString(PyExc_ValueError, "32-byte prev_hash, at most 64 fields");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n_row; i++) {
+        if (cell_of(PyTuple_GET_ITEM(obj, i), &row[i]) < 0) goto done;
+    }
+    for (Py_ssize_t i = 0; i < n_env; i++) {
+        if (cell_of(PyTuple_GET_ITEM(fields, i), &env[i]) < 0) goto done;
+    }
+    unsigned char digest[HASH_SIZE];
+    data = cells_encode(encoder, row, n_row, env, n_env, prev.buf, digest);
+    if (data != NULL &&
+        memcmp(digest, PyBytes_AS_STRING(data) + PyBytes_GET_SIZE(data) - HASH_SIZE, HASH_SIZE)) {
+        PyErr_SetString(PyExc_AssertionError, "encode_cells: digest is not the record's hash");
+        Py_CLEAR(data);
+    }
+done:
+    PyBuffer_Release(&prev);
+    return data;
+}
+
+/* _cells_scan(decoder, data) -> (envelope cells, payload cells) or None (TX_SCAN_FALLBACK);
+ * cells as ints, bytes or objects. For tests of codec_api.h. */
+static PyObject *module_cells_scan(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *decoder, *data;
+    if (!PyArg_ParseTuple(args, "O!O!", &ProgramType, &decoder, &PyBytes_Type, &data)) return NULL;
+    Py_ssize_t n_row = ((Program *)decoder)->obj_size;
+    TxCell row[CELLS_TEST_MAX], env[ENVELOPE_SLOTS_TEST];
+    if (n_row > CELLS_TEST_MAX) {
+        PyErr_SetString(PyExc_ValueError, "at most 64 fields");
+        return NULL;
+    }
+    int status = cells_scan(decoder, (const unsigned char *)PyBytes_AS_STRING(data),
+                            PyBytes_GET_SIZE(data), env, ENVELOPE_SLOTS_TEST, row, n_row);
+    if (status < 0) return NULL;
+    if (status != TX_SCAN_OK) Py_RETURN_NONE;
+    PyObject *env_out = PyTuple_New(ENVELOPE_SLOTS_TEST), *row_out = PyTuple_New(n_row);
+    PyObject *result = NULL;
+    if (env_out == NULL || row_out == NULL) goto done;
+    for (Py_ssize_t i = 0; i < ENVELOPE_SLOTS_TEST; i++) {
+        PyObject *v = cell_value(&env[i]);
+        if (v == NULL) goto done;
+        PyTuple_SET_ITEM(env_out, i, v);
+    }
+    for (Py_ssize_t i = 0; i < n_row; i++) {
+        PyObject *v = cell_value(&row[i]);
+        if (v == NULL) goto done;
+        PyTuple_SET_ITEM(row_out, i, v);
+    }
+    result = PyTuple_Pack(2, env_out, row_out);
+done:
+    Py_XDECREF(env_out);
+    Py_XDECREF(row_out);
+    return result;
+}
+
 static int add_codec_api(PyObject *module) {
     PyObject *capsule = PyCapsule_New(&codec_api, TX_CODEC_API_CAPSULE, NULL);
     if (capsule == NULL) return -1;
@@ -1551,6 +1665,12 @@ static PyMethodDef module_methods[] = {
      "sha256_portable(data) -> digest by the portable C code (sha256.h)"},
     {"chain_hash", (PyCFunction)(void (*)(void))module_chain_hash, METH_FASTCALL,
      "chain_hash(prev_hash, body) -> SHA-256(prev_hash || body) by the backend in use"},
+    {"_cells_encode", module_cells_encode, METH_VARARGS,
+     "_cells_encode(encoder, obj, fields, prev_hash) -> data: codec_api.h's encode_cells, "
+     "for tests"},
+    {"_cells_scan", module_cells_scan, METH_VARARGS,
+     "_cells_scan(decoder, data) -> (envelope, payload) cells or None: codec_api.h's "
+     "scan_cells, for tests"},
     {NULL, NULL, 0, NULL},
 };
 
