@@ -2,7 +2,9 @@
 
 - ``tradex.schemas._native_codec``: the C codec (tradex/schemas/_native);
 - ``tradex.commands._account_kernel``: the account processor's compiled decision path
-  (tradex/commands/_native; see tradex/commands/compiled.py).
+  (tradex/commands/_native; see tradex/commands/compiled.py);
+- ``tradex.matching._matcher_wire``: the matcher's batch decode and encode, on the
+  codec's C API (``_native/codec_api.h``; see tradex/matching/_native).
 
 ``pip install -e .`` compiles them next to their packages (an editable install builds
 extensions in place). No compiler, no install: the build fails
@@ -21,6 +23,7 @@ from setuptools import Extension, setup
 
 NATIVE_DIR = "tradex/schemas/_native"
 KERNEL_DIR = "tradex/commands/_native"
+MATCHER_NATIVE_DIR = "tradex/matching/_native"
 COMPILE_ARGS = ["-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 OPENSSL_HEADER = "openssl/sha.h"
 
@@ -41,7 +44,7 @@ setup(
         Extension(
             "tradex.schemas._native_codec",
             sources=[f"{NATIVE_DIR}/native_codec.c"],
-            depends=[f"{NATIVE_DIR}/sha256.h"],
+            depends=[f"{NATIVE_DIR}/sha256.h", f"{NATIVE_DIR}/codec_api.h"],
             define_macros=SHA_MACROS,
             libraries=SHA_LIBRARIES,
             extra_compile_args=COMPILE_ARGS,
@@ -54,6 +57,13 @@ setup(
             include_dirs=[NATIVE_DIR],  # sha256.h, the portable SHA-256 the codec uses too
             define_macros=SHA_MACROS,
             libraries=SHA_LIBRARIES,
+            extra_compile_args=COMPILE_ARGS,
+            optional=False,
+        ),
+        Extension(
+            "tradex.matching._matcher_wire",
+            sources=[f"{MATCHER_NATIVE_DIR}/matcher_wire.c"],
+            depends=[f"{NATIVE_DIR}/codec_api.h"],
             extra_compile_args=COMPILE_ARGS,
             optional=False,
         ),

@@ -63,6 +63,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.bench.clickhouse",
         "ClickHouse read model: rebuild events/s and where the time goes",
     ),
+    ("bench", "matcher-service"): (
+        "tradex.bench.matcher_service",
+        "the matcher alone on Kafka: order requests/s from a preloaded backlog",
+    ),
     ("bench", "projections"): (
         "tradex.bench.projections",
         "read models: rebuild speed per store vs eventsourcing, lag under load",

@@ -245,8 +245,9 @@ def audit(settings: Settings, log: LogSource, codec: Codec) -> Audit:
         result = verify_partition(settings, partition, codec=codec, source=log)
         verify_ok = verify_ok and result.ok
         verify_lines.append(
-            f"engine-events[{partition}]: {result.log_records} records, "
-            f"{'identical on re-run' if result.ok else 'DIVERGES'} (sha256 {result.log_sha256[:16]}…)"
+            f"engine-events[{partition}]: {result.log_records} records, its settlements "
+            f"{result.settlement_records}, {'identical on re-run' if result.ok else 'DIVERGES'} "
+            f"(sha256 {result.engine.log_sha256[:16]}…)"
         )
     return Audit(balances, trades, ledger.violations(), chain_problems, verify_ok, verify_lines)
 

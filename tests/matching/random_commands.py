@@ -15,7 +15,7 @@ PARTITION_SHIFT = 40
 
 def random_commands(n: int, seed: int, centre: int = 5000) -> np.ndarray:
     """``n`` commands: all order kinds, STP modes, band and halt rules, amends, market
-    protection, invalid fields, unknown and foreign ids. Ids look like live ones,
+    protection and hard limits, invalid fields, unknown and foreign ids. Ids look like live ones,
     ``(partition << 40) | offset``."""
     rng = random.Random(seed)
     rows: list[dict[str, int]] = []
@@ -70,7 +70,9 @@ def random_commands(n: int, seed: int, centre: int = 5000) -> np.ndarray:
             if rng.random() < 0.003:
                 side = 2
             if op == k.OP_MARKET:
-                price = 0 if rng.random() < 0.98 else 7
+                # no hard limit, one near the touch (it often stops the sweep), a bad one
+                u = rng.random()
+                price = 0 if u < 0.5 else centre + int(rng.randrange(-8, 9)) if u < 0.98 else -7
                 prot = int(rng.choice([-1, -1, 0, 1, 2, 5, -4]))
                 row["protection_ticks"] = prot
             row["op"], row["side"], row["order_id"], row["owner"] = op, side, oid, owner
@@ -92,11 +94,17 @@ def random_commands(n: int, seed: int, centre: int = 5000) -> np.ndarray:
         if r < 0.80:
             row["op"], row["order_id"], row["owner"] = k.OP_CANCEL, oid, owner
             row["side"] = int(rng.randrange(0, 2))  # ignored by cancel
-        else:
+        elif rng.random() < 0.6:
             row["op"], row["order_id"], row["owner"] = k.OP_AMEND, oid, owner
             row["side"] = side if rng.random() < 0.97 else 1 - side
             row["price"] = centre + int(rng.randrange(-8, 9)) if rng.random() < 0.99 else 0
             row["qty"] = int(rng.randrange(-1, 40))
+        else:  # the kernel keeps what is 0 and takes the side from the order
+            row["op"], row["order_id"], row["owner"] = k.OP_AMEND_KEEP, oid, owner
+            row["side"] = int(rng.choice([0, 1, 5]))  # ignored
+            u = rng.random()
+            row["price"] = 0 if u < 0.4 else centre + int(rng.randrange(-8, 9)) if u < 0.99 else -2
+            row["qty"] = 0 if rng.random() < 0.4 else int(rng.randrange(-1, 40))
     names = COMMAND_DTYPE.names
     assert names is not None
     out = np.zeros(n, COMMAND_DTYPE)

@@ -81,6 +81,70 @@ def test_market_sweeps_and_protection_stops_it() -> None:
     assert kinds(res) == [(k.EV_ACCEPTED, 6, 0), (k.EV_EXPIRED, 6, k.REASON_MARKET_REMAINDER)]
 
 
+def test_market_hard_limit_stops_the_sweep_with_or_without_protection() -> None:
+    t = Twin()
+    t.run(gtc(SELL, 1, 100, 2), gtc(SELL, 2, 102, 2), gtc(SELL, 3, 105, 2))
+    res = t.run(market(BUY, 4, 10, limit=103))  # never above 103: stops before 105
+    assert trades(res) == [(1, 4, 100, 2), (2, 4, 102, 2)]
+    assert kinds(res)[-1] == (k.EV_EXPIRED, 4, k.REASON_MARKET_REMAINDER)
+    assert res.events[-1]["qty"] == 6
+    t.run(gtc(SELL, 5, 101, 1), gtc(SELL, 6, 103, 1))
+    # protection 4 from 101 (up to 105) and limit 102: the limit is tighter
+    res = t.run(market(BUY, 7, 10, protection_ticks=4, limit=102))
+    assert trades(res) == [(5, 7, 101, 1)]
+    # protection 1 from 103 (up to 104) and limit 110: the protection is tighter
+    res = t.run(market(BUY, 8, 10, protection_ticks=1, limit=110))
+    assert trades(res) == [(6, 8, 103, 1)]
+    # best already beyond the limit: nothing fills, the order expires (never rests)
+    res = t.run(market(BUY, 9, 1, limit=104))
+    assert kinds(res) == [(k.EV_ACCEPTED, 9, 0), (k.EV_EXPIRED, 9, k.REASON_MARKET_REMAINDER)]
+    # a sell never below its limit
+    t.run(gtc(BUY, 10, 99, 2), gtc(BUY, 11, 97, 2))
+    res = t.run(market(SELL, 12, 10, limit=98))
+    assert trades(res) == [(10, 12, 99, 2)]
+    assert t.live() == [(11, 11, BUY, 97, 2, 0), (3, 3, SELL, 105, 2, 0)]
+
+
+def test_amend_keep_takes_side_price_and_total_from_the_order() -> None:
+    def keep(order_id: int, price: int, qty: int, owner: int = 0) -> tuple[int, ...]:
+        row = list(amend(SELL, order_id, price, qty, owner))  # the side is ignored
+        row[0] = k.OP_AMEND_KEEP
+        return tuple(row)
+
+    t = Twin()
+    t.run(gtc(BUY, 1, 100, 5), gtc(BUY, 2, 100, 4), gtc(SELL, 3, 105, 1))
+    t.run(order(k.OP_LIMIT_IOC, SELL, 9, 100, 1))  # 1 of order 1 fills: 4 left, total 5
+    res = t.run(keep(1, 0, 3))  # same price, total 3: in place, priority kept
+    assert kinds(res) == [(k.EV_AMENDED, 1, 0)]
+    assert t.live()[0] == (1, 1, BUY, 100, 2, 1)
+    res = t.run(keep(2, 101, 0))  # a new price, the same total: re-queued at 101
+    assert [e[0] for e in kinds(res)] == [k.EV_AMENDED, k.EV_RESTED]
+    assert t.engine.order(2) == (BUY, 101, 4, 0)
+    res = t.run(keep(2, 0, 0))  # keeps everything: an amend that changes nothing
+    assert kinds(res) == [(k.EV_AMENDED, 2, 0)]
+    assert kinds(t.run(keep(1, 0, 1))) == [(k.EV_REJECTED, 1, k.REASON_AMEND_QTY_TOO_LOW)]
+    assert kinds(t.run(keep(42, 0, 0))) == [(k.EV_REJECTED, 42, k.REASON_UNKNOWN_ORDER)]
+    assert kinds(t.run(keep(1, -1, 0))) == [(k.EV_REJECTED, 1, k.REASON_BAD_PRICE)]
+    assert kinds(t.run(keep(1, 0, -1))) == [(k.EV_REJECTED, 1, k.REASON_BAD_QTY)]
+    assert kinds(t.run(keep(1, 0, 0, owner=7))) == [(k.EV_REJECTED, 1, k.REASON_NOT_OWNER)]
+    res = t.run(keep(2, 105, 0))  # crosses the ask at 105: trades as a taker
+    assert trades(res) == [(3, 2, 105, 1)]
+    # plain OP_AMEND keeps nothing: 0 is a bad price
+    assert kinds(t.run(amend(BUY, 1, 0, 3)))[0] == (k.EV_REJECTED, 1, k.REASON_BAD_PRICE)
+
+
+def test_order_lookup_is_the_live_order_or_none() -> None:
+    t = Twin()
+    t.run(gtc(SELL, 1, 100, 5), gtc(BUY, 2, 99, 3), gtc(BUY, 3, 100, 2))  # 3 fills 2 of 1
+    assert t.engine.order(1) == t.ref.order(1) == (SELL, 100, 3, 2)
+    assert t.engine.order(2) == t.ref.order(2) == (BUY, 99, 3, 0)
+    for gone in (3, 4, 0, -1):  # filled, never existed, not an id
+        assert t.engine.order(gone) is None
+        assert t.ref.order(gone) is None
+    t.run(cancel(2))
+    assert t.engine.order(2) is None
+
+
 def test_cancel_live_and_dead_orders() -> None:
     t = Twin()
     t.run(gtc(BUY, 1, 100, 5))
@@ -197,7 +261,7 @@ def test_halt_rejects_orders_and_amends_but_accepts_cancels() -> None:
         (order(k.OP_LIMIT_GTC, BUY, -1, 100, 1, owner=1), k.REASON_BAD_ID),
         (order(k.OP_LIMIT_GTC, BUY, 1, 100, 0), k.REASON_BAD_QTY),
         (order(k.OP_LIMIT_GTC, BUY, 1, 0, 1), k.REASON_BAD_PRICE),
-        (order(k.OP_MARKET, BUY, 1, 5, 1), k.REASON_BAD_PRICE),
+        (order(k.OP_MARKET, BUY, 1, -5, 1), k.REASON_BAD_PRICE),
         (order(k.OP_MARKET, BUY, 1, 0, 1, protection_ticks=-2), k.REASON_BAD_PROTECTION),
         (order(k.OP_LIMIT_GTC, BUY, 1, 100, 1, stp_mode=9), k.REASON_BAD_STP),
         (order(99, BUY, 1, 100, 1), k.REASON_BAD_OP),

@@ -4,6 +4,7 @@ byte for byte with a clean single run of the same input."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -11,6 +12,8 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -72,13 +75,15 @@ def values(settings: Settings, name: str, partition: int) -> list[bytes]:
     return [r.value or b"" for r in read(settings, name, partition)]
 
 
-def expected_outputs(settings: Settings) -> dict[tuple[str, int, str], list[bytes]]:
+def expected_outputs(
+    settings: Settings, partitions: int = INPUT_PARTITIONS
+) -> dict[tuple[str, int, str], list[bytes]]:
     """A clean single run, in process, of what is on order-requests: outputs per
     (topic, partition, producer) in log order."""
     topics = topics_of(settings)
     expected: dict[tuple[str, int, str], list[bytes]] = defaultdict(list)
     out = OutputBuffers(CONFIG.orders_max)
-    for partition in range(INPUT_PARTITIONS):
+    for partition in range(partitions):
         engine = PartitionEngine(partition, CODEC, topics, SETTLEMENT_PARTITIONS, out, CONFIG)
         records = input_records(read(settings, ORDER_REQUESTS, partition))
         for output in engine.apply(records):
@@ -318,3 +323,105 @@ def test_a_snapshot_of_the_previous_state_format_means_a_full_replay(settings: S
     snapshot_offset, replayed, engine = rebuilt()
     assert (snapshot_offset, replayed) == (end, 0)
     assert engine.state_bytes() == clean.state_bytes()
+
+
+# --- two members, one killed --------------------------------------------------------------
+
+FAILOVER_PARTITIONS = 4
+
+
+@contextlib.contextmanager
+def _member(settings: Settings, instance: str, logs: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``tradex run matcher --instance <instance>`` until signalled, its stderr (the
+    assignment and rebuild log lines) in ``logs/<instance>.err``; stopped (SIGTERM) and
+    waited for on exit if still running."""
+    env = dict(os.environ, TRADEX_TOPIC_PREFIX=settings.topic_prefix, TRADEX_FAULT="")
+    command = [sys.executable, "-m", "tradex.cli", "run", "matcher", "--instance", instance,
+               "--batch-records", "10", "--snapshot-records", "150", *BOOK_ARGS]  # fmt: skip
+    with (logs / f"{instance}.out").open("w") as out, (logs / f"{instance}.err").open("w") as err:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out, stderr=err)
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+
+
+def _assigned(log_text: str) -> list[int]:
+    """The partitions of the member's last assignment (its "assigned [...]" log line)."""
+    found = re.findall(r"assigned \[(.*)\]", log_text)
+    return [int(p) for p in re.findall(r", (\d+)\)", found[-1])] if found else []
+
+
+def _written(settings: Settings, partitions: list[int]) -> int:
+    """Records in engine-events[partitions], committed or not (read_uncommitted ends)."""
+    topic = settings.topic("engine-events")
+    consumer = Consumer(consumer_config(settings, topic, **{"isolation.level": "read_uncommitted"}))
+    try:
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30, cached=False)[1]
+            for p in partitions
+        )
+    finally:
+        consumer.close()
+
+
+def test_two_matchers_share_the_partitions_and_one_takes_over_a_killed_ones(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Two members of the matcher group split order-requests; one is SIGKILLed under load;
+    the other takes over its partitions from their snapshots, and the log is byte for byte
+    what one clean run of the same input writes (and verify says so)."""
+    ensure_topics(
+        settings,
+        {"order-requests": TopicSpec(FAILOVER_PARTITIONS),
+         "settlements": TopicSpec(SETTLEMENT_PARTITIONS)},
+    )  # fmt: skip
+    feed = random_feed(31, 6_000, instruments=tuple(range(1, 13)), jitter_ms=30)
+    produce_sync(settings, settings.topic("order-requests"), feed.records)
+    total = len(feed.records)
+    expected = expected_outputs(settings, FAILOVER_PARTITIONS)
+    engine_topic = settings.topic("engine-events")
+    final = {
+        p: len(expected[(engine_topic, p, f"matcher/{p}")]) for p in range(FAILOVER_PARTITIONS)
+    }
+
+    with _member(settings, "a", tmp_path) as a, _member(settings, "b", tmp_path) as b:
+        # Both members hold partitions and b has written a share of its outputs, not all.
+        deadline = time.monotonic() + 120
+        mine: list[int] = []
+        while time.monotonic() < deadline and b.poll() is None:
+            mine = _assigned((tmp_path / "b.err").read_text())
+            theirs = _assigned((tmp_path / "a.err").read_text())
+            split = len(mine) == 2 and len(theirs) == 2 and not set(mine) & set(theirs)
+            # ... and a third of each of b's partitions written: past its first snapshots
+            if split and all(_written(settings, [p]) > final[p] / 3 for p in mine):
+                b.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.02)
+        assert b.wait(timeout=30) == -signal.SIGKILL, (tmp_path / "b.err").read_text()[-2000:]
+        killed_at = _written(settings, mine)
+        assert killed_at < 0.8 * sum(final[p] for p in mine), "b finished before it was killed"
+        # a takes over b's partitions (after the session timeout) and drains everything.
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and _committed_total(settings) < total:
+            assert a.poll() is None, (tmp_path / "a.err").read_text()[-3000:]
+            time.sleep(0.5)
+        assert _committed_total(settings) == total
+        a.send_signal(signal.SIGTERM)
+        assert a.wait(timeout=60) == 0, (tmp_path / "a.err").read_text()[-3000:]
+
+    log_a = (tmp_path / "a.err").read_text()
+    assert sorted(_assigned(log_a)) == list(range(FAILOVER_PARTITIONS))
+    rebuilt = {
+        int(p): int(snapshot)
+        for p, snapshot in re.findall(r"partition (\d+) rebuilt: snapshot at (-?\d+)", log_a)
+    }  # the last rebuild of each partition: after the takeover
+    assert all(rebuilt[p] > 0 for p in mine), f"b's partitions {mine} not from snapshots: {rebuilt}"
+    logged = logged_outputs(settings)
+    assert logged.keys() == expected.keys()
+    for key, records in expected.items():
+        assert logged[key] == records, f"{key}: records differ from a clean run"
+    for partition in range(FAILOVER_PARTITIONS):
+        assert verify.verify_partition(settings, partition, config=CONFIG, codec=CODEC).ok

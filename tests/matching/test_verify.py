@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 CONFIG = BookConfig(orders_max=1 << 12, price_levels_max=1 << 16)
 BOOK_ARGS = ["--orders-max", str(CONFIG.orders_max), "--price-levels-max", str(CONFIG.price_levels_max)]  # fmt: skip
 CODEC = Codec.offline()
+SETTLEMENT_PARTITIONS = 2
 
 
 def prefixed(settings: Settings, suffix: str) -> Settings:
@@ -37,14 +38,14 @@ def topics(settings: Settings) -> None:
         {
             "order-requests": TopicSpec(1),
             "engine-events": TopicSpec(1),
-            "settlements": TopicSpec(2),
+            "settlements": TopicSpec(SETTLEMENT_PARTITIONS),
         },
     )
 
 
-def log(settings: Settings, name: str) -> list[tuple[bytes | None, bytes]]:
+def log(settings: Settings, name: str, partition: int = 0) -> list[tuple[bytes | None, bytes]]:
     with KafkaLog(settings) as source:
-        return [(r.key, r.value or b"") for r in source.read(name, 0)]
+        return [(r.key, r.value or b"") for r in source.read(name, partition)]
 
 
 @pytest.fixture
@@ -66,10 +67,50 @@ def test_verify_passes_on_a_real_run(
     assert result.ok
     assert result.input_end == len(records)
     assert result.log_records == result.expected_records > len(records)
+    assert len(result.settlements) == SETTLEMENT_PARTITIONS
+    assert all(s.log_records == s.expected_records > 100 for s in result.settlements)
     assert verify.main(["--topic-prefix", settings.topic_prefix, *BOOK_ARGS]) == 0
     out = capsys.readouterr().out
     assert "partition 0: identical" in out
+    assert f"{result.settlement_records} settlements in 2 partitions" in out
     assert '"ok": true' in out
+
+
+def test_verify_locates_a_changed_removed_or_extra_settlement_and_ignores_other_producers(
+    matched: tuple[Settings, list[tuple[bytes | None, bytes]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings, records = matched
+    events = log(settings, "engine-events")
+    settled = [log(settings, "settlements", p) for p in range(SETTLEMENT_PARTITIONS)]
+    legs = [i for i, (_, v) in enumerate(settled[1]) if CODEC.decode(v).subject.endswith("FillLeg")]
+    k = legs[len(legs) // 2]
+    record = CODEC.decode(settled[1][k][1]).record
+    record["qty"] += 1  # re-sealed: its hash is right, its content lies
+    forged = CODEC.seal("FillLeg", record, record["envelope"]["prev_hash"]).data
+    changed = [settled[0], [*settled[1][:k], (settled[1][k][0], forged), *settled[1][k + 1 :]]]
+    out = run_verify(tampered(settings, records, "s-changed", events, changed), capsys)
+    assert f"first divergence at record {k} (settlements partition 1 offset {k})" in out
+    assert "engine-events:" not in out  # only the settlements stream diverges
+    assert f"'qty': {record['qty']}" in out.split("got:")[1]
+
+    removed = [settled[0][1:], settled[1]]
+    out = run_verify(tampered(settings, records, "s-removed", events, removed), capsys)
+    assert "first divergence at record 0 (settlements partition 0 offset 0)" in out
+
+    extra = [settled[0], [*settled[1], settled[1][-1]]]
+    out = run_verify(tampered(settings, records, "s-extra", events, extra), capsys)
+    n = len(settled[1])
+    assert f"first divergence at record {n} (settlements partition 1 offset {n})" in out
+
+    # Another matcher's records between ours (another input partition's producer): ignored.
+    decoded = CODEC.decode(settled[0][0][1])
+    record = decoded.record
+    record["envelope"]["producer"] = "matcher/7"
+    other = CODEC.seal(decoded.subject, record, record["envelope"]["prev_hash"]).data
+    mixed = [[(settled[0][0][0], other), *settled[0], (settled[0][0][0], other)], settled[1]]
+    target = tampered(settings, records, "s-mixed", events, mixed)
+    assert verify.main(["--topic-prefix", target.topic_prefix, *BOOK_ARGS]) == 0
+    capsys.readouterr()
 
 
 def tampered(
@@ -77,13 +118,20 @@ def tampered(
     records: list[tuple[bytes | None, bytes]],
     suffix: str,
     events: list[tuple[bytes | None, bytes]],
+    settlements: list[list[tuple[bytes | None, bytes]]] | None = None,
 ) -> Settings:
-    """A fresh prefix with the original order-requests and the given engine-events."""
+    """A fresh prefix with the original order-requests, the given engine-events and the
+    given settlements (per partition; default: the original ones)."""
     target = prefixed(settings, suffix)
     topics(target)
     produce_sync(target, target.topic("order-requests"), records)
     if events:
         produce_sync(target, target.topic("engine-events"), events)
+    if settlements is None:
+        settlements = [log(settings, "settlements", p) for p in range(SETTLEMENT_PARTITIONS)]
+    for partition, logged in enumerate(settlements):
+        produce_sync(target, target.topic("settlements"), logged)  # by key: same partition
+        assert log(target, "settlements", partition) == logged
     return target
 
 

@@ -43,9 +43,16 @@ def gtc(
 
 
 def market(
-    side: int, order_id: int, qty: int, protection_ticks: int = PROTECTION_NONE, owner: int = 0
+    side: int,
+    order_id: int,
+    qty: int,
+    protection_ticks: int = PROTECTION_NONE,
+    owner: int = 0,
+    limit: int = 0,
 ) -> Command:
-    return order(OP_MARKET, side, order_id, 0, qty, owner, STP_NONE, protection_ticks)
+    """A market order; ``limit`` > 0: its hard price limit (a buy never above, a sell never
+    below), 0: none."""
+    return order(OP_MARKET, side, order_id, limit, qty, owner, STP_NONE, protection_ticks)
 
 
 def cancel(order_id: int, owner: int = 0, timestamp_ns: int = 0) -> Command:

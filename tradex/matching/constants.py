@@ -15,6 +15,9 @@ OP_MARKET = 5
 OP_CANCEL = 6
 OP_AMEND = 7
 OP_RULES = 8  # InstrumentRules: band_bps and halted, in band with the orders
+# An amend whose 0 price / 0 qty keep the order's price / total and whose side is the
+# order's (the service's AmendOrder, resolved in the kernel instead of before it runs).
+OP_AMEND_KEEP = 9
 
 SIDE_BUY = 0
 SIDE_SELL = 1

@@ -44,6 +44,7 @@ from tradex.matching.constants import (
     EV_RESTED,
     EV_RULES,
     OP_AMEND,
+    OP_AMEND_KEEP,
     OP_CANCEL,
     OP_LIMIT_FOK,
     OP_LIMIT_GTC,
@@ -171,7 +172,9 @@ def process_batch(
                 prefetch(htable, hash_home(htable, key))
         if ci + PREFETCH_SLOT_AHEAD < n_cmds:
             c_ahead = cmds[np.uint64(ci + PREFETCH_SLOT_AHEAD)]
-            if c_ahead.order_id > 0 and (c_ahead.op == OP_CANCEL or c_ahead.op == OP_AMEND):
+            if c_ahead.order_id > 0 and (
+                c_ahead.op == OP_CANCEL or c_ahead.op == OP_AMEND or c_ahead.op == OP_AMEND_KEEP
+            ):
                 slot_ahead = hash_find(htable, shift, c_ahead.order_id)
                 if slot_ahead >= 0:
                     prefetch(orders, slot_ahead)
@@ -209,7 +212,7 @@ def process_batch(
                 reason = REASON_BAD_ID
             elif t_rem <= 0:
                 reason = REASON_BAD_QTY
-            elif op == OP_MARKET and t_price != 0:
+            elif op == OP_MARKET and t_price < 0:
                 reason = REASON_BAD_PRICE
             elif op == OP_MARKET and c.protection_ticks < PROTECTION_NONE:
                 reason = REASON_BAD_PROTECTION
@@ -252,6 +255,8 @@ def process_batch(
             )  # fmt: skip
             n_ev += 1
             if op == OP_MARKET:
+                # The tighter of its hard limit (price > 0: a buy never above it, a sell
+                # never below) and its protection from the best opposite price at entry.
                 best_idx = best_ask if t_side == SIDE_BUY else best_bid
                 if c.protection_ticks == PROTECTION_NONE or best_idx < 0:
                     t_limit = PRICE_INF if t_side == SIDE_BUY else -PRICE_INF
@@ -259,6 +264,8 @@ def process_batch(
                     t_limit = best_idx + lo + c.protection_ticks
                 else:
                     t_limit = best_idx + lo - c.protection_ticks
+                if t_price > 0:
+                    t_limit = min(t_limit, t_price) if t_side == SIDE_BUY else max(t_limit, t_price)
             elif op == OP_LIMIT_FOK:
                 # Fills completely or not at all; meeting an own order (STP on) kills it.
                 reason = fok_outcome(
@@ -314,18 +321,28 @@ def process_batch(
             done = ci + 1
             continue
 
-        elif op == OP_AMEND:
+        elif op in (OP_AMEND, OP_AMEND_KEEP):
+            # OP_AMEND_KEEP: price 0 keeps the order's price, qty 0 its total, and the side
+            # is the order's (resolved once the order is found; its checks then run as usual).
+            keep = op == OP_AMEND_KEEP
             slot = -1
             if halted != 0:
                 reason = REASON_HALTED
-            elif t_price <= 0:
+            elif t_price < 0 or (t_price == 0 and not keep):
                 reason = REASON_BAD_PRICE
-            elif t_rem <= 0:
+            elif t_rem < 0 or (t_rem == 0 and not keep):
                 reason = REASON_BAD_QTY
             elif t_stp < 0 or t_stp > STP_MODE_MAX:
                 reason = REASON_BAD_STP
             else:
                 slot = hash_find(htable, shift, t_id) if t_id > 0 else -1
+                if slot >= 0 and keep:
+                    t_side = orders[np.uint64(slot)].side
+                    if t_price == 0:
+                        t_price = orders[np.uint64(slot)].price
+                    if t_rem == 0:
+                        t_rem = orders[np.uint64(slot)].remaining + orders[np.uint64(slot)].filled
+                    t_limit = t_price  # a re-queued amend matches up to its (new) price
                 if slot < 0:
                     reason = REASON_UNKNOWN_ORDER
                 elif orders[np.uint64(slot)].owner != t_owner:

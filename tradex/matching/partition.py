@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -40,19 +40,19 @@ from tradex.log.dead_letters import dead_letter
 from tradex.log.ids import EventSource, event_id_base, format_event_id, matcher_event_id
 from tradex.log.keys import Routes, instrument_key
 from tradex.matching import wire
+from tradex.matching.batch import FastFold
 from tradex.matching.book import Book, OutputBuffers
 from tradex.matching.constants import (
     EV_AMENDED,
     EV_CANCELLED,
     EV_FILLED,
     EV_RESTED,
-    OP_MARKET,
     ORDERS_MAX_DEFAULT,
     PRICE_LEVELS_MAX_DEFAULT,
     SIDE_BUY,
 )
 from tradex.matching.dtypes import COMMAND_DTYPE
-from tradex.matching.segments import Resolver, resolve_amend, resolve_market, run_book
+from tradex.matching.segments import run_book
 from tradex.matching.snapshot import SnapshotError
 from tradex.schemas.chain import HASH_SIZE, ZERO_HASH
 from tradex.schemas.codec import Codec, EnvelopeFields
@@ -106,16 +106,16 @@ class EngineStats:
 
 
 class _Pending:
-    """One book's share of a batch: command rows, the inputs they came from, resolvers."""
+    """One book's share of a batch: command rows, the inputs they came from, amend rows."""
 
-    __slots__ = ("book", "inputs", "resolvers", "rows", "times")
+    __slots__ = ("amends", "book", "inputs", "rows", "times")
 
     def __init__(self, book: Book) -> None:
         self.book = book
         self.rows: list[tuple[int, ...]] = []
         self.inputs: list[int] = []  # input index of each row
         self.times: list[int] = []  # engine time of each row
-        self.resolvers: list[tuple[int, Resolver]] = []
+        self.amends: list[int] = []  # rows resolved against the book just before they run
 
 
 @dataclass
@@ -136,6 +136,9 @@ class PartitionEngine:
     engine_times: dict[int, int] = field(default_factory=dict)
     book_seqs: dict[int, int] = field(default_factory=dict)
     stats: EngineStats = field(default_factory=EngineStats)
+    # True: the fold with the per-record work in C (batch.FastFold) when the codec has its C
+    # programs; False: the Python fold below, its slow, obvious twin (same bytes, tested).
+    fast: bool = True
     _routes: Routes = field(init=False, repr=False, compare=False)  # settlements by account
 
     def __post_init__(self) -> None:
@@ -146,6 +149,7 @@ class PartitionEngine:
         self._routes = Routes(self.settlement_partitions)
         # encode-and-append per engine record type (the C codec's, one call per record)
         self._appenders = {cls: self.codec.appender(cls) for cls in ENGINE_EVENT_TYPES}
+        self._fast = FastFold.of(self) if self.fast else None
 
     # --- one run of inputs ---------------------------------------------------------------
 
@@ -157,6 +161,49 @@ class PartitionEngine:
         time of every record it causes and the ``timestamp_ns`` of its kernel row. Inputs
         for an instrument without a book keep the request's time (like their ``seq`` 0,
         they are outside the instrument's stream)."""
+        if self._fast is None:
+            return self._apply_python(records)
+        for rec in records:
+            assert rec.partition == self.partition, "a record of another partition"
+        return self._fast.apply(
+            self,
+            [r.offset for r in records],
+            [r.key for r in records],
+            [r.value for r in records],
+            lambda i: records[i].timestamp_ms,
+        )
+
+    def apply_columns(
+        self,
+        offsets: Sequence[int],
+        keys: list[bytes | None],
+        values: list[bytes | None],
+        timestamp_ms: Callable[[int], int],
+    ) -> list[Output]:
+        """:meth:`apply` of inputs given as columns (the service's: no record tuples);
+        ``timestamp_ms(i)`` is asked only for inputs that become dead letters."""
+        if self._fast is not None:
+            return self._fast.apply(self, offsets, keys, values, timestamp_ms)
+        records = [
+            InputRecord(self.partition, offset, keys[i], values[i], timestamp_ms(i))
+            for i, offset in enumerate(offsets)
+        ]
+        return self._apply_python(records)
+
+    def new_book(self, instrument_id: int, time_ns: int) -> Book:
+        """The book an instrument's first InstrumentRules creates, its clock at ``time_ns``."""
+        assert instrument_id not in self.books
+        if len(self.books) >= INSTRUMENTS_MAX:
+            raise RuntimeError(f"INSTRUMENTS_MAX={INSTRUMENTS_MAX} books on a partition")
+        book = self.books[instrument_id] = Book(
+            self.config.orders_max, self.config.price_levels_max
+        )
+        self.engine_times[instrument_id] = time_ns
+        self.book_seqs[instrument_id] = 0
+        return book
+
+    def _apply_python(self, records: Sequence[InputRecord]) -> list[Output]:
+        """:meth:`apply` record by record in Python: the obvious twin of the fast fold."""
         plans: list[wire.Request | wire.Malformed | None] = []
         times = [0] * len(records)  # engine time per input
         engine_times = self.engine_times
@@ -177,13 +224,7 @@ class PartitionEngine:
                     unknown.add(index)
                     times[index] = time_ns
                     continue
-                if len(self.books) >= INSTRUMENTS_MAX:
-                    raise RuntimeError(f"INSTRUMENTS_MAX={INSTRUMENTS_MAX} books on a partition")
-                book = self.books[instrument_id] = Book(
-                    self.config.orders_max, self.config.price_levels_max
-                )
-                engine_times[instrument_id] = time_ns
-                self.book_seqs[instrument_id] = 0
+                book = self.new_book(instrument_id, time_ns)
             previous = engine_times[instrument_id]
             if time_ns < previous:
                 time_ns = previous
@@ -193,21 +234,17 @@ class PartitionEngine:
             share = pending.get(instrument_id)
             if share is None:
                 share = pending[parsed.instrument_id] = _Pending(book)
-            row_index = len(share.rows)
             if parsed.kind == wire.REQ_AMEND:
-                share.resolvers.append((row_index, resolve_amend))
-            elif parsed.kind == wire.REQ_NEW and parsed.row[0] == OP_MARKET:
-                share.resolvers.append((row_index, resolve_market))
+                share.amends.append(len(share.rows))
             share.rows.append(parsed.row)
             share.inputs.append(index)
             share.times.append(time_ns)
 
-        produced: list[list[tuple[int, tuple[int, ...]]]] = [[] for _ in records]
+        produced: list[list[tuple[int, list[int]]]] = [[] for _ in records]
         for share in pending.values():
             cmds = np.array(share.rows, dtype=COMMAND_DTYPE)
             cmds["timestamp_ns"] = share.times  # the kernel runs at engine time
-            result = run_book(share.book, cmds, share.resolvers, self.out)
-            assert result.n_commands == len(share.rows)
+            result = run_book(share.book, cmds, share.amends, self.out)
             items = [(t[0], wire.TAG_TRADE, t) for t in result.trades.tolist()]
             items += [(e[0], wire.TAG_EVENT, e) for e in result.events.tolist()]
             items += [(d[0], wire.TAG_L2, d) for d in result.l2.tolist()]
@@ -221,7 +258,10 @@ class PartitionEngine:
             plan = plans[index]
             self.stats.inputs += 1
             if isinstance(plan, wire.Malformed):
-                outputs.append(self._dead_letter(rec, plan))
+                outputs.append(self.dead_letter_output(
+                    rec.offset, rec.timestamp_ms, rec.key, rec.value, plan
+                ))  # fmt: skip
+                self.stats.dead_letters += 1
             elif index in unknown:
                 assert plan is not None
                 self._unknown_instrument(rec, plan, outputs)
@@ -266,7 +306,7 @@ class PartitionEngine:
         self,
         rec: InputRecord,
         req: wire.Request,
-        rows: list[tuple[int, tuple[int, ...]]],
+        rows: list[tuple[int, list[int]]],
         outputs: list[Output],
         time_ns: int,
     ) -> None:
@@ -338,12 +378,19 @@ class PartitionEngine:
             )
             outputs.append(self._settlement(ended, req, 0, eid, sid))
 
-    def _dead_letter(self, rec: InputRecord, why: wire.Malformed) -> Output:
-        self.stats.dead_letters += 1
+    def dead_letter_output(
+        self,
+        offset: int,
+        timestamp_ms: int,
+        key: bytes | None,
+        value: bytes | None,
+        why: wire.Malformed,
+    ) -> Output:
+        """The dead letter of the input at ``offset`` (unchained)."""
         return dead_letter(
             self.codec, self.topics.dead_letters, self.producer, EventSource.MATCHER_DEAD_LETTERS,
-            self.topics.order_requests, self.partition, rec.offset, rec.timestamp_ms, rec.key,
-            rec.value, why.reason, why.error,
+            self.topics.order_requests, self.partition, offset, timestamp_ms, key, value,
+            why.reason, why.error,
         )  # fmt: skip
 
     # --- state as bytes ------------------------------------------------------------------

@@ -156,6 +156,13 @@ class ReferenceBook:
     def best_ask(self) -> int:
         return min(self.asks) if self.asks else 0
 
+    def order(self, order_id: int) -> tuple[int, int, int, int] | None:
+        """(side, price, remaining, filled) of a resting order, None if not in the book."""
+        found = self.by_id.get(order_id)
+        if found is None:
+            return None
+        return found.side, found.price, found.remaining, found.filled
+
     def _side_book(self, side: int) -> dict[int, list[RefOrder]]:
         return self.bids if side == k.SIDE_BUY else self.asks
 
@@ -333,7 +340,7 @@ class ReferenceBook:
             reason = k.REASON_BAD_ID
         elif qty <= 0:
             reason = k.REASON_BAD_QTY
-        elif op == k.OP_MARKET and price != 0:
+        elif op == k.OP_MARKET and price < 0:
             reason = k.REASON_BAD_PRICE
         elif op == k.OP_MARKET and prot < k.PROTECTION_NONE:
             reason = k.REASON_BAD_PROTECTION
@@ -366,6 +373,8 @@ class ReferenceBook:
                 limit = PRICE_INF if side == k.SIDE_BUY else -PRICE_INF
             else:
                 limit = best + prot if side == k.SIDE_BUY else best - prot
+            if price > 0:  # the hard limit: a buy never above it, a sell never below
+                limit = min(limit, price) if side == k.SIDE_BUY else max(limit, price)
         if op == k.OP_LIMIT_FOK:
             why = self._fok_check(side, limit, qty, owner, stp_mode)
             if why != k.REASON_NONE:
@@ -417,29 +426,38 @@ class ReferenceBook:
     def _amend(self, c: Cmd) -> None:
         price, qty, stp_mode = c.price, c.qty, c.stp_mode
         order = self.by_id.get(c.order_id)
+        keep = c.op == k.OP_AMEND_KEEP  # 0 price / 0 qty keep the order's; its side
+        side = c.side
         reason = k.REASON_NONE
         if self.halted:
             reason = k.REASON_HALTED
-        elif price <= 0:
+        elif price < 0 or (price == 0 and not keep):
             reason = k.REASON_BAD_PRICE
-        elif qty <= 0:
+        elif qty < 0 or (qty == 0 and not keep):
             reason = k.REASON_BAD_QTY
         elif not 0 <= stp_mode <= k.STP_MODE_MAX:
             reason = k.REASON_BAD_STP
         elif order is None:
             reason = k.REASON_UNKNOWN_ORDER
-        elif order.owner != c.owner:
-            reason = k.REASON_NOT_OWNER
-        elif order.side != c.side:
-            reason = k.REASON_SIDE_MISMATCH
-        elif qty - order.filled <= 0:
-            reason = k.REASON_AMEND_QTY_TOO_LOW
-        elif price != order.price and not self._in_window(price):
-            reason = k.REASON_PRICE_OUT_OF_RANGE
-        elif price != order.price and self._outside_band(price):
-            reason = k.REASON_PRICE_BAND
+        if reason == k.REASON_NONE:
+            assert order is not None
+            if keep:
+                side = order.side
+                price = price if price != 0 else order.price
+                qty = qty if qty != 0 else order.remaining + order.filled
+            if order.owner != c.owner:
+                reason = k.REASON_NOT_OWNER
+            elif order.side != side:
+                reason = k.REASON_SIDE_MISMATCH
+            elif qty - order.filled <= 0:
+                reason = k.REASON_AMEND_QTY_TOO_LOW
+            elif price != order.price and not self._in_window(price):
+                reason = k.REASON_PRICE_OUT_OF_RANGE
+            elif price != order.price and self._outside_band(price):
+                reason = k.REASON_PRICE_BAND
         if reason != k.REASON_NONE:
-            self._reject(c, reason)
+            # the fields as the checks saw them (an OP_AMEND_KEEP resolved once found)
+            self._event(k.EV_REJECTED, c.order_id, c.owner, side, price, qty, 0, reason)
             return
         assert order is not None
         new_rem = qty - order.filled
@@ -537,7 +555,7 @@ class ReferenceBook:
                 self._new_order(c)
             elif op == k.OP_CANCEL:
                 self._cancel(c)
-            elif op == k.OP_AMEND:
+            elif op in (k.OP_AMEND, k.OP_AMEND_KEEP):
                 self._amend(c)
             elif op == k.OP_RULES:
                 self._rules(c)

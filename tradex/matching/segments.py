@@ -1,132 +1,116 @@
-"""Running one book's commands of a batch, resolving the commands that depend on the book.
+"""Running one book's commands of a batch, resolving the amends against the book.
 
-Two order requests need the book's state at the moment they run, which the kernel's
-command row cannot express:
+An AmendOrder names neither the side of its order nor, when a field is 0, the kept price or
+quantity; the kernel's amend row needs all three. :func:`resolve_amend` fills them from the
+live order (:meth:`Book.order`, one id-table lookup) just before the amend runs, so
+:func:`run_book` processes the commands in segments that end before each amend — the
+outputs are exactly those of one kernel call over the resolved commands (batch boundaries
+never change outputs). MARKET orders need no resolution: the kernel takes their protection
+price as a hard limit (:func:`tradex.matching.wire.market_fields`).
 
-- MARKET: the domain bounds it by a protection *price* (a buy never fills above it); the
-  kernel bounds a market order by ``protection_ticks`` from the best opposite price at
-  entry. :func:`resolve_market` turns the price into ticks from the current best price.
-- AmendOrder: the domain names neither the side nor, when a field is 0, the kept price or
-  quantity; :func:`resolve_amend` fills them from the live order.
-
-:func:`run_book` processes the commands in segments that end before each such command,
-resolves it against the book as it stands, and goes on — so the outputs are exactly those
-of one kernel call over the resolved commands (batch boundaries never change outputs).
-Requested from the engine core: a market order with a hard price limit and an amend that
-takes the side from the book (docs/matching_service.md, "Engine API wishes").
+Outputs are plain int64 rows (one row per record, the dtype's fields in order: see
+:mod:`tradex.matching.dtypes`), copied out of the shared output buffers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from tradex.matching.book import BatchResult, Book, OutputBuffers
-from tradex.matching.constants import (
-    OP_LIMIT_IOC,
-    OP_MARKET,
-    PROTECTION_NONE,
-    SIDE_BUY,
-    SIDE_SELL,
+from tradex.matching.constants import OP_AMEND
+from tradex.matching.dtypes import COMMAND_DTYPE, EVENT_DTYPE, L2_DTYPE, TRADE_DTYPE
+
+CMD_WIDTH = len(COMMAND_DTYPE.names or ())
+TRADE_WIDTH = len(TRADE_DTYPE.names or ())
+EVENT_WIDTH = len(EVENT_DTYPE.names or ())
+L2_WIDTH = len(L2_DTYPE.names or ())
+CMD_INDEX = 1  # column of cmd_index in every output row
+assert TRADE_DTYPE.names is not None and TRADE_DTYPE.names[CMD_INDEX] == "cmd_index"
+assert EVENT_DTYPE.names is not None and EVENT_DTYPE.names[CMD_INDEX] == "cmd_index"
+assert L2_DTYPE.names is not None and L2_DTYPE.names[CMD_INDEX] == "cmd_index"
+_COMMAND_FIELDS = COMMAND_DTYPE.names or ()
+C_OP, C_SIDE, C_ORDER_ID, C_PRICE, C_QTY = (
+    _COMMAND_FIELDS.index(name) for name in ("op", "side", "order_id", "price", "qty")
 )
 
-Resolver = Callable[[Book, np.ndarray, int], None]
+
+class Rows(NamedTuple):
+    """A book's outputs as int64 rows, ``cmd_index`` relative to the commands given."""
+
+    trades: np.ndarray  # (n, TRADE_WIDTH)
+    events: np.ndarray  # (n, EVENT_WIDTH)
+    l2: np.ndarray  # (n, L2_WIDTH)
 
 
-def live_order(book: Book, order_id: int) -> tuple[int, int, int, int] | None:
-    """(side, price, remaining, filled) of a resting order, None if not in the book.
-
-    O(live orders) through the public canonical export: amends are rare (the account side
-    does not send them yet). Asked of the engine core: an O(1) ``Book.order(order_id)``."""
-    if order_id <= 0:
-        return None
-    rows = book.live_orders()
-    hits = np.flatnonzero(rows[:, 0] == order_id)
-    if hits.shape[0] == 0:
-        return None
-    assert hits.shape[0] == 1, "an order id rests twice"
-    _oid, _owner, side, price, remaining, filled = (int(x) for x in rows[hits[0]])
-    return side, price, remaining, filled
-
-
-def resolve_market(book: Book, cmds: np.ndarray, i: int) -> None:
-    """Row i is a MARKET order with ``price`` = protection price (ticks) and
-    ``protection_ticks`` = the domain's extra bound (0: none). Rewrite it for the kernel."""
-    assert int(cmds["op"][i]) == OP_MARKET
-    limit = int(cmds["price"][i])
-    extra = int(cmds["protection_ticks"][i])
-    side = int(cmds["side"][i])
-    if limit <= 0:
-        cmds["price"][i] = -1 if limit == 0 else limit  # the kernel rejects it: bad price
-        return
-    if extra < 0:
-        cmds["price"][i] = 0  # the kernel rejects it: bad protection
-        return
-    if side == SIDE_BUY:
-        best = book.best_ask()
-        room = limit - best
-    elif side == SIDE_SELL:
-        best = book.best_bid()
-        room = best - limit
-    else:
-        cmds["price"][i] = 0  # the kernel rejects it: bad side
-        cmds["protection_ticks"][i] = PROTECTION_NONE
-        return
-    if best == 0:
-        # Nothing to trade against: the order expires (no liquidity) whatever its bound.
-        cmds["price"][i] = 0
-        cmds["protection_ticks"][i] = PROTECTION_NONE
-    elif room < 0:
-        # The best price is already beyond the protection price: nothing may fill. An IOC at
-        # the protection price does exactly that (it expires, or the band rejects it).
-        cmds["op"][i] = OP_LIMIT_IOC
-    else:
-        cmds["price"][i] = 0
-        cmds["protection_ticks"][i] = min(room, extra) if extra > 0 else room
-
-
-def resolve_amend(book: Book, cmds: np.ndarray, i: int) -> None:
-    """Row i is an amend with 0 meaning "keep": take side, price and total qty from the book."""
-    found = live_order(book, int(cmds["order_id"][i]))
-    price, qty = int(cmds["price"][i]), int(cmds["qty"][i])
+def resolve_amend(book: Book, rows: np.ndarray, i: int) -> None:
+    """Row i of ``rows`` (commands as int64 rows) is an amend with 0 meaning "keep": take
+    side, price and total qty from the book."""
+    assert rows[i, C_OP] == OP_AMEND
+    found = book.order(int(rows[i, C_ORDER_ID]))
+    price, qty = int(rows[i, C_PRICE]), int(rows[i, C_QTY])
     if found is None:
         # Unknown order: make the fields valid so the kernel says so (unless they are bad).
-        cmds["price"][i] = 1 if price == 0 else price
-        cmds["qty"][i] = 1 if qty == 0 else qty
+        rows[i, C_PRICE] = 1 if price == 0 else price
+        rows[i, C_QTY] = 1 if qty == 0 else qty
         return
     side, old_price, remaining, filled = found
-    cmds["side"][i] = side
-    cmds["price"][i] = old_price if price == 0 else price
-    cmds["qty"][i] = remaining + filled if qty == 0 else qty
+    rows[i, C_SIDE] = side
+    rows[i, C_PRICE] = old_price if price == 0 else price
+    rows[i, C_QTY] = remaining + filled if qty == 0 else qty
 
 
-def run_book(
-    book: Book, cmds: np.ndarray, resolvers: list[tuple[int, Resolver]], out: OutputBuffers
-) -> BatchResult:
-    """Process ``cmds`` (resolving rows first where listed, in increasing row order); return
-    copies of all outputs with ``cmd_index`` relative to ``cmds``."""
-    if not resolvers:
-        return book.process_all(cmds, out)
-    parts: list[BatchResult] = []
-    start = 0
-    for index, resolve in resolvers:
-        assert start <= index < cmds.shape[0], "resolvers out of order"
-        if index > start:
-            parts.append(_shifted(book.process_all(cmds[start:index], out), start))
-        resolve(book, cmds, index)
-        start = index
-    parts.append(_shifted(book.process_all(cmds[start:], out), start))
-    return BatchResult(
-        sum(p.n_commands for p in parts),
-        np.concatenate([p.trades for p in parts]),
-        np.concatenate([p.events for p in parts]),
-        np.concatenate([p.l2 for p in parts]),
+class _Window:
+    """The unused tail of an :class:`OutputBuffers` (what ``Book.process`` writes into), so
+    a book's segments land one after the other and are copied out once."""
+
+    __slots__ = ("events", "l2", "orders_max", "trades")
+
+    def __init__(self, out: OutputBuffers, filled: list[int]) -> None:
+        self.orders_max = out.orders_max
+        self.trades = out.trades[filled[0] :]
+        self.events = out.events[filled[1] :]
+        self.l2 = out.l2[filled[2] :]
+
+
+def _as_rows(records: np.ndarray, width: int) -> np.ndarray:
+    return records.view(np.int64).reshape(records.shape[0], width)
+
+
+def run_book(book: Book, cmds: np.ndarray, amend_rows: Sequence[int], out: OutputBuffers) -> Rows:
+    """Process ``cmds`` (COMMAND_DTYPE, contiguous; resolved in place), resolving each row
+    of ``amend_rows`` (increasing) just before it runs; return all outputs (copies)."""
+    n = cmds.shape[0]
+    command_rows = _as_rows(cmds, CMD_WIDTH)
+    buffers = (
+        _as_rows(out.trades, TRADE_WIDTH),
+        _as_rows(out.events, EVENT_WIDTH),
+        _as_rows(out.l2, L2_WIDTH),
     )
-
-
-def _shifted(part: BatchResult, start: int) -> BatchResult:
-    part.trades["cmd_index"] += start
-    part.events["cmd_index"] += start
-    part.l2["cmd_index"] += start
-    return part
+    filled = [0, 0, 0]  # rows of each buffer holding this book's outputs
+    flushed: list[tuple[np.ndarray, ...]] = []
+    start = 0
+    segments_max = len(amend_rows) + 1
+    for segment, stop in enumerate((*amend_rows, n)):
+        assert segment < segments_max
+        assert start <= stop <= n, "amend rows out of order"
+        while start < stop:  # each call consumes >= 1 command
+            part: BatchResult = book.process(cmds[start:stop], _Window(out, filled))  # type: ignore[arg-type]
+            for j, records in enumerate((part.trades, part.events, part.l2)):
+                count = records.shape[0]
+                if count and start:
+                    buffers[j][filled[j] : filled[j] + count, CMD_INDEX] += start
+                filled[j] += count
+            start += part.n_commands
+            if start < stop:  # the buffers are full: copy out what they hold, start over
+                flushed.append(tuple(b[:f].copy() for b, f in zip(buffers, filled, strict=True)))
+                filled = [0, 0, 0]
+        if stop < n:
+            resolve_amend(book, command_rows, stop)
+    last = tuple(b[:f].copy() for b, f in zip(buffers, filled, strict=True))
+    if not flushed:
+        return Rows(*last)
+    parts = [*flushed, last]
+    return Rows(*(np.concatenate([p[j] for p in parts]) for j in range(3)))

@@ -49,15 +49,9 @@ from tradex.log.topics import (
     SETTLEMENTS,
     ensure_matcher_topics,
 )
-from tradex.matching.book import Book, OutputBuffers
+from tradex.matching.book import Book, OutputBuffers, load_kernels
 from tradex.matching.constants import ORDERS_MAX_DEFAULT, PRICE_LEVELS_MAX_DEFAULT
-from tradex.matching.partition import (
-    BookConfig,
-    InputRecord,
-    PartitionEngine,
-    Topics,
-    input_record,
-)
+from tradex.matching.partition import BookConfig, PartitionEngine, Topics
 from tradex.matching.recovery import RebuildReport, rebuild, snapshot_outputs
 from tradex.schemas.codec import Codec
 from tradex.schemas.remote import codec_from_settings
@@ -104,6 +98,7 @@ class MatcherProcessor:
         self.settlement_partitions = settlement_partitions
         self.config = config
         self.out = OutputBuffers(config.orders_max)  # shared by every book of the process
+        load_kernels(self.out)  # at start, not in the first batch
         self.snapshot_records = snapshot_records
         self.use_snapshots = use_snapshots
         self.live: dict[int, PartitionEngine] = {}
@@ -146,23 +141,32 @@ class MatcherProcessor:
     # -- one batch -------------------------------------------------------------------------
 
     def process(self, messages: Sequence[Message]) -> list[Output]:
-        by_partition: dict[int, list[InputRecord]] = {}
+        by_partition: dict[int, list[Message]] = {}
         for message in messages:
-            record = input_record(message)
-            by_partition.setdefault(record.partition, []).append(record)
+            partition = message.partition()
+            found = by_partition.get(partition)  # type: ignore[arg-type]
+            if found is None:
+                found = by_partition[partition] = []  # type: ignore[index]
+            found.append(message)
         outputs: list[Output] = []
-        for partition, records in by_partition.items():
+        for partition, batch in by_partition.items():
             engine = self.live.get(partition)
-            if engine is None or records[0].offset < engine.next_offset:
+            offsets: list[int] = [m.offset() for m in batch]  # type: ignore[misc]
+            if engine is None or offsets[0] < engine.next_offset:
                 # A rebalance inside the stage's batch assembly can leave records of a revoked
                 # (or revoked and re-assigned) partition in the batch. Skipping them would
                 # commit their offsets unprocessed: stop instead (the restart is exact).
                 raise RuntimeError(
-                    f"order-requests[{partition}]@{records[0].offset}: a record of a partition "
+                    f"order-requests[{partition}]@{offsets[0]}: a record of a partition "
                     "not assigned, or before its rebuilt position (rebalance during a batch)"
                 )
-            outputs += engine.apply(records)
-            self.since_snapshot[partition] += len(records)
+            outputs += engine.apply_columns(
+                offsets,
+                [m.key() for m in batch],
+                [m.value() for m in batch],
+                lambda i, batch=batch: batch[i].timestamp()[1],  # type: ignore[misc]
+            )
+            self.since_snapshot[partition] += len(batch)
             if self.snapshot_records and self.since_snapshot[partition] >= self.snapshot_records:
                 # Names offset engine.next_offset: exactly what this transaction commits.
                 outputs += snapshot_outputs(engine, self.snapshots_topic)

@@ -131,6 +131,12 @@ def validate_state(
 
 
 @engine_njit()
+def order_slot(htable: np.ndarray, order_id: int) -> int:
+    """Slot of the live order ``order_id`` (> 0), or -1: one probe sequence of the id table."""
+    return hash_find(htable, 0, order_id)
+
+
+@engine_njit()
 def restore_rows(
     orders: np.ndarray,
     levels: np.ndarray,

@@ -5,10 +5,17 @@
     tradex matching verify --upto 1000              # only inputs below offset 1000
 
 Re-runs ``order-requests[p]`` from the start through fresh books (no snapshot) with the
-service's own code (:class:`~tradex.matching.partition.PartitionEngine`) and compares the
-``engine-events`` it produces with ``engine-events[p]`` on the log, record by record: count
-and SHA-256 over the whole sequence (each record length-prefixed), and the first divergence
-(log offset, expected vs got) if any. Exit 0 if identical, 1 if not.
+service's own code (:class:`~tradex.matching.partition.PartitionEngine`) and compares what
+it produces with the log, record by record, per output stream of the partition's single
+writer ``matcher/<p>``:
+
+- ``engine-events[p]``;
+- for every settlements partition s, the records of ``settlements[s]`` whose envelope
+  producer is ``matcher/<p>`` (other partitions' matchers write there too, interleaved).
+
+Per stream: the count, SHA-256 over the whole sequence (each record length-prefixed), and
+the first divergence (log offset, expected vs got) if any. Exit 0 if every stream is
+identical, 1 if not.
 
 By default the input is re-run up to the matcher group's committed offset of the
 partition — exactly the inputs whose outputs are on the log (offsets and outputs commit in
@@ -26,7 +33,7 @@ import struct
 import sys
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException
 
@@ -35,7 +42,7 @@ from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog, LogSource
 from tradex.log.topics import ENGINE_EVENTS, MATCHER_GROUP, ORDER_REQUESTS, SETTLEMENTS
 from tradex.matching.book import OutputBuffers
-from tradex.matching.partition import BookConfig, PartitionEngine, Topics
+from tradex.matching.partition import BookConfig, PartitionEngine
 from tradex.matching.recovery import input_batches
 from tradex.matching.service import add_book_arguments, book_config, topics_of
 from tradex.schemas.codec import Codec, CodecError
@@ -47,16 +54,19 @@ _LENGTH = struct.Struct(">I")
 
 @dataclass
 class Divergence:
-    index: int  # position in the partition's engine-events sequence
+    index: int  # position in the stream's sequence
     log_offset: int  # -1: the log has no record there
     expected: str
     got: str
 
 
 @dataclass
-class VerifyResult:
+class StreamResult:
+    """One output stream of a partition's matcher: what the re-run produced against the
+    log: ``engine-events[p]``, or the matcher's records in ``settlements[partition]``."""
+
+    topic: str  # logical name: ENGINE_EVENTS or SETTLEMENTS
     partition: int
-    input_end: int  # inputs below this offset were re-run
     expected_records: int
     log_records: int
     expected_sha256: str
@@ -66,6 +76,36 @@ class VerifyResult:
     @property
     def ok(self) -> bool:
         return self.divergence is None and self.expected_sha256 == self.log_sha256
+
+    @property
+    def where(self) -> str:
+        if self.topic == ENGINE_EVENTS:
+            return ENGINE_EVENTS  # the partition is the input's, named by the report
+        return f"{self.topic} partition {self.partition}"
+
+
+@dataclass
+class VerifyResult:
+    partition: int
+    input_end: int  # inputs below this offset were re-run
+    engine: StreamResult
+    settlements: list[StreamResult] = field(default_factory=list)  # by settlements partition
+
+    @property
+    def ok(self) -> bool:
+        return self.engine.ok and all(s.ok for s in self.settlements)
+
+    @property
+    def expected_records(self) -> int:
+        return self.engine.expected_records
+
+    @property
+    def log_records(self) -> int:
+        return self.engine.log_records
+
+    @property
+    def settlement_records(self) -> int:
+        return sum(s.log_records for s in self.settlements)
 
 
 def summary(codec: Codec, data: bytes | None) -> str:
@@ -92,65 +132,71 @@ def committed_offset(source: LogSource, partition: int) -> int | None:
     return offset if offset >= 0 else None
 
 
-def expected_records(
-    source: LogSource,
-    topics: Topics,
-    codec: Codec,
-    partition: int,
-    end: int,
-    config: BookConfig,
-) -> Iterator[bytes]:
-    """The engine-events a fresh engine produces for ``order-requests[partition]`` < end
-    (``topics``: the real names the engine writes, as the service's)."""
-    try:
-        settlement_partitions = source.partitions(SETTLEMENTS)
-    except (RuntimeError, KafkaException):
-        settlement_partitions = 1  # engine-events do not depend on it
-    engine = PartitionEngine(
-        partition, codec, topics, settlement_partitions, OutputBuffers(config.orders_max), config
-    )
-    end = min(end, source.watermarks(ORDER_REQUESTS, partition)[1])  # --upto past the end
-    for batch in input_batches(source, partition, 0, end):
-        for output in engine.apply(batch):
-            if output.topic == topics.engine_events:
-                assert output.partition == partition
-                yield output.value
+class _Stream:
+    """Compares one stream as the re-run produces it with the log's records, in step."""
 
+    def __init__(
+        self, codec: Codec, topic: str, partition: int, logged: Iterator[tuple[int, bytes]]
+    ) -> None:
+        self.codec = codec
+        self.topic = topic
+        self.partition = partition
+        self.logged = logged
+        self.digest_expected = hashlib.sha256()
+        self.digest_log = hashlib.sha256()
+        self.n_expected = 0
+        self.n_log = 0
+        self.divergence: Divergence | None = None
 
-def compare(
-    codec: Codec, expected: Iterator[bytes], log: Iterator[tuple[int, bytes]]
-) -> tuple[int, int, str, str, Divergence | None]:
-    """(expected count, log count, expected sha256, log sha256, first divergence)."""
-    digest_expected = hashlib.sha256()
-    digest_log = hashlib.sha256()
-    n_expected = n_log = 0
-    divergence: Divergence | None = None
-    while True:
-        want = next(expected, None)
-        got = next(log, None)
+    def expect(self, want: bytes | None) -> bool:
+        """The next expected record (None: no more); False once both ended."""
+        got = next(self.logged, None)
         if want is None and got is None:
-            break
+            return False
         if want is not None:
-            digest_expected.update(_LENGTH.pack(len(want)) + want)
-            n_expected += 1
+            self.digest_expected.update(_LENGTH.pack(len(want)) + want)
+            self.n_expected += 1
         if got is not None:
-            digest_log.update(_LENGTH.pack(len(got[1])) + got[1])
-            n_log += 1
-        if divergence is None and (got is None or want != got[1]):
-            index = (n_expected if want is not None else n_log) - 1
-            divergence = Divergence(
+            self.digest_log.update(_LENGTH.pack(len(got[1])) + got[1])
+            self.n_log += 1
+        if self.divergence is None and (got is None or want != got[1]):
+            index = (self.n_expected if want is not None else self.n_log) - 1
+            self.divergence = Divergence(
                 index,
                 got[0] if got is not None else -1,
-                summary(codec, want),
-                summary(codec, got[1] if got is not None else None),
+                summary(self.codec, want),
+                summary(self.codec, got[1] if got is not None else None),
             )
-    return (
-        n_expected,
-        n_log,
-        digest_expected.hexdigest(),
-        digest_log.hexdigest(),
-        divergence,
-    )
+        return True
+
+    def finish(self) -> StreamResult:
+        """Read what the log holds beyond the expected records (each one a divergence)."""
+        while self.expect(None):
+            pass
+        return StreamResult(
+            self.topic,
+            self.partition,
+            self.n_expected,
+            self.n_log,
+            self.digest_expected.hexdigest(),
+            self.digest_log.hexdigest(),
+            self.divergence,
+        )
+
+
+def producer_records(
+    log: LogSource, codec: Codec, topic: str, partition: int, producer: str
+) -> Iterator[tuple[int, bytes]]:
+    """(offset, value) of the records of ``topic[partition]`` whose envelope names
+    ``producer``; a record that does not decode names nobody."""
+    for record in log.read(topic, partition):
+        value = record.value or b""
+        try:
+            envelope, _obj = codec.decode_domain(value)
+        except CodecError:
+            continue
+        if envelope.producer == producer:
+            yield record.offset, value
 
 
 def verify_partition(
@@ -163,20 +209,46 @@ def verify_partition(
     source: LogSource | None = None,
 ) -> VerifyResult:
     """Re-run ``order-requests[partition]`` below ``upto`` (default: the matcher group's
-    committed offset, else the end) and compare with ``engine-events[partition]``, both
-    read from ``source`` (default: the Kafka log of ``settings``, whose prefix names the
-    topics the engine writes)."""
+    committed offset, else the end) and compare with ``engine-events[partition]`` and with
+    the partition's matcher's records in every ``settlements`` partition, all read from
+    ``source`` (default: the Kafka log of ``settings``, whose prefix names the topics the
+    engine writes)."""
     config = config or BookConfig()
     codec = codec or codec_from_settings(settings)
+    topics = topics_of(settings)
     with KafkaLog(settings) if source is None else nullcontext(source) as log:
         if upto is None:
             upto = committed_offset(log, partition)
         if upto is None:  # the matcher never committed: everything there is
             upto = log.watermarks(ORDER_REQUESTS, partition)[1]
-        expected = expected_records(log, topics_of(settings), codec, partition, upto, config)
-        logged = ((r.offset, r.value or b"") for r in log.read(ENGINE_EVENTS, partition))
-        n_expected, n_log, sha_expected, sha_log, divergence = compare(codec, expected, logged)
-    return VerifyResult(partition, upto, n_expected, n_log, sha_expected, sha_log, divergence)
+        try:
+            settlement_partitions = log.partitions(SETTLEMENTS)
+        except (RuntimeError, KafkaException):
+            settlement_partitions = 0  # no settlements topic: nothing to compare there
+        engine = PartitionEngine(
+            partition, codec, topics, max(settlement_partitions, 1),
+            OutputBuffers(config.orders_max), config,
+        )  # fmt: skip
+        engine_stream = _Stream(
+            codec, ENGINE_EVENTS, partition,
+            ((r.offset, r.value or b"") for r in log.read(ENGINE_EVENTS, partition)),
+        )  # fmt: skip
+        settle_streams = [
+            _Stream(codec, SETTLEMENTS, s,
+                    producer_records(log, codec, SETTLEMENTS, s, engine.producer))
+            for s in range(settlement_partitions)
+        ]  # fmt: skip
+        end = min(upto, log.watermarks(ORDER_REQUESTS, partition)[1])  # --upto past the end
+        for batch in input_batches(log, partition, 0, end):
+            for output in engine.apply(batch):
+                if output.topic == topics.engine_events:
+                    assert output.partition == partition
+                    engine_stream.expect(output.value)
+                elif output.topic == topics.settlements and settle_streams:
+                    settle_streams[output.partition].expect(output.value)
+        return VerifyResult(
+            partition, upto, engine_stream.finish(), [s.finish() for s in settle_streams]
+        )
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, BookConfig]:
@@ -231,21 +303,28 @@ def verify_all(
             settings, partition, upto=args.upto, config=config, codec=codec, source=log
         )
         results.append(result)
+        streams = [result.engine, *result.settlements]
         if result.ok:
             print(
-                f"partition {partition}: identical — {result.log_records} engine-events from "
-                f"{result.input_end} order-requests, sha256 {result.log_sha256}"
+                f"partition {partition}: identical — {result.log_records} engine-events and "
+                f"{result.settlement_records} settlements in {len(result.settlements)} "
+                f"partitions from {result.input_end} order-requests, engine-events sha256 "
+                f"{result.engine.log_sha256}"
             )
-        else:
-            d = result.divergence
+            continue
+        print(f"partition {partition}: DIVERGES")
+        for stream in streams:
+            if stream.ok:
+                continue
             print(
-                f"partition {partition}: DIVERGES — expected {result.expected_records} records "
-                f"(sha256 {result.expected_sha256}), log has {result.log_records} "
-                f"(sha256 {result.log_sha256})"
+                f"  {stream.where}: expected {stream.expected_records} records (sha256 "
+                f"{stream.expected_sha256}), log has {stream.log_records} (sha256 "
+                f"{stream.log_sha256})"
             )
+            d = stream.divergence
             if d is not None:
                 print(
-                    f"  first divergence at record {d.index} (engine-events offset {d.log_offset})"
+                    f"  first divergence at record {d.index} ({stream.where} offset {d.log_offset})"
                 )
                 print(f"  expected: {d.expected}")
                 print(f"  got:      {d.got}")
@@ -261,10 +340,22 @@ def verify_all(
                         "inputs": r.input_end,
                         "records": r.log_records,
                         "expected_records": r.expected_records,
-                        "sha256": r.log_sha256,
+                        "sha256": r.engine.log_sha256,
                         "first_divergence_offset": (
-                            r.divergence.log_offset if r.divergence is not None else None
+                            r.engine.divergence.log_offset if r.engine.divergence else None
                         ),
+                        "settlements": {
+                            str(s): {
+                                "ok": stream.ok,
+                                "records": stream.log_records,
+                                "expected_records": stream.expected_records,
+                                "sha256": stream.log_sha256,
+                                "first_divergence_offset": (
+                                    stream.divergence.log_offset if stream.divergence else None
+                                ),
+                            }
+                            for s, stream in enumerate(r.settlements)
+                        },
                     }
                     for r in results
                 },

@@ -8,15 +8,19 @@ Mapping (docs/matching_service.md has the full table):
 
 - NewOrder → ops GTC/IOC/FOK/POST_ONLY/MARKET, owner = account_id, STP modes
   CANCEL_TAKER/CANCEL_MAKER/CANCEL_BOTH → cancel-newest/oldest/both. MARKET carries its
-  protection *price* in ``price``; the kernel takes a protection in ticks from the best
-  opposite price, so it is resolved against the book just before the order runs
-  (:mod:`tradex.matching.segments`).
+  protection *price* in ``price``: the kernel's hard limit of a market order
+  (:func:`market_fields`).
 - CancelOrderRequest → OP_CANCEL; AmendOrder → OP_AMEND (side and kept fields looked up in
   the book just before it runs); InstrumentRules → OP_RULES (band, halt).
+
+The same mapping runs in C for the records it can read (``RequestDecoder`` in
+``_native/matcher_wire.c``, used by :mod:`tradex.matching.batch`); tests hold the two to
+the same command rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from tradex.domain.engine import (
@@ -52,6 +56,7 @@ from tradex.matching.constants import (
     OP_MARKET,
     OP_POST_ONLY,
     OP_RULES,
+    PROTECTION_NONE,
     REASON_AMEND_QTY_TOO_LOW,
     REASON_BAD_ID,
     REASON_BAD_OP,
@@ -119,6 +124,21 @@ STP_MODES = {
     "CANCEL_BOTH": STP_CANCEL_BOTH,
 }
 PROTECTION_UNSET = 0  # domain: protection_ticks 0 means none
+PROTECTION_BAD = -2  # below PROTECTION_NONE: the kernel rejects it (bad protection)
+
+
+def market_fields(price: int, protection_ticks: int) -> tuple[int, int]:
+    """(price, protection_ticks) of the kernel row of a MARKET NewOrder. The domain's
+    protection price is the kernel's hard limit (a buy never above it, a sell never below);
+    0 would mean "no limit" to the kernel, so it becomes -1, which the kernel rejects as a
+    bad price, like any price < 0. The domain's extra protection in ticks (0: none) maps to
+    the kernel's (PROTECTION_NONE: none); a negative one is rejected (bad protection)."""
+    kernel_price = price if price != 0 else -1
+    if protection_ticks > 0:
+        return kernel_price, protection_ticks
+    if protection_ticks == PROTECTION_UNSET:
+        return kernel_price, PROTECTION_NONE
+    return kernel_price, PROTECTION_BAD
 
 
 class Request(NamedTuple):
@@ -171,8 +191,11 @@ def parse_request(codec: Codec, key: bytes | None, value: bytes | None) -> Reque
         side = SIDES.get(r["side"], -1)
         stp = STP_MODES.get(r["stp_mode"], -1)
         order_id, account_id, price = r["order_id"], r["account_id"], r["price"]
-        row = (op, side, order_id, account_id, price, r["qty"], stp, r["protection_ticks"],
-               0, 0, time_ns)  # fmt: skip
+        row_price, protection = price, r["protection_ticks"]
+        if op == OP_MARKET:
+            row_price, protection = market_fields(price, protection)
+        row = (op, side, order_id, account_id, row_price, r["qty"], stp, protection, 0, 0,
+               time_ns)  # fmt: skip
         return Request(kind, instrument_id, order_id, account_id, r["kind"], price, time_ns,
                        causation, correlation, trace, row)  # fmt: skip
     if kind == REQ_CANCEL:
@@ -247,20 +270,20 @@ TAG_L2 = 2
 _new = tuple.__new__
 
 
-def trade_record(instrument_id: int, trade_id: int, t: tuple[int, ...], time_ns: int) -> Trade:
+def trade_record(instrument_id: int, trade_id: int, t: Sequence[int], time_ns: int) -> Trade:
     trade: Trade = _new(Trade, (
         instrument_id, trade_id, t[7], t[8], SIDE_NAMES[t[6]], t[2], t[4], t[3], t[5], time_ns,
     ))  # fmt: skip
     return trade
 
 
-def l2_record(instrument_id: int, d: tuple[int, ...], book_seq: int, time_ns: int) -> L2Delta:
+def l2_record(instrument_id: int, d: Sequence[int], book_seq: int, time_ns: int) -> L2Delta:
     delta: L2Delta = _new(L2Delta, (instrument_id, SIDE_NAMES[d[2]], d[3], d[4], book_seq, time_ns))
     return delta
 
 
 def event_record(
-    instrument_id: int, e: tuple[int, ...], req: Request, lost_priority: bool, time_ns: int
+    instrument_id: int, e: Sequence[int], req: Request, lost_priority: bool, time_ns: int
 ) -> EngineEvent:
     """The engine record of one engine event row."""
     kind, order_id, owner, side, price, qty, filled, reason = e[2:10]
@@ -317,7 +340,7 @@ END_REASONS = {
 }
 
 
-def end_reason(e: tuple[int, ...], req: Request) -> EndReason | None:
+def end_reason(e: Sequence[int], req: Request) -> EndReason | None:
     """OrderEnded reason for an engine event row, None if it does not end an order."""
     kind = e[2]
     found = END_REASONS.get(kind)

@@ -7,6 +7,12 @@ NESTING_MAX: int
 ITEMS_MAX: int
 
 def sha256(data: bytes | bytearray | memoryview, /) -> bytes: ...
+def _cells_encode(
+    encoder: Program, obj: tuple[Any, ...], fields: tuple[Any, ...], prev_hash: bytes, /
+) -> bytes: ...
+def _cells_scan(
+    decoder: Program, data: bytes, /
+) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None: ...
 
 class Program:
     @classmethod

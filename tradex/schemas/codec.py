@@ -148,6 +148,9 @@ class Codec:
         self._domain_appenders: dict[type, Callable[..., bytes]] = {}
         self._domain_readers: dict[int, _DomainReader] = {}
         self._native_readers: Any = None  # _native_codec.Readers: wire id -> C decoder
+        # The C Programs themselves, for stages that batch records in C (codec_api.h)
+        self._native_encoders: dict[type, Any] = {}  # domain type -> encoder Program
+        self._native_decoders: dict[str, tuple[int, Any]] = {}  # subject -> (wire id, decoder)
         if self.native:
             self._native_readers = compile_native.readers(
                 CodecError, VALIDATE_ERRORS, self._decode_domain_python
@@ -174,6 +177,7 @@ class Codec:
                 if program is not None:
                     encoder = program.encode_domain
                     self._domain_appenders[binding.cls] = program.encode_append
+                    self._native_encoders[binding.cls] = program
                 else:
                     encoder = self._fast(domain_encoder, latest.text, binding, header)
                 if encoder is not None:
@@ -205,6 +209,7 @@ class Codec:
             if decode is not None:
                 program = decode.__self__
                 self._native_readers.add(wire_id, program, version.subject, name, validate)
+                self._native_decoders.setdefault(version.subject, (wire_id, program))
             else:
                 decode = self._fast(domain_decoder, version.text, binding)
             if decode is not None:
@@ -292,6 +297,18 @@ class Codec:
             return encoder(obj, envelope, prev_hash)
         except ENCODE_ERRORS as exc:
             raise CodecError(f"cannot encode {type(obj).__name__}: {exc!r}") from exc
+
+    def native_encoder(self, cls: type) -> Any:
+        """The C encoder ``Program`` of domain type ``cls`` (None without the C codec): for
+        an extension that encodes batches through ``codec_api.h``."""
+        return self._native_encoders.get(cls)
+
+    def native_decoder(self, name: str) -> tuple[int, Any] | None:
+        """(wire id, C decoder ``Program``) of the newest version of ``name`` (None without
+        the C codec): what an extension scans through ``codec_api.h``. Records of other
+        versions or ids are for :meth:`decode` / :meth:`decode_domain`."""
+        found = self._native_decoders.get(self._names.get(name, ""))
+        return found
 
     def appender(self, cls: type) -> Callable[..., bytes]:
         """``append(outputs, output_type, topic, key, partition, obj, prev_hash, event_id,

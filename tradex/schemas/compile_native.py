@@ -231,6 +231,18 @@ def decoder_ops(text: str, binding: Binding) -> tuple[Op, ...]:
     return tuple(ops)
 
 
+def enum_symbols(text: str, binding: Binding) -> dict[str, tuple[str, ...]]:
+    """The symbols of each enum field of the payload, in wire order (index -> symbol): what
+    a scan through ``codec_api.h`` reads as an index."""
+    ops = decoder_ops(text, binding)
+    found: dict[str, tuple[str, ...]] = {}
+    for op in ops[1:-1]:
+        code, _src, slot, _arg, _flag, obj = op[:6]
+        if code == OP_ENUM and slot > 0:
+            found[binding.fields[slot - 1]] = tuple(obj)
+    return found
+
+
 def domain_decoder(text: str, binding: Binding) -> Callable[[bytes], tuple[Envelope, Any, int]]:
     """The C ``decode_domain(data) -> (Envelope, record, end)`` of ``binding``'s type."""
     program = native.Program.decoder(decoder_ops(text, binding), len(binding.fields), binding.cls)

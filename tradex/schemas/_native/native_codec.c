@@ -1277,6 +1277,360 @@ static PyTypeObject ReadersType = {
     .tp_new = readers_new,
 };
 
+/* -- cells: the batch API of codec_api.h (the matcher's batch encode and scan) ------------- */
+
+#include "codec_api.h"
+
+/* One value from a cell: a Python object exactly as encode_domain writes it, else the raw
+ * integer or bytes (the same bytes enc_value writes for the equal Python value). */
+static int enc_cell(Buf *b, const Op *op, const TxCell *cell, const Ctx *ctx) {
+    if (cell->o != NULL) return enc_value(b, op, cell->o, ctx, 0);
+    switch (op->code) {
+    case OP_NULL:
+        return 0;
+    case OP_BOOLEAN: {
+        unsigned char byte = cell->i != 0;
+        return put_bytes(b, &byte, 1);
+    }
+    case OP_INT:
+        if (cell->i < INT32_MIN || cell->i > INT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "value does not fit an Avro int (int32)");
+            return -1;
+        }
+        return put_varint(b, zigzag(cell->i));
+    case OP_LONG:
+        return put_varint(b, zigzag(cell->i));
+    case OP_STRING:
+    case OP_BYTES:
+        if (cell->n < 0 || (cell->s == NULL && cell->n > 0)) {
+            PyErr_SetString(PyExc_ValueError, "a raw string cell without its bytes");
+            return -1;
+        }
+        if (put_varint(b, zigzag(cell->n)) < 0) return -1;
+        return put_bytes(b, cell->s, cell->n);
+    case OP_FIXED:
+        if (cell->s == NULL || cell->n != op->arg) {
+            PyErr_Format(PyExc_ValueError, "fixed needs %zd bytes, got %zd", op->arg, cell->n);
+            return -1;
+        }
+        return put_bytes(b, cell->s, cell->n);
+    case OP_ENUM: { /* the symbol's UTF-8 (an extension's fast path passes the str: cell->o) */
+        if (cell->s == NULL) {
+            PyErr_SetString(PyExc_TypeError, "an enum cell needs its symbol");
+            return -1;
+        }
+        PyObject *symbol = PyUnicode_DecodeUTF8(cell->s, cell->n, NULL);
+        if (symbol == NULL) return -1;
+        int status = enc_value(b, op, symbol, ctx, 0);
+        Py_DECREF(symbol);
+        return status;
+    }
+    default:
+        PyErr_Format(PyExc_TypeError, "an op of code %d takes a Python value, not a raw cell",
+                     op->code);
+        return -1;
+    }
+}
+
+static PyObject *cells_encode(PyObject *program, const TxCell *row, Py_ssize_t row_n,
+                              const TxCell *env, Py_ssize_t env_n, const unsigned char *prev_hash,
+                              unsigned char *digest) {
+    if (!PyObject_TypeCheck(program, &ProgramType)) {
+        PyErr_SetString(PyExc_TypeError, "encode_cells needs a Program");
+        return NULL;
+    }
+    Program *self = (Program *)program;
+    if (self->decode || row_n != self->obj_size || env_n != self->fields_size) {
+        PyErr_Format(PyExc_ValueError, "encode_cells: an encoder of %zd fields and %zd envelope "
+                     "fields, got %zd and %zd cells", self->obj_size, self->fields_size, row_n,
+                     env_n);
+        return NULL;
+    }
+    Buf b;
+    b.p = b.inline_;
+    b.cap = BUF_INLINE;
+    b.n = HEADER_SIZE;
+    memcpy(b.p, self->header, HEADER_SIZE);
+    Ctx ctx = {NULL, 0, Py_None}; /* only top-level ops read the envelope and the chain */
+    PyObject *data = NULL;
+    for (Py_ssize_t i = 0; i < self->prog->n; i++) {
+        const Op *op = &self->prog->ops[i];
+        int status;
+        switch (op->src) {
+        case SRC_ROW:
+            status = enc_cell(&b, op, &row[op->index], &ctx);
+            break;
+        case SRC_FIELDS:
+            status = enc_cell(&b, op, &env[op->index], &ctx);
+            break;
+        case SRC_PREV_HASH:
+            if (op->code != OP_FIXED || op->arg != HASH_SIZE) {
+                PyErr_SetString(PyExc_ValueError, "prev_hash is not a fixed of HASH_SIZE bytes");
+                status = -1;
+            } else {
+                status = put_bytes(&b, prev_hash, HASH_SIZE);
+            }
+            break;
+        case SRC_CONST:
+            status = enc_value(&b, op, op->obj != NULL ? op->obj : Py_None, &ctx, 0);
+            break;
+        default:
+            PyErr_SetString(PyExc_SystemError, "bad op source");
+            status = -1;
+        }
+        if (status < 0) goto done;
+    }
+    if (b.n > RECORD_SIZE_MAX) {
+        PyErr_Format(PyExc_ValueError, "%zd bytes exceeds RECORD_SIZE_MAX", b.n);
+        goto done;
+    }
+    data = PyBytes_FromStringAndSize(NULL, b.n + HASH_SIZE);
+    if (data == NULL) goto done;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(data);
+    memcpy(out, b.p, (size_t)b.n);
+    chain_hash(prev_hash, b.p + HEADER_SIZE, (size_t)(b.n - HEADER_SIZE), out + b.n);
+    memcpy(digest, out + b.n, HASH_SIZE);
+done:
+    if (b.p != b.inline_) PyMem_Free(b.p);
+    return data;
+}
+
+typedef struct {
+    const unsigned char *d;
+    Py_ssize_t n;
+    Py_ssize_t p;
+} Scan;
+
+/* A varint as get_varint reads it; 0 on success, -1 when malformed (no exception). */
+static inline int scan_varint(Scan *r, int64_t *out) {
+    uint64_t z = 0;
+    for (int i = 0; i < VARINT_BYTES_MAX; i++) {
+        if (r->p >= r->n) return -1;
+        unsigned char byte = r->d[r->p++];
+        if (i == VARINT_BYTES_MAX - 1 && byte > 1) return -1;
+        z |= (uint64_t)(byte & 0x7F) << (7 * i);
+        if (byte < 0x80) {
+            *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* One value of ``op`` into ``cell``: TX_SCAN_OK or TX_SCAN_FALLBACK. */
+static int scan_value(Scan *r, const Op *op, TxCell *cell, int depth) {
+    if (depth > NESTING_MAX) return TX_SCAN_FALLBACK;
+    switch (op->code) {
+    case OP_NULL:
+        cell->o = Py_None;
+        return TX_SCAN_OK;
+    case OP_BOOLEAN:
+        if (r->p >= r->n || r->d[r->p] > 1) return TX_SCAN_FALLBACK;
+        cell->i = r->d[r->p++];
+        return TX_SCAN_OK;
+    case OP_INT:
+    case OP_LONG: {
+        int64_t value;
+        if (scan_varint(r, &value) < 0) return TX_SCAN_FALLBACK;
+        if (op->code == OP_INT && (value < INT32_MIN || value > INT32_MAX)) return TX_SCAN_FALLBACK;
+        cell->i = value;
+        return TX_SCAN_OK;
+    }
+    case OP_STRING:
+    case OP_BYTES: {
+        int64_t size;
+        if (scan_varint(r, &size) < 0 || size < 0 || size > r->n - r->p) return TX_SCAN_FALLBACK;
+        const unsigned char *start = r->d + r->p;
+        if (op->code == OP_STRING) {
+            for (int64_t k = 0; k < size; k++) {
+                if (start[k] >= 0x80) return TX_SCAN_FALLBACK; /* UTF-8 left to Python */
+            }
+        }
+        cell->s = (const char *)start;
+        cell->n = (Py_ssize_t)size;
+        r->p += (Py_ssize_t)size;
+        return TX_SCAN_OK;
+    }
+    case OP_FIXED:
+        if (op->arg > r->n - r->p) return TX_SCAN_FALLBACK;
+        cell->s = (const char *)r->d + r->p;
+        cell->n = op->arg;
+        r->p += op->arg;
+        return TX_SCAN_OK;
+    case OP_ENUM: {
+        int64_t index;
+        if (scan_varint(r, &index) < 0 || index < 0 || index >= op->arg) return TX_SCAN_FALLBACK;
+        cell->i = index;
+        return TX_SCAN_OK;
+    }
+    case OP_UNION: {
+        int64_t branch;
+        if (scan_varint(r, &branch) < 0) return TX_SCAN_FALLBACK;
+        if (branch == op->arg) {
+            cell->o = Py_None;
+            return TX_SCAN_OK;
+        }
+        if (branch != 1 - op->arg) return TX_SCAN_FALLBACK;
+        return scan_value(r, &op->child->ops[0], cell, depth + 1);
+    }
+    default: /* nested rows and arrays: left to the Python path */
+        return TX_SCAN_FALLBACK;
+    }
+}
+
+static int cells_scan(PyObject *program, const unsigned char *data, Py_ssize_t n, TxCell *env,
+                      Py_ssize_t env_n, TxCell *row, Py_ssize_t row_n) {
+    if (!PyObject_TypeCheck(program, &ProgramType) || !((Program *)program)->decode) {
+        PyErr_SetString(PyExc_TypeError, "scan_cells needs a decoder Program");
+        return -1;
+    }
+    const Prog *prog = ((Program *)program)->prog;
+    if (row_n != ((Program *)program)->obj_size) {
+        PyErr_Format(PyExc_ValueError, "scan_cells: %zd payload cells for %zd fields", row_n,
+                     ((Program *)program)->obj_size);
+        return -1;
+    }
+    memset(env, 0, sizeof(TxCell) * (size_t)env_n);
+    memset(row, 0, sizeof(TxCell) * (size_t)row_n);
+    Scan r = {data, n, HEADER_SIZE};
+    if (n < HEADER_SIZE) return TX_SCAN_FALLBACK;
+    TxCell dropped;
+    for (Py_ssize_t i = 0; i < prog->n; i++) {
+        const Op *op = &prog->ops[i];
+        if (op->index == 0) { /* the envelope: one level of named fields */
+            if (op->code != OP_RECORD || op->child->slots != env_n) {
+                PyErr_SetString(PyExc_ValueError, "scan_cells: envelope of another shape");
+                return -1;
+            }
+            const Prog *fields = op->child;
+            for (Py_ssize_t k = 0; k < fields->n; k++) {
+                const Op *field = &fields->ops[k];
+                TxCell *cell = field->index >= 0 ? &env[field->index] : &dropped;
+                if (scan_value(&r, field, cell, 1) != TX_SCAN_OK) return TX_SCAN_FALLBACK;
+            }
+            continue;
+        }
+        TxCell *cell = op->index > 0 ? &row[op->index - 1] : &dropped;
+        if (scan_value(&r, op, cell, 0) != TX_SCAN_OK) return TX_SCAN_FALLBACK;
+    }
+    return r.p == n ? TX_SCAN_OK : TX_SCAN_FALLBACK;
+}
+
+static TxCodecApi codec_api = {TX_CODEC_API_VERSION, cells_encode, cells_scan};
+
+#define CELLS_TEST_MAX 64
+#define ENVELOPE_SLOTS_TEST 9 /* tradex.schemas.envelope.Envelope's fields */
+
+/* The cell of a Python value as an extension would fill it: exact ints (in int64) and
+ * bools as ``i``, str and bytes as raw bytes, anything else as the object itself. */
+static int cell_of(PyObject *v, TxCell *cell) {
+    memset(cell, 0, sizeof(*cell));
+    if (PyBool_Check(v) || PyLong_CheckExact(v)) {
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (x == -1 && PyErr_Occurred()) return -1;
+        if (!overflow) {
+            cell->i = x;
+            return 0;
+        }
+    } else if (PyUnicode_CheckExact(v)) {
+        cell->s = PyUnicode_AsUTF8AndSize(v, &cell->n);
+        return cell->s == NULL ? -1 : 0;
+    } else if (PyBytes_CheckExact(v)) {
+        cell->s = PyBytes_AS_STRING(v);
+        cell->n = PyBytes_GET_SIZE(v);
+        return 0;
+    }
+    cell->o = v;
+    return 0;
+}
+
+static PyObject *cell_value(const TxCell *cell) {
+    if (cell->o != NULL) return Py_NewRef(cell->o);
+    if (cell->s != NULL) return PyBytes_FromStringAndSize(cell->s, cell->n);
+    return PyLong_FromLongLong(cell->i);
+}
+
+/* _cells_encode(encoder, obj, fields, prev_hash) -> data: obj and fields (EnvelopeFields)
+ * as cells through encode_cells. For tests of codec_api.h (tests/schemas/test_codec_api.py). */
+static PyObject *module_cells_encode(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *encoder, *obj, *fields;
+    Py_buffer prev;
+    if (!PyArg_ParseTuple(args, "O!O!O!y*", &ProgramType, &encoder, &PyTuple_Type, &obj,
+                          &PyTuple_Type, &fields, &prev))
+        return NULL;
+    PyObject *data = NULL;
+    Py_ssize_t n_row = PyTuple_GET_SIZE(obj), n_env = PyTuple_GET_SIZE(fields);
+    TxCell row[CELLS_TEST_MAX], env[CELLS_TEST_MAX];
+    if (prev.len != HASH_SIZE || n_row > CELLS_TEST_MAX || n_env > CELLS_TEST_MAX) {
+        PyErr_SetString(PyExc_ValueError, "32-byte prev_hash, at most 64 fields");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n_row; i++) {
+        if (cell_of(PyTuple_GET_ITEM(obj, i), &row[i]) < 0) goto done;
+    }
+    for (Py_ssize_t i = 0; i < n_env; i++) {
+        if (cell_of(PyTuple_GET_ITEM(fields, i), &env[i]) < 0) goto done;
+    }
+    unsigned char digest[HASH_SIZE];
+    data = cells_encode(encoder, row, n_row, env, n_env, prev.buf, digest);
+    if (data != NULL &&
+        memcmp(digest, PyBytes_AS_STRING(data) + PyBytes_GET_SIZE(data) - HASH_SIZE, HASH_SIZE)) {
+        PyErr_SetString(PyExc_AssertionError, "encode_cells: digest is not the record's hash");
+        Py_CLEAR(data);
+    }
+done:
+    PyBuffer_Release(&prev);
+    return data;
+}
+
+/* _cells_scan(decoder, data) -> (envelope cells, payload cells) or None (TX_SCAN_FALLBACK);
+ * cells as ints, bytes or objects. For tests of codec_api.h. */
+static PyObject *module_cells_scan(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *decoder, *data;
+    if (!PyArg_ParseTuple(args, "O!O!", &ProgramType, &decoder, &PyBytes_Type, &data)) return NULL;
+    Py_ssize_t n_row = ((Program *)decoder)->obj_size;
+    TxCell row[CELLS_TEST_MAX], env[ENVELOPE_SLOTS_TEST];
+    if (n_row > CELLS_TEST_MAX) {
+        PyErr_SetString(PyExc_ValueError, "at most 64 fields");
+        return NULL;
+    }
+    int status = cells_scan(decoder, (const unsigned char *)PyBytes_AS_STRING(data),
+                            PyBytes_GET_SIZE(data), env, ENVELOPE_SLOTS_TEST, row, n_row);
+    if (status < 0) return NULL;
+    if (status != TX_SCAN_OK) Py_RETURN_NONE;
+    PyObject *env_out = PyTuple_New(ENVELOPE_SLOTS_TEST), *row_out = PyTuple_New(n_row);
+    PyObject *result = NULL;
+    if (env_out == NULL || row_out == NULL) goto done;
+    for (Py_ssize_t i = 0; i < ENVELOPE_SLOTS_TEST; i++) {
+        PyObject *v = cell_value(&env[i]);
+        if (v == NULL) goto done;
+        PyTuple_SET_ITEM(env_out, i, v);
+    }
+    for (Py_ssize_t i = 0; i < n_row; i++) {
+        PyObject *v = cell_value(&row[i]);
+        if (v == NULL) goto done;
+        PyTuple_SET_ITEM(row_out, i, v);
+    }
+    result = PyTuple_Pack(2, env_out, row_out);
+done:
+    Py_XDECREF(env_out);
+    Py_XDECREF(row_out);
+    return result;
+}
+
+static int add_codec_api(PyObject *module) {
+    PyObject *capsule = PyCapsule_New(&codec_api, TX_CODEC_API_CAPSULE, NULL);
+    if (capsule == NULL) return -1;
+    if (PyModule_AddObject(module, "_C_API", capsule) < 0) {
+        Py_DECREF(capsule);
+        return -1;
+    }
+    return 0;
+}
+
 /* -- module ---------------------------------------------------------------------------------- */
 
 static PyObject *module_sha256_portable(PyObject *module, PyObject *arg) {
@@ -1311,6 +1665,12 @@ static PyMethodDef module_methods[] = {
      "sha256_portable(data) -> digest by the portable C code (sha256.h)"},
     {"chain_hash", (PyCFunction)(void (*)(void))module_chain_hash, METH_FASTCALL,
      "chain_hash(prev_hash, body) -> SHA-256(prev_hash || body) by the backend in use"},
+    {"_cells_encode", module_cells_encode, METH_VARARGS,
+     "_cells_encode(encoder, obj, fields, prev_hash) -> data: codec_api.h's encode_cells, "
+     "for tests"},
+    {"_cells_scan", module_cells_scan, METH_VARARGS,
+     "_cells_scan(decoder, data) -> (envelope, payload) cells or None: codec_api.h's "
+     "scan_cells, for tests"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1331,7 +1691,8 @@ PyMODINIT_FUNC PyInit__native_codec(void) {
         PyModule_AddIntConstant(module, "RECORD_SIZE_MAX", RECORD_SIZE_MAX) < 0 ||
         PyModule_AddIntConstant(module, "NESTING_MAX", NESTING_MAX) < 0 ||
         PyModule_AddIntConstant(module, "ITEMS_MAX", ITEMS_MAX) < 0 ||
-        PyModule_AddStringConstant(module, "SHA256_BACKEND", SHA256_BACKEND) < 0) {
+        PyModule_AddStringConstant(module, "SHA256_BACKEND", SHA256_BACKEND) < 0 ||
+        add_codec_api(module) < 0) {
         Py_DECREF(&ProgramType);
         Py_DECREF(&ReadersType);
         Py_DECREF(module);
