@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import threading
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -49,6 +49,7 @@ from tradex.infra.settings import Settings
 from tradex.log.source import Place
 from tradex.projections.clickhouse_http import administering, held_elsewhere, reading
 from tradex.projections.projector import (
+    ColumnarBatch,
     Event,
     Frozen,
     Projector,
@@ -223,11 +224,25 @@ class ClickHouseProjector(Projector):
             raise VersionSwitched(f"{self.namespace}: v{live} is live, not v{self.version}")
 
     def _apply(self, events: Sequence[Event], positions: Mapping[Place, int]) -> None:
+        self._write(lambda: self.rows(events), positions)
+
+    def _apply_columns(self, batch: ColumnarBatch, positions: Mapping[Place, int]) -> None:
+        self._write(lambda: self.column_rows(batch), positions)
+
+    def column_rows(self, batch: ColumnarBatch) -> dict[str, pa.Table]:
+        """Fold a columnar batch into Arrow tables by table name (columnar subclasses)."""
+        raise NotImplementedError(f"{self.name} is not columnar")
+
+    def _write(
+        self, fold: Callable[[], dict[str, pa.Table]], positions: Mapping[Place, int]
+    ) -> None:
+        """The batch's rows (``fold()``, run once the version is known live), table by table,
+        then its positions."""
         ch = self._ch
         assert ch is not None, "open() first"
         if self.live_writer:
             self._check_live(ch)
-        tables = self.rows(events)
+        tables = fold()
         known = {table.name for table in self.tables}
         assert set(tables) <= known, f"rows for unknown tables {set(tables) - known}"
         try:
