@@ -46,6 +46,7 @@ from tradex.matching import service as matcher_service
 from tradex.matching.partition import BookConfig
 from tradex.projections import admin
 from tradex.projections.analytics_model import BookState, ClickHouseReadModel, fold
+from tradex.projections.clickhouse_store import INSERT_SETTINGS
 from tradex.projections.projector import Event
 from tradex.projections.runner import batch_records_max
 from tradex.schemas.codec import Codec
@@ -136,7 +137,7 @@ def measure(settings: Settings, batch_records: int) -> tuple[dict[str, Any], dic
     for batch_tables in tables:
         for name, data in batch_tables.items():
             if data.num_rows:
-                ch.insert_arrow(f"{projector.database}.{name}", data)
+                ch.insert_arrow(f"{projector.database}.{name}", data, INSERT_SETTINGS)
     _phase("insert", len(events), *clock.lap(), found)
     projector.close()
     projector.drop()

@@ -255,6 +255,10 @@ class ClickHouseReadModel(ClickHouseProjector):
 
     columnar: ClassVar[bool] = True
     column_specs: ClassVar[Mapping[type, ColumnSpec]] = COLUMN_SPECS
+    # ~50 MB of record values per batch; an insert per table per batch costs ~5-10 ms
+    # whatever its size, and small parts cost merges later (measured: 7 us of CPU per
+    # event in batches of 20,000, 2.2 in batches of 100,000)
+    batch_records: ClassVar[int] = 200_000
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

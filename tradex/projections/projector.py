@@ -32,6 +32,9 @@ from tradex.schemas.columns import ColumnSpec, TypeColumns
 from tradex.schemas.envelope import Envelope
 
 VERSION_MAX = 1_000_000
+BATCH_RECORDS_MAX = 20_000  # records per batch (one sink transaction) of a row projector
+# of a columnar projector: no object per record, and a sink insert costs per batch too
+COLUMNAR_BATCH_RECORDS_MAX = 1_000_000
 NAMESPACE_CHARS_MAX = 40  # room for "_v<version>" and a table name in a 63-char identifier
 
 
@@ -122,6 +125,9 @@ class Projector(ABC):
     # in C and decodes each type of ``column_specs`` into columns, no object per record.
     columnar: ClassVar[bool] = False
     column_specs: ClassVar[Mapping[type, ColumnSpec]] = {}
+    # records per batch when the caller does not say (at most BATCH_RECORDS_MAX, or
+    # COLUMNAR_BATCH_RECORDS_MAX for a columnar projector)
+    batch_records: ClassVar[int] = BATCH_RECORDS_MAX
 
     def __init__(self, settings: Settings, version: int) -> None:
         assert 0 < version <= VERSION_MAX, version

@@ -43,7 +43,13 @@ from tradex.log.dead_letters import dead_letter
 from tradex.log.ids import EventSource
 from tradex.log.source import LogRecord, LogSource, Place, Tail, read_idle_s_max
 from tradex.log.topics import DEAD_LETTERS, TOPIC_TYPES
-from tradex.projections.projector import ColumnarBatch, Event, Projector
+from tradex.projections.projector import (
+    BATCH_RECORDS_MAX,
+    COLUMNAR_BATCH_RECORDS_MAX,
+    ColumnarBatch,
+    Event,
+    Projector,
+)
 from tradex.schemas.codec import Codec, CodecError, EnvelopeFields
 from tradex.schemas.columns import (
     STATUS_CORRUPT,
@@ -56,7 +62,7 @@ from tradex.schemas.columns import (
 
 log = logging.getLogger(__name__)
 
-batch_records_max = 20_000  # records per batch (one sink transaction)
+batch_records_max = BATCH_RECORDS_MAX  # records per batch (one sink transaction), row projectors
 idle_wait_s = 0.05  # how long a step waits for a first record
 LAG_MS_MAX = 60_000  # lags are counted per millisecond up to this; longer ones in the last bucket
 
@@ -157,12 +163,19 @@ class ProjectorRun:
         dead_letters: DeadLetters,
         *,
         until: Mapping[Place, int] | None = None,
-        batch_records: int = batch_records_max,
+        batch_records: int | None = None,
         track_lag: bool = False,
     ) -> None:
-        """``track_lag``: count each record's lag from its Kafka timestamp to being applied
-        (a live projector; a rebuild's records are old by design)."""
-        assert 0 < batch_records <= batch_records_max, batch_records
+        """``batch_records``: records per batch at most (None: the projector's default; a
+        row projector takes at most BATCH_RECORDS_MAX, a columnar one
+        COLUMNAR_BATCH_RECORDS_MAX). ``track_lag``: count each record's lag from its Kafka
+        timestamp to being applied (a live projector; a rebuild's records are old by
+        design)."""
+        limit = COLUMNAR_BATCH_RECORDS_MAX if projector.columnar else BATCH_RECORDS_MAX
+        if batch_records is None:
+            batch_records = projector.batch_records
+        assert 0 < batch_records <= COLUMNAR_BATCH_RECORDS_MAX, batch_records
+        batch_records = min(batch_records, limit)
         self.projector = projector
         self.source = source
         self.codec = codec
