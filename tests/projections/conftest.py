@@ -24,3 +24,9 @@ def exchange(stack: Settings) -> Iterator[Exchange]:
     if topics:
         for future in admin.delete_topics(topics, operation_timeout=30).values():
             future.result()
+
+
+@pytest.fixture
+def pg(exchange: Exchange, pg_database: str) -> Settings:
+    """The exchange's settings with a PostgreSQL database of the test's own."""
+    return dataclasses.replace(exchange.settings, postgres_db=pg_database)

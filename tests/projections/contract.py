@@ -216,3 +216,10 @@ def copy_log(
     assert poisoned, f"{topics[0]} is empty"
     assert producer.flush(30) == 0
     source.close()
+
+
+class PostgresContract(ProjectorContract):
+    """The contract for read models in PostgreSQL: each test gets a database of its own."""
+
+    def isolate(self, settings: Settings, request: pytest.FixtureRequest) -> Settings:
+        return dataclasses.replace(settings, postgres_db=request.getfixturevalue("pg_database"))

@@ -5,7 +5,6 @@ and bad arguments refused (on PostgreSQL, the same code for every store)."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import signal
 import subprocess
@@ -22,7 +21,6 @@ from tests.projections.contract import (
     run_process,
     run_version,
 )
-from tests.projections.exchange import Exchange
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.projections import admin
 from tradex.projections.pg_read import PostgresReader
@@ -31,11 +29,6 @@ from tradex.projections.postgres import PostgresReadModel
 pytestmark = pytest.mark.integration
 NAME = "postgres"
 WAIT_S = 60.0
-
-
-@pytest.fixture
-def pg(exchange: Exchange, pg_database: str) -> Settings:
-    return dataclasses.replace(exchange.settings, postgres_db=pg_database)
 
 
 def cli(settings: Settings, *words: str, fault: str = "") -> subprocess.CompletedProcess[str]:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pytest
 
-from tests.projections.contract import CODEC, ProjectorContract, decoded, run_version
-from tests.projections.exchange import Exchange
+from tests.projections.contract import CODEC, PostgresContract, decoded, run_version
 from tradex.domain import (
     AccountBook,
     HoldReleased,
@@ -39,16 +37,8 @@ def fetch(settings: Settings, sql: str) -> list[tuple[object, ...]]:
     return asyncio.run(_fetch(settings, sql))
 
 
-class TestPostgresContract(ProjectorContract):
+class TestPostgresContract(PostgresContract):
     name: ClassVar[str] = "postgres"
-
-    def isolate(self, settings: Settings, request: pytest.FixtureRequest) -> Settings:
-        return dataclasses.replace(settings, postgres_db=request.getfixturevalue("pg_database"))
-
-
-@pytest.fixture
-def pg(exchange: Exchange, pg_database: str) -> Settings:
-    return dataclasses.replace(exchange.settings, postgres_db=pg_database)
 
 
 def test_balances_equal_the_domain_fold_of_account_events(pg: Settings) -> None:
@@ -176,3 +166,34 @@ def fetch_records(settings: Settings, sql: str) -> list[Any]:
             await conn.close()
 
     return asyncio.run(run())
+
+
+def test_decimal_views_use_the_asset_scales_and_instrument_sizes(pg: Settings) -> None:
+    from decimal import Decimal
+
+    from tests.market import LOT, TICK
+
+    run_version(pg, "postgres", 1, live=True)
+    raw = {
+        (r["account_id"], r["asset"]): r
+        for r in fetch_records(pg, "SELECT * FROM {ns}.balances WHERE account_id > 0")
+    }
+    shown = fetch_records(pg, "SELECT * FROM {ns}.balances_decimal WHERE account_id > 0")
+    assert len(shown) == len(raw) > 0
+    scales = {"BTC": 8, "USD": 2}
+    for row in shown:
+        base = raw[(row["account_id"], row["asset"])]
+        assert row["available"] == Decimal(base["available"]).scaleb(-scales[row["asset"]])
+        assert row["held"] == Decimal(base["held"]).scaleb(-scales[row["asset"]])
+    orders = {r["order_id"]: r for r in fetch_records(pg, "SELECT * FROM {ns}.orders")}
+    decimal_orders = fetch_records(pg, "SELECT * FROM {ns}.orders_decimal WHERE filled_qty > 0")
+    assert decimal_orders
+    for row in decimal_orders:
+        order = orders[row["order_id"]]
+        # price p ticks: p * TICK cents per lot of LOT satoshi -> USD per BTC
+        per_btc = Decimal(TICK) / 100 * Decimal(10**8) / LOT
+        assert row["price"] == order["price"] * per_btc
+        assert row["qty"] == Decimal(order["qty"] * LOT).scaleb(-8)
+        assert row["filled_qty"] == Decimal(order["filled_qty"] * LOT).scaleb(-8)
+        average = Decimal(order["filled_notional"]) * per_btc / order["filled_qty"]
+        assert abs(row["avg_price"] - average) < Decimal("1e-12")  # PostgreSQL rounds at 1e-18

@@ -4,14 +4,12 @@ TimescaleDB path checked by PostgreSQL's own parser."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from typing import Any, ClassVar
 
 import pglast
 import pytest
 
-from tests.projections.contract import ProjectorContract, decoded, run_version
-from tests.projections.exchange import Exchange
+from tests.projections.contract import PostgresContract, decoded, run_version
 from tradex.domain import engine
 from tradex.infra import postgres
 from tradex.infra.settings import Settings
@@ -21,16 +19,8 @@ from tradex.projections.projector import namespace
 pytestmark = pytest.mark.integration
 
 
-class TestTimescaleContract(ProjectorContract):
+class TestTimescaleContract(PostgresContract):
     name: ClassVar[str] = "timescale"
-
-    def isolate(self, settings: Settings, request: pytest.FixtureRequest) -> Settings:
-        return dataclasses.replace(settings, postgres_db=request.getfixturevalue("pg_database"))
-
-
-@pytest.fixture
-def pg(exchange: Exchange, pg_database: str) -> Settings:
-    return dataclasses.replace(exchange.settings, postgres_db=pg_database)
 
 
 def expected_candles(trades: list[Any], seconds: int) -> dict[tuple[int, int], tuple[int, ...]]:

@@ -104,7 +104,8 @@ class PeerLedger(Application):
         return {a: (account.available.get(a, 0), account.held.get(a, 0)) for a in assets}
 
 
-def peer_env(settings: Settings, database: str) -> dict[str, str]:
+def postgres_env(settings: Settings, database: str) -> dict[str, str]:
+    """eventsourcing's settings for its PostgreSQL persistence on ``database``."""
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": database,
@@ -112,8 +113,11 @@ def peer_env(settings: Settings, database: str) -> dict[str, str]:
         "POSTGRES_PORT": str(settings.postgres_port),
         "POSTGRES_USER": settings.postgres_user,
         "POSTGRES_PASSWORD": settings.postgres_password,
-        "AGGREGATE_CACHE_MAXSIZE": str(CACHE_MAXSIZE),
     }
+
+
+def peer_env(settings: Settings, database: str) -> dict[str, str]:
+    return {**postgres_env(settings, database), "AGGREGATE_CACHE_MAXSIZE": str(CACHE_MAXSIZE)}
 
 
 def run_peer(

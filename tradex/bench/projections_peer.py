@@ -29,6 +29,7 @@ from eventsourcing.projection import Projection, ProjectionRunner
 from psycopg.sql import SQL, Identifier
 
 from tradex import domain
+from tradex.bench.ledger_peer import postgres_env
 from tradex.infra.settings import Settings
 
 NAMESPACE = uuid.UUID("0b7e4c67-4a43-4a7e-9e8b-4f2c9c1d5a10")
@@ -195,15 +196,7 @@ def _order_change(name: str, e: Any) -> tuple[int, int, str, int, int] | None:
 
 
 def peer_env(settings: Settings, database: str) -> dict[str, str]:
-    return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": database,
-        "POSTGRES_HOST": settings.postgres_host,
-        "POSTGRES_PORT": str(settings.postgres_port),
-        "POSTGRES_USER": settings.postgres_user,
-        "POSTGRES_PASSWORD": settings.postgres_password,
-        "CREATE_TABLE": "y",
-    }
+    return {**postgres_env(settings, database), "CREATE_TABLE": "y"}
 
 
 def run_peer(

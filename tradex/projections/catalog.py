@@ -9,6 +9,7 @@ from tradex.projections.projector import Projector
 # name -> "module:class" (imported on use: a Redis projector does not load chdb)
 PROJECTORS: dict[str, str] = {
     "postgres": "tradex.projections.postgres:PostgresReadModel",
+    "redis": "tradex.projections.market:RedisReadModel",
     "clickhouse": "tradex.projections.analytics_model:ClickHouseReadModel",
     "timescale": "tradex.projections.timescale:TimescaleReadModel",
 }

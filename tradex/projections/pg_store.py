@@ -76,10 +76,19 @@ class Table:
     partition_by: str = ""
 
 
+class View(NamedTuple):
+    """A view of a version over its tables; ``sql`` is its SELECT, with ``{s}`` for the
+    version's schema. Readers see it like a table (through the reader schema)."""
+
+    name: str
+    sql: str
+
+
 class PostgresProjector(Projector):
     """The PostgreSQL sink: subclasses give :attr:`tables`, :meth:`load` and :meth:`write`."""
 
     tables: ClassVar[tuple[Table, ...]]
+    views: ClassVar[tuple[View, ...]] = ()
 
     def __init__(self, settings: Settings, version: int) -> None:
         super().__init__(settings, version)
@@ -126,6 +135,7 @@ class PostgresProjector(Projector):
             )""",
             *self.table_ddl(),
             *self.extra_ddl(),
+            *(f"CREATE OR REPLACE VIEW {s}.{v.name} AS {v.sql.format(s=s)}" for v in self.views),
         ]
 
     def table_ddl(self) -> list[str]:
@@ -278,7 +288,8 @@ class PostgresProjector(Projector):
                     f"SELECT 1 FROM {META_SCHEMA}.versions WHERE namespace = $1 FOR UPDATE", ns
                 )
                 await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ns}")
-                for name in ("positions", *(t.name for t in self.tables)):
+                names = ("positions", *(t.name for t in self.tables), *(v.name for v in self.views))
+                for name in names:
                     await conn.execute(f"DROP VIEW IF EXISTS {ns}.{name}")
                     await conn.execute(f"CREATE VIEW {ns}.{name} AS SELECT * FROM {s}.{name}")
                 await conn.execute(

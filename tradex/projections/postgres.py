@@ -34,7 +34,7 @@ from tradex.domain.journal import FEES_ACCOUNT
 from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS
 from tradex.projections import orders_fold
 from tradex.projections.ledger_fold import fold
-from tradex.projections.pg_store import Index, PostgresProjector, Table
+from tradex.projections.pg_store import Index, PostgresProjector, Table, View
 from tradex.projections.projector import Event
 
 _POSITION = "event_partition int NOT NULL, event_offset bigint NOT NULL"
@@ -132,6 +132,72 @@ TABLES = (
     ),
 )  # fmt: skip
 
+# Decimals for people: amounts with the asset's scale; a price of p ticks is
+# p * tick_size quote minor units per lot, i.e. p * tick_size * 10^base_scale /
+# (lot_size * 10^quote_scale) quote units per base unit; q lots are q * lot_size /
+# 10^base_scale base units.
+_INSTRUMENT_JOIN = (
+    "JOIN {s}.instruments i ON i.instrument_id = x.instrument_id "
+    "JOIN {s}.assets b ON b.code = i.base JOIN {s}.assets q ON q.code = i.quote"
+)
+
+
+def _amount(column: str, scale: str) -> str:
+    """``column`` minor units as a decimal with the asset's ``scale`` (exact, no trailing 0)."""
+    return f"trim_scale({column}::numeric / power(10::numeric, {scale}))"
+
+
+def _price(column: str) -> str:
+    """Ticks as quote units per base unit (tables joined as in _INSTRUMENT_JOIN)."""
+    return (
+        f"trim_scale({column}::numeric * i.tick_size * power(10::numeric, b.scale) "
+        f"/ (i.lot_size * power(10::numeric, q.scale)))"
+    )
+
+
+def _qty(column: str) -> str:
+    """Lots as base units."""
+    return f"trim_scale({column}::numeric * i.lot_size / power(10::numeric, b.scale))"
+
+
+VIEWS = (
+    View(
+        "balances_decimal",
+        f"SELECT x.account_id, x.asset, {_amount('x.available', 'a.scale')} AS available, "
+        f"{_amount('x.held', 'a.scale')} AS held, "
+        f"{_amount('(x.available + x.held)', 'a.scale')} AS total, x.updated_time_ns, "
+        "x.event_partition, x.event_offset FROM {s}.balances x JOIN {s}.assets a ON a.code = x.asset",
+    ),
+    View(
+        "postings_decimal",
+        f"SELECT x.event_id, x.posting_index, x.account_id, x.asset, "
+        f"{_amount('x.delta', 'a.scale')} AS delta, x.event_time_ns, x.event_partition, "
+        "x.event_offset FROM {s}.postings x JOIN {s}.assets a ON a.code = x.asset",
+    ),
+    View(
+        "orders_decimal",
+        f"SELECT x.order_id, x.account_id, x.instrument_id, i.symbol, x.command_id, x.side, "
+        f"x.kind, x.status, {_price('x.price')} AS price, {_qty('x.qty')} AS qty, "
+        f"{_qty('x.filled_qty')} AS filled_qty, CASE WHEN x.filled_qty > 0 THEN "
+        f"trim_scale({_price('x.filled_notional')} / x.filled_qty) END AS avg_price, "
+        f"{_amount('x.fees', 'q.scale')} AS fees, x.reject_reason, x.engine_end_reason, "
+        f"x.created_time_ns, x.updated_time_ns FROM {{s}}.orders x {_INSTRUMENT_JOIN}",
+    ),
+    View(
+        "fills_decimal",
+        f"SELECT x.order_id, x.trade_id, x.account_id, x.instrument_id, i.symbol, x.side, "
+        f"x.liquidity, {_price('x.price')} AS price, {_qty('x.qty')} AS qty, "
+        f"{_amount('x.notional', 'q.scale')} AS notional, {_amount('x.fee', 'q.scale')} AS fee, "
+        f"x.fee_asset, x.event_time_ns FROM {{s}}.fills x {_INSTRUMENT_JOIN}",
+    ),
+    View(
+        "trades_decimal",
+        f"SELECT x.trade_id, x.instrument_id, i.symbol, {_price('x.price')} AS price, "
+        f"{_qty('x.qty')} AS qty, x.taker_side, x.maker_order_id, x.taker_order_id, "
+        f"x.event_time_ns FROM {{s}}.trades x {_INSTRUMENT_JOIN}",
+    ),
+)
+
 _UPSERTS = {
     "assets": ("code", "scale", "created_time_ns", "event_partition", "event_offset"),
     "instruments": (
@@ -172,6 +238,7 @@ class PostgresReadModel(PostgresProjector):
         (engine.L2Delta, engine.Rested, engine.RulesApplied)  # the book is Redis's
     )
     tables: ClassVar[tuple[Table, ...]] = TABLES
+    views: ClassVar[tuple[View, ...]] = VIEWS
 
     async def write(self, conn: asyncpg.Connection, events: Sequence[Event]) -> None:
         rows = fold(events, ACCOUNT_EVENTS, REFERENCE_EVENTS)
