@@ -4,6 +4,9 @@ markers, no aborted record, same ends; and RecordBatch itself."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 from confluent_kafka import Producer
@@ -168,3 +171,16 @@ def test_a_record_batch_from_records_and_back() -> None:
         RecordBatch(("a",), b"xy", np.array([0, 1]), b"", np.array([0, 0]),
                     np.zeros(1, np.uint8), np.zeros(1, np.int32), np.zeros(1, np.int32),
                     np.zeros(1, np.int64), np.zeros(1, np.int64))  # fmt: skip
+
+
+def test_a_reader_is_not_closed_under_a_poll(settings: Settings) -> None:
+    ensure_topics(settings, {"idle": TopicSpec(partitions=1)})
+    config = {"bootstrap.servers": settings.kafka_bootstrap, "group.id": "g"}
+    reader = _native_kafka.Reader(config, [settings.topic("idle")], [(0, 0, 0)])
+    polling = threading.Thread(target=reader.poll, args=(3_000, 10))  # nothing comes: waits
+    polling.start()
+    time.sleep(0.5)
+    with pytest.raises(RuntimeError, match="another thread polls"):
+        reader.close()
+    polling.join()
+    reader.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from typing import Any
 
 import numpy as np
@@ -355,3 +356,29 @@ def test_the_decoder_refuses_bad_programs() -> None:
         decoder.decode(b"abc", np.array([0, 5], np.int64))
     with pytest.raises(ValueError):
         decoder.decode(b"abc", np.array([0, 1], np.int64), np.zeros(3, np.uint8))
+
+
+def test_a_decoder_is_used_by_one_thread_at_a_time() -> None:
+    """decode releases the GIL; a second thread's call meanwhile is refused, not raced."""
+    reader = ColumnReader(CODEC, {type(samples()[7]): ColumnSpec()})
+    data = CODEC.encode_domain(samples()[7], ENV).data
+    values, offsets = _batch([data] * 200_000)
+    refused: list[BaseException] = []
+    decoded: list[int] = []
+
+    def decode_some() -> None:
+        for _ in range(6):
+            try:
+                found = reader.decode(values, offsets)
+            except RuntimeError as exc:
+                refused.append(exc)
+                continue
+            decoded.append(int(np.count_nonzero(found.status == STATUS_DECODED)))
+
+    threads = [threading.Thread(target=decode_some) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert refused and all("one thread at a time" in str(exc) for exc in refused)
+    assert decoded and set(decoded) == {200_000}, "a decode that ran was not disturbed"

@@ -57,6 +57,7 @@ typedef struct {
     int32_t **topic_place;    /* per topic: partition -> place index (-1: not assigned) */
     const rd_kafka_topic_t *rkt_cache[TOPICS_MAX]; /* topic handle seen -> topic index */
     rd_kafka_message_t **messages; /* RECORDS_MAX pointers, allocated on first poll */
+    int busy; /* a poll is running (with the GIL released): another poll or close refused */
 } Reader;
 
 static void raise_read_error(rd_kafka_resp_err_t err, const char *text) {
@@ -266,18 +267,24 @@ static PyObject *reader_poll(Reader *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "1 <= records_max <= RECORDS_MAX, timeout_ms >= 0");
         return NULL;
     }
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "a Reader is polled by one thread at a time");
+        return NULL;
+    }
     if (self->messages == NULL) {
         self->messages = PyMem_Malloc(RECORDS_MAX * sizeof(rd_kafka_message_t *));
         if (self->messages == NULL) return PyErr_NoMemory();
     }
     rd_kafka_message_t **messages = self->messages;
     ssize_t got, more = 0;
+    self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     got = rd_kafka_consume_batch_queue(self->queue, timeout_ms, messages, 1);
     if (got == 1 && records_max > 1) {
         more = rd_kafka_consume_batch_queue(self->queue, 0, messages + 1, (size_t)records_max - 1);
     }
     Py_END_ALLOW_THREADS
+    self->busy = 0;
     if (got < 0 || more < 0) {
         raise_read_error(rd_kafka_last_error(), "consume");
         return NULL;
@@ -321,6 +328,7 @@ static PyObject *reader_poll(Reader *self, PyObject *args) {
     int64_t *offsets = (int64_t *)data[7], *timestamps = (int64_t *)data[8];
     int back = 0; /* a record at or below the place's position: a read that went back */
     int stray = 0; /* a message of a place not assigned */
+    self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     Py_ssize_t r = 0, v = 0, k = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -364,6 +372,7 @@ static PyObject *reader_poll(Reader *self, PyObject *args) {
     }
     for (Py_ssize_t i = 0; i < n; i++) rd_kafka_message_destroy(messages[i]);
     Py_END_ALLOW_THREADS
+    self->busy = 0;
     if (back || stray) {
         for (int j = 0; j < 9; j++) Py_DECREF(out[j]);
         PyErr_SetString(PyExc_RuntimeError, back ? "a read went back in a partition"
@@ -391,6 +400,10 @@ static PyObject *reader_positions(Reader *self, PyObject *Py_UNUSED(ignored)) {
 }
 
 static PyObject *reader_close(Reader *self, PyObject *Py_UNUSED(ignored)) {
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "close while another thread polls");
+        return NULL;
+    }
     reader_release(self);
     Py_RETURN_NONE;
 }

@@ -778,6 +778,7 @@ typedef struct {
     TypeProg **types;
     int n_ids;
     IdEntry *ids; /* sorted by wire id */
+    int busy;     /* a decode is running (GIL released): add, ignore, decode refused */
 } ColumnDecoder;
 
 static void decoder_dealloc(ColumnDecoder *self) {
@@ -814,7 +815,14 @@ static int find_id(const ColumnDecoder *self, uint32_t wire_id) {
     return -1;
 }
 
+static int refuse_busy(const ColumnDecoder *self) {
+    if (!self->busy) return 0;
+    PyErr_SetString(PyExc_RuntimeError, "a ColumnDecoder is used by one thread at a time");
+    return -1;
+}
+
 static int add_id(ColumnDecoder *self, PyObject *wire_id_obj, int action) {
+    if (refuse_busy(self) < 0) return -1;
     unsigned long wire_id = PyLong_AsUnsignedLong(wire_id_obj);
     if (PyErr_Occurred()) return -1;
     if (wire_id > UINT32_MAX) return bad("a wire id is 4 bytes");
@@ -847,6 +855,7 @@ static PyObject *decoder_add(ColumnDecoder *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O!O!O!O!", &PyTuple_Type, &wire_ids, &PyTuple_Type, &ops,
                           &PyTuple_Type, &columns, &PyTuple_Type, &rchecks))
         return NULL;
+    if (refuse_busy(self) < 0) return NULL;
     if (self->n_types >= PROGRAMS_MAX) return bad("more than PROGRAMS_MAX programs"), NULL;
     Py_ssize_t n_cols = PyTuple_GET_SIZE(columns);
     if (n_cols > COLUMNS_MAX || PyTuple_GET_SIZE(ops) > OPS_MAX ||
@@ -962,6 +971,7 @@ fail:
 static PyObject *decoder_decode(ColumnDecoder *self, PyObject *args) {
     PyObject *values_obj, *offsets_obj, *skip_obj = Py_None;
     if (!PyArg_ParseTuple(args, "OO|O", &values_obj, &offsets_obj, &skip_obj)) return NULL;
+    if (refuse_busy(self) < 0) return NULL;
     Py_buffer values, offsets, skip;
     int have_skip = skip_obj != Py_None;
     if (PyObject_GetBuffer(values_obj, &values, PyBUF_SIMPLE) < 0) return NULL;
@@ -987,6 +997,7 @@ static PyObject *decoder_decode(ColumnDecoder *self, PyObject *args) {
     const uint8_t *data = (const uint8_t *)values.buf, *skips = have_skip ? skip.buf : NULL;
     for (int k = 0; k < self->n_types; k++) type_reset(self->types[k]);
     int failure = OK, bad_offsets = 0;
+    self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     int last = -1;
     uint32_t last_id = 0;
@@ -1025,6 +1036,7 @@ static PyObject *decoder_decode(ColumnDecoder *self, PyObject *args) {
         else status[i] = (uint8_t)got;
     }
     Py_END_ALLOW_THREADS
+    self->busy = 0;
     if (bad_offsets) {
         bad("offsets out of order or beyond the values");
         goto done;
