@@ -27,6 +27,14 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.projections.service",
         "keep read models current: tradex run projector NAME [NAME...]",
     ),
+    ("run", "api"): (
+        "tradex.queries.service",
+        "run the REST API (uvicorn): --host --port --workers",
+    ),
+    ("api", "create-user"): (
+        "tradex.queries.users_cli",
+        "a user (the first admin): --username --roles",
+    ),
     ("projections",): ("tradex.projections.admin", "read models: status | rebuild | verify"),
     ("matching", "verify"): (
         "tradex.matching.verify",

@@ -33,8 +33,9 @@ def _tradex(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 def test_every_service_is_healthy(stack: Settings) -> None:
     results = stack_module.status(stack)
-    assert [h.service for h in results] == ["kafka", "postgres", "redis", "clickhouse"]
+    assert [h.service for h in results] == ["kafka", "postgres", "redis", "clickhouse", "api"]
     assert all(h.ok for h in results), stack_module.format_health(results)
+    assert results[-1].state in (None, "off"), results[-1]  # the API: running or not started
 
 
 def test_up_again_is_idempotent_and_keeps_the_cluster(stack: Settings) -> None:
@@ -54,12 +55,13 @@ def test_status_command_from_another_process(stack: Settings) -> None:
     done = _tradex("stack", "status", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert [line.split()[:2] for line in lines] == [
+    assert [line.split()[:2] for line in lines[:4]] == [
         ["kafka", "up"],
         ["postgres", "up"],
         ["redis", "up"],
         ["clickhouse", "up"],
     ]
+    assert lines[4].split()[:2] in (["api", "up"], ["api", "off"])
     assert f"open in process {os.getpid()}" in lines[3]
 
 
@@ -67,6 +69,7 @@ def test_bad_arguments_fail_clearly_and_change_nothing(stack: Settings) -> None:
     cases = [
         (("stack", "up", "--brokers", "0"), "--brokers must be 1..9"),
         (("stack", "up", "--only", "kafka,mongo"), "unknown service 'mongo'"),
+        (("stack", "up", "--only", "api"), "start it with `tradex run api`"),
         (("stack", "down", "--wipe", "--only", "redis"), "cannot be combined"),
         (("stack", "logs", "zookeeper"), "no log for 'zookeeper'"),
         (("stack", "up", "--brokers", "3"), "belongs to a 1-broker cluster"),

@@ -40,6 +40,7 @@ class Health:
     detail: str
     log_path: Path | None = None
     process_dead: bool = False  # after a start this is final: no point waiting
+    state: str | None = None  # shown instead of up/DOWN (an optional process: "off")
 
 
 def _task_state(stat_path: str) -> str | None:

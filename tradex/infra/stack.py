@@ -10,10 +10,12 @@ until every service answers. ``down`` stops the processes and keeps the data.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,13 +28,17 @@ from tradex.infra.local_process import (
     StackError,
     file_lock,
     pid_alive,
+    pid_cmdline,
+    read_pid,
     tail,
 )
 from tradex.infra.local_redis import LocalRedis
 from tradex.infra.settings import Settings
 
 services_all = ("kafka", "postgres", "redis", "clickhouse")
+processes_all = ("api",)  # processes of the stack `status` knows; started by `tradex run`
 up_timeout_s_default = 120.0
+api_health_timeout_s = 3.0
 health_poll_s = 0.5
 log_lines_on_error = 25
 
@@ -44,12 +50,38 @@ def _brokers(settings: Settings, requested: int | None) -> int:
     return recorded if recorded is not None else settings.kafka_brokers
 
 
-def _select(only: Sequence[str] | None) -> list[str]:
-    chosen = list(services_all) if not only else list(dict.fromkeys(only))
+def _select(only: Sequence[str] | None, known: Sequence[str] = services_all) -> list[str]:
+    chosen = list(known) if not only else list(dict.fromkeys(only))
     for name in chosen:
-        if name not in services_all:
-            raise ValueError(f"unknown service {name!r}; choose from {', '.join(services_all)}")
+        if name in processes_all and name not in known:
+            raise ValueError(
+                f"{name!r} is a process, not a service: start it with `tradex run {name}`"
+            )
+        if name not in known:
+            raise ValueError(f"unknown service {name!r}; choose from {', '.join(known)}")
     return chosen
+
+
+def api_health(settings: Settings) -> Health:
+    """The API processes of this stack dir (``run/api-<port>.pid``), each asked for its
+    ``/health``; none running is not a failure (state ``off``)."""
+    found = []
+    for pid_file in sorted((settings.stack_dir / "run").glob("api-*.pid")):
+        lines = pid_file.read_text().split("\n")
+        pid = read_pid(pid_file)
+        if pid is None or not pid_alive(pid) or "run api" not in pid_cmdline(pid):
+            continue
+        port, host, prefix = lines[1], lines[2], lines[3] if len(lines) > 3 else ""
+        url = f"http://{host}:{port}/health"
+        try:
+            with urllib.request.urlopen(url, timeout=api_health_timeout_s) as answer:
+                body = json.loads(answer.read())
+        except (OSError, ValueError) as exc:
+            return Health("api", False, f"{url}: {exc}")
+        found.append(f"{url} (pid {pid}, prefix {prefix!r}, instruments {body.get('instruments')})")
+    if not found:
+        return Health("api", True, "not running (start it with `tradex run api`)", state="off")
+    return Health("api", True, "; ".join(found))
 
 
 def clickhouse_health(settings: Settings) -> Health:
@@ -90,6 +122,8 @@ class Stack:
             return self.postgres.health()
         if name == "redis":
             return self.redis.health()
+        if name == "api":
+            return api_health(self.settings)
         assert name == "clickhouse", name
         return clickhouse_health(self.settings)
 
@@ -165,9 +199,10 @@ def _wait_healthy(stack: Stack, chosen: list[str], timeout_s: float) -> list[Hea
 
 
 def status(settings: Settings | None = None, only: Sequence[str] | None = None) -> list[Health]:
+    """The services' health, then the stack's processes' (the API)."""
     settings = settings or settings_module.load()
     stack = Stack(settings)
-    return [stack.health(name) for name in _select(only)]
+    return [stack.health(name) for name in _select(only, (*services_all, *processes_all))]
 
 
 def down(
@@ -202,7 +237,7 @@ def down(
 def format_health(results: Sequence[Health]) -> str:
     lines = []
     for health in results:
-        state = "up" if health.ok else "DOWN"
+        state = health.state or ("up" if health.ok else "DOWN")
         line = f"{health.service:<11} {state:<5} {health.detail}"
         if not health.ok and health.log_path is not None:
             line += f"  (log: {health.log_path})"

@@ -21,7 +21,7 @@ import asyncpg
 
 from tradex.infra import postgres
 from tradex.infra.settings import Settings
-from tradex.projections import orders_fold
+from tradex.projections import orders_fold, timescale
 from tradex.projections.projector import namespace
 
 ROWS_MAX = 1_000  # rows of one page, at most
@@ -170,6 +170,55 @@ class PostgresReader:
         )
         return rows
 
+    async def orders_page(
+        self, conn: asyncpg.Connection, account_id: int, *, instrument_id: int | None = None,
+        from_order_id: int | None = None, start_ns: int | None = None, end_ns: int | None = None,
+        limit: int = 500,
+    ) -> list[asyncpg.Record]:  # fmt: skip
+        """An account's orders, oldest first: from ``from_order_id`` on, else the newest
+        ``limit`` (Binance's allOrders); optionally one instrument and a creation-time range."""
+        where, args = ["account_id = $1"], [account_id]
+        for column, op, value in (
+            ("instrument_id", "=", instrument_id), ("order_id", ">=", from_order_id),
+            ("created_time_ns", ">=", start_ns), ("created_time_ns", "<=", end_ns),
+        ):  # fmt: skip
+            if value is not None:
+                args.append(value)
+                where.append(f"{column} {op} ${len(args)}")
+        args.append(_limit(limit))
+        order = "ASC" if from_order_id is not None else "DESC"
+        rows: list[asyncpg.Record] = await conn.fetch(
+            f"SELECT * FROM {self.ns}.orders WHERE {' AND '.join(where)} "
+            f"ORDER BY order_id {order} LIMIT ${len(args)}",
+            *args,
+        )
+        return rows if order == "ASC" else rows[::-1]
+
+    async def fills_page(
+        self, conn: asyncpg.Connection, account_id: int, *, instrument_id: int | None = None,
+        order_id: int | None = None, from_trade_id: int | None = None,
+        start_ns: int | None = None, end_ns: int | None = None, limit: int = 500,
+    ) -> list[asyncpg.Record]:  # fmt: skip
+        """An account's fills, oldest first: from ``from_trade_id`` on, else the newest
+        ``limit`` (Binance's myTrades); optionally one instrument, one order, a time range."""
+        where, args = ["account_id = $1"], [account_id]
+        for column, op, value in (
+            ("instrument_id", "=", instrument_id), ("order_id", "=", order_id),
+            ("trade_id", ">=", from_trade_id), ("event_time_ns", ">=", start_ns),
+            ("event_time_ns", "<=", end_ns),
+        ):  # fmt: skip
+            if value is not None:
+                args.append(value)
+                where.append(f"{column} {op} ${len(args)}")
+        args.append(_limit(limit))
+        order = "ASC" if from_trade_id is not None else "DESC"
+        rows: list[asyncpg.Record] = await conn.fetch(
+            f"SELECT * FROM {self.ns}.fills WHERE {' AND '.join(where)} "
+            f"ORDER BY trade_id {order}, order_id {order} LIMIT ${len(args)}",
+            *args,
+        )
+        return rows if order == "ASC" else rows[::-1]
+
     async def fills(
         self, conn: asyncpg.Connection, account_id: int, start_ns: int = 0,
         end_ns: int = (1 << 63) - 1, limit: int = 100,
@@ -204,6 +253,26 @@ class PostgresReader:
         )
         return rows
 
+    async def withdrawal(
+        self, conn: asyncpg.Connection, withdrawal_id: str
+    ) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await conn.fetchrow(
+            f"SELECT * FROM {self.ns}.withdrawals WHERE withdrawal_id = $1", withdrawal_id
+        )
+        return row
+
+    async def withdrawals_by_status(
+        self, conn: asyncpg.Connection, status: str, limit: int = 100
+    ) -> list[asyncpg.Record]:
+        """Withdrawals of every account in ``status`` (REQUESTED: waiting for a decision)."""
+        rows: list[asyncpg.Record] = await conn.fetch(
+            f"SELECT * FROM {self.ns}.withdrawals WHERE status = $1 "
+            "ORDER BY requested_time_ns LIMIT $2",
+            status,
+            _limit(limit),
+        )
+        return rows
+
     # -- reference -------------------------------------------------------------------------
 
     async def reference(self, conn: asyncpg.Connection) -> dict[str, list[Any]]:
@@ -215,3 +284,31 @@ class PostgresReader:
         ):  # fmt: skip
             found[table] = list(await conn.fetch(f"SELECT * FROM {self.ns}.{table} ORDER BY {key}"))
         return found
+
+
+class CandleReader:
+    """Candles of the ``timescale`` read model (either storage path, through its views)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.ns = namespace(settings, "timescale")
+
+    async def candles(
+        self, conn: asyncpg.Connection, instrument_id: int, interval: str, *,
+        start_ns: int | None = None, end_ns: int | None = None, limit: int = 500,
+    ) -> list[asyncpg.Record]:  # fmt: skip
+        """Candles whose bucket starts in [start_ns, end_ns], oldest first: from
+        ``start_ns`` on, else the newest ``limit`` up to ``end_ns`` (Binance's klines)."""
+        found = timescale.INTERVALS_BY_NAME[interval]
+        columns = ", ".join(timescale.CANDLE_COLUMNS)
+        low = timescale.time_text(start_ns if start_ns is not None else 0)
+        high = timescale.time_text(end_ns if end_ns is not None else (1 << 62))
+        order = "ASC" if start_ns is not None else "DESC"
+        rows: list[asyncpg.Record] = await conn.fetch(
+            f"SELECT {columns} FROM {self.ns}.candles_{found.name} WHERE instrument_id = $1 "
+            f"AND bucket >= $2 AND bucket <= $3 ORDER BY bucket {order} LIMIT $4",
+            instrument_id,
+            low,
+            high,
+            _limit(limit),
+        )
+        return rows if order == "ASC" else rows[::-1]

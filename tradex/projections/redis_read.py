@@ -246,6 +246,21 @@ def _instruments(reply: Any) -> dict[int, dict[str, Any]]:
     return dict(sorted(found.items()))
 
 
+def _assets(reply: Any) -> dict[str, int]:
+    return {
+        asset: int(scale) for asset, scale in sorted(_hash(_live(reply, "assets")[1][1]).items())
+    }
+
+
+def _market(reply: Any) -> dict[str, Any]:
+    fields = _hash(_live(reply, "market")[1][1])
+    return {
+        name: int(fields[name]) if fields[name].lstrip("-").isdigit() else fields[name]
+        for name in layout.MARKET_FIELDS
+        if name in fields
+    }
+
+
 def _book_keys(instrument_id: int) -> tuple[str, ...]:
     return (
         layout.market(instrument_id),
@@ -302,6 +317,14 @@ class MarketReader(_Base):
         """Reference rows of every instrument, by id (with base/quote scales)."""
         return _instruments(self._call("instruments", *_INSTRUMENT_KEYS))
 
+    def assets(self) -> dict[str, int]:
+        """Every asset's scale (decimal places of a minor unit)."""
+        return _assets(self._call("hash", layout.REF_ASSETS))
+
+    def market(self, instrument_id: int) -> dict[str, Any]:
+        """The instrument's market row (:data:`.redis_layout.MARKET_FIELDS`)."""
+        return _market(self._call("hash", layout.market(instrument_id)))
+
     def read(self, channel: Channel, after: int, count: int = 100, block_ms: int = 0) -> StreamRead:
         """Entries of ``channel`` after number ``after``; with ``block_ms``, wait that long
         for one when there is none yet."""
@@ -348,6 +371,15 @@ class AsyncMarketReader(_Base):
 
     async def instruments(self) -> dict[int, dict[str, Any]]:
         return _instruments(await self._call("instruments", *_INSTRUMENT_KEYS))
+
+    async def assets(self) -> dict[str, int]:
+        """Every asset's scale (decimal places of a minor unit)."""
+        return _assets(await self._call("hash", layout.REF_ASSETS))
+
+    async def market(self, instrument_id: int) -> dict[str, Any]:
+        """The instrument's market row (:data:`.redis_layout.MARKET_FIELDS`; {} before its
+        first event): book_seq, best bid/ask, trade_seq, last trade, halted, band."""
+        return _market(await self._call("hash", layout.market(instrument_id)))
 
     async def read(
         self, channel: Channel, after: int, count: int = 100, block_ms: int = 0

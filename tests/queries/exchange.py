@@ -1,0 +1,269 @@
+"""A running exchange for the API tests: every stage and the API as processes.
+
+One per test session (:func:`start`): its own topic prefix and PostgreSQL database; the
+reference processor, an account processor, the matcher, the postgres/timescale/redis
+projectors and ``tradex run api`` as subprocesses; an admin made with ``tradex api
+create-user``; BTC and USD and the instrument BTC-USD (BTCUSD on the wire) created through
+the admin API. Tests register their own users, so they do not depend on each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import hmac
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from confluent_kafka.admin import AdminClient
+
+from tradex.infra import postgres, redis_client
+from tradex.infra.settings import REPO_ROOT, Settings
+from tradex.log.topics import (
+    ensure_account_topics,
+    ensure_matcher_topics,
+    ensure_reference_topics,
+)
+
+PARTITIONS = 2
+START_TIMEOUT_S = 120.0
+ADMIN = ("admin", "admin-password-1")
+PASSWORD = "a-good-password"
+LOT = "0.001"  # BTCUSD stepSize
+TICK = "10"  # BTCUSD tickSize (USD per BTC)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclasses.dataclass
+class Exchange:
+    settings: Settings
+    url: str
+    env: dict[str, str]
+    processes: list[subprocess.Popen[bytes]]
+    log_dir: Path
+    admin_token: str = ""
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def login(self, username: str, password: str = PASSWORD) -> dict[str, Any]:
+        with self.client() as http:
+            answer = http.post("/tradex/v1/auth/login",
+                               json={"username": username, "password": password})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = answer.json()
+        return found
+
+    def register(self, prefix: str) -> Trader:
+        """A new trader with one account, logged in."""
+        username = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        with self.client() as http:
+            answer = http.post("/tradex/v1/auth/register",
+                               json={"username": username, "password": PASSWORD})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        user = answer.json()
+        tokens = self.login(username)
+        return Trader(self, username, user["userId"], user["accountIds"][0], tokens["accessToken"],
+                      tokens["refreshToken"])  # fmt: skip
+
+    def admin(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self.client(self.admin_token) as http:
+            answer = http.post(path, json=body)
+        assert answer.status_code == 200, (path, answer.text)
+        found: dict[str, Any] = answer.json()
+        return found
+
+    def deposit(self, account: int, asset: str, amount: str) -> None:
+        self.admin("/tradex/v1/admin/deposits",
+                   {"accountId": account, "asset": asset, "amount": amount})  # fmt: skip
+
+    def log_tail(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n" + path.read_text()[-3000:]
+            for path in sorted(self.log_dir.iterdir())
+        )
+
+
+@dataclasses.dataclass
+class Trader:
+    exchange: Exchange
+    username: str
+    user_id: int
+    account: int
+    token: str
+    refresh: str
+
+    def http(self) -> httpx.Client:
+        return self.exchange.client(self.token)
+
+    def key(self, permissions: list[str] | None = None, **extra: Any) -> ApiKey:
+        with self.http() as http:
+            answer = http.post("/tradex/v1/apiKeys", json={
+                "permissions": permissions or ["read", "trade", "withdraw"], **extra})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        return ApiKey(self.exchange.url, body["apiKey"], body["secretKey"], body["keyId"])
+
+
+@dataclasses.dataclass
+class ApiKey:
+    url: str
+    key: str
+    secret: str
+    key_id: str
+
+    def signed(
+        self, method: str, path: str, params: dict[str, Any] | None = None,
+        timestamp_ms: int | None = None, secret: str | None = None, body: bool = False,
+    ) -> httpx.Response:  # fmt: skip
+        """A Binance-style signed request (params in the query, or the form body)."""
+        values = dict(params or {})
+        values.setdefault("timestamp", timestamp_ms or int(time.time() * 1000))
+        query = urlencode(values)
+        signature = hmac.new((secret or self.secret).encode(), query.encode(), hashlib.sha256)
+        query += f"&signature={signature.hexdigest()}"
+        headers = {"X-MBX-APIKEY": self.key}
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            if body:
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+                return http.request(method, path, content=query, headers=headers)
+            return http.request(method, f"{path}?{query}", headers=headers)
+
+
+def _env(settings: Settings, database: str, port: int, master: Path) -> dict[str, str]:
+    return dict(
+        os.environ,
+        TRADEX_TOPIC_PREFIX=settings.topic_prefix,
+        TRADEX_TOPIC_PARTITIONS=str(PARTITIONS),
+        TRADEX_POSTGRES_DB=database,
+        TRADEX_API_PORT=str(port),
+        TRADEX_API_MASTER_KEY_PATH=str(master),
+        TRADEX_API_ARGON2_TIME_COST="1",
+        TRADEX_API_ARGON2_MEMORY_KIB="8192",
+        TRADEX_API_READ_WEIGHT_PER_MIN="1000000",
+        TRADEX_API_ORDERS_PER_10S="100000",
+        TRADEX_API_AUTH_PER_MIN="100000",
+        TRADEX_API_LOGIN_FAILURES_MAX="3",
+        TRADEX_API_LOCKOUT_S="60",
+    )
+
+
+def _spawn(words: list[str], env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
+    out = (log_dir / f"{words[1]}.log").open("wb")
+    return subprocess.Popen([sys.executable, "-m", "tradex.cli", *words], env=env,
+                            stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT)  # fmt: skip
+
+
+def _wait_healthy(exchange: Exchange) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for process in exchange.processes:
+            if process.poll() is not None:
+                raise AssertionError(f"a stage exited:\n{exchange.log_tail()}")
+        try:
+            if httpx.get(f"{exchange.url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"the API did not come up:\n{exchange.log_tail()}")
+
+
+def wait_until(check: Any, timeout_s: float = 30.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        time.sleep(0.2)
+
+
+def start(base: Settings, log_dir: Path) -> Iterator[Exchange]:
+    settings = dataclasses.replace(
+        base, topic_prefix=f"q{uuid.uuid4().hex[:8]}-", topic_partitions=PARTITIONS
+    )
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(postgres.create_database(base, database))
+    settings = dataclasses.replace(settings, postgres_db=database)
+    port = free_port()
+    env = _env(settings, database, port, log_dir / "master.key")
+    ensure_account_topics(settings, PARTITIONS)
+    ensure_reference_topics(settings)
+    ensure_matcher_topics(settings)
+    exchange = Exchange(settings, f"http://127.0.0.1:{port}", env, [], log_dir)
+    try:
+        for words in (
+            ["run", "reference", "--instance", "q"],
+            ["run", "accounts", "--instance", "q", "--partitions", str(PARTITIONS)],
+            ["run", "matcher", "--instance", "q"],
+            ["run", "projector", "postgres", "timescale", "redis"],
+            ["run", "api", "--port", str(port)],
+        ):
+            exchange.processes.append(_spawn(words, env, log_dir))
+        _wait_healthy(exchange)
+        made = subprocess.run(
+            [sys.executable, "-m", "tradex.cli", "api", "create-user", "--username", ADMIN[0],
+             "--roles", "admin"], input=ADMIN[1] + "\n", env=env, capture_output=True,
+            text=True, timeout=120, cwd=REPO_ROOT,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stdout + made.stderr
+        exchange.admin_token = exchange.login(*ADMIN)["accessToken"]
+        exchange.admin("/tradex/v1/admin/assets", {"code": "BTC", "scale": 8})
+        exchange.admin("/tradex/v1/admin/assets", {"code": "USD", "scale": 2})
+        exchange.admin("/tradex/v1/admin/instruments", {
+            "symbol": "BTC-USD", "tickSize": TICK, "stepSize": LOT, "minNotional": "10",
+            "priceBandBps": 0, "makerFeePpm": 1_000, "takerFeePpm": 2_000,
+        })  # fmt: skip
+        with exchange.client() as http:
+            wait_until(lambda: http.get("/api/v3/exchangeInfo").json().get("symbols"),
+                       what="BTCUSD in exchangeInfo")  # fmt: skip
+        yield exchange
+    finally:
+        stop(exchange, base, database)
+
+
+def stop(exchange: Exchange, base: Settings, database: str) -> None:
+    for process in exchange.processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in exchange.processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    prefix = exchange.settings.topic_prefix
+    admin = AdminClient({"bootstrap.servers": base.kafka_bootstrap, "log_level": 0})
+    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+    if topics:
+        for future in admin.delete_topics(topics, operation_timeout=30).values():
+            future.result()
+    conn = redis_client.client(base)
+    try:
+        namespace = prefix.replace("-", "_")
+        keys = list(conn.scan_iter(match=f"{{{namespace}*", count=1_000))
+        for start_index in range(0, len(keys), 500):
+            conn.delete(*keys[start_index : start_index + 500])
+    finally:
+        conn.close()
+    asyncio.run(postgres.drop_database(base, database))

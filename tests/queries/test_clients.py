@@ -1,0 +1,138 @@
+"""Off-the-shelf Binance clients against TradeX, unchanged except the base URL: ccxt's
+``binance`` class and python-binance."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+import pytest
+
+from tests.queries.exchange import Exchange, Trader, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def ccxt_binance(url: str, key: str, secret: str) -> Any:
+    client = ccxt.binance({"apiKey": key, "secret": secret, "enableRateLimit": False})
+    for name, value in list(client.urls["api"].items()):  # the base URL, nothing else
+        if isinstance(value, str):
+            path = (
+                value.split("://", 1)[1].split("/", 1)[1] if "/" in value.split("://", 1)[1] else ""
+            )
+            client.urls["api"][name] = f"{url}/{path}".rstrip("/")
+    return client
+
+
+@pytest.fixture(scope="module")
+def funded(exchange: Exchange) -> tuple[Trader, Trader]:
+    buyer, seller = exchange.register("ccxt-buyer"), exchange.register("ccxt-seller")
+    exchange.deposit(buyer.account, "USD", "50000")
+    exchange.deposit(seller.account, "BTC", "2")
+    return buyer, seller
+
+
+def test_ccxt_binance_unchanged_but_for_the_url(
+    exchange: Exchange, funded: tuple[Trader, Trader]
+) -> None:
+    buyer, seller = funded
+    b_key, s_key = buyer.key(), seller.key()
+    b = ccxt_binance(exchange.url, b_key.key, b_key.secret)
+    s = ccxt_binance(exchange.url, s_key.key, s_key.secret)
+    markets = b.load_markets()
+    market = markets["BTC/USD"]
+    assert market["id"] == "BTCUSD"
+    assert market["spot"] and market["active"]
+    assert Decimal(str(market["precision"]["price"])) == Decimal("10")
+    assert Decimal(str(market["precision"]["amount"])) == Decimal("0.001")
+    assert market["limits"]["cost"]["min"] == 10
+    wait_until(lambda: s.fetch_balance()["BTC"]["free"] == 2, what="the seller's deposit")
+    wait_until(lambda: b.fetch_balance()["USD"]["free"] == 50000, what="the buyer's deposit")
+
+    ask = s.create_order("BTC/USD", "limit", "sell", 0.2, 61000)
+    assert ask["status"] == "open" and ask["id"]
+    fetched = wait_until(lambda: _fetch(s, ask["id"]), what="the ask in the read model")
+    assert fetched["price"] == 61000 and fetched["amount"] == 0.2
+    book = wait_until(lambda: b.fetch_order_book("BTC/USD")["asks"], what="the ask in the book")
+    assert book[0] == [61000.0, 0.2]
+
+    bid = b.create_order("BTC/USD", "limit", "buy", 0.1, 61000)
+    wait_until(lambda: (_fetch(b, bid["id"]) or {}).get("status") == "closed", what="bid filled")
+    trades = wait_until(lambda: b.fetch_my_trades("BTC/USD"), what="the buyer's fill")
+    assert [(t["price"], t["amount"], t["side"], t["takerOrMaker"]) for t in trades] == [
+        (61000.0, 0.1, "buy", "taker"),
+    ]
+    assert trades[0]["fee"]["currency"] == "USD" and trades[0]["fee"]["cost"] == pytest.approx(12.2)
+    public = b.fetch_trades("BTC/USD")
+    assert any(t["amount"] == 0.1 and t["price"] == 61000 for t in public)
+    candles = wait_until(lambda: b.fetch_ohlcv("BTC/USD", "1m"), what="a candle")
+    assert candles[-1][4] == 61000 and candles[-1][5] >= 0.1
+    ticker = b.fetch_ticker("BTC/USD")
+    assert ticker["last"] == 61000
+    balance = wait_until(lambda: _settled(b), what="the buyer settled")
+    assert balance["BTC"]["free"] == pytest.approx(0.1)
+    assert balance["USD"]["total"] == pytest.approx(50000 - 6100 - 12.2)
+
+    opened = s.fetch_open_orders("BTC/USD")
+    assert [o["id"] for o in opened] == [ask["id"]]
+    cancelled = s.cancel_order(ask["id"], "BTC/USD")
+    assert cancelled["status"] == "canceled"
+    assert wait_until(lambda: _fetch(s, ask["id"])["status"] == "canceled", what="cancelled")
+    with pytest.raises(ccxt.OrderNotFound):
+        b.fetch_order(ask["id"], "BTC/USD")  # the seller's order: not the buyer's business
+    # -2010 is InvalidOrder to ccxt (its message-based InsufficientFunds mapping is keyed
+    # by Binance's own hostnames); the reason is in the message
+    with pytest.raises(ccxt.InvalidOrder, match="insufficient balance"):
+        b.create_order("BTC/USD", "limit", "buy", 10, 60000)
+
+
+def _fetch(client: Any, order_id: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = client.fetch_order(order_id, "BTC/USD")
+    except ccxt.OrderNotFound:
+        return None
+    return found
+
+
+def _settled(client: Any) -> dict[str, Any] | None:
+    balance: dict[str, Any] = client.fetch_balance()
+    return balance if balance["BTC"]["free"] and not balance["USD"]["used"] else None
+
+
+# python-binance imports websockets' deprecated legacy client at import time
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_python_binance_unchanged_but_for_the_url(
+    exchange: Exchange, funded: tuple[Trader, Trader]
+) -> None:
+    from binance.client import Client
+
+    buyer, _seller = funded
+    key = buyer.key()
+    client = Client(key.key, key.secret, base_endpoint="", ping=False)
+    client.API_URL = f"{exchange.url}/api"  # the base URL
+    assert client.ping() == {}
+    assert abs(client.get_server_time()["serverTime"] - time.time() * 1000) < 5_000
+    info = client.get_symbol_info("BTCUSD")
+    assert info is not None and info["baseAsset"] == "BTC"
+    assert client.get_order_book(symbol="BTCUSD")["lastUpdateId"] >= 0
+    assert "balances" in client.get_account()
+    order = client.order_limit_buy(symbol="BTCUSD", quantity="0.001", price="20000")
+    assert order["status"] == "NEW"
+    got = wait_until(lambda: _get(client, order["orderId"]), what="the order in the read model")
+    assert got["clientOrderId"] == order["clientOrderId"]
+    cancelled = client.cancel_order(symbol="BTCUSD", orderId=order["orderId"])
+    assert cancelled["status"] == "CANCELED"
+
+
+def _get(client: Any, order_id: int) -> dict[str, Any] | None:
+    from binance.exceptions import BinanceAPIException
+
+    try:
+        found: dict[str, Any] = client.get_order(symbol="BTCUSD", orderId=order_id)
+    except BinanceAPIException as exc:
+        if exc.code == -2013:
+            return None
+        raise
+    return found

@@ -1,0 +1,162 @@
+"""End to end through the API: two traders, admin deposits, crossing orders; balances, order
+history, fills and the ledger statement reflect it exactly."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from tests.queries.exchange import PASSWORD, Exchange, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def balances(http, account: int | None = None) -> dict[str, tuple[Decimal, Decimal]]:
+    body = http.get("/api/v3/account").json()
+    return {b["asset"]: (Decimal(b["free"]), Decimal(b["locked"])) for b in body["balances"]}
+
+
+def test_two_traders_trade_and_every_view_agrees(exchange: Exchange) -> None:
+    alice, bob = exchange.register("alice"), exchange.register("bob")
+    exchange.deposit(alice.account, "USD", "10000")
+    exchange.deposit(bob.account, "BTC", "1")
+    with alice.http() as a, bob.http() as b:
+        wait_until(lambda: balances(a)["USD"][0] == Decimal("10000"), what="alice's deposit")
+        wait_until(lambda: balances(b)["BTC"][0] == Decimal("1"), what="bob's deposit")
+        sell = b.post("/api/v3/order", params={
+            "symbol": "BTCUSD", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
+            "quantity": "0.05", "price": "60000", "newClientOrderId": "bob-sell-1"})  # fmt: skip
+        assert sell.status_code == 200, sell.text
+        assert sell.json()["status"] == "NEW"
+        assert sell.json()["clientOrderId"] == "bob-sell-1"
+        buy = a.post("/api/v3/order", params={
+            "symbol": "BTCUSD", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+            "quantity": "0.03", "price": "60010"})  # fmt: skip
+        assert buy.status_code == 200, buy.text
+        buy_id, sell_id = buy.json()["orderId"], sell.json()["orderId"]
+
+        def filled() -> dict | None:
+            order = a.get("/api/v3/order", params={"symbol": "BTCUSD", "orderId": buy_id})
+            return order.json() if order.json().get("status") == "FILLED" else None
+
+        order = wait_until(filled, what="alice's buy filled")
+        # 0.03 BTC at the maker's price 60,000: notional 1,800.00; alice is the taker (0.2 %)
+        assert order["executedQty"] == "0.030"
+        assert order["cummulativeQuoteQty"] == "1800.00"
+        taker_fee, maker_fee = Decimal("3.60"), Decimal("1.80")
+        wait_until(lambda: balances(a)["BTC"][0] == Decimal("0.03"), what="alice settled")
+        wait_until(lambda: balances(b)["USD"][0] == Decimal("1800") - maker_fee, what="bob settled")
+        assert balances(a)["USD"] == (Decimal("10000") - Decimal("1800") - taker_fee, Decimal(0))
+        # bob still offers 0.02 BTC: held
+        assert balances(b)["BTC"] == (Decimal("0.95"), Decimal("0.02"))
+
+        history = b.get("/api/v3/allOrders", params={"symbol": "BTCUSD"}).json()
+        (mine,) = [o for o in history if o["orderId"] == sell_id]
+        assert (mine["status"], mine["executedQty"]) == ("PARTIALLY_FILLED", "0.030")
+        opened = b.get("/api/v3/openOrders", params={"symbol": "BTCUSD"}).json()
+        assert [o["orderId"] for o in opened] == [sell_id]
+        (fill,) = a.get("/api/v3/myTrades", params={"symbol": "BTCUSD"}).json()
+        assert (fill["price"], fill["qty"], fill["quoteQty"]) == ("60000", "0.030", "1800.00")
+        assert (fill["commission"], fill["commissionAsset"], fill["isBuyer"], fill["isMaker"]) == (
+            "3.60",
+            "USD",
+            True,
+            False,
+        )
+
+        # The statement: every posting in log order, the running balance after each.
+        statement = a.get("/tradex/v1/statement").json()
+        usd = [p for p in statement["postings"] if p["asset"] == "USD"]
+        assert [p["amount"] for p in usd] == ["10000.00", "-1803.60"]
+        assert usd[-1]["balanceAfter"] == "8196.40"
+        btc = [p for p in statement["postings"] if p["asset"] == "BTC"]
+        assert [p["amount"] for p in btc] == ["0.03000000"]
+        ledger = a.get("/tradex/v1/balances").json()["balances"]
+        assert {r["asset"]: r["total"] for r in ledger} == {"BTC": "0.03000000", "USD": "8196.40"}
+        # As of before the trade: only the deposit.
+        before = min(p["time"] for p in statement["postings"] if p["amount"] == "-1803.60") - 1
+        past = a.get("/tradex/v1/balances", params={"asOf": before}).json()["balances"]
+        assert {r["asset"]: r["total"] for r in past} == {"USD": "10000.00"}
+
+        # bob cancels the rest: answered once it has left the book
+        cancel = b.delete("/api/v3/order", params={"symbol": "BTCUSD", "orderId": sell_id})
+        assert cancel.status_code == 200, cancel.text
+        assert cancel.json()["status"] == "CANCELED"
+        wait_until(lambda: balances(b)["BTC"] == (Decimal("0.97"), Decimal(0)), what="released")
+        again = b.delete("/api/v3/order", params={"symbol": "BTCUSD", "orderId": sell_id})
+        assert again.status_code == 400
+        assert again.json()["code"] == -2011
+
+    # The market data agree: the trade, the candle, the ticker.
+    with exchange.client() as http:
+        trades = http.get("/api/v3/trades", params={"symbol": "BTCUSD"}).json()
+        assert any(t["qty"] == "0.030" and t["price"] == "60000" for t in trades)
+        candles = wait_until(
+            lambda: http.get("/api/v3/klines", params={"symbol": "BTCUSD", "interval": "1m"}).json()
+        )
+        assert Decimal(candles[-1][5]) >= Decimal("0.03")
+        ticker = http.get("/api/v3/ticker/24hr", params={"symbol": "BTCUSD"}).json()
+        assert int(ticker["count"]) >= 1
+
+
+def test_rejections_carry_the_reason_and_retries_the_first_outcome(exchange: Exchange) -> None:
+    carol = exchange.register("carol")
+    with carol.http() as http:
+        order = {"symbol": "BTCUSD", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                 "quantity": "1", "price": "50000"}  # fmt: skip
+        poor = http.post("/api/v3/order", params=order)
+        assert poor.status_code == 400
+        assert poor.json()["code"] == -2010
+        assert "insufficient balance" in poor.json()["msg"]
+        assert "INSUFFICIENT_FUNDS" in poor.json()["msg"]
+        exchange.deposit(carol.account, "USD", "100000")
+        wait_until(lambda: balances(http)["USD"][0] > 0, what="carol's deposit")
+        first = http.post("/api/v3/order", params=order, headers={"Idempotency-Key": "c-1"})
+        retry = http.post("/api/v3/order", params=order, headers={"Idempotency-Key": "c-1"})
+        assert first.status_code == retry.status_code == 200
+        assert first.json()["orderId"] == retry.json()["orderId"]
+        assert balances(http)["USD"][1] == Decimal("50100.00")  # one hold, not two
+        other = http.post("/api/v3/order", params={**order, "price": "40000"},
+                          headers={"Idempotency-Key": "c-1"})  # fmt: skip
+        assert other.status_code == 409
+        assert other.json()["msg"].startswith("Duplicate order sent.")
+
+
+def test_withdrawals_maker_checker_and_the_audit_view(exchange: Exchange) -> None:
+    """A requester cannot decide their own withdrawal; another admin can."""
+    name = f"maker-{uuid.uuid4().hex[:6]}"
+    maker = exchange.admin("/tradex/v1/admin/users",
+                           {"username": name, "password": PASSWORD, "roles": ["admin", "trader"]})  # fmt: skip
+    (account,) = maker["accountIds"]
+    exchange.deposit(account, "USD", "500")
+    token = exchange.login(name)["accessToken"]
+    with exchange.client(token) as http:
+
+        def requested():
+            answer = http.post("/tradex/v1/withdrawals", json={"asset": "USD", "amount": "120.50"},
+                               headers={"Idempotency-Key": "wd-1"})  # fmt: skip
+            return answer if answer.status_code == 200 else None
+
+        answer = wait_until(requested, what="the withdrawal requested (after the deposit)")
+        withdrawal = answer.json()["withdrawalId"]
+        assert withdrawal == f"wd-{account}-wd-1"
+        decide = {"accountId": account, "withdrawalId": withdrawal}
+        own = http.post("/tradex/v1/admin/withdrawals/approve", json=decide)
+        assert own.status_code == 403
+        assert own.json()["error"] == "MAKER_CHECKER"
+    paid = exchange.admin("/tradex/v1/admin/withdrawals/approve", decide)
+    assert (paid["status"], paid["amount"]) == ("PAID", "120.50")
+    with exchange.client(exchange.admin_token) as http:
+
+        def audited() -> dict | None:
+            found = http.get("/tradex/v1/audit/balances", params={"accountId": account}).json()
+            rows = found["balances"]
+            return found if rows and rows[0]["total"] == "379.50" else None
+
+        balances = wait_until(audited, what="the payment in the ledger")
+        assert balances["balances"] == [{"asset": "USD", "free": "379.50", "locked": "0.00",
+                                         "total": "379.50"}]  # fmt: skip
+        statement = http.get("/tradex/v1/audit/statement", params={"accountId": account}).json()
+        assert [p["amount"] for p in statement["postings"]] == ["500.00", "-120.50"]

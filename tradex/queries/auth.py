@@ -1,0 +1,170 @@
+"""Who is calling: an API key with a signed request, or an access token; what they may do.
+
+``X-MBX-APIKEY`` + a signed request (:mod:`.signatures`) → the key's user, its one
+account and its permissions; ``Authorization: Bearer <JWT>`` (:mod:`.tokens`) → the
+user, every account they own, every permission. Then the endpoint's roles (trader,
+admin, auditor): none of them → 403. A user sees only their own accounts: anything else
+is "not found" (404), never "forbidden", so ids of others cannot be probed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+from tradex.queries import api_keys, signatures
+from tradex.queries.auth_store import PERMISSIONS
+from tradex.queries.errors import (
+    BAD_API_KEY_FMT,
+    FORBIDDEN,
+    INVALID_PARAMETER,
+    INVALID_SIGNATURE,
+    INVALID_TIMESTAMP,
+    NOT_FOUND,
+    PERMISSION_DENIED,
+    REJECTED_MBX_KEY,
+    SIGNATURE_REPLAYED,
+    TOKEN_INVALID,
+    UNAUTHORIZED,
+    ApiError,
+    param_error,
+)
+from tradex.queries.params import Raw
+
+if TYPE_CHECKING:
+    from tradex.queries.services import Services
+
+API_KEY_HEADER = "x-mbx-apikey"
+
+
+@dataclass(frozen=True)
+class Access:
+    """What an endpoint requires: one of ``roles`` (empty: public), the API-key
+    permission, and whether API keys are accepted at all (else tokens only)."""
+
+    roles: frozenset[str] = frozenset()
+    permission: str = "read"
+    keys: bool = True
+
+    @property
+    def public(self) -> bool:
+        return not self.roles
+
+
+PUBLIC = Access()
+TRADER = Access(frozenset({"trader"}))
+TRADER_TRADE = Access(frozenset({"trader"}), "trade")
+TRADER_WITHDRAW = Access(frozenset({"trader"}), "withdraw")
+ANY_USER = Access(frozenset({"trader", "admin", "auditor"}), keys=False)
+ADMIN = Access(frozenset({"admin"}), "trade", keys=False)
+AUDITOR = Access(frozenset({"auditor", "admin"}), keys=False)
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    roles: frozenset[str]
+    via: str  # jwt | key
+    ip: str | None
+    session_id: str | None = None
+    key_id: str | None = None
+    key_account: int | None = None
+    permissions: frozenset[str] = frozenset(PERMISSIONS)
+
+    @property
+    def caller(self) -> str:
+        """The rate-limit identity: the key, else the user."""
+        return f"key:{self.key_id}" if self.key_id else f"user:{self.user_id}"
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def authenticate(
+    services: Services, request: Request, raw: Raw, access: Access, tradex: bool
+) -> Principal:
+    api_key = request.headers.get(API_KEY_HEADER)
+    if api_key is not None:
+        if not access.keys:
+            raise ApiError(UNAUTHORIZED, "This endpoint takes an access token, not an API key.")
+        principal = await _by_key(services, request, raw, api_key, access, tradex)
+    else:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(UNAUTHORIZED)
+        claims = await services.tokens.verify(token.strip())
+        if not await services.sessions.alive(claims.session_id):
+            raise ApiError(TOKEN_INVALID, "The session of this access token was revoked.")
+        principal = Principal(claims.user_id, claims.roles, "jwt", client_ip(request),
+                              session_id=claims.session_id)  # fmt: skip
+    if not principal.roles & access.roles:
+        raise ApiError(FORBIDDEN, f"This request needs one of the roles {sorted(access.roles)}.")
+    return principal
+
+
+async def _by_key(
+    services: Services, request: Request, raw: Raw, api_key: str, access: Access, tradex: bool
+) -> Principal:
+    if not api_keys.KEY_TEXT.match(api_key):
+        raise ApiError(BAD_API_KEY_FMT)
+    row = await services.store.key(api_keys.key_hash(api_key))
+    ip = client_ip(request)
+    if row is None or not api_keys.ip_allowed(list(row["ip_allow"]), ip):
+        raise ApiError(REJECTED_MBX_KEY)
+    payload, signature = signatures.split_signature(raw.query, raw.body)
+    if signature is None:
+        raise ApiError(INVALID_SIGNATURE, "Mandatory parameter 'signature' was not sent once.",
+                       "signature")  # fmt: skip
+    config = services.config
+    timestamp = _int(raw.values.get("timestamp"))
+    if timestamp is None:
+        raise ApiError(INVALID_TIMESTAMP, "Mandatory parameter 'timestamp' was not sent.",
+                       "timestamp")  # fmt: skip
+    window = _int(raw.values.get("recvWindow", config.recv_window_ms_default))
+    if window is None or not 0 < window <= config.recv_window_ms_max:
+        raise param_error(INVALID_PARAMETER, "recvWindow",
+                          f"recvWindow must be 1..{config.recv_window_ms_max}.", tradex)  # fmt: skip
+    now_ms = services.clock_ns() // 1_000_000
+    if not signatures.in_window(timestamp, window, now_ms, config.clock_skew_ms_max):
+        raise ApiError(INVALID_TIMESTAMP, field="timestamp")
+    secret = api_keys.secret_of(services.master, api_key, bytes(row["salt"]))
+    if not signatures.valid(secret, payload, signature):
+        raise ApiError(INVALID_SIGNATURE, field="signature")
+    if not await services.replays.first_use(signature, window + config.clock_skew_ms_max):
+        raise ApiError(SIGNATURE_REPLAYED, field="signature")
+    permissions = frozenset(row["permissions"])
+    if access.permission not in permissions:
+        raise ApiError(
+            PERMISSION_DENIED, f"This API key lacks the '{access.permission}' permission."
+        )
+    return Principal(int(row["user_id"]), frozenset(row["roles"]), "key", ip,
+                     key_id=str(row["key_id"]), key_account=int(row["account_id"]),
+                     permissions=permissions)  # fmt: skip
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None
+
+
+async def own_account(services: Services, principal: Principal, account_id: int | None) -> int:
+    """The account a trader acts for: the key's, or one the user owns (the lowest when
+    none is named). Another's account, or none: 404."""
+    if principal.key_account is not None:
+        if account_id is not None and account_id != principal.key_account:
+            raise ApiError(NOT_FOUND, "Account not found.", "accountId")
+        return principal.key_account
+    owned = await services.store.accounts_of(principal.user_id)
+    if account_id is None:
+        if not owned:
+            raise ApiError(NOT_FOUND, "You have no account.", "accountId")
+        return owned[0]
+    if account_id not in owned:
+        raise ApiError(NOT_FOUND, "Account not found.", "accountId")
+    return account_id

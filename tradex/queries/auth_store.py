@@ -1,0 +1,266 @@
+"""The ``auth`` schema in PostgreSQL: what the API knows that is not an event.
+
+Credentials are not events: password hashes (argon2id), API-key hashes, the JWT signing
+keys (encrypted with the master key), who may act for which account (the ownership the
+log records with ``AccountOpened``, copied here for the auth check), login failures, and
+the API's record of the commands it sent (command id, request fingerprint, the acting
+user) — what ``Idempotency-Key`` maps to and, until commands carry their ``actor`` on the
+log, who requested a withdrawal. The schema is ``namespace(settings, "auth")``: the topic
+prefix's exchange (``auth`` with no prefix). Sessions and revocations are in Redis
+(:mod:`.sessions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from tradex.infra.settings import Settings
+from tradex.projections.projector import namespace
+
+ROLES = ("trader", "admin", "auditor")
+PERMISSIONS = ("read", "trade", "withdraw")
+KEYS_PER_USER_MAX = 30
+ACCOUNTS_PER_USER_MAX = 1_000
+
+
+def schema_name(settings: Settings) -> str:
+    return namespace(settings, "auth")
+
+
+def ddl(s: str) -> list[str]:
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {s}",
+        f"CREATE SEQUENCE IF NOT EXISTS {s}.entity_ids",  # user and account ids
+        f"""CREATE TABLE IF NOT EXISTS {s}.users (
+            user_id bigint PRIMARY KEY, username text NOT NULL UNIQUE,
+            password_hash text NOT NULL, roles text[] NOT NULL,
+            active boolean NOT NULL DEFAULT false, failed_logins int NOT NULL DEFAULT 0,
+            locked_until_ns bigint NOT NULL DEFAULT 0, created_ns bigint NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.accounts (
+            account_id bigint PRIMARY KEY, user_id bigint NOT NULL REFERENCES {s}.users,
+            created_ns bigint NOT NULL)""",
+        f"CREATE INDEX IF NOT EXISTS accounts_by_user ON {s}.accounts (user_id, account_id)",
+        f"""CREATE TABLE IF NOT EXISTS {s}.api_keys (
+            key_hash bytea PRIMARY KEY, key_id text NOT NULL UNIQUE,
+            user_id bigint NOT NULL REFERENCES {s}.users, account_id bigint NOT NULL,
+            salt bytea NOT NULL, permissions text[] NOT NULL, ip_allow text[] NOT NULL,
+            label text NOT NULL, created_ns bigint NOT NULL, revoked_ns bigint)""",
+        f"CREATE INDEX IF NOT EXISTS api_keys_by_user ON {s}.api_keys (user_id)",
+        f"""CREATE TABLE IF NOT EXISTS {s}.signing_keys (
+            kid text PRIMARY KEY, sealed_private bytea NOT NULL, public_jwk jsonb NOT NULL,
+            created_ns bigint NOT NULL, retired_ns bigint)""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.commands (
+            scope text NOT NULL, command_id text NOT NULL, request_hash bytea NOT NULL,
+            user_id bigint NOT NULL, kind text NOT NULL, created_ns bigint NOT NULL,
+            PRIMARY KEY (scope, command_id))""",
+    ]
+
+
+class AuthStore:
+    """Queries over the auth schema (an asyncpg pool; every method one short statement)."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+        self.pool = pool
+        self.s = schema
+
+    async def ensure_schema(self) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Several workers start at once: one creates, the others wait and find it.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.s)
+            for statement in ddl(self.s):
+                await conn.execute(statement)
+
+    async def next_id(self) -> int:
+        value = await self.pool.fetchval(f"SELECT nextval('{self.s}.entity_ids')")
+        assert isinstance(value, int) and value > 0, value
+        return value
+
+    # -- users -------------------------------------------------------------------------
+
+    async def reserve_user(
+        self, user_id: int, username: str, password_hash: str, roles: Sequence[str], now_ns: int
+    ) -> bool:
+        """A user row, not yet active (its RegisterUser is on its way); False: name taken."""
+        assert all(role in ROLES for role in roles), roles
+        try:
+            await self.pool.execute(
+                f"INSERT INTO {self.s}.users (user_id, username, password_hash, roles, "
+                "created_ns) VALUES ($1, $2, $3, $4, $5)",
+                user_id, username, password_hash, list(roles), now_ns,
+            )  # fmt: skip
+        except asyncpg.UniqueViolationError:
+            return False
+        return True
+
+    async def activate_user(self, user_id: int) -> None:
+        await self.pool.execute(
+            f"UPDATE {self.s}.users SET active = true WHERE user_id = $1", user_id
+        )
+
+    async def drop_user(self, user_id: int) -> None:
+        """A reservation the log refused."""
+        await self.pool.execute(
+            f"DELETE FROM {self.s}.users WHERE user_id = $1 AND NOT active", user_id
+        )
+
+    async def user_by_name(self, username: str) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self.pool.fetchrow(
+            f"SELECT * FROM {self.s}.users WHERE username = $1", username
+        )
+        return row
+
+    async def user(self, user_id: int) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self.pool.fetchrow(
+            f"SELECT * FROM {self.s}.users WHERE user_id = $1", user_id
+        )
+        return row
+
+    async def users(self) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self.pool.fetch(
+            f"SELECT user_id, username, roles, active, created_ns FROM {self.s}.users "
+            "ORDER BY user_id LIMIT 1000"
+        )
+        return rows
+
+    async def login_failed(self, user_id: int, now_ns: int, failures_max: int, lock_ns: int) -> int:
+        """Count a failure; at ``failures_max`` in a row lock the user. Returns locked_until."""
+        value = await self.pool.fetchval(
+            f"""UPDATE {self.s}.users SET failed_logins = failed_logins + 1,
+                locked_until_ns = CASE WHEN failed_logins + 1 >= $2::int THEN $3::bigint + $4::bigint
+                                       ELSE locked_until_ns END
+            WHERE user_id = $1 RETURNING locked_until_ns""",
+            user_id, failures_max, now_ns, lock_ns,
+        )  # fmt: skip
+        return int(value or 0)
+
+    async def login_succeeded(self, user_id: int) -> None:
+        await self.pool.execute(
+            f"UPDATE {self.s}.users SET failed_logins = 0, locked_until_ns = 0 WHERE user_id = $1",
+            user_id,
+        )
+
+    # -- accounts ------------------------------------------------------------------------
+
+    async def add_account(self, account_id: int, user_id: int, now_ns: int) -> None:
+        await self.pool.execute(
+            f"INSERT INTO {self.s}.accounts VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            account_id, user_id, now_ns,
+        )  # fmt: skip
+
+    async def accounts_of(self, user_id: int) -> list[int]:
+        rows = await self.pool.fetch(
+            f"SELECT account_id FROM {self.s}.accounts WHERE user_id = $1 ORDER BY account_id "
+            f"LIMIT {ACCOUNTS_PER_USER_MAX}",
+            user_id,
+        )
+        return [int(row[0]) for row in rows]
+
+    async def owner(self, account_id: int) -> int | None:
+        value = await self.pool.fetchval(
+            f"SELECT user_id FROM {self.s}.accounts WHERE account_id = $1", account_id
+        )
+        return None if value is None else int(value)
+
+    async def all_accounts(self, after: int, limit: int) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self.pool.fetch(
+            f"SELECT a.account_id, a.user_id, u.username FROM {self.s}.accounts a "
+            f"JOIN {self.s}.users u USING (user_id) WHERE a.account_id > $1 "
+            "ORDER BY a.account_id LIMIT $2",
+            after, limit,
+        )  # fmt: skip
+        return rows
+
+    # -- API keys ------------------------------------------------------------------------
+
+    async def add_key(self, row: dict[str, Any]) -> bool:
+        """False when the user has :data:`KEYS_PER_USER_MAX` live keys already."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", row["user_id"])
+            live = await conn.fetchval(
+                f"SELECT count(*) FROM {self.s}.api_keys WHERE user_id = $1 AND revoked_ns IS NULL",
+                row["user_id"],
+            )
+            if live >= KEYS_PER_USER_MAX:
+                return False
+            columns = ", ".join(row)
+            places = ", ".join(f"${i}" for i in range(1, len(row) + 1))
+            await conn.execute(
+                f"INSERT INTO {self.s}.api_keys ({columns}) VALUES ({places})", *row.values()
+            )
+        return True
+
+    async def key(self, key_hash: bytes) -> asyncpg.Record | None:
+        """A live key with its user's roles (None if unknown, revoked or the user inactive)."""
+        row: asyncpg.Record | None = await self.pool.fetchrow(
+            f"SELECT k.*, u.roles, u.active FROM {self.s}.api_keys k JOIN {self.s}.users u "
+            "USING (user_id) WHERE k.key_hash = $1 AND k.revoked_ns IS NULL AND u.active",
+            key_hash,
+        )
+        return row
+
+    async def keys_of(self, user_id: int) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self.pool.fetch(
+            f"SELECT key_id, account_id, permissions, ip_allow, label, created_ns, revoked_ns "
+            f"FROM {self.s}.api_keys WHERE user_id = $1 ORDER BY created_ns",
+            user_id,
+        )
+        return rows
+
+    async def revoke_key(self, user_id: int, key_id: str, now_ns: int) -> bool:
+        done = await self.pool.execute(
+            f"UPDATE {self.s}.api_keys SET revoked_ns = $3 WHERE user_id = $1 AND key_id = $2 "
+            "AND revoked_ns IS NULL",
+            user_id, key_id, now_ns,
+        )  # fmt: skip
+        return str(done).endswith(" 1")
+
+    # -- JWT signing keys ----------------------------------------------------------------
+
+    async def signing_keys(self) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self.pool.fetch(
+            f"SELECT * FROM {self.s}.signing_keys WHERE retired_ns IS NULL ORDER BY created_ns"
+        )
+        return rows
+
+    async def add_signing_key(self, kid: str, sealed: bytes, jwk: str, now_ns: int) -> None:
+        await self.pool.execute(
+            f"INSERT INTO {self.s}.signing_keys VALUES ($1, $2, $3::jsonb, $4, NULL)",
+            kid, sealed, jwk, now_ns,
+        )  # fmt: skip
+
+    async def retire_signing_keys(self, kids: Sequence[str], now_ns: int) -> None:
+        await self.pool.execute(
+            f"UPDATE {self.s}.signing_keys SET retired_ns = $2 WHERE kid = ANY($1::text[])",
+            list(kids), now_ns,
+        )  # fmt: skip
+
+    # -- commands sent -------------------------------------------------------------------
+
+    async def claim_command(
+        self, scope: str, command_id: str, request_hash: bytes, user_id: int, kind: str,
+        now_ns: int,
+    ) -> str:  # fmt: skip
+        """``new`` (recorded now), ``same`` (a retry of the same request) or ``conflict``
+        (this id was used for another request)."""
+        row = await self.pool.fetchrow(
+            f"""WITH put AS (INSERT INTO {self.s}.commands VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT DO NOTHING RETURNING true AS fresh)
+            SELECT (SELECT fresh FROM put), request_hash, user_id FROM {self.s}.commands
+            WHERE scope = $1 AND command_id = $2""",
+            scope, command_id, request_hash, user_id, kind, now_ns,
+        )  # fmt: skip
+        if row is None:  # inserted by this statement: its snapshot does not see the row
+            return "new"
+        if row[1] == request_hash and row[2] == user_id:
+            return "same"
+        return "conflict"
+
+    async def command_actor(self, scope: str, command_id: str) -> int | None:
+        value = await self.pool.fetchval(
+            f"SELECT user_id FROM {self.s}.commands WHERE scope = $1 AND command_id = $2",
+            scope, command_id,
+        )  # fmt: skip
+        return None if value is None else int(value)

@@ -1,0 +1,100 @@
+"""What every request handler reaches: stores, readers, command clients, the clock.
+
+Opened once per worker in the app's lifespan (:meth:`Services.open`), closed with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import redis.asyncio
+
+from tradex.commands.async_client import ACCOUNTS, REFERENCE, AsyncCommandClient
+from tradex.infra import postgres, redis_client
+from tradex.infra.settings import Settings
+from tradex.projections.pg_read import CandleReader, PostgresReader
+from tradex.projections.projector import namespace
+from tradex.projections.redis_read import AsyncMarketReader
+from tradex.queries import master_key
+from tradex.queries.auth_store import AuthStore, schema_name
+from tradex.queries.config import ApiConfig
+from tradex.queries.markets import Catalog
+from tradex.queries.passwords import Passwords
+from tradex.queries.rate_limits import RateLimiter
+from tradex.queries.sessions import Sessions
+from tradex.queries.signatures import ReplayGuard
+from tradex.queries.tokens import TokenKeys
+from tradex.schemas.remote import codec_from_settings
+
+POOL_CONNECTIONS_MAX = 10
+
+
+@dataclass
+class Services:
+    settings: Settings
+    config: ApiConfig
+    clock_ns: Callable[[], int]
+    pool: asyncpg.Pool
+    redis: redis.asyncio.Redis
+    store: AuthStore
+    master: master_key.MasterKey
+    tokens: TokenKeys
+    sessions: Sessions
+    passwords: Passwords
+    replays: ReplayGuard
+    limiter: RateLimiter
+    market: AsyncMarketReader
+    ledger: PostgresReader
+    candles: CandleReader
+    catalog: Catalog
+    accounts: AsyncCommandClient
+    reference: AsyncCommandClient
+
+    @classmethod
+    async def open(
+        cls, settings: Settings, config: ApiConfig, clock_ns: Callable[[], int] = time.time_ns
+    ) -> Services:
+        pool = await asyncpg.create_pool(
+            postgres.dsn(settings), min_size=1, max_size=POOL_CONNECTIONS_MAX
+        )
+        assert pool is not None
+        conn = redis_client.async_client(settings)
+        store = AuthStore(pool, schema_name(settings))
+        await store.ensure_schema()
+        master = master_key.MasterKey(master_key.load_or_create(config.master_key_path))
+        tokens = TokenKeys(
+            store, master, config.access_token_ttl_s, config.signing_key_rotate_s, clock_ns
+        )
+        await tokens.load()
+        ns = namespace(settings, "api")
+        market = AsyncMarketReader(settings, conn)
+        codec = await asyncio.to_thread(codec_from_settings, settings)
+        accounts = await AsyncCommandClient.open(settings, ACCOUNTS, codec, "api")
+        reference = await AsyncCommandClient.open(settings, REFERENCE, codec, "api-reference")
+        return cls(
+            settings=settings, config=config, clock_ns=clock_ns, pool=pool, redis=conn,
+            store=store, master=master, tokens=tokens,
+            sessions=Sessions(conn, ns, config.refresh_token_ttl_s, clock_ns),
+            passwords=Passwords(config.argon2_time_cost, config.argon2_memory_kib,
+                                config.argon2_parallelism),
+            replays=ReplayGuard(conn, ns), limiter=RateLimiter(conn, ns), market=market,
+            ledger=PostgresReader(settings), candles=CandleReader(settings),
+            catalog=Catalog(market.instruments, market.assets),
+            accounts=accounts, reference=reference,
+        )  # fmt: skip
+
+    async def close(self) -> None:
+        await self.accounts.aclose()
+        await self.reference.aclose()
+        await self.redis.aclose()
+        await self.pool.close()
+
+    async def fetch(self, call: Any) -> Any:
+        """Run ``call(conn)`` on a pooled connection (readers take a connection)."""
+        async with self.pool.acquire() as conn:
+            return await call(conn)

@@ -1,0 +1,79 @@
+"""Login sessions in Redis: refresh tokens rotated on use, revocation, reuse detection.
+
+A session is ``{ns}:session:<sid>`` (a hash: user, the SHA-256 of the current refresh
+token's secret, created) expiring with its refresh token. The refresh token is
+``<sid>.<secret>``; using it replaces the secret (rotation) in one script. Presenting a
+secret that is not the current one — an old, already used token, i.e. stolen or replayed
+— deletes the session: both the thief and the owner are logged out (reuse detection).
+Every access token names its session, and every request checks the session still
+exists, so logout or a detected reuse revokes the access tokens at once, not at expiry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+
+import redis.asyncio
+
+TOKEN_CHARS_MAX = 200
+_ROTATE = """
+local stored = redis.call('HGET', KEYS[1], 'refresh')
+if not stored then return 0 end
+if stored ~= ARGV[1] then redis.call('DEL', KEYS[1]); return -1 end
+redis.call('HSET', KEYS[1], 'refresh', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return tonumber(redis.call('HGET', KEYS[1], 'user'))
+"""
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Sessions:
+    def __init__(
+        self, conn: redis.asyncio.Redis, ns: str, ttl_s: int,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:  # fmt: skip
+        assert ttl_s > 0, ttl_s
+        self.conn = conn
+        self.prefix = f"{{{ns}}}:session:"
+        self.ttl_ms = ttl_s * 1_000
+        self.clock_ns = clock_ns
+        self._rotate = conn.register_script(_ROTATE)
+
+    def _key(self, session_id: str) -> str:
+        return self.prefix + session_id
+
+    async def open(self, user_id: int) -> tuple[str, str]:
+        """A new session: (session id, refresh token)."""
+        session_id, secret = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
+        key = self._key(session_id)
+        await self.conn.hset(
+            key, mapping={"user": user_id, "refresh": _digest(secret), "created": self.clock_ns()}
+        )
+        await self.conn.pexpire(key, self.ttl_ms)
+        return session_id, f"{session_id}.{secret}"
+
+    async def rotate(self, refresh_token: str) -> tuple[int, str, str] | None:
+        """(user id, session id, the new refresh token), or None: unknown, expired, revoked
+        or reused (then the session is revoked now)."""
+        session_id, dot, secret = refresh_token.partition(".")
+        if not dot or not session_id or not secret or len(refresh_token) > TOKEN_CHARS_MAX:
+            return None
+        fresh = secrets.token_urlsafe(32)
+        user = await self._rotate(
+            keys=[self._key(session_id)], args=[_digest(secret), _digest(fresh), self.ttl_ms]
+        )
+        if int(user) <= 0:
+            return None
+        return int(user), session_id, f"{session_id}.{fresh}"
+
+    async def alive(self, session_id: str) -> bool:
+        return bool(await self.conn.exists(self._key(session_id)))
+
+    async def revoke(self, session_id: str) -> bool:
+        return bool(await self.conn.delete(self._key(session_id)))

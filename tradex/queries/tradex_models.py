@@ -1,0 +1,276 @@
+"""Parameters and responses of the TradeX paths (``/tradex/v1/…``), Binance's conventions:
+camelCase, decimal strings, ms times, Binance-style symbols."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tradex.queries.binance_models import AccountId, Decimal, Id, Limit, Symbol, TimeMs
+
+Username = Annotated[
+    str, Field(pattern=r"^[a-z0-9_.-]{3,32}$", description="3-32 of a-z 0-9 _ . -")
+]
+Password = Annotated[str, Field(min_length=10, max_length=256)]
+Asset = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,16}$")]
+Role = Literal["trader", "admin", "auditor"]
+Permission = Literal["read", "trade", "withdraw"]
+WithdrawalId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:/-]{1,128}$")]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# -- auth ------------------------------------------------------------------------------------
+
+
+class RegisterBody(Body):
+    username: Username
+    password: Password
+
+
+class LoginBody(Body):
+    username: Username
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class RefreshBody(Body):
+    refreshToken: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class User(BaseModel):
+    userId: int
+    username: str
+    roles: list[str]
+    accountIds: list[int]
+
+
+class Tokens(BaseModel):
+    accessToken: str
+    tokenType: Literal["Bearer"]
+    expiresIn: int = Field(description="seconds")
+    refreshToken: str
+    userId: int
+    roles: list[str]
+
+
+class Jwk(BaseModel):
+    kty: str
+    crv: str
+    x: str
+    kid: str
+    alg: str
+    use: str
+
+
+class Jwks(BaseModel):
+    keys: list[Jwk]
+
+
+class Done(BaseModel):
+    ok: bool
+
+
+# -- API keys --------------------------------------------------------------------------------
+
+
+class NewKeyBody(Body):
+    accountId: AccountId = None
+    permissions: list[Permission] = Field(
+        default_factory=lambda: list[Permission](["read"]), max_length=3
+    )
+    ipAllowList: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=32, description="Addresses or CIDR networks; empty: any"
+    )
+    label: Annotated[str, Field(max_length=64)] = ""
+
+
+class KeyParams(Params):
+    keyId: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{8}$")]
+
+
+class ApiKey(BaseModel):
+    keyId: str
+    accountId: int
+    permissions: list[str]
+    ipAllowList: list[str]
+    label: str
+    createdTime: int
+    revokedTime: int | None
+
+
+class NewApiKey(ApiKey):
+    apiKey: str
+    secretKey: str = Field(description="Shown once: TradeX does not store it")
+
+
+# -- ledger ----------------------------------------------------------------------------------
+
+
+class AccountParams(Params):
+    accountId: AccountId = None
+
+
+class BalancesParams(Params):
+    accountId: AccountId = None
+    asOf: TimeMs | None = Field(None, description="Balances after every event up to this ms")
+
+
+class StatementParams(Params):
+    accountId: AccountId = None
+    startTime: TimeMs = 0
+    endTime: TimeMs | None = None
+    limit: Limit = 1000
+
+
+class AccountBalance(BaseModel):
+    asset: str
+    free: str
+    locked: str
+    total: str
+
+
+class Balances(BaseModel):
+    accountId: int
+    asOf: int | None
+    balances: list[AccountBalance]
+
+
+class Posting(BaseModel):
+    eventId: str
+    index: int
+    asset: str
+    amount: str
+    balanceAfter: str
+    time: int
+
+
+class Statement(BaseModel):
+    accountId: int
+    startTime: int
+    endTime: int
+    postings: list[Posting]
+
+
+class Accounts(BaseModel):
+    accountIds: list[int]
+
+
+# -- withdrawals -----------------------------------------------------------------------------
+
+
+class WithdrawBody(Body):
+    accountId: AccountId = None
+    asset: Asset
+    amount: Decimal
+
+
+class DecideBody(Body):
+    accountId: Annotated[int, Field(ge=1, le=(1 << 63) - 1)]
+    withdrawalId: WithdrawalId
+
+
+class WithdrawalStatusParams(Params):
+    status: Literal["REQUESTED", "PAID", "RELEASED"] = "REQUESTED"
+    limit: Limit = 100
+
+
+class Withdrawal(BaseModel):
+    withdrawalId: str
+    accountId: int
+    asset: str
+    amount: str
+    status: str
+    requestedTime: int | None
+    decidedTime: int | None
+
+
+# -- admin -----------------------------------------------------------------------------------
+
+
+class AssetBody(Body):
+    code: Asset
+    scale: Annotated[int, Field(ge=0, le=18)]
+
+
+class InstrumentBody(Body):
+    symbol: Annotated[
+        str, Field(pattern=r"^[A-Z0-9]{1,16}-[A-Z0-9]{1,16}$", description="BASE-QUOTE")
+    ]
+    tickSize: Decimal = Field(description="Price step, quote per base unit")
+    stepSize: Decimal = Field(description="Quantity step, base units")
+    minNotional: Decimal = "0"
+    priceBandBps: Annotated[int, Field(ge=0, le=10_000)] = 0
+    makerFeePpm: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    takerFeePpm: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+
+
+class RulesBody(Body):
+    symbol: Symbol
+    minNotional: Decimal
+    priceBandBps: Annotated[int, Field(ge=0, le=10_000)]
+    makerFeePpm: Annotated[int, Field(ge=0, le=1_000_000)]
+    takerFeePpm: Annotated[int, Field(ge=0, le=1_000_000)]
+
+
+class SymbolBody(Body):
+    symbol: Symbol
+
+
+class DepositBody(Body):
+    accountId: Annotated[int, Field(ge=1, le=(1 << 63) - 1)]
+    asset: Asset
+    amount: Decimal
+
+
+class NewUserBody(Body):
+    username: Username
+    password: Password
+    roles: list[Role] = Field(min_length=1, max_length=3)
+
+
+class Outcome(BaseModel):
+    """What the processor decided, by event type (e.g. AssetCreated, Deposited)."""
+
+    commandId: str
+    event: str
+    detail: dict[str, str | int | None]
+
+
+class SigningKey(BaseModel):
+    kid: str
+
+
+class AuditAccountsParams(Params):
+    after: Id = 0
+    limit: Limit = 100
+
+
+class AuditAccount(BaseModel):
+    accountId: int
+    userId: int
+    username: str
+
+
+class AuditParams(Params):
+    accountId: Annotated[int, Field(ge=1, le=(1 << 63) - 1)]
+    asOf: TimeMs | None = None
+
+
+class AuditStatementParams(Params):
+    accountId: Annotated[int, Field(ge=1, le=(1 << 63) - 1)]
+    startTime: TimeMs = 0
+    endTime: TimeMs | None = None
+    limit: Limit = 1000
+
+
+class AuditOrdersParams(Params):
+    accountId: Annotated[int, Field(ge=1, le=(1 << 63) - 1)]
+    symbol: Symbol
+    limit: Limit = 500

@@ -1,0 +1,58 @@
+"""``tradex api create-user --username NAME --roles admin[,auditor,trader]``: a user made
+from the command line — the first admin of a new exchange. The password is read from
+standard input (one line) or from the environment variable named by ``--password-env``.
+The user goes on the log (RegisterUser, and OpenAccount for a trader) through the
+reference processor, which must be running; the credentials go to the auth schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+from typing import Any
+
+from tradex.infra import settings as settings_module
+from tradex.queries import config as config_module
+from tradex.queries.auth_store import ROLES
+from tradex.queries.errors import ApiError
+from tradex.queries.passwords import PASSWORD_CHARS_MAX, PASSWORD_CHARS_MIN
+from tradex.queries.services import Services
+
+
+async def create(username: str, password: str, roles: list[str]) -> dict[str, Any]:
+    from tradex.queries.auth_routes import create_user
+
+    settings = settings_module.load()
+    services = await Services.open(settings, config_module.load(settings))
+    try:
+        return await create_user(services, username, password, roles, "trader" in roles)
+    finally:
+        await services.close()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tradex api create-user", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--username", required=True)
+    parser.add_argument("--roles", default="trader", help=f"comma-separated of {','.join(ROLES)}")
+    parser.add_argument("--password-env", default=None, metavar="VAR")
+    args = parser.parse_args(argv)
+    roles = sorted({r.strip() for r in args.roles.split(",") if r.strip()})
+    if not roles or any(role not in ROLES for role in roles):
+        parser.error(f"--roles must be a comma-separated subset of {','.join(ROLES)}")
+    if not re.match(r"^[a-z0-9_.-]{3,32}$", args.username):
+        parser.error("--username must be 3-32 of a-z 0-9 _ . -")
+    password = os.environ.get(args.password_env, "") if args.password_env else sys.stdin.readline()
+    password = password.rstrip("\n")
+    if not PASSWORD_CHARS_MIN <= len(password) <= PASSWORD_CHARS_MAX:
+        parser.error(f"the password must be {PASSWORD_CHARS_MIN}..{PASSWORD_CHARS_MAX} characters")
+    try:
+        user = asyncio.run(create(args.username, password, roles))
+    except ApiError as exc:
+        print(f"tradex api create-user: {exc.msg}", file=sys.stderr)
+        return 1
+    print(user)
+    return 0
