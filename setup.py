@@ -4,10 +4,12 @@
 - ``tradex.commands._account_kernel``: the account processor's compiled decision path
   (tradex/commands/_native; see tradex/commands/compiled.py);
 - ``tradex.matching._matcher_wire``: the matcher's batch decode and encode, on the
-  codec's C API (``_native/codec_api.h``; see tradex/matching/_native).
+  codec's C API (``_native/codec_api.h``; see tradex/matching/_native);
+- ``tradex.log._native_kafka``: the batch reader of Kafka partitions, linked with the
+  system librdkafka (Debian: librdkafka-dev, which scripts/bootstrap.sh installs).
 
 ``pip install -e .`` compiles them next to their packages (an editable install builds
-extensions in place). No compiler, no install: the build fails
+extensions in place). No compiler or no librdkafka headers, no install: the build fails
 loudly rather than leaving the pure-Python twin to run at a third of the speed unnoticed.
 
 The chain hash uses OpenSSL's SHA-256 (SHA instructions of the CPU) when its headers are
@@ -23,6 +25,7 @@ from setuptools import Extension, setup
 
 NATIVE_DIR = "tradex/schemas/_native"
 KERNEL_DIR = "tradex/commands/_native"
+KAFKA_DIR = "tradex/log/_native"
 MATCHER_NATIVE_DIR = "tradex/matching/_native"
 COMPILE_ARGS = ["-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 OPENSSL_HEADER = "openssl/sha.h"
@@ -43,8 +46,12 @@ setup(
     ext_modules=[
         Extension(
             "tradex.schemas._native_codec",
-            sources=[f"{NATIVE_DIR}/native_codec.c"],
-            depends=[f"{NATIVE_DIR}/sha256.h", f"{NATIVE_DIR}/codec_api.h"],
+            sources=[f"{NATIVE_DIR}/native_codec.c", f"{NATIVE_DIR}/columns.c"],
+            depends=[
+                f"{NATIVE_DIR}/sha256.h",
+                f"{NATIVE_DIR}/codec_api.h",
+                f"{NATIVE_DIR}/columns.h",
+            ],
             define_macros=SHA_MACROS,
             libraries=SHA_LIBRARIES,
             extra_compile_args=COMPILE_ARGS,
@@ -64,6 +71,13 @@ setup(
             "tradex.matching._matcher_wire",
             sources=[f"{MATCHER_NATIVE_DIR}/matcher_wire.c"],
             depends=[f"{NATIVE_DIR}/codec_api.h"],
+            extra_compile_args=COMPILE_ARGS,
+            optional=False,
+        ),
+        Extension(
+            "tradex.log._native_kafka",
+            sources=[f"{KAFKA_DIR}/native_kafka.c"],
+            libraries=["rdkafka"],
             extra_compile_args=COMPILE_ARGS,
             optional=False,
         ),

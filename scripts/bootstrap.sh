@@ -2,6 +2,7 @@
 # Install everything TradeX needs on a Debian/Ubuntu machine; idempotent and fast when done.
 #   - Debian packages: PostgreSQL, Redis, Java 17+, Maven (apt-get update only if installing)
 #   - a C compiler and Python's headers (the C codec, tradex/schemas/_native)
+#   - librdkafka's headers (the Kafka batch reader, tradex/log/_native)
 #   - a virtualenv .venv with `pip install -e '.[dev]'` (redone when pyproject.toml, setup.py
 #     or the C sources change, or when the built extension is missing)
 # The Kafka jars are fetched by `tradex stack up` (Maven, into .cache/).
@@ -91,12 +92,19 @@ if [ ! -e /usr/include/openssl/sha.h ] && command -v apt-get >/dev/null; then
   apt_install libssl-dev || log "no libssl-dev: the C codec uses its portable SHA-256"
 fi
 
+if [ ! -e /usr/include/librdkafka/rdkafka.h ]; then
+  # the Kafka batch reader links the system librdkafka (Debian 12: 2.0.2)
+  apt_install librdkafka-dev
+fi
+
 NATIVE_SOURCES=(pyproject.toml setup.py tradex/schemas/_native/*.c tradex/schemas/_native/*.h
-  tradex/commands/_native/*.c tradex/matching/_native/*.c)
+  tradex/commands/_native/*.c tradex/matching/_native/*.c
+  tradex/log/_native/*.c)
 stamp=".venv/.bootstrap-$(cat "${NATIVE_SOURCES[@]}" | sha256sum | cut -c1-16)"
 if ! compgen -G 'tradex/schemas/_native_codec*.so' >/dev/null ||
   ! compgen -G 'tradex/commands/_account_kernel*.so' >/dev/null ||
-  ! compgen -G 'tradex/matching/_matcher_wire*.so' >/dev/null; then
+  ! compgen -G 'tradex/matching/_matcher_wire*.so' >/dev/null ||
+  ! compgen -G 'tradex/log/_native_kafka*.so' >/dev/null; then
   rm -f .venv/.bootstrap-*  # a fresh checkout next to an old .venv: build the extension
 fi
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys' 2>/dev/null; then
@@ -113,7 +121,7 @@ if [ ! -e "$stamp" ]; then
     exit 1
   fi
   rm -f .venv/.bootstrap-*
-  .venv/bin/python -c 'import tradex.schemas._native_codec, tradex.commands._account_kernel, tradex.matching._matcher_wire' ||
+  .venv/bin/python -c 'import tradex.schemas._native_codec, tradex.commands._account_kernel, tradex.matching._matcher_wire, tradex.log._native_kafka' ||
     { log "the C extensions did not build (see .venv/pip.log)"; exit 1; }
   touch "$stamp"
 fi

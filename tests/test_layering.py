@@ -9,9 +9,11 @@ Rules:
    :data:`KERNEL_LAYER`: the modules whose functions are compiled with ``engine_njit``
    (``kernel``, ``book_ops``, ``bitmap``, ``hashtable``, ``state_kernels``), the intrinsic
    they call (``prefetch``), the decorator with its on-disk cache (``jit_cache``), and the
-   constants and dtypes they are written against. ``book.py`` is not in it: it is the
-   Python wrapper that owns the arrays and calls the kernels. Any module that imports
-   numba, llvmlite or ``jit_cache`` must be in the layer (so a new kernel is checked too).
+   constants and dtypes they are written against; and ``tradex.projections.book_kernel``
+   (the ClickHouse read model's books). ``book.py`` is not in it: it is the Python
+   wrapper that owns the arrays and calls the kernels (``book_state.py`` for
+   ``book_kernel``). Any module that imports numba, llvmlite or ``jit_cache`` must be in
+   the layer (so a new kernel is checked too).
 3. ``tradex.projections`` and ``tradex.queries`` (the read side) never import the write
    side's processors, services, their state and the transactional stage
    (:data:`WRITE_SIDE`).
@@ -29,13 +31,13 @@ from pathlib import Path
 
 TRADEX = Path(__file__).resolve().parents[1] / "tradex"
 
-KERNEL_LAYER = frozenset(
-    f"tradex.matching.{name}"
-    for name in (
+KERNEL_LAYER = frozenset((
+    *(f"tradex.matching.{name}" for name in (
         "kernel", "book_ops", "bitmap", "hashtable", "state_kernels", "prefetch", "jit_cache",
         "constants", "dtypes",
-    )
-)  # fmt: skip
+    )),
+    "tradex.projections.book_kernel",  # the ClickHouse read model's books
+))  # fmt: skip
 KERNEL_THIRD_PARTY = frozenset(("numpy", "numba", "llvmlite"))
 JIT_MARKERS = frozenset(("numba", "llvmlite", "tradex.matching.jit_cache"))
 WRITE_SIDE = frozenset(

@@ -37,18 +37,25 @@ def _full(name: str, namespace: str) -> str:
     return name if "." in name or not namespace else f"{namespace}.{name}"
 
 
-def strategy(schema: Any, named: dict[str, Any] | None = None, ns: str = "") -> Any:
-    """Valid values of ``schema`` (named types registered in ``named`` on definition)."""
+def strategy(
+    schema: Any,
+    named: dict[str, Any] | None = None,
+    ns: str = "",
+    primitives: dict[str, Any] | None = None,
+) -> Any:
+    """Valid values of ``schema`` (named types registered in ``named`` on definition);
+    ``primitives``: the strategies of primitive types (default :data:`PRIMITIVE`)."""
     named = {} if named is None else named
+    primitives = PRIMITIVE if primitives is None else primitives
     if isinstance(schema, str):
-        if schema in PRIMITIVE:
-            return PRIMITIVE[schema]
+        if schema in primitives:
+            return primitives[schema]
         return named.get(_full(schema, ns), named.get(schema))
     if isinstance(schema, list):
-        return st.one_of(*[strategy(branch, named, ns) for branch in schema])
+        return st.one_of(*[strategy(branch, named, ns, primitives) for branch in schema])
     kind = schema["type"]
-    if isinstance(kind, dict | list) or kind in PRIMITIVE:
-        return strategy(kind, named, ns)
+    if isinstance(kind, dict | list) or kind in primitives:
+        return strategy(kind, named, ns, primitives)
     if kind in ("record", "enum", "fixed"):
         full = _full(schema["name"], schema.get("namespace", ns))
         inner = full.rpartition(".")[0]
@@ -57,13 +64,15 @@ def strategy(schema: Any, named: dict[str, Any] | None = None, ns: str = "") -> 
         elif kind == "fixed":
             found = named[full] = st.binary(min_size=schema["size"], max_size=schema["size"])
         else:
-            fields = {f["name"]: strategy(f["type"], named, inner) for f in schema["fields"]}
+            fields = {
+                f["name"]: strategy(f["type"], named, inner, primitives) for f in schema["fields"]
+            }
             found = named[full] = st.fixed_dictionaries(fields)
         return found
     if kind == "array":
-        return st.lists(strategy(schema["items"], named, ns), max_size=ITEMS_MAX)
+        return st.lists(strategy(schema["items"], named, ns, primitives), max_size=ITEMS_MAX)
     assert kind == "map", kind
-    values = strategy(schema["values"], named, ns)
+    values = strategy(schema["values"], named, ns, primitives)
     return st.dictionaries(st.text(max_size=8), values, max_size=ITEMS_MAX)
 
 

@@ -45,7 +45,8 @@ from tradex.log.source import KafkaLog, LogRecord, Place
 from tradex.matching import service as matcher_service
 from tradex.matching.partition import BookConfig
 from tradex.projections import admin
-from tradex.projections.analytics_model import Book, ClickHouseReadModel, fold
+from tradex.projections.analytics_model import BookState, ClickHouseReadModel, fold
+from tradex.projections.clickhouse_store import INSERT_SETTINGS
 from tradex.projections.projector import Event
 from tradex.projections.runner import batch_records_max
 from tradex.schemas.codec import Codec
@@ -119,7 +120,7 @@ def measure(settings: Settings, batch_records: int) -> tuple[dict[str, Any], dic
     _phase("decode", len(events), *clock.lap(), found)
     found["events"] = len(events)
 
-    books: dict[int, Book] = {}
+    books = BookState()
     batches = [events[i : i + batch_records] for i in range(0, len(events), batch_records)]
     clock.lap()
     tables = [fold(batch, books) for batch in batches]
@@ -136,7 +137,7 @@ def measure(settings: Settings, batch_records: int) -> tuple[dict[str, Any], dic
     for batch_tables in tables:
         for name, data in batch_tables.items():
             if data.num_rows:
-                ch.insert_arrow(f"{projector.database}.{name}", data)
+                ch.insert_arrow(f"{projector.database}.{name}", data, INSERT_SETTINGS)
     _phase("insert", len(events), *clock.lap(), found)
     projector.close()
     projector.drop()

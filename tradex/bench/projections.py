@@ -16,6 +16,9 @@ Phases:
    database, a private chdb folder) by the projector's own runner in this process; events
    per second = records consumed / wall time from open to the last commit. Checked: no
    dead letters; the PostgreSQL balances equal the domain's fold of ``account-events``.
+   ``clickhouse`` also: **read**, the log's records read and decoded alone, the C path
+   (``read_columns`` + the columnar decoder its rebuild uses) against the Python-object
+   path (``read_batches`` + ``decode_domain``) (:mod:`.read_columns`).
 3. **peer**: the first ``--peer-events`` account events through ``eventsourcing``'s
    ``ProjectionRunner`` into PostgreSQL balance and order tables
    (:mod:`.projections_peer`; same database settings); its balances must equal the fold.
@@ -54,6 +57,7 @@ from tradex.bench.exchange_log import (
 )
 from tradex.bench.ledger import create_peer_database, delete_topics, services_down
 from tradex.bench.projections_peer import run_peer
+from tradex.bench.read_columns import read_speed
 from tradex.commands.client import encode_command
 from tradex.domain import AccountBook, ReferenceData
 from tradex.infra import postgres, redis_client
@@ -76,7 +80,7 @@ from tradex.log.topics import (
     ensure_reference_topics,
 )
 from tradex.projections import admin
-from tradex.projections.catalog import PROJECTORS
+from tradex.projections.catalog import PROJECTORS, projector_class
 from tradex.projections.pg_read import PostgresReader
 from tradex.schemas.codec import Codec
 
@@ -330,6 +334,7 @@ def main(argv: list[str]) -> int:
     codec = Codec.offline()
     problems: list[str] = []
     rebuilds: dict[str, dict[str, Any]] = {}
+    reading: dict[str, dict[str, Any]] = {}
     peer_per_s = 0.0
     steady_report: dict[str, Any] = {}
     databases = [settings.postgres_db, steady.postgres_db, f"bench_projections_{token}_peer"]
@@ -349,6 +354,11 @@ def main(argv: list[str]) -> int:
                   f"{figures['events_per_s']:,} events/s")  # fmt: skip
             if figures["dead_letters"]:
                 problems.append(f"{name}: {figures['dead_letters']} dead letters")
+        if "clickhouse" in names:
+            reading = read_speed(settings, projector_class("clickhouse"), codec)
+            for path, found in reading.items():
+                print(f"  read + decode, {path}: {found['records']:,} records, "
+                      f"{found['records_per_s']:,}/s, {found['cpu_us_per_record']} us CPU each")  # fmt: skip
         events = account_events(settings, codec)
         if "postgres" in names and postgres_balances(settings) != fold_balances(events):
             problems.append("postgres balances differ from the domain's fold")
@@ -384,6 +394,9 @@ def main(argv: list[str]) -> int:
     for name, entry in rebuilds.items():
         headline[f"{name}_events_per_s"] = entry["events_per_s"]
         headline[f"{name}_events"] = entry["events"]
+    for path, found in reading.items():
+        headline[f"read_decode_{path}_records_per_s"] = found["records_per_s"]
+        headline[f"read_decode_{path}_cpu_us_per_record"] = found["cpu_us_per_record"]
     lags = [steady_report[n]["lag_p99_ms"] for n in names if steady_report.get(n)]
     headline["lag_p99_ms"] = max(lags) if lags else None
     headline["lag_p99_ms_by_projector"] = {

@@ -11,10 +11,17 @@ settings' topic prefix).
         ...
     for batch in log.read_batches({("engine-events", 0): 0}):  # several partitions
         ...
+    for batch in log.read_columns({("engine-events", 0): 0}):  # RecordBatch: columns
+        ...
     tail = log.follow({("account-events", p): start for p in range(4)})
     records = tail.poll(0.05)                                  # whatever is there now
     tail.reached(("account-events", 0))                        # everything below is read
     tail.at_end(("account-events", 0))                         # and nothing more is there
+
+A :class:`~tradex.log.batch.RecordBatch` holds a batch as a few buffers and numpy arrays,
+no Python object per record: ``read_columns``, ``follow_batches`` and ``Tail.poll_batch``
+give them. Kafka's fills them in C (:mod:`.native_tail`); any other source builds them
+from its records.
 
 Positions are *next* offsets (the offset after the last record read), as Kafka commits
 them. Only committed records are ever returned (``read_committed``); offsets are not
@@ -28,70 +35,35 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, NamedTuple, Self
+from typing import Any, Self
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
 from tradex.infra.kafka import admin_timeout_s, consumer_config, partition_count
 from tradex.infra.settings import Settings
+from tradex.log.batch import RecordBatch
+from tradex.log.native_tail import NativeKafkaTail
+from tradex.log.records import LogRecord, Place
+from tradex.log.tail import (
+    BULK_READ_CONFIG,
+    Tail,
+    batch_records_max,
+    read_idle_s_max,
+    read_poll_timeout_s,
+)
 
-Place = tuple[str, int]  # (logical topic, partition)
-
-read_poll_timeout_s = 0.2
-read_idle_s_max = 30.0  # a bounded read that makes no progress for this long gives up
-batch_records_max = 10_000  # records per batch of a read
-# Bulk reads (rebuilds, audits) fetch big and never back off: with librdkafka's defaults a
-# consumer holding queued.min.messages waits fetch.queue.backoff.ms (1 s) before fetching
-# again. Measured here, 1M records of ~150 bytes from 2 partitions: 215k records/s with
-# the defaults, 625k with these.
-BULK_READ_CONFIG: dict[str, Any] = {
-    "fetch.max.bytes": 52_428_800,
-    "max.partition.fetch.bytes": 10_485_760,
-    "queued.max.messages.kbytes": 1_048_576,
-    "fetch.queue.backoff.ms": 1,
-}
-
-
-class LogRecord(NamedTuple):
-    """One record of the log: where it is, when it was written, its key and value."""
-
-    topic: str  # logical name
-    partition: int
-    offset: int
-    timestamp_ms: int
-    key: bytes | None
-    value: bytes | None
-
-
-class Tail(ABC):
-    """A reader that follows some partitions from given positions as records arrive."""
-
-    @abstractmethod
-    def poll(self, timeout_s: float, records_max: int = batch_records_max) -> list[LogRecord]:
-        """The records there now (at most ``records_max``), waiting at most ``timeout_s``
-        for the first; in log order within each partition."""
-
-    @abstractmethod
-    def reached(self, place: Place) -> int:
-        """The position up to which ``place`` is read: every committed record below it has
-        been returned by :meth:`poll` (the last record's offset + 1, or further once the
-        reader has seen the partition's end past transaction markers)."""
-
-    @abstractmethod
-    def at_end(self, place: Place) -> bool:
-        """Whether the last :meth:`poll` left ``place`` at the end of the log: every committed
-        record there has been returned, and none has arrived since (so a reader knows the
-        last records it got are complete, e.g. all events of one transaction)."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Release the reader."""
-
-    def __enter__(self) -> Tail:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
+__all__ = [
+    "BULK_READ_CONFIG",
+    "KafkaLog",
+    "LogRecord",
+    "LogSource",
+    "Place",
+    "RecordBatch",
+    "Tail",
+    "batch_records_max",
+    "read_idle_s_max",
+    "read_poll_timeout_s",
+]
 
 
 class LogSource(ABC):
@@ -126,6 +98,11 @@ class LogSource(ABC):
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    def follow_batches(self, starts: Mapping[Place, int]) -> Tail:
+        """A tail for reading with :meth:`Tail.poll_batch` (by default :meth:`follow`'s; a
+        source with a faster batch reader overrides it)."""
+        return self.follow(starts)
 
     # -- built on the primitives ---------------------------------------------------------
 
@@ -164,6 +141,37 @@ class LogSource(ABC):
                 if batch:
                     idle_since = time.monotonic()
                     yield batch
+                elif pending and time.monotonic() - idle_since > read_idle_s_max:
+                    raise TimeoutError(
+                        f"no progress reading {sorted(pending)} towards {dict(pending)}"
+                    )
+
+    def read_columns(
+        self,
+        starts: Mapping[Place, int],
+        ends: Mapping[Place, int] | None = None,
+        records_max: int = batch_records_max,
+    ) -> Iterator[RecordBatch]:
+        """:meth:`read_batches` as :class:`RecordBatch` es (:meth:`follow_batches`)."""
+        assert records_max > 0, records_max
+        stops = {
+            place: (self.watermarks(*place)[1] if ends is None else ends[place]) for place in starts
+        }
+        pending = {place: stop for place, stop in stops.items() if starts[place] < stop}
+        if not pending:
+            return
+        with self.follow_batches({place: starts[place] for place in pending}) as tail:
+            idle_since = time.monotonic()
+            while pending:
+                polled = tail.poll_batch(read_poll_timeout_s, records_max)
+                if len(polled):
+                    polled = polled.select(polled.offset < polled.bounds(pending, -1))
+                for place, stop in list(pending.items()):
+                    if tail.reached(place) >= stop:
+                        del pending[place]
+                if len(polled):
+                    idle_since = time.monotonic()
+                    yield polled
                 elif pending and time.monotonic() - idle_since > read_idle_s_max:
                     raise TimeoutError(
                         f"no progress reading {sorted(pending)} towards {dict(pending)}"
@@ -296,6 +304,10 @@ class KafkaLog(LogSource):
 
     def follow(self, starts: Mapping[Place, int]) -> Tail:
         return _KafkaTail(self.settings, starts, self.bulk)
+
+    def follow_batches(self, starts: Mapping[Place, int]) -> Tail:
+        """Read by librdkafka in C into :class:`RecordBatch` es (:mod:`.native_tail`)."""
+        return NativeKafkaTail(self.settings, starts, self.bulk)
 
     def committed(
         self, group: str, topic: str, partitions: Iterable[int] | None = None

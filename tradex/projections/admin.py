@@ -31,12 +31,17 @@ from tradex.infra.cli_args import positive_int
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog, LogSource, Place
 from tradex.projections.catalog import PROJECTORS, projector_class
-from tradex.projections.projector import VERSION_MAX, Projector, ProjectorBusy
+from tradex.projections.projector import (
+    BATCH_RECORDS_MAX,
+    COLUMNAR_BATCH_RECORDS_MAX,
+    VERSION_MAX,
+    Projector,
+    ProjectorBusy,
+)
 from tradex.projections.runner import (
     DeadLetters,
     ProjectorRun,
     RunStats,
-    batch_records_max,
     run_to_end,
 )
 from tradex.schemas.codec import Codec
@@ -148,7 +153,7 @@ def build_version(
     codec: Codec,
     until: Mapping[Place, int],
     progress: Callable[[ProjectorRun], None] | None = None,
-    batch_records: int = batch_records_max,
+    batch_records: int | None = None,
 ) -> RunStats:
     """Fill ``projector``'s version from its positions to ``until`` as a bulk load, then
     finish it (deferred indexes) and close it."""
@@ -182,7 +187,7 @@ def rebuild(
     to_position: Mapping[Place, int] | None = None,
     *,
     show_progress: bool = True,
-    batch_records: int = batch_records_max,
+    batch_records: int | None = None,
 ) -> tuple[Projector, RunStats]:
     """Rebuild ``name`` (see the module doc); return the built version and its stats."""
     cls = projector_class(name)
@@ -292,14 +297,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
         metavar="TOPIC:PARTITION:OFFSET", help="stop there (not made live); repeatable",
     )  # fmt: skip
     again.add_argument(
-        "--batch-records", type=positive_int, default=batch_records_max,
-        help=f"records per sink transaction, at most (default {batch_records_max})",
+        "--batch-records", type=positive_int, default=None,
+        help=f"records per sink transaction, at most (default: the read model's; at most "
+        f"{BATCH_RECORDS_MAX:,} for a row projector, {COLUMNAR_BATCH_RECORDS_MAX:,} for a "
+        "columnar one)",
     )  # fmt: skip
     check = verbs.add_parser("verify", help="the live version equals a rebuild")
     check.add_argument("name", metavar="NAME")
     args = parser.parse_args(argv)
-    if args.verb == "rebuild" and args.batch_records > batch_records_max:
-        parser.error(f"--batch-records must be <= {batch_records_max}")
+    if args.verb == "rebuild" and (args.batch_records or 0) > COLUMNAR_BATCH_RECORDS_MAX:
+        parser.error(f"--batch-records must be <= {COLUMNAR_BATCH_RECORDS_MAX}")
     names = args.names if args.verb == "status" else [args.name]
     unknown = [n for n in names if n not in PROJECTORS]
     if unknown:

@@ -34,7 +34,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -219,7 +219,9 @@ class HttpClickHouse(ClickHouse):
     def command(self, sql: str) -> None:
         raise ClickHouseError(f"{self.url} answers SELECT queries only: {sql[:60]!r}")
 
-    def insert_arrow(self, table: str, data: pa.Table) -> None:
+    def insert_arrow(
+        self, table: str, data: pa.Table, settings: Mapping[str, int | str] | None = None
+    ) -> None:
         raise ClickHouseError(f"{self.url} answers SELECT queries only: no insert into {table}")
 
     def query_arrow(self, sql: str) -> pa.Table:

@@ -20,13 +20,21 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
+import numpy as np
+
 from tradex.infra.settings import Settings
+from tradex.log.batch import RecordBatch
 from tradex.log.source import Place
+from tradex.schemas.columns import ColumnSpec, TypeColumns
 from tradex.schemas.envelope import Envelope
 
 VERSION_MAX = 1_000_000
+BATCH_RECORDS_MAX = 20_000  # records per batch (one sink transaction) of a row projector
+# of a columnar projector: no object per record, and a sink insert costs per batch too
+COLUMNAR_BATCH_RECORDS_MAX = 1_000_000
 NAMESPACE_CHARS_MAX = 40  # room for "_v<version>" and a table name in a 63-char identifier
 
 
@@ -38,6 +46,38 @@ class Event(NamedTuple):
     offset: int
     envelope: Envelope
     body: Any  # the domain record (tradex.domain NamedTuple)
+
+
+@dataclass(frozen=True)
+class ColumnarBatch:
+    """A batch for a columnar projector: the records read (positions of every record) and
+    the decoded ones by type (each a :class:`~tradex.schemas.columns.TypeColumns` whose
+    ``rows`` index ``records``). Records dead-lettered or of types the projector ignores
+    are in ``records`` only."""
+
+    records: RecordBatch
+    types: dict[type, TypeColumns]
+
+    def __len__(self) -> int:
+        """The decoded records (events)."""
+        return sum(len(columns) for columns in self.types.values())
+
+    def partition(self, cls: type) -> np.ndarray:
+        """The partition of each record of type ``cls`` (int32)."""
+        return self.records.partition[self.types[cls].rows]
+
+    def offset(self, cls: type) -> np.ndarray:
+        """The offset of each record of type ``cls`` (int64)."""
+        return self.records.offset[self.types[cls].rows]
+
+    def select(self, keep: np.ndarray) -> ColumnarBatch:
+        """The decoded records where ``keep`` (bool per record of ``records``) is true."""
+        types = {}
+        for cls, columns in self.types.items():
+            kept = keep[columns.rows]
+            if kept.any():
+                types[cls] = columns if kept.all() else columns.select(kept)
+        return ColumnarBatch(self.records, types)
 
 
 class Versions(NamedTuple):
@@ -81,6 +121,13 @@ class Projector(ABC):
     # Record types it has no use for: the runner skips them by their wire header, without
     # decoding them (positions still move past them).
     ignores: ClassVar[frozenset[type]] = frozenset()
+    # A columnar projector takes batches as columns (apply_columns): the runner reads them
+    # in C and decodes each type of ``column_specs`` into columns, no object per record.
+    columnar: ClassVar[bool] = False
+    column_specs: ClassVar[Mapping[type, ColumnSpec]] = {}
+    # records per batch when the caller does not say (at most BATCH_RECORDS_MAX, or
+    # COLUMNAR_BATCH_RECORDS_MAX for a columnar projector)
+    batch_records: ClassVar[int] = BATCH_RECORDS_MAX
 
     def __init__(self, settings: Settings, version: int) -> None:
         assert 0 < version <= VERSION_MAX, version
@@ -122,6 +169,32 @@ class Projector(ABC):
             return
         self._apply(fresh, moved)
         stored.update(moved)
+
+    def apply_columns(self, batch: ColumnarBatch, positions: Mapping[Place, int]) -> None:
+        """:meth:`apply` for a columnar projector: the same guarantees (records below the
+        stored positions dropped, positions never move back, one transaction), the records
+        as columns."""
+        assert self.columnar, f"{self.name} is not columnar"
+        stored = self._stored
+        records = batch.records
+        fresh = records.offset >= records.bounds(stored, 0)
+        moved = {p: o for p, o in positions.items() if o > stored.get(p, 0)}
+        limit = records.bounds({**stored, **moved}, 0)
+        for columns in batch.types.values():
+            rows = columns.rows[fresh[columns.rows]]
+            late = rows[records.offset[rows] >= limit[rows]]
+            assert not len(late), (
+                f"{records.place(int(late[0]))}@{int(records.offset[late[0]])} is not below "
+                "the position the batch moves to"
+            )
+        if not moved:
+            return
+        self._apply_columns(batch if fresh.all() else batch.select(fresh), moved)
+        stored.update(moved)
+
+    def _apply_columns(self, batch: ColumnarBatch, positions: Mapping[Place, int]) -> None:
+        """:meth:`apply_columns` of the store, given only new records and forward positions."""
+        raise NotImplementedError(f"{self.name} is not columnar")
 
     @abstractmethod
     def _open(self) -> dict[Place, int]:

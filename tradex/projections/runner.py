@@ -12,6 +12,15 @@ record: it is written to ``dead-letters`` (and flushed) before the batch that mo
 it is applied, and the projector keeps going. Anything else that fails — the fold, the
 sink — stops the run: a projector never skips what it cannot explain.
 
+A *columnar* projector (``Projector.columnar``) gets its batches as columns: the records
+are read in C (``LogSource.follow_batches``) and its record types decoded in C into
+columns (:class:`~tradex.schemas.columns.ColumnReader`), no Python object per record. The
+few records the columnar decoder does not vouch for — flagged by a ``validate()`` check,
+corrupt, of a type or schema version it does not serve, or on a topic their type has no
+business on — go through ``Codec.decode_domain`` one by one, so exactly the same records
+are dead-lettered, with the same reasons, as on the row path; a record of an older
+schema version that decodes is re-encoded with the newest and decoded into the columns.
+
 ``until`` (rebuilds, verification): positions not to go past; the run is *done* once
 every place has reached its bound.
 """
@@ -24,20 +33,36 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from confluent_kafka import Producer
 
 from tradex.infra.kafka import admin_timeout_s, producer_config
 from tradex.infra.settings import Settings
+from tradex.log.batch import FLAG_VALUE_NULL, RecordBatch
 from tradex.log.dead_letters import dead_letter
 from tradex.log.ids import EventSource
 from tradex.log.source import LogRecord, LogSource, Place, Tail, read_idle_s_max
 from tradex.log.topics import DEAD_LETTERS, TOPIC_TYPES
-from tradex.projections.projector import Event, Projector
-from tradex.schemas.codec import Codec, CodecError
+from tradex.projections.projector import (
+    BATCH_RECORDS_MAX,
+    COLUMNAR_BATCH_RECORDS_MAX,
+    ColumnarBatch,
+    Event,
+    Projector,
+)
+from tradex.schemas.codec import Codec, CodecError, EnvelopeFields
+from tradex.schemas.columns import (
+    STATUS_CORRUPT,
+    STATUS_FLAGGED,
+    STATUS_IGNORED,
+    STATUS_UNSERVED,
+    ColumnReader,
+    DecodedBatch,
+)
 
 log = logging.getLogger(__name__)
 
-batch_records_max = 20_000  # records per batch (one sink transaction)
+batch_records_max = BATCH_RECORDS_MAX  # records per batch (one sink transaction), row projectors
 idle_wait_s = 0.05  # how long a step waits for a first record
 LAG_MS_MAX = 60_000  # lags are counted per millisecond up to this; longer ones in the last bucket
 
@@ -58,6 +83,14 @@ class LagHistogram:
             lag = now_ms - record.timestamp_ms
             counts[lag if 0 <= lag < LAG_MS_MAX else (0 if lag < 0 else LAG_MS_MAX)] += 1
         self.total += len(records)
+
+    def add_stamps(self, timestamps_ms: np.ndarray, now_ms: int) -> None:
+        """:meth:`add` of records given by their Kafka timestamps (one numpy pass)."""
+        lags = np.clip(now_ms - timestamps_ms, 0, LAG_MS_MAX)
+        found = np.bincount(lags, minlength=LAG_MS_MAX + 1)
+        for lag in np.flatnonzero(found).tolist():
+            self.counts[lag] += int(found[lag])
+        self.total += len(timestamps_ms)
 
     def percentile(self, fraction: float) -> int:
         """The smallest lag (ms) at or below which ``fraction`` of the records were."""
@@ -130,12 +163,19 @@ class ProjectorRun:
         dead_letters: DeadLetters,
         *,
         until: Mapping[Place, int] | None = None,
-        batch_records: int = batch_records_max,
+        batch_records: int | None = None,
         track_lag: bool = False,
     ) -> None:
-        """``track_lag``: count each record's lag from its Kafka timestamp to being applied
-        (a live projector; a rebuild's records are old by design)."""
-        assert 0 < batch_records <= batch_records_max, batch_records
+        """``batch_records``: records per batch at most (None: the projector's default; a
+        row projector takes at most BATCH_RECORDS_MAX, a columnar one
+        COLUMNAR_BATCH_RECORDS_MAX). ``track_lag``: count each record's lag from its Kafka
+        timestamp to being applied (a live projector; a rebuild's records are old by
+        design)."""
+        limit = COLUMNAR_BATCH_RECORDS_MAX if projector.columnar else BATCH_RECORDS_MAX
+        if batch_records is None:
+            batch_records = projector.batch_records
+        assert 0 < batch_records <= COLUMNAR_BATCH_RECORDS_MAX, batch_records
+        batch_records = min(batch_records, limit)
         self.projector = projector
         self.source = source
         self.codec = codec
@@ -150,6 +190,12 @@ class ProjectorRun:
         self._skipped = frozenset().union(
             *(codec.headers_of(cls.__name__) for cls in projector.ignores)
         )
+        self._columns: ColumnReader | None = None
+        if projector.columnar:
+            served = set(projector.column_specs) | set(projector.ignores)
+            missing = {t for topic in projector.topics for t in TOPIC_TYPES[topic]} - served
+            assert not missing, f"{projector.name}: neither decoded nor ignored: {missing}"
+            self._columns = ColumnReader(codec, projector.column_specs, projector.ignores)
 
     def start(self) -> None:
         stored = self.projector.open()
@@ -168,7 +214,10 @@ class ProjectorRun:
             ahead = {p for p in places if self.positions[p] > self.until[p]}
             if ahead:
                 raise RuntimeError(f"{self.projector.name} is already past the bound at {ahead}")
-        self._tail = self.source.follow(self.positions)
+        if self.projector.columnar:
+            self._tail = self.source.follow_batches(self.positions)
+        else:
+            self._tail = self.source.follow(self.positions)
 
     @property
     def done(self) -> bool:
@@ -181,20 +230,28 @@ class ProjectorRun:
         """Records (and markers) between the positions and ``ends``."""
         return sum(max(0, ends[place] - position) for place, position in self.positions.items())
 
-    def step(self, wait_s: float = idle_wait_s) -> int:
-        """Read, decode and apply one batch; return the number of records it consumed."""
-        tail = self._tail
-        assert tail is not None, "start() first"
-        records = tail.poll(wait_s, self.batch_records)
+    def _moved(self, tail: Tail) -> dict[Place, int]:
+        """The places the last poll moved, to where (never past ``until``)."""
         until = self.until
-        positions = self.positions
         moved: dict[Place, int] = {}
-        for place, position in positions.items():
+        for place, position in self.positions.items():
             reached = tail.reached(place)
             if until is not None:
                 reached = min(reached, until[place])
             if reached != position:
                 moved[place] = reached
+        return moved
+
+    def step(self, wait_s: float = idle_wait_s) -> int:
+        """Read, decode and apply one batch; return the number of records it consumed."""
+        if self._columns is not None:
+            return self._step_columns(wait_s, self._columns)
+        tail = self._tail
+        assert tail is not None, "start() first"
+        records = tail.poll(wait_s, self.batch_records)
+        until = self.until
+        positions = self.positions
+        moved = self._moved(tail)
         if not moved:
             assert not records or until is not None, "records without progress"
             return 0
@@ -242,11 +299,111 @@ class ProjectorRun:
         positions.update(moved)
         return len(records)
 
+    def _step_columns(self, wait_s: float, reader: ColumnReader) -> int:
+        """:meth:`step` of a columnar projector (see the module doc)."""
+        tail = self._tail
+        assert tail is not None, "start() first"
+        batch = tail.poll_batch(wait_s, self.batch_records)
+        moved = self._moved(tail)
+        if not moved:
+            assert not len(batch) or self.until is not None, "records without progress"
+            return 0
+        skip = np.zeros(len(batch), np.bool_)
+        if self.until is not None:  # records past the bound: not this run's
+            skip |= batch.offset >= batch.bounds(self.until, 0)
+        empty = ((batch.flags & FLAG_VALUE_NULL) != 0) & ~skip
+        poison = [
+            (batch.record(i), "empty", "record without a value")
+            for i in np.flatnonzero(empty).tolist()
+        ]
+        skip |= empty
+        decoded, ignored, more_poison = self._decode_columns(batch, reader, skip)
+        poison += more_poison
+        if poison:
+            self.dead_letters.write(poison)
+            self.stats.dead_letters += len(poison)
+        columnar = ColumnarBatch(batch, decoded.types)
+        started = time.perf_counter()
+        self.projector.apply_columns(columnar, moved)
+        stats = self.stats
+        stats.apply_s += time.perf_counter() - started
+        stats.batches += 1
+        stats.events += len(columnar)
+        stats.skipped += ignored
+        if decoded.types:  # the event time of the batch's last event
+            last = max(decoded.types.values(), key=lambda columns: int(columns.rows[-1]))
+            stats.last_event_time_ns = int(np.asarray(last["event_time_ns"])[-1])
+        if self.track_lag and len(batch):
+            stats.lag.add_stamps(batch.timestamp_ms, time.time_ns() // 1_000_000)
+        self.positions.update(moved)
+        return len(batch)
+
+    def _decode_columns(
+        self, batch: RecordBatch, reader: ColumnReader, skip: np.ndarray
+    ) -> tuple[DecodedBatch, int, list[tuple[LogRecord, str, str]]]:
+        """The batch decoded into columns, the records of ignored types, and the poison."""
+        decoded = reader.decode(batch.values, batch.value_offsets, skip)
+        status = decoded.status
+        doubtful = np.isin(status, (STATUS_FLAGGED, STATUS_UNSERVED, STATUS_CORRUPT))
+        for cls, columns in decoded.types.items():  # a type on a topic it has no business on
+            allowed = [i for i, topic in enumerate(batch.topics) if cls in self._types[topic]]
+            wrong = ~np.isin(batch.topic_index[columns.rows], allowed)
+            doubtful[columns.rows[wrong]] = True
+        ignored = int(np.count_nonzero(status == STATUS_IGNORED))
+        poison: list[tuple[LogRecord, str, str]] = []
+        dropped = np.zeros(len(batch), np.bool_)
+        renewed: dict[int, bytes] = {}
+        for i in np.flatnonzero(doubtful).tolist():
+            record = batch.record(i)
+            try:
+                envelope, body = self.codec.decode_domain(record.value or b"")
+            except CodecError as exc:
+                poison.append((record, "undecodable", str(exc)))
+                dropped[i] = True
+                continue
+            if type(body) not in self._types[record.topic]:
+                poison.append(
+                    (record, "unexpected type", f"{type(body).__name__} on {record.topic}")
+                )
+                dropped[i] = True
+            elif status[i] == STATUS_CORRUPT:
+                raise AssertionError(f"{record.topic}[{record.partition}]@{record.offset}: "
+                                     "the columnar decoder refuses what decode_domain accepts")  # fmt: skip
+            elif status[i] == STATUS_UNSERVED and type(body) in self.projector.ignores:
+                ignored += 1
+                dropped[i] = True
+            elif status[i] == STATUS_UNSERVED:  # an older schema version: re-encoded
+                assert envelope.event_time_ns == body.event_time_ns, "cannot re-encode"
+                fields = EnvelopeFields(
+                    envelope.event_id, envelope.causation_id, envelope.correlation_id,
+                    envelope.producer, envelope.seq, envelope.trace_parent,
+                )  # fmt: skip
+                renewed[i] = self.codec.encode_domain(body, fields, envelope.prev_hash).data
+        if not renewed and not dropped.any():
+            return decoded, ignored, poison
+        values, offsets = batch.values, batch.value_offsets
+        if renewed:
+            values, offsets = _replaced(batch, renewed)
+        again = reader.decode(values, offsets, skip | dropped)
+        for i in renewed:
+            assert again.status[i] in (0, STATUS_FLAGGED), f"re-encoded record {i} not decoded"
+        return again, ignored, poison
+
     def close(self) -> None:
         if self._tail is not None:
             self._tail.close()
             self._tail = None
         self.projector.close()
+
+
+def _replaced(batch: RecordBatch, values: dict[int, bytes]) -> tuple[bytes, np.ndarray]:
+    """The batch's values with those of some records replaced (the rare path)."""
+    view = memoryview(batch.values)
+    ends = batch.value_offsets.tolist()
+    pieces = [values.get(i, view[ends[i] : ends[i + 1]]) for i in range(len(batch))]
+    offsets = np.zeros(len(batch) + 1, np.int64)
+    np.cumsum([len(piece) for piece in pieces], out=offsets[1:])
+    return b"".join(pieces), offsets
 
 
 def run_to_end(run: ProjectorRun, progress: Any = None) -> RunStats:

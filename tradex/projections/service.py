@@ -33,8 +33,14 @@ from tradex.infra.cli_args import positive_int
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog
 from tradex.projections.catalog import PROJECTORS, projector_class
-from tradex.projections.projector import Projector, ProjectorBusy, VersionSwitched
-from tradex.projections.runner import DeadLetters, ProjectorRun, RunStats, batch_records_max
+from tradex.projections.projector import (
+    BATCH_RECORDS_MAX,
+    COLUMNAR_BATCH_RECORDS_MAX,
+    Projector,
+    ProjectorBusy,
+    VersionSwitched,
+)
+from tradex.projections.runner import DeadLetters, ProjectorRun, RunStats
 from tradex.schemas.codec import Codec
 from tradex.schemas.remote import codec_from_settings
 
@@ -64,7 +70,7 @@ class Follower:
     codec: Codec
     stop: threading.Event
     exit_when_idle_s: float | None = None
-    batch_records: int = batch_records_max
+    batch_records: int | None = None  # None: the projector's default
     error: BaseException | None = None
     stats: RunStats | None = None
 
@@ -132,8 +138,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="exit after S seconds without new records (catch-up runs, tests)",
     )  # fmt: skip
     parser.add_argument(
-        "--batch-records", type=positive_int, default=batch_records_max,
-        help=f"records per sink transaction, at most (default {batch_records_max})",
+        "--batch-records", type=positive_int, default=None,
+        help=f"records per sink transaction, at most (default: the read model's; at most "
+        f"{BATCH_RECORDS_MAX:,} for a row projector, {COLUMNAR_BATCH_RECORDS_MAX:,} for a "
+        "columnar one)",
     )  # fmt: skip
     parser.add_argument(
         "--http-port", type=int, default=0, metavar="PORT",
@@ -147,8 +155,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="on exit, write each projector's counts and lag percentiles here",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    if args.batch_records > batch_records_max:
-        parser.error(f"--batch-records must be <= {batch_records_max}")
+    if (args.batch_records or 0) > COLUMNAR_BATCH_RECORDS_MAX:
+        parser.error(f"--batch-records must be <= {COLUMNAR_BATCH_RECORDS_MAX}")
     unknown = [name for name in args.names if name not in PROJECTORS]
     if unknown:
         parser.error(

@@ -54,3 +54,45 @@ class Readers:
         self, wire_id: int, program: Program, subject: str, name: str, validate: Any, /
     ) -> None: ...
     def decode_domain(self, data: bytes, /) -> tuple[Any, Any]: ...
+
+# -- the columnar decoder (source: tradex/schemas/_native/columns.c) -------------------------
+
+COL_I64: int
+COL_I32: int
+COL_U8: int
+COL_CODE8: int
+COL_CODE16: int
+COL_STR: int
+COL_DICT: int
+COL_FIXED: int
+CHECK_RANGE: int
+CHECK_LENGTH: int
+CHECK_ENUM: int
+CHECK_COUNT: int
+CHECK_BALANCED: int
+RCHECK_EQUAL_IF: int
+RCHECK_DIFFER: int
+STATUS_DECODED: int
+STATUS_FLAGGED: int
+STATUS_SKIPPED: int
+STATUS_IGNORED: int
+STATUS_UNSERVED: int
+STATUS_CORRUPT: int
+COLUMN_LEVELS_MAX: int
+BALANCE_ITEMS_MAX: int
+COLUMN_PROGRAMS_MAX: int
+
+class ColumnDecoder:
+    def __init__(self) -> None: ...
+    def add(
+        self,
+        wire_ids: tuple[int, ...],
+        ops: tuple[Any, ...],
+        columns: tuple[tuple[int, int, int], ...],
+        record_checks: tuple[tuple[int, int, int, int, int], ...],
+        /,
+    ) -> int: ...
+    def ignore(self, wire_id: int, /) -> None: ...
+    def decode(
+        self, values: Any, offsets: Any, skip: Any = None, /
+    ) -> tuple[bytes, tuple[Any, ...]]: ...

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "columns.h"
 #include "sha256.h"
 
 
@@ -1692,7 +1693,8 @@ PyMODINIT_FUNC PyInit__native_codec(void) {
         PyModule_AddIntConstant(module, "NESTING_MAX", NESTING_MAX) < 0 ||
         PyModule_AddIntConstant(module, "ITEMS_MAX", ITEMS_MAX) < 0 ||
         PyModule_AddStringConstant(module, "SHA256_BACKEND", SHA256_BACKEND) < 0 ||
-        add_codec_api(module) < 0) {
+        add_codec_api(module) < 0 ||
+        columns_register(module) < 0) {
         Py_DECREF(&ProgramType);
         Py_DECREF(&ReadersType);
         Py_DECREF(module);
