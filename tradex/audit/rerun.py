@@ -9,13 +9,15 @@ and what it writes is compared with the log, per output stream of ``matcher/<p>`
 producer is ``matcher/<p>`` (the scan's chains, :mod:`.scan`). Each stream is compared as
 one concatenation of its records (one ``memcmp``); on a difference, the first differing
 record is named (``rerun``). ``tradex matching verify`` does the same per partition,
-record by record; this is its fast form over the scan the audit already made.
+record by record; this is its fast form over the scan the audit already made: the
+streams are compared by their chain heads first (``rerun_matching``'s doc), record by
+record only where they differ.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +25,7 @@ import numpy as np
 
 from tradex.audit.findings import Findings
 from tradex.audit.scan import Gathered, fingerprints_of
+from tradex.infra.stage import Output
 from tradex.log.batch import FLAG_KEY_NULL, FLAG_VALUE_NULL
 from tradex.log.source import LogSource, Place
 from tradex.log.topics import (
@@ -36,6 +39,7 @@ from tradex.matching.book import OutputBuffers
 from tradex.matching.partition import BookConfig, PartitionEngine, Topics
 from tradex.matching.recovery import REPLAY_BATCH_MAX
 from tradex.matching.verify import summary
+from tradex.schemas.chain import ZERO_HASH
 from tradex.schemas.codec import Codec
 
 LOGICAL_TOPICS = Topics(ORDER_REQUESTS, ENGINE_EVENTS, SETTLEMENTS, DEAD_LETTERS)
@@ -76,42 +80,88 @@ def rerun_matching(
     ends: Mapping[Place, int],
     out: Findings,
     config: BookConfig | None = None,
-    progress: object = None,
+    progress: Callable[[int], None] | None = None,
 ) -> RerunFigures:
-    """Re-run every partition (module doc); findings go to ``out``."""
+    """Re-run every partition (module doc); findings go to ``out``.
+
+    The engine chains what it writes exactly as the log's records are chained, so a
+    stream is identical to the log's when the re-run's chain head equals the log's and
+    the log's chain is intact (every hash links all the bytes before it, after the
+    header; the headers are checked by decoding). Only a partition whose heads differ is
+    run again, keeping its outputs, to name the first differing record."""
     config = config or BookConfig()
     figures = RerunFigures(input_ends=input_ends(source, ends))
     settlement_partitions = sum(1 for (topic, _p) in ends if topic == SETTLEMENTS)
     started = time.perf_counter()
     for partition, end in sorted(figures.input_ends.items()):
-        engine = PartitionEngine(
-            partition, codec, LOGICAL_TOPICS, max(settlement_partitions, 1),
-            OutputBuffers(config.orders_max), config,
-        )  # fmt: skip
-        engine_out: list[bytes] = []
-        settle_out: list[list[bytes]] = [[] for _ in range(settlement_partitions)]
-        place = (ORDER_REQUESTS, partition)
-        if end > 0:
-            for batch in source.read_columns({place: 0}, {place: end}, REPLAY_BATCH_MAX):
-                n = len(batch)
-                outputs = engine.apply_columns(
-                    batch.offset.tolist(), _items(batch.keys, batch.key_offsets, batch.flags,
-                    FLAG_KEY_NULL), _items(batch.values, batch.value_offsets, batch.flags,
-                    FLAG_VALUE_NULL), lambda i, b=batch: int(b.timestamp_ms[i]),  # type: ignore[misc]
-                )  # fmt: skip
-                figures.inputs += n
-                figures.outputs += len(outputs)
-                engine_out += [o.value for o in outputs if o.topic == ENGINE_EVENTS]
-                for o in outputs:
-                    if o.topic == SETTLEMENTS and settle_out:
-                        settle_out[o.partition].append(o.value)
-                if callable(progress):
-                    progress(n)
-        compare(codec, found, (ENGINE_EVENTS, partition, ""), engine_out, out)
-        for s, values in enumerate(settle_out):
-            compare(codec, found, (SETTLEMENTS, s, engine.producer), values, out)
+        engine = _engine(partition, codec, settlement_partitions, config)
+        for inputs, outputs in _run(source, engine, end):
+            figures.inputs += inputs
+            figures.outputs += len(outputs)
+            if progress is not None:
+                progress(inputs)
+        streams = [((ENGINE_EVENTS, partition, ""), engine.engine_prev)]
+        streams += [((SETTLEMENTS, s, engine.producer), engine.settle_prev.get(s, ZERO_HASH))
+                    for s in range(settlement_partitions)]  # fmt: skip
+        differ = [
+            stream for stream, head in streams
+            if found.heads.get(stream, ZERO_HASH) != head or stream in found.broken
+        ]  # fmt: skip
+        if differ:
+            _name_differences(source, codec, found, partition, end, settlement_partitions,
+                              config, differ, out)  # fmt: skip
     figures.seconds = time.perf_counter() - started
     return figures
+
+
+def _engine(
+    partition: int, codec: Codec, settlement_partitions: int, config: BookConfig
+) -> PartitionEngine:
+    return PartitionEngine(
+        partition, codec, LOGICAL_TOPICS, max(settlement_partitions, 1),
+        OutputBuffers(config.orders_max), config,
+    )  # fmt: skip
+
+
+def _run(
+    source: LogSource, engine: PartitionEngine, end: int
+) -> Iterator[tuple[int, list[Output]]]:
+    """(inputs, outputs) per batch of ``order-requests[engine.partition]`` below ``end``."""
+    if end <= 0:
+        return
+    place = (ORDER_REQUESTS, engine.partition)
+    for batch in source.read_columns({place: 0}, {place: end}, REPLAY_BATCH_MAX):
+        outputs = engine.apply_columns(
+            batch.offset.tolist(),
+            _items(batch.keys, batch.key_offsets, batch.flags, FLAG_KEY_NULL),
+            _items(batch.values, batch.value_offsets, batch.flags, FLAG_VALUE_NULL),
+            lambda i, b=batch: int(b.timestamp_ms[i]),  # type: ignore[misc]
+        )
+        yield len(batch), outputs
+
+
+def _name_differences(
+    source: LogSource, codec: Codec, found: Gathered, partition: int, end: int,
+    settlement_partitions: int, config: BookConfig, differ: list[tuple[str, int, str]],
+    out: Findings,
+) -> None:  # fmt: skip
+    """Run ``partition`` again keeping the outputs of the streams that differ; name the
+    first differing record of each."""
+    engine = _engine(partition, codec, settlement_partitions, config)
+    kept: dict[tuple[str, int, str], list[bytes]] = {stream: [] for stream in differ}
+    for _inputs, outputs in _run(source, engine, end):
+        for o in outputs:
+            if o.topic == ENGINE_EVENTS:
+                stream = (ENGINE_EVENTS, partition, "")
+            elif o.topic == SETTLEMENTS:
+                stream = (SETTLEMENTS, o.partition, engine.producer)
+            else:
+                continue
+            values = kept.get(stream)
+            if values is not None:
+                values.append(o.value)
+    for stream, values in kept.items():
+        compare(codec, found, stream, values, out)
 
 
 def _items(data: bytes, offsets: np.ndarray, flags: np.ndarray, null: int) -> list[Any]:

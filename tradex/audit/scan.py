@@ -105,6 +105,8 @@ class Gathered:
     postings: dict[str, np.ndarray]  # g, account_id, asset, delta (in g order)
     names: list[str]  # interned strings
     chains: dict[tuple[str, int, str], np.ndarray]  # (topic, partition, producer) -> g
+    heads: dict[tuple[str, int, str], bytes]  # each chain's last record's hash
+    broken: set[tuple[str, int, str]]  # the chains with a chain violation
     batches: list[RecordBatch]
     bases: list[int]
     records: int
@@ -261,7 +263,8 @@ class Scan:
         self.records = 0
         self.found: list[Finding] = []
         self.hasher = ThreadPoolExecutor(1, "audit-chains")
-        self.pending: list[tuple[Future[bytes], int]] = []
+        self.pending: list[tuple[Future[bytes], int, np.ndarray]] = []
+        self.broken_chains: set[int] = set()
         self.chain_starts: dict[tuple[str, int], int] = {}  # place -> first offset held
 
     # -- strings ----------------------------------------------------------------------------
@@ -394,11 +397,12 @@ class Scan:
             native.chain_check,
             batch.values, batch.value_offsets, chain_of, self.heads, self.started,
         )  # fmt: skip
-        self.pending.append((status, base))
+        self.pending.append((status, base, chain_of))
 
     def _chain_findings(self) -> None:
-        for status_future, base in self.pending:
+        for status_future, base, chain_of in self.pending:
             status = np.frombuffer(status_future.result(), np.uint8)
+            self.broken_chains.update(np.unique(chain_of[status != 0]).tolist())
             for i in np.flatnonzero(status).tolist():
                 problems = []
                 if status[i] & native.CHAIN_BAD_LINK:
@@ -430,7 +434,9 @@ class Scan:
             name: np.concatenate(self.chain_members[chain])
             for name, chain in self.chain_ids.items()
         }
+        heads = {name: self.heads[chain].tobytes() for name, chain in self.chain_ids.items()}
+        broken = {name for name, chain in self.chain_ids.items() if chain in self.broken_chains}
         return Gathered(
-            tables, postings, self.names, chains, self.batches, self.bases, self.records,
-            self.found,
+            tables, postings, self.names, chains, heads, broken, self.batches, self.bases,
+            self.records, self.found,
         )  # fmt: skip
