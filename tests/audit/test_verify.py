@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from tests.audit.tamper import CODEC, Tampered
 from tests.projections.exchange import Exchange
 from tradex.audit import cli
+from tradex.audit.cli import kafka_and_codec
 from tradex.audit.verify import Report, verify
 from tradex.audit.violations import Violation
 from tradex.log.source import KafkaLog
@@ -150,3 +152,15 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["verify", "--orders-max", "0"])
     assert exc.value.code == 2
     assert cli.main(["nonsense"]) == 2
+
+
+def test_the_rerun_in_a_child_process_judges_the_same(tampered: Tampered) -> None:
+    settings = tampered.settings
+    with KafkaLog(settings) as log:
+        report = verify(
+            log, CODEC, progress=False, reopen=functools.partial(kafka_and_codec, settings)
+        )
+    assert report.rerun is not None and report.rerun.inputs == _report(settings).rerun.inputs  # type: ignore[union-attr]
+    found = _at(report, "rerun", tampered.places["engine"])
+    assert found and "different record" in found[0].message, report.text()
+    assert report.counts == _report(settings).counts

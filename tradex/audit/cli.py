@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import functools
 import importlib
 import json
 import sys
@@ -96,6 +97,12 @@ def open_source(args: argparse.Namespace) -> tuple[LogSource, Settings]:
     return KafkaLog(settings), settings
 
 
+def kafka_and_codec(settings: Settings) -> tuple[LogSource, Any]:
+    """The Kafka log and codec of ``settings`` (picklable as a partial: the re-run's child
+    process opens its own)."""
+    return KafkaLog(settings), codec_from_settings(settings)
+
+
 def _fail(prog: str, exc: BaseException) -> int:
     print(f"{prog}: {exc}", file=sys.stderr)
     return 2
@@ -144,7 +151,9 @@ def main_verify(argv: list[str]) -> int:
         try:
             report = verify(source, codec_from_settings(settings), config=config,
                             progress=not args.no_progress, rerun=not args.no_rerun,
-                            public_key=public_key, read_models=read_models)  # fmt: skip
+                            public_key=public_key, read_models=read_models,
+                            reopen=None if args.archive is not None else
+                            functools.partial(kafka_and_codec, settings))  # fmt: skip
         except Exception as exc:  # an unreadable log: said, exit 2
             return _fail("tradex audit verify", exc)
     if args.json:

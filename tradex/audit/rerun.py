@@ -16,8 +16,10 @@ record only where they differ.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,7 @@ class RerunFigures:
     outputs: int = 0
     seconds: float = 0.0
     input_ends: dict[int, int] = field(default_factory=dict)  # per partition
+    settlement_partitions: int = 0
 
     @property
     def inputs_per_s(self) -> float:
@@ -73,6 +76,97 @@ def input_ends(source: LogSource, ends: Mapping[Place, int]) -> dict[int, int]:
     return found
 
 
+Stream = tuple[str, int, str]  # (topic, partition, producer), as the scan's chains
+
+
+@dataclass
+class Heads:
+    """What a re-run leaves: each output stream's chain head, and its figures."""
+
+    heads: dict[Stream, bytes]
+    figures: RerunFigures
+
+
+def rerun_heads(
+    source: LogSource,
+    codec: Codec,
+    ends: Mapping[Place, int],
+    config: BookConfig | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Heads:
+    """Re-run every ``order-requests`` partition up to its matcher-committed end; the chain
+    head of every stream the engines write (``ZERO_HASH`` for an empty one)."""
+    config = config or BookConfig()
+    settlement_partitions = sum(1 for (topic, _p) in ends if topic == SETTLEMENTS)
+    figures = RerunFigures(input_ends=input_ends(source, ends),
+                           settlement_partitions=settlement_partitions)  # fmt: skip
+    started = time.perf_counter()
+    heads: dict[Stream, bytes] = {}
+    for partition, end in sorted(figures.input_ends.items()):
+        engine = _engine(partition, codec, settlement_partitions, config)
+        for inputs, outputs in _run(source, engine, end):
+            figures.inputs += inputs
+            figures.outputs += len(outputs)
+            if progress is not None:
+                progress(inputs)
+        heads[(ENGINE_EVENTS, partition, "")] = engine.engine_prev
+        for s in range(settlement_partitions):
+            heads[(SETTLEMENTS, s, engine.producer)] = engine.settle_prev.get(s, ZERO_HASH)
+    figures.seconds = time.perf_counter() - started
+    return Heads(heads, figures)
+
+
+def rerun_in_child(
+    reopen: Callable[[], tuple[LogSource, Codec]],
+    ends: Mapping[Place, int],
+    config: BookConfig | None = None,
+) -> Heads:
+    """:func:`rerun_heads` with a source and codec ``reopen`` makes (run in a child process
+    by :func:`start_rerun`: ``reopen`` must pickle)."""
+    source, codec = reopen()
+    with source:
+        return rerun_heads(source, codec, ends, config)
+
+
+def start_rerun(
+    reopen: Callable[[], tuple[LogSource, Codec]],
+    ends: Mapping[Place, int],
+    config: BookConfig | None,
+) -> tuple[ProcessPoolExecutor, Future[Heads]]:
+    """The re-run in a fresh process (spawned: no thread or Kafka handle of this one is
+    copied), beside the scan: the engine holds the GIL, a process does not share it."""
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    return pool, pool.submit(rerun_in_child, reopen, dict(ends), config)
+
+
+def judge(
+    source: LogSource,
+    codec: Codec,
+    found: Gathered,
+    ran: Heads,
+    out: Findings,
+    config: BookConfig | None = None,
+) -> None:
+    """Each stream is identical to the log's when the re-run's chain head equals the log's
+    and the log's chain is intact (every hash links all the bytes before it after the
+    header; headers are checked by decoding). Where a stream differs, its partition runs
+    again keeping the outputs, to name the first differing record."""
+    config = config or BookConfig()
+    differ: dict[int, list[Stream]] = {}
+    for stream, head in ran.heads.items():
+        if found.heads.get(stream, ZERO_HASH) != head or stream in found.broken:
+            partition = int(stream[2].rsplit("/", 1)[-1]) if stream[2] else stream[1]
+            differ.setdefault(partition, []).append(stream)
+    outputs = {s for s in found.heads if s[0] in (ENGINE_EVENTS, SETTLEMENTS)}
+    for stream in sorted(outputs - ran.heads.keys()):  # written by no matcher re-run
+        out.add("rerun", int(found.chains[stream][0]),
+                f"records of a stream no matcher of the re-run writes ({stream[2] or stream[0]})")  # fmt: skip
+    for partition, streams in sorted(differ.items()):
+        end = ran.figures.input_ends[partition]
+        _name_differences(source, codec, found, partition, end,
+                          ran.figures.settlement_partitions, config, streams, out)  # fmt: skip
+
+
 def rerun_matching(
     source: LogSource,
     codec: Codec,
@@ -82,36 +176,10 @@ def rerun_matching(
     config: BookConfig | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RerunFigures:
-    """Re-run every partition (module doc); findings go to ``out``.
-
-    The engine chains what it writes exactly as the log's records are chained, so a
-    stream is identical to the log's when the re-run's chain head equals the log's and
-    the log's chain is intact (every hash links all the bytes before it, after the
-    header; the headers are checked by decoding). Only a partition whose heads differ is
-    run again, keeping its outputs, to name the first differing record."""
-    config = config or BookConfig()
-    figures = RerunFigures(input_ends=input_ends(source, ends))
-    settlement_partitions = sum(1 for (topic, _p) in ends if topic == SETTLEMENTS)
-    started = time.perf_counter()
-    for partition, end in sorted(figures.input_ends.items()):
-        engine = _engine(partition, codec, settlement_partitions, config)
-        for inputs, outputs in _run(source, engine, end):
-            figures.inputs += inputs
-            figures.outputs += len(outputs)
-            if progress is not None:
-                progress(inputs)
-        streams = [((ENGINE_EVENTS, partition, ""), engine.engine_prev)]
-        streams += [((SETTLEMENTS, s, engine.producer), engine.settle_prev.get(s, ZERO_HASH))
-                    for s in range(settlement_partitions)]  # fmt: skip
-        differ = [
-            stream for stream, head in streams
-            if found.heads.get(stream, ZERO_HASH) != head or stream in found.broken
-        ]  # fmt: skip
-        if differ:
-            _name_differences(source, codec, found, partition, end, settlement_partitions,
-                              config, differ, out)  # fmt: skip
-    figures.seconds = time.perf_counter() - started
-    return figures
+    """Re-run (in this process) and judge; findings go to ``out``."""
+    ran = rerun_heads(source, codec, ends, config, progress)
+    judge(source, codec, found, ran, out, config)
+    return ran.figures
 
 
 def _engine(

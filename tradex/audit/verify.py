@@ -39,7 +39,7 @@ from typing import Any, Protocol, TextIO, TypeVar
 from tradex.audit.checks_ledger import LedgerFigures, check_ledger
 from tradex.audit.checks_trades import TradeFigures, check_trades
 from tradex.audit.findings import Finding, Findings
-from tradex.audit.rerun import RerunFigures, rerun_matching
+from tradex.audit.rerun import RerunFigures, judge, rerun_matching, start_rerun
 from tradex.audit.scan import AUDITED_TOPICS, Gathered, Scan
 from tradex.audit.violations import Violation
 from tradex.log.source import LogSource, Place
@@ -310,11 +310,15 @@ def verify(
     public_key: bytes | None = None,
     read_models: Callable[[Report], None] | None = None,
     stream: TextIO | None = None,
+    reopen: Callable[[], tuple[LogSource, Codec]] | None = None,
 ) -> Report:
-    """Audit the log of ``source`` (module doc)."""
+    """Audit the log of ``source`` (module doc). ``reopen``: a picklable way to open the
+    same log and codec again; given, the matching re-run runs in a child process beside
+    the scan (the engine holds the GIL), else here after the checks."""
     started = time.perf_counter()
     starts, ends, notes = audited_ends(source)
     report = Report(ends, notes=notes)
+    child = start_rerun(reopen, ends, config) if rerun and reopen is not None else None
     scan = Scan(codec)
     scanned = {place: end for place, end in ends.items() if place[0] in AUDITED_TOPICS}
     for place, start in starts.items():
@@ -323,7 +327,7 @@ def verify(
             report.notes.append(f"{place[0]}[{place[1]}] is held from offset {start}: its "
                                 "chain is checked from there")  # fmt: skip
     total = sum(scanned.values()) - sum(starts.get(p, 0) for p in scanned)
-    if rerun:
+    if rerun and child is None:
         total += sum(e for (t, _p), e in ends.items() if t == ORDER_REQUESTS)
     bar = Progress("audit verify", total, stream) if progress else None
     read = source.read_columns({p: starts[p] for p in scanned}, scanned)
@@ -344,8 +348,17 @@ def verify(
     report.trades = check_trades(found, consumed_settlements(source, ends), out)
     for check, _what in CHECKS[3:19]:
         out.counts.setdefault(check, 0)
-    if rerun:
+    if child is not None:
+        pool, future = child
+        try:
+            ran = future.result()
+        finally:
+            pool.shutdown()
+        judge(source, codec, found, ran, out, config)
+        report.rerun = ran.figures
+    elif rerun:
         report.rerun = rerun_matching(source, codec, found, ends, out, config, bar)
+    if report.rerun is not None:
         out.counts.setdefault("rerun", 0)
         report.records += report.rerun.inputs
     if bar is not None:

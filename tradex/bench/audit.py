@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -34,6 +35,7 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
+from tradex.audit.cli import kafka_and_codec
 from tradex.audit.verify import Report, verify
 from tradex.bench.exchange_log import event_count, write_market_log
 from tradex.infra import settings as settings_module
@@ -52,8 +54,11 @@ def positive_int(text: str) -> int:
 
 
 def run_verify(settings: Settings, codec: Codec) -> Report:
+    """As ``tradex audit verify`` runs it (the re-run in a child process)."""
     with KafkaLog(settings) as log:
-        return verify(log, codec, progress=True)
+        return verify(
+            log, codec, progress=True, reopen=functools.partial(kafka_and_codec, settings)
+        )
 
 
 def run_peer(settings: Settings, codec: Codec, inputs_done: int) -> dict[str, Any]:
