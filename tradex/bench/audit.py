@@ -120,7 +120,8 @@ def main(argv: list[str]) -> int:
             rerun = report.rerun
             assert rerun is not None
             print(f"  verify run {run + 1}: {report.records:,} records in {report.seconds:.2f} s "
-                  f"= {report.events_per_s:,.0f} events/s (scan {report.scan_seconds:.2f} s, "
+                  f"= {report.events_per_s:,.0f} events/s, {report.cpu_us_per_event:.1f} us CPU "
+                  f"each (scan {report.scan_seconds:.2f} s, "
                   f"re-run {rerun.seconds:.2f} s = {rerun.inputs_per_s:,.0f} ops/s), "
                   f"{'OK' if report.ok else 'VIOLATIONS'}")  # fmt: skip
             if run == 0 and not args.no_peer:
@@ -136,6 +137,9 @@ def main(argv: list[str]) -> int:
         assert rerun is not None
         figures = {
             "events_per_s": round(median.events_per_s),
+            "cpu_us_per_event": round(median.cpu_us_per_event, 2),
+            "rerun_cpu_us_per_input": round(1e6 * rerun.cpu_seconds / max(rerun.inputs, 1), 2),
+            "load_avg_1m": round(os.getloadavg()[0], 1),
             "records": median.records,
             "seconds": round(median.seconds, 3),
             "scan_seconds": round(median.scan_seconds, 3),
