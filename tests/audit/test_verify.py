@@ -190,3 +190,8 @@ def test_the_checkpoint_check_is_called_when_installed(monkeypatch: pytest.Monke
 def test_an_archive_without_a_reader_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["verify", "--archive", "/nonexistent"]) == 2
     assert "archive" in capsys.readouterr().err
+
+
+def test_no_log_at_all_is_an_error_not_a_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["verify", "--topic-prefix", "no-such-exchange-", "--no-progress"]) == 2
+    assert "no log here" in capsys.readouterr().err
