@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.audit.tamper import CODEC, Tampered
 from tests.projections.exchange import Exchange
-from tradex.audit.checks_ledger import _group_starts, _running, check_ledger
+from tradex.audit.checks_ledger import _group_starts, _running, check_ledger, sort_order
 from tradex.audit.findings import Findings
 from tradex.audit.scan import Scan
 from tradex.audit.verify import audited_ends
@@ -66,3 +68,15 @@ def test_running_sums_restart_per_group() -> None:
     assert starts.tolist() == [0, 2, 5]
     assert _running(values, starts, len(values)).tolist() == [3, 2, 4, 8, -2, 7]
     assert _group_starts(np.zeros(0, np.int64)).tolist() == []
+
+
+@given(st.lists(st.tuples(st.integers(-5, 5), st.integers(0, 3), st.integers(-(2**40), 2**40)),
+                max_size=40), st.booleans())  # fmt: skip
+def test_sort_order_sorts_like_lexsort(rows: list[tuple[int, int, int]], wide: bool) -> None:
+    a = np.array([r[0] for r in rows], np.int64)
+    b = np.array([r[1] for r in rows], np.int64)
+    c = np.array([r[2] * (2**21 if wide else 1) for r in rows], np.int64)
+    order = sort_order(a, b, c)
+    want = np.lexsort((a, b, c))
+    for column in (a, b, c):
+        assert column[order].tolist() == column[want].tolist()

@@ -44,6 +44,26 @@ class LedgerFigures:
     supply: dict[str, int]  # per asset: what came in from the external account (−its sum)
 
 
+def sort_order(*keys: np.ndarray) -> np.ndarray:
+    """The order of ``np.lexsort(keys)`` (last key primary), up to the order among equal
+    rows: one argsort of the keys packed into one int64 when their ranges fit in 63 bits
+    (several times faster), else lexsort."""
+    n = len(keys[0])
+    if n == 0:
+        return np.zeros(0, np.int64)
+    lows = [int(k.min()) for k in keys]
+    spans = [int(k.max()) - low + 1 for k, low in zip(keys, lows, strict=True)]
+    bits = [max(span - 1, 1).bit_length() for span in spans]
+    if sum(bits) > 63:
+        return np.lexsort(keys)
+    packed = np.zeros(n, np.int64)
+    shift = 0
+    for key, low, width in zip(keys, lows, bits, strict=True):
+        packed |= (key - low) << shift
+        shift += width
+    return np.argsort(packed)  # ties only where the order among them does not matter
+
+
 def _group_starts(keys: np.ndarray) -> np.ndarray:
     """Where each run of equal ``keys`` (sorted) starts."""
     if len(keys) == 0:
@@ -68,7 +88,7 @@ def check_journal(found: Gathered, out: Findings) -> int:
     g, asset, delta = p["g"], p["asset"], p["delta"]
     if len(g) == 0:
         return 0
-    order = np.lexsort((asset, g))
+    order = sort_order(asset, g)
     g, asset, delta = g[order], asset[order], delta[order]
     key_change = np.r_[True, (g[1:] != g[:-1]) | (asset[1:] != asset[:-1])]
     starts = np.flatnonzero(key_change)
@@ -119,7 +139,7 @@ def check_holds(found: Gathered, out: Findings) -> dict[str, np.ndarray]:
     n = len(rows["g"])
     if n == 0:
         return rows
-    order = np.lexsort((rows["g"], rows["key"], rows["account_id"]))
+    order = sort_order(rows["g"], rows["key"], rows["account_id"])
     g, account, asset, delta, key, kind = (rows[c][order] for c in
                                            ("g", "account_id", "asset", "delta", "key", "kind"))  # fmt: skip
     starts = _group_starts(_pair_ids(account, key))
@@ -175,7 +195,7 @@ def check_balances(found: Gathered, holds: dict[str, np.ndarray], out: Findings)
         return
     # Within one record the postings come before its hold change: both apply at once, so
     # the balance is checked after the last row of each record.
-    order = np.lexsort((g, asset, account))
+    order = sort_order(g, asset, account)
     g, account, asset = g[order], account[order], asset[order]
     d_total, d_held = d_total[order], d_held[order]
     starts = _group_starts(_pair_ids(account, asset))
@@ -245,7 +265,7 @@ def check_clearing(found: Gathered, out: Findings) -> None:
     delta = p["delta"][clearing][from_fill]
     g = p["g"][clearing][from_fill]
     sides = _settled_sides(fills)
-    order = np.lexsort((asset, trade))
+    order = sort_order(asset, trade)
     trade, asset, delta, g = trade[order], asset[order], delta[order], g[order]
     starts = _group_starts(_pair_ids(trade, asset))
     sums = np.add.reduceat(delta, starts) if len(starts) else np.zeros(0, np.int64)

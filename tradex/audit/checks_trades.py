@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from tradex.audit.checks_ledger import _running
+from tradex.audit.checks_ledger import _running, sort_order
 from tradex.audit.findings import Findings
 from tradex.audit.scan import Gathered
 from tradex.domain.journal import FEES_ACCOUNT
@@ -166,7 +166,7 @@ def check_fees(found: Gathered, out: Findings) -> None:
     )
     step = notional * rate
     # Fills of one order in log order (an order's fills are all in its account's partition).
-    by_order = np.lexsort((fills["g"], fills["order_id"]))
+    by_order = sort_order(fills["g"], fills["order_id"])
     sorted_ids = fills["order_id"][by_order]
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
     after = np.empty(n, np.int64)
