@@ -9,9 +9,9 @@
   ``hold_not_opened`` (a change before its OrderAccepted / WithdrawalRequested),
   ``hold_reopened``, ``hold_negative`` (consumed beyond what was held),
   ``hold_closed_with_remainder`` (HoldReleased / WithdrawalPaid / WithdrawalReleased not
-  leaving it at zero), ``hold_after_close``, ``hold_asset`` (its asset changes). As the
-  held balance changes only through holds, these make held == Σ open holds after every
-  event; ``held_sum`` checks it once more at the end;
+  leaving it at zero), ``hold_after_close``, ``hold_asset`` (its asset changes). The held
+  balance changes only through these hold changes (each belongs to one hold), so these
+  make held == Σ open holds after every event;
 - ``asset_conserved``: per asset, the postings of all accounts (users, fees, clearing,
   external) sum to zero, i.e. what users, fees and clearing hold is what came in from the
   external account;
@@ -182,7 +182,7 @@ def _pair_ids(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def check_balances(found: Gathered, holds: dict[str, np.ndarray], out: Findings) -> None:
-    """``negative_balance`` and ``held_sum`` (module doc)."""
+    """``negative_balance`` (module doc)."""
     p = found.postings
     users = p["account_id"] > 0
     g = np.concatenate((p["g"][users], holds["g"]))
