@@ -28,6 +28,7 @@ import dataclasses
 import functools
 import json
 import os
+import resource
 import sys
 import time
 import uuid
@@ -143,6 +144,7 @@ def main(argv: list[str]) -> int:
             "cpu_us_per_event": round(median.cpu_us_per_event, 2),
             "rerun_cpu_us_per_input": round(1e6 * rerun.cpu_seconds / max(rerun.inputs, 1), 2),
             "load_avg_1m": round(os.getloadavg()[0], 1),
+            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "records": median.records,
             "seconds": round(median.seconds, 3),
             "scan_seconds": round(median.scan_seconds, 3),
