@@ -324,7 +324,10 @@ def verify(
 ) -> Report:
     """Audit the log of ``source`` (module doc). ``reopen``: a picklable way to open the
     same log and codec again; given, the matching re-run runs in a child process beside
-    the scan (the engine holds the GIL), else here after the checks."""
+    the scan (the engine holds the GIL), else here after the checks — which measured
+    faster on 2 shared cores (the child's start-up and its competition with the scan's
+    threads cost more than the overlap gains; a thread instead of the child: the same,
+    with more CPU lost to the GIL)."""
     started, cpu_started = time.perf_counter(), time.process_time()
     starts, ends, notes = audited_ends(source)
     report = Report(ends, notes=notes)

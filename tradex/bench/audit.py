@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import os
 import resource
@@ -36,7 +35,6 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
-from tradex.audit.cli import kafka_and_codec
 from tradex.audit.verify import Report, verify
 from tradex.bench.exchange_log import event_count, write_market_log
 from tradex.infra import settings as settings_module
@@ -55,11 +53,9 @@ def positive_int(text: str) -> int:
 
 
 def run_verify(settings: Settings, codec: Codec) -> Report:
-    """As ``tradex audit verify`` runs it (the re-run in a child process)."""
+    """As ``tradex audit verify`` runs it (the re-run after the checks, in this process)."""
     with KafkaLog(settings) as log:
-        return verify(
-            log, codec, progress=True, reopen=functools.partial(kafka_and_codec, settings)
-        )
+        return verify(log, codec, progress=True)
 
 
 def run_peer(settings: Settings, codec: Codec, inputs_done: int) -> dict[str, Any]:
