@@ -280,7 +280,7 @@ class Scan:
         """A column as int64 values (strings and symbols interned)."""
         if isinstance(column, np.ndarray):
             assert column.ndim == 1, column.shape
-            return column.astype(np.int64)
+            return np.asarray(column, np.int64)  # no copy when it is int64 already
         if isinstance(column, Dictionary):
             lut = np.array([self.intern(s) for s in column.values.to_pylist()] or [0], np.int64)
             return lut[column.codes]
@@ -317,7 +317,7 @@ class Scan:
 
     def _gather(self, name: str, found: TypeColumns, base: int) -> None:
         table = self.columns[name]
-        table.add("g", found.rows.astype(np.int64) + base)
+        table.add("g", found.rows + np.int64(base))
         for field_name in FIELDS[name]:
             table.add(field_name, self._ints(found[field_name]))
         if name in WITH_POSTINGS:
