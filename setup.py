@@ -5,6 +5,8 @@
   (tradex/commands/_native; see tradex/commands/compiled.py);
 - ``tradex.matching._matcher_wire``: the matcher's batch decode and encode, on the
   codec's C API (``_native/codec_api.h``; see tradex/matching/_native);
+- ``tradex.audit._audit_native``: the auditor's hash-chain check over a batch
+  (tradex/audit/_native; see tradex/audit/chains.py);
 - ``tradex.log._native_kafka``: the batch reader of Kafka partitions, linked with the
   system librdkafka (Debian: librdkafka-dev, which scripts/bootstrap.sh installs).
 
@@ -27,6 +29,7 @@ NATIVE_DIR = "tradex/schemas/_native"
 KERNEL_DIR = "tradex/commands/_native"
 KAFKA_DIR = "tradex/log/_native"
 MATCHER_NATIVE_DIR = "tradex/matching/_native"
+AUDIT_NATIVE_DIR = "tradex/audit/_native"
 COMPILE_ARGS = ["-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 OPENSSL_HEADER = "openssl/sha.h"
 
@@ -71,6 +74,16 @@ setup(
             "tradex.matching._matcher_wire",
             sources=[f"{MATCHER_NATIVE_DIR}/matcher_wire.c"],
             depends=[f"{NATIVE_DIR}/codec_api.h"],
+            extra_compile_args=COMPILE_ARGS,
+            optional=False,
+        ),
+        Extension(
+            "tradex.audit._audit_native",
+            sources=[f"{AUDIT_NATIVE_DIR}/audit_native.c"],
+            depends=[f"{NATIVE_DIR}/sha256.h"],
+            include_dirs=[NATIVE_DIR],
+            define_macros=SHA_MACROS,
+            libraries=SHA_LIBRARIES,
             extra_compile_args=COMPILE_ARGS,
             optional=False,
         ),

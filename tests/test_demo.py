@@ -21,9 +21,9 @@ def test_demo_session_settles_every_fill_and_passes_the_audit(
 ) -> None:
     result = demo.run(settings, tmp_path)
 
-    assert result.ledger_violations == []
-    assert result.chain_problems == []
-    assert result.verify_ok, result.verify_lines
+    assert result.report.ok, result.report.text()
+    assert result.report.violations == []
+    assert result.report.trades is not None and result.report.trades.trades == 2
     assert [
         (t["qty"], t["price"], t["maker_account_id"], t["taker_account_id"]) for t in result.trades
     ] == [

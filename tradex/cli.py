@@ -41,6 +41,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "re-run order-requests and compare engine-events",
     ),
     ("schemas",): ("tradex.schemas.registry", "schema registry file: generate | check"),
+    ("audit",): ("tradex.audit.cli", "auditors: verify | balances | statement | book"),
     ("bench", "domain"): (
         "tradex.bench.domain",
         "domain: plain aggregate vs eventsourcing Aggregate",
@@ -70,6 +71,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "projections"): (
         "tradex.bench.projections",
         "read models: rebuild speed per store vs eventsourcing, lag under load",
+    ),
+    ("bench", "audit"): (
+        "tradex.bench.audit",
+        "tradex audit verify over >= 1M events vs tradex matching verify",
     ),
 }
 

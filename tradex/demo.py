@@ -6,10 +6,9 @@ funds two traders, trades, cancels and withdraws, waits until every fill is sett
 then audits what the log says:
 
 - balances (a fold of ``account-events``) and the trades (``engine-events``);
-- the double-entry invariants over every account event (:class:`tradex.domain.Ledger`);
-- the SHA-256 hash chain of every ``account-events`` partition;
-- ``tradex matching verify``: a fresh engine re-run of ``order-requests`` reproduces
-  ``engine-events`` byte for byte.
+- ``tradex audit verify`` (:mod:`tradex.audit.verify`): hash chains, double entry,
+  holds, trades against their settlement, fees, and the matching re-run reproducing
+  ``engine-events`` and ``settlements`` byte for byte.
 
 Each run uses its own topic prefix (a fresh exchange); ``--prefix`` names one.
 """
@@ -27,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from tradex.audit.verify import Report, verify
 from tradex.commands.client import CommandClient, encode_command
 from tradex.domain import (
     AccountBook,
@@ -36,7 +36,6 @@ from tradex.domain import (
     Deposit,
     HoldReleased,
     InstrumentKind,
-    Ledger,
     OpenAccount,
     OrderKind,
     PlaceOrder,
@@ -61,8 +60,6 @@ from tradex.log.topics import (
     ensure_reference_topics,
 )
 from tradex.log.typed import read_typed_topic
-from tradex.matching.verify import verify_partition
-from tradex.schemas.chain import verify_chain
 from tradex.schemas.codec import Codec
 from tradex.schemas.remote import codec_from_settings
 
@@ -209,47 +206,28 @@ def wait_for_fills(log: LogSource, codec: Codec, expected_ends: int) -> None:
 class Audit:
     balances: dict[int, dict[str, tuple[int, int]]]
     trades: list[dict[str, Any]]
-    ledger_violations: list[str]
-    chain_problems: list[str]
-    verify_ok: bool
-    verify_lines: list[str]
+    report: Report  # tradex audit verify over the whole log
 
     @property
     def ok(self) -> bool:
-        return not self.ledger_violations and not self.chain_problems and self.verify_ok
+        return self.report.ok
 
 
 def audit(settings: Settings, log: LogSource, codec: Codec) -> Audit:
+    """What the log says (balances, trades) and ``tradex audit verify`` of it."""
+    del settings  # the log names everything
     book = AccountBook(ReferenceData())
-    ledger = Ledger()
-    links: dict[int, list[tuple[bytes, bytes]]] = {}
     for record in read_typed_topic(log, codec, ACCOUNT_EVENTS):
-        envelope, event = record.checked()
+        _envelope, event = record.checked()
         book.apply(event)
-        ledger.apply(event)
-        links.setdefault(record.partition, []).append((envelope.prev_hash, record.value))
-    chain_problems = [
-        f"account-events[{p}] {problem}"
-        for p, chain in links.items()
-        for problem in verify_chain(chain)
-    ]
     balances = {account.account_id: account.balances() for account in book}
     trades = []
-    verify_lines = []
-    verify_ok = True
     for partition in range(log.partitions(ENGINE_EVENTS)):
         for logged in log.read(ENGINE_EVENTS, partition):
             decoded = codec.decode(logged.value or b"")  # engine events: records as dicts
             if decoded.subject.endswith(".Trade"):
                 trades.append(decoded.record)
-        result = verify_partition(settings, partition, codec=codec, source=log)
-        verify_ok = verify_ok and result.ok
-        verify_lines.append(
-            f"engine-events[{partition}]: {result.log_records} records, its settlements "
-            f"{result.settlement_records}, {'identical on re-run' if result.ok else 'DIVERGES'} "
-            f"(sha256 {result.engine.log_sha256[:16]}…)"
-        )
-    return Audit(balances, trades, ledger.violations(), chain_problems, verify_ok, verify_lines)
+    return Audit(balances, trades, verify(log, codec, progress=False))
 
 
 def _money(amount: int, scale: int) -> str:
@@ -277,13 +255,8 @@ def print_report(session: list[tuple[str, str]], result: Audit) -> None:
                 f"  {names.get(account_id, account_id)!s:<6} {asset}: "
                 f"{_money(available, scale):>18} / {_money(held, scale)}"
             )
-    print("\n== audit")
-    print(f"  double entry and holds: {len(result.ledger_violations)} violations")
-    for line in result.ledger_violations[:10]:
-        print(f"    {line}")
-    print(f"  account-events hash chains: {len(result.chain_problems)} problems")
-    for line in result.verify_lines:
-        print(f"  {line}")
+    print("\n== audit (tradex audit verify)")
+    print(result.report.text())
     print(f"\ntradex demo: {'OK' if result.ok else 'FAILED'}")
 
 

@@ -1,0 +1,136 @@
+"""Time travel from the log alone, against the PostgreSQL read model's as-of answers."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+
+import pytest
+
+from tests.audit.tamper import CODEC
+from tests.projections.contract import run_version
+from tests.projections.exchange import Exchange
+from tradex.audit import cli, timetravel
+from tradex.audit.timetravel import AsOf, parse_at
+from tradex.log.source import KafkaLog
+from tradex.log.topics import ACCOUNT_EVENTS
+from tradex.log.typed import read_typed_topic
+from tradex.projections.pg_read import PostgresReader
+
+pytestmark = pytest.mark.integration
+
+
+def test_parse_at_takes_times_and_positions() -> None:
+    assert parse_at("offset:12") == AsOf(offset=12)
+    assert parse_at("@0") == AsOf(offset=0)
+    assert parse_at("1700000000000000000") == AsOf(time_ns=1_700_000_000_000_000_000)
+    assert parse_at("2023-11-14T22:13:20Z") == AsOf(time_ns=1_700_000_000 * 10**9)
+    assert parse_at("2023-11-14T22:13:20.5+00:00") == AsOf(time_ns=1_700_000_000_500_000_000)
+    for bad in ("12", "offset:-1", "yesterday", ""):
+        with pytest.raises(ValueError):
+            parse_at(bad)
+
+
+def test_decimal_uses_the_asset_scale() -> None:
+    assert timetravel.decimal(123_456, 2) == "1234.56"
+    assert timetravel.decimal(-5, 8) == "-0.00000005"
+    assert timetravel.decimal(7, None) == "7"
+
+
+def test_balances_and_statements_equal_the_read_model_as_of(
+    audit_exchange: Exchange, pg_database: str
+) -> None:
+    pg = dataclasses.replace(audit_exchange.settings, postgres_db=pg_database)
+    run_version(pg, "postgres", 1, live=True)
+    reader = PostgresReader(pg)
+    with KafkaLog(pg) as log:
+        events = list(read_typed_topic(log, CODEC, ACCOUNT_EVENTS))
+        times = sorted(e.checked()[0].event_time_ns for e in events)
+        accounts = sorted({e.checked()[1].account_id for e in events} - {0})[:5]
+        cuts = [times[len(times) // 3], times[2 * len(times) // 3], times[-1]]
+        ours = {}
+        for account in accounts:
+            partition = next(e.partition for e in events if e.checked()[1].account_id == account)
+            offsets = [e.offset for e in events if e.partition == partition]
+            for cut in (offsets[len(offsets) // 2], offsets[-1] + 1):
+                ours[(account, "pos", partition, cut)] = timetravel.balances(
+                    log, CODEC, account, AsOf(offset=cut)
+                )
+            for moment in cuts:
+                ours[(account, "time", moment)] = timetravel.balances(
+                    log, CODEC, account, AsOf(time_ns=moment)
+                )
+            ours[(account, "statement")] = timetravel.statement(
+                log, CODEC, account, cuts[0], cuts[2] + 1
+            )
+
+    async def theirs() -> None:
+        async with reader.connect() as conn:
+            for key, found in ours.items():
+                account = key[0]
+                if key[1] == "statement":
+                    rows = await reader.statement(conn, account, cuts[0], cuts[2] + 1)
+                    assert [(r["event_partition"], r["event_offset"], r["asset"], r["delta"],
+                             r["balance_after"], r["event_time_ns"]) for r in rows] == [
+                        (s.partition, s.offset, s.asset, s.delta, s.balance_after,
+                         s.event_time_ns) for s in found
+                    ]  # fmt: skip
+                    assert all(s.event_id for s in found)
+                    continue
+                if key[1] == "pos":
+                    want = await reader.balances_as_of(conn, account, position=(key[2], key[3]))
+                else:
+                    want = await reader.balances_as_of(conn, account, time_ns=key[2])
+                assert [tuple(b) for b in found if b[1:] != (0, 0)] == [
+                    tuple(b) for b in want if (b.available, b.held) != (0, 0)
+                ], key
+
+    asyncio.run(theirs())
+    assert any(found for key, found in ours.items() if key[1] == "statement")
+
+
+def test_the_book_at_a_position_is_the_engine_rerun(
+    audit_exchange: Exchange, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = audit_exchange.settings.topic_prefix
+    with KafkaLog(audit_exchange.settings) as log:
+        whole = timetravel.book(log, CODEC, 1)
+        early = timetravel.book(log, CODEC, 1, position=whole.position // 2)
+        empty = timetravel.book(log, CODEC, 1, position=0)
+    assert whole.orders, "orders rest at the end of the session"
+    assert early.position == whole.position // 2
+    assert empty.orders == [] and empty.bids == [] and empty.asks == []
+    assert early.state_hash != whole.state_hash
+    assert sum(q for _p, q, _n in whole.bids + whole.asks) == sum(o.remaining for o in whole.orders)
+    if whole.bids and whole.asks:
+        assert whole.bids[0][0] < whole.asks[0][0], "a book at rest does not cross"
+    status = cli.main(["book", "--topic-prefix", prefix, "--instrument", "1", "--at",
+                       f"offset:{early.position}", "--format", "json"])  # fmt: skip
+    assert status == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["state_hash"] == early.state_hash
+    assert len(shown["orders"]) == len(early.orders)
+
+
+def test_the_commands_write_csv_and_json_in_decimals(
+    audit_exchange: Exchange, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = audit_exchange.settings.topic_prefix
+    assert cli.main(["balances", "--topic-prefix", prefix, "--account", "1", "--at",
+                     "offset:1000000", "--format", "csv"]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "asset,available,held,total"
+    usd = next(line for line in lines if line.startswith("USD,"))
+    assert len(usd.split(",")[1].split(".")[1]) == 2, "USD has scale 2"
+    assert cli.main(["statement", "--topic-prefix", prefix, "--account", "1", "--from",
+                     "2023-11-14T00:00:00Z", "--to", "2030-01-01T00:00:00Z",
+                     "--format", "json"]) == 0  # fmt: skip
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and {"event_id", "asset", "delta", "balance_after"} <= set(rows[0])
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["balances", "--account", "1", "--at", "soon"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["statement", "--account", "1", "--from", "2024-01-02", "--to", "2024-01-01"])
+    assert exc.value.code == 2
