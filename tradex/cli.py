@@ -71,6 +71,18 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.bench.projections",
         "read models: rebuild speed per store vs eventsourcing, lag under load",
     ),
+    ("run", "checkpointer"): (
+        "tradex.audit.checkpointer",
+        "sign the chained streams' heads every N records (checkpoints topic)",
+    ),
+    ("audit", "checkpoint"): (
+        "tradex.audit.checkpoints",
+        "write a signed checkpoint now, or --check them all",
+    ),
+    ("audit", "prove"): ("tradex.audit.proofs", "an inclusion proof of one event"),
+    ("audit", "check-proof"): ("tradex.audit.proof_check", "check an inclusion proof offline"),
+    ("export",): ("tradex.audit.export", "the log to an archive: Avro + Parquet + manifest"),
+    ("replay",): ("tradex.audit.replay", "rebuild read models from an archive, no Kafka"),
 }
 
 
