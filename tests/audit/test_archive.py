@@ -191,3 +191,24 @@ def test_export_refuses_a_directory_that_is_not_an_archive(
     with pytest.raises(ArchiveError, match="not empty and not an archive"):
         export(audited.settings, tmp_path, show_progress=False)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_matching_verify_runs_on_the_archive(
+    audited: Audited, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tradex.matching import verify
+
+    archive = ArchiveLog(audited.archive)
+    records = 0
+    for partition in range(archive.partitions("order-requests")):
+        offline = verify.verify_partition(audited.settings, partition, source=archive)
+        with KafkaLog(audited.settings) as log:
+            live = verify.verify_partition(
+                audited.settings, partition, source=log, upto=offline.input_end
+            )
+        assert offline.ok, offline
+        assert offline.engine.log_sha256 == live.engine.log_sha256
+        records += offline.log_records
+    assert records > 100
+    assert verify.main(["--archive", str(audited.archive)]) == 0
+    assert "identical" in capsys.readouterr().out
