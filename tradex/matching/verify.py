@@ -31,10 +31,10 @@ import hashlib
 import json
 import struct
 import sys
-from pathlib import Path
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from confluent_kafka import KafkaException
 
