@@ -76,7 +76,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "sign the chained streams' heads every N records (checkpoints topic)",
     ),
     ("audit", "checkpoint"): (
-        "tradex.audit.checkpoints",
+        "tradex.audit.checkpoint_cli",
         "write a signed checkpoint now, or --check them all",
     ),
     ("audit", "prove"): ("tradex.audit.proofs", "an inclusion proof of one event"),

@@ -34,3 +34,22 @@ def test_another_key_rejects_every_checkpoint(audited: Audited) -> None:
     assert [(v.check, v.topic, v.offset >= 0) for v in found] == [
         ("checkpoint_signature", "checkpoints", True)
     ] * 2
+
+
+def test_check_command_on_an_archive_uses_its_published_key(
+    audited: Audited, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tradex.audit import checkpoint_cli
+
+    assert (audited.archive / "checkpoint_ed25519.pub.pem").is_file()
+    assert checkpoint_cli.main(["--check", "--archive", str(audited.archive)]) == 0
+    assert "checkpoints OK" in capsys.readouterr().out
+    stranger = public_bytes(Ed25519PrivateKey.generate()).hex()
+    assert (
+        checkpoint_cli.main(
+            ["--check", "--archive", str(audited.archive), "--public-key", stranger]
+        )
+        == 1
+    )
+    assert "checkpoint_signature: checkpoints[0]@" in capsys.readouterr().out
+    assert checkpoint_cli.main(["--check", "--archive", "/nonexistent"]) == 2

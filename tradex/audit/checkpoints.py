@@ -28,12 +28,9 @@ public half is published with every archive (``tradex export``).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -559,61 +556,3 @@ def _locate(
         assert link is not None
         expected[link.producer] = link.hash
     return None
-
-
-# -- the command ----------------------------------------------------------------------------
-
-
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="tradex audit checkpoint", description="sign the chained streams' heads now, or check the checkpoints"
-    )  # fmt: skip
-    parser.add_argument(
-        "--check", action="store_true", help="check every checkpoint instead of writing one"
-    )
-    parser.add_argument(
-        "--archive", metavar="DIR", help="check an archive (tradex export) instead of Kafka"
-    )
-    parser.add_argument(
-        "--public-key", metavar="K", help="PEM file or hex (default: the stack's or the archive's)"
-    )
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str]) -> int:
-    from tradex.audit.checkpointer import write_one
-    from tradex.infra import settings as settings_module
-    from tradex.log.archive import ArchiveError, ArchiveLog, archive_public_key
-    from tradex.log.source import KafkaLog
-
-    args = parse_args(argv)
-    settings = settings_module.load()
-    if not args.check:
-        if args.archive:
-            print("tradex audit checkpoint: --archive only with --check", file=sys.stderr)
-            return 2
-        signed = write_one(settings)
-        print(f"checkpoint #{signed.checkpoint.seq} at {CHECKPOINTS}@{signed.offset}: "
-              f"{sum(s.records for s in signed.checkpoint.streams):,} new records in "
-              f"{len(signed.checkpoint.streams)} streams")  # fmt: skip
-        return 0
-    try:
-        source: LogSource = ArchiveLog(Path(args.archive)) if args.archive else KafkaLog(settings)
-        if args.public_key:
-            public_key = read_public_key(args.public_key)
-        elif args.archive:
-            public_key = archive_public_key(Path(args.archive))
-        else:
-            public_key = public_bytes(load_or_create_key(settings))
-        violations: list[Violation] = []
-        started = time.monotonic()
-        with source:
-            check_checkpoints(source, public_key, violations)
-    except (ArchiveError, CheckpointError) as exc:
-        print(f"tradex audit checkpoint: {exc}", file=sys.stderr)
-        return 2
-    for violation in violations:
-        print(violation)
-    print(f"checkpoints {'OK' if not violations else 'VIOLATED'} (key {key_id(public_key)}, "
-          f"{time.monotonic() - started:.1f} s)")  # fmt: skip
-    return 1 if violations else 0
