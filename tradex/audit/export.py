@@ -67,6 +67,7 @@ from tradex.schemas.remote import codec_from_settings
 DEFAULT_TOPICS = tuple(t for t in TOPICS_ALL if t not in (ACCOUNT_SNAPSHOTS, MATCHER_SNAPSHOTS))
 chunk_records_default = 50_000
 chunk_records_max = 1_000_000
+avro_block_bytes = 1 << 20  # big blocks: ArchiveLog parses a block per call
 progress_interval_s = 1.0
 ENVELOPE_COLUMNS = (
     "event_id",
@@ -113,14 +114,11 @@ class Progress:
         self.stream.flush()
 
 
-def _json_safe(value: Any) -> Any:
+def _hex(value: Any) -> str:
+    """JSON for what json cannot write itself: bytes as hex."""
     if isinstance(value, bytes):
         return value.hex()
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
+    raise TypeError(f"{type(value).__name__} in a record")
 
 
 def parquet_table(records: Sequence[LogRecord], codec: Codec) -> pa.Table:
@@ -158,7 +156,7 @@ def parquet_table(records: Sequence[LogRecord], codec: Codec) -> pa.Table:
             columns[name].append(envelope.get(name))
         columns["prev_hash"].append(envelope.get("prev_hash"))
         columns["hash"].append(body.pop("hash", None))
-        columns["payload"].append(json.dumps(_json_safe(body), sort_keys=True))
+        columns["payload"].append(json.dumps(body, sort_keys=True, default=_hex))
     types = {
         "partition": pa.int32(), "offset": pa.int64(), "timestamp_ms": pa.int64(),
         "key": pa.binary(), "schema_id": pa.int32(), "subject": pa.string(),
@@ -257,6 +255,7 @@ class Exporter:
                 out, fastavro.parse_schema(RECORD_SCHEMA),
                 ({"offset": r.offset, "timestamp_ms": r.timestamp_ms, "key": r.key, "value": r.value} for r in records),
                 codec="deflate",
+                sync_interval=avro_block_bytes,
                 metadata={PLACE_META: f"{topic}/{partition}", SCHEMAS_META: json.dumps(writer_schemas)},
             )  # fmt: skip
         _fsync_replace(temporary, avro_path)

@@ -65,6 +65,49 @@ def read_link(value: bytes | None) -> Link | None:
     """The envelope's link fields of a record, or None when it is not a record of ours."""
     if value is None or len(value) < HEADER_SIZE + 2 * HASH_SIZE or value[0] != MAGIC:
         return None
+    # The fast path: every length below 64 (one varint byte), as the stages write them.
+    try:
+        at = HEADER_SIZE
+        size = value[at]
+        if size & 0x81:
+            return _read_link_slowly(value)
+        event_end = at + 1 + (size >> 1)
+        event_id = value[at + 1 : event_end]
+        size = value[event_end]
+        if size & 0x81:
+            return _read_link_slowly(value)
+        type_end = event_end + 1 + (size >> 1)
+        type_name = value[event_end + 1 : type_end]
+        at = type_end
+        while value[at] & 0x80:  # event_time_ns
+            at += 1
+        at += 1
+        for _ in range(3):  # causation_id, correlation_id, trace_parent
+            size = value[at]
+            if size & 0x81:
+                return _read_link_slowly(value)
+            at += 1 + (size >> 1)
+        size = value[at]
+        if size & 0x81:
+            return _read_link_slowly(value)
+        producer_end = at + 1 + (size >> 1)
+        producer = value[at + 1 : producer_end]
+        at = producer_end
+        while value[at] & 0x80:  # seq
+            at += 1
+        at += 1
+        if at + HASH_SIZE > len(value) - HASH_SIZE:
+            return None
+        return Link(
+            event_id.decode(), type_name.decode(), producer.decode(),
+            value[at : at + HASH_SIZE], value[-HASH_SIZE:],
+        )  # fmt: skip
+    except (IndexError, UnicodeDecodeError):
+        return None
+
+
+def _read_link_slowly(value: bytes) -> Link | None:
+    """:func:`read_link` for any Avro encoding of the envelope (long strings)."""
     cursor = _Cursor(value)
     try:
         event_id = cursor.string()

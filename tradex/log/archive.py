@@ -27,14 +27,19 @@ naming the file and the place, before any record of that file is returned.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import fastavro
+import numpy as np
 
+from tradex.log.archive_kernel import gather, parse_records
+from tradex.log.batch import RecordBatch
 from tradex.log.records import LogRecord, Place
 from tradex.log.source import LogSource
 from tradex.log.tail import Tail, batch_records_max
@@ -195,9 +200,50 @@ def archive_public_key(directory: Path) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def read_file(directory: Path, place: Place, listed: ArchiveFile) -> Iterator[LogRecord]:
-    """The records of one archive file, checked against the manifest (hash first, then
-    each record's offset and the count): ArchiveError naming the file and record."""
+@dataclass(frozen=True)
+class Chunk:
+    """Records of one Avro block of a file, as columns over the block's bytes."""
+
+    data: np.ndarray  # uint8: the decompressed block
+    offset: np.ndarray  # int64
+    timestamp_ms: np.ndarray  # int64
+    flags: np.ndarray  # uint8 (FLAG_VALUE_NULL | FLAG_KEY_NULL)
+    key_span: np.ndarray  # int64 (n, 2): start, end in data
+    value_span: np.ndarray  # int64 (n, 2)
+
+    def __len__(self) -> int:
+        return len(self.offset)
+
+    def sliced(self, lo: int, hi: int) -> Chunk:
+        return Chunk(
+            self.data, self.offset[lo:hi], self.timestamp_ms[lo:hi], self.flags[lo:hi],
+            self.key_span[lo:hi], self.value_span[lo:hi],
+        )  # fmt: skip
+
+
+def _parse_block(path: Path, data: np.ndarray, count: int, index: int) -> Chunk:
+    """The block's records as columns; ArchiveError naming record ``index + i`` if bad."""
+    offset = np.empty(count, np.int64)
+    timestamp_ms = np.empty(count, np.int64)
+    flags = np.empty(count, np.uint8)
+    key_span = np.empty((count, 2), np.int64)
+    value_span = np.empty((count, 2), np.int64)
+    used = parse_records(data, count, offset, timestamp_ms, flags, key_span, value_span)
+    if used < 0:
+        raise ArchiveError(f"{path}: record {index - 1 - used} is malformed")
+    if used != len(data):
+        raise ArchiveError(
+            f"{path}: {len(data) - used} stray bytes after record {index + count - 1}"
+        )
+    return Chunk(data, offset, timestamp_ms, flags, key_span, value_span)
+
+
+def file_chunks(
+    directory: Path, place: Place, listed: ArchiveFile, start: int = 0
+) -> Iterator[Chunk]:
+    """The records of one archive file from offset ``start``, block by block, checked
+    against the manifest first (size, SHA-256, place) and then as read (offsets in order,
+    within the listed range, the listed count): ArchiveError naming the file and record."""
     path = directory / listed.avro
     if not path.is_file():
         raise ArchiveError(f"{path}: missing (listed in the manifest for {place[0]}[{place[1]}])")
@@ -206,77 +252,131 @@ def read_file(directory: Path, place: Place, listed: ArchiveFile) -> Iterator[Lo
         raise ArchiveError(
             f"{path}: {size} bytes, the manifest says {listed.bytes}: truncated or half-written"
         )
-    if file_sha256(path) != listed.sha256:
+    content = path.read_bytes()
+    if hashlib.sha256(content).hexdigest() != listed.sha256:
         raise ArchiveError(f"{path}: SHA-256 differs from the manifest's: the file was changed")
     topic, partition = place
-    index = -1
+    index = 0
     previous = -1
-    with path.open("rb") as data:
-        try:
-            reader = fastavro.reader(data)
-            if reader.metadata.get(PLACE_META) != f"{topic}/{partition}":
-                raise ArchiveError(
-                    f"{path}: holds {reader.metadata.get(PLACE_META)!r}, listed as {topic}/{partition}"
-                )
-            rows: Iterator[Any] = iter(reader)
-            for index, row in enumerate(rows):
-                offset: int = row["offset"]
-                if index >= listed.records or not previous < offset <= listed.last_offset:
-                    raise ArchiveError(
-                        f"{path}: record {index} has offset {offset} out of the listed order"
-                    )
-                if index == 0 and offset != listed.first_offset:
-                    raise ArchiveError(
-                        f"{path}: starts at offset {offset}, the manifest says {listed.first_offset}"
-                    )
-                previous = offset
-                yield LogRecord(
-                    topic, partition, offset, row["timestamp_ms"], row["key"], row["value"]
-                )
-        except ArchiveError:
-            raise
-        except (ValueError, EOFError, KeyError, TypeError, OSError, StopIteration) as exc:
+    try:
+        reader = fastavro.block_reader(io.BytesIO(content))
+        if reader.metadata.get(PLACE_META) != f"{topic}/{partition}":
             raise ArchiveError(
-                f"{path}: unreadable after record {index} ({type(exc).__name__}: {exc})"
-            ) from None
-    if index + 1 != listed.records or previous != listed.last_offset:
+                f"{path}: holds {reader.metadata.get(PLACE_META)!r}, listed as {topic}/{partition}"
+            )
+        schema = json.loads(reader.metadata.get("avro.schema", "{}"))
+        fields = [f.get("name") for f in schema.get("fields", [])]
+        if fields != [f["name"] for f in RECORD_SCHEMA["fields"]]:
+            raise ArchiveError(
+                f"{path}: not a file of {RECORD_SCHEMA['namespace']}.{RECORD_SCHEMA['name']} records"
+            )
+        for block in reader:
+            count = int(block.num_records)
+            if count <= 0 or index + count > listed.records:
+                raise ArchiveError(
+                    f"{path}: a block of {count} records after record {index}: more than the {listed.records} listed"
+                )
+            raw: bytes = block.bytes_.getvalue()  # type: ignore[attr-defined]
+            chunk = _parse_block(path, np.frombuffer(raw, np.uint8), count, index)
+            offsets = chunk.offset
+            first, last = int(offsets[0]), int(offsets[-1])
+            steps = np.flatnonzero(np.diff(offsets) <= 0)
+            if first <= previous or len(steps) or last > listed.last_offset:
+                at = index + (
+                    int(steps[0]) + 1 if len(steps) else 0 if first <= previous else count - 1
+                )
+                raise ArchiveError(
+                    f"{path}: record {at} has offset {int(offsets[at - index])} out of the listed order"
+                )
+            if index == 0 and first != listed.first_offset:
+                raise ArchiveError(
+                    f"{path}: starts at offset {first}, the manifest says {listed.first_offset}"
+                )
+            previous = last
+            index += count
+            if last >= start:
+                lo = int(np.searchsorted(offsets, start)) if first < start else 0
+                yield chunk.sliced(lo, count)
+    except ArchiveError:
+        raise
+    except (ValueError, EOFError, KeyError, TypeError, OSError, StopIteration, zlib.error) as exc:
         raise ArchiveError(
-            f"{path}: {index + 1} records ending at {previous}, the manifest says {listed.records} ending at {listed.last_offset}"
+            f"{path}: unreadable after record {index} ({type(exc).__name__}: {exc})"
+        ) from None
+    if index != listed.records or previous != listed.last_offset:
+        raise ArchiveError(
+            f"{path}: {index} records ending at {previous}, the manifest says {listed.records} ending at {listed.last_offset}"
         )
 
 
+def _concat(chunks: list[Chunk], spans: str) -> tuple[bytes, np.ndarray]:
+    parts: list[np.ndarray] = []
+    offsets = np.zeros(sum(len(c) for c in chunks) + 1, np.int64)
+    at = 0
+    base = 0
+    for chunk in chunks:
+        n = len(chunk)
+        local = np.empty(n + 1, np.int64)
+        parts.append(gather(chunk.data, getattr(chunk, spans), np.arange(n), local))
+        offsets[at + 1 : at + n + 1] = local[1:] + base
+        base += int(local[-1])
+        at += n
+    return b"".join(p.tobytes() for p in parts), offsets
+
+
 class _ArchiveTail(Tail):
-    """Reads an archive's partitions from given positions; the end is the archive's end."""
+    """Reads an archive's partitions from given positions, in columns; the end is the
+    archive's end (nothing arrives after it)."""
 
     def __init__(self, archive: ArchiveLog, starts: Mapping[Place, int]) -> None:
         self.archive = archive
         self._reached = dict(starts)
         self._ended = dict.fromkeys(starts, False)
-        self._readers = {
-            place: archive.records_from(place, start) for place, start in starts.items()
-        }
-        self._pending: dict[Place, LogRecord | None] = {}
+        self._chunks = {place: archive.chunks_from(place, start) for place, start in starts.items()}
+        self._held: dict[Place, Chunk] = {}  # what a poll left of a chunk
+        self._topics = tuple(dict.fromkeys(topic for topic, _ in starts))
+
+    def poll_batch(self, timeout_s: float, records_max: int = batch_records_max) -> RecordBatch:
+        assert records_max > 0, records_max
+        taken: list[tuple[Place, Chunk]] = []
+        left = records_max
+        for place, chunks in self._chunks.items():
+            if left == 0:
+                break
+            if self._ended[place]:
+                continue
+            while left > 0:
+                chunk = self._held.pop(place, None) or next(chunks, None)
+                if chunk is None:  # the archive's end of this partition (past any markers)
+                    self._reached[place] = max(
+                        self._reached[place], self.archive.partition_info(place).next
+                    )
+                    self._ended[place] = True
+                    break
+                if len(chunk) > left:
+                    self._held[place] = chunk.sliced(left, len(chunk))
+                    chunk = chunk.sliced(0, left)
+                if len(chunk):
+                    taken.append((place, chunk))
+                    self._reached[place] = int(chunk.offset[-1]) + 1
+                    left -= len(chunk)
+        if not taken:
+            return RecordBatch.empty(self._topics)
+        parts = [c for _, c in taken]
+        values, value_offsets = _concat(parts, "value_span")
+        keys, key_offsets = _concat(parts, "key_span")
+        index = {topic: i for i, topic in enumerate(self._topics)}
+        return RecordBatch(
+            self._topics, values, value_offsets, keys, key_offsets,
+            np.concatenate([c.flags for c in parts]),
+            np.concatenate([np.full(len(c), index[p[0]], np.int32) for p, c in taken]),
+            np.concatenate([np.full(len(c), p[1], np.int32) for p, c in taken]),
+            np.concatenate([c.offset for c in parts]),
+            np.concatenate([c.timestamp_ms for c in parts]),
+        )  # fmt: skip
 
     def poll(self, timeout_s: float, records_max: int = batch_records_max) -> list[LogRecord]:
-        assert records_max > 0, records_max
-        out: list[LogRecord] = []
-        share = max(1, records_max // max(1, len(self._readers)))
-        for place, reader in self._readers.items():
-            if len(out) >= records_max:
-                break
-            for taken, record in enumerate(reader, start=1):
-                out.append(record)
-                self._reached[place] = record.offset + 1
-                if taken >= share or len(out) >= records_max:
-                    break
-            else:  # the archive's end of this partition: past any trailing markers too
-                self._reached[place] = max(
-                    self._reached[place], self.archive.partition_info(place).next
-                )
-                self._ended[place] = True
-                continue
-            self._ended[place] = False
-        return out
+        return self.poll_batch(timeout_s, records_max).records()
 
     def reached(self, place: Place) -> int:
         return self._reached[place]
@@ -285,7 +385,8 @@ class _ArchiveTail(Tail):
         return self._ended[place]
 
     def close(self) -> None:
-        self._readers.clear()
+        self._chunks.clear()
+        self._held.clear()
 
 
 class ArchiveLog(LogSource):
@@ -334,15 +435,16 @@ class ArchiveLog(LogSource):
         part = self.partition_info((topic, partition))
         return part.low, part.next
 
-    def records_from(self, place: Place, start: int) -> Iterator[LogRecord]:
-        """The archive's records of ``place`` with offset >= ``start``, in order."""
+    def chunks_from(self, place: Place, start: int) -> Iterator[Chunk]:
+        """The archive's records of ``place`` with offset >= ``start``, in order, as the
+        parsed blocks of its files."""
         part = self.partition_info(place)
         for listed in part.files:
-            if listed.last_offset < start:
-                continue
-            for record in read_file(self.directory, place, listed):
-                if record.offset >= start:
-                    yield record
+            if listed.last_offset >= start:
+                yield from file_chunks(self.directory, place, listed, start)
+
+    def follow_batches(self, starts: Mapping[Place, int]) -> Tail:
+        return self.follow(starts)
 
     def follow(self, starts: Mapping[Place, int]) -> Tail:
         """A tail that reads to the archive's end (nothing arrives after it: an archive does
