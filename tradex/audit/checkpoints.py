@@ -379,12 +379,17 @@ def next_checkpoint(
 # -- checking ---------------------------------------------------------------------------------
 
 
-Report = Any  # something with add(violation), or a list
+Report = Any  # a list, something with add(violation), or with a ``violations`` list
 
 
 def _adder(report: Report) -> Callable[[Violation], None]:
     add = getattr(report, "add", None)
-    return add if callable(add) else report.append
+    if callable(add):
+        return add
+    violations = getattr(report, "violations", None)
+    if isinstance(violations, list):
+        return violations.append
+    return report.append
 
 
 def check_checkpoints(source: LogSource, public_key: bytes, report: Report) -> None:

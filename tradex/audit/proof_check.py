@@ -19,8 +19,14 @@ from typing import Any
 from tradex.audit import merkle
 from tradex.audit.checkpoints import CheckpointError, key_id, parse, read_public_key
 from tradex.audit.links import link_problem
-from tradex.audit.proofs import PROOF_FORMAT, PROOF_VERSION, ProofError
 from tradex.schemas.chain import HASH_SIZE
+
+PROOF_FORMAT = "tradex-inclusion-proof"
+PROOF_VERSION = 1
+
+
+class ProofError(ValueError):
+    """The proof cannot be made (no such event, not yet checkpointed) or read."""
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -22,16 +22,11 @@ from typing import Any
 from tradex.audit import merkle
 from tradex.audit.checkpoints import SignedCheckpoint, has_topic, read_all
 from tradex.audit.links import read_link
+from tradex.audit.proof_check import PROOF_FORMAT, PROOF_VERSION, ProofError
+from tradex.audit.proof_check import main as main_check_proof
 from tradex.log.records import LogRecord, Place
 from tradex.log.source import LogSource
 from tradex.log.topics import CHAINED_TOPICS
-
-PROOF_FORMAT = "tradex-inclusion-proof"
-PROOF_VERSION = 1
-
-
-class ProofError(ValueError):
-    """The proof cannot be made (no such event, not yet checkpointed) or read."""
 
 
 def find_event(source: LogSource, event_id: str) -> tuple[Place, int]:
@@ -149,3 +144,15 @@ def main(argv: list[str]) -> int:
           f"{s['index']} of {s['size']} under checkpoint #{json.loads(json.loads(proof['checkpoint']['value'])['body'])['seq']}, "
           f"{len(proof['path'])} hashes -> {args.out}")  # fmt: skip
     return 0
+
+
+main_prove = main  # ``tradex audit prove`` through the audit command's verbs
+__all__ = [
+    "PROOF_FORMAT",
+    "PROOF_VERSION",
+    "ProofError",
+    "find_event",
+    "main_check_proof",
+    "main_prove",
+    "prove",
+]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.audit.conftest import Audited
+from tests.audit_archive.conftest import Audited
+from tradex.audit.archive import open_archive
 from tradex.audit.checkpoints import check_checkpoints, public_bytes, read_all
 from tradex.audit.violations import Violation
 from tradex.log.archive import ArchiveLog
@@ -30,10 +33,13 @@ def test_intact_log_and_archive_pass(audited: Audited) -> None:
 def test_another_key_rejects_every_checkpoint(audited: Audited) -> None:
     stranger = public_bytes(Ed25519PrivateKey.generate())
     found: list[Violation] = []
-    check_checkpoints(ArchiveLog(audited.archive), stranger, found)
+    check_checkpoints(open_archive(audited.archive), stranger, found)
     assert [(v.check, v.topic, v.offset >= 0) for v in found] == [
         ("checkpoint_signature", "checkpoints", True)
     ] * 2
+    report = SimpleNamespace(violations=[], notes=[])  # audit verify's report shape
+    check_checkpoints(open_archive(audited.archive), stranger, report)
+    assert report.violations == found
 
 
 def test_check_command_on_an_archive_uses_its_published_key(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.audit.conftest import Audited
+from tests.audit_archive.conftest import Audited
 from tests.projections.contract import digests
 from tradex.audit import replay as replay_module
 from tradex.audit.replay import replay, replay_settings

@@ -12,7 +12,7 @@ import fastavro
 import pyarrow.parquet as pq
 import pytest
 
-from tests.audit.conftest import Audited
+from tests.audit_archive.conftest import Audited
 from tradex.audit import export as export_module
 from tradex.audit.export import DEFAULT_TOPICS, Exporter, export
 from tradex.log.archive import ArchiveError, ArchiveLog, read_manifest

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.audit.conftest import Audited, checkpoint_twice
-from tests.audit.tamper import TAMPERS, TARGET, Log, chained, read_log, resign, write_copy
+from tests.audit_archive.conftest import Audited, checkpoint_twice
+from tests.audit_archive.tamper import TAMPERS, TARGET, Log, chained, read_log, resign, write_copy
 from tradex.audit.checkpoints import check_checkpoints
 from tradex.audit.export import export
 from tradex.audit.violations import Violation

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.audit.conftest import Audited
+from tests.audit_archive.conftest import Audited
 from tradex.audit import proof_check, proofs
 from tradex.audit.checkpoints import public_bytes
 from tradex.audit.proof_check import check_proof
@@ -73,8 +73,8 @@ def test_prove_and_check_proof_commands(
         "--partition",
         str(first.partition),
     ]
-    assert proofs.main([*args, "--offset", str(first.offset), "--out", str(out)]) == 0
-    assert proof_check.main([str(out), "--public-key", str(key)]) == 0
+    assert proofs.main_prove([*args, "--offset", str(first.offset), "--out", str(out)]) == 0
+    assert proofs.main_check_proof([str(out), "--public-key", str(key)]) == 0
     assert "proof valid" in capsys.readouterr().out
     proof = json.loads(out.read_text())
     proof["segment"]["index"] += 1

@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from tests.audit.conftest import Audited
-from tests.audit.tamper import chained, read_log, write_copy
+from tests.audit_archive.conftest import Audited
+from tests.audit_archive.tamper import chained, read_log, write_copy
 from tests.log.memory_log import MemoryLog
 from tradex.audit import checkpointer
 from tradex.audit.checkpoints import check_checkpoints, latest, read_all
