@@ -44,6 +44,7 @@ from tradex.audit import merkle
 from tradex.audit.links import link_problem, read_link
 from tradex.audit.violations import Violation
 from tradex.infra.settings import Settings
+from tradex.log.batch import FLAG_KEY_NULL, FLAG_VALUE_NULL, RecordBatch
 from tradex.log.records import LogRecord, Place
 from tradex.log.source import LogSource
 from tradex.log.topics import CHAINED_TOPICS, CHECKPOINTS
@@ -295,6 +296,23 @@ def latest(source: LogSource) -> SignedCheckpoint | None:
         window *= 4
 
 
+def rows(batch: RecordBatch) -> Iterator[tuple[Place, int, bytes | None, bytes | None]]:
+    """(place, offset, key, value) of every record of a batch, in order."""
+    topics, values, keys = batch.topics, batch.values, batch.keys
+    value_at, key_at = batch.value_offsets.tolist(), batch.key_offsets.tolist()
+    flags = batch.flags.tolist()
+    columns = zip(
+        batch.topic_index.tolist(), batch.partition.tolist(), batch.offset.tolist(), strict=True
+    )  # fmt: skip
+    for i, (topic, partition, offset) in enumerate(columns):
+        flag = flags[i]
+        yield (
+            (topics[topic], partition), offset,
+            None if flag & FLAG_KEY_NULL else keys[key_at[i] : key_at[i + 1]],
+            None if flag & FLAG_VALUE_NULL else values[value_at[i] : value_at[i + 1]],
+        )  # fmt: skip
+
+
 def has_topic(source: LogSource, topic: str) -> bool:
     try:
         source.partitions(topic)
@@ -326,13 +344,12 @@ def segments(
     moved = {place: dict(heads.get(place, {})) for place in bounds}
     starts = {place: start for place, (start, end) in bounds.items() if start < end}
     ends = {place: bounds[place][1] for place in starts}
-    for batch in source.read_batches(starts, ends) if starts else ():
-        for record in batch:
-            place = (record.topic, record.partition)
-            leaves[place].append(merkle.leaf_hash(record.offset, record.key, record.value))
-            link = read_link(record.value)
+    for batch in source.read_columns(starts, ends) if starts else ():
+        for place, offset, key, value in rows(batch):
+            leaves[place].append(merkle.leaf_hash(offset, key, value))
+            link = read_link(value)
             if link is not None:
-                moved[place][link.producer] = (record.offset, link.hash)
+                moved[place][link.producer] = (offset, link.hash)
     streams = []
     for place, (start, end) in sorted(bounds.items()):
         if len(moved[place]) > heads_max:
@@ -438,14 +455,15 @@ def check_checkpoints(source: LogSource, public_key: bytes, report: Report) -> N
     }
     starts = {place: c.read_from for place, c in checks.items() if c.read_from < c.read_to}
     ends = {place: checks[place].read_to for place in starts}
-    for batch in source.read_batches(starts, ends) if starts else ():
-        for record in batch:
-            checks[(record.topic, record.partition)].take(record)
+    for batch in source.read_columns(starts, ends) if starts else ():
+        for place, offset, key, value in rows(batch):
+            checks[place].take(offset, key, value)
     for check in checks.values():
         check.finish()
 
 
 Entry = tuple[Stream, dict[str, tuple[int, bytes]], SignedCheckpoint]
+Row = tuple[int, bytes | None, bytes | None]  # offset, key, value
 
 
 class _StreamCheck:
@@ -466,7 +484,7 @@ class _StreamCheck:
         ]
         self.read_from = self.read_to = 0
         self.current = 0  # index of the entry being filled
-        self.records: list[LogRecord] = []
+        self.records: list[Row] = []
         topic, partition = place
         if not has_topic(source, topic) or partition >= source.partitions(topic):
             self.bad(
@@ -499,16 +517,12 @@ class _StreamCheck:
         if self.found <= violations_per_stream_max:
             self.add(Violation(check, self.place[0], self.place[1], offset, event_id, message))
 
-    def take(self, record: LogRecord) -> None:
-        while (
-            self.current < len(self.entries) and record.offset >= self.entries[self.current][0].end
-        ):
+    def take(self, offset: int, key: bytes | None, value: bytes | None) -> None:
+        entries = self.entries
+        while self.current < len(entries) and offset >= entries[self.current][0].end:
             self._settle()
-        if (
-            self.current < len(self.entries)
-            and record.offset >= self.entries[self.current][0].start
-        ):
-            self.records.append(record)
+        if self.current < len(entries) and offset >= entries[self.current][0].start:
+            self.records.append((offset, key, value))
 
     def finish(self) -> None:
         while self.current < len(self.entries):
@@ -521,7 +535,7 @@ class _StreamCheck:
         stream, heads, signed = self.entries[self.current]
         records, self.records = self.records, []
         self.current += 1
-        leaves = [merkle.leaf_hash(r.offset, r.key, r.value) for r in records]
+        leaves = [merkle.leaf_hash(*r) for r in records]
         if len(leaves) == stream.records and merkle.root(leaves) == stream.root:
             return
         seq = signed.checkpoint.seq
@@ -530,12 +544,11 @@ class _StreamCheck:
             offset, event_id, why = located
             self.bad("checkpoint_record", offset, event_id,
                      f"differs from the log signed by checkpoint #{seq}: {why}")  # fmt: skip
-        held = {r.offset: r for r in records}
+        held = {r[0]: r[2] for r in records}
         for producer, (offset, hash_) in sorted(stream.heads.items()):
             if not stream.start <= offset < stream.end:
                 continue
-            record = held.get(offset)
-            link = read_link(record.value) if record is not None else None
+            link = read_link(held.get(offset))
             if link is None or link.hash != hash_:
                 holds = "no such record" if link is None else f"hash {link.hash.hex()[:16]}…"
                 self.bad("checkpoint_head", offset, link.event_id if link else "",
@@ -547,17 +560,15 @@ class _StreamCheck:
                      f"to the root signed by checkpoint #{seq}")  # fmt: skip
 
 
-def _locate(
-    records: list[LogRecord], heads: dict[str, tuple[int, bytes]]
-) -> tuple[int, str, str] | None:
+def _locate(records: list[Row], heads: dict[str, tuple[int, bytes]]) -> tuple[int, str, str] | None:
     """The first record of a segment whose chain link is broken: (offset, event id, why)."""
     expected = {producer: hash_ for producer, (_, hash_) in heads.items()}
-    for record in records:
-        link = read_link(record.value)
+    for offset, _key, value in records:
+        link = read_link(value)
         prev = expected.get(link.producer) if link is not None else None
-        link, why = link_problem(record.value, prev)
+        link, why = link_problem(value, prev)
         if why:
-            return record.offset, link.event_id if link is not None else "", why
+            return offset, link.event_id if link is not None else "", why
         assert link is not None
         expected[link.producer] = link.hash
     return None

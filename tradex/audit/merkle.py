@@ -5,8 +5,11 @@ it adds to the previous checkpoint; one record's inclusion is then proven by its
 ``log2(n)`` sibling hashes (:func:`audit_path`, :func:`root_from_path`), without the rest
 of the log.
 
-    leaf  = SHA-256(0x00 || offset (8 bytes, big endian) || SHA-256(key) || SHA-256(value))
+    leaf  = SHA-256(0x00 || offset (8 bytes) || key mark (4 bytes) || key || value mark || value)
     node  = SHA-256(0x01 || left || right)
+
+(big endian; key mark = 0 for no key, else its length + 1; value mark = 0 for no value,
+else 1: the fields cannot be shifted into one another.)
 
 Offsets are bound into the leaves, so a proof also proves the record's position. The tree
 is RFC 6962's (the left subtree holds the largest power of two below n leaves), built
@@ -15,6 +18,7 @@ bottom-up: an odd node at the end of a level is carried up unchanged.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from hashlib import sha256
 
@@ -25,13 +29,20 @@ NODE_PREFIX = b"\x01"
 leaves_max = 1 << 40  # far beyond any segment; paths are at most 40 hashes
 
 
+_LEAF_HEAD = struct.Struct(">cQI")
+
+
 def leaf_hash(offset: int, key: bytes | None, value: bytes | None) -> bytes:
-    """The leaf of the record at ``offset`` (a missing key or value hashes as empty)."""
+    """The leaf of the record at ``offset``: one SHA-256 over all of its bytes."""
     assert 0 <= offset < 1 << 63, offset
-    digest = sha256(LEAF_PREFIX)
-    digest.update(offset.to_bytes(8, "big"))
-    digest.update(sha256(key or b"").digest())
-    digest.update(sha256(value or b"").digest())
+    digest = sha256(_LEAF_HEAD.pack(LEAF_PREFIX, offset, 0 if key is None else len(key) + 1))
+    if key:
+        digest.update(key)
+    if value is None:
+        digest.update(b"\x00")
+    else:
+        digest.update(b"\x01")
+        digest.update(value)
     return digest.digest()
 
 
