@@ -212,3 +212,12 @@ def test_matching_verify_runs_on_the_archive(
     assert records > 100
     assert verify.main(["--archive", str(audited.archive)]) == 0
     assert "identical" in capsys.readouterr().out
+
+
+def test_avro_only_export_reads_the_same(audited: Audited, tmp_path: Path) -> None:
+    target = tmp_path / "avro-only"
+    export(audited.settings, target, show_progress=False, parquet=False)
+    assert not (target / "parquet").exists()
+    assert all(not f["parquet"] for p in read_manifest(target)["partitions"] for f in p["files"])
+    lean, whole = ArchiveLog(target), ArchiveLog(audited.archive)
+    assert all_records(lean, whole.topics()) == all_records(whole, whole.topics())
