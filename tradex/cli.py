@@ -48,6 +48,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("audit", "check-proof"): ("tradex.audit.proof_check", "check an inclusion proof offline"),
     ("export",): ("tradex.audit.export", "the log to an archive: Avro + Parquet + manifest"),
     ("replay",): ("tradex.audit.replay", "rebuild read models from an archive, no Kafka"),
+    ("bench", "archive"): (
+        "tradex.bench.archive",
+        "checkpoint, export and archive reads of a market log vs Kafka reads",
+    ),
     ("matching", "verify"): (
         "tradex.matching.verify",
         "re-run order-requests and compare engine-events",
