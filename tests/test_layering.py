@@ -37,6 +37,7 @@ KERNEL_LAYER = frozenset((
         "constants", "dtypes",
     )),
     "tradex.projections.book_kernel",  # the ClickHouse read model's books
+    "tradex.log.archive_kernel",  # an archive's Avro blocks to columns
 ))  # fmt: skip
 KERNEL_THIRD_PARTY = frozenset(("numpy", "numba", "llvmlite"))
 JIT_MARKERS = frozenset(("numba", "llvmlite", "tradex.matching.jit_cache"))

@@ -36,6 +36,22 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "a user (the first admin): --username --roles",
     ),
     ("projections",): ("tradex.projections.admin", "read models: status | rebuild | verify"),
+    ("run", "checkpointer"): (
+        "tradex.audit.checkpointer",
+        "sign the chained streams' heads every N records (checkpoints topic)",
+    ),
+    ("audit", "checkpoint"): (
+        "tradex.audit.checkpoint_cli",
+        "write a signed checkpoint now, or --check them all",
+    ),
+    ("audit", "prove"): ("tradex.audit.proofs", "an inclusion proof of one event"),
+    ("audit", "check-proof"): ("tradex.audit.proof_check", "check an inclusion proof offline"),
+    ("export",): ("tradex.audit.export", "the log to an archive: Avro + Parquet + manifest"),
+    ("replay",): ("tradex.audit.replay", "rebuild read models from an archive, no Kafka"),
+    ("bench", "archive"): (
+        "tradex.bench.archive",
+        "checkpoint, export and archive reads of a market log vs Kafka reads",
+    ),
     ("matching", "verify"): (
         "tradex.matching.verify",
         "re-run order-requests and compare engine-events",

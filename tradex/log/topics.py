@@ -38,10 +38,16 @@ REFERENCE_EVENTS = "reference-events"
 ENGINE_EVENTS = "engine-events"
 MATCHER_SNAPSHOTS = "matcher-snapshots"
 DEAD_LETTERS = "dead-letters"
+CHECKPOINTS = "checkpoints"  # signed heads of the chained streams (tradex.audit.checkpoints)
 TOPICS_ALL = (
     ACCOUNT_COMMANDS, SETTLEMENTS, ACCOUNT_EVENTS, ACCOUNT_SNAPSHOTS, ORDER_REQUESTS,
     REFERENCE_COMMANDS, REFERENCE_EVENTS, ENGINE_EVENTS, MATCHER_SNAPSHOTS, DEAD_LETTERS,
+    CHECKPOINTS,
 )  # fmt: skip
+# The hash-chained streams: per partition, and per producer within one (settlements has
+# one chain per matcher writing the partition).
+CHAINED_TOPICS = (ACCOUNT_EVENTS, ENGINE_EVENTS, SETTLEMENTS, REFERENCE_EVENTS)
+CHECKPOINT_PARTITIONS = 1  # one ordered, signed sequence
 
 # The record types each event topic holds; a reader dead-letters anything else.
 TOPIC_TYPES: dict[str, frozenset[type]] = {
@@ -90,6 +96,11 @@ def matcher_topic_specs(partitions: int) -> dict[str, TopicSpec]:
         ENGINE_EVENTS: TopicSpec(partitions),
         MATCHER_SNAPSHOTS: TopicSpec(partitions, compacted=True),
     }
+
+
+def checkpoint_topic_specs() -> dict[str, TopicSpec]:
+    """The checkpointer's one-partition output."""
+    return {CHECKPOINTS: TopicSpec(CHECKPOINT_PARTITIONS)}
 
 
 def ensure_stage_topics(

@@ -34,6 +34,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from confluent_kafka import KafkaException
 
@@ -263,6 +264,10 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, BookConfig]:
         "--upto", type=int, default=None, metavar="OFFSET",
         help="re-run inputs below OFFSET (default: the matcher group's committed offset)",
     )  # fmt: skip
+    parser.add_argument(
+        "--archive", default=None, metavar="DIR",
+        help="read the log from an archive (tradex export) instead of Kafka",
+    )  # fmt: skip
     add_book_arguments(parser)
     args = parser.parse_args(argv)
     if args.partition is not None and args.partition < 0:
@@ -277,6 +282,15 @@ def main(argv: list[str]) -> int:
     settings = settings_module.load()
     if args.topic_prefix is not None:
         settings = dataclasses.replace(settings, topic_prefix=args.topic_prefix)
+    if args.archive is not None:
+        from tradex.log.archive import ArchiveError, ArchiveLog
+
+        try:
+            with ArchiveLog(Path(args.archive)) as archive:
+                return verify_all(settings, archive, args, config)
+        except ArchiveError as exc:
+            print(f"tradex matching verify: {exc}", file=sys.stderr)
+            return 2
     with KafkaLog(settings) as log:
         return verify_all(settings, log, args, config)
 

@@ -234,6 +234,13 @@ class Codec:
         registry = registry if registry is not None else Registry.load()
         return cls(registry, specialised=specialised, native=native)
 
+    def writer_schema(self, wire_id: int) -> SchemaVersion | None:
+        """The schema version a wire id names (None: unknown to this codec and its lookup)."""
+        local = self._local_ids.get(wire_id)
+        if local is not None:
+            return self.registry.by_id.get(local)
+        return self.lookup(wire_id) if self.lookup is not None else None
+
     # -- encode ------------------------------------------------------------------------------
 
     def subject_of(self, name: str) -> str:
