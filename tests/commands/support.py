@@ -62,17 +62,21 @@ def reference_table(accounts: Sequence[int]) -> ReferenceData:
     return table
 
 
-def load_reference(settings: Settings, accounts: Sequence[int], partitions: int) -> None:
-    """Account topics created; reference data on the log through the reference processor."""
+def load_reference(
+    settings: Settings, accounts: Sequence[int], partitions: int, extra: Sequence[Any] = ()
+) -> None:
+    """Account topics created; reference data on the log through the reference processor
+    (``extra``: more reference commands after the market's, e.g. users with roles)."""
     ensure_account_topics(settings, partitions)
     stage, processor = build_reference(settings, "t")
+    commands = [*reference_commands(accounts), *extra]
     produce_sync(
         settings,
         settings.topic(REFERENCE_COMMANDS),
-        [(reference_key(c), encode_command(CODEC, c)) for c in reference_commands(accounts)],
+        [(reference_key(c), encode_command(CODEC, c)) for c in commands],
     )
     stage.run(idle_s_max=IDLE_S)
-    assert processor.decided == len(reference_commands(accounts)), processor.decided
+    assert processor.decided == len(commands), processor.decided
 
 
 def send(settings: Settings, commands: Sequence[Any], topic: str = ACCOUNT_COMMANDS) -> None:
