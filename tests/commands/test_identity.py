@@ -10,6 +10,7 @@ import pytest
 
 from tests.commands.support import (
     BTC_USD,
+    IDLE_S,
     T0,
     load_reference,
     read_events,
@@ -20,6 +21,7 @@ from tests.commands.support import (
 )
 from tests.market import USER_ID
 from tradex.domain import (
+    AmendApplied,
     AmendOrder,
     ApproveWithdrawal,
     CancelAllOrders,
@@ -54,7 +56,10 @@ from tradex.domain.account import CANCEL_ALL_CHUNK
 from tradex.domain.ids import OUTPUT_INDEX_MAX
 from tradex.infra.settings import Settings
 from tradex.log.keys import account_partition
-from tradex.log.topics import ACCOUNT_COMMANDS, ORDER_REQUESTS
+from tradex.log.topics import ACCOUNT_COMMANDS, ENGINE_EVENTS, ORDER_REQUESTS, ensure_matcher_topics
+from tradex.matching import verify
+from tradex.matching.partition import BookConfig
+from tradex.matching.service import build as build_matcher
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +67,7 @@ PARTITIONS = 2
 ALICE = 1  # owned by USER_ID (a user without roles)
 MAKER, CHECKER = 20, 21  # admins
 MAKERS_ACCOUNT = 30  # owned by MAKER
+MATCHER_CONFIG = BookConfig(orders_max=1 << 12, price_levels_max=1 << 16)
 USERS = (
     RegisterUser("u-maker", T0, MAKER, "mia", "admin,trader"),
     RegisterUser("u-checker", T0, CHECKER, "carl", "admin"),
@@ -244,3 +250,54 @@ def test_a_client_command_id_never_shadows_a_settlement(settings: Settings) -> N
     events = _events(settings)
     assert [type(e) for e in events[f"fill/1/{oid}"]] == [Deposited, FillSettled]
     assert [type(e) for e in events[f"end/{oid}"]] == [Deposited, HoldReleased]
+
+
+def test_amends_and_a_cancel_all_go_through_the_matcher_and_settle_exactly(
+    settings: Settings,
+) -> None:
+    """The whole loop: account processor → matcher → settlements → account processor, with
+    an amend raising a buy's price until it crosses, one lowering a sell's quantity, and a
+    cancel-all; the matcher's run is byte-identical on re-run (``verify``), and every hold
+    closes at exactly 0."""
+    load_reference(settings, [ALICE, 2], PARTITIONS)
+    ensure_matcher_topics(settings)
+    t = T0 + 1_000
+    send(settings, [
+        Deposit("dep-a", ALICE, t, "USD", 1_000_000),
+        Deposit("dep-b", 2, t, "BTC", 10_000_000),
+        PlaceOrder("sell", 2, t, BTC_USD, Side.SELL, OrderKind.GTC, 110, 100),
+        PlaceOrder("buy", ALICE, t, BTC_USD, Side.BUY, OrderKind.GTC, 100, 40),
+        PlaceOrder("rest", ALICE, t, BTC_USD, Side.BUY, OrderKind.GTC, 90, 10),
+    ])  # fmt: skip
+    run_accounts(settings, PARTITIONS)
+    events = _events(settings)
+    buy, sell = events["buy"][0], events["sell"][0]
+    send(settings, [
+        ModifyOrder("cross", ALICE, t + 1, buy.order_id, 110, 0),  # type: ignore[attr-defined]
+        ModifyOrder("smaller", 2, t + 1, sell.order_id, 0, 70),  # type: ignore[attr-defined]
+        CancelAllOrders("kill", ALICE, t + 2),
+    ])  # fmt: skip
+    run_accounts(settings, PARTITIONS)
+    stage, _ = build_matcher(settings, instance="t", config=MATCHER_CONFIG)
+    stage.run(idle_s_max=IDLE_S)
+    run_accounts(settings, PARTITIONS)  # the settlements
+    for partition in range(settings.topic_partitions):
+        assert verify.verify_partition(settings, partition, config=MATCHER_CONFIG).ok
+    applied = [logged.event for partition in range(settings.topic_partitions)
+               for logged in read_log(settings, ENGINE_EVENTS, partition)
+               if isinstance(logged.event, AmendApplied)]  # fmt: skip
+    assert {(a.order_id, a.new_price, a.new_qty) for a in applied} == {
+        (buy.order_id, 110, 40), (sell.order_id, 110, 70),  # type: ignore[attr-defined]
+    }  # fmt: skip
+    events = _events(settings)
+    fills = [e for cid, found in events.items() if cid.startswith("fill/") for e in found
+             if e.order_id == buy.order_id]  # type: ignore[attr-defined]  # fmt: skip
+    assert [(f.price, f.qty) for f in fills] == [(110, 40)]  # type: ignore[attr-defined]
+    ledger = Ledger()
+    for partition in range(PARTITIONS):
+        for logged in read_events(settings, partition):
+            ledger.apply(logged.event)
+    assert ledger.violations() == []
+    # the buy filled, "rest" was cancelled; only the sell's 30 lots left rest (and hold)
+    assert set(ledger.open_holds) == {(2, f"o/{sell.order_id}")}  # type: ignore[attr-defined]
+    assert ledger.held[(ALICE, "USD")] == 0
