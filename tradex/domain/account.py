@@ -89,6 +89,7 @@ class OpenOrder:
     """An accepted order that has not ended; its hold is ``hold_remaining`` of ``hold_asset``."""
 
     __slots__ = (
+        "amended_ns",
         "base_asset",
         "cancel_requested",
         "fee_micro",
@@ -116,6 +117,9 @@ class OpenOrder:
         self.filled_qty = 0
         self.fee_micro = 0
         self.cancel_requested = False
+        # the time of its last amend (0: never): its settlements are stamped no earlier, so
+        # a fold of the events up to any time sees the amend before the hold it closes
+        self.amended_ns = 0
 
     def to_snapshot(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -499,8 +503,9 @@ class Account:
         assert consumed <= order.hold_remaining, (
             "fill consumes more than the hold (fee bound broken)"
         )
+        t = f.event_time_ns if f.event_time_ns >= order.amended_ns else order.amended_ns
         return FillSettled(
-            f.command_id, me, f.event_time_ns, f.order_id, f.trade_id, f.instrument_id, f.side,
+            f.command_id, me, t, f.order_id, f.trade_id, f.instrument_id, f.side,
             f.liquidity, f.price, f.qty, n, fee, fee_micro, order.hold_asset, consumed,
             tuple(postings),
         )  # fmt: skip
@@ -509,8 +514,9 @@ class Account:
         order = self.orders.get(e.order_id)
         if order is None:
             raise DomainError(Reason.UNKNOWN_ORDER, f"end of order {e.order_id}")
+        t = e.event_time_ns if e.event_time_ns >= order.amended_ns else order.amended_ns
         return HoldReleased(
-            e.command_id, self.account_id, e.event_time_ns, e.order_id, order.hold_asset,
+            e.command_id, self.account_id, t, e.order_id, order.hold_asset,
             order.hold_remaining, e.reason,
         )  # fmt: skip
 
@@ -585,6 +591,7 @@ class Account:
         assert order.hold_asset == event.hold_asset, "an amend of another hold asset"
         order.price = event.price_bound
         order.qty = event.qty_bound
+        order.amended_ns = max(order.amended_ns, event.event_time_ns)
         order.hold_remaining += event.hold_added
         self._hold(event.hold_asset, event.hold_added)
 

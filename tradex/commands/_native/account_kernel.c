@@ -299,7 +299,7 @@ typedef struct {
     int source_commands, source_settlements; /* EventSource values */
     /* slot offsets of Account and OpenOrder */
     Py_ssize_t a_available, a_held, a_orders, a_outcomes, a_settled, a_version;
-    Py_ssize_t o_base_asset, o_cancel_requested, o_fee_micro, o_filled_qty, o_hold_asset,
+    Py_ssize_t o_amended_ns, o_base_asset, o_cancel_requested, o_fee_micro, o_filled_qty, o_hold_asset,
         o_hold_remaining, o_instrument_id, o_lot_size, o_maker_fee_ppm, o_order_id, o_price,
         o_qty, o_quote_asset, o_side, o_taker_fee_ppm, o_tick_size;
     /* state */
@@ -606,6 +606,7 @@ static int kernel_configure(Kernel *self, PyObject *spec) {
         slot_offset(a, "version", &self->a_version) < 0 ||
         slot_offset(o, "base_asset", &self->o_base_asset) < 0 ||
         slot_offset(o, "cancel_requested", &self->o_cancel_requested) < 0 ||
+        slot_offset(o, "amended_ns", &self->o_amended_ns) < 0 ||
         slot_offset(o, "fee_micro", &self->o_fee_micro) < 0 ||
         slot_offset(o, "filled_qty", &self->o_filled_qty) < 0 ||
         slot_offset(o, "hold_asset", &self->o_hold_asset) < 0 ||
@@ -1552,6 +1553,7 @@ static int decide_place(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env,
     SLOT(order, k->o_filled_qty) = Py_NewRef(k->zero);
     SLOT(order, k->o_fee_micro) = Py_NewRef(k->zero);
     SLOT(order, k->o_cancel_requested) = Py_NewRef(k->false_);
+    SLOT(order, k->o_amended_ns) = Py_NewRef(k->zero);
     int status = dict_set_i64(x->available, hold_asset, available - hold);
     if (status == 0) status = dict_set_i64(x->held, hold_asset, held_after);
     if (status == 0) status = PyDict_SetItem(x->orders, x->order_id_obj, order);
@@ -1582,6 +1584,8 @@ static int open_order(Kernel *k, Ctx *x, int64_t order_id, PyObject **out) {
     PyObject *order = PyDict_GetItemWithError(x->orders, x->order_id_obj);
     if (order == NULL) return PyErr_Occurred() ? -1 : HANDED_BACK;
     if (Py_TYPE(order) != (PyTypeObject *)k->open_order_type) return HANDED_BACK;
+    /* an amended order's settlements are stamped max(input time, amend time): Python */
+    if (SLOT(order, k->o_amended_ns) != k->zero) return HANDED_BACK;
     *out = order;
     return 1;
 }
