@@ -17,14 +17,18 @@ from tradex.commands.reference_service import build as build_reference
 from tradex.commands.snapshots import account_state
 from tradex.domain import (
     AccountBook,
+    AmendOrder,
     ApproveWithdrawal,
+    CancelAllOrders,
     CancelOrder,
     CancelOrderRequest,
     CancelRequested,
     Deposit,
     Ledger,
+    ModifyOrder,
     NewOrder,
     OrderAccepted,
+    OrderAmended,
     OrderKind,
     PlaceOrder,
     ReferenceData,
@@ -62,17 +66,21 @@ def reference_table(accounts: Sequence[int]) -> ReferenceData:
     return table
 
 
-def load_reference(settings: Settings, accounts: Sequence[int], partitions: int) -> None:
-    """Account topics created; reference data on the log through the reference processor."""
+def load_reference(
+    settings: Settings, accounts: Sequence[int], partitions: int, extra: Sequence[Any] = ()
+) -> None:
+    """Account topics created; reference data on the log through the reference processor
+    (``extra``: more reference commands after the market's, e.g. users with roles)."""
     ensure_account_topics(settings, partitions)
     stage, processor = build_reference(settings, "t")
+    commands = [*reference_commands(accounts), *extra]
     produce_sync(
         settings,
         settings.topic(REFERENCE_COMMANDS),
-        [(reference_key(c), encode_command(CODEC, c)) for c in reference_commands(accounts)],
+        [(reference_key(c), encode_command(CODEC, c)) for c in commands],
     )
     stage.run(idle_s_max=IDLE_S)
-    assert processor.decided == len(reference_commands(accounts)), processor.decided
+    assert processor.decided == len(commands), processor.decided
 
 
 def send(settings: Settings, commands: Sequence[Any], topic: str = ACCOUNT_COMMANDS) -> None:
@@ -162,6 +170,7 @@ def check_exactly_once(
     command_ids: list[str] = []
     accepted: list[int] = []
     cancels: list[int] = []
+    amends: list[int] = []
     for partition in range(partitions):
         logged = read_events(settings, partition)
         assert verify_chain((x.envelope.prev_hash, x.data) for x in logged) == [], partition
@@ -179,27 +188,35 @@ def check_exactly_once(
                 accepted.append(event.order_id)
             elif isinstance(event, CancelRequested):
                 cancels.append(event.order_id)
+            elif isinstance(event, OrderAmended):
+                amends.append(event.order_id)
         events, fresh = expected[partition]
         assert [x.event for x in logged] == events, f"partition {partition} differs from a replay"
         assert {a.account_id: account_state(a) for a in folded} == {
             a.account_id: account_state(a) for a in fresh
         }
     assert ledger.violations() == []
-    assert sorted(command_ids) == sorted({c.command_id for c in commands}), "lost or duplicated"
-    new_orders, cancel_requests = [], []
+    # (a cancel-all's events share its id; the replay above holds each event exactly once)
+    assert set(command_ids) == {c.command_id for c in commands}, "lost or duplicated"
+    new_orders, cancel_requests, amend_requests = [], [], []
     for partition in range(partition_count(settings, settings.topic(ORDER_REQUESTS))):
         for x in read_log(settings, ORDER_REQUESTS, partition):
             if isinstance(x.event, NewOrder):
                 new_orders.append(x.event.order_id)
             elif isinstance(x.event, CancelOrderRequest):
                 cancel_requests.append(x.event.order_id)
+            elif isinstance(x.event, AmendOrder):
+                amend_requests.append(x.event.order_id)
     assert sorted(new_orders) == sorted(accepted), "order requests lost or duplicated"
     assert sorted(cancel_requests) == sorted(cancels)
+    assert sorted(amend_requests) == sorted(amends)
 
 
 def workload(accounts: Sequence[int], partitions: int, count: int, seed: int) -> list[Any]:
-    """A seeded mix of account commands: deposits, orders (some unaffordable), cancels of
-    earlier orders, withdrawals approved or rejected, and re-sent (duplicate) commands.
+    """A seeded mix of account commands: deposits, orders (some unaffordable), cancels and
+    amends of earlier orders, cancel-alls (chunked, with continuations the processor writes
+    back to account-commands after every command sent here), withdrawals approved or
+    rejected, and re-sent (duplicate) commands.
 
     Order ids are known in advance: the commands go to fresh topics in this order, so a
     command's offset is its index among the commands of its partition."""
@@ -217,14 +234,24 @@ def workload(accounts: Sequence[int], partitions: int, count: int, seed: int) ->
             asset, amount = rng.choice((("USD", 10**7), ("BTC", 10**8)))
             command = Deposit(f"c{i}", account, t, asset, rng.randint(1, amount))
         elif roll < 0.7:
+            if rng.random() < 0.4:  # the first account gathers orders: its cancel-alls chunk
+                account = accounts[0]
             side = rng.choice((Side.BUY, Side.SELL))
             price, qty = rng.randint(90, 110), rng.randint(1, 300)
             command = PlaceOrder(f"c{i}", account, t, BTC_USD, side, OrderKind.GTC, price, qty)
             partition = account_partition(account, partitions)
             placed.append((account, order_id(partition, next_offset[partition])))
-        elif roll < 0.8 and placed:
+        elif roll < 0.76 and placed:
             account, order = placed[rng.randrange(len(placed))]
             command = CancelOrder(f"c{i}", account, t, order)
+        elif roll < 0.79 and placed:
+            account, order = placed[rng.randrange(len(placed))]
+            price, qty = rng.choice(((rng.randint(90, 115), 0), (0, rng.randint(1, 400))))
+            command = ModifyOrder(f"c{i}", account, t, order, price, qty)
+        elif roll < 0.8:
+            if account == accounts[0] and i < count // 2:  # let its orders gather first
+                account = accounts[1]
+            command = CancelAllOrders(f"c{i}", account, t, rng.choice((0, BTC_USD)))
         elif roll < 0.88:
             command = RequestWithdrawal(f"c{i}", account, t, "USD", rng.randint(1, 10**6))
             pending.append((account, command.command_id))

@@ -16,6 +16,7 @@ from tradex.commands.async_client import (
     AsyncCommandClient,
     CommandTimeout,
 )
+from tradex.commands.reference_client import ReferenceClient
 from tradex.domain import (
     CreateAsset,
     Deposit,
@@ -137,3 +138,17 @@ def test_no_processor_no_outcome_in_time(settings: Settings) -> None:
             await client.aclose()
 
     asyncio.run(scenario())
+
+
+def test_the_blocking_reference_client_waits_for_outcomes(stages: Settings) -> None:
+    with ReferenceClient(stages, name="t-reference-sync") as client:
+        registered = client.execute(RegisterUser("ru-60", T0, 60, "erin", "admin"), 30)
+        (event,) = registered.events
+        assert isinstance(event, UserRegistered)
+        assert (event.user.user_id, event.user.roles) == (60, "admin")
+        again = client.execute(RegisterUser("ru-60", T0, 60, "other"), 30)  # the same id
+        assert again.duplicate and again.events == registered.events
+        bad = client.execute(RegisterUser("ru-61", T0, 61, "fay", "root"), 30)
+        (refused,) = bad.events
+        assert isinstance(refused, ReferenceCommandRejected)
+        assert refused.reason == Reason.INVALID_COMMAND and "unknown roles" in refused.detail

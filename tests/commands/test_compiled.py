@@ -66,7 +66,7 @@ def test_a_schema_the_kernel_does_not_know_leaves_the_python_path(monkeypatch, c
     monkeypatch.setattr(compiled, "LAYOUTS", layouts)
     problems = compiled.layout_problems(CODEC)
     assert problems == [
-        "Deposited: the schema differs from the kernel's layout (field 7: 'hash:fixed(32)')"
+        "Deposited: the schema differs from the kernel's layout (field 8: 'hash:fixed(32)')"
     ]
     with caplog.at_level(logging.WARNING):
         processor = _processor()

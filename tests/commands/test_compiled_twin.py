@@ -44,6 +44,7 @@ STATE_EVERY = 25  # batches between two comparisons of the whole state
 SNAPSHOT_EVENTS = 4_000
 COMMAND_IDS_MAX = 1_000  # lowered for the run: HOT's window overflows (an OrderedDict)
 OPEN_ORDERS_MAX = 150  # lowered for the run: HOT reaches it
+CANCEL_ALL_CHUNK = 5  # lowered for the run: cancel-alls write continuations
 
 
 class _Reference:
@@ -100,6 +101,7 @@ def _first_difference(got: list[Output], want: list[Output], codec: Codec) -> st
 def test_compiled_path_equals_python_domain_on_120k_seeded_records(monkeypatch) -> None:
     monkeypatch.setattr(account_module, "COMMAND_IDS_MAX", COMMAND_IDS_MAX)
     monkeypatch.setattr(account_module, "OPEN_ORDERS_MAX", OPEN_ORDERS_MAX)
+    monkeypatch.setattr(account_module, "CANCEL_ALL_CHUNK", CANCEL_ALL_CHUNK)
     monkeypatch.setattr(compiled, "COMMAND_IDS_MAX", COMMAND_IDS_MAX)
     monkeypatch.setattr(compiled, "OPEN_ORDERS_MAX", OPEN_ORDERS_MAX)
     settings = dataclasses.replace(settings_module.load(), topic_prefix="twin-")
@@ -115,6 +117,7 @@ def test_compiled_path_equals_python_domain_on_120k_seeded_records(monkeypatch) 
     reasons = Counter[str]()
     fees = Counter[bool]()
     batches = 0
+    got_all: list[Output] = []  # the continuations written to account-commands
     for kind, payload in steps:
         if kind == "reference":
             for processor in (fast, slow):
@@ -123,6 +126,7 @@ def test_compiled_path_equals_python_domain_on_120k_seeded_records(monkeypatch) 
             continue
         got, want = fast.process(payload), slow.process(payload)
         assert got == want, f"batch {batches}: " + _first_difference(got, want, codec)
+        got_all += [o for o in got if o.topic == fast.commands_topic]
         written: dict[tuple[str, int], int] = {}  # as the stage reports: where the writes end
         for output in got:
             if output.topic == fast.events_topic and output.partition >= 0:
@@ -148,7 +152,8 @@ def test_compiled_path_equals_python_domain_on_120k_seeded_records(monkeypatch) 
     # The stream really exercised both paths and the rare ones (else this proves nothing).
     decided = fast.stats.decided
     assert decided + fast.stats.dead_letters >= RECORDS_TOTAL
-    assert fast.stats.compiled >= 0.5 * decided, fast.stats
+    # (0.4: the stream also holds the Python path's amends, cancel-alls, admins' deposits)
+    assert fast.stats.compiled >= 0.4 * decided, fast.stats
     assert fast.stats.compiled <= 0.9 * decided, fast.stats  # the Python path decided plenty
     assert fast.stats.duplicates > 1_000, fast.stats
     assert fast.stats.dead_letters > 500, fast.stats
@@ -156,7 +161,7 @@ def test_compiled_path_equals_python_domain_on_120k_seeded_records(monkeypatch) 
     assert set(events) == {
         "Deposited", "WithdrawalRequested", "WithdrawalPaid", "WithdrawalReleased",
         "OrderAccepted", "OrderRejected", "CancelRequested", "FillSettled", "HoldReleased",
-        "CommandRejected",
+        "CommandRejected", "OrderAmended",
     }, events  # fmt: skip
     assert min(events.values()) >= 50, events
     expected_reasons = {
@@ -165,7 +170,7 @@ def test_compiled_path_equals_python_domain_on_120k_seeded_records(monkeypatch) 
         Reason.UNKNOWN_INSTRUMENT, Reason.INSTRUMENT_HALTED, Reason.INSTRUMENT_KIND_UNSUPPORTED,
         Reason.PRICE_NOT_POSITIVE, Reason.QTY_NOT_POSITIVE, Reason.UNKNOWN_ORDER,
         Reason.INVALID_FILL, Reason.CANCEL_ALREADY_REQUESTED, Reason.UNKNOWN_WITHDRAWAL,
-        Reason.OPEN_ORDERS_MAX,
+        Reason.OPEN_ORDERS_MAX, Reason.FORBIDDEN, Reason.MAKER_CHECKER, Reason.AMEND_QTY_TOO_LOW,
     }  # fmt: skip
     assert expected_reasons <= set(reasons), expected_reasons - set(reasons)
     assert fees[True] > 1_000 and fees[False] > 1_000, fees
@@ -175,6 +180,8 @@ def test_compiled_path_equals_python_domain_on_120k_seeded_records(monkeypatch) 
     assert isinstance(hot_slow.outcomes, OrderedDict)
     assert len(hot_fast.outcomes) == COMMAND_IDS_MAX
     assert min(stream.kinds.values()) >= 100, stream.kinds
+    continuations = [o for o in got_all if o.topic == fast.commands_topic]
+    assert len(continuations) >= 10, "no cancel-all needed a continuation"
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -15,7 +15,11 @@ re-sent records and re-used command ids, and records that are dead letters (empt
 garbage, truncated, a flipped byte, trailing bytes, an enum index out of range, invalid
 UTF-8, a command id too long, a settlement on the commands topic, an older schema of
 another record, misrouted accounts). Non-ASCII command ids, empty and set correlation ids,
-and accounts ``<= 0`` are in it too. ``HOT`` gets a large share of the records, so its
+and accounts ``<= 0`` are in it too. Issue 11's commands: actors (the system, the owner,
+an admin, a user without the role or the ownership, an unknown user), withdrawals decided
+by their requester (MAKER_CHECKER), amends (price and/or quantity, up and down, too low,
+unaffordable, of unknown or cancelled orders), cancel-alls (all instruments or one, and
+continuation records), and client command ids that look like settlement ids. ``HOT`` gets a large share of the records, so its
 idempotency window overflows (with the bounds the test lowers) and its open orders reach
 the bound.
 """
@@ -31,6 +35,7 @@ from confluent_kafka import Message
 from tradex.commands.client import encode_command
 from tradex.domain import (
     ApproveWithdrawal,
+    CancelAllOrders,
     CancelOrder,
     CreateAsset,
     CreateInstrument,
@@ -40,6 +45,7 @@ from tradex.domain import (
     HaltInstrument,
     InstrumentKind,
     Liquidity,
+    ModifyOrder,
     OpenAccount,
     OrderEnded,
     OrderKind,
@@ -60,7 +66,8 @@ from tradex.schemas.chain import ZERO_HASH
 from tradex.schemas.codec import Codec, CodecError, EnvelopeFields
 
 T0 = 1_700_000_000_000_000_000
-USER = 1
+USER = 1  # owns every account; an admin and a trader (so it can break maker/checker)
+ADMIN, OTHER, STRANGER = 2, 3, 404  # an admin; a trader owning nothing; not a user
 ACCOUNTS = tuple(range(1, 201))  # opened before the stream
 LATE = tuple(range(201, 211))  # opened part-way: UNKNOWN_ACCOUNT before, decided after
 NEVER = (990, 991)  # never opened
@@ -93,7 +100,9 @@ def reference_commands() -> list[Any]:
         CreateAsset("a-usd", T0, "USD", 2),
         CreateAsset("a-eth", T0, "ETH", 18),
         *instruments,
-        RegisterUser("u-1", T0, USER, "twin"),
+        RegisterUser("u-1", T0, USER, "twin", "admin,trader"),
+        RegisterUser("u-2", T0, ADMIN, "checker", "admin"),
+        RegisterUser("u-3", T0, OTHER, "other", "trader"),
         *(OpenAccount(f"open-{a}", T0, a, USER) for a in ACCOUNTS),
     ]
 
@@ -184,8 +193,25 @@ class Stream:
             return rng.choice(LATE)
         return rng.choice(ACCOUNTS)
 
+    def _actor(self, admin: bool = False) -> int:
+        """Mostly the system; else the owner (USER, also an admin), another admin, a trader
+        owning nothing, an unknown user."""
+        roll = self.rng.random()
+        if roll < 0.6:
+            return 0
+        if roll < 0.85:
+            return ADMIN if admin and roll < 0.75 else USER
+        return OTHER if roll < 0.95 else STRANGER
+
     def _command_id(self, i: int) -> str:
         roll = self.rng.random()
+        if roll < 0.01 and self.orders:  # a client's id in the settlements' namespace
+            order = self.orders[self.rng.randrange(len(self.orders))]
+            return (
+                f"end/{order.order_id}"
+                if roll < 0.005
+                else f"fill/{self.trade + 1}/{order.order_id}"
+            )
         if roll < 0.03:
             return f"ordre-{i}-é-€-✓"  # non-ASCII: 1..3-byte characters
         if roll < 0.04:  # at the length bound (valid), or one beyond it (a dead letter)
@@ -203,7 +229,8 @@ class Stream:
             amount = INT64_MAX - rng.randint(0, 10)
         else:
             amount = rng.choice((10**9, 10**12, 10**18 if asset == "ETH" else 10**10))
-        command = Deposit(self._command_id(i), account, t, asset, amount)
+        actor = self._actor(admin=True) if rng.random() < 0.3 else 0
+        command = Deposit(self._command_id(i), account, t, asset, amount, actor)
         return self._emit(self.commands_topic, account, self._command(command), "deposit")
 
     def _place(self, i: int, t: int) -> Message:
@@ -223,7 +250,7 @@ class Stream:
             qty = 10**12  # unaffordable
         command = PlaceOrder(
             self._command_id(i), account, t, instrument, side, rng.choice(ORDER_KINDS), price,
-            qty, rng.choice((0, 0, 5)), rng.choice(STP_MODES),
+            qty, rng.choice((0, 0, 5)), rng.choice(STP_MODES), self._actor(),
         )  # fmt: skip
         partition = self._home(account)
         oid = order_id(partition, self._next_offset(self.commands_topic, partition))
@@ -288,8 +315,45 @@ class Stream:
             return self._deposit(i, t)
         order = self.orders[rng.randrange(len(self.orders))]
         oid = order.order_id if rng.random() > 0.05 else order.order_id + 1_234
-        command = CancelOrder(f"c{i}", order.account, t, oid)
+        command = CancelOrder(f"c{i}", order.account, t, oid, self._actor(admin=True))
         return self._emit(self.commands_topic, order.account, self._command(command), "cancel")
+
+    def _amend(self, i: int, t: int) -> Message:
+        rng = self.rng
+        if not self.orders:
+            return self._deposit(i, t)
+        order = self.orders[rng.randrange(len(self.orders))]
+        oid = order.order_id if rng.random() > 0.05 else order.order_id + 4_321
+        roll = rng.random()
+        price = max(1, order.price + rng.randint(-4, 4)) if roll < 0.7 else 0
+        qty = max(0, order.qty + rng.randint(-50, 80)) if roll >= 0.4 else 0
+        if rng.random() < 0.05:
+            qty = max(1, order.filled)  # too low once anything filled
+        elif rng.random() < 0.03:
+            qty = 10**12  # unaffordable
+        elif rng.random() < 0.02:
+            price = qty = 0  # changes nothing: invalid
+        command = ModifyOrder(f"c{i}", order.account, t, oid, price, qty, self._actor())
+        # the fills the stream makes later keep to the order's bounds (a buy's highest limit)
+        if price and (price > order.price if order.side == Side.BUY else price < order.price):
+            order.price = price
+        if qty > order.qty and qty < 10**6:
+            order.qty = qty
+        return self._emit(self.commands_topic, order.account, self._command(command), "amend")
+
+    def _cancel_all(self, i: int, t: int) -> Message:
+        rng = self.rng
+        account = HOT if rng.random() < 0.5 else self._account()
+        instrument = rng.choice((0, 0, BTC_USD, ETH_USD, MISSING))
+        after = up_to = 0
+        mine = [o.order_id for o in self.orders if o.account == account]
+        if mine and rng.random() < 0.3:  # a continuation record, as a first chunk writes it
+            after = rng.choice(mine) - 1
+            up_to = max(mine) + rng.choice((0, 0, 5))
+        command = CancelAllOrders(
+            f"c{i}", account, t, instrument, self._actor(admin=True), after, up_to
+        )
+        return self._emit(self.commands_topic, account, self._command(command), "cancel_all")
 
     def _withdrawal(self, i: int, t: int) -> Message:
         rng = self.rng
@@ -298,12 +362,13 @@ class Stream:
             if rng.random() < 0.05:
                 withdrawal += "-unknown"
             decide = rng.choice((ApproveWithdrawal, RejectWithdrawal))
-            command: Any = decide(f"c{i}", account, t, withdrawal)
+            command: Any = decide(f"c{i}", account, t, withdrawal, self._actor(admin=True))
         else:
             account = self._account()
             command = RequestWithdrawal(
-                f"c{i}", account, t, rng.choice(("USD", "BTC")), rng.choice((10, 10**6, 10**15))
-            )
+                f"c{i}", account, t, rng.choice(("USD", "BTC")), rng.choice((10, 10**6, 10**15)),
+                self._actor(),
+            )  # fmt: skip
             self.withdrawals.append((account, command.command_id))
         return self._emit(self.commands_topic, account, self._command(command), "withdrawal")
 
@@ -384,16 +449,20 @@ class Stream:
             asset = ("USD", "BTC")[i % 2]
             command = Deposit(f"fund-{i}", account, t, asset, 10**12)
             return self._emit(self.commands_topic, account, self._command(command), "deposit")
-        if roll < 0.18:
+        if roll < 0.17:
             return self._deposit(i, t)
-        if roll < 0.52:
+        if roll < 0.49:
             return self._place(i, t)
-        if roll < 0.72:
+        if roll < 0.68:
             return self._fill(t)
-        if roll < 0.84:
+        if roll < 0.80:
             return self._end(t)
-        if roll < 0.88:
+        if roll < 0.84:
             return self._cancel(i, t)
+        if roll < 0.865:
+            return self._amend(i, t)
+        if roll < 0.875:
+            return self._cancel_all(i, t)
         if roll < 0.93:
             return self._withdrawal(i, t)
         if roll < 0.97:

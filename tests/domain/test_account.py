@@ -341,3 +341,28 @@ def test_idempotency_window_remembers_exactly_the_last_command_ids(book: Account
     assert list(account.outcomes)[:1] == ["d4"]
     assert book.handle(Deposit("d4", 1, T0, "USD", 1)).duplicate
     assert not book.handle(Deposit("d3", 1, T0, "USD", 1)).duplicate
+
+
+def test_an_amended_orders_settlements_are_not_stamped_before_the_amend(
+    book: AccountBook,
+) -> None:
+    """The engine may end (or fill) an order before it sees an amend the account already
+    applied: the settlement's time is then earlier than the amend's, yet it closes the
+    amended hold. It is stamped at the amend's time, so a fold of the events up to any
+    time (balances as of a time) sees the amend before the hold it closes."""
+    from tradex.domain import ModifyOrder, OrderAmended
+
+    book.handle(Deposit("d1", 1, T0, "USD", 100_000))
+    (accepted,) = book.handle(place("o1", 1, Side.BUY, 100, 10), order_id=5).events
+    assert isinstance(accepted, OrderAccepted)
+    (amended,) = book.handle(ModifyOrder("m1", 1, T0 + 50, 5, 120, 0)).events
+    assert isinstance(amended, OrderAmended) and amended.hold_added > 0
+    fill = FillLeg(1, 5, 1, BTC_USD, Side.BUY, 100, 4, Liquidity.MAKER, T0 + 10)
+    (settled,) = book.handle(fill).events
+    assert isinstance(settled, FillSettled) and settled.event_time_ns == T0 + 50
+    (released,) = book.handle(OrderEnded(1, 5, BTC_USD, EndReason.CANCELLED, T0 + 20)).events
+    assert isinstance(released, HoldReleased) and released.event_time_ns == T0 + 50
+    later = OrderEnded(1, 5, BTC_USD, EndReason.CANCELLED, T0 + 99)
+    assert book.handle(later).duplicate
+    book.validate_internal_state()
+    assert book.account(1).balances()["USD"][1] == 0

@@ -1,7 +1,15 @@
-"""Random command sequences never break the ledger invariants (Hypothesis stateful)."""
+"""Random command sequences never break the ledger invariants (Hypothesis stateful).
+
+The matcher model applies an amend some steps after the account decided it (fills at the
+old terms may come first, as fills in flight do) or refuses it (its new total at or below
+what the engine filled meanwhile); cancel-alls run in small chunks with their continuations
+fed back later. The ledger auditor (``Ledger``) checks that every order's hold closes at
+exactly 0 (no leak), and the account that held == the sum of open holds.
+"""
 
 from __future__ import annotations
 
+import hypothesis
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -12,12 +20,16 @@ from tradex.domain import (
     AccountBook,
     AccountInput,
     ApproveWithdrawal,
+    CancelAllOrders,
     CancelOrder,
+    CancelOrderRequest,
+    CommandRejected,
     Deposit,
     EndReason,
     FillLeg,
     Ledger,
     Liquidity,
+    ModifyOrder,
     NewOrder,
     OrderAccepted,
     OrderEnded,
@@ -29,6 +41,8 @@ from tradex.domain import (
     Side,
     WithdrawalRequested,
 )
+from tradex.domain import account as account_module
+from tradex.domain.orders import AmendOrder
 
 ACCOUNTS = (1, 2, 3)
 accounts = st.sampled_from(ACCOUNTS)
@@ -51,14 +65,27 @@ class LedgerMachine(RuleBasedStateMachine):
         self.resting: dict[int, list] = {}
         self.withdrawals: list[tuple[int, str]] = []
         self.sent: list[AccountInput] = []
+        self.amends: list[AmendOrder] = []  # forwarded, not yet seen by the matcher model
+        self.continuations: list[CancelAllOrders] = []
+        self.chunk = account_module.CANCEL_ALL_CHUNK
+        account_module.CANCEL_ALL_CHUNK = 3  # small: continuations happen
+
+    def teardown(self) -> None:
+        account_module.CANCEL_ALL_CHUNK = self.chunk
 
     def handle(self, command: AccountInput) -> None:
         self.offset += 1
         decision = self.book.handle(command, order_id=self.offset)
         assert not decision.duplicate
-        self.sent.append(command)
+        if not (isinstance(command, CancelAllOrders) and command.continuation):
+            self.sent.append(command)
+        assert len(decision.events) <= account_module.CANCEL_ALL_CHUNK
+        if isinstance(command, FillLeg | OrderEnded):  # the matcher model's: always settle
+            assert not isinstance(decision.events[0], CommandRejected), decision.events
         for event in decision.events:
             event.validate()
+            reason = getattr(event, "reason", "")
+            hypothesis.event(f"{type(event).__name__} {reason}".strip())
             if isinstance(event, OrderAccepted | OrderRejected):
                 assert event.order_id == self.offset  # rejected: the id it would have had
             self.ledger.apply(event)
@@ -72,7 +99,14 @@ class LedgerMachine(RuleBasedStateMachine):
                     request.side,
                     request.price,
                     request.qty,
+                    0,  # filled
                 ]
+            elif isinstance(request, AmendOrder):
+                self.amends.append(request)
+            elif isinstance(request, CancelAllOrders):
+                self.continuations.append(request)
+            else:
+                assert isinstance(request, CancelOrderRequest)
 
     def now(self) -> int:
         self.time_ns += 1_000
@@ -159,6 +193,8 @@ class LedgerMachine(RuleBasedStateMachine):
         price = buy[2] if buyer_makes else sell[2]
         buy[3] -= qty
         sell[3] -= qty
+        buy[4] += qty
+        sell[4] += qty
         self.trade_id += 1
         t = self.now()
         buy_liq, sell_liq = (
@@ -173,6 +209,23 @@ class LedgerMachine(RuleBasedStateMachine):
         for leg in data.draw(st.permutations(legs)):
             self.handle(leg)
 
+    @rule(data=st.data(), maker=st.booleans())
+    def fill_one(self, data: st.DataObject, maker: bool) -> None:
+        """One leg of a trade against a party outside the model, at the order's price in the
+        matcher model (after an applied amend: the new one)."""
+        live = sorted(o for o, r in self.resting.items() if r[3] > 0)
+        if not live:
+            return
+        order_id = data.draw(st.sampled_from(live))
+        resting = self.resting[order_id]
+        qty = data.draw(st.one_of(st.just(resting[3]), st.integers(1, resting[3])))  # all, often
+        resting[3] -= qty
+        resting[4] += qty
+        self.trade_id += 1
+        liquidity = Liquidity.MAKER if maker else Liquidity.TAKER
+        self.handle(FillLeg(resting[0], order_id, self.trade_id, BTC_USD, resting[1],
+                            resting[2], qty, liquidity, self.now()))  # fmt: skip
+
     @rule(data=st.data(), reason=st.sampled_from(EndReason))
     def end(self, data: st.DataObject, reason: EndReason) -> None:
         if not self.resting:
@@ -180,6 +233,62 @@ class LedgerMachine(RuleBasedStateMachine):
         order_id = data.draw(st.sampled_from(sorted(self.resting)))
         account = self.resting.pop(order_id)[0]
         self.handle(OrderEnded(account, order_id, BTC_USD, reason, self.now()))
+
+    @rule(
+        data=st.data(),
+        new_price=st.one_of(st.just(0), prices),
+        new_qty=st.one_of(st.just(0), qtys, st.integers(min_value=1, max_value=3)),
+        funded=st.booleans(),
+    )
+    def amend(self, data: st.DataObject, new_price: int, new_qty: int, funded: bool) -> None:
+        order_ids = sorted(self.resting)
+        if not order_ids or (new_price == 0 and new_qty == 0):
+            return
+        order_id = data.draw(st.sampled_from(order_ids))
+        owner = self.resting[order_id][0]
+        if funded:
+            self.handle(Deposit(f"c{self.offset}", owner, self.now(), "USD", 2_000 * 400))
+            self.handle(Deposit(f"c{self.offset}", owner, self.now(), "BTC", 400 * 1_000))
+        self.handle(ModifyOrder(f"c{self.offset}", owner, self.now(), order_id, new_price, new_qty))
+
+    @rule(data=st.data())
+    def matcher_takes_amend(self, data: st.DataObject) -> None:
+        """The matcher model reaches a forwarded amend: applied (0 keeps a field) or
+        refused when its new total is not above what filled meanwhile."""
+        if not self.amends:
+            return
+        amend = self.amends.pop(0)
+        resting = self.resting.get(amend.order_id)
+        if resting is None:
+            return  # ended meanwhile: the engine rejects it
+        total = amend.new_qty or resting[3] + resting[4]
+        if total <= resting[4]:
+            return  # amend_qty_too_low
+        resting[2] = amend.new_price or resting[2]
+        resting[3] = total - resting[4]
+
+    @rule(account=accounts, one_instrument=st.booleans())
+    def cancel_all(self, account: int, one_instrument: bool) -> None:
+        instrument = BTC_USD if one_instrument else 0
+        self.handle(CancelAllOrders(f"c{self.offset}", account, self.now(), instrument))
+
+    @rule()
+    def continue_cancel_all(self) -> None:
+        if self.continuations:
+            self.handle(self.continuations.pop(0)._replace(event_time_ns=self.now()))
+
+    @rule(data=st.data(), ended=st.booleans())
+    def client_id_like_a_settlement(self, data: st.DataObject, ended: bool) -> None:
+        """A client's command id that reads as the next settlement's: the settlement still
+        settles (handle asserts it is not a duplicate), in its own window."""
+        if not self.resting:
+            return
+        order_id = data.draw(st.sampled_from(sorted(self.resting)))
+        account = self.resting[order_id][0]
+        cid = f"end/{order_id}" if ended else f"fill/{self.trade_id + 1}/{order_id}"
+        if cid in self.book.account(account).outcomes:
+            return
+        self.handle(Deposit(cid, account, self.now(), "USD", 1))
 
     @rule(data=st.data())
     def duplicate(self, data: st.DataObject) -> None:

@@ -89,7 +89,7 @@ def test_tables_hold_the_logs_records(store: Settings) -> None:
     order_kinds = (
         *(k for k in domain.ENGINE_EVENT_TYPES if k not in (engine.L2Delta, engine.RulesApplied)),
         domain.OrderAccepted, domain.OrderRejected, domain.CancelRequested,
-        domain.FillSettled, domain.HoldReleased,
+        domain.FillSettled, domain.HoldReleased, domain.OrderAmended,
     )  # fmt: skip
     assert counts == {
         "postings": postings,
@@ -98,6 +98,7 @@ def test_tables_hold_the_logs_records(store: Settings) -> None:
     }
     types = dict(rows(store, f"SELECT event_type, count() FROM {db}.order_events GROUP BY 1"))
     assert types == {k.__name__: kinds[k] for k in order_kinds if kinds[k]}
+    assert types.get("OrderAmended", 0) > 0, "the workload amended nothing"
 
 
 def replayed(events: list[Event]) -> Iterator[tuple[engine.L2Delta, Book]]:

@@ -5,7 +5,8 @@ The hot inputs of the account processor — an accepted ``Deposit`` or ``PlaceOr
 ``tradex.commands._account_kernel`` (source ``_native/account_kernel.c``) straight from the
 wire bytes to the output records, on the processor's live state (the ``Account`` objects of
 each partition's ``AccountBook`` and the ``ReferenceData`` table). Everything else — every
-rejection, duplicate, dead letter, withdrawal, cancel, a record of an older schema version —
+rejection, duplicate, dead letter, withdrawal, cancel, amend, cancel-all, an admin's deposit, a
+non-owner's order, a settlement of an amended order, a record of an older schema version —
 is handed back to the Python domain, record by record, on the same state, so the two paths
 never diverge: the Python domain (:mod:`tradex.domain.account`) is the kernel's slow, obvious
 twin, and ``tests/commands/test_compiled_twin.py`` holds them to the same output bytes and
@@ -76,12 +77,12 @@ _POSTINGS = "postings:array(record(account_id:long asset:string delta:long))"
 LAYOUTS: dict[str, tuple[str, ...]] = {
     "Deposit": (
         _ENVELOPE, "command_id:string", "account_id:long", "event_time_ns:long",
-        "asset:string", "amount:long", _HASH,
+        "asset:string", "amount:long", "actor:long", _HASH,
     ),
     "PlaceOrder": (
         _ENVELOPE, "command_id:string", "account_id:long", "event_time_ns:long",
         "instrument_id:long", "side:enum(Side)", "kind:enum(OrderKind)", "price:long",
-        "qty:long", "protection_ticks:long", "stp_mode:enum(StpMode)", _HASH,
+        "qty:long", "protection_ticks:long", "stp_mode:enum(StpMode)", "actor:long", _HASH,
     ),
     "FillLeg": (
         _ENVELOPE, "account_id:long", "order_id:long", "trade_id:long", "instrument_id:long",
@@ -94,7 +95,7 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     ),
     "Deposited": (
         _ENVELOPE, "command_id:string", "account_id:long", "event_time_ns:long",
-        "asset:string", "amount:long", _POSTINGS, _HASH,
+        "asset:string", "amount:long", _POSTINGS, "actor:long", _HASH,
     ),
     "OrderAccepted": (
         _ENVELOPE, "command_id:string", "account_id:long", "event_time_ns:long",
@@ -102,7 +103,7 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
         "price:long", "qty:long", "protection_ticks:long", "stp_mode:enum(StpMode)",
         "base_asset:string", "quote_asset:string", "tick_size:long", "lot_size:long",
         "maker_fee_ppm:int", "taker_fee_ppm:int", "hold_asset:string", "hold_amount:long",
-        _HASH,
+        "actor:long", _HASH,
     ),
     "NewOrder": (
         _ENVELOPE, "order_id:long", "account_id:long", "instrument_id:long",
@@ -123,7 +124,8 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     "OrderRejected": (
         _ENVELOPE, "command_id:string", "account_id:long", "event_time_ns:long",
         "instrument_id:long", "side:enum(Side)", "kind:enum(OrderKind)", "price:long",
-        "qty:long", "reason:enum(Reason)", "detail:string", "order_id:long", _HASH,
+        "qty:long", "reason:enum(Reason)", "detail:string", "order_id:long", "actor:long",
+        _HASH,
     ),
 }  # fmt: skip
 

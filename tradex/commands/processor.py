@@ -9,8 +9,10 @@ One instance owns some partitions (a consumer group member, see
    table caught up to the end of ``reference-events`` before the batch;
 3. write the events to ``account-events`` on the *input's* partition (explicitly: the same
    partition holds the account's commands, settlements, events and snapshots), chained by
-   hash, with the account's ``seq``; write accepted orders and cancels to
-   ``order-requests`` (key: instrument).
+   hash, with the account's ``seq``; write accepted orders, cancels and amends to
+   ``order-requests`` (key: instrument), and a cancel-all's continuation (the rest of its
+   orders, see :class:`tradex.domain.CancelAllOrders`) back to ``account-commands``, on
+   the input's partition, in the same transaction.
 
 The hot records (an accepted deposit or order, a fill settled, an order's hold released)
 are decided by the compiled path (:mod:`tradex.commands.compiled`), the rest by the Python
@@ -40,9 +42,11 @@ from tradex.commands.snapshots import Capture, PartitionState
 from tradex.domain.book import AccountBook
 from tradex.domain.commands import (
     ApproveWithdrawal,
+    CancelAllOrders,
     CancelOrder,
     Deposit,
     FillLeg,
+    ModifyOrder,
     OrderEnded,
     PlaceOrder,
     RejectWithdrawal,
@@ -69,8 +73,11 @@ from tradex.schemas.codec import Codec, CodecError
 log = logging.getLogger(__name__)
 
 COMMAND_TYPES = frozenset(
-    (Deposit, RequestWithdrawal, ApproveWithdrawal, RejectWithdrawal, PlaceOrder, CancelOrder)
-)
+    (
+        Deposit, RequestWithdrawal, ApproveWithdrawal, RejectWithdrawal, PlaceOrder, CancelOrder,
+        ModifyOrder, CancelAllOrders,
+    )
+)  # fmt: skip
 SETTLEMENT_TYPES = frozenset((FillLeg, OrderEnded))
 SNAPSHOT_EVENTS_DEFAULT = 200_000  # events of a partition between two snapshots
 INSTRUMENT_KEYS_MAX = 100_000  # cached instrument id -> key entries
@@ -334,7 +341,8 @@ class AccountProcessor:
                     seq, step = 0, 0
                 last_hash = live.last_hash
                 for event in events:
-                    assert event.event_time_ns == time_ns, "an event not at its command's time"
+                    # at its input's time (an amended order's settlements: not before the amend)
+                    assert event.event_time_ns >= time_ns, "an event before its input's time"
                     seq += step
                     try:
                         encode_into = appenders[type(event)]
@@ -352,13 +360,21 @@ class AccountProcessor:
             if requests:
                 for request in requests:
                     assert request.event_time_ns == time_ns, "a request not at its command's time"
-                    instrument = instrument_keys.get(request.instrument_id)
-                    if instrument is None:
-                        instrument = self._instrument_key(request.instrument_id)
                     try:
                         encode_into = appenders[type(request)]
                     except KeyError:
                         encode_into = self._appender(type(request))
+                    if type(request) is CancelAllOrders:  # a continuation: back to its input
+                        encode_into(
+                            outputs, Output, topic, key, partition, request, ZERO_HASH,
+                            ids_head + OUTPUT_INDEX_TEXT[index], causation, correlation,
+                            producer, 0, "",
+                        )  # fmt: skip
+                        index += 1
+                        continue
+                    instrument = instrument_keys.get(request.instrument_id)
+                    if instrument is None:
+                        instrument = self._instrument_key(request.instrument_id)
                     encode_into(
                         outputs, Output, orders_topic, instrument, -1, request, ZERO_HASH,
                         ids_head + OUTPUT_INDEX_TEXT[index], causation, correlation, producer,

@@ -12,7 +12,8 @@ Format (internal to the account processor, versioned): JSON of the state, stored
 records of :mod:`tradex.log.snapshot_log` (magic ``TXS1``, position ``events_next``).
 
 What is kept per account: version, balances, open orders, pending withdrawals and the
-*ids* of the remembered commands (idempotency window), not their events: a duplicate is
+*ids* of the remembered commands and settlements (the two idempotency windows), not their
+events: a duplicate is
 still recognised after a restore, and its original outcome is read from the log
 (:meth:`tradex.commands.client.CommandClient.find_outcome`).
 """
@@ -32,7 +33,7 @@ from tradex.log.snapshot_log import SnapshotLogError, snapshot_outputs
 from tradex.log.source import LogSource
 from tradex.log.topics import ACCOUNT_SNAPSHOTS
 
-FORMAT = 1
+FORMAT = 2  # 2: the settlements' window apart (1: one shared window; read as no snapshot)
 MAGIC = b"TXS1"
 
 
@@ -62,11 +63,12 @@ def account_state(account: Account) -> list[Any]:
         [order.to_snapshot() for order in account.orders.values()],
         [list(w) for w in account.withdrawals.values()],
         list(account.outcomes),
+        list(account.settled),
     ]
 
 
 def restore_account(data: list[Any]) -> Account:
-    account_id, version, available, held, orders, withdrawals, outcome_ids = data
+    account_id, version, available, held, orders, withdrawals, outcome_ids, settled_ids = data
     account = Account(account_id)
     account.version = version
     account.available = dict((asset, amount) for asset, amount in available)
@@ -81,6 +83,7 @@ def restore_account(data: list[Any]) -> Account:
         account.withdrawals[withdrawal.withdrawal_id] = withdrawal
     # Ids only: a duplicate is recognised (empty original outcome, see the module doc).
     account.outcomes = dict.fromkeys(outcome_ids, ())
+    account.settled = dict.fromkeys(settled_ids, ())
     account.validate_internal_state()
     return account
 

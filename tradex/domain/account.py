@@ -9,7 +9,15 @@ classes, because the library's ``Aggregate`` costs ~10x our per-command budget
 
 ``handle`` never raises for a bad command: the rejection is an event with a reason code.
 A command id seen before returns the original events with ``duplicate=True`` and changes
-nothing.
+nothing. Two idempotency windows, two namespaces: ``outcomes`` remembers the client
+commands' ids (any text a client chooses), ``settled`` the settlement inputs' ids
+(``fill/<trade>/<order>``, ``end/<order>``, chosen by the matcher), so neither can shadow
+the other.
+
+Identity: a command's ``actor`` (a user id; 0: the system) is checked against the
+reference table (:func:`check_actor`): deposits and withdrawal decisions need the admin
+role, the others the account's owner (cancels: or an admin); and the requester of a
+withdrawal may not approve or reject it (maker/checker, ``Reason.MAKER_CHECKER``).
 """
 
 from __future__ import annotations
@@ -19,9 +27,11 @@ from typing import Any, NamedTuple
 from tradex.domain.commands import (
     AccountInput,
     ApproveWithdrawal,
+    CancelAllOrders,
     CancelOrder,
     Deposit,
     FillLeg,
+    ModifyOrder,
     OrderEnded,
     PlaceOrder,
     RejectWithdrawal,
@@ -36,13 +46,14 @@ from tradex.domain.events import (
     FillSettled,
     HoldReleased,
     OrderAccepted,
+    OrderAmended,
     OrderRejected,
     WithdrawalPaid,
     WithdrawalReleased,
     WithdrawalRequested,
 )
 from tradex.domain.journal import CLEARING_ACCOUNT, EXTERNAL_ACCOUNT, FEES_ACCOUNT, Posting
-from tradex.domain.orders import CancelOrderRequest, NewOrder
+from tradex.domain.orders import AmendOrder, CancelOrderRequest, NewOrder
 from tradex.domain.reference import ReferenceData
 from tradex.domain.types import INT64_MAX, InstrumentKind, InstrumentStatus, Liquidity, Reason, Side
 from tradex.domain.units import base_amount, buy_hold_of, fee_step, notional, sell_hold
@@ -50,7 +61,13 @@ from tradex.domain.window import forget_oldest
 
 OPEN_ORDERS_MAX = 10_000  # per account; more is refused with OPEN_ORDERS_MAX
 PENDING_WITHDRAWALS_MAX = 1_000  # per account; more is refused with OPEN_ORDERS_MAX
-COMMAND_IDS_MAX = 10_000  # per account: the idempotency window (oldest forgotten first)
+COMMAND_IDS_MAX = 10_000  # per account and window: the idempotency windows (oldest first out)
+# Orders one CancelAllOrders record cancels (2 outputs each, + 1 continuation: an input's
+# outputs are numbered in 8 bits, and index 255 is the dead letter's).
+CANCEL_ALL_CHUNK = 100
+ADMIN = "admin"
+# What a settlement input's rejection names as its command type (its id is in ``settled``).
+SETTLEMENT_TYPE_NAMES = frozenset(("FillLeg", "OrderEnded"))
 
 # Hot path: a module global is ~5x cheaper to read than an enum member through its class.
 _BUY = Side.BUY
@@ -63,7 +80,8 @@ class Decision(NamedTuple):
     """What one input produced. ``duplicate``: the original events, nothing to write."""
 
     events: tuple[AccountEvent, ...]
-    order_requests: tuple[NewOrder | CancelOrderRequest, ...]  # to order-requests
+    # to order-requests; a CancelAllOrders here is a continuation, to account-commands
+    order_requests: tuple[NewOrder | CancelOrderRequest | AmendOrder | CancelAllOrders, ...]
     duplicate: bool
 
 
@@ -71,6 +89,7 @@ class OpenOrder:
     """An accepted order that has not ended; its hold is ``hold_remaining`` of ``hold_asset``."""
 
     __slots__ = (
+        "amended_ns",
         "base_asset",
         "cancel_requested",
         "fee_micro",
@@ -90,13 +109,17 @@ class OpenOrder:
     )
 
     def __init__(self, accepted: OrderAccepted) -> None:
-        # One unpack instead of 13 field reads (OrderAccepted's field order; hot path).
+        # One unpack instead of 13 field reads (OrderAccepted's field order; hot path). ``price``
+        # and ``qty`` are the order's bounds: an amend may widen them (OrderAmended).
         (_, _, _, self.order_id, self.instrument_id, self.side, _, self.price, self.qty, _, _,
          self.base_asset, self.quote_asset, self.tick_size, self.lot_size, self.maker_fee_ppm,
-         self.taker_fee_ppm, self.hold_asset, self.hold_remaining) = accepted  # fmt: skip
+         self.taker_fee_ppm, self.hold_asset, self.hold_remaining, _) = accepted  # fmt: skip
         self.filled_qty = 0
         self.fee_micro = 0
         self.cancel_requested = False
+        # the time of its last amend (0: never): its settlements are stamped no earlier, so
+        # a fold of the events up to any time sees the amend before the hold it closes
+        self.amended_ns = 0
 
     def to_snapshot(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -105,7 +128,10 @@ class OpenOrder:
 class Account:
     """One account's state. Single writer: the processor owning the account's partition."""
 
-    __slots__ = ("account_id", "available", "held", "orders", "outcomes", "version", "withdrawals")
+    __slots__ = (
+        "account_id", "available", "held", "orders", "outcomes", "settled", "version",
+        "withdrawals",
+    )  # fmt: skip
 
     def __init__(self, account_id: int) -> None:
         assert account_id > 0, "user accounts have positive ids"
@@ -114,7 +140,8 @@ class Account:
         self.held: dict[str, int] = {}
         self.orders: dict[int, OpenOrder] = {}
         self.withdrawals: dict[str, WithdrawalRequested] = {}
-        self.outcomes: dict[str, tuple[AccountEvent, ...]] = {}
+        self.outcomes: dict[str, tuple[AccountEvent, ...]] = {}  # client command ids
+        self.settled: dict[str, tuple[AccountEvent, ...]] = {}  # settlement input ids
         self.version = 0  # events applied
 
     # -- handle = decide + apply ------------------------------------------------------------
@@ -132,7 +159,13 @@ class Account:
         when it decodes a record), so it is not run a second time. (Positional too: the
         processor's hot call passes it so, which Python calls faster than a keyword.)"""
         assert command.account_id == self.account_id, "command routed to the wrong account"
-        original = self.outcomes.get(command.command_id)
+        kind = type(command)
+        if kind is FillLeg or kind is OrderEnded:
+            original = self.settled.get(command.command_id)
+        elif kind is CancelAllOrders and command.continuation:  # type: ignore[union-attr]
+            original = None  # written once by its first chunk, in the same transaction
+        else:
+            original = self.outcomes.get(command.command_id)
         if original is not None:
             return _new(Decision, (original, (), True))
         try:
@@ -153,21 +186,25 @@ class Account:
     ) -> AccountEvent:
         """The rejection of ``command``; a PlaceOrder's names the ``order_id`` it would have
         had, so its client can follow it like an accepted order's."""
+        actor = getattr(command, "actor", 0)
         if isinstance(command, PlaceOrder):
             c = command
             assert order_id >= 0, "order ids are (partition << 40) | offset"
             return OrderRejected(
                 c.command_id, c.account_id, c.event_time_ns, c.instrument_id, c.side, c.kind,
-                c.price, c.qty, reason, detail, order_id,
+                c.price, c.qty, reason, detail, order_id, actor,
             )  # fmt: skip
         return CommandRejected(
             command.command_id, self.account_id, command.event_time_ns,
-            type(command).__name__, reason, detail,
+            type(command).__name__, reason, detail, actor,
         )  # fmt: skip
 
     def decide(
         self, command: AccountInput, reference: ReferenceData, order_id: int
-    ) -> tuple[tuple[AccountEvent, ...], tuple[NewOrder | CancelOrderRequest, ...]]:
+    ) -> tuple[
+        tuple[AccountEvent, ...],
+        tuple[NewOrder | CancelOrderRequest | AmendOrder | CancelAllOrders, ...],
+    ]:
         """Pure decision: the events and order requests, or a DomainError. Changes nothing."""
         kind = type(command)
         if kind is FillLeg:
@@ -176,6 +213,8 @@ class Account:
             return (self._end_order(command),), ()  # type: ignore[arg-type]
         if self.account_id not in reference.accounts:
             raise DomainError(Reason.UNKNOWN_ACCOUNT, f"account {self.account_id} is not open")
+        if command.actor:  # type: ignore[union-attr]
+            check_actor(command, reference)
         if kind is PlaceOrder:
             return self._place_order(command, reference, order_id)  # type: ignore[arg-type]
         if kind is CancelOrder:
@@ -186,6 +225,10 @@ class Account:
             return (self._request_withdrawal(command, reference),), ()  # type: ignore[arg-type]
         if kind is ApproveWithdrawal or kind is RejectWithdrawal:
             return (self._finish_withdrawal(command),), ()  # type: ignore[arg-type]
+        if kind is ModifyOrder:
+            return self._modify_order(command, reference)  # type: ignore[arg-type]
+        if kind is CancelAllOrders:
+            return self._cancel_all(command)  # type: ignore[arg-type]
         raise InvalidRecord(f"not an account command: {kind.__name__}")
 
     # -- command methods --------------------------------------------------------------------
@@ -203,9 +246,9 @@ class Account:
             _new(Posting, (self.account_id, c.asset, c.amount)),
             _new(Posting, (EXTERNAL_ACCOUNT, c.asset, -c.amount)),
         )
-        return _new(
-            Deposited, (c.command_id, self.account_id, c.event_time_ns, c.asset, c.amount, postings)
-        )
+        return _new(Deposited, (
+            c.command_id, self.account_id, c.event_time_ns, c.asset, c.amount, postings, c.actor,
+        ))  # fmt: skip
 
     def _request_withdrawal(
         self, c: RequestWithdrawal, reference: ReferenceData
@@ -224,8 +267,9 @@ class Account:
         if len(self.withdrawals) >= PENDING_WITHDRAWALS_MAX:
             raise DomainError(Reason.OPEN_ORDERS_MAX, "too many pending withdrawals")
         return WithdrawalRequested(
-            c.command_id, self.account_id, c.event_time_ns, c.command_id, c.asset, c.amount
-        )
+            c.command_id, self.account_id, c.event_time_ns, c.command_id, c.asset, c.amount,
+            c.actor,
+        )  # fmt: skip
 
     def _finish_withdrawal(
         self, c: ApproveWithdrawal | RejectWithdrawal
@@ -233,25 +277,33 @@ class Account:
         pending = self.withdrawals.get(c.withdrawal_id)
         if pending is None:
             raise DomainError(Reason.UNKNOWN_WITHDRAWAL, c.withdrawal_id)
+        if c.actor and c.actor == pending.actor:
+            raise DomainError(
+                Reason.MAKER_CHECKER,
+                f"user {c.actor} requested withdrawal {c.withdrawal_id}: another admin decides it",
+            )
         asset, amount = pending.asset, pending.amount
         if isinstance(c, RejectWithdrawal):
             return WithdrawalReleased(
-                c.command_id, self.account_id, c.event_time_ns, c.withdrawal_id, asset, amount
-            )
+                c.command_id, self.account_id, c.event_time_ns, c.withdrawal_id, asset, amount,
+                c.actor,
+            )  # fmt: skip
         postings = (
             Posting(self.account_id, asset, -amount),
             Posting(EXTERNAL_ACCOUNT, asset, amount),
         )
         return WithdrawalPaid(
-            c.command_id, self.account_id, c.event_time_ns, c.withdrawal_id, asset, amount, postings
-        )
+            c.command_id, self.account_id, c.event_time_ns, c.withdrawal_id, asset, amount,
+            postings, c.actor,
+        )  # fmt: skip
 
     def _place_order(
         self, c: PlaceOrder, reference: ReferenceData, order_id: int
     ) -> tuple[tuple[AccountEvent, ...], tuple[NewOrder, ...]]:
         # Field order as declared by PlaceOrder and Instrument: one unpack each instead of a
         # dozen field reads (hot path).
-        (command_id, account_id, t, instrument_id, side, kind, price, qty, protection, stp) = c
+        (command_id, account_id, t, instrument_id, side, kind, price, qty, protection, stp,
+         actor) = c  # fmt: skip
         instrument = reference.instruments.get(instrument_id)
         if instrument is None:
             raise DomainError(Reason.UNKNOWN_INSTRUMENT, f"instrument {instrument_id}")
@@ -292,7 +344,7 @@ class Account:
         accepted: OrderAccepted = _new(OrderAccepted, (
             command_id, account_id, t, order_id, instrument_id, side, kind, price, qty,
             protection, stp, base, quote, tick_size, lot_size, maker_ppm, taker_ppm, hold_asset,
-            hold,
+            hold, actor,
         ))  # fmt: skip
         request: NewOrder = _new(NewOrder, (
             order_id, account_id, instrument_id, side, kind, price, qty, protection, stp,
@@ -309,8 +361,108 @@ class Account:
         if order.cancel_requested:
             raise DomainError(Reason.CANCEL_ALREADY_REQUESTED, f"order {c.order_id}")
         t = c.event_time_ns
-        event = CancelRequested(c.command_id, self.account_id, t, c.order_id, order.instrument_id)
+        event = CancelRequested(
+            c.command_id, self.account_id, t, c.order_id, order.instrument_id, c.actor
+        )
         return (event,), (CancelOrderRequest(c.order_id, self.account_id, order.instrument_id, t),)
+
+    def _modify_order(
+        self, c: ModifyOrder, reference: ReferenceData
+    ) -> tuple[tuple[AccountEvent, ...], tuple[AmendOrder, ...]]:
+        """Top the hold up to the order's new bounds (docs/ledger.md, "Amend"), forward the
+        engine's AmendOrder (0 keeps a field: the engine resolves it on its live order)."""
+        if c.new_price == 0 and c.new_qty == 0:
+            raise InvalidRecord("an amend changes new_price or new_qty (both are 0)")
+        order = self.orders.get(c.order_id)
+        if order is None:
+            raise DomainError(Reason.UNKNOWN_ORDER, f"order {c.order_id} is not open here")
+        if order.cancel_requested:
+            raise DomainError(Reason.CANCEL_ALREADY_REQUESTED, f"order {c.order_id}")
+        instrument = reference.instruments.get(order.instrument_id)
+        if instrument is None:
+            raise DomainError(Reason.UNKNOWN_INSTRUMENT, f"instrument {order.instrument_id}")
+        if instrument.status != _TRADING:
+            raise DomainError(Reason.INSTRUMENT_HALTED, instrument.symbol)
+        if c.new_price > INT64_MAX or c.new_qty > INT64_MAX:
+            raise DomainError(Reason.AMOUNT_OVERFLOW, "price or qty exceeds int64")
+        price = c.new_price or order.price
+        qty = c.new_qty or order.qty
+        if qty <= order.filled_qty:
+            raise DomainError(
+                Reason.AMEND_QTY_TOO_LOW, f"new total {qty} lots <= {order.filled_qty} filled"
+            )
+        tick, lot = order.tick_size, order.lot_size
+        if notional(price, qty, tick) < instrument.min_notional:
+            raise DomainError(
+                Reason.BELOW_MIN_NOTIONAL,
+                f"{notional(price, qty, tick)} < {instrument.min_notional}",
+            )
+        buy = order.side == _BUY
+        price_bound = max(order.price, price) if buy else min(order.price, price)
+        qty_bound = max(order.qty, qty)
+        if buy:
+            before = buy_hold_of(notional(order.price, order.qty, tick),
+                                 order.maker_fee_ppm, order.taker_fee_ppm)  # fmt: skip
+            after_notional = notional(price_bound, qty_bound, tick)
+            if after_notional > INT64_MAX:
+                raise DomainError(Reason.AMOUNT_OVERFLOW, "order amount exceeds int64")
+            after = buy_hold_of(after_notional, order.maker_fee_ppm, order.taker_fee_ppm)
+        else:
+            before = sell_hold(order.qty, lot)
+            after = sell_hold(qty_bound, lot)
+        added = after - before
+        assert added >= 0, "bounds only widen"
+        if after > INT64_MAX or order.hold_remaining + added > INT64_MAX:
+            raise DomainError(Reason.AMOUNT_OVERFLOW, "order amount exceeds int64")
+        available = self.available.get(order.hold_asset, 0)
+        if available < added:
+            raise DomainError(
+                Reason.INSUFFICIENT_FUNDS,
+                f"{available} {order.hold_asset} available, {added} more needed",
+            )
+        t = c.event_time_ns
+        event = OrderAmended(
+            c.command_id, self.account_id, t, c.order_id, order.instrument_id, c.new_price,
+            c.new_qty, price_bound, qty_bound, order.hold_asset, added, c.actor,
+        )  # fmt: skip
+        request = AmendOrder(c.order_id, self.account_id, order.instrument_id, c.new_price,
+                             c.new_qty, t)  # fmt: skip
+        return (event,), (request,)
+
+    def _cancel_all(
+        self, c: CancelAllOrders
+    ) -> tuple[tuple[AccountEvent, ...], tuple[CancelOrderRequest | CancelAllOrders, ...]]:
+        """A cancel per open order (of the instrument, if one is named) not already being
+        cancelled, ascending order id, at most CANCEL_ALL_CHUNK; the rest by a continuation
+        (orders placed after the first chunk are not cancelled: ids above its cutoff)."""
+        up_to = c.up_to_order_id
+        wanted = c.instrument_id
+        targets = sorted(
+            order_id
+            for order_id, order in self.orders.items()
+            if not order.cancel_requested
+            and (wanted == 0 or order.instrument_id == wanted)
+            and order_id > c.after_order_id
+            and (up_to == 0 or order_id <= up_to)
+        )
+        if not targets:
+            if c.continuation:
+                return (), ()  # the rest ended meanwhile
+            where = f" on instrument {wanted}" if wanted else ""
+            raise DomainError(Reason.UNKNOWN_ORDER, f"no open orders to cancel{where}")
+        if up_to == 0:
+            up_to = targets[-1]
+        chunk = targets[:CANCEL_ALL_CHUNK]
+        t, me, actor = c.event_time_ns, self.account_id, c.actor
+        events: list[AccountEvent] = []
+        requests: list[CancelOrderRequest | CancelAllOrders] = []
+        for order_id in chunk:
+            instrument_id = self.orders[order_id].instrument_id
+            events.append(CancelRequested(c.command_id, me, t, order_id, instrument_id, actor))
+            requests.append(CancelOrderRequest(order_id, me, instrument_id, t))
+        if len(targets) > len(chunk):
+            requests.append(CancelAllOrders(c.command_id, me, t, wanted, actor, chunk[-1], up_to))
+        return tuple(events), tuple(requests)
 
     def _settle_fill(self, f: FillLeg) -> FillSettled:
         order = self.orders.get(f.order_id)
@@ -351,8 +503,9 @@ class Account:
         assert consumed <= order.hold_remaining, (
             "fill consumes more than the hold (fee bound broken)"
         )
+        t = f.event_time_ns if f.event_time_ns >= order.amended_ns else order.amended_ns
         return FillSettled(
-            f.command_id, me, f.event_time_ns, f.order_id, f.trade_id, f.instrument_id, f.side,
+            f.command_id, me, t, f.order_id, f.trade_id, f.instrument_id, f.side,
             f.liquidity, f.price, f.qty, n, fee, fee_micro, order.hold_asset, consumed,
             tuple(postings),
         )  # fmt: skip
@@ -361,8 +514,9 @@ class Account:
         order = self.orders.get(e.order_id)
         if order is None:
             raise DomainError(Reason.UNKNOWN_ORDER, f"end of order {e.order_id}")
+        t = e.event_time_ns if e.event_time_ns >= order.amended_ns else order.amended_ns
         return HoldReleased(
-            e.command_id, self.account_id, e.event_time_ns, e.order_id, order.hold_asset,
+            e.command_id, self.account_id, t, e.order_id, order.hold_asset,
             order.hold_remaining, e.reason,
         )  # fmt: skip
 
@@ -403,11 +557,27 @@ class Account:
             assert held[order.hold_asset] >= 0, "held went negative"
         elif kind is CancelRequested:
             self.orders[event.order_id].cancel_requested = True  # type: ignore[union-attr]
+        elif kind is OrderAmended:
+            self._apply_amend(event)  # type: ignore[arg-type]
         else:
             assert kind is OrderRejected or kind is CommandRejected, f"not an account event: {kind}"
         self.version += 1
-        outcomes = self.outcomes
         command_id = event.command_id
+        if (
+            kind is FillSettled
+            or kind is HoldReleased
+            or (kind is CommandRejected and event.command_type in SETTLEMENT_TYPE_NAMES)  # type: ignore[union-attr]
+        ):
+            settled = self.settled
+            previous = settled.get(command_id)
+            if previous is not None:
+                settled[command_id] = (*previous, event)
+            else:
+                settled[command_id] = (event,)
+                if len(settled) > COMMAND_IDS_MAX:
+                    self.settled = forget_oldest(settled)
+            return
+        outcomes = self.outcomes
         previous = outcomes.get(command_id)
         if previous is not None:  # a command with several events
             outcomes[command_id] = (*previous, event)
@@ -415,6 +585,15 @@ class Account:
             outcomes[command_id] = (event,)
             if len(outcomes) > COMMAND_IDS_MAX:
                 self.outcomes = forget_oldest(outcomes)
+
+    def _apply_amend(self, event: OrderAmended) -> None:
+        order = self.orders[event.order_id]
+        assert order.hold_asset == event.hold_asset, "an amend of another hold asset"
+        order.price = event.price_bound
+        order.qty = event.qty_bound
+        order.amended_ns = max(order.amended_ns, event.event_time_ns)
+        order.hold_remaining += event.hold_added
+        self._hold(event.hold_asset, event.hold_added)
 
     def _hold(self, asset: str, amount: int) -> None:
         available = self.available.get(asset, 0) - amount
@@ -461,3 +640,25 @@ class Account:
         """asset -> (available, held)."""
         assets = sorted(self.available.keys() | self.held.keys())
         return {a: (self.available.get(a, 0), self.held.get(a, 0)) for a in assets}
+
+
+def check_actor(command: AccountInput, reference: ReferenceData) -> None:
+    """Raise DomainError(FORBIDDEN) unless the command's (non-zero) actor may send it:
+    deposits and withdrawal decisions need the admin role; the other commands, the
+    account's owner (cancels: or an admin)."""
+    actor = command.actor  # type: ignore[union-attr]
+    kind = type(command)
+    user = reference.users.get(actor)
+    if user is None:
+        raise DomainError(Reason.FORBIDDEN, f"actor {actor} is not a registered user")
+    admin = user.has_role(ADMIN)
+    if kind is Deposit or kind is ApproveWithdrawal or kind is RejectWithdrawal:
+        if not admin:
+            raise DomainError(Reason.FORBIDDEN, f"{kind.__name__} needs the admin role")
+        return
+    account = reference.accounts.get(command.account_id)
+    if account is not None and account.user_id == actor:
+        return
+    if admin and (kind is CancelOrder or kind is CancelAllOrders):
+        return
+    raise DomainError(Reason.FORBIDDEN, f"user {actor} does not own account {command.account_id}")

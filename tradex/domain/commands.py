@@ -5,6 +5,11 @@ Account commands (``account-commands``, key account_id) carry a client-chosen
 and are identified by ``(trade_id, order_id)`` / ``order_id`` (see :func:`input_key`).
 ``event_time_ns`` is set by whoever creates the record and becomes the time of every
 event decided from it.
+
+``actor`` (account commands): the user id of who sends the command (the API's
+authenticated user); 0 is the system (tools, tests, benchmarks, records written before the
+field existed). The account processor checks it against the reference table's roles and
+ownership (docs/ledger.md, "Identity on the log") and the events record it.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class Deposit(NamedTuple):
     event_time_ns: int
     asset: str
     amount: int  # minor units
+    actor: int = 0  # an admin (0: the system)
 
     def validate(self) -> None:
         _command_id(self.command_id)
@@ -51,6 +57,7 @@ class RequestWithdrawal(NamedTuple):
     event_time_ns: int
     asset: str
     amount: int
+    actor: int = 0  # the account's owner (0: the system)
 
     def validate(self) -> None:
         _command_id(self.command_id)
@@ -61,6 +68,7 @@ class ApproveWithdrawal(NamedTuple):
     account_id: int
     event_time_ns: int
     withdrawal_id: str
+    actor: int = 0  # an admin other than the requester (0: the system)
 
     def validate(self) -> None:
         _command_id(self.command_id)
@@ -71,6 +79,7 @@ class RejectWithdrawal(NamedTuple):
     account_id: int
     event_time_ns: int
     withdrawal_id: str
+    actor: int = 0  # an admin other than the requester (0: the system)
 
     def validate(self) -> None:
         _command_id(self.command_id)
@@ -89,6 +98,7 @@ class PlaceOrder(NamedTuple):
     qty: int
     protection_ticks: int = 0
     stp_mode: StpMode = StpMode.NONE
+    actor: int = 0  # the account's owner (0: the system)
 
     def validate(self) -> None:
         _command_id(self.command_id)
@@ -107,9 +117,60 @@ class CancelOrder(NamedTuple):
     account_id: int
     event_time_ns: int
     order_id: int
+    actor: int = 0
 
     def validate(self) -> None:
         _command_id(self.command_id)
+
+
+class ModifyOrder(NamedTuple):
+    """Amend an open order: ``new_price`` (ticks, 0 keeps it) and/or ``new_qty`` (lots, the
+    new total over the order's life, 0 keeps it). The account adjusts the hold first, then
+    forwards the engine's ``AmendOrder`` (docs/ledger.md, "Amend")."""
+
+    command_id: str
+    account_id: int
+    event_time_ns: int
+    order_id: int
+    new_price: int
+    new_qty: int
+    actor: int = 0
+
+    def validate(self) -> None:
+        _command_id(self.command_id)
+        if self.new_price < 0:
+            raise InvalidRecord(f"new_price must be >= 0, got {self.new_price}")
+        if self.new_qty < 0:
+            raise InvalidRecord(f"new_qty must be >= 0, got {self.new_qty}")
+
+
+class CancelAllOrders(NamedTuple):
+    """Cancel every open order of the account (``instrument_id`` 0) or of one instrument.
+
+    Decided in chunks of at most ``CANCEL_ALL_CHUNK`` orders (ascending order id): a chunk
+    that leaves orders to cancel also writes its continuation, this command with
+    ``after_order_id`` = the last id it cancelled and ``up_to_order_id`` = the highest
+    order id open when the first chunk ran (orders placed later are not cancelled), to
+    ``account-commands`` in the same transaction (docs/ledger.md, "Cancel-all")."""
+
+    command_id: str
+    account_id: int
+    event_time_ns: int
+    instrument_id: int = 0  # 0: every instrument
+    actor: int = 0
+    after_order_id: int = 0  # a continuation: cancel the ids above this one
+    up_to_order_id: int = 0  # a continuation: ... up to this one (0: the first chunk)
+
+    def validate(self) -> None:
+        _command_id(self.command_id)
+        if self.instrument_id < 0:
+            raise InvalidRecord(f"instrument_id must be >= 0, got {self.instrument_id}")
+        if self.after_order_id < 0 or self.up_to_order_id < 0:
+            raise InvalidRecord("after_order_id and up_to_order_id must be >= 0")
+
+    @property
+    def continuation(self) -> bool:
+        return self.up_to_order_id > 0
 
 
 class FillLeg(NamedTuple):
@@ -127,6 +188,8 @@ class FillLeg(NamedTuple):
 
     @property
     def command_id(self) -> str:
+        """Its id in the account's settlement window (not the client commands' window:
+        a client may use any text as a command id, this one included)."""
         return f"fill/{self.trade_id}/{self.order_id}"
 
     def validate(self) -> None:
@@ -159,7 +222,14 @@ class OrderEnded(NamedTuple):
 
 
 AccountCommand = (
-    Deposit | RequestWithdrawal | ApproveWithdrawal | RejectWithdrawal | PlaceOrder | CancelOrder
+    Deposit
+    | RequestWithdrawal
+    | ApproveWithdrawal
+    | RejectWithdrawal
+    | PlaceOrder
+    | CancelOrder
+    | ModifyOrder
+    | CancelAllOrders
 )
 SettlementInput = FillLeg | OrderEnded
 AccountInput = AccountCommand | SettlementInput

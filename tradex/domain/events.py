@@ -12,12 +12,16 @@ WithdrawalRequested       —                                   (asset, +amount)
 WithdrawalPaid            acct −a, external +a                (asset, −amount)
 WithdrawalReleased        —                                   (asset, −amount)
 OrderAccepted             —                                   (hold_asset, +hold_amount)
+OrderAmended              —                                   (hold_asset, +hold_added)
 FillSettled               5 legs vs clearing and fees         (hold_asset, −hold_consumed)
 HoldReleased              —                                   (asset, −amount)
 OrderRejected, CancelRequested, CommandRejected: no balance change.
 ========================  ==================================  =============================
 
 so for every event and asset: ``Δavailable = Σ own postings − Δheld``.
+
+``actor`` (the events of account commands): the user id of who sent the command (0: the
+system; and records written before the field existed).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class Deposited(NamedTuple):
     asset: str
     amount: int
     postings: tuple[Posting, ...]
+    actor: int = 0
 
     def validate(self) -> None:
         _positive(self.amount, "amount")
@@ -66,6 +71,7 @@ class WithdrawalRequested(NamedTuple):
     withdrawal_id: str
     asset: str
     amount: int
+    actor: int = 0  # the requester (the maker)
 
     def validate(self) -> None:
         _positive(self.amount, "amount")
@@ -79,6 +85,7 @@ class WithdrawalPaid(NamedTuple):
     asset: str
     amount: int
     postings: tuple[Posting, ...]
+    actor: int = 0  # who approved (the checker)
 
     def validate(self) -> None:
         _positive(self.amount, "amount")
@@ -92,6 +99,7 @@ class WithdrawalReleased(NamedTuple):
     withdrawal_id: str
     asset: str
     amount: int
+    actor: int = 0  # who rejected (the checker)
 
     def validate(self) -> None:
         _positive(self.amount, "amount")
@@ -119,6 +127,7 @@ class OrderAccepted(NamedTuple):
     taker_fee_ppm: int
     hold_asset: str
     hold_amount: int
+    actor: int = 0
 
     def validate(self) -> None:
         if self.side not in SIDES:
@@ -147,6 +156,7 @@ class OrderRejected(NamedTuple):
     reason: Reason
     detail: str
     order_id: int
+    actor: int = 0
 
     def validate(self) -> None:
         if self.reason not in REASONS:
@@ -156,15 +166,49 @@ class OrderRejected(NamedTuple):
 
 
 class CancelRequested(NamedTuple):
+    """An open order's cancel forwarded to the engine (by a CancelOrder, or one of a
+    CancelAllOrders' chunk: then several share the command id)."""
+
     command_id: str
     account_id: int
     event_time_ns: int
     order_id: int
     instrument_id: int
+    actor: int = 0
 
     def validate(self) -> None:
         if self.order_id < 0:
             raise InvalidRecord("order_id must be >= 0")
+
+
+class OrderAmended(NamedTuple):
+    """An amend forwarded to the engine (as its ``AmendOrder``: ``new_price``/``new_qty``,
+    0 keeps). The engine does not tell the account whether it applied the amend, and fills
+    decided before it may still arrive, so the order is held and checked against the
+    *bounds*: ``price_bound`` (a buy: the highest limit it ever had, a sell: the lowest) and
+    ``qty_bound`` (the largest total); ``hold_added`` (>= 0) tops the hold up to those
+    bounds. The order's end releases what is left (docs/ledger.md, "Amend")."""
+
+    command_id: str
+    account_id: int
+    event_time_ns: int
+    order_id: int
+    instrument_id: int
+    new_price: int
+    new_qty: int
+    price_bound: int
+    qty_bound: int
+    hold_asset: str
+    hold_added: int
+    actor: int = 0
+
+    def validate(self) -> None:
+        _positive(self.price_bound, "price_bound")
+        _positive(self.qty_bound, "qty_bound")
+        if self.new_price < 0 or self.new_qty < 0:
+            raise InvalidRecord("new_price and new_qty must be >= 0")
+        if self.hold_added < 0:
+            raise InvalidRecord(f"hold_added must be >= 0, got {self.hold_added}")
 
 
 class FillSettled(NamedTuple):
@@ -225,6 +269,7 @@ class CommandRejected(NamedTuple):
     command_type: str
     reason: Reason
     detail: str
+    actor: int = 0
 
     def validate(self) -> None:
         if self.reason not in REASONS:
@@ -239,6 +284,7 @@ AccountEvent = (
     | OrderAccepted
     | OrderRejected
     | CancelRequested
+    | OrderAmended
     | FillSettled
     | HoldReleased
     | CommandRejected
@@ -254,6 +300,7 @@ ACCOUNT_EVENT_TYPES: tuple[type, ...] = (
     FillSettled,
     HoldReleased,
     CommandRejected,
+    OrderAmended,
 )
 
 
@@ -262,6 +309,7 @@ HOLD_DELTA_OF: dict[type, Callable[[Any], tuple[str, int]]] = {
     WithdrawalPaid: lambda e: (e.asset, -e.amount),
     WithdrawalReleased: lambda e: (e.asset, -e.amount),
     OrderAccepted: lambda e: (e.hold_asset, e.hold_amount),
+    OrderAmended: lambda e: (e.hold_asset, e.hold_added),
     FillSettled: lambda e: (e.hold_asset, -e.hold_consumed),
     HoldReleased: lambda e: (e.asset, -e.amount),
 }  # the table above, by event type (one dict lookup: folds call it for every event)

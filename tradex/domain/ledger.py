@@ -24,6 +24,7 @@ from tradex.domain.events import (
     FillSettled,
     HoldReleased,
     OrderAccepted,
+    OrderAmended,
     WithdrawalPaid,
     WithdrawalReleased,
     WithdrawalRequested,
@@ -94,7 +95,7 @@ class Ledger:
         if isinstance(event, WithdrawalRequested | WithdrawalPaid | WithdrawalReleased):
             hold_key = f"w/{event.withdrawal_id}"
         else:
-            assert isinstance(event, OrderAccepted | FillSettled | HoldReleased)
+            assert isinstance(event, OrderAccepted | OrderAmended | FillSettled | HoldReleased)
             hold_key = f"o/{event.order_id}"
         key = (event.account_id, hold_key)
         previous_asset, amount = self.open_holds.get(key, (asset, 0))

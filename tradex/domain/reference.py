@@ -12,6 +12,7 @@ in ticks and sized in lots); ``UpdateInstrumentRules`` changes min notional, ban
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from tradex.domain.errors import InvalidRecord
@@ -75,9 +76,21 @@ class Instrument(NamedTuple):
     status: InstrumentStatus
 
 
+ROLES = frozenset(("trader", "admin", "auditor"))
+
+
+def roles_text(roles: Iterable[str]) -> str:
+    """The roles as the log carries them: sorted, comma-separated ("admin,trader")."""
+    return ",".join(sorted(set(roles)))
+
+
 class User(NamedTuple):
     user_id: int
     name: str
+    roles: str = ""  # comma-separated, sorted (ROLES); "": none (users registered before roles)
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles.split(",")
 
 
 class AccountRef(NamedTuple):
@@ -166,11 +179,25 @@ class RegisterUser(NamedTuple):
     event_time_ns: int
     user_id: int
     name: str
+    roles: str = ""  # comma-separated (roles_text): the account processor checks actors by them
 
     def validate(self) -> None:
         _text(self.command_id, "command_id")
         _text(self.name, "name")
         _positive(self.user_id, "user_id")
+
+
+def roles_problem(roles: str) -> str | None:
+    """Why ``roles`` is not a roles text (unknown role, not sorted), or None."""
+    if not roles:
+        return None
+    named = roles.split(",")
+    unknown = sorted(set(named) - ROLES)
+    if unknown:
+        return f"unknown roles {unknown}; roles are {sorted(ROLES)}"
+    if roles != roles_text(named):
+        return f"roles must be sorted, comma-separated, once each: {roles!r}"
+    return None
 
 
 class OpenAccount(NamedTuple):
@@ -360,7 +387,10 @@ class ReferenceData:
         if isinstance(command, RegisterUser):
             if command.user_id in self.users:
                 return self._reject(command, Reason.ALREADY_EXISTS, f"user {command.user_id}")
-            return UserRegistered(cid, t, User(command.user_id, command.name))
+            problem = roles_problem(command.roles)
+            if problem is not None:
+                return self._reject(command, Reason.INVALID_COMMAND, problem)
+            return UserRegistered(cid, t, User(command.user_id, command.name, command.roles))
         if isinstance(command, OpenAccount):
             if command.account_id in self.accounts:
                 return self._reject(command, Reason.ALREADY_EXISTS, f"account {command.account_id}")

@@ -101,6 +101,10 @@ class Reason(StrEnum):
     NO_LIQUIDITY = "NO_LIQUIDITY"
     SELF_TRADE_PREVENTED = "SELF_TRADE_PREVENTED"
     BOOK_FULL = "BOOK_FULL"
+    # the command side's identity rules (issue 11)
+    MAKER_CHECKER = "MAKER_CHECKER"  # a withdrawal decided by the user who requested it
+    FORBIDDEN = "FORBIDDEN"  # the actor's roles or ownership do not allow the command
+    AMEND_QTY_TOO_LOW = "AMEND_QTY_TOO_LOW"  # an amend's new total <= the filled quantity
 
 
 SIDES = frozenset(Side)

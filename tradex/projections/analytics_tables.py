@@ -181,6 +181,11 @@ ORDER_FIELDS: dict[type, dict[str, str]] = {
                            "detail": "detail"},
     domain.CancelRequested: {"instrument_id": "instrument_id", "order_id": "order_id",
                              "account_id": "account_id"},
+    # an amend on the account side: the order's bounds (held for) and the hold it added
+    domain.OrderAmended: {"instrument_id": "instrument_id", "order_id": "order_id",
+                          "account_id": "account_id", "price": "price_bound",
+                          "qty": "qty_bound", "hold_asset": "hold_asset",
+                          "hold_delta": "hold_added"},
     domain.FillSettled: {"instrument_id": "instrument_id", "order_id": "order_id",
                          "account_id": "account_id", "side": "side", "kind": "liquidity",
                          "price": "price", "qty": "qty", "trade_id": "trade_id",

@@ -72,6 +72,7 @@ ACCOUNT_ENTRY_FIELDS: dict[str, tuple[str, ...]] = {
     "OrderAccepted": (*_COMMAND, *_ORDER),
     "OrderRejected": (*_COMMAND, *_ORDER, "reason", "detail"),
     "CancelRequested": (*_COMMAND, "order_id", "instrument_id"),
+    "OrderAmended": (*_COMMAND, "order_id", "instrument_id", "new_price", "new_qty", "hold_added"),
     "FillSettled": (
         *_COMMAND, "order_id", "trade_id", "instrument_id", "side", "liquidity", "price", "qty",
         "fee",

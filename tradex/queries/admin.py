@@ -133,7 +133,8 @@ async def deposit(call: Call) -> dict[str, Any]:
         call, f"account:{body.accountId}", "Deposit", {"asset": body.asset, "amount": amount},
         prefix=f"dep-{call.user.user_id}-",
     )  # fmt: skip
-    command = Deposit(command_id, body.accountId, services.clock_ns(), body.asset, amount)
+    command = Deposit(command_id, body.accountId, services.clock_ns(), body.asset, amount,
+                      call.user.user_id)  # fmt: skip
     outcome = await services.accounts.execute(command, services.config.command_timeout_s)
     event = outcome.events[0]
     if type(event).__name__ != "Deposited":

@@ -28,6 +28,7 @@ from tradex.queries import (
     ledger_routes,
     market_data,
     openapi,
+    order_changes,
     orders,
     withdrawals,
 )
@@ -45,6 +46,7 @@ ENDPOINTS: list[Endpoint] = [
     *ledger_routes.ENDPOINTS,
     *withdrawals.ENDPOINTS,
     *admin.ENDPOINTS,
+    *order_changes.ENDPOINTS,
 ]
 
 

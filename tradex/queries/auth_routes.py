@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tradex.domain import OpenAccount, RegisterUser
+from tradex.domain.reference import roles_text
 from tradex.domain.types import Reason
 from tradex.queries import tradex_models as tm
 from tradex.queries.auth import ANY_USER
@@ -60,7 +61,7 @@ async def create_user(
         raise ApiError(ALREADY_EXISTS, f"The username {username!r} is taken.", "username")
     try:
         outcome = await services.reference.execute(
-            RegisterUser(f"api/user/{user_id}", now, user_id, username),
+            RegisterUser(f"api/user/{user_id}", now, user_id, username, roles_text(roles)),
             services.config.command_timeout_s,
         )
         event = outcome.events[0]

@@ -104,7 +104,7 @@ async def new_order(call: Call) -> dict[str, Any]:
     )  # fmt: skip
     services = call.services
     command = PlaceOrder(command_id, account, services.clock_ns(), market.instrument_id,
-                         Side(p.side), kind, ticks, lots, 0, stp)  # fmt: skip
+                         Side(p.side), kind, ticks, lots, 0, stp, call.user.user_id)  # fmt: skip
     outcome = await services.accounts.execute(command, services.config.command_timeout_s)
     event = outcome.events[0]
     if type(event).__name__ != "OrderAccepted":
@@ -177,7 +177,7 @@ async def cancel_order(call: Call) -> dict[str, Any]:
         client_id=p.newClientOrderId,
     )  # fmt: skip
     ended = services.accounts.expect(account, f"end/{order_id}")
-    command = CancelOrder(command_id, account, services.clock_ns(), order_id)
+    command = CancelOrder(command_id, account, services.clock_ns(), order_id, call.user.user_id)
     outcome = await services.accounts.execute(command, services.config.command_timeout_s)
     event = outcome.events[0]
     if type(event).__name__ != "CancelRequested":

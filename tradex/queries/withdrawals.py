@@ -1,14 +1,14 @@
 """Withdrawals: a trader requests (the amount is held); an admin approves (paid) or rejects
-(released). Maker/checker at the edge: the user who requested a withdrawal cannot decide
-it (403). The account processor will enforce the same once commands carry their actor on
-the log; until then the API's own record of who sent each command (the auth schema)
-decides."""
+(released). Maker/checker: the user who requested a withdrawal cannot decide it (403).
+The account processor is the authority: commands carry their ``actor``, it refuses the
+requester's decision with ``MAKER_CHECKER`` and the refusal is on the log (who tried, and
+why); the API maps that refusal to 403."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tradex.domain import ApproveWithdrawal, RejectWithdrawal, RequestWithdrawal
+from tradex.domain import ApproveWithdrawal, Reason, RejectWithdrawal, RequestWithdrawal
 from tradex.queries import idempotency
 from tradex.queries import tradex_models as tm
 from tradex.queries.auth import ADMIN, TRADER, TRADER_WITHDRAW, own_account
@@ -47,7 +47,8 @@ async def request(call: Call) -> dict[str, Any]:
         call, f"account:{account}", "RequestWithdrawal",
         {"asset": body.asset, "amount": amount}, prefix=f"wd-{account}-",
     )  # fmt: skip
-    command = RequestWithdrawal(command_id, account, services.clock_ns(), body.asset, amount)
+    command = RequestWithdrawal(command_id, account, services.clock_ns(), body.asset, amount,
+                                call.user.user_id)  # fmt: skip
     outcome = await services.accounts.execute(command, services.config.command_timeout_s)
     event = outcome.events[0]
     if type(event).__name__ != "WithdrawalRequested":
@@ -78,19 +79,19 @@ async def pending(call: Call) -> list[dict[str, Any]]:
 async def _decide(call: Call, approve: bool) -> dict[str, Any]:
     body: tm.DecideBody = call.body
     services = call.services
-    requester = await services.store.command_actor(f"account:{body.accountId}", body.withdrawalId)
-    if requester == call.user.user_id:
-        raise ApiError(MAKER_CHECKER)
     kind = "ApproveWithdrawal" if approve else "RejectWithdrawal"
     command_id = await idempotency.command_id(
         call, f"account:{body.accountId}", kind, {"withdrawal": body.withdrawalId},
         prefix=f"{kind[:3].lower()}-",
     )  # fmt: skip
     make = ApproveWithdrawal if approve else RejectWithdrawal
-    command = make(command_id, body.accountId, services.clock_ns(), body.withdrawalId)
+    command = make(command_id, body.accountId, services.clock_ns(), body.withdrawalId,
+                   call.user.user_id)  # fmt: skip
     outcome = await services.accounts.execute(command, services.config.command_timeout_s)
     event = outcome.events[0]
     if type(event).__name__ not in ("WithdrawalPaid", "WithdrawalReleased"):
+        if event.reason == Reason.MAKER_CHECKER:  # the processor's refusal (the log says so)
+            raise ApiError(MAKER_CHECKER, f"{event.reason}: {event.detail}")
         raise rejected(event)
     scale = await services.catalog.scale(event.asset)
     return {"withdrawalId": event.withdrawal_id, "accountId": body.accountId,

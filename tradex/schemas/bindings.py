@@ -26,7 +26,8 @@ ROW_LIST_TYPES: dict[str, type] = {"tuple[Posting, ...]": domain.Posting}
 DOMAIN_TYPES: tuple[type, ...] = (
     *domain.ACCOUNT_EVENT_TYPES,
     domain.Deposit, domain.RequestWithdrawal, domain.ApproveWithdrawal, domain.RejectWithdrawal,
-    domain.PlaceOrder, domain.CancelOrder, domain.FillLeg, domain.OrderEnded,
+    domain.PlaceOrder, domain.CancelOrder, domain.ModifyOrder, domain.CancelAllOrders,
+    domain.FillLeg, domain.OrderEnded,
     domain.NewOrder, domain.CancelOrderRequest, domain.AmendOrder, domain.InstrumentRules,
     domain.CreateAsset, domain.CreateInstrument, domain.UpdateInstrumentRules,
     domain.HaltInstrument, domain.ResumeInstrument, domain.RegisterUser, domain.OpenAccount,

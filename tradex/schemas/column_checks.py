@@ -111,6 +111,13 @@ CHECKS: dict[str, tuple[Check, ...]] = {
         member("stp_mode", STP_MODES), not_negative("protection_ticks"),
     ),
     "CancelOrder": (text("command_id"),),
+    "ModifyOrder": (
+        text("command_id"), not_negative("new_price"), not_negative("new_qty"),
+    ),
+    "CancelAllOrders": (
+        text("command_id"), not_negative("instrument_id"), not_negative("after_order_id"),
+        not_negative("up_to_order_id"),
+    ),
     "FillLeg": (
         member("side", SIDES), member("liquidity", LIQUIDITIES), positive("price"),
         positive("qty"),
@@ -128,6 +135,10 @@ CHECKS: dict[str, tuple[Check, ...]] = {
     ),
     "OrderRejected": (member("reason", REASONS), not_negative("order_id")),
     "CancelRequested": (not_negative("order_id"),),
+    "OrderAmended": (
+        positive("price_bound"), positive("qty_bound"), not_negative("new_price"),
+        not_negative("new_qty"), not_negative("hold_added"),
+    ),
     "FillSettled": (
         member("side", SIDES), member("liquidity", LIQUIDITIES), positive("qty"),
         positive("hold_consumed"), not_negative("fee"), *journal("postings"),

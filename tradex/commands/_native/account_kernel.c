@@ -189,7 +189,7 @@ typedef struct {
     Text event_id, correlation; /* envelope */
     Text command_id, asset;     /* Deposit, PlaceOrder; asset: Deposit */
     int64_t account_id, time_ns, amount, instrument_id, price, qty, protection, order_id,
-        trade_id;
+        trade_id, actor; /* actor: Deposit, PlaceOrder (0: the system) */
     int side, kind, stp, liquidity, reason;
 } Cmd;
 
@@ -298,8 +298,8 @@ typedef struct {
     int64_t external_account, fees_account, clearing_account;
     int source_commands, source_settlements; /* EventSource values */
     /* slot offsets of Account and OpenOrder */
-    Py_ssize_t a_available, a_held, a_orders, a_outcomes, a_version;
-    Py_ssize_t o_base_asset, o_cancel_requested, o_fee_micro, o_filled_qty, o_hold_asset,
+    Py_ssize_t a_available, a_held, a_orders, a_outcomes, a_settled, a_version;
+    Py_ssize_t o_amended_ns, o_base_asset, o_cancel_requested, o_fee_micro, o_filled_qty, o_hold_asset,
         o_hold_remaining, o_instrument_id, o_lot_size, o_maker_fee_ppm, o_order_id, o_price,
         o_qty, o_quote_asset, o_side, o_taker_fee_ppm, o_tick_size;
     /* state */
@@ -602,9 +602,11 @@ static int kernel_configure(Kernel *self, PyObject *spec) {
         slot_offset(a, "held", &self->a_held) < 0 ||
         slot_offset(a, "orders", &self->a_orders) < 0 ||
         slot_offset(a, "outcomes", &self->a_outcomes) < 0 ||
+        slot_offset(a, "settled", &self->a_settled) < 0 ||
         slot_offset(a, "version", &self->a_version) < 0 ||
         slot_offset(o, "base_asset", &self->o_base_asset) < 0 ||
         slot_offset(o, "cancel_requested", &self->o_cancel_requested) < 0 ||
+        slot_offset(o, "amended_ns", &self->o_amended_ns) < 0 ||
         slot_offset(o, "fee_micro", &self->o_fee_micro) < 0 ||
         slot_offset(o, "filled_qty", &self->o_filled_qty) < 0 ||
         slot_offset(o, "hold_asset", &self->o_hold_asset) < 0 ||
@@ -1225,6 +1227,7 @@ static int parse(const Kernel *k, const unsigned char *d, Py_ssize_t n, int sour
         c->time_ns = in_long(&r);
         c->asset = in_text(&r);
         c->amount = in_long(&r);
+        c->actor = in_long(&r);
         break;
     case IN_PLACE:
         c->command_id = in_text(&r);
@@ -1237,6 +1240,7 @@ static int parse(const Kernel *k, const unsigned char *d, Py_ssize_t n, int sour
         c->qty = in_long(&r);
         c->protection = in_long(&r);
         c->stp = in_enum(&r, k->stp.count);
+        c->actor = in_long(&r);
         break;
     case IN_FILL:
         c->account_id = in_long(&r);
@@ -1282,6 +1286,7 @@ static int parse(const Kernel *k, const unsigned char *d, Py_ssize_t n, int sour
 typedef struct {
     PyObject *account;    /* borrowed from the book */
     PyObject *available, *held, *orders, *outcomes; /* borrowed from the account */
+    Py_ssize_t outcomes_slot; /* a_outcomes (client command ids) or a_settled (settlements) */
     int64_t version;
     PyObject *command_id; /* owned */
     PyObject *account_obj, *key, *partition_obj; /* owned */
@@ -1295,7 +1300,8 @@ static void ctx_release(Ctx *x) {
     Py_CLEAR(x->order_id_obj);
 }
 
-/* The idempotency window remembers ``command_id``; the version counts the event. */
+/* The input's idempotency window (client commands' or settlements') remembers
+ * ``command_id``; the version counts the event. */
 static int remember(Kernel *k, Ctx *x) {
     PyObject *outcomes = x->outcomes;
     int status = PyDict_CheckExact(outcomes)
@@ -1307,14 +1313,15 @@ static int remember(Kernel *k, Ctx *x) {
         PyObject *kept = PyObject_CallOneArg(k->forget_oldest, outcomes);
         if (kept == NULL) return -1;
         ENSURE(PyDict_Check(kept), "forget_oldest returns a dict");
-        slot_set(x->account, k->a_outcomes, kept);
+        slot_set(x->account, x->outcomes_slot, kept);
     }
     return 0;
 }
 
 static int decide_deposit(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env,
                           PyObject *outputs) {
-    if (c->amount <= 0) return HANDED_BACK;
+    /* an admin's deposit: the roles check (check_actor) is the Python path's */
+    if (c->amount <= 0 || c->actor != 0) return HANDED_BACK;
     int open = PyDict_Contains(part->ref_accounts, x->account_obj);
     if (open <= 0) return open;
     PyObject *asset = asset_text(k, c->asset);
@@ -1341,7 +1348,7 @@ static int decide_deposit(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env,
         result = HANDED_BACK; /* AMOUNT_OVERFLOW (or beyond): the Python path */
         goto done;
     }
-    /* Deposited(command_id, account_id, event_time_ns, asset, amount, postings) */
+    /* Deposited(command_id, account_id, event_time_ns, asset, amount, postings, actor) */
     Out *o = &k->event_out;
     out_start(o, k->h_deposited);
     put_envelope(o, k, env, 0, "Deposited", x->version + 1, part->last_hash);
@@ -1358,6 +1365,7 @@ static int decide_deposit(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env,
     put_text(o, c->asset);
     put_long(o, -c->amount);
     put_long(o, 0);
+    put_long(o, c->actor);
     out_seal(o, part->last_hash);
     if (o->overflow) {
         result = HANDED_BACK;
@@ -1381,7 +1389,7 @@ done:
 static int reject_order(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env, int64_t order_id,
                         int reason, Text detail, PyObject *outputs) {
     /* OrderRejected(command_id, account_id, event_time_ns, instrument_id, side, kind, price,
-     * qty, reason, detail, order_id) */
+     * qty, reason, detail, order_id, actor) */
     Out *o = &k->event_out;
     out_start(o, k->h_rejected);
     put_envelope(o, k, env, 0, "OrderRejected", x->version + 1, part->last_hash);
@@ -1396,6 +1404,7 @@ static int reject_order(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env, i
     put_long(o, reason);
     put_text(o, detail);
     put_long(o, order_id);
+    put_long(o, c->actor);
     out_seal(o, part->last_hash);
     if (o->overflow) return HANDED_BACK;
     if (remember(k, x) < 0) return -1;
@@ -1408,8 +1417,14 @@ static int reject_order(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env, i
 
 static int decide_place(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env,
                         int64_t order_id, PyObject *outputs) {
-    int open = PyDict_Contains(part->ref_accounts, x->account_obj);
-    if (open <= 0) return open;
+    PyObject *ref = PyDict_GetItemWithError(part->ref_accounts, x->account_obj);
+    if (ref == NULL) return PyErr_Occurred() ? -1 : 0;
+    if (c->actor != 0) { /* check_actor: the owner places orders (else: the Python path) */
+        int64_t owner;
+        if (!PyTuple_Check(ref) || PyTuple_GET_SIZE(ref) < 2 ||
+            !as_i64(PyTuple_GET_ITEM(ref, 1), &owner) || owner != c->actor)
+            return HANDED_BACK;
+    }
     Instr *e;
     int found = instrument_get(k, part->ref_instruments, c->instrument_id, &e);
     if (found <= 0) return found;
@@ -1462,7 +1477,7 @@ static int decide_place(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env,
     if (__builtin_add_overflow(held, hold, &held_after)) return HANDED_BACK;
     /* OrderAccepted(command_id, account_id, event_time_ns, order_id, instrument_id, side,
      * kind, price, qty, protection_ticks, stp_mode, base_asset, quote_asset, tick_size,
-     * lot_size, maker_fee_ppm, taker_fee_ppm, hold_asset, hold_amount) */
+     * lot_size, maker_fee_ppm, taker_fee_ppm, hold_asset, hold_amount, actor) */
     Out *o = &k->event_out;
     out_start(o, k->h_accepted);
     put_envelope(o, k, env, 0, "OrderAccepted", x->version + 1, part->last_hash);
@@ -1485,6 +1500,7 @@ static int decide_place(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env,
     put_long(o, e->taker);
     put_text(o, hold_text);
     put_long(o, hold);
+    put_long(o, c->actor);
     out_seal(o, part->last_hash);
     /* NewOrder(order_id, account_id, instrument_id, side, kind, price, qty, protection_ticks,
      * stp_mode, maker_fee_ppm, taker_fee_ppm, event_time_ns): unchained, seq 0 */
@@ -1537,6 +1553,7 @@ static int decide_place(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env,
     SLOT(order, k->o_filled_qty) = Py_NewRef(k->zero);
     SLOT(order, k->o_fee_micro) = Py_NewRef(k->zero);
     SLOT(order, k->o_cancel_requested) = Py_NewRef(k->false_);
+    SLOT(order, k->o_amended_ns) = Py_NewRef(k->zero);
     int status = dict_set_i64(x->available, hold_asset, available - hold);
     if (status == 0) status = dict_set_i64(x->held, hold_asset, held_after);
     if (status == 0) status = PyDict_SetItem(x->orders, x->order_id_obj, order);
@@ -1567,6 +1584,8 @@ static int open_order(Kernel *k, Ctx *x, int64_t order_id, PyObject **out) {
     PyObject *order = PyDict_GetItemWithError(x->orders, x->order_id_obj);
     if (order == NULL) return PyErr_Occurred() ? -1 : HANDED_BACK;
     if (Py_TYPE(order) != (PyTypeObject *)k->open_order_type) return HANDED_BACK;
+    /* an amended order's settlements are stamped max(input time, amend time): Python */
+    if (SLOT(order, k->o_amended_ns) != k->zero) return HANDED_BACK;
     *out = order;
     return 1;
 }
@@ -1866,7 +1885,9 @@ static int decide_one(Kernel *k, PyObject *message, PyObject *outputs) {
     x.available = SLOT(account, k->a_available);
     x.held = SLOT(account, k->a_held);
     x.orders = SLOT(account, k->a_orders);
-    x.outcomes = SLOT(account, k->a_outcomes);
+    /* two windows, two namespaces: a client's command id never shadows a settlement's */
+    x.outcomes_slot = c.type == IN_DEPOSIT || c.type == IN_PLACE ? k->a_outcomes : k->a_settled;
+    x.outcomes = SLOT(account, x.outcomes_slot);
     if (x.available == NULL || !PyDict_CheckExact(x.available) || x.held == NULL ||
         !PyDict_CheckExact(x.held) || x.orders == NULL || !PyDict_CheckExact(x.orders) ||
         x.outcomes == NULL || !PyDict_Check(x.outcomes) ||

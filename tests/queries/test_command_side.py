@@ -1,0 +1,133 @@
+"""Issue 11's command side through the API, on the real stack: the admin recorded on
+deposits, maker/checker decided (and recorded) by the account processor, amend and
+cancel-all in both dialects."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.commands.support import read_events
+from tests.queries.exchange import ADMIN, PARTITIONS, PASSWORD, Exchange, wait_until
+from tradex.domain import CommandRejected, Deposited, OrderAmended, Reason
+
+pytestmark = pytest.mark.integration
+
+
+def test_deposits_record_the_admin_and_the_processor_refuses_the_maker(exchange: Exchange) -> None:
+    admin_id = exchange.login(*ADMIN)["userId"]
+    name = f"maker-{uuid.uuid4().hex[:6]}"
+    maker = exchange.admin("/tradex/v1/admin/users",
+                           {"username": name, "password": PASSWORD, "roles": ["admin", "trader"]})  # fmt: skip
+    (account,) = maker["accountIds"]
+    with exchange.client(exchange.admin_token) as http:
+        answer = http.post("/tradex/v1/admin/deposits", json={
+            "accountId": account, "asset": "USD", "amount": "500"},
+            headers={"Idempotency-Key": f"dep-{name}"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    (deposited,) = wait_until(
+        lambda: [e for e in _events_of_account(exchange, account) if isinstance(e, Deposited)],
+        what="the deposit on the log",
+    )
+    assert deposited.actor == admin_id  # who credited the account, on the log
+    token = exchange.login(name)["accessToken"]
+    with exchange.client(token) as http:
+        answer = http.post("/tradex/v1/withdrawals", json={"asset": "USD", "amount": "10"},
+                           headers={"Idempotency-Key": "wd-own"})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        decide = {"accountId": account, "withdrawalId": answer.json()["withdrawalId"]}
+        own = http.post("/tradex/v1/admin/withdrawals/approve", json=decide,
+                        headers={"Idempotency-Key": "approve-own"})  # fmt: skip
+    assert own.status_code == 403, own.text
+    assert own.json()["error"] == "MAKER_CHECKER"
+    # the account processor refused it, and the log says who tried and why
+    (refused,) = [e for e in _events_of_account(exchange, account)
+                  if isinstance(e, CommandRejected)]  # fmt: skip
+    assert (refused.reason, refused.command_type, refused.actor) == (
+        Reason.MAKER_CHECKER, "ApproveWithdrawal", maker["userId"],
+    )  # fmt: skip
+    paid = exchange.admin("/tradex/v1/admin/withdrawals/approve", decide)
+    assert paid["status"] == "PAID"
+
+
+def _events_of_account(exchange: Exchange, account: int) -> list[Any]:
+    return [
+        logged.event
+        for partition in range(PARTITIONS)
+        for logged in read_events(exchange.settings, partition)
+        if logged.event.account_id == account
+    ]
+
+
+def _limit(http: Any, price: str, qty: str) -> dict[str, Any]:
+    answer = http.post("/api/v3/order", params={
+        "symbol": "BTCUSD", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+        "quantity": qty, "price": price})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def test_amend_and_cancel_all_in_both_dialects(exchange: Exchange) -> None:
+    trader = exchange.register("amender")
+    exchange.deposit(trader.account, "USD", "1000")
+    with trader.http() as http:
+        wait_until(lambda: http.get("/api/v3/account").json()["balances"], what="the deposit")
+        first = _limit(http, "1000", "0.1")  # 100 USD (+ fee bound) held
+        second = _limit(http, "1000", "0.1")
+        _limit(http, "1000", "0.1")
+
+        # TradeX: price and quantity; the hold grows first (the amend is on the log)
+        amended = http.post("/tradex/v1/orders/amend", params={
+            "symbol": "BTC-USD", "orderId": first["orderId"], "price": "1500", "quantity": "0.2"})  # fmt: skip
+        assert amended.status_code == 200, amended.text
+        body = amended.json()["amendedOrder"]
+        assert (body["price"], body["origQty"]) == ("1500", "0.200")
+        (event,) = [e for e in _events_of_account(exchange, trader.account)
+                    if isinstance(e, OrderAmended)]  # fmt: skip
+        assert (event.price_bound, event.qty_bound, event.actor) == (150, 200, trader.user_id)
+        too_much = http.post("/tradex/v1/orders/amend", params={
+            "symbol": "BTC-USD", "orderId": second["orderId"], "quantity": "100"})  # fmt: skip
+        assert too_much.status_code == 400, too_much.text
+        assert too_much.json()["code"] == -2010
+        assert "INSUFFICIENT_FUNDS" in too_much.json()["msg"]
+
+        # Binance: quantity down, priority kept; the engine's AmendApplied reaches the order
+        keep = http.put("/api/v3/order/amend/keepPriority", params={
+            "symbol": "BTCUSD", "orderId": second["orderId"], "newQty": "0.05"})  # fmt: skip
+        assert keep.status_code == 200, keep.text
+        assert keep.json()["amendedOrder"]["origQty"] == "0.050"
+        up = http.put("/api/v3/order/amend/keepPriority", params={
+            "symbol": "BTCUSD", "orderId": second["orderId"], "newQty": "0.5"})  # fmt: skip
+        assert up.status_code == 400, up.text
+
+        def amended_in_read_model() -> dict[str, Any] | None:
+            order = http.get("/api/v3/order", params={"symbol": "BTCUSD",
+                                                        "orderId": second["orderId"]}).json()  # fmt: skip
+            return order if order.get("origQty") == "0.050" else None
+
+        wait_until(amended_in_read_model, what="the engine applied the amend")
+
+        # Binance cancel-all of a symbol: every open order, PENDING_CANCEL
+        cancelled = http.delete("/api/v3/openOrders", params={"symbol": "BTCUSD"})
+        assert cancelled.status_code == 200, cancelled.text
+        assert len(cancelled.json()) == 3
+        assert {o["status"] for o in cancelled.json()} == {"PENDING_CANCEL"}
+        wait_until(lambda: http.get("/api/v3/openOrders", params={"symbol": "BTCUSD"}).json()
+                   == [], what="the orders ended")  # fmt: skip
+
+        def released() -> bool:
+            rows = http.get("/api/v3/account").json()["balances"]
+            return {b["asset"]: b["locked"] for b in rows}.get("USD") == "0.00"
+
+        wait_until(released, what="every hold released")
+        again = http.delete("/api/v3/openOrders", params={"symbol": "BTCUSD"})
+        assert again.status_code == 400 and again.json()["code"] == -2011, again.text
+
+        # TradeX cancel-all, no symbol
+        ids = {_limit(http, "1000", "0.1")["orderId"], _limit(http, "1000", "0.1")["orderId"]}
+        every = http.delete("/tradex/v1/orders")
+        assert every.status_code == 200, every.text
+        assert set(every.json()["cancelling"]) == ids and every.json()["more"] is False
