@@ -8,6 +8,7 @@ from fractions import Fraction
 from typing import Any
 
 from tradex.domain.types import INT64_MAX
+from tradex.projections.redis_read import AsyncMarketReader
 from tradex.projections.timescale import INTERVALS_BY_NAME
 from tradex.queries import binance_format as fmt
 from tradex.queries import binance_models as bm
@@ -142,7 +143,11 @@ async def klines(call: Call) -> list[list[int | str]]:
 
 
 async def ticker_of(call: Call, market: Market) -> dict[str, Any]:
-    reader = call.services.market
+    return await ticker_body(call.services.market, market)
+
+
+async def ticker_body(reader: AsyncMarketReader, market: Market) -> dict[str, Any]:
+    """The 24 h ticker in /api/v3/ticker/24hr's shape (the WebSocket's too)."""
     ticker = await reader.ticker(market.instrument_id)
     row = await reader.market(market.instrument_id)
     price = market.fmt_price
