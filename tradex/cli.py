@@ -71,6 +71,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.bench.projections",
         "read models: rebuild speed per store vs eventsourcing, lag under load",
     ),
+    ("bench", "api"): (
+        "tradex.bench.api",
+        "the traders' API: reads, order acks, WebSocket fan-out vs a bare Starlette endpoint",
+    ),
 }
 
 

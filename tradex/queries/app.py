@@ -66,6 +66,7 @@ def create_app(
         app.state.services = services
         feeds = redis_client.async_client(settings, max_connections=ws_fanout.FEED_CONNECTIONS_MAX)
         app.state.fanout = Fanout(AsyncMarketReader(settings, feeds))
+        services.fanout = app.state.fanout  # the hot reads' cache follows its feeds
         try:
             yield
         finally:

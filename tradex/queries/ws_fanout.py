@@ -144,6 +144,7 @@ class Feed:
         self.task: asyncio.Task[None] | None = None
         self.batches = 0
         self.idle_since: float | None = None
+        self.watched = False  # followed by the worker itself (never lingers out)
 
     async def ready(self) -> None:
         """The position is read (once, by the first caller) and the reader runs."""
@@ -237,6 +238,14 @@ class Feed:
                         break
 
 
+async def _discard(_text: str) -> None:
+    return None
+
+
+async def _no_texts(_entries: list[Entry]) -> list[str]:
+    return []
+
+
 class FeedsFull(RuntimeError):
     """No more streams can be followed by this worker."""
 
@@ -247,6 +256,7 @@ class Fanout:
     def __init__(self, reader: AsyncMarketReader) -> None:
         self.reader = reader
         self.feeds: dict[Channel, Feed] = {}
+        self._watcher = Client(_discard, 1)
         self.clients = 0  # connections open now
         self.open: set[Client] = set()
         self.dropped = 0  # clients dropped as slow since start
@@ -281,6 +291,18 @@ class Fanout:
         sub.client.subs.add(sub)
         if live:
             sub.after = feed.pos
+        return feed
+
+    async def watch(self, channel: Channel, head: Callable[[], Awaitable[int]]) -> Feed:
+        """Keep following ``channel`` for the worker itself (cache validation): its
+        ``pos`` is then the newest entry the reader has seen, at most one blocking read
+        behind Redis."""
+        feed = self.feeds.get(channel)
+        if feed is not None and feed.watched:
+            return feed
+        sub = Sub(self._watcher, Render(("watch",), _no_texts), name="watch")
+        feed = await self.attach(channel, head, sub, live=True)
+        feed.watched = True
         return feed
 
     def _empty(self, feed: Feed) -> None:
