@@ -130,6 +130,8 @@ async def ws_job(job: dict[str, Any]) -> dict[str, Any]:
             *(session.ws_connect(url, heartbeat=None, max_msg_size=1 << 20) for _ in range(count))
         )
 
+    dropped: set[int] = set()  # closed by the server (1008: too slow to keep up)
+
     async def read(k: int, ws: aiohttp.ClientWebSocketResponse) -> None:
         mine = arrivals[k]
         async for message in ws:
@@ -138,6 +140,8 @@ async def ws_job(job: dict[str, Any]) -> dict[str, Any]:
             now = time.time()
             event = json.loads(message.data)
             mine.append((int(event["t"]), now))
+        if not stop.is_set():
+            dropped.add(k)
 
     reader = AsyncMarketReader(settings_module.load())
     seq = int((await reader.market(instrument)).get("trade_seq", 0))
@@ -172,7 +176,9 @@ async def ws_job(job: dict[str, Any]) -> dict[str, Any]:
     complete = sum(1 for mine in arrivals if {i for i, _ in mine} >= set(appeared))
     return {"clients": clients, "trades": trades, "delivered": delivered,
             "messages_per_s": round(delivered / seconds, 1),
-            "clients_complete": complete, **percentiles_ms(lags)}  # fmt: skip
+            "clients_complete": complete, "clients_dropped": len(dropped),
+            "dropped_incomplete": sum(1 for k in dropped if {i for i, _ in arrivals[k]} < set(appeared)),
+            **percentiles_ms(lags)}  # fmt: skip
 
 
 def main() -> None:

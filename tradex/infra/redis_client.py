@@ -30,21 +30,10 @@ def client(settings: Settings, db: int | None = None) -> redis.Redis:
 
 
 def async_client(
-    settings: Settings,
-    db: int | None = None,
-    max_connections: int | None = None,
-    blocking: bool = False,
+    settings: Settings, db: int | None = None, max_connections: int | None = None
 ) -> redis.asyncio.Redis:
     """An asyncio client for settings' Redis (optionally another logical db); its pool holds
-    at most ``max_connections`` (redis-py's default: 100). ``blocking``: a command waits
-    (up to the socket timeout) for a free connection instead of failing at once."""
-    if blocking:
-        pool = redis.asyncio.BlockingConnectionPool.from_url(
-            url(settings, db), max_connections=max_connections or 100,
-            timeout=socket_timeout_s, socket_timeout=socket_timeout_s,
-            socket_connect_timeout=socket_timeout_s,
-        )  # fmt: skip
-        return redis.asyncio.Redis(connection_pool=pool)
+    at most ``max_connections`` (redis-py's default: 100; one more raises)."""
     return redis.asyncio.Redis.from_url(
         url(settings, db), socket_timeout=socket_timeout_s,
         socket_connect_timeout=socket_timeout_s, max_connections=max_connections,
