@@ -92,6 +92,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.bench.audit",
         "tradex audit verify over >= 1M events vs tradex matching verify",
     ),
+    ("bench", "api"): (
+        "tradex.bench.api",
+        "the traders' API: reads, order acks, WebSocket fan-out vs a bare Starlette endpoint",
+    ),
 }
 
 

@@ -29,8 +29,12 @@ def client(settings: Settings, db: int | None = None) -> redis.Redis:
     )
 
 
-def async_client(settings: Settings, db: int | None = None) -> redis.asyncio.Redis:
-    """An asyncio client for settings' Redis (optionally another logical db)."""
+def async_client(
+    settings: Settings, db: int | None = None, max_connections: int | None = None
+) -> redis.asyncio.Redis:
+    """An asyncio client for settings' Redis (optionally another logical db); its pool holds
+    at most ``max_connections`` (redis-py's default: 100; one more raises)."""
     return redis.asyncio.Redis.from_url(
-        url(settings, db), socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s
-    )
+        url(settings, db), socket_timeout=socket_timeout_s,
+        socket_connect_timeout=socket_timeout_s, max_connections=max_connections,
+    )  # fmt: skip

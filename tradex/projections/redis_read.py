@@ -213,6 +213,11 @@ def _trades(reply: Any) -> list[TradeRow]:
     ]
 
 
+def _candles(reply: Any) -> dict[int, list[int]]:
+    fields = _hash(_live(reply, "candles")[1][1])
+    return {int(minute): layout.parse_candle(text) for minute, text in sorted(fields.items())}
+
+
 def _balances(reply: Any) -> Balances:
     version, reply = _live(reply, "balances")
     seq, balances = layout.parse_account(_hash(reply[1]))
@@ -305,6 +310,11 @@ class MarketReader(_Base):
     def ticker(self, instrument_id: int) -> Ticker | None:
         return _ticker(self._call("hash", layout.ticker(instrument_id)))
 
+    def candles(self, instrument_id: int) -> dict[int, list[int]]:
+        """The one-minute candles of the ticker's window: minute (since the epoch) →
+        :data:`.redis_layout.CANDLE_FIELDS`."""
+        return _candles(self._call("hash", layout.candles(instrument_id)))
+
     def trades(self, instrument_id: int, limit: int = 100) -> list[TradeRow]:
         """The last ``limit`` trades (at most :data:`.redis_layout.TRADES_KEPT`), newest first."""
         _check(1, limit)
@@ -361,6 +371,9 @@ class AsyncMarketReader(_Base):
 
     async def ticker(self, instrument_id: int) -> Ticker | None:
         return _ticker(await self._call("hash", layout.ticker(instrument_id)))
+
+    async def candles(self, instrument_id: int) -> dict[int, list[int]]:
+        return _candles(await self._call("hash", layout.candles(instrument_id)))
 
     async def trades(self, instrument_id: int, limit: int = 100) -> list[TradeRow]:
         _check(1, limit)

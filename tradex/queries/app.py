@@ -16,9 +16,12 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
+from starlette.websockets import WebSocket
 
+from tradex.infra import redis_client
 from tradex.infra.settings import Settings
+from tradex.projections.redis_read import AsyncMarketReader
 from tradex.queries import (
     account,
     admin,
@@ -31,11 +34,14 @@ from tradex.queries import (
     order_changes,
     orders,
     withdrawals,
+    ws_fanout,
+    ws_gateway,
 )
 from tradex.queries.config import ApiConfig
 from tradex.queries.errors import NOT_FOUND, ApiError
 from tradex.queries.routing import Endpoint, json_response, starlette_route
 from tradex.queries.services import Services
+from tradex.queries.ws_fanout import Fanout
 
 ENDPOINTS: list[Endpoint] = [
     *market_data.ENDPOINTS,
@@ -60,13 +66,22 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await Services.open(settings, config, clock_ns)
         app.state.services = services
+        feeds = redis_client.async_client(settings, max_connections=ws_fanout.FEED_CONNECTIONS_MAX)
+        app.state.fanout = Fanout(AsyncMarketReader(settings, feeds))
+        services.fanout = app.state.fanout  # the hot reads' cache follows its feeds
         try:
             yield
         finally:
+            await app.state.fanout.close()
+            await feeds.aclose()
             await services.close()
 
-    def services_of(request: Request) -> Services:
+    def services_of(request: Request | WebSocket) -> Services:
         found: Services = request.app.state.services
+        return found
+
+    def fanout_of(connection: Any) -> Fanout:
+        found: Fanout = connection.app.state.fanout
         return found
 
     async def openapi_json(_request: Request) -> Response:
@@ -83,6 +98,7 @@ def create_app(
             found["instruments"] = len(await services.catalog.markets())
         except Exception as exc:  # a read model not live yet: still up
             found["instruments"] = f"unavailable: {exc}"
+        found["websocket"] = request.app.state.fanout.stats()
         return json_response(found)
 
     async def not_found(request: Request, _exc: Exception) -> Response:
@@ -93,12 +109,26 @@ def create_app(
         error.status = 405
         return error.response()
 
-    routes = [starlette_route(services_of, endpoint) for endpoint in ENDPOINTS]
+    routes: list[BaseRoute] = [starlette_route(services_of, e) for e in ENDPOINTS]
     routes += [
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
+        *ws_gateway.routes(services_of, fanout_of),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: not_allowed}
     )
+    app.add_middleware(_BoundBuffers)
+    return app
+
+
+class _BoundBuffers:
+    """:func:`.ws_gateway.bound_buffers` as a Starlette middleware (outermost, so it sees
+    the server's own ``send``)."""
+
+    def __init__(self, app: Any) -> None:
+        self.asgi = ws_gateway.bound_buffers(app)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.asgi(scope, receive, send)

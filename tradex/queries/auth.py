@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from tradex.queries import api_keys, signatures
 from tradex.queries.auth_store import PERMISSIONS
@@ -79,12 +79,12 @@ class Principal:
         return f"key:{self.key_id}" if self.key_id else f"user:{self.user_id}"
 
 
-def client_ip(request: Request) -> str | None:
+def client_ip(request: HTTPConnection) -> str | None:
     return request.client.host if request.client else None
 
 
 async def authenticate(
-    services: Services, request: Request, raw: Raw, access: Access, tradex: bool
+    services: Services, request: HTTPConnection, raw: Raw, access: Access, tradex: bool
 ) -> Principal:
     api_key = request.headers.get(API_KEY_HEADER)
     if api_key is not None:
@@ -106,7 +106,12 @@ async def authenticate(
 
 
 async def _by_key(
-    services: Services, request: Request, raw: Raw, api_key: str, access: Access, tradex: bool
+    services: Services,
+    request: HTTPConnection,
+    raw: Raw,
+    api_key: str,
+    access: Access,
+    tradex: bool,
 ) -> Principal:
     if not api_keys.KEY_TEXT.match(api_key):
         raise ApiError(BAD_API_KEY_FMT)

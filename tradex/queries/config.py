@@ -51,6 +51,7 @@ class ApiConfig:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65_536
     argon2_parallelism: int = 1
+    ws_queue_max: int = 1_000  # messages queued for one WebSocket client before it is dropped
     master_key_path: Path = field(default_factory=lambda: Path(".stack/api/master.key"))
     rate_limits: tuple[RateLimit, ...] = (
         RateLimit("read", 6_000, 60),
@@ -78,6 +79,7 @@ def load(settings: Settings) -> ApiConfig:
         lockout_s=_int("LOCKOUT_S", 900),
         argon2_time_cost=_int("ARGON2_TIME_COST", 3),
         argon2_memory_kib=_int("ARGON2_MEMORY_KIB", 65_536),
+        ws_queue_max=_int("WS_QUEUE_MAX", 1_000),
         master_key_path=Path(master) if master else settings.stack_dir / "api" / "master.key",
         rate_limits=(
             RateLimit("read", _int("READ_WEIGHT_PER_MIN", 6_000), 60),
@@ -87,4 +89,5 @@ def load(settings: Settings) -> ApiConfig:
     )
     assert config.access_token_ttl_s > 0, "access tokens must live > 0 s"
     assert config.login_failures_max > 0, "login_failures_max must be > 0"
+    assert config.ws_queue_max > 0, "TRADEX_API_WS_QUEUE_MAX must be > 0"
     return config

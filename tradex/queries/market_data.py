@@ -4,10 +4,14 @@ candles from the timescale model, instruments from the reference data both keep.
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from typing import Any
 
+from starlette.responses import Response
+
 from tradex.domain.types import INT64_MAX
+from tradex.projections.redis_read import AsyncMarketReader, Channel
 from tradex.projections.timescale import INTERVALS_BY_NAME
 from tradex.queries import binance_format as fmt
 from tradex.queries import binance_models as bm
@@ -83,17 +87,71 @@ async def exchange_info(call: Call) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def depth(call: Call) -> dict[str, Any]:
+class AnswerCache:
+    """Serialized answers of the hot public reads (depth, ticker), each valid while the
+    read model's sequences it was built from are unchanged: a request reads the market
+    row (one small script) and, when nothing moved, answers the stored bytes without
+    reading and formatting the book again. Bounded (``entries_max``), per worker."""
+
+    def __init__(self, entries_max: int = 4_096) -> None:
+        assert entries_max > 0, entries_max
+        self.entries_max = entries_max
+        self.entries: dict[tuple[Any, ...], tuple[tuple[int, ...], bytes]] = {}
+
+    def get(self, key: tuple[Any, ...], seqs: tuple[int, ...]) -> bytes | None:
+        found = self.entries.get(key)
+        return found[1] if found is not None and found[0] == seqs else None
+
+    def put(self, key: tuple[Any, ...], seqs: tuple[int, ...], body: bytes) -> None:
+        if key not in self.entries and len(self.entries) >= self.entries_max:
+            self.entries.pop(next(iter(self.entries)))
+        self.entries[key] = (seqs, body)
+
+
+CACHE = AnswerCache()
+
+
+def _json(content: Any) -> bytes:
+    return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+async def _seqs(call: Call, instrument_id: int, trades: bool) -> tuple[int, ...] | None:
+    """The book's (and trades') newest sequence as the worker's own followers of the Redis
+    streams know it (no read per request), or None without a fan-out."""
+    fanout = call.services.fanout
+    if fanout is None:
+        return None
+    reader = call.services.market
+
+    async def book_head() -> int:
+        return int((await reader.market(instrument_id)).get("book_seq", 0))
+
+    async def trade_head() -> int:
+        return int((await reader.market(instrument_id)).get("trade_seq", 0))
+
+    book = await fanout.watch(Channel.book(instrument_id), book_head)
+    if not trades:
+        return (book.pos,)
+    return book.pos, (await fanout.watch(Channel.trades(instrument_id), trade_head)).pos
+
+
+async def depth(call: Call) -> Response:
     """The L2 book; ``lastUpdateId`` is its ``book_seq`` (the WebSocket depth updates'
-    sequence)."""
+    sequence). Answered from :data:`CACHE` while the book's sequence is unchanged."""
     params: bm.DepthParams = call.params
     market = await call.services.catalog.market(params.symbol)
-    book = await call.services.market.book(market.instrument_id, depth=params.limit)
-    return {
-        "lastUpdateId": book.book_seq,
-        "bids": [[market.fmt_price(p), market.fmt_qty(q)] for p, q in book.bids],
-        "asks": [[market.fmt_price(p), market.fmt_qty(q)] for p, q in book.asks],
-    }
+    key = ("depth", market.instrument_id, params.limit)
+    seqs = await _seqs(call, market.instrument_id, trades=False)
+    body = None if seqs is None else CACHE.get(key, seqs)
+    if body is None:
+        book = await call.services.market.book(market.instrument_id, depth=params.limit)
+        body = _json({
+            "lastUpdateId": book.book_seq,
+            "bids": [[market.fmt_price(p), market.fmt_qty(q)] for p, q in book.bids],
+            "asks": [[market.fmt_price(p), market.fmt_qty(q)] for p, q in book.asks],
+        })  # fmt: skip
+        CACHE.put(key, (book.book_seq,), body)
+    return Response(body, media_type="application/json")
 
 
 async def trades(call: Call) -> list[dict[str, Any]]:
@@ -142,9 +200,17 @@ async def klines(call: Call) -> list[list[int | str]]:
 
 
 async def ticker_of(call: Call, market: Market) -> dict[str, Any]:
-    reader = call.services.market
+    return await ticker_body(call.services.market, market)
+
+
+async def ticker_body(
+    reader: AsyncMarketReader, market: Market, row: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The 24 h ticker in /api/v3/ticker/24hr's shape (the WebSocket's too); ``row``: the
+    market row when the caller has read it already."""
     ticker = await reader.ticker(market.instrument_id)
-    row = await reader.market(market.instrument_id)
+    if row is None:
+        row = await reader.market(market.instrument_id)
     price = market.fmt_price
     if ticker is None or ticker.volume == 0:
         change = percent = average = "0"
@@ -183,7 +249,16 @@ async def ticker_24hr(call: Call) -> Any:
     or every one as a list."""
     params: bm.TickerParams = call.params
     if params.symbol is not None:
-        return await ticker_of(call, await call.services.catalog.market(params.symbol))
+        market = await call.services.catalog.market(params.symbol)
+        reader = call.services.market
+        key = ("ticker", market.instrument_id)
+        seqs = await _seqs(call, market.instrument_id, trades=True)
+        body = None if seqs is None else CACHE.get(key, seqs)
+        if body is None:
+            row = await reader.market(market.instrument_id)
+            body = _json(await ticker_body(reader, market, row))
+            CACHE.put(key, (int(row.get("book_seq", 0)), int(row.get("trade_seq", 0))), body)
+        return Response(body, media_type="application/json")
     return [await ticker_of(call, m) for m in await call.services.catalog.markets()]
 
 

@@ -22,6 +22,9 @@ from tradex.queries import config as config_module
 from tradex.queries.app import create_app
 
 WORKERS_MAX = 64
+WS_PING_INTERVAL_S = 20.0  # protocol pings to every WebSocket client (heartbeat) ...
+WS_PING_TIMEOUT_S = 20.0  # ... closed when no pong comes back within this
+WS_MESSAGE_BYTES_MAX = 65_536  # a client frame (the gateway refuses JSON over 4 KiB itself)
 
 
 def app_factory() -> Starlette:
@@ -59,6 +62,8 @@ def main(argv: list[str]) -> int:
         uvicorn.run(
             "tradex.queries.service:app_factory", factory=True, host=config.host,
             port=config.port, workers=args.workers, log_level="warning", access_log=False,
+            ws="websockets-sansio", ws_ping_interval=WS_PING_INTERVAL_S,
+            ws_ping_timeout=WS_PING_TIMEOUT_S, ws_max_size=WS_MESSAGE_BYTES_MAX,
         )  # fmt: skip
     finally:
         if os.path.exists(path):

@@ -32,6 +32,7 @@ from tradex.queries.tokens import TokenKeys
 from tradex.schemas.remote import codec_from_settings
 
 POOL_CONNECTIONS_MAX = 10
+REDIS_CONNECTIONS_MAX = 2_048
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Services:
     catalog: Catalog
     accounts: AsyncCommandClient
     reference: AsyncCommandClient
+    fanout: Any = None  # the WebSocket fan-out (ws_fanout.Fanout), set by the app
 
     @classmethod
     async def open(
@@ -63,7 +65,9 @@ class Services:
             postgres.dsn(settings), min_size=1, max_size=POOL_CONNECTIONS_MAX
         )
         assert pool is not None
-        conn = redis_client.async_client(settings)
+        # room for a burst of concurrent requests (redis-py fails beyond its pool; a
+        # blocking pool costs ~6 % of a read's CPU in its wait/notify)
+        conn = redis_client.async_client(settings, max_connections=REDIS_CONNECTIONS_MAX)
         store = AuthStore(pool, schema_name(settings))
         await store.ensure_schema()
         master = master_key.MasterKey(master_key.load_or_create(config.master_key_path))

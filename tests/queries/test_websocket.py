@@ -1,0 +1,493 @@
+"""The WebSocket gateway on the real stack (every stage, the projectors and the API as
+processes): fills reach both traders, public trades and book updates come with
+consecutive sequences, gaps are detected and resynced (TradeX and Binance protocols),
+private channels need authentication and never carry another user's data, a slow consumer
+is dropped while a fast one keeps receiving, bad messages get an error frame."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import socket
+import struct
+import threading
+import time
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from tests.queries.exchange import Exchange, Trader, wait_until
+
+pytestmark = pytest.mark.integration
+
+RECV_TIMEOUT_S = 60.0
+
+
+class Socket:
+    """A plain WebSocket client that keeps what it has read."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self.ws: ClientConnection = connect(url, open_timeout=30, **options).__enter__()
+        self.seen: list[Any] = []
+        self.inbox: list[Any] = []  # read, not yet taken by until()
+
+    def send(self, **message: Any) -> None:
+        self.ws.send(json.dumps(message))
+
+    def recv(self, timeout_s: float = RECV_TIMEOUT_S) -> Any:
+        found = json.loads(self.ws.recv(timeout=timeout_s))
+        self.seen.append(found)
+        return found
+
+    def until(self, check: Any, timeout_s: float = RECV_TIMEOUT_S, what: str = "") -> Any:
+        """The first message (in arrival order) not taken yet that passes ``check``."""
+        for index, message in enumerate(self.inbox):
+            if check(message):
+                return self.inbox.pop(index)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no message {what}; read {self.seen[-5:]}")
+            try:
+                message = self.recv(left)
+            except TimeoutError:
+                continue
+            if check(message):
+                return message
+            self.inbox.append(message)
+
+    def quiet(self, seconds: float) -> list[Any]:
+        """Whatever arrives within ``seconds``."""
+        found = []
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                found.append(self.recv(left))
+            except TimeoutError:
+                break
+        return found
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def ws_url(exchange: Exchange, path: str) -> str:
+    return exchange.url.replace("http://", "ws://") + path
+
+
+def native(exchange: Exchange, **options: Any) -> Socket:
+    return Socket(ws_url(exchange, "/tradex/v1/ws"), **options)
+
+
+def kind(type_: str, channel: str | None = None) -> Any:
+    return lambda m: m.get("type") == type_ and (channel is None or m.get("channel") == channel)
+
+
+def order(trader: Trader, side: str, qty: str, price: str, **extra: Any) -> dict[str, Any]:
+    with trader.http() as http:
+        answer = http.post("/api/v3/order", params={
+            "symbol": "BTCUSD", "side": side, "type": "LIMIT", "timeInForce": "GTC",
+            "quantity": qty, "price": price, **extra})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def cancel(trader: Trader, order_id: int) -> None:
+    with trader.http() as http:
+        answer = http.delete("/api/v3/order", params={"symbol": "BTCUSD", "orderId": order_id})
+    assert answer.status_code == 200, answer.text
+
+
+def funded(exchange: Exchange, name: str, usd: str = "0", btc: str = "0") -> Trader:
+    trader = exchange.register(name)
+    if usd != "0":
+        exchange.deposit(trader.account, "USD", usd)
+    if btc != "0":
+        exchange.deposit(trader.account, "BTC", btc)
+    with trader.http() as http:
+
+        def arrived() -> bool:
+            balances = {b["asset"]: Decimal(b["free"])
+                        for b in http.get("/api/v3/account").json()["balances"]}  # fmt: skip
+            return balances.get("USD", Decimal(0)) == Decimal(usd) and balances.get(
+                "BTC", Decimal(0)
+            ) == Decimal(btc)
+
+        wait_until(arrived, what=f"{name}'s deposits")
+    return trader
+
+
+def rest_book(exchange: Exchange) -> tuple[int, dict[str, str], dict[str, str]]:
+    with exchange.client() as http:
+        body = http.get("/api/v3/depth", params={"symbol": "BTCUSD", "limit": 1000}).json()
+    return body["lastUpdateId"], dict(body["bids"]), dict(body["asks"])
+
+
+def apply(book: dict[str, str], levels: list[list[str]]) -> None:
+    for price, qty in levels:
+        if Decimal(qty) == 0:
+            book.pop(price, None)
+        else:
+            book[price] = qty
+
+
+def test_both_traders_see_their_fill_and_public_updates_are_consecutive(exchange: Exchange) -> None:
+    alice = funded(exchange, "wsalice", usd="10000")
+    bob = funded(exchange, "wsbob", btc="1")
+    a = native(exchange)
+    a.send(op="auth", token=alice.token, id=1)
+    assert a.until(kind("authenticated"))["accountIds"] == [alice.account]
+    for channel in ("fills", "orders", "balances"):
+        a.send(op="subscribe", channel=channel, id=channel)
+        assert a.until(kind("subscribed", channel))["accountId"] == alice.account
+    snapshot = a.until(kind("snapshot", "balances"))
+    assert snapshot["balances"]["USD"] == {"free": "10000.00", "locked": "0.00"}
+    a.send(op="subscribe", channel="book", symbol="BTCUSD", id="b")
+    book = a.until(kind("snapshot", "book"))
+    a.send(op="subscribe", channel="trades", symbol="BTCUSD", id="t")
+    trades_from = a.until(kind("subscribed", "trades"))["seq"]
+
+    key = bob.key(["read"])  # bob authenticates with an API key: a signed timestamp
+    b = native(exchange)
+    stamp = int(time.time() * 1000)
+    signature = hmac.new(key.secret.encode(), f"apiKey={key.key}&timestamp={stamp}".encode(),
+                         hashlib.sha256).hexdigest()  # fmt: skip
+    b.send(op="auth", apiKey=key.key, timestamp=stamp, signature=signature)
+    assert b.until(kind("authenticated"))["accountIds"] == [bob.account]
+    b.send(op="subscribe", channel="fills")
+    b.until(kind("subscribed", "fills"))
+
+    # A Binance client on the same book: stream first, then the REST snapshot.
+    depth = BinanceDepth(exchange, "/ws/btcusd@depth")
+
+    sell = order(bob, "SELL", "0.05", "60000")
+    buy = order(alice, "BUY", "0.03", "60010")
+    fill = a.until(kind("fill"), what="alice's fill")
+    assert (fill["orderId"], fill["price"], fill["qty"]) == (buy["orderId"], "60000", "0.030")
+    assert (fill["side"], fill["liquidity"], fill["fee"], fill["feeAsset"]) == (
+        "BUY", "TAKER", "3.60", "USD")  # fmt: skip
+    theirs = b.until(kind("fill"), what="bob's fill")
+    assert (theirs["orderId"], theirs["liquidity"], theirs["accountId"]) == (
+        sell["orderId"], "MAKER", bob.account)  # fmt: skip
+    trade = a.until(kind("trades"), what="the public trade")
+    assert trade["firstSeq"] == trades_from + 1
+    assert [(t["price"], t["qty"]) for t in trade["trades"]] == [("60000", "0.030")]
+    balances = a.until(lambda m: m.get("type") == "balances"
+                       and m["balances"].get("BTC", {}).get("free") == "0.03000000")  # fmt: skip
+    assert balances["accountId"] == alice.account
+    accepted = [m for m in a.seen if m.get("type") == "order" and m["event"] == "OrderAccepted"]
+    assert [m["orderId"] for m in accepted] == [buy["orderId"]]
+
+    # Book updates since the snapshot: consecutive, and they rebuild the REST book.
+    bids = {p: q for p, q in book["bids"]}
+    asks = {p: q for p, q in book["asks"]}
+    last = book["seq"]
+    target, rest_bids, rest_asks = rest_book(exchange)
+    while last < target:
+        update = a.until(kind("update", "book"), what=f"book updates up to {target}")
+        assert update["firstSeq"] == last + 1, (update, last)
+        apply(bids, update["bids"])
+        apply(asks, update["asks"])
+        last = update["seq"]
+    assert last == target
+    assert (bids, asks) == (rest_bids, rest_asks)
+    assert depth.synced_to(target) == (rest_bids, rest_asks)
+    cancel(bob, sell["orderId"])  # leave the shared book as it was
+    for s in (a, b):
+        s.close()
+    depth.close()
+
+
+class BinanceDepth:
+    """Binance's documented way to keep a local book: buffer the stream, read
+    /api/v3/depth, drop events with u <= lastUpdateId, the first applied one has
+    U <= lastUpdateId + 1 <= u, every next one U == previous u + 1 (else: a gap, resync)."""
+
+    def __init__(self, exchange: Exchange, path: str, combined: bool = False) -> None:
+        self.exchange = exchange
+        self.socket = Socket(ws_url(exchange, path))
+        self.combined = combined
+        self.bids: dict[str, str] = {}
+        self.asks: dict[str, str] = {}
+        self.last = -1
+        self.gaps = 0
+        self.skip_next = False  # drop the next event unread, as a lost message would be
+        self.resync()
+
+    def resync(self) -> None:
+        self.last, self.bids, self.asks = rest_book(self.exchange)
+
+    def step(self, timeout_s: float = RECV_TIMEOUT_S) -> None:
+        event = self.socket.recv(timeout_s)
+        if self.combined:
+            assert event["stream"] == "btcusd@depth", event
+            event = event["data"]
+        assert event["e"] == "depthUpdate" and event["pu"] == event["U"] - 1, event
+        if self.skip_next:
+            self.skip_next = False
+            return
+        if event["u"] <= self.last:
+            return
+        if not event["U"] <= self.last + 1 <= event["u"]:
+            self.gaps += 1  # a gap: start again from the snapshot
+            self.resync()
+            return
+        apply(self.bids, event["b"])
+        apply(self.asks, event["a"])
+        self.last = event["u"]
+
+    def synced_to(self, target: int) -> tuple[dict[str, str], dict[str, str]]:
+        deadline = time.monotonic() + RECV_TIMEOUT_S
+        while self.last < target:
+            assert time.monotonic() < deadline, f"depth stream stuck at {self.last} < {target}"
+            self.step()
+        return self.bids, self.asks
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+def test_a_client_that_misses_an_update_sees_the_gap_and_resyncs(exchange: Exchange) -> None:
+    maker = funded(exchange, "wsgap", usd="1000")
+    s = native(exchange)
+    s.send(op="subscribe", channel="book", symbol="BTCUSD")
+    book = s.until(kind("snapshot", "book"))
+    binance = BinanceDepth(exchange, "/stream?streams=btcusd@depth", combined=True)
+    ids = [order(maker, "BUY", "0.02", str(1000 + 10 * k))["orderId"] for k in range(3)]
+
+    # TradeX protocol: skip the first update; the next one does not follow: resubscribe.
+    first = s.until(kind("update", "book"))
+    assert first["firstSeq"] == book["seq"] + 1
+    second = s.until(kind("update", "book"))
+    assert second["firstSeq"] != book["seq"] + 1, "the skipped update left no gap"
+    s.send(op="unsubscribe", channel="book", symbol="BTCUSD")
+    s.until(kind("unsubscribed"))
+    s.send(op="subscribe", channel="book", symbol="BTCUSD")
+    again = s.until(kind("snapshot", "book"))
+    for order_id in ids:
+        cancel(maker, order_id)
+    bids = dict(again["bids"])
+    asks = dict(again["asks"])
+    target, rest_bids, rest_asks = rest_book(exchange)
+    last = again["seq"]
+    while last < target:
+        update = s.until(kind("update", "book"))
+        assert update["firstSeq"] == last + 1
+        apply(bids, update["bids"])
+        apply(asks, update["asks"])
+        last = update["seq"]
+    assert (bids, asks) == (rest_bids, rest_asks)
+
+    # Binance protocol: lose one event after syncing; the U/u rule sees it, resyncs.
+    binance.synced_to(book["seq"] + 1)
+    binance.skip_next = True
+    ids = [order(maker, "BUY", "0.02", str(2000 + 10 * k))["orderId"] for k in range(3)]
+    for order_id in ids:
+        cancel(maker, order_id)
+    target, rest_bids, rest_asks = rest_book(exchange)
+    assert binance.synced_to(target) == (rest_bids, rest_asks)
+    assert binance.gaps >= 1
+    s.close()
+    binance.close()
+
+
+def test_private_channels_need_auth_and_carry_only_the_callers_data(exchange: Exchange) -> None:
+    dave = funded(exchange, "wsdave", usd="5000", btc="0.5")
+    carol = funded(exchange, "wscarol", usd="100")
+    s = native(exchange)
+    s.send(op="subscribe", channel="fills", id=7)
+    refused = s.until(kind("error"))
+    assert (refused["error"], refused["code"], refused["id"]) == ("UNAUTHORIZED", -1002, 7)
+    s.send(op="auth", token="not-a-token", id=8)
+    assert s.until(kind("error"))["error"] == "TOKEN_INVALID"
+    s.send(op="auth", apiKey="A" * 64, timestamp=int(time.time() * 1000), signature="0" * 64)
+    assert s.until(kind("error"))["code"] in (-2014, -2015)
+    key = carol.key(["read"])
+    stale = int(time.time() * 1000) - 120_000
+    signature = hmac.new(key.secret.encode(), f"apiKey={key.key}&timestamp={stale}".encode(),
+                         hashlib.sha256).hexdigest()  # fmt: skip
+    s.send(op="auth", apiKey=key.key, timestamp=stale, signature=signature)
+    assert s.until(kind("error"))["error"] == "INVALID_TIMESTAMP"
+    s.send(op="auth", apiKey=key.key, timestamp=int(time.time() * 1000), signature="ab" * 32)
+    assert s.until(kind("error"))["error"] == "INVALID_SIGNATURE"
+    s.send(op="ping", id="p")
+    assert s.until(kind("pong"))["id"] == "p"  # still open after refusals
+
+    # carol: asking for dave's account is "not found"; her own channels stay silent
+    # while dave trades.
+    s.send(op="auth", token=carol.token)
+    s.until(kind("authenticated"))
+    s.send(op="subscribe", channel="fills", accountId=dave.account, id=9)
+    refused = s.until(kind("error"))
+    assert (refused["error"], refused["id"]) == ("NOT_FOUND", 9)
+    for channel in ("fills", "orders", "balances"):
+        s.send(op="subscribe", channel=channel)
+        s.until(kind("subscribed", channel))
+    s.until(kind("snapshot", "balances"))
+    d = native(exchange, additional_headers={"Authorization": f"Bearer {dave.token}"})
+    d.send(op="subscribe", channel="fills")
+    d.until(kind("subscribed", "fills"))
+    order(dave, "SELL", "0.01", "55000")
+    order(dave, "BUY", "0.01", "55000")  # trades with itself: two fills, both dave's
+    d.until(kind("fill"))
+    d.until(kind("fill"))
+    leaked = [m for m in s.quiet(2.0) if "accountId" in m]
+    assert leaked == [], leaked
+    # a revoked session cannot subscribe any more
+    with httpx.Client(base_url=exchange.url, timeout=30) as http:
+        out = http.post("/tradex/v1/auth/logout", json={"refreshToken": dave.refresh},
+                        headers={"Authorization": f"Bearer {dave.token}"})  # fmt: skip
+    assert out.status_code == 200, out.text
+    d.send(op="subscribe", channel="orders")
+    assert d.until(kind("error"))["error"] == "TOKEN_INVALID"
+    s.close()
+    d.close()
+
+
+def test_bad_messages_get_an_error_frame(exchange: Exchange) -> None:
+    s = native(exchange)
+    for sent, error in (
+        ("not json", "BAD_MESSAGE"),
+        ("[1, 2]", "BAD_MESSAGE"),
+        ('{"op": "dance"}', "BAD_MESSAGE"),
+        ('{"op": "subscribe", "channel": "gossip", "symbol": "BTCUSD"}', "BAD_CHANNEL"),
+        ('{"op": "subscribe", "channel": "candles:7m", "symbol": "BTCUSD"}', "BAD_CHANNEL"),
+        ('{"op": "subscribe", "channel": "book", "symbol": "NOPE"}', "BAD_SYMBOL"),
+        ('{"op": "subscribe", "channel": "book", "symbol": "BTCUSD", "depth": 0}', "BAD_MESSAGE"),
+        ('{"op": "subscribe", "channel": "book"}', "BAD_MESSAGE"),
+        (json.dumps({"op": "ping", "pad": "x" * 5000}), "BAD_MESSAGE"),
+    ):
+        s.ws.send(sent)
+        found = s.until(kind("error"))
+        assert found["error"] == error, (sent, found)
+    s.send(op="subscribe", channel="ticker", symbol="BTCUSD")
+    s.until(kind("subscribed", "ticker"))
+    s.send(op="subscribe", channel="ticker", symbol="BTCUSD")
+    assert s.until(kind("error"))["error"] == "ALREADY_SUBSCRIBED"
+    s.send(op="unsubscribe", channel="trades", symbol="BTCUSD")
+    assert s.until(kind("error"))["error"] == "NOT_SUBSCRIBED"
+    s.ws.ping().wait(10)  # protocol-level heartbeat answered
+    s.close()
+
+    b = Socket(ws_url(exchange, "/ws"))
+    b.send(method="SUBSCRIBE", params=["btcusd@nonsense"], id=3)
+    assert b.recv()["error"]["code"] == 2
+    b.send(method="SUBSCRIBE", params=["btcusd@trade", "btcusd@kline_1m"], id=4)
+    assert b.recv() == {"result": None, "id": 4}
+    b.send(method="LIST_SUBSCRIPTIONS", id=5)
+    assert b.until(lambda m: m.get("id") == 5)["result"] == ["btcusd@kline_1m", "btcusd@trade"]
+    b.close()
+    bad = Socket(ws_url(exchange, "/ws/btcusd@nonsense"))
+    assert "error" in bad.recv()
+    with pytest.raises(ConnectionClosed) as closed:
+        bad.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+class RawClient:
+    """A WebSocket client on a bare socket with a tiny receive buffer, so that not reading
+    really pushes back on the server (a client library would read into its own buffers)."""
+
+    def __init__(self, exchange: Exchange, path: str) -> None:
+        host, port = exchange.url.removeprefix("http://").split(":")
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect((host, int(port)))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        self.sock.settimeout(60)
+
+    def send(self, **message: Any) -> None:
+        payload = json.dumps(message).encode()
+        assert len(payload) < 126
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[k % 4] for k, b in enumerate(payload))
+        self.sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+
+    def _exactly(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise EOFError("closed without a close frame")
+            data += chunk
+        return data
+
+    def close_frame(self) -> tuple[int, str]:
+        """Read (and drop) frames until the close frame: its code and reason."""
+        while True:
+            first, second = self._exactly(2)
+            length = second & 0x7F
+            if length == 126:
+                length = struct.unpack("!H", self._exactly(2))[0]
+            elif length == 127:
+                length = struct.unpack("!Q", self._exactly(8))[0]
+            payload = self._exactly(length)
+            if first & 0x0F == 0x8:
+                return struct.unpack("!H", payload[:2])[0], payload[2:].decode()
+
+
+def test_a_slow_consumer_is_dropped_and_a_fast_one_keeps_receiving(exchange: Exchange) -> None:
+    """The slow client asks for a lot (ticker snapshots, over and over) and reads nothing:
+    its queue (TRADEX_API_WS_QUEUE_MAX=50 here) fills behind the TCP buffers and it is
+    dropped with the reason, while a fast client on the trades keeps receiving."""
+    seller = funded(exchange, "wsslows", btc="1")
+    buyer = funded(exchange, "wsslowb", usd="100000")
+    order(seller, "SELL", "0.001", "70000")
+    order(buyer, "BUY", "0.001", "70000")  # a trade: the ticker has content
+    with exchange.client() as http:
+        dropped = http.get("/health").json()["websocket"]["dropped"]
+    slow = RawClient(exchange, "/tradex/v1/ws")
+    fast = Socket(ws_url(exchange, "/ws/btcusd@trade"))
+    received: list[int] = []
+    stop = threading.Event()
+
+    def read_fast() -> None:
+        while not stop.is_set():
+            try:
+                received.append(fast.recv(0.5)["t"])
+            except TimeoutError:
+                continue
+
+    reader = threading.Thread(target=read_fast)
+    reader.start()
+    try:
+        for _ in range(1_500):  # ~1 KiB of answers each, none read
+            slow.send(op="subscribe", channel="ticker", symbol="BTCUSD")
+            slow.send(op="unsubscribe", channel="ticker", symbol="BTCUSD")
+        with exchange.client() as http:
+            wait_until(lambda: http.get("/health").json()["websocket"]["dropped"] > dropped,
+                       timeout_s=120, what="the slow client dropped")  # fmt: skip
+        for k in range(8):
+            order(seller, "SELL", "0.001", str(70000 + 10 * k))
+            order(buyer, "BUY", "0.001", str(70000 + 10 * k))
+        with exchange.client() as http:
+            trades = http.get("/api/v3/trades", params={"symbol": "BTCUSD", "limit": 8}).json()
+        last_id = trades[-1]["id"]
+        wait_until(lambda: received and received[-1] >= last_id, what="the fast client's trades")
+    finally:
+        stop.set()
+        reader.join()
+    assert received == list(range(received[0], received[-1] + 1)), "the fast client lost trades"
+    assert len(received) >= 8
+    code, reason = slow.close_frame()
+    assert code == 1008
+    assert reason.startswith("slow consumer"), reason
+    fast.close()
