@@ -139,7 +139,7 @@ def main(argv: list[str]) -> int:
         processor.follower.close()
     print(
         f"accounts/{args.instance}: batches={stats.batches} in={stats.records_in} "
-        f"out={stats.records_out} aborts={stats.aborts} "
+        f"out={stats.records_out} aborts={stats.aborts} {stats.summary()} "
         f"partitions={sorted(processor.partitions_seen)} {processor.stats}",
         flush=True,
     )

@@ -45,6 +45,11 @@ def producer_config(settings: Settings, transactional_id: str | None = None) -> 
         # coordinator still writes that commit's markers (~1-3 ms here); with 20 ms the
         # offsets call then took 25 ms at p90 (2 ms: 8 ms), raising command latency.
         "retry.backoff.ms": 2,
+        # ... and the doubling stops at 25 ms, not librdkafka's 1 s: a stage that begins
+        # its next transaction as soon as the last one commits (adaptive batches) meets
+        # that error most often, and a backoff grown to 1 s stalled a whole stage (seen
+        # in tradex bench e2e: the matcher's transactions took ~1 s for a while).
+        "retry.backoff.max.ms": 25,
     }
     if transactional_id is not None:
         config["transactional.id"] = transactional_id

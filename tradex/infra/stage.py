@@ -112,6 +112,14 @@ class StageStats:
     commit_latency_s_total: float = 0.0
     last_commit_monotonic: float = field(default_factory=time.monotonic)
 
+    def summary(self) -> str:
+        """Records per batch and mean transaction time (begin to commit), for a log line."""
+        batches = max(1, self.batches)
+        return (
+            f"records/batch={self.records_in / batches:.1f} "
+            f"txn_ms_mean={1000 * self.commit_latency_s_total / batches:.1f}"
+        )
+
 
 @dataclass
 class _InFlight:

@@ -277,7 +277,7 @@ def main(argv: list[str]) -> int:
     )
     print(
         f"matcher/{args.instance}: batches={stats.batches} in={stats.records_in} "
-        f"out={stats.records_out} aborts={stats.aborts} snapshots={processor.stats.snapshots} "
+        f"out={stats.records_out} aborts={stats.aborts} {stats.summary()} snapshots={processor.stats.snapshots} "
         f"rebuilt=[{rebuilt}]",
         flush=True,
     )
