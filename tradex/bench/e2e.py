@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import os
 import signal
@@ -158,6 +159,7 @@ class Watcher:
         self.acked: dict[str, float] = {}  # command id -> read back (perf_counter s)
         self.traded: dict[int, float] = {}  # taker order id -> its first trade read back
         self.waits: list[tuple[str, int, threading.Event, list[float]]] = []
+        self.releases: list[tuple[float, int]] = []  # (read back, HoldReleased so far)
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.error: BaseException | None = None
@@ -189,6 +191,8 @@ class Watcher:
                 with self.lock:
                     for name, rows in found.items():
                         self.counts[name] += len(rows)
+                    if len(found["HoldReleased"]):
+                        self.releases.append((now, self.counts["HoldReleased"]))
                     for name, target, event, at in self.waits:
                         if not event.is_set() and self.counts[name] >= target:
                             at.append(now)
@@ -348,12 +352,7 @@ class Pipeline:
         released_before = watcher.counts["HoldReleased"]
         started = time.perf_counter()
         for _command_id, value, key in encoded:
-            while True:
-                try:
-                    self.producer.produce(self.topic, value, key)
-                    break
-                except BufferError:
-                    self.producer.poll(0.01)
+            self._produce(value, key)
         self.producer.flush(60)
         sent_s = time.perf_counter() - started
         done = watcher.wait("HoldReleased", released_before + len(encoded), DRAIN_S_MAX)
@@ -384,6 +383,66 @@ class Pipeline:
             engine_bytes=round(sizes[ENGINE_EVENTS][1]),
             settlement_bytes=round(sizes[SETTLEMENTS][1]),
         )
+
+    def failover(
+        self, rate: int, seconds: float, kill_at_s: float, kill: Callable[[], None]
+    ) -> dict[str, Any]:
+        """Orders at ``rate``/s for ``seconds``; ``kill()`` (a broker) at ``kill_at_s``.
+        The pause: the longest time without a completed order (HoldReleased read back)
+        after the kill. Throughput (completed orders/s) before the kill, from the kill
+        to the end of the pause, and after it to the end of the feed."""
+        watcher = self.watcher
+        assert watcher is not None, "start() first"
+        assert 0 < kill_at_s < seconds, (kill_at_s, seconds)
+        encoded = self.encoded(max(1, round(rate * seconds / 2)), seed=4)
+        released_before = watcher.counts["HoldReleased"]
+        interval_s = 1.0 / rate
+        started = time.perf_counter()
+        killed_at = 0.0
+        for index, (_command_id, value, key) in enumerate(encoded):
+            target = started + index * interval_s
+            if not killed_at and target - started >= kill_at_s:
+                killed_at = time.perf_counter()
+                kill()
+            while (now := time.perf_counter()) < target:
+                time.sleep(min(target - now, 0.001))
+            self._produce(value, key)
+            self.producer.poll(0)
+        feed_end = time.perf_counter()
+        self.producer.flush(60)
+        done = watcher.wait("HoldReleased", released_before + len(encoded), DRAIN_S_MAX)
+        with watcher.lock:
+            points = [(t, n - released_before) for t, n in watcher.releases if t >= started]
+        times = [killed_at] + [t for t, _n in points if t > killed_at]
+        gaps = [(b - a, a) for a, b in itertools.pairwise(times)]
+        pause_s, pause_from = max(gaps) if gaps else (done - killed_at, killed_at)
+        pause_end = pause_from + pause_s
+
+        def completed(t: float) -> int:
+            found = [n for at, n in points if at <= t]
+            return found[-1] if found else 0
+
+        def per_s(a: float, b: float) -> float | None:
+            return round((completed(b) - completed(a)) / (b - a), 1) if b > a else None
+
+        return {
+            "orders": len(encoded), "rate": rate, "seconds": seconds,
+            "kill_at_s": round(killed_at - started, 2),
+            "failover_pause_s": round(pause_s, 2),
+            "pause_began_s_after_kill": round(pause_from - killed_at, 2),
+            "orders_per_s_before": per_s(started + 2.0, killed_at),
+            "orders_per_s_during": per_s(killed_at, pause_end),
+            "orders_per_s_after": per_s(pause_end, max(feed_end, pause_end)),
+            "drained_s_after_feed": round(done - feed_end, 2),
+        }  # fmt: skip
+
+    def _produce(self, value: bytes, key: bytes) -> None:
+        while True:
+            try:
+                self.producer.produce(self.topic, value, key)
+                return
+            except BufferError:
+                self.producer.poll(0.01)
 
     def close(self) -> list[int]:
         codes = [_stop(p) for p in self.processes]
@@ -503,6 +562,67 @@ def delete_topics(settings: Settings) -> None:
             future.result()
 
 
+THREE_BROKER_TARGETS = {"ack_p99_ms": 500, "failover_pause_s": 10}
+
+
+def three_brokers(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
+    """A fresh local 3-broker cluster (RF 3, min ISR 2) of its own (own stack dir, own
+    ports, stopped and wiped after): order→ack at ``--rate`` (100/s), then a steady feed
+    during which one broker is SIGKILLed."""
+    from tradex.infra import stack as stack_module
+
+    base = settings_module.load()
+    port_base = args.port_base
+    cluster = dataclasses.replace(
+        base, stack_dir=work_dir / "stack-3", kafka_port_base=port_base, kafka_brokers=3,
+        kafka_bootstrap=",".join(f"127.0.0.1:{port_base + 10 * i}" for i in range(3)),
+    )  # fmt: skip
+    token = uuid.uuid4().hex[:8]
+    settings = dataclasses.replace(
+        base, kafka_bootstrap=cluster.kafka_bootstrap, kafka_brokers=3,
+        topic_prefix=f"bench-e2e-{token}-",
+    )  # fmt: skip
+    seconds = args.latency_seconds or (5.0 if args.quick else 30.0)
+    failover_s = 12.0 if args.quick else 40.0
+    report: dict[str, Any] = {"problems": []}
+    pipeline: Pipeline | None = None
+    started = time.monotonic()
+    try:
+        health = stack_module.up(cluster, brokers=3, only=["kafka"], timeout_s=300)
+        report["stack_up_s"] = round(time.monotonic() - started, 1)
+        report["stack"] = health[0].detail
+        print(f"e2e --brokers 3: {health[0].detail}, up in {report['stack_up_s']} s")
+        pipeline = Pipeline(settings, args.accounts, work_dir, args.batch_wait_ms)
+        pipeline.start()
+        lat = report["latency"] = pipeline.latency(args.rate, seconds)
+        print(f"  latency at {args.rate:,} orders/s, {lat['orders']:,} orders: order→ack p50 "
+              f"{lat['ack_p50_ms']} ms p99 {lat['ack_p99_ms']} ms; order→trade p50 "
+              f"{lat['trade_p50_ms']} ms p99 {lat['trade_p99_ms']} ms")  # fmt: skip
+        victim = cluster.stack_dir / "run" / "kafka-2.pid"
+
+        def kill() -> None:
+            pid = int(victim.read_text().split()[0])
+            print(f"  SIGKILL broker 2 (pid {pid})", flush=True)
+            os.kill(pid, signal.SIGKILL)
+
+        fail = report["failover"] = pipeline.failover(args.rate, failover_s, failover_s / 3, kill)
+        print(f"  failover at {args.rate}/s: pause {fail['failover_pause_s']} s; completed "
+              f"orders/s before {fail['orders_per_s_before']}, during "
+              f"{fail['orders_per_s_during']}, after {fail['orders_per_s_after']}")  # fmt: skip
+        counts = pipeline.watcher.counts if pipeline.watcher else {}
+        if counts.get("HoldReleased") != pipeline.placed:
+            report["problems"].append(
+                f"{counts.get('HoldReleased')} HoldReleased for {pipeline.placed} orders"
+            )
+    finally:
+        if pipeline is not None:
+            codes = pipeline.close()
+            if any(code not in (0, -signal.SIGTERM) for code in codes):
+                report["problems"].append(f"stage exit codes {codes}")
+        stack_module.down(cluster, wipe=True)
+    return report
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="tradex bench e2e", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
@@ -515,7 +635,20 @@ def main(argv: list[str]) -> int:
         help="run the stages with fixed batches (wait up to MS to fill; default adaptive)",
     )  # fmt: skip
     parser.add_argument("--no-raw", action="store_true", help="skip the raw chain")
+    parser.add_argument(
+        "--brokers", type=int, choices=(1, 3), default=1,
+        help="3: on a fresh local 3-broker cluster of its own (latency at 100 orders/s "
+        "and a broker SIGKILLed mid-run) instead of the shared 1-broker stack",
+    )  # fmt: skip
+    parser.add_argument(
+        "--port-base", type=positive_int, default=28092,
+        help="--brokers 3: the cluster's first client port (nodes at +10, +20)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.brokers == 3:
+        if "--rate" not in " ".join(argv):
+            args.rate = 100
+        return main_three(args)
     orders = args.orders or (4_000 if args.quick else 60_000)
     seconds = args.latency_seconds or (3.0 if args.quick else 20.0)
     if args.accounts < 2:
@@ -603,3 +736,36 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main(sys.argv[1:]))
+
+
+def main_three(args: argparse.Namespace) -> int:
+    work_dir = Path(tempfile.mkdtemp(prefix="tradex-bench-e2e3-"))
+    load_before = os.getloadavg()[0]
+    report = three_brokers(args, work_dir)
+    lat, fail = report.get("latency", {}), report.get("failover", {})
+    problems = report["problems"]
+    result = {
+        "bench": "e2e",
+        "ok": not problems and bool(lat) and bool(fail),
+        "figures": {
+            "brokers": 3,
+            "ack_p50_ms": lat.get("ack_p50_ms"),
+            "ack_p99_ms": lat.get("ack_p99_ms"),
+            "trade_p99_ms": lat.get("trade_p99_ms"),
+            "failover_pause_s": fail.get("failover_pause_s"),
+            "orders_per_s_before": fail.get("orders_per_s_before"),
+            "orders_per_s_during": fail.get("orders_per_s_during"),
+            "orders_per_s_after": fail.get("orders_per_s_after"),
+            "stack_up_s": report.get("stack_up_s"),
+        },
+        "targets": THREE_BROKER_TARGETS,
+        "failover": fail,
+        "cores": os.cpu_count() or 1,
+        "notes": (
+            f"fresh local 3-broker cluster (RF 3, min ISR 2; {report.get('stack')}); latency at "
+            f"{args.rate}/s; broker 2 SIGKILLed a third into the failover feed; load average "
+            f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after; problems: {problems[:3]}"
+        ),
+    }
+    print(json.dumps(result))
+    return 0 if result["ok"] else 1
