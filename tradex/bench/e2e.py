@@ -54,7 +54,12 @@ import numpy as np
 from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient
 
-from tradex.bench.exchange_log import INSTRUMENTS, funding, reference_commands
+from tradex.bench.exchange_log import (
+    INSTRUMENTS,
+    funding,
+    reference_commands,
+    wait_reference_applied,
+)
 from tradex.bench.raw_chain import (
     RAW_COMMANDS,
     RAW_EVENTS,
@@ -82,7 +87,6 @@ from tradex.log.topics import (
     ENGINE_EVENTS,
     ORDER_REQUESTS,
     REFERENCE_COMMANDS,
-    REFERENCE_GROUP,
     SETTLEMENTS,
     ensure_account_topics,
     ensure_matcher_topics,
@@ -278,13 +282,7 @@ class Pipeline:
             ["run", "matcher", "--instance", "bench", *batching],
         ):
             self.processes.append(_spawn(settings, words, self.work_dir / f"{words[1]}.log"))
-        deadline = time.monotonic() + READY_S_MAX
-        with KafkaLog(settings, bulk=False) as log:
-            while log.committed(REFERENCE_GROUP, REFERENCE_COMMANDS).get(0, -1) < len(reference):
-                self._check_alive()
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the reference processor did not apply the reference data")
-                time.sleep(0.1)
+        wait_reference_applied(settings, len(reference), READY_S_MAX)
         fund = funding(self.accounts)
         produce_sync(settings, self.topic,
                      [(account_key(c.account_id), encode_command(codec, c)) for c in fund])  # fmt: skip
