@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from confluent_kafka import Message
 
-from tradex.bench.e2e import _schema_ids, _wire_ids, main, order_pairs
+from tradex.bench.e2e import main
+from tradex.bench.pipeline import _schema_ids, _wire_ids, order_pairs
 from tradex.bench.raw_chain import RAW_ENGINE, RAW_SETTLEMENTS, ChainSpec, RawAccounts, RawMatcher
 from tradex.domain import OrderKind, Side
 from tradex.infra.settings import load
