@@ -62,6 +62,9 @@ DeliveryCallback = Callable[[KafkaError | None, Message], None]
 batch_records_max = 5_000  # input records per transaction
 batch_wait_ms_max = 20  # fixed mode: how long a batch may wait to fill
 gather_step_s = 0.001  # adaptive mode: one wait for more records while a commit runs
+# ... at most this many waits per batch: a commit is bounded by transaction_call_timeout_s
+# (30 s = 30,000 waits of 1 ms); past this bound something is broken, not slow.
+gather_steps_max = 1_000_000
 idle_poll_s = 0.05  # how long one wait for a first record lasts (then stop/idle checks)
 call_retries_max = 10  # retriable errors on one transactional call before giving up
 transaction_call_timeout_s = 30.0
@@ -315,8 +318,7 @@ class TransactionalStage:
             if not busy and len(batch) == had:
                 break  # committed (or nothing in flight) and nothing more is there: go
             steps += 1
-            # Bounded by the in-flight commit, itself bounded by transaction_call_timeout_s.
-            assert steps < 10_000_000, "gathering never ended"
+            assert steps < gather_steps_max, "gathering never ended"
         return batch
 
     def _take(self, timeout_s: float, batch: list[Message], rebalances: int) -> bool:
