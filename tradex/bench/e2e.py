@@ -1,5 +1,6 @@
-"""``tradex bench e2e``: whole order trips through the live pipeline, beside the raw Kafka
-chain of the same shape, on the local Kafka.
+"""``tradex bench e2e``: order trips through the live pipeline beside the raw Kafka chain.
+
+On the local Kafka: the pipeline and, in the same run, the raw chain of the same shape.
 
     tradex bench e2e                  # 60k orders + 20 s at 1,000 orders/s + the raw chain
     tradex bench e2e --quick          # smoke run
