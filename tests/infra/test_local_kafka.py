@@ -94,7 +94,12 @@ def _high_watermark(consumer: Consumer, tp: TopicPartition) -> int:
             _, high = consumer.get_watermark_offsets(tp, timeout=10)
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
-            waiting = error.retriable() or error.code() == KafkaError.OFFSET_NOT_AVAILABLE
+            # A restarted cluster elects leaders a moment after it answers metadata.
+            waiting = error.retriable() or error.code() in (
+                KafkaError.OFFSET_NOT_AVAILABLE,
+                KafkaError.NOT_LEADER_FOR_PARTITION,
+                KafkaError.LEADER_NOT_AVAILABLE,
+            )
             if not waiting or time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
