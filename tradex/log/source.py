@@ -271,6 +271,8 @@ LEADER_MOVING = frozenset(
         KafkaError.NOT_LEADER_FOR_PARTITION,
         KafkaError.LEADER_NOT_AVAILABLE,
         KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._UNKNOWN_PARTITION,  # metadata refreshed while no broker leads it
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
     }
 )
 
@@ -314,7 +316,8 @@ class KafkaLog(LogSource):
         died) the question is asked again — up to ``WATERMARK_ATTEMPTS_MAX`` times, each
         waiting ``WATERMARK_TIMEOUT_S`` — instead of failing the caller: seen in
         ``tradex bench e2e --brokers 3``, an account processor's reference catch-up timed
-        out once against the killed leader and the process exited."""
+        out against the killed leader, or found the partition leaderless ("unknown
+        partition"), and the process exited."""
         place = TopicPartition(self.settings.topic(topic), partition)
         for attempt in range(WATERMARK_ATTEMPTS_MAX):
             try:
