@@ -84,6 +84,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.bench.matcher_service",
         "the matcher alone on Kafka: order requests/s from a preloaded backlog",
     ),
+    ("bench", "e2e"): (
+        "tradex.bench.e2e",
+        "order trips through the live pipeline vs the raw Kafka chain",
+    ),
     ("bench", "projections"): (
         "tradex.bench.projections",
         "read models: rebuild speed per store vs eventsourcing, lag under load",

@@ -96,3 +96,36 @@ def test_kill_9_while_processing_a_backlog(settings: Settings) -> None:
     assert _records_in(restarted) > 0, "killed after the backlog was done: nothing tested"
     check_exactly_once(settings, PARTITIONS, ACCOUNTS, commands)
     _check_snapshot_restore(settings)
+
+
+def test_kill_9_under_light_load(settings: Settings) -> None:
+    """Adaptive batches at a trickle (a transaction per command or two): kill -9 while
+    commands keep arriving one by one, restart, every effect exactly once."""
+    load_reference(settings, ACCOUNTS, PARTITIONS)
+    commands = workload(ACCOUNTS, PARTITIONS, 300, seed=11)
+    env = dict(os.environ, TRADEX_TOPIC_PREFIX=settings.topic_prefix)
+    argv = [
+        sys.executable, "-m", "tradex.cli", "run", "accounts", "--instance", "light",
+        "--partitions", str(PARTITIONS), *OPTIONS,
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        argv, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        for index, command in enumerate(commands):  # in order: order ids are offsets
+            send(settings, [command])  # acknowledged one by one: ~100-200 commands/s
+            if index == 150:
+                deadline = time.monotonic() + 90
+                while _events_end(settings) < 50 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert process.poll() is None, "the processor exited before it was killed"
+                process.send_signal(signal.SIGKILL)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    restarted = run_accounts_process(settings, PARTITIONS, "light", extra=OPTIONS)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    assert _records_in(restarted) > 0, "nothing left for the restarted processor: not tested"
+    check_exactly_once(settings, PARTITIONS, ACCOUNTS, commands)

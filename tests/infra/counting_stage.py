@@ -5,7 +5,8 @@ Input ``count-in`` (2 partitions) → output ``count-out`` (same partition). Eac
 state rebuilt from ``count-out`` on assignment, so a lost, duplicated or reordered effect
 after a crash shows as a gap, a repeat or a jump.
 
-Usage: python -m tests.infra.counting_stage INSTANCE BATCHES_MAX
+Usage: python -m tests.infra.counting_stage INSTANCE BATCHES_MAX [BATCH_WAIT_MS]
+(without BATCH_WAIT_MS: adaptive batches; with it: the fixed mode).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class CountingProcessor:
 def main() -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     instance, batches_max = sys.argv[1], int(sys.argv[2])
+    batch_wait_ms = int(sys.argv[3]) if len(sys.argv) > 3 else None
     settings = load()
     stage = TransactionalStage(
         settings,
@@ -63,6 +65,7 @@ def main() -> int:
         processor=CountingProcessor(settings),
         transactional_id=settings.topic(f"counting-{instance}"),
         batch_records=50,
+        batch_wait_ms=batch_wait_ms,
     )
     stats = stage.run(batches_max=batches_max, idle_s_max=3.0)
     print(f"batches={stats.batches} in={stats.records_in} out={stats.records_out}")

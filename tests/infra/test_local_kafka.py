@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from tradex.infra import stack as stack_module
-from tradex.infra.local_kafka import LocalKafka, new_cluster_id
+from tradex.infra.local_kafka import LocalKafka, jit_flags, new_cluster_id
 from tradex.infra.local_process import StackError, pid_alive, wait_until
 from tradex.infra.settings import Settings, load
 
@@ -94,7 +94,12 @@ def _high_watermark(consumer: Consumer, tp: TopicPartition) -> int:
             _, high = consumer.get_watermark_offsets(tp, timeout=10)
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
-            waiting = error.retriable() or error.code() == KafkaError.OFFSET_NOT_AVAILABLE
+            # A restarted cluster elects leaders a moment after it answers metadata.
+            waiting = error.retriable() or error.code() in (
+                KafkaError.OFFSET_NOT_AVAILABLE,
+                KafkaError.NOT_LEADER_FOR_PARTITION,
+                KafkaError.LEADER_NOT_AVAILABLE,
+            )
             if not waiting or time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
@@ -201,3 +206,14 @@ def test_a_stack_dir_keeps_its_broker_count(tmp_path: Path) -> None:
     with pytest.raises(StackError, match="3-broker cluster, not 1"):
         LocalKafka(settings, 1).start()
     assert sorted(p.name for p in kafka_dir.iterdir()) == ["cluster.json"]
+
+
+def test_the_jit_is_c1_only_for_a_local_cluster_and_full_for_one_broker(tmp_path: Path) -> None:
+    assert jit_flags(3, "auto") == ["-XX:TieredStopAtLevel=1"]
+    assert jit_flags(1, "auto") == []
+    assert jit_flags(1, "c1") == ["-XX:TieredStopAtLevel=1"]
+    assert jit_flags(3, "full") == []
+    with pytest.raises(ValueError, match="TRADEX_KAFKA_JIT"):
+        jit_flags(3, "c2")
+    command = LocalKafka(_settings(tmp_path, 29092, 3), 3)._java_broker()
+    assert "-XX:TieredStopAtLevel=1" in command or os.environ.get("TRADEX_KAFKA_JIT") == "full"

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 
 import pytest
+from confluent_kafka import Producer
 
-from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync
+from tests.infra.counting_stage import CountingProcessor
+from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync, producer_config
 from tradex.infra.settings import REPO_ROOT, Settings
+from tradex.infra.stage import TransactionalStage
 from tradex.log.source import KafkaLog
 
 pytestmark = pytest.mark.integration
@@ -18,10 +24,12 @@ pytestmark = pytest.mark.integration
 records_per_partition = 400
 
 
-def _run_stage(settings: Settings, instance: str, batches_max: int, fault: str = "") -> int:
+def _run_stage(
+    settings: Settings, instance: str, batches_max: int, fault: str = "", mode: tuple[str, ...] = ()
+) -> int:
     env = dict(os.environ, TRADEX_TOPIC_PREFIX=settings.topic_prefix, TRADEX_FAULT=fault)
     result = subprocess.run(
-        [sys.executable, "-m", "tests.infra.counting_stage", instance, str(batches_max)],
+        [sys.executable, "-m", "tests.infra.counting_stage", instance, str(batches_max), *mode],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -45,24 +53,123 @@ def _input_offsets(settings: Settings, partition: int) -> list[int]:
         return [r.offset for r in log.read("count-in", partition)]
 
 
-@pytest.mark.parametrize("fault", ["after_produce:3", "before_commit:2"])
-def test_crash_mid_transaction_loses_and_duplicates_nothing(settings: Settings, fault: str) -> None:
+def _check_exactly_once(settings: Settings) -> None:
+    for partition in (0, 1):
+        out = _outputs(settings, partition)
+        in_offsets = _input_offsets(settings, partition)
+        assert [offset for offset, _ in out] == in_offsets, "lost, duplicated or reordered effects"
+        assert [count for _, count in out] == list(range(1, len(in_offsets) + 1))
+
+
+@pytest.mark.parametrize(
+    ("fault", "mode"),
+    [("after_produce:3", ()), ("before_commit:2", ()), ("before_commit:2", ("20",))],
+    ids=["after_produce-adaptive", "before_commit-adaptive", "before_commit-fixed"],
+)
+def test_crash_mid_transaction_loses_and_duplicates_nothing(
+    settings: Settings, fault: str, mode: tuple[str, ...]
+) -> None:
     ensure_topics(settings, {"count-in": TopicSpec(2), "count-out": TopicSpec(2)})
     records = [
         (f"key-{i % 7}".encode(), f"v{i}".encode()) for i in range(2 * records_per_partition)
     ]
     produce_sync(settings, settings.topic("count-in"), records)
 
-    assert _run_stage(settings, "a", batches_max=1_000, fault=fault) == 137
+    assert _run_stage(settings, "a", batches_max=1_000, fault=fault, mode=mode) == 137
     # Restarted with the same transactional.id: the open transaction is aborted, state rebuilt.
     # Two more lives: one stopped cleanly after a few batches, one that runs until idle.
-    assert _run_stage(settings, "a", batches_max=3) == 0
-    assert _run_stage(settings, "a", batches_max=1_000) == 0
-    for partition in (0, 1):
-        out = _outputs(settings, partition)
-        in_offsets = _input_offsets(settings, partition)
-        assert [offset for offset, _ in out] == in_offsets, "lost, duplicated or reordered effects"
-        assert [count for _, count in out] == list(range(1, len(in_offsets) + 1))
+    assert _run_stage(settings, "a", batches_max=3, mode=mode) == 0
+    assert _run_stage(settings, "a", batches_max=1_000, mode=mode) == 0
+    _check_exactly_once(settings)
+
+
+class _Trickle:
+    """Records into count-in at a steady light rate, on a thread, until stopped."""
+
+    def __init__(self, settings: Settings, per_s: float) -> None:
+        self.settings = settings
+        self.interval_s = 1.0 / per_s
+        self.sent = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        producer = Producer(producer_config(self.settings))
+        topic = self.settings.topic("count-in")
+        while not self.stop.is_set():
+            producer.produce(topic, f"v{self.sent}".encode(), f"key-{self.sent % 5}".encode())
+            producer.flush(10)
+            self.sent += 1
+            time.sleep(self.interval_s)
+
+    def __enter__(self) -> _Trickle:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
+def test_adaptive_batches_commit_at_once_when_idle_and_grow_under_load(
+    settings: Settings,
+) -> None:
+    """Light load: (nearly) one transaction per record; a burst: far fewer transactions
+    than records (batches grow while a commit runs). Exactly once throughout."""
+    ensure_topics(settings, {"count-in": TopicSpec(2), "count-out": TopicSpec(2)})
+    stage = TransactionalStage(
+        settings,
+        group_id=settings.topic("counting"),
+        input_topics=[settings.topic("count-in")],
+        processor=CountingProcessor(settings),
+        transactional_id=settings.topic("counting-inproc"),
+    )
+    stop = threading.Event()
+    runner = threading.Thread(target=stage.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        with _Trickle(settings, per_s=10) as trickle:
+            while trickle.sent < 30:
+                time.sleep(0.05)
+        light_sent = trickle.sent
+        _wait_for(lambda: stage.stats.records_in >= light_sent, 60)
+        light_batches = stage.stats.batches
+        # 100 ms apart and commits of ~10-30 ms: nearly every record is its own batch (a
+        # commit slowed past 100 ms by a busy machine may merge two).
+        assert light_batches >= 0.5 * light_sent, (light_batches, light_sent)
+        burst = [(f"key-{i % 7}".encode(), f"b{i}".encode()) for i in range(20_000)]
+        produce_sync(settings, settings.topic("count-in"), burst)
+        _wait_for(lambda: stage.stats.records_in >= light_sent + len(burst), 120)
+        burst_batches = stage.stats.batches - light_batches
+        assert burst_batches <= len(burst) / 20, f"{burst_batches} batches for the burst"
+    finally:
+        stop.set()
+        runner.join(timeout=60)
+    _check_exactly_once(settings)
+
+
+def _wait_for(condition: Callable[[], bool], limit_s: float) -> None:
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_kill_9_under_light_load_loses_and_duplicates_nothing(settings: Settings) -> None:
+    """Adaptive batches at a light rate (a transaction per record or two), SIGKILLed
+    mid-stream while records keep coming, restarted: every effect exactly once."""
+    ensure_topics(settings, {"count-in": TopicSpec(2), "count-out": TopicSpec(2)})
+    env = dict(os.environ, TRADEX_TOPIC_PREFIX=settings.topic_prefix, TRADEX_FAULT="")
+    command = [sys.executable, "-m", "tests.infra.counting_stage", "light", "1000000"]
+    with _Trickle(settings, per_s=100) as trickle:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stderr=subprocess.DEVNULL)
+        _wait_for(lambda: len(_outputs(settings, 0)) + len(_outputs(settings, 1)) >= 60, 90)
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(timeout=30) == -signal.SIGKILL
+        time.sleep(0.3)  # more records arrive while it is down
+    assert trickle.sent > 60
+    assert _run_stage(settings, "light", batches_max=1_000_000) == 0
+    _check_exactly_once(settings)
 
 
 def test_a_member_joining_mid_stream_rebalances_without_loss_or_duplicates(
@@ -82,8 +189,4 @@ def test_a_member_joining_mid_stream_rebalances_without_loss_or_duplicates(
     second = subprocess.Popen([*command, "b", "100000"], cwd=REPO_ROOT, env=env)
     assert first.wait(timeout=240) == 0
     assert second.wait(timeout=240) == 0
-    for partition in (0, 1):
-        out = _outputs(settings, partition)
-        in_offsets = _input_offsets(settings, partition)
-        assert [offset for offset, _ in out] == in_offsets, "lost, duplicated or reordered effects"
-        assert [count for _, count in out] == list(range(1, len(in_offsets) + 1))
+    _check_exactly_once(settings)

@@ -46,6 +46,7 @@ from tradex.log.topics import (
     ENGINE_EVENTS,
     ORDER_REQUESTS,
     REFERENCE_COMMANDS,
+    REFERENCE_GROUP,
     ensure_account_topics,
     ensure_matcher_topics,
 )
@@ -219,3 +220,14 @@ def write_market_log(
         say(f"  log: +{orders:,} orders in {time.monotonic() - started:.1f} s; "
             f"{sum(counts.values()):,} events so far ({counts})")  # fmt: skip
     raise RuntimeError(f"fewer than {events_min} events after {ROUNDS_MAX} rounds")
+
+
+def wait_reference_applied(settings: Settings, commands: int, limit_s: float) -> None:
+    """Until the reference processor has committed ``commands`` reference commands: an
+    account processor that sees a deposit before its account is open rejects it."""
+    deadline = time.monotonic() + limit_s
+    with KafkaLog(settings, bulk=False) as log:
+        while log.committed(REFERENCE_GROUP, REFERENCE_COMMANDS).get(0, -1) < commands:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the reference processor did not apply {commands} commands")
+            time.sleep(0.1)

@@ -37,10 +37,10 @@ from tradex.schemas.remote import codec_from_settings
 
 log = logging.getLogger("tradex.accounts")
 
-# A batch waits at most this long to fill. Under load batches fill at once; at low rates a
-# transaction commit (several broker round trips) dominates, and the batch waiting for it
-# fills meanwhile, so a short wait costs little and saves latency.
-BATCH_WAIT_MS_DEFAULT = 5
+# None: batches adapt to load (tradex.infra.stage): a batch is what arrived while the
+# previous transaction committed. A number: the fixed mode (each batch waits up to that
+# many ms to fill after its first record), kept for comparison.
+BATCH_WAIT_MS_DEFAULT: int | None = None
 
 
 def build(
@@ -49,7 +49,7 @@ def build(
     instance: str,
     partitions: int,
     batch_records: int = batch_records_max,
-    batch_wait_ms: int = BATCH_WAIT_MS_DEFAULT,
+    batch_wait_ms: int | None = BATCH_WAIT_MS_DEFAULT,
     snapshot_events: int = SNAPSHOT_EVENTS_DEFAULT,
     use_snapshots: bool = True,
     compiled: bool = True,
@@ -93,7 +93,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="exit after S seconds without input (catch-up runs, tests)",
     )  # fmt: skip
     parser.add_argument("--batch-records", type=positive_int, default=batch_records_max)
-    parser.add_argument("--batch-wait-ms", type=positive_int, default=BATCH_WAIT_MS_DEFAULT)
+    parser.add_argument(
+        "--batch-wait-ms", type=non_negative_int, default=BATCH_WAIT_MS_DEFAULT, metavar="MS",
+        help="fixed batches: wait up to MS for a batch to fill (default: adaptive batches)",
+    )  # fmt: skip
     parser.add_argument(
         "--snapshot-events", type=non_negative_int, default=SNAPSHOT_EVENTS_DEFAULT,
         help="events of a partition between snapshots; 0: never write snapshots",
@@ -136,7 +139,7 @@ def main(argv: list[str]) -> int:
         processor.follower.close()
     print(
         f"accounts/{args.instance}: batches={stats.batches} in={stats.records_in} "
-        f"out={stats.records_out} aborts={stats.aborts} "
+        f"out={stats.records_out} aborts={stats.aborts} {stats.summary()} "
         f"partitions={sorted(processor.partitions_seen)} {processor.stats}",
         flush=True,
     )

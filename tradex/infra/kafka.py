@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # process that never comes back blocks read_committed readers of its partitions briefly.
 transaction_timeout_ms = 15_000
 admin_timeout_s = 30.0
+FETCH_QUEUE_BACKOFF_MS = 10  # see consumer_config
 metadata_poll_s = 0.05
 
 
@@ -44,6 +45,11 @@ def producer_config(settings: Settings, transactional_id: str | None = None) -> 
         # coordinator still writes that commit's markers (~1-3 ms here); with 20 ms the
         # offsets call then took 25 ms at p90 (2 ms: 8 ms), raising command latency.
         "retry.backoff.ms": 2,
+        # ... and the doubling stops at 25 ms, not librdkafka's 1 s: a stage that begins
+        # its next transaction as soon as the last one commits (adaptive batches) meets
+        # that error most often, and a backoff grown to 1 s stalled a whole stage (seen
+        # in tradex bench e2e: the matcher's transactions took ~1 s for a while).
+        "retry.backoff.max.ms": 25,
     }
     if transactional_id is not None:
         config["transactional.id"] = transactional_id
@@ -61,7 +67,16 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
         "isolation.level": "read_committed",
         # Range keeps co-partitioned topics (same key, same partition count) on one member.
         "partition.assignment.strategy": "range",
+        # The broker answers a fetch as soon as one byte is there (fetch.min.bytes 1), or
+        # after this long with nothing: an idle consumer sees a new record within ~10 ms.
         "fetch.wait.max.ms": 10,
+        # Once queued.min.messages records wait in the local queue, librdkafka stops
+        # fetching for fetch.queue.backoff.ms (default 1,000 ms). A stage that drains its
+        # queue fast then sat idle for up to a second, and the stages after it too: a
+        # 3-stage transactional pass-through chain went from ~14k to ~21k "orders"/s at
+        # 10 ms (docs/processors.md). Not in librdkafka < 2.1 (the C reader of
+        # tradex.log.native_tail drops it and raises queued.min.messages instead).
+        "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
         "session.timeout.ms": 10_000,
         "heartbeat.interval.ms": 1_000,
     }

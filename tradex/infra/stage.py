@@ -7,6 +7,13 @@ either all of a batch's effects and its input positions become visible, or none 
 Batches are pipelined by one: a committer thread finishes batch N's transaction while
 batch N+1 is consumed and decided (see :meth:`TransactionalStage.run`).
 
+Batches adapt to load (the default): a batch is what has arrived by the time the previous
+transaction has committed. Idle, a record's transaction begins at once (no waiting to
+fill a batch); busy, batches grow to whatever arrived during one commit; when commits
+slow down (a loaded 3-broker cluster), batches grow and transactions get fewer instead of
+queueing. ``batch_wait_ms`` chooses the older fixed mode instead: after the first record,
+wait up to that long for the batch to fill.
+
 Errors follow librdkafka's transactional API: a retriable error retries the same call;
 an abortable one aborts, rewinds the consumer to the committed offsets and asks the
 processor to rebuild its state; a fatal one or a timeout (KAFKA-18579) also recreates
@@ -53,7 +60,11 @@ log = logging.getLogger(__name__)
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
 
 batch_records_max = 5_000  # input records per transaction
-batch_wait_ms_max = 20  # how long a batch may wait to fill
+batch_wait_ms_max = 20  # fixed mode: how long a batch may wait to fill
+gather_step_s = 0.001  # adaptive mode: one wait for more records while a commit runs
+# ... at most this many waits per batch: a commit is bounded by transaction_call_timeout_s
+# (30 s = 30,000 waits of 1 ms); past this bound something is broken, not slow.
+gather_steps_max = 1_000_000
 idle_poll_s = 0.05  # how long one wait for a first record lasts (then stop/idle checks)
 call_retries_max = 10  # retriable errors on one transactional call before giving up
 transaction_call_timeout_s = 30.0
@@ -104,6 +115,14 @@ class StageStats:
     commit_latency_s_total: float = 0.0
     last_commit_monotonic: float = field(default_factory=time.monotonic)
 
+    def summary(self) -> str:
+        """Records per batch and mean transaction time (begin to commit), for a log line."""
+        batches = max(1, self.batches)
+        return (
+            f"records/batch={self.records_in / batches:.1f} "
+            f"txn_ms_mean={1000 * self.commit_latency_s_total / batches:.1f}"
+        )
+
 
 @dataclass
 class _InFlight:
@@ -130,17 +149,20 @@ class TransactionalStage:
         processor: Processor,
         transactional_id: str,
         batch_records: int = batch_records_max,
-        batch_wait_ms: int = batch_wait_ms_max,
+        batch_wait_ms: int | None = None,
     ) -> None:
+        """``batch_wait_ms`` None: adaptive batches (see the module doc); a number: the
+        fixed mode, each batch waits up to that long to fill after its first record."""
         assert input_topics, "a stage needs input topics"
         assert 0 < batch_records <= batch_records_max, batch_records
+        assert batch_wait_ms is None or 0 <= batch_wait_ms <= 1_000, batch_wait_ms
         self.settings = settings
         self.group_id = group_id
         self.input_topics = input_topics
         self.processor = processor
         self.transactional_id = transactional_id
         self.batch_records = batch_records
-        self.batch_wait_s = batch_wait_ms / 1000
+        self.batch_wait_s = None if batch_wait_ms is None else batch_wait_ms / 1000
         self.stats = StageStats()
         self.fault = Fault.from_env()
         self.consumer = Consumer(
@@ -247,9 +269,12 @@ class TransactionalStage:
     # -- one batch ---------------------------------------------------------------------
 
     def _consume_batch(self) -> list[Message]:
-        """Up to ``batch_records`` records: wait (<= idle_poll_s) for the first one, then at
-        most ``batch_wait_s`` for more. ``consume(n, timeout)`` returns only when n records
-        are there or the timeout expires, so waiting for the first one uses ``poll``."""
+        """Up to ``batch_records`` records: adaptive (:meth:`_gather`) or, in the fixed
+        mode, wait (<= idle_poll_s) for the first one, then at most ``batch_wait_s`` for
+        more. ``consume(n, timeout)`` returns only when n records are there or the timeout
+        expires, so waiting for the first one uses ``poll``."""
+        if self.batch_wait_s is None:
+            return self._gather()
         batch: list[Message] = []
         rebalances = self.rebalances
         first = self.consumer.poll(idle_poll_s)
@@ -260,20 +285,54 @@ class TransactionalStage:
         deadline = time.monotonic() + self.batch_wait_s
         while len(batch) < self.batch_records:
             remaining_s = deadline - time.monotonic()
-            chunk = self.consumer.consume(
-                num_messages=self.batch_records - len(batch), timeout=max(remaining_s, 0.0)
-            )
-            append = batch.append
-            for message in chunk:  # _keep inline for the common case (a call per record)
-                if message.error() is None:
-                    append(message)
-                else:
-                    self._keep(message, batch)
-            if self.rebalances != rebalances:
+            if not self._take(max(remaining_s, 0.0), batch, rebalances):
                 return self._after_rebalance(rebalances, batch)
             if remaining_s <= 0:
                 break
         return batch
+
+    def _gather(self) -> list[Message]:
+        """The adaptive batch: what arrives while the previous transaction commits.
+
+        Nothing in flight: wait (<= idle_poll_s) for a first record, then take only what is
+        already there — the batch's transaction begins at once. A transaction in flight:
+        keep taking records (in ``gather_step_s`` waits) until it has committed, as this
+        batch could not begin before anyway; so batches grow with the commit time and the
+        load. Returns an empty batch when the in-flight transaction is done and nothing
+        came (the caller settles it)."""
+        batch: list[Message] = []
+        rebalances = self.rebalances
+        inflight = self.inflight
+        if inflight is None:
+            first = self.consumer.poll(idle_poll_s)
+            if first is not None:
+                self._keep(first, batch)
+            if first is None or self.rebalances != rebalances:
+                return self._after_rebalance(rebalances, batch)
+        steps = 0
+        while len(batch) < self.batch_records:
+            busy = inflight is not None and not inflight.future.done()
+            had = len(batch)
+            if not self._take(gather_step_s if busy else 0.0, batch, rebalances):
+                return self._after_rebalance(rebalances, batch)
+            if not busy and len(batch) == had:
+                break  # committed (or nothing in flight) and nothing more is there: go
+            steps += 1
+            assert steps < gather_steps_max, "gathering never ended"
+        return batch
+
+    def _take(self, timeout_s: float, batch: list[Message], rebalances: int) -> bool:
+        """Append what one ``consume`` returns within ``timeout_s``; False on a rebalance."""
+        chunk = self.consumer.consume(
+            num_messages=self.batch_records - len(batch), timeout=timeout_s
+        )
+        append = batch.append
+        for message in chunk:  # _keep inline for the common case (a call per record)
+            if message.error() is None:
+                append(message)
+            else:
+                self._keep(message, batch)
+        return self.rebalances == rebalances
 
     def _after_rebalance(self, rebalances: int, batch: list[Message]) -> list[Message]:
         """A rebalance inside a batch (eager protocol: every partition was revoked and the

@@ -39,6 +39,10 @@ NATIVE_BULK_READ_CONFIG: dict[str, Any] = {
     **{k: v for k, v in BULK_READ_CONFIG.items() if k != "fetch.queue.backoff.ms"},
     "queued.min.messages": 2_000_000,
 }
+# A live tail (a projector following the log) likewise: a second's stall once 100k records
+# wait would show as a second of lag; the queue's size in bytes still bounds its memory.
+NATIVE_LIVE_READ_CONFIG: dict[str, Any] = {"queued.min.messages": 1_000_000}
+NOT_IN_LIBRDKAFKA_2_0 = frozenset({"fetch.queue.backoff.ms"})
 TIMEOUT_MS_MAX = 3_600_000
 
 
@@ -56,9 +60,9 @@ class NativeKafkaTail(Tail):
     def __init__(self, settings: Settings, starts: Mapping[Place, int], bulk: bool) -> None:
         assert starts, "a tail of no partition"
         overrides: dict[str, Any] = {"enable.partition.eof": True}
-        if bulk:
-            overrides.update(NATIVE_BULK_READ_CONFIG)
+        overrides.update(NATIVE_BULK_READ_CONFIG if bulk else NATIVE_LIVE_READ_CONFIG)
         config = consumer_config(settings, "tradex-reader", **overrides)
+        config = {k: v for k, v in config.items() if k not in NOT_IN_LIBRDKAFKA_2_0}
         self.topics = tuple(sorted({topic for topic, _ in starts}))
         self._places = list(starts)
         self._index = {place: i for i, place in enumerate(self._places)}

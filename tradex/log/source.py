@@ -260,6 +260,23 @@ class _KafkaTail(Tail):
         self._consumer.close()
 
 
+WATERMARK_ATTEMPTS_MAX = 6
+WATERMARK_TIMEOUT_S = 10.0
+WATERMARK_RETRY_S = 0.5
+# Errors of a watermark query while a partition's leadership moves to another broker.
+LEADER_MOVING = frozenset(
+    {
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._UNKNOWN_PARTITION,  # metadata refreshed while no broker leads it
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
+
+
 class KafkaLog(LogSource):
     """The live log on the settings' Kafka cluster (committed records only)."""
 
@@ -295,12 +312,25 @@ class KafkaLog(LogSource):
         return partition_count(self.settings, self.settings.topic(topic))
 
     def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
-        low, high = self._meta().get_watermark_offsets(
-            TopicPartition(self.settings.topic(topic), partition),
-            timeout=admin_timeout_s,
-            cached=False,
-        )
-        return int(low), int(high)
+        """Asked of the partition's leader. While leadership moves (a broker of a cluster
+        died) the question is asked again — up to ``WATERMARK_ATTEMPTS_MAX`` times, each
+        waiting ``WATERMARK_TIMEOUT_S`` — instead of failing the caller: seen in
+        ``tradex bench e2e --brokers 3``, an account processor's reference catch-up timed
+        out against the killed leader, or found the partition leaderless ("unknown
+        partition"), and the process exited."""
+        place = TopicPartition(self.settings.topic(topic), partition)
+        for attempt in range(WATERMARK_ATTEMPTS_MAX):
+            try:
+                low, high = self._meta().get_watermark_offsets(
+                    place, timeout=WATERMARK_TIMEOUT_S, cached=False
+                )
+                return int(low), int(high)
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if error.code() not in LEADER_MOVING or attempt + 1 == WATERMARK_ATTEMPTS_MAX:
+                    raise
+                time.sleep(WATERMARK_RETRY_S)
+        raise AssertionError("unreachable")
 
     def follow(self, starts: Mapping[Place, int]) -> Tail:
         return _KafkaTail(self.settings, starts, self.bulk)

@@ -18,6 +18,7 @@ Each stage creates what it needs at start, idempotently, through :func:`ensure_s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 
 from confluent_kafka import KafkaException
@@ -25,7 +26,13 @@ from confluent_kafka import KafkaException
 from tradex import domain
 from tradex.domain import engine, reference
 from tradex.domain.ids import PARTITION_MAX
-from tradex.infra.kafka import TopicSpec, ensure_topics, partition_count
+from tradex.infra.kafka import (
+    TopicSpec,
+    admin_timeout_s,
+    ensure_topics,
+    metadata_poll_s,
+    partition_count,
+)
 from tradex.infra.settings import Settings
 
 ACCOUNT_COMMANDS = "account-commands"
@@ -119,8 +126,21 @@ def ensure_stage_topics(
         except (RuntimeError, KafkaException):
             ensure_topics(settings, {name: TopicSpec(settings.topic_partitions)})
             # another stage may have created it meanwhile, with its own count
-            counts[name] = partition_count(settings, settings.topic(name))
+            counts[name] = _visible_partition_count(settings, name)
     return counts
+
+
+def _visible_partition_count(settings: Settings, name: str) -> int:
+    """:func:`partition_count` of a topic just created: on a cluster of several brokers the
+    one asked may not know it yet (metadata reaches the brokers a moment apart)."""
+    deadline = time.monotonic() + admin_timeout_s
+    while True:
+        try:
+            return partition_count(settings, settings.topic(name))
+        except (RuntimeError, KafkaException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(metadata_poll_s)
 
 
 def ensure_account_topics(settings: Settings, partitions: int) -> None:

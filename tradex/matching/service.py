@@ -184,6 +184,7 @@ def build(
     instance: str,
     config: BookConfig,
     batch_records: int = batch_records_max,
+    batch_wait_ms: int | None = None,
     snapshot_records: int = SNAPSHOT_RECORDS_DEFAULT,
     use_snapshots: bool = True,
 ) -> tuple[TransactionalStage, MatcherProcessor]:
@@ -204,6 +205,7 @@ def build(
         processor=processor,
         transactional_id=settings.topic(f"matcher-{instance}"),
         batch_records=batch_records,
+        batch_wait_ms=batch_wait_ms,
     )
     return stage, processor
 
@@ -236,6 +238,10 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, BookConfig]:
     )  # fmt: skip
     parser.add_argument("--batch-records", type=positive_int, default=batch_records_max)
     parser.add_argument(
+        "--batch-wait-ms", type=non_negative_int, default=None, metavar="MS",
+        help="fixed batches: wait up to MS for a batch to fill (default: adaptive batches)",
+    )  # fmt: skip
+    parser.add_argument(
         "--snapshot-records", type=non_negative_int, default=SNAPSHOT_RECORDS_DEFAULT,
         help="input records of a partition between snapshots; 0: never write snapshots",
     )  # fmt: skip
@@ -260,6 +266,7 @@ def main(argv: list[str]) -> int:
         instance=args.instance,
         config=config,
         batch_records=args.batch_records,
+        batch_wait_ms=args.batch_wait_ms,
         snapshot_records=args.snapshot_records,
         use_snapshots=not args.no_snapshots,
     )
@@ -270,7 +277,7 @@ def main(argv: list[str]) -> int:
     )
     print(
         f"matcher/{args.instance}: batches={stats.batches} in={stats.records_in} "
-        f"out={stats.records_out} aborts={stats.aborts} snapshots={processor.stats.snapshots} "
+        f"out={stats.records_out} aborts={stats.aborts} {stats.summary()} snapshots={processor.stats.snapshots} "
         f"rebuilt=[{rebuilt}]",
         flush=True,
     )

@@ -2,6 +2,7 @@
 
     tradex run projector postgres redis      # runs until SIGINT/SIGTERM
     tradex run projector postgres --exit-when-idle 5
+    kill -USR1 PID                           # count lag afresh (after a warm-up)
 
 Each named projector runs on its own thread: it opens the live version of its read model
 (version 1, made live, on the very first start), resumes from the positions stored in
@@ -23,7 +24,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -40,7 +41,7 @@ from tradex.projections.projector import (
     ProjectorBusy,
     VersionSwitched,
 )
-from tradex.projections.runner import DeadLetters, ProjectorRun, RunStats
+from tradex.projections.runner import DeadLetters, LagHistogram, ProjectorRun, RunStats
 from tradex.schemas.codec import Codec
 from tradex.schemas.remote import codec_from_settings
 
@@ -73,6 +74,8 @@ class Follower:
     batch_records: int | None = None  # None: the projector's default
     error: BaseException | None = None
     stats: RunStats | None = None
+    # Set (by SIGUSR1): count lag afresh from the next batch (a benchmark's warm-up over).
+    reset_lag: threading.Event = field(default_factory=threading.Event)
 
     def _start(self) -> ProjectorRun:
         cls = projector_class(self.name)
@@ -104,6 +107,9 @@ class Follower:
             run = self._start()
             idle_since = time.monotonic()
             while not self.stop.is_set():
+                if self.reset_lag.is_set():
+                    self.reset_lag.clear()
+                    run.stats.lag = LagHistogram()
                 try:
                     moved = run.step(idle_wait_s)
                 except VersionSwitched as exc:
@@ -200,6 +206,12 @@ def main(argv: list[str]) -> int:
         Follower(n, settings, codec, stop, args.exit_when_idle, args.batch_records)
         for n in args.names
     ]
+
+    def on_reset(_signum: int, _frame: FrameType | None) -> None:
+        for follower in followers:
+            follower.reset_lag.set()
+
+    signal.signal(signal.SIGUSR1, on_reset)
     server = None if args.no_http else query_server(settings, args.names, args.http_port)
     if server is not None:
         from tradex.projections.clickhouse_http import held_elsewhere
