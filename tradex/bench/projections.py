@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib
 import json
 import os
 import shutil
@@ -104,6 +105,30 @@ def rebuild_one(settings: Settings, name: str) -> dict[str, Any]:
     """``tradex projections rebuild NAME`` from the start of the log, in this process."""
     started = time.perf_counter()
     _projector, stats = admin.rebuild(settings, name)
+    elapsed = time.perf_counter() - started
+    records = stats.events + stats.dead_letters + stats.skipped
+    return {
+        "events": records,
+        "seconds": round(elapsed, 2),
+        "events_per_s": round(records / elapsed),
+        "dead_letters": stats.dead_letters,
+        "apply_s": round(stats.apply_s, 2),
+    }
+
+
+# the row paths kept as twins of the columnar ones: rebuilt beside them (``--row-twins``)
+ROW_TWINS = {"postgres": "tradex.projections.postgres:PostgresRowReadModel"}
+
+
+def rebuild_twin(settings: Settings, name: str) -> dict[str, Any]:
+    """The row-path twin of ``name`` built from the start of the log into ``settings``'s
+    stores (a fresh database), timed as :func:`rebuild_one` (open to the last commit)."""
+    module_name, _, class_name = ROW_TWINS[name].partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    codec = Codec.offline()
+    until = admin.log_ends(settings, cls.topics)
+    started = time.perf_counter()
+    stats = admin.build_version(cls(settings, 1), settings, codec, until)
     elapsed = time.perf_counter() - started
     records = stats.events + stats.dead_letters + stats.skipped
     return {
@@ -308,6 +333,11 @@ def main(argv: list[str]) -> int:
         "--only", default=None, help=f"comma-separated read models (default all: "
         f"{', '.join(sorted(PROJECTORS))})",
     )  # fmt: skip
+    parser.add_argument(
+        "--row-twins", action="store_true",
+        help=f"also rebuild the row paths of {', '.join(ROW_TWINS)} (twins of the columnar "
+        "paths: the speed before them)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     names = sorted(PROJECTORS) if args.only is None else args.only.split(",")
     unknown = [n for n in names if n not in PROJECTORS]
@@ -337,7 +367,8 @@ def main(argv: list[str]) -> int:
     reading: dict[str, dict[str, Any]] = {}
     peer_per_s = 0.0
     steady_report: dict[str, Any] = {}
-    databases = [settings.postgres_db, steady.postgres_db, f"bench_projections_{token}_peer"]
+    databases = [settings.postgres_db, steady.postgres_db, f"bench_projections_{token}_peer",
+                 f"bench_projections_{token}_twin"]  # fmt: skip
     try:
         for database in databases:
             asyncio.run(create_peer_database(base, database))
@@ -354,6 +385,11 @@ def main(argv: list[str]) -> int:
                   f"{figures['events_per_s']:,} events/s")  # fmt: skip
             if figures["dead_letters"]:
                 problems.append(f"{name}: {figures['dead_letters']} dead letters")
+            if args.row_twins and name in ROW_TWINS:
+                twin_settings = dataclasses.replace(settings, postgres_db=databases[3])
+                twin = rebuilds[f"{name}_row"] = rebuild_twin(twin_settings, name)
+                print(f"  {name} row path (the twin): {twin['events']:,} events in "
+                      f"{twin['seconds']} s = {twin['events_per_s']:,} events/s")  # fmt: skip
         if "clickhouse" in names:
             reading = read_speed(settings, projector_class("clickhouse"), codec)
             for path, found in reading.items():
