@@ -11,9 +11,12 @@ Python object per record, no ``Event``):
 - **balance deltas** are grouped per (account, asset) with numpy: the sums of the postings
   and hold changes, and the position and time of the newest record that changed each (the
   greatest batch index: an account's records are all on one partition);
-- **orders**: each record's facts, built from its type's columns per type, folded with
-  :func:`.orders_fold.apply` (the row path's own rules: the fold commutes, so grouping the
-  facts by type instead of log order gives the same rows);
+- **orders**: each record's facts (what :func:`.orders_fold.facts` states), gathered per
+  column from its type's columns and folded with numpy by the rules of
+  :data:`.orders_fold.COLUMNS` (set once: one distinct value per order, else a
+  contradiction; sums; min/max times; the newest pick by engine offset) — the fold
+  commutes, so grouping by column instead of log order gives the rows
+  :func:`.orders_fold.apply` gives;
 - the rare records (reference data, withdrawals) are rebuilt as domain records
   (:meth:`~tradex.schemas.columns.TypeColumns.records`) and folded by the row path's own
   functions.
@@ -21,7 +24,6 @@ Python object per record, no ``Event``):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, cast
@@ -35,7 +37,7 @@ from tradex.domain.journal import FEES_ACCOUNT
 from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS, TOPIC_TYPES
 from tradex.projections import ledger_fold, orders_fold
 from tradex.projections.projector import ColumnarBatch, Event
-from tradex.schemas.columns import Column, ColumnSpec, Dictionary, Enum, TypeColumns, to_pylist
+from tradex.schemas.columns import Column, ColumnSpec, Dictionary, Enum, to_pylist
 from tradex.schemas.envelope import Envelope
 
 IGNORES: frozenset[type] = frozenset((engine.L2Delta, engine.Rested, engine.RulesApplied))
@@ -97,11 +99,7 @@ def fold_columns(batch: ColumnarBatch) -> ColumnRows:
     types = batch.types
     _ledger(batch, rows)
     _fills_and_trades(batch, rows)
-    orders: dict[int, list[Any]] = {}
-    apply = orders_fold.apply
-    for fact in _order_facts(batch):
-        apply(orders, fact)
-    rows.orders = orders
+    rows.orders = _orders(batch)
     # the rare records, rebuilt as domain records and folded in log order (the newest state
     # of a batch wins, as on the row path)
     rare: list[tuple[int, str, int, int, Any]] = []
@@ -254,151 +252,218 @@ def _fills_and_trades(batch: ColumnarBatch, rows: ColumnRows) -> None:
         ]  # fmt: skip
 
 
-# -- orders: the facts of each record, as orders_fold.facts states them --------------------------
+# -- orders: the facts of each record, as orders_fold.facts states them, folded by column ------
 
 _I = orders_fold.INDEX
-_ACCOUNT_ID, _INSTRUMENT_ID, _SIDE, _KIND = (
-    _I["account_id"], _I["instrument_id"], _I["side"], _I["kind"],
-)  # fmt: skip
-_PRICE, _QTY, _COMMAND_ID, _OUTCOME = (
-    _I["price"],
-    _I["qty"],
-    _I["command_id"],
-    _I["account_outcome"],
-)
-_FILLED, _SETTLED, _ENGINE_END, _ACCOUNT_END = (
-    _I["filled_qty"], _I["settled_qty"], _I["engine_end"], _I["account_end"],
-)  # fmt: skip
+_N = len(orders_fold.NAMES)
+_HOW = dict(orders_fold.COLUMNS)
 _NOT_ENDING = {str(reason) for reason in orders_fold._NOT_ENDING}
+_BIG = np.iinfo(np.int64).max
 
 
-def _lists(columns: TypeColumns, *names: str) -> list[list[Any]]:
-    out = []
-    for name in names:
-        column = columns[name]
-        out.append(
-            column.to_pylist() if isinstance(column, Enum | Dictionary) else to_pylist(column)
-        )
-    return out
+def _str(column: Column) -> np.ndarray:
+    return _strings(column)
 
 
-def _order_facts(batch: ColumnarBatch) -> Iterator[orders_fold.Fact]:
-    """Every fact :func:`.orders_fold.facts` states about the batch's records, by type."""
+def _int(column: Column) -> np.ndarray:
+    return np.asarray(column, np.int64)
+
+
+def _const(value: str, n: int) -> np.ndarray:
+    return np.full(n, value, dtype=object)
+
+
+class _OrderFacts:
+    """The facts of a batch by column: who states what (order ids, values), then folded with
+    the rules of :data:`.orders_fold.COLUMNS` in a few numpy passes per column."""
+
+    def __init__(self) -> None:
+        self.ids: list[np.ndarray] = []
+        self.times: list[np.ndarray] = []
+        self.sets: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.sums: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        # offset column -> [(ids, offsets, {picked column: values})]
+        self.picks: dict[int, list[tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]]] = {}
+
+    def add(
+        self, ids: np.ndarray, times: np.ndarray, sets: dict[str, np.ndarray],
+        sums: dict[str, np.ndarray] | None = None,
+        pick: tuple[str, np.ndarray, dict[str, np.ndarray]] | None = None,
+    ) -> None:  # fmt: skip
+        if not len(ids):
+            return
+        self.ids.append(ids)
+        self.times.append(times)
+        for name, values in sets.items():
+            self.sets.setdefault(_I[name], []).append((ids, values))
+        for name, values in (sums or {}).items():
+            self.sums.setdefault(_I[name], []).append((ids, values))
+        if pick is not None:
+            column, offsets, picked = pick
+            self.picks.setdefault(_I[column], []).append(
+                (ids, offsets, {_I[name]: values for name, values in picked.items()})
+            )
+
+    def fold(self) -> dict[int, list[Any]]:
+        """Order id -> row (as :func:`.orders_fold.apply` of every fact would give)."""
+        if not self.ids:
+            return {}
+        every = np.concatenate(self.ids)
+        order_ids = np.unique(every)
+        n = len(order_ids)
+        at = np.searchsorted(order_ids, every)
+        times = np.concatenate(self.times)
+        columns: list[list[Any]] = [[None] * n for _ in range(_N)]
+        columns[0] = order_ids.tolist()
+        created = np.full(n, _BIG, np.int64)
+        np.minimum.at(created, at, times)
+        updated = np.full(n, -_BIG, np.int64)
+        np.maximum.at(updated, at, times)
+        columns[orders_fold._CREATED] = created.tolist()
+        columns[orders_fold._UPDATED] = updated.tolist()
+        for column, how in enumerate(_HOW.values()):
+            if how == orders_fold.SUM:
+                total = np.zeros(n, np.int64)
+                for ids, values in self.sums.get(column, ()):
+                    np.add.at(total, np.searchsorted(order_ids, ids), values)
+                columns[column] = total.tolist()
+            elif how == orders_fold.MAX and column != orders_fold._UPDATED:  # pick offsets
+                columns[column] = [-1] * n
+        for column, stated in self.sets.items():
+            where = np.concatenate([np.searchsorted(order_ids, ids) for ids, _ in stated])
+            values = np.concatenate([np.asarray(v, dtype=object) for _, v in stated])
+            codes, uniques = pd.factorize(values)
+            low = np.full(n, _BIG, np.int64)
+            np.minimum.at(low, where, codes)
+            high = np.full(n, -1, np.int64)
+            np.maximum.at(high, where, codes)
+            stated_rows = high >= 0
+            clash = stated_rows & (low != high)
+            if clash.any():
+                row = int(np.flatnonzero(clash)[0])
+                raise AssertionError(
+                    f"order {order_ids[row]}: {orders_fold.NAMES[column]} is "
+                    f"{uniques[low[row]]!r} and {uniques[high[row]]!r}"
+                )
+            out = np.full(n, None, dtype=object)
+            out[stated_rows] = np.array(list(uniques), dtype=object)[low[stated_rows]]
+            columns[column] = out.tolist()
+        for column, chosen in self.picks.items():
+            where = np.concatenate([np.searchsorted(order_ids, ids) for ids, _, _ in chosen])
+            offsets = np.concatenate([offs for _, offs, _ in chosen])
+            newest = np.lexsort((offsets, where))
+            last = newest[np.r_[where[newest][1:] != where[newest][:-1], True]]
+            rows = where[last]
+            picked_offsets = np.array(columns[column], dtype=object)
+            picked_offsets[rows] = offsets[last].tolist()
+            columns[column] = picked_offsets.tolist()
+            for target in chosen[0][2]:
+                values = np.concatenate([np.asarray(p[target], dtype=object) for _, _, p in chosen])
+                out = np.array(columns[target], dtype=object)
+                out[rows] = values[last]
+                columns[target] = out.tolist()
+        return {row[0]: list(row) for row in zip(*columns, strict=True)}
+
+
+def _orders(batch: ColumnarBatch) -> dict[int, list[Any]]:
+    """The batch's order rows: every fact :func:`.orders_fold.facts` states, by column."""
     types = batch.types
+    facts = _OrderFacts()
     t = "event_time_ns"
     if domain.OrderAccepted in types:
         c = types[domain.OrderAccepted]
-        hold_asset, hold_amount = _I["hold_asset"], _I["hold_amount"]
-        maker, taker = _I["maker_fee_ppm"], _I["taker_fee_ppm"]
-        for oid, tm, acc, ins, side, kind, price, qty, cid, ha, hm, mk, tk in zip(*_lists(
-            c, "order_id", t, "account_id", "instrument_id", "side", "kind", "price", "qty",
-            "command_id", "hold_asset", "hold_amount", "maker_fee_ppm", "taker_fee_ppm",
-        ), strict=True):  # fmt: skip
-            yield (oid, tm, (
-                (_ACCOUNT_ID, acc), (_INSTRUMENT_ID, ins), (_SIDE, side), (_KIND, kind),
-                (_PRICE, price), (_QTY, qty), (_COMMAND_ID, cid),
-                (_OUTCOME, orders_fold.ACCOUNT_ACCEPTED), (hold_asset, ha), (hold_amount, hm),
-                (maker, mk), (taker, tk),
-            ), (), None)  # fmt: skip
+        facts.add(_int(c["order_id"]), _int(c[t]), {
+            "account_id": _int(c["account_id"]), "instrument_id": _int(c["instrument_id"]),
+            "side": _str(c["side"]), "kind": _str(c["kind"]), "price": _int(c["price"]),
+            "qty": _int(c["qty"]), "command_id": _str(c["command_id"]),
+            "account_outcome": _const(orders_fold.ACCOUNT_ACCEPTED, len(c)),
+            "hold_asset": _str(c["hold_asset"]), "hold_amount": _int(c["hold_amount"]),
+            "maker_fee_ppm": _int(c["maker_fee_ppm"]), "taker_fee_ppm": _int(c["taker_fee_ppm"]),
+        })  # fmt: skip
     if domain.FillSettled in types:
         c = types[domain.FillSettled]
-        notional, fees = _I["settled_notional"], _I["fees"]
-        for oid, tm, acc, ins, qty, no, fee in zip(*_lists(
-            c, "order_id", t, "account_id", "instrument_id", "qty", "notional", "fee"
-        ), strict=True):  # fmt: skip
-            yield (oid, tm, ((_ACCOUNT_ID, acc), (_INSTRUMENT_ID, ins)),
-                   ((_SETTLED, qty), (notional, no), (fees, fee)), None)  # fmt: skip
+        facts.add(
+            _int(c["order_id"]), _int(c[t]),
+            {"account_id": _int(c["account_id"]), "instrument_id": _int(c["instrument_id"])},
+            {"settled_qty": _int(c["qty"]), "settled_notional": _int(c["notional"]),
+             "fees": _int(c["fee"])},
+        )  # fmt: skip
     if domain.HoldReleased in types:
         c = types[domain.HoldReleased]
-        released = _I["released_amount"]
-        for oid, tm, acc, end, amount in zip(*_lists(
-            c, "order_id", t, "account_id", "end_reason", "amount"
-        ), strict=True):  # fmt: skip
-            yield (oid, tm, ((_ACCOUNT_ID, acc), (_ACCOUNT_END, end), (released, amount)), (),
-                   None)  # fmt: skip
+        facts.add(_int(c["order_id"]), _int(c[t]), {
+            "account_id": _int(c["account_id"]), "account_end": _str(c["end_reason"]),
+            "released_amount": _int(c["amount"]),
+        })  # fmt: skip
     if domain.OrderRejected in types:
         c = types[domain.OrderRejected]
-        reason_i, detail_i = _I["reject_reason"], _I["reject_detail"]
-        for oid, tm, acc, ins, side, kind, price, qty, cid, reason, detail in zip(*_lists(
-            c, "order_id", t, "account_id", "instrument_id", "side", "kind", "price", "qty",
-            "command_id", "reason", "detail",
-        ), strict=True):  # fmt: skip
-            if oid > 0:
-                yield (oid, tm, (
-                    (_ACCOUNT_ID, acc), (_INSTRUMENT_ID, ins), (_SIDE, side), (_KIND, kind),
-                    (_PRICE, price), (_QTY, qty), (_COMMAND_ID, cid),
-                    (_OUTCOME, orders_fold.ACCOUNT_REJECTED), (reason_i, reason),
-                    (detail_i, detail),
-                ), (), None)  # fmt: skip
+        keep = _int(c["order_id"]) > 0  # records before order ids were carried have 0
+        facts.add(_int(c["order_id"])[keep], _int(c[t])[keep], {
+            "account_id": _int(c["account_id"])[keep],
+            "instrument_id": _int(c["instrument_id"])[keep], "side": _str(c["side"])[keep],
+            "kind": _str(c["kind"])[keep], "price": _int(c["price"])[keep],
+            "qty": _int(c["qty"])[keep], "command_id": _str(c["command_id"])[keep],
+            "account_outcome": _const(orders_fold.ACCOUNT_REJECTED, int(keep.sum())),
+            "reject_reason": _str(c["reason"])[keep], "reject_detail": _str(c["detail"])[keep],
+        })  # fmt: skip
     if domain.CancelRequested in types:
         c = types[domain.CancelRequested]
-        requested = _I["cancel_requested_time_ns"]
-        for oid, tm, acc in zip(*_lists(c, "order_id", t, "account_id"), strict=True):
-            yield (oid, tm, ((_ACCOUNT_ID, acc), (requested, tm)), (), None)
+        facts.add(_int(c["order_id"]), _int(c[t]), {
+            "account_id": _int(c["account_id"]), "cancel_requested_time_ns": _int(c[t]),
+        })  # fmt: skip
     if engine.Trade in types:
         c = types[engine.Trade]
-        notional, trades = _I["filled_notional"], _I["trades"]
-        for ins, price, qty, mo, ma, to, ta, tm in zip(*_lists(
-            c, "instrument_id", "price", "qty", "maker_order_id", "maker_account_id",
-            "taker_order_id", "taker_account_id", t,
-        ), strict=True):  # fmt: skip
-            sums = ((_FILLED, qty), (notional, price * qty), (trades, 1))
-            yield (mo, tm, ((_ACCOUNT_ID, ma), (_INSTRUMENT_ID, ins)), sums, None)
-            yield (to, tm, ((_ACCOUNT_ID, ta), (_INSTRUMENT_ID, ins)), sums, None)
+        qty, price = _int(c["qty"]), _int(c["price"])
+        sums = {"filled_qty": qty, "filled_notional": price * qty,
+                "trades": np.ones(len(c), np.int64)}  # fmt: skip
+        for side in ("maker", "taker"):
+            facts.add(_int(c[f"{side}_order_id"]), _int(c[t]), {
+                "account_id": _int(c[f"{side}_account_id"]),
+                "instrument_id": _int(c["instrument_id"]),
+            }, sums)  # fmt: skip
     if engine.Accepted in types:
         c = types[engine.Accepted]
-        for oid, tm, acc, ins, side, kind, price, qty in zip(*_lists(
-            c, "order_id", t, "account_id", "instrument_id", "side", "kind", "price", "qty"
-        ), strict=True):  # fmt: skip
-            yield (oid, tm, (
-                (_ACCOUNT_ID, acc), (_INSTRUMENT_ID, ins), (_SIDE, side), (_KIND, kind),
-                (_PRICE, price), (_QTY, qty),
-            ), (), None)  # fmt: skip
+        facts.add(_int(c["order_id"]), _int(c[t]), {
+            "account_id": _int(c["account_id"]), "instrument_id": _int(c["instrument_id"]),
+            "side": _str(c["side"]), "kind": _str(c["kind"]), "price": _int(c["price"]),
+            "qty": _int(c["qty"]),
+        })  # fmt: skip
     if engine.Filled in types:
         c = types[engine.Filled]
-        for oid, tm, acc, ins in zip(*_lists(c, "order_id", t, "account_id", "instrument_id"),
-                                     strict=True):  # fmt: skip
-            yield (oid, tm, ((_ACCOUNT_ID, acc), (_INSTRUMENT_ID, ins),
-                             (_ENGINE_END, orders_fold.FILLED)), (), None)  # fmt: skip
-    reason_i, detail_i = _I["engine_end_reason"], _I["engine_end_detail"]
+        facts.add(_int(c["order_id"]), _int(c[t]), {
+            "account_id": _int(c["account_id"]), "instrument_id": _int(c["instrument_id"]),
+            "engine_end": _const(orders_fold.FILLED, len(c)),
+        })  # fmt: skip
     for kind, end in ((engine.Cancelled, orders_fold.CANCELLED),
                       (engine.Expired, orders_fold.EXPIRED)):  # fmt: skip
         if kind in types:
             c = types[kind]
-            for oid, tm, acc, ins, reason, detail in zip(*_lists(
-                c, "order_id", t, "account_id", "instrument_id", "reason", "detail"
-            ), strict=True):  # fmt: skip
-                yield (oid, tm, ((_ACCOUNT_ID, acc), (_INSTRUMENT_ID, ins), (_ENGINE_END, end),
-                                 (reason_i, reason), (detail_i, detail)), (), None)  # fmt: skip
+            facts.add(_int(c["order_id"]), _int(c[t]), {
+                "account_id": _int(c["account_id"]), "instrument_id": _int(c["instrument_id"]),
+                "engine_end": _const(end, len(c)), "engine_end_reason": _str(c["reason"]),
+                "engine_end_detail": _str(c["detail"]),
+            })  # fmt: skip
     if engine.Rejected in types:
         c = types[engine.Rejected]
-        refused, request_i, refused_reason = (
-            _I["refused_offset"], _I["refused_request"], _I["refused_reason"],
-        )  # fmt: skip
-        reject_reason, reject_detail = _I["reject_reason"], _I["reject_detail"]
-        offsets = batch.offset(engine.Rejected).tolist()
-        for oid, tm, reason, request, detail, offset in zip(*_lists(
-            c, "order_id", t, "reason", "request", "detail"
-        ), offsets, strict=True):  # fmt: skip
-            if oid <= 0:
-                continue
-            if request == "NewOrder":
-                if reason not in _NOT_ENDING:
-                    yield (oid, tm, (
-                        (_ENGINE_END, orders_fold.REJECTED), (reason_i, reason),
-                        (detail_i, detail), (reject_reason, reason), (reject_detail, detail),
-                    ), (), None)  # fmt: skip
-            else:
-                yield (oid, tm, (), (), (
-                    refused, offset, ((request_i, request), (refused_reason, reason)),
-                ))  # fmt: skip
+        ids, times = _int(c["order_id"]), _int(c[t])
+        reason, request, detail = _str(c["reason"]), _str(c["request"]), _str(c["detail"])
+        new_order = request == "NewOrder"
+        ending = ~np.isin(reason, list(_NOT_ENDING))
+        keep = (ids > 0) & new_order & ending
+        facts.add(ids[keep], times[keep], {
+            "engine_end": _const(orders_fold.REJECTED, int(keep.sum())),
+            "engine_end_reason": reason[keep], "engine_end_detail": detail[keep],
+            "reject_reason": reason[keep], "reject_detail": detail[keep],
+        })  # fmt: skip
+        refused = (ids > 0) & ~new_order
+        offsets = batch.offset(engine.Rejected)[refused]
+        facts.add(ids[refused], times[refused], {}, None, ("refused_offset", offsets, {
+            "refused_request": request[refused], "refused_reason": reason[refused],
+        }))  # fmt: skip
     if engine.AmendApplied in types:
         c = types[engine.AmendApplied]
-        amend, price_i, qty_i = _I["amend_offset"], _I["amended_price"], _I["amended_qty"]
-        offsets = batch.offset(engine.AmendApplied).tolist()
-        for oid, tm, acc, ins, price, qty, offset in zip(*_lists(
-            c, "order_id", t, "account_id", "instrument_id", "new_price", "new_qty"
-        ), offsets, strict=True):  # fmt: skip
-            yield (oid, tm, ((_ACCOUNT_ID, acc), (_INSTRUMENT_ID, ins)), (), (
-                amend, offset, ((price_i, price), (qty_i, qty)),
-            ))  # fmt: skip
+        facts.add(_int(c["order_id"]), _int(c[t]), {
+            "account_id": _int(c["account_id"]), "instrument_id": _int(c["instrument_id"]),
+        }, None, ("amend_offset", batch.offset(engine.AmendApplied), {
+            "amended_price": _int(c["new_price"]), "amended_qty": _int(c["new_qty"]),
+        }))  # fmt: skip
+    return facts.fold()
