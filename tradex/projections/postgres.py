@@ -243,7 +243,7 @@ class PostgresReadModel(PostgresProjector):
     views: ClassVar[tuple[View, ...]] = VIEWS
     columnar: ClassVar[bool] = True
     column_specs: ClassVar[dict[type, ColumnSpec]] = postgres_columns.COLUMN_SPECS
-    batch_records: ClassVar[int] = 100_000
+    batch_records: ClassVar[int] = 500_000  # a rebuild: few orders straddle two batches
 
     async def write_columns(self, conn: asyncpg.Connection, batch: ColumnarBatch) -> None:
         rows = postgres_columns.fold_columns(batch)
