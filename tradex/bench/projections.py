@@ -117,19 +117,25 @@ def rebuild_one(settings: Settings, name: str) -> dict[str, Any]:
 
 
 # the row paths kept as twins of the columnar ones: rebuilt beside them (``--row-twins``)
-ROW_TWINS = {"postgres": "tradex.projections.postgres:PostgresRowReadModel"}
+ROW_TWINS = {
+    "postgres": "tradex.projections.postgres:PostgresRowReadModel",
+    "redis": "tradex.projections.market:RedisRowReadModel",
+}
+TWIN_VERSION = 999  # the twin's version beside the rebuilt one (dropped afterwards)
 
 
 def rebuild_twin(settings: Settings, name: str) -> dict[str, Any]:
-    """The row-path twin of ``name`` built from the start of the log into ``settings``'s
-    stores (a fresh database), timed as :func:`rebuild_one` (open to the last commit)."""
+    """The row-path twin of ``name`` built from the start of the log as version
+    :data:`TWIN_VERSION` of the same store, timed as :func:`rebuild_one` (open to the last
+    commit), then dropped."""
     module_name, _, class_name = ROW_TWINS[name].partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     codec = Codec.offline()
     until = admin.log_ends(settings, cls.topics)
     started = time.perf_counter()
-    stats = admin.build_version(cls(settings, 1), settings, codec, until)
+    stats = admin.build_version(cls(settings, TWIN_VERSION), settings, codec, until)
     elapsed = time.perf_counter() - started
+    cls(settings, TWIN_VERSION).drop()
     records = stats.events + stats.dead_letters + stats.skipped
     return {
         "events": records,
@@ -367,8 +373,7 @@ def main(argv: list[str]) -> int:
     reading: dict[str, dict[str, Any]] = {}
     peer_per_s = 0.0
     steady_report: dict[str, Any] = {}
-    databases = [settings.postgres_db, steady.postgres_db, f"bench_projections_{token}_peer",
-                 f"bench_projections_{token}_twin"]  # fmt: skip
+    databases = [settings.postgres_db, steady.postgres_db, f"bench_projections_{token}_peer"]
     try:
         for database in databases:
             asyncio.run(create_peer_database(base, database))
@@ -386,8 +391,7 @@ def main(argv: list[str]) -> int:
             if figures["dead_letters"]:
                 problems.append(f"{name}: {figures['dead_letters']} dead letters")
             if args.row_twins and name in ROW_TWINS:
-                twin_settings = dataclasses.replace(settings, postgres_db=databases[3])
-                twin = rebuilds[f"{name}_row"] = rebuild_twin(twin_settings, name)
+                twin = rebuilds[f"{name}_row"] = rebuild_twin(settings, name)
                 print(f"  {name} row path (the twin): {twin['events']:,} events in "
                       f"{twin['seconds']} s = {twin['events_per_s']:,} events/s")  # fmt: skip
         if "clickhouse" in names:
