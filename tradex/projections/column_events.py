@@ -5,7 +5,8 @@ entries with the balances after each event) still gains from the columnar read: 
 runner reads and decodes the batch in C (no ``Message``, ``LogRecord`` or per-record decode
 call), and :func:`events_of` rebuilds the records the fold needs from the columns with
 one C-level ``map`` per type — the same values ``Codec.decode_domain`` gives (ints, ``str``
-for strings and enum symbols, tuples of row records for arrays such as journal postings).
+for strings and enum symbols; an array such as the journal postings as a tuple of plain
+tuples, equal to decode_domain's tuple of row records).
 Types with nested records (reference data: rare) go through
 :meth:`~tradex.schemas.columns.TypeColumns.records`, the columns' own slow twin. The
 envelope is not rebuilt (``None``): folds that use these events do not read it.
@@ -13,6 +14,7 @@ envelope is not rebuilt (``None``): folds that use these events do not read it.
 
 from __future__ import annotations
 
+from itertools import islice, repeat
 from typing import Any, cast
 
 import numpy as np
@@ -49,11 +51,13 @@ def _flat(columns: TypeColumns) -> list[Any] | None:
             row_type = _row_type(cls, name)
             if row_type is None or tuple(row_names) != row_type._fields:
                 return None
-            per_item = list(map(row_type, *(_values(items.values[k]) for k in items.values)))
-            grouped: list[list[Any]] = [[] for _ in range(len(columns))]
-            for parent, item in zip(items.parent.tolist(), per_item, strict=True):
-                grouped[parent].append(item)
-            lists.append([tuple(group) for group in grouped])
+            # plain tuples: equal to the row records decode_domain gives (tuple equality),
+            # and what the folds unpack; the items come in record order
+            per_item = iter(zip(*(_values(items.values[k]) for k in items.values), strict=True))
+            parent = items.parent
+            assert not len(parent) or bool((parent[1:] >= parent[:-1]).all()), "items out of order"
+            counts = np.bincount(parent, minlength=len(columns)).tolist()
+            lists.append([tuple(islice(per_item, count)) for count in counts])
         else:
             return None  # a nested record (e.g. reference data's instrument)
     if not fields:
@@ -85,8 +89,9 @@ def events_of(batch: ColumnarBatch) -> list[Event]:
     topic_index = records.topic_index.tolist()
     partitions = records.partition.tolist()
     offsets = records.offset.tolist()
-    return [
-        Event(topics[topic_index[i]], partitions[i], offsets[i], _NO_ENVELOPE, body)
-        for i, body in enumerate(slots)
-        if body is not None
-    ]
+    kept = [i for i, body in enumerate(slots) if body is not None]
+    names = [topics[topic_index[i]] for i in kept]
+    return list(map(
+        Event, names, [partitions[i] for i in kept], [offsets[i] for i in kept],
+        repeat(_NO_ENVELOPE, len(kept)), [slots[i] for i in kept],
+    ))  # fmt: skip
