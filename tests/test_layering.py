@@ -326,3 +326,30 @@ def test_cycles_count_function_local_imports_but_not_type_checking_ones() -> Non
         "tradex.log.a (line 1) imports typing",
         "tradex.log.a (line 5) imports json",  # the else branch runs
     ]
+
+
+# -- the benchmarks' peers --------------------------------------------------------------------
+
+BENCH_PEERS = frozenset(("eventsourcing", "liquibook"))  # the optional `bench` extra
+
+
+def peer_violations(tree: dict[str, list[Import]]) -> list[str]:
+    """The peers of the benchmarks are not runtime dependencies: only ``tradex.bench``
+    imports them."""
+    return [
+        f"a benchmark peer imported outside tradex.bench: {i}"
+        for module, imports in tree.items() if not _inside(module, "tradex.bench")
+        for i in imports if _top(i.target) in BENCH_PEERS
+    ]  # fmt: skip
+
+
+def test_only_the_benchmarks_import_their_peers() -> None:
+    assert peer_violations(read_tree()) == []
+    tree = _synthetic({
+        "tradex.bench.ledger_peer": "from eventsourcing.application import Application\n",
+        "tradex.projections.x": "def f():\n    import liquibook\n",
+    })  # fmt: skip
+    assert peer_violations(tree) == [
+        "a benchmark peer imported outside tradex.bench: "
+        "tradex.projections.x (line 2) imports liquibook"
+    ]

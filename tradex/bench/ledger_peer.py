@@ -2,16 +2,26 @@
 
 The library's own idiom: an ``Aggregate`` whose command methods decide and record events
 (``@event``), an ``Application`` that loads, calls and saves, and its PostgreSQL
-persistence (``PERSISTENCE_MODULE=eventsourcing.postgres``). It gets the library's
-aggregate cache (``AGGREGATE_CACHE_MAXSIZE``), its best documented setting for a single
-writer. The decision rules are TradeX's (same hold and min-notional arithmetic), so the
-balances of both runs must agree: that is the peer's correctness check.
+persistence (``PERSISTENCE_MODULE=eventsourcing.postgres``). Configured as its docs
+recommend for a single writer (:func:`peer_env`): the aggregate cache
+(``AGGREGATE_CACHE_MAXSIZE``) without fast-forwarding (``AGGREGATE_CACHE_FASTFORWARD=n``:
+a cached aggregate is not re-read from the database on every ``get``) and without a deep
+copy per ``get`` (``DEEPCOPY_FROM_AGGREGATE_CACHE=n``), and its PostgreSQL database
+functions for inserting events (``POSTGRES_ENABLE_DB_FUNCTIONS=y``).
+
+Two rows: :meth:`PeerLedger.handle` saves after every command (the library's usual shape);
+:meth:`PeerLedger.handle_batch` decides a batch of commands and saves every aggregate it
+touched in one ``save(*aggregates)`` (one database transaction per batch, as TradeX commits
+one Kafka transaction per batch). Accounts are opened and funded by :func:`open_and_fund`
+before the clock starts. The decision rules are TradeX's (same hold and min-notional
+arithmetic), so the balances of both runs must agree: that is the peer's correctness check.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -85,23 +95,43 @@ class PeerAccount(Aggregate):
 class PeerLedger(Application):
     """Thin application layer: load (or open) the account, call, save."""
 
-    def handle(self, command: Any, order_id: int, rules: Rules) -> None:
-        account_uuid = PeerAccount.create_id(command.account_id)
+    def account(self, account_id: int) -> PeerAccount:
+        account_uuid = PeerAccount.create_id(account_id)
         try:
             account: PeerAccount = self.repository.get(account_uuid)
         except AggregateNotFoundError:
-            account = PeerAccount(command.account_id)
-        if isinstance(command, Deposit):
-            account.deposit(command.command_id, command.asset, command.amount)
-        else:
-            assert isinstance(command, PlaceOrder)
-            account.place_order(command, order_id, rules)
+            account = PeerAccount(account_id)
+        return account
+
+    def handle(self, command: Any, order_id: int, rules: Rules) -> None:
+        """One command, one save (one database transaction)."""
+        account = self.account(command.account_id)
+        decide(account, command, order_id, rules)
         self.save(account)
+
+    def handle_batch(self, batch: Sequence[tuple[Any, int]], rules: Rules) -> None:
+        """Decide every command of ``batch`` in order, then save every account it touched in
+        one ``save(*aggregates)`` (one database transaction)."""
+        touched: dict[int, PeerAccount] = {}
+        for command, order_id in batch:
+            account = touched.get(command.account_id)
+            if account is None:
+                account = touched[command.account_id] = self.account(command.account_id)
+            decide(account, command, order_id, rules)
+        self.save(*touched.values())
 
     def balances(self, account_id: int) -> dict[str, tuple[int, int]]:
         account: PeerAccount = self.repository.get(PeerAccount.create_id(account_id))
         assets = sorted(account.available.keys() | account.held.keys())
         return {a: (account.available.get(a, 0), account.held.get(a, 0)) for a in assets}
+
+
+def decide(account: PeerAccount, command: Any, order_id: int, rules: Rules) -> None:
+    if isinstance(command, Deposit):
+        account.deposit(command.command_id, command.asset, command.amount)
+    else:
+        assert isinstance(command, PlaceOrder), command
+        account.place_order(command, order_id, rules)
 
 
 def postgres_env(settings: Settings, database: str) -> dict[str, str]:
@@ -117,16 +147,43 @@ def postgres_env(settings: Settings, database: str) -> dict[str, str]:
 
 
 def peer_env(settings: Settings, database: str) -> dict[str, str]:
-    return {**postgres_env(settings, database), "AGGREGATE_CACHE_MAXSIZE": str(CACHE_MAXSIZE)}
+    """The library's settings for one writer that owns its aggregates (see the module doc)."""
+    return {
+        **postgres_env(settings, database),
+        "AGGREGATE_CACHE_MAXSIZE": str(CACHE_MAXSIZE),
+        "AGGREGATE_CACHE_FASTFORWARD": "n",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
+    }
+
+
+def open_and_fund(
+    app: PeerLedger, accounts: int, funding: Sequence[tuple[Any, int]], rules: Rules, batch: int
+) -> None:
+    """Open accounts 1..``accounts`` and apply the ``funding`` commands, saved in batches:
+    the set-up outside the clock (TradeX's accounts are opened by the reference data)."""
+    for start in range(1, accounts + 1, batch):
+        opened = [PeerAccount(a) for a in range(start, min(start + batch, accounts + 1))]
+        app.save(*opened)
+    for start in range(0, len(funding), batch):
+        app.handle_batch(funding[start : start + batch], rules)
 
 
 def run_peer(
-    settings: Settings, database: str, commands: list[tuple[Any, int]], rules: Rules
-) -> tuple[float, PeerLedger]:
-    """Handle ``(command, order_id)`` pairs in order; return (commands/s, the application)."""
+    settings: Settings, database: str, accounts: int, funding: Sequence[tuple[Any, int]],
+    commands: Sequence[tuple[Any, int]], rules: Rules, batch: int | None,
+) -> tuple[float, PeerLedger]:  # fmt: skip
+    """Open and fund the accounts (not timed), then handle ``(command, order_id)`` pairs in
+    order, saving per command (``batch`` None) or per batch of ``batch`` commands; return
+    (commands/s of the timed part, the application)."""
     app = PeerLedger(env=peer_env(settings, database))
+    open_and_fund(app, accounts, funding, rules, batch or 5_000)
     started = time.perf_counter()
-    for command, order_id in commands:
-        app.handle(command, order_id, rules)
+    if batch is None:
+        for command, order_id in commands:
+            app.handle(command, order_id, rules)
+    else:
+        for start in range(0, len(commands), batch):
+            app.handle_batch(commands[start : start + batch], rules)
     elapsed = time.perf_counter() - started
     return len(commands) / elapsed, app

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib
 import json
 import os
 import shutil
@@ -106,6 +107,36 @@ def rebuild_one(settings: Settings, name: str) -> dict[str, Any]:
     started = time.perf_counter()
     _projector, stats = admin.rebuild(settings, name)
     elapsed = time.perf_counter() - started
+    records = stats.events + stats.dead_letters + stats.skipped
+    return {
+        "events": records,
+        "seconds": round(elapsed, 2),
+        "events_per_s": round(records / elapsed),
+        "dead_letters": stats.dead_letters,
+        "apply_s": round(stats.apply_s, 2),
+    }
+
+
+# the row paths kept as twins of the columnar ones: rebuilt beside them (``--row-twins``)
+ROW_TWINS = {
+    "postgres": "tradex.projections.postgres:PostgresRowReadModel",
+    "redis": "tradex.projections.market:RedisRowReadModel",
+}
+TWIN_VERSION = 999  # the twin's version beside the rebuilt one (dropped afterwards)
+
+
+def rebuild_twin(settings: Settings, name: str) -> dict[str, Any]:
+    """The row-path twin of ``name`` built from the start of the log as version
+    :data:`TWIN_VERSION` of the same store, timed as :func:`rebuild_one` (open to the last
+    commit), then dropped."""
+    module_name, _, class_name = ROW_TWINS[name].partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    codec = Codec.offline()
+    until = admin.log_ends(settings, cls.topics)
+    started = time.perf_counter()
+    stats = admin.build_version(cls(settings, TWIN_VERSION), settings, codec, until)
+    elapsed = time.perf_counter() - started
+    cls(settings, TWIN_VERSION).drop()
     records = stats.events + stats.dead_letters + stats.skipped
     return {
         "events": records,
@@ -318,6 +349,11 @@ def main(argv: list[str]) -> int:
         "--only", default=None, help=f"comma-separated read models (default all: "
         f"{', '.join(sorted(PROJECTORS))})",
     )  # fmt: skip
+    parser.add_argument(
+        "--row-twins", action="store_true",
+        help=f"also rebuild the row paths of {', '.join(ROW_TWINS)} (twins of the columnar "
+        "paths: the speed before them)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     names = sorted(PROJECTORS) if args.only is None else args.only.split(",")
     unknown = [n for n in names if n not in PROJECTORS]
@@ -364,6 +400,10 @@ def main(argv: list[str]) -> int:
                   f"{figures['events_per_s']:,} events/s")  # fmt: skip
             if figures["dead_letters"]:
                 problems.append(f"{name}: {figures['dead_letters']} dead letters")
+            if args.row_twins and name in ROW_TWINS:
+                twin = rebuilds[f"{name}_row"] = rebuild_twin(settings, name)
+                print(f"  {name} row path (the twin): {twin['events']:,} events in "
+                      f"{twin['seconds']} s = {twin['events_per_s']:,} events/s")  # fmt: skip
         if "clickhouse" in names:
             reading = read_speed(settings, projector_class("clickhouse"), codec)
             for path, found in reading.items():

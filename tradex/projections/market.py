@@ -20,11 +20,12 @@ import redis
 from tradex import domain
 from tradex.domain import engine
 from tradex.infra.settings import Settings
-from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS
+from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS, TOPIC_TYPES
 from tradex.projections import redis_layout as layout
 from tradex.projections.market_fold import Market, MarketState, Touched, Wallet
 from tradex.projections.projector import Event
 from tradex.projections.redis_store import Ops, RedisProjector
+from tradex.schemas.columns import ColumnSpec
 
 LOAD_PIPELINE_KEYS_MAX = 1_000  # keys read per round trip when loading a version
 
@@ -45,6 +46,11 @@ class RedisReadModel(RedisProjector):
             domain.ReferenceCommandRejected,
         )
     )  # fmt: skip
+
+    # Columnar read (the runner reads and decodes in C); the fold stays per record, on the
+    # records rebuilt from the columns (column_events). RedisRowReadModel: the row path.
+    columnar: ClassVar[bool] = True
+    batch_records: ClassVar[int] = 50_000
 
     def __init__(self, settings: Settings, version: int) -> None:
         super().__init__(settings, version)
@@ -189,3 +195,20 @@ class RedisReadModel(RedisProjector):
 
     def table_rows(self, suffix: str, kind: str, content: Any) -> tuple[str, list[tuple[Any, ...]]]:
         return layout.table_rows(suffix, kind, content)
+
+
+_EVERY_VALUE = ColumnSpec(None, frozenset())  # every payload value, no envelope
+RedisReadModel.column_specs = {
+    kind: _EVERY_VALUE
+    for topic in RedisReadModel.topics
+    for kind in TOPIC_TYPES[topic]
+    if kind not in RedisReadModel.ignores
+}
+
+
+class RedisRowReadModel(RedisReadModel):
+    """The same read model on the row path (a Python object per record from
+    ``decode_domain``): the columnar read's twin."""
+
+    columnar: ClassVar[bool] = False
+    batch_records: ClassVar[int] = 20_000

@@ -31,6 +31,7 @@ from tradex.infra.faults import Fault
 from tradex.infra.settings import Settings
 from tradex.log.source import Place
 from tradex.projections.projector import (
+    ColumnarBatch,
     Event,
     Frozen,
     Projector,
@@ -42,6 +43,7 @@ from tradex.projections.projector import (
 T = TypeVar("T")
 
 META_SCHEMA = "tradex_projections"
+INDEX_BUILD_MEMORY = "256MB"  # maintenance_work_mem while a bulk load builds its indexes
 _LOCK_CLASS = 0x7D5  # first key of our advisory locks (the second: hashtext of a name)
 _META_DDL = (
     f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}",
@@ -108,6 +110,10 @@ class PostgresProjector(Projector):
     async def write(self, conn: asyncpg.Connection, events: Sequence[Event]) -> None:
         """Fold ``events`` into rows and write them (inside the batch's transaction)."""
 
+    async def write_columns(self, conn: asyncpg.Connection, batch: ColumnarBatch) -> None:
+        """:meth:`write` for a columnar projector (``columnar``): the batch as columns."""
+        raise NotImplementedError(f"{self.name} is not columnar")
+
     async def prepare(self, conn: asyncpg.Connection) -> None:
         """Look at the server before this version's DDL runs (e.g. which extensions exist)."""
 
@@ -165,8 +171,11 @@ class PostgresProjector(Projector):
     async def _finish(self) -> None:
         conn = self._conn
         assert conn is not None, "open() first"
+        # the deferred indexes sort whole tables: in memory rather than in spill files
+        await conn.execute(f"SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
         for statement in self.index_ddl():
             await conn.execute(statement)
+        await conn.execute("RESET maintenance_work_mem")
         await conn.execute(f"ANALYZE {', '.join(f'{self.schema}.{t.name}' for t in self.tables)}")
 
     def finish(self) -> None:
@@ -200,7 +209,9 @@ class PostgresProjector(Projector):
     def _open(self) -> dict[Place, int]:
         return self._run(self._open_async())
 
-    async def _apply_async(self, events: Sequence[Event], positions: Mapping[Place, int]) -> None:
+    async def _apply_async(
+        self, events: Sequence[Event] | ColumnarBatch, positions: Mapping[Place, int]
+    ) -> None:
         conn = self._conn
         assert conn is not None, "open() first"
         async with conn.transaction():
@@ -211,7 +222,10 @@ class PostgresProjector(Projector):
                 )
                 if live != self.version:
                     raise VersionSwitched(f"{self.namespace}: v{live} is live, not v{self.version}")
-            await self.write(conn, events)
+            if isinstance(events, ColumnarBatch):
+                await self.write_columns(conn, events)
+            else:
+                await self.write(conn, events)
             places = list(positions)
             await conn.execute(
                 f"""INSERT INTO {self.schema}.positions (topic, partition, next_offset)
@@ -226,6 +240,9 @@ class PostgresProjector(Projector):
 
     def _apply(self, events: Sequence[Event], positions: Mapping[Place, int]) -> None:
         self._run(self._apply_async(events, positions))
+
+    def _apply_columns(self, batch: ColumnarBatch, positions: Mapping[Place, int]) -> None:
+        self._run(self._apply_async(batch, positions))
 
     def close(self) -> None:
         if self._conn is not None:

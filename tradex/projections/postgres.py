@@ -32,10 +32,11 @@ from tradex import domain
 from tradex.domain import engine
 from tradex.domain.journal import FEES_ACCOUNT
 from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS
-from tradex.projections import orders_fold
-from tradex.projections.ledger_fold import fold
+from tradex.projections import orders_fold, postgres_columns
+from tradex.projections.ledger_fold import LedgerRows, fold
 from tradex.projections.pg_store import Index, PostgresProjector, Table, View
-from tradex.projections.projector import Event
+from tradex.projections.projector import ColumnarBatch, Event
+from tradex.schemas.columns import ColumnSpec
 
 _POSITION = "event_partition int NOT NULL, event_offset bigint NOT NULL"
 
@@ -232,22 +233,39 @@ _HOLD_COLUMNS = (
 
 
 class PostgresReadModel(PostgresProjector):
+    """Columnar (:mod:`.postgres_columns`): the runner decodes its batches in C into columns.
+    :class:`PostgresRowReadModel` is the same read model on the row path (its twin)."""
+
     name: ClassVar[str] = "postgres"
     topics: ClassVar[tuple[str, ...]] = (REFERENCE_EVENTS, ACCOUNT_EVENTS, ENGINE_EVENTS)
-    ignores: ClassVar[frozenset[type]] = frozenset(
-        (engine.L2Delta, engine.Rested, engine.RulesApplied)  # the book is Redis's
-    )
+    ignores: ClassVar[frozenset[type]] = postgres_columns.IGNORES  # the book is Redis's
     tables: ClassVar[tuple[Table, ...]] = TABLES
     views: ClassVar[tuple[View, ...]] = VIEWS
+    columnar: ClassVar[bool] = True
+    column_specs: ClassVar[dict[type, ColumnSpec]] = postgres_columns.COLUMN_SPECS
+    batch_records: ClassVar[int] = 500_000  # a rebuild: few orders straddle two batches
+
+    async def write_columns(self, conn: asyncpg.Connection, batch: ColumnarBatch) -> None:
+        rows = postgres_columns.fold_columns(batch)
+        s = self.schema
+        await self._write_order_rows(conn, rows.orders)
+        copies = (
+            ("fills", _FILL_COLUMNS, rows.fills), ("trades", _TRADE_COLUMNS, rows.trades),
+            ("postings", _POSTING_COLUMNS, rows.postings), ("hold_changes", _HOLD_COLUMNS, rows.holds),
+        )  # fmt: skip
+        for table, names, columns in copies:
+            if columns and columns[0]:
+                await conn.copy_records_to_table(
+                    table, schema_name=s, records=zip(*columns, strict=True), columns=names
+                )
+        if rows.balances and rows.balances[0]:
+            await self._add_balances(conn, *rows.balances)
+        await self._write_reference(conn, rows.reference)
 
     async def write(self, conn: asyncpg.Connection, events: Sequence[Event]) -> None:
         rows = fold(events, ACCOUNT_EVENTS, REFERENCE_EVENTS)
         s = self.schema
         await self._write_orders(conn, events)
-        for table, columns in _UPSERTS.items():
-            found: dict[Any, tuple[Any, ...]] = getattr(rows, table)
-            if found:
-                await _upsert(conn, s, table, columns, list(found.values()), columns[:1])
         if rows.postings:
             await conn.copy_records_to_table(
                 "postings", schema_name=s, records=rows.postings, columns=_POSTING_COLUMNS
@@ -259,25 +277,40 @@ class PostgresReadModel(PostgresProjector):
         if rows.balances:
             keys = list(rows.balances)
             deltas = [rows.balances[key] for key in keys]
-            await conn.execute(
-                f"""INSERT INTO {s}.balances AS b (account_id, asset, available, held,
-                    updated_time_ns, event_partition, event_offset)
-                SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[],
-                    $5::bigint[], $6::int[], $7::bigint[])
-                ON CONFLICT (account_id, asset) DO UPDATE SET
-                    available = b.available + EXCLUDED.available,
-                    held = b.held + EXCLUDED.held,
-                    updated_time_ns = EXCLUDED.updated_time_ns,
-                    event_partition = EXCLUDED.event_partition,
-                    event_offset = EXCLUDED.event_offset""",
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-                [d[0] for d in deltas],
-                [d[1] for d in deltas],
-                [d[4] for d in deltas],
-                [d[2] for d in deltas],
+            await self._add_balances(
+                conn, [k[0] for k in keys], [k[1] for k in keys], [d[0] for d in deltas],
+                [d[1] for d in deltas], [d[4] for d in deltas], [d[2] for d in deltas],
                 [d[3] for d in deltas],
-            )
+            )  # fmt: skip
+        await self._write_reference(conn, rows)
+
+    async def _add_balances(
+        self, conn: asyncpg.Connection, accounts: list[int], assets: list[str],
+        available: list[int], held: list[int], times: list[int], partitions: list[int],
+        offsets: list[int],
+    ) -> None:  # fmt: skip
+        """Balance deltas added to the stored balances (one statement)."""
+        await conn.execute(
+            f"""INSERT INTO {self.schema}.balances AS b (account_id, asset, available, held,
+                updated_time_ns, event_partition, event_offset)
+            SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[],
+                $5::bigint[], $6::int[], $7::bigint[])
+            ON CONFLICT (account_id, asset) DO UPDATE SET
+                available = b.available + EXCLUDED.available,
+                held = b.held + EXCLUDED.held,
+                updated_time_ns = EXCLUDED.updated_time_ns,
+                event_partition = EXCLUDED.event_partition,
+                event_offset = EXCLUDED.event_offset""",
+            accounts, assets, available, held, times, partitions, offsets,
+        )  # fmt: skip
+
+    async def _write_reference(self, conn: asyncpg.Connection, rows: LedgerRows) -> None:
+        """Reference rows and withdrawals (upserted)."""
+        s = self.schema
+        for table, columns in _UPSERTS.items():
+            found: dict[Any, tuple[Any, ...]] = getattr(rows, table)
+            if found:
+                await _upsert(conn, s, table, columns, list(found.values()), columns[:1])
         if rows.withdrawals:
             values = [tuple(w[c] for c in _WITHDRAWAL_COLUMNS) for w in rows.withdrawals.values()]
             await conn.execute(
@@ -299,7 +332,7 @@ class PostgresReadModel(PostgresProjector):
         orders: dict[int, list[Any]] = {}
         fills: list[tuple[Any, ...]] = []
         trades: list[tuple[Any, ...]] = []
-        facts, apply, merge = orders_fold.facts, orders_fold.apply, orders_fold.merge
+        facts, apply = orders_fold.facts, orders_fold.apply
         for event in events:
             topic, body = event.topic, event.body
             if topic == REFERENCE_EVENTS:
@@ -323,6 +356,22 @@ class PostgresReadModel(PostgresProjector):
                     b.maker_order_id, b.maker_account_id, b.taker_order_id, b.taker_account_id,
                     b.event_time_ns, event.partition, event.offset,
                 ))  # fmt: skip
+        await self._write_order_rows(conn, orders)
+        if fills:
+            await conn.copy_records_to_table(
+                "fills", schema_name=s, records=fills, columns=_FILL_COLUMNS
+            )
+        if trades:
+            await conn.copy_records_to_table(
+                "trades", schema_name=s, records=trades, columns=_TRADE_COLUMNS
+            )
+
+    async def _write_order_rows(
+        self, conn: asyncpg.Connection, orders: dict[int, list[Any]]
+    ) -> None:
+        """The batch's order rows merged with the stored ones (replaced)."""
+        s = self.schema
+        merge = orders_fold.merge
         if orders:
             ids = list(orders)
             stored = await conn.fetch(
@@ -338,14 +387,14 @@ class PostgresReadModel(PostgresProjector):
                 "orders", schema_name=s, columns=_ORDER_COLUMNS,
                 records=[(*row, status(row)) for row in orders.values()],
             )  # fmt: skip
-        if fills:
-            await conn.copy_records_to_table(
-                "fills", schema_name=s, records=fills, columns=_FILL_COLUMNS
-            )
-        if trades:
-            await conn.copy_records_to_table(
-                "trades", schema_name=s, records=trades, columns=_TRADE_COLUMNS
-            )
+
+
+class PostgresRowReadModel(PostgresReadModel):
+    """The same read model on the row path: a Python object per record, folded by
+    :func:`.ledger_fold.fold` and :func:`.orders_fold.facts` — the columnar path's twin."""
+
+    columnar: ClassVar[bool] = False
+    batch_records: ClassVar[int] = 20_000
 
 
 _PG_TYPES = {int: "bigint", str: "text"}

@@ -56,7 +56,9 @@ from tradex.infra import redis_client
 from tradex.infra.faults import Fault
 from tradex.infra.settings import Settings
 from tradex.log.source import Place
+from tradex.projections.column_events import events_of
 from tradex.projections.projector import (
+    ColumnarBatch,
     Event,
     Frozen,
     Projector,
@@ -407,6 +409,10 @@ class RedisProjector(Projector):
         except BaseException:
             self.close()
             raise
+
+    def _apply_columns(self, batch: ColumnarBatch, positions: Mapping[Place, int]) -> None:
+        """A columnar batch: its records rebuilt from the columns, then :meth:`_apply`."""
+        self._apply(events_of(batch), positions)
 
     def _apply(self, events: Sequence[Event], positions: Mapping[Place, int]) -> None:
         writer, lock = self._writer, self._lock

@@ -1,0 +1,93 @@
+"""The ``postgres`` read model's columnar path equals its row path (its twin): the same
+batches of a whole exchange log applied through both, into two databases, give the same
+tables row for row."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.projections.exchange import Exchange
+from tradex.infra import postgres
+from tradex.infra.settings import Settings
+from tradex.log.batch import RecordBatch
+from tradex.log.source import KafkaLog, Place
+from tradex.log.topics import TOPIC_TYPES
+from tradex.projections.postgres import PostgresReadModel, PostgresRowReadModel
+from tradex.projections.postgres_columns import COLUMN_SPECS
+from tradex.projections.projector import ColumnarBatch, Event
+from tradex.schemas.codec import Codec
+from tradex.schemas.columns import STATUS_DECODED, STATUS_IGNORED, ColumnReader
+
+pytestmark = pytest.mark.integration
+
+CODEC = Codec.offline()
+
+
+@pytest.fixture
+def two_databases(exchange: Exchange) -> Iterator[tuple[Settings, Settings]]:
+    names = [f"t_{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    for name in names:
+        asyncio.run(postgres.create_database(exchange.settings, name))
+    try:
+        yield tuple(dataclasses.replace(exchange.settings, postgres_db=n) for n in names)  # type: ignore[misc]
+    finally:
+        for name in names:
+            asyncio.run(postgres.drop_database(exchange.settings, name))
+
+
+def _positions(batch: RecordBatch) -> dict[Place, int]:
+    moved: dict[Place, int] = {}
+    for i in range(len(batch)):
+        place = batch.place(i)
+        moved[place] = max(moved.get(place, 0), int(batch.offset[i]) + 1)
+    return moved
+
+
+@pytest.mark.parametrize("records_max", [700])
+def test_the_columnar_path_equals_the_row_path(
+    exchange: Exchange, two_databases: tuple[Settings, Settings], records_max: int
+) -> None:
+    by_columns = PostgresReadModel(two_databases[0], 1)
+    by_rows = PostgresRowReadModel(two_databases[1], 1)
+    assert by_columns.columnar and not by_rows.columnar
+    reader = ColumnReader(CODEC, COLUMN_SPECS, PostgresReadModel.ignores)
+    by_columns.open()
+    by_rows.open()
+    kinds_seen: set[type] = set()
+    try:
+        with KafkaLog(exchange.settings) as log:
+            topics = PostgresReadModel.topics
+            starts = {(t, p): 0 for t in topics for p in range(log.partitions(t))}
+            for batch in log.read_columns(starts, records_max=records_max):
+                decoded = reader.decode(batch.values, batch.value_offsets)
+                assert set(decoded.status.tolist()) <= {STATUS_DECODED, STATUS_IGNORED}
+                events = []
+                for record in batch.records():
+                    envelope, body = CODEC.decode_domain(record.value or b"")
+                    assert type(body) in TOPIC_TYPES[record.topic]
+                    if type(body) not in PostgresReadModel.ignores:
+                        events.append(
+                            Event(record.topic, record.partition, record.offset, envelope, body)
+                        )
+                        kinds_seen.add(type(body))
+                positions = _positions(batch)
+                by_rows.apply(events, positions)
+                by_columns.apply_columns(ColumnarBatch(batch, decoded.types), positions)
+    finally:
+        by_columns.close()
+        by_rows.close()
+    # the log exercises the hot types and the rare ones
+    names = {kind.__name__ for kind in kinds_seen}
+    assert {"FillSettled", "Trade", "OrderAccepted", "HoldReleased", "WithdrawalPaid",
+            "AccountOpened", "Cancelled", "Rejected"} <= names, names  # fmt: skip
+    with by_columns.frozen() as columns_view, by_rows.frozen() as rows_view:
+        assert columns_view.positions == rows_view.positions
+        for table in PostgresReadModel.tables:
+            assert columns_view.rows(table.name) == rows_view.rows(table.name), table.name
+        assert columns_view.digests() == rows_view.digests()
+        assert all(count > 0 for count, _ in rows_view.digests().values())

@@ -1,0 +1,79 @@
+"""The ``redis`` read model's columnar read equals its row path (its twin): the same batches
+of a whole exchange log, decoded into columns and rebuilt as records
+(:func:`tradex.projections.column_events.events_of`) or decoded record by record, give the
+same keys and values."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from tests.projections.exchange import Exchange
+from tradex.infra.settings import Settings
+from tradex.log.batch import RecordBatch
+from tradex.log.source import KafkaLog, Place
+from tradex.log.topics import TOPIC_TYPES
+from tradex.projections.column_events import events_of
+from tradex.projections.market import RedisReadModel, RedisRowReadModel
+from tradex.projections.projector import ColumnarBatch, Event
+from tradex.schemas.codec import Codec
+from tradex.schemas.columns import STATUS_DECODED, STATUS_IGNORED, ColumnReader
+
+pytestmark = pytest.mark.integration
+
+CODEC = Codec.offline()
+
+
+def _positions(batch: RecordBatch) -> dict[Place, int]:
+    moved: dict[Place, int] = {}
+    for i in range(len(batch)):
+        place = batch.place(i)
+        moved[place] = max(moved.get(place, 0), int(batch.offset[i]) + 1)
+    return moved
+
+
+def test_the_columnar_read_equals_the_row_path(
+    exchange: Exchange, redis_settings: Settings
+) -> None:
+    by_columns = RedisReadModel(redis_settings, 1)
+    twin = dataclasses.replace(redis_settings, topic_prefix=f"{redis_settings.topic_prefix}twin-")
+    by_rows = RedisRowReadModel(twin, 1)
+    assert by_columns.columnar and not by_rows.columnar
+    reader = ColumnReader(CODEC, RedisReadModel.column_specs, RedisReadModel.ignores)
+    by_columns.open()
+    by_rows.open()
+    rebuilt = 0
+    try:
+        with KafkaLog(exchange.settings) as log:
+            topics = RedisReadModel.topics
+            starts = {(t, p): 0 for t in topics for p in range(log.partitions(t))}
+            for batch in log.read_columns(starts, records_max=500):
+                decoded = reader.decode(batch.values, batch.value_offsets)
+                assert set(decoded.status.tolist()) <= {STATUS_DECODED, STATUS_IGNORED}
+                columnar = ColumnarBatch(batch, decoded.types)
+                events = []
+                for record in batch.records():
+                    envelope, body = CODEC.decode_domain(record.value or b"")
+                    assert type(body) in TOPIC_TYPES[record.topic]
+                    if type(body) not in RedisReadModel.ignores:
+                        events.append(
+                            Event(record.topic, record.partition, record.offset, envelope, body)
+                        )
+                # the rebuilt records are the decoded ones (all but the envelope)
+                again = events_of(columnar)
+                assert [e._replace(envelope=None) for e in events] == again
+                rebuilt += len(again)
+                positions = _positions(batch)
+                by_rows.apply(events, positions)
+                by_columns.apply_columns(columnar, positions)
+    finally:
+        by_columns.close()
+        by_rows.close()
+    assert rebuilt > 1_000
+    with by_columns.frozen() as columns_view, by_rows.frozen() as rows_view:
+        assert columns_view.positions == rows_view.positions
+        assert columns_view.tables.keys() == rows_view.tables.keys()
+        for table in rows_view.tables:
+            assert columns_view.rows(table) == rows_view.rows(table), table
+        assert len(rows_view.tables) >= 5
