@@ -221,3 +221,25 @@ def test_avro_only_export_reads_the_same(audited: Audited, tmp_path: Path) -> No
     assert all(not f["parquet"] for p in read_manifest(target)["partitions"] for f in p["files"])
     lean, whole = ArchiveLog(target), ArchiveLog(audited.archive)
     assert all_records(lean, whole.topics()) == all_records(whole, whole.topics())
+
+
+def test_audit_verify_from_the_archive_equals_verify_from_kafka(
+    audited: Audited, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The auditor's one command gives the same verdict and counts offline as on Kafka,
+    and checks the signed checkpoints with the key published in the archive."""
+    import json
+
+    from tradex.audit import cli
+
+    prefix = audited.settings.topic_prefix
+    key_hex = audited.public_key.hex()
+    live_rc = cli.main(["verify", "--topic-prefix", prefix, "--json", "--no-progress",
+                        "--public-key", key_hex])  # fmt: skip
+    live = json.loads(capsys.readouterr().out)
+    offline_rc = cli.main(["verify", "--archive", str(audited.archive), "--json", "--no-progress"])
+    offline = json.loads(capsys.readouterr().out)
+    assert live_rc == offline_rc == 0, (live["violations"][:3], offline["violations"][:3])
+    assert live["violations"] == offline["violations"] == []
+    assert live["counts"] == offline["counts"]
+    assert live["records"] == offline["records"] > 0

@@ -6,7 +6,8 @@
   below zero, after any event (balances in log order: a user account lives in one
   ``account-events`` partition, so the scan's order is its log order);
 - holds, per hold (an order's, by ``order_id``; a withdrawal's, by ``withdrawal_id``):
-  ``hold_not_opened`` (a change before its OrderAccepted / WithdrawalRequested),
+  ``hold_not_opened`` (a change before its OrderAccepted / WithdrawalRequested; an
+  OrderAmended tops an order's hold up),
   ``hold_reopened``, ``hold_negative`` (consumed beyond what was held),
   ``hold_closed_with_remainder`` (HoldReleased / WithdrawalPaid / WithdrawalReleased not
   leaving it at zero), ``hold_after_close``, ``hold_asset`` (its asset changes). The held
@@ -118,6 +119,7 @@ def _hold_rows(found: Gathered) -> dict[str, np.ndarray]:
                       keys, np.full(n, kind, np.int64)))  # fmt: skip
 
     add("OrderAccepted", "hold_asset", 1, "order_id", OPEN)
+    add("OrderAmended", "hold_asset", 1, "order_id", CHANGE)  # topped up to the new bounds
     add("FillSettled", "hold_asset", -1, "order_id", CHANGE)
     add("HoldReleased", "asset", -1, "order_id", CLOSE)
     add("WithdrawalRequested", "asset", 1, "withdrawal_id", OPEN)
@@ -128,7 +130,7 @@ def _hold_rows(found: Gathered) -> dict[str, np.ndarray]:
 
 
 _AMOUNT = {
-    "OrderAccepted": "hold_amount", "FillSettled": "hold_consumed", "HoldReleased": "amount",
+    "OrderAccepted": "hold_amount", "OrderAmended": "hold_added", "FillSettled": "hold_consumed", "HoldReleased": "amount",
     "WithdrawalRequested": "amount", "WithdrawalPaid": "amount", "WithdrawalReleased": "amount",
 }  # fmt: skip
 

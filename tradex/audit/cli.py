@@ -20,6 +20,7 @@ import importlib
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tradex.infra import settings as settings_module
@@ -85,15 +86,9 @@ def open_source(args: argparse.Namespace) -> tuple[LogSource, Settings]:
     if args.topic_prefix is not None:
         settings = dataclasses.replace(settings, topic_prefix=args.topic_prefix)
     if args.archive is not None:
-        # The archive reader is the archive side's (tradex export / replay): it exposes
-        # ``open_archive(path) -> LogSource``. TODO(coordinator): confirm the module name
-        # when the audit-archive branch lands.
-        try:
-            module = importlib.import_module("tradex.audit.archive")
-        except ImportError:
-            raise ValueError("this build has no archive reader (tradex.audit.archive)") from None
-        source: LogSource = module.open_archive(args.archive)
-        return source, settings
+        from tradex.audit.archive import open_archive  # ArchiveError is a ValueError
+
+        return open_archive(args.archive), settings
     return KafkaLog(settings), settings
 
 
@@ -131,16 +126,21 @@ def main_verify(argv: list[str]) -> int:
         "from the log at their positions (tradex projections verify; needs the stores)",
     )  # fmt: skip
     parser.add_argument("--public-key", metavar="FILE", default=None,
-                        help="the exchange's checkpoint public key")  # fmt: skip
+                        help="the exchange's checkpoint public key (PEM or hex; default: "
+                             "the archive's, with --archive)")  # fmt: skip
     add_book_arguments(parser)
     args = parser.parse_args(argv)
     config = book_config(parser, args)
     public_key = None
     try:
+        from tradex.audit.checkpoints import read_public_key
+        from tradex.log.archive import PUBLIC_KEY_NAME, archive_public_key
+
         if args.public_key is not None:
-            with open(args.public_key, "rb") as handle:
-                public_key = handle.read()
+            public_key = read_public_key(args.public_key)
         source, settings = open_source(args)
+        if public_key is None and args.archive and (Path(args.archive) / PUBLIC_KEY_NAME).is_file():
+            public_key = archive_public_key(Path(args.archive))
     except (OSError, ValueError) as exc:
         return _fail("tradex audit verify", exc)
     read_models = None

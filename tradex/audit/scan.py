@@ -71,6 +71,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "qty", "notional", "fee", "fee_micro", "hold_asset", "hold_consumed",
     ),
     "HoldReleased": ("account_id", "event_time_ns", "order_id", "asset", "amount"),
+    "OrderAmended": ("account_id", "event_time_ns", "order_id", "hold_asset", "hold_added"),
     "CommandRejected": ("account_id", "command_type"),
     "Trade": (
         "trade_id", "price", "qty", "taker_side", "maker_order_id", "maker_account_id",

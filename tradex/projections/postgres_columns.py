@@ -51,6 +51,7 @@ HOLD_COLUMNS: tuple[tuple[type, str, str, int], ...] = (
     (domain.WithdrawalPaid, "asset", "amount", -1),
     (domain.WithdrawalReleased, "asset", "amount", -1),
     (domain.OrderAccepted, "hold_asset", "hold_amount", 1),
+    (domain.OrderAmended, "hold_asset", "hold_added", 1),
     (domain.FillSettled, "hold_asset", "hold_consumed", -1),
     (domain.HoldReleased, "asset", "amount", -1),
 )
