@@ -48,7 +48,17 @@ from tradex.schemas.wire import INT_MAX, INT_MIN, LONG_MAX, LONG_MIN
 CODEC = Codec.offline()
 TYPES = [binding.cls for binding in BINDINGS.values()]
 READER = ColumnReader(CODEC, dict.fromkeys(TYPES, EVERYTHING))
+# the schema ids the reader serves: each type's latest version (older ones are unserved)
+SERVED_IDS = frozenset(
+    CODEC.registry.latest(CODEC.subject_of(kind.__name__)).schema_id for kind in TYPES
+)
 ENV = EnvelopeFields("0190f0c2-0000-7000-8000-000000000001", "cause", "corr", "accounts/0", 3)
+# Hypothesis flags a draw during which the global ``random`` state changed; a background
+# thread left by an earlier test of the suite (a client's retry jitter) can change it
+# meanwhile, which the warnings-as-errors setting turned into a flaky failure. These
+# strategies never use ``random``.
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
+
 PROPERTY = settings(
     max_examples=60,
     deadline=None,
@@ -182,6 +192,8 @@ def _agrees(data: bytes, got: Any) -> None:
     ours = outcome(lambda: CODEC.decode_domain(data))
     if got[0] == "status":
         assert got[1] in (STATUS_UNSERVED, STATUS_CORRUPT), got
+        if got[1] == STATUS_UNSERVED and int.from_bytes(data[1:5], "big") not in SERVED_IDS:
+            return  # another schema (e.g. an older version): the caller's decode_domain's
         assert ours is CodecError, "columns refused what decode_domain accepts"
         return
     _, status, record = got
