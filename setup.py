@@ -63,7 +63,7 @@ setup(
         Extension(
             "tradex.commands._account_kernel",
             sources=[f"{KERNEL_DIR}/account_kernel.c"],
-            depends=[f"{NATIVE_DIR}/sha256.h"],
+            depends=[f"{NATIVE_DIR}/sha256.h", f"{NATIVE_DIR}/chain_hash.h"],
             include_dirs=[NATIVE_DIR],  # sha256.h, the portable SHA-256 the codec uses too
             define_macros=SHA_MACROS,
             libraries=SHA_LIBRARIES,
@@ -80,7 +80,7 @@ setup(
         Extension(
             "tradex.audit._audit_native",
             sources=[f"{AUDIT_NATIVE_DIR}/audit_native.c"],
-            depends=[f"{NATIVE_DIR}/sha256.h"],
+            depends=[f"{NATIVE_DIR}/sha256.h", f"{NATIVE_DIR}/chain_hash.h"],
             include_dirs=[NATIVE_DIR],
             define_macros=SHA_MACROS,
             libraries=SHA_LIBRARIES,

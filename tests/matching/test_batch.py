@@ -7,7 +7,6 @@ import random
 from collections import Counter
 
 import numpy as np
-import pytest
 
 from tests.matching.order_requests import Feed, random_feed
 from tradex.domain.commands import FillLeg
@@ -16,13 +15,12 @@ from tradex.domain.orders import CancelOrderRequest, NewOrder
 from tradex.domain.types import Liquidity, OrderKind, Side, StpMode
 from tradex.infra.partitioner import murmur2
 from tradex.infra.stage import Output
+from tradex.matching import _matcher_wire as native
 from tradex.matching import batch, wire
 from tradex.matching import constants as k
 from tradex.matching.book import OutputBuffers
 from tradex.matching.partition import BookConfig, InputRecord, PartitionEngine, Topics
 from tradex.schemas.codec import Codec, EnvelopeFields
-
-native = pytest.importorskip("tradex.matching._matcher_wire")
 
 CONFIG = BookConfig(orders_max=1 << 12, price_levels_max=1 << 16)
 TOPICS = Topics("or", "ee", "st", "dl")

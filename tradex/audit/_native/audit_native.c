@@ -62,29 +62,7 @@ static const unsigned char *envelope_prev_hash(const unsigned char *body, const 
     return p;
 }
 
-#ifdef TRADEX_OPENSSL
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
-#define SHA256_BACKEND "openssl"
-static void chain_hash(const unsigned char *prev, const unsigned char *body, size_t size,
-                       unsigned char *out) {
-    SHA256_CTX sha;
-    SHA256_Init(&sha);
-    SHA256_Update(&sha, prev, HASH_SIZE);
-    SHA256_Update(&sha, body, size);
-    SHA256_Final(out, &sha);
-}
-#else
-#define SHA256_BACKEND "portable"
-static void chain_hash(const unsigned char *prev, const unsigned char *body, size_t size,
-                       unsigned char *out) {
-    sha256_ctx sha;
-    sha256_init(&sha);
-    sha256_update(&sha, prev, HASH_SIZE);
-    sha256_update(&sha, body, size);
-    sha256_final(&sha, out);
-}
-#endif
+#include "chain_hash.h"
 
 static int get_buffer(PyObject *obj, Py_buffer *view, int writable, const char *what,
                       Py_ssize_t itemsize) {

@@ -62,30 +62,7 @@
 #define OFFSET_MAX ((INT64_C(1) << 48) - 1)
 #define PPM INT64_C(1000000)
 
-#ifdef TRADEX_OPENSSL
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
-#define SHA256_BACKEND "openssl"
-static void chain_hash(const unsigned char *prev, const unsigned char *body, size_t size,
-                       unsigned char *out) {
-    SHA256_CTX sha;
-    SHA256_Init(&sha);
-    SHA256_Update(&sha, prev, HASH_SIZE);
-    SHA256_Update(&sha, body, size);
-    SHA256_Final(out, &sha);
-}
-#else
-#include "sha256.h"
-#define SHA256_BACKEND "portable"
-static void chain_hash(const unsigned char *prev, const unsigned char *body, size_t size,
-                       unsigned char *out) {
-    sha256_ctx sha;
-    sha256_init(&sha);
-    sha256_update(&sha, prev, HASH_SIZE);
-    sha256_update(&sha, body, size);
-    sha256_final(&sha, out);
-}
-#endif
+#include "chain_hash.h"
 
 /* An invariant of the kernel itself: raise AssertionError (the processor stops loudly). */
 #define ENSURE(cond, message)                                   \

@@ -41,31 +41,7 @@
 #define BUF_INLINE 1024
 #define OPS_MAX 4096 /* ops in one program level */
 
-/* The chain hash: OpenSSL's SHA-256 when built with it (setup.py: when its headers are
- * there; it uses the CPU's SHA instructions, ~4x the portable code), else sha256.h. */
-#ifdef TRADEX_OPENSSL
-#define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init & co: the fastest one-shot path */
-#include <openssl/sha.h>
-#define SHA256_BACKEND "openssl"
-static void chain_hash(const unsigned char *prev, const unsigned char *body, size_t size,
-                       unsigned char *out) {
-    SHA256_CTX sha;
-    SHA256_Init(&sha);
-    SHA256_Update(&sha, prev, HASH_SIZE);
-    SHA256_Update(&sha, body, size);
-    SHA256_Final(out, &sha);
-}
-#else
-#define SHA256_BACKEND "portable"
-static void chain_hash(const unsigned char *prev, const unsigned char *body, size_t size,
-                       unsigned char *out) {
-    sha256_ctx sha;
-    sha256_init(&sha);
-    sha256_update(&sha, prev, HASH_SIZE);
-    sha256_update(&sha, body, size);
-    sha256_final(&sha, out);
-}
-#endif
+#include "chain_hash.h"
 
 enum {
     OP_NULL = 0,
