@@ -143,6 +143,10 @@ static PyObject *chain_check(PyObject *module, PyObject *args) {
             envelope_prev_hash(wire + HEADER_SIZE, wire + size - HASH_SIZE);
         if (mine == NULL) {
             status[i] = CHAIN_BAD_ENVELOPE;
+            /* as verify_chain: the next record links to this one's trailing hash, so one
+             * damaged envelope does not flag the intact record after it */
+            memcpy(head, wire + size - HASH_SIZE, HASH_SIZE);
+            s[k] = 1;
             continue;
         }
         unsigned char st = 0;
