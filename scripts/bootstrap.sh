@@ -43,6 +43,8 @@ if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
 fi
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v mvn >/dev/null || missing+=(maven)
+# Prometheus + promtool: `tradex stack up --monitoring` and the metrics tests
+command -v promtool >/dev/null || missing+=(prometheus)
 java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1; }
 JAVA_MAJOR=0
 command -v java >/dev/null && JAVA_MAJOR=$(java_major)

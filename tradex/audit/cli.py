@@ -165,6 +165,10 @@ def main_verify(argv: list[str]) -> int:
         print(json.dumps(report.to_json()))
     else:
         print(report.text())
+    if args.archive is None:  # the live log's audit: reported on the stack's /metrics
+        from tradex.observability.metrics_server import record_audit
+
+        record_audit(settings, len(report.violations))
     return 0 if report.ok else 1
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -52,6 +52,7 @@ from tradex.domain.commands import (
     RejectWithdrawal,
     RequestWithdrawal,
 )
+from tradex.domain.events import CommandRejected, OrderRejected
 from tradex.domain.ids import ORDER_OFFSET_BITS, order_id
 from tradex.infra.settings import Settings
 from tradex.infra.stage import Output
@@ -67,6 +68,7 @@ from tradex.log.topics import (
     ORDER_REQUESTS,
     SETTLEMENTS,
 )
+from tradex.observability.metrics import AccountMetrics
 from tradex.schemas.chain import ZERO_HASH
 from tradex.schemas.codec import Codec, CodecError
 
@@ -82,6 +84,7 @@ SETTLEMENT_TYPES = frozenset((FillLeg, OrderEnded))
 SNAPSHOT_EVENTS_DEFAULT = 200_000  # events of a partition between two snapshots
 INSTRUMENT_KEYS_MAX = 100_000  # cached instrument id -> key entries
 ORDER_OFFSET_MAX = (1 << ORDER_OFFSET_BITS) - 1
+REJECTIONS = frozenset((OrderRejected, CommandRejected))
 
 
 class _Live:
@@ -105,6 +108,7 @@ class _Live:
 class ProcessorStats:
     decided: int = 0
     duplicates: int = 0
+    rejected: int = 0  # of ``decided``: a rejection event written
     dead_letters: int = 0
     events: int = 0
     order_requests: int = 0
@@ -163,6 +167,8 @@ class AccountProcessor:
         # Per decided batch, oldest first: the snapshots due at its end, until its commit.
         self.captures: deque[list[Capture]] = deque()
         self.stats = ProcessorStats()
+        self.rejections: Counter[str] = Counter()  # reasons, since the last batch's metrics
+        self.metrics = AccountMetrics(self._type_of_header)
         # Built last: it holds this processor's tables (live, routes, instrument keys).
         self.kernel = build_kernel(self) if compiled else None
 
@@ -227,6 +233,7 @@ class AccountProcessor:
         paused = self.freeze_gc and gc.isenabled()
         if paused:
             gc.disable()
+        before = (self.stats.decided, self.stats.duplicates, self.stats.rejected)
         try:
             self._decide_all(messages, outputs)
         finally:
@@ -238,7 +245,25 @@ class AccountProcessor:
                 gc.freeze()
                 gc.enable()
         self.captures.append(self._snapshots_due())
+        self._observe(messages, before)
         return outputs
+
+    def _observe(self, messages: Sequence[Message], before: tuple[int, int, int]) -> None:
+        """The batch's metrics (decided: counted again if its transaction aborts)."""
+        stats = self.stats
+        decided, duplicates, rejected = (
+            stats.decided - before[0], stats.duplicates - before[1], stats.rejected - before[2]
+        )  # fmt: skip
+        self.metrics.decided(messages)
+        self.metrics.outcomes(decided - duplicates - rejected, duplicates, self.rejections)
+        self.rejections.clear()
+
+    def _type_of_header(self, header: bytes) -> str:
+        """The type name of a record whose wire header is ``header`` (bounded: known types)."""
+        for cls in (*COMMAND_TYPES, *SETTLEMENT_TYPES):
+            if header in self.codec.headers_of(cls.__name__):
+                return cls.__name__
+        return "unknown"
 
     def _snapshots_due(self) -> list[Capture]:
         """The partitions due a snapshot, captured as they are after this batch (the stage
@@ -284,7 +309,8 @@ class AccountProcessor:
         instrument_keys, from_commands = self.instrument_keys, EventSource.ACCOUNT_COMMANDS
         decode, appenders = self.codec.decode_domain, self.appenders
         events_topic, orders_topic, producer = self.events_topic, self.orders_topic, self.producer
-        decided = duplicates = events_count = requests_count = 0
+        decided = duplicates = rejected = events_count = requests_count = 0
+        rejections = self.rejections
         for message in messages:
             topic, partition, offset = message.topic(), message.partition(), message.offset()
             assert topic is not None and partition is not None and offset is not None
@@ -341,6 +367,9 @@ class AccountProcessor:
                     seq, step = 0, 0
                 last_hash = live.last_hash
                 for event in events:
+                    if type(event) in REJECTIONS:
+                        rejections[event.reason] += 1  # type: ignore[union-attr]
+                        rejected += 1
                     # at its input's time (an amended order's settlements: not before the amend)
                     assert event.event_time_ns >= time_ns, "an event before its input's time"
                     seq += step
@@ -385,6 +414,7 @@ class AccountProcessor:
         stats = self.stats
         stats.decided += decided
         stats.duplicates += duplicates
+        stats.rejected += rejected
         stats.events += events_count
         stats.order_requests += requests_count
 
@@ -403,6 +433,7 @@ class AccountProcessor:
 
     def _reject(self, message: Message, source: EventSource, reason: str, error: str) -> Output:
         self.stats.dead_letters += 1
+        self.metrics.dead_letter(reason)
         log.warning(
             "dead letter %s[%s]@%s: %s: %s",
             message.topic(), message.partition(), message.offset(), reason, error,

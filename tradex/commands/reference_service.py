@@ -17,6 +17,8 @@ from tradex.infra import settings as settings_module
 from tradex.infra.settings import Settings
 from tradex.infra.stage import TransactionalStage, configure_service_logging, run_until_signalled
 from tradex.log.topics import REFERENCE_COMMANDS, REFERENCE_GROUP, ensure_reference_topics
+from tradex.observability import metrics_server
+from tradex.observability.metrics import StageMetrics
 from tradex.schemas.remote import codec_from_settings
 
 log = logging.getLogger("tradex.reference")
@@ -32,6 +34,7 @@ def build(settings: Settings, instance: str) -> tuple[TransactionalStage, Refere
         processor=processor,
         transactional_id=settings.topic(f"reference-{instance}"),
         batch_records=1_000,
+        observer=StageMetrics(REFERENCE_GROUP, settings.topic_prefix),
     )
     return stage, processor
 
@@ -42,11 +45,15 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--instance", default="0", help="stable, unique member name (default 0)")
     parser.add_argument("--exit-when-idle", type=float, default=None, metavar="S")
+    metrics_server.add_argument(parser)
     args = parser.parse_args(argv)
+    metrics_port = metrics_server.port_of(parser, args)
     if args.exit_when_idle is not None and args.exit_when_idle <= 0:
         parser.error("--exit-when-idle must be > 0")
     configure_service_logging()
-    stage, processor = build(settings_module.load(), args.instance)
+    settings = settings_module.load()
+    stage, processor = build(settings, args.instance)
+    metrics_server.serve(settings, "reference", args.instance, metrics_port)
     stats = run_until_signalled(stage, args.exit_when_idle)
     print(
         f"reference/{args.instance}: batches={stats.batches} in={stats.records_in} "

@@ -33,6 +33,8 @@ from tradex.log.topics import (
     SETTLEMENTS,
     ensure_account_topics,
 )
+from tradex.observability import metrics_server
+from tradex.observability.metrics import StageMetrics
 from tradex.schemas.remote import codec_from_settings
 
 log = logging.getLogger("tradex.accounts")
@@ -77,6 +79,7 @@ def build(
         transactional_id=settings.topic(f"accounts-{instance}"),
         batch_records=batch_records,
         batch_wait_ms=batch_wait_ms,
+        observer=StageMetrics(ACCOUNTS_GROUP, settings.topic_prefix),
     )
     return stage, processor
 
@@ -108,7 +111,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--python-domain", action="store_true",
         help="decide every record with the Python domain (the compiled path's twin)",
     )  # fmt: skip
+    metrics_server.add_argument(parser)
     args = parser.parse_args(argv)
+    args.metrics_port = metrics_server.port_of(parser, args)
     if args.partitions is not None and args.partitions > PARTITIONS_MAX:
         parser.error(f"--partitions must be <= {PARTITIONS_MAX}")
     if args.batch_records > batch_records_max:
@@ -133,6 +138,7 @@ def main(argv: list[str]) -> int:
         use_snapshots=not args.no_snapshots,
         compiled=not args.python_domain,
     )
+    metrics_server.serve(settings, "accounts", args.instance, args.metrics_port)
     try:
         stats = run_until_signalled(stage, args.exit_when_idle)
     finally:

@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from tradex.infra import clickhouse
+from tradex.infra import clickhouse, metrics_targets
 from tradex.infra import settings as settings_module
 from tradex.infra.local_kafka import LocalKafka, brokers_max
 from tradex.infra.local_postgres import LocalPostgres
@@ -32,11 +32,13 @@ from tradex.infra.local_process import (
     read_pid,
     tail,
 )
+from tradex.infra.local_prometheus import LocalPrometheus
 from tradex.infra.local_redis import LocalRedis
 from tradex.infra.settings import Settings
 
 services_all = ("kafka", "postgres", "redis", "clickhouse")
-processes_all = ("api",)  # processes of the stack `status` knows; started by `tradex run`
+processes_all = ("api", "metrics")  # what `status` also reports; started by `tradex run`
+monitoring_all = ("prometheus",)  # started by `up --monitoring`
 up_timeout_s_default = 120.0
 api_health_timeout_s = 3.0
 health_poll_s = 0.5
@@ -84,6 +86,18 @@ def api_health(settings: Settings) -> Health:
     return Health("api", True, "; ".join(found))
 
 
+def metrics_health(settings: Settings) -> Health:
+    """The /metrics endpoints of the running TradeX processes (their target files)."""
+    found = metrics_targets.targets(settings)
+    stale = len(metrics_targets.targets(settings, alive_only=False)) - len(found)
+    if not found:
+        return Health("metrics", True, "no TradeX process serves /metrics", state="off")
+    listed = "; ".join(f"{t.prefix}{t.service}/{t.instance} {t.url} (pid {t.pid})" for t in found)
+    if stale:
+        listed += f"; {stale} file(s) of exited processes (pruned by `up --monitoring`)"
+    return Health("metrics", True, listed)
+
+
 def clickhouse_health(settings: Settings) -> Health:
     if settings.clickhouse_url:
         where = settings.clickhouse_url
@@ -114,6 +128,7 @@ class Stack:
         self.kafka = LocalKafka(settings, _brokers(settings, brokers))
         self.postgres = LocalPostgres(settings)
         self.redis = LocalRedis(settings)
+        self.prometheus = LocalPrometheus(settings)
 
     def health(self, name: str) -> Health:
         if name == "kafka":
@@ -124,6 +139,10 @@ class Stack:
             return self.redis.health()
         if name == "api":
             return api_health(self.settings)
+        if name == "metrics":
+            return metrics_health(self.settings)
+        if name == "prometheus":
+            return self.prometheus.health()
         assert name == "clickhouse", name
         return clickhouse_health(self.settings)
 
@@ -134,6 +153,8 @@ class Stack:
             return self.postgres.log_paths()
         if name == "redis":
             return self.redis.log_paths()
+        if name == "prometheus":
+            return self.prometheus.log_paths()
         return []
 
 
@@ -142,8 +163,10 @@ def up(
     brokers: int | None = None,
     only: Sequence[str] | None = None,
     timeout_s: float = up_timeout_s_default,
+    monitoring: bool = False,
 ) -> list[Health]:
-    """Start what is not running and wait until every chosen service answers.
+    """Start what is not running and wait until every chosen service answers;
+    ``monitoring``: also Prometheus, scraping the TradeX processes (re-configured if running).
 
     Raises StackError naming the service and its log when one does not come up in time.
     """
@@ -170,6 +193,10 @@ def up(
             stack.postgres.start()
         if "redis" in chosen:
             stack.redis.start()
+        if monitoring:
+            stack.prometheus.check_ports()
+            stack.prometheus.start()
+            chosen.append("prometheus")
         return _wait_healthy(stack, chosen, timeout_s)
 
 
@@ -199,10 +226,15 @@ def _wait_healthy(stack: Stack, chosen: list[str], timeout_s: float) -> list[Hea
 
 
 def status(settings: Settings | None = None, only: Sequence[str] | None = None) -> list[Health]:
-    """The services' health, then the stack's processes' (the API)."""
+    """The services' health, then the stack's processes' (the API, /metrics endpoints),
+    and Prometheus when `up --monitoring` started it."""
     settings = settings or settings_module.load()
     stack = Stack(settings)
-    return [stack.health(name) for name in _select(only, (*services_all, *processes_all))]
+    known = (*services_all, *processes_all, *monitoring_all)
+    chosen = _select(only, known)
+    if not only and stack.prometheus.running_pid() is None:
+        chosen.remove("prometheus")
+    return [stack.health(name) for name in chosen]
 
 
 def down(
@@ -223,6 +255,8 @@ def down(
             stack.postgres.stop()
         if "redis" in chosen:
             stack.redis.stop()
+        if len(chosen) == len(services_all):  # a whole `down`: monitoring too
+            stack.prometheus.stop()
         if wipe:
             stack.postgres.wipe()
             for child in settings.stack_dir.iterdir():
@@ -254,6 +288,10 @@ def _parser() -> argparse.ArgumentParser:
     p_up.add_argument("--only", default="", help=only_help)
     p_up.add_argument("--timeout", type=float, default=up_timeout_s_default, help="seconds")
     p_up.add_argument("--quiet", action="store_true", help="print nothing when all is well")
+    p_up.add_argument(
+        "--monitoring", action="store_true",
+        help="also start Prometheus (Debian's package) scraping the TradeX processes' /metrics",
+    )  # fmt: skip
     p_down = sub.add_parser("down", help="stop the processes (keeps data)")
     p_down.add_argument("--wipe", action="store_true", help="also delete the stack's data")
     p_down.add_argument("--only", default="", help=only_help)
@@ -293,7 +331,7 @@ def main(argv: list[str]) -> int:
     settings = settings_module.load()
     try:
         if args.action == "up":
-            results = up(settings, args.brokers, _only(args.only), args.timeout)
+            results = up(settings, args.brokers, _only(args.only), args.timeout, args.monitoring)
             if not args.quiet:
                 print(format_health(results))
             return 0

@@ -105,6 +105,25 @@ class Processor(Protocol):
         """
 
 
+class StageObserver(Protocol):
+    """Told about each committed or failed transaction (metrics: one call per batch, not per
+    record; see tradex.observability.metrics.StageMetrics). Given by the service, as
+    tradex.infra imports no other tradex package."""
+
+    def committed(
+        self,
+        messages: Sequence[Message],
+        records_out: int,
+        transaction_s: float,
+        lags: Sequence[tuple[str, int, int]],
+    ) -> None:
+        """A committed batch: its input records, records produced, begin-to-commit time
+        and (topic, partition, records behind the partition's end) per position committed."""
+
+    def aborted(self, kind: str) -> None:
+        """A transaction that did not commit: ``aborted`` or ``producer_restarted``."""
+
+
 @dataclass
 class StageStats:
     batches: int = 0
@@ -135,6 +154,8 @@ class _InFlight:
     produced: dict[tuple[str, int], int]  # filled by delivery reports on the committer thread
     tracked: int  # explicitly-partitioned outputs whose delivery must be reported
     future: Future[None]
+    messages: list[Message] = field(default_factory=list)  # the batch (for its metrics)
+    offsets: list[TopicPartition] = field(default_factory=list)  # positions it commits
 
 
 class TransactionalStage:
@@ -150,9 +171,11 @@ class TransactionalStage:
         transactional_id: str,
         batch_records: int = batch_records_max,
         batch_wait_ms: int | None = None,
+        observer: StageObserver | None = None,
     ) -> None:
         """``batch_wait_ms`` None: adaptive batches (see the module doc); a number: the
-        fixed mode, each batch waits up to that long to fill after its first record."""
+        fixed mode, each batch waits up to that long to fill after its first record.
+        ``observer``: told about every transaction (metrics)."""
         assert input_topics, "a stage needs input topics"
         assert 0 < batch_records <= batch_records_max, batch_records
         assert batch_wait_ms is None or 0 <= batch_wait_ms <= 1_000, batch_wait_ms
@@ -164,6 +187,7 @@ class TransactionalStage:
         self.batch_records = batch_records
         self.batch_wait_s = None if batch_wait_ms is None else batch_wait_ms / 1000
         self.stats = StageStats()
+        self.observer = observer
         self.fault = Fault.from_env()
         self.consumer = Consumer(
             consumer_config(
@@ -368,6 +392,7 @@ class TransactionalStage:
         # The dict is built in C: a Python loop over the outputs was ~1 µs per input.
         last = dict(zip(map(_target, outputs), range(len(outputs)), strict=True))
         tracked = sorted(index for (_topic, partition), index in last.items() if partition >= 0)
+        offsets: list[TopicPartition] = []
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
             if error is None:
@@ -380,9 +405,10 @@ class TransactionalStage:
             if messages:
                 # Before producing: with the batch's records in flight this call took
                 # 20–25 ms instead of ~2 (confluent-kafka-python #967).
+                offsets = self._next_offsets(messages)
                 self._call(
                     self.producer.send_offsets_to_transaction,
-                    self._next_offsets(messages),
+                    offsets,
                     self.consumer.consumer_group_metadata(),
                     transaction_call_timeout_s,
                 )
@@ -406,7 +432,7 @@ class TransactionalStage:
             return
         future = self.committer.submit(self._finish, self.stats.batches)
         self.inflight = _InFlight(
-            len(messages), len(outputs), started, produced, len(tracked), future
+            len(messages), len(outputs), started, produced, len(tracked), future, messages, offsets
         )
 
     def _finish(self, batch: int) -> None:
@@ -432,9 +458,24 @@ class TransactionalStage:
         self.stats.batches += 1
         self.stats.records_in += inflight.records_in
         self.stats.records_out += inflight.records_out
-        self.stats.commit_latency_s_total += time.monotonic() - inflight.started_monotonic
+        transaction_s = time.monotonic() - inflight.started_monotonic
+        self.stats.commit_latency_s_total += transaction_s
         assert len(inflight.produced) == inflight.tracked, "a tracked record was not acknowledged"
+        self._observe_commit(inflight, transaction_s)
         return self.processor.committed(inflight.produced)
+
+    def _observe_commit(self, inflight: _InFlight, transaction_s: float) -> None:
+        """Metrics of a committed batch (once per transaction): counts, latencies from the
+        records' log times, consumer lag from the locally cached high watermarks."""
+        if self.observer is None:
+            return
+        lags = []
+        watermarks = self.consumer.get_watermark_offsets
+        for tp in inflight.offsets:
+            _low, high = watermarks(tp, cached=True)
+            if high is not None and high >= 0:
+                lags.append((tp.topic, tp.partition, max(0, high - tp.offset)))
+        self.observer.committed(inflight.messages, inflight.records_out, transaction_s, lags)
 
     def _produce(self, output: Output, callback: DeliveryCallback | None) -> None:
         while True:
@@ -483,6 +524,8 @@ class TransactionalStage:
 
     def _recover(self, error: KafkaError, *, rewind: bool = True) -> None:
         self.stats.aborts += 1
+        if self.observer is not None:
+            self.observer.aborted("aborted")
         timed_out = error.code() == KafkaError._TIMED_OUT
         if error.txn_requires_abort() and not timed_out:
             log.warning("transaction aborted: %s", error)
@@ -499,6 +542,8 @@ class TransactionalStage:
 
     def _restart_producer(self) -> None:
         self.stats.producer_restarts += 1
+        if self.observer is not None:
+            self.observer.aborted("producer_restarted")
         self.producer.flush(0)
         self.producer = self._new_producer()
 

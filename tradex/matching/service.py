@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -53,6 +53,7 @@ from tradex.matching.book import Book, OutputBuffers, load_kernels
 from tradex.matching.constants import ORDERS_MAX_DEFAULT, PRICE_LEVELS_MAX_DEFAULT
 from tradex.matching.partition import BookConfig, PartitionEngine, Topics
 from tradex.matching.recovery import RebuildReport, rebuild, snapshot_outputs
+from tradex.observability import metrics, metrics_server
 from tradex.schemas.codec import Codec
 from tradex.schemas.remote import codec_from_settings
 
@@ -140,7 +141,30 @@ class MatcherProcessor:
 
     # -- one batch -------------------------------------------------------------------------
 
+    def books(self) -> Iterator[tuple[int, Book]]:
+        """(instrument id, book) of every live partition (read by the metrics' scrapes)."""
+        for engine in list(self.live.values()):
+            yield from list(engine.books.items())
+
+    def _engine_totals(self) -> tuple[int, int, int, int, int]:
+        totals = [0, 0, 0, 0, 0]
+        for engine in self.live.values():
+            stats = engine.stats
+            totals[0] += stats.inputs
+            totals[1] += stats.trades
+            totals[2] += stats.engine_events
+            totals[3] += stats.settlements
+            totals[4] += stats.dead_letters
+        return totals[0], totals[1], totals[2], totals[3], totals[4]
+
     def process(self, messages: Sequence[Message]) -> list[Output]:
+        before = self._engine_totals()
+        outputs = self._process(messages)
+        after = self._engine_totals()
+        metrics.engine_batch(*(a - b for a, b in zip(after, before, strict=True)))
+        return outputs
+
+    def _process(self, messages: Sequence[Message]) -> list[Output]:
         by_partition: dict[int, list[Message]] = {}
         for message in messages:
             partition = message.partition()
@@ -206,6 +230,7 @@ def build(
         transactional_id=settings.topic(f"matcher-{instance}"),
         batch_records=batch_records,
         batch_wait_ms=batch_wait_ms,
+        observer=metrics.StageMetrics(MATCHER_GROUP, settings.topic_prefix),
     )
     return stage, processor
 
@@ -249,11 +274,13 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, BookConfig]:
         "--no-snapshots", action="store_true", help="rebuild by replaying the whole input"
     )
     add_book_arguments(parser)
+    metrics_server.add_argument(parser)
     args = parser.parse_args(argv)
     if args.batch_records > batch_records_max:
         parser.error(f"--batch-records must be <= {batch_records_max}")
     if args.exit_when_idle is not None and args.exit_when_idle <= 0:
         parser.error("--exit-when-idle must be > 0")
+    args.metrics_port = metrics_server.port_of(parser, args)
     return args, book_config(parser, args)
 
 
@@ -270,6 +297,8 @@ def main(argv: list[str]) -> int:
         snapshot_records=args.snapshot_records,
         use_snapshots=not args.no_snapshots,
     )
+    metrics.register_books(processor.books)
+    metrics_server.serve(settings, "matcher", args.instance, args.metrics_port)
     stats = run_until_signalled(stage, args.exit_when_idle)
     rebuilt = " ".join(
         f"p{r.partition}:snapshot={r.snapshot_offset},replayed={r.replayed},at={r.committed}"

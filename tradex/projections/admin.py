@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tradex.infra import metrics_targets
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
 from tradex.infra.settings import Settings
@@ -65,6 +66,17 @@ def lag_seconds(source: LogSource, place: Place, position: int, end: int, now_ms
     return 0.0  # only transaction markers were left
 
 
+def metrics_urls(settings: Settings, name: str) -> list[str]:
+    """The /metrics of the running projector processes of this stack that run ``name``."""
+    return [
+        target.url
+        for target in metrics_targets.targets(settings)
+        if target.service == "projector"
+        and target.prefix == settings.topic_prefix
+        and name in target.instance.split("-")
+    ]
+
+
 def status(settings: Settings, names: list[str]) -> list[dict[str, Any]]:
     source = KafkaLog(settings, bulk=False)
     report = []
@@ -75,7 +87,7 @@ def status(settings: Settings, names: list[str]) -> list[dict[str, Any]]:
             versions = cls.versions(settings)
             entry: dict[str, Any] = {
                 "name": name, "live": versions.live, "building": versions.building,
-                "partitions": [],
+                "partitions": [], "metrics": metrics_urls(settings, name),
             }  # fmt: skip
             if versions.live is not None:
                 stored = cls(settings, versions.live).positions()
@@ -102,6 +114,8 @@ def print_status(report: list[dict[str, Any]]) -> None:
         lag = sum(p["lag_records"] for p in entry["partitions"])
         lag_s = max((p["lag_s"] for p in entry["partitions"]), default=0.0)
         print(f"{entry['name']}: {live}{building}; lag {lag} records, {lag_s:.3f} s")
+        for url in entry["metrics"]:
+            print(f"  metrics: {url}")
         for p in entry["partitions"]:
             print(
                 f"  {p['topic']}[{p['partition']}]: at {p['position']} of {p['end']} "

@@ -42,7 +42,8 @@ from tradex.log.batch import FLAG_VALUE_NULL, RecordBatch
 from tradex.log.dead_letters import dead_letter
 from tradex.log.ids import EventSource
 from tradex.log.source import LogRecord, LogSource, Place, Tail, read_idle_s_max
-from tradex.log.topics import DEAD_LETTERS, TOPIC_TYPES
+from tradex.log.topics import DEAD_LETTERS, ENGINE_EVENTS, TOPIC_TYPES
+from tradex.observability.metrics import ProjectorMetrics, sample
 from tradex.projections.projector import (
     BATCH_RECORDS_MAX,
     COLUMNAR_BATCH_RECORDS_MAX,
@@ -183,6 +184,8 @@ class ProjectorRun:
         self.until = dict(until) if until is not None else None
         self.batch_records = batch_records
         self.track_lag = track_lag
+        # A live projector's metrics (a rebuild's records are old by design, as for lag).
+        self.metrics = ProjectorMetrics(projector.name, ENGINE_EVENTS) if track_lag else None
         self.stats = RunStats()
         self.positions: dict[Place, int] = {}
         self._tail: Tail | None = None
@@ -254,6 +257,8 @@ class ProjectorRun:
         moved = self._moved(tail)
         if not moved:
             assert not records or until is not None, "records without progress"
+            if self.metrics is not None:
+                self.metrics.idle()
             return 0
         decode = self.codec.decode_domain
         types = self._types
@@ -296,6 +301,12 @@ class ProjectorRun:
             stats.last_event_time_ns = events[-1].envelope.event_time_ns
         if self.track_lag and records:
             stats.lag.add(records, time.time_ns() // 1_000_000)
+        if self.metrics is not None:
+            self.metrics.applied(
+                len(records), len(events), len(poison), time.perf_counter() - started,
+                records[0].timestamp_ms if records else 0,
+                [r.timestamp_ms for r in records[sample(len(records))] if r.topic == ENGINE_EVENTS],
+            )  # fmt: skip
         positions.update(moved)
         return len(records)
 
@@ -307,6 +318,8 @@ class ProjectorRun:
         moved = self._moved(tail)
         if not moved:
             assert not len(batch) or self.until is not None, "records without progress"
+            if self.metrics is not None:
+                self.metrics.idle()
             return 0
         skip = np.zeros(len(batch), np.bool_)
         if self.until is not None:  # records past the bound: not this run's
@@ -335,8 +348,26 @@ class ProjectorRun:
             stats.last_event_time_ns = int(np.asarray(last["event_time_ns"])[-1])
         if self.track_lag and len(batch):
             stats.lag.add_stamps(batch.timestamp_ms, time.time_ns() // 1_000_000)
+        if self.metrics is not None:
+            self._observe_columns(batch, len(columnar), len(poison), started)
         self.positions.update(moved)
         return len(batch)
+
+    def _observe_columns(
+        self, batch: RecordBatch, events: int, dead_letters: int, started: float
+    ) -> None:
+        """A columnar batch's metrics (a sample of its records' log times, not each)."""
+        assert self.metrics is not None
+        count = len(batch)
+        trades = ()
+        if ENGINE_EVENTS in batch.topics:
+            picked = sample(count)
+            is_trade = batch.topic_index[picked] == batch.topics.index(ENGINE_EVENTS)
+            trades = batch.timestamp_ms[picked][is_trade].tolist()
+        oldest_ms = int(batch.timestamp_ms[0]) if count else 0
+        self.metrics.applied(
+            count, events, dead_letters, time.perf_counter() - started, oldest_ms, trades
+        )
 
     def _decode_columns(
         self, batch: RecordBatch, reader: ColumnReader, skip: np.ndarray

@@ -33,6 +33,7 @@ from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog
+from tradex.observability import metrics_server
 from tradex.projections.catalog import PROJECTORS, projector_class
 from tradex.projections.projector import (
     BATCH_RECORDS_MAX,
@@ -160,7 +161,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--stats-json", default=None, metavar="FILE",
         help="on exit, write each projector's counts and lag percentiles here",
     )  # fmt: skip
+    metrics_server.add_argument(parser)
     args = parser.parse_args(argv)
+    args.metrics_port = metrics_server.port_of(parser, args)
     if (args.batch_records or 0) > COLUMNAR_BATCH_RECORDS_MAX:
         parser.error(f"--batch-records must be <= {COLUMNAR_BATCH_RECORDS_MAX}")
     unknown = [name for name in args.names if name not in PROJECTORS]
@@ -175,6 +178,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if not 0 <= args.http_port < 65536:
         parser.error("--http-port must be 0..65535")
     return args
+
+
+def metrics_instance(names: list[str]) -> str:
+    """The metrics target's instance name of a process running these projectors."""
+    return "-".join(sorted(names))
 
 
 def query_server(settings: Settings, names: list[str], port: int) -> QueryServer | None:
@@ -212,6 +220,7 @@ def main(argv: list[str]) -> int:
             follower.reset_lag.set()
 
     signal.signal(signal.SIGUSR1, on_reset)
+    metrics_server.serve(settings, "projector", metrics_instance(args.names), args.metrics_port)
     server = None if args.no_http else query_server(settings, args.names, args.http_port)
     if server is not None:
         from tradex.projections.clickhouse_http import held_elsewhere

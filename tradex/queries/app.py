@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 
 from tradex.infra import redis_client
 from tradex.infra.settings import Settings
+from tradex.observability import metrics, metrics_server
 from tradex.projections.redis_read import AsyncMarketReader
 from tradex.queries import (
     account,
@@ -69,6 +70,8 @@ def create_app(
         feeds = redis_client.async_client(settings, max_connections=ws_fanout.FEED_CONNECTIONS_MAX)
         app.state.fanout = Fanout(AsyncMarketReader(settings, feeds))
         services.fanout = app.state.fanout  # the hot reads' cache follows its feeds
+        metrics.register_fanout(app.state.fanout)
+        metrics_server.report_audit(settings)
         try:
             yield
         finally:
@@ -114,11 +117,13 @@ def create_app(
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics.metrics_endpoint, methods=["GET"]),
         *ws_gateway.routes(services_of, fanout_of),
     ]
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: not_allowed}
     )
+    app.add_middleware(metrics.ApiMetrics)
     app.add_middleware(_BoundBuffers)
     return app
 

@@ -3,7 +3,9 @@
 Each worker is a process with its own connections, command clients (one Kafka tail each)
 and caches; they share the auth schema, Redis and the master key. The process writes
 ``<stack dir>/run/api-<port>.pid`` (pid, port, topic prefix) so ``tradex stack status``
-finds it and asks its ``/health``.
+finds it and asks its ``/health``. Its ``/metrics`` (Prometheus) is listed in
+``<stack dir>/run/metrics/`` (:mod:`tradex.observability.metrics_server`); with several
+workers, each scrape is answered by one of them (each has its own registry).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import uvicorn
 from starlette.applications import Starlette
 
+from tradex.infra import metrics_targets
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
 from tradex.queries import config as config_module
@@ -58,6 +61,7 @@ def main(argv: list[str]) -> int:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as out:
         out.write(f"{os.getpid()}\n{config.port}\n{config.host}\n{settings.topic_prefix}\n")
+    metrics_targets.write_target(settings, "api", str(config.port), config.port)
     try:
         uvicorn.run(
             "tradex.queries.service:app_factory", factory=True, host=config.host,

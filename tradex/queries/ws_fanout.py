@@ -260,6 +260,7 @@ class Fanout:
         self.clients = 0  # connections open now
         self.open: set[Client] = set()
         self.dropped = 0  # clients dropped as slow since start
+        self.sent_closed = 0  # messages sent to clients no longer open (metrics)
 
     def stats(self) -> dict[str, int]:
         """For /health: connections, followed streams, slow clients dropped."""

@@ -115,6 +115,7 @@ class Connection:
             self.client.drop("closed")
             self.fanout.clients -= 1
             self.fanout.open.discard(self.client)
+            self.fanout.sent_closed += self.client.sent
         if reason is not None and reason != "closed":
             self.fanout.dropped += 1
             log.info("dropping a WebSocket client: %s", reason)
