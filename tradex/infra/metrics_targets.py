@@ -27,7 +27,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
 def targets_dir(settings: Settings) -> Path:
-    return settings.stack_dir / "run" / "metrics"
+    """TRADEX_METRICS_TARGETS_DIR, or ``<stack dir>/run/metrics``."""
+    return settings.metrics_targets_dir or settings.stack_dir / "run" / "metrics"
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,15 @@ class Target:
 
 
 def write_target(
-    settings: Settings, service: str, instance: str, port: int, path: str = "/metrics"
+    settings: Settings,
+    service: str,
+    instance: str,
+    port: int,
+    path: str = "/metrics",
+    host: str | None = None,
 ) -> Path:
-    """Record this process's endpoint (file_sd format + TradeX's own fields); removed at exit."""
+    """Record this process's endpoint (file_sd format + TradeX's own fields); removed at
+    exit. ``host``: where it listens (default TRADEX_METRICS_HOST; any address: 127.0.0.1)."""
     assert _NAME_RE.match(service), service
     assert _NAME_RE.match(instance), instance
     assert 0 < port < 65536, port
@@ -64,7 +71,9 @@ def write_target(
         "__tradex_pid": str(os.getpid()),  # "__": dropped by Prometheus, read by TradeX
         "__metrics_path__": path,
     }
-    document = [{"targets": [f"{METRICS_HOST}:{port}"], "labels": labels}]
+    listening = host or settings.metrics_host
+    address = METRICS_HOST if listening in ("", "0.0.0.0", "::") else listening
+    document = [{"targets": [f"{address}:{port}"], "labels": labels}]
     partial = file.with_name(f".{file.name}.{os.getpid()}")
     partial.write_text(json.dumps(document))
     partial.replace(file)  # atomic: Prometheus never reads half a file

@@ -45,6 +45,11 @@ class Settings:
     schema_registry_url: str  # empty: the file-backed offline registry under stack_dir
     topic_partitions: int
     topic_prefix: str
+    # /metrics of each long-running process: a port (0: any free one) or None (off); the
+    # address it binds; where the endpoints are listed (None: <stack_dir>/run/metrics).
+    metrics_port: int | None = 0
+    metrics_host: str = "127.0.0.1"
+    metrics_targets_dir: Path | None = None
 
     @property
     def postgres_dsn(self) -> str:
@@ -56,6 +61,20 @@ class Settings:
     def topic(self, name: str) -> str:
         """The real topic name for a logical one (a prefix isolates tests and tenants)."""
         return f"{self.topic_prefix}{name}"
+
+
+def metrics_port(raw: str, what: str = "TRADEX_METRICS_PORT") -> int | None:
+    """``off`` → None; a port 0..65535 (0: any free one); anything else: ValueError."""
+    text = raw.strip().lower()
+    if text == "off":
+        return None
+    try:
+        port = int(text)
+    except ValueError:
+        raise ValueError(f"{what} must be a port (0: any free one) or 'off', got {raw!r}") from None
+    if not 0 <= port < 65536:
+        raise ValueError(f"{what} must be 0..65535 or 'off', got {port}")
+    return port
 
 
 def load() -> Settings:
@@ -82,4 +101,7 @@ def load() -> Settings:
         schema_registry_url=_env("SCHEMA_REGISTRY_URL", ""),
         topic_partitions=_env_int("TOPIC_PARTITIONS", 4),
         topic_prefix=_env("TOPIC_PREFIX", ""),
+        metrics_port=metrics_port(_env("METRICS_PORT", "0")),
+        metrics_host=_env("METRICS_HOST", "127.0.0.1"),
+        metrics_targets_dir=Path(targets) if (targets := _env("METRICS_TARGETS_DIR", "")) else None,
     )

@@ -108,6 +108,11 @@ HOPS: dict[tuple[str, str], Histogram] = {
 }
 # "engine": an input the matching engine cannot take (its detail is in the dead letter).
 DEAD_LETTER_REASONS = frozenset(("empty", "undecodable", "unexpected type", "misrouted", "engine"))
+STAGE_DEAD_LETTER_REASONS = {
+    "accounts": ("empty", "undecodable", "unexpected type", "misrouted"),
+    "matcher": ("engine",),
+}
+ABORT_KINDS = ("aborted", "producer_restarted")
 
 # -- the account processor ---------------------------------------------------------------
 
@@ -183,9 +188,9 @@ API_REQUEST_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS_S,
 )  # fmt: skip
 API_RATE_LIMITED = Counter(
-    "tradex_api_rate_limited_total", "Requests refused by the rate limiter (HTTP 429/418)",
-    ["route"],
-)  # fmt: skip
+    "tradex_api_rate_limited_total",
+    "Requests refused by the rate limiter (HTTP 429; by route: tradex_api_requests_total)",
+)
 HTTP_METHODS = frozenset(("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"))
 # WebSocket clients, messages and drops: read from the fan-out at scrape time (_ScrapeTime).
 
@@ -215,6 +220,11 @@ class StageMetrics:
             prefix + topic: histogram for (name, topic), histogram in HOPS.items() if name == stage
         }
         self.lag_records: dict[tuple[str, int], Any] = {}
+        # Present at 0 from the start: a rate of "none yet" is 0, not absent.
+        for kind in ABORT_KINDS:
+            STAGE_ABORTS.labels(stage, kind)
+        for reason in STAGE_DEAD_LETTER_REASONS.get(stage, ()):
+            DEAD_LETTERS.labels(stage, reason)
 
     def committed(
         self,
@@ -253,12 +263,8 @@ class StageMetrics:
                     histogram.observe(max(0.0, (now_ms - message.timestamp()[1]) / 1000))
 
     def aborted(self, kind: str) -> None:
-        assert kind in ("aborted", "producer_restarted"), kind
+        assert kind in ABORT_KINDS, kind
         STAGE_ABORTS.labels(self.stage, kind).inc()
-
-    def dead_letter(self, reason: str) -> None:
-        assert reason in DEAD_LETTER_REASONS, reason
-        DEAD_LETTERS.labels(self.stage, reason).inc()
 
 
 _value = methodcaller("value")
@@ -383,7 +389,7 @@ class ApiMetrics:
             API_REQUESTS.labels(method, template, str(status)).inc()
             API_REQUEST_SECONDS.labels(method, template).observe(time.perf_counter() - started)
             if status == 429:
-                API_RATE_LIMITED.labels(template).inc()
+                API_RATE_LIMITED.inc()
 
 
 def engine_batch(inputs: int, trades: int, events: int, settlements: int, dead: int) -> None:

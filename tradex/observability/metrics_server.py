@@ -25,8 +25,8 @@ from prometheus_client import start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
+from tradex.infra import settings as settings_module
 from tradex.infra.metrics_targets import (
-    METRICS_HOST,
     Target,
     audit_result_path,
     read_target,
@@ -34,53 +34,38 @@ from tradex.infra.metrics_targets import (
 )
 from tradex.infra.settings import Settings
 
-METRICS_PORT_ENV = "TRADEX_METRICS_PORT"
-
-
-def parse_port(raw: str, what: str = METRICS_PORT_ENV) -> int | None:
-    """``off`` → None; a port number 0..65535 (0: any free port); anything else: an error."""
-    text = raw.strip().lower()
-    if text == "off":
-        return None
-    try:
-        port = int(text)
-    except ValueError:
-        raise ValueError(
-            f"{what} must be a port number (0: any free one) or 'off', got {raw!r}"
-        ) from None
-    if not 0 <= port < 65536:
-        raise ValueError(f"{what} must be 0..65535 or 'off', got {port}")
-    return port
-
-
-def default_port() -> int | None:
-    """``TRADEX_METRICS_PORT`` (default 0: any free port)."""
-    return parse_port(os.environ.get(METRICS_PORT_ENV, "0"))
+METRICS_PORT_UNSET = -1  # no --metrics-port: the setting decides
 
 
 def add_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metrics-port", default=None, metavar="PORT",
-        help=f"serve Prometheus /metrics on 127.0.0.1:PORT (0: any free port; 'off': none; "
-        f"default {METRICS_PORT_ENV} or 0)",
+        help="serve Prometheus /metrics on PORT (0: any free port; 'off': none; default "
+        "TRADEX_METRICS_PORT or 0; the address: TRADEX_METRICS_HOST, default 127.0.0.1)",
     )  # fmt: skip
 
 
 def port_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int | None:
-    """The port ``--metrics-port`` or the setting asks for (a bad value: a usage error)."""
+    """The port ``--metrics-port`` asks for, or the setting's (TRADEX_METRICS_PORT) when
+    not given: ``METRICS_PORT_UNSET``. A bad value is a usage error."""
+    if args.metrics_port is None:
+        return METRICS_PORT_UNSET
     try:
-        if args.metrics_port is None:
-            return default_port()
-        return parse_port(args.metrics_port, "--metrics-port")
+        return settings_module.metrics_port(args.metrics_port, "--metrics-port")
     except ValueError as exc:
         parser.error(str(exc))
 
 
-def serve(settings: Settings, service: str, instance: str, port: int | None) -> Target | None:
-    """Serve ``/metrics`` (None: metrics off) and write the target file."""
+def serve(
+    settings: Settings, service: str, instance: str, port: int | None = METRICS_PORT_UNSET
+) -> Target | None:
+    """Serve ``/metrics`` on ``port`` (METRICS_PORT_UNSET: the setting's; None: metrics
+    off) and write the target file."""
+    if port == METRICS_PORT_UNSET:
+        port = settings.metrics_port
     if port is None:
         return None
-    server, _thread = start_http_server(port, addr=METRICS_HOST)
+    server, _thread = start_http_server(port, addr=settings.metrics_host)
     bound = int(server.server_port)
     report_audit(settings)
     file = write_target(settings, service, instance, bound)

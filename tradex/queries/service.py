@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as out:
         out.write(f"{os.getpid()}\n{config.port}\n{config.host}\n{settings.topic_prefix}\n")
-    metrics_targets.write_target(settings, "api", str(config.port), config.port)
+    metrics_targets.write_target(settings, "api", str(config.port), config.port, host=config.host)
     try:
         uvicorn.run(
             "tradex.queries.service:app_factory", factory=True, host=config.host,
