@@ -233,7 +233,14 @@ class AccountProcessor:
         paused = self.freeze_gc and gc.isenabled()
         if paused:
             gc.disable()
-        before = (self.stats.decided, self.stats.duplicates, self.stats.rejected)
+        stats = self.stats
+        before = (
+            stats.decided,
+            stats.duplicates,
+            stats.rejected,
+            stats.events,
+            stats.order_requests,
+        )
         try:
             self._decide_all(messages, outputs)
         finally:
@@ -248,14 +255,19 @@ class AccountProcessor:
         self._observe(messages, before)
         return outputs
 
-    def _observe(self, messages: Sequence[Message], before: tuple[int, int, int]) -> None:
+    def _observe(self, messages: Sequence[Message], before: tuple[int, ...]) -> None:
         """The batch's metrics (decided: counted again if its transaction aborts)."""
         stats = self.stats
-        decided, duplicates, rejected = (
-            stats.decided - before[0], stats.duplicates - before[1], stats.rejected - before[2]
+        decided, duplicates, rejected, events, requests = (
+            now - then
+            for now, then in zip(
+                (stats.decided, stats.duplicates, stats.rejected, stats.events,
+                 stats.order_requests), before, strict=True,
+            )
         )  # fmt: skip
         self.metrics.decided(messages)
         self.metrics.outcomes(decided - duplicates - rejected, duplicates, self.rejections)
+        self.metrics.produced(events, requests)
         self.rejections.clear()
 
     def _type_of_header(self, header: bytes) -> str:

@@ -128,6 +128,7 @@ def main(argv: list[str]) -> int:
     configure_service_logging()
     settings = settings_module.load()
     partitions = args.partitions or settings.topic_partitions
+    metrics_server.serve(settings, "accounts", args.instance, args.metrics_port)
     stage, processor = build(
         settings,
         instance=args.instance,
@@ -138,7 +139,6 @@ def main(argv: list[str]) -> int:
         use_snapshots=not args.no_snapshots,
         compiled=not args.python_domain,
     )
-    metrics_server.serve(settings, "accounts", args.instance, args.metrics_port)
     try:
         stats = run_until_signalled(stage, args.exit_when_idle)
     finally:

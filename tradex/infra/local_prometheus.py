@@ -78,14 +78,16 @@ class LocalPrometheus:
         root: Path | None = None,
         targets_glob: str | None = None,
         interval_s: int = scrape_interval_s_default,
+        rules: Path = RULES_PATH,
     ) -> None:
         """``targets_glob``: which target files to scrape (default: every one of the
-        stack's; a test narrows it to its topic prefix)."""
+        stack's; a test narrows it to its topic prefix); ``rules``: the alert rules file."""
         self.settings = settings
         self.port = port or prometheus_port()
         self.root = root or settings.stack_dir / "prometheus"
         self.targets_glob = targets_glob or str(targets_dir(settings) / "*.json")
         self.interval_s = interval_s
+        self.rules = rules
 
     @property
     def config_path(self) -> Path:
@@ -129,7 +131,7 @@ class LocalPrometheus:
     def write_config(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         targets_dir(self.settings).mkdir(parents=True, exist_ok=True)
-        document = scrape_config(self.targets_glob, self.port, interval_s=self.interval_s)
+        document = scrape_config(self.targets_glob, self.port, self.rules, self.interval_s)
         self.config_path.write_text(yaml.safe_dump(document, sort_keys=False))
         return self.config_path
 

@@ -288,6 +288,8 @@ def main(argv: list[str]) -> int:
     args, config = parse(argv)
     configure_service_logging()
     settings = settings_module.load()
+    # up before the kernels load and the books are rebuilt (seconds): it is not "down" then
+    metrics_server.serve(settings, "matcher", args.instance, args.metrics_port)
     stage, processor = build(
         settings,
         instance=args.instance,
@@ -298,7 +300,6 @@ def main(argv: list[str]) -> int:
         use_snapshots=not args.no_snapshots,
     )
     metrics.register_books(processor.books)
-    metrics_server.serve(settings, "matcher", args.instance, args.metrics_port)
     stats = run_until_signalled(stage, args.exit_when_idle)
     rebuilt = " ".join(
         f"p{r.partition}:snapshot={r.snapshot_offset},replayed={r.replayed},at={r.committed}"

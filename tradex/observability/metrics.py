@@ -295,6 +295,10 @@ class AccountMetrics:
             assert reason in REJECT_REASONS, reason
             COMMAND_OUTCOMES.labels("rejected", reason).inc(count)
 
+    def produced(self, events: int, order_requests: int) -> None:
+        ACCOUNT_EVENTS.inc(events)
+        ORDER_REQUESTS.inc(order_requests)
+
     def dead_letter(self, reason: str) -> None:
         assert reason in DEAD_LETTER_REASONS, reason
         COMMAND_OUTCOMES.labels("dead_letter", reason).inc()
