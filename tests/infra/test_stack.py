@@ -33,9 +33,12 @@ def _tradex(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 def test_every_service_is_healthy(stack: Settings) -> None:
     results = stack_module.status(stack)
-    assert [h.service for h in results] == ["kafka", "postgres", "redis", "clickhouse", "api"]
+    names = [h.service for h in results]
+    assert names[:6] == ["kafka", "postgres", "redis", "clickhouse", "api", "metrics"]
+    assert names[6:] in ([], ["prometheus"])  # listed when `up --monitoring` started it
     assert all(h.ok for h in results), stack_module.format_health(results)
-    assert results[-1].state in (None, "off"), results[-1]  # the API: running or not started
+    assert results[4].state in (None, "off"), results[4]  # the API: running or not started
+    assert results[5].state in (None, "off"), results[5]  # /metrics endpoints: some or none
 
 
 def test_up_again_is_idempotent_and_keeps_the_cluster(stack: Settings) -> None:
@@ -62,6 +65,7 @@ def test_status_command_from_another_process(stack: Settings) -> None:
         ["clickhouse", "up"],
     ]
     assert lines[4].split()[:2] in (["api", "up"], ["api", "off"])
+    assert lines[5].split()[:2] in (["metrics", "up"], ["metrics", "off"])
     assert f"open in process {os.getpid()}" in lines[3]
 
 
