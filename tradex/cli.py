@@ -84,6 +84,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.bench.matcher_service",
         "the matcher alone on Kafka: order requests/s from a preloaded backlog",
     ),
+    ("bench", "metrics"): (
+        "tradex.bench.metrics_hooks",
+        "the metrics' per-batch hooks: CPU per batch and per record",
+    ),
     ("bench", "e2e"): (
         "tradex.bench.e2e",
         "order trips through the live pipeline vs the raw Kafka chain",

@@ -172,22 +172,26 @@ def test_a_committed_batch_counts_once_and_samples_its_latencies() -> None:
     assert acks + fills <= metrics.latency_samples_max + 1
 
 
-def test_account_outcomes_take_the_domains_reasons_only() -> None:
+def test_account_decisions_by_type_outcome_and_the_domains_reasons() -> None:
     from collections import Counter
 
+    from tradex.domain.commands import Deposit, PlaceOrder
     from tradex.domain.types import Reason
 
-    account = metrics.AccountMetrics(lambda header: "PlaceOrder")
-    reason = next(iter(Reason)).value
-    before = _value("tradex_command_outcomes_total", {"outcome": "rejected", "reason": reason})
-    account.outcomes(3, 1, Counter({reason: 2}))
-    after = _value("tradex_command_outcomes_total", {"outcome": "rejected", "reason": reason})
-    assert after == before + 2
+    account = metrics.AccountMetrics()
+    reason = next(iter(Reason))
+    rejected = {"type": "PlaceOrder", "outcome": "rejected", "reason": reason.value}
+    orders = {"type": "PlaceOrder", "outcome": "accepted", "reason": ""}
+    other = {"type": metrics.COMPILED_OTHER, "outcome": "accepted", "reason": ""}
+    before = [_value("tradex_commands_total", x) for x in (rejected, orders, other)]
+    account.decisions(Counter({(PlaceOrder, "rejected", reason): 2, (Deposit, "accepted", ""): 1}))
+    account.compiled(10, 4)
+    after = [_value("tradex_commands_total", x) for x in (rejected, orders, other)]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2, 4, 6]
     with pytest.raises(AssertionError):
-        account.outcomes(0, 0, Counter({"made up": 1}))
-    placed = _value("tradex_commands_total", {"type": "PlaceOrder"})
-    account.decided([_Message("t", 0), _Message("t", 0)])
-    assert _value("tradex_commands_total", {"type": "PlaceOrder"}) == placed + 2
+        account.decisions(Counter({(PlaceOrder, "rejected", "made up"): 1}))
+    with pytest.raises(AssertionError):
+        account.compiled(1, 2)
 
 
 def test_promtool_accepts_the_rules() -> None:

@@ -130,7 +130,11 @@ def test_live_metrics_dashboards_and_alerts(exchange: Exchange, prometheus: str)
         found = query(prometheus, f'up{{job="tradex", prefix="{settings.topic_prefix}"}}')
         return len(found) == len(SERVICES) and all(r["value"][1] == "1" for r in found)
 
-    wait_until(all_up, 30, "every process scraped")
+    try:
+        wait_until(all_up, 60, "every process scraped")
+    except AssertionError:
+        found = httpx.get(f"{prometheus}/api/v1/targets", timeout=10).json()["data"]
+        raise AssertionError(f"not every process scraped: {found['activeTargets']}") from None
     trade(exchange)
     record_audit(settings, 0)  # an audit that found nothing (the alert must stay quiet)
 
@@ -144,7 +148,7 @@ def test_live_metrics_dashboards_and_alerts(exchange: Exchange, prometheus: str)
         assert "tradex_audit_violations 0.0" in text, service
     for expr in (
         'tradex_stage_batches_total{stage="accounts"}', 'tradex_stage_batches_total{stage="matcher"}',
-        "tradex_engine_trades_total", 'tradex_command_outcomes_total{outcome="rejected"}',
+        "tradex_engine_trades_total", 'tradex_commands_total{outcome="rejected"}',
         "tradex_command_ack_seconds_count", "tradex_order_trade_seconds_count",
         'tradex_projector_events_total{projector="postgres"}', "tradex_trade_projection_seconds_count",
         'tradex_api_requests_total{route="/api/v3/order", status="200"}',

@@ -167,8 +167,9 @@ class AccountProcessor:
         # Per decided batch, oldest first: the snapshots due at its end, until its commit.
         self.captures: deque[list[Capture]] = deque()
         self.stats = ProcessorStats()
-        self.rejections: Counter[str] = Counter()  # reasons, since the last batch's metrics
-        self.metrics = AccountMetrics(self._type_of_header)
+        # The Python path's decisions of the batch: (command type, outcome, reason) -> count
+        self.decisions: Counter[tuple[type, str, str]] = Counter()
+        self.metrics = AccountMetrics()
         # Built last: it holds this processor's tables (live, routes, instrument keys).
         self.kernel = build_kernel(self) if compiled else None
 
@@ -233,14 +234,7 @@ class AccountProcessor:
         paused = self.freeze_gc and gc.isenabled()
         if paused:
             gc.disable()
-        stats = self.stats
-        before = (
-            stats.decided,
-            stats.duplicates,
-            stats.rejected,
-            stats.events,
-            stats.order_requests,
-        )
+        before = (self.stats.events, self.stats.order_requests)
         try:
             self._decide_all(messages, outputs)
         finally:
@@ -252,30 +246,11 @@ class AccountProcessor:
                 gc.freeze()
                 gc.enable()
         self.captures.append(self._snapshots_due())
-        self._observe(messages, before)
+        # The batch's metrics, once (decided: counted again if its transaction aborts).
+        self.metrics.decisions(self.decisions)
+        self.decisions.clear()
+        self.metrics.produced(self.stats.events - before[0], self.stats.order_requests - before[1])
         return outputs
-
-    def _observe(self, messages: Sequence[Message], before: tuple[int, ...]) -> None:
-        """The batch's metrics (decided: counted again if its transaction aborts)."""
-        stats = self.stats
-        decided, duplicates, rejected, events, requests = (
-            now - then
-            for now, then in zip(
-                (stats.decided, stats.duplicates, stats.rejected, stats.events,
-                 stats.order_requests), before, strict=True,
-            )
-        )  # fmt: skip
-        self.metrics.decided(messages)
-        self.metrics.outcomes(decided - duplicates - rejected, duplicates, self.rejections)
-        self.metrics.produced(events, requests)
-        self.rejections.clear()
-
-    def _type_of_header(self, header: bytes) -> str:
-        """The type name of a record whose wire header is ``header`` (bounded: known types)."""
-        for cls in (*COMMAND_TYPES, *SETTLEMENT_TYPES):
-            if header in self.codec.headers_of(cls.__name__):
-                return cls.__name__
-        return "unknown"
 
     def _snapshots_due(self) -> list[Capture]:
         """The partitions due a snapshot, captured as they are after this batch (the stage
@@ -305,6 +280,7 @@ class AccountProcessor:
             index = kernel.decide(batch, index + 1, outputs)
         assert index == total, "the kernel went past the batch"
         decided, events, requests = kernel.take_counts()
+        self.metrics.compiled(decided, requests)
         stats = self.stats
         stats.decided += decided
         stats.compiled += decided
@@ -322,7 +298,7 @@ class AccountProcessor:
         decode, appenders = self.codec.decode_domain, self.appenders
         events_topic, orders_topic, producer = self.events_topic, self.orders_topic, self.producer
         decided = duplicates = rejected = events_count = requests_count = 0
-        rejections = self.rejections
+        decisions = self.decisions
         for message in messages:
             topic, partition, offset = message.topic(), message.partition(), message.offset()
             assert topic is not None and partition is not None and offset is not None
@@ -364,6 +340,7 @@ class AccountProcessor:
             decided += 1
             if duplicate:
                 duplicates += 1
+                decisions[(type(command), "duplicate", "")] += 1
                 continue
             command_id = command.command_id
             causation = command_id if source == from_commands else envelope.event_id
@@ -371,6 +348,7 @@ class AccountProcessor:
             time_ns = command.event_time_ns
             ids_head = live.event_ids[source].head(time_ns, offset)  # + output index: event id
             index = 0
+            reason = ""
             if events:
                 count = len(events)
                 if account is not None:
@@ -380,7 +358,7 @@ class AccountProcessor:
                 last_hash = live.last_hash
                 for event in events:
                     if type(event) in REJECTIONS:
-                        rejections[event.reason] += 1  # type: ignore[union-attr]
+                        reason = event.reason  # type: ignore[union-attr]
                         rejected += 1
                     # at its input's time (an amended order's settlements: not before the amend)
                     assert event.event_time_ns >= time_ns, "an event before its input's time"
@@ -398,6 +376,7 @@ class AccountProcessor:
                 live.last_hash = last_hash
                 live.since_snapshot += count
                 events_count += count
+            decisions[(type(command), "rejected" if reason else "accepted", reason)] += 1
             if requests:
                 for request in requests:
                     assert request.event_time_ns == time_ns, "a request not at its command's time"

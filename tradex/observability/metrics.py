@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from operator import itemgetter, methodcaller
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
@@ -118,14 +116,10 @@ ABORT_KINDS = ("aborted", "producer_restarted")
 
 COMMANDS = Counter(
     "tradex_commands_total",
-    "Records decided by the account processor, by type (from the record's schema id)",
-    ["type"],
+    "Records the account processor decided, by type and outcome (reason: the domain's "
+    "Reason of a rejection, or why a record was dead-lettered)", ["type", "outcome", "reason"],
 )  # fmt: skip
-COMMAND_OUTCOMES = Counter(
-    "tradex_command_outcomes_total",
-    "Outcomes of the account processor's decisions (reason: the domain's Reason when "
-    "rejected)", ["outcome", "reason"],
-)  # fmt: skip
+COMMAND_OUTCOMES_ALL = frozenset(("accepted", "rejected", "duplicate", "dead_letter"))
 ACCOUNT_EVENTS = Counter(
     "tradex_account_events_total", "Events written to account-events (decided)"
 )
@@ -267,33 +261,39 @@ class StageMetrics:
         STAGE_ABORTS.labels(self.stage, kind).inc()
 
 
-_value = methodcaller("value")
-_header = itemgetter(slice(0, 5))
+# The compiled path decides only accepted hot records: a PlaceOrder (one order request
+# each, so counted exactly) or a Deposit, FillLeg or OrderEnded (counted together: telling
+# them apart would cost a look at every record).
+COMPILED_OTHER = "deposit_or_settlement"
 
 
 class AccountMetrics:
     """The account processor's decisions, counted per batch."""
 
-    def __init__(self, type_of_header: Callable[[bytes], str]) -> None:
-        self.type_of_header = type_of_header
-        self.types: dict[bytes, Any] = {}
-        self.accepted = COMMAND_OUTCOMES.labels("accepted", "")
-        self.duplicates = COMMAND_OUTCOMES.labels("duplicate", "")
+    def __init__(self) -> None:
+        self.children: dict[tuple[str, str, str], Any] = {}
+        self.compiled_orders = self._child("PlaceOrder", "accepted", "")
+        self.compiled_other = self._child(COMPILED_OTHER, "accepted", "")
 
-    def decided(self, messages: Sequence[Any]) -> None:
-        """Count a batch's records by type: their 5-byte wire headers, tallied in C."""
-        for header, count in Tally(map(_header, map(_value, messages))).items():
-            child = self.types.get(header)
-            if child is None:
-                child = self.types[header] = COMMANDS.labels(self.type_of_header(header))
-            child.inc(count)
+    def _child(self, type_name: str, outcome: str, reason: str) -> Any:
+        key = (type_name, outcome, reason)
+        child = self.children.get(key)
+        if child is None:
+            assert outcome in COMMAND_OUTCOMES_ALL, outcome
+            assert reason == "" or reason in REJECT_REASONS or reason in DEAD_LETTER_REASONS, reason
+            child = self.children[key] = COMMANDS.labels(type_name, outcome, reason)
+        return child
 
-    def outcomes(self, accepted: int, duplicates: int, rejected: Tally[str]) -> None:
-        self.accepted.inc(accepted)
-        self.duplicates.inc(duplicates)
-        for reason, count in rejected.items():
-            assert reason in REJECT_REASONS, reason
-            COMMAND_OUTCOMES.labels("rejected", reason).inc(count)
+    def compiled(self, decided: int, order_requests: int) -> None:
+        """The compiled path's share of a batch (every one accepted)."""
+        assert 0 <= order_requests <= decided, (order_requests, decided)
+        self.compiled_orders.inc(order_requests)
+        self.compiled_other.inc(decided - order_requests)
+
+    def decisions(self, tally: Mapping[tuple[type, str, str], int]) -> None:
+        """The Python path's decisions of a batch: (command type, outcome, reason) -> count."""
+        for (cls, outcome, reason), count in tally.items():
+            self._child(cls.__name__, outcome, str(reason)).inc(count)
 
     def produced(self, events: int, order_requests: int) -> None:
         ACCOUNT_EVENTS.inc(events)
@@ -301,7 +301,7 @@ class AccountMetrics:
 
     def dead_letter(self, reason: str) -> None:
         assert reason in DEAD_LETTER_REASONS, reason
-        COMMAND_OUTCOMES.labels("dead_letter", reason).inc()
+        self._child("unknown", "dead_letter", reason).inc()
         DEAD_LETTERS.labels("accounts", reason).inc()
 
 
