@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.registry import REGISTRY
 
 from tradex.infra import metrics_targets
@@ -262,3 +263,14 @@ def test_the_api_records_the_route_template_not_the_path() -> None:
     assert (
         _value("tradex_api_request_seconds_count", {"method": "GET", "route": "/items/{id}"}) >= 3
     )
+
+
+def test_book_depth_is_read_from_the_live_books_when_scraped() -> None:
+    from tradex.matching.book import Book
+    from tradex.matching.constants import PRICE_LEVELS_MAX_DEFAULT
+
+    book = Book(orders_max=64, price_levels_max=PRICE_LEVELS_MAX_DEFAULT)
+    metrics.register_books(lambda: iter([(987_654, book)]))
+    assert _value("tradex_book_orders", {"instrument": "987654"}) == book.live == 0
+    text = generate_latest(REGISTRY).decode()  # what /metrics answers
+    assert 'tradex_book_orders{instrument="987654"} 0.0' in text

@@ -325,7 +325,7 @@ class _ScrapeTime(Collector):
             for instrument, book in books():
                 if reported >= instruments_reported_max:
                     break
-                depth.add_metric([str(instrument)], float(book.live()))
+                depth.add_metric([str(instrument)], float(book.live))
                 reported += 1
         yield depth
         fanouts = list(self.fanouts)
