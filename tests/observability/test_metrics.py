@@ -180,19 +180,21 @@ def test_account_decisions_by_type_outcome_and_the_domains_reasons() -> None:
     from tradex.domain.types import Reason
 
     account = metrics.AccountMetrics()
-    reason = next(iter(Reason))
+    reason = next(
+        r for r in Reason if r not in (Reason.BELOW_MIN_NOTIONAL, Reason.INSUFFICIENT_FUNDS)
+    )
     rejected = {"type": "PlaceOrder", "outcome": "rejected", "reason": reason.value}
     orders = {"type": "PlaceOrder", "outcome": "accepted", "reason": ""}
     other = {"type": metrics.COMPILED_OTHER, "outcome": "accepted", "reason": ""}
     before = [_value("tradex_commands_total", x) for x in (rejected, orders, other)]
     account.decisions(Counter({(PlaceOrder, "rejected", reason): 2, (Deposit, "accepted", ""): 1}))
-    account.compiled(10, 4)
+    account.compiled(10, 4, 0, 1)
     after = [_value("tradex_commands_total", x) for x in (rejected, orders, other)]
-    assert [a - b for a, b in zip(after, before, strict=True)] == [2, 4, 6]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2, 4, 5]
     with pytest.raises(AssertionError):
         account.decisions(Counter({(PlaceOrder, "rejected", "made up"): 1}))
     with pytest.raises(AssertionError):
-        account.compiled(1, 2)
+        account.compiled(2, 1, 1, 1)
 
 
 def test_promtool_accepts_the_rules() -> None:

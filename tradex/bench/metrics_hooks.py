@@ -60,7 +60,7 @@ def hooks_cpu_us(batch: list[Any], repeats: int) -> float:
         started = time.process_time()
         for _ in range(loops):
             stage.committed(batch, 2 * len(batch), 0.012, lags)
-            account.compiled(len(batch), len(batch) // 2)
+            account.compiled(len(batch), len(batch) // 2, 1, 1)
             account.decisions(python_path)
             account.produced(len(batch), len(batch) // 2)
         timings.append((time.process_time() - started) / loops * 1e6)

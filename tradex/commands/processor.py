@@ -280,7 +280,7 @@ class AccountProcessor:
             index = kernel.decide(batch, index + 1, outputs)
         assert index == total, "the kernel went past the batch"
         decided, events, requests = kernel.take_counts()
-        self.metrics.compiled(decided, requests)
+        self.metrics.compiled(decided, requests, *kernel.take_rejections())
         stats = self.stats
         stats.decided += decided
         stats.compiled += decided

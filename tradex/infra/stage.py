@@ -472,9 +472,9 @@ class TransactionalStage:
         lags = []
         watermarks = self.consumer.get_watermark_offsets
         for tp in inflight.offsets:
-            _low, high = watermarks(tp, cached=True)
-            if high is not None and high >= 0:
-                lags.append((tp.topic, tp.partition, max(0, high - tp.offset)))
+            found = watermarks(tp, cached=True)  # None or -1001: not known yet
+            if found is not None and found[1] >= 0:
+                lags.append((tp.topic, tp.partition, max(0, found[1] - tp.offset)))
         self.observer.committed(inflight.messages, inflight.records_out, transaction_s, lags)
 
     def _produce(self, output: Output, callback: DeliveryCallback | None) -> None:

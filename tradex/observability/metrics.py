@@ -261,9 +261,10 @@ class StageMetrics:
         STAGE_ABORTS.labels(self.stage, kind).inc()
 
 
-# The compiled path decides only accepted hot records: a PlaceOrder (one order request
-# each, so counted exactly) or a Deposit, FillLeg or OrderEnded (counted together: telling
-# them apart would cost a look at every record).
+# The compiled path decides hot records: a PlaceOrder accepted (one order request each) or
+# rejected (below the minimum notional, insufficient funds: counted in C), all exact; or a
+# Deposit, FillLeg or OrderEnded accepted (counted together: telling them apart would cost
+# a look at every record).
 COMPILED_OTHER = "deposit_or_settlement"
 
 
@@ -274,6 +275,12 @@ class AccountMetrics:
         self.children: dict[tuple[str, str, str], Any] = {}
         self.compiled_orders = self._child("PlaceOrder", "accepted", "")
         self.compiled_other = self._child(COMPILED_OTHER, "accepted", "")
+        self.compiled_below_min_notional = self._child(
+            "PlaceOrder", "rejected", Reason.BELOW_MIN_NOTIONAL.value
+        )
+        self.compiled_insufficient_funds = self._child(
+            "PlaceOrder", "rejected", Reason.INSUFFICIENT_FUNDS.value
+        )
 
     def _child(self, type_name: str, outcome: str, reason: str) -> Any:
         key = (type_name, outcome, reason)
@@ -284,11 +291,17 @@ class AccountMetrics:
             child = self.children[key] = COMMANDS.labels(type_name, outcome, reason)
         return child
 
-    def compiled(self, decided: int, order_requests: int) -> None:
-        """The compiled path's share of a batch (every one accepted)."""
-        assert 0 <= order_requests <= decided, (order_requests, decided)
+    def compiled(
+        self, decided: int, order_requests: int, below_min_notional: int, insufficient_funds: int
+    ) -> None:
+        """The compiled path's share of a batch: its counts (``take_counts``,
+        ``take_rejections``)."""
+        other = decided - order_requests - below_min_notional - insufficient_funds
+        assert other >= 0, (decided, order_requests, below_min_notional, insufficient_funds)
         self.compiled_orders.inc(order_requests)
-        self.compiled_other.inc(decided - order_requests)
+        self.compiled_below_min_notional.inc(below_min_notional)
+        self.compiled_insufficient_funds.inc(insufficient_funds)
+        self.compiled_other.inc(other)
 
     def decisions(self, tally: Mapping[tuple[type, str, str], int]) -> None:
         """The Python path's decisions of a batch: (command type, outcome, reason) -> count."""

@@ -298,8 +298,9 @@ typedef struct {
     int64_t id_ms;
     int id_partition, id_source;
     char id_prefix[21];
-    /* counts since take_counts() */
+    /* counts since take_counts(); rejections decided here since take_rejections() */
     int64_t decided, events, requests;
+    int64_t rejected_below_min_notional, rejected_insufficient_funds;
     /* scratch records of one decision */
     Out event_out, request_out;
 } Kernel;
@@ -1389,6 +1390,11 @@ static int reject_order(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env, i
     memcpy(part->last_hash, o->b + o->n, HASH_SIZE);
     part->events_added += 1;
     k->events += 1;
+    if (reason == k->reason_insufficient_funds) {
+        k->rejected_insufficient_funds += 1;
+    } else {
+        k->rejected_below_min_notional += 1;
+    }
     return DECIDED;
 }
 
@@ -1955,6 +1961,15 @@ static PyObject *kernel_take_counts(Kernel *self, PyObject *Py_UNUSED(ignored)) 
     return counts;
 }
 
+/* take_rejections() -> (below_min_notional, insufficient_funds): the OrderRejected decided
+ * here since the last call (of take_counts()'s decided; the metrics' reject reasons) */
+static PyObject *kernel_take_rejections(Kernel *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *counts = Py_BuildValue("(LL)", (long long)self->rejected_below_min_notional,
+                                     (long long)self->rejected_insufficient_funds);
+    if (counts != NULL) self->rejected_below_min_notional = self->rejected_insufficient_funds = 0;
+    return counts;
+}
+
 /* message_layout() -> (topic, value, key, partition, offset) byte offsets, or None (the
  * kernel calls the Message methods) */
 static PyObject *kernel_message_layout(Kernel *self, PyObject *Py_UNUSED(ignored)) {
@@ -1970,6 +1985,8 @@ static PyMethodDef kernel_methods[] = {
      "decide(messages, start, outputs) -> index of the first record not decided here"},
     {"take_counts", (PyCFunction)kernel_take_counts, METH_NOARGS,
      "take_counts() -> (decided, events, order_requests) since the last call"},
+    {"take_rejections", (PyCFunction)kernel_take_rejections, METH_NOARGS,
+     "take_rejections() -> (below_min_notional, insufficient_funds) since the last call"},
     {NULL, NULL, 0, NULL},
 };
 
