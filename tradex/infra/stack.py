@@ -55,6 +55,9 @@ def _brokers(settings: Settings, requested: int | None) -> int:
 def _select(only: Sequence[str] | None, known: Sequence[str] = services_all) -> list[str]:
     chosen = list(known) if not only else list(dict.fromkeys(only))
     for name in chosen:
+        if name == "metrics" and name not in known:
+            raise ValueError("'metrics' lists the /metrics of `tradex run ...` processes: "
+                             "start those; `up --monitoring` starts Prometheus")  # fmt: skip
         if name in processes_all and name not in known:
             raise ValueError(
                 f"{name!r} is a process, not a service: start it with `tradex run {name}`"
