@@ -280,8 +280,10 @@ class AccountProcessor:
             index = kernel.decide(batch, index + 1, outputs)
         assert index == total, "the kernel went past the batch"
         decided, events, requests = kernel.take_counts()
-        self.metrics.compiled(decided, requests, *kernel.take_rejections())
+        below_min_notional, insufficient_funds = kernel.take_rejections()
+        self.metrics.compiled(decided, requests, below_min_notional, insufficient_funds)
         stats = self.stats
+        stats.rejected += below_min_notional + insufficient_funds
         stats.decided += decided
         stats.compiled += decided
         stats.events += events
