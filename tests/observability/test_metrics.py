@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ def test_the_port_setting_takes_a_port_zero_or_off() -> None:
 def test_a_bad_metrics_port_is_a_usage_error(tmp_path: Path) -> None:
     env = dict(os.environ, TRADEX_STACK_DIR=str(tmp_path))
     done = subprocess.run(
-        ["tradex", "run", "matcher", "--metrics-port", "nope"], env=env,
+        [sys.executable, "-m", "tradex.cli", "run", "matcher", "--metrics-port", "nope"], env=env,
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
