@@ -50,6 +50,7 @@ class EventSource(IntEnum):
     MATCHER_SETTLEMENTS = 4  # matcher, what it writes to settlements
     MATCHER_DEAD_LETTERS = 5  # matcher, what it writes to dead-letters
     PROJECTOR_DEAD_LETTERS = 6  # a projector, records of any topic it could not fold
+    BACKTEST_INPUTS = 7  # tradex backtest, order requests it adds to a stream (never on a log)
 
 
 assert max(EventSource) <= SOURCE_MAX
