@@ -18,7 +18,11 @@ def record_history(settings: Settings, records: list[tuple[bytes | None, bytes]]
     """``records`` to ``order-requests`` (one partition), then the matcher over them."""
     ensure_topics(
         settings,
-        {"order-requests": TopicSpec(1), "engine-events": TopicSpec(1), "settlements": TopicSpec(2)},
+        {
+            "order-requests": TopicSpec(1),
+            "engine-events": TopicSpec(1),
+            "settlements": TopicSpec(2),
+        },
     )
     produce_sync(settings, settings.topic("order-requests"), records)
     stage, _processor = build(settings, instance="bt", config=CONFIG, batch_records=100)

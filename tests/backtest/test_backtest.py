@@ -103,7 +103,9 @@ def test_unchanged_backtest_reproduces_history_and_changes_give_the_worked_out_d
 def outputs(out: Path) -> dict[str, bytes]:
     found = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
     lines = found["report.html"].split(b"\n")
-    found["report.html"] = b"\n".join(x for x in lines if not x.startswith(GENERATED_PREFIX.encode()))
+    found["report.html"] = b"\n".join(
+        x for x in lines if not x.startswith(GENERATED_PREFIX.encode())
+    )
     return found
 
 
@@ -116,7 +118,9 @@ def test_cli_outputs_are_deterministic_and_the_example_strategy_runs(
     assert "identical to history" in capsys.readouterr().out
     same = pq.read_table(tmp_path / "same" / "trades.parquet").to_pydict()
     history = [t for t, r in zip(same["trade_id"], same["run"], strict=True) if r == "history"]
-    assert history == [t for t, r in zip(same["trade_id"], same["run"], strict=True) if r == "backtest"]
+    assert history == [
+        t for t, r in zip(same["trade_id"], same["run"], strict=True) if r == "backtest"
+    ]
     assert len(history) > 20
 
     example = Path(__file__).parents[2] / "examples" / "market_maker.py"

@@ -127,27 +127,39 @@ def run_partition(
     run = PartitionRun(partition)
     rewriter = Rewriter(codec, changes)
     market = Market()
-    position_of: dict[str, int] = {}  # event id of each window input -> its position
+    position_of: dict[str, int] = {}  # event id of each input fed in the window -> position
     warm: list[InputRecord] = []
+    pending: list[InputRecord] = []  # window inputs not yet run
     started = False
     shift = 0  # inputs added so far: the engine offset of an input is its own + shift
 
-    def feed(offset: int, key: bytes | None, value: bytes | None, ts_ms: int, at: int) -> bool:
-        """One input into the engine at ``offset``; its engine events go to the backtest
-        stream at position ``at``. True if it traded the trader's instrument."""
+    def flush() -> bool:
+        """Run the pending inputs; their engine events go to the backtest stream at the
+        position of their input. True if one traded the trader's instrument."""
         traded = False
-        for out in engine.apply([InputRecord(partition, offset, key, value, ts_ms)]):
+        if not pending:
+            return traded
+        outputs = engine.apply(pending)
+        pending.clear()
+        for out in outputs:
             if out.topic != ENGINE_EVENTS:
                 continue
-            _env, obj = codec.decode_domain(out.value)
-            run.backtest.add(at, out.value, obj)
-            market.apply((obj,))
+            envelope, obj = codec.decode_domain(out.value)
+            run.backtest.add(position_of[envelope.causation_id], out.value, obj)
             if trader is not None:
+                market.apply((obj,))
                 trader.observe(obj)
                 traded |= isinstance(obj, Trade) and (
                     obj.instrument_id == trader.schedule.instrument_id
                 )
         return traded
+
+    def push(offset: int, key: bytes | None, value: bytes | None, ts_ms: int, at: int) -> None:
+        """An input for the engine at ``offset``, caused by the window's input ``at``."""
+        decoded = decode(codec, value)
+        if decoded is not None:
+            position_of[decoded[0].event_id] = at
+        pending.append(InputRecord(partition, offset, key, value, ts_ms))
 
     for rec in _records(source, partition, end):
         decoded = decode(codec, rec.value)
@@ -174,20 +186,23 @@ def run_partition(
         if run.first_position < 0:
             run.first_position = rec.offset
         run.last_position = rec.offset
-        if decoded is not None:
-            position_of[decoded[0].event_id] = rec.offset
         feeds = rewriter.records(rec.offset, time_ns, decoded, rec.key, rec.value)
-        traded = False
         for i, (key, value) in enumerate(feeds):
             if i < len(feeds) - 1:  # inserted before the input
                 added = decode(codec, value)
                 if added is not None:
                     catalog.note(added[1])
-                traded |= feed(rec.offset + shift, key, value, rec.timestamp_ms, rec.offset)
-                shift += 1
-            else:
-                traded |= feed(rec.offset + shift, key, value, rec.timestamp_ms, rec.offset)
-        if trader is not None and _due(trader, run.inputs, traded):
+            push(rec.offset + shift, key, value, rec.timestamp_ms, rec.offset)
+            shift += i < len(feeds) - 1
+        if trader is None:
+            if len(pending) >= REPLAY_BATCH_MAX:
+                flush()
+            continue
+        every, on_trade = trader.schedule.every, trader.schedule.on_trade
+        if not on_trade and run.inputs % every != 0:
+            continue  # not due: the pending inputs wait for the next call
+        traded = flush()
+        if (every > 0 and run.inputs % every == 0) or (on_trade and traded):
             instrument = trader.schedule.instrument_id
             rules = catalog.rules.get(instrument)
             if rules is not None:
@@ -201,9 +216,11 @@ def run_partition(
                 added = decode(codec, value)
                 if added is not None:
                     catalog.note(added[1])
-                feed(rec.offset + shift, key, value, rec.timestamp_ms, rec.offset)
+                push(rec.offset + shift, key, value, rec.timestamp_ms, rec.offset)
+            flush()
         if progress is not None:
             progress(1)
+    flush()
     if not started:  # the window starts past the end: the book at the end
         if warm:
             engine.apply(warm)
@@ -213,11 +230,6 @@ def run_partition(
     if position_of:
         _history(source, codec, partition, position_of, run.history)
     return run
-
-
-def _due(trader: Trader, inputs: int, traded: bool) -> bool:
-    every = trader.schedule.every
-    return (every > 0 and inputs % every == 0) or (trader.schedule.on_trade and traded)
 
 
 def _at(point: AsOf, offset: int, decoded: tuple[Envelope, Any] | None) -> bool:
