@@ -3,6 +3,7 @@ coordinate printed with one decimal), readable in any browser."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from html import escape
 from typing import NamedTuple
@@ -38,9 +39,15 @@ def _thin(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], list[f
 
 
 def _ticks(lo: float, hi: float) -> list[float]:
+    """Round values (1, 2 or 5 x 10^k apart) spanning [lo, hi], about five of them."""
     if hi <= lo:
         return [lo]
-    return [lo + (hi - lo) * i / 4 for i in range(5)]
+    raw = (hi - lo) / 4
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(lo / step) * step
+    count = int((hi - first) / step + 1e-9) + 1
+    return [first + i * step for i in range(count)]
 
 
 def _label(v: float) -> str:
@@ -87,6 +94,15 @@ def _y(v: float, lo: float, hi: float) -> float:
     return HEIGHT - MARGIN_BOTTOM - (v - lo) / span * (HEIGHT - MARGIN_TOP - MARGIN_BOTTOM)
 
 
+def _legend(series: Sequence[Series]) -> list[str]:
+    """Series names under the plot, from the left."""
+    parts, x = [], MARGIN_LEFT
+    for s in series:
+        parts.append(f'<text x="{x}" y="{HEIGHT - 4}" fill="{s.color}">■ {escape(s.name)}</text>')
+        x += 16 + 7 * len(s.name)
+    return parts
+
+
 def line_chart(title: str, series: Sequence[Series], x_label: str, step: bool = False) -> str:
     """Lines (``step``: a value holds until the next point) sharing both axes."""
     xs_all = [x for s in series for x in s.xs]
@@ -97,10 +113,7 @@ def line_chart(title: str, series: Sequence[Series], x_label: str, step: bool = 
     if y_lo == y_hi:
         y_lo, y_hi = y_lo - 1, y_hi + 1
     parts = _frame(title, y_lo, y_hi, x_lo, x_hi, x_label)
-    legend_x = WIDTH - MARGIN_RIGHT
-    for s in reversed(series):
-        legend_x -= 8 + 7 * len(s.name)
-        parts.append(f'<text x="{legend_x}" y="16" fill="{s.color}">■ {escape(s.name)}</text>')
+    parts += _legend(series)
     for s in series:
         xs, ys = _thin(s.xs, s.ys)
         coords: list[str] = []
@@ -129,10 +142,7 @@ def bar_chart(title: str, categories: Sequence[str], series: Sequence[Series]) -
     group_w = plot_w / len(categories)
     bar_w = group_w * 0.8 / max(len(series), 1)
     zero = _y(0.0, y_lo, y_hi)
-    legend_x = WIDTH - MARGIN_RIGHT
-    for s in reversed(series):
-        legend_x -= 8 + 7 * len(s.name)
-        parts.append(f'<text x="{legend_x}" y="16" fill="{s.color}">■ {escape(s.name)}</text>')
+    parts += _legend(series)
     for c, name in enumerate(categories):
         gx = MARGIN_LEFT + c * group_w
         for k, s in enumerate(series):
