@@ -4,6 +4,7 @@ small stream as worked out below; outputs are deterministic; bad input writes no
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -11,6 +12,7 @@ import pytest
 
 from tests.backtest.conftest import BOOK_ARGS, CONFIG, engine_events, record_history
 from tests.matching.order_requests import Feed, random_feed
+from tradex.audit.export import export
 from tradex.audit.timetravel import AsOf
 from tradex.backtest import cli
 from tradex.backtest.metrics import Fees
@@ -20,6 +22,7 @@ from tradex.backtest.rewrite import Changes, Halt
 from tradex.backtest.run import Window
 from tradex.domain.engine import Cancelled, Rejected, Trade
 from tradex.domain.types import StpMode
+from tradex.infra.clickhouse import ClickHouse
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog
 from tradex.schemas.codec import Codec
@@ -139,10 +142,29 @@ def test_cli_outputs_are_deterministic_and_the_example_strategy_runs(
     assert cli.STRATEGY_ACCOUNT_DEFAULT in trades_a["maker_account_id"]  # its quotes were hit
 
 
-def test_bad_arguments_missing_archive_and_empty_window_write_nothing(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_from_an_archive_into_clickhouse_and_bad_input_writes_nothing(
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    clickhouse: ClickHouse,
+    ch_database: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("TRADEX_CLICKHOUSE_PATH", str(settings.clickhouse_path))  # the tests' chdb
     record_history(settings, small_feed().records)
+    archive = tmp_path / "archive"
+    export(settings, archive, show_progress=False)
+    done = tmp_path / "done"
+    args = ["--archive", str(archive), *BOOK_ARGS, "--stp", "CANCEL_TAKER", "--out", str(done)]
+    assert cli.main([*args, "--clickhouse", ch_database]) == 0
+    assert "trades history 3 / backtest 2; differs from history" in capsys.readouterr().out
+    counts = clickhouse.query_rows(
+        f"SELECT run, count(), sum(qty) FROM {ch_database}.backtest_trades GROUP BY run ORDER BY run"
+    )
+    assert counts == [("backtest", 2, 6), ("history", 3, 9)]
+    shutil.rmtree(archive)
+    shutil.rmtree(done)
+
     out = tmp_path / "out"
     base = ["--prefix", settings.topic_prefix, *BOOK_ARGS, "--out", str(out)]
     assert cli.main([*base, "--from", "offset:1000"]) == 2
