@@ -20,6 +20,7 @@ import datetime as dt
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from tradex.audit.timetravel import AsOf, parse_at
@@ -32,7 +33,7 @@ from .metrics import Fees
 from .plan import EmptyWindow, Plan, Result, backtest
 from .rewrite import Changes, Halt
 from .run import Window
-from .strategy import Schedule, StrategyFn, load
+from .strategy import Schedule, StrategyError, StrategyFn, load
 
 STRATEGY_ACCOUNT_DEFAULT = 999_000_001
 PROG = "tradex backtest"
@@ -183,19 +184,25 @@ def main(argv: list[str]) -> int:
             except Exception as exc:  # no such topic, or the log holds none
                 print(f"{PROG}: no order-requests in {where}: {exc}", file=sys.stderr)
                 return 2
+            started = time.perf_counter()
             result = backtest(source, codec, plan, strategy)
+            seconds = time.perf_counter() - started
     except (ArchiveError, EmptyWindow) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     except CapacityError as exc:
         print(f"{PROG}: the engine stopped: {exc} (raise --orders-max?)", file=sys.stderr)
         return 1
+    except StrategyError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
     written = write(result, Path(args.out), where, settings if args.clickhouse else None,
                     args.clickhouse)  # fmt: skip
     h, b = result.history, result.backtest
     print(f"{PROG}: {result.inputs:,} inputs; trades history {sum(i.trades for i in h.instruments.values()):,}"
           f" / backtest {sum(i.trades for i in b.instruments.values()):,}; "
-          f"{'identical to history' if result.identical else 'differs from history'}")  # fmt: skip
+          f"{'identical to history' if result.identical else 'differs from history'}; "
+          f"{seconds:.1f} s ({result.inputs / max(seconds, 1e-9):,.0f} inputs/s)")  # fmt: skip
     for path in written:
         print(f"  {path}")
     return 0

@@ -3,6 +3,7 @@ history and of the backtest side by side (:mod:`.metrics`)."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -67,7 +68,27 @@ def backtest(
     strategy: StrategyFn | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Result:
-    """Run the plan over ``source``; EmptyWindow if no input falls in its window."""
+    """Run the plan over ``source``; EmptyWindow if no input falls in its window.
+
+    The garbage collector pauses meanwhile: a run holds every engine event of the window
+    (history's and its own) and makes no cycles, and the collector's passes over them cost
+    more than the run itself (measured: ~25 % of a 3,000-input run)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _backtest(source, codec, plan, strategy, progress)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _backtest(
+    source: LogSource,
+    codec: Codec,
+    plan: Plan,
+    strategy: StrategyFn | None,
+    progress: Callable[[int], None] | None,
+) -> Result:
     assert (strategy is None) == (plan.schedule is None), "a strategy needs its schedule"
     ends = input_ends(source, source.ends([ORDER_REQUESTS]))
     try:

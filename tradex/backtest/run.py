@@ -205,8 +205,12 @@ def run_partition(
         if (every > 0 and run.inputs % every == 0) or (on_trade and traded):
             instrument = trader.schedule.instrument_id
             rules = catalog.rules.get(instrument)
-            if rules is not None:
+            if rules is not None:  # its orders as the instrument's would be: sizes, rates
                 trader.tick_size = rules.tick_size
+                trader.maker_fee_ppm, trader.taker_fee_ppm = (
+                    rules.maker_fee_ppm,
+                    rules.taker_fee_ppm,
+                )
             book = market.book(instrument)
             time_now = engine.engine_times.get(instrument, max(time_ns, 0))
             view = trader.view(rec.offset, time_now, book.bids.top(trader.depth),

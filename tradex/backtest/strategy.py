@@ -34,6 +34,10 @@ STRATEGY_ORDER_ID_BASE = 1 << 62  # above every id TradeX assigns ((partition <<
 ACTIONS_PER_CALL_MAX = 256  # output indices of one input's added records (event ids: 8 bits)
 
 
+class StrategyError(ValueError):
+    """The strategy returned something that is not an order it can place."""
+
+
 class Fill(NamedTuple):
     order_id: int
     side: str  # "BUY" / "SELL"
@@ -183,7 +187,7 @@ class Trader:
         self.fills = []
         actions = list(self.fn(view))
         if len(actions) > ACTIONS_PER_CALL_MAX:
-            raise ValueError(
+            raise StrategyError(
                 f"the strategy returned {len(actions)} actions in one call (at most "
                 f"{ACTIONS_PER_CALL_MAX})"
             )
@@ -194,7 +198,9 @@ class Trader:
             obj: NewOrder | CancelOrderRequest
             if isinstance(action, Place):
                 if action.side not in ("BUY", "SELL") or action.kind not in ORDER_KINDS:
-                    raise ValueError(f"strategy action {action!r}: bad side or kind")
+                    raise StrategyError(f"strategy action {action!r}: bad side or kind")
+                if int(action.price) <= 0 or int(action.qty) <= 0:
+                    raise StrategyError(f"strategy action {action!r}: price and qty must be > 0")
                 self.placed += 1
                 obj = NewOrder(STRATEGY_ORDER_ID_BASE + self.placed, s.account_id,
                                s.instrument_id, Side(action.side), OrderKind(action.kind),
@@ -204,7 +210,7 @@ class Trader:
                 obj = CancelOrderRequest(int(action.order_id), s.account_id, s.instrument_id,
                                          view.time_ns)  # fmt: skip
             else:
-                raise ValueError(f"strategy action {action!r}: not a Place or a Cancel")
+                raise StrategyError(f"strategy action {action!r}: not a Place or a Cancel")
             eid = event_id(view.time_ns, EventSource.BACKTEST_INPUTS, partition,
                            view.position, index)  # fmt: skip
             fields = EnvelopeFields(eid, "", f"strategy/{self.calls}", "backtest", 0)
