@@ -62,6 +62,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ),
     ("schemas",): ("tradex.schemas.registry", "schema registry file: generate | check"),
     ("audit",): ("tradex.audit.cli", "auditors: verify | balances | statement | book"),
+    ("bench", "backtest"): (
+        "tradex.bench.backtest",
+        "tradex backtest's replay speed vs the kernel alone on the same stream",
+    ),
     ("bench", "domain"): (
         "tradex.bench.domain",
         "domain: plain aggregate vs eventsourcing Aggregate",
