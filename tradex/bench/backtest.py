@@ -50,7 +50,7 @@ SEED = 20261202
 
 
 def kernel_rows(
-    codec: Codec, records: list[tuple[bytes, bytes]]
+    codec: Codec, records: list[tuple[bytes | None, bytes]]
 ) -> dict[int, tuple[np.ndarray, list[int]]]:
     """Per instrument: the command rows of its requests from its first rules on, and the
     rows that are amends (resolved just before they run)."""
