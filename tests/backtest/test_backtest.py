@@ -169,6 +169,8 @@ def test_from_an_archive_into_clickhouse_and_bad_input_writes_nothing(
     base = ["--prefix", settings.topic_prefix, *BOOK_ARGS, "--out", str(out)]
     assert cli.main([*base, "--from", "offset:1000"]) == 2
     assert "no order request in the window" in capsys.readouterr().err
+    assert cli.main(["--prefix", f"{settings.topic_prefix}none-", "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
     for bad in (["--band", "1=x"], ["--halt", "1@"], ["--stp", "SOMETIMES"],
                 ["--strategy", "no_such_module:f", "--strategy-instrument", "1"],
                 ["--every", "3"], ["--from", "yesterday"]):  # fmt: skip

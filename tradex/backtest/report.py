@@ -213,6 +213,15 @@ def html(result: Result, source: str, generated: str) -> str:
                    f"{sum(len(r.backtest.values) for r in result.runs):,} engine events against "
                    f"{sum(len(r.history.values) for r in result.runs):,}.</p>")  # fmt: skip
     parts.append(verdict)
+    totals = []
+    for name, get in (("trades", lambda v: v.trades), ("volume (lots)", lambda v: v.volume_lots),
+                      ("notional (quote minor units)", lambda v: v.notional),
+                      ("fees (quote minor units)", lambda v: v.fees)):  # fmt: skip
+        h = sum(get(v) for v in result.history.instruments.values())
+        b = sum(get(v) for v in result.backtest.instruments.values())
+        totals.append(_row(name, h, b))
+    parts.append("<h2>Totals</h2><table><tr><th></th><th>history</th><th>backtest</th>"
+                 f"<th>Δ</th></tr>{''.join(totals)}</table>")  # fmt: skip
     parts.append("<h2>Instruments</h2>")
     instruments = sorted(result.history.instruments.keys() | result.backtest.instruments.keys())
     for i in instruments[:INSTRUMENTS_SHOWN_MAX]:
@@ -222,7 +231,7 @@ def html(result: Result, source: str, generated: str) -> str:
         charts = _series(result, i)
         parts.append('<div class="charts">')
         parts.append(line_chart(f"Trade price (ticks), instrument {i}", charts["price"],
-                                "input position"))  # fmt: skip
+                                "input position", step=True))  # fmt: skip
         parts.append(line_chart(f"Cumulative volume (lots), instrument {i}", charts["volume"],
                                 "input position", step=True))  # fmt: skip
         parts.append(line_chart(f"Spread (ticks), instrument {i}", charts["spread"],

@@ -255,7 +255,13 @@ def _records(source: LogSource, partition: int, end: int) -> Iterator[InputRecor
 def _history(
     source: LogSource, codec: Codec, partition: int, position_of: dict[str, int], out: Stream
 ) -> None:
-    """The records of ``engine-events[partition]`` caused by the window's inputs."""
+    """The records of ``engine-events[partition]`` caused by the window's inputs (none if
+    the log has no such partition: an archive of order requests alone)."""
+    try:
+        if source.partitions(ENGINE_EVENTS) <= partition:
+            return
+    except Exception:  # no engine-events topic at all (Kafka: RuntimeError/KafkaException)
+        return
     high = source.watermarks(ENGINE_EVENTS, partition)[1]
     record: LogRecord
     for record in source.read(ENGINE_EVENTS, partition, 0, high):
