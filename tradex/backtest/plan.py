@@ -49,6 +49,9 @@ class Result:
     catalog: Catalog
     history: Figures
     backtest: Figures
+    spreads: dict[
+        str, list[tuple[int, int, int]]
+    ]  # "history"/"backtest" -> (position, instrument, ticks)
     strategy_calls: int = 0
     strategy_orders: int = 0
 
@@ -113,7 +116,7 @@ def _backtest(
         raise EmptyWindow(f"no order request in the window (the log holds {sum(ends.values())} "
                           f"positions over {len(ends)} partitions)")  # fmt: skip
     curve = frozenset([plan.schedule.account_id]) if plan.schedule is not None else frozenset()
-    sides = []
+    sides, sampled = [], {}
     for stream in ("history", "backtest"):
         trades, spread_rows = [], []
         for r in runs:
@@ -122,7 +125,8 @@ def _backtest(
             spread_rows += spreads(r.books_at_start, events)
         fees = plan.fees if stream == "backtest" else Fees()
         sides.append(figures(trades, spread_rows, catalog, fees, curve))
-    result = Result(plan, runs, catalog, sides[0], sides[1])
+        sampled[stream] = spread_rows
+    result = Result(plan, runs, catalog, sides[0], sides[1], sampled)
     if trader is not None:
         result.strategy_calls, result.strategy_orders = trader.calls, trader.placed
     return result

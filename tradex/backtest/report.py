@@ -13,7 +13,6 @@ from tradex.matching.partition import BookConfig
 
 from .metrics import AccountFigures, Figures, InstrumentFigures
 from .plan import Result
-from .run import spreads
 from .svg import Series, bar_chart, line_chart
 
 GENERATED_PREFIX = '<p class="generated">'
@@ -140,10 +139,10 @@ def _series(result: Result, instrument_id: int) -> dict[str, list[Series]]:
                     px.append(float(position))
                     py.append(float(obj.price))
                     vy.append(float(total))
-            for position, inst, spread in spreads(run.books_at_start, events):
-                if inst == instrument_id:
-                    sx.append(float(position))
-                    sy.append(float(spread))
+        for position, inst, spread in result.spreads[name]:
+            if inst == instrument_id:
+                sx.append(float(position))
+                sy.append(float(spread))
         charts["price"].append(Series(name, color, px, py))
         charts["volume"].append(Series(name, color, px, vy))
         charts["spread"].append(Series(name, color, sx, sy))
