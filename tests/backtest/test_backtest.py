@@ -20,6 +20,7 @@ from tradex.backtest.plan import Plan, Result, backtest
 from tradex.backtest.report import GENERATED_PREFIX
 from tradex.backtest.rewrite import Changes, Halt
 from tradex.backtest.run import Window
+from tradex.backtest.strategy import STRATEGY_ORDER_ID_BASE, Action, Place, Schedule, View
 from tradex.domain.engine import Cancelled, Rejected, Trade
 from tradex.domain.types import StpMode
 from tradex.infra.clickhouse import ClickHouse
@@ -96,6 +97,24 @@ def test_unchanged_backtest_reproduces_history_and_changes_give_the_worked_out_d
     assert fees.identical  # fees change the figures, not the engine's output
     assert fees.backtest.instruments[1].fees == 40 + 30 + 20
     assert fees.backtest.accounts[1].fees == 30  # its taker fill only
+
+    # A strategy buying 1 lot IOC at the last price after each input that traded: after
+    # offset 2 it lifts order 1 (6 lots left -> 5), after offset 3 again (2 left -> 1), so
+    # order 4 gets 1 lot and rests; after offset 4 nothing is left to lift (expired).
+    def lift(view: View) -> list[Action]:
+        return [Place("BUY", view.last_price, 1, "IOC")] if view.last_price else []
+
+    schedule = Schedule(1, 9, every=0, on_trade=True)
+    with KafkaLog(settings) as source:
+        lifted = backtest(source, CODEC, Plan(config=CONFIG, strategy="lift", schedule=schedule),
+                          lift)  # fmt: skip
+    s1, s2 = STRATEGY_ORDER_ID_BASE + 1, STRATEGY_ORDER_ID_BASE + 2
+    assert trades(lifted) == [(2, 4, 1, 2), (2, 1, 1, s1), (3, 3, 1, 3), (3, 1, 1, s2),
+                              (4, 1, 1, 4)]  # fmt: skip
+    assert (lifted.strategy_calls, lifted.strategy_orders, lifted.runs[0].added) == (3, 3, 3)
+    mine = lifted.backtest.accounts[9]
+    assert (mine.bought_lots, mine.fees) == (2, 2 * 2)  # taker 200 ppm of 10,000: 2 each
+    assert lifted.backtest.pnl_curves[9] == [(2, -2), (3, -4)]
 
     window = run(settings, Plan(window=Window(AsOf(offset=3), AsOf(offset=4)), config=CONFIG))
     assert window.identical

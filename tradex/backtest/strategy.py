@@ -162,7 +162,7 @@ class Trader:
             ):  # fmt: skip
                 if account != me:
                     continue
-                self.fills.append(Fill(order_id, side.value, obj.price, obj.qty, liquidity))
+                self.fills.append(Fill(order_id, str(side), obj.price, obj.qty, liquidity))
                 signed = obj.qty if side == Side.BUY else -obj.qty
                 self.inventory_lots += signed
                 self.cash -= signed * obj.price * self.tick_size
