@@ -196,8 +196,14 @@ def main(argv: list[str]) -> int:
     except StrategyError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
-    written = write(result, Path(args.out), where, settings if args.clickhouse else None,
-                    args.clickhouse)  # fmt: skip
+    from tradex.infra.clickhouse import ClickHouseError
+
+    try:
+        written = write(result, Path(args.out), where, settings if args.clickhouse else None,
+                        args.clickhouse)  # fmt: skip
+    except ClickHouseError as exc:
+        print(f"{PROG}: ClickHouse refused the tables (nothing written): {exc}", file=sys.stderr)
+        return 1
     h, b = result.history, result.backtest
     print(f"{PROG}: {result.inputs:,} inputs; trades history {sum(i.trades for i in h.instruments.values()):,}"
           f" / backtest {sum(i.trades for i in b.instruments.values()):,}; "
