@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.backtest.conftest import BOOK_ARGS, CONFIG, engine_events, record_history
-from tests.matching.order_requests import Feed, random_feed
+from tests.matching.order_requests import T0_NS, Feed, random_feed
 from tradex.audit.export import export
 from tradex.audit.timetravel import AsOf
 from tradex.backtest import cli
@@ -120,6 +120,9 @@ def test_unchanged_backtest_reproduces_history_and_changes_give_the_worked_out_d
     assert window.identical
     assert [r.inputs for r in window.runs] == [1]
     assert trades(window) == [(3, 3, 1, 3)]  # the book at offset 3 is history's
+    by_time = Window(AsOf(time_ns=T0_NS + 3_000_000), AsOf(time_ns=T0_NS + 4_000_000))
+    timed = run(settings, Plan(window=by_time, config=CONFIG))  # record n: T0 + n ms
+    assert trades(timed) == trades(window)
 
 
 def outputs(out: Path) -> dict[str, bytes]:

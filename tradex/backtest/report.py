@@ -174,6 +174,24 @@ def _accounts(h: dict[int, AccountFigures], b: dict[int, AccountFigures]) -> tup
     return chart, table
 
 
+def _inventory(result: Result, account: int) -> tuple[list[float], list[float]]:
+    """(positions, lots held) after each of the account's fills, over every instrument."""
+    xs: list[float] = []
+    ys: list[float] = []
+    held = 0
+    for run in result.runs:
+        for position, obj in run.backtest.events:
+            if not isinstance(obj, Trade):
+                continue
+            taker, maker = obj.taker_account_id, obj.maker_account_id
+            buyer, seller = (taker, maker) if obj.taker_side == "BUY" else (maker, taker)
+            if account in (buyer, seller) and buyer != seller:
+                held += obj.qty if buyer == account else -obj.qty
+                xs.append(float(position))
+                ys.append(float(held))
+    return xs, ys
+
+
 def _pnl(f: dict[int, AccountFigures], a: int) -> int:
     found = f.get(a)
     return found.pnl if found is not None else 0
@@ -252,8 +270,13 @@ def html(result: Result, source: str, generated: str) -> str:
                          f"{_num(mine.sold_lots)}, inventory {_num(inventory)} lots.</p>")  # fmt: skip
         else:
             parts.append("<p>The strategy did not trade.</p>")
+        parts.append('<div class="charts">')
         parts.append(line_chart("Strategy PnL after each of its fills", [Series(
             "strategy", BACKTEST_COLOR, [float(p) for p, _ in curve], [float(v) for _, v in curve]
         )], "input position"))  # fmt: skip
+        parts.append(line_chart("Strategy inventory (lots)", [Series(
+            "strategy", BACKTEST_COLOR, *_inventory(result, account))], "input position",
+            step=True))  # fmt: skip
+        parts.append("</div>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
