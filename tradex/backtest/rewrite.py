@@ -21,13 +21,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tradex.audit.timetravel import AsOf
-from tradex.domain.ids import event_id
+from tradex.domain.ids import SOURCE_MAX, event_id
 from tradex.domain.orders import InstrumentRules, NewOrder
 from tradex.domain.types import InstrumentStatus, StpMode
-from tradex.log.ids import EventSource
 from tradex.log.keys import instrument_key
 from tradex.schemas.codec import Codec
 from tradex.schemas.envelope import Envelope, EnvelopeFields
+
+# The event-id source of the inputs a backtest adds (rules copies, strategy orders): they
+# are never on a log, so they take the last source number, far from the stages' own
+# (tradex.log.ids.EventSource).
+ADDED_INPUT_SOURCE = SOURCE_MAX
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,7 @@ class Rewriter:
             return []
         rules = self._rules(last)._replace(event_time_ns=time_ns)
         self.inserted += 1
-        eid = event_id(time_ns, EventSource.BACKTEST_INPUTS, 0, offset, self.inserted % 256)
+        eid = event_id(time_ns, ADDED_INPUT_SOURCE, 0, offset, self.inserted % 256)
         fields = EnvelopeFields(eid, "", "", "backtest", 0)
         data = self.codec.encode_domain(rules, fields).data
         return [(instrument_key(instrument_id), data)]

@@ -26,9 +26,10 @@ from tradex.domain.engine import Cancelled, Expired, Filled, Rejected, Rested, T
 from tradex.domain.ids import event_id
 from tradex.domain.orders import CancelOrderRequest, NewOrder
 from tradex.domain.types import ORDER_KINDS, OrderKind, Side, StpMode
-from tradex.log.ids import EventSource
 from tradex.log.keys import instrument_key
 from tradex.schemas.codec import Codec, EnvelopeFields
+
+from .rewrite import ADDED_INPUT_SOURCE
 
 STRATEGY_ORDER_ID_BASE = 1 << 62  # above every id TradeX assigns ((partition << 40) | offset)
 ACTIONS_PER_CALL_MAX = 256  # output indices of one input's added records (event ids: 8 bits)
@@ -211,7 +212,7 @@ class Trader:
                                          view.time_ns)  # fmt: skip
             else:
                 raise StrategyError(f"strategy action {action!r}: not a Place or a Cancel")
-            eid = event_id(view.time_ns, EventSource.BACKTEST_INPUTS, partition,
+            eid = event_id(view.time_ns, ADDED_INPUT_SOURCE, partition,
                            view.position, index)  # fmt: skip
             fields = EnvelopeFields(eid, "", f"strategy/{self.calls}", "backtest", 0)
             out.append((key, self.codec.encode_domain(obj, fields).data))

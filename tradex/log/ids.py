@@ -40,7 +40,7 @@ class EventSource(IntEnum):
     index (8) (:class:`EventIds`). 3-5: the matcher, by **output** topic (its one input is
     ``order-requests``); position bits: offset (40) | output index (16)
     (:func:`format_event_id`). 6: projectors, what they dead-letter (layout of 0-2, the
-    position of the record read). 7: `tradex backtest`'s added inputs. 8-63: free.
+    position of the record read). 7-63: free.
     """
 
     ACCOUNT_COMMANDS = 0  # account processor, records read from account-commands
@@ -50,7 +50,6 @@ class EventSource(IntEnum):
     MATCHER_SETTLEMENTS = 4  # matcher, what it writes to settlements
     MATCHER_DEAD_LETTERS = 5  # matcher, what it writes to dead-letters
     PROJECTOR_DEAD_LETTERS = 6  # a projector, records of any topic it could not fold
-    BACKTEST_INPUTS = 7  # tradex backtest, order requests it adds to a stream (never on a log)
 
 
 assert max(EventSource) <= SOURCE_MAX
