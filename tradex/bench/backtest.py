@@ -74,15 +74,16 @@ def kernel_rows(
 
 def time_kernel(
     found: dict[int, tuple[np.ndarray, list[int]]], config: BookConfig
-) -> tuple[float, float, int]:
-    """(wall s, CPU s, commands) of the rows through fresh books."""
+) -> tuple[float, float, int, int]:
+    """(wall s, CPU s, commands, trades) of the rows through fresh books."""
     out = OutputBuffers(config.orders_max)
     books = {i: Book(config.orders_max, config.price_levels_max) for i in found}
     commands = sum(cmds.shape[0] for cmds, _a in found.values())
+    trades = 0
     started, cpu = time.perf_counter(), time.process_time()
     for instrument_id, (cmds, amends) in found.items():
-        run_book(books[instrument_id], cmds.copy(), amends, out)
-    return time.perf_counter() - started, time.process_time() - cpu, commands
+        trades += run_book(books[instrument_id], cmds.copy(), amends, out).trades.shape[0]
+    return time.perf_counter() - started, time.process_time() - cpu, commands, trades
 
 
 def main(argv: list[str]) -> int:
@@ -120,7 +121,10 @@ def main(argv: list[str]) -> int:
     finally:
         delete_topics(settings)
     time_kernel(kernel_rows(codec, records[:64]), config)  # warm the JIT
-    kernel_wall, kernel_cpu, commands = time_kernel(kernel_rows(codec, records), config)
+    kernel_wall, kernel_cpu, commands, kernel_trades = time_kernel(
+        kernel_rows(codec, records), config
+    )
+    backtest_trades = sum(i.trades for i in result.backtest.instruments.values())
     inputs = result.inputs
     figures: dict[str, Any] = {
         "backtest_inputs_per_s": round(inputs / bt_wall),
@@ -130,13 +134,14 @@ def main(argv: list[str]) -> int:
         "ratio": round(inputs / bt_wall / (commands / kernel_wall), 4),
         "inputs": inputs,
         "kernel_commands": commands,
+        "trades": [backtest_trades, kernel_trades],  # backtest's, kernel's: equal
         "load_avg_1m": [round(load_start, 2), round(os.getloadavg()[0], 2)],
     }
     print(f"  backtest: {inputs:,} inputs in {bt_wall:.2f}s ({figures['backtest_inputs_per_s']:,}/s)"
           f", identical to history: {result.identical}")  # fmt: skip
     print(f"  kernel: {commands:,} commands in {kernel_wall:.3f}s "
           f"({figures['kernel_commands_per_s']:,}/s)")  # fmt: skip
-    ok = result.identical and drained == len(records)
+    ok = result.identical and drained == len(records) and kernel_trades == backtest_trades
     print(json.dumps({"bench": "backtest", "ok": ok, "figures": figures,
                       "cores": os.cpu_count() or 1,
                       "notes": "backtest = Kafka read + the matcher's fold + decoding every "
