@@ -129,9 +129,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tradex: unknown command {' '.join(args[:2])!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module_name, rest = found
+    _setup_logs(args[: len(args) - len(rest)])
     module = importlib.import_module(module_name)
     result: int = module.main(rest)
     return result
+
+
+def _setup_logs(words: list[str]) -> None:
+    """A command's log lines (librdkafka's among them) to the stack's log file, not the
+    terminal; a service (``run ...``) sets its own up (tradex.observability.logs)."""
+    from tradex.infra import settings as settings_module
+    from tradex.observability import logs
+
+    stack_dir = settings_module.load().stack_dir
+    logs.setup("tradex " + " ".join(words), log_file=logs.command_log_file(stack_dir))
 
 
 if __name__ == "__main__":

@@ -218,8 +218,14 @@ class AccountProcessor:
     # -- one batch -------------------------------------------------------------------------
 
     def process(self, messages: Sequence[Message]) -> list[Output]:
+        return self.process_segments([messages])[0]
+
+    def process_segments(self, segments: list[Sequence[Message]]) -> list[list[Output]]:
+        """The outputs of each consecutive piece of one batch, as one ``process`` of the
+        whole decides them (a traced batch is cut around its sampled records: each one's
+        outputs are then known; tradex.observability.tracing)."""
         self.follower.catch_up()
-        outputs: list[Output] = []
+        decided: list[list[Output]] = []
         # The cyclic collector pauses for the batch (at most batch_records_max records, so
         # at most that many records' garbage waits): a command allocates a dozen containers,
         # which triggered a young collection every ~60 commands (~5 % of the instructions).
@@ -228,7 +234,10 @@ class AccountProcessor:
         if paused:
             gc.disable()
         try:
-            self._decide_all(messages, outputs)
+            for messages in segments:
+                outputs: list[Output] = []
+                self._decide_all(messages, outputs)
+                decided.append(outputs)
         finally:
             if paused:
                 # The batch's survivors (accounts' new state, the outputs until produced)
@@ -237,8 +246,8 @@ class AccountProcessor:
                 # 200k commands in the ledger bench, 0.13-0.15 s with the freeze.
                 gc.freeze()
                 gc.enable()
-        self.captures.append(self._snapshots_due())
-        return outputs
+        self.captures.append(self._snapshots_due())  # one per transaction: after every piece
+        return decided
 
     def _snapshots_due(self) -> list[Capture]:
         """The partitions due a snapshot, captured as they are after this batch (the stage

@@ -62,7 +62,9 @@ class NativeKafkaTail(Tail):
         overrides: dict[str, Any] = {"enable.partition.eof": True}
         overrides.update(NATIVE_BULK_READ_CONFIG if bulk else NATIVE_LIVE_READ_CONFIG)
         config = consumer_config(settings, "tradex-reader", **overrides)
-        config = {k: v for k, v in config.items() if k not in NOT_IN_LIBRDKAFKA_2_0}
+        config = {
+            k: v for k, v in config.items() if k not in NOT_IN_LIBRDKAFKA_2_0 and k != "logger"
+        }
         self.topics = tuple(sorted({topic for topic, _ in starts}))
         self._places = list(starts)
         self._index = {place: i for i, place in enumerate(self._places)}
