@@ -24,12 +24,13 @@ import numpy as np
 from tradex.infra.kafka import consumer_config
 from tradex.infra.settings import Settings
 from tradex.log import _native_kafka
-from tradex.log.batch import FLAG_KEY_NULL, FLAG_VALUE_NULL, RecordBatch
+from tradex.log.batch import FLAG_KEY_NULL, FLAG_TRACED, FLAG_VALUE_NULL, RecordBatch
 from tradex.log.records import LogRecord, Place
 from tradex.log.tail import BULK_READ_CONFIG, Tail, batch_records_max
 
 assert FLAG_VALUE_NULL == _native_kafka.FLAG_VALUE_NULL, "flags differ from the C reader's"
 assert FLAG_KEY_NULL == _native_kafka.FLAG_KEY_NULL, "flags differ from the C reader's"
+assert FLAG_TRACED == _native_kafka.FLAG_TRACED, "flags differ from the C reader's"
 
 # The bulk settings without fetch.queue.backoff.ms (not in librdkafka 2.0.2): instead the
 # threshold that triggers its fixed 1 s backoff is set where a partition's queue holds
@@ -82,7 +83,18 @@ class NativeKafkaTail(Tail):
         assert records_max > 0, records_max
         timeout_ms = min(TIMEOUT_MS_MAX, max(0, round(timeout_s * 1000)))
         parts = self._reader.poll(timeout_ms, records_max)
-        values, value_offsets, keys, key_offsets, flags, topic, partition, offset, stamps = parts
+        (
+            values,
+            value_offsets,
+            keys,
+            key_offsets,
+            flags,
+            topic,
+            partition,
+            offset,
+            stamps,
+            traced,
+        ) = parts
         reached, at_end = self._reader.positions()
         self._reached = np.frombuffer(reached, np.int64)
         self._at_end = np.frombuffer(at_end, np.uint8).astype(np.bool_)
@@ -90,7 +102,7 @@ class NativeKafkaTail(Tail):
             self.topics, values, np.frombuffer(value_offsets, np.int64), keys,
             np.frombuffer(key_offsets, np.int64), np.frombuffer(flags, np.uint8),
             np.frombuffer(topic, np.int32), np.frombuffer(partition, np.int32),
-            np.frombuffer(offset, np.int64), np.frombuffer(stamps, np.int64),
+            np.frombuffer(offset, np.int64), np.frombuffer(stamps, np.int64), traced,
         )  # fmt: skip
         return batch
 

@@ -316,15 +316,17 @@ class StageTracing:
             span.end()
 
 
-def record_span(stage: str, topic: str, partition: int, offset: int, value: bytes) -> Span | None:
-    """A CONSUMER span for one traced record read outside a stage (a projector); the
-    caller ends it once the record's effects are written. None: off or malformed."""
+def record_span(
+    stage: str, topic: str, partition: int, offset: int, value: bytes, started_ns: int
+) -> None:
+    """A CONSUMER span, from ``started_ns`` to now, for one record read outside a stage (a
+    projector) whose effects are written, if its ``traceparent`` says sampled."""
     tracer = _tracer
-    if tracer is None:
-        return None
+    if tracer is None or sampled_header([(HEADER, value)]) is None:
+        return
     parent = context_of(value)
     if parent is None:
-        return None
+        return
     attributes: dict[str, AnyValue] = {
         "messaging.system": "kafka",
         "messaging.operation.type": "process",
@@ -332,6 +334,8 @@ def record_span(stage: str, topic: str, partition: int, offset: int, value: byte
         "messaging.destination.partition.id": str(partition),
         "messaging.kafka.offset": offset,
     }
-    return tracer.start_span(
-        f"{stage} process", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
-    )
+    span = tracer.start_span(
+        f"{stage} process", context=parent, kind=SpanKind.CONSUMER, attributes=attributes,
+        start_time=started_ns,
+    )  # fmt: skip
+    span.end()

@@ -43,6 +43,7 @@ from tradex.log.dead_letters import dead_letter
 from tradex.log.ids import EventSource
 from tradex.log.source import LogRecord, LogSource, Place, Tail, read_idle_s_max
 from tradex.log.topics import DEAD_LETTERS, TOPIC_TYPES
+from tradex.observability import tracing
 from tradex.projections.projector import (
     BATCH_RECORDS_MAX,
     COLUMNAR_BATCH_RECORDS_MAX,
@@ -324,9 +325,12 @@ class ProjectorRun:
             self.stats.dead_letters += len(poison)
         columnar = ColumnarBatch(batch, decoded.types)
         started = time.perf_counter()
+        started_ns = time.time_ns()
         self.projector.apply_columns(columnar, moved)
         stats = self.stats
         stats.apply_s += time.perf_counter() - started
+        if batch.traceparents:
+            self._trace(batch, started_ns)
         stats.batches += 1
         stats.events += len(columnar)
         stats.skipped += ignored
@@ -337,6 +341,15 @@ class ProjectorRun:
             stats.lag.add_stamps(batch.timestamp_ms, time.time_ns() // 1_000_000)
         self.positions.update(moved)
         return len(batch)
+
+    def _trace(self, batch: RecordBatch, started_ns: int) -> None:
+        """A span per traced record of the batch just applied (its rows are written), from
+        the apply's start (tradex.observability.tracing)."""
+        name = f"{self.projector.name} projector"
+        for row, value in batch.traced():
+            topic = batch.topics[int(batch.topic_index[row])]  # the logical name
+            partition, offset = int(batch.partition[row]), int(batch.offset[row])
+            tracing.record_span(name, topic, partition, offset, value, started_ns)
 
     def _decode_columns(
         self, batch: RecordBatch, reader: ColumnReader, skip: np.ndarray

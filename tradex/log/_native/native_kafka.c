@@ -9,9 +9,12 @@
  *   value_offsets  int64, one per record and one more: record i's value is
  *                  values[value_offsets[i]:value_offsets[i + 1]]; keys and key_offsets
  *                  likewise (a null value or key is empty here and flagged)
- *   flags        uint8 per record: FLAG_VALUE_NULL, FLAG_KEY_NULL
+ *   flags        uint8 per record: FLAG_VALUE_NULL, FLAG_KEY_NULL, FLAG_TRACED
  *   topic        int32 per record: index of its topic in the Reader's topic list
  *   partition    int32; offset int64; timestamp_ms int64 (-1: none)
+ *   traceparents the W3C ``traceparent`` header (TRACEPARENT_BYTES) of each record flagged
+ *                FLAG_TRACED, in record order (tradex.observability.tracing); the header
+ *                of a record without one is not looked for past librdkafka's "no headers"
  *
  * No Python object is made per record. Positions follow tradex.log.source.Tail exactly:
  * reached(place) is the last returned record's offset + 1, or further once a partition's
@@ -39,6 +42,9 @@
 #define ERRSTR_SIZE 512
 #define FLAG_VALUE_NULL 1
 #define FLAG_KEY_NULL 2
+#define FLAG_TRACED 4
+#define TRACEPARENT_BYTES 55
+#define OUTPUTS 10
 
 static PyObject *ReadError; /* tradex.log._native_kafka.ReadError(code, name, text) */
 
@@ -240,6 +246,17 @@ static int topic_index(Reader *self, const rd_kafka_topic_t *rkt) {
     return -1;
 }
 
+/* The record's traceparent header (TRACEPARENT_BYTES long), or NULL. */
+static const void *traceparent_of(rd_kafka_message_t *m) {
+    rd_kafka_headers_t *headers;
+    const void *value;
+    size_t size;
+    if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return NULL;
+    if (rd_kafka_header_get_last(headers, "traceparent", &value, &size) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) return NULL;
+    return value != NULL && size == TRACEPARENT_BYTES ? value : NULL;
+}
+
 static int32_t place_of(Reader *self, const rd_kafka_message_t *m, int32_t *topic_out) {
     int topic = topic_index(self, m->rkt);
     if (topic < 0 || m->partition < 0 || m->partition >= self->topic_partitions[topic]) return -1;
@@ -291,22 +308,24 @@ static PyObject *reader_poll(Reader *self, PyObject *args) {
     }
     Py_ssize_t n = got + more;
     /* the first error stops the poll: every message is destroyed, the error raised */
-    Py_ssize_t records = 0, values_size = 0, keys_size = 0;
+    Py_ssize_t records = 0, values_size = 0, keys_size = 0, traced = 0;
     const rd_kafka_message_t *failed = NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
-        const rd_kafka_message_t *m = messages[i];
+        rd_kafka_message_t *m = messages[i];
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             records++;
             values_size += m->payload != NULL ? (Py_ssize_t)m->len : 0;
             keys_size += m->key != NULL ? (Py_ssize_t)m->key_len : 0;
+            traced += traceparent_of(m) != NULL;
         } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && failed == NULL) {
             failed = m;
         }
     }
-    PyObject *out[9] = {NULL};
-    char *data[9];
-    Py_ssize_t sizes[9] = {values_size, 8 * (records + 1), keys_size, 8 * (records + 1), records,
-                           4 * records, 4 * records, 8 * records, 8 * records};
+    PyObject *out[OUTPUTS] = {NULL};
+    char *data[OUTPUTS];
+    Py_ssize_t sizes[OUTPUTS] = {values_size, 8 * (records + 1), keys_size, 8 * (records + 1),
+                                 records, 4 * records, 4 * records, 8 * records, 8 * records,
+                                 TRACEPARENT_BYTES * traced};
     if (failed != NULL) {
         char text[ERRSTR_SIZE];
         snprintf(text, sizeof text, "%s [%d] @%lld: %s",
@@ -316,7 +335,7 @@ static PyObject *reader_poll(Reader *self, PyObject *args) {
         raise_read_error(failed->err, text);
         goto fail;
     }
-    for (int k = 0; k < 9; k++) {
+    for (int k = 0; k < OUTPUTS; k++) {
         out[k] = new_bytes(sizes[k], &data[k]);
         if (out[k] == NULL) goto fail;
     }
@@ -330,9 +349,9 @@ static PyObject *reader_poll(Reader *self, PyObject *args) {
     int stray = 0; /* a message of a place not assigned */
     self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
-    Py_ssize_t r = 0, v = 0, k = 0;
+    Py_ssize_t r = 0, v = 0, k = 0, t = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        const rd_kafka_message_t *m = messages[i];
+        rd_kafka_message_t *m = messages[i];
         int32_t topic = -1;
         int32_t place = place_of(self, m, &topic);
         if (place < 0) {
@@ -360,6 +379,12 @@ static PyObject *reader_poll(Reader *self, PyObject *args) {
         } else {
             flag |= FLAG_KEY_NULL;
         }
+        const void *trace = traceparent_of(m);
+        if (trace != NULL && t < traced) {
+            memcpy(data[9] + TRACEPARENT_BYTES * t, trace, TRACEPARENT_BYTES);
+            t++;
+            flag |= FLAG_TRACED;
+        }
         rd_kafka_timestamp_type_t kind;
         value_offsets[r + 1] = v;
         key_offsets[r + 1] = k;
@@ -374,20 +399,20 @@ static PyObject *reader_poll(Reader *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     self->busy = 0;
     if (back || stray) {
-        for (int j = 0; j < 9; j++) Py_DECREF(out[j]);
+        for (int j = 0; j < OUTPUTS; j++) Py_DECREF(out[j]);
         PyErr_SetString(PyExc_RuntimeError, back ? "a read went back in a partition"
                                                  : "a message of a partition not assigned");
         return NULL;
     }
-    PyObject *result = PyTuple_New(9);
+    PyObject *result = PyTuple_New(OUTPUTS);
     if (result == NULL) {
-        for (int j = 0; j < 9; j++) Py_DECREF(out[j]);
+        for (int j = 0; j < OUTPUTS; j++) Py_DECREF(out[j]);
         return NULL;
     }
-    for (int j = 0; j < 9; j++) PyTuple_SET_ITEM(result, j, out[j]);
+    for (int j = 0; j < OUTPUTS; j++) PyTuple_SET_ITEM(result, j, out[j]);
     return result;
 fail:
-    for (int j = 0; j < 9; j++) Py_XDECREF(out[j]);
+    for (int j = 0; j < OUTPUTS; j++) Py_XDECREF(out[j]);
     for (Py_ssize_t i = 0; i < n; i++) rd_kafka_message_destroy(messages[i]);
     return NULL;
 }
@@ -455,6 +480,7 @@ PyMODINIT_FUNC PyInit__native_kafka(void) {
         PyModule_AddIntConstant(module, "PLACES_MAX", PLACES_MAX) < 0 ||
         PyModule_AddIntConstant(module, "FLAG_VALUE_NULL", FLAG_VALUE_NULL) < 0 ||
         PyModule_AddIntConstant(module, "FLAG_KEY_NULL", FLAG_KEY_NULL) < 0 ||
+        PyModule_AddIntConstant(module, "FLAG_TRACED", FLAG_TRACED) < 0 ||
         PyModule_AddStringConstant(module, "LIBRDKAFKA_VERSION", rd_kafka_version_str()) < 0)
         goto fail;
     return module;

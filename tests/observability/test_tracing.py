@@ -1,0 +1,160 @@
+"""One order is one trace: the command client's span, the account processor, the matcher,
+the settlement and the PostgreSQL projector, on the real Kafka (stages in this process),
+with the SDK's in-memory exporter; and the pure parts of the wire format."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+from opentelemetry.trace import SpanKind
+
+from tests.commands.support import load_reference, read_events, send
+from tests.market import BTC_USD, T0
+from tests.projections.contract import run_version
+from tradex.commands import service as accounts_service
+from tradex.commands.client import CommandClient
+from tradex.domain import Deposit, FillSettled, OrderAccepted, OrderKind, PlaceOrder, Side
+from tradex.infra.settings import Settings
+from tradex.log.keys import account_partition
+from tradex.log.topics import ACCOUNT_COMMANDS, ORDER_REQUESTS, SETTLEMENTS
+from tradex.matching import service as matcher_service
+from tradex.matching.partition import BookConfig
+from tradex.observability import tracing
+
+ACCOUNTS = (1, 2)
+PARTITIONS = 2
+WAIT_S_MAX = 60.0
+MAKER, TAKER = 1, 2
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    """Every span of this process to memory; every edge's root sampled."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.install(provider)
+    yield exporter
+    tracing.install(None)
+    provider.shutdown()
+
+
+def _wait_for(found: object, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S_MAX
+    while not callable(found) or not found():
+        assert time.monotonic() < deadline, f"{what}: not within {WAIT_S_MAX} s"
+        time.sleep(0.1)
+
+
+def _events(settings: Settings, account: int, kind: type) -> list[object]:
+    partition = account_partition(account, PARTITIONS)
+    return [x.event for x in read_events(settings, partition) if isinstance(x.event, kind)]
+
+
+@pytest.mark.integration
+def test_one_order_is_one_trace(pg_settings: Settings, exporter: InMemorySpanExporter) -> None:
+    settings = pg_settings
+    # Untraced input (no traceparent header): reference data, funds, a resting sell.
+    load_reference(settings, ACCOUNTS, PARTITIONS)
+    send(settings, [
+        Deposit("fund-btc", MAKER, T0, "BTC", 10**8),
+        Deposit("fund-usd", TAKER, T0, "USD", 10**7),
+        PlaceOrder("maker", MAKER, T0 + 1, BTC_USD, Side.SELL, OrderKind.GTC, 100, 10),
+    ])  # fmt: skip
+    accounts, processor = accounts_service.build(settings, instance="t", partitions=PARTITIONS)
+    matcher, _ = matcher_service.build(settings, instance="t", config=BookConfig())
+    stop = threading.Event()
+    threads = [threading.Thread(target=stage.run, args=(stop,)) for stage in (accounts, matcher)]
+    for thread in threads:
+        thread.start()
+    client = CommandClient(settings)
+    try:
+        _wait_for(lambda: _events(settings, MAKER, OrderAccepted), "the maker's order")
+        time.sleep(0.5)  # its order request reaches the matcher before the taker's
+        taker = PlaceOrder("taker", TAKER, T0 + 2, BTC_USD, Side.BUY, OrderKind.GTC, 100, 10)
+        outcome = client.execute(taker, timeout_s=WAIT_S_MAX)
+        assert [type(e) for e in outcome.events] == [OrderAccepted], outcome
+        for account in ACCOUNTS:  # both sides settled
+            _wait_for(lambda a=account: _events(settings, a, FillSettled), f"{account} settled")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        client.close()
+        processor.follower.close()
+    run_version(settings, "postgres", 1)  # the read model, up to the log's end
+
+    spans = exporter.get_finished_spans()
+    assert len({s.context.trace_id for s in spans}) == 1, "one trace; untraced input made none"
+    by_id = {s.context.span_id: s for s in spans}
+    (root,) = [s for s in spans if s.parent is None]
+    assert (root.name, root.kind) == ("PlaceOrder", SpanKind.PRODUCER)
+    assert root.attributes is not None and root.attributes["tradex.command_id"] == "taker"
+
+    def on(topic: str) -> list[ReadableSpan]:
+        name = settings.topic(topic)
+        return [
+            s for s in spans
+            if s.attributes is not None and s.attributes.get("messaging.destination.name") == name
+        ]  # fmt: skip
+
+    def parent(span: ReadableSpan) -> ReadableSpan:
+        assert span.parent is not None, span.name
+        return by_id[span.parent.span_id]
+
+    (command,) = on(ACCOUNT_COMMANDS)  # the taker's command alone: the maker's is untraced
+    assert parent(command) is root
+    assert command.kind == SpanKind.CONSUMER
+    (matched,) = on(ORDER_REQUESTS)
+    assert parent(matched) is command
+    settled = on(SETTLEMENTS)  # both FillLegs at least (and the orders' ends)
+    assert len(settled) >= 2, [s.name for s in settled]
+    assert all(parent(s) is matched for s in settled)
+    projected = [s for s in spans if s.name.startswith("postgres projector")]
+    assert projected, "the projector continued the trace"
+    assert {parent(s).context.span_id for s in projected} <= {
+        s.context.span_id for s in (command, matched, *settled)
+    }
+    assert any(parent(s) in settled for s in projected), "a settled fill reached the read model"
+    for span in spans:  # a child starts after its parent (the hops' order in time)
+        if span.parent is not None:
+            assert span.start_time is not None and parent(span).start_time is not None
+            assert span.start_time >= parent(span).start_time, span.name  # type: ignore[operator]
+
+
+def test_traceparent_round_trip() -> None:
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
+    span = provider.get_tracer("t").start_span("s")
+    value = tracing.traceparent(span)
+    assert len(value) == tracing.TRACEPARENT_BYTES
+    assert tracing.sampled_header([("other", b"x"), (tracing.HEADER, value)]) == value
+    context = tracing.context_of(value)
+    assert context is not None
+    assert tracing.trace_id(span) == value[3:35].decode()
+    unsampled = value[:-2] + b"00"
+    assert tracing.sampled_header([(tracing.HEADER, unsampled)]) is None
+    assert tracing.sampled_header([(tracing.HEADER, b"00-garbage")]) is None
+    assert tracing.context_of(b"01-" + b"z" * 52) is None  # malformed: not traced, no error
+    span.end()
+
+
+def test_off_unless_the_environment_asks() -> None:
+    assert not tracing.wanted({})
+    assert not tracing.wanted({"OTEL_TRACES_EXPORTER": "none"})
+    assert tracing.wanted({"OTEL_TRACES_EXPORTER": "otlp"})
+    assert tracing.wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
+    assert not tracing.wanted({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SDK_DISABLED": "true"})
+    assert tracing.sampler_of({"OTEL_TRACES_SAMPLER": "always_on"}) is None  # the SDK's reading
+    default = tracing.sampler_of({})
+    assert "TraceIdRatioBased{0.01}" in default.get_description()
+    with pytest.raises(ValueError, match="unknown exporter"):
+        tracing.configure("t", {"OTEL_TRACES_EXPORTER": "jaeger"})
+    assert not tracing.configure("t", {})
+    assert not tracing.enabled()
