@@ -67,6 +67,8 @@ from tradex.log.topics import (
     ORDER_REQUESTS,
     SETTLEMENTS,
 )
+from tradex.observability import logs
+from tradex.observability.tracing import trace_id_of
 from tradex.schemas.chain import ZERO_HASH
 from tradex.schemas.codec import Codec, CodecError
 
@@ -412,9 +414,10 @@ class AccountProcessor:
 
     def _reject(self, message: Message, source: EventSource, reason: str, error: str) -> Output:
         self.stats.dead_letters += 1
-        log.warning(
-            "dead letter %s[%s]@%s: %s: %s",
-            message.topic(), message.partition(), message.offset(), reason, error,
+        logs.event(
+            log, "dead letter", logging.WARNING, stage=self.producer, topic=message.topic(),
+            partition=message.partition(), offset=message.offset(), reason=reason, error=error,
+            trace_id=trace_id_of(message),
         )  # fmt: skip
         return dead_letter_of_message(
             self.codec, self.dead_letters_topic, self.producer, source, message, reason, error

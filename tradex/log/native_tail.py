@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from tradex.infra.kafka import consumer_config
+from tradex.infra.kafka import LOGGER, consumer_config
 from tradex.infra.settings import Settings
 from tradex.log import _native_kafka
 from tradex.log.batch import FLAG_KEY_NULL, FLAG_TRACED, FLAG_VALUE_NULL, RecordBatch
@@ -45,6 +45,8 @@ NATIVE_BULK_READ_CONFIG: dict[str, Any] = {
 NATIVE_LIVE_READ_CONFIG: dict[str, Any] = {"queued.min.messages": 1_000_000}
 NOT_IN_LIBRDKAFKA_2_0 = frozenset({"fetch.queue.backoff.ms"})
 TIMEOUT_MS_MAX = 3_600_000
+# syslog level (librdkafka's) -> logging level
+SYSLOG_LEVELS = (50, 50, 50, 40, 30, 20, 20, 10)
 
 
 def _text(value: Any) -> str:
@@ -82,7 +84,10 @@ class NativeKafkaTail(Tail):
     def poll_batch(self, timeout_s: float, records_max: int = batch_records_max) -> RecordBatch:
         assert records_max > 0, records_max
         timeout_ms = min(TIMEOUT_MS_MAX, max(0, round(timeout_s * 1000)))
-        parts = self._reader.poll(timeout_ms, records_max)
+        try:
+            parts = self._reader.poll(timeout_ms, records_max)
+        finally:
+            self._forward_logs()
         (
             values,
             value_offsets,
@@ -117,3 +122,10 @@ class NativeKafkaTail(Tail):
 
     def close(self) -> None:
         self._reader.close()
+        self._forward_logs()
+
+    def _forward_logs(self) -> None:
+        """librdkafka's lines kept by the C reader, to the logger every client logs to
+        (:data:`tradex.infra.kafka.LOGGER`), as confluent-kafka's clients log them."""
+        for level, facility, text in self._reader.logs():
+            LOGGER.log(SYSLOG_LEVELS[min(level, 7)], "%s [%s] %s", facility, "native-reader", text)

@@ -43,7 +43,7 @@ from tradex.log.dead_letters import dead_letter
 from tradex.log.ids import EventSource
 from tradex.log.source import LogRecord, LogSource, Place, Tail, read_idle_s_max
 from tradex.log.topics import DEAD_LETTERS, TOPIC_TYPES
-from tradex.observability import tracing
+from tradex.observability import logs, tracing
 from tradex.projections.projector import (
     BATCH_RECORDS_MAX,
     COLUMNAR_BATCH_RECORDS_MAX,
@@ -134,9 +134,10 @@ class DeadLetters:
         if self._producer is None:
             self._producer = Producer(producer_config(self.settings))
         for record, reason, error in records:
-            log.warning(
-                "dead letter %s[%d]@%d: %s: %s",
-                record.topic, record.partition, record.offset, reason, error,
+            logs.event(
+                log, "dead letter", logging.WARNING, stage=self.producer_name,
+                topic=record.topic, partition=record.partition, offset=record.offset,
+                reason=reason, error=error,
             )  # fmt: skip
             output = dead_letter(
                 self.codec, self.topic, self.producer_name, EventSource.PROJECTOR_DEAD_LETTERS,

@@ -25,6 +25,10 @@
  * raises ReadError; the records of that poll are lost to the caller, as the reader is
  * then unusable.
  *
+ * librdkafka's log lines (a broker down: FAIL, ERROR) are kept, never printed: logs() hands
+ * them to Python (tradex.log.native_tail logs them as confluent-kafka's clients do), at most
+ * LOG_LINES_MAX between two calls (the rest counted as dropped).
+ *
  * Bounds: records_max <= RECORDS_MAX per poll; places <= PLACES_MAX; partitions of a place
  * < PARTITIONS_MAX. Not thread-safe: one thread polls a Reader (poll releases the GIL
  * while it waits and copies, so other Python threads run meanwhile).
@@ -32,6 +36,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -45,6 +50,15 @@
 #define FLAG_TRACED 4
 #define TRACEPARENT_BYTES 55
 #define OUTPUTS 10
+#define LOG_LINES_MAX 64
+#define LOG_TEXT_MAX 512
+#define LOG_FACILITY_MAX 32
+
+typedef struct {
+    int level; /* syslog level */
+    char facility[LOG_FACILITY_MAX];
+    char text[LOG_TEXT_MAX];
+} LogLine;
 
 static PyObject *ReadError; /* tradex.log._native_kafka.ReadError(code, name, text) */
 
@@ -64,7 +78,28 @@ typedef struct {
     const rd_kafka_topic_t *rkt_cache[TOPICS_MAX]; /* topic handle seen -> topic index */
     rd_kafka_message_t **messages; /* RECORDS_MAX pointers, allocated on first poll */
     int busy; /* a poll is running (with the GIL released): another poll or close refused */
+    /* librdkafka's log lines until logs() takes them: written by its threads (log_cb) */
+    pthread_mutex_t log_lock;
+    int log_ready; /* log_lock initialised */
+    int log_n;
+    long log_dropped;
+    LogLine log_lines[LOG_LINES_MAX];
 } Reader;
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *facility, const char *text) {
+    Reader *self = rd_kafka_opaque(rk);
+    if (self == NULL || !self->log_ready) return;
+    pthread_mutex_lock(&self->log_lock);
+    if (self->log_n < LOG_LINES_MAX) {
+        LogLine *line = &self->log_lines[self->log_n++];
+        line->level = level;
+        snprintf(line->facility, sizeof line->facility, "%s", facility);
+        snprintf(line->text, sizeof line->text, "%s", text);
+    } else {
+        self->log_dropped++;
+    }
+    pthread_mutex_unlock(&self->log_lock);
+}
 
 static void raise_read_error(rd_kafka_resp_err_t err, const char *text) {
     PyObject *args = Py_BuildValue("(iss)", (int)err, rd_kafka_err2name(err), text);
@@ -90,7 +125,8 @@ static void reader_release(Reader *self) {
 }
 
 static void reader_dealloc(Reader *self) {
-    reader_release(self);
+    reader_release(self); /* librdkafka's threads are gone: no log_cb after this */
+    if (self->log_ready) pthread_mutex_destroy(&self->log_lock);
     for (int32_t t = 0; t < self->topics_n; t++) {
         if (self->topic_names != NULL) PyMem_Free(self->topic_names[t]);
         if (self->topic_place != NULL) PyMem_Free(self->topic_place[t]);
@@ -182,7 +218,14 @@ static int reader_init(Reader *self, PyObject *args, PyObject *kwargs) {
     }
 
     char errstr[ERRSTR_SIZE];
+    if (pthread_mutex_init(&self->log_lock, NULL) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "log lock");
+        return -1;
+    }
+    self->log_ready = 1;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_opaque(conf, self);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
     PyObject *key, *value;
     Py_ssize_t pos = 0;
     while (PyDict_Next(config, &pos, &key, &value)) {
@@ -424,6 +467,45 @@ static PyObject *reader_positions(Reader *self, PyObject *Py_UNUSED(ignored)) {
                          (const char *)self->at_end, self->places_n);
 }
 
+/* logs() -> [(syslog level, facility, text)]: the lines kept since the last call, then one
+ * ("dropped" count) line if some did not fit */
+static PyObject *reader_logs(Reader *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *out = PyList_New(0);
+    if (out == NULL || !self->log_ready) return out;
+    LogLine *lines = PyMem_Malloc(sizeof(LogLine) * LOG_LINES_MAX);
+    if (lines == NULL) {
+        Py_DECREF(out);
+        return PyErr_NoMemory();
+    }
+    pthread_mutex_lock(&self->log_lock);
+    int n = self->log_n;
+    long dropped = self->log_dropped;
+    memcpy(lines, self->log_lines, sizeof(LogLine) * (size_t)n);
+    self->log_n = 0;
+    self->log_dropped = 0;
+    pthread_mutex_unlock(&self->log_lock);
+    for (int i = 0; i <= n; i++) {
+        PyObject *item;
+        if (i < n) {
+            item = Py_BuildValue("(iss)", lines[i].level, lines[i].facility, lines[i].text);
+        } else if (dropped > 0) {
+            item = Py_BuildValue("(isN)", 4, "DROPPED",
+                                 PyUnicode_FromFormat("%ld log lines dropped", dropped));
+        } else {
+            break;
+        }
+        if (item == NULL || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(out);
+            PyMem_Free(lines);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    PyMem_Free(lines);
+    return out;
+}
+
 static PyObject *reader_close(Reader *self, PyObject *Py_UNUSED(ignored)) {
     if (self->busy) {
         PyErr_SetString(PyExc_RuntimeError, "close while another thread polls");
@@ -440,6 +522,8 @@ static PyMethodDef reader_methods[] = {
     {"positions", (PyCFunction)reader_positions, METH_NOARGS,
      "positions() -> (reached int64 per place, at_end uint8 per place) as bytes"},
     {"close", (PyCFunction)reader_close, METH_NOARGS, "close the consumer (idempotent)"},
+    {"logs", (PyCFunction)reader_logs, METH_NOARGS,
+     "logs() -> [(syslog level, facility, text)] kept since the last call"},
     {NULL, NULL, 0, NULL},
 };
 
