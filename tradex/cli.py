@@ -84,6 +84,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.bench.matcher_service",
         "the matcher alone on Kafka: order requests/s from a preloaded backlog",
     ),
+    ("bench", "tracing"): (
+        "tradex.bench.tracing",
+        "what tracing costs a stage per record (CPU): off, on unsampled, 1 % sampled",
+    ),
     ("bench", "e2e"): (
         "tradex.bench.e2e",
         "order trips through the live pipeline vs the raw Kafka chain",
