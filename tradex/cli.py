@@ -145,8 +145,14 @@ def _setup_logs(words: list[str]) -> None:
     from tradex.infra import settings as settings_module
     from tradex.observability import logs
 
-    stack_dir = settings_module.load().stack_dir
-    logs.setup("tradex " + " ".join(words), log_file=logs.command_log_file(stack_dir))
+    try:
+        stack_dir = settings_module.load().stack_dir
+    except ValueError:  # bad settings: the command itself says what is wrong
+        return
+    try:
+        logs.setup("tradex " + " ".join(words), log_file=logs.command_log_file(stack_dir))
+    except OSError as exc:  # e.g. a read-only stack dir: the command runs without its log
+        print(f"tradex: no log file: {exc}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, get_current_span
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from tests.commands.support import load_reference, read_events, send
 from tests.market import BTC_USD, T0
@@ -137,6 +138,13 @@ def test_traceparent_round_trip() -> None:
     assert tracing.sampled_header([("other", b"x"), (tracing.HEADER, value)]) == value
     context = tracing.context_of(value)
     assert context is not None
+    official = TraceContextTextMapPropagator().extract({"traceparent": value.decode()})
+    assert (
+        get_current_span(context).get_span_context()
+        == get_current_span(official).get_span_context()
+    ), "parsed as the W3C propagator parses it"
+    for bad in (value.upper(), value[:3] + b"0" * 32 + value[35:], value[:-1] + b"_"):
+        assert tracing.context_of(bad) is None, bad
     assert tracing.trace_id(span) == value[3:35].decode()
     unsampled = value[:-2] + b"00"
     assert tracing.sampled_header([(tracing.HEADER, unsampled)]) is None

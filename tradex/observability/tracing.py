@@ -45,7 +45,15 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AnyValue
 
@@ -56,7 +64,8 @@ SPANS_PER_BATCH_MAX = 256  # sampled records traced in one batch; past this, not
 TRACER_NAME = "tradex"
 
 Headers = list[tuple[str, str | bytes | None]]  # as confluent-kafka takes and gives them
-_PROPAGATOR = TraceContextTextMapPropagator()
+_PROPAGATOR = TraceContextTextMapPropagator()  # the API's incoming headers (and tracestate)
+_HEX = b"0123456789abcdef"  # W3C: lower-case hex digits only
 _provider: TracerProvider | None = None
 _tracer: trace.Tracer | None = None  # None: tracing off
 
@@ -162,10 +171,24 @@ def sampled_header(headers: Headers | dict[str, str | bytes | None]) -> bytes | 
 
 
 def context_of(value: bytes) -> otel_context.Context | None:
-    """The remote parent context a header names (None: malformed, never an error)."""
-    found = _PROPAGATOR.extract({HEADER: value.decode("ascii", "replace")})
-    span_context = trace.get_current_span(found).get_span_context()
-    return found if span_context.is_valid else None
+    """The remote parent context a header names (None: malformed, never an error). Parsed
+    here (~3 µs) rather than by the propagator's regular expression (~15 µs): the stages
+    call this per sampled record."""
+    if (
+        len(value) != TRACEPARENT_BYTES
+        or value[:3] != b"00-"
+        or value[35:36] != b"-"
+        or value[52:53] != b"-"
+        or value[3:35].strip(_HEX)
+        or value[36:52].strip(_HEX)
+        or value[53:].strip(_HEX)
+    ):
+        return None
+    trace_id, span_id = int(value[3:35], 16), int(value[36:52], 16)
+    if trace_id == 0 or span_id == 0:
+        return None
+    parent = SpanContext(trace_id, span_id, True, TraceFlags(int(value[53:], 16)))
+    return trace.set_span_in_context(NonRecordingSpan(parent))
 
 
 # -- edges: the API and the command clients -------------------------------------------------
