@@ -166,3 +166,45 @@ def test_off_unless_the_environment_asks() -> None:
         tracing.configure("t", {"OTEL_TRACES_EXPORTER": "jaeger"})
     assert not tracing.configure("t", {})
     assert not tracing.enabled()
+
+
+def test_an_api_request_is_the_command_span_parent() -> None:
+    """TraceRequests continues the caller's traceparent; a command's client span opened
+    while handling the request is its child, and the record header names that span."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    written: list[bytes] = []
+
+    async def place(_request: Request) -> JSONResponse:
+        with tracing.client_span("PlaceOrder", {"tradex.command_id": "c1"}) as headers:
+            assert headers is not None
+            written.append(dict(headers)[tracing.HEADER])  # type: ignore[arg-type]
+        return JSONResponse({"ok": True})
+
+    tracing.install(provider)
+    try:
+        app = Starlette(routes=[Route("/api/v3/order", place, methods=["POST"])])
+        app.add_middleware(tracing.TraceRequests)
+        caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        with TestClient(app) as http:
+            assert http.post("/api/v3/order", headers={"traceparent": caller}).status_code == 200
+    finally:
+        tracing.install(None)
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    server, command = spans["POST /api/v3/order"], spans["PlaceOrder"]
+    assert server.kind == SpanKind.SERVER and server.parent is not None
+    assert f"{server.context.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"
+    assert server.parent.span_id == 0xB7AD6B7169203331, "the caller's span is the parent"
+    assert command.parent is not None and command.parent.span_id == server.context.span_id
+    assert server.attributes is not None and server.attributes["http.response.status_code"] == 200
+    (header,) = written
+    assert (
+        header == f"00-{command.context.trace_id:032x}-{command.context.span_id:016x}-01".encode()
+    )
