@@ -86,7 +86,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ),
     ("bench", "tracing"): (
         "tradex.bench.tracing",
-        "what tracing costs a stage per record (CPU): off, on unsampled, 1 % sampled",
+        "what tracing costs a stage per record (CPU): off, on unsampled, on sampled",
     ),
     ("bench", "e2e"): (
         "tradex.bench.e2e",

@@ -161,7 +161,7 @@ def test_off_unless_the_environment_asks() -> None:
     assert not tracing.wanted({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SDK_DISABLED": "true"})
     assert tracing.sampler_of({"OTEL_TRACES_SAMPLER": "always_on"}) is None  # the SDK's reading
     default = tracing.sampler_of({})
-    assert "TraceIdRatioBased{0.01}" in default.get_description()
+    assert "TraceIdRatioBased{0.001}" in default.get_description()
     with pytest.raises(ValueError, match="unknown exporter"):
         tracing.configure("t", {"OTEL_TRACES_EXPORTER": "jaeger"})
     assert not tracing.configure("t", {})
