@@ -30,8 +30,13 @@ WS_MESSAGE_BYTES_MAX = 65_536  # a client frame (the gateway refuses JSON over 4
 def app_factory() -> Starlette:
     """The app as each uvicorn worker builds it (settings from the environment)."""
     settings = settings_module.load()
+    logs.setup(_process_name())  # a worker process (spawned) sets its logs up again
     tracing.configure("tradex-api")  # before create_app: it adds the request spans if on
     return create_app(settings, config_module.load(settings))
+
+
+def _process_name() -> str:
+    return f"api-{os.environ.get('TRADEX_API_PORT', '')}".rstrip("-")
 
 
 def pid_path(stack_dir: os.PathLike[str] | str, port: int) -> str:
@@ -54,7 +59,7 @@ def main(argv: list[str]) -> int:
         config, host=args.host or config.host, port=args.port or config.port
     )
     os.environ["TRADEX_API_HOST"], os.environ["TRADEX_API_PORT"] = config.host, str(config.port)
-    logs.setup(f"api-{config.port}")
+    logs.setup(_process_name())
     path = pid_path(settings.stack_dir, config.port)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as out:
