@@ -92,6 +92,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.bench.matcher_service",
         "the matcher alone on Kafka: order requests/s from a preloaded backlog",
     ),
+    ("bench", "tracing"): (
+        "tradex.bench.tracing",
+        "what tracing costs a stage per record (CPU): off, on unsampled, on sampled",
+    ),
     ("bench", "e2e"): (
         "tradex.bench.e2e",
         "order trips through the live pipeline vs the raw Kafka chain",
@@ -137,9 +141,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tradex: unknown command {' '.join(args[:2])!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module_name, rest = found
+    _setup_logs(args[: len(args) - len(rest)])
     module = importlib.import_module(module_name)
     result: int = module.main(rest)
     return result
+
+
+def _setup_logs(words: list[str]) -> None:
+    """A command's log lines (librdkafka's among them) to the stack's log file, not the
+    terminal; a service (``run ...``) sets its own up (tradex.observability.logs)."""
+    from tradex.infra import settings as settings_module
+    from tradex.observability import logs
+
+    try:
+        stack_dir = settings_module.load().stack_dir
+    except ValueError:  # bad settings: the command itself says what is wrong
+        return
+    try:
+        logs.setup("tradex " + " ".join(words), log_file=logs.command_log_file(stack_dir))
+    except OSError as exc:  # e.g. a read-only stack dir: the command runs without its log
+        print(f"tradex: no log file: {exc}", file=sys.stderr)
 
 
 if __name__ == "__main__":

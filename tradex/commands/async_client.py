@@ -37,7 +37,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from tradex.commands.client import NoOutcome, Outcome, encode_command
+from tradex.commands.client import NoOutcome, Outcome, encode_command, span_attributes
 from tradex.domain.commands import AccountCommand
 from tradex.domain.reference import ReferenceCommand
 from tradex.infra.kafka import admin_timeout_s, producer_config
@@ -53,6 +53,7 @@ from tradex.log.topics import (
     REFERENCE_GROUP,
 )
 from tradex.log.typed import read_typed
+from tradex.observability.tracing import client_span
 from tradex.schemas.codec import Codec
 from tradex.schemas.remote import codec_from_settings
 
@@ -173,17 +174,19 @@ class AsyncCommandClient:
         """Submit ``command`` and await its outcome (at most ``timeout_s``)."""
         key = (self.route.scope(command), command.command_id)
         data = encode_command(self.codec, command, self.name)
-        waiter, joined = self._register(key, send=True)
-        if not joined:
-            try:
-                self.producer.produce(
-                    self.commands_topic, data, self.route.key(command),
-                    on_delivery=lambda error, message: self._delivered(waiter, error, message),
-                )  # fmt: skip
-            except BufferError as exc:
-                self._drop(waiter)
-                raise CommandTimeout(f"the producer queue is full: {exc}") from exc
-        return await self._await(waiter, timeout_s)
+        with client_span(type(command).__name__, span_attributes(command)) as headers:
+            waiter, joined = self._register(key, send=True)
+            if not joined:
+                try:
+                    self.producer.produce(
+                        self.commands_topic, data, self.route.key(command),
+                        on_delivery=lambda error, message: self._delivered(waiter, error, message),
+                        headers=headers,
+                    )  # fmt: skip
+                except BufferError as exc:
+                    self._drop(waiter)
+                    raise CommandTimeout(f"the producer queue is full: {exc}") from exc
+            return await self._await(waiter, timeout_s)
 
     def expect(self, scope: int, command_id: str) -> _Waiter:
         """Register interest in the events of ``command_id`` (e.g. ``end/<order id>``: the
