@@ -17,6 +17,7 @@ admin other than the requester).
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import deque
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from tradex.domain import (
 BPS = 10_000
 PCT = 100
 QUOTE_LEVELS_MAX = 10
+HISTORY_STEPS_MAX = 256  # fair values an agent may look back on (the flow keeps as many)
 RESTING_MAX = 200  # orders a post-only user keeps; the oldest is cancelled beyond
 PENDING_WITHDRAWALS_MAX = 1_000  # per instrument's treasury, waiting for the checker
 
@@ -130,15 +132,16 @@ class MarketMaker:
 
     def __post_init__(self) -> None:
         assert 0 < self.levels <= QUOTE_LEVELS_MAX, self.levels
-        assert self.requote_steps > 0, self.requote_steps
+        assert 0 < self.requote_steps <= HISTORY_STEPS_MAX, self.requote_steps
 
-    def observe(self, fair_ticks: int) -> None:
-        """The fill model: quotes the fair value went through count as filled."""
+    def observe(self, low_ticks: int, high_ticks: int) -> None:
+        """The fill model: quotes the fair value reached since the last requote (it went
+        from ``low_ticks`` to ``high_ticks``) count as filled."""
         for key, quote in list(self.quotes.items()):
             side = key[0]
-            if side == Side.BUY and fair_ticks <= quote.price:
+            if side == Side.BUY and low_ticks <= quote.price:
                 self.inventory_lots += quote.qty
-            elif side == Side.SELL and fair_ticks >= quote.price:
+            elif side == Side.SELL and high_ticks >= quote.price:
                 self.inventory_lots -= quote.qty
             else:
                 continue
@@ -164,9 +167,10 @@ class MarketMaker:
         return out
 
     def act(self, m: Market) -> list[Emit]:
-        self.observe(m.fair_ticks)
         if (m.step + self.phase) % self.requote_steps:
             return []
+        since = [m.fair_ticks, *itertools.islice(reversed(m.history), self.requote_steps - 1)]
+        self.observe(min(since), max(since))
         out = [m.cancel(self.account, c) for c in self.stale if m.chance(self.cancel_stale_pct)]
         self.stale.clear()
         tolerance = m.ticks_of(self.tolerance_bps)

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Iterator
 
 from tradex.sim.agents import (
+    HISTORY_STEPS_MAX,
     Emit,
     FokUser,
     Market,
@@ -37,7 +38,7 @@ from tradex.sim.market import QUOTE, SimInstrument
 from tradex.sim.market import Market as SimMarket
 
 SEED_MIX = 1_000_003  # instrument i's generator: seed * SEED_MIX + i
-HISTORY_MAX = 256  # fair values kept for the momentum takers
+HISTORY_MAX = HISTORY_STEPS_MAX  # fair values kept (makers' fill model, momentum takers)
 EMA_SHIFT = 6  # the moving average's weight: 1 / 64 per step
 EMPTY_STEPS_MAX = 1_000_000  # consecutive steps without a command (cannot happen: a bug)
 MAKERS_MIN, MAKERS_MAX = 2, 6

@@ -1,5 +1,6 @@
 """Follows the simulated instruments' ``engine-events`` partitions on a thread: trades
-(kept for the hash) and the engine's rejections by reason.
+(kept for the hash) and the engine's refusals by reason (``Rejected``, and a FOK that
+``Expired`` unfilled).
 
 The trades hash (:func:`trades_hash`) is SHA-256 over every Trade body in (instrument,
 trade id) order, with its event time taken relative to the run's start: on a fresh topic
@@ -13,7 +14,8 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from tradex.domain.engine import Rejected, Trade
+from tradex.domain.engine import Expired, Rejected, Trade
+from tradex.domain.types import Reason
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog, Place
 from tradex.log.topics import ENGINE_EVENTS
@@ -21,6 +23,7 @@ from tradex.schemas.codec import Codec
 
 POLL_S = 0.05
 POLL_RECORDS_MAX = 50_000
+REFUSING_EXPIRIES = frozenset((Reason.FOK_NOT_FILLABLE,))  # an IOC's remainder is no refusal
 TRADES_MAX = 20_000_000  # trades kept for the hash (a run that makes more fails loudly)
 
 
@@ -63,7 +66,9 @@ class EngineWatcher:
                             assert len(self.trades) < TRADES_MAX, "TRADES_MAX trades"
                             self.trades.append(event)
                             self.volume_lots += event.qty
-                    elif isinstance(event, Rejected):
+                    elif isinstance(event, Rejected) or (
+                        isinstance(event, Expired) and event.reason in REFUSING_EXPIRIES
+                    ):
                         with self.lock:
                             self.rejects[str(event.reason)] += 1
         except BaseException as exc:  # reported by the runner
