@@ -85,7 +85,8 @@ def test_same_seed_same_trades_other_seed_other_trades(stack: Settings, tmp_path
         runs = list(pool.map(lambda config: simulate(stack, tmp_path, config), configs))
     (first, first_trades), (second, second_trades), (other, other_trades) = runs
 
-    assert first.commands == CONFIG.commands and first.timeouts == 0
+    assert first.commands == CONFIG.commands
+    assert (first.timeouts, first.misplaced, first.skipped) == (0, 0, 0)
     assert first.trades == len(first_trades) > 10, "the flow should trade"
     assert {t.instrument_id for t in first_trades} == {t.instrument_id for t in other_trades}
     assert len({t.instrument_id for t in first_trades}) == CONFIG.instruments

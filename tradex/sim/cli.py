@@ -140,4 +140,4 @@ def main(argv: list[str]) -> int:
         print(json.dumps(result.to_json()))
     else:
         print(result.summary())
-    return 0 if result.timeouts == 0 else 1
+    return 0 if result.timeouts == 0 and result.misplaced == 0 else 1
