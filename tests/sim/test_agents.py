@@ -8,7 +8,6 @@ from collections import deque
 
 from tradex.domain import CancelOrder, ModifyOrder, OrderKind, PlaceOrder, Side
 from tradex.sim.agents import (
-    Market,
     MarketMaker,
     MeanReversionTaker,
     MomentumTaker,
@@ -16,14 +15,15 @@ from tradex.sim.agents import (
     PostOnlyUser,
     Sweeper,
     Treasury,
+    View,
 )
 
 FAIR = 60_000
 
 
-def view(seed: int = 1, fair: int = FAIR, history: list[int] | None = None) -> Market:
+def view(seed: int = 1, fair: int = FAIR, history: list[int] | None = None) -> View:
     ids = itertools.count()
-    return Market(7, 1_000_000, random.Random(seed), lambda: f"c{next(ids)}", fair,
+    return View(7, 1_000_000, random.Random(seed), lambda: f"c{next(ids)}", fair,
                   deque(history or [], maxlen=256), fair * 1_000_000)  # fmt: skip
 
 

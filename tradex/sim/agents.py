@@ -50,7 +50,7 @@ class Emit(NamedTuple):
 
 
 @dataclass
-class Market:
+class View:
     """What every agent of one instrument may look at, updated once per step."""
 
     instrument_id: int
@@ -89,7 +89,7 @@ class Market:
         return qty
 
 
-def cross_price(m: Market, side: Side, bps: int) -> int:
+def cross_price(m: View, side: Side, bps: int) -> int:
     """A price ``bps`` through the fair value on the aggressive side."""
     gap = m.ticks_of(bps)
     return m.fair_ticks + gap if side == Side.BUY else m.fair_ticks - gap
@@ -148,13 +148,13 @@ class MarketMaker:
             self.stale.append(quote.command_id)
             del self.quotes[key]
 
-    def mid_ticks(self, m: Market) -> int:
+    def mid_ticks(self, m: View) -> int:
         """Fair value minus the skew: long inventory lowers both quotes (sell more, buy less)."""
         skew_bps = max(-self.skew_bps_max,
                        min(self.skew_bps_max, self.inventory_lots * self.skew_bps_per_lot))  # fmt: skip
         return m.fair_ticks - m.fair_ticks * skew_bps // BPS
 
-    def targets(self, m: Market) -> dict[tuple[Side, int], int]:
+    def targets(self, m: View) -> dict[tuple[Side, int], int]:
         mid, half, gap = (
             self.mid_ticks(m),
             m.ticks_of(self.half_spread_bps),
@@ -166,7 +166,7 @@ class MarketMaker:
             out[(Side.SELL, level)] = mid + half + level * gap
         return out
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         if (m.step + self.phase) % self.requote_steps:
             return []
         since = [m.fair_ticks, *itertools.islice(reversed(m.history), self.requote_steps - 1)]
@@ -204,7 +204,7 @@ class Taker:
     def __post_init__(self) -> None:
         assert self.accounts, "a taker needs accounts"
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         raise NotImplementedError
 
 
@@ -212,7 +212,7 @@ class NoiseTaker(Taker):
     """Random side; MARKET (40 %, protected 1 % through fair value), IOC (50 %, 0–4 bps
     through), FOK (10 %, 2 bps through)."""
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         account, side = m.rng.choice(self.accounts), m.side()
         qty, roll = m.qty(self.unit_lots, self.cap_lots), m.rng.randrange(PCT)
         if roll < 40:
@@ -231,7 +231,7 @@ class MomentumTaker(Taker):
     lookback: int = 40
     threshold_bps: int = 5
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         if len(m.history) <= self.lookback:
             return []
         move = m.fair_ticks - m.history[-1 - self.lookback]
@@ -250,7 +250,7 @@ class MeanReversionTaker(Taker):
 
     threshold_bps: int = 4
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         average = m.ema_micro // 1_000_000
         deviation = m.fair_ticks - average
         if abs(deviation) < m.ticks_of(self.threshold_bps):
@@ -264,7 +264,7 @@ class Sweeper(Taker):
     """A large MARKET order (``cap_lots`` scale) protected 2 % through fair value: it walks
     through several levels of the book."""
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         account, side = m.rng.choice(self.accounts), m.side()
         qty = self.cap_lots + m.rng.randrange(self.cap_lots * 3)
         return [m.place(account, side, OrderKind.MARKET, cross_price(m, side, 200), qty)]
@@ -273,7 +273,7 @@ class Sweeper(Taker):
 class FokUser(Taker):
     """FOK orders 0–2 bps through fair value: filled whole or not at all."""
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         account, side = m.rng.choice(self.accounts), m.side()
         price = cross_price(m, side, m.rng.randrange(3))
         return [m.place(account, side, OrderKind.FOK, price, m.qty(self.unit_lots, self.cap_lots))]
@@ -287,7 +287,7 @@ class PostOnlyUser(Taker):
     lifetime_steps_max: int = 400
     resting: deque[tuple[int, int, str]] = field(default_factory=deque)  # (due, account, id)
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         out = []
         while self.resting and (self.resting[0][0] <= m.step or len(self.resting) > RESTING_MAX):
             _due, owner, command_id = self.resting.popleft()
@@ -320,7 +320,7 @@ class Treasury:
     approve_after_steps: int = 50
     pending: deque[tuple[int, int, str]] = field(default_factory=deque)  # (due, account, id)
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         out: list[Emit] = []
         maker, checker = self.admins
         while self.pending and self.pending[0][0] <= m.step:
