@@ -5,7 +5,7 @@ the instrument's fair-value path, the logical step, its own *requested* orders, 
 seeded ``random.Random`` of its instrument. It never sees fills, acks or the book, whose
 timing varies. Each call returns :class:`Emit` records — a command (command id set, event
 time 0: the flow stamps it) and, for a cancel or an amend, the command id of the order it
-targets (the runner puts that order's id in once its ``OrderAccepted`` is known).
+targets (the runner puts in that order's id: its PlaceOrder's log position).
 
 Roles: :class:`MarketMaker` (both sides, several levels around fair value, inventory skew
 from a fill *model*, cancel/replace by amend or cancel + place), :class:`NoiseTaker`

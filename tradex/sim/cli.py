@@ -63,7 +63,12 @@ def parser() -> argparse.ArgumentParser:
         default=defaults.duration_s,
         help=f"seconds of flow at --rate (default {defaults.duration_s:g})",
     )
-    p.add_argument("--instruments", type=positive_int, default=defaults.instruments)
+    p.add_argument(
+        "--instruments",
+        type=positive_int,
+        default=defaults.instruments,
+        help="instruments, at most 8 and the order-requests partitions (default %(default)s)",
+    )
     p.add_argument(
         "--accounts",
         type=positive_int,
