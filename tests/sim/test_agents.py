@@ -158,3 +158,21 @@ def test_treasury_withdrawals_are_approved_by_the_other_admin() -> None:
         assert decision.account_id == request.account_id
         assert decision.actor == 2 != request.actor  # maker/checker: another user decides
     assert all(d.actor == 1 for d in deposits)
+
+
+def test_maker_forgets_at_most_forgotten_max_quotes_then_cancels_the_oldest() -> None:
+    maker = MarketMaker(11, levels=1, requote_steps=1, cancel_stale_pct=0, amend_pct=100,
+                        forgotten_max=2)  # fmt: skip
+    m = view()
+    cancelled, taken = [], []
+    for n in range(12):
+        m.step, m.fair_ticks = n, FAIR + (500 if n % 2 else -500)  # through ask, bid, ...
+        m.history.clear()
+        before = {q.command_id for q in maker.quotes.values()}
+        out = maker.act(m)
+        taken += sorted(before - {q.command_id for q in maker.quotes.values()})
+        cancelled += [e.target for e in out if isinstance(e.command, CancelOrder)]
+        assert len(maker.forgotten) <= 2
+    assert len(taken) > 4
+    assert cancelled == taken[: len(cancelled)]  # the oldest first
+    assert taken[len(cancelled) :] == list(maker.forgotten)

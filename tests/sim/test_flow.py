@@ -92,4 +92,4 @@ def test_the_flow_of_a_seed_is_pinned() -> None:
     assert digest(flow()[:2_000]) == PINNED
 
 
-PINNED = "63eafbc156c4ae5580fa7d89b1a608f70f1365ceeb053992725f08b259ccd342"
+PINNED = "96833f3dcf32714073c9888cb1747116e5075af9d608a0ee1b9f8a56b8325be3"

@@ -108,7 +108,9 @@ class MarketMaker:
 
     Its inventory is a model, not its fills: a quote the fair value has moved through is
     taken as filled (bought or sold) and, ``cancel_stale_pct`` of the time, cancelled at
-    the next requote (refused as UNKNOWN_ORDER if it was filled). Every ``requote_steps`` (staggered by ``phase``) each level whose target
+    the next requote (refused as UNKNOWN_ORDER if it was filled), else forgotten — until
+    more than ``forgotten_max`` are: then the oldest is cancelled (the maker's open orders
+    stay bounded, far below the account's limit, whatever the fills). Every ``requote_steps`` (staggered by ``phase``) each level whose target
     price moved by at least ``tolerance_bps`` is amended in place (``amend_pct`` of the
     time) or cancelled and placed anew; new quotes are post-only ``post_only_pct`` of the
     time, else GTC."""
@@ -126,9 +128,11 @@ class MarketMaker:
     amend_pct: int = 50
     post_only_pct: int = 30
     cancel_stale_pct: int = 25  # the rest of the quotes modelled as filled are forgotten
+    forgotten_max: int = 16  # ... until this many: then the oldest is cancelled
     inventory_lots: int = 0
     quotes: dict[tuple[Side, int], Quote] = field(default_factory=dict)
-    stale: list[str] = field(default_factory=list)  # modelled as filled: cancel them
+    stale: list[str] = field(default_factory=list)  # modelled as filled since the requote
+    forgotten: deque[str] = field(default_factory=deque)  # modelled as filled, not cancelled
 
     def __post_init__(self) -> None:
         assert 0 < self.levels <= QUOTE_LEVELS_MAX, self.levels
@@ -171,8 +175,15 @@ class MarketMaker:
             return []
         since = [m.fair_ticks, *itertools.islice(reversed(m.history), self.requote_steps - 1)]
         self.observe(min(since), max(since))
-        out = [m.cancel(self.account, c) for c in self.stale if m.chance(self.cancel_stale_pct)]
+        out = []
+        for command_id in self.stale:
+            if m.chance(self.cancel_stale_pct):
+                out.append(m.cancel(self.account, command_id))
+            else:
+                self.forgotten.append(command_id)
         self.stale.clear()
+        while len(self.forgotten) > self.forgotten_max:  # bounds the maker's open orders
+            out.append(m.cancel(self.account, self.forgotten.popleft()))
         tolerance = m.ticks_of(self.tolerance_bps)
         for key, price in self.targets(m).items():
             quote = self.quotes.get(key)
