@@ -44,7 +44,7 @@ from tradex.sim.config import SimConfig
 from tradex.sim.flow import order_flow
 from tradex.sim.market import Market
 from tradex.sim.stats import LatencyHistogram, SimResult, SimStats, percentile_ms
-from tradex.sim.watch import EngineWatcher, trades_hash
+from tradex.sim.watch import EngineWatcher
 
 COMMAND_TIMEOUT_S = 300.0
 DRAIN_S_MAX = 600.0
@@ -216,7 +216,7 @@ async def run_async(settings: Settings, config: SimConfig, market: Market,
         p: log.watermarks(ACCOUNT_COMMANDS, p)[1] for p in range(market.account_partitions)
     }
     state = Run(config, market, start_ns, next_offsets)
-    watcher = EngineWatcher(settings, codec, _engine_starts(log, market))
+    watcher = EngineWatcher(settings, codec, _engine_starts(log, market), start_ns)
     client = await AsyncCommandClient.open(settings, ACCOUNTS, codec, name=f"{config.tag}-sim")
     ticker = asyncio.create_task(_ticker(state, watcher, on_tick))
     tasks: set[asyncio.Task[None]] = set()
@@ -260,7 +260,7 @@ async def run_async(settings: Settings, config: SimConfig, market: Market,
         commands_per_s=round(state.sent / max(send_s, 1e-9), 1),
         ack_p50_ms=state.latencies.percentile_ms(0.5),
         ack_p99_ms=state.latencies.percentile_ms(0.99),
-        trades_hash=trades_hash(watcher.trades, start_ns),
+        trades_hash=watcher.trades_hash(),
     )  # fmt: skip
 
 
