@@ -13,6 +13,7 @@ import sys
 # (words, module): the longest matching prefix of argv wins.
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("demo",): ("tradex.demo", "the main job: stack up, reference data, trading, audit"),
+    ("sim",): ("tradex.sim.cli", "seeded market simulation: agents trade via the command path"),
     ("stack",): ("tradex.infra.stack", "local stack: up | down | status | logs"),
     ("run", "accounts"): (
         "tradex.commands.service",
