@@ -13,6 +13,7 @@ import sys
 # (words, module): the longest matching prefix of argv wins.
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("demo",): ("tradex.demo", "the main job: stack up, reference data, trading, audit"),
+    ("sim",): ("tradex.sim.cli", "seeded market simulation: agents trade via the command path"),
     ("stack",): ("tradex.infra.stack", "local stack: up | down | status | logs"),
     ("run", "accounts"): (
         "tradex.commands.service",
@@ -56,8 +57,16 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.matching.verify",
         "re-run order-requests and compare engine-events",
     ),
+    ("backtest",): (
+        "tradex.backtest.cli",
+        "re-run the engine over recorded order requests with changes; report vs history",
+    ),
     ("schemas",): ("tradex.schemas.registry", "schema registry file: generate | check"),
     ("audit",): ("tradex.audit.cli", "auditors: verify | balances | statement | book"),
+    ("bench", "backtest"): (
+        "tradex.bench.backtest",
+        "tradex backtest's replay speed vs the kernel alone on the same stream",
+    ),
     ("bench", "domain"): (
         "tradex.bench.domain",
         "domain: plain aggregate vs eventsourcing Aggregate",
@@ -87,6 +96,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "metrics"): (
         "tradex.bench.metrics_hooks",
         "the metrics' per-batch hooks: CPU per batch and per record",
+    ),
+    ("bench", "tracing"): (
+        "tradex.bench.tracing",
+        "what tracing costs a stage per record (CPU): off, on unsampled, on sampled",
     ),
     ("bench", "e2e"): (
         "tradex.bench.e2e",
@@ -133,9 +146,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tradex: unknown command {' '.join(args[:2])!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module_name, rest = found
+    _setup_logs(args[: len(args) - len(rest)])
     module = importlib.import_module(module_name)
     result: int = module.main(rest)
     return result
+
+
+def _setup_logs(words: list[str]) -> None:
+    """A command's log lines (librdkafka's among them) to the stack's log file, not the
+    terminal; a service (``run ...``) sets its own up (tradex.observability.logs)."""
+    from tradex.infra import settings as settings_module
+    from tradex.observability import logs
+
+    try:
+        stack_dir = settings_module.load().stack_dir
+    except ValueError:  # bad settings: the command itself says what is wrong
+        return
+    try:
+        logs.setup("tradex " + " ".join(words), log_file=logs.command_log_file(stack_dir))
+    except OSError as exc:  # e.g. a read-only stack dir: the command runs without its log
+        print(f"tradex: no log file: {exc}", file=sys.stderr)
 
 
 if __name__ == "__main__":

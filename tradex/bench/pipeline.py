@@ -40,7 +40,7 @@ from tradex.bench.exchange_log import (
 from tradex.bench.raw_chain import (
     ChainSpec,
 )
-from tradex.commands.client import encode_command
+from tradex.commands.client import encode_command, span_attributes
 from tradex.domain import OrderKind, PlaceOrder, Side
 from tradex.domain.ids import order_id
 from tradex.infra.kafka import (
@@ -63,6 +63,8 @@ from tradex.log.topics import (
     ensure_matcher_topics,
     ensure_reference_topics,
 )
+from tradex.observability import tracing
+from tradex.observability.tracing import Headers, client_span
 from tradex.schemas.codec import Codec
 
 PARTITIONS = 4
@@ -217,6 +219,11 @@ def order_pairs(pairs: int, accounts: int, first: int, seed: int) -> list[PlaceO
     return orders
 
 
+def _edge_headers(order: PlaceOrder) -> Headers | None:
+    with client_span("PlaceOrder", span_attributes(order)) as headers:
+        return headers
+
+
 class Pipeline:
     """The live pipeline on fresh topics: its stages as processes, the watcher."""
 
@@ -232,6 +239,7 @@ class Pipeline:
         self.placed = 0
         self.producer = Producer(producer_config(settings))
         self.topic = settings.topic(ACCOUNT_COMMANDS)
+        tracing.configure("tradex-bench")  # the stages' processes read the same variables
 
     def start(self) -> None:
         settings, codec = self.settings, self.codec
@@ -263,11 +271,14 @@ class Pipeline:
             if process.poll() is not None:
                 raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
 
-    def encoded(self, pairs: int, seed: int) -> list[tuple[str, bytes, bytes]]:
+    def encoded(self, pairs: int, seed: int) -> list[tuple[str, bytes, bytes, Headers | None]]:
+        """Each order's (command id, value, key, headers): traced (the OTEL_* variables, as
+        the stages read them), the feed is the orders' edge: a client span per order, and
+        the sampled ones carry its traceparent (tradex.observability.tracing)."""
         orders = order_pairs(pairs, self.accounts, self.placed, seed)
         self.placed += len(orders)
-        return [(o.command_id, encode_command(self.codec, o), account_key(o.account_id))
-                for o in orders]  # fmt: skip
+        return [(o.command_id, encode_command(self.codec, o), account_key(o.account_id),
+                 _edge_headers(o)) for o in orders]  # fmt: skip
 
     def latency(self, rate: int, seconds: float) -> dict[str, Any]:
         """Orders at ``rate``/s for ``seconds``: order→ack and order→trade percentiles."""
@@ -290,12 +301,14 @@ class Pipeline:
         watcher.timing = True
         interval_s = 1.0 / rate
         started = time.perf_counter()
-        for index, (command_id, value, key) in enumerate(encoded):
+        for index, (command_id, value, key, headers) in enumerate(encoded):
             target = started + index * interval_s
             while (now := time.perf_counter()) < target:
                 time.sleep(min(target - now, 0.001))
             sent[command_id] = time.perf_counter()
-            self.producer.produce(self.topic, value, key, on_delivery=delivered(command_id))
+            self.producer.produce(
+                self.topic, value, key, on_delivery=delivered(command_id), headers=headers
+            )
             self.producer.poll(0)
         self.producer.flush(30)
         watcher.wait("HoldReleased", released_before + len(encoded), DRAIN_S_MAX)
@@ -319,8 +332,8 @@ class Pipeline:
         encoded = self.encoded(max(1, orders // 2), seed=3)
         released_before = watcher.counts["HoldReleased"]
         started = time.perf_counter()
-        for _command_id, value, key in encoded:
-            self._produce(value, key)
+        for _command_id, value, key, headers in encoded:
+            self._produce(value, key, headers)
         self.producer.flush(60)
         sent_s = time.perf_counter() - started
         done = watcher.wait("HoldReleased", released_before + len(encoded), DRAIN_S_MAX)
@@ -367,14 +380,14 @@ class Pipeline:
         interval_s = 1.0 / rate
         started = time.perf_counter()
         killed_at = 0.0
-        for index, (_command_id, value, key) in enumerate(encoded):
+        for index, (_command_id, value, key, headers) in enumerate(encoded):
             target = started + index * interval_s
             if not killed_at and target - started >= kill_at_s:
                 killed_at = time.perf_counter()
                 kill()
             while (now := time.perf_counter()) < target:
                 time.sleep(min(target - now, 0.001))
-            self._produce(value, key)
+            self._produce(value, key, headers)
             self.producer.poll(0)
         feed_end = time.perf_counter()
         self.producer.flush(60)
@@ -404,10 +417,10 @@ class Pipeline:
             "drained_s_after_feed": round(done - feed_end, 2),
         }  # fmt: skip
 
-    def _produce(self, value: bytes, key: bytes) -> None:
+    def _produce(self, value: bytes, key: bytes, headers: Headers | None = None) -> None:
         while True:
             try:
-                self.producer.produce(self.topic, value, key)
+                self.producer.produce(self.topic, value, key, headers=headers)
                 return
             except BufferError:
                 self.producer.poll(0.01)

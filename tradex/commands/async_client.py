@@ -37,7 +37,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from tradex.commands.client import NoOutcome, Outcome, encode_command
+from tradex.commands.client import NoOutcome, Outcome, encode_command, span_attributes
 from tradex.domain.commands import AccountCommand
 from tradex.domain.reference import ReferenceCommand
 from tradex.infra.kafka import admin_timeout_s, producer_config
@@ -53,6 +53,7 @@ from tradex.log.topics import (
     REFERENCE_GROUP,
 )
 from tradex.log.typed import read_typed
+from tradex.observability.tracing import client_span
 from tradex.schemas.codec import Codec
 from tradex.schemas.remote import codec_from_settings
 
@@ -106,6 +107,7 @@ class _Waiter:
     drain_to: int = -1  # processed with no event seen: read the events tail up to here
     events: list[Any] = field(default_factory=list)
     seen_at: float = 0.0
+    on_delivered: Callable[[int, int], None] | None = None  # (partition, offset), I/O thread
 
 
 def _retrieve(future: asyncio.Future[Outcome]) -> None:
@@ -168,22 +170,32 @@ class AsyncCommandClient:
     # -- the asyncio side --------------------------------------------------------------------
 
     async def execute(
-        self, command: AccountCommand | ReferenceCommand, timeout_s: float = 10.0
+        self,
+        command: AccountCommand | ReferenceCommand,
+        timeout_s: float = 10.0,
+        on_delivered: Callable[[int, int], None] | None = None,
     ) -> Outcome:
-        """Submit ``command`` and await its outcome (at most ``timeout_s``)."""
+        """Submit ``command`` and await its outcome (at most ``timeout_s``). The command is
+        produced before the first ``await`` (calls made in order reach each partition in
+        that order). ``on_delivered(partition, offset)``, called on the I/O thread once the
+        log has the command, gives its position (a PlaceOrder's order id: ``tradex.domain.ids.
+        order_id``) before its outcome; not called for a command already in flight."""
         key = (self.route.scope(command), command.command_id)
         data = encode_command(self.codec, command, self.name)
-        waiter, joined = self._register(key, send=True)
-        if not joined:
-            try:
-                self.producer.produce(
-                    self.commands_topic, data, self.route.key(command),
-                    on_delivery=lambda error, message: self._delivered(waiter, error, message),
-                )  # fmt: skip
-            except BufferError as exc:
-                self._drop(waiter)
-                raise CommandTimeout(f"the producer queue is full: {exc}") from exc
-        return await self._await(waiter, timeout_s)
+        with client_span(type(command).__name__, span_attributes(command)) as headers:
+            waiter, joined = self._register(key, send=True)
+            if not joined:
+                waiter.on_delivered = on_delivered
+                try:
+                    self.producer.produce(
+                        self.commands_topic, data, self.route.key(command),
+                        on_delivery=lambda error, message: self._delivered(waiter, error, message),
+                        headers=headers,
+                    )  # fmt: skip
+                except BufferError as exc:
+                    self._drop(waiter)
+                    raise CommandTimeout(f"the producer queue is full: {exc}") from exc
+            return await self._await(waiter, timeout_s)
 
     def expect(self, scope: int, command_id: str) -> _Waiter:
         """Register interest in the events of ``command_id`` (e.g. ``end/<order id>``: the
@@ -265,6 +277,8 @@ class AsyncCommandClient:
         partition, offset = message.partition(), message.offset()
         assert partition is not None and offset is not None
         waiter.partition, waiter.offset = partition, offset
+        if waiter.on_delivered is not None:
+            waiter.on_delivered(partition, offset)
 
     def _run(self) -> None:
         while not self.stop.is_set():

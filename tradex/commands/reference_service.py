@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
     metrics_port = metrics_server.port_of(parser, args)
     if args.exit_when_idle is not None and args.exit_when_idle <= 0:
         parser.error("--exit-when-idle must be > 0")
-    configure_service_logging()
+    configure_service_logging(f"reference-{args.instance}")
     settings = settings_module.load()
     stage, processor = build(settings, args.instance)
     metrics_server.serve(settings, "reference", args.instance, metrics_port)

@@ -33,7 +33,7 @@ from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog
-from tradex.observability import metrics_server
+from tradex.observability import logs, metrics_server, tracing
 from tradex.projections.catalog import PROJECTORS, projector_class
 from tradex.projections.projector import (
     BATCH_RECORDS_MAX,
@@ -200,7 +200,8 @@ def query_server(settings: Settings, names: list[str], port: int) -> QueryServer
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.setup("projector-" + "-".join(args.names))
+    tracing.configure("tradex-projector")
     settings = settings_module.load()
     codec = codec_from_settings(settings)
     stop = threading.Event()

@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 
 from tradex.infra import redis_client
 from tradex.infra.settings import Settings
-from tradex.observability import metrics, metrics_server
+from tradex.observability import metrics, metrics_server, tracing
 from tradex.projections.redis_read import AsyncMarketReader
 from tradex.queries import (
     account,
@@ -125,6 +125,8 @@ def create_app(
     )
     app.add_middleware(metrics.ApiMetrics)
     app.add_middleware(_BoundBuffers)
+    if tracing.enabled():
+        app.add_middleware(tracing.TraceRequests)  # outermost: a span per request
     return app
 
 
