@@ -178,9 +178,11 @@ def test_account_decisions_by_type_outcome_and_the_domains_reasons() -> None:
     from collections import Counter
 
     from tradex.domain.commands import Deposit, PlaceOrder
-    from tradex.domain.types import Reason
+    from tradex.domain.types import REASONS, Reason
 
-    account = metrics.AccountMetrics()
+    account = metrics.AccountMetrics(
+        frozenset(map(str, REASONS)), Reason.BELOW_MIN_NOTIONAL, Reason.INSUFFICIENT_FUNDS
+    )
     reason = next(
         r for r in Reason if r not in (Reason.BELOW_MIN_NOTIONAL, Reason.INSUFFICIENT_FUNDS)
     )

@@ -27,6 +27,7 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from tradex.domain.types import REASONS, Reason
 from tradex.observability import metrics
 
 ORDER_TRIP_CPU_US = 11.4  # account processor's process() per order trip (docs/processors.md)
@@ -51,7 +52,9 @@ def messages(count: int) -> list[Any]:
 def hooks_cpu_us(batch: list[Any], repeats: int) -> float:
     """CPU µs of one batch's hooks (median of ``repeats`` timings of many batches)."""
     stage = metrics.StageMetrics("accounts", "")
-    account = metrics.AccountMetrics()
+    account = metrics.AccountMetrics(
+        frozenset(map(str, REASONS)), Reason.BELOW_MIN_NOTIONAL, Reason.INSUFFICIENT_FUNDS
+    )
     lags = [(topic, p, 3) for topic in ("account-commands", "settlements") for p in range(4)]
     python_path: Counter[tuple[type, str, str]] = Counter()
     loops = max(1, 20_000 // len(batch))

@@ -54,6 +54,7 @@ from tradex.domain.commands import (
 )
 from tradex.domain.events import CommandRejected, OrderRejected
 from tradex.domain.ids import ORDER_OFFSET_BITS, order_id
+from tradex.domain.types import REASONS, Reason
 from tradex.infra.settings import Settings
 from tradex.infra.stage import Output
 from tradex.log.dead_letters import dead_letter_of_message
@@ -171,7 +172,9 @@ class AccountProcessor:
         self.stats = ProcessorStats()
         # The Python path's decisions of the batch: (command type, outcome, reason) -> count
         self.decisions: Counter[tuple[type, str, str]] = Counter()
-        self.metrics = AccountMetrics()
+        self.metrics = AccountMetrics(
+            frozenset(map(str, REASONS)), Reason.BELOW_MIN_NOTIONAL, Reason.INSUFFICIENT_FUNDS
+        )
         # Built last: it holds this processor's tables (live, routes, instrument keys).
         self.kernel = build_kernel(self) if compiled else None
 

@@ -28,8 +28,6 @@ from prometheus_client.registry import REGISTRY, Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tradex.domain.types import Reason
-
 # Sub-millisecond to a minute: Kafka's record times are in ms, so the lowest buckets fill
 # from in-process hops (the API's own handling); the log hops start at 1 ms.
 LATENCY_BUCKETS_S = (
@@ -126,7 +124,6 @@ ACCOUNT_EVENTS = Counter(
 ORDER_REQUESTS = Counter(
     "tradex_order_requests_total", "Order requests written to order-requests (decided)"
 )
-REJECT_REASONS = frozenset(reason.value for reason in Reason)
 
 # -- the matching engine -----------------------------------------------------------------
 
@@ -269,25 +266,28 @@ COMPILED_OTHER = "deposit_or_settlement"
 
 
 class AccountMetrics:
-    """The account processor's decisions, counted per batch."""
+    """The account processor's decisions, counted per batch. ``reasons``: the domain's
+    reject reasons (the label's bounded values; this layer does not import the domain), of
+    which the two the compiled path decides."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, reasons: frozenset[str], below_min_notional: str, insufficient_funds: str
+    ) -> None:
+        assert below_min_notional in reasons, below_min_notional
+        assert insufficient_funds in reasons, insufficient_funds
+        self.reasons = reasons
         self.children: dict[tuple[str, str, str], Any] = {}
         self.compiled_orders = self._child("PlaceOrder", "accepted", "")
         self.compiled_other = self._child(COMPILED_OTHER, "accepted", "")
-        self.compiled_below_min_notional = self._child(
-            "PlaceOrder", "rejected", Reason.BELOW_MIN_NOTIONAL.value
-        )
-        self.compiled_insufficient_funds = self._child(
-            "PlaceOrder", "rejected", Reason.INSUFFICIENT_FUNDS.value
-        )
+        self.compiled_below_min_notional = self._child("PlaceOrder", "rejected", below_min_notional)
+        self.compiled_insufficient_funds = self._child("PlaceOrder", "rejected", insufficient_funds)
 
     def _child(self, type_name: str, outcome: str, reason: str) -> Any:
         key = (type_name, outcome, reason)
         child = self.children.get(key)
         if child is None:
             assert outcome in COMMAND_OUTCOMES_ALL, outcome
-            assert reason == "" or reason in REJECT_REASONS or reason in DEAD_LETTER_REASONS, reason
+            assert reason == "" or reason in self.reasons or reason in DEAD_LETTER_REASONS, reason
             child = self.children[key] = COMMANDS.labels(type_name, outcome, reason)
         return child
 
