@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING
 
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
+from tradex.infra.reachable import require_stack
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog
-from tradex.projections.catalog import PROJECTORS, projector_class
+from tradex.projections.catalog import PROJECTORS, STORES, projector_class
 from tradex.projections.projector import (
     BATCH_RECORDS_MAX,
     COLUMNAR_BATCH_RECORDS_MAX,
@@ -194,6 +195,7 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = settings_module.load()
+    require_stack(settings, ("kafka", *sorted({STORES[n] for n in args.names})))
     codec = codec_from_settings(settings)
     stop = threading.Event()
 
