@@ -94,15 +94,14 @@ class Outcome:
 
 
 def free_port(preferred: int) -> int:
-    """``preferred`` when nothing listens there, else any free port."""
+    """``preferred`` when nothing listens there, else (or for 0) any free port."""
     with socket.socket() as probe:
         try:
             probe.bind((API_HOST, preferred))
-            return preferred
         except OSError:
             probe.bind((API_HOST, 0))
-            port: int = probe.getsockname()[1]
-            return port
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _http(method: str, url: str, body: dict[str, Any] | None = None,
@@ -156,10 +155,11 @@ class Live:
         figures = demo_view.Figures(
             elapsed_s=float(stats.elapsed_s), duration_s=self.duration_s,
             orders_per_s=float(stats.orders_per_s), trades_per_s=float(stats.trades_per_s),
-            ack_p99_ms=stats.ack_p99_ms, orders=int(stats.orders), trades=int(stats.trades),
+            ack_p99_ms=stats.ack_p99_ms, commands=int(stats.sent), trades=int(stats.trades),
         )  # fmt: skip
         if self.lag is not None:
             figures.lag, figures.lag_age_s = dict(self.lag.lag), self.lag.age_s()
+            figures.lag_error = self.lag.error
         if self.tops is not None:
             figures.tops = self.tops.read()
         self.last = figures
@@ -209,12 +209,12 @@ def run(settings: Settings, log_dir: Path, options: Options) -> Outcome:
         say(f"all ready in {ready_s:.1f} s; API on {api_url}")
         config = market_sim.SimConfig(seed=options.seed, rate=options.rate,
                                       duration_s=options.duration_s)  # fmt: skip
-        token, probe = demo_user(api_url)  # first: the API numbers its users from 1
-        market = market_sim.setup_market(settings, config)
-        say(f"market set up; trading for {options.duration_s:.0f} s at {options.rate:.0f}/s "
-            f"(seed {options.seed})\n")  # fmt: skip
-        live = Live(settings, options.duration_s, options.live)
+        live = Live(settings, options.duration_s, options.live)  # lag readings start now
         try:
+            token, probe = demo_user(api_url)  # first: the API numbers its users from 1
+            market = market_sim.setup_market(settings, config)
+            say(f"market set up; trading for {options.duration_s:.0f} s at {options.rate:.0f}/s "
+                f"(seed {options.seed})\n")  # fmt: skip
             result = market_sim.run(settings, config, market, on_tick=live)
         finally:
             live.close()
@@ -237,10 +237,7 @@ def run(settings: Settings, log_dir: Path, options: Options) -> Outcome:
 
 def summary(outcome: Outcome, options: Options) -> str:
     report, url = outcome.report, outcome.api_url
-    market = outcome.market
-    orders = getattr(market, "orders", 0)
-    trades = getattr(market, "trades", 0)
-    seconds = getattr(market, "seconds", options.duration_s) or options.duration_s
+    m = outcome.market
     balances = [b for b in outcome.account_probe.get("balances", []) if b]
     verdict = "OK" if outcome.ok else "FAILED"
     lines = [
@@ -249,8 +246,12 @@ def summary(outcome: Outcome, options: Options) -> str:
         f"what ran     {len(outcome.services)} services, each its own process "
         f"({', '.join(outcome.services)}), on topic prefix {outcome.prefix!r}; ready in "
         f"{outcome.ready_s:.0f} s; logs in {outcome.log_dir}",
-        f"how fast     {orders:,} orders in {seconds:.0f} s ({orders / seconds:,.0f}/s), "
-        f"{trades:,} trades; the read models caught up {outcome.idle_s:.1f} s after the last order",
+        f"how fast     {m.commands:,} commands ({m.orders:,} orders) in {m.send_s:.0f} s "
+        f"({m.commands_per_s:,.0f}/s asked {options.rate:,.0f}/s), {m.trades:,} trades; acks "
+        f"p50 {_ms(m.ack_p50_ms)}, p99 {_ms(m.ack_p99_ms)}; the read models caught up "
+        f"{outcome.idle_s:.1f} s after the market's end",
+        f"the market   seed {options.seed}: trades hash {m.trades_hash[:16] or '-'} (the same "
+        "seed gives the same trades)",
         f"the ledger   {'proved balanced' if report.ok else 'NOT proved'}: "
         f"{report.records:,} records audited, {len(report.violations)} violations (double entry, "
         f"no negative balance, holds, fees, hash chains, the matching engine re-run byte for byte)",
@@ -272,6 +273,10 @@ def summary(outcome: Outcome, options: Options) -> str:
     else:
         lines.append("stopped      every service the demo started (`--keep` leaves them up)")
     return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ms"
 
 
 def read_models_line(report: Report) -> str:
@@ -297,8 +302,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--api-port", type=positive_int, default=API_PORT_DEFAULT,
                         help=f"default {API_PORT_DEFAULT} (another free one if taken)")  # fmt: skip
     args = parser.parse_args(argv)
-    args.duration = args.duration or (QUICK_DURATION_S if args.quick else DEFAULT_DURATION_S)
-    args.rate = args.rate or (QUICK_RATE if args.quick else DEFAULT_RATE)
+    if args.duration is None:
+        args.duration = QUICK_DURATION_S if args.quick else DEFAULT_DURATION_S
+    if args.rate is None:
+        args.rate = QUICK_RATE if args.quick else DEFAULT_RATE
     if not 0 < args.duration <= 86_400:
         parser.error("--duration must be in (0, 86400] seconds")
     if not 0 < args.rate <= 1_000_000:

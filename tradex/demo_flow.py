@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from typing import Any
 
 from tradex.bench.exchange_log import (
     OrderFlow,
@@ -49,18 +48,24 @@ class Market:
 @dataclasses.dataclass(frozen=True)
 class SimStats:
     elapsed_s: float
+    sent: int
     orders_per_s: float
     trades_per_s: float
     ack_p99_ms: float | None
-    orders: int
     trades: int
 
 
 @dataclasses.dataclass(frozen=True)
 class SimResult:
+    commands: int
     orders: int
     trades: int
-    seconds: float
+    send_s: float
+    elapsed_s: float
+    commands_per_s: float
+    ack_p50_ms: float | None
+    ack_p99_ms: float | None
+    trades_hash: str
 
 
 def setup_market(settings: Settings, config: SimConfig) -> Market:
@@ -110,15 +115,12 @@ def run(
                 trades += len(value) >= 5 and int.from_bytes(value[1:5], "big") in trade_ids
             if on_tick is not None and now - last[0] >= tick_s:
                 span = now - last[0]
-                on_tick(SimStats(now - started, (sent - last[1]) / span, (trades - last[2]) / span,
-                                 None, sent, trades))  # fmt: skip
+                on_tick(SimStats(now - started, sent, (sent - last[1]) / span,
+                                 (trades - last[2]) / span, None, trades))  # fmt: skip
                 last = (now, sent, trades)
         producer.flush(30)
     finally:
         tail.close()
         log.close()
-    return SimResult(sent, trades, time.monotonic() - started)
-
-
-def describe(result: Any) -> str:
-    return f"{result.orders:,} orders, {result.trades:,} trades"
+    seconds = time.monotonic() - started
+    return SimResult(sent, sent, trades, seconds, seconds, sent / seconds, None, None, "")

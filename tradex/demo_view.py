@@ -40,10 +40,11 @@ class Figures:
     orders_per_s: float = 0.0
     trades_per_s: float = 0.0
     ack_p99_ms: float | None = None
-    orders: int = 0
+    commands: int = 0
     trades: int = 0
     lag: dict[str, tuple[int, float]] = dataclasses.field(default_factory=dict)  # records, s
     lag_age_s: float | None = None  # how old the lag figures are
+    lag_error: str | None = None  # why there are none yet
     tops: list[Top] = dataclasses.field(default_factory=list)
 
 
@@ -56,7 +57,7 @@ def frame(f: Figures) -> list[str]:
     lines = [
         f"tradex demo  {f.elapsed_s:5.0f} / {f.duration_s:.0f} s   "
         f"orders {f.orders_per_s:7,.0f}/s   trades {f.trades_per_s:7,.0f}/s   "
-        f"ack p99 {_ms(f.ack_p99_ms):>9}   totals {f.orders:,} orders, {f.trades:,} trades",
+        f"ack p99 {_ms(f.ack_p99_ms):>9}   totals {f.commands:,} commands, {f.trades:,} trades",
     ]
     if f.lag:
         age = "" if f.lag_age_s is None else f"  (as of {f.lag_age_s:.0f} s ago)"
@@ -64,8 +65,7 @@ def frame(f: Figures) -> list[str]:
             f"{name} {records:,} rec {seconds:.1f} s" for name, (records, seconds) in sorted(f.lag.items())
         ) + age)  # fmt: skip
     else:
-        lag_text = "projector lag  (not read yet)"
-        lines.append(lag_text)
+        lines.append(f"projector lag  ({f.lag_error or 'first reading under way'})")
     for top in f.tops[:instruments_shown_max]:
         bid = f"{top.bid_qty} @ {top.bid}" if top.bid else "(no bids)"
         ask = f"{top.ask_qty} @ {top.ask}" if top.ask else "(no asks)"
@@ -75,7 +75,7 @@ def frame(f: Figures) -> list[str]:
 
 def one_line(f: Figures) -> str:
     """The frame squeezed into one line (not a terminal)."""
-    lag = ", ".join(f"{n} {r}" for n, (r, _s) in sorted(f.lag.items())) or "-"
+    lag = ", ".join(f"{n} {r}" for n, (r, _s) in sorted(f.lag.items())) or "not read yet"
     tops = "; ".join(f"{t.symbol} {t.bid or '-'}/{t.ask or '-'}" for t in f.tops[:3])
     return (f"[{f.elapsed_s:4.0f}s] orders {f.orders_per_s:,.0f}/s trades {f.trades_per_s:,.0f}/s "
             f"ack p99 {_ms(f.ack_p99_ms)} | lag (records) {lag} | {tops}")  # fmt: skip
