@@ -14,6 +14,7 @@ import sys
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("demo",): ("tradex.demo", "the main job: a live exchange, a market on it, the audit"),
     ("exchange",): ("tradex.infra.exchange", "the exchange's services left running: status | stop"),
+    ("sim",): ("tradex.sim.cli", "seeded market simulation: agents trade via the command path"),
     ("stack",): ("tradex.infra.stack", "local stack: up | down | status | logs"),
     ("run", "accounts"): (
         "tradex.commands.service",

@@ -106,6 +106,7 @@ class _Waiter:
     drain_to: int = -1  # processed with no event seen: read the events tail up to here
     events: list[Any] = field(default_factory=list)
     seen_at: float = 0.0
+    on_delivered: Callable[[int, int], None] | None = None  # (partition, offset), I/O thread
 
 
 def _retrieve(future: asyncio.Future[Outcome]) -> None:
@@ -168,13 +169,21 @@ class AsyncCommandClient:
     # -- the asyncio side --------------------------------------------------------------------
 
     async def execute(
-        self, command: AccountCommand | ReferenceCommand, timeout_s: float = 10.0
+        self,
+        command: AccountCommand | ReferenceCommand,
+        timeout_s: float = 10.0,
+        on_delivered: Callable[[int, int], None] | None = None,
     ) -> Outcome:
-        """Submit ``command`` and await its outcome (at most ``timeout_s``)."""
+        """Submit ``command`` and await its outcome (at most ``timeout_s``). The command is
+        produced before the first ``await`` (calls made in order reach each partition in
+        that order). ``on_delivered(partition, offset)``, called on the I/O thread once the
+        log has the command, gives its position (a PlaceOrder's order id: ``tradex.domain.ids.
+        order_id``) before its outcome; not called for a command already in flight."""
         key = (self.route.scope(command), command.command_id)
         data = encode_command(self.codec, command, self.name)
         waiter, joined = self._register(key, send=True)
         if not joined:
+            waiter.on_delivered = on_delivered
             try:
                 self.producer.produce(
                     self.commands_topic, data, self.route.key(command),
@@ -265,6 +274,8 @@ class AsyncCommandClient:
         partition, offset = message.partition(), message.offset()
         assert partition is not None and offset is not None
         waiter.partition, waiter.offset = partition, offset
+        if waiter.on_delivered is not None:
+            waiter.on_delivered(partition, offset)
 
     def _run(self) -> None:
         while not self.stop.is_set():
