@@ -44,11 +44,8 @@ from tradex.log.source import KafkaLog
 from tradex.log.topics import ensure_account_topics, ensure_matcher_topics, ensure_reference_topics
 from tradex.projections.catalog import PROJECTORS
 from tradex.schemas.remote import codec_from_settings
-
-try:  # the market simulation (tradex sim); until it lands, the demo's own small flow
-    from tradex import sim as market_sim  # type: ignore[attr-defined,unused-ignore]
-except ImportError:
-    from tradex import demo_flow as market_sim
+from tradex.sim import ConfigError, SimConfig, SimResult, SimStats, setup_market
+from tradex.sim import run as run_market
 
 API_HOST = "127.0.0.1"
 API_PORT_DEFAULT = 18080
@@ -78,7 +75,7 @@ class Outcome:
 
     prefix: str
     services: list[str]
-    market: Any
+    market: SimResult
     report: Report
     api_url: str
     token: str
@@ -151,7 +148,7 @@ class Live:
         self.tops = demo_view.Tops(settings) if draw else None
         self.last: demo_view.Figures | None = None
 
-    def __call__(self, stats: Any) -> None:
+    def __call__(self, stats: SimStats) -> None:
         figures = demo_view.Figures(
             elapsed_s=float(stats.elapsed_s), duration_s=self.duration_s,
             orders_per_s=float(stats.orders_per_s), trades_per_s=float(stats.trades_per_s),
@@ -207,15 +204,15 @@ def run(settings: Settings, log_dir: Path, options: Options) -> Outcome:
         ready_s = exchange.wait_ready(ready_timeout_s)
         api_url = f"http://{API_HOST}:{options.api_port}"
         say(f"all ready in {ready_s:.1f} s; API on {api_url}")
-        config = market_sim.SimConfig(seed=options.seed, rate=options.rate,
-                                      duration_s=options.duration_s)  # fmt: skip
+        config = SimConfig(seed=options.seed, rate=options.rate, duration_s=options.duration_s)
+        config.check()
         live = Live(settings, options.duration_s, options.live)  # lag readings start now
         try:
             token, probe = demo_user(api_url)  # first: the API numbers its users from 1
-            market = market_sim.setup_market(settings, config)
+            market = setup_market(settings, config)
             say(f"market set up; trading for {options.duration_s:.0f} s at {options.rate:.0f}/s "
                 f"(seed {options.seed})\n")  # fmt: skip
-            result = market_sim.run(settings, config, market, on_tick=live)
+            result = run_market(settings, config, market, on_tick=live)
         finally:
             live.close()
         exchange.check_alive()
@@ -340,7 +337,7 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("\ntradex demo: interrupted; every service it started is stopped", file=sys.stderr)
         return 130
-    except (StackError, TimeoutError) as exc:
+    except (StackError, TimeoutError, ConfigError) as exc:
         print(f"tradex demo: {exc}", file=sys.stderr)
         return 1
     print(summary(outcome, options))
