@@ -33,6 +33,8 @@ from typing import Any
 
 from tradex import demo_view
 from tradex.audit.verify import Report, verify
+from tradex.commands.client import CommandClient
+from tradex.domain import Deposit
 from tradex.infra import exchange as exchange_module
 from tradex.infra import settings as settings_module
 from tradex.infra import stack
@@ -51,6 +53,7 @@ API_HOST = "127.0.0.1"
 API_PORT_DEFAULT = 18080
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo-password-1"
+DEMO_DEPOSIT_USD = 10_000
 ready_timeout_s = 180.0
 idle_timeout_s = 300.0
 QUICK_DURATION_S = 8.0
@@ -118,15 +121,24 @@ def _http(method: str, url: str, body: dict[str, Any] | None = None,
         ) from None
 
 
-def demo_user(api_url: str) -> tuple[str, dict[str, Any]]:
-    """The demo user registered through the API, logged in; its token and its account as
-    ``GET /api/v3/account`` answers it (the request the summary's ``curl`` shows)."""
-    _http("POST", f"{api_url}/tradex/v1/auth/register",
-          {"username": DEMO_USER, "password": DEMO_PASSWORD})  # fmt: skip
+def demo_user(settings: Settings, api_url: str) -> tuple[str, int]:
+    """The demo user registered through the API and logged in, its account funded with
+    ``DEMO_DEPOSIT_USD`` through the command path; its token and account id."""
+    user = _http("POST", f"{api_url}/tradex/v1/auth/register",
+                 {"username": DEMO_USER, "password": DEMO_PASSWORD})  # fmt: skip
+    account_id = int(user["accountIds"][0])
     tokens = _http("POST", f"{api_url}/tradex/v1/auth/login",
                    {"username": DEMO_USER, "password": DEMO_PASSWORD})  # fmt: skip
-    token = str(tokens["accessToken"])
-    return token, _http("GET", f"{api_url}/api/v3/account", token=token)
+    client = CommandClient(settings, name=f"{settings.topic_prefix}demo")
+    try:
+        deposit = Deposit("demo-user-deposit", account_id, time.time_ns(), "USD",
+                          DEMO_DEPOSIT_USD * 100)  # fmt: skip
+        outcome = client.execute(deposit, timeout_s=60)
+    finally:
+        client.close()
+    if not any(type(e).__name__ == "Deposited" for e in outcome.events):
+        raise StackError(f"the demo user's deposit was not accepted: {outcome.events}")
+    return str(tokens["accessToken"]), account_id
 
 
 def services_of(settings: Settings, api_port: int) -> list[exchange_module.Service]:
@@ -208,8 +220,8 @@ def run(settings: Settings, log_dir: Path, options: Options) -> Outcome:
         config.check()
         live = Live(settings, options.duration_s, options.live)  # lag readings start now
         try:
-            token, probe = demo_user(api_url)  # first: the API numbers its users from 1
-            market = setup_market(settings, config)
+            market = setup_market(settings, config)  # its users from 90,001; the API's from 1
+            token, _account = demo_user(settings, api_url)
             say(f"market set up; trading for {options.duration_s:.0f} s at {options.rate:.0f}/s "
                 f"(seed {options.seed})\n")  # fmt: skip
             result = run_market(settings, config, market, on_tick=live)
@@ -218,6 +230,7 @@ def run(settings: Settings, log_dir: Path, options: Options) -> Outcome:
         exchange.check_alive()
         say("\ntrading done; waiting for the pipeline and the read models to catch up ...")
         idle_s = exchange_module.wait_idle(settings, sorted(PROJECTORS), idle_timeout_s)
+        probe = _http("GET", f"{api_url}/api/v3/account", token=token)  # the summary's curl
         say(f"caught up in {idle_s:.1f} s; auditing the log and the read models ...")
         report = audit(settings, exchange, options.keep)
         kept = options.keep
@@ -235,7 +248,9 @@ def run(settings: Settings, log_dir: Path, options: Options) -> Outcome:
 def summary(outcome: Outcome, options: Options) -> str:
     report, url = outcome.report, outcome.api_url
     m = outcome.market
-    balances = [b for b in outcome.account_probe.get("balances", []) if b]
+    balances = ", ".join(
+        f"{b['asset']} {b['free']}" for b in outcome.account_probe.get("balances", [])
+    )
     verdict = "OK" if outcome.ok else "FAILED"
     lines = [
         "", report.text(), "",
@@ -259,7 +274,7 @@ def summary(outcome: Outcome, options: Options) -> str:
         f"-H 'Content-Type: application/json' -d '{{\"username\":\"{DEMO_USER}\","
         f"\"password\":\"{DEMO_PASSWORD}\"}}'",
         f"             your account   curl -s -H 'Authorization: Bearer <accessToken>' "
-        f"{url}/api/v3/account   ({len(balances)} balances now)",
+        f"{url}/api/v3/account   (now: {balances or 'no balances'})",
         f"             WebSocket      ws://{API_HOST}:{url.rsplit(':', 1)[1]}/tradex/v1/ws "
         f"(Binance streams: /ws, /stream)",
         "             the audit      tradex audit verify --topic-prefix " + outcome.prefix,

@@ -76,6 +76,8 @@ def frame(f: Figures) -> list[str]:
 def one_line(f: Figures) -> str:
     """The frame squeezed into one line (not a terminal)."""
     lag = ", ".join(f"{n} {r}" for n, (r, _s) in sorted(f.lag.items())) or "not read yet"
+    if f.lag and f.lag_age_s is not None:
+        lag += f" ({f.lag_age_s:.0f} s ago)"
     tops = "; ".join(f"{t.symbol} {t.bid or '-'}/{t.ask or '-'}" for t in f.tops[:3])
     return (f"[{f.elapsed_s:4.0f}s] orders {f.orders_per_s:,.0f}/s trades {f.trades_per_s:,.0f}/s "
             f"ack p99 {_ms(f.ack_p99_ms)} | lag (records) {lag} | {tops}")  # fmt: skip
