@@ -107,38 +107,43 @@ class Screen:
 
 
 class LagWatch:
-    """Projector lag per read model, refreshed on a thread (``status`` reads every store
-    and can take longer than a frame)."""
+    """Projector lag per read model, each refreshed on its own thread (``status`` reads
+    the read model's store and the log's ends, and takes seconds on a loaded machine)."""
 
     def __init__(self, settings: Settings, names: list[str]) -> None:
         self.settings = settings
-        self.names = names
         self.lag: dict[str, tuple[int, float]] = {}
-        self.at: float | None = None
+        self.at: dict[str, float] = {}
         self.error: str | None = None
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="demo-lag", daemon=True)
-        self.thread.start()
+        self.threads = [
+            threading.Thread(target=self._run, args=(name,), name=f"demo-lag-{name}", daemon=True)
+            for name in names
+        ]
+        for thread in self.threads:
+            thread.start()
 
-    def _run(self) -> None:
+    def _run(self, name: str) -> None:
         from tradex.projections.admin import status
 
         while not self.stop.is_set():
             try:
-                report = status(self.settings, self.names)
+                (entry,) = status(self.settings, [name])
             except Exception as exc:  # a store busy or restarting: show the last figures
-                self.error = str(exc)[:200]
+                self.error = f"{name}: {str(exc)[:200]}"
             else:
-                self.lag = {e["name"]: _lag_of(e) for e in report}
-                self.at = time.monotonic()
+                self.lag[name] = _lag_of(entry)
+                self.at[name] = time.monotonic()
             self.stop.wait(lag_refresh_s)
 
     def age_s(self) -> float | None:
-        return None if self.at is None else time.monotonic() - self.at
+        """How old the oldest read model's figures are."""
+        return time.monotonic() - min(self.at.values()) if self.at else None
 
     def close(self) -> None:
         self.stop.set()
-        self.thread.join(timeout=30)
+        for thread in self.threads:
+            thread.join(timeout=30)
 
 
 def _lag_of(entry: dict[str, Any]) -> tuple[int, float]:

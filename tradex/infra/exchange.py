@@ -47,7 +47,6 @@ stop_timeout_s = 30.0
 ready_poll_s = 0.5
 http_timeout_s = 2.0
 log_lines_on_error = 15
-PROCESS_MARKER = "tradex.cli"  # in every service's command line (guards against pid reuse)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,7 +284,12 @@ class Exchange:
         body = {
             "prefix": self.settings.topic_prefix,
             "services": [
-                {"name": name, "pid": process.pid, "log": str(self.log_path(name))}
+                {
+                    "name": name,
+                    "pid": process.pid,
+                    "log": str(self.log_path(name)),
+                    "module": self.services[name].module,
+                }
                 for name, process in self.processes.items()
             ],
         }
@@ -344,7 +348,8 @@ def recorded(settings: Settings) -> list[tuple[Path, str, list[ServiceState]]]:
         states = []
         for entry in body.get("services", [])[:services_max]:
             pid = int(entry["pid"])
-            alive = pid_alive(pid) and PROCESS_MARKER in pid_cmdline(pid)
+            marker = str(entry.get("module", "tradex.cli"))  # guards against a reused pid
+            alive = pid_alive(pid) and marker in pid_cmdline(pid)
             states.append(ServiceState(entry["name"], pid, "up" if alive else "gone",
                                        Path(entry["log"])))  # fmt: skip
         found.append((path, str(body.get("prefix", "")), states))
