@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tradex import demo, demo_view
+from tradex import demo, demo_view, exchange_services
 from tradex.infra import exchange
 from tradex.infra.settings import Settings
 from tradex.projections.catalog import PROJECTORS
@@ -38,7 +38,7 @@ def test_the_quick_demo_trades_and_its_audit_passes_with_every_read_model(
     checked = sorted(n.split()[2].rstrip(":") for n in report.notes if n.startswith("read model "))
     assert checked == sorted(PROJECTORS)  # every read model equal to a rebuild
     assert "balances" in outcome.account_probe  # the summary's curl works with its credentials
-    assert {s.name for s in exchange.pipeline_services("demo")} <= set(outcome.services)
+    assert {s.name for s in exchange_services.pipeline_services("demo")} <= set(outcome.services)
     assert not exchange.run_file(settings).exists()  # everything it started is stopped
     for service in outcome.services:
         assert (tmp_path / "logs" / f"{service}.log").exists()

@@ -31,15 +31,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tradex import demo_view
+from tradex import demo_view, exchange_services
 from tradex.audit.verify import Report, verify
 from tradex.commands.client import CommandClient
 from tradex.domain import Deposit
-from tradex.infra import exchange as exchange_module
 from tradex.infra import settings as settings_module
 from tradex.infra import stack
 from tradex.infra.cli_args import positive_int
-from tradex.infra.exchange import Exchange
+from tradex.infra.exchange import Exchange, Service
 from tradex.infra.local_process import StackError
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog
@@ -141,11 +140,11 @@ def demo_user(settings: Settings, api_url: str) -> tuple[str, int]:
     return str(tokens["accessToken"]), account_id
 
 
-def services_of(settings: Settings, api_port: int) -> list[exchange_module.Service]:
+def services_of(settings: Settings, api_port: int) -> list[Service]:
     return [
-        *exchange_module.pipeline_services("demo"),
-        *exchange_module.projector_services(sorted(PROJECTORS)),
-        exchange_module.api_service(API_HOST, api_port),
+        *exchange_services.pipeline_services("demo"),
+        *exchange_services.projector_services(sorted(PROJECTORS)),
+        exchange_services.api_service(API_HOST, api_port),
     ]
 
 
@@ -197,7 +196,7 @@ def audit(settings: Settings, exchange: Exchange, keep: bool) -> Report:
         report = verify(log, codec_from_settings(settings), progress=False,
                         read_models=lambda r: check_read_models(settings, [], r, False))  # fmt: skip
     if keep:
-        exchange.start(exchange_module.projector_services(["clickhouse"]) if held else [])
+        exchange.start(exchange_services.projector_services(["clickhouse"]) if held else [])
     return report
 
 
@@ -229,13 +228,13 @@ def run(settings: Settings, log_dir: Path, options: Options) -> Outcome:
             live.close()
         exchange.check_alive()
         say("\ntrading done; waiting for the pipeline and the read models to catch up ...")
-        idle_s = exchange_module.wait_idle(settings, sorted(PROJECTORS), idle_timeout_s)
+        idle_s = exchange_services.wait_idle(settings, sorted(PROJECTORS), idle_timeout_s)
         probe = _http("GET", f"{api_url}/api/v3/account", token=token)  # the summary's curl
         say(f"caught up in {idle_s:.1f} s; auditing the log and the read models ...")
         report = audit(settings, exchange, options.keep)
         kept = options.keep
-        services = [s.name for s in exchange_module.pipeline_services("demo")]
-        services += [s.name for s in exchange_module.projector_services(sorted(PROJECTORS))]
+        services = [s.name for s in exchange_services.pipeline_services("demo")]
+        services += [s.name for s in exchange_services.projector_services(sorted(PROJECTORS))]
         return Outcome(settings.topic_prefix, [*services, "api"], result, report, api_url,
                        token, probe, ready_s, idle_s, log_dir, kept)  # fmt: skip
     finally:

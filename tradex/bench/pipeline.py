@@ -39,7 +39,8 @@ from tradex.bench.raw_chain import (
 from tradex.commands.client import encode_command
 from tradex.domain import OrderKind, PlaceOrder, Side
 from tradex.domain.ids import order_id
-from tradex.infra.exchange import Exchange, pipeline_services
+from tradex.exchange_services import pipeline_services
+from tradex.infra.exchange import Exchange
 from tradex.infra.kafka import (
     TopicSpec,
     ensure_topics,

@@ -61,10 +61,11 @@ from tradex.bench.projections_peer import run_peer
 from tradex.bench.read_columns import read_speed
 from tradex.commands.client import encode_command
 from tradex.domain import AccountBook, ReferenceData
+from tradex.exchange_services import pipeline_services, wait_idle
 from tradex.infra import postgres, redis_client
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
-from tradex.infra.exchange import Exchange, Ready, Service, pipeline_services, wait_idle
+from tradex.infra.exchange import Exchange, Ready, Service
 from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync, producer_config
 from tradex.infra.settings import Settings
 from tradex.log.keys import account_key, account_partition, reference_key

@@ -1,7 +1,7 @@
 """The exchange's services as processes: one home for starting, watching and stopping them.
 
     exchange = Exchange(settings, log_dir)
-    exchange.start(pipeline_services("demo") + projector_services() + [api_service(port)])
+    exchange.start([Service("matcher", ("run", "matcher"), Ready("group", "matcher")), ...])
     exchange.wait_ready(timeout_s=120)      # each service's readiness check, or an error
     exchange.states()                        # name, pid, up | starting | exited N, log
     exchange.stop()                          # SIGTERM, wait, SIGKILL; in reverse order
@@ -12,6 +12,8 @@ settings in its environment (topic prefix, databases, chdb folder) and its outpu
 ``<log_dir>/<name>.log``. A run file ``<stack dir>/run/exchange-<prefix>.json`` lists the
 processes, so ``tradex stack status`` shows a running exchange's services and
 ``tradex exchange stop`` stops one a supervisor left running (``tradex demo --keep``).
+Which services make an exchange, and when it is idle, is :mod:`tradex.exchange_services`
+(this module, like all of ``tradex.infra``, knows no other TradeX package).
 
     tradex exchange status [--prefix P]     # every running exchange of the stack dir
     tradex exchange stop [--prefix P]       # stop them (or the one of prefix P)
@@ -80,39 +82,6 @@ class ServiceState:
     @property
     def running(self) -> bool:
         return self.state in ("up", "starting")
-
-
-def pipeline_services(
-    instance: str, accounts_args: Sequence[str] = (), matcher_args: Sequence[str] = ()
-) -> list[Service]:
-    """The three stages of the write path: reference, account processor, matcher."""
-    from tradex.log.topics import ACCOUNTS_GROUP, MATCHER_GROUP, REFERENCE_GROUP
-
-    return [
-        Service("reference", ("run", "reference", "--instance", instance),
-                Ready("group", REFERENCE_GROUP)),
-        Service("accounts", ("run", "accounts", "--instance", instance, *accounts_args),
-                Ready("group", ACCOUNTS_GROUP)),
-        Service("matcher", ("run", "matcher", "--instance", instance, *matcher_args),
-                Ready("group", MATCHER_GROUP)),
-    ]  # fmt: skip
-
-
-def projector_services(names: Iterable[str] | None = None) -> list[Service]:
-    """One process per read model (every one by default)."""
-    from tradex.projections.catalog import PROJECTORS
-
-    chosen = sorted(PROJECTORS) if names is None else list(names)
-    return [
-        Service(f"projector-{name}", ("run", "projector", name),
-                Ready("log", "following the log as v"))
-        for name in chosen
-    ]  # fmt: skip
-
-
-def api_service(host: str, port: int) -> Service:
-    url = f"http://{host}:{port}/health"
-    return Service("api", ("run", "api", "--host", host, "--port", str(port)), Ready("http", url))
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -294,44 +263,6 @@ class Exchange:
             ],
         }
         path.write_text(json.dumps(body, indent=2))
-
-
-def wait_idle(settings: Settings, projectors: Sequence[str], limit_s: float) -> float:
-    """Until the stages have consumed their inputs and every projector named has applied
-    everything on its topics, on two checks in a row; the seconds it took."""
-    from tradex.log.source import KafkaLog
-    from tradex.log.topics import (
-        ACCOUNT_COMMANDS,
-        ACCOUNTS_GROUP,
-        MATCHER_GROUP,
-        ORDER_REQUESTS,
-        SETTLEMENTS,
-    )
-    from tradex.projections import admin
-
-    inputs = ((ACCOUNTS_GROUP, (ACCOUNT_COMMANDS, SETTLEMENTS)), (MATCHER_GROUP, (ORDER_REQUESTS,)))
-    started = time.monotonic()
-    quiet = 0
-    with KafkaLog(settings, bulk=False) as log:
-        while time.monotonic() - started < limit_s:
-            behind = 0
-            for group, topics in inputs:
-                for (topic, partition), end in log.ends(list(topics)).items():
-                    done = max(0, log.committed(group, topic).get(partition, 0))
-                    behind += max(0, end - done - 1)  # a commit marker may follow
-            try:
-                report = admin.status(settings, list(projectors))
-            except RuntimeError:  # a chdb folder opened by its projector, not yet served
-                quiet = 0
-                time.sleep(ready_poll_s)
-                continue
-            behind += sum(p["lag_records"] for entry in report for p in entry["partitions"])
-            ready = all(entry["live"] is not None for entry in report)
-            quiet = quiet + 1 if ready and behind == 0 else 0
-            if quiet >= 2:
-                return time.monotonic() - started
-            time.sleep(ready_poll_s)
-    raise TimeoutError(f"the pipeline and its projectors did not catch up in {limit_s:.0f} s")
 
 
 # -- exchanges left running (read from their run files) ----------------------------------
