@@ -29,11 +29,11 @@ class ServiceUnavailable(Exception):
     """A service a command needs does not answer. Not a RuntimeError or OSError on purpose:
     code that reads those as "no such topic" or "not yet" must not swallow it."""
 
-    def __init__(self, service: str, where: str, start: str) -> None:
+    def __init__(self, service: str, where: str, start: str, state: str = "not reachable") -> None:
         assert service, "which service"
         assert where, "where it was expected"
         self.service, self.where, self.start = service, where, start
-        super().__init__(f"{service} is not reachable at {where}: start it with `{start}`")
+        super().__init__(f"{service} is {state} at {where}: start it with `{start}`")
 
 
 def host_port(address: str, default_port: int) -> tuple[str, int]:
@@ -105,3 +105,23 @@ def require_stack(settings: Settings, services: tuple[str, ...]) -> None:
     its connections later on threads or another event loop."""
     for name in services:
         REQUIRES[name](settings)
+
+
+def require_group_member(settings: Settings, group: str, service: str, start: str) -> None:
+    """Raise :class:`ServiceUnavailable` when consumer group ``group`` (logical name) has no
+    member: the TradeX process that should answer a command is not running. Asked after a
+    command went unanswered (a describe costs a broker round trip); an answer that cannot be
+    had says nothing (no error)."""
+    from tradex.infra.kafka import admin_client  # kafka imports this module
+
+    group_id = settings.topic(group)
+    try:
+        admin = admin_client(settings, log_level=0)
+        found = admin.describe_consumer_groups([group_id], request_timeout=5)[group_id].result()
+    except Exception:  # the broker busy or the group unknown: the timeout stands
+        return
+    if found.members:
+        return
+    env = f"TRADEX_TOPIC_PREFIX={settings.topic_prefix} " if settings.topic_prefix else ""
+    raise ServiceUnavailable(service, f"consumer group {group_id!r} on {settings.kafka_bootstrap}",
+                             f"{env}{start}", state="not running (no member)")  # fmt: skip
