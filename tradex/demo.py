@@ -278,6 +278,9 @@ def summary(outcome: Outcome, options: Options) -> str:
         f"(Binance streams: /ws, /stream)",
         "             the audit      tradex audit verify --topic-prefix " + outcome.prefix,
     ]  # fmt: skip
+    if not outcome.kept:
+        lines.append("             (the API answered these during the demo; `tradex demo --keep` "
+                     "leaves it up for you)")  # fmt: skip
     if outcome.kept:
         lines.append(f"still running `tradex exchange status` lists the services; stop them with "
                      f"`tradex exchange stop --prefix {outcome.prefix}`")  # fmt: skip
