@@ -164,6 +164,7 @@ class Live:
             elapsed_s=float(stats.elapsed_s), duration_s=self.duration_s,
             orders_per_s=float(stats.orders_per_s), trades_per_s=float(stats.trades_per_s),
             ack_p99_ms=stats.ack_p99_ms, commands=int(stats.sent), trades=int(stats.trades),
+            phase=stats.phase,
         )  # fmt: skip
         if self.lag is not None:
             figures.lag, figures.lag_age_s = dict(self.lag.lag), self.lag.age_s()

@@ -46,6 +46,7 @@ class Figures:
     lag_age_s: float | None = None  # how old the lag figures are
     lag_error: str | None = None  # why there are none yet
     tops: list[Top] = dataclasses.field(default_factory=list)
+    phase: str = "sending"  # then "draining": the last outcomes, fills and settlements
 
 
 def _ms(value: float | None) -> str:
@@ -55,7 +56,7 @@ def _ms(value: float | None) -> str:
 def frame(f: Figures) -> list[str]:
     """The view's lines for one second."""
     lines = [
-        f"tradex demo  {f.elapsed_s:5.0f} / {f.duration_s:.0f} s   "
+        f"tradex demo  {f.elapsed_s:5.0f} / {f.duration_s:.0f} s {f.phase:<8}  "
         f"orders {f.orders_per_s:7,.0f}/s   trades {f.trades_per_s:7,.0f}/s   "
         f"ack p99 {_ms(f.ack_p99_ms):>9}   totals {f.commands:,} commands, {f.trades:,} trades",
     ]
