@@ -54,6 +54,7 @@ setup(
                 f"{NATIVE_DIR}/sha256.h",
                 f"{NATIVE_DIR}/codec_api.h",
                 f"{NATIVE_DIR}/columns.h",
+                f"{NATIVE_DIR}/wire_prims.h",
             ],
             define_macros=SHA_MACROS,
             libraries=SHA_LIBRARIES,
@@ -63,8 +64,12 @@ setup(
         Extension(
             "tradex.commands._account_kernel",
             sources=[f"{KERNEL_DIR}/account_kernel.c"],
-            depends=[f"{NATIVE_DIR}/sha256.h", f"{NATIVE_DIR}/chain_hash.h"],
-            include_dirs=[NATIVE_DIR],  # sha256.h, the portable SHA-256 the codec uses too
+            depends=[
+                f"{NATIVE_DIR}/sha256.h",
+                f"{NATIVE_DIR}/chain_hash.h",
+                f"{NATIVE_DIR}/wire_prims.h",
+            ],
+            include_dirs=[NATIVE_DIR],  # the headers the codec's C shares
             define_macros=SHA_MACROS,
             libraries=SHA_LIBRARIES,
             extra_compile_args=COMPILE_ARGS,
@@ -73,14 +78,19 @@ setup(
         Extension(
             "tradex.matching._matcher_wire",
             sources=[f"{MATCHER_NATIVE_DIR}/matcher_wire.c"],
-            depends=[f"{NATIVE_DIR}/codec_api.h"],
+            depends=[f"{NATIVE_DIR}/codec_api.h", f"{NATIVE_DIR}/wire_prims.h"],
+            include_dirs=[NATIVE_DIR],
             extra_compile_args=COMPILE_ARGS,
             optional=False,
         ),
         Extension(
             "tradex.audit._audit_native",
             sources=[f"{AUDIT_NATIVE_DIR}/audit_native.c"],
-            depends=[f"{NATIVE_DIR}/sha256.h", f"{NATIVE_DIR}/chain_hash.h"],
+            depends=[
+                f"{NATIVE_DIR}/sha256.h",
+                f"{NATIVE_DIR}/chain_hash.h",
+                f"{NATIVE_DIR}/wire_prims.h",
+            ],
             include_dirs=[NATIVE_DIR],
             define_macros=SHA_MACROS,
             libraries=SHA_LIBRARIES,

@@ -58,8 +58,16 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.matching.verify",
         "re-run order-requests and compare engine-events",
     ),
+    ("backtest",): (
+        "tradex.backtest.cli",
+        "re-run the engine over recorded order requests with changes; report vs history",
+    ),
     ("schemas",): ("tradex.schemas.registry", "schema registry file: generate | check"),
     ("audit",): ("tradex.audit.cli", "auditors: verify | balances | statement | book"),
+    ("bench", "backtest"): (
+        "tradex.bench.backtest",
+        "tradex backtest's replay speed vs the kernel alone on the same stream",
+    ),
     ("bench", "domain"): (
         "tradex.bench.domain",
         "domain: plain aggregate vs eventsourcing Aggregate",

@@ -8,7 +8,6 @@ from collections import deque
 
 from tradex.domain import CancelOrder, ModifyOrder, OrderKind, PlaceOrder, Side
 from tradex.sim.agents import (
-    Market,
     MarketMaker,
     MeanReversionTaker,
     MomentumTaker,
@@ -16,14 +15,15 @@ from tradex.sim.agents import (
     PostOnlyUser,
     Sweeper,
     Treasury,
+    View,
 )
 
 FAIR = 60_000
 
 
-def view(seed: int = 1, fair: int = FAIR, history: list[int] | None = None) -> Market:
+def view(seed: int = 1, fair: int = FAIR, history: list[int] | None = None) -> View:
     ids = itertools.count()
-    return Market(7, 1_000_000, random.Random(seed), lambda: f"c{next(ids)}", fair,
+    return View(7, 1_000_000, random.Random(seed), lambda: f"c{next(ids)}", fair,
                   deque(history or [], maxlen=256), fair * 1_000_000)  # fmt: skip
 
 
@@ -158,3 +158,21 @@ def test_treasury_withdrawals_are_approved_by_the_other_admin() -> None:
         assert decision.account_id == request.account_id
         assert decision.actor == 2 != request.actor  # maker/checker: another user decides
     assert all(d.actor == 1 for d in deposits)
+
+
+def test_maker_forgets_at_most_forgotten_max_quotes_then_cancels_the_oldest() -> None:
+    maker = MarketMaker(11, levels=1, requote_steps=1, cancel_stale_pct=0, amend_pct=100,
+                        forgotten_max=2)  # fmt: skip
+    m = view()
+    cancelled, taken = [], []
+    for n in range(12):
+        m.step, m.fair_ticks = n, FAIR + (500 if n % 2 else -500)  # through ask, bid, ...
+        m.history.clear()
+        before = {q.command_id for q in maker.quotes.values()}
+        out = maker.act(m)
+        taken += sorted(before - {q.command_id for q in maker.quotes.values()})
+        cancelled += [e.target for e in out if isinstance(e.command, CancelOrder)]
+        assert len(maker.forgotten) <= 2
+    assert len(taken) > 4
+    assert cancelled == taken[: len(cancelled)]  # the oldest first
+    assert taken[len(cancelled) :] == list(maker.forgotten)

@@ -5,7 +5,7 @@ the instrument's fair-value path, the logical step, its own *requested* orders, 
 seeded ``random.Random`` of its instrument. It never sees fills, acks or the book, whose
 timing varies. Each call returns :class:`Emit` records — a command (command id set, event
 time 0: the flow stamps it) and, for a cancel or an amend, the command id of the order it
-targets (the runner puts that order's id in once its ``OrderAccepted`` is known).
+targets (the runner puts in that order's id: its PlaceOrder's log position).
 
 Roles: :class:`MarketMaker` (both sides, several levels around fair value, inventory skew
 from a fill *model*, cancel/replace by amend or cancel + place), :class:`NoiseTaker`
@@ -17,6 +17,7 @@ admin other than the requester).
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import deque
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from tradex.domain import (
 BPS = 10_000
 PCT = 100
 QUOTE_LEVELS_MAX = 10
+HISTORY_STEPS_MAX = 256  # fair values an agent may look back on (the flow keeps as many)
 RESTING_MAX = 200  # orders a post-only user keeps; the oldest is cancelled beyond
 PENDING_WITHDRAWALS_MAX = 1_000  # per instrument's treasury, waiting for the checker
 
@@ -48,7 +50,7 @@ class Emit(NamedTuple):
 
 
 @dataclass
-class Market:
+class View:
     """What every agent of one instrument may look at, updated once per step."""
 
     instrument_id: int
@@ -87,7 +89,7 @@ class Market:
         return qty
 
 
-def cross_price(m: Market, side: Side, bps: int) -> int:
+def cross_price(m: View, side: Side, bps: int) -> int:
     """A price ``bps`` through the fair value on the aggressive side."""
     gap = m.ticks_of(bps)
     return m.fair_ticks + gap if side == Side.BUY else m.fair_ticks - gap
@@ -106,7 +108,9 @@ class MarketMaker:
 
     Its inventory is a model, not its fills: a quote the fair value has moved through is
     taken as filled (bought or sold) and, ``cancel_stale_pct`` of the time, cancelled at
-    the next requote (refused as UNKNOWN_ORDER if it was filled). Every ``requote_steps`` (staggered by ``phase``) each level whose target
+    the next requote (refused as UNKNOWN_ORDER if it was filled), else forgotten — until
+    more than ``forgotten_max`` are: then the oldest is cancelled (the maker's open orders
+    stay bounded, far below the account's limit, whatever the fills). Every ``requote_steps`` (staggered by ``phase``) each level whose target
     price moved by at least ``tolerance_bps`` is amended in place (``amend_pct`` of the
     time) or cancelled and placed anew; new quotes are post-only ``post_only_pct`` of the
     time, else GTC."""
@@ -124,34 +128,37 @@ class MarketMaker:
     amend_pct: int = 50
     post_only_pct: int = 30
     cancel_stale_pct: int = 25  # the rest of the quotes modelled as filled are forgotten
+    forgotten_max: int = 16  # ... until this many: then the oldest is cancelled
     inventory_lots: int = 0
     quotes: dict[tuple[Side, int], Quote] = field(default_factory=dict)
-    stale: list[str] = field(default_factory=list)  # modelled as filled: cancel them
+    stale: list[str] = field(default_factory=list)  # modelled as filled since the requote
+    forgotten: deque[str] = field(default_factory=deque)  # modelled as filled, not cancelled
 
     def __post_init__(self) -> None:
         assert 0 < self.levels <= QUOTE_LEVELS_MAX, self.levels
-        assert self.requote_steps > 0, self.requote_steps
+        assert 0 < self.requote_steps <= HISTORY_STEPS_MAX, self.requote_steps
 
-    def observe(self, fair_ticks: int) -> None:
-        """The fill model: quotes the fair value went through count as filled."""
+    def observe(self, low_ticks: int, high_ticks: int) -> None:
+        """The fill model: quotes the fair value reached since the last requote (it went
+        from ``low_ticks`` to ``high_ticks``) count as filled."""
         for key, quote in list(self.quotes.items()):
             side = key[0]
-            if side == Side.BUY and fair_ticks <= quote.price:
+            if side == Side.BUY and low_ticks <= quote.price:
                 self.inventory_lots += quote.qty
-            elif side == Side.SELL and fair_ticks >= quote.price:
+            elif side == Side.SELL and high_ticks >= quote.price:
                 self.inventory_lots -= quote.qty
             else:
                 continue
             self.stale.append(quote.command_id)
             del self.quotes[key]
 
-    def mid_ticks(self, m: Market) -> int:
+    def mid_ticks(self, m: View) -> int:
         """Fair value minus the skew: long inventory lowers both quotes (sell more, buy less)."""
         skew_bps = max(-self.skew_bps_max,
                        min(self.skew_bps_max, self.inventory_lots * self.skew_bps_per_lot))  # fmt: skip
         return m.fair_ticks - m.fair_ticks * skew_bps // BPS
 
-    def targets(self, m: Market) -> dict[tuple[Side, int], int]:
+    def targets(self, m: View) -> dict[tuple[Side, int], int]:
         mid, half, gap = (
             self.mid_ticks(m),
             m.ticks_of(self.half_spread_bps),
@@ -163,12 +170,20 @@ class MarketMaker:
             out[(Side.SELL, level)] = mid + half + level * gap
         return out
 
-    def act(self, m: Market) -> list[Emit]:
-        self.observe(m.fair_ticks)
+    def act(self, m: View) -> list[Emit]:
         if (m.step + self.phase) % self.requote_steps:
             return []
-        out = [m.cancel(self.account, c) for c in self.stale if m.chance(self.cancel_stale_pct)]
+        since = [m.fair_ticks, *itertools.islice(reversed(m.history), self.requote_steps - 1)]
+        self.observe(min(since), max(since))
+        out = []
+        for command_id in self.stale:
+            if m.chance(self.cancel_stale_pct):
+                out.append(m.cancel(self.account, command_id))
+            else:
+                self.forgotten.append(command_id)
         self.stale.clear()
+        while len(self.forgotten) > self.forgotten_max:  # bounds the maker's open orders
+            out.append(m.cancel(self.account, self.forgotten.popleft()))
         tolerance = m.ticks_of(self.tolerance_bps)
         for key, price in self.targets(m).items():
             quote = self.quotes.get(key)
@@ -200,7 +215,7 @@ class Taker:
     def __post_init__(self) -> None:
         assert self.accounts, "a taker needs accounts"
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         raise NotImplementedError
 
 
@@ -208,7 +223,7 @@ class NoiseTaker(Taker):
     """Random side; MARKET (40 %, protected 1 % through fair value), IOC (50 %, 0–4 bps
     through), FOK (10 %, 2 bps through)."""
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         account, side = m.rng.choice(self.accounts), m.side()
         qty, roll = m.qty(self.unit_lots, self.cap_lots), m.rng.randrange(PCT)
         if roll < 40:
@@ -227,7 +242,7 @@ class MomentumTaker(Taker):
     lookback: int = 40
     threshold_bps: int = 5
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         if len(m.history) <= self.lookback:
             return []
         move = m.fair_ticks - m.history[-1 - self.lookback]
@@ -246,7 +261,7 @@ class MeanReversionTaker(Taker):
 
     threshold_bps: int = 4
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         average = m.ema_micro // 1_000_000
         deviation = m.fair_ticks - average
         if abs(deviation) < m.ticks_of(self.threshold_bps):
@@ -260,7 +275,7 @@ class Sweeper(Taker):
     """A large MARKET order (``cap_lots`` scale) protected 2 % through fair value: it walks
     through several levels of the book."""
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         account, side = m.rng.choice(self.accounts), m.side()
         qty = self.cap_lots + m.rng.randrange(self.cap_lots * 3)
         return [m.place(account, side, OrderKind.MARKET, cross_price(m, side, 200), qty)]
@@ -269,7 +284,7 @@ class Sweeper(Taker):
 class FokUser(Taker):
     """FOK orders 0–2 bps through fair value: filled whole or not at all."""
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         account, side = m.rng.choice(self.accounts), m.side()
         price = cross_price(m, side, m.rng.randrange(3))
         return [m.place(account, side, OrderKind.FOK, price, m.qty(self.unit_lots, self.cap_lots))]
@@ -283,7 +298,7 @@ class PostOnlyUser(Taker):
     lifetime_steps_max: int = 400
     resting: deque[tuple[int, int, str]] = field(default_factory=deque)  # (due, account, id)
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         out = []
         while self.resting and (self.resting[0][0] <= m.step or len(self.resting) > RESTING_MAX):
             _due, owner, command_id = self.resting.popleft()
@@ -316,7 +331,7 @@ class Treasury:
     approve_after_steps: int = 50
     pending: deque[tuple[int, int, str]] = field(default_factory=deque)  # (due, account, id)
 
-    def act(self, m: Market) -> list[Emit]:
+    def act(self, m: View) -> list[Emit]:
         out: list[Emit] = []
         maker, checker = self.admins
         while self.pending and self.pending[0][0] <= m.step:

@@ -26,7 +26,10 @@ from tradex.sim.stats import SimStats, stats_line
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
@@ -60,7 +63,12 @@ def parser() -> argparse.ArgumentParser:
         default=defaults.duration_s,
         help=f"seconds of flow at --rate (default {defaults.duration_s:g})",
     )
-    p.add_argument("--instruments", type=positive_int, default=defaults.instruments)
+    p.add_argument(
+        "--instruments",
+        type=positive_int,
+        default=defaults.instruments,
+        help="instruments, at most 8 and the order-requests partitions (default %(default)s)",
+    )
     p.add_argument(
         "--accounts",
         type=positive_int,
@@ -128,9 +136,13 @@ def main(argv: list[str]) -> int:
                         for i in market.instruments)  # fmt: skip
     print(f"tradex sim: seed {config.seed}, {config.commands:,} commands at {config.rate:g}/s "
           f"on {symbols}", file=live)  # fmt: skip
-    result = run(settings, config, market, on_tick)
+    try:
+        result = run(settings, config, market, on_tick)
+    except KeyboardInterrupt:
+        print("tradex sim: interrupted (what was sent stays on the log)", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(result.to_json()))
     else:
         print(result.summary())
-    return 0 if result.timeouts == 0 else 1
+    return 0 if result.timeouts == 0 and result.misplaced == 0 else 1

@@ -19,9 +19,9 @@ from collections import deque
 from collections.abc import Iterator
 
 from tradex.sim.agents import (
+    HISTORY_STEPS_MAX,
     Emit,
     FokUser,
-    Market,
     MarketMaker,
     MeanReversionTaker,
     MomentumTaker,
@@ -30,14 +30,14 @@ from tradex.sim.agents import (
     Sweeper,
     Taker,
     Treasury,
+    View,
 )
 from tradex.sim.config import SimConfig
 from tradex.sim.fair_value import MICRO, FairValue, PathParams
-from tradex.sim.market import QUOTE, SimInstrument
-from tradex.sim.market import Market as SimMarket
+from tradex.sim.market import QUOTE, Market, SimInstrument
 
 SEED_MIX = 1_000_003  # instrument i's generator: seed * SEED_MIX + i
-HISTORY_MAX = 256  # fair values kept for the momentum takers
+HISTORY_MAX = HISTORY_STEPS_MAX  # fair values kept (makers' fill model, momentum takers)
 EMA_SHIFT = 6  # the moving average's weight: 1 / 64 per step
 EMPTY_STEPS_MAX = 1_000_000  # consecutive steps without a command (cannot happen: a bug)
 MAKERS_MIN, MAKERS_MAX = 2, 6
@@ -66,13 +66,13 @@ def split_roles(accounts: tuple[int, ...]) -> tuple[tuple[int, ...], dict[str, t
 class InstrumentFlow:
     """One instrument's fair value and agents; :meth:`step` gives its commands of a step."""
 
-    def __init__(self, config: SimConfig, market: SimMarket, item: SimInstrument) -> None:
+    def __init__(self, config: SimConfig, market: Market, item: SimInstrument) -> None:
         spec = item.spec
         self.rng = random.Random(config.seed * SEED_MIX + item.index)
         self.fair = FairValue(spec.start_ticks, self.rng, PathParams())
         counter = itertools.count()
         prefix = f"{config.tag}{config.seed}.{item.index}."
-        self.view = Market(
+        self.view = View(
             item.instrument_id, spec.lot_size, self.rng, lambda: f"{prefix}{next(counter)}",
             self.fair.ticks, deque(maxlen=HISTORY_MAX), self.fair.ticks * MICRO,
         )  # fmt: skip
@@ -112,7 +112,7 @@ class InstrumentFlow:
         return out
 
 
-def order_flow(config: SimConfig, market: SimMarket, start_ns: int) -> Iterator[Emit]:
+def order_flow(config: SimConfig, market: Market, start_ns: int) -> Iterator[Emit]:
     """The run's commands in submission order, stamped (see the module doc)."""
     flows = [InstrumentFlow(config, market, item) for item in market.instruments]
     n, step_ns, empty = 0, config.step_ns, 0

@@ -5,7 +5,8 @@
 Instruments come from :data:`INSTRUMENTS` (quoted in USD), traders are one user and one
 account each, and two admins fund them and decide withdrawals (maker/checker). Everything
 goes through the reference processor and the account processor (the async command client),
-with fixed command ids: running it again on the same topic prefix changes nothing.
+with fixed command ids: running it again on the same topic prefix submits only what has no
+outcome yet (read from the events topics), so it changes nothing.
 
 The layout is chosen for determinism (docs/sim.md): each instrument's id hashes to its own
 ``order-requests`` partition (trade ids count per partition), and all accounts trading an
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -30,7 +31,9 @@ from tradex.infra.partitioner import partition_for
 from tradex.infra.settings import Settings
 from tradex.log.keys import account_partition, instrument_key
 from tradex.log.source import KafkaLog
-from tradex.log.topics import ACCOUNT_COMMANDS, ORDER_REQUESTS
+from tradex.log.topics import ACCOUNT_COMMANDS, ACCOUNT_EVENTS, ORDER_REQUESTS, REFERENCE_EVENTS
+from tradex.log.typed import read_typed
+from tradex.schemas.remote import codec_from_settings
 from tradex.sim.config import ConfigError, SimConfig
 
 QUOTE, QUOTE_SCALE = "USD", 2
@@ -208,19 +211,40 @@ def partition_counts(settings: Settings) -> tuple[int, int]:
         return log.partitions(ACCOUNT_COMMANDS), log.partitions(ORDER_REQUESTS)
 
 
+def decided(settings: Settings, topic: str, partitions: Iterable[int]) -> set[str]:
+    """The setup's command ids that already have events on ``topic`` (one read of each
+    partition: cheaper than asking about each duplicate)."""
+    codec = codec_from_settings(settings)
+    found = set()
+    with KafkaLog(settings) as log:
+        for partition in partitions:
+            for record in read_typed(log, codec, topic, partition):
+                command_id = getattr(record.checked()[1], "command_id", "")
+                if command_id.startswith(f"{SETUP_ID_PREFIX}-"):
+                    found.add(command_id)
+    return found
+
+
 async def setup_market_async(settings: Settings, config: SimConfig) -> Market:
     market = layout(config, *partition_counts(settings))
     t_ns = config.start_ns or time.time_ns()
-    reference = await AsyncCommandClient.open(settings, REFERENCE, name=f"{config.tag}-setup")
-    try:
-        await _execute_all(reference, reference_commands(market, t_ns))
-    finally:
-        await reference.aclose()
-    accounts = await AsyncCommandClient.open(settings, ACCOUNTS, name=f"{config.tag}-setup")
-    try:
-        await _execute_all(accounts, funding_commands(market, t_ns))
-    finally:
-        await accounts.aclose()
+    done = await asyncio.to_thread(decided, settings, REFERENCE_EVENTS, [0])
+    todo = [c for c in reference_commands(market, t_ns) if c.command_id not in done]
+    if todo:
+        reference = await AsyncCommandClient.open(settings, REFERENCE, name="sim-setup")
+        try:
+            await _execute_all(reference, todo)
+        finally:
+            await reference.aclose()
+    partitions = sorted({i.account_partition for i in market.instruments})
+    done = await asyncio.to_thread(decided, settings, ACCOUNT_EVENTS, partitions)
+    funding = [c for c in funding_commands(market, t_ns) if c.command_id not in done]
+    if funding:
+        accounts = await AsyncCommandClient.open(settings, ACCOUNTS, name="sim-setup")
+        try:
+            await _execute_all(accounts, funding)
+        finally:
+            await accounts.aclose()
     return market
 
 

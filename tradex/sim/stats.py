@@ -74,8 +74,9 @@ class SimResult:
     start_ns: int
     commands: int  # submitted
     orders: int  # PlaceOrder among them
-    skipped: int  # cancels/amends not sent: their order was never accepted
+    skipped: int  # cancels/amends not sent: their order is too old to be remembered
     timeouts: int  # commands with no outcome in time (the run is then not reproducible)
+    misplaced: int  # commands not at their predicted log position (another writer: ditto)
     trades: int
     volume_lots: int
     rejects: dict[str, int]
@@ -94,7 +95,7 @@ class SimResult:
         return "\n".join([
             f"commands  {self.commands:,} sent ({self.orders:,} orders) in {self.send_s:.1f} s "
             f"= {self.commands_per_s:,.0f}/s (asked {self.rate:,.0f}/s); "
-            f"{self.skipped:,} skipped, {self.timeouts:,} timed out",
+            f"{self.skipped:,} skipped, {self.timeouts:,} timed out, {self.misplaced:,} misplaced",
             f"trades    {self.trades:,} ({self.volume_lots:,} lots)",
             f"ack       p50 {_ms(self.ack_p50_ms)}  p99 {_ms(self.ack_p99_ms)}",
             f"rejects   {rejects or 'none'}",

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "sha256.h"
+#include "wire_prims.h"
 
 #define HEADER_SIZE 5
 #define HASH_SIZE 32
@@ -26,21 +27,13 @@
 #define ENVELOPE_STRINGS_BEFORE_TIME 2 /* event_id, type */
 #define ENVELOPE_STRINGS_AFTER_TIME 4  /* causation_id, correlation_id, trace_parent, producer */
 
-/* One Avro long (zig-zag varint) at *p below end; 0 if malformed. */
+/* One Avro long (zig-zag varint) at *p below end; 0 if malformed (as the codec refuses). */
 static int read_long(const unsigned char **p, const unsigned char *end, int64_t *out) {
-    uint64_t value = 0;
-    for (int shift = 0; shift < 70; shift += 7) {
-        if (*p >= end) return 0;
-        unsigned char byte = *(*p)++;
-        value |= (uint64_t)(byte & 0x7f) << shift;
-        if (!(byte & 0x80)) {
-            *out = (int64_t)(value >> 1) ^ -(int64_t)(value & 1);
-            return 1;
-        }
-    }
-    return 0;
+    Py_ssize_t at = 0;
+    if (tx_get_long(*p, end - *p, &at, out) != TX_LONG_OK) return 0;
+    *p += at;
+    return 1;
 }
-
 static int skip_string(const unsigned char **p, const unsigned char *end) {
     int64_t size;
     if (!read_long(p, end, &size) || size < 0 || size > end - *p) return 0;

@@ -44,7 +44,6 @@
 
 #define HEADER_SIZE 5
 #define HASH_SIZE 32
-#define VARINT_BYTES_MAX 10
 #define INPUT_BYTES_MAX 4096   /* a bigger input record goes to the Python path */
 #define RECORD_BYTES_MAX 16384 /* one output record: 3 x INPUT_BYTES_MAX of copied text + ids */
 #define ASSET_BYTES_MAX 512    /* an asset code written by the kernel (ID_TEXT_LENGTH_MAX x 4) */
@@ -63,6 +62,7 @@
 #define PPM INT64_C(1000000)
 
 #include "chain_hash.h"
+#include "wire_prims.h"
 
 /* An invariant of the kernel itself: raise AssertionError (the processor stops loudly). */
 #define ENSURE(cond, message)                                   \
@@ -95,14 +95,9 @@ typedef struct {
 } In;
 
 static inline int64_t in_long(In *r) {
-    uint64_t z = 0;
-    for (int i = 0; i < VARINT_BYTES_MAX; i++) {
-        if (r->p >= r->n) break;
-        unsigned char byte = r->d[r->p++];
-        if (i == VARINT_BYTES_MAX - 1 && byte > 1) break;
-        z |= (uint64_t)(byte & 0x7F) << (7 * i);
-        if (byte < 0x80) return (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-    }
+    int64_t value;
+    if (tx_get_long(r->d, r->n, &r->p, &value) == TX_LONG_OK) return value;
+    r->p = r->n; /* nothing more is read from a record gone bad */
     r->bad = 1;
     return 0;
 }
@@ -188,15 +183,8 @@ static inline void put_raw(Out *o, const void *data, Py_ssize_t size) {
 }
 
 static inline void put_long(Out *o, int64_t x) {
-    unsigned char bytes[VARINT_BYTES_MAX];
-    uint64_t z = ((uint64_t)x << 1) ^ (uint64_t)(x >> 63);
-    int n = 0;
-    while (z > 0x7F) {
-        bytes[n++] = (unsigned char)((z & 0x7F) | 0x80);
-        z >>= 7;
-    }
-    bytes[n++] = (unsigned char)z;
-    put_raw(o, bytes, n);
+    unsigned char bytes[TX_VARINT_BYTES_MAX];
+    put_raw(o, bytes, tx_put_varint(bytes, tx_zigzag(x)));
 }
 
 static inline void put_text(Out *o, Text t) {
@@ -835,37 +823,6 @@ static inline int text_equal(PyObject *a, PyObject *b) {
     return PyUnicode_Check(a) && PyUnicode_Check(b) && PyUnicode_Compare(a, b) == 0;
 }
 
-/* Kafka's murmur2 (tradex.infra.partitioner.murmur2): where a key lives. */
-static uint32_t murmur2(const unsigned char *data, Py_ssize_t length) {
-    const uint32_t m = 0x5BD1E995;
-    uint32_t h = 0x9747B28Cu ^ (uint32_t)length;
-    Py_ssize_t full = length - (length % 4);
-    for (Py_ssize_t i = 0; i < full; i += 4) {
-        uint32_t k = (uint32_t)data[i] | (uint32_t)data[i + 1] << 8 |
-                     (uint32_t)data[i + 2] << 16 | (uint32_t)data[i + 3] << 24;
-        k *= m;
-        k ^= k >> 24;
-        k *= m;
-        h *= m;
-        h ^= k;
-    }
-    switch (length % 4) {
-    case 3:
-        h ^= (uint32_t)data[full + 2] << 16;
-        /* fall through */
-    case 2:
-        h ^= (uint32_t)data[full + 1] << 8;
-        /* fall through */
-    case 1:
-        h ^= data[full];
-        h *= m;
-    }
-    h ^= h >> 13;
-    h *= m;
-    h ^= h >> 15;
-    return h;
-}
-
 /* -- instruments ------------------------------------------------------------------------------ */
 
 static void instruments_release(Kernel *k) {
@@ -919,14 +876,12 @@ static int instrument_get(Kernel *k, PyObject *table, int64_t id, Instr **out) {
     return 1;
 }
 
-static int format_decimal(char *out, int64_t v);
-
 /* The instrument's order-requests key (tradex.log.keys.instrument_key: the id in decimal),
  * made once per call: a new reference. */
 static PyObject *instrument_key(Instr *e) {
     if (e->key == NULL) {
         char decimal[ACCOUNT_KEY_BYTES_MAX];
-        int n = format_decimal(decimal, e->id);
+        int n = tx_decimal(decimal, e->id);
         e->key = PyBytes_FromStringAndSize(decimal, n);
         if (e->key == NULL) return NULL;
     }
@@ -1069,33 +1024,18 @@ typedef struct {
     int command_id_n;
 } Env;
 
-/* ``v`` in decimal (as Python's str(int) writes it) into ``out``: its length (<= 20). */
-static int format_decimal(char *out, int64_t v) {
-    char digits[ACCOUNT_KEY_BYTES_MAX];
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u > 0);
-    int length = 0;
-    if (v < 0) out[length++] = '-';
-    while (n > 0) out[length++] = digits[--n];
-    return length;
-}
-
 /* A settlement's command id (FillLeg.command_id / OrderEnded.command_id) into ``out``. */
 static int settlement_id(char *out, const Cmd *c) {
     int n;
     if (c->type == IN_FILL) {
         memcpy(out, "fill/", 5);
-        n = 5 + format_decimal(out + 5, c->trade_id);
+        n = 5 + tx_decimal(out + 5, c->trade_id);
         out[n++] = '/';
     } else {
         memcpy(out, "end/", 4);
         n = 4;
     }
-    return n + format_decimal(out + n, c->order_id);
+    return n + tx_decimal(out + n, c->order_id);
 }
 
 /* The event id text of output 0 of the input at ``offset`` (put_envelope sets the index);
@@ -1812,8 +1752,8 @@ static int decide_one(Kernel *k, PyObject *message, PyObject *outputs) {
     }
     /* the route: misrouted records are dead letters (the Python path) */
     char decimal[ACCOUNT_KEY_BYTES_MAX];
-    int decimal_n = format_decimal(decimal, c.account_id);
-    long home = (long)((murmur2((const unsigned char *)decimal, decimal_n) & 0x7FFFFFFF) %
+    int decimal_n = tx_decimal(decimal, c.account_id);
+    long home = (long)((tx_murmur2((const unsigned char *)decimal, decimal_n) & 0x7FFFFFFF) %
                        (uint32_t)k->partitions);
     if (home != partition) goto done; /* misrouted: a dead letter */
     x.account_obj = PyLong_FromLongLong(c.account_id);
@@ -2019,8 +1959,8 @@ static PyObject *module_account_partition(PyObject *module, PyObject *args) {
         return NULL;
     }
     char decimal[ACCOUNT_KEY_BYTES_MAX];
-    int n = format_decimal(decimal, account_id);
-    uint32_t hash = murmur2((const unsigned char *)decimal, n);
+    int n = tx_decimal(decimal, account_id);
+    uint32_t hash = tx_murmur2((const unsigned char *)decimal, n);
     return PyLong_FromLong((long)((hash & 0x7FFFFFFF) % (uint32_t)partitions));
 }
 

@@ -34,7 +34,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../../schemas/_native/codec_api.h"
+#include "codec_api.h"
+#include "wire_prims.h"
 
 static TxCodecApi *codec_api = NULL;
 
@@ -102,7 +103,6 @@ enum { ROUTE_BOOK = 0, ROUTE_UNKNOWN = 1, ROUTE_DEAD = 2 };
 enum { B_INSTRUMENT, B_T0, B_T1, B_E0, B_E1, B_L0, B_L1, B_BOOK_SEQ, BOOK_W };
 
 #define SYMBOLS_MAX 64
-#define DECIMAL_MAX 24 /* chars of an int64 in decimal, sign and NUL included */
 #define ID_TEXT 36
 
 /* The domain layouts the cells follow (exported; batch.py checks the NamedTuples). */
@@ -211,53 +211,6 @@ static int get_rows(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, Py_ssiz
     }
     *rows = view->len / (itemsize * width);
     return 0;
-}
-
-/* ``value`` in ASCII decimal (str(value)) into ``out`` (DECIMAL_MAX bytes); its length. */
-static int decimal(char *out, int64_t value) {
-    char digits[DECIMAL_MAX];
-    int n = 0;
-    uint64_t u = value < 0 ? (uint64_t)0 - (uint64_t)value : (uint64_t)value;
-    do { /* at most 20 digits */
-        digits[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    int length = 0;
-    if (value < 0) out[length++] = '-';
-    while (n > 0) out[length++] = digits[--n];
-    out[length] = '\0';
-    return length;
-}
-
-/* Kafka's murmur2 (tradex/infra/partitioner.py) of ``data``. */
-static uint32_t murmur2(const unsigned char *data, Py_ssize_t length) {
-    const uint32_t m = 0x5BD1E995u;
-    uint32_t h = 0x9747B28Cu ^ (uint32_t)length;
-    Py_ssize_t full = length - (length % 4);
-    for (Py_ssize_t i = 0; i < full; i += 4) {
-        uint32_t k = (uint32_t)data[i] | (uint32_t)data[i + 1] << 8 | (uint32_t)data[i + 2] << 16 |
-                     (uint32_t)data[i + 3] << 24;
-        k *= m;
-        k ^= k >> 24;
-        k *= m;
-        h *= m;
-        h ^= k;
-    }
-    switch (length % 4) {
-    case 3:
-        h ^= (uint32_t)data[full + 2] << 16;
-        /* fall through */
-    case 2:
-        h ^= (uint32_t)data[full + 1] << 8;
-        /* fall through */
-    case 1:
-        h ^= data[full];
-        h *= m;
-    }
-    h ^= h >> 13;
-    h *= m;
-    h ^= h >> 15;
-    return h;
 }
 
 static PyObject *str_tuple(const char *const *names) {
@@ -379,8 +332,8 @@ static int decode_one(RequestDecoder *self, PyObject *value, PyObject *key, int6
     if (status != TX_SCAN_OK) return status < 0 ? -1 : STATUS_PYTHON;
     int64_t instrument = kind == REQ_RULES ? f[RU_INSTRUMENT].i : f[NO_INSTRUMENT].i;
     /* instrument, order and account ids sit at the same place in the three order requests */
-    char text[DECIMAL_MAX];
-    int length = decimal(text, instrument);
+    char text[TX_DECIMAL_MAX];
+    int length = tx_decimal(text, instrument);
     if (!PyBytes_CheckExact(key) || PyBytes_GET_SIZE(key) != length ||
         memcmp(PyBytes_AS_STRING(key), text, (size_t)length) != 0)
         return STATUS_PYTHON; /* misrouted: the Python path says so */
@@ -782,13 +735,13 @@ static int put_engine(Emit *e, int type, const TxCell *row, int64_t seq, PyObjec
 
 /* A settlement (FillLeg / OrderEnded) of ``account`` caused by the engine record e->eid. */
 static int put_settlement(Emit *e, int type, const TxCell *row, int64_t account, int64_t seq) {
-    char id[ID_TEXT], text[DECIMAL_MAX];
+    char id[ID_TEXT], text[TX_DECIMAL_MAX];
     TxCell env[EF_W];
     if (event_id(e, SOURCE_SETTLEMENTS, e->settle_index, id) < 0) return -1;
     e->settle_index++;
     envelope(e, env, id, e->eid, ID_TEXT, seq);
-    int length = decimal(text, account);
-    int64_t target = (int64_t)((murmur2((const unsigned char *)text, length) & 0x7FFFFFFFu) %
+    int length = tx_decimal(text, account);
+    int64_t target = (int64_t)((tx_murmur2((const unsigned char *)text, length) & 0x7FFFFFFFu) %
                                (uint64_t)e->self->settle_partitions);
     static const unsigned char zero[TX_HASH_SIZE] = {0};
     unsigned char *prev = e->settle_prev + target * TX_HASH_SIZE;
@@ -1014,8 +967,8 @@ done:
  * request's time, and OrderEnded (REJECTED) for a NewOrder with an id. */
 static int put_unknown(Emit *e) {
     const int64_t *m = e->m;
-    char text[DECIMAL_MAX];
-    int length = decimal(text, m[M_INSTRUMENT]);
+    char text[TX_DECIMAL_MAX];
+    int length = tx_decimal(text, m[M_INSTRUMENT]);
     PyObject *key = PyBytes_FromStringAndSize(text, length);
     if (key == NULL) return -1;
     TxCell row[7];
@@ -1240,7 +1193,7 @@ static PyObject *module_murmur2(PyObject *module, PyObject *arg) {
         return NULL;
     }
     return PyLong_FromUnsignedLong(
-        murmur2((const unsigned char *)PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg)));
+        tx_murmur2((const unsigned char *)PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg)));
 }
 
 static PyMethodDef module_methods[] = {

@@ -35,10 +35,10 @@
 #include <string.h>
 
 #include "columns.h"
+#include "wire_prims.h"
 
 #define HEADER_SIZE 5
 #define HASH_SIZE 32
-#define VARINT_BYTES_MAX 10
 #define ITEMS_MAX (1 << 20)  /* = native_codec.c: items of a zero-size type in one block */
 #define LEVELS_MAX 8         /* a type's rows and its nested arrays */
 #define COLUMNS_MAX 512      /* columns of one type */
@@ -341,34 +341,7 @@ typedef struct {
 } CReader;
 
 static inline int get_varint(CReader *r, int64_t *out) {
-    uint64_t z = 0;
-    if (r->n - r->p >= VARINT_BYTES_MAX) { /* no bounds check per byte */
-        const uint8_t *q = r->d + r->p;
-        for (int i = 0; i < VARINT_BYTES_MAX - 1; i++) {
-            z |= (uint64_t)(q[i] & 0x7F) << (7 * i);
-            if (q[i] < 0x80) {
-                r->p += i + 1;
-                *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-                return OK;
-            }
-        }
-        if (q[VARINT_BYTES_MAX - 1] > 1) return CORRUPT;
-        z |= (uint64_t)q[VARINT_BYTES_MAX - 1] << 63;
-        r->p += VARINT_BYTES_MAX;
-        *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-        return OK;
-    }
-    for (int i = 0; i < VARINT_BYTES_MAX; i++) {
-        if (r->p >= r->n) return CORRUPT;
-        uint8_t byte = r->d[r->p++];
-        if (i == VARINT_BYTES_MAX - 1 && byte > 1) return CORRUPT;
-        z |= (uint64_t)(byte & 0x7F) << (7 * i);
-        if (byte < 0x80) {
-            *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-            return OK;
-        }
-    }
-    return CORRUPT;
+    return tx_get_long(r->d, r->n, &r->p, out) == TX_LONG_OK ? OK : CORRUPT;
 }
 
 static inline int get_length(CReader *r, Py_ssize_t *out) {

@@ -37,11 +37,11 @@
 #define HASH_SIZE 32
 #define NESTING_MAX 32
 #define ITEMS_MAX (1 << 20) /* items of a zero-size type in one block (compile_reader) */
-#define VARINT_BYTES_MAX 10
 #define BUF_INLINE 1024
 #define OPS_MAX 4096 /* ops in one program level */
 
 #include "chain_hash.h"
+#include "wire_prims.h"
 
 enum {
     OP_NULL = 0,
@@ -245,7 +245,7 @@ typedef struct {
 
 static int buf_grow(Buf *b, Py_ssize_t need) {
     if (b->n + need <= b->cap) return 0;
-    if (need > RECORD_SIZE_MAX || b->n + need > RECORD_SIZE_MAX + HEADER_SIZE + VARINT_BYTES_MAX) {
+    if (need > RECORD_SIZE_MAX || b->n + need > RECORD_SIZE_MAX + HEADER_SIZE + TX_VARINT_BYTES_MAX) {
         PyErr_SetString(PyExc_ValueError, "record exceeds RECORD_SIZE_MAX");
         return -1;
     }
@@ -268,14 +268,8 @@ static int buf_grow(Buf *b, Py_ssize_t need) {
 }
 
 static inline int put_varint(Buf *b, uint64_t z) {
-    if (b->n + VARINT_BYTES_MAX > b->cap && buf_grow(b, VARINT_BYTES_MAX) < 0) return -1;
-    unsigned char *q = b->p + b->n;
-    while (z > 0x7F) {
-        *q++ = (unsigned char)((z & 0x7F) | 0x80);
-        z >>= 7;
-    }
-    *q++ = (unsigned char)z;
-    b->n = q - b->p;
+    if (b->n + TX_VARINT_BYTES_MAX > b->cap && buf_grow(b, TX_VARINT_BYTES_MAX) < 0) return -1;
+    b->n += tx_put_varint(b->p + b->n, z);
     return 0;
 }
 
@@ -285,8 +279,6 @@ static inline int put_bytes(Buf *b, const void *data, Py_ssize_t size) {
     b->n += size;
     return 0;
 }
-
-static inline uint64_t zigzag(int64_t x) { return ((uint64_t)x << 1) ^ (uint64_t)(x >> 63); }
 
 /* The value of an exact int of one internal digit (|x| < 2**30: prices, quantities, ids,
  * fees ...) read in place; 0 for any other int (then PyLong_AsLongLongAndOverflow). */
@@ -305,7 +297,7 @@ static inline int compact_long(PyObject *v, long long *x) {
 
 static int put_long(Buf *b, PyObject *v, int is_int) {
     long long x;
-    if (compact_long(v, &x)) return put_varint(b, zigzag((int64_t)x)); /* fits an int too */
+    if (compact_long(v, &x)) return put_varint(b, tx_zigzag((int64_t)x)); /* fits an int too */
     if (!PyLong_Check(v)) {
         PyErr_Format(PyExc_TypeError, "expected an int, got %.100s", Py_TYPE(v)->tp_name);
         return -1;
@@ -321,7 +313,7 @@ static int put_long(Buf *b, PyObject *v, int is_int) {
         PyErr_SetString(PyExc_OverflowError, "value does not fit an Avro int (int32)");
         return -1;
     }
-    return put_varint(b, zigzag((int64_t)x));
+    return put_varint(b, tx_zigzag((int64_t)x));
 }
 
 /* bytes or fixed: any contiguous buffer; ``size`` >= 0: a fixed of that size */
@@ -344,7 +336,7 @@ static int put_buffer(Buf *b, PyObject *v, Py_ssize_t size) {
         PyErr_Format(PyExc_ValueError, "fixed needs %zd bytes, got %zd", size, length);
         status = -1;
     } else if (size < 0) {
-        status = put_varint(b, zigzag(length));
+        status = put_varint(b, tx_zigzag(length));
     }
     if (status == 0) status = put_bytes(b, data, length);
     if (has_view) PyBuffer_Release(&view);
@@ -390,7 +382,7 @@ static int enc_value(Buf *b, const Op *op, PyObject *v, const Ctx *ctx, int dept
         Py_ssize_t size;
         const char *text = PyUnicode_AsUTF8AndSize(v, &size);
         if (text == NULL) return -1;
-        if (put_varint(b, zigzag(size)) < 0) return -1;
+        if (put_varint(b, tx_zigzag(size)) < 0) return -1;
         return put_bytes(b, text, size);
     }
     case OP_BYTES:
@@ -419,12 +411,12 @@ static int enc_value(Buf *b, const Op *op, PyObject *v, const Ctx *ctx, int dept
             if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "negative enum index");
             return -1;
         }
-        return put_varint(b, zigzag(i));
+        return put_varint(b, tx_zigzag(i));
     }
     case OP_UNION: {
         int is_null = v == Py_None;
         int branch = is_null ? (int)op->arg : 1 - (int)op->arg;
-        if (put_varint(b, zigzag(branch)) < 0) return -1;
+        if (put_varint(b, tx_zigzag(branch)) < 0) return -1;
         if (is_null) return 0;
         return enc_value(b, &op->child->ops[0], v, ctx, depth + 1);
     }
@@ -447,7 +439,7 @@ static int enc_value(Buf *b, const Op *op, PyObject *v, const Ctx *ctx, int dept
         Py_ssize_t n = PyTuple_GET_SIZE(seq);
         int status = 0;
         if (n > 0) {
-            status = put_varint(b, zigzag(n));
+            status = put_varint(b, tx_zigzag(n));
             PyObject **items = ((PyTupleObject *)seq)->ob_item;
             const Op *item_op = &op->child->ops[0];
             for (Py_ssize_t i = 0; i < n && status == 0; i++) {
@@ -563,21 +555,15 @@ static int truncated(void) {
 }
 
 static inline int get_varint(Reader *r, int64_t *out) {
-    uint64_t z = 0;
-    for (int i = 0; i < VARINT_BYTES_MAX; i++) {
-        if (r->p >= r->n) return truncated();
-        unsigned char byte = r->d[r->p++];
-        if (i == VARINT_BYTES_MAX - 1 && byte > 1) {
-            PyErr_SetString(PyExc_ValueError, "varint longer than 10 bytes or beyond 64 bits");
-            return -1;
-        }
-        z |= (uint64_t)(byte & 0x7F) << (7 * i);
-        if (byte < 0x80) {
-            *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-            return 0;
-        }
+    switch (tx_get_long(r->d, r->n, &r->p, out)) {
+    case TX_LONG_OK:
+        return 0;
+    case TX_LONG_TRUNCATED:
+        return truncated();
+    default:
+        PyErr_SetString(PyExc_ValueError, "varint longer than 10 bytes or beyond 64 bits");
+        return -1;
     }
-    return -1; /* not reached: the tenth byte either ends or raised */
 }
 
 static int get_length(Reader *r, Py_ssize_t *out) {
@@ -1274,16 +1260,16 @@ static int enc_cell(Buf *b, const Op *op, const TxCell *cell, const Ctx *ctx) {
             PyErr_SetString(PyExc_OverflowError, "value does not fit an Avro int (int32)");
             return -1;
         }
-        return put_varint(b, zigzag(cell->i));
+        return put_varint(b, tx_zigzag(cell->i));
     case OP_LONG:
-        return put_varint(b, zigzag(cell->i));
+        return put_varint(b, tx_zigzag(cell->i));
     case OP_STRING:
     case OP_BYTES:
         if (cell->n < 0 || (cell->s == NULL && cell->n > 0)) {
             PyErr_SetString(PyExc_ValueError, "a raw string cell without its bytes");
             return -1;
         }
-        if (put_varint(b, zigzag(cell->n)) < 0) return -1;
+        if (put_varint(b, tx_zigzag(cell->n)) < 0) return -1;
         return put_bytes(b, cell->s, cell->n);
     case OP_FIXED:
         if (cell->s == NULL || cell->n != op->arg) {
@@ -1380,18 +1366,7 @@ typedef struct {
 
 /* A varint as get_varint reads it; 0 on success, -1 when malformed (no exception). */
 static inline int scan_varint(Scan *r, int64_t *out) {
-    uint64_t z = 0;
-    for (int i = 0; i < VARINT_BYTES_MAX; i++) {
-        if (r->p >= r->n) return -1;
-        unsigned char byte = r->d[r->p++];
-        if (i == VARINT_BYTES_MAX - 1 && byte > 1) return -1;
-        z |= (uint64_t)(byte & 0x7F) << (7 * i);
-        if (byte < 0x80) {
-            *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-            return 0;
-        }
-    }
-    return -1;
+    return tx_get_long(r->d, r->n, &r->p, out) == TX_LONG_OK ? 0 : -1;
 }
 
 /* One value of ``op`` into ``cell``: TX_SCAN_OK or TX_SCAN_FALLBACK. */

@@ -1,0 +1,2 @@
+"""``tradex backtest``: the real matching engine re-run over a recorded ``order-requests``
+stream with changes (docs/backtest.md)."""
