@@ -212,6 +212,7 @@ def run(settings: Settings, log_dir: Path, options: Options) -> Outcome:
     kept = False
     try:
         exchange.start(services_of(settings, options.api_port))
+        started = list(exchange.services)
         say(f"starting {len(exchange.services)} services: {', '.join(exchange.services)} ...")
         ready_s = exchange.wait_ready(ready_timeout_s)
         api_url = f"http://{API_HOST}:{options.api_port}"
@@ -234,10 +235,8 @@ def run(settings: Settings, log_dir: Path, options: Options) -> Outcome:
         say(f"caught up in {idle_s:.1f} s; auditing the log and the read models ...")
         report = audit(settings, exchange, options.keep)
         kept = options.keep
-        services = [s.name for s in exchange_services.pipeline_services("demo")]
-        services += [s.name for s in exchange_services.projector_services(sorted(PROJECTORS))]
-        return Outcome(settings.topic_prefix, [*services, "api"], result, report, api_url,
-                       token, probe, ready_s, idle_s, log_dir, kept)  # fmt: skip
+        return Outcome(settings.topic_prefix, started, result, report, api_url, token, probe,
+                       ready_s, idle_s, log_dir, kept)  # fmt: skip
     finally:
         if kept:
             exchange.detach()
