@@ -112,11 +112,12 @@ def require_group_member(settings: Settings, group: str, service: str, start: st
     member: the TradeX process that should answer a command is not running. Asked after a
     command went unanswered (a describe costs a broker round trip); an answer that cannot be
     had says nothing (no error)."""
-    from tradex.infra.kafka import admin_client  # kafka imports this module
+    from confluent_kafka.admin import AdminClient
 
+    require_kafka(settings)
     group_id = settings.topic(group)
     try:
-        admin = admin_client(settings, log_level=0)
+        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
         found = admin.describe_consumer_groups([group_id], request_timeout=5)[group_id].result()
     except Exception:  # the broker busy or the group unknown: the timeout stands
         return
