@@ -12,7 +12,8 @@ import sys
 
 # (words, module): the longest matching prefix of argv wins.
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("demo",): ("tradex.demo", "the main job: stack up, reference data, trading, audit"),
+    ("demo",): ("tradex.demo", "the main job: a live exchange, a market on it, the audit"),
+    ("exchange",): ("tradex.infra.exchange", "the exchange's services left running: status | stop"),
     ("sim",): ("tradex.sim.cli", "seeded market simulation: agents trade via the command path"),
     ("stack",): ("tradex.infra.stack", "local stack: up | down | status | logs"),
     ("run", "accounts"): (
@@ -93,6 +94,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.bench.matcher_service",
         "the matcher alone on Kafka: order requests/s from a preloaded backlog",
     ),
+    ("bench", "tracing"): (
+        "tradex.bench.tracing",
+        "what tracing costs a stage per record (CPU): off, on unsampled, on sampled",
+    ),
     ("bench", "e2e"): (
         "tradex.bench.e2e",
         "order trips through the live pipeline vs the raw Kafka chain",
@@ -138,9 +143,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tradex: unknown command {' '.join(args[:2])!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module_name, rest = found
-    module = importlib.import_module(module_name)
-    result: int = module.main(rest)
+    from tradex.infra.reachable import ServiceUnavailable
+
+    _setup_logs(args[: len(args) - len(rest)])
+    try:
+        module = importlib.import_module(module_name)
+        result: int = module.main(rest)
+    except ServiceUnavailable as exc:  # the stack or a service is down: one line, exit 1
+        print(f"tradex {' '.join(args[: len(args) - len(rest)])}: {exc}", file=sys.stderr)
+        return 1
     return result
+
+
+def _setup_logs(words: list[str]) -> None:
+    """A command's log lines (librdkafka's among them) to the stack's log file, not the
+    terminal; a service (``run ...``) sets its own up (tradex.observability.logs)."""
+    from tradex.infra import settings as settings_module
+    from tradex.observability import logs
+
+    try:
+        stack_dir = settings_module.load().stack_dir
+    except ValueError:  # bad settings: the command itself says what is wrong
+        return
+    try:
+        logs.setup("tradex " + " ".join(words), log_file=logs.command_log_file(stack_dir))
+    except OSError as exc:  # e.g. a read-only stack dir: the command runs without its log
+        print(f"tradex: no log file: {exc}", file=sys.stderr)
 
 
 if __name__ == "__main__":

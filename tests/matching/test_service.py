@@ -5,6 +5,7 @@ byte for byte with a clean single run of the same input."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -349,9 +350,17 @@ def _member(settings: Settings, instance: str, logs: Path) -> Iterator[subproces
 
 
 def _assigned(log_text: str) -> list[int]:
-    """The partitions of the member's last assignment (its "assigned [...]" log line)."""
-    found = re.findall(r"assigned \[(.*)\]", log_text)
-    return [int(p) for p in re.findall(r", (\d+)\)", found[-1])] if found else []
+    """The partitions of the member's last assignment (its "partitions assigned" JSON log
+    line, tradex.observability.logs; a line still being written is skipped)."""
+    found: list[list[list[object]]] = []
+    for text in log_text.splitlines():
+        try:
+            line = json.loads(text)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(line, dict) and line.get("event") == "partitions assigned":
+            found.append(line["partitions"])
+    return [int(str(partition)) for _topic, partition in found[-1]] if found else []
 
 
 def _written(settings: Settings, partitions: list[int]) -> int:

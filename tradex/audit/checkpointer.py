@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sys
 import threading
 import time
 from types import FrameType
@@ -39,6 +38,7 @@ from tradex.infra.settings import Settings
 from tradex.log.records import Place
 from tradex.log.source import KafkaLog
 from tradex.log.topics import CHECKPOINTS, checkpoint_topic_specs, ensure_stage_topics
+from tradex.observability import logs
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +164,7 @@ def main(argv: list[str]) -> int:
         "--idle-s-max", type=float, default=None, help="exit after this long with nothing new"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
-    )
+    logs.setup("checkpointer")
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

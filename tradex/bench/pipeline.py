@@ -17,14 +17,10 @@ crosses, and at the end every order is FILLED, so every hold is released.
 from __future__ import annotations
 
 import itertools
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +36,18 @@ from tradex.bench.exchange_log import (
 from tradex.bench.raw_chain import (
     ChainSpec,
 )
-from tradex.commands.client import encode_command
+from tradex.commands.client import encode_command, span_attributes
 from tradex.domain import OrderKind, PlaceOrder, Side
 from tradex.domain.ids import order_id
+from tradex.exchange_services import pipeline_services
+from tradex.infra.exchange import Exchange
 from tradex.infra.kafka import (
     TopicSpec,
     ensure_topics,
     produce_sync,
     producer_config,
 )
-from tradex.infra.settings import REPO_ROOT, Settings
+from tradex.infra.settings import Settings
 from tradex.log.keys import account_key, reference_key
 from tradex.log.source import KafkaLog
 from tradex.log.topics import (
@@ -63,6 +61,8 @@ from tradex.log.topics import (
     ensure_matcher_topics,
     ensure_reference_topics,
 )
+from tradex.observability import tracing
+from tradex.observability.tracing import Headers, client_span
 from tradex.schemas.codec import Codec
 
 PARTITIONS = 4
@@ -70,30 +70,7 @@ T0_NS = 1_700_000_000_000_000_000
 TARGETS = {"orders_per_s": 12_000, "raw_chain_share": 0.5, "ack_p99_ms": 20, "trade_p99_ms": 40}
 READY_S_MAX = 180.0  # stages started, reference data and funding applied
 DRAIN_S_MAX = 300.0  # every order of a phase released
-STAGE_STOP_S = 30.0
 WATCH_POLL_S = 0.005
-
-
-def _spawn(
-    settings: Settings, words: Sequence[str], log_path: Path, module: str = "tradex.cli"
-) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, TRADEX_TOPIC_PREFIX=settings.topic_prefix,
-               TRADEX_KAFKA_BOOTSTRAP=settings.kafka_bootstrap)  # fmt: skip
-    with log_path.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", module, *words], cwd=REPO_ROOT, env=env,
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-
-def _stop(process: subprocess.Popen[bytes]) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=STAGE_STOP_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait()
 
 
 def _wire_ids(codec: Codec, name: str) -> np.ndarray:
@@ -217,6 +194,11 @@ def order_pairs(pairs: int, accounts: int, first: int, seed: int) -> list[PlaceO
     return orders
 
 
+def _edge_headers(order: PlaceOrder) -> Headers | None:
+    with client_span("PlaceOrder", span_attributes(order)) as headers:
+        return headers
+
+
 class Pipeline:
     """The live pipeline on fresh topics: its stages as processes, the watcher."""
 
@@ -227,11 +209,12 @@ class Pipeline:
         self.work_dir = work_dir
         self.batch_wait_ms = batch_wait_ms
         self.codec = Codec.offline()
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.exchange = Exchange(settings, work_dir)
         self.watcher: Watcher | None = None
         self.placed = 0
         self.producer = Producer(producer_config(settings))
         self.topic = settings.topic(ACCOUNT_COMMANDS)
+        tracing.configure("tradex-bench")  # the stages' processes read the same variables
 
     def start(self) -> None:
         settings, codec = self.settings, self.codec
@@ -246,28 +229,23 @@ class Pipeline:
         batching = (
             [] if self.batch_wait_ms is None else ["--batch-wait-ms", str(self.batch_wait_ms)]
         )
-        for words in (
-            ["run", "reference", "--instance", "bench"],
-            ["run", "accounts", "--instance", "bench", "--partitions", str(PARTITIONS), *batching],
-            ["run", "matcher", "--instance", "bench", *batching],
-        ):
-            self.processes.append(_spawn(settings, words, self.work_dir / f"{words[1]}.log"))
+        self.exchange.start(
+            pipeline_services("bench", ["--partitions", str(PARTITIONS), *batching], batching)
+        )
         wait_reference_applied(settings, len(reference), READY_S_MAX)
         fund = funding(self.accounts)
         produce_sync(settings, self.topic,
                      [(account_key(c.account_id), encode_command(codec, c)) for c in fund])  # fmt: skip
         self.watcher.wait("Deposited", len(fund), READY_S_MAX)
 
-    def _check_alive(self) -> None:
-        for process in self.processes:
-            if process.poll() is not None:
-                raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-
-    def encoded(self, pairs: int, seed: int) -> list[tuple[str, bytes, bytes]]:
+    def encoded(self, pairs: int, seed: int) -> list[tuple[str, bytes, bytes, Headers | None]]:
+        """Each order's (command id, value, key, headers): traced (the OTEL_* variables, as
+        the stages read them), the feed is the orders' edge: a client span per order, and
+        the sampled ones carry its traceparent (tradex.observability.tracing)."""
         orders = order_pairs(pairs, self.accounts, self.placed, seed)
         self.placed += len(orders)
-        return [(o.command_id, encode_command(self.codec, o), account_key(o.account_id))
-                for o in orders]  # fmt: skip
+        return [(o.command_id, encode_command(self.codec, o), account_key(o.account_id),
+                 _edge_headers(o)) for o in orders]  # fmt: skip
 
     def latency(self, rate: int, seconds: float) -> dict[str, Any]:
         """Orders at ``rate``/s for ``seconds``: order→ack and order→trade percentiles."""
@@ -290,12 +268,14 @@ class Pipeline:
         watcher.timing = True
         interval_s = 1.0 / rate
         started = time.perf_counter()
-        for index, (command_id, value, key) in enumerate(encoded):
+        for index, (command_id, value, key, headers) in enumerate(encoded):
             target = started + index * interval_s
             while (now := time.perf_counter()) < target:
                 time.sleep(min(target - now, 0.001))
             sent[command_id] = time.perf_counter()
-            self.producer.produce(self.topic, value, key, on_delivery=delivered(command_id))
+            self.producer.produce(
+                self.topic, value, key, on_delivery=delivered(command_id), headers=headers
+            )
             self.producer.poll(0)
         self.producer.flush(30)
         watcher.wait("HoldReleased", released_before + len(encoded), DRAIN_S_MAX)
@@ -319,8 +299,8 @@ class Pipeline:
         encoded = self.encoded(max(1, orders // 2), seed=3)
         released_before = watcher.counts["HoldReleased"]
         started = time.perf_counter()
-        for _command_id, value, key in encoded:
-            self._produce(value, key)
+        for _command_id, value, key, headers in encoded:
+            self._produce(value, key, headers)
         self.producer.flush(60)
         sent_s = time.perf_counter() - started
         done = watcher.wait("HoldReleased", released_before + len(encoded), DRAIN_S_MAX)
@@ -367,14 +347,14 @@ class Pipeline:
         interval_s = 1.0 / rate
         started = time.perf_counter()
         killed_at = 0.0
-        for index, (_command_id, value, key) in enumerate(encoded):
+        for index, (_command_id, value, key, headers) in enumerate(encoded):
             target = started + index * interval_s
             if not killed_at and target - started >= kill_at_s:
                 killed_at = time.perf_counter()
                 kill()
             while (now := time.perf_counter()) < target:
                 time.sleep(min(target - now, 0.001))
-            self._produce(value, key)
+            self._produce(value, key, headers)
             self.producer.poll(0)
         feed_end = time.perf_counter()
         self.producer.flush(60)
@@ -404,16 +384,16 @@ class Pipeline:
             "drained_s_after_feed": round(done - feed_end, 2),
         }  # fmt: skip
 
-    def _produce(self, value: bytes, key: bytes) -> None:
+    def _produce(self, value: bytes, key: bytes, headers: Headers | None = None) -> None:
         while True:
             try:
-                self.producer.produce(self.topic, value, key)
+                self.producer.produce(self.topic, value, key, headers=headers)
                 return
             except BufferError:
                 self.producer.poll(0.01)
 
     def close(self) -> list[int]:
-        codes = [_stop(p) for p in self.processes]
+        codes = list(self.exchange.stop().values())
         if self.watcher is not None:
             self.watcher.close()
         self.producer.flush(10)

@@ -37,10 +37,11 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from tradex.commands.client import NoOutcome, Outcome, encode_command
+from tradex.commands.client import NoOutcome, Outcome, encode_command, span_attributes
 from tradex.domain.commands import AccountCommand
 from tradex.domain.reference import ReferenceCommand
 from tradex.infra.kafka import admin_timeout_s, producer_config
+from tradex.infra.reachable import ServiceUnavailable, require_group_member
 from tradex.infra.settings import Settings
 from tradex.log.keys import account_key, reference_key
 from tradex.log.source import KafkaLog, Place
@@ -53,6 +54,7 @@ from tradex.log.topics import (
     REFERENCE_GROUP,
 )
 from tradex.log.typed import read_typed
+from tradex.observability.tracing import client_span
 from tradex.schemas.codec import Codec
 from tradex.schemas.remote import codec_from_settings
 
@@ -70,6 +72,22 @@ Key = tuple[int, str]  # (scope: the account id, 0 for reference commands; comma
 
 class CommandTimeout(TimeoutError):
     """No outcome in time: the command may still be decided (retry with the same id)."""
+
+
+class ProcessorDown(CommandTimeout, ServiceUnavailable):
+    """No outcome in time, and the processor that decides the command is not running: a
+    timeout to the API, one line to a CLI (tradex/cli.py prints ServiceUnavailable)."""
+
+    def __init__(self, down: ServiceUnavailable) -> None:
+        TimeoutError.__init__(self, str(down))
+        self.service, self.where, self.start = down.service, down.where, down.start
+
+
+# Who decides each route's commands, and how to start it (the message of ProcessorDown).
+PROCESSORS = {
+    ACCOUNTS_GROUP: ("the account processor", "tradex run accounts"),
+    REFERENCE_GROUP: ("the reference processor", "tradex run reference"),
+}
 
 
 @dataclass(frozen=True)
@@ -181,18 +199,20 @@ class AsyncCommandClient:
         order_id``) before its outcome; not called for a command already in flight."""
         key = (self.route.scope(command), command.command_id)
         data = encode_command(self.codec, command, self.name)
-        waiter, joined = self._register(key, send=True)
-        if not joined:
-            waiter.on_delivered = on_delivered
-            try:
-                self.producer.produce(
-                    self.commands_topic, data, self.route.key(command),
-                    on_delivery=lambda error, message: self._delivered(waiter, error, message),
-                )  # fmt: skip
-            except BufferError as exc:
-                self._drop(waiter)
-                raise CommandTimeout(f"the producer queue is full: {exc}") from exc
-        return await self._await(waiter, timeout_s)
+        with client_span(type(command).__name__, span_attributes(command)) as headers:
+            waiter, joined = self._register(key, send=True)
+            if not joined:
+                waiter.on_delivered = on_delivered
+                try:
+                    self.producer.produce(
+                        self.commands_topic, data, self.route.key(command),
+                        on_delivery=lambda error, message: self._delivered(waiter, error, message),
+                        headers=headers,
+                    )  # fmt: skip
+                except BufferError as exc:
+                    self._drop(waiter)
+                    raise CommandTimeout(f"the producer queue is full: {exc}") from exc
+            return await self._await(waiter, timeout_s)
 
     def expect(self, scope: int, command_id: str) -> _Waiter:
         """Register interest in the events of ``command_id`` (e.g. ``end/<order id>``: the
@@ -247,6 +267,12 @@ class AsyncCommandClient:
         try:
             return await asyncio.wait_for(asyncio.shield(waiter.future), timeout_s)
         except TimeoutError as exc:
+            service, start = PROCESSORS[self.route.group]
+            try:
+                await asyncio.to_thread(require_group_member, self.settings, self.route.group,
+                                        service, start)  # fmt: skip
+            except ServiceUnavailable as down:
+                raise ProcessorDown(down) from exc
             raise CommandTimeout(f"no outcome for {waiter.key[1]!r} in {timeout_s} s") from exc
         finally:
             self._drop(waiter)  # a late outcome goes to the recent outcomes

@@ -36,6 +36,7 @@ from tradex.log.keys import account_key, account_partition
 from tradex.log.source import KafkaLog, Place
 from tradex.log.topics import ACCOUNT_COMMANDS, ACCOUNT_EVENTS, ACCOUNTS_GROUP
 from tradex.log.typed import read_typed
+from tradex.observability.tracing import Headers, client_span
 from tradex.schemas.chain import ZERO_HASH
 from tradex.schemas.codec import Codec, EnvelopeFields
 from tradex.schemas.remote import codec_from_settings
@@ -63,6 +64,14 @@ def encode_command(
         0,
     )
     return codec.encode_domain(command, fields, ZERO_HASH).data
+
+
+def span_attributes(command: AccountCommand | ReferenceCommand) -> dict[str, Any]:
+    """What a command's client span says of it (tradex.observability.tracing)."""
+    return {
+        "tradex.command_id": command.command_id,
+        "tradex.account_id": getattr(command, "account_id", 0),
+    }
 
 
 class NoOutcome(RuntimeError):
@@ -122,8 +131,9 @@ class CommandClient:
 
     # -- submit ------------------------------------------------------------------------------
 
-    def submit(self, command: AccountCommand) -> tuple[int, int]:
-        """Write the command; return its (partition, offset) once acknowledged."""
+    def submit(self, command: AccountCommand, headers: Headers | None = None) -> tuple[int, int]:
+        """Write the command (with record ``headers``: a trace context); return its
+        (partition, offset) once acknowledged."""
         data = encode_command(self.codec, command, self.name)
         result: list[tuple[int, int] | KafkaError] = []
 
@@ -136,8 +146,9 @@ class CommandClient:
                 result.append((partition, offset))
 
         self.producer.produce(
-            self.commands_topic, data, account_key(command.account_id), on_delivery=on_delivery
-        )
+            self.commands_topic, data, account_key(command.account_id), on_delivery=on_delivery,
+            headers=headers,
+        )  # fmt: skip
         self.producer.flush(admin_timeout_s)
         if not result:
             raise TimeoutError(f"command {command.command_id} not acknowledged")
@@ -148,7 +159,14 @@ class CommandClient:
         return delivered
 
     def execute(self, command: AccountCommand, timeout_s: float = 10.0) -> Outcome:
-        """Submit ``command`` and wait (at most ``timeout_s``) for its outcome."""
+        """Submit ``command`` and wait (at most ``timeout_s``) for its outcome (in a client
+        span when traced: its context travels with the command)."""
+        with client_span(type(command).__name__, span_attributes(command)) as headers:
+            return self._execute(command, timeout_s, headers)
+
+    def _execute(
+        self, command: AccountCommand, timeout_s: float, headers: Headers | None
+    ) -> Outcome:
         started = time.monotonic()
         deadline = started + timeout_s
         partition = account_partition(command.account_id, self.partitions)
@@ -158,7 +176,7 @@ class CommandClient:
             assert command.command_id not in self.waiting, "this command id is already waiting"
             self.waiting[command.command_id] = waiter
         try:
-            _partition, offset = self.submit(command)
+            _partition, offset = self.submit(command, headers)
             while not waiter.done.wait(processed_check_interval_s):
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"no outcome for {command.command_id} in {timeout_s}s")

@@ -67,6 +67,8 @@ from tradex.log.topics import (
     ORDER_REQUESTS,
     SETTLEMENTS,
 )
+from tradex.observability import logs
+from tradex.observability.tracing import trace_id_of
 from tradex.schemas.chain import ZERO_HASH
 from tradex.schemas.codec import Codec, CodecError
 
@@ -218,8 +220,14 @@ class AccountProcessor:
     # -- one batch -------------------------------------------------------------------------
 
     def process(self, messages: Sequence[Message]) -> list[Output]:
+        return self.process_segments([messages])[0]
+
+    def process_segments(self, segments: list[Sequence[Message]]) -> list[list[Output]]:
+        """The outputs of each consecutive piece of one batch, as one ``process`` of the
+        whole decides them (a traced batch is cut around its sampled records: each one's
+        outputs are then known; tradex.observability.tracing)."""
         self.follower.catch_up()
-        outputs: list[Output] = []
+        decided: list[list[Output]] = []
         # The cyclic collector pauses for the batch (at most batch_records_max records, so
         # at most that many records' garbage waits): a command allocates a dozen containers,
         # which triggered a young collection every ~60 commands (~5 % of the instructions).
@@ -228,7 +236,10 @@ class AccountProcessor:
         if paused:
             gc.disable()
         try:
-            self._decide_all(messages, outputs)
+            for messages in segments:
+                outputs: list[Output] = []
+                self._decide_all(messages, outputs)
+                decided.append(outputs)
         finally:
             if paused:
                 # The batch's survivors (accounts' new state, the outputs until produced)
@@ -237,8 +248,8 @@ class AccountProcessor:
                 # 200k commands in the ledger bench, 0.13-0.15 s with the freeze.
                 gc.freeze()
                 gc.enable()
-        self.captures.append(self._snapshots_due())
-        return outputs
+        self.captures.append(self._snapshots_due())  # one per transaction: after every piece
+        return decided
 
     def _snapshots_due(self) -> list[Capture]:
         """The partitions due a snapshot, captured as they are after this batch (the stage
@@ -403,9 +414,10 @@ class AccountProcessor:
 
     def _reject(self, message: Message, source: EventSource, reason: str, error: str) -> Output:
         self.stats.dead_letters += 1
-        log.warning(
-            "dead letter %s[%s]@%s: %s: %s",
-            message.topic(), message.partition(), message.offset(), reason, error,
+        logs.event(
+            log, "dead letter", logging.WARNING, stage=self.producer, topic=message.topic(),
+            partition=message.partition(), offset=message.offset(), reason=reason, error=error,
+            trace_id=trace_id_of(message),
         )  # fmt: skip
         return dead_letter_of_message(
             self.codec, self.dead_letters_topic, self.producer, source, message, reason, error

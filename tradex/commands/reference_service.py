@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.exit_when_idle is not None and args.exit_when_idle <= 0:
         parser.error("--exit-when-idle must be > 0")
-    configure_service_logging()
+    configure_service_logging(f"reference-{args.instance}")
     stage, processor = build(settings_module.load(), args.instance)
     stats = run_until_signalled(stage, args.exit_when_idle)
     print(

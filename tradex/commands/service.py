@@ -120,7 +120,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
-    configure_service_logging()
+    configure_service_logging(f"accounts-{args.instance}")
     settings = settings_module.load()
     partitions = args.partitions or settings.topic_partitions
     stage, processor = build(

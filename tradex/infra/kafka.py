@@ -1,5 +1,9 @@
 """Kafka clients and topics, configured one way for the whole system.
 
+Every client's librdkafka log lines go to the ``tradex.librdkafka`` Python logger
+(confluent-kafka's ``logger`` setting): JSON lines in the process's log, never raw
+``%3|...`` lines on a user's terminal (:mod:`tradex.observability.logs`).
+
 Every producer is idempotent with acks=all and the murmur2 partitioner (the Java
 clients' default), so a key lands on the same partition whichever client wrote it. Every
 consumer reads committed data only and never auto-commits: positions move only inside a
@@ -18,7 +22,9 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from tradex.infra.reachable import require_kafka
 from tradex.infra.settings import Settings
+from tradex.observability.logs import LIBRDKAFKA
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +34,20 @@ transaction_timeout_ms = 15_000
 admin_timeout_s = 30.0
 FETCH_QUEUE_BACKOFF_MS = 10  # see consumer_config
 metadata_poll_s = 0.05
+LOGGER = logging.getLogger(LIBRDKAFKA)  # every client's librdkafka lines (see the module doc)
+
+
+def admin_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap, "logger": LOGGER}
+    config.update(overrides)
+    return config
 
 
 def producer_config(settings: Settings, transactional_id: str | None = None) -> dict[str, Any]:
+    require_kafka(settings)  # a stack that is down: one clear line, not librdkafka's retries
     config: dict[str, Any] = {
         "bootstrap.servers": settings.kafka_bootstrap,
+        "logger": LOGGER,
         "enable.idempotence": True,
         "acks": "all",
         "partitioner": "murmur2_random",
@@ -58,8 +73,10 @@ def producer_config(settings: Settings, transactional_id: str | None = None) -> 
 
 
 def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    require_kafka(settings)
     config: dict[str, Any] = {
         "bootstrap.servers": settings.kafka_bootstrap,
+        "logger": LOGGER,
         "group.id": group_id,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
@@ -84,6 +101,12 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
     return config
 
 
+def admin_client(settings: Settings, **config: Any) -> AdminClient:
+    """An admin client of settings' cluster (ServiceUnavailable when it does not answer)."""
+    require_kafka(settings)
+    return AdminClient(admin_config(settings, **config))
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     """A topic the system needs: partitions, and whether it is compacted (snapshots)."""
@@ -100,7 +123,7 @@ def ensure_topics(settings: Settings, specs: Mapping[str, TopicSpec]) -> None:
     An existing topic with a different partition count is an error, never silently used:
     keys would land on other partitions than the processors expect.
     """
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = admin_client(settings)
     wanted = {settings.topic(name): spec for name, spec in specs.items()}
     existing = admin.list_topics(timeout=admin_timeout_s).topics
     new_topics = []
@@ -150,7 +173,7 @@ def ensure_topics(settings: Settings, specs: Mapping[str, TopicSpec]) -> None:
 
 def partition_count(settings: Settings, topic: str) -> int:
     """Partitions of a real topic name; raises if the topic does not exist."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = admin_client(settings)
     metadata = admin.list_topics(topic=topic, timeout=admin_timeout_s)
     found = metadata.topics.get(topic)
     if found is None or found.error is not None or not found.partitions:

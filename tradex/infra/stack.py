@@ -36,7 +36,7 @@ from tradex.infra.local_redis import LocalRedis
 from tradex.infra.settings import Settings
 
 services_all = ("kafka", "postgres", "redis", "clickhouse")
-processes_all = ("api",)  # processes of the stack `status` knows; started by `tradex run`
+processes_all = ("api", "exchange")  # processes `status` knows; started by `tradex run`, `demo`
 up_timeout_s_default = 120.0
 api_health_timeout_s = 3.0
 health_poll_s = 0.5
@@ -202,7 +202,15 @@ def status(settings: Settings | None = None, only: Sequence[str] | None = None) 
     """The services' health, then the stack's processes' (the API)."""
     settings = settings or settings_module.load()
     stack = Stack(settings)
-    return [stack.health(name) for name in _select(only, (*services_all, *processes_all))]
+    found = []
+    for name in _select(only, (*services_all, *processes_all)):
+        if name == "exchange":  # one line per service of a running exchange
+            from tradex.infra import exchange
+
+            found += exchange.healths(settings)
+        else:
+            found.append(stack.health(name))
+    return found
 
 
 def down(

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -38,7 +37,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
 from types import FrameType
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -54,6 +53,8 @@ from confluent_kafka import (
 from tradex.infra.faults import Fault
 from tradex.infra.kafka import consumer_config, producer_config
 from tradex.infra.settings import Settings
+from tradex.observability import logs, tracing
+from tradex.observability.tracing import StageTracing
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ gather_step_s = 0.001  # adaptive mode: one wait for more records while a commit
 gather_steps_max = 1_000_000
 idle_poll_s = 0.05  # how long one wait for a first record lasts (then stop/idle checks)
 call_retries_max = 10  # retriable errors on one transactional call before giving up
+slow_batch_s = 1.0  # a transaction (begin to commit) longer than this is logged
 transaction_call_timeout_s = 30.0
 
 
@@ -135,6 +137,7 @@ class _InFlight:
     produced: dict[tuple[str, int], int]  # filled by delivery reports on the committer thread
     tracked: int  # explicitly-partitioned outputs whose delivery must be reported
     future: Future[None]
+    spans: list[Any]  # of the batch's sampled records (tradex.observability.tracing)
 
 
 class TransactionalStage:
@@ -178,6 +181,7 @@ class TransactionalStage:
         self.rebalances = 0  # assign/revoke callbacks so far: a change means a new assignment
         self.inflight: _InFlight | None = None
         self.committer = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{transactional_id}")
+        self.tracing = StageTracing.of(group_id, group_id)  # None: tracing off
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -187,7 +191,7 @@ class TransactionalStage:
         return producer
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
+        self._event("partitions assigned", partitions=[(p.topic, p.partition) for p in partitions])
         self._settle_in_callback()
         self.rebalances += 1
         self.assignment = list(partitions)
@@ -195,7 +199,7 @@ class TransactionalStage:
         self.assigned_monotonic = time.monotonic()  # idle time counts from a rebuilt state
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        log.info("revoked %s", [(p.topic, p.partition) for p in partitions])
+        self._event("partitions revoked", partitions=[(p.topic, p.partition) for p in partitions])
         self._settle_in_callback()
         self.rebalances += 1
         gone = {(p.topic, p.partition) for p in partitions}
@@ -224,6 +228,7 @@ class TransactionalStage:
         they were made on (rewind to the committed offsets, rebuild from the logs)."""
         stop = stop or threading.Event()
         idle_since = time.monotonic()
+        self._event("stage start", topics=self.input_topics, transactional_id=self.transactional_id)
         self.consumer.subscribe(
             self.input_topics, on_assign=self._on_assign, on_revoke=self._on_revoke
         )
@@ -248,14 +253,15 @@ class TransactionalStage:
                         break
                     continue
                 idle_since = time.monotonic()
-                outputs = self.processor.process(messages)
+                outputs, spans = self._decide(messages)
                 if self.inflight is not None:
                     committed = self._settle()
                     if committed is None:
                         pending = []
+                        StageTracing.finish(spans, "dropped: the previous batch aborted")
                         continue  # the previous batch aborted: rewound, rebuilt; both come again
                     pending = committed
-                self._start(messages, pending + outputs if pending else outputs)
+                self._start(messages, pending + outputs if pending else outputs, spans)
                 pending = []
         finally:
             try:
@@ -264,9 +270,27 @@ class TransactionalStage:
             finally:
                 self.committer.shutdown()
                 self.consumer.close()
+                self._event(
+                    "stage stop", batches=self.stats.batches, records_in=self.stats.records_in,
+                    records_out=self.stats.records_out, aborts=self.stats.aborts,
+                )  # fmt: skip
         return self.stats
 
+    def _event(self, name: str, level: int = logging.INFO, **fields: Any) -> None:
+        """One structured log line of this stage (tradex.observability.logs)."""
+        logs.event(log, name, level, stage=self.group_id, **fields)
+
     # -- one batch ---------------------------------------------------------------------
+
+    def _decide(self, messages: list[Message]) -> tuple[list[Output], list[Any]]:
+        """The processor's outputs of a batch; traced, also the spans of its sampled records
+        (whose outputs then carry their ``traceparent`` header: produce()'s parameters up
+        to ``headers``, a longer tuple than an :class:`Output`)."""
+        sampled = self.tracing.sampled(messages) if self.tracing is not None else None
+        if not sampled:
+            return self.processor.process(messages), []
+        assert self.tracing is not None
+        return self.tracing.decide(self.processor, messages, sampled)
 
     def _consume_batch(self) -> list[Message]:
         """Up to ``batch_records`` records: adaptive (:meth:`_gather`) or, in the fixed
@@ -341,23 +365,22 @@ class TransactionalStage:
         start the new assignment at its committed offsets."""
         if self.rebalances == rebalances:
             return batch
-        log.info(
-            "rebalance while batching: %d records dropped, re-reading from committed", len(batch)
-        )
+        self._event("rebalance while batching", dropped=len(batch))
         self._seek_committed()
         return []
 
-    @staticmethod
-    def _keep(message: Message, batch: list[Message]) -> None:
+    def _keep(self, message: Message, batch: list[Message]) -> None:
         error = message.error()
         if error is None:
             batch.append(message)
         elif error.fatal():
             raise KafkaException(error)
         else:
-            log.warning("consumer: %s", error)
+            self._event("consumer error", logging.WARNING, error=str(error))
 
-    def _start(self, messages: list[Message], outputs: list[Output]) -> None:
+    def _start(
+        self, messages: list[Message], outputs: list[Output], spans: list[Any] | None = None
+    ) -> None:
         """Begin the batch's transaction, send its offsets and produce its outputs here;
         hand the flush and commit to the committer thread (:meth:`_settle` waits)."""
         assert self.inflight is None, "a transaction is still in flight"
@@ -402,11 +425,12 @@ class TransactionalStage:
                 start = stop + 1
             self.fault.check("after_produce", self.stats.batches)
         except KafkaException as exc:
+            StageTracing.finish(spans or [], f"transaction failed: {exc}")
             self._recover(exc.args[0])
             return
         future = self.committer.submit(self._finish, self.stats.batches)
         self.inflight = _InFlight(
-            len(messages), len(outputs), started, produced, len(tracked), future
+            len(messages), len(outputs), started, produced, len(tracked), future, spans or []
         )
 
     def _finish(self, batch: int) -> None:
@@ -427,19 +451,31 @@ class TransactionalStage:
         try:
             inflight.future.result()
         except KafkaException as exc:
+            StageTracing.finish(inflight.spans, f"transaction failed: {exc}")
             self._recover(exc.args[0], rewind=rewind)
             return None
+        StageTracing.finish(inflight.spans)
         self.stats.batches += 1
         self.stats.records_in += inflight.records_in
         self.stats.records_out += inflight.records_out
-        self.stats.commit_latency_s_total += time.monotonic() - inflight.started_monotonic
+        took_s = time.monotonic() - inflight.started_monotonic
+        self.stats.commit_latency_s_total += took_s
+        if took_s > slow_batch_s:
+            self._slow_batch(inflight, took_s)
         assert len(inflight.produced) == inflight.tracked, "a tracked record was not acknowledged"
         return self.processor.committed(inflight.produced)
 
+    def _slow_batch(self, inflight: _InFlight, took_s: float) -> None:
+        self._event(
+            "slow batch", logging.WARNING, transaction_ms=round(took_s * 1000, 1),
+            records_in=inflight.records_in, records_out=inflight.records_out,
+            trace_ids=[tracing.trace_id(span) for span in inflight.spans],
+        )  # fmt: skip
+
     def _produce(self, output: Output, callback: DeliveryCallback | None) -> None:
         while True:
-            try:
-                self.producer.produce(*output, callback)
+            try:  # a traced output is longer: (..., on_delivery, callback, timestamp, headers)
+                self.producer.produce(*output[:4], callback, *output[5:])
                 return
             except BufferError:
                 self.producer.poll(0.05)
@@ -474,7 +510,10 @@ class TransactionalStage:
                     and error.code() != KafkaError._TIMED_OUT
                     and attempt + 1 < call_retries_max
                 ):
-                    log.warning("retriable %s: %s", getattr(function, "__name__", function), error)
+                    self._event(
+                        "retriable error", logging.WARNING,
+                        call=getattr(function, "__name__", str(function)), error=str(error),
+                    )  # fmt: skip
                     time.sleep(0.05 * (attempt + 1))
                     continue
                 raise
@@ -485,14 +524,14 @@ class TransactionalStage:
         self.stats.aborts += 1
         timed_out = error.code() == KafkaError._TIMED_OUT
         if error.txn_requires_abort() and not timed_out:
-            log.warning("transaction aborted: %s", error)
+            self._event("transaction aborted", logging.WARNING, error=str(error))
             try:
                 self.producer.abort_transaction(transaction_call_timeout_s)
             except KafkaException as abort_exc:
-                log.error("abort failed, recreating producer: %s", abort_exc)
+                self._event("abort failed: producer recreated", logging.ERROR, error=str(abort_exc))
                 self._restart_producer()
         else:
-            log.error("fatal or timed-out transaction, recreating producer: %s", error)
+            self._event("transaction failed: producer recreated", logging.ERROR, error=str(error))
             self._restart_producer()
         if rewind:
             self._rewind()
@@ -524,11 +563,11 @@ class TransactionalStage:
                     raise
 
 
-def configure_service_logging() -> None:
-    """Log lines of a `tradex run ...` service: time, logger, message, to stderr."""
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
-    )
+def configure_service_logging(process: str) -> None:
+    """A `tradex run ...` service's logs (JSON lines on stderr, or TRADEX_LOG_FILE) and
+    traces (the OTEL_* variables): call before building the stage."""
+    logs.setup(process)
+    tracing.configure(f"tradex-{process}")
 
 
 def run_until_signalled(stage: TransactionalStage, idle_s_max: float | None) -> StageStats:
@@ -536,7 +575,7 @@ def run_until_signalled(stage: TransactionalStage, idle_s_max: float | None) -> 
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping after the current batch", signum)
+        logs.event(log, "signal: stopping after the current batch", signal=signum)
         stop.set()
 
     signal.signal(signal.SIGINT, on_signal)

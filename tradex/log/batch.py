@@ -22,6 +22,8 @@ from tradex.log.records import LogRecord, Place
 
 FLAG_VALUE_NULL = 1  # the record has no value (a tombstone), not an empty one
 FLAG_KEY_NULL = 2
+FLAG_TRACED = 4  # the record has a traceparent header, in ``traceparents`` (C reader only)
+TRACEPARENT_BYTES = 55
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +40,8 @@ class RecordBatch:
     partition: np.ndarray  # int32
     offset: np.ndarray  # int64
     timestamp_ms: np.ndarray  # int64 (-1: none)
+    # the traceparent header of each FLAG_TRACED record, TRACEPARENT_BYTES each, in order
+    traceparents: bytes = b""
 
     def __post_init__(self) -> None:
         n = len(self.offset)
@@ -47,6 +51,7 @@ class RecordBatch:
             assert len(column) == n, (len(column), n)
         assert int(self.value_offsets[-1]) == len(self.values), "values and offsets differ"
         assert int(self.key_offsets[-1]) == len(self.keys), "keys and offsets differ"
+        assert len(self.traceparents) % TRACEPARENT_BYTES == 0, len(self.traceparents)
 
     def __len__(self) -> int:
         return len(self.offset)
@@ -138,11 +143,21 @@ class RecordBatch:
         rows = np.flatnonzero(keep)
         values, value_offsets = _take(self.values, self.value_offsets, rows)
         keys, key_offsets = _take(self.keys, self.key_offsets, rows)
+        traceparents = b"".join(value for row, value in self.traced() if keep[row])
         return RecordBatch(
             self.topics, values, value_offsets, keys, key_offsets, self.flags[rows],
             self.topic_index[rows], self.partition[rows], self.offset[rows],
-            self.timestamp_ms[rows],
+            self.timestamp_ms[rows], traceparents,
         )  # fmt: skip
+
+    def traced(self) -> list[tuple[int, bytes]]:
+        """(record index, traceparent header) of the records that have one."""
+        if not self.traceparents:
+            return []
+        rows = np.flatnonzero(self.flags & FLAG_TRACED).tolist()
+        assert len(rows) * TRACEPARENT_BYTES == len(self.traceparents), "flags and headers differ"
+        size = TRACEPARENT_BYTES
+        return [(row, self.traceparents[k * size : (k + 1) * size]) for k, row in enumerate(rows)]
 
 
 def _take(data: bytes, offsets: np.ndarray, rows: np.ndarray) -> tuple[bytes, np.ndarray]:

@@ -21,15 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from tradex.infra.kafka import consumer_config
+from tradex.infra.kafka import LOGGER, consumer_config
 from tradex.infra.settings import Settings
 from tradex.log import _native_kafka
-from tradex.log.batch import FLAG_KEY_NULL, FLAG_VALUE_NULL, RecordBatch
+from tradex.log.batch import FLAG_KEY_NULL, FLAG_TRACED, FLAG_VALUE_NULL, RecordBatch
 from tradex.log.records import LogRecord, Place
 from tradex.log.tail import BULK_READ_CONFIG, Tail, batch_records_max
 
 assert FLAG_VALUE_NULL == _native_kafka.FLAG_VALUE_NULL, "flags differ from the C reader's"
 assert FLAG_KEY_NULL == _native_kafka.FLAG_KEY_NULL, "flags differ from the C reader's"
+assert FLAG_TRACED == _native_kafka.FLAG_TRACED, "flags differ from the C reader's"
 
 # The bulk settings without fetch.queue.backoff.ms (not in librdkafka 2.0.2): instead the
 # threshold that triggers its fixed 1 s backoff is set where a partition's queue holds
@@ -44,6 +45,8 @@ NATIVE_BULK_READ_CONFIG: dict[str, Any] = {
 NATIVE_LIVE_READ_CONFIG: dict[str, Any] = {"queued.min.messages": 1_000_000}
 NOT_IN_LIBRDKAFKA_2_0 = frozenset({"fetch.queue.backoff.ms"})
 TIMEOUT_MS_MAX = 3_600_000
+# syslog level (librdkafka's) -> logging level
+SYSLOG_LEVELS = (50, 50, 50, 40, 30, 20, 20, 10)
 
 
 def _text(value: Any) -> str:
@@ -62,7 +65,9 @@ class NativeKafkaTail(Tail):
         overrides: dict[str, Any] = {"enable.partition.eof": True}
         overrides.update(NATIVE_BULK_READ_CONFIG if bulk else NATIVE_LIVE_READ_CONFIG)
         config = consumer_config(settings, "tradex-reader", **overrides)
-        config = {k: v for k, v in config.items() if k not in NOT_IN_LIBRDKAFKA_2_0}
+        config = {
+            k: v for k, v in config.items() if k not in NOT_IN_LIBRDKAFKA_2_0 and k != "logger"
+        }
         self.topics = tuple(sorted({topic for topic, _ in starts}))
         self._places = list(starts)
         self._index = {place: i for i, place in enumerate(self._places)}
@@ -79,8 +84,22 @@ class NativeKafkaTail(Tail):
     def poll_batch(self, timeout_s: float, records_max: int = batch_records_max) -> RecordBatch:
         assert records_max > 0, records_max
         timeout_ms = min(TIMEOUT_MS_MAX, max(0, round(timeout_s * 1000)))
-        parts = self._reader.poll(timeout_ms, records_max)
-        values, value_offsets, keys, key_offsets, flags, topic, partition, offset, stamps = parts
+        try:
+            parts = self._reader.poll(timeout_ms, records_max)
+        finally:
+            self._forward_logs()
+        (
+            values,
+            value_offsets,
+            keys,
+            key_offsets,
+            flags,
+            topic,
+            partition,
+            offset,
+            stamps,
+            traced,
+        ) = parts
         reached, at_end = self._reader.positions()
         self._reached = np.frombuffer(reached, np.int64)
         self._at_end = np.frombuffer(at_end, np.uint8).astype(np.bool_)
@@ -88,7 +107,7 @@ class NativeKafkaTail(Tail):
             self.topics, values, np.frombuffer(value_offsets, np.int64), keys,
             np.frombuffer(key_offsets, np.int64), np.frombuffer(flags, np.uint8),
             np.frombuffer(topic, np.int32), np.frombuffer(partition, np.int32),
-            np.frombuffer(offset, np.int64), np.frombuffer(stamps, np.int64),
+            np.frombuffer(offset, np.int64), np.frombuffer(stamps, np.int64), traced,
         )  # fmt: skip
         return batch
 
@@ -103,3 +122,10 @@ class NativeKafkaTail(Tail):
 
     def close(self) -> None:
         self._reader.close()
+        self._forward_logs()
+
+    def _forward_logs(self) -> None:
+        """librdkafka's lines kept by the C reader, to the logger every client logs to
+        (:data:`tradex.infra.kafka.LOGGER`), as confluent-kafka's clients log them."""
+        for level, facility, text in self._reader.logs():
+            LOGGER.log(SYSLOG_LEVELS[min(level, 7)], "%s [%s] %s", facility, "native-reader", text)

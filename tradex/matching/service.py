@@ -141,6 +141,19 @@ class MatcherProcessor:
     # -- one batch -------------------------------------------------------------------------
 
     def process(self, messages: Sequence[Message]) -> list[Output]:
+        return self.process_segments([messages])[0]
+
+    def process_segments(self, segments: list[Sequence[Message]]) -> list[list[Output]]:
+        """The outputs of each consecutive piece of one batch, as one ``process`` of the
+        whole decides them (a traced batch is cut around its sampled records: each one's
+        outputs are then known; tradex.observability.tracing). Snapshots come after the
+        last piece: they name the offset this transaction commits."""
+        touched: set[int] = set()
+        decided = [self._apply(messages, touched) for messages in segments]
+        decided[-1] += self._snapshots_due(touched)
+        return decided
+
+    def _apply(self, messages: Sequence[Message], touched: set[int]) -> list[Output]:
         by_partition: dict[int, list[Message]] = {}
         for message in messages:
             partition = message.partition()
@@ -167,9 +180,18 @@ class MatcherProcessor:
                 lambda i, batch=batch: batch[i].timestamp()[1],  # type: ignore[misc]
             )
             self.since_snapshot[partition] += len(batch)
-            if self.snapshot_records and self.since_snapshot[partition] >= self.snapshot_records:
+            touched.add(partition)
+        return outputs
+
+    def _snapshots_due(self, touched: set[int]) -> list[Output]:
+        """Snapshots of the partitions of this transaction past ``snapshot_records``."""
+        outputs: list[Output] = []
+        if not self.snapshot_records:
+            return outputs
+        for partition in sorted(touched):
+            if self.since_snapshot[partition] >= self.snapshot_records:
                 # Names offset engine.next_offset: exactly what this transaction commits.
-                outputs += snapshot_outputs(engine, self.snapshots_topic)
+                outputs += snapshot_outputs(self.live[partition], self.snapshots_topic)
                 self.since_snapshot[partition] = 0
                 self.stats.snapshots += 1
         return outputs
@@ -259,7 +281,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, BookConfig]:
 
 def main(argv: list[str]) -> int:
     args, config = parse(argv)
-    configure_service_logging()
+    configure_service_logging(f"matcher-{args.instance}")
     settings = settings_module.load()
     stage, processor = build(
         settings,

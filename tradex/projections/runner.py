@@ -43,6 +43,7 @@ from tradex.log.dead_letters import dead_letter
 from tradex.log.ids import EventSource
 from tradex.log.source import LogRecord, LogSource, Place, Tail, read_idle_s_max
 from tradex.log.topics import DEAD_LETTERS, TOPIC_TYPES
+from tradex.observability import logs, tracing
 from tradex.projections.projector import (
     BATCH_RECORDS_MAX,
     COLUMNAR_BATCH_RECORDS_MAX,
@@ -133,9 +134,10 @@ class DeadLetters:
         if self._producer is None:
             self._producer = Producer(producer_config(self.settings))
         for record, reason, error in records:
-            log.warning(
-                "dead letter %s[%d]@%d: %s: %s",
-                record.topic, record.partition, record.offset, reason, error,
+            logs.event(
+                log, "dead letter", logging.WARNING, stage=self.producer_name,
+                topic=record.topic, partition=record.partition, offset=record.offset,
+                reason=reason, error=error,
             )  # fmt: skip
             output = dead_letter(
                 self.codec, self.topic, self.producer_name, EventSource.PROJECTOR_DEAD_LETTERS,
@@ -324,9 +326,12 @@ class ProjectorRun:
             self.stats.dead_letters += len(poison)
         columnar = ColumnarBatch(batch, decoded.types)
         started = time.perf_counter()
+        started_ns = time.time_ns()
         self.projector.apply_columns(columnar, moved)
         stats = self.stats
         stats.apply_s += time.perf_counter() - started
+        if batch.traceparents:
+            self._trace(batch, started_ns)
         stats.batches += 1
         stats.events += len(columnar)
         stats.skipped += ignored
@@ -337,6 +342,15 @@ class ProjectorRun:
             stats.lag.add_stamps(batch.timestamp_ms, time.time_ns() // 1_000_000)
         self.positions.update(moved)
         return len(batch)
+
+    def _trace(self, batch: RecordBatch, started_ns: int) -> None:
+        """A span per traced record of the batch just applied (its rows are written), from
+        the apply's start (tradex.observability.tracing)."""
+        name = f"{self.projector.name} projector"
+        for row, value in batch.traced():
+            topic = batch.topics[int(batch.topic_index[row])]  # the logical name
+            partition, offset = int(batch.partition[row]), int(batch.offset[row])
+            tracing.record_span(name, topic, partition, offset, value, started_ns)
 
     def _decode_columns(
         self, batch: RecordBatch, reader: ColumnReader, skip: np.ndarray

@@ -31,9 +31,11 @@ from typing import TYPE_CHECKING
 
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
+from tradex.infra.reachable import require_stack
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog
-from tradex.projections.catalog import PROJECTORS, projector_class
+from tradex.observability import logs, tracing
+from tradex.projections.catalog import PROJECTORS, STORES, projector_class
 from tradex.projections.projector import (
     BATCH_RECORDS_MAX,
     COLUMNAR_BATCH_RECORDS_MAX,
@@ -192,8 +194,10 @@ def query_server(settings: Settings, names: list[str], port: int) -> QueryServer
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.setup("projector-" + "-".join(args.names))
+    tracing.configure("tradex-projector")
     settings = settings_module.load()
+    require_stack(settings, ("kafka", *sorted({STORES[n] for n in args.names})))
     codec = codec_from_settings(settings)
     stop = threading.Event()
 

@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 
 from tradex.infra import redis_client
 from tradex.infra.settings import Settings
+from tradex.observability import tracing
 from tradex.projections.redis_read import AsyncMarketReader
 from tradex.queries import (
     account,
@@ -120,6 +121,8 @@ def create_app(
         routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: not_allowed}
     )
     app.add_middleware(_BoundBuffers)
+    if tracing.enabled():
+        app.add_middleware(tracing.TraceRequests)  # outermost: a span per request
     return app
 
 

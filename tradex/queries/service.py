@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import os
 
 import uvicorn
@@ -18,6 +17,8 @@ from starlette.applications import Starlette
 
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
+from tradex.infra.reachable import require_stack
+from tradex.observability import logs, tracing
 from tradex.queries import config as config_module
 from tradex.queries.app import create_app
 
@@ -30,7 +31,13 @@ WS_MESSAGE_BYTES_MAX = 65_536  # a client frame (the gateway refuses JSON over 4
 def app_factory() -> Starlette:
     """The app as each uvicorn worker builds it (settings from the environment)."""
     settings = settings_module.load()
+    logs.setup(_process_name())  # a worker process (spawned) sets its logs up again
+    tracing.configure("tradex-api")  # before create_app: it adds the request spans if on
     return create_app(settings, config_module.load(settings))
+
+
+def _process_name() -> str:
+    return f"api-{os.environ.get('TRADEX_API_PORT', '')}".rstrip("-")
 
 
 def pid_path(stack_dir: os.PathLike[str] | str, port: int) -> str:
@@ -48,12 +55,13 @@ def main(argv: list[str]) -> int:
     if args.port is not None and args.port > 65_535:
         parser.error("--port must be <= 65535")
     settings = settings_module.load()
+    require_stack(settings, ("kafka", "postgres", "redis"))  # opened later, in the lifespan
     config = config_module.load(settings)
     config = dataclasses.replace(
         config, host=args.host or config.host, port=args.port or config.port
     )
     os.environ["TRADEX_API_HOST"], os.environ["TRADEX_API_PORT"] = config.host, str(config.port)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.setup(_process_name())
     path = pid_path(settings.stack_dir, config.port)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as out:

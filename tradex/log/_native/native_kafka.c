@@ -9,9 +9,12 @@
  *   value_offsets  int64, one per record and one more: record i's value is
  *                  values[value_offsets[i]:value_offsets[i + 1]]; keys and key_offsets
  *                  likewise (a null value or key is empty here and flagged)
- *   flags        uint8 per record: FLAG_VALUE_NULL, FLAG_KEY_NULL
+ *   flags        uint8 per record: FLAG_VALUE_NULL, FLAG_KEY_NULL, FLAG_TRACED
  *   topic        int32 per record: index of its topic in the Reader's topic list
  *   partition    int32; offset int64; timestamp_ms int64 (-1: none)
+ *   traceparents the W3C ``traceparent`` header (TRACEPARENT_BYTES) of each record flagged
+ *                FLAG_TRACED, in record order (tradex.observability.tracing); the header
+ *                of a record without one is not looked for past librdkafka's "no headers"
  *
  * No Python object is made per record. Positions follow tradex.log.source.Tail exactly:
  * reached(place) is the last returned record's offset + 1, or further once a partition's
@@ -22,6 +25,10 @@
  * raises ReadError; the records of that poll are lost to the caller, as the reader is
  * then unusable.
  *
+ * librdkafka's log lines (a broker down: FAIL, ERROR) are kept, never printed: logs() hands
+ * them to Python (tradex.log.native_tail logs them as confluent-kafka's clients do), at most
+ * LOG_LINES_MAX between two calls (the rest counted as dropped).
+ *
  * Bounds: records_max <= RECORDS_MAX per poll; places <= PLACES_MAX; partitions of a place
  * < PARTITIONS_MAX. Not thread-safe: one thread polls a Reader (poll releases the GIL
  * while it waits and copies, so other Python threads run meanwhile).
@@ -29,6 +36,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -39,6 +47,18 @@
 #define ERRSTR_SIZE 512
 #define FLAG_VALUE_NULL 1
 #define FLAG_KEY_NULL 2
+#define FLAG_TRACED 4
+#define TRACEPARENT_BYTES 55
+#define OUTPUTS 10
+#define LOG_LINES_MAX 64
+#define LOG_TEXT_MAX 512
+#define LOG_FACILITY_MAX 32
+
+typedef struct {
+    int level; /* syslog level */
+    char facility[LOG_FACILITY_MAX];
+    char text[LOG_TEXT_MAX];
+} LogLine;
 
 static PyObject *ReadError; /* tradex.log._native_kafka.ReadError(code, name, text) */
 
@@ -58,7 +78,28 @@ typedef struct {
     const rd_kafka_topic_t *rkt_cache[TOPICS_MAX]; /* topic handle seen -> topic index */
     rd_kafka_message_t **messages; /* RECORDS_MAX pointers, allocated on first poll */
     int busy; /* a poll is running (with the GIL released): another poll or close refused */
+    /* librdkafka's log lines until logs() takes them: written by its threads (log_cb) */
+    pthread_mutex_t log_lock;
+    int log_ready; /* log_lock initialised */
+    int log_n;
+    long log_dropped;
+    LogLine log_lines[LOG_LINES_MAX];
 } Reader;
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *facility, const char *text) {
+    Reader *self = rd_kafka_opaque(rk);
+    if (self == NULL || !self->log_ready) return;
+    pthread_mutex_lock(&self->log_lock);
+    if (self->log_n < LOG_LINES_MAX) {
+        LogLine *line = &self->log_lines[self->log_n++];
+        line->level = level;
+        snprintf(line->facility, sizeof line->facility, "%s", facility);
+        snprintf(line->text, sizeof line->text, "%s", text);
+    } else {
+        self->log_dropped++;
+    }
+    pthread_mutex_unlock(&self->log_lock);
+}
 
 static void raise_read_error(rd_kafka_resp_err_t err, const char *text) {
     PyObject *args = Py_BuildValue("(iss)", (int)err, rd_kafka_err2name(err), text);
@@ -84,7 +125,8 @@ static void reader_release(Reader *self) {
 }
 
 static void reader_dealloc(Reader *self) {
-    reader_release(self);
+    reader_release(self); /* librdkafka's threads are gone: no log_cb after this */
+    if (self->log_ready) pthread_mutex_destroy(&self->log_lock);
     for (int32_t t = 0; t < self->topics_n; t++) {
         if (self->topic_names != NULL) PyMem_Free(self->topic_names[t]);
         if (self->topic_place != NULL) PyMem_Free(self->topic_place[t]);
@@ -176,7 +218,14 @@ static int reader_init(Reader *self, PyObject *args, PyObject *kwargs) {
     }
 
     char errstr[ERRSTR_SIZE];
+    if (pthread_mutex_init(&self->log_lock, NULL) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "log lock");
+        return -1;
+    }
+    self->log_ready = 1;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_opaque(conf, self);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
     PyObject *key, *value;
     Py_ssize_t pos = 0;
     while (PyDict_Next(config, &pos, &key, &value)) {
@@ -240,6 +289,17 @@ static int topic_index(Reader *self, const rd_kafka_topic_t *rkt) {
     return -1;
 }
 
+/* The record's traceparent header (TRACEPARENT_BYTES long), or NULL. */
+static const void *traceparent_of(rd_kafka_message_t *m) {
+    rd_kafka_headers_t *headers;
+    const void *value;
+    size_t size;
+    if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return NULL;
+    if (rd_kafka_header_get_last(headers, "traceparent", &value, &size) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) return NULL;
+    return value != NULL && size == TRACEPARENT_BYTES ? value : NULL;
+}
+
 static int32_t place_of(Reader *self, const rd_kafka_message_t *m, int32_t *topic_out) {
     int topic = topic_index(self, m->rkt);
     if (topic < 0 || m->partition < 0 || m->partition >= self->topic_partitions[topic]) return -1;
@@ -291,22 +351,24 @@ static PyObject *reader_poll(Reader *self, PyObject *args) {
     }
     Py_ssize_t n = got + more;
     /* the first error stops the poll: every message is destroyed, the error raised */
-    Py_ssize_t records = 0, values_size = 0, keys_size = 0;
+    Py_ssize_t records = 0, values_size = 0, keys_size = 0, traced = 0;
     const rd_kafka_message_t *failed = NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
-        const rd_kafka_message_t *m = messages[i];
+        rd_kafka_message_t *m = messages[i];
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             records++;
             values_size += m->payload != NULL ? (Py_ssize_t)m->len : 0;
             keys_size += m->key != NULL ? (Py_ssize_t)m->key_len : 0;
+            traced += traceparent_of(m) != NULL;
         } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && failed == NULL) {
             failed = m;
         }
     }
-    PyObject *out[9] = {NULL};
-    char *data[9];
-    Py_ssize_t sizes[9] = {values_size, 8 * (records + 1), keys_size, 8 * (records + 1), records,
-                           4 * records, 4 * records, 8 * records, 8 * records};
+    PyObject *out[OUTPUTS] = {NULL};
+    char *data[OUTPUTS];
+    Py_ssize_t sizes[OUTPUTS] = {values_size, 8 * (records + 1), keys_size, 8 * (records + 1),
+                                 records, 4 * records, 4 * records, 8 * records, 8 * records,
+                                 TRACEPARENT_BYTES * traced};
     if (failed != NULL) {
         char text[ERRSTR_SIZE];
         snprintf(text, sizeof text, "%s [%d] @%lld: %s",
@@ -316,7 +378,7 @@ static PyObject *reader_poll(Reader *self, PyObject *args) {
         raise_read_error(failed->err, text);
         goto fail;
     }
-    for (int k = 0; k < 9; k++) {
+    for (int k = 0; k < OUTPUTS; k++) {
         out[k] = new_bytes(sizes[k], &data[k]);
         if (out[k] == NULL) goto fail;
     }
@@ -330,9 +392,9 @@ static PyObject *reader_poll(Reader *self, PyObject *args) {
     int stray = 0; /* a message of a place not assigned */
     self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
-    Py_ssize_t r = 0, v = 0, k = 0;
+    Py_ssize_t r = 0, v = 0, k = 0, t = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        const rd_kafka_message_t *m = messages[i];
+        rd_kafka_message_t *m = messages[i];
         int32_t topic = -1;
         int32_t place = place_of(self, m, &topic);
         if (place < 0) {
@@ -360,6 +422,12 @@ static PyObject *reader_poll(Reader *self, PyObject *args) {
         } else {
             flag |= FLAG_KEY_NULL;
         }
+        const void *trace = traceparent_of(m);
+        if (trace != NULL && t < traced) {
+            memcpy(data[9] + TRACEPARENT_BYTES * t, trace, TRACEPARENT_BYTES);
+            t++;
+            flag |= FLAG_TRACED;
+        }
         rd_kafka_timestamp_type_t kind;
         value_offsets[r + 1] = v;
         key_offsets[r + 1] = k;
@@ -374,20 +442,20 @@ static PyObject *reader_poll(Reader *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     self->busy = 0;
     if (back || stray) {
-        for (int j = 0; j < 9; j++) Py_DECREF(out[j]);
+        for (int j = 0; j < OUTPUTS; j++) Py_DECREF(out[j]);
         PyErr_SetString(PyExc_RuntimeError, back ? "a read went back in a partition"
                                                  : "a message of a partition not assigned");
         return NULL;
     }
-    PyObject *result = PyTuple_New(9);
+    PyObject *result = PyTuple_New(OUTPUTS);
     if (result == NULL) {
-        for (int j = 0; j < 9; j++) Py_DECREF(out[j]);
+        for (int j = 0; j < OUTPUTS; j++) Py_DECREF(out[j]);
         return NULL;
     }
-    for (int j = 0; j < 9; j++) PyTuple_SET_ITEM(result, j, out[j]);
+    for (int j = 0; j < OUTPUTS; j++) PyTuple_SET_ITEM(result, j, out[j]);
     return result;
 fail:
-    for (int j = 0; j < 9; j++) Py_XDECREF(out[j]);
+    for (int j = 0; j < OUTPUTS; j++) Py_XDECREF(out[j]);
     for (Py_ssize_t i = 0; i < n; i++) rd_kafka_message_destroy(messages[i]);
     return NULL;
 }
@@ -397,6 +465,45 @@ static PyObject *reader_positions(Reader *self, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue("(y#y#)", (const char *)self->reached,
                          (Py_ssize_t)(self->places_n * (Py_ssize_t)sizeof(int64_t)),
                          (const char *)self->at_end, self->places_n);
+}
+
+/* logs() -> [(syslog level, facility, text)]: the lines kept since the last call, then one
+ * ("dropped" count) line if some did not fit */
+static PyObject *reader_logs(Reader *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *out = PyList_New(0);
+    if (out == NULL || !self->log_ready) return out;
+    LogLine *lines = PyMem_Malloc(sizeof(LogLine) * LOG_LINES_MAX);
+    if (lines == NULL) {
+        Py_DECREF(out);
+        return PyErr_NoMemory();
+    }
+    pthread_mutex_lock(&self->log_lock);
+    int n = self->log_n;
+    long dropped = self->log_dropped;
+    memcpy(lines, self->log_lines, sizeof(LogLine) * (size_t)n);
+    self->log_n = 0;
+    self->log_dropped = 0;
+    pthread_mutex_unlock(&self->log_lock);
+    for (int i = 0; i <= n; i++) {
+        PyObject *item;
+        if (i < n) {
+            item = Py_BuildValue("(iss)", lines[i].level, lines[i].facility, lines[i].text);
+        } else if (dropped > 0) {
+            item = Py_BuildValue("(isN)", 4, "DROPPED",
+                                 PyUnicode_FromFormat("%ld log lines dropped", dropped));
+        } else {
+            break;
+        }
+        if (item == NULL || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(out);
+            PyMem_Free(lines);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    PyMem_Free(lines);
+    return out;
 }
 
 static PyObject *reader_close(Reader *self, PyObject *Py_UNUSED(ignored)) {
@@ -415,6 +522,8 @@ static PyMethodDef reader_methods[] = {
     {"positions", (PyCFunction)reader_positions, METH_NOARGS,
      "positions() -> (reached int64 per place, at_end uint8 per place) as bytes"},
     {"close", (PyCFunction)reader_close, METH_NOARGS, "close the consumer (idempotent)"},
+    {"logs", (PyCFunction)reader_logs, METH_NOARGS,
+     "logs() -> [(syslog level, facility, text)] kept since the last call"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -455,6 +564,7 @@ PyMODINIT_FUNC PyInit__native_kafka(void) {
         PyModule_AddIntConstant(module, "PLACES_MAX", PLACES_MAX) < 0 ||
         PyModule_AddIntConstant(module, "FLAG_VALUE_NULL", FLAG_VALUE_NULL) < 0 ||
         PyModule_AddIntConstant(module, "FLAG_KEY_NULL", FLAG_KEY_NULL) < 0 ||
+        PyModule_AddIntConstant(module, "FLAG_TRACED", FLAG_TRACED) < 0 ||
         PyModule_AddStringConstant(module, "LIBRDKAFKA_VERSION", rd_kafka_version_str()) < 0)
         goto fail;
     return module;
