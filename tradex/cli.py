@@ -12,7 +12,8 @@ import sys
 
 # (words, module): the longest matching prefix of argv wins.
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("demo",): ("tradex.demo", "the main job: stack up, reference data, trading, audit"),
+    ("demo",): ("tradex.demo", "the main job: a live exchange, a market on it, the audit"),
+    ("exchange",): ("tradex.infra.exchange", "the exchange's services left running: status | stop"),
     ("sim",): ("tradex.sim.cli", "seeded market simulation: agents trade via the command path"),
     ("stack",): ("tradex.infra.stack", "local stack: up | down | status | logs"),
     ("run", "accounts"): (
@@ -146,9 +147,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tradex: unknown command {' '.join(args[:2])!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module_name, rest = found
+    from tradex.infra.reachable import ServiceUnavailable
+
     _setup_logs(args[: len(args) - len(rest)])
-    module = importlib.import_module(module_name)
-    result: int = module.main(rest)
+    try:
+        module = importlib.import_module(module_name)
+        result: int = module.main(rest)
+    except ServiceUnavailable as exc:  # the stack or a service is down: one line, exit 1
+        print(f"tradex {' '.join(args[: len(args) - len(rest)])}: {exc}", file=sys.stderr)
+        return 1
     return result
 
 

@@ -16,12 +16,16 @@ from tradex.observability import logs
 CLIENT_S_MAX = 60.0
 
 # A producer and the C reader against a port nobody listens on, after logs.setup (or not).
+# The client configs' up-front reachability check (one line for a CLI user, tested in
+# tests/infra/test_reachable.py) is switched off: what is under test is a broker that goes
+# away under running clients, i.e. librdkafka's own lines.
 SCRIPT = """
 import dataclasses, sys
 from pathlib import Path
 from confluent_kafka import Producer
-from tradex.infra import settings as settings_module
+from tradex.infra import kafka, settings as settings_module
 from tradex.infra.kafka import producer_config
+kafka.require_kafka = lambda settings: None
 from tradex.log.native_tail import NativeKafkaTail
 from tradex.observability import logs
 

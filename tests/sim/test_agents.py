@@ -71,7 +71,7 @@ def test_maker_requotes_a_moved_level_by_amend_or_cancel_and_place() -> None:
     maker = MarketMaker(11, levels=2, requote_steps=1, amend_pct=50)
     maker.act(view(seed=2))
     targets = {q.command_id for q in maker.quotes.values()}
-    out = maker.act(view(seed=2, fair=FAIR + 30))  # every target moved 5 bps
+    out = maker.act(view(seed=2, fair=FAIR + 12))  # every target moved 2 bp, none crossed
     amends = [e for e in out if isinstance(e.command, ModifyOrder)]
     cancels = [e for e in out if isinstance(e.command, CancelOrder)]
     places = [e for e in out if isinstance(e.command, PlaceOrder)]

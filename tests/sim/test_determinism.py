@@ -5,7 +5,6 @@ the matcher as processes on their own topic prefix (the three run at the same ti
 from __future__ import annotations
 
 import dataclasses
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,8 +14,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from tradex.bench.pipeline import _spawn, _stop
 from tradex.domain.engine import Trade
+from tradex.exchange_services import pipeline_services
+from tradex.infra.exchange import Exchange
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog
 from tradex.log.topics import ENGINE_EVENTS, ensure_account_topics, ensure_reference_topics
@@ -42,25 +42,20 @@ def exchange(base: Settings, log_dir: Path) -> Iterator[Settings]:
                                    topic_partitions=PARTITIONS)  # fmt: skip
     ensure_reference_topics(settings)
     ensure_account_topics(settings, PARTITIONS)
-    processes = [
-        _spawn(settings, ["run", name, "--instance", "t"], log_dir / f"{settings.topic_prefix}{name}.log")
-        for name in ("reference", "accounts", "matcher")
-    ]  # fmt: skip
+    stages = Exchange(settings, log_dir / settings.topic_prefix)
     try:
-        deadline = time.monotonic() + START_S_MAX
-        while (down := service_down(settings)) is not None:
-            assert time.monotonic() < deadline, down
-            assert all(p.poll() is None for p in processes), "a stage exited"
-            time.sleep(0.5)
+        stages.start(pipeline_services("t"))
+        stages.wait_ready(START_S_MAX)
+        assert service_down(settings) is None
         yield settings
     finally:
-        codes = [_stop(p) for p in processes]
+        codes = stages.stop()
         admin = AdminClient({"bootstrap.servers": base.kafka_bootstrap, "log_level": 0})
         topics = [t for t in admin.list_topics(timeout=10).topics
                   if t.startswith(settings.topic_prefix)]  # fmt: skip
         for future in admin.delete_topics(topics, operation_timeout=30).values():
             future.result()
-        assert codes == [0, 0, 0], codes
+        assert set(codes.values()) == {0}, codes
 
 
 def simulate(base: Settings, log_dir: Path, config: SimConfig) -> tuple[SimResult, list[Trade]]:

@@ -92,4 +92,4 @@ def test_the_flow_of_a_seed_is_pinned() -> None:
     assert digest(flow()[:2_000]) == PINNED
 
 
-PINNED = "96833f3dcf32714073c9888cb1747116e5075af9d608a0ee1b9f8a56b8325be3"
+PINNED = "65b1744a6fc815e00707c72c7da428c9d45e1bbee7e1d8f69de54b46f4464b5b"

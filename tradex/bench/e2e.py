@@ -60,8 +60,6 @@ from tradex.bench.pipeline import (
     READY_S_MAX,
     WATCH_POLL_S,
     Pipeline,
-    _spawn,
-    _stop,
 )
 from tradex.bench.raw_chain import (
     RAW_COMMANDS,
@@ -72,6 +70,7 @@ from tradex.bench.raw_chain import (
 )
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import non_negative_int, positive_int
+from tradex.infra.exchange import Exchange, Ready, Service
 from tradex.infra.kafka import (
     producer_config,
 )
@@ -129,11 +128,9 @@ class _RawCounter:
 def raw_chain(settings: Settings, spec: ChainSpec, orders: int, work_dir: Path) -> dict[str, Any]:
     """``orders`` raw orders at once through the raw chain (after a warm-up)."""
     ensure_raw_topics(settings, spec.partitions)
-    processes = [
-        _spawn(settings, [role, spec_json(spec)], work_dir / f"raw-{role}.log",
-               module="tradex.bench.raw_chain")
-        for role in ("accounts", "matcher")
-    ]  # fmt: skip
+    chain = Exchange(settings, work_dir)
+    chain.start([Service(f"raw-{role}", (role, spec_json(spec)), Ready("alive"),
+                         module="tradex.bench.raw_chain") for role in ("accounts", "matcher")])  # fmt: skip
     counter = _RawCounter(settings, spec.partitions)
     producer = Producer(producer_config(settings))
     topic = settings.topic(RAW_COMMANDS)
@@ -158,7 +155,7 @@ def raw_chain(settings: Settings, spec: ChainSpec, orders: int, work_dir: Path) 
         send(orders, RAW_WARM_ORDERS)
         done = counter.wait(spec.events_for(RAW_WARM_ORDERS + orders), DRAIN_S_MAX)
     finally:
-        codes = [_stop(p) for p in processes]
+        codes = list(chain.stop().values())
         counter.close()
     seconds = done - started
     return {"orders": orders, "seconds": round(seconds, 3),

@@ -17,14 +17,10 @@ crosses, and at the end every order is FILLED, so every hold is released.
 from __future__ import annotations
 
 import itertools
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +39,15 @@ from tradex.bench.raw_chain import (
 from tradex.commands.client import encode_command, span_attributes
 from tradex.domain import OrderKind, PlaceOrder, Side
 from tradex.domain.ids import order_id
+from tradex.exchange_services import pipeline_services
+from tradex.infra.exchange import Exchange
 from tradex.infra.kafka import (
     TopicSpec,
     ensure_topics,
     produce_sync,
     producer_config,
 )
-from tradex.infra.settings import REPO_ROOT, Settings
+from tradex.infra.settings import Settings
 from tradex.log.keys import account_key, reference_key
 from tradex.log.source import KafkaLog
 from tradex.log.topics import (
@@ -72,30 +70,7 @@ T0_NS = 1_700_000_000_000_000_000
 TARGETS = {"orders_per_s": 12_000, "raw_chain_share": 0.5, "ack_p99_ms": 20, "trade_p99_ms": 40}
 READY_S_MAX = 180.0  # stages started, reference data and funding applied
 DRAIN_S_MAX = 300.0  # every order of a phase released
-STAGE_STOP_S = 30.0
 WATCH_POLL_S = 0.005
-
-
-def _spawn(
-    settings: Settings, words: Sequence[str], log_path: Path, module: str = "tradex.cli"
-) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, TRADEX_TOPIC_PREFIX=settings.topic_prefix,
-               TRADEX_KAFKA_BOOTSTRAP=settings.kafka_bootstrap)  # fmt: skip
-    with log_path.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", module, *words], cwd=REPO_ROOT, env=env,
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-
-def _stop(process: subprocess.Popen[bytes]) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=STAGE_STOP_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait()
 
 
 def _wire_ids(codec: Codec, name: str) -> np.ndarray:
@@ -234,7 +209,7 @@ class Pipeline:
         self.work_dir = work_dir
         self.batch_wait_ms = batch_wait_ms
         self.codec = Codec.offline()
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.exchange = Exchange(settings, work_dir)
         self.watcher: Watcher | None = None
         self.placed = 0
         self.producer = Producer(producer_config(settings))
@@ -254,22 +229,14 @@ class Pipeline:
         batching = (
             [] if self.batch_wait_ms is None else ["--batch-wait-ms", str(self.batch_wait_ms)]
         )
-        for words in (
-            ["run", "reference", "--instance", "bench"],
-            ["run", "accounts", "--instance", "bench", "--partitions", str(PARTITIONS), *batching],
-            ["run", "matcher", "--instance", "bench", *batching],
-        ):
-            self.processes.append(_spawn(settings, words, self.work_dir / f"{words[1]}.log"))
+        self.exchange.start(
+            pipeline_services("bench", ["--partitions", str(PARTITIONS), *batching], batching)
+        )
         wait_reference_applied(settings, len(reference), READY_S_MAX)
         fund = funding(self.accounts)
         produce_sync(settings, self.topic,
                      [(account_key(c.account_id), encode_command(codec, c)) for c in fund])  # fmt: skip
         self.watcher.wait("Deposited", len(fund), READY_S_MAX)
-
-    def _check_alive(self) -> None:
-        for process in self.processes:
-            if process.poll() is not None:
-                raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
 
     def encoded(self, pairs: int, seed: int) -> list[tuple[str, bytes, bytes, Headers | None]]:
         """Each order's (command id, value, key, headers): traced (the OTEL_* variables, as
@@ -426,7 +393,7 @@ class Pipeline:
                 self.producer.poll(0.01)
 
     def close(self) -> list[int]:
-        codes = [_stop(p) for p in self.processes]
+        codes = list(self.exchange.stop().values())
         if self.watcher is not None:
             self.watcher.close()
         self.producer.flush(10)

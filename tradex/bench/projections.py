@@ -40,7 +40,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,21 +61,20 @@ from tradex.bench.projections_peer import run_peer
 from tradex.bench.read_columns import read_speed
 from tradex.commands.client import encode_command
 from tradex.domain import AccountBook, ReferenceData
+from tradex.exchange_services import pipeline_services, wait_idle
 from tradex.infra import postgres, redis_client
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
+from tradex.infra.exchange import Exchange, Ready, Service
 from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync, producer_config
-from tradex.infra.settings import REPO_ROOT, Settings
+from tradex.infra.settings import Settings
 from tradex.log.keys import account_key, account_partition, reference_key
 from tradex.log.source import KafkaLog
 from tradex.log.topics import (
     ACCOUNT_COMMANDS,
     ACCOUNT_EVENTS,
-    ACCOUNTS_GROUP,
-    MATCHER_GROUP,
     ORDER_REQUESTS,
     REFERENCE_COMMANDS,
-    SETTLEMENTS,
     ensure_account_topics,
     ensure_matcher_topics,
     ensure_reference_topics,
@@ -92,11 +90,6 @@ TARGET_LAG_P99_MS = 100
 BENCH_REDIS_DB = 15
 STEADY_DRAIN_S_MAX = 120.0
 STAGE_STOP_S = 60.0
-# consumer groups of the stages and the topics they consume (idle: consumed to the end)
-STAGE_INPUTS = (
-    (ACCOUNTS_GROUP, (ACCOUNT_COMMANDS, SETTLEMENTS)),
-    (MATCHER_GROUP, (ORDER_REQUESTS,)),
-)
 
 
 # -- rebuild -----------------------------------------------------------------------------------
@@ -186,29 +179,6 @@ def postgres_balances(settings: Settings) -> dict[tuple[int, str], tuple[int, in
 # -- steady state -----------------------------------------------------------------------------
 
 
-def _spawn(settings: Settings, words: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-    env = dict(
-        os.environ, TRADEX_TOPIC_PREFIX=settings.topic_prefix,
-        TRADEX_POSTGRES_DB=settings.postgres_db, TRADEX_REDIS_URL=settings.redis_url,
-        TRADEX_CLICKHOUSE_PATH=str(settings.clickhouse_path),
-    )  # fmt: skip
-    with log_path.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "tradex.cli", *words], cwd=REPO_ROOT, env=env,
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-
-def _stop(process: subprocess.Popen[bytes]) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=STAGE_STOP_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait()
-
-
 def steady_state(
     settings: Settings, names: list[str], rate: int, seconds: float, accounts: int,
     work_dir: Path,
@@ -225,23 +195,14 @@ def steady_state(
         [(reference_key(c), encode_command(codec, c)) for c in commands],
     )  # fmt: skip
     stats_path = work_dir / "projector-stats.json"
-    stages = [
-        _spawn(settings, ["run", "reference", "--instance", "bench"], work_dir / "reference.log"),
-        _spawn(
-            settings,
-            ["run", "accounts", "--instance", "bench", "--partitions", str(PARTITIONS)],
-            work_dir / "accounts.log",
-        ),
-        _spawn(settings, ["run", "matcher", "--instance", "bench"], work_dir / "matcher.log"),
-    ]
-    projectors = [
-        _spawn(
-            settings,
-            ["run", "projector", name, "--stats-json", f"{stats_path}.{name}"],
-            work_dir / f"projector-{name}.log",
-        )
+    exchange = Exchange(settings, work_dir, stop_timeout_s=STAGE_STOP_S)
+    exchange.start(pipeline_services("bench", ["--partitions", str(PARTITIONS)]))
+    exchange.start([
+        Service(f"projector-{name}",
+                ("run", "projector", name, "--stats-json", f"{stats_path}.{name}"),
+                Ready("alive"))
         for name in names
-    ]
+    ])  # fmt: skip
     sent = 0
     try:
         wait_reference_applied(settings, len(commands), STEADY_DRAIN_S_MAX)
@@ -254,13 +215,13 @@ def steady_state(
         for command in fund:
             offsets[account_partition(command.account_id, PARTITIONS)] += 1
         flow = OrderFlow(accounts, seed=7, first_offsets=offsets)
-        _wait_idle(settings, names, STEADY_DRAIN_S_MAX)  # funded and projected: start clean
-        for projector in projectors:  # the funding's lag is the warm-up's, not the steady state's
-            projector.send_signal(signal.SIGUSR1)
+        wait_idle(settings, names, STEADY_DRAIN_S_MAX)  # funded and projected: start clean
+        for name in names:  # the funding's lag is the warm-up's, not the steady state's
+            exchange.processes[f"projector-{name}"].send_signal(signal.SIGUSR1)
         sent = _feed(settings, codec, flow, rate, seconds)
-        _wait_idle(settings, names, STEADY_DRAIN_S_MAX)
+        wait_idle(settings, names, STEADY_DRAIN_S_MAX)
     finally:
-        codes = [_stop(p) for p in projectors] + [_stop(p) for p in stages]
+        codes = list(exchange.stop().values())
     report: dict[str, Any] = {"orders_sent": sent, "rate": rate, "seconds": seconds}
     for name in names:
         path = Path(f"{stats_path}.{name}")
@@ -290,36 +251,6 @@ def _feed(settings: Settings, codec: Codec, flow: OrderFlow, rate: int, seconds:
             time.sleep(delay)
     producer.flush(30)
     return sent
-
-
-def _wait_idle(settings: Settings, names: list[str], limit_s: float) -> None:
-    """Until the stages have consumed their inputs and every projector has applied
-    everything on its topics, on two checks in a row."""
-    deadline = time.monotonic() + limit_s
-    quiet = 0
-    with KafkaLog(settings, bulk=False) as log:
-        while time.monotonic() < deadline:
-            behind = 0
-            for group, topics in STAGE_INPUTS:
-                for topic in topics:
-                    ends = log.ends([topic])
-                    for (_, partition), end in ends.items():
-                        done = max(0, log.committed(group, topic).get(partition, 0))
-                        behind += max(0, end - done - 1)  # a commit marker may follow
-            try:
-                report = admin.status(settings, names)
-            except RuntimeError as exc:  # a chdb folder opened by its projector, not yet served
-                print(f"  status not available yet: {str(exc)[:120]}")
-                quiet = 0
-                time.sleep(0.5)
-                continue
-            behind += sum(p["lag_records"] for entry in report for p in entry["partitions"])
-            ready = all(entry["live"] is not None for entry in report)
-            quiet = quiet + 1 if ready and behind == 0 else 0
-            if quiet >= 2:
-                return
-            time.sleep(0.5)
-    raise TimeoutError(f"the pipeline and its projectors did not catch up in {limit_s} s")
 
 
 # -- main --------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from tradex.commands.client import NoOutcome, Outcome, encode_command, span_attr
 from tradex.domain.commands import AccountCommand
 from tradex.domain.reference import ReferenceCommand
 from tradex.infra.kafka import admin_timeout_s, producer_config
+from tradex.infra.reachable import ServiceUnavailable, require_group_member
 from tradex.infra.settings import Settings
 from tradex.log.keys import account_key, reference_key
 from tradex.log.source import KafkaLog, Place
@@ -71,6 +72,22 @@ Key = tuple[int, str]  # (scope: the account id, 0 for reference commands; comma
 
 class CommandTimeout(TimeoutError):
     """No outcome in time: the command may still be decided (retry with the same id)."""
+
+
+class ProcessorDown(CommandTimeout, ServiceUnavailable):
+    """No outcome in time, and the processor that decides the command is not running: a
+    timeout to the API, one line to a CLI (tradex/cli.py prints ServiceUnavailable)."""
+
+    def __init__(self, down: ServiceUnavailable) -> None:
+        TimeoutError.__init__(self, str(down))
+        self.service, self.where, self.start = down.service, down.where, down.start
+
+
+# Who decides each route's commands, and how to start it (the message of ProcessorDown).
+PROCESSORS = {
+    ACCOUNTS_GROUP: ("the account processor", "tradex run accounts"),
+    REFERENCE_GROUP: ("the reference processor", "tradex run reference"),
+}
 
 
 @dataclass(frozen=True)
@@ -250,6 +267,12 @@ class AsyncCommandClient:
         try:
             return await asyncio.wait_for(asyncio.shield(waiter.future), timeout_s)
         except TimeoutError as exc:
+            service, start = PROCESSORS[self.route.group]
+            try:
+                await asyncio.to_thread(require_group_member, self.settings, self.route.group,
+                                        service, start)  # fmt: skip
+            except ServiceUnavailable as down:
+                raise ProcessorDown(down) from exc
             raise CommandTimeout(f"no outcome for {waiter.key[1]!r} in {timeout_s} s") from exc
         finally:
             self._drop(waiter)  # a late outcome goes to the recent outcomes

@@ -22,6 +22,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from tradex.infra.reachable import require_kafka
 from tradex.infra.settings import Settings
 from tradex.observability.logs import LIBRDKAFKA
 
@@ -43,6 +44,7 @@ def admin_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
 
 
 def producer_config(settings: Settings, transactional_id: str | None = None) -> dict[str, Any]:
+    require_kafka(settings)  # a stack that is down: one clear line, not librdkafka's retries
     config: dict[str, Any] = {
         "bootstrap.servers": settings.kafka_bootstrap,
         "logger": LOGGER,
@@ -71,6 +73,7 @@ def producer_config(settings: Settings, transactional_id: str | None = None) -> 
 
 
 def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    require_kafka(settings)
     config: dict[str, Any] = {
         "bootstrap.servers": settings.kafka_bootstrap,
         "logger": LOGGER,
@@ -98,6 +101,12 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
     return config
 
 
+def admin_client(settings: Settings, **config: Any) -> AdminClient:
+    """An admin client of settings' cluster (ServiceUnavailable when it does not answer)."""
+    require_kafka(settings)
+    return AdminClient(admin_config(settings, **config))
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     """A topic the system needs: partitions, and whether it is compacted (snapshots)."""
@@ -114,7 +123,7 @@ def ensure_topics(settings: Settings, specs: Mapping[str, TopicSpec]) -> None:
     An existing topic with a different partition count is an error, never silently used:
     keys would land on other partitions than the processors expect.
     """
-    admin = AdminClient(admin_config(settings))
+    admin = admin_client(settings)
     wanted = {settings.topic(name): spec for name, spec in specs.items()}
     existing = admin.list_topics(timeout=admin_timeout_s).topics
     new_topics = []
@@ -164,7 +173,7 @@ def ensure_topics(settings: Settings, specs: Mapping[str, TopicSpec]) -> None:
 
 def partition_count(settings: Settings, topic: str) -> int:
     """Partitions of a real topic name; raises if the topic does not exist."""
-    admin = AdminClient(admin_config(settings))
+    admin = admin_client(settings)
     metadata = admin.list_topics(topic=topic, timeout=admin_timeout_s)
     found = metadata.topics.get(topic)
     if found is None or found.error is not None or not found.partitions:

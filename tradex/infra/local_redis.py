@@ -16,6 +16,7 @@ from tradex.infra.local_process import (
     stop_pid,
     wait_until,
 )
+from tradex.infra.reachable import ServiceUnavailable
 from tradex.infra.settings import Settings
 
 start_timeout_s = 15.0
@@ -94,7 +95,10 @@ class LocalRedis:
     def health(self) -> Health:
         if self.running_pid() is None:
             return Health(self.name, False, "not running", self.log_path, process_dead=True)
-        conn = redis_client.client(self.settings)
+        try:
+            conn = redis_client.client(self.settings)
+        except ServiceUnavailable as exc:  # not listening yet
+            return Health(self.name, False, str(exc), self.log_path)
         try:
             conn.ping()
             version = conn.info("server")["redis_version"]

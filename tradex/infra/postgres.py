@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import asyncpg
 
+from tradex.infra.reachable import require_postgres
 from tradex.infra.settings import Settings
 
 connect_timeout_s = 5.0
@@ -36,6 +37,7 @@ def check_identifier(name: str) -> str:
 
 async def connect(settings: Settings, database: str | None = None) -> asyncpg.Connection:
     """One connection to settings' server (the settings database unless told otherwise)."""
+    require_postgres(settings)
     return await asyncpg.connect(dsn(settings, database), timeout=connect_timeout_s)
 
 

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 import redis.asyncio
 
+from tradex.infra.reachable import require_redis
 from tradex.infra.settings import Settings
 
 socket_timeout_s = 5.0
@@ -24,6 +25,7 @@ def url(settings: Settings, db: int | None) -> str:
 
 def client(settings: Settings, db: int | None = None) -> redis.Redis:
     """A synchronous client for settings' Redis (optionally another logical db)."""
+    require_redis(settings)
     return redis.Redis.from_url(
         url(settings, db), socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s
     )
@@ -34,6 +36,7 @@ def async_client(
 ) -> redis.asyncio.Redis:
     """An asyncio client for settings' Redis (optionally another logical db); its pool holds
     at most ``max_connections`` (redis-py's default: 100; one more raises)."""
+    require_redis(settings)
     return redis.asyncio.Redis.from_url(
         url(settings, db), socket_timeout=socket_timeout_s,
         socket_connect_timeout=socket_timeout_s, max_connections=max_connections,

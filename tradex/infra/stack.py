@@ -37,7 +37,7 @@ from tradex.infra.local_redis import LocalRedis
 from tradex.infra.settings import Settings
 
 services_all = ("kafka", "postgres", "redis", "clickhouse")
-processes_all = ("api", "metrics")  # what `status` also reports; started by `tradex run`
+processes_all = ("api", "exchange", "metrics")  # what `status` also reports (`tradex run`, `demo`)
 monitoring_all = ("prometheus",)  # started by `up --monitoring`
 up_timeout_s_default = 120.0
 api_health_timeout_s = 3.0
@@ -237,7 +237,15 @@ def status(settings: Settings | None = None, only: Sequence[str] | None = None) 
     chosen = _select(only, known)
     if not only and stack.prometheus.running_pid() is None:
         chosen.remove("prometheus")
-    return [stack.health(name) for name in chosen]
+    found = []
+    for name in chosen:
+        if name == "exchange":  # one line per service of a running exchange
+            from tradex.infra import exchange
+
+            found += exchange.healths(settings)
+        else:
+            found.append(stack.health(name))
+    return found
 
 
 def down(

@@ -40,6 +40,7 @@ from typing import Any, Self
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
 from tradex.infra.kafka import admin_timeout_s, consumer_config, partition_count
+from tradex.infra.reachable import require_kafka
 from tradex.infra.settings import Settings
 from tradex.log.batch import RecordBatch
 from tradex.log.native_tail import NativeKafkaTail
@@ -283,6 +284,7 @@ class KafkaLog(LogSource):
     def __init__(self, settings: Settings, *, bulk: bool = True) -> None:
         """``bulk``: tune the consumers for throughput (big fetches, no fetch backoff);
         ``False`` for light tails that should hold little memory."""
+        require_kafka(settings)  # down: one clear error now, not "no such topic" later
         self.settings = settings
         self.bulk = bulk
         self._metadata: Consumer | None = None

@@ -14,6 +14,14 @@ PROJECTORS: dict[str, str] = {
     "timescale": "tradex.projections.timescale:TimescaleReadModel",
 }
 
+# The store each read model writes (tradex.infra.reachable's names).
+STORES: dict[str, str] = {
+    "postgres": "postgres",
+    "redis": "redis",
+    "clickhouse": "clickhouse",
+    "timescale": "postgres",
+}
+
 
 def projector_class(name: str) -> type[Projector]:
     """The projector class called ``name``; KeyError naming the known ones otherwise."""

@@ -63,7 +63,7 @@ def _account_event(rows: LedgerRows, event: Event) -> None:
                 balances[key] = [amount, 0, partition, offset, time_ns]
             else:  # total; the hold part is moved below
                 delta[0] += amount
-                delta[2], delta[3], delta[4] = partition, offset, time_ns
+                _newest(delta, partition, offset, time_ns)
     hold_of = _HOLD_DELTA_OF.get(kind)
     if hold_of is not None:
         asset, amount = hold_of(body)
@@ -77,9 +77,16 @@ def _account_event(rows: LedgerRows, event: Event) -> None:
             else:
                 delta[0] -= amount
                 delta[1] += amount
-                delta[2], delta[3], delta[4] = partition, offset, time_ns
+                _newest(delta, partition, offset, time_ns)
     if kind in _WITHDRAWAL_EVENTS:
         _withdrawal(rows, event)
+
+
+def _newest(delta: list[Any], partition: int, offset: int, time_ns: int) -> None:
+    """Keep the newest change by (event time, partition, offset): the same whichever order
+    the partitions were read in (live or rebuilt)."""
+    if (time_ns, partition, offset) > (delta[4], delta[2], delta[3]):
+        delta[2], delta[3], delta[4] = partition, offset, time_ns
 
 
 _HOLD_DELTA_OF = domain.events.HOLD_DELTA_OF

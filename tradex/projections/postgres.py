@@ -289,7 +289,10 @@ class PostgresReadModel(PostgresProjector):
         available: list[int], held: list[int], times: list[int], partitions: list[int],
         offsets: list[int],
     ) -> None:  # fmt: skip
-        """Balance deltas added to the stored balances (one statement)."""
+        """Balance deltas added to the stored balances (one statement). The row keeps the
+        newest change by (event time, partition, offset): an account written from several
+        partitions (the system accounts) gets the same row whatever order a live run or a
+        rebuild applied the partitions in."""
         await conn.execute(
             f"""INSERT INTO {self.schema}.balances AS b (account_id, asset, available, held,
                 updated_time_ns, event_partition, event_offset)
@@ -298,9 +301,11 @@ class PostgresReadModel(PostgresProjector):
             ON CONFLICT (account_id, asset) DO UPDATE SET
                 available = b.available + EXCLUDED.available,
                 held = b.held + EXCLUDED.held,
-                updated_time_ns = EXCLUDED.updated_time_ns,
-                event_partition = EXCLUDED.event_partition,
-                event_offset = EXCLUDED.event_offset""",
+                updated_time_ns = GREATEST(b.updated_time_ns, EXCLUDED.updated_time_ns),
+                (event_partition, event_offset) = (SELECT p, o FROM (VALUES
+                    (b.updated_time_ns, b.event_partition, b.event_offset),
+                    (EXCLUDED.updated_time_ns, EXCLUDED.event_partition, EXCLUDED.event_offset)
+                ) v(t, p, o) ORDER BY t DESC, p DESC, o DESC LIMIT 1)""",
             accounts, assets, available, held, times, partitions, offsets,
         )  # fmt: skip
 

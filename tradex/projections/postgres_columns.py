@@ -138,7 +138,6 @@ def _ledger(batch: ColumnarBatch, rows: ColumnRows) -> None:
     times: list[np.ndarray] = []
     parts: list[np.ndarray] = []
     offsets: list[np.ndarray] = []
-    order: list[np.ndarray] = []
     for kind in POSTING_TYPES:
         if kind not in types:
             continue
@@ -153,7 +152,6 @@ def _ledger(batch: ColumnarBatch, rows: ColumnRows) -> None:
         times.append(np.asarray(columns["event_time_ns"], np.int64)[parent])
         parts.append(batch.partition(kind).astype(np.int64)[parent])
         offsets.append(batch.offset(kind)[parent])
-        order.append(columns.rows.astype(np.int64)[parent])
     p_event = _cat(event_ids, object)
     p_account = _cat(accounts, np.int64)
     p_asset = _cat(assets, object)
@@ -172,7 +170,6 @@ def _ledger(batch: ColumnarBatch, rows: ColumnRows) -> None:
     h_time: list[np.ndarray] = []
     h_part: list[np.ndarray] = []
     h_offset: list[np.ndarray] = []
-    h_order: list[np.ndarray] = []
     for kind, asset_column, amount_column, sign in HOLD_COLUMNS:
         if kind not in types:
             continue
@@ -185,7 +182,6 @@ def _ledger(batch: ColumnarBatch, rows: ColumnRows) -> None:
         h_time.append(np.asarray(columns["event_time_ns"], np.int64)[keep])
         h_part.append(batch.partition(kind).astype(np.int64)[keep])
         h_offset.append(batch.offset(kind)[keep])
-        h_order.append(columns.rows.astype(np.int64)[keep])
     ha, hs, hd = _cat(h_account, np.int64), _cat(h_asset, object), _cat(h_delta, np.int64)
     ht, hp, ho = _cat(h_time, np.int64), _cat(h_part, np.int64), _cat(h_offset, np.int64)
     rows.holds = [hp.tolist(), ho.tolist(), ha.tolist(), hs.tolist(), hd.tolist(), ht.tolist()]
@@ -200,8 +196,8 @@ def _ledger(batch: ColumnarBatch, rows: ColumnRows) -> None:
     time_ns = np.concatenate((p_time, ht))
     part = np.concatenate((p_part, hp))
     offset = np.concatenate((p_offset, ho))
-    index = np.concatenate((_cat(order, np.int64), _cat(h_order, np.int64)))
-    sort = np.lexsort((index, asset_code, account))
+    # the newest change of a key by (event time, partition, offset), as the row path keeps
+    sort = np.lexsort((offset, part, time_ns, asset_code, account))
     account, asset_code = account[sort], asset_code[sort]
     starts = np.flatnonzero(
         np.concatenate(

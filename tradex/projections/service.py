@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING
 
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
+from tradex.infra.reachable import require_stack
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog
 from tradex.observability import logs, metrics_server, tracing
-from tradex.projections.catalog import PROJECTORS, projector_class
+from tradex.projections.catalog import PROJECTORS, STORES, projector_class
 from tradex.projections.projector import (
     BATCH_RECORDS_MAX,
     COLUMNAR_BATCH_RECORDS_MAX,
@@ -203,6 +204,7 @@ def main(argv: list[str]) -> int:
     logs.setup("projector-" + "-".join(args.names))
     tracing.configure("tradex-projector")
     settings = settings_module.load()
+    require_stack(settings, ("kafka", *sorted({STORES[n] for n in args.names})))
     codec = codec_from_settings(settings)
     stop = threading.Event()
 

@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from tradex.infra import metrics_targets
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
+from tradex.infra.reachable import require_stack
 from tradex.observability import logs, tracing
 from tradex.queries import config as config_module
 from tradex.queries.app import create_app
@@ -57,6 +58,7 @@ def main(argv: list[str]) -> int:
     if args.port is not None and args.port > 65_535:
         parser.error("--port must be <= 65535")
     settings = settings_module.load()
+    require_stack(settings, ("kafka", "postgres", "redis"))  # opened later, in the lifespan
     config = config_module.load(settings)
     config = dataclasses.replace(
         config, host=args.host or config.host, port=args.port or config.port

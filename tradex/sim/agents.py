@@ -100,6 +100,7 @@ class Quote:
     command_id: str  # of the PlaceOrder (an amend keeps the order and its id)
     price: int
     qty: int
+    amends: int = 0
 
 
 @dataclass
@@ -112,6 +113,7 @@ class MarketMaker:
     more than ``forgotten_max`` are: then the oldest is cancelled (the maker's open orders
     stay bounded, far below the account's limit, whatever the fills). Every ``requote_steps`` (staggered by ``phase``) each level whose target
     price moved by at least ``tolerance_bps`` is amended in place (``amend_pct`` of the
+    time, at most ``amends_max`` times per order: one filled unseen would be refused each
     time) or cancelled and placed anew; new quotes are post-only ``post_only_pct`` of the
     time, else GTC."""
 
@@ -126,9 +128,10 @@ class MarketMaker:
     skew_bps_max: int = 20
     tolerance_bps: int = 1
     amend_pct: int = 50
+    amends_max: int = 2  # then cancel and place: a quote filled unseen is not amended forever
     post_only_pct: int = 30
-    cancel_stale_pct: int = 25  # the rest of the quotes modelled as filled are forgotten
-    forgotten_max: int = 16  # ... until this many: then the oldest is cancelled
+    cancel_stale_pct: int = 0  # the rest of the quotes modelled as filled are forgotten
+    forgotten_max: int = 200  # ... until this many: then the oldest is cancelled
     inventory_lots: int = 0
     quotes: dict[tuple[Side, int], Quote] = field(default_factory=dict)
     stale: list[str] = field(default_factory=list)  # modelled as filled since the requote
@@ -189,10 +192,11 @@ class MarketMaker:
             quote = self.quotes.get(key)
             if quote is not None and abs(quote.price - price) < tolerance:
                 continue
-            if quote is not None and m.chance(self.amend_pct):
+            if quote is not None and quote.amends < self.amends_max and m.chance(self.amend_pct):
                 out.append(Emit(ModifyOrder(m.new_id(), self.account, 0, 0, price, 0,
                                             actor=self.account), quote.command_id))  # fmt: skip
                 quote.price = price
+                quote.amends += 1
                 continue
             if quote is not None:
                 out.append(m.cancel(self.account, quote.command_id))

@@ -78,7 +78,7 @@ class InstrumentFlow:
         )  # fmt: skip
         maker_accounts, roles = split_roles(item.accounts)
         self.makers = [
-            MarketMaker(account, half_spread_bps=2 + n, levels=3, unit_lots=1 + n % 3,
+            MarketMaker(account, half_spread_bps=2 + n, levels=3, unit_lots=4 + 2 * (n % 3),
                         requote_steps=10 + 3 * n, phase=n, tolerance_bps=2)
             for n, account in enumerate(maker_accounts)
         ]  # fmt: skip

@@ -1,0 +1,82 @@
+"""Which processes make an exchange (:mod:`tradex.infra.exchange` runs them), and when
+the exchange is idle.
+
+    exchange.start(pipeline_services("demo") + projector_services() + [api_service(h, p)])
+    wait_idle(settings, ["postgres", "redis"], limit_s=300)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+
+from tradex.infra.exchange import Ready, Service, ready_poll_s
+from tradex.infra.settings import Settings
+from tradex.log.source import KafkaLog
+from tradex.log.topics import (
+    ACCOUNT_COMMANDS,
+    ACCOUNTS_GROUP,
+    MATCHER_GROUP,
+    ORDER_REQUESTS,
+    REFERENCE_GROUP,
+    SETTLEMENTS,
+)
+from tradex.projections import admin
+from tradex.projections.catalog import PROJECTORS
+
+
+def pipeline_services(
+    instance: str, accounts_args: Sequence[str] = (), matcher_args: Sequence[str] = ()
+) -> list[Service]:
+    """The three stages of the write path: reference, account processor, matcher."""
+    return [
+        Service("reference", ("run", "reference", "--instance", instance),
+                Ready("group", REFERENCE_GROUP)),
+        Service("accounts", ("run", "accounts", "--instance", instance, *accounts_args),
+                Ready("group", ACCOUNTS_GROUP)),
+        Service("matcher", ("run", "matcher", "--instance", instance, *matcher_args),
+                Ready("group", MATCHER_GROUP)),
+    ]  # fmt: skip
+
+
+def projector_services(names: Iterable[str] | None = None) -> list[Service]:
+    """One process per read model (every one by default)."""
+    chosen = sorted(PROJECTORS) if names is None else list(names)
+    return [
+        Service(f"projector-{name}", ("run", "projector", name),
+                Ready("log", "following the log as v"))
+        for name in chosen
+    ]  # fmt: skip
+
+
+def api_service(host: str, port: int) -> Service:
+    url = f"http://{host}:{port}/health"
+    return Service("api", ("run", "api", "--host", host, "--port", str(port)), Ready("http", url))
+
+
+def wait_idle(settings: Settings, projectors: Sequence[str], limit_s: float) -> float:
+    """Until the stages have consumed their inputs and every projector named has applied
+    everything on its topics, on two checks in a row; the seconds it took."""
+    inputs = ((ACCOUNTS_GROUP, (ACCOUNT_COMMANDS, SETTLEMENTS)), (MATCHER_GROUP, (ORDER_REQUESTS,)))
+    started = time.monotonic()
+    quiet = 0
+    with KafkaLog(settings, bulk=False) as log:
+        while time.monotonic() - started < limit_s:
+            behind = 0
+            for group, topics in inputs:
+                for (topic, partition), end in log.ends(list(topics)).items():
+                    done = max(0, log.committed(group, topic).get(partition, 0))
+                    behind += max(0, end - done - 1)  # a commit marker may follow
+            try:
+                report = admin.status(settings, list(projectors))
+            except RuntimeError:  # a chdb folder opened by its projector, not yet served
+                quiet = 0
+                time.sleep(ready_poll_s)
+                continue
+            behind += sum(p["lag_records"] for entry in report for p in entry["partitions"])
+            ready = all(entry["live"] is not None for entry in report)
+            quiet = quiet + 1 if ready and behind == 0 else 0
+            if quiet >= 2:
+                return time.monotonic() - started
+            time.sleep(ready_poll_s)
+    raise TimeoutError(f"the pipeline and its projectors did not catch up in {limit_s:.0f} s")
