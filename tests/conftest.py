@@ -68,6 +68,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
+
+
+def _xdist_group(item: pytest.Item) -> str:
+    """The unit of work for pytest-xdist (``--dist loadgroup``): a module, or the directory
+    of a conftest whose session fixture the test uses (one exchange built per run, not one
+    per worker). Root session fixtures (the stack, chdb) are per worker and cheap."""
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    if fixture_info is not None:
+        for definitions in fixture_info.name2fixturedefs.values():
+            for definition in definitions:
+                if definition.scope == "session" and definition.baseid not in ("", "tests"):
+                    return definition.baseid
+    return item.nodeid.split("::", 1)[0]
 
 
 def pytest_report_header(config: pytest.Config) -> str:
