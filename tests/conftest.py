@@ -20,6 +20,8 @@ import itertools
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -68,21 +70,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
 
 
-def _xdist_group(item: pytest.Item) -> str:
-    """The unit of work for pytest-xdist (``--dist loadgroup``): a module, or the directory
-    of a conftest whose session fixture the test uses (one exchange built per run, not one
-    per worker). Root session fixtures (the stack, chdb) are per worker and cheap."""
-    fixture_info = getattr(item, "_fixtureinfo", None)
-    if fixture_info is not None:
-        for definitions in fixture_info.name2fixturedefs.values():
-            for definition in definitions:
-                if definition.scope == "session" and definition.baseid not in ("", "tests"):
-                    return definition.baseid
-    return item.nodeid.split("::", 1)[0]
+def _shared_fixture_dirs(tests_dir: Path) -> tuple[str, ...]:
+    """Test directories whose conftest holds a session fixture (an exchange built once per
+    run and read by all their tests), as node id prefixes."""
+    root = tests_dir.parent
+    return tuple(
+        conftest.parent.relative_to(root).as_posix()
+        for conftest in sorted(tests_dir.rglob("conftest.py"))
+        if conftest.parent != tests_dir and 'scope="session"' in conftest.read_text()
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With ``--dist loadscope`` (./dev test), the unit of work is a test module, or a whole
+    directory whose tests share a session fixture (one exchange per run, not one per worker).
+    Root session fixtures (the stack, chdb) are per worker and cheap."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    shared = _shared_fixture_dirs(Path(str(config.rootpath)) / "tests")
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            for directory in shared:
+                if path.startswith(directory + "/"):
+                    return directory
+            return path
+
+    return SharedFixtureScheduling(config, log)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
