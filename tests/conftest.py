@@ -10,6 +10,8 @@ PostgreSQL database, a flushed Redis logical database, a fresh ClickHouse databa
 
 Tests marked `heavy` (a benchmark's quick run end to end, a soak) are not part of the test
 command: `pytest --heavy` (`./dev test --heavy`) runs them, and only them.
+(Deselected; pytest-xdist's summary does not count deselections made by its workers, so
+the report header says it.)
 """
 
 from __future__ import annotations
