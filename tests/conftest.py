@@ -7,6 +7,11 @@ marked `integration`, get the stack.
 
 Isolation per test: a unique Kafka topic prefix (topics deleted afterwards), a fresh
 PostgreSQL database, a flushed Redis logical database, a fresh ClickHouse database.
+
+Tests marked `heavy` (a benchmark's quick run end to end, a soak) are not part of the test
+command: `pytest --heavy` (`./dev test --heavy`) runs them, and only them.
+(Deselected; pytest-xdist's summary does not count deselections made by its workers, so
+the report header says it.)
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -28,8 +36,81 @@ from tradex.infra.local_process import StackError
 from tradex.infra.settings import Settings
 
 stack_up_timeout_s = 180.0
-redis_test_dbs = range(1, redis_client.databases_max)  # db 0 is the stack's own
+
+
+def _worker_index() -> tuple[int, int]:
+    """This process's index among pytest-xdist workers and their count ((0, 1) without)."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(name.removeprefix("gw"))
+    assert 0 <= index < count, (name, count)
+    return index, count
+
+
+# db 0 is the stack's own; the rest are split between the xdist workers (each flushes its own)
+_worker, _workers = _worker_index()
+redis_test_dbs = range(1 + _worker, redis_client.databases_max, _workers)
+assert len(redis_test_dbs) >= 2, "too many xdist workers for Redis's logical databases"
 _redis_db_cycle = itertools.cycle(redis_test_dbs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--heavy",
+        action="store_true",
+        help="run only the tests marked heavy (benchmarks' quick runs, soaks), which the "
+        "test command leaves out",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    heavy = config.getoption("--heavy")
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        (keep if (item.get_closest_marker("heavy") is not None) == heavy else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def _shared_fixture_dirs(tests_dir: Path) -> tuple[str, ...]:
+    """Test directories whose conftest holds a session fixture (an exchange built once per
+    run and read by all their tests), as node id prefixes."""
+    root = tests_dir.parent
+    return tuple(
+        conftest.parent.relative_to(root).as_posix()
+        for conftest in sorted(tests_dir.rglob("conftest.py"))
+        if conftest.parent != tests_dir and 'scope="session"' in conftest.read_text()
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With ``--dist loadscope`` (./dev test), the unit of work is a test module, or a whole
+    directory whose tests share a session fixture (one exchange per run, not one per worker).
+    Root session fixtures (the stack, chdb) are per worker and cheap."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    shared = _shared_fixture_dirs(Path(str(config.rootpath)) / "tests")
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            for directory in shared:
+                if path.startswith(directory + "/"):
+                    return directory
+            return path
+
+    return SharedFixtureScheduling(config, log)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if config.getoption("--heavy"):
+        return "heavy tests only (benchmarks' quick runs, soaks)"
+    return "tests marked heavy are left out: `./dev test --heavy` runs them"
 
 
 def _token() -> str:

@@ -11,6 +11,7 @@ from tradex.bench.clickhouse import main
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.heavy  # a benchmark run: `./dev test --heavy`
 def test_quick_clickhouse_bench_is_ok(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--quick", "--commands", "1000", "--accounts", "100"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -7,6 +7,7 @@ import pytest
 from tradex.bench.codec import main
 
 
+@pytest.mark.heavy  # a benchmark run: `./dev test --heavy`
 def test_quick_bench_runs_and_our_path_agrees_with_fastavro(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -95,6 +95,7 @@ def test_the_raw_accounts_stage_writes_an_event_per_input_and_a_request_per_comm
 
 
 @pytest.mark.integration
+@pytest.mark.heavy  # a benchmark run: `./dev test --heavy`
 def test_quick_e2e_bench_is_ok(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--quick", "--orders", "1000", "--latency-seconds", "1", "--accounts", "50"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

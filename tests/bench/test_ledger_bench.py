@@ -12,6 +12,7 @@ from tradex.domain import Deposit, PlaceOrder
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.heavy  # a benchmark run: `./dev test --heavy`
 def test_quick_ledger_bench_is_ok(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--quick", "--commands", "2000", "--accounts", "200", "--peer-commands", "200"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -51,6 +52,7 @@ def test_peer_env_is_the_single_writer_configuration() -> None:
     assert int(env["AGGREGATE_CACHE_MAXSIZE"]) > 0
 
 
+@pytest.mark.heavy  # a benchmark run: `./dev test --heavy`
 def test_quick_micro_runs_both_paths_to_the_same_bytes(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--micro", "--quick", "--repeats", "1"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -63,6 +65,7 @@ def test_quick_micro_runs_both_paths_to_the_same_bytes(capsys: pytest.CaptureFix
     )
 
 
+@pytest.mark.heavy  # a benchmark run: `./dev test --heavy`
 def test_quick_micro_of_order_trips_is_ok(capsys: pytest.CaptureFixture[str]) -> None:
     """Fills and order ends too: both paths, the same bytes, figures per order."""
     code = main(["--micro", "--trip", "--quick", "--repeats", "1"])

@@ -9,6 +9,7 @@ import pytest
 from tradex.bench.matching import main
 
 
+@pytest.mark.heavy  # a benchmark run: `./dev test --heavy`
 def test_quick_matching_bench_is_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--quick", "--ops", "10000", "--no-cache"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

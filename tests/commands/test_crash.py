@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from confluent_kafka import Producer
 
 from tests.commands.support import (
     CODEC,
@@ -19,11 +20,14 @@ from tests.commands.support import (
     send,
     workload,
 )
+from tradex.commands.client import encode_command
 from tradex.commands.rebuild import rebuild_partition
 from tradex.commands.snapshots import account_state
+from tradex.infra.kafka import producer_config
 from tradex.infra.settings import REPO_ROOT, Settings
+from tradex.log.keys import account_key
 from tradex.log.source import KafkaLog
-from tradex.log.topics import ACCOUNT_EVENTS
+from tradex.log.topics import ACCOUNT_COMMANDS, ACCOUNT_EVENTS
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +35,7 @@ PARTITIONS = 2
 ACCOUNTS = list(range(1, 41))
 SNAPSHOT_EVENTS = 300  # small: snapshots are written (and crash) during the run
 OPTIONS = ["--batch-records", "100", "--snapshot-events", str(SNAPSHOT_EVENTS)]
+TRICKLE_GAP_S = 0.005  # light load: a transaction per command or two
 
 
 def _records_in(result: subprocess.CompletedProcess[str]) -> int:
@@ -111,9 +116,18 @@ def test_kill_9_under_light_load(settings: Settings) -> None:
     process = subprocess.Popen(
         argv, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    producer = Producer(producer_config(settings))  # one client for the trickle
+    errors: list[object] = []
     try:
         for index, command in enumerate(commands):  # in order: order ids are offsets
-            send(settings, [command])  # acknowledged one by one: ~100-200 commands/s
+            producer.produce(
+                settings.topic(ACCOUNT_COMMANDS), key=account_key(command.account_id),
+                value=encode_command(CODEC, command),
+                on_delivery=lambda error, _m: errors.append(error) if error else None,
+            )  # fmt: skip
+            assert producer.flush(30) == 0, "a command was not acknowledged"
+            assert not errors, errors
+            time.sleep(TRICKLE_GAP_S)  # acknowledged one by one, then a gap: ~100/s
             if index == 150:
                 deadline = time.monotonic() + 90
                 while _events_end(settings) < 50 and time.monotonic() < deadline:
