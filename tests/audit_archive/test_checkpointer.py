@@ -9,6 +9,7 @@ import sys
 import threading
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.audit_archive.conftest import Audited
 from tests.audit_archive.tamper import chained, read_log, write_copy
@@ -47,8 +48,12 @@ def test_crash_before_commit_leaves_nothing_and_the_restart_continues(audited: A
     # more records arrive; the running checkpointer signs them once there are >= N
     write_copy_into(settings, log)
     stop = threading.Event()
+    counted = REGISTRY.get_sample_value("tradex_checkpoints_total") or 0.0
+    covered = REGISTRY.get_sample_value("tradex_checkpoint_records_total") or 0.0
     written = checkpointer.run(settings, every_records=1, every_s=3600.0, stop=stop, idle_s_max=1.0)
     assert written == 1
+    assert REGISTRY.get_sample_value("tradex_checkpoints_total") == counted + 1
+    assert REGISTRY.get_sample_value("tradex_checkpoint_pending_records") == 0
     with KafkaLog(settings) as source:
         signed = [s for _r, s, _w in read_all(source)]
         assert [s.checkpoint.seq for s in signed if s] == [0, 1]
@@ -57,9 +62,9 @@ def test_crash_before_commit_leaves_nothing_and_the_restart_continues(audited: A
         for stream in second.checkpoint.streams:
             before = first.checkpoint.stream(stream.place)
             assert before is not None and stream.start == before.end
-        assert sum(s.records for s in second.checkpoint.streams) == sum(
-            len(r) for r in log.values()
-        )
+        new_records = sum(s.records for s in second.checkpoint.streams)
+        assert REGISTRY.get_sample_value("tradex_checkpoint_records_total") == covered + new_records
+        assert new_records == sum(len(r) for r in log.values())
         found: list[Violation] = []
         check_checkpoints(source, audited.public_key, found)
         assert found == []

@@ -1,5 +1,5 @@
 """One order is one trace: the command client's span, the account processor, the matcher,
-the settlement and the PostgreSQL projector, on the real Kafka (stages in this process),
+the settlement, the PostgreSQL and Timescale projectors, on the real Kafka (stages here),
 with the SDK's in-memory exporter; and the pure parts of the wire format."""
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ def test_one_order_is_one_trace(pg_settings: Settings, exporter: InMemorySpanExp
             thread.join()
         client.close()
         processor.follower.close()
-    run_version(settings, "postgres", 1)  # the read model, up to the log's end
+    run_version(settings, "postgres", 1)  # the read models, up to the log's end: a
+    run_version(settings, "timescale", 1)  # columnar projector and a row-by-row one
     # Cutting the traced batches changed no decision: the audit's checks and its matching
     # re-run (byte for byte against engine-events and settlements) hold.
     with KafkaLog(settings) as source:
@@ -126,12 +127,16 @@ def test_one_order_is_one_trace(pg_settings: Settings, exporter: InMemorySpanExp
     settled = on(SETTLEMENTS)  # both FillLegs at least (and the orders' ends)
     assert len(settled) >= 2, [s.name for s in settled]
     assert all(parent(s) is matched for s in settled)
-    projected = [s for s in spans if s.name.startswith("postgres projector")]
-    assert projected, "the projector continued the trace"
-    assert {parent(s).context.span_id for s in projected} <= {
-        s.context.span_id for s in (command, matched, *settled)
-    }
-    assert any(parent(s) in settled for s in projected), "a settled fill reached the read model"
+    for name in ("postgres", "timescale"):
+        projected = [s for s in spans if s.name.startswith(f"{name} projector")]
+        assert projected, f"the {name} projector continued the trace"
+        assert {parent(s).context.span_id for s in projected} <= {
+            s.context.span_id for s in (command, matched, *settled)
+        }
+    postgres = [s for s in spans if s.name.startswith("postgres projector")]
+    assert any(parent(s) in settled for s in postgres), "a settled fill reached the ledger"
+    timescale = [s for s in spans if s.name.startswith("timescale projector")]
+    assert any(parent(s) is matched for s in timescale), "the trade reached the candles"
     for span in spans:  # a child starts after its parent (the hops' order in time)
         if span.parent is not None:
             assert span.start_time is not None and parent(span).start_time is not None

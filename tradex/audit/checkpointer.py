@@ -38,7 +38,7 @@ from tradex.infra.settings import Settings
 from tradex.log.records import Place
 from tradex.log.source import KafkaLog
 from tradex.log.topics import CHECKPOINTS, checkpoint_topic_specs, ensure_stage_topics
-from tradex.observability import logs
+from tradex.observability import logs, metrics, metrics_server
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +135,13 @@ def run(
         last_at = idle_since = time.monotonic()
         while not stop.is_set():
             pending = checkpointer.pending_records()
+            metrics.CHECKPOINT_PENDING.set(pending)
             now = time.monotonic()
             if pending >= every_records or (pending > 0 and now - last_at >= every_s):
                 signed = checkpointer.write()
-                log.info("checkpoint #%d: %d records", signed.checkpoint.seq,
-                         sum(s.records for s in signed.checkpoint.streams))  # fmt: skip
+                records = sum(s.records for s in signed.checkpoint.streams)
+                metrics.checkpoint_written(records, time.time())
+                log.info("checkpoint #%d: %d records", signed.checkpoint.seq, records)
                 last_at = idle_since = time.monotonic()
                 continue
             if pending:
@@ -163,7 +165,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--idle-s-max", type=float, default=None, help="exit after this long with nothing new"
     )
+    metrics_server.add_argument(parser)
     args = parser.parse_args(argv)
+    metrics_port = metrics_server.port_of(parser, args)
     logs.setup("checkpointer")
     stop = threading.Event()
 
@@ -172,6 +176,8 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    written = run(settings_module.load(), args.every_records, args.every_s, stop, args.idle_s_max)
+    settings = settings_module.load()
+    metrics_server.serve(settings, "checkpointer", "0", metrics_port)
+    written = run(settings, args.every_records, args.every_s, stop, args.idle_s_max)
     print(f"checkpointer: {written} checkpoints written")
     return 0

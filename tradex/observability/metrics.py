@@ -125,6 +125,30 @@ ORDER_REQUESTS = Counter(
     "tradex_order_requests_total", "Order requests written to order-requests (decided)"
 )
 
+# -- the checkpointer ---------------------------------------------------------------------
+
+CHECKPOINTS = Counter(
+    "tradex_checkpoints_total", "Signed checkpoints written to the checkpoints topic"
+)
+CHECKPOINT_RECORDS = Counter(
+    "tradex_checkpoint_records_total", "Chained-stream records newly covered by a checkpoint"
+)
+CHECKPOINT_PENDING = Gauge(
+    "tradex_checkpoint_pending_records",
+    "Chained-stream positions written since the newest checkpoint (not yet signed)",
+)
+CHECKPOINT_LAST = Gauge(
+    "tradex_checkpoint_last_timestamp_seconds", "Unix time the newest checkpoint was written"
+)
+
+
+def checkpoint_written(records: int, now_s: float) -> None:
+    CHECKPOINTS.inc()
+    CHECKPOINT_RECORDS.inc(records)
+    CHECKPOINT_LAST.set(now_s)
+    CHECKPOINT_PENDING.set(0)
+
+
 # -- the matching engine -----------------------------------------------------------------
 
 ENGINE_INPUTS = Counter(

@@ -219,10 +219,9 @@ class ProjectorRun:
             ahead = {p for p in places if self.positions[p] > self.until[p]}
             if ahead:
                 raise RuntimeError(f"{self.projector.name} is already past the bound at {ahead}")
-        if self.projector.columnar:
-            self._tail = self.source.follow_batches(self.positions)
-        else:
-            self._tail = self.source.follow(self.positions)
+        # both paths read batches: the C reader where the source has one, which also
+        # carries the records' traceparent headers (a traced order's projector span)
+        self._tail = self.source.follow_batches(self.positions)
 
     @property
     def done(self) -> bool:
@@ -253,7 +252,8 @@ class ProjectorRun:
             return self._step_columns(wait_s, self._columns)
         tail = self._tail
         assert tail is not None, "start() first"
-        records = tail.poll(wait_s, self.batch_records)
+        batch = tail.poll_batch(wait_s, self.batch_records)
+        records = batch.records()
         until = self.until
         positions = self.positions
         moved = self._moved(tail)
@@ -293,9 +293,12 @@ class ProjectorRun:
             self.dead_letters.write(poison)
             self.stats.dead_letters += len(poison)
         started = time.perf_counter()
+        started_ns = time.time_ns()
         self.projector.apply(events, moved)
         stats = self.stats
         stats.apply_s += time.perf_counter() - started
+        if batch.traceparents:
+            self._trace(batch, started_ns)
         stats.batches += 1
         stats.events += len(events)
         stats.skipped += ignored
