@@ -279,3 +279,14 @@ def test_book_depth_is_read_from_the_live_books_when_scraped() -> None:
     assert _value("tradex_book_orders", {"instrument": "987654"}) == book.live == 0
     text = generate_latest(REGISTRY).decode()  # what /metrics answers
     assert 'tradex_book_orders{instrument="987654"} 0.0' in text
+
+
+def test_the_audit_result_follows_the_latest_settings_of_the_process(tmp_path: Path) -> None:
+    """A process that reported one stack's audit (e.g. an API app built earlier) reports
+    the stack it is pointed at later, not the first one's (absent) result."""
+    first = dataclasses.replace(load(), stack_dir=tmp_path / "first")
+    second = dataclasses.replace(load(), stack_dir=tmp_path / "second")
+    metrics_server.report_audit(first)
+    metrics_server.record_audit(second, 3)
+    metrics_server.report_audit(second)
+    assert REGISTRY.get_sample_value("tradex_audit_violations") == 3

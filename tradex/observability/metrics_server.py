@@ -110,12 +110,15 @@ class AuditCollector(Collector):
         )  # fmt: skip
 
 
-_audit_registered: list[Path] = []
+_audit_collector: list[AuditCollector] = []  # registered once per process
 
 
 def report_audit(settings: Settings) -> None:
-    """Expose the last audit's result on this process's /metrics (once per process)."""
-    if not _audit_registered:
-        collector = AuditCollector(settings)
-        REGISTRY.register(collector)
-        _audit_registered.append(collector.path)
+    """Expose the last audit's result of ``settings``' stack and prefix on this process's
+    /metrics (the collector is registered once; a later call points it at its settings)."""
+    if _audit_collector:
+        _audit_collector[0].path = audit_result_path(settings)
+        return
+    collector = AuditCollector(settings)
+    REGISTRY.register(collector)
+    _audit_collector.append(collector)
