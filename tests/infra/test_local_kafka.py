@@ -159,8 +159,18 @@ def test_three_broker_cluster_takes_transactions_and_survives_kill_9(tmp_path: P
 
         assert wait_until(replicated, 30), "topic metadata never showed 3 partitions x 3 replicas"
         resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-        config = admin.describe_configs([resource])[resource].result(30)
-        assert config["min.insync.replicas"].value == "2"
+        found: list[str] = []
+
+        def described() -> bool:  # a broker may not have the new topic's metadata yet
+            try:
+                config = admin.describe_configs([resource])[resource].result(30)
+            except KafkaException:
+                return False
+            found.append(config["min.insync.replicas"].value)
+            return True
+
+        assert wait_until(described, 30), "the topic's configs were never described"
+        assert found[-1] == "2"
 
         producer = Producer(
             {
