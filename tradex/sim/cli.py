@@ -17,7 +17,7 @@ import json
 import sys
 
 from tradex.infra import settings as settings_module
-from tradex.infra.cli_args import positive_int
+from tradex.infra.cli_args import non_negative_int, positive_int
 from tradex.sim.config import ConfigError, SimConfig
 from tradex.sim.market import SetupRefused, setup_market
 from tradex.sim.runner import run
@@ -35,19 +35,12 @@ def positive_float(text: str) -> float:
     return value
 
 
-def non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 def parser() -> argparse.ArgumentParser:
     defaults = SimConfig()
     p = argparse.ArgumentParser(prog="tradex sim", description=__doc__.split("\n")[0])
     p.add_argument(
         "--seed",
-        type=non_negative,
+        type=non_negative_int,
         default=defaults.seed,
         help="the flow's seed (same seed, same trades on a fresh prefix)",
     )
