@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.websockets import WebSocket
 
+from tradex import console
 from tradex.infra import redis_client
 from tradex.infra.settings import Settings
 from tradex.observability import metrics, metrics_server, tracing
@@ -119,6 +120,7 @@ def create_app(
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics.metrics_endpoint, methods=["GET"]),
         *ws_gateway.routes(services_of, fanout_of),
+        *console.routes(),
     ]
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: not_allowed}
