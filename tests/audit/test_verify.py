@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
 from typing import Any
 
@@ -164,6 +165,23 @@ def test_the_rerun_in_a_child_process_judges_the_same(tampered: Tampered) -> Non
     found = _at(report, "rerun", tampered.places["engine"])
     assert found and "different record" in found[0].message, report.text()
     assert report.counts == _report(settings).counts
+
+
+def test_the_rerun_after_the_checks_judges_as_the_one_beside_the_scan(tampered: Tampered) -> None:
+    """``overlap=False`` (``--rerun-after``): the same findings, in the same order, as the
+    default re-run on a thread beside the scan; the GC is back on afterwards."""
+    settings = tampered.settings
+    with KafkaLog(settings) as log:
+        report = verify(log, CODEC, progress=False, overlap=False)
+    beside = _report(settings)
+    assert report.rerun is not None and beside.rerun is not None
+    assert report.rerun.inputs == beside.rerun.inputs > 100
+    assert report.rerun.outputs == beside.rerun.outputs
+    assert report.counts == beside.counts
+    assert report.violations == beside.violations
+    found = _at(report, "rerun", tampered.places["engine"])
+    assert found and "different record" in found[0].message, report.text()
+    assert gc.isenabled()
 
 
 def test_the_checkpoint_check_runs_with_a_public_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -53,7 +53,7 @@ def positive_int(text: str) -> int:
 
 
 def run_verify(settings: Settings, codec: Codec) -> Report:
-    """As ``tradex audit verify`` runs it (the re-run after the checks, in this process)."""
+    """As ``tradex audit verify`` runs it (the re-run on a thread beside the scan)."""
     with KafkaLog(settings) as log:
         return verify(log, codec, progress=True)
 
