@@ -17,7 +17,8 @@ What runs, in order (docs/audit.md):
 3. **trades** (:mod:`.checks_trades`): Trade ↔ FillLeg ↔ FillSettled, fees recomputed,
    OrderEnded ↔ HoldReleased, never-accepted orders, settlement-side rejections;
 4. **matching re-run** (:mod:`.rerun`): ``order-requests`` through fresh engines,
-   ``engine-events`` and ``settlements`` reproduced byte for byte;
+   ``engine-events`` and ``settlements`` reproduced byte for byte (on a thread started
+   with the scan, judged after the checks);
 5. **checkpoints**, when :mod:`tradex.audit.checkpoints` is installed (signed heads);
 6. **read models** (``tradex projections verify``, when asked: it needs the live stores).
 
