@@ -17,6 +17,7 @@ record only where they differ.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -83,6 +84,10 @@ def input_ends(source: LogSource, ends: Mapping[Place, int]) -> dict[int, int]:
 Stream = tuple[str, int, str]  # (topic, partition, producer), as the scan's chains
 
 
+class RerunStopped(Exception):
+    """The re-run was asked to stop (the audit beside it failed)."""
+
+
 @dataclass
 class Heads:
     """What a re-run leaves: each output stream's chain head, and its figures."""
@@ -97,9 +102,11 @@ def rerun_heads(
     ends: Mapping[Place, int],
     config: BookConfig | None = None,
     progress: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> Heads:
     """Re-run every ``order-requests`` partition up to its matcher-committed end; the chain
-    head of every stream the engines write (``ZERO_HASH`` for an empty one)."""
+    head of every stream the engines write (``ZERO_HASH`` for an empty one). ``stop`` set:
+    :class:`RerunStopped` at the next batch."""
     config = config or BookConfig()
     settlement_partitions = sum(1 for (topic, _p) in ends if topic == SETTLEMENTS)
     figures = RerunFigures(input_ends=input_ends(source, ends),
@@ -109,6 +116,8 @@ def rerun_heads(
     for partition, end in sorted(figures.input_ends.items()):
         engine = _engine(partition, codec, settlement_partitions, config)
         for inputs, outputs in _run(source, engine, end):
+            if stop is not None and stop.is_set():
+                raise RerunStopped(f"stopped at order-requests[{partition}]")
             figures.inputs += inputs
             figures.outputs += len(outputs)
             if progress is not None:
@@ -152,14 +161,16 @@ def start_rerun_thread(
     codec: Codec,
     ends: Mapping[Place, int],
     config: BookConfig | None,
-) -> Future[Heads]:
+) -> tuple[Future[Heads], threading.Event]:
     """:func:`rerun_heads` on a thread of its own, beside the scan and the checks: it reads
     ``order-requests`` with its own reader; the scan's reader, decoder and hashing and the
-    checks' numpy release the GIL, the fold mostly holds it."""
+    checks' numpy release the GIL, the fold mostly holds it. Setting the event stops it at
+    its next batch (the audit failed: nobody will judge it)."""
+    stop = threading.Event()
     pool = ThreadPoolExecutor(1, "audit-rerun")
-    future = pool.submit(rerun_heads, source, codec, dict(ends), config)
+    future = pool.submit(rerun_heads, source, codec, dict(ends), config, None, stop)
     pool.shutdown(wait=False)  # the worker finishes the re-run, then ends
-    return future
+    return future, stop
 
 
 def judge(

@@ -371,35 +371,40 @@ def _verify(
         if rerun and child is None and overlap
         else None
     )
-    scan = Scan(codec)
-    scanned = {place: end for place, end in ends.items() if place[0] in AUDITED_TOPICS}
-    for place, start in starts.items():
-        scan.chain_starts[place] = start
-        if start > 0 and place in scanned:
-            report.notes.append(f"{place[0]}[{place[1]}] is held from offset {start}: its "
-                                "chain is checked from there")  # fmt: skip
-    total = sum(scanned.values()) - sum(starts.get(p, 0) for p in scanned)
-    if rerun and child is None and beside is None:
-        total += sum(e for (t, _p), e in ends.items() if t == ORDER_REQUESTS)
-    bar = Progress("audit verify", total, stream) if progress else None
-    read = source.read_columns({p: starts[p] for p in scanned}, scanned)
-    for batch in prefetch(read):
-        scan.feed(batch)
-        if bar is not None:
-            bar(len(batch))
-    found = scan.finish()
-    report.scan_seconds = time.perf_counter() - started
-    report.records = found.records
-    report.chains = len(found.chains)
-    out = Findings()
-    for finding in found.found:
-        out.add(*finding)
-    for check, _what in CHECKS[:3]:
-        out.counts.setdefault(check, 0)
-    report.ledger = check_ledger(found, out)
-    report.trades = check_trades(found, consumed_settlements(source, ends), out)
-    for check, _what in CHECKS[3:19]:
-        out.counts.setdefault(check, 0)
+    try:
+        scan = Scan(codec)
+        scanned = {place: end for place, end in ends.items() if place[0] in AUDITED_TOPICS}
+        for place, start in starts.items():
+            scan.chain_starts[place] = start
+            if start > 0 and place in scanned:
+                report.notes.append(f"{place[0]}[{place[1]}] is held from offset {start}: its "
+                                    "chain is checked from there")  # fmt: skip
+        total = sum(scanned.values()) - sum(starts.get(p, 0) for p in scanned)
+        if rerun and child is None and beside is None:
+            total += sum(e for (t, _p), e in ends.items() if t == ORDER_REQUESTS)
+        bar = Progress("audit verify", total, stream) if progress else None
+        read = source.read_columns({p: starts[p] for p in scanned}, scanned)
+        for batch in prefetch(read):
+            scan.feed(batch)
+            if bar is not None:
+                bar(len(batch))
+        found = scan.finish()
+        report.scan_seconds = time.perf_counter() - started
+        report.records = found.records
+        report.chains = len(found.chains)
+        out = Findings()
+        for finding in found.found:
+            out.add(*finding)
+        for check, _what in CHECKS[:3]:
+            out.counts.setdefault(check, 0)
+        report.ledger = check_ledger(found, out)
+        report.trades = check_trades(found, consumed_settlements(source, ends), out)
+        for check, _what in CHECKS[3:19]:
+            out.counts.setdefault(check, 0)
+    except BaseException:
+        if beside is not None:
+            beside[1].set()  # nobody will judge it: stop it at its next batch
+        raise
     if child is not None:
         pool, future = child
         try:
@@ -409,7 +414,7 @@ def _verify(
         judge(source, codec, found, ran, out, config)
         report.rerun = ran.figures
     elif beside is not None:
-        ran = beside.result()
+        ran = beside[0].result()
         judge(source, codec, found, ran, out, config)
         report.rerun = ran.figures
     elif rerun:
