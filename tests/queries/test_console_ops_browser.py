@@ -10,6 +10,7 @@ The browser is logged in by putting the API's tokens where the console keeps its
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -82,7 +83,7 @@ def test_operator_creates_halts_resumes_and_deposits(browser: Browser, exchange:
     page.get_by_role("link", name="Instruments").click()
     page.get_by_label("Base asset").select_option(code)
     page.get_by_label("Quote asset").select_option("USD")
-    page.get_by_label("Tick size").fill("0.01")
+    page.get_by_label("Tick size").fill("0.1")
     page.get_by_label("Step size").fill("0.1")
     page.get_by_label("Min notional").fill("1")
     page.get_by_role("button", name="Create instrument").click()
@@ -134,13 +135,10 @@ def test_operator_approves_anothers_withdrawal_and_is_refused_their_own(
     trader_page.get_by_label("Amount").fill("7.5")
     trader_page.get_by_role("button", name="Request withdrawal").click()
     _said(trader_page, "status", "Requested 7.50 USD")
-    asked_id = (
-        trader_page.get_by_role("status")
-        .filter(has_text="Requested")
-        .inner_text()
-        .split(": ", 1)[1]
-        .split(" ")[0]
-    )
+    said = trader_page.get_by_role("status").filter(has_text="Requested").inner_text()
+    found = re.search(r"wd-[A-Za-z0-9-]+", said)
+    assert found is not None, said
+    asked_id = found.group(0)
     page, errors = _page(browser, exchange, checker["username"], "/operator/withdrawals")
     queue = page.get_by_role("table", name="Withdrawal requests")
     theirs = queue.get_by_role("row").filter(has_text=asked_id)
@@ -200,8 +198,10 @@ def test_auditor_sees_as_of_balances_and_the_status_and_changes_nothing(
     exchange.deposit(trader.account, "USD", "23.45")
     wait_until(lambda: _usd(trader) == "123.45", what="the second deposit in the read model")
     page, errors = _page(browser, exchange, auditor["username"], f"/auditor/{trader.account}")
-    expect(page.get_by_role("region", name="Audit verify")).to_be_visible()
-    expect(page.get_by_role("region", name="Checkpoints")).to_contain_text("Checkpoints on the log")
+    expect(page.get_by_role("region", name="Audit verify", exact=True)).to_be_visible()
+    expect(page.get_by_role("region", name="Checkpoints", exact=True)).to_contain_text(
+        "Checkpoints on the log"
+    )
     balances = page.get_by_role("table", name="Balances", exact=True)
     expect(balances.get_by_role("row").filter(has_text="USD")).to_contain_text("123.45")
     page.get_by_label("As of (UTC)").fill(between)

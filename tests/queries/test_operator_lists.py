@@ -5,6 +5,7 @@ a rules update; admins only."""
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -34,15 +35,16 @@ def test_assets_and_instruments_with_rules_and_status(exchange: Exchange) -> Non
     assert (assets[code], assets["USD"], assets["BTC"]) == (3, 2, 8)
     symbol = f"{code}-USD"
     exchange.admin("/tradex/v1/admin/instruments", {
-        "symbol": symbol, "tickSize": "0.05", "stepSize": "0.1", "minNotional": "1",
+        "symbol": symbol, "tickSize": "0.5", "stepSize": "0.1", "minNotional": "1",
         "priceBandBps": 500, "makerFeePpm": 100, "takerFeePpm": 200,
     })  # fmt: skip
     row = wait_until(lambda: _instrument(exchange, symbol), what="the new instrument")
+    sizes = {name: Decimal(row.pop(name)) for name in ("tickSize", "stepSize", "minNotional")}
+    assert sizes == {"tickSize": Decimal("0.5"), "stepSize": Decimal("0.1"), "minNotional": 1}
     assert row == {
         "symbol": symbol, "binanceSymbol": symbol.replace("-", ""),
         "instrumentId": row["instrumentId"], "base": code, "quote": "USD", "status": "TRADING",
-        "tickSize": "0.05", "stepSize": "0.100", "minNotional": "1.00", "priceBandBps": 500,
-        "makerFeePpm": 100, "takerFeePpm": 200,
+        "priceBandBps": 500, "makerFeePpm": 100, "takerFeePpm": 200,
     }  # fmt: skip
     exchange.admin("/tradex/v1/admin/instruments/halt", {"symbol": symbol})
     halted = wait_until(lambda: (r := _instrument(exchange, symbol)) and r["status"] == "HALTED",
@@ -54,7 +56,7 @@ def test_assets_and_instruments_with_rules_and_status(exchange: Exchange) -> Non
         "takerFeePpm": 300,
     })  # fmt: skip
     updated = wait_until(
-        lambda: (r := _instrument(exchange, symbol)) and r["minNotional"] == "2.50" and r,
+        lambda: (r := _instrument(exchange, symbol)) and Decimal(r["minNotional"]) == Decimal("2.5") and r,
         what="the new rules",
     )  # fmt: skip
     assert (updated["status"], updated["priceBandBps"], updated["takerFeePpm"]) == (

@@ -46,6 +46,7 @@ TAG = "Audit (TradeX)"
 status_cache_s = 5.0  # one answer per process for this long
 streams_shown_max = 256  # chained partitions listed (a checkpoint may name more)
 heads_shown_max = 16  # producers per partition listed
+tail_offsets_max = 256  # offsets of the checkpoints topic read at most per status
 _cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 
 
@@ -112,25 +113,37 @@ def _linked(latest: SignedCheckpoint, previous: SignedCheckpoint | None, problem
     return ""
 
 
+def _tail(source: LogSource, low: int, high: int) -> list[Any]:
+    """The last two records of the checkpoints topic (fewer if it has fewer). Its offsets
+    also hold transaction markers, so the window widens until two records are in it, up to
+    ``tail_offsets_max`` offsets."""
+    window = 4
+    while True:
+        start = max(low, high - window)
+        records = list(source.read(CHECKPOINTS, 0, start, high))[-2:]
+        if len(records) == 2 or start == low or window >= tail_offsets_max:
+            return records
+        window *= 4
+
+
 def checkpoint_status(source: LogSource, settings: Settings) -> dict[str, Any]:
     """The newest checkpoint and whether it verifies (two records and a watermark per
     chained partition read, whatever the log's size)."""
     public_key, key_problem = _public_key(settings)
     status: dict[str, Any] = {
-        "topic": source_topic(settings), "checkpoints": 0, "publicKeyId": None if public_key is None
-        else key_id(public_key), "latest": None, "problem": key_problem or None,
+        "topic": source_topic(settings), "checkpoints": 0, "latest": None,
+        "publicKeyId": None if public_key is None else key_id(public_key),
+        "problem": key_problem or None,
     }  # fmt: skip
     if not has_topic(source, CHECKPOINTS):
         status["problem"] = "no checkpoints topic: no checkpoint was written"
         return status
     low, high = source.watermarks(CHECKPOINTS, 0)
     assert 0 <= low <= high, (low, high)
-    status["checkpoints"] = high - low  # records on the topic (each one a checkpoint)
-    if high == low:
+    records = _tail(source, low, high)
+    if not records:
         status["problem"] = "no checkpoint yet"
         return status
-    records = list(source.read(CHECKPOINTS, 0, max(low, high - 2), high))
-    assert records and len(records) <= 2, len(records)
     newest = records[-1]
     try:
         latest = parse(newest.value, newest.offset)
@@ -144,6 +157,7 @@ def checkpoint_status(source: LogSource, settings: Settings) -> dict[str, Any]:
         except CheckpointError as exc:
             previous_problem = f"the previous record (offset {records[0].offset}) is {exc}"
     c = latest.checkpoint
+    status["checkpoints"] = c.seq + 1  # numbered from 0 (a gap shows as a broken link)
     signature_ok = None if public_key is None else latest.signature_ok(public_key)
     link_problem = _linked(latest, previous, previous_problem)
     log_ends: dict[tuple[str, int], int] = {}

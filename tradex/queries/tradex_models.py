@@ -362,7 +362,7 @@ class LatestCheckpoint(BaseModel):
 
 class CheckpointStatus(BaseModel):
     topic: str
-    checkpoints: int
+    checkpoints: int  # the newest checkpoint's sequence number + 1 (0: none)
     publicKeyId: str | None
     latest: LatestCheckpoint | None
     problem: str | None

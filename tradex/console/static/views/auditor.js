@@ -76,8 +76,9 @@ function Status() {
     ${found ? html`<div class="ops-grid">
       <section aria-label="Audit verify"><h3>Audit verify</h3><${VerifyStatus} verify=${found.verify} /></section>
       <section aria-label="Checkpoints"><h3>Signed checkpoints</h3><${CheckpointStatus} status=${found.checkpoints} /></section>
-    </div><p class="muted">Read ${utc(found.readTime)} UTC. The full checks scan the log:
-      <code>tradex audit verify --read-models --public-key K</code>, <code>tradex audit checkpoint --check</code>.</p>`
+    </div><p class="muted">Read ${utc(found.readTime)} UTC. The full checks scan the log:${' '}
+      <code>tradex audit verify --read-models --public-key K</code>,${' '}
+      <code>tradex audit checkpoint --check</code>.</p>`
       : html`<p class="muted">Loading…</p>`}
   </section>`;
 }

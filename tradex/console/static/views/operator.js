@@ -14,7 +14,7 @@ const TABS = [
   ['deposits', 'Deposits'], ['users', 'Users'],
 ];
 const DECIDED_SHOWN_MAX = 50; // per status, the newest decisions
-const RELOAD_AFTER_MS = [700, 2000, 5000]; // the read models follow the log a moment later
+const RELOAD_AFTER_MS = [700, 2000, 5000, 10000, 20000]; // the read models follow the log a moment later
 const ROLES = ['trader', 'admin', 'auditor'];
 
 /** Data loaded by `load()`, reloaded now and a few times after each change. */

@@ -70,8 +70,7 @@ function RequestForm({ accountId, balances, onDone }) {
     <//>
     <button type="submit" class="primary" disabled=${busy}>Request withdrawal</button>
     <${ErrorBox} error=${error} />
-    ${done && html`<p class="notice ok" role="status">Requested ${done.amount} ${done.asset}: ${done.withdrawalId}
-      (held until an operator decides).</p>`}
+    ${done && html`<p class="notice ok" role="status">${`Requested ${done.amount} ${done.asset}: ${done.withdrawalId} (held until an operator decides).`}</p>`}
   </form>`;
 }
 
