@@ -128,8 +128,8 @@ def _last_checkpoint_value(exchange: Exchange) -> bytes:
     from tradex.log.source import KafkaLog
 
     with KafkaLog(exchange.settings, bulk=False) as log:
-        _low, high = log.watermarks(CHECKPOINTS, 0)
-        (record,) = list(log.read(CHECKPOINTS, 0, high - 1, high))
+        low, high = log.watermarks(CHECKPOINTS, 0)
+        record = list(log.read(CHECKPOINTS, 0, low, high))[-1]  # a commit marker ends it
     assert record.value is not None
     return record.value
 
