@@ -31,7 +31,7 @@ function VerifyStatus({ verify }) {
   }
   const failing = Object.entries(verify.counts).filter(([, n]) => n > 0);
   return html`<dl class="ops-facts">
-      <dt>Last run</dt><dd>${utc(verify.time)} UTC</dd>
+      <dt>Last run</dt><dd data-volatile>${utc(verify.time)} UTC</dd>
       <dt>Result</dt><dd><${Verdict} ok=${verify.ok} yes="OK" no=${`${verify.violations} violations`} /></dd>
       <dt>Records checked</dt><dd>${verify.records === null ? '' : D.group(String(verify.records))}</dd>
       <dt>Checks run</dt><dd>${Object.keys(verify.counts).length}</dd>
@@ -49,7 +49,7 @@ function CheckpointStatus({ status }) {
   const c = status.latest;
   return html`<dl class="ops-facts">
       <dt>Checkpoints on the log</dt><dd>${status.checkpoints}</dd>
-      ${c && html`<dt>Newest</dt><dd>#${c.seq}, ${utc(c.createdTime)} UTC, key ${c.keyId}</dd>
+      ${c && html`<dt>Newest</dt><dd data-volatile>#${c.seq}, ${utc(c.createdTime)} UTC, key ${c.keyId}</dd>
         <dt>Signature</dt><dd><${Verdict} ok=${c.signatureOk} yes="verifies" no="does NOT verify" /></dd>
         <dt>Link to the previous</dt><dd><${Verdict} ok=${c.linked} yes="intact" no=${c.linkProblem || 'broken'} /></dd>
         <dt>Checkpoint</dt><dd><${Verdict} ok=${c.verifies} yes="verifies" no="does NOT verify" /></dd>`}
@@ -60,7 +60,7 @@ function CheckpointStatus({ status }) {
         <th class="num">Log end</th><th class="num">Since</th></tr></thead>
       <tbody>${c.streams.map((s) => html`<tr key=${`${s.topic}-${s.partition}`}>
         <td>${s.topic}[${s.partition}]</td><td class="num">${s.end}</td><td class="num">${s.records}</td>
-        <td class="mono">${s.heads.map((h) => html`<div key=${h.producer}>${h.producer || '—'} @ ${h.offset}: ${h.hash.slice(0, 16)}…</div>`)}</td>
+        <td class="mono" data-volatile>${s.heads.map((h) => html`<div key=${h.producer}>${h.producer || '—'} @ ${h.offset}: ${h.hash.slice(0, 16)}…</div>`)}</td>
         <td class="num">${s.logEnd}</td><td class="num">${s.sinceCheckpoint}</td></tr>`)}</tbody></table>`}`;
 }
 
@@ -76,7 +76,7 @@ function Status() {
     ${found ? html`<div class="ops-grid">
       <section aria-label="Audit verify"><h3>Audit verify</h3><${VerifyStatus} verify=${found.verify} /></section>
       <section aria-label="Checkpoints"><h3>Signed checkpoints</h3><${CheckpointStatus} status=${found.checkpoints} /></section>
-    </div><p class="muted">Read ${utc(found.readTime)} UTC. The full checks scan the log:${' '}
+    </div><p class="muted" data-volatile>Read ${utc(found.readTime)} UTC. The full checks scan the log:${' '}
       <code>tradex audit verify --read-models --public-key K</code>,${' '}
       <code>tradex audit checkpoint --check</code>.</p>`
       : html`<p class="muted">Loading…</p>`}
@@ -131,16 +131,16 @@ function Statement({ accountId }) {
     <h3>Statement</h3>
     <form class="inline ops-inline" onSubmit=${show}>
       <label for="audit-from">From (UTC)</label>
-      <input id="audit-from" type="datetime-local" step="1" value=${from} onInput=${(e) => setFrom(e.target.value)} />
+      <input id="audit-from" data-volatile type="datetime-local" step="1" value=${from} onInput=${(e) => setFrom(e.target.value)} />
       <label for="audit-to">To (UTC)</label>
-      <input id="audit-to" type="datetime-local" step="1" value=${to} onInput=${(e) => setTo(e.target.value)} />
+      <input id="audit-to" data-volatile type="datetime-local" step="1" value=${to} onInput=${(e) => setTo(e.target.value)} />
       <button type="submit">Load statement</button>
     </form>
     <${ErrorBox} error=${error} />
     ${found && html`<table aria-label="Statement" class="ops-table">
       <thead><tr><th>Time (UTC)</th><th>Asset</th><th class="num">Amount</th><th class="num">Balance after</th><th>Event</th></tr></thead>
-      <tbody>${found.postings.map((p) => html`<tr key=${`${p.eventId}-${p.index}`}><td>${utc(p.time)}</td><td>${p.asset}</td>
-        <td class="num">${D.fmt(p.amount)}</td><td class="num">${D.fmt(p.balanceAfter)}</td><td class="mono">${p.eventId}</td></tr>`)}</tbody></table>
+      <tbody>${found.postings.map((p) => html`<tr key=${`${p.eventId}-${p.index}`}><td data-volatile>${utc(p.time)}</td><td>${p.asset}</td>
+        <td class="num">${D.fmt(p.amount)}</td><td class="num">${D.fmt(p.balanceAfter)}</td><td class="mono" data-volatile>${p.eventId}</td></tr>`)}</tbody></table>
       ${found.postings.length >= STATEMENT_ROWS_MAX && html`<p class="muted">The first ${STATEMENT_ROWS_MAX} postings: choose a shorter period.</p>`}`}
   </section>`;
 }
@@ -170,7 +170,7 @@ function Orders({ accountId }) {
     ${found && html`<table aria-label="Account orders" class="ops-table">
       <thead><tr><th>Order</th><th>Time (UTC)</th><th>Side</th><th>Type</th><th class="num">Price</th>
         <th class="num">Quantity</th><th class="num">Filled</th><th>Status</th></tr></thead>
-      <tbody>${found.map((o) => html`<tr key=${o.orderId}><td>${o.orderId}</td><td>${utc(o.time)}</td>
+      <tbody>${found.map((o) => html`<tr key=${o.orderId}><td>${o.orderId}</td><td data-volatile>${utc(o.time)}</td>
         <td class=${o.side === 'BUY' ? 'buy' : 'sell'}>${o.side}</td><td>${o.type}</td><td class="num">${D.fmt(o.price)}</td>
         <td class="num">${D.fmt(o.origQty)}</td><td class="num">${D.fmt(o.executedQty)}</td><td>${o.status}</td></tr>`)}</tbody></table>
       ${!found.length && html`<p class="muted">No orders of ${chosen}.</p>`}`}

@@ -84,10 +84,10 @@ export function WithdrawalTable({ rows, label, actions }) {
       ${actions && html`<th>Decide</th>`}
     </tr></thead>
     <tbody>${rows.map((w) => html`<tr key=${w.withdrawalId}>
-      <td class="mono">${w.withdrawalId}</td><td>${w.accountId}</td><td>${w.asset}</td>
+      <td class="mono" data-volatile>${w.withdrawalId}</td><td>${w.accountId}</td><td>${w.asset}</td>
       <td class="num">${D.fmt(w.amount)}</td><td><span class=${`status status-${w.status}`}>${w.status}</span></td>
-      <td>${who(w.requestedBy)}</td><td>${utc(w.requestedTime)}</td>
-      <td>${who(w.decidedBy)}</td><td>${utc(w.decidedTime)}</td>
+      <td>${who(w.requestedBy)}</td><td data-volatile>${utc(w.requestedTime)}</td>
+      <td>${who(w.decidedBy)}</td><td data-volatile>${utc(w.decidedTime)}</td>
       ${actions && html`<td class="actions">${actions(w)}</td>`}
     </tr>`)}</tbody>
   </table>`;

@@ -1,79 +1,55 @@
-"""The ops screens of the console in a real browser (Playwright driving Debian's chromium)
-against the real API on the real stack: the operator creates an asset and an instrument,
-halts and resumes it, deposits; approves a withdrawal another user requested and is refused
-on their own with the reason shown; the auditor sees another account's balances as of a
-past time and the verify/checkpoint status, and has nothing to change.
-
-The browser is logged in by putting the API's tokens where the console keeps its session
-(the login screen is another helper's, tested there)."""
+"""The ops screens in a real browser (tests/console: the seeded exchange, Chromium, a
+fresh context per test): the operator creates an asset and an instrument, halts and resumes
+it, deposits; approves a withdrawal another user requested and is refused on their own with
+the reason shown; the auditor sees another account's balances as of a past time and the
+verify/checkpoint status, and has nothing to change. Each test makes its own users."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
+from tests.console.conftest import Console, PageAs
+from tests.console.seed import ConsoleUser
 from tests.queries.exchange import PASSWORD, Exchange, Trader, wait_until
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-SESSION_KEY = "tradex.console.session"
-TIMEOUT_MS = 30_000
+WAIT_MS = 30_000  # what the read models show follows the log (a loaded machine: seconds)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        found = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield found
-        found.close()
+def _user(console: Console, prefix: str, roles: list[str]) -> dict[str, Any]:
+    """A user of the test's own, known to ``page_as`` by its name."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    made = console.exchange.admin("/tradex/v1/admin/users",
+                                  {"username": name, "password": PASSWORD, "roles": roles})  # fmt: skip
+    accounts = made["accountIds"]
+    console.users[name] = ConsoleUser(name, PASSWORD, made["userId"], tuple(sorted(roles)),
+                                      accounts[0] if accounts else None)  # fmt: skip
+    return made
 
 
-def _page(
-    browser: Browser, exchange: Exchange, username: str, hash_path: str
-) -> tuple[Page, list[str]]:
-    """A page logged in as ``username`` (its session where the console keeps it), and the
-    script errors it raises."""
-    tokens = exchange.login(username)
-    with exchange.client(tokens["accessToken"]) as http:
-        me = http.get("/tradex/v1/me").json()
-    session = {"user": me, "accessToken": tokens["accessToken"], "refreshToken": tokens["refreshToken"],
-               "expiresAt": int(time.time() * 1000) + tokens["expiresIn"] * 1000}  # fmt: skip
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, timezone_id="UTC")
-    context.add_init_script(
-        f"sessionStorage.setItem({json.dumps(SESSION_KEY)}, {json.dumps(json.dumps(session))});"
-    )
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{exchange.url}/console/#{hash_path}")
-    return page, errors
+def _trader(console: Console, prefix: str) -> Trader:
+    trader = console.exchange.register(prefix)
+    console.users[trader.username] = ConsoleUser(trader.username, PASSWORD, trader.user_id,
+                                                 ("trader",), trader.account)  # fmt: skip
+    return trader
 
 
 def _said(page: Page, role: Literal["status", "alert"], text: str) -> None:
-    expect(page.get_by_role(role).filter(has_text=text)).to_be_visible()
+    expect(page.get_by_role(role).filter(has_text=text)).to_be_visible(timeout=WAIT_MS)
 
 
-def _user(exchange: Exchange, prefix: str, roles: list[str]) -> dict[str, Any]:
-    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    return exchange.admin(
-        "/tradex/v1/admin/users", {"username": name, "password": PASSWORD, "roles": roles}
-    )
-
-
-def test_operator_creates_halts_resumes_and_deposits(browser: Browser, exchange: Exchange) -> None:
-    operator = _user(exchange, "op", ["admin"])
-    trader = exchange.register("dep")
-    page, errors = _page(browser, exchange, operator["username"], "/operator/assets")
+def test_operator_creates_halts_resumes_and_deposits(console: Console, page_as: PageAs) -> None:
+    operator = _user(console, "op", ["admin"])
+    trader = _trader(console, "dep")
+    page = page_as(operator["username"], "operator/assets")
     code = f"C{uuid.uuid4().hex[:5].upper()}"
     page.get_by_label("Code").fill(code)
     page.get_by_label("Scale (decimals)").fill("4")
@@ -90,13 +66,13 @@ def test_operator_creates_halts_resumes_and_deposits(browser: Browser, exchange:
     symbol = f"{code}-USD"
     _said(page, "status", f"Created {symbol}")
     row = page.get_by_role("table", name="Instruments").get_by_role("row").filter(has_text=symbol)
-    expect(row).to_contain_text("TRADING")
+    expect(row).to_contain_text("TRADING", timeout=WAIT_MS)
     row.get_by_role("button", name=f"Halt {symbol}").click()
     _said(page, "status", f"{symbol} halted")
-    expect(row).to_contain_text("HALTED")
+    expect(row).to_contain_text("HALTED", timeout=WAIT_MS)
     row.get_by_role("button", name=f"Resume {symbol}").click()
     _said(page, "status", f"{symbol} resumed")
-    expect(row).to_contain_text("TRADING")
+    expect(row).to_contain_text("TRADING", timeout=WAIT_MS)
     page.get_by_role("link", name="Deposits").click()
     page.get_by_label("Account").fill(str(trader.account))
     page.get_by_label("Asset").select_option("USD")
@@ -109,7 +85,6 @@ def test_operator_creates_halts_resumes_and_deposits(browser: Browser, exchange:
     with trader.http() as http:
         usd = [b for b in http.get("/tradex/v1/balances").json()["balances"] if b["asset"] == "USD"]
     assert usd == [{"asset": "USD", "free": "12.34", "locked": "0.00", "total": "12.34"}]
-    assert errors == []
 
 
 def _request(exchange: Exchange, token: str, amount: str) -> str:
@@ -121,14 +96,15 @@ def _request(exchange: Exchange, token: str, amount: str) -> str:
 
 
 def test_operator_approves_anothers_withdrawal_and_is_refused_their_own(
-    browser: Browser, exchange: Exchange
+    console: Console, page_as: PageAs
 ) -> None:
-    checker = _user(exchange, "checker", ["admin", "trader"])
+    exchange = console.exchange
+    checker = _user(console, "checker", ["admin", "trader"])
     exchange.deposit(checker["accountIds"][0], "USD", "30")
     own_id = _request(exchange, exchange.login(checker["username"])["accessToken"], "3")
-    trader = exchange.register("asker")
+    trader = _trader(console, "asker")
     exchange.deposit(trader.account, "USD", "40")
-    trader_page, trader_errors = _page(browser, exchange, trader.username, "/withdrawals")
+    trader_page = page_as(trader.username, "withdrawals")
     trader_page.get_by_label("Asset").select_option("USD")
     trader_page.get_by_label("Amount").fill("40.01")
     _said(trader_page, "alert", "More than available (40.00)")
@@ -139,7 +115,7 @@ def test_operator_approves_anothers_withdrawal_and_is_refused_their_own(
     found = re.search(r"wd-[A-Za-z0-9-]+", said)
     assert found is not None, said
     asked_id = found.group(0)
-    page, errors = _page(browser, exchange, checker["username"], "/operator/withdrawals")
+    page = page_as(checker["username"], "operator/withdrawals")
     queue = page.get_by_role("table", name="Withdrawal requests")
     theirs = queue.get_by_role("row").filter(has_text=asked_id)
     mine = queue.get_by_role("row").filter(has_text=own_id)
@@ -148,15 +124,15 @@ def test_operator_approves_anothers_withdrawal_and_is_refused_their_own(
             break
         page.get_by_role("button", name="Refresh").click()
         page.wait_for_timeout(500)
-    expect(theirs).to_contain_text(trader.username)
-    expect(mine).to_contain_text(checker["username"])
+    expect(theirs).to_contain_text(trader.username, timeout=WAIT_MS)
+    expect(mine).to_contain_text(checker["username"], timeout=WAIT_MS)
     headers = queue.get_by_role("columnheader")
     expect(headers.filter(has_text="Requested by")).to_have_count(1)
     expect(headers.filter(has_text="Decided by")).to_have_count(1)
     mine.get_by_role("button", name="Approve").click()
     alert = page.get_by_role("alert").filter(has_text="Refused")
-    expect(alert).to_contain_text("MAKER_CHECKER")
-    expect(alert).to_contain_text("another admin must approve or reject it")
+    expect(alert).to_contain_text("MAKER_CHECKER", timeout=WAIT_MS)
+    expect(alert).to_contain_text("another admin must approve or reject it", timeout=WAIT_MS)
     theirs.get_by_role("button", name="Approve").click()
     _said(page, "status", f"Approved {asked_id}: PAID")
     decided = (
@@ -164,19 +140,22 @@ def test_operator_approves_anothers_withdrawal_and_is_refused_their_own(
         .get_by_role("row")
         .filter(has_text=asked_id)
     )
-    expect(decided).to_contain_text("PAID")
-    expect(decided).to_contain_text(f"{checker['username']} (#{checker['userId']})")
-    expect(decided).to_contain_text(trader.username)
-    expect(mine).to_contain_text("REQUESTED")  # the refused decision changed nothing
+    expect(decided).to_contain_text("PAID", timeout=WAIT_MS)
+    expect(decided).to_contain_text(
+        f"{checker['username']} (#{checker['userId']})", timeout=WAIT_MS
+    )
+    expect(decided).to_contain_text(trader.username, timeout=WAIT_MS)
+    expect(mine).to_contain_text(
+        "REQUESTED", timeout=WAIT_MS
+    )  # the refused decision changed nothing
     trader_page.get_by_role("button", name="Refresh").click()
     row = (
         trader_page.get_by_role("table", name="Your withdrawals")
         .get_by_role("row")
         .filter(has_text=asked_id)
     )
-    expect(row).to_contain_text("PAID")
-    expect(row).to_contain_text(checker["username"])
-    assert errors == trader_errors == []
+    expect(row).to_contain_text("PAID", timeout=WAIT_MS)
+    expect(row).to_contain_text(checker["username"], timeout=WAIT_MS)
 
 
 def _usd(trader: Trader) -> str | None:
@@ -186,10 +165,11 @@ def _usd(trader: Trader) -> str | None:
 
 
 def test_auditor_sees_as_of_balances_and_the_status_and_changes_nothing(
-    browser: Browser, exchange: Exchange
+    console: Console, page_as: PageAs
 ) -> None:
-    auditor = _user(exchange, "aud", ["auditor"])
-    trader = exchange.register("audited")
+    exchange = console.exchange
+    auditor = _user(console, "aud", ["auditor"])
+    trader = _trader(console, "audited")
     exchange.deposit(trader.account, "USD", "100")
     wait_until(lambda: _usd(trader) == "100.00", what="the first deposit in the read model")
     time.sleep(1.1)
@@ -197,28 +177,31 @@ def test_auditor_sees_as_of_balances_and_the_status_and_changes_nothing(
     time.sleep(1.1)
     exchange.deposit(trader.account, "USD", "23.45")
     wait_until(lambda: _usd(trader) == "123.45", what="the second deposit in the read model")
-    page, errors = _page(browser, exchange, auditor["username"], f"/auditor/{trader.account}")
+    page = page_as(auditor["username"], f"auditor/{trader.account}")
     expect(page.get_by_role("region", name="Audit verify", exact=True)).to_be_visible()
     expect(page.get_by_role("region", name="Checkpoints", exact=True)).to_contain_text(
-        "Checkpoints on the log"
+        "Checkpoints on the log", timeout=WAIT_MS
     )
     balances = page.get_by_role("table", name="Balances", exact=True)
-    expect(balances.get_by_role("row").filter(has_text="USD")).to_contain_text("123.45")
+    expect(balances.get_by_role("row").filter(has_text="USD")).to_contain_text(
+        "123.45", timeout=WAIT_MS
+    )
     page.get_by_label("As of (UTC)").fill(between)
     page.get_by_role("button", name="Show", exact=True).click()
-    expect(balances).to_contain_text(f"as of {between.replace('T', ' ')} UTC")
+    expect(balances).to_contain_text(f"as of {between.replace('T', ' ')} UTC", timeout=WAIT_MS)
     usd = balances.get_by_role("row").filter(has_text="USD")
-    expect(usd).to_contain_text("100.00")
+    expect(usd).to_contain_text("100.00", timeout=WAIT_MS)
     expect(usd).not_to_contain_text("123.45")
     # nothing to change: no operator screen, no decision buttons, the API refuses
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Auditor")).to_be_visible()
     expect(nav.get_by_role("link", name="Operator")).to_have_count(0)
     expect(page.get_by_role("button", name="Approve")).to_have_count(0)
-    page.goto(f"{exchange.url}/console/#/operator")
-    expect(page.get_by_role("main")).to_contain_text("Your roles do not give access to Operator")
+    console.goto(page, "operator")
+    expect(page.get_by_role("main")).to_contain_text(
+        "Your roles do not give access to Operator", timeout=WAIT_MS
+    )
     with exchange.client(exchange.login(auditor["username"])["accessToken"]) as http:
         refused = http.post("/tradex/v1/admin/deposits",
                             json={"accountId": trader.account, "asset": "USD", "amount": "1"})  # fmt: skip
     assert refused.status_code == 403
-    assert errors == []
