@@ -26,8 +26,8 @@ SCREENS = {
     "trade": ("alice", "trade/BTCUSD", "main", ("canvas",)),
     "orders": ("alice", "orders", "main", ()),
     "balances": ("alice", "balances", "main", ()),
-    "operator": ("operator", "operator", "main", ()),
-    "auditor": ("auditor", "auditor", "main", ()),
+    "operator": ("operator", "operator", 'table[aria-label="Withdrawal requests"]', ()),
+    "auditor": ("auditor", "auditor", 'section[aria-label="Checkpoints"]', ()),
 }
 
 

@@ -174,7 +174,7 @@ def main_verify(argv: list[str]) -> int:
     if args.archive is None:  # the live log's audit: reported on the stack's /metrics
         from tradex.observability.metrics_server import record_audit
 
-        record_audit(settings, len(report.violations))
+        record_audit(settings, len(report.violations), summary=report.summary())
     return 0 if report.ok else 1
 
 

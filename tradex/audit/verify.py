@@ -57,6 +57,7 @@ from tradex.schemas.codec import Codec
 T = TypeVar("T")
 PREFETCH_BATCHES_MAX = 4  # batches the reader thread reads ahead
 VIOLATIONS_SHOWN_MAX = 50  # in the text report (all of them, up to the kept ones, in JSON)
+SUMMARY_SHOWN_MAX = 20  # violations and notes stored for the API's auditor status
 progress_interval_s = 0.5
 HEADER_SIZE = 5
 
@@ -166,6 +167,17 @@ class Report:
         lines.append("")
         lines.append(f"tradex audit verify: {'OK' if self.ok else 'VIOLATIONS FOUND'}")
         return "\n".join(lines)
+
+    def summary(self, shown_max: int = SUMMARY_SHOWN_MAX) -> dict[str, Any]:
+        """What the run found, bounded (the first ``shown_max`` violations and notes): what
+        ``tradex audit verify`` stores for the API's auditor status."""
+        assert shown_max >= 0, shown_max
+        return {
+            "ok": self.ok, "records": self.records, "seconds": round(self.seconds, 3),
+            "counts": dict(self.counts), "notes": self.notes[:shown_max],
+            "found": [{"check": v.check, "place": v.place(), "message": v.message}
+                      for v in self.violations[:shown_max]],
+        }  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -74,15 +75,20 @@ def serve(
     return found
 
 
-def record_audit(settings: Settings, violations: int, now_s: float | None = None) -> Path:
+def record_audit(
+    settings: Settings, violations: int, now_s: float | None = None,
+    summary: dict[str, Any] | None = None,
+) -> Path:  # fmt: skip
     """Record a `tradex audit verify` run's outcome where every metrics endpoint of this
-    stack and prefix reports it (tradex_audit_violations: the audit-violations alert)."""
+    stack and prefix reports it (tradex_audit_violations: the audit-violations alert), and
+    where the API's auditor status reads it (``summary``: what the run found, bounded:
+    :func:`tradex.audit.verify.Report.summary`)."""
     assert violations >= 0, violations
     path = audit_result_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     stamp = time.time() if now_s is None else now_s
-    partial.write_text(json.dumps({"violations": violations, "time_s": stamp}))
+    partial.write_text(json.dumps({**(summary or {}), "violations": violations, "time_s": stamp}))
     partial.replace(path)
     return path
 

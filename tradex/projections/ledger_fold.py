@@ -108,19 +108,23 @@ def _withdrawal(rows: LedgerRows, event: Event) -> None:
             "status": None,
             "requested_command_id": None,
             "requested_time_ns": None,
+            "requested_by": None,
             "decided_command_id": None,
             "decided_time_ns": None,
+            "decided_by": None,
         }
     if isinstance(body, domain.WithdrawalRequested):
         row["status"] = WITHDRAWAL_REQUESTED
         row["requested_command_id"] = body.command_id
         row["requested_time_ns"] = body.event_time_ns
+        row["requested_by"] = body.actor  # the maker (0: the system)
     else:
         row["status"] = (
             WITHDRAWAL_PAID if isinstance(body, domain.WithdrawalPaid) else WITHDRAWAL_RELEASED
         )
         row["decided_command_id"] = body.command_id
         row["decided_time_ns"] = body.event_time_ns
+        row["decided_by"] = body.actor  # the checker (0: the system)
 
 
 def _reference_event(rows: LedgerRows, event: Event) -> None:

@@ -246,10 +246,19 @@ class PostgresReader:
         )
         return rows
 
+    def _withdrawals_sql(self, where: str) -> str:
+        """Withdrawal rows with the names of who requested and who decided (the users the
+        log registered; a user id of 0 or an unknown one has none)."""
+        return (
+            f"SELECT w.*, r.name AS requested_by_name, d.name AS decided_by_name "
+            f"FROM {self.ns}.withdrawals w "
+            f"LEFT JOIN {self.ns}.users r ON r.user_id = w.requested_by "
+            f"LEFT JOIN {self.ns}.users d ON d.user_id = w.decided_by WHERE {where}"
+        )
+
     async def withdrawals(self, conn: asyncpg.Connection, account_id: int) -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = await conn.fetch(
-            f"SELECT * FROM {self.ns}.withdrawals WHERE account_id = $1 ORDER BY withdrawal_id",
-            account_id,
+            self._withdrawals_sql("w.account_id = $1") + " ORDER BY w.withdrawal_id", account_id
         )
         return rows
 
@@ -257,17 +266,18 @@ class PostgresReader:
         self, conn: asyncpg.Connection, withdrawal_id: str
     ) -> asyncpg.Record | None:
         row: asyncpg.Record | None = await conn.fetchrow(
-            f"SELECT * FROM {self.ns}.withdrawals WHERE withdrawal_id = $1", withdrawal_id
+            self._withdrawals_sql("w.withdrawal_id = $1"), withdrawal_id
         )
         return row
 
     async def withdrawals_by_status(
         self, conn: asyncpg.Connection, status: str, limit: int = 100
     ) -> list[asyncpg.Record]:
-        """Withdrawals of every account in ``status`` (REQUESTED: waiting for a decision)."""
+        """Withdrawals of every account in ``status`` (REQUESTED: waiting for a decision;
+        PAID / RELEASED: the newest decisions first)."""
+        order = "w.requested_time_ns" if status == "REQUESTED" else "w.decided_time_ns DESC"
         rows: list[asyncpg.Record] = await conn.fetch(
-            f"SELECT * FROM {self.ns}.withdrawals WHERE status = $1 "
-            "ORDER BY requested_time_ns LIMIT $2",
+            self._withdrawals_sql("w.status = $1") + f" ORDER BY {order}, w.withdrawal_id LIMIT $2",
             status,
             _limit(limit),
         )

@@ -13,7 +13,7 @@ asset's scale). Positions are (partition, offset) of the record in its topic:
 | balances | account_id, asset | available, held, the position of the newest event that changed them |
 | postings | event_id, posting_index | the journal: account, asset, delta, event time, position |
 | hold_changes | partition, offset, account_id, asset | changes of ``held`` (not postings) |
-| withdrawals | withdrawal_id | state (REQUESTED / PAID / RELEASED) and who decided |
+| withdrawals | withdrawal_id | state (REQUESTED / PAID / RELEASED), when and by whom (the events' `actor`: user ids) it was requested and decided |
 | orders | order_id | an order joined across account-events and engine-events (:mod:`.orders_fold`): what was placed, the client's command id, status, filled quantity and notional, fees, reject/cancel reasons from both sides, the newest amend |
 | fills | order_id, trade_id | each settled fill leg (FillSettled): side, liquidity, price, qty, notional, fee |
 | trades | trade_id | each engine trade: price, qty, taker side, both orders and accounts |
@@ -89,7 +89,8 @@ TABLES = (
         "withdrawals",
         "withdrawal_id text NOT NULL, account_id bigint NOT NULL, asset text NOT NULL, "
         "amount bigint NOT NULL, status text NOT NULL, requested_command_id text, "
-        "requested_time_ns bigint, decided_command_id text, decided_time_ns bigint",
+        "requested_time_ns bigint, requested_by bigint, decided_command_id text, "
+        "decided_time_ns bigint, decided_by bigint",
         ("withdrawal_id",),
         (Index("by_account", "account_id, status"),),
     ),
@@ -211,7 +212,7 @@ _UPSERTS = {
 }  # fmt: skip
 _WITHDRAWAL_COLUMNS = (
     "withdrawal_id", "account_id", "asset", "amount", "status", "requested_command_id",
-    "requested_time_ns", "decided_command_id", "decided_time_ns",
+    "requested_time_ns", "requested_by", "decided_command_id", "decided_time_ns", "decided_by",
 )  # fmt: skip
 _POSTING_COLUMNS = (
     "event_id", "posting_index", "account_id", "asset", "delta", "event_time_ns",
@@ -321,13 +322,16 @@ class PostgresReadModel(PostgresProjector):
             await conn.execute(
                 f"""INSERT INTO {s}.withdrawals AS w ({", ".join(_WITHDRAWAL_COLUMNS)})
                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[],
-                    $5::text[], $6::text[], $7::bigint[], $8::text[], $9::bigint[])
+                    $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[], $10::bigint[],
+                    $11::bigint[])
                 ON CONFLICT (withdrawal_id) DO UPDATE SET
                     status = EXCLUDED.status,
                     requested_command_id = coalesce(w.requested_command_id, EXCLUDED.requested_command_id),
                     requested_time_ns = coalesce(w.requested_time_ns, EXCLUDED.requested_time_ns),
+                    requested_by = coalesce(w.requested_by, EXCLUDED.requested_by),
                     decided_command_id = EXCLUDED.decided_command_id,
-                    decided_time_ns = EXCLUDED.decided_time_ns""",
+                    decided_time_ns = EXCLUDED.decided_time_ns,
+                    decided_by = EXCLUDED.decided_by""",
                 *[[v[i] for v in values] for i in range(len(_WITHDRAWAL_COLUMNS))],
             )
 

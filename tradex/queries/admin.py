@@ -157,6 +157,26 @@ async def users(call: Call) -> list[dict[str, Any]]:
             for r in await store.users()]  # fmt: skip
 
 
+async def assets(call: Call) -> list[dict[str, Any]]:
+    """Every asset with its scale (also those no instrument trades yet)."""
+    catalog = call.services.catalog
+    await catalog.refresh(force=True)
+    return [{"asset": code, "scale": scale} for code, scale in sorted(catalog.scales.items())]
+
+
+async def instruments(call: Call) -> list[dict[str, Any]]:
+    """Every instrument with its rules and status (TRADING or HALTED), as the operator
+    gives them: steps and min notional as decimals, the band in bps, fees in ppm."""
+    catalog = call.services.catalog
+    await catalog.refresh(force=True)
+    return [{"symbol": m.symbol, "binanceSymbol": m.binance, "instrumentId": m.instrument_id,
+             "base": m.base, "quote": m.quote, "status": m.status,
+             "tickSize": m.fmt_price(1), "stepSize": m.fmt_qty(1),
+             "minNotional": m.fmt_quote(m.min_notional), "priceBandBps": m.price_band_bps,
+             "makerFeePpm": m.maker_fee_ppm, "takerFeePpm": m.taker_fee_ppm}
+            for m in await catalog.markets()]  # fmt: skip
+
+
 async def rotate_signing_key(call: Call) -> dict[str, Any]:
     """A new key signs access tokens from now on; the old one verifies until its tokens
     have expired."""
@@ -182,6 +202,10 @@ ENDPOINTS = [
              body=tm.NewUserBody, response=tm.User, access=ADMIN, state_changing=True),
     Endpoint("GET", "/tradex/v1/admin/users", users, "Users", TAG,
              response=list[tm.User], access=ADMIN),
+    Endpoint("GET", "/tradex/v1/admin/assets", assets, "Assets", TAG,
+             response=list[tm.AssetRow], access=ADMIN),
+    Endpoint("GET", "/tradex/v1/admin/instruments", instruments, "Instruments and their rules",
+             TAG, response=list[tm.InstrumentRow], access=ADMIN),
     Endpoint("POST", "/tradex/v1/admin/signingKeys/rotate", rotate_signing_key,
              "Rotate the token signing key", TAG, response=tm.SigningKey, access=ADMIN),
 ]  # fmt: skip

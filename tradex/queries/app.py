@@ -27,6 +27,7 @@ from tradex.projections.redis_read import AsyncMarketReader
 from tradex.queries import (
     account,
     admin,
+    audit_status,
     auth_routes,
     docs_page,
     key_routes,
@@ -52,6 +53,7 @@ ENDPOINTS: list[Endpoint] = [
     *auth_routes.ENDPOINTS,
     *key_routes.ENDPOINTS,
     *ledger_routes.ENDPOINTS,
+    *audit_status.ENDPOINTS,
     *withdrawals.ENDPOINTS,
     *admin.ENDPOINTS,
     *order_changes.ENDPOINTS,

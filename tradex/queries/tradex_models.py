@@ -181,6 +181,14 @@ class WithdrawalStatusParams(Params):
     limit: Limit = 100
 
 
+class Actor(BaseModel):
+    """Who did it: the user id on the log (the event's ``actor``; 0: the system) and the
+    name it was registered with (null when the log has none)."""
+
+    userId: int
+    username: str | None
+
+
 class Withdrawal(BaseModel):
     withdrawalId: str
     accountId: int
@@ -188,7 +196,9 @@ class Withdrawal(BaseModel):
     amount: str
     status: str
     requestedTime: int | None
+    requestedBy: Actor | None  # the maker
     decidedTime: int | None
+    decidedBy: Actor | None  # the checker (approved: PAID, rejected: RELEASED)
 
 
 # -- admin -----------------------------------------------------------------------------------
@@ -243,6 +253,26 @@ class Outcome(BaseModel):
     detail: dict[str, str | int | None]
 
 
+class AssetRow(BaseModel):
+    asset: str
+    scale: int
+
+
+class InstrumentRow(BaseModel):
+    symbol: str  # TradeX's BASE-QUOTE
+    binanceSymbol: str
+    instrumentId: int
+    base: str
+    quote: str
+    status: str  # TRADING | HALTED
+    tickSize: str
+    stepSize: str
+    minNotional: str
+    priceBandBps: int
+    makerFeePpm: int
+    takerFeePpm: int
+
+
 class SigningKey(BaseModel):
     kid: str
 
@@ -274,3 +304,71 @@ class AuditOrdersParams(Params):
     accountId: Annotated[int, Field(ge=1, le=(1 << 63) - 1)]
     symbol: Symbol
     limit: Limit = 500
+
+
+# -- audit status ----------------------------------------------------------------------------
+
+
+class VerifyFinding(BaseModel):
+    check: str  # e.g. chain, journal_balanced, read_model
+    place: str  # topic[partition]@offset (event id)
+    message: str
+
+
+class LastVerify(BaseModel):
+    """The last ``tradex audit verify`` of this stack and prefix (``ran`` false: none)."""
+
+    ran: bool
+    time: int | None  # ms since the epoch
+    ok: bool | None
+    violations: int | None
+    records: int | None
+    counts: dict[str, int]  # violations per check
+    found: list[VerifyFinding]  # the first ones
+    notes: list[str]
+
+
+class ChainHead(BaseModel):
+    producer: str
+    offset: int
+    hash: str
+
+
+class CheckpointStream(BaseModel):
+    topic: str
+    partition: int
+    start: int
+    end: int  # the log is covered up to here (next offset)
+    records: int  # in [start, end)
+    root: str  # Merkle root (hex)
+    heads: list[ChainHead]
+    logEnd: int  # the partition's end now
+    sinceCheckpoint: int  # records written after the checkpoint's end
+
+
+class LatestCheckpoint(BaseModel):
+    seq: int
+    offset: int
+    createdTime: int
+    keyId: str
+    signatureOk: bool | None  # null: no public key to check with
+    linked: bool  # names the previous checkpoint record's SHA-256, sequence follows
+    linkProblem: str | None
+    verifies: bool  # signature and link
+    records: int
+    streamCount: int
+    streams: list[CheckpointStream]
+
+
+class CheckpointStatus(BaseModel):
+    topic: str
+    checkpoints: int  # the newest checkpoint's sequence number + 1 (0: none)
+    publicKeyId: str | None
+    latest: LatestCheckpoint | None
+    problem: str | None
+
+
+class AuditStatus(BaseModel):
+    verify: LastVerify
+    checkpoints: CheckpointStatus
+    readTime: int

@@ -21,6 +21,11 @@ ADMIN_TAG = "Admin (TradeX)"
 NS_PER_MS = 1_000_000
 
 
+def _user(user_id: int | None, name: str | None) -> dict[str, Any] | None:
+    """Who did it, from the event's ``actor`` (0: the system, no name)."""
+    return None if user_id is None else {"userId": user_id, "username": name}
+
+
 async def _withdrawal(call: Call, row: Any) -> dict[str, Any]:
     scale = await call.services.catalog.scale(row["asset"])
     requested, decided = row["requested_time_ns"], row["decided_time_ns"]
@@ -28,7 +33,14 @@ async def _withdrawal(call: Call, row: Any) -> dict[str, Any]:
             "asset": row["asset"], "amount": fmt_amount(row["amount"], scale),
             "status": row["status"],
             "requestedTime": None if requested is None else requested // NS_PER_MS,
-            "decidedTime": None if decided is None else decided // NS_PER_MS}  # fmt: skip
+            "requestedBy": _user(row["requested_by"], row["requested_by_name"]),
+            "decidedTime": None if decided is None else decided // NS_PER_MS,
+            "decidedBy": _user(row["decided_by"], row["decided_by_name"])}  # fmt: skip
+
+
+async def _caller(call: Call) -> dict[str, Any]:
+    row = await call.services.store.user(call.user.user_id)
+    return {"userId": call.user.user_id, "username": None if row is None else row["username"]}
 
 
 def rejected(event: Any) -> ApiError:
@@ -55,7 +67,8 @@ async def request(call: Call) -> dict[str, Any]:
         raise rejected(event)
     return {"withdrawalId": event.withdrawal_id, "accountId": account, "asset": event.asset,
             "amount": fmt_amount(event.amount, scale), "status": "REQUESTED",
-            "requestedTime": event.event_time_ns // NS_PER_MS, "decidedTime": None}  # fmt: skip
+            "requestedTime": event.event_time_ns // NS_PER_MS, "requestedBy": await _caller(call),
+            "decidedTime": None, "decidedBy": None}  # fmt: skip
 
 
 async def mine(call: Call) -> list[dict[str, Any]]:
@@ -97,7 +110,8 @@ async def _decide(call: Call, approve: bool) -> dict[str, Any]:
     return {"withdrawalId": event.withdrawal_id, "accountId": body.accountId,
             "asset": event.asset, "amount": fmt_amount(event.amount, scale),
             "status": "PAID" if approve else "RELEASED", "requestedTime": None,
-            "decidedTime": event.event_time_ns // NS_PER_MS}  # fmt: skip
+            "requestedBy": None, "decidedTime": event.event_time_ns // NS_PER_MS,
+            "decidedBy": await _caller(call)}  # fmt: skip
 
 
 async def approve(call: Call) -> dict[str, Any]:
