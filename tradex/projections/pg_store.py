@@ -78,6 +78,21 @@ class Table:
     partition_by: str = ""
 
 
+def column_names(columns: str) -> list[str]:
+    """The column names of a CREATE TABLE body ("a bigint NOT NULL, b numeric(20, 0)")."""
+    names, depth, start = [], 0, 0
+    for i, char in enumerate(columns + ","):
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 0:
+            names.append(columns[start:i].split()[0])
+            start = i + 1
+    return names
+
+
+class SchemaOutdated(RuntimeError):
+    """A read model version made by older code, without columns this code writes."""
+
+
 class View(NamedTuple):
     """A view of a version over its tables; ``sql`` is its SELECT, with ``{s}`` for the
     version's schema. Readers see it like a table (through the reader schema)."""
@@ -198,6 +213,7 @@ class PostgresProjector(Projector):
             self._conn = None
             raise ProjectorBusy(f"another process is writing {self.schema}")
         await self._ensure_meta(conn)
+        await self._check_columns(conn)
         await self.prepare(conn)
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1, 0)", _LOCK_CLASS)
@@ -208,6 +224,27 @@ class PostgresProjector(Projector):
 
     def _open(self) -> dict[Place, int]:
         return self._run(self._open_async())
+
+    async def _check_columns(self, conn: asyncpg.Connection) -> None:
+        """Refuses a version made by older code: its tables exist (CREATE TABLE IF NOT
+        EXISTS keeps them as they are) but lack columns this code writes."""
+        rows = await conn.fetch(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = $1", self.schema,
+        )  # fmt: skip
+        found: dict[str, set[str]] = {}
+        for row in rows:
+            found.setdefault(row["table_name"], set()).add(row["column_name"])
+        missing = [
+            f"{table.name}.{column}"
+            for table in self.tables if table.name in found
+            for column in column_names(table.columns) if column not in found[table.name]
+        ]  # fmt: skip
+        if missing:
+            raise SchemaOutdated(
+                f"{self.schema} was made by an older TradeX and lacks {', '.join(missing)}: "
+                f"rebuild it from the log with `tradex projections rebuild {self.name}`"
+            )
 
     async def _apply_async(
         self, events: Sequence[Event] | ColumnarBatch, positions: Mapping[Place, int]
