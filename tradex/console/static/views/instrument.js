@@ -310,7 +310,7 @@ export function Instrument({ route }) {
   return html`<section class="instrument" data-symbol=${m.symbol}>
     <${Header} m=${m} ticker=${ticker} state=${tickerState.state} />
     <${WsNote} state=${state} channels=${all} />
-    <div class="instrument-grid">
+    <div class=${`instrument-grid ${hasRole('trader') ? 'with-trader' : ''}`}>
       <${Book} m=${m} onState=${onState} />
       <div class="instrument-main">
         <${Candles} m=${m} onState=${onState} />
