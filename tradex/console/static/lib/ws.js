@@ -22,6 +22,7 @@ const SUBSCRIPTIONS_MAX = 1024; // the server's per-connection limit
 const SEQUENCED = new Set(['snapshot', 'update', 'trades', 'ticker', 'candle', 'order', 'fill', 'balances']);
 
 let socket = null;
+let authed = null; // the socket an auth frame was sent on
 let status = 'closed';
 let attempt = 0;
 let reconnectTimer = null;
@@ -111,17 +112,25 @@ function resync(sub, reason) {
   request(sub);
 }
 
-/** Subscribes everything (after the private ones' auth), in order on the one socket. */
-async function subscribeAll() {
-  const list = [...subs.values()];
+/** Authenticates this socket with the session's token (once), then calls `fn`. */
+async function authThen(fn) {
   const opened = socket;
-  if (list.some((s) => PRIVATE.has(s.spec.channel))) {
+  if (authed !== opened) {
     let token = null;
     try { token = await accessToken(); } catch (_e) { token = null; }
-    if (socket !== opened) return;
-    if (token) send({ op: 'auth', id: nextId++, token });
+    if (socket !== opened) return; // closed meanwhile: the reconnect starts over
+    if (token) { send({ op: 'auth', id: nextId++, token }); authed = opened; }
   }
-  for (const sub of list) if (subs.get(keyOf(sub.spec)) === sub) request(sub);
+  fn();
+}
+
+/** Subscribes everything (the private ones after the auth), in order on the one socket. */
+function subscribeAll() {
+  const list = [...subs.values()];
+  const live = (sub) => subs.get(keyOf(sub.spec)) === sub;
+  for (const sub of list) if (!PRIVATE.has(sub.spec.channel)) request(sub);
+  const own = list.filter((s) => PRIVATE.has(s.spec.channel));
+  if (own.length) authThen(() => { for (const sub of own) if (live(sub)) request(sub); });
 }
 
 function subOf(msg) {
@@ -229,8 +238,10 @@ export function subscribe(spec, handler) {
     sub = { spec: { ...spec }, handlers: new Set(), last: new Map(), state: 'new', requestId: null };
     subs.set(key, sub);
     if (socket && socket.readyState === WebSocket.OPEN) {
-      if (PRIVATE.has(spec.channel)) socket.close(4000, 'auth'); // reconnects and authenticates first
-      else request(sub);
+      if (PRIVATE.has(spec.channel)) {
+        const fresh = sub;
+        authThen(() => { if (subs.get(key) === fresh) request(fresh); });
+      } else request(sub);
     }
   } else if (sub.state === 'live' || sub.state === 'subscribing') {
     // a second listener joins late: it needs a snapshot too, so the subscription starts again
