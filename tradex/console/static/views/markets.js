@@ -8,6 +8,8 @@ import { navigate } from '../lib/router.js';
 import { ErrorBox } from '../lib/ui.js';
 import { subscribe } from '../lib/ws.js';
 
+const STATUS_REFRESH_MS = 30000;
+
 /** The figures of a ticker (REST or WebSocket) for display: null before the first trade. */
 export function tickerFigures(t) {
   if (!t || !t.count || isZero(t.lastPrice)) return null;
@@ -66,7 +68,11 @@ export function Markets() {
         }
       } catch (err) { if (alive) setError(err); }
     })();
-    return () => { alive = false; for (const stop of stops) stop(); };
+    // a halt or resume is not on the ticker: the list (status) is read again now and then
+    const timer = window.setInterval(() => {
+      loadMarkets(true).then((found) => { if (alive) setMarkets(found); }).catch(() => {});
+    }, STATUS_REFRESH_MS);
+    return () => { alive = false; window.clearInterval(timer); for (const stop of stops) stop(); };
   }, []);
 
   return html`<section class="markets">
