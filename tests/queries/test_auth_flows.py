@@ -99,14 +99,15 @@ def test_logout_revokes_access_and_refresh(app: TestClient, exchange: Exchange) 
 def test_logout_all_revokes_every_session_of_the_user_only(
     app: TestClient, exchange: Exchange
 ) -> None:
-    trader = exchange.register("logout-all")
+    trader = exchange.register("logout-all")  # logged in once by the API's own process
     other = exchange.register("logout-all-other")
     sessions = [login(app, trader.username) for _ in range(3)]
     bystander = login(app, other.username)
     headers = {"Authorization": f"Bearer {sessions[0]['accessToken']}"}
     answer = app.post("/tradex/v1/auth/logoutAll", headers=headers)
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"ok": True, "sessions": 3}
+    assert answer.json() == {"ok": True, "sessions": 4}
+    assert me(app, trader.token) == 401
     for session in sessions:
         assert me(app, session["accessToken"]) == 401
         refused = app.post("/tradex/v1/auth/refresh",
