@@ -110,7 +110,8 @@ function Ladder({ m, book, stale }) {
   const asks = cumulative(topLevels(book.asks, 'asks', LADDER_ROWS));
   const bids = cumulative(topLevels(book.bids, 'bids', LADDER_ROWS));
   const row = (side) => (l) => html`<tr class=${side} key=${`${side}${l.price}`}>
-    <td class=${`num ${side}`}>${fmt(l.price)}</td><td class="num">${fmt(l.qty)}</td><td class="num">${fmt(l.total)}</td></tr>`;
+    <td class=${`num ${side}`}><span class="sr-only">${side === 'sell' ? 'ask ' : 'bid '}</span>${fmt(l.price)}</td>
+    <td class="num">${fmt(l.qty)}</td><td class="num">${fmt(l.total)}</td></tr>`;
   return html`<table class=${`ladder ${stale ? 'stale' : ''}`} aria-label="Order book">
     <thead><tr><th scope="col" class="num">Price (${m.quote})</th><th scope="col" class="num">Size (${m.base})</th>
       <th scope="col" class="num">Total (${m.base})</th></tr></thead>
@@ -246,7 +247,7 @@ function Trades({ m, onState }) {
         <th scope="col">Time (UTC)</th></tr></thead>
       <tbody>${trades.length === 0 ? html`<tr><td colspan="3" class="muted">No trades yet.</td></tr>`
         : trades.map((t) => html`<tr key=${t.id}>
-          <td class=${`num ${t.takerSide === 'SELL' ? 'sell' : 'buy'}`}>${fmt(t.price)}</td>
+          <td class=${`num ${t.takerSide === 'SELL' ? 'sell' : 'buy'}`}><span class="sr-only">${t.takerSide === 'SELL' ? 'sold ' : 'bought '}</span>${fmt(t.price)}</td>
           <td class="num">${fmt(t.qty)}</td><td>${utc(t.time).slice(11)}</td></tr>`)}</tbody>
     </table>
   </section>`;
