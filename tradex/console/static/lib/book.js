@@ -37,12 +37,17 @@ function applySide(side, levels, isBid) {
   return side;
 }
 
-/** The book after `bids`/`asks` ([price, qty] level totals, qty "0": gone); `reset`: a snapshot. */
+/** Applies `bids`/`asks` ([price, qty] level totals, qty "0": gone) to `book` itself. */
+export function applyInto(book, bids, asks) {
+  applySide(book.bids, bids, true);
+  applySide(book.asks, asks, false);
+  return book;
+}
+
+/** A new book: `book` after `bids`/`asks`; `reset`: a snapshot (the levels are the book). */
 export function applyLevels(book, bids, asks, reset = false) {
   const next = reset ? emptyBook() : { bids: new Map(book.bids), asks: new Map(book.asks) };
-  applySide(next.bids, bids, true);
-  applySide(next.asks, asks, false);
-  return next;
+  return applyInto(next, bids, asks);
 }
 
 /** [price, qty] pairs best first: bids high to low, asks low to high. */

@@ -6,13 +6,16 @@
 //   const off = onWsStatus((status) => ...);
 //
 // Several views may follow the same channel: the server sees one subscription, every
-// handler gets its messages. Each subscription checks its sequence (sequenceStep): a
+// handler gets its messages; a view that joins a live subscription gets its current state
+// replayed (`subscribed`, a snapshot made from the kept book or balances, the last ticker
+// or candle) instead of a new subscription. Each subscription checks its sequence (sequenceStep): a
 // message that skips one is a gap, and the handlers get {type: 'resync', reason} while
 // the subscription is made again (a fresh snapshot); a reconnect does the same for every
 // subscription. Private channels (orders, fills, balances) authenticate first with the
 // session's access token.
 
 import { accessToken, onSession } from './api.js';
+import { applyInto, emptyBook, topLevels } from './book.js';
 
 const PRIVATE = new Set(['orders', 'fills', 'balances']);
 const CHANNEL = /^(book|trades|ticker|candles:(1m|5m|15m|1h|4h|1d)|orders|fills|balances)$/;
@@ -70,8 +73,42 @@ function url() {
   return `${scheme}://${window.location.host}/tradex/v1/ws`;
 }
 
+function freshKept() { return { subscribed: new Map(), book: null, balances: new Map(), last: null }; }
+
+/** Keeps what a late listener needs: the subscribed answers, the book, balances, the last state. */
+function keep(sub, msg) {
+  const account = msg.accountId ?? '';
+  const { kept } = sub;
+  if (msg.type === 'subscribed') kept.subscribed.set(account, msg);
+  else if (msg.type === 'snapshot' && msg.channel === 'book') kept.book = applyInto(emptyBook(), msg.bids, msg.asks);
+  else if (msg.type === 'update' && kept.book) applyInto(kept.book, msg.bids, msg.asks);
+  else if (msg.type === 'snapshot' && msg.channel === 'balances') kept.balances.set(account, { ...msg.balances });
+  else if (msg.type === 'balances') kept.balances.set(account, { ...(kept.balances.get(account) || {}), ...msg.balances });
+  else if (msg.type === 'ticker' || msg.type === 'candle') kept.last = msg;
+}
+
+/** The current state of a live subscription, to one late listener, as if it had subscribed. */
+function replay(sub, fn) {
+  const { kept, spec } = sub;
+  for (const [account, answer] of kept.subscribed) {
+    const seq = sub.last.has(account) ? sub.last.get(account) : answer.seq;
+    fn({ ...answer, seq, replayed: true });
+    if (spec.channel === 'book' && kept.book) {
+      const depth = spec.depth || 100;
+      fn({ type: 'snapshot', channel: 'book', symbol: answer.symbol, seq, replayed: true,
+        bids: topLevels(kept.book.bids, 'bids', depth), asks: topLevels(kept.book.asks, 'asks', depth) });
+    }
+    if (spec.channel === 'balances' && kept.balances.has(account)) {
+      fn({ type: 'snapshot', channel: 'balances', accountId: answer.accountId, seq, replayed: true,
+        balances: kept.balances.get(account) });
+    }
+  }
+  if (kept.last) fn(kept.last);
+}
+
 function deliver(sub, msg) {
   for (const fn of [...sub.handlers]) {
+    if (fn.pending) continue; // replayed to first
     try { fn(msg); } catch (e) { console.error('ws handler', e); } // eslint-disable-line no-console
   }
 }
@@ -85,6 +122,7 @@ function request(sub) {
   sub.requestId = nextId++;
   sub.state = 'subscribing';
   sub.last = new Map();
+  sub.kept = freshKept();
   const frame = { op: 'subscribe', id: sub.requestId, channel: spec.channel };
   if (PRIVATE.has(spec.channel)) {
     if (spec.accountId !== undefined && spec.accountId !== null) frame.accountId = spec.accountId;
@@ -158,6 +196,7 @@ function onMessage(event) {
     if (msg.id !== sub.requestId) return; // an answer to an earlier request
     sub.state = 'live';
     if (typeof msg.seq === 'number') sub.last.set(account, msg.seq);
+    keep(sub, msg);
     deliver(sub, msg);
     return;
   }
@@ -170,6 +209,7 @@ function onMessage(event) {
   if (sub.state !== 'live') return; // left over from the subscription a resync replaced
   if (msg.type === 'snapshot') {
     sub.last.set(account, msg.seq);
+    keep(sub, msg);
     deliver(sub, msg);
     return;
   }
@@ -180,6 +220,7 @@ function onMessage(event) {
     return;
   }
   sub.last.set(account, msg.seq);
+  keep(sub, msg);
   deliver(sub, msg);
 }
 
@@ -235,7 +276,8 @@ export function subscribe(spec, handler) {
   let sub = subs.get(key);
   if (!sub) {
     if (subs.size >= SUBSCRIPTIONS_MAX) throw new Error(`at most ${SUBSCRIPTIONS_MAX} subscriptions`);
-    sub = { spec: { ...spec }, handlers: new Set(), last: new Map(), state: 'new', requestId: null };
+    sub = { spec: { ...spec }, handlers: new Set(), last: new Map(), state: 'new', requestId: null,
+      kept: freshKept() };
     subs.set(key, sub);
     if (socket && socket.readyState === WebSocket.OPEN) {
       if (PRIVATE.has(spec.channel)) {
@@ -243,12 +285,18 @@ export function subscribe(spec, handler) {
         authThen(() => { if (subs.get(key) === fresh) request(fresh); });
       } else request(sub);
     }
-  } else if (sub.state === 'live' || sub.state === 'subscribing') {
-    // a second listener joins late: it needs a snapshot too, so the subscription starts again
-    const fresh = sub;
-    setTimeout(() => { if (subs.get(key) === fresh) resync(fresh, 'joined'); }, 0);
   }
   const own = (msg) => handler(msg);
+  if (sub.state === 'live') {
+    // a listener joins a live subscription: after this call returns it gets the current
+    // state, then the live messages (none before: it is pending until then)
+    own.pending = true;
+    const joined = sub;
+    setTimeout(() => {
+      own.pending = false;
+      if (subs.get(key) === joined && joined.handlers.has(own)) replay(joined, own);
+    }, 0);
+  }
   sub.handlers.add(own);
   clearTimeout(lingerTimer);
   lingerTimer = null;
