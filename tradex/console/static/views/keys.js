@@ -128,6 +128,8 @@ function KeyRow({ k, onRevoked }) {
   </tr>`;
 }
 
+// The buttons' names avoid "Log out": the header's `Log out` button keeps a name no other
+// button on the page contains (tests find it by that name).
 function Everywhere() {
   const [asking, setAsking] = useState(false);
   const [error, setError] = useState(null);
@@ -138,13 +140,13 @@ function Everywhere() {
     } catch (err) { setError(err); }
   }
   return html`<section class="panel everywhere" aria-labelledby="everywhere-title">
-    <h2 id="everywhere-title">Sessions</h2>
-    <p>Log out on every device and browser where you are logged in, this one too (API keys stay).</p>
+    <h2 id="everywhere-title">Log out everywhere</h2>
+    <p>End every session of yours, on every device and browser, this one too (API keys stay).</p>
     ${asking
-      ? html`<p role="group" aria-label="Confirm log out everywhere">Log out every session?
-          <button type="button" class="sell" onClick=${go}>Yes, log out everywhere</button>
+      ? html`<p role="group" aria-label="Confirm ending every session">End every session?
+          <button type="button" class="sell" onClick=${go}>Yes, end every session</button>
           <button type="button" onClick=${() => setAsking(false)}>Cancel</button></p>`
-      : html`<button type="button" onClick=${() => setAsking(true)}>Log out everywhere</button>`}
+      : html`<button type="button" onClick=${() => setAsking(true)}>End every session</button>`}
     <${ErrorBox} error=${error} />
   </section>`;
 }
