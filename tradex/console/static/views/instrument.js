@@ -8,7 +8,7 @@ import { api, hasRole, onSession } from '../lib/api.js';
 import { marketOf } from '../lib/catalog.js';
 import { fmt } from '../lib/decimal.js';
 import { applyLevels, cumulative, emptyBook, topLevels } from '../lib/book.js';
-import { ErrorBox, utc } from '../lib/ui.js';
+import { ErrorBox, Utc } from '../lib/ui.js';
 import { onWsStatus, subscribe, wsStatus } from '../lib/ws.js';
 import { ChangeText, tickerFigures } from './markets.js';
 import {
@@ -48,6 +48,11 @@ function useChannel(spec, onMsg, deps) {
     return stop;
   }, deps); // eslint-disable-line react-hooks/exhaustive-deps
   return state;
+}
+
+/** A channel whose view also reads REST after `subscribed` is live once that read is in. */
+function withRest(channel, loaded) {
+  return channel.state === 'live' && !loaded ? { ...channel, state: 'connecting' } : channel;
 }
 
 function useWsStatus() {
@@ -192,16 +197,19 @@ function Candles({ m, onState }) {
     }
   }
 
-  const state = useChannel({ channel: `candles:${interval}`, symbol: m.symbol }, (msg) => {
+  const [loaded, setLoaded] = useState(false); // the history after the latest subscribed
+  const channel = useChannel({ channel: `candles:${interval}`, symbol: m.symbol }, (msg) => {
     if (msg.type === 'subscribed') {
+      setLoaded(false);
       // the history after subscribing: nothing falls between it and the live candles
       api('GET', '/api/v3/klines', { query: { symbol: m.symbol, interval, limit: CANDLES_MAX }, auth: false })
-        .then((rows) => { put(rows, true); setError(null); }).catch(setError);
+        .then((rows) => { put(rows, true); setError(null); setLoaded(true); }).catch(setError);
     } else if (msg.type === 'candle') {
       put([msg], false);
       setLast(msg);
     }
   }, [m.symbol, interval]);
+  const state = withRest(channel, loaded);
   useEffect(() => onState({ name: `candles ${interval}`, ...state }), [state.state, interval]); // eslint-disable-line
 
   return html`<section class="panel candles" aria-labelledby="candles-title">
@@ -214,7 +222,7 @@ function Candles({ m, onState }) {
     <div ref=${box} class=${`chart ${state.state === 'resync' ? 'stale' : ''}`} role="img"
       aria-label=${`${interval} candles of ${m.symbol}`} data-candles=${count}></div>
     <p class="muted small" data-testid="last-candle">${last
-      ? `${interval} candle ${utc(last.openTime)} UTC: O ${last.open} H ${last.high} L ${last.low} C ${last.close} · volume ${last.volume} ${m.base}`
+      ? html`${interval} candle <${Utc} ms=${last.openTime} /> UTC: O ${last.open} H ${last.high} L ${last.low} C ${last.close} · volume ${last.volume} ${m.base}`
       : count ? `${count} candles` : 'No candles yet.'}</p>
   </section>`;
 }
@@ -231,13 +239,16 @@ function fromRest(t) { return { id: t.id, price: t.price, qty: t.qty, time: t.ti
 function Trades({ m, onState }) {
   const [trades, setTrades] = useState([]);
   const [error, setError] = useState(null);
-  const state = useChannel({ channel: 'trades', symbol: m.symbol }, (msg) => {
+  const [loaded, setLoaded] = useState(false); // the REST part after the latest subscribed
+  const channel = useChannel({ channel: 'trades', symbol: m.symbol }, (msg) => {
     if (msg.type === 'subscribed') {
+      setLoaded(false);
       api('GET', '/api/v3/trades', { query: { symbol: m.symbol, limit: TRADES_MAX }, auth: false })
-        .then((rows) => { setTrades((old) => mergeTrades(old, rows.map(fromRest))); setError(null); })
+        .then((rows) => { setTrades((old) => mergeTrades(old, rows.map(fromRest))); setError(null); setLoaded(true); })
         .catch(setError);
     } else if (msg.type === 'trades') setTrades((old) => mergeTrades(old, msg.trades));
   }, [m.symbol]);
+  const state = withRest(channel, loaded);
   useEffect(() => onState({ name: 'trades', ...state }), [state.state]); // eslint-disable-line
   return html`<section class="panel trades" aria-labelledby="trades-title">
     <h2 id="trades-title">Recent trades</h2>
@@ -248,7 +259,7 @@ function Trades({ m, onState }) {
       <tbody>${trades.length === 0 ? html`<tr><td colspan="3" class="muted">No trades yet.</td></tr>`
         : trades.map((t) => html`<tr key=${t.id}>
           <td class=${`num ${t.takerSide === 'SELL' ? 'sell' : 'buy'}`}><span class="sr-only">${t.takerSide === 'SELL' ? 'sold ' : 'bought '}</span>${fmt(t.price)}</td>
-          <td class="num">${fmt(t.qty)}</td><td>${utc(t.time).slice(11)}</td></tr>`)}</tbody>
+          <td class="num">${fmt(t.qty)}</td><td><${Utc} ms=${t.time} clock /></td></tr>`)}</tbody>
     </table>
   </section>`;
 }

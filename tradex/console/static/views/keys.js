@@ -2,7 +2,7 @@
 import { html, useEffect, useRef, useState } from '../lib/html.js';
 import { api, hasRole, logoutEverywhere, session } from '../lib/api.js';
 import { navigate } from '../lib/router.js';
-import { ErrorBox, Field, utc } from '../lib/ui.js';
+import { ErrorBox, Field, Utc } from '../lib/ui.js';
 
 const PERMISSIONS = [
   { id: 'read', text: 'Read (orders, fills, balances)' },
@@ -116,8 +116,8 @@ function KeyRow({ k, onRevoked }) {
     <td class="mono">${k.keyId}</td><td>${k.label || html`<span class="muted">—</span>`}</td>
     <td>${k.accountId}</td><td>${k.permissions.join(', ')}</td>
     <td>${k.ipAllowList.length ? k.ipAllowList.join(', ') : html`<span class="muted">any</span>`}</td>
-    <td>${utc(k.createdTime)}</td>
-    <td>${live ? 'live' : `revoked ${utc(k.revokedTime)}`}</td>
+    <td><${Utc} ms=${k.createdTime} /></td>
+    <td>${live ? 'live' : html`revoked <${Utc} ms=${k.revokedTime} />`}</td>
     <td>${live && (asking
       ? html`<span role="group" aria-label=${`Revoke key ${k.keyId}?`}>Revoke ${k.keyId}?
           <button type="button" class="sell" onClick=${revoke}>Yes, revoke</button>
