@@ -137,7 +137,7 @@ function DepthChart({ book }) {
   const box = useRef(null);
   const chart = useRef(null);
   useEffect(() => {
-    const c = createOptionsChart(box.current, { ...CHART_LAYOUT, height: 220 });
+    const c = createOptionsChart(box.current, CHART_LAYOUT); // its size: .chart in css/market.css
     const common = { lineType: LineType.WithSteps, lineWidth: 2, priceLineVisible: false };
     const bids = c.addSeries(AreaSeries, { ...common, lineColor: '#3ddc97', topColor: 'rgba(61,220,151,.35)', bottomColor: 'rgba(61,220,151,.05)' });
     const asks = c.addSeries(AreaSeries, { ...common, lineColor: '#ff7b7b', topColor: 'rgba(255,123,123,.35)', bottomColor: 'rgba(255,123,123,.05)' });
@@ -170,7 +170,7 @@ function Candles({ m, onState }) {
   const box = useRef(null);
   const chart = useRef(null);
   useEffect(() => {
-    const c = createChart(box.current, { ...CHART_LAYOUT, height: 320, timeScale: { timeVisible: true, secondsVisible: false } });
+    const c = createChart(box.current, { ...CHART_LAYOUT, timeScale: { timeVisible: true, secondsVisible: false } });
     const candles = c.addSeries(CandlestickSeries, { upColor: '#3ddc97', downColor: '#ff7b7b', wickUpColor: '#3ddc97', wickDownColor: '#ff7b7b', borderVisible: false });
     const volume = c.addSeries(HistogramSeries, { priceScaleId: 'volume', priceFormat: { type: 'volume' }, color: 'rgba(92,179,255,.45)' });
     c.priceScale('volume').applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });

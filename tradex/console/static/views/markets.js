@@ -44,6 +44,7 @@ export function Markets() {
   const [markets, setMarkets] = useState(null);
   const [tickers, setTickers] = useState({});
   const [error, setError] = useState(null);
+  const [ready, setReady] = useState(false); // the list and the REST tickers are in
 
   useEffect(() => {
     let alive = true;
@@ -61,6 +62,7 @@ export function Markets() {
           for (const t of list) if (!next[t.symbol]) next[t.symbol] = t;
           return next;
         });
+        setReady(true);
         for (const m of found) {
           stops.push(subscribe({ channel: 'ticker', symbol: m.symbol }, (msg) => {
             if (msg.type === 'ticker') setTickers((old) => ({ ...old, [m.symbol]: msg }));
@@ -75,7 +77,7 @@ export function Markets() {
     return () => { alive = false; window.clearInterval(timer); for (const stop of stops) stop(); };
   }, []);
 
-  return html`<section class="markets">
+  return html`<section class="markets" data-ready=${ready ? 'true' : undefined}>
     <h1>Markets</h1>
     <${ErrorBox} error=${error} />
     ${markets === null && !error && html`<p class="muted">Loading markets…</p>`}
