@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -259,20 +260,18 @@ def test_the_pure_functions_from_the_page(page_as: PageAs) -> None:
     assert found["sum"] == ["0.1", "0.3"]  # exact: 0.1 + 0.2 in floats is 0.30000000000000004
 
 
-def test_a_dropped_book_update_shows_resync_then_heals(
-    console: Console, page_as: PageAs, market: Market
-) -> None:
-    dropped: list[str] = []
+def relayed_trade_page(console: Console, page_as: PageAs, symbol: str,
+                       frame: Callable[[WebSocketRoute, str], bool]) -> Page:  # fmt: skip
+    """The trade page of `symbol` logged out, its WebSocket relayed through this process:
+    `frame(page_side, text)` sees each server frame and answers whether to pass it on; the
+    page records every state of [data-ws-state] from its start (window.__states)."""
 
     def route(ws: WebSocketRoute) -> None:
         server = ws.connect_to_server()
 
         def from_server(message: str | bytes) -> None:
-            text = message if isinstance(message, str) else message.decode()
-            if not dropped and '"type":"update"' in text.replace(" ", ""):
-                dropped.append(text)  # lost on purpose
-                return
-            ws.send(message)
+            if frame(ws, message if isinstance(message, str) else message.decode()):
+                ws.send(message)
 
         server.on_message(from_server)
         ws.on_message(lambda message: server.send(message))
@@ -280,15 +279,31 @@ def test_a_dropped_book_update_shows_resync_then_heals(
     page = page_as(None, None)
     page.route_web_socket(re.compile(r".*/tradex/v1/ws$"), route)
     page.add_init_script(WATCH_STATES)
-    console.goto(page, f"trade/{market.symbol}")
-    state = page.locator("[data-ws-state]")
-    expect(state).to_have_attribute("data-ws-state", "live", timeout=LIVE_MS)
+    console.goto(page, f"trade/{symbol}")
+    expect(page.locator("[data-ws-state]")).to_have_attribute("data-ws-state", "live",
+                                                              timeout=LIVE_MS)  # fmt: skip
+    return page
+
+
+def test_a_dropped_book_update_shows_resync_then_heals(
+    console: Console, page_as: PageAs, market: Market
+) -> None:
+    dropped: list[str] = []
+
+    def frame(_ws: WebSocketRoute, text: str) -> bool:
+        if not dropped and '"type":"update"' in text.replace(" ", ""):
+            dropped.append(text)  # lost on purpose
+            return False
+        return True
+
+    page = relayed_trade_page(console, page_as, market.symbol, frame)
     order(market.maker, market.symbol, "SELL", "3010", "0.01")  # its update is dropped
     order(market.maker, market.symbol, "SELL", "3020", "0.02")  # the next one shows the gap
     levels = page.get_by_role("table", name="Order book").get_by_role("row")
     expect(levels.filter(has_text="3,020")).to_contain_text("0.02", timeout=LIVE_MS)
     # healed: the fresh snapshot has the level whose update was lost
     expect(levels.filter(has_text="3,010")).to_contain_text("0.01", timeout=LIVE_MS)
+    state = page.locator("[data-ws-state]")
     expect(state).to_have_attribute("data-ws-state", "live", timeout=LIVE_MS)
     assert dropped and '"seq"' in dropped[0], "no book update went through the route"
     seen = page.evaluate("window.__states")
@@ -300,27 +315,18 @@ def test_a_lost_connection_reconnects_and_resubscribes(
 ) -> None:
     closed: list[bool] = []
 
-    def route(ws: WebSocketRoute) -> None:
-        server = ws.connect_to_server()
+    def frame(ws: WebSocketRoute, text: str) -> bool:
+        if not closed and '"type":"snapshot"' in text.replace(" ", ""):
+            closed.append(True)
+            ws.send(text)
+            ws.close(code=1011, reason="test: the connection drops")
+            return False
+        return True
 
-        def from_server(message: str | bytes) -> None:
-            ws.send(message)
-            text = message if isinstance(message, str) else message.decode()
-            if not closed and '"type":"snapshot"' in text.replace(" ", ""):
-                closed.append(True)
-                ws.close(code=1011, reason="test: the connection drops")
-
-        server.on_message(from_server)
-        ws.on_message(lambda message: server.send(message))
-
-    page = page_as(None, None)
-    page.route_web_socket(re.compile(r".*/tradex/v1/ws$"), route)
-    page.add_init_script(WATCH_STATES)
-    console.goto(page, f"trade/{market.symbol}")
-    state = page.locator("[data-ws-state]")
-    expect(state).to_have_attribute("data-ws-state", "live", timeout=LIVE_MS)
+    page = relayed_trade_page(console, page_as, market.symbol, frame)
     order(market.maker, market.symbol, "SELL", "4010", "0.01")  # after the reconnect
     expect(page.get_by_role("table", name="Order book").get_by_role("row")
            .filter(has_text="4,010")).to_contain_text("0.01", timeout=LIVE_MS)  # fmt: skip
+    expect(page.locator("[data-ws-state]")).to_have_attribute("data-ws-state", "live")
     assert closed
     assert any(s == "resync" for s, _text in page.evaluate("window.__states"))
