@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from tests.audit.tamper import CODEC, Tampered
 from tests.projections.exchange import Exchange
-from tradex.audit.checks_ledger import _group_starts, _running, check_ledger, sort_order
+from tradex.audit.checks_ledger import (
+    _group_starts,
+    _running,
+    check_ledger,
+    dense_rank,
+    member,
+    sort_order,
+)
 from tradex.audit.findings import Findings
 from tradex.audit.scan import Scan
 from tradex.audit.verify import audited_ends
@@ -80,3 +87,31 @@ def test_sort_order_sorts_like_lexsort(rows: list[tuple[int, int, int]], wide: b
     want = np.lexsort((a, b, c))
     for column in (a, b, c):
         assert column[order].tolist() == column[want].tolist()
+
+
+@given(st.lists(st.tuples(st.integers(-3, 3), st.integers(-(2**62), 2**62 - 1),
+                          st.integers(0, 2**40)), max_size=40))  # fmt: skip
+def test_sort_order_ranks_keys_too_wide_to_pack(rows: list[tuple[int, int, int]]) -> None:
+    a = np.array([r[0] for r in rows], np.int64)
+    b = np.array([r[1] for r in rows], np.int64)  # alone nearly 64 bits: ranked
+    c = np.array([r[2] for r in rows], np.int64)
+    order = sort_order(a, b, c)
+    want = np.lexsort((a, b, c))
+    for column in (a, b, c):
+        assert column[order].tolist() == column[want].tolist()
+
+
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=30))
+def test_dense_rank_keeps_order_and_equality(values: list[int]) -> None:
+    v = np.array(values, np.int64)
+    rank = dense_rank(v)
+    assert sorted(set(rank.tolist())) == list(range(len(set(values))))
+    for i in range(len(values)):
+        for j in range(len(values)):
+            assert (rank[i] < rank[j]) == (values[i] < values[j])
+
+
+@given(st.lists(st.integers(-50, 50), max_size=40), st.lists(st.integers(-50, 50), max_size=40))
+def test_member_is_isin(values: list[int], of: list[int]) -> None:
+    v, o = np.array(values, np.int64), np.array(of, np.int64)
+    assert member(v, o).tolist() == np.isin(v, o).tolist()

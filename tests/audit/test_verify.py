@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
 from typing import Any
 
@@ -12,7 +13,8 @@ from tests.audit.tamper import CODEC, Tampered
 from tests.projections.exchange import Exchange
 from tradex.audit import checkpoints, cli
 from tradex.audit.cli import kafka_and_codec
-from tradex.audit.verify import Report, _checkpoints, verify
+from tradex.audit.rerun import RerunStopped, start_rerun_thread
+from tradex.audit.verify import Report, _checkpoints, audited_ends, verify
 from tradex.audit.violations import Violation
 from tradex.log.source import KafkaLog
 from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, ORDER_REQUESTS
@@ -164,6 +166,33 @@ def test_the_rerun_in_a_child_process_judges_the_same(tampered: Tampered) -> Non
     found = _at(report, "rerun", tampered.places["engine"])
     assert found and "different record" in found[0].message, report.text()
     assert report.counts == _report(settings).counts
+
+
+def test_the_rerun_after_the_checks_judges_as_the_one_beside_the_scan(tampered: Tampered) -> None:
+    """``overlap=False`` (``--rerun-after``): the same findings, in the same order, as the
+    default re-run on a thread beside the scan; the GC is back on afterwards."""
+    settings = tampered.settings
+    with KafkaLog(settings) as log:
+        report = verify(log, CODEC, progress=False, overlap=False)
+    beside = _report(settings)
+    assert report.rerun is not None and beside.rerun is not None
+    assert report.rerun.inputs == beside.rerun.inputs > 100
+    assert report.rerun.outputs == beside.rerun.outputs
+    assert report.counts == beside.counts
+    assert report.violations == beside.violations
+    found = _at(report, "rerun", tampered.places["engine"])
+    assert found and "different record" in found[0].message, report.text()
+    assert gc.isenabled()
+
+
+def test_the_rerun_beside_the_scan_stops_when_asked(audit_exchange: Exchange) -> None:
+    """When the audit fails, the thread's re-run stops at its next batch (RerunStopped)."""
+    with KafkaLog(audit_exchange.settings) as log:
+        _starts, ends, _notes = audited_ends(log)
+        future, stop = start_rerun_thread(log, CODEC, ends, None)
+        stop.set()
+        with pytest.raises(RerunStopped):
+            future.result(timeout=120)
 
 
 def test_the_checkpoint_check_runs_with_a_public_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from tradex.audit.checks_ledger import _running, sort_order
+from tradex.audit.checks_ledger import _running, member, sort_order
 from tradex.audit.findings import Findings
 from tradex.audit.scan import Gathered
 from tradex.domain.journal import FEES_ACCOUNT
@@ -75,7 +75,7 @@ def _match_sides(
     sorted_keys = keys[order]
     dup = np.flatnonzero(np.r_[False, sorted_keys[1:] == sorted_keys[:-1]])
     out.many(check, legs["g"][order[dup]], f"a second {what} of the same side of its trade")
-    known = np.isin(legs["trade_id"], trades["trade_id"])
+    known = member(legs["trade_id"], trades["trade_id"])
     out.many(check, legs["g"][~known], f"a {what} of a trade the engine never made")
     buy, sell = found.intern_id("BUY"), found.intern_id("SELL")
     taker_side = trades["taker_side"]
@@ -140,7 +140,7 @@ def _settled_pending(
     liquidity = _liquidity(found, legs["liquidity"])
     for liq in (MAKER, TAKER):
         ids = legs["trade_id"][pending & (liquidity == liq)]
-        exempt[liq] = np.isin(trades["trade_id"], ids)
+        exempt[liq] = member(trades["trade_id"], ids)
     return exempt
 
 
@@ -219,19 +219,19 @@ def check_ends(found: Gathered, consumed: Mapping[int, int], out: Findings) -> N
     t = found.tables
     ended, released = t["OrderEnded"], t["HoldReleased"]
     accepted_ids = t["OrderAccepted"]["order_id"]
-    missing = ~np.isin(ended["order_id"], released["order_id"])
+    missing = ~member(ended["order_id"], released["order_id"])
     if missing.any():
         missing &= ~_pending(found, ended["g"], consumed) if consumed else missing
     out.many("hold_released", ended["g"][missing], "the OrderEnded has no HoldReleased")
-    orphan = ~np.isin(released["order_id"], ended["order_id"])
+    orphan = ~member(released["order_id"], ended["order_id"])
     out.many("hold_released", released["g"][orphan], "a HoldReleased with no OrderEnded")
     for name in ("FillLeg", "OrderEnded"):
-        never = ~np.isin(t[name]["order_id"], accepted_ids)
+        never = ~member(t[name]["order_id"], accepted_ids)
         out.many("never_accepted", t[name]["g"][never],
                  f"a {name} for an order no OrderAccepted names")  # fmt: skip
     rejected = t["CommandRejected"]
-    kinds = [found.intern_id("FillLeg"), found.intern_id("OrderEnded")]
-    refused = np.isin(rejected["command_type"], kinds)
+    kinds = np.array([found.intern_id("FillLeg"), found.intern_id("OrderEnded")], np.int64)
+    refused = member(rejected["command_type"], kinds)
     out.many("settlement_rejected", rejected["g"][refused],
              "the account side rejected a settlement the engine decided")  # fmt: skip
 

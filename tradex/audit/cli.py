@@ -121,6 +121,11 @@ def main_verify(argv: list[str]) -> int:
         "this 2-core machine it measured slower than the re-run after the checks)",
     )  # fmt: skip
     parser.add_argument(
+        "--rerun-after", action="store_true",
+        help="the matching re-run after the checks, alone (by default it runs on a thread "
+        "beside the scan and the checks)",
+    )  # fmt: skip
+    parser.add_argument(
         "--read-models", nargs="*", metavar="NAME", default=None,
         help="also check these read models (all live ones if no NAME) against a rebuild "
         "from the log at their positions (tradex projections verify; needs the stores)",
@@ -157,6 +162,7 @@ def main_verify(argv: list[str]) -> int:
             report = verify(source, codec_from_settings(settings), config=config,
                             progress=not args.no_progress, rerun=not args.no_rerun,
                             public_key=public_key, read_models=read_models,
+                            overlap=not args.rerun_after,
                             reopen=functools.partial(kafka_and_codec, settings)
                             if args.rerun_process and args.archive is None else None)  # fmt: skip
         except Exception as exc:  # an unreadable log: said, exit 2

@@ -17,9 +17,10 @@ record only where they differ.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,12 +40,15 @@ from tradex.log.topics import (
 )
 from tradex.matching.book import OutputBuffers
 from tradex.matching.partition import BookConfig, PartitionEngine, Topics
-from tradex.matching.recovery import REPLAY_BATCH_MAX
 from tradex.matching.verify import summary
 from tradex.schemas.chain import ZERO_HASH
 from tradex.schemas.codec import Codec
 
 LOGICAL_TOPICS = Topics(ORDER_REQUESTS, ENGINE_EVENTS, SETTLEMENTS, DEAD_LETTERS)
+# Inputs folded per apply(): the fold's C calls hold the GIL for a whole batch, so beside the
+# scan (start_rerun_thread) a smaller batch lets the scan's thread back in sooner (the
+# outputs do not depend on batch boundaries).
+RERUN_BATCH_MAX = 1_000
 
 
 @dataclass
@@ -54,7 +58,7 @@ class RerunFigures:
     seconds: float = 0.0
     input_ends: dict[int, int] = field(default_factory=dict)  # per partition
     settlement_partitions: int = 0
-    cpu_seconds: float = 0.0  # of the process that ran it, while it ran
+    cpu_seconds: float = 0.0  # of the thread that ran it (a child process: its threads)
 
     @property
     def inputs_per_s(self) -> float:
@@ -80,6 +84,10 @@ def input_ends(source: LogSource, ends: Mapping[Place, int]) -> dict[int, int]:
 Stream = tuple[str, int, str]  # (topic, partition, producer), as the scan's chains
 
 
+class RerunStopped(Exception):
+    """The re-run was asked to stop (the audit beside it failed)."""
+
+
 @dataclass
 class Heads:
     """What a re-run leaves: each output stream's chain head, and its figures."""
@@ -94,18 +102,22 @@ def rerun_heads(
     ends: Mapping[Place, int],
     config: BookConfig | None = None,
     progress: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> Heads:
     """Re-run every ``order-requests`` partition up to its matcher-committed end; the chain
-    head of every stream the engines write (``ZERO_HASH`` for an empty one)."""
+    head of every stream the engines write (``ZERO_HASH`` for an empty one). ``stop`` set:
+    :class:`RerunStopped` at the next batch."""
     config = config or BookConfig()
     settlement_partitions = sum(1 for (topic, _p) in ends if topic == SETTLEMENTS)
     figures = RerunFigures(input_ends=input_ends(source, ends),
                            settlement_partitions=settlement_partitions)  # fmt: skip
-    started, cpu_started = time.perf_counter(), time.process_time()
+    started, cpu_started = time.perf_counter(), time.thread_time()
     heads: dict[Stream, bytes] = {}
     for partition, end in sorted(figures.input_ends.items()):
         engine = _engine(partition, codec, settlement_partitions, config)
         for inputs, outputs in _run(source, engine, end):
+            if stop is not None and stop.is_set():
+                raise RerunStopped(f"stopped at order-requests[{partition}]")
             figures.inputs += inputs
             figures.outputs += len(outputs)
             if progress is not None:
@@ -114,7 +126,7 @@ def rerun_heads(
         for s in range(settlement_partitions):
             heads[(SETTLEMENTS, s, engine.producer)] = engine.settle_prev.get(s, ZERO_HASH)
     figures.seconds = time.perf_counter() - started
-    figures.cpu_seconds = time.process_time() - cpu_started
+    figures.cpu_seconds = time.thread_time() - cpu_started
     return Heads(heads, figures)
 
 
@@ -126,8 +138,11 @@ def rerun_in_child(
     """:func:`rerun_heads` with a source and codec ``reopen`` makes (run in a child process
     by :func:`start_rerun`: ``reopen`` must pickle)."""
     source, codec = reopen()
+    cpu_started = time.process_time()
     with source:
-        return rerun_heads(source, codec, ends, config)
+        ran = rerun_heads(source, codec, ends, config)
+    ran.figures.cpu_seconds = time.process_time() - cpu_started  # its reader's threads too
+    return ran
 
 
 def start_rerun(
@@ -139,6 +154,23 @@ def start_rerun(
     copied), beside the scan: the engine holds the GIL, a process does not share it."""
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     return pool, pool.submit(rerun_in_child, reopen, dict(ends), config)
+
+
+def start_rerun_thread(
+    source: LogSource,
+    codec: Codec,
+    ends: Mapping[Place, int],
+    config: BookConfig | None,
+) -> tuple[Future[Heads], threading.Event]:
+    """:func:`rerun_heads` on a thread of its own, beside the scan and the checks: it reads
+    ``order-requests`` with its own reader; the scan's reader, decoder and hashing and the
+    checks' numpy release the GIL, the fold mostly holds it. Setting the event stops it at
+    its next batch (the audit failed: nobody will judge it)."""
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(1, "audit-rerun")
+    future = pool.submit(rerun_heads, source, codec, dict(ends), config, None, stop)
+    pool.shutdown(wait=False)  # the worker finishes the re-run, then ends
+    return future, stop
 
 
 def judge(
@@ -200,7 +232,7 @@ def _run(
     if end <= 0:
         return
     place = (ORDER_REQUESTS, engine.partition)
-    for batch in source.read_columns({place: 0}, {place: end}, REPLAY_BATCH_MAX):
+    for batch in source.read_columns({place: 0}, {place: end}, RERUN_BATCH_MAX):
         outputs = engine.apply_columns(
             batch.offset.tolist(),
             _items(batch.keys, batch.key_offsets, batch.flags, FLAG_KEY_NULL),

@@ -17,7 +17,8 @@ What runs, in order (docs/audit.md):
 3. **trades** (:mod:`.checks_trades`): Trade ↔ FillLeg ↔ FillSettled, fees recomputed,
    OrderEnded ↔ HoldReleased, never-accepted orders, settlement-side rejections;
 4. **matching re-run** (:mod:`.rerun`): ``order-requests`` through fresh engines,
-   ``engine-events`` and ``settlements`` reproduced byte for byte;
+   ``engine-events`` and ``settlements`` reproduced byte for byte (on a thread started
+   with the scan, judged after the checks);
 5. **checkpoints**, when :mod:`tradex.audit.checkpoints` is installed (signed heads);
 6. **read models** (``tradex projections verify``, when asked: it needs the live stores).
 
@@ -26,6 +27,7 @@ Nothing here writes anything.
 
 from __future__ import annotations
 
+import gc
 import json
 import queue
 import sys
@@ -38,7 +40,13 @@ from typing import Any, Protocol, TextIO, TypeVar
 from tradex.audit.checks_ledger import LedgerFigures, check_ledger
 from tradex.audit.checks_trades import TradeFigures, check_trades
 from tradex.audit.findings import Finding, Findings
-from tradex.audit.rerun import RerunFigures, judge, rerun_matching, start_rerun
+from tradex.audit.rerun import (
+    RerunFigures,
+    judge,
+    rerun_matching,
+    start_rerun,
+    start_rerun_thread,
+)
 from tradex.audit.scan import AUDITED_TOPICS, Gathered, Scan
 from tradex.audit.violations import Violation
 from tradex.log.source import LogSource, Place
@@ -320,13 +328,37 @@ def verify(
     read_models: Callable[[Report], None] | None = None,
     stream: TextIO | None = None,
     reopen: Callable[[], tuple[LogSource, Codec]] | None = None,
+    overlap: bool = True,
 ) -> Report:
-    """Audit the log of ``source`` (module doc). ``reopen``: a picklable way to open the
-    same log and codec again; given, the matching re-run runs in a child process beside
-    the scan (the engine holds the GIL), else here after the checks — which measured
-    faster on 2 shared cores (the child's start-up and its competition with the scan's
-    threads cost more than the overlap gains; a thread instead of the child: the same,
-    with more CPU lost to the GIL)."""
+    """Audit the log of ``source`` (module doc). The matching re-run runs on a thread of
+    its own beside the scan and the checks (``overlap``; docs/audit.md has the figures),
+    else here after the checks; ``reopen``, a picklable way to open the same log and codec
+    again: in a child process beside the scan. The cyclic garbage collector is off while
+    it runs (the audit makes no cycles; its passes cost the re-run ~5 %)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _verify(source, codec, config=config, progress=progress, rerun=rerun,
+                       public_key=public_key, read_models=read_models, stream=stream,
+                       reopen=reopen, overlap=overlap)  # fmt: skip
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _verify(
+    source: LogSource,
+    codec: Codec,
+    *,
+    config: BookConfig | None,
+    progress: bool,
+    rerun: bool,
+    public_key: bytes | None,
+    read_models: Callable[[Report], None] | None,
+    stream: TextIO | None,
+    reopen: Callable[[], tuple[LogSource, Codec]] | None,
+    overlap: bool,
+) -> Report:
     started, cpu_started = time.perf_counter(), time.process_time()
     starts, ends, notes = audited_ends(source)
     report = Report(ends, notes=notes)
@@ -334,41 +366,55 @@ def verify(
         report.notes.append("order-requests is not held from offset 0: no matching re-run")
         rerun = False
     child = start_rerun(reopen, ends, config) if rerun and reopen is not None else None
-    scan = Scan(codec)
-    scanned = {place: end for place, end in ends.items() if place[0] in AUDITED_TOPICS}
-    for place, start in starts.items():
-        scan.chain_starts[place] = start
-        if start > 0 and place in scanned:
-            report.notes.append(f"{place[0]}[{place[1]}] is held from offset {start}: its "
-                                "chain is checked from there")  # fmt: skip
-    total = sum(scanned.values()) - sum(starts.get(p, 0) for p in scanned)
-    if rerun and child is None:
-        total += sum(e for (t, _p), e in ends.items() if t == ORDER_REQUESTS)
-    bar = Progress("audit verify", total, stream) if progress else None
-    read = source.read_columns({p: starts[p] for p in scanned}, scanned)
-    for batch in prefetch(read):
-        scan.feed(batch)
-        if bar is not None:
-            bar(len(batch))
-    found = scan.finish()
-    report.scan_seconds = time.perf_counter() - started
-    report.records = found.records
-    report.chains = len(found.chains)
-    out = Findings()
-    for finding in found.found:
-        out.add(*finding)
-    for check, _what in CHECKS[:3]:
-        out.counts.setdefault(check, 0)
-    report.ledger = check_ledger(found, out)
-    report.trades = check_trades(found, consumed_settlements(source, ends), out)
-    for check, _what in CHECKS[3:19]:
-        out.counts.setdefault(check, 0)
+    beside = (
+        start_rerun_thread(source, codec, ends, config)
+        if rerun and child is None and overlap
+        else None
+    )
+    try:
+        scan = Scan(codec)
+        scanned = {place: end for place, end in ends.items() if place[0] in AUDITED_TOPICS}
+        for place, start in starts.items():
+            scan.chain_starts[place] = start
+            if start > 0 and place in scanned:
+                report.notes.append(f"{place[0]}[{place[1]}] is held from offset {start}: its "
+                                    "chain is checked from there")  # fmt: skip
+        total = sum(scanned.values()) - sum(starts.get(p, 0) for p in scanned)
+        if rerun and child is None and beside is None:
+            total += sum(e for (t, _p), e in ends.items() if t == ORDER_REQUESTS)
+        bar = Progress("audit verify", total, stream) if progress else None
+        read = source.read_columns({p: starts[p] for p in scanned}, scanned)
+        for batch in prefetch(read):
+            scan.feed(batch)
+            if bar is not None:
+                bar(len(batch))
+        found = scan.finish()
+        report.scan_seconds = time.perf_counter() - started
+        report.records = found.records
+        report.chains = len(found.chains)
+        out = Findings()
+        for finding in found.found:
+            out.add(*finding)
+        for check, _what in CHECKS[:3]:
+            out.counts.setdefault(check, 0)
+        report.ledger = check_ledger(found, out)
+        report.trades = check_trades(found, consumed_settlements(source, ends), out)
+        for check, _what in CHECKS[3:19]:
+            out.counts.setdefault(check, 0)
+    except BaseException:
+        if beside is not None:
+            beside[1].set()  # nobody will judge it: stop it at its next batch
+        raise
     if child is not None:
         pool, future = child
         try:
             ran = future.result()
         finally:
             pool.shutdown()
+        judge(source, codec, found, ran, out, config)
+        report.rerun = ran.figures
+    elif beside is not None:
+        ran = beside[0].result()
         judge(source, codec, found, ran, out, config)
         report.rerun = ran.figures
     elif rerun:

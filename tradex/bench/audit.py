@@ -53,7 +53,7 @@ def positive_int(text: str) -> int:
 
 
 def run_verify(settings: Settings, codec: Codec) -> Report:
-    """As ``tradex audit verify`` runs it (the re-run after the checks, in this process)."""
+    """As ``tradex audit verify`` runs it (the re-run on a thread beside the scan)."""
     with KafkaLog(settings) as log:
         return verify(log, codec, progress=True)
 
@@ -165,7 +165,9 @@ def main(argv: list[str]) -> int:
                      "CPU of every thread and the re-run's process per record (what the load "
                      "does not change: 500k/s on 2 free cores needs <= 4 us); ratio_min: the "
                      "audit's matching re-run ops/s over tradex matching verify's on the same "
-                     "log (wall; rerun_cpu_ratio_vs_peer: by CPU). A shared 2-core machine: "
+                     "log (wall; rerun_cpu_ratio_vs_peer: by CPU); the re-run runs beside the "
+                     "scan, so its wall time (rerun_ops_per_s) is shared with the scan's. "
+                     "A shared 2-core machine: "
                      "wall figures move with the load (load_avg_1m).",
         }))  # fmt: skip
         return 0 if ok else 1
