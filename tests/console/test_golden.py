@@ -22,8 +22,8 @@ def volatile(page: Page, *selectors: str) -> list[Locator]:
 
 # screen name: (user, route, what shows the screen has its data, its own volatile parts)
 SCREENS = {
-    "markets": ("alice", "markets", "main", ()),
-    "trade": ("alice", "trade/BTCUSD", "main", ("canvas",)),
+    "markets": ("alice", "markets", ".markets[data-ready]", ()),
+    "trade": ("alice", "trade/BTCUSD", '[data-ws-state="live"]', ("canvas",)),
     "orders": ("alice", "orders", "main", ()),
     "balances": ("alice", "balances", "main", ()),
     "operator": ("operator", "operator", 'table[aria-label="Withdrawal requests"]', ()),

@@ -96,6 +96,35 @@ def test_logout_revokes_access_and_refresh(app: TestClient, exchange: Exchange) 
     assert refused.status_code == 401
 
 
+def test_logout_all_revokes_every_session_of_the_user_only(
+    app: TestClient, exchange: Exchange
+) -> None:
+    trader = exchange.register("logout-all")  # logged in once by the API's own process
+    other = exchange.register("logout-all-other")
+    sessions = [login(app, trader.username) for _ in range(3)]
+    bystander = login(app, other.username)
+    headers = {"Authorization": f"Bearer {sessions[0]['accessToken']}"}
+    answer = app.post("/tradex/v1/auth/logoutAll", headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"ok": True, "sessions": 4}
+    assert me(app, trader.token) == 401
+    for session in sessions:
+        assert me(app, session["accessToken"]) == 401
+        refused = app.post("/tradex/v1/auth/refresh",
+                           json={"refreshToken": session["refreshToken"]})  # fmt: skip
+        assert refused.status_code == 401
+        assert refused.json()["error"] == "REFRESH_INVALID"
+    assert me(app, bystander["accessToken"]) == 200
+    # a session opened afterwards works, and only it is revoked by the next logoutAll
+    fresh = login(app, trader.username)
+    headers = {"Authorization": f"Bearer {fresh['accessToken']}"}
+    assert app.post("/tradex/v1/auth/logoutAll", headers=headers).json()["sessions"] == 1
+    assert me(app, fresh["accessToken"]) == 401
+    # logged out, the call itself is refused and changes nothing
+    assert app.post("/tradex/v1/auth/logoutAll", headers=headers).status_code == 401
+    assert me(app, bystander["accessToken"]) == 200
+
+
 def test_repeated_failures_lock_the_user_out(
     app: TestClient, exchange: Exchange, clock: Clock
 ) -> None:
@@ -112,6 +141,7 @@ def test_repeated_failures_lock_the_user_out(
     assert locked.status_code == 401
     assert locked.json()["error"] == "LOGIN_LOCKED"
     assert int(locked.headers["Retry-After"]) > 0
+    assert f"try again in {locked.headers['Retry-After']} s" in locked.json()["msg"]
     clock.advance(121)
     assert login(app, trader.username)["accessToken"]
     unknown = app.post("/tradex/v1/auth/login", json={"username": "nobody-here", "password": "x"})

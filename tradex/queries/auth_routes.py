@@ -110,6 +110,10 @@ async def _session(services: Services, user: Any) -> dict[str, Any]:
             "userId": int(user["user_id"]), "roles": sorted(roles)}  # fmt: skip
 
 
+def _locked_text(wait_s: int) -> str:
+    return f"Too many failed logins; try again in {wait_s} s."
+
+
 async def login(call: Call) -> dict[str, Any]:
     """An access token (JWT, short-lived) and a refresh token. After
     ``login_failures_max`` wrong passwords in a row the user is locked out for a while."""
@@ -119,7 +123,7 @@ async def login(call: Call) -> dict[str, Any]:
     now = services.clock_ns()
     if row is not None and row["locked_until_ns"] > now:
         wait_s = (row["locked_until_ns"] - now) // NS + 1
-        raise ApiError(LOGIN_LOCKED, headers={"Retry-After": str(wait_s)})
+        raise ApiError(LOGIN_LOCKED, _locked_text(wait_s), headers={"Retry-After": str(wait_s)})
     stored = row["password_hash"] if row is not None and row["active"] else None
     if not await services.passwords.verify(stored, body.password):
         if row is not None:
@@ -127,7 +131,8 @@ async def login(call: Call) -> dict[str, Any]:
                 row["user_id"], now, config.login_failures_max, config.lockout_s * NS
             )
             if locked > now:
-                raise ApiError(LOGIN_LOCKED, headers={"Retry-After": str(config.lockout_s)})
+                raise ApiError(LOGIN_LOCKED, _locked_text(config.lockout_s),
+                               headers={"Retry-After": str(config.lockout_s)})  # fmt: skip
         raise ApiError(CREDENTIALS_INVALID)
     assert row is not None, "verified against a stored hash"
     await services.store.login_succeeded(row["user_id"])
@@ -163,6 +168,13 @@ async def logout(call: Call) -> dict[str, Any]:
     return {"ok": True}
 
 
+async def logout_all(call: Call) -> dict[str, Any]:
+    """Revokes every session of the caller (this one too): "log out everywhere"."""
+    assert call.user.session_id is not None, "tokens only"
+    revoked = await call.services.sessions.revoke_all(call.user.user_id)
+    return {"ok": True, "sessions": revoked}
+
+
 async def me(call: Call) -> dict[str, Any]:
     services = call.services
     row = await services.store.user(call.user.user_id)
@@ -186,6 +198,9 @@ ENDPOINTS = [
              body=tm.RefreshBody, response=tm.Tokens, bucket="auth"),
     Endpoint("POST", "/tradex/v1/auth/logout", logout, "Log out (revoke the session)", TAG,
              response=tm.Done, access=ANY_USER),
+    Endpoint("POST", "/tradex/v1/auth/logoutAll", logout_all,
+             "Log out everywhere (revoke every session of the user)", TAG,
+             response=tm.SessionsRevoked, access=ANY_USER),
     Endpoint("GET", "/tradex/v1/me", me, "Who am I", TAG, response=tm.User, access=ANY_USER),
     Endpoint("GET", "/tradex/v1/auth/jwks", jwks, "Token signing keys (JWKS)", TAG,
              response=tm.Jwks),

@@ -7,6 +7,9 @@ secret that is not the current one — an old, already used token, i.e. stolen o
 — deletes the session: both the thief and the owner are logged out (reuse detection).
 Every access token names its session, and every request checks the session still
 exists, so logout or a detected reuse revokes the access tokens at once, not at expiry.
+``{ns}:user-sessions:<user>`` (a set of session ids, expiring with the newest) lets
+"log out everywhere" revoke every session of a user; ids of sessions that already ended
+stay in it until then, harmlessly (deleting a gone key is a no-op).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Callable
 import redis.asyncio
 
 TOKEN_CHARS_MAX = 200
+REVOKE_CHUNK_MAX = 500  # session keys deleted per UNLINK by revoke_all
 _ROTATE = """
 local stored = redis.call('HGET', KEYS[1], 'refresh')
 if not stored then return 0 end
@@ -41,6 +45,7 @@ class Sessions:
         assert ttl_s > 0, ttl_s
         self.conn = conn
         self.prefix = f"{{{ns}}}:session:"
+        self.user_prefix = f"{{{ns}}}:user-sessions:"
         self.ttl_ms = ttl_s * 1_000
         self.clock_ns = clock_ns
         self._rotate = conn.register_script(_ROTATE)
@@ -56,6 +61,9 @@ class Sessions:
             key, mapping={"user": user_id, "refresh": _digest(secret), "created": self.clock_ns()}
         )
         await self.conn.pexpire(key, self.ttl_ms)
+        index = self.user_prefix + str(user_id)
+        await self.conn.sadd(index, session_id)
+        await self.conn.pexpire(index, self.ttl_ms)
         return session_id, f"{session_id}.{secret}"
 
     async def rotate(self, refresh_token: str) -> tuple[int, str, str] | None:
@@ -77,3 +85,18 @@ class Sessions:
 
     async def revoke(self, session_id: str) -> bool:
         return bool(await self.conn.delete(self._key(session_id)))
+
+    async def revoke_all(self, user_id: int) -> int:
+        """Revokes every session of ``user_id`` (their access and refresh tokens stop
+        working now); answers how many were still alive."""
+        assert user_id > 0, user_id
+        index = self.user_prefix + str(user_id)
+        session_ids = sorted(str(s, "utf-8") if isinstance(s, bytes) else str(s)
+                             for s in await self.conn.smembers(index))  # fmt: skip
+        alive = 0
+        for start in range(0, len(session_ids), REVOKE_CHUNK_MAX):
+            chunk = session_ids[start : start + REVOKE_CHUNK_MAX]
+            alive += int(await self.conn.unlink(*[self._key(s) for s in chunk]))
+        await self.conn.unlink(index)
+        assert alive <= len(session_ids), (alive, len(session_ids))
+        return alive

@@ -77,6 +77,10 @@ class Done(BaseModel):
     ok: bool
 
 
+class SessionsRevoked(Done):
+    sessions: int = Field(description="How many sessions were still alive (this one included)")
+
+
 # -- API keys --------------------------------------------------------------------------------
 
 

@@ -8,8 +8,9 @@
 //   await api('POST', '/api/v3/order', { form: { symbol, side, type, ... } })
 
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfterS = undefined) {
     super(body && body.msg ? body.msg : `HTTP ${status}`);
+    this.retryAfterS = retryAfterS; // from Retry-After (LOGIN_LOCKED, rate limits), seconds
     this.status = status;
     this.code = body ? body.code : undefined;
     this.error = body ? body.error : undefined; // e.g. INSUFFICIENT_FUNDS's -2010 NEW_ORDER_REJECTED
@@ -68,6 +69,13 @@ export async function register(username, password) {
 /** Revokes this session on the server (its access token stops working at once). */
 export async function logout() {
   try { if (session.accessToken) await api('POST', '/tradex/v1/auth/logout'); } finally { clear(); }
+}
+
+/** Revokes every session of this user (all devices); only then forgets this one. */
+export async function logoutEverywhere() {
+  const answer = await api('POST', '/tradex/v1/auth/logoutAll');
+  clear();
+  return answer;
 }
 
 /** Reloads the user (roles, accounts) after a change such as a new account. */
@@ -135,7 +143,8 @@ export async function api(method, path, { query, body, form, headers, auth = tru
       continue;
     }
     if (response.status === 401 && token && data && data.error === 'TOKEN_INVALID') clear();
-    throw new ApiError(response.status, data);
+    const retry = Number.parseInt(response.headers.get('Retry-After') || '', 10);
+    throw new ApiError(response.status, data, Number.isNaN(retry) ? undefined : retry);
   }
 }
 

@@ -28,3 +28,10 @@ export function utc(ms) {
   if (ms === null || ms === undefined) return '';
   return new Date(Number(ms)).toISOString().replace('T', ' ').slice(0, 19);
 }
+
+/** ms since the epoch as UTC text in a <time> (`clock`: the time of day only). */
+export function Utc({ ms, clock = false }) {
+  if (ms === null || ms === undefined) return null;
+  const text = utc(ms);
+  return html`<time datetime=${new Date(Number(ms)).toISOString()}>${clock ? text.slice(11) : text}</time>`;
+}
