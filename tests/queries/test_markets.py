@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tradex.queries.errors import ApiError
+from tradex.queries.market_data import symbol_info
 from tradex.queries.markets import Market, amount_minor, binance_symbol, decimals_of, fmt
 
 # BTC-USD of the demo: a lot is 0.001 BTC, a tick 1 cent per lot (10 USD per BTC)
@@ -51,3 +52,13 @@ def test_values_off_the_grid_are_refused_with_the_field_named() -> None:
 def test_wire_and_int64_round_trip(ticks: int, lots: int) -> None:
     assert BTC_USD.ticks(BTC_USD.fmt_price(ticks)) == ticks
     assert BTC_USD.lots(BTC_USD.fmt_qty(lots)) == lots
+
+
+def test_symbol_info_tells_a_market_orders_protection() -> None:
+    """The console shows a MARKET order's protection price before sending: exchangeInfo
+    gives the band and the protection the API applies (the band, 5 % without one)."""
+    info = symbol_info(BTC_USD)
+    assert (info["tradexPriceBandBps"], info["tradexMarketProtectionBps"]) == (0, 500)
+    banded = symbol_info(BTC_USD._replace(price_band_bps=250))
+    assert (banded["tradexPriceBandBps"], banded["tradexMarketProtectionBps"]) == (250, 250)
+    assert BTC_USD._replace(price_band_bps=250).protection_bps == 250

@@ -110,6 +110,9 @@ class OpenOrdersParams(Params):
 class AllOrdersParams(Params):
     symbol: Symbol
     orderId: Id | None = None
+    toOrderId: Id | None = Field(
+        None, description="TradeX: the newest `limit` orders with ids up to this one (paging back)"
+    )
     startTime: TimeMs | None = None
     endTime: TimeMs | None = None
     limit: Limit = 500
@@ -122,6 +125,9 @@ class MyTradesParams(Params):
     startTime: TimeMs | None = None
     endTime: TimeMs | None = None
     fromId: Id | None = None
+    toId: Id | None = Field(
+        None, description="TradeX: the newest `limit` fills with trade ids up to this one"
+    )
     limit: Limit = 500
     accountId: AccountId = None
 
@@ -193,6 +199,11 @@ class SymbolInfo(BaseModel):
     tradexInstrumentId: int
     makerFeePpm: int
     takerFeePpm: int
+    tradexPriceBandBps: int = Field(description="The instrument's price band (0: none)")
+    tradexMarketProtectionBps: int = Field(
+        description="A MARKET order without price is protected at the best opposite price "
+        "moved by this many bps against the taker: the band, or 500 without one"
+    )
 
 
 class RateLimitInfo(BaseModel):

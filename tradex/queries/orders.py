@@ -32,7 +32,6 @@ from tradex.queries.markets import PRICE_TICKS_MAX, Market
 from tradex.queries.routing import Call, Endpoint
 
 TAG = "Trading (Binance v3)"
-MARKET_SLIPPAGE_BPS_DEFAULT = 500  # a MARKET order's protection: 5 % beyond the best price
 REJECT_TEXT = {
     Reason.INSUFFICIENT_FUNDS: "Account has insufficient balance for requested action.",
     Reason.INSTRUMENT_HALTED: "Market is closed.",
@@ -62,7 +61,7 @@ async def protection_price(call: Call, market: Market, side: str) -> int:
     if best <= 0:
         raise ApiError(NEW_ORDER_REJECTED, "Market order rejected: no price to protect it "
                        "(empty book, no trade); send a LIMIT order or a price.", "type")  # fmt: skip
-    bps = market.price_band_bps or MARKET_SLIPPAGE_BPS_DEFAULT
+    bps = market.protection_bps
     if side == "BUY":
         return min(best + best * bps // 10_000, PRICE_TICKS_MAX)
     return max(best - best * bps // 10_000, 1)
@@ -216,7 +215,8 @@ async def open_orders(call: Call) -> list[dict[str, Any]]:
 
 async def all_orders(call: Call) -> list[dict[str, Any]]:
     """The caller's orders of one symbol, oldest first: from ``orderId`` on, else the
-    newest ``limit``; ``startTime``/``endTime`` bound the creation time."""
+    newest ``limit`` (up to ``toOrderId``: the page before); ``startTime``/``endTime``
+    bound the creation time."""
     p: bm.AllOrdersParams = call.params
     services = call.services
     market = await services.catalog.market(p.symbol)
@@ -226,7 +226,7 @@ async def all_orders(call: Call) -> list[dict[str, Any]]:
             conn, account, instrument_id=market.instrument_id, from_order_id=p.orderId,
             start_ns=None if p.startTime is None else p.startTime * 1_000_000,
             end_ns=None if p.endTime is None else p.endTime * 1_000_000 + 999_999,
-            limit=p.limit,
+            limit=p.limit, to_order_id=p.toOrderId,
         )
     )  # fmt: skip
     return [fmt.order(market, row) for row in rows]
