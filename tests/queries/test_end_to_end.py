@@ -160,3 +160,50 @@ def test_withdrawals_maker_checker_and_the_audit_view(exchange: Exchange) -> Non
                                          "total": "379.50"}]  # fmt: skip
         statement = http.get("/tradex/v1/audit/statement", params={"accountId": account}).json()
         assert [p["amount"] for p in statement["postings"]] == ["500.00", "-120.50"]
+
+
+def test_order_history_and_fills_page_back(exchange: Exchange) -> None:
+    """The console pages back through history: allOrders ``toOrderId`` and myTrades ``toId``
+    give the newest ``limit`` up to an id (the page before the oldest one shown)."""
+    maker, taker = exchange.register("pager"), exchange.register("taker")
+    exchange.deposit(maker.account, "USD", "40000")
+    exchange.deposit(taker.account, "BTC", "1")
+    with maker.http() as m, taker.http() as t:
+        wait_until(lambda: balances(m)["USD"][0] == Decimal("40000"), what="maker's deposit")
+        wait_until(lambda: balances(t)["BTC"][0] == Decimal("1"), what="taker's deposit")
+        ids = []
+        for price in ("990000", "990010", "990020"):  # above every other test's bids
+            placed = m.post("/api/v3/order", params={
+                "symbol": "BTCUSD", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                "quantity": "0.01", "price": price})  # fmt: skip
+            assert placed.status_code == 200, placed.text
+            ids.append(placed.json()["orderId"])
+        wait_until(lambda: len(m.get("/api/v3/allOrders", params={"symbol": "BTCUSD"}).json())
+                   == 3, what="the three orders in the read model")  # fmt: skip
+        newest = m.get("/api/v3/allOrders", params={"symbol": "BTCUSD", "limit": 2}).json()
+        assert [o["orderId"] for o in newest] == ids[1:]
+        before = m.get("/api/v3/allOrders", params={
+            "symbol": "BTCUSD", "limit": 2, "toOrderId": ids[1] - 1}).json()  # fmt: skip
+        assert [o["orderId"] for o in before] == ids[:1]
+        for _ in range(2):  # two fills for the maker: its two highest bids
+            sold = t.post("/api/v3/order", params={
+                "symbol": "BTCUSD", "side": "SELL", "type": "LIMIT", "timeInForce": "IOC",
+                "quantity": "0.01", "price": "990000"})  # fmt: skip
+            assert sold.status_code == 200, sold.text
+
+        def two_fills() -> list[dict] | None:
+            found = m.get("/api/v3/myTrades", params={"symbol": "BTCUSD"}).json()
+            return found if len(found) == 2 else None
+
+        fills = wait_until(two_fills, what="the maker's two fills")
+        assert [f["orderId"] for f in fills] == [ids[2], ids[1]]
+        (last,) = m.get("/api/v3/myTrades", params={"symbol": "BTCUSD", "limit": 1}).json()
+        assert last == fills[1]
+        (first,) = m.get("/api/v3/myTrades", params={
+            "symbol": "BTCUSD", "limit": 1, "toId": last["id"] - 1}).json()  # fmt: skip
+        assert first == fills[0]
+        gone = m.delete("/api/v3/order", params={"symbol": "BTCUSD", "orderId": ids[0]})
+        assert gone.status_code == 200, gone.text  # leave the shared book as it was
+    with exchange.client() as http:
+        (info,) = http.get("/api/v3/exchangeInfo", params={"symbol": "BTCUSD"}).json()["symbols"]
+        assert (info["tradexPriceBandBps"], info["tradexMarketProtectionBps"]) == (0, 500)

@@ -157,6 +157,7 @@ export function OrderTicket({ market }) {
   const [outcome, setOutcome] = useState(null); // {ok, text, orderId} | {error}
   const [sending, setSending] = useState(false);
   const intent = useRef(null); // {id, key, open}: a timed-out intent is resent with its id
+  const unseenSnap = useRef(false); // a value moved since the last send: show it, send nothing
   const [available, reloadAvailable] = useAvailable();
   const best = useBestOpposite(m.symbol, side, type === 'MARKET');
   const protection = type === 'MARKET' && best ? protectionPrice(best, m.tickSize, m.protectionBps, side) : null;
@@ -169,10 +170,16 @@ export function OrderTicket({ market }) {
     const { value: snapped, snapped: moved } = snapTo(value, step, field === 'price' ? 'nearest' : 'floor');
     if (!moved) return null;
     (field === 'price' ? setPriceText : setQtyText)(snapped);
-    const note = `${field === 'price' ? 'Price' : 'Quantity'} snapped from ${value} to ${snapped} `
+    const label = field === 'price' ? 'Price' : 'Quantity';
+    const note = `${label} snapped from ${value} to ${snapped} `
       + `(${field === 'price' ? `tick ${m.tickSize}` : `lot ${m.stepSize}`}).`;
-    setNotes((old) => [...old.filter((n) => !n.startsWith(note.split(' ')[0])), note]);
+    setNotes((old) => [...old.filter((n) => !n.startsWith(label)), note]);
+    unseenSnap.current = true;
     return snapped;
+  };
+  const edit = (label, set) => (e) => {
+    set(e.target.value);
+    setNotes((old) => old.filter((n) => !n.startsWith(label)));
   };
 
   const submit = async (event) => {
@@ -180,9 +187,10 @@ export function OrderTicket({ market }) {
     if (sending) return;
     setOutcome(null);
     // Off the grid: snap, show it, and send nothing; the trader checks and presses again.
-    const snappedPrice = type === 'LIMIT' ? snapField('price') : null;
-    const snappedQty = snapField('quantity');
-    if (snappedPrice !== null || snappedQty !== null) {
+    if (type === 'LIMIT') snapField('price');
+    snapField('quantity');
+    if (unseenSnap.current) {
+      unseenSnap.current = false;
       setProblems([{ field: 'snap', text: 'Values were snapped to the grid: check them and send again.' }]);
       return;
     }
@@ -251,7 +259,7 @@ export function OrderTicket({ market }) {
           <label for=${id('price')}>Price</label>
           <input id=${id('price')} inputmode="decimal" autocomplete="off" value=${priceText}
             aria-describedby=${`${id('price')}-hint`} aria-invalid=${problemOf('price') ? 'true' : undefined}
-            onInput=${(e) => setPriceText(e.target.value)} onBlur=${() => snapField('price')} />
+            onInput=${edit('Price', setPriceText)} onBlur=${() => snapField('price')} />
           <small class="hint" id=${`${id('price')}-hint`}>${m.quote} per ${m.base}, tick ${m.tickSize}</small>
           ${problemOf('price') && html`<small class="error">${problemOf('price')}</small>`}
         </div>` : html`<div class="field protection">
@@ -267,7 +275,7 @@ export function OrderTicket({ market }) {
           <label for=${id('qty')}>Quantity</label>
           <input id=${id('qty')} inputmode="decimal" autocomplete="off" value=${qtyText}
             aria-describedby=${`${id('qty')}-hint`} aria-invalid=${problemOf('quantity') ? 'true' : undefined}
-            onInput=${(e) => setQtyText(e.target.value)} onBlur=${() => snapField('quantity')} />
+            onInput=${edit('Quantity', setQtyText)} onBlur=${() => snapField('quantity')} />
           <small class="hint" id=${`${id('qty')}-hint`}>${m.base}, lot ${m.stepSize}, min notional ${m.minNotional} ${m.quote}</small>
           ${problemOf('quantity') && html`<small class="error">${problemOf('quantity')}</small>`}
         </div>
@@ -288,11 +296,12 @@ export function OrderTicket({ market }) {
             ? `${D.fmt(available[heldAsset])} ${heldAsset}` : '—'}</dd>
           <dt>Holds</dt><dd>${hold ? `${D.fmt(hold.amount)} ${hold.asset}${hold.fee ? ` (fee ≤ ${hold.fee})` : ''}` : '—'}</dd>
         </dl>
+        <button type="submit" class=${side === 'BUY' ? 'buy' : 'sell'} disabled=${sending || m.status !== 'TRADING'}>
+          ${verb} ${m.base}${sending ? '…' : ''}</button>
+        ${/* below the button: a snap on leaving a field must not move the button under the pointer */ ''}
         ${notes.length > 0 && html`<ul class="snapped" aria-live="polite">${notes.map((n) => html`<li>${n}</li>`)}</ul>`}
         ${problems.filter((p) => p.field === 'balance' || p.field === 'snap').map((p) => html`
           <p class="notice warn">${p.text}</p>`)}
-        <button type="submit" class=${side === 'BUY' ? 'buy' : 'sell'} disabled=${sending || m.status !== 'TRADING'}>
-          ${verb} ${m.base}${sending ? '…' : ''}</button>
         ${m.status !== 'TRADING' && html`<p class="muted">Trading is halted on ${m.symbol}.</p>`}
       </fieldset>
     </form>
@@ -303,14 +312,14 @@ export function OrderTicket({ market }) {
 function Outcome({ outcome }) {
   if (!outcome) return null;
   if (outcome.ok) {
-    return html`<p class="notice ok" role="status">Accepted: order ${outcome.orderId}
-      (${outcome.status}, client id ${outcome.clientOrderId})</p>`;
+    return html`<p class="notice ok" role="status">${`Accepted: order ${outcome.orderId} `
+      + `(${outcome.status}, client id ${outcome.clientOrderId})`}</p>`;
   }
   const e = outcome.error;
   if (outcome.unknown) {
     return html`<p class="notice warn" role="alert">No outcome yet (${errorText(e)}): press again to resend
       the same order (same id, it cannot be placed twice).</p>`;
   }
-  return html`<p class="notice error" role="alert">Rejected: ${errorText(e)}
-    <small>(code ${e.code}${e.error ? ` ${e.error}` : ''})</small></p>`;
+  return html`<p class="notice error" role="alert">${`Rejected: ${errorText(e)} `}
+    <small>${`(code ${e.code}${e.error ? ` ${e.error}` : ''})`}</small></p>`;
 }
