@@ -111,6 +111,7 @@ def test_rejections_carry_the_reason_and_retries_the_first_outcome(exchange: Exc
         assert poor.json()["code"] == -2010
         assert "insufficient balance" in poor.json()["msg"]
         assert "INSUFFICIENT_FUNDS" in poor.json()["msg"]
+        assert "0.00 USD available, 50100.00 USD needed" in poor.json()["msg"]  # decimals
         exchange.deposit(carol.account, "USD", "100000")
         wait_until(lambda: balances(http)["USD"][0] > 0, what="carol's deposit")
         first = http.post("/api/v3/order", params=order, headers={"Idempotency-Key": "c-1"})

@@ -11,6 +11,7 @@ book (status CANCELED, or FILLED if a fill won the race), or PENDING_CANCEL afte
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tradex.domain import CancelOrder, OrderKind, PlaceOrder, Side
@@ -45,10 +46,28 @@ END_STATUS = {"CANCELLED": "CANCELED", "FILLED": "FILLED", "EXPIRED": "EXPIRED",
               "REJECTED": "REJECTED"}  # fmt: skip
 
 
-def rejection(event: Any) -> str:
+FUNDS_DETAIL = re.compile(r"^(\d+) ([A-Z0-9]+) available, (\d+)( more)? needed$")
+
+
+def funds_detail(detail: str, market: Market) -> str:
+    """The account processor's ``INSUFFICIENT_FUNDS`` detail (minor units) in the asset's
+    decimals, for a person: ``100000 USD available, 901800 needed`` -> ``1000.00 USD
+    available, 9018.00 USD needed``; any other detail as it is."""
+    found = FUNDS_DETAIL.match(detail)
+    if found is None or found[2] not in (market.base, market.quote):
+        return detail
+    asset = found[2]
+    have, need = market.fmt_amount(asset, int(found[1])), market.fmt_amount(asset, int(found[3]))
+    return f"{have} {asset} available, {need} {asset}{found[4] or ''} needed"
+
+
+def rejection(event: Any, market: Market | None = None) -> str:
     reason = Reason(event.reason)
     text = REJECT_TEXT.get(reason, "Order rejected.")
-    return f"{text} ({reason}: {event.detail})" if event.detail else f"{text} ({reason})"
+    detail = event.detail
+    if detail and market is not None and reason == Reason.INSUFFICIENT_FUNDS:
+        detail = funds_detail(detail, market)
+    return f"{text} ({reason}: {detail})" if detail else f"{text} ({reason})"
 
 
 async def protection_price(call: Call, market: Market, side: str) -> int:
@@ -107,7 +126,7 @@ async def new_order(call: Call) -> dict[str, Any]:
     outcome = await services.accounts.execute(command, services.config.command_timeout_s)
     event = outcome.events[0]
     if type(event).__name__ != "OrderAccepted":
-        raise ApiError(NEW_ORDER_REJECTED, rejection(event))
+        raise ApiError(NEW_ORDER_REJECTED, rejection(event, market))
     body = fmt.order(market, fmt.event_row(event))
     return {**body, "transactTime": fmt.ms(event.event_time_ns), "fills": []}
 
