@@ -10,7 +10,7 @@ import { useAccountFeed } from './orders.js';
 const STATEMENT_ROWS_MAX = 1000; // the API's limit per statement request
 const CSV_FIELDS = ['eventId', 'index', 'asset', 'amount', 'balanceAfter', 'time'];
 
-/** 'YYYY-MM-DDTHH:MM[:SS]' read as UTC → ms since the epoch, or null. */
+/** 'YYYY-MM-DDTHH:MM[:SS[.mmm]]' read as UTC → ms since the epoch, or null. */
 export function utcMs(text) {
   if (!text) return null;
   const ms = Date.parse(`${text.length === 16 ? `${text}:00` : text}Z`);
@@ -86,7 +86,7 @@ function AsOf() {
     <h2>Balances as of a past time</h2>
     <form onSubmit=${show} class="inline">
       <label for="asof-when">As of (UTC)</label>
-      <input id="asof-when" type="datetime-local" step="1" value=${when} onInput=${(e) => setWhen(e.target.value)} />
+      <input id="asof-when" type="datetime-local" step="0.001" value=${when} onInput=${(e) => setWhen(e.target.value)} />
       <button type="submit">Show</button>
     </form>
     <${ErrorBox} error=${error} />
