@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.queries.exchange import PASSWORD, Exchange, wait_until
+from tests.queries.exchange import PASSWORD, Exchange, Trader, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -18,13 +18,19 @@ def balances(http, account: int | None = None) -> dict[str, tuple[Decimal, Decim
     return {b["asset"]: (Decimal(b["free"]), Decimal(b["locked"])) for b in body["balances"]}
 
 
+def funded(exchange: Exchange, prefix: str, asset: str, amount: str) -> Trader:
+    """A new trader whose deposit of ``amount`` ``asset`` is settled."""
+    found = exchange.register(prefix)
+    exchange.deposit(found.account, asset, amount)
+    with found.http() as http:
+        wait_until(lambda: balances(http).get(asset, (0,))[0] == Decimal(amount),
+                   what=f"{prefix}'s deposit")  # fmt: skip
+    return found
+
+
 def test_two_traders_trade_and_every_view_agrees(exchange: Exchange) -> None:
-    alice, bob = exchange.register("alice"), exchange.register("bob")
-    exchange.deposit(alice.account, "USD", "10000")
-    exchange.deposit(bob.account, "BTC", "1")
+    alice, bob = funded(exchange, "alice", "USD", "10000"), funded(exchange, "bob", "BTC", "1")
     with alice.http() as a, bob.http() as b:
-        wait_until(lambda: balances(a)["USD"][0] == Decimal("10000"), what="alice's deposit")
-        wait_until(lambda: balances(b)["BTC"][0] == Decimal("1"), what="bob's deposit")
         sell = b.post("/api/v3/order", params={
             "symbol": "BTCUSD", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
             "quantity": "0.05", "price": "60000", "newClientOrderId": "bob-sell-1"})  # fmt: skip
@@ -166,12 +172,8 @@ def test_withdrawals_maker_checker_and_the_audit_view(exchange: Exchange) -> Non
 def test_order_history_and_fills_page_back(exchange: Exchange) -> None:
     """The console pages back through history: allOrders ``toOrderId`` and myTrades ``toId``
     give the newest ``limit`` up to an id (the page before the oldest one shown)."""
-    maker, taker = exchange.register("pager"), exchange.register("taker")
-    exchange.deposit(maker.account, "USD", "40000")
-    exchange.deposit(taker.account, "BTC", "1")
+    maker, taker = funded(exchange, "pager", "USD", "40000"), funded(exchange, "taker", "BTC", "1")
     with maker.http() as m, taker.http() as t:
-        wait_until(lambda: balances(m)["USD"][0] == Decimal("40000"), what="maker's deposit")
-        wait_until(lambda: balances(t)["BTC"][0] == Decimal("1"), what="taker's deposit")
         ids = []
         for price in ("990000", "990010", "990020"):  # above every other test's bids
             placed = m.post("/api/v3/order", params={
