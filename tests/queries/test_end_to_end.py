@@ -205,6 +205,17 @@ def test_order_history_and_fills_page_back(exchange: Exchange) -> None:
         (first,) = m.get("/api/v3/myTrades", params={
             "symbol": "BTCUSD", "limit": 1, "toId": last["id"] - 1}).json()  # fmt: skip
         assert first == fills[0]
+        assert m.get("/api/v3/myTrades", params={"symbol": "BTCUSD", "side": "SELL"}).json() == []
+        assert m.get("/api/v3/myTrades", params={"symbol": "BTCUSD", "side": "BUY"}).json() == fills
+        wait_until(lambda: [o["orderId"] for o in m.get("/api/v3/allOrders", params={
+            "symbol": "BTCUSD", "status": "FILLED", "side": "BUY"}).json()] == ids[1:],
+            what="the two filled orders, by status")  # fmt: skip
+        for params in ({"status": "NEW"}, {"side": "BUY", "status": "NEW"}):
+            (new,) = m.get("/api/v3/allOrders", params={"symbol": "BTCUSD", **params}).json()
+            assert new["orderId"] == ids[0]
+        assert m.get("/api/v3/allOrders", params={"symbol": "BTCUSD", "side": "SELL"}).json() == []
+        refused = m.get("/api/v3/allOrders", params={"symbol": "BTCUSD", "status": "OPEN"})
+        assert (refused.status_code, refused.json()["field"]) == (400, "status")
         gone = m.delete("/api/v3/order", params={"symbol": "BTCUSD", "orderId": ids[0]})
         assert gone.status_code == 200, gone.text  # leave the shared book as it was
     with exchange.client() as http:

@@ -62,7 +62,7 @@ async def my_trades(call: Call) -> list[dict[str, Any]]:
             from_trade_id=p.fromId,
             start_ns=None if p.startTime is None else p.startTime * 1_000_000,
             end_ns=None if p.endTime is None else p.endTime * 1_000_000 + 999_999,
-            limit=p.limit, to_trade_id=p.toId,
+            limit=p.limit, to_trade_id=p.toId, side=p.side,
         )
     )  # fmt: skip
     return [fmt.my_trade(market, row) for row in rows]

@@ -27,6 +27,7 @@ AccountId = Annotated[
     int | None, Field(default=None, ge=1, le=INT64_MAX, description="TradeX: which account")
 ]
 Limit = Annotated[int, Field(ge=1, le=1000)]
+OrderStatus = Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "REJECTED"]
 Interval = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
 
 
@@ -113,6 +114,8 @@ class AllOrdersParams(Params):
     toOrderId: Id | None = Field(
         None, description="TradeX: the newest `limit` orders with ids up to this one (paging back)"
     )
+    side: Literal["BUY", "SELL"] | None = Field(None, description="TradeX: one side only")
+    status: OrderStatus | None = Field(None, description="TradeX: one status only")
     startTime: TimeMs | None = None
     endTime: TimeMs | None = None
     limit: Limit = 500
@@ -128,6 +131,7 @@ class MyTradesParams(Params):
     toId: Id | None = Field(
         None, description="TradeX: the newest `limit` fills with trade ids up to this one"
     )
+    side: Literal["BUY", "SELL"] | None = Field(None, description="TradeX: one side only")
     limit: Limit = 500
     accountId: AccountId = None
 

@@ -42,6 +42,7 @@ REJECT_TEXT = {
     Reason.UNKNOWN_ORDER: "Unknown order sent.",
     Reason.CANCEL_ALREADY_REQUESTED: "Unknown order sent.",
 }
+STATUS_FROM_BINANCE = {b: tradex for tradex, b in fmt.STATUS_TO_BINANCE.items()}
 END_STATUS = {"CANCELLED": "CANCELED", "FILLED": "FILLED", "EXPIRED": "EXPIRED",
               "REJECTED": "REJECTED"}  # fmt: skip
 
@@ -235,7 +236,7 @@ async def open_orders(call: Call) -> list[dict[str, Any]]:
 async def all_orders(call: Call) -> list[dict[str, Any]]:
     """The caller's orders of one symbol, oldest first: from ``orderId`` on, else the
     newest ``limit`` (up to ``toOrderId``: the page before); ``startTime``/``endTime``
-    bound the creation time."""
+    bound the creation time; ``side`` and ``status`` filter (TradeX)."""
     p: bm.AllOrdersParams = call.params
     services = call.services
     market = await services.catalog.market(p.symbol)
@@ -245,7 +246,8 @@ async def all_orders(call: Call) -> list[dict[str, Any]]:
             conn, account, instrument_id=market.instrument_id, from_order_id=p.orderId,
             start_ns=None if p.startTime is None else p.startTime * 1_000_000,
             end_ns=None if p.endTime is None else p.endTime * 1_000_000 + 999_999,
-            limit=p.limit, to_order_id=p.toOrderId,
+            limit=p.limit, to_order_id=p.toOrderId, side=p.side,
+            status=None if p.status is None else STATUS_FROM_BINANCE[p.status],
         )
     )  # fmt: skip
     return [fmt.order(market, row) for row in rows]

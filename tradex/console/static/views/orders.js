@@ -15,7 +15,7 @@ import { navigate } from '../lib/router.js';
 const POLL_MS = 3000; // until the private WebSocket channels (lib/ws.js) are on main
 const PAGE_ROWS = 50;
 const SIDES = ['BUY', 'SELL'];
-const STATUSES = ['NEW', 'PARTIALLY_FILLED', 'FILLED', 'CANCELED', 'PENDING_CANCEL', 'EXPIRED', 'REJECTED'];
+const STATUSES = ['NEW', 'PARTIALLY_FILLED', 'FILLED', 'CANCELED', 'EXPIRED', 'REJECTED'];
 
 /**
  * Calls `onChange()` now and whenever the account's `channels` (orders, fills, balances)
@@ -184,7 +184,7 @@ function matches(row, filters) {
 /** Order history of one symbol, newest page first; `before`: the page's upper order id. */
 function History({ filters }) {
   const [before, setBefore] = useState([]); // stack of toOrderId of the pages seen
-  useEffect(() => setBefore([]), [filters.symbol, filters.clientId]);
+  useEffect(() => setBefore([]), [filters.symbol, filters.clientId, filters.side, filters.status]);
   const to = before.length ? before[before.length - 1] : undefined;
   const [rows, error] = useLoaded(async () => {
     if (!filters.symbol) return [];
@@ -193,13 +193,13 @@ function History({ filters }) {
         return [await api('GET', '/api/v3/order', { query: { symbol: filters.symbol, origClientOrderId: filters.clientId } })];
       } catch (err) { if (err.status === 404) return []; throw err; }
     }
-    const page = await api('GET', '/api/v3/allOrders',
-      { query: { symbol: filters.symbol, limit: PAGE_ROWS, toOrderId: to } });
+    const page = await api('GET', '/api/v3/allOrders', { query: { symbol: filters.symbol, limit: PAGE_ROWS,
+      toOrderId: to, side: filters.side || undefined, status: filters.status || undefined } });
     return page.reverse(); // newest first
-  }, [filters.symbol, filters.clientId, to]);
+  }, [filters.symbol, filters.clientId, filters.side, filters.status, to]);
   if (error) return html`<${ErrorBox} error=${error} />`;
   if (rows === undefined) return html`<p class="muted">Loading…</p>`;
-  const shown = rows.filter((r) => matches(r, filters));
+  const shown = rows.filter((r) => matches(r, filters)); // a client id's order: the filters too
   const oldest = rows.length ? rows[rows.length - 1].orderId : null;
   return html`
     <table aria-label="Order history">
@@ -212,7 +212,7 @@ function History({ filters }) {
         <td>${o.status}${o.rejectReason ? html` <small class="muted">${o.rejectReason}</small>` : ''}</td><td>${utc(o.time)}</td></tr>`)}
       </tbody>
     </table>
-    ${!shown.length && html`<p class="muted">No orders${rows.length ? ' on this page match the filters' : ''}.</p>`}
+    ${!shown.length && html`<p class="muted">No orders.</p>`}
     <${Pager} newer=${before.length > 0} older=${!filters.clientId && rows.length === PAGE_ROWS}
       onNewer=${() => setBefore(before.slice(0, -1))} onOlder=${() => setBefore([...before, oldest - 1])} />`;
 }
@@ -220,28 +220,28 @@ function History({ filters }) {
 /** Fills of one symbol, newest page first. */
 function Fills({ filters }) {
   const [before, setBefore] = useState([]);
-  useEffect(() => setBefore([]), [filters.symbol]);
+  useEffect(() => setBefore([]), [filters.symbol, filters.side]);
   const to = before.length ? before[before.length - 1] : undefined;
   const [rows, error] = useLoaded(async () => {
     if (!filters.symbol) return [];
-    const page = await api('GET', '/api/v3/myTrades', { query: { symbol: filters.symbol, limit: PAGE_ROWS, toId: to } });
+    const page = await api('GET', '/api/v3/myTrades', { query: { symbol: filters.symbol, limit: PAGE_ROWS,
+      toId: to, side: filters.side || undefined } });
     return page.reverse();
-  }, [filters.symbol, to]);
+  }, [filters.symbol, filters.side, to]);
   if (error) return html`<${ErrorBox} error=${error} />`;
   if (rows === undefined) return html`<p class="muted">Loading…</p>`;
-  const shown = rows.filter((r) => !filters.side || (r.isBuyer ? 'BUY' : 'SELL') === filters.side);
   const oldest = rows.length ? rows[rows.length - 1].id : null;
   return html`
     <table aria-label="Fills">
       <thead><tr><th>Trade</th><th>Order</th><th>Side</th><th class="num">Price</th><th class="num">Quantity</th>
         <th class="num">Quote</th><th class="num">Fee</th><th>Liquidity</th><th>Time (UTC)</th></tr></thead>
-      <tbody>${shown.map((f) => html`<tr key=${`${f.id}-${f.orderId}`}>
+      <tbody>${rows.map((f) => html`<tr key=${`${f.id}-${f.orderId}`}>
         <td>${f.id}</td><td>${f.orderId}</td>${sideCell(f.isBuyer ? 'BUY' : 'SELL')}
         <td class="num">${D.fmt(f.price)}</td><td class="num">${D.fmt(f.qty)}</td><td class="num">${D.fmt(f.quoteQty)}</td>
         <td class="num">${D.fmt(f.commission)} ${f.commissionAsset}</td><td>${f.isMaker ? 'maker' : 'taker'}</td><td>${utc(f.time)}</td></tr>`)}
       </tbody>
     </table>
-    ${!shown.length && html`<p class="muted">No fills.</p>`}
+    ${!rows.length && html`<p class="muted">No fills.</p>`}
     <${Pager} newer=${before.length > 0} older=${rows.length === PAGE_ROWS}
       onNewer=${() => setBefore(before.slice(0, -1))} onOlder=${() => setBefore([...before, oldest - 1])} />`;
 }
