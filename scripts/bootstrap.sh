@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything TradeX needs on a Debian/Ubuntu machine; idempotent and fast when done.
-#   - Debian packages: PostgreSQL, Redis, Java 17+, Maven (apt-get update only if installing)
+#   - Debian packages: PostgreSQL, Redis, Java 17+, Maven, Chromium and the DejaVu fonts
+#     (the console's browser tests), in one apt-get install (apt-get update only if installing)
 #   - a C compiler and Python's headers (the C codec, tradex/schemas/_native)
 #   - librdkafka's headers (the Kafka batch reader, tradex/log/_native)
 #   - a virtualenv .venv with `pip install -e '.[dev]'` (redone when pyproject.toml, setup.py
@@ -50,6 +51,12 @@ JAVA_MAJOR=0
 command -v java >/dev/null && JAVA_MAJOR=$(java_major)
 [ "${JAVA_MAJOR:-0}" -ge 17 ] || missing+=(openjdk-17-jre-headless)
 command -v runuser >/dev/null || missing+=(util-linux)
+# The console's browser tests (tests/console): Debian's Chromium, driven by Playwright from
+# the venv (nothing downloads a browser), and the fonts the console's CSS names, which the
+# golden screenshots are rendered with
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] &&
+  [ -e /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] || missing+=(fonts-dejavu-core)
 if [ "${#missing[@]}" -gt 0 ]; then
   if ! apt_install "${missing[@]}"; then
     # Newer Debian/Ubuntu releases ship another Java: fall back to the default one.
@@ -128,4 +135,4 @@ if [ ! -e "$stamp" ]; then
     { log "the C extensions did not build (see .venv/pip.log)"; exit 1; }
   touch "$stamp"
 fi
-log "ready: .venv ($(.venv/bin/python --version)), Java $JAVA_MAJOR, Maven, PostgreSQL, Redis"
+log "ready: .venv ($(.venv/bin/python --version)), Java $JAVA_MAJOR, Maven, PostgreSQL, Redis, Chromium"
