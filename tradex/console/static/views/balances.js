@@ -5,7 +5,7 @@ import { api } from '../lib/api.js';
 import { assetScale, loadMarkets } from '../lib/catalog.js';
 import * as D from '../lib/decimal.js';
 import { ErrorBox, utc } from '../lib/ui.js';
-import { useAccountFeed } from './orders.js';
+import { useAccountFeed, When } from './orders.js';
 
 const STATEMENT_ROWS_MAX = 1000; // the API's limit per statement request
 const CSV_FIELDS = ['eventId', 'index', 'asset', 'amount', 'balanceAfter', 'time'];
@@ -67,7 +67,7 @@ function Now() {
   return html`<section class="panel">
     <h2>Balances now</h2>
     <${ErrorBox} error=${error} />
-    ${found ? html`<p class="muted">Account ${found.accountId}</p><${BalanceTable} balances=${found.balances} />`
+    ${found ? html`<p class="muted">Account <span data-volatile>${found.accountId}</span></p><${BalanceTable} balances=${found.balances} />`
       : html`<p class="muted">Loading…</p>`}
   </section>`;
 }
@@ -119,9 +119,9 @@ function Statement() {
     <h2>Statement</h2>
     <form onSubmit=${show} class="inline">
       <label for="st-from">From (UTC)</label>
-      <input id="st-from" type="datetime-local" step="1" value=${from} onInput=${(e) => setFrom(e.target.value)} />
+      <input id="st-from" data-volatile type="datetime-local" step="1" value=${from} onInput=${(e) => setFrom(e.target.value)} />
       <label for="st-to">To (UTC)</label>
-      <input id="st-to" type="datetime-local" step="1" value=${to} onInput=${(e) => setTo(e.target.value)} />
+      <input id="st-to" data-volatile type="datetime-local" step="1" value=${to} onInput=${(e) => setTo(e.target.value)} />
       <button type="submit">Show statement</button>
       <button type="button" disabled=${!found} onClick=${exportCsv}>Export CSV</button>
     </form>
@@ -131,7 +131,7 @@ function Statement() {
     ${found && html`<table aria-label="Statement">
       <thead><tr><th>Time (UTC)</th><th>Event</th><th class="num">#</th><th>Asset</th><th class="num">Amount</th><th class="num">Balance after</th></tr></thead>
       <tbody>${found.postings.map((p) => html`<tr key=${`${p.eventId}-${p.index}`}>
-        <td>${utc(p.time)}</td><td class="mono">${p.eventId}</td><td class="num">${p.index}</td><td>${p.asset}</td>
+        <td><${When} ms=${p.time} /></td><td class="mono" data-volatile>${p.eventId}</td><td class="num">${p.index}</td><td>${p.asset}</td>
         <td class=${`num ${D.isNegative(p.amount) ? 'sell' : 'buy'}`}>${scaled(p.amount, p.asset)}</td>
         <td class="num">${scaled(p.balanceAfter, p.asset)}</td></tr>`)}
       </tbody>

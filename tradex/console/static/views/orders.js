@@ -55,6 +55,11 @@ function useMarkets() {
   return markets;
 }
 
+/** A time (ms since the epoch) as UTC text in a <time> (the golden screenshots mask those). */
+export function When({ ms }) {
+  return html`<time datetime=${new Date(Number(ms)).toISOString()}>${utc(ms)}</time>`;
+}
+
 function sideCell(side) { return html`<td class=${side === 'BUY' ? 'buy' : 'sell'}>${side}</td>`; }
 
 /** The amend form of one order: a new price and/or a new total quantity. */
@@ -109,10 +114,10 @@ function OpenTable({ orders, name, onChanged, showSymbol }) {
       <th class="num">Price</th><th class="num">Quantity</th><th class="num">Filled</th><th>Status</th><th>Time (UTC)</th><th></th></tr></thead>
     <tbody>${orders.map((o) => html`
       <tr key=${o.orderId}>
-        <td>${o.orderId}</td>${showSymbol && html`<td>${o.symbol}</td>`}${sideCell(o.side)}
+        <td data-volatile>${o.orderId}</td>${showSymbol && html`<td>${o.symbol}</td>`}${sideCell(o.side)}
         <td>${o.type}${o.type === 'LIMIT' ? ` ${o.timeInForce}` : ''}</td>
         <td class="num">${D.fmt(o.price)}</td><td class="num">${D.fmt(o.origQty)}</td>
-        <td class="num">${D.fmt(o.executedQty)}</td><td>${o.status}</td><td>${utc(o.time)}</td>
+        <td class="num">${D.fmt(o.executedQty)}</td><td>${o.status}</td><td><${When} ms=${o.time} /></td>
         <td class="actions">
           <button type="button" aria-label=${`Amend order ${o.orderId}`} onClick=${() => setAmending(o.orderId)}>Amend</button>
           <button type="button" aria-label=${`Cancel order ${o.orderId}`} disabled=${busy === o.orderId}
@@ -206,10 +211,10 @@ function History({ filters }) {
       <thead><tr><th>Order</th><th>Client id</th><th>Side</th><th>Type</th><th class="num">Price</th>
         <th class="num">Quantity</th><th class="num">Filled</th><th class="num">Quote filled</th><th>Status</th><th>Time (UTC)</th></tr></thead>
       <tbody>${shown.map((o) => html`<tr key=${o.orderId}>
-        <td>${o.orderId}</td><td>${o.clientOrderId}</td>${sideCell(o.side)}<td>${o.type}${o.type === 'LIMIT' ? ` ${o.timeInForce}` : ''}</td>
+        <td data-volatile>${o.orderId}</td><td data-volatile>${o.clientOrderId}</td>${sideCell(o.side)}<td>${o.type}${o.type === 'LIMIT' ? ` ${o.timeInForce}` : ''}</td>
         <td class="num">${D.fmt(o.price)}</td><td class="num">${D.fmt(o.origQty)}</td><td class="num">${D.fmt(o.executedQty)}</td>
         <td class="num">${D.fmt(o.cummulativeQuoteQty)}</td>
-        <td>${o.status}${o.rejectReason ? html` <small class="muted">${o.rejectReason}</small>` : ''}</td><td>${utc(o.time)}</td></tr>`)}
+        <td>${o.status}${o.rejectReason ? html` <small class="muted">${o.rejectReason}</small>` : ''}</td><td><${When} ms=${o.time} /></td></tr>`)}
       </tbody>
     </table>
     ${!shown.length && html`<p class="muted">No orders.</p>`}
@@ -236,9 +241,9 @@ function Fills({ filters }) {
       <thead><tr><th>Trade</th><th>Order</th><th>Side</th><th class="num">Price</th><th class="num">Quantity</th>
         <th class="num">Quote</th><th class="num">Fee</th><th>Liquidity</th><th>Time (UTC)</th></tr></thead>
       <tbody>${rows.map((f) => html`<tr key=${`${f.id}-${f.orderId}`}>
-        <td>${f.id}</td><td>${f.orderId}</td>${sideCell(f.isBuyer ? 'BUY' : 'SELL')}
+        <td data-volatile>${f.id}</td><td data-volatile>${f.orderId}</td>${sideCell(f.isBuyer ? 'BUY' : 'SELL')}
         <td class="num">${D.fmt(f.price)}</td><td class="num">${D.fmt(f.qty)}</td><td class="num">${D.fmt(f.quoteQty)}</td>
-        <td class="num">${D.fmt(f.commission)} ${f.commissionAsset}</td><td>${f.isMaker ? 'maker' : 'taker'}</td><td>${utc(f.time)}</td></tr>`)}
+        <td class="num">${D.fmt(f.commission)} ${f.commissionAsset}</td><td>${f.isMaker ? 'maker' : 'taker'}</td><td><${When} ms=${f.time} /></td></tr>`)}
       </tbody>
     </table>
     ${!rows.length && html`<p class="muted">No fills.</p>`}
