@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.queries.exchange import PASSWORD, Exchange, wait_until
+from tests.queries.exchange import PASSWORD, Exchange, Trader, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -18,13 +18,19 @@ def balances(http, account: int | None = None) -> dict[str, tuple[Decimal, Decim
     return {b["asset"]: (Decimal(b["free"]), Decimal(b["locked"])) for b in body["balances"]}
 
 
+def funded(exchange: Exchange, prefix: str, asset: str, amount: str) -> Trader:
+    """A new trader whose deposit of ``amount`` ``asset`` is settled."""
+    found = exchange.register(prefix)
+    exchange.deposit(found.account, asset, amount)
+    with found.http() as http:
+        wait_until(lambda: balances(http).get(asset, (0,))[0] == Decimal(amount),
+                   what=f"{prefix}'s deposit")  # fmt: skip
+    return found
+
+
 def test_two_traders_trade_and_every_view_agrees(exchange: Exchange) -> None:
-    alice, bob = exchange.register("alice"), exchange.register("bob")
-    exchange.deposit(alice.account, "USD", "10000")
-    exchange.deposit(bob.account, "BTC", "1")
+    alice, bob = funded(exchange, "alice", "USD", "10000"), funded(exchange, "bob", "BTC", "1")
     with alice.http() as a, bob.http() as b:
-        wait_until(lambda: balances(a)["USD"][0] == Decimal("10000"), what="alice's deposit")
-        wait_until(lambda: balances(b)["BTC"][0] == Decimal("1"), what="bob's deposit")
         sell = b.post("/api/v3/order", params={
             "symbol": "BTCUSD", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
             "quantity": "0.05", "price": "60000", "newClientOrderId": "bob-sell-1"})  # fmt: skip
@@ -111,6 +117,7 @@ def test_rejections_carry_the_reason_and_retries_the_first_outcome(exchange: Exc
         assert poor.json()["code"] == -2010
         assert "insufficient balance" in poor.json()["msg"]
         assert "INSUFFICIENT_FUNDS" in poor.json()["msg"]
+        assert "0.00 USD available, 50100.00 USD needed" in poor.json()["msg"]  # decimals
         exchange.deposit(carol.account, "USD", "100000")
         wait_until(lambda: balances(http)["USD"][0] > 0, what="carol's deposit")
         first = http.post("/api/v3/order", params=order, headers={"Idempotency-Key": "c-1"})
@@ -160,3 +167,57 @@ def test_withdrawals_maker_checker_and_the_audit_view(exchange: Exchange) -> Non
                                          "total": "379.50"}]  # fmt: skip
         statement = http.get("/tradex/v1/audit/statement", params={"accountId": account}).json()
         assert [p["amount"] for p in statement["postings"]] == ["500.00", "-120.50"]
+
+
+def test_order_history_and_fills_page_back(exchange: Exchange) -> None:
+    """The console pages back through history: allOrders ``toOrderId`` and myTrades ``toId``
+    give the newest ``limit`` up to an id (the page before the oldest one shown)."""
+    maker, taker = funded(exchange, "pager", "USD", "40000"), funded(exchange, "taker", "BTC", "1")
+    with maker.http() as m, taker.http() as t:
+        ids = []
+        for price in ("990000", "990010", "990020"):  # above every other test's bids
+            placed = m.post("/api/v3/order", params={
+                "symbol": "BTCUSD", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                "quantity": "0.01", "price": price})  # fmt: skip
+            assert placed.status_code == 200, placed.text
+            ids.append(placed.json()["orderId"])
+        wait_until(lambda: len(m.get("/api/v3/allOrders", params={"symbol": "BTCUSD"}).json())
+                   == 3, what="the three orders in the read model")  # fmt: skip
+        newest = m.get("/api/v3/allOrders", params={"symbol": "BTCUSD", "limit": 2}).json()
+        assert [o["orderId"] for o in newest] == ids[1:]
+        before = m.get("/api/v3/allOrders", params={
+            "symbol": "BTCUSD", "limit": 2, "toOrderId": ids[1] - 1}).json()  # fmt: skip
+        assert [o["orderId"] for o in before] == ids[:1]
+        for _ in range(2):  # two fills for the maker: its two highest bids
+            sold = t.post("/api/v3/order", params={
+                "symbol": "BTCUSD", "side": "SELL", "type": "LIMIT", "timeInForce": "IOC",
+                "quantity": "0.01", "price": "990000"})  # fmt: skip
+            assert sold.status_code == 200, sold.text
+
+        def two_fills() -> list[dict] | None:
+            found = m.get("/api/v3/myTrades", params={"symbol": "BTCUSD"}).json()
+            return found if len(found) == 2 else None
+
+        fills = wait_until(two_fills, what="the maker's two fills")
+        assert [f["orderId"] for f in fills] == [ids[2], ids[1]]
+        (last,) = m.get("/api/v3/myTrades", params={"symbol": "BTCUSD", "limit": 1}).json()
+        assert last == fills[1]
+        (first,) = m.get("/api/v3/myTrades", params={
+            "symbol": "BTCUSD", "limit": 1, "toId": last["id"] - 1}).json()  # fmt: skip
+        assert first == fills[0]
+        assert m.get("/api/v3/myTrades", params={"symbol": "BTCUSD", "side": "SELL"}).json() == []
+        assert m.get("/api/v3/myTrades", params={"symbol": "BTCUSD", "side": "BUY"}).json() == fills
+        wait_until(lambda: [o["orderId"] for o in m.get("/api/v3/allOrders", params={
+            "symbol": "BTCUSD", "status": "FILLED", "side": "BUY"}).json()] == ids[1:],
+            what="the two filled orders, by status")  # fmt: skip
+        for params in ({"status": "NEW"}, {"side": "BUY", "status": "NEW"}):
+            (new,) = m.get("/api/v3/allOrders", params={"symbol": "BTCUSD", **params}).json()
+            assert new["orderId"] == ids[0]
+        assert m.get("/api/v3/allOrders", params={"symbol": "BTCUSD", "side": "SELL"}).json() == []
+        refused = m.get("/api/v3/allOrders", params={"symbol": "BTCUSD", "status": "OPEN"})
+        assert (refused.status_code, refused.json()["field"]) == (400, "status")
+        gone = m.delete("/api/v3/order", params={"symbol": "BTCUSD", "orderId": ids[0]})
+        assert gone.status_code == 200, gone.text  # leave the shared book as it was
+    with exchange.client() as http:
+        (info,) = http.get("/api/v3/exchangeInfo", params={"symbol": "BTCUSD"}).json()["symbols"]
+        assert (info["tradexPriceBandBps"], info["tradexMarketProtectionBps"]) == (0, 500)

@@ -9,7 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tradex.queries.errors import ApiError
+from tradex.queries.market_data import symbol_info
 from tradex.queries.markets import Market, amount_minor, binance_symbol, decimals_of, fmt
+from tradex.queries.orders import funds_detail
 
 # BTC-USD of the demo: a lot is 0.001 BTC, a tick 1 cent per lot (10 USD per BTC)
 BTC_USD = Market(1, "BTC-USD", "BTCUSD", "BTC", "USD", 8, 2, 1, 100_000, 1_000, 0, 1_000,
@@ -51,3 +53,25 @@ def test_values_off_the_grid_are_refused_with_the_field_named() -> None:
 def test_wire_and_int64_round_trip(ticks: int, lots: int) -> None:
     assert BTC_USD.ticks(BTC_USD.fmt_price(ticks)) == ticks
     assert BTC_USD.lots(BTC_USD.fmt_qty(lots)) == lots
+
+
+def test_symbol_info_tells_a_market_orders_protection() -> None:
+    """The console shows a MARKET order's protection price before sending: exchangeInfo
+    gives the band and the protection the API applies (the band, 5 % without one)."""
+    info = symbol_info(BTC_USD)
+    assert (info["tradexPriceBandBps"], info["tradexMarketProtectionBps"]) == (0, 500)
+    banded = symbol_info(BTC_USD._replace(price_band_bps=250))
+    assert (banded["tradexPriceBandBps"], banded["tradexMarketProtectionBps"]) == (250, 250)
+    assert BTC_USD._replace(price_band_bps=250).protection_bps == 250
+
+
+def test_insufficient_funds_reads_in_the_assets_decimals() -> None:
+    """The processor's detail is in minor units; a person reads the asset's decimals."""
+    assert funds_detail("100000 USD available, 901800 needed", BTC_USD) == (
+        "1000.00 USD available, 9018.00 USD needed"
+    )
+    assert funds_detail("5 BTC available, 100000 more needed", BTC_USD) == (
+        "0.00000005 BTC available, 0.00100000 BTC more needed"
+    )
+    assert funds_detail("7 ETH available, 9 needed", BTC_USD) == "7 ETH available, 9 needed"
+    assert funds_detail("instrument halted", BTC_USD) == "instrument halted"

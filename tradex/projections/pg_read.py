@@ -173,13 +173,17 @@ class PostgresReader:
     async def orders_page(
         self, conn: asyncpg.Connection, account_id: int, *, instrument_id: int | None = None,
         from_order_id: int | None = None, start_ns: int | None = None, end_ns: int | None = None,
-        limit: int = 500,
+        limit: int = 500, to_order_id: int | None = None, side: str | None = None,
+        status: str | None = None,
     ) -> list[asyncpg.Record]:  # fmt: skip
         """An account's orders, oldest first: from ``from_order_id`` on, else the newest
-        ``limit`` (Binance's allOrders); optionally one instrument and a creation-time range."""
-        where, args = ["account_id = $1"], [account_id]
+        ``limit`` (Binance's allOrders) up to ``to_order_id`` (the page before one seen);
+        optionally one instrument, a creation-time range, one side, one status."""
+        where = ["account_id = $1"]
+        args: list[int | str] = [account_id]
         for column, op, value in (
             ("instrument_id", "=", instrument_id), ("order_id", ">=", from_order_id),
+            ("order_id", "<=", to_order_id), ("side", "=", side), ("status", "=", status),
             ("created_time_ns", ">=", start_ns), ("created_time_ns", "<=", end_ns),
         ):  # fmt: skip
             if value is not None:
@@ -198,13 +202,18 @@ class PostgresReader:
         self, conn: asyncpg.Connection, account_id: int, *, instrument_id: int | None = None,
         order_id: int | None = None, from_trade_id: int | None = None,
         start_ns: int | None = None, end_ns: int | None = None, limit: int = 500,
+        to_trade_id: int | None = None, side: str | None = None,
     ) -> list[asyncpg.Record]:  # fmt: skip
         """An account's fills, oldest first: from ``from_trade_id`` on, else the newest
-        ``limit`` (Binance's myTrades); optionally one instrument, one order, a time range."""
-        where, args = ["account_id = $1"], [account_id]
+        ``limit`` (Binance's myTrades) up to ``to_trade_id`` (the page before one seen);
+        optionally one instrument, one order, one side, a time range."""
+        where = ["account_id = $1"]
+        args: list[int | str] = [account_id]
         for column, op, value in (
             ("instrument_id", "=", instrument_id), ("order_id", "=", order_id),
-            ("trade_id", ">=", from_trade_id), ("event_time_ns", ">=", start_ns),
+            ("trade_id", ">=", from_trade_id), ("trade_id", "<=", to_trade_id),
+            ("side", "=", side),
+            ("event_time_ns", ">=", start_ns),
             ("event_time_ns", "<=", end_ns),
         ):  # fmt: skip
             if value is not None:

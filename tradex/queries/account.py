@@ -50,7 +50,8 @@ async def account(call: Call) -> dict[str, Any]:
 
 async def my_trades(call: Call) -> list[dict[str, Any]]:
     """The caller's fills of one symbol, oldest first: from ``fromId`` (a trade id) on,
-    else the newest ``limit``; optionally one order, a time range."""
+    else the newest ``limit`` (up to ``toId``: the page before); optionally one order, a
+    time range."""
     p: bm.MyTradesParams = call.params
     services = call.services
     market = await services.catalog.market(p.symbol)
@@ -61,7 +62,7 @@ async def my_trades(call: Call) -> list[dict[str, Any]]:
             from_trade_id=p.fromId,
             start_ns=None if p.startTime is None else p.startTime * 1_000_000,
             end_ns=None if p.endTime is None else p.endTime * 1_000_000 + 999_999,
-            limit=p.limit,
+            limit=p.limit, to_trade_id=p.toId, side=p.side,
         )
     )  # fmt: skip
     return [fmt.my_trade(market, row) for row in rows]

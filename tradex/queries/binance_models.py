@@ -27,6 +27,7 @@ AccountId = Annotated[
     int | None, Field(default=None, ge=1, le=INT64_MAX, description="TradeX: which account")
 ]
 Limit = Annotated[int, Field(ge=1, le=1000)]
+OrderStatus = Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "REJECTED"]
 Interval = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
 
 
@@ -110,6 +111,11 @@ class OpenOrdersParams(Params):
 class AllOrdersParams(Params):
     symbol: Symbol
     orderId: Id | None = None
+    toOrderId: Id | None = Field(
+        None, description="TradeX: the newest `limit` orders with ids up to this one (paging back)"
+    )
+    side: Literal["BUY", "SELL"] | None = Field(None, description="TradeX: one side only")
+    status: OrderStatus | None = Field(None, description="TradeX: one status only")
     startTime: TimeMs | None = None
     endTime: TimeMs | None = None
     limit: Limit = 500
@@ -122,6 +128,10 @@ class MyTradesParams(Params):
     startTime: TimeMs | None = None
     endTime: TimeMs | None = None
     fromId: Id | None = None
+    toId: Id | None = Field(
+        None, description="TradeX: the newest `limit` fills with trade ids up to this one"
+    )
+    side: Literal["BUY", "SELL"] | None = Field(None, description="TradeX: one side only")
     limit: Limit = 500
     accountId: AccountId = None
 
@@ -193,6 +203,11 @@ class SymbolInfo(BaseModel):
     tradexInstrumentId: int
     makerFeePpm: int
     takerFeePpm: int
+    tradexPriceBandBps: int = Field(description="The instrument's price band (0: none)")
+    tradexMarketProtectionBps: int = Field(
+        description="A MARKET order without price is protected at the best opposite price "
+        "moved by this many bps against the taker: the band, or 500 without one"
+    )
 
 
 class RateLimitInfo(BaseModel):

@@ -60,6 +60,8 @@ def symbol_info(market: Market) -> dict[str, Any]:
         "defaultSelfTradePreventionMode": "NONE", "allowedSelfTradePreventionModes": STP_MODES,
         "tradexSymbol": market.symbol, "tradexInstrumentId": market.instrument_id,
         "makerFeePpm": market.maker_fee_ppm, "takerFeePpm": market.taker_fee_ppm,
+        "tradexPriceBandBps": market.price_band_bps,
+        "tradexMarketProtectionBps": market.protection_bps,
     }  # fmt: skip
 
 

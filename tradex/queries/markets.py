@@ -33,6 +33,7 @@ PRICE_TICKS_MAX = (1 << 53) - 1  # the Redis book keeps prices exact below this
 DECIMALS_MAX = 18
 DECIMAL_TEXT = re.compile(r"^[0-9]{1,20}(\.[0-9]{1,18})?$")
 CATALOG_TTL_S = 1.0  # instruments are read again after this long (or on an unknown symbol)
+MARKET_PROTECTION_BPS_DEFAULT = 500  # a MARKET order's protection without a band: 5 %
 
 
 def binance_symbol(symbol: str) -> str:
@@ -129,6 +130,13 @@ class Market(NamedTuple):
                 f"Filter failure: LOT_SIZE ({field} {text} is above maxQty "
                 f"{self.fmt_qty(self.lots_max)})", tradex)  # fmt: skip
         return int(lots)
+
+    @property
+    def protection_bps(self) -> int:
+        """How far beyond the best opposite price a MARKET order without a price may fill:
+        the instrument's price band, or 5 % without one."""
+        assert self.price_band_bps >= 0
+        return self.price_band_bps or MARKET_PROTECTION_BPS_DEFAULT
 
     @property
     def lots_max(self) -> int:

@@ -86,7 +86,7 @@ async def _amend(call: Call, p: bm.CancelParams, ticks: int, lots: int) -> dict[
     outcome = await services.accounts.execute(command, services.config.command_timeout_s)
     event = outcome.events[0]
     if type(event).__name__ != "OrderAmended":
-        raise ApiError(NEW_ORDER_REJECTED, rejection(event))
+        raise ApiError(NEW_ORDER_REJECTED, rejection(event, market))
     body = fmt.order(market, row)
     if ticks:
         body["price"] = market.fmt_price(ticks)

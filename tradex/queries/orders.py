@@ -11,6 +11,7 @@ book (status CANCELED, or FILLED if a fill won the race), or PENDING_CANCEL afte
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tradex.domain import CancelOrder, OrderKind, PlaceOrder, Side
@@ -32,7 +33,6 @@ from tradex.queries.markets import PRICE_TICKS_MAX, Market
 from tradex.queries.routing import Call, Endpoint
 
 TAG = "Trading (Binance v3)"
-MARKET_SLIPPAGE_BPS_DEFAULT = 500  # a MARKET order's protection: 5 % beyond the best price
 REJECT_TEXT = {
     Reason.INSUFFICIENT_FUNDS: "Account has insufficient balance for requested action.",
     Reason.INSTRUMENT_HALTED: "Market is closed.",
@@ -42,14 +42,33 @@ REJECT_TEXT = {
     Reason.UNKNOWN_ORDER: "Unknown order sent.",
     Reason.CANCEL_ALREADY_REQUESTED: "Unknown order sent.",
 }
+STATUS_FROM_BINANCE = {b: tradex for tradex, b in fmt.STATUS_TO_BINANCE.items()}
 END_STATUS = {"CANCELLED": "CANCELED", "FILLED": "FILLED", "EXPIRED": "EXPIRED",
               "REJECTED": "REJECTED"}  # fmt: skip
 
 
-def rejection(event: Any) -> str:
+FUNDS_DETAIL = re.compile(r"^(\d+) ([A-Z0-9]+) available, (\d+)( more)? needed$")
+
+
+def funds_detail(detail: str, market: Market) -> str:
+    """The account processor's ``INSUFFICIENT_FUNDS`` detail (minor units) in the asset's
+    decimals, for a person: ``100000 USD available, 901800 needed`` -> ``1000.00 USD
+    available, 9018.00 USD needed``; any other detail as it is."""
+    found = FUNDS_DETAIL.match(detail)
+    if found is None or found[2] not in (market.base, market.quote):
+        return detail
+    asset = found[2]
+    have, need = market.fmt_amount(asset, int(found[1])), market.fmt_amount(asset, int(found[3]))
+    return f"{have} {asset} available, {need} {asset}{found[4] or ''} needed"
+
+
+def rejection(event: Any, market: Market | None = None) -> str:
     reason = Reason(event.reason)
     text = REJECT_TEXT.get(reason, "Order rejected.")
-    return f"{text} ({reason}: {event.detail})" if event.detail else f"{text} ({reason})"
+    detail = event.detail
+    if detail and market is not None and reason == Reason.INSUFFICIENT_FUNDS:
+        detail = funds_detail(detail, market)
+    return f"{text} ({reason}: {detail})" if detail else f"{text} ({reason})"
 
 
 async def protection_price(call: Call, market: Market, side: str) -> int:
@@ -62,7 +81,7 @@ async def protection_price(call: Call, market: Market, side: str) -> int:
     if best <= 0:
         raise ApiError(NEW_ORDER_REJECTED, "Market order rejected: no price to protect it "
                        "(empty book, no trade); send a LIMIT order or a price.", "type")  # fmt: skip
-    bps = market.price_band_bps or MARKET_SLIPPAGE_BPS_DEFAULT
+    bps = market.protection_bps
     if side == "BUY":
         return min(best + best * bps // 10_000, PRICE_TICKS_MAX)
     return max(best - best * bps // 10_000, 1)
@@ -108,7 +127,7 @@ async def new_order(call: Call) -> dict[str, Any]:
     outcome = await services.accounts.execute(command, services.config.command_timeout_s)
     event = outcome.events[0]
     if type(event).__name__ != "OrderAccepted":
-        raise ApiError(NEW_ORDER_REJECTED, rejection(event))
+        raise ApiError(NEW_ORDER_REJECTED, rejection(event, market))
     body = fmt.order(market, fmt.event_row(event))
     return {**body, "transactTime": fmt.ms(event.event_time_ns), "fills": []}
 
@@ -216,7 +235,8 @@ async def open_orders(call: Call) -> list[dict[str, Any]]:
 
 async def all_orders(call: Call) -> list[dict[str, Any]]:
     """The caller's orders of one symbol, oldest first: from ``orderId`` on, else the
-    newest ``limit``; ``startTime``/``endTime`` bound the creation time."""
+    newest ``limit`` (up to ``toOrderId``: the page before); ``startTime``/``endTime``
+    bound the creation time; ``side`` and ``status`` filter (TradeX)."""
     p: bm.AllOrdersParams = call.params
     services = call.services
     market = await services.catalog.market(p.symbol)
@@ -226,7 +246,8 @@ async def all_orders(call: Call) -> list[dict[str, Any]]:
             conn, account, instrument_id=market.instrument_id, from_order_id=p.orderId,
             start_ns=None if p.startTime is None else p.startTime * 1_000_000,
             end_ns=None if p.endTime is None else p.endTime * 1_000_000 + 999_999,
-            limit=p.limit,
+            limit=p.limit, to_order_id=p.toOrderId, side=p.side,
+            status=None if p.status is None else STATUS_FROM_BINANCE[p.status],
         )
     )  # fmt: skip
     return [fmt.order(market, row) for row in rows]

@@ -31,6 +31,8 @@ function toMarket(info) {
     minNotional: filter(info, 'NOTIONAL').minNotional,
     makerFeePpm: info.makerFeePpm,
     takerFeePpm: info.takerFeePpm,
+    priceBandBps: info.tradexPriceBandBps, // 0: none
+    protectionBps: info.tradexMarketProtectionBps, // a MARKET order's protection (band or 5 %)
     info,
   };
 }
