@@ -45,6 +45,7 @@ def test_the_quick_demo_trades_and_its_audit_passes_with_every_read_model(
     text = demo.summary(outcome, options)
     assert "== tradex demo: OK" in text
     assert f"{outcome.api_url}/docs" in text
+    assert f"{outcome.api_url}/console/" in text
 
 
 def test_a_frame_shows_rates_lag_per_read_model_and_the_top_of_each_book() -> None:

@@ -9,8 +9,9 @@
    commands/s, with a live view refreshed every second (:mod:`tradex.demo_view`).
 4. The pipeline and the projectors drained; ``tradex audit verify`` of the whole log,
    read models included (each one equal to a rebuild from the log at its positions).
-5. A summary: what ran, how fast, the audit's verdict, where to look next (API docs, a
-   ``curl`` that works with the demo user's credentials, the WebSocket URL).
+5. A summary: what ran, how fast, the audit's verdict, where to look next (the web
+   console, API docs, a ``curl`` that works with the demo user's credentials, the
+   WebSocket URL).
 
 ``--keep`` leaves the exchange running (``tradex exchange stop`` stops it); otherwise, and
 on Ctrl-C, everything the demo started is stopped cleanly. Services' output goes to their
@@ -267,7 +268,8 @@ def summary(outcome: Outcome, options: Options) -> str:
         f"{report.records:,} records audited, {len(report.violations)} violations (double entry, "
         f"no negative balance, holds, fees, hash chains, the matching engine re-run byte for byte)",
         f"read models  {read_models_line(report)}",
-        "look next    API docs       " + f"{url}/docs  (OpenAPI: {url}/openapi.json)",
+        f"look next    web console    {url}/console/  (log in as {DEMO_USER} / {DEMO_PASSWORD})",
+        f"             API docs       {url}/docs  (OpenAPI: {url}/openapi.json)",
         f"             order book     curl -s '{url}/api/v3/depth?symbol=BTCUSD&limit=5'",
         f"             log in         curl -s -X POST {url}/tradex/v1/auth/login "
         f"-H 'Content-Type: application/json' -d '{{\"username\":\"{DEMO_USER}\","

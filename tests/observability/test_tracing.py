@@ -20,13 +20,23 @@ from tests.commands.support import CODEC, load_reference, read_events, send
 from tests.market import BTC_USD, T0
 from tests.projections.contract import run_version
 from tradex.audit.verify import verify
+from tradex.commands import reference_service
 from tradex.commands import service as accounts_service
 from tradex.commands.client import CommandClient
+from tradex.commands.reference_client import ReferenceClient
 from tradex.domain import Deposit, FillSettled, OrderAccepted, OrderKind, PlaceOrder, Side
+from tradex.domain.reference import AssetCreated, CreateAsset
 from tradex.infra.settings import Settings
 from tradex.log.keys import account_partition
 from tradex.log.source import KafkaLog
-from tradex.log.topics import ACCOUNT_COMMANDS, ORDER_REQUESTS, SETTLEMENTS
+from tradex.log.topics import (
+    ACCOUNT_COMMANDS,
+    ORDER_REQUESTS,
+    REFERENCE_COMMANDS,
+    SETTLEMENTS,
+    ensure_account_topics,
+    ensure_matcher_topics,
+)
 from tradex.matching import service as matcher_service
 from tradex.matching.partition import BookConfig
 from tradex.observability import tracing
@@ -141,6 +151,45 @@ def test_one_order_is_one_trace(pg_settings: Settings, exporter: InMemorySpanExp
         if span.parent is not None:
             assert span.start_time is not None and parent(span).start_time is not None
             assert span.start_time >= parent(span).start_time, span.name  # type: ignore[operator]
+
+
+@pytest.mark.integration
+def test_a_reference_command_is_one_trace(
+    pg_settings: Settings, exporter: InMemorySpanExporter
+) -> None:
+    """The reference processor carries the trace on: client → processor → the PostgreSQL
+    projector of reference data."""
+    settings = pg_settings
+    ensure_account_topics(settings, PARTITIONS)  # what the projector reads besides
+    ensure_matcher_topics(settings)
+    stage, _processor = reference_service.build(settings, instance="t")
+    stop = threading.Event()
+    thread = threading.Thread(target=stage.run, args=(stop,))
+    thread.start()
+    try:
+        with ReferenceClient(settings) as client:
+            outcome = client.execute(CreateAsset("traced-asset", T0, "ETH", 8), WAIT_S_MAX)
+        assert [type(e) for e in outcome.events] == [AssetCreated], outcome
+    finally:
+        stop.set()
+        thread.join()
+    run_version(settings, "postgres", 1)
+
+    spans = exporter.get_finished_spans()
+    assert len({s.context.trace_id for s in spans}) == 1
+    (root,) = [s for s in spans if s.parent is None]
+    assert (root.name, root.kind) == ("CreateAsset", SpanKind.PRODUCER)
+    name = settings.topic(REFERENCE_COMMANDS)
+    (decided,) = [
+        s for s in spans
+        if s.attributes is not None and s.attributes.get("messaging.destination.name") == name
+    ]  # fmt: skip
+    assert decided.parent is not None and decided.parent.span_id == root.context.span_id
+    projected = [s for s in spans if s.name.startswith("postgres projector")]
+    assert projected, "the postgres projector continued the reference command's trace"
+    assert all(
+        s.parent is not None and s.parent.span_id == decided.context.span_id for s in projected
+    )
 
 
 def test_traceparent_round_trip() -> None:

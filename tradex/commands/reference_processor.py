@@ -102,6 +102,12 @@ class ReferenceProcessor:
             self._one(message, outputs)
         return outputs
 
+    def process_segments(self, segments: list[Sequence[Message]]) -> list[list[Output]]:
+        """The outputs of each consecutive piece of one batch (a traced batch is cut around
+        its sampled records, so theirs carry the trace on: tradex.observability.tracing).
+        Each command is decided on its own, so the pieces decide what the whole would."""
+        return [self.process(messages) for messages in segments]
+
     def _reject(self, message: Message, reason: str, error: str) -> Output:
         self.dead_letters += 1
         log.warning("dead letter at offset %s: %s: %s", message.offset(), reason, error)
