@@ -12,7 +12,8 @@
 - ``browser`` (session): Playwright driving Debian's /usr/bin/chromium (never a
   downloaded browser).
 - ``page_as(user, route)`` (per test): a fresh context (UTC, en-US, a fixed viewport), the
-  user's session seeded into sessionStorage (``None``: logged out), the page at
+  user's session (a seeded user's name, or a ``ConsoleUser`` such as ``seed.new_trader``
+  makes) put into sessionStorage (``None``: logged out), the page at
   ``#/<route>`` (``route=None``: not navigated, e.g. to route its WebSocket first; then
   ``console.goto(page, route)``). Every uncaught JavaScript error and every
   ``console.error`` of its pages fails the test (``page_errors.allow(regex)`` for one that
@@ -74,9 +75,10 @@ class Console:
     def goto(self, page: Page, route: str) -> None:
         page.goto(f"{self.url}#/{route}")
 
-    def session(self, username: str) -> dict[str, Any]:
+    def session(self, user: str | ConsoleUser) -> dict[str, Any]:
         """What static/lib/api.js keeps after a login (expiresIn in place of expiresAt)."""
-        user = self.users[username]
+        if isinstance(user, str):
+            user = self.users[user]
         tokens = user.tokens(self.exchange)
         with self.exchange.client(tokens["accessToken"]) as http:
             me = http.get("/tradex/v1/me")
@@ -156,7 +158,7 @@ def page_as(
 ) -> Iterator[PageAs]:
     contexts: list[BrowserContext] = []
 
-    def open_as(user: str | None, route: str | None = "markets") -> Page:
+    def open_as(user: str | ConsoleUser | None, route: str | None = "markets") -> Page:
         context = browser.new_context(
             viewport=VIEWPORT, locale="en-US", timezone_id="UTC", device_scale_factor=1,
             reduced_motion="reduce", color_scheme="dark",
