@@ -80,10 +80,10 @@ def place(exchange: Exchange, token: str, symbol: str, side: str, quantity: str,
 
 
 def free(exchange: Exchange, token: str) -> dict[str, Decimal]:
-    """The account's available balances (Binance's /api/v3/account `free`)."""
+    """The account's available balances but zeros (Binance's /api/v3/account `free`)."""
     with exchange.client(token) as http:
         body = http.get("/api/v3/account").json()
-    return {b["asset"]: Decimal(b["free"]) for b in body["balances"]}
+    return {b["asset"]: Decimal(b["free"]) for b in body["balances"] if Decimal(b["free"])}
 
 
 def seed(exchange: Exchange) -> dict[str, ConsoleUser]:
