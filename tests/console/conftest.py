@@ -12,7 +12,8 @@
 - ``browser`` (session): Playwright driving Debian's /usr/bin/chromium (never a
   downloaded browser).
 - ``page_as(user, route)`` (per test): a fresh context (UTC, en-US, a fixed viewport), the
-  user's session seeded into sessionStorage (``None``: logged out), the page at
+  user's session (a seeded user's name, or a ``ConsoleUser`` such as ``seed.new_trader``
+  makes) put into sessionStorage (``None``: logged out), the page at
   ``#/<route>`` (``route=None``: not navigated, e.g. to route its WebSocket first; then
   ``console.goto(page, route)``). Every uncaught JavaScript error and every
   ``console.error`` of its pages fails the test (``page_errors.allow(regex)`` for one that
@@ -41,6 +42,7 @@ from playwright.sync_api import (
     Locator,
     Page,
     ViewportSize,
+    expect,
     sync_playwright,
 )
 
@@ -57,9 +59,11 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 TIMEOUT_MS = 15_000  # Playwright's waits (a stage answers in ms; a loaded machine is slower)
+TEST_TIMEOUT_S = 600  # pytest-timeout's, set-up included (the repo's default: 300)
 SESSION_KEY = "tradex.console.session"  # static/lib/api.js keeps the session there
 # the browser's own line for an HTTP error answer, which the views show themselves
 NETWORK_ERROR = re.compile(r"^Failed to load resource: the server responded with a status of")
+expect.set_options(timeout=TIMEOUT_MS)  # expect()'s own waits (5 s by default)
 
 
 @dataclasses.dataclass
@@ -74,9 +78,10 @@ class Console:
     def goto(self, page: Page, route: str) -> None:
         page.goto(f"{self.url}#/{route}")
 
-    def session(self, username: str) -> dict[str, Any]:
+    def session(self, user: str | ConsoleUser) -> dict[str, Any]:
         """What static/lib/api.js keeps after a login (expiresIn in place of expiresAt)."""
-        user = self.users[username]
+        if isinstance(user, str):
+            user = self.users[user]
         tokens = user.tokens(self.exchange)
         with self.exchange.client(tokens["accessToken"]) as http:
             me = http.get("/tradex/v1/me")
@@ -134,15 +139,15 @@ def browser(console: Console) -> Iterator[Browser]:
             chromium.close()
 
 
+_failed = pytest.StashKey[bool]()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     if report.when == "call":
         item.stash[_failed] = report.failed
     return report
-
-
-_failed = pytest.StashKey[bool]()
 
 
 @pytest.fixture
@@ -156,7 +161,7 @@ def page_as(
 ) -> Iterator[PageAs]:
     contexts: list[BrowserContext] = []
 
-    def open_as(user: str | None, route: str | None = "markets") -> Page:
+    def open_as(user: str | ConsoleUser | None, route: str | None = "markets") -> Page:
         context = browser.new_context(
             viewport=VIEWPORT, locale="en-US", timezone_id="UTC", device_scale_factor=1,
             reduced_motion="reduce", color_scheme="dark",
@@ -207,10 +212,11 @@ def login_ui(page: Page, user: ConsoleUser) -> None:
 
 @pytest.fixture
 def golden() -> Golden:
-    def check(page: Page, name: str, mask: Sequence[Locator] = ()) -> None:
+    def check(page: Page, name: str, mask: Sequence[Locator] = (), full_page: bool = True) -> None:
         page.wait_for_load_state("networkidle")
         page.evaluate("document.fonts.ready.then(() => true)")
-        png = page.screenshot(full_page=True, animations="disabled", caret="hide",
+        _wait_layout_settled(page)
+        png = page.screenshot(full_page=full_page, animations="disabled", caret="hide",
                               mask=list(mask), mask_color="#ff00ff", scale="css")  # fmt: skip
         problem = compare(png, GOLDEN_DIR / f"{name}.png")
         if problem:
@@ -219,11 +225,37 @@ def golden() -> Golden:
     return check
 
 
+# every element's box, rounded (a chart's own insides apart: its box is enough): the same
+# twice in a row = the layout has settled (charts size themselves to their boxes once the
+# tables beside them have their rows)
+_LAYOUT = """() => Array.from(document.querySelectorAll('body *:not([role=img] *)'), (e) => {
+  const r = e.getBoundingClientRect();
+  return [r.x, r.y, r.width, r.height].map(Math.round).join(',');
+}).join(';')"""
+LAYOUT_SETTLE_MS = 500
+LAYOUT_TRIES_MAX = 20
+
+
+def _wait_layout_settled(page: Page) -> None:
+    """Until the layout is the same twice in a row (at most LAYOUT_TRIES_MAX looks: then
+    the comparison says what still moves)."""
+    last = page.evaluate(_LAYOUT)
+    for _ in range(LAYOUT_TRIES_MAX):
+        page.wait_for_timeout(LAYOUT_SETTLE_MS)
+        now = page.evaluate(_LAYOUT)
+        if now == last:
+            return
+        last = now
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The golden tests first among the console's (in place: others' order stays)."""
+    """The golden tests first among the console's (in place: others' order stays); the
+    first test of a worker also starts the exchange (minutes on a loaded machine)."""
     here = Path(__file__).parent
     slots = [i for i, item in enumerate(items) if here in item.path.parents]
     mine = [items[i] for i in slots]
+    for item in mine:
+        item.add_marker(pytest.mark.timeout(TEST_TIMEOUT_S))
     mine.sort(key=lambda item: not item.path.name.startswith("test_golden"))
     for slot, item in zip(slots, mine, strict=True):
         items[slot] = item

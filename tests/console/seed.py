@@ -7,6 +7,7 @@ instruments, a book on each and one trade on BTCUSD. The exchange is one per pyt
 names are fixed.
 
     users = seed(exchange)      # {"alice": ConsoleUser, "bob": ..., "operator", "auditor", "admin"}
+    carol = new_trader(exchange, "carol", {"USD": "500"})   # a test's own trader, funded
 """
 
 from __future__ import annotations
@@ -79,10 +80,10 @@ def place(exchange: Exchange, token: str, symbol: str, side: str, quantity: str,
 
 
 def free(exchange: Exchange, token: str) -> dict[str, Decimal]:
-    """The account's available balances (Binance's /api/v3/account `free`)."""
+    """The account's available balances but zeros (Binance's /api/v3/account `free`)."""
     with exchange.client(token) as http:
         body = http.get("/api/v3/account").json()
-    return {b["asset"]: Decimal(b["free"]) for b in body["balances"]}
+    return {b["asset"]: Decimal(b["free"]) for b in body["balances"] if Decimal(b["free"])}
 
 
 def seed(exchange: Exchange) -> dict[str, ConsoleUser]:
@@ -145,3 +146,32 @@ def _wait_market(exchange: Exchange) -> None:
     alice, bob = (exchange.login(name, PASSWORD)["accessToken"] for name in ("alice", "bob"))
     wait_equal(lambda: free(exchange, alice)["BTC"], Decimal("2.1"), "alice's fill")
     wait_equal(lambda: free(exchange, bob)["USD"], Decimal("55744"), "bob's fill")
+
+
+def new_trader(exchange: Exchange, prefix: str, deposits: dict[str, str]) -> ConsoleUser:
+    """A trader of a test's own (a unique name), with its deposits in the read models."""
+    trader = exchange.register(prefix)
+    for asset, amount in deposits.items():
+        exchange.deposit(trader.account, asset, amount)
+    expected = {a: Decimal(v) for a, v in deposits.items()}
+    wait_equal(functools.partial(free, exchange, trader.token), expected, f"{prefix}'s deposits")
+    return ConsoleUser(trader.username, PASSWORD, trader.user_id, ("trader",), trader.account)
+
+
+def new_market(exchange: Exchange, base: str, scale: int = 8, **rules: Any) -> str:
+    """A fresh instrument `base`-USD (its asset made first); its symbol on the wire once
+    exchangeInfo lists it. Default rules: tick 1 USD, lot 0.01, min notional 10, fees
+    0.1 % maker / 0.2 % taker."""
+    exchange.admin("/tradex/v1/admin/assets", {"code": base, "scale": scale})
+    exchange.admin("/tradex/v1/admin/instruments", {
+        "symbol": f"{base}-USD", "tickSize": "1", "stepSize": "0.01", "minNotional": "10",
+        "priceBandBps": 0, "makerFeePpm": 1_000, "takerFeePpm": 2_000, **rules})  # fmt: skip
+    symbol = f"{base}USD"
+    with exchange.client() as http:
+
+        def listed() -> bool:
+            found = http.get("/api/v3/exchangeInfo").json()["symbols"]
+            return any(s["symbol"] == symbol for s in found)
+
+        wait_equal(listed, True, f"{symbol} in exchangeInfo")
+    return symbol
