@@ -69,8 +69,8 @@ function App() {
   } else body = html`<${page.view} route=${route} />`;
   useEffect(() => { document.title = page ? `${page.title} · TradeX` : 'TradeX'; }, [page]);
   return html`<${Header} page=${page} /><main id="main">${body}</main>
-    <footer>Charts by <a href="https://www.tradingview.com/" rel="noopener">TradingView</a> Lightweight Charts™ ·
-      <a href="/docs">API docs</a> · <a href="./vendor/licenses/">licences</a></footer>`;
+    <footer>Charts by <a href="https://www.tradingview.com/" rel="noopener">TradingView</a> Lightweight
+      Charts™ · <a href="/docs">API docs</a> · <a href="./vendor/licenses/">licences</a></footer>`;
 }
 
 const root = document.getElementById('app');

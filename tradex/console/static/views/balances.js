@@ -4,8 +4,8 @@ import { html, useEffect, useState } from '../lib/html.js';
 import { api } from '../lib/api.js';
 import { assetScale, loadMarkets } from '../lib/catalog.js';
 import * as D from '../lib/decimal.js';
-import { ErrorBox, utc } from '../lib/ui.js';
-import { useAccountFeed, When } from './orders.js';
+import { ErrorBox, utc, Utc } from '../lib/ui.js';
+import { useAccountFeed } from './orders.js';
 
 const STATEMENT_ROWS_MAX = 1000; // the API's limit per statement request
 const CSV_FIELDS = ['eventId', 'index', 'asset', 'amount', 'balanceAfter', 'time'];
@@ -131,7 +131,7 @@ function Statement() {
     ${found && html`<table aria-label="Statement">
       <thead><tr><th>Time (UTC)</th><th>Event</th><th class="num">#</th><th>Asset</th><th class="num">Amount</th><th class="num">Balance after</th></tr></thead>
       <tbody>${found.postings.map((p) => html`<tr key=${`${p.eventId}-${p.index}`}>
-        <td><${When} ms=${p.time} /></td><td class="mono" data-volatile>${p.eventId}</td><td class="num">${p.index}</td><td>${p.asset}</td>
+        <td><${Utc} ms=${p.time} /></td><td class="mono" data-volatile>${p.eventId}</td><td class="num">${p.index}</td><td>${p.asset}</td>
         <td class=${`num ${D.isNegative(p.amount) ? 'sell' : 'buy'}`}>${scaled(p.amount, p.asset)}</td>
         <td class="num">${scaled(p.balanceAfter, p.asset)}</td></tr>`)}
       </tbody>

@@ -152,7 +152,7 @@ function DepthChart({ book }) {
     chart.current.c.timeScale().fitContent();
   }, [book]);
   return html`<figure class="depth-chart"><figcaption>Depth: cumulative size by price</figcaption>
-    <div ref=${box} class="chart" role="img" aria-label="Depth chart: cumulative bid and ask size by price"></div></figure>`;
+    <div ref=${box} class="chart"></div></figure>`;
 }
 
 function candleOf(k) { // a /api/v3/klines row or a `candle` message, as the chart's numbers
@@ -219,8 +219,8 @@ function Candles({ m, onState }) {
           class=${iv === interval ? 'on' : ''} onClick=${() => setIv(iv)}>${iv}</button>`)}
       </div></div>
     <${ErrorBox} error=${error} />
-    <div ref=${box} class=${`chart ${state.state === 'resync' ? 'stale' : ''}`} role="img"
-      aria-label=${`${interval} candles of ${m.symbol}`} data-candles=${count}></div>
+    <figure class="chart-figure"><figcaption class="sr-only">${`${interval} candles of ${m.symbol}`}</figcaption>
+      <div ref=${box} class=${`chart ${state.state === 'resync' ? 'stale' : ''}`} data-candles=${count}></div></figure>
     <p class="muted small" data-testid="last-candle">${last
       ? html`${interval} candle <${Utc} ms=${last.openTime} /> UTC: O ${last.open} H ${last.high} L ${last.low} C ${last.close} · volume ${last.volume} ${m.base}`
       : count ? `${count} candles` : 'No candles yet.'}</p>
@@ -280,11 +280,16 @@ function Book({ m, onState }) {
 
 function TraderPanel({ m }) {
   const OrderTicket = useOptional('./ticket.js', 'OrderTicket');
-  const OpenOrders = useOptional('./orders.js', 'OpenOrders');
   return html`<div class="trader-panel">
     ${OrderTicket ? html`<${OrderTicket} market=${m} />` : html`<p class="notice muted">The order ticket is not available.</p>`}
-    ${OpenOrders && html`<${OpenOrders} symbol=${m.symbol} />`}
   </div>`;
+}
+
+/** The trader's open orders of the market, the page's width below the grid (a table of
+ * nine columns does not fit the ticket's column). */
+function TraderOrders({ m }) {
+  const OpenOrders = useOptional('./orders.js', 'OpenOrders');
+  return OpenOrders ? html`<div class="instrument-orders"><${OpenOrders} symbol=${m.symbol} /></div>` : null;
 }
 
 export function Instrument({ route }) {
@@ -330,5 +335,6 @@ export function Instrument({ route }) {
       </div>
       ${hasRole('trader') && html`<${TraderPanel} m=${m} />`}
     </div>
+    ${hasRole('trader') && html`<${TraderOrders} m=${m} />`}
   </section>`;
 }

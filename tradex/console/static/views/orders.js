@@ -4,31 +4,45 @@
 //
 //   html`<${OpenOrders} symbol="BTCUSD" />`
 //
-// Live: `useAccountFeed` re-reads what a view shows when the account changes.
+// Live: `useAccountFeed` re-reads what a view shows when the account's private channels
+// (orders, fills, balances over the WebSocket) say it changed.
 import { html, useEffect, useRef, useState } from '../lib/html.js';
 import { api, newId } from '../lib/api.js';
 import { loadMarkets } from '../lib/catalog.js';
 import * as D from '../lib/decimal.js';
-import { ErrorBox, errorText, utc } from '../lib/ui.js';
+import { ErrorBox, errorText, Utc } from '../lib/ui.js';
 import { navigate } from '../lib/router.js';
+import { subscribe } from '../lib/ws.js';
 
-const POLL_MS = 3000; // until the private WebSocket channels (lib/ws.js) are on main
+const LIVE = new Set(['orders', 'fills', 'balances']); // the account's private channels
+const SETTLE_MS = 150; // one re-read for a burst of account events
+const SAFETY_POLL_MS = 30000; // a slow re-read beside the feed
 const PAGE_ROWS = 50;
 const SIDES = ['BUY', 'SELL'];
 const STATUSES = ['NEW', 'PARTIALLY_FILLED', 'FILLED', 'CANCELED', 'EXPIRED', 'REJECTED'];
 
 /**
  * Calls `onChange()` now and whenever the account's `channels` (orders, fills, balances)
- * may have changed. Polls for now; the private WebSocket channels replace the timer once
- * lib/ws.js is on main.
+ * may have changed: on every message of those private WebSocket channels (lib/ws.js; a
+ * burst is one call), after a resync or reconnect (events may have been missed), and every
+ * SAFETY_POLL_MS. Other strings in `channels` only make the effect start again.
  */
 export function useAccountFeed(channels, onChange) {
   const latest = useRef(onChange);
   latest.current = onChange;
   useEffect(() => {
+    let timer = null;
+    const soon = () => {
+      if (!timer) timer = setTimeout(() => { timer = null; latest.current(); }, SETTLE_MS);
+    };
     latest.current();
-    const timer = setInterval(() => latest.current(), POLL_MS);
-    return () => clearInterval(timer);
+    const stops = channels.filter((c) => LIVE.has(c)).map((channel) => subscribe({ channel }, soon));
+    const poll = setInterval(() => latest.current(), SAFETY_POLL_MS);
+    return () => {
+      for (const stop of stops) stop();
+      clearInterval(poll);
+      if (timer) clearTimeout(timer);
+    };
   }, [channels.join(',')]);
 }
 
@@ -56,10 +70,6 @@ function useMarkets() {
 }
 
 /** A time (ms since the epoch) as UTC text in a <time> (the golden screenshots mask those). */
-export function When({ ms }) {
-  return html`<time datetime=${new Date(Number(ms)).toISOString()}>${utc(ms)}</time>`;
-}
-
 function sideCell(side) { return html`<td class=${side === 'BUY' ? 'buy' : 'sell'}>${side}</td>`; }
 
 /** The amend form of one order: a new price and/or a new total quantity. */
@@ -117,7 +127,7 @@ function OpenTable({ orders, name, onChanged, showSymbol }) {
         <td data-volatile>${o.orderId}</td>${showSymbol && html`<td>${o.symbol}</td>`}${sideCell(o.side)}
         <td>${o.type}${o.type === 'LIMIT' ? ` ${o.timeInForce}` : ''}</td>
         <td class="num">${D.fmt(o.price)}</td><td class="num">${D.fmt(o.origQty)}</td>
-        <td class="num">${D.fmt(o.executedQty)}</td><td>${o.status}</td><td><${When} ms=${o.time} /></td>
+        <td class="num">${D.fmt(o.executedQty)}</td><td>${o.status}</td><td><${Utc} ms=${o.time} /></td>
         <td class="actions">
           <button type="button" aria-label=${`Amend order ${o.orderId}`} onClick=${() => setAmending(o.orderId)}>Amend</button>
           <button type="button" aria-label=${`Cancel order ${o.orderId}`} disabled=${busy === o.orderId}
@@ -214,7 +224,7 @@ function History({ filters }) {
         <td data-volatile>${o.orderId}</td><td data-volatile>${o.clientOrderId}</td>${sideCell(o.side)}<td>${o.type}${o.type === 'LIMIT' ? ` ${o.timeInForce}` : ''}</td>
         <td class="num">${D.fmt(o.price)}</td><td class="num">${D.fmt(o.origQty)}</td><td class="num">${D.fmt(o.executedQty)}</td>
         <td class="num">${D.fmt(o.cummulativeQuoteQty)}</td>
-        <td>${o.status}${o.rejectReason ? html` <small class="muted">${o.rejectReason}</small>` : ''}</td><td><${When} ms=${o.time} /></td></tr>`)}
+        <td>${o.status}${o.rejectReason ? html` <small class="muted">${o.rejectReason}</small>` : ''}</td><td><${Utc} ms=${o.time} /></td></tr>`)}
       </tbody>
     </table>
     ${!shown.length && html`<p class="muted">No orders.</p>`}
@@ -243,7 +253,7 @@ function Fills({ filters }) {
       <tbody>${rows.map((f) => html`<tr key=${`${f.id}-${f.orderId}`}>
         <td data-volatile>${f.id}</td><td data-volatile>${f.orderId}</td>${sideCell(f.isBuyer ? 'BUY' : 'SELL')}
         <td class="num">${D.fmt(f.price)}</td><td class="num">${D.fmt(f.qty)}</td><td class="num">${D.fmt(f.quoteQty)}</td>
-        <td class="num">${D.fmt(f.commission)} ${f.commissionAsset}</td><td>${f.isMaker ? 'maker' : 'taker'}</td><td><${When} ms=${f.time} /></td></tr>`)}
+        <td class="num">${D.fmt(f.commission)} ${f.commissionAsset}</td><td>${f.isMaker ? 'maker' : 'taker'}</td><td><${Utc} ms=${f.time} /></td></tr>`)}
       </tbody>
     </table>
     ${!rows.length && html`<p class="muted">No fills.</p>`}
