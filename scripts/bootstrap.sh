@@ -115,32 +115,15 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys' 2>/dev/null; 
   rm -rf .venv
   "$PYTHON" -m venv .venv
 fi
-# pip reads one index page (~1-2 s each here) and downloads one file (~3 MB/s a connection)
-# at a time: ~120 wheels, 410 MB, took ~3-5 min. So several pip processes first fetch the
-# requirements' wheels at once into .venv/wheels (one process per requirement of
-# pyproject.toml), then one pip installs from there without the index; if that fails
-# (a download failed, the processes picked clashing versions), the ordinary online install.
-WHEELS=.venv/wheels
-wheel_streams=6
-prefetch_wheels() {
-  rm -rf "$WHEELS" && mkdir -p "$WHEELS"
-  # setuptools: the build backend of the editable install (offline too)
-  { echo 'setuptools>=68'; "$PYTHON" scripts/requirements.py dev; } |
-    xargs -d '\n' -n 1 -P "$wheel_streams" \
-      .venv/bin/python -m pip download --disable-pip-version-check -q -d "$WHEELS"
-}
-pip_install() {
-  .venv/bin/python -m pip install --disable-pip-version-check --find-links "$WHEELS" "$@" -e '.[dev]'
-}
 if [ ! -e "$stamp" ]; then
   log "pip install -e '.[dev]' into .venv"
   if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
-    { { prefetch_wheels && pip_install --no-index; } || pip_install; }; } >.venv/pip.log 2>&1; then
+    .venv/bin/python -m pip install --disable-pip-version-check -e '.[dev]'; } >.venv/pip.log 2>&1; then
     tail -40 .venv/pip.log >&2
     log "pip install failed (full log: .venv/pip.log)"
     exit 1
   fi
-  rm -rf .venv/.bootstrap-* "$WHEELS"
+  rm -f .venv/.bootstrap-*
   .venv/bin/python -c 'import tradex.schemas._native_codec, tradex.commands._account_kernel, tradex.matching._matcher_wire, tradex.log._native_kafka, tradex.audit._audit_native' ||
     { log "the C extensions did not build (see .venv/pip.log)"; exit 1; }
   touch "$stamp"
