@@ -22,18 +22,20 @@ import itertools
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from tests import schedule
 from tradex.infra import clickhouse as clickhouse_module
 from tradex.infra import postgres, redis_client
 from tradex.infra import settings as settings_module
 from tradex.infra import stack as stack_module
 from tradex.infra.local_process import StackError
 from tradex.infra.settings import Settings
+
+pytest_plugins = ["pytester"]  # tests/test_schedule.py runs pytest-xdist on sample modules
 
 stack_up_timeout_s = 180.0
 
@@ -61,6 +63,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only the tests marked heavy (benchmarks' quick runs, soaks), which the "
         "test command leaves out",
     )
+    parser.addoption(
+        "--record-module-seconds",
+        action="store_true",
+        help="write each module's seconds into tests/module_seconds.json (the order in which "
+        "--dist loadscope hands out the units of work: tests/schedule.py)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -74,37 +82,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-def _shared_fixture_dirs(tests_dir: Path) -> tuple[str, ...]:
-    """Test directories whose conftest holds a session fixture (an exchange built once per
-    run and read by all their tests), as node id prefixes."""
-    root = tests_dir.parent
-    return tuple(
-        conftest.parent.relative_to(root).as_posix()
-        for conftest in sorted(tests_dir.rglob("conftest.py"))
-        if conftest.parent != tests_dir and 'scope="session"' in conftest.read_text()
-    )
-
-
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """With ``--dist loadscope`` (./dev test), the unit of work is a test module, or a whole
-    directory whose tests share a session fixture (one exchange per run, not one per worker).
-    Root session fixtures (the stack, chdb) are per worker and cheap."""
-    if config.getvalue("dist") != "loadscope":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
+    """With ``--dist loadscope`` (./dev test): units of work longest first (tests/schedule.py)."""
+    return schedule.make_scheduler(config, log)
 
-    shared = _shared_fixture_dirs(Path(str(config.rootpath)) / "tests")
 
-    class SharedFixtureScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            for directory in shared:
-                if path.startswith(directory + "/"):
-                    return directory
-            return path
-
-    return SharedFixtureScheduling(config, log)
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--record-module-seconds"):
+        config.pluginmanager.register(schedule.ModuleSecondsRecorder(), "module-seconds")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
