@@ -118,16 +118,18 @@ PageAs = Callable[..., Page]
 Golden = Callable[..., None]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     with contextlib.contextmanager(start)(stack, tmp_path_factory.mktemp("console")) as exchange:
         yield Console(exchange, seed(exchange))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(console: Console) -> Iterator[Browser]:
     """Chromium for this worker (after the exchange: Playwright's sync API keeps an event
-    loop, and the exchange's set-up and tear-down run asyncio.run outside it)."""
+    loop, and the exchange's set-up and tear-down run asyncio.run outside it). Package
+    scope: both end with the console's tests, so the worker's later tests (asyncio.run)
+    never meet Playwright's running loop."""
     if not CHROMIUM.exists():
         pytest.fail(f"no {CHROMIUM}: scripts/bootstrap.sh installs Debian's chromium",
                     pytrace=False)  # fmt: skip

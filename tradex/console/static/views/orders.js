@@ -15,33 +15,40 @@ import { navigate } from '../lib/router.js';
 import { subscribe } from '../lib/ws.js';
 
 const LIVE = new Set(['orders', 'fills', 'balances']); // the account's private channels
-const SETTLE_MS = 150; // one re-read for a burst of account events
-const SAFETY_POLL_MS = 30000; // a slow re-read beside the feed
+// The channels come from the Redis read model, the tables these views read from PostgreSQL:
+// a message can arrive before its rows do, so each burst is read again once they are in.
+const REREAD_MS = [150, 1500]; // after a burst of account events
+const POLL_MS = 3000; // beside the feed: what the channels do not carry (an amend's effect)
 const PAGE_ROWS = 50;
 const SIDES = ['BUY', 'SELL'];
 const STATUSES = ['NEW', 'PARTIALLY_FILLED', 'FILLED', 'CANCELED', 'EXPIRED', 'REJECTED'];
 
 /**
  * Calls `onChange()` now and whenever the account's `channels` (orders, fills, balances)
- * may have changed: on every message of those private WebSocket channels (lib/ws.js; a
- * burst is one call), after a resync or reconnect (events may have been missed), and every
- * SAFETY_POLL_MS. Other strings in `channels` only make the effect start again.
+ * may have changed: soon after each burst of messages on those private WebSocket channels
+ * (lib/ws.js) — twice, since the channels may run ahead of the PostgreSQL tables the views
+ * read — after a resync or reconnect, and every POLL_MS for what the channels do not carry
+ * (an amend's new price). Other strings in `channels` only make the effect start again.
  */
 export function useAccountFeed(channels, onChange) {
   const latest = useRef(onChange);
   latest.current = onChange;
   useEffect(() => {
-    let timer = null;
+    let timers = [];
     const soon = () => {
-      if (!timer) timer = setTimeout(() => { timer = null; latest.current(); }, SETTLE_MS);
+      if (timers.length) return;
+      timers = REREAD_MS.map((ms, i) => setTimeout(() => {
+        if (i === REREAD_MS.length - 1) timers = [];
+        latest.current();
+      }, ms));
     };
     latest.current();
     const stops = channels.filter((c) => LIVE.has(c)).map((channel) => subscribe({ channel }, soon));
-    const poll = setInterval(() => latest.current(), SAFETY_POLL_MS);
+    const poll = setInterval(() => latest.current(), POLL_MS);
     return () => {
       for (const stop of stops) stop();
       clearInterval(poll);
-      if (timer) clearTimeout(timer);
+      for (const timer of timers) clearTimeout(timer);
     };
   }, [channels.join(',')]);
 }
