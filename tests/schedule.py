@@ -1,6 +1,6 @@
 """How `./dev test` spreads the suite over its xdist workers (``--dist loadscope``).
 
-Unit of work: a test module, or a whole directory whose conftest holds a session fixture
+Unit of work: a test module, or a whole directory whose conftest holds a session (or package) fixture
 (an exchange built once per run and read by all its tests), so that fixture is built once.
 
 Order: longest unit first, by the seconds each module took in a recorded run
@@ -34,12 +34,14 @@ pending_tests_max = 1  # a worker with more pending tests than this gets no new 
 
 
 def shared_fixture_dirs(tests_dir: Path) -> tuple[str, ...]:
-    """Test directories whose conftest holds a session fixture, as node id prefixes."""
+    """Test directories whose conftest holds a session or package fixture (one set-up for
+    the directory: one unit of work), as node id prefixes."""
     root = tests_dir.parent
     return tuple(
         conftest.parent.relative_to(root).as_posix()
         for conftest in sorted(tests_dir.rglob("conftest.py"))
-        if conftest.parent != tests_dir and 'scope="session"' in conftest.read_text()
+        if conftest.parent != tests_dir
+        and any(f'scope="{scope}"' in conftest.read_text() for scope in ("session", "package"))
     )
 
 
