@@ -277,6 +277,13 @@ def read_all(source: LogSource) -> Iterator[tuple[LogRecord, SignedCheckpoint | 
             yield record, None, str(exc)
 
 
+def expected_link(previous: SignedCheckpoint | None) -> tuple[int, bytes]:
+    """The (seq, prev) of the checkpoint that follows ``previous`` (None: the first)."""
+    if previous is None:
+        return 0, bytes(32)
+    return previous.checkpoint.seq + 1, previous.digest()
+
+
 def latest(source: LogSource) -> SignedCheckpoint | None:
     """The newest readable checkpoint (reads only the topic's tail, widening as needed)."""
     if not has_topic(source, CHECKPOINTS):
@@ -433,8 +440,7 @@ def check_checkpoints(source: LogSource, public_key: bytes, report: Report) -> N
                 f"does not verify with key {wanted_key} (signed as {signed.checkpoint.key_id})")  # fmt: skip
             continue  # nothing it says can be trusted
         checkpoint = signed.checkpoint
-        expected_seq = previous.checkpoint.seq + 1 if previous is not None else 0
-        expected_prev = previous.digest() if previous is not None else bytes(32)
+        expected_seq, expected_prev = expected_link(previous)
         if checkpoint.seq != expected_seq or checkpoint.prev != expected_prev:
             bad("checkpoint_sequence", f"checkpoint #{checkpoint.seq} does not follow the "
                 f"previous one (expected #{expected_seq} linking to it): a checkpoint removed or reordered")  # fmt: skip

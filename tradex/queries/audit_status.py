@@ -28,6 +28,7 @@ from tradex.audit.checkpoints import (
     PUBLIC_KEY_NAME,
     CheckpointError,
     SignedCheckpoint,
+    expected_link,
     has_topic,
     key_dir,
     key_id,
@@ -102,13 +103,14 @@ def _stream(source: LogSource, stream: Any, log_ends: dict[tuple[str, int], int]
 def _linked(latest: SignedCheckpoint, previous: SignedCheckpoint | None, problem: str) -> str:
     """'' when ``latest`` links to ``previous`` (or is the first), else what is wrong."""
     c = latest.checkpoint
+    seq, prev = expected_link(previous)
     if previous is None:
-        if c.seq == 0 and c.prev == bytes(len(c.prev)):
+        if (c.seq, c.prev) == (seq, prev):
             return ""
         return problem or f"checkpoint {c.seq} has no readable previous checkpoint"
-    if c.seq != previous.checkpoint.seq + 1:
+    if c.seq != seq:
         return f"sequence {previous.checkpoint.seq} then {c.seq}"
-    if c.prev != previous.digest():
+    if c.prev != prev:
         return f"checkpoint {c.seq} does not name the previous record's SHA-256"
     return ""
 

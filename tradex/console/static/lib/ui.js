@@ -35,3 +35,13 @@ export function Utc({ ms, clock = false }) {
   const text = utc(ms);
   return html`<time datetime=${new Date(Number(ms)).toISOString()}>${clock ? text.slice(11) : text}</time>`;
 }
+
+/** 'YYYY-MM-DDTHH:MM[:SS[.mmm]]' (a datetime-local input) read as UTC → ms, or null. */
+export function utcMs(text) {
+  if (!text) return null;
+  const ms = Date.parse(`${text.length === 16 ? `${text}:00` : text}Z`);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/** ms → the value of a datetime-local input, in UTC. */
+export function utcInput(ms) { return new Date(ms).toISOString().slice(0, 19); }

@@ -5,20 +5,11 @@ import { html, useEffect, useState } from '../lib/html.js';
 import { api } from '../lib/api.js';
 import { loadMarkets } from '../lib/catalog.js';
 import * as D from '../lib/decimal.js';
-import { ErrorBox, Field, utc } from '../lib/ui.js';
+import { ErrorBox, Field, utc, utcMs, utcInput } from '../lib/ui.js';
 
 const ACCOUNTS_PAGE = 100;
 const STATEMENT_ROWS_MAX = 1000;
 const ORDERS_MAX = 500;
-
-/** 'YYYY-MM-DDTHH:MM[:SS]' (a datetime-local input) read as UTC → ms, or null. */
-export function utcMs(text) {
-  if (!text) return null;
-  const ms = Date.parse(`${text.length === 16 ? `${text}:00` : text}Z`);
-  return Number.isNaN(ms) ? null : ms;
-}
-
-function utcInput(ms) { return new Date(ms).toISOString().slice(0, 19); }
 
 function Verdict({ ok, yes, no }) {
   if (ok === null || ok === undefined) return html`<span class="verdict verdict-unknown">unknown</span>`;

@@ -4,21 +4,11 @@ import { html, useEffect, useState } from '../lib/html.js';
 import { api } from '../lib/api.js';
 import { assetScale, loadMarkets } from '../lib/catalog.js';
 import * as D from '../lib/decimal.js';
-import { ErrorBox, utc, Utc } from '../lib/ui.js';
+import { ErrorBox, utc, Utc, utcMs, utcInput } from '../lib/ui.js';
 import { useAccountFeed } from './orders.js';
 
 const STATEMENT_ROWS_MAX = 1000; // the API's limit per statement request
 const CSV_FIELDS = ['eventId', 'index', 'asset', 'amount', 'balanceAfter', 'time'];
-
-/** 'YYYY-MM-DDTHH:MM[:SS[.mmm]]' read as UTC → ms since the epoch, or null. */
-export function utcMs(text) {
-  if (!text) return null;
-  const ms = Date.parse(`${text.length === 16 ? `${text}:00` : text}Z`);
-  return Number.isNaN(ms) ? null : ms;
-}
-
-/** ms → the value of a datetime-local input, in UTC. */
-function utcInput(ms) { return new Date(ms).toISOString().slice(0, 19); }
 
 function csvCell(value) {
   const s = String(value);
