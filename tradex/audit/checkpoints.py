@@ -395,8 +395,7 @@ def next_checkpoint(
         for before in previous.checkpoint.streams:
             if before.place not in ends:
                 raise CheckpointError(f"{before.place} is checkpointed but no longer in the log")
-    seq = previous.checkpoint.seq + 1 if previous is not None else 0
-    prev = previous.digest() if previous is not None else bytes(32)
+    seq, prev = expected_link(previous)
     return sign(Checkpoint(seq, prev, key_id(public_bytes(key)), now_ms, streams), key)
 
 
