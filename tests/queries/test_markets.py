@@ -55,6 +55,23 @@ def test_wire_and_int64_round_trip(ticks: int, lots: int) -> None:
     assert BTC_USD.lots(BTC_USD.fmt_qty(lots)) == lots
 
 
+@given(st.integers(1, 10**6), st.integers(1, 10**9), st.integers(0, 12), st.integers(0, 12),
+       st.integers(-(1 << 62), 1 << 62))  # fmt: skip
+def test_integer_formats_equal_the_exact_fraction_ones(
+    tick: int, lot: int, base_scale: int, quote_scale: int, n: int
+) -> None:
+    """The formats of the hot path (integers, steps cached per instrument) write what the
+    obvious exact arithmetic writes, for any instrument's steps and scales."""
+    market = BTC_USD._replace(tick_size=tick, lot_size=lot, base_scale=base_scale,
+                              quote_scale=quote_scale)  # fmt: skip
+    price_step = Fraction(tick * 10**base_scale, lot * 10**quote_scale)
+    qty_step = Fraction(lot, 10**base_scale)
+    assert market.fmt_price(n) == fmt(n * price_step, decimals_of(price_step))
+    assert market.fmt_qty(n) == fmt(n * qty_step, decimals_of(qty_step))
+    assert market.fmt_quote(n) == fmt(Fraction(n, 10**quote_scale), quote_scale)
+    assert market.fmt_amount("BTC", n) == fmt(Fraction(n, 10**base_scale), base_scale)
+
+
 def test_symbol_info_tells_a_market_orders_protection() -> None:
     """The console shows a MARKET order's protection price before sending: exchangeInfo
     gives the band and the protection the API applies (the band, 5 % without one)."""

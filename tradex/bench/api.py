@@ -8,6 +8,11 @@ matching stages, the postgres/timescale/redis projectors and ``tradex run api`` 
 processes. Load comes from separate processes on loopback (:mod:`.api_load`: aiohttp,
 HTTP keep-alive). Phases:
 
+0. **cpu**: one client, one request at a time, ``--cpu-requests`` each of
+   ``/api/v3/time``, ``/api/v3/ticker/24hr``, ``/api/v3/account`` and ``POST /api/v3/order``
+   (and the peer's depth bytes): the server's CPU time per request (its processes' user +
+   system time, /proc) — the figure that holds when the machine is busy, as wall-clock
+   rates do not;
 1. **reads**: ``/api/v3/depth`` and ``/api/v3/ticker/24hr`` alternated, open loop at
    ``--read-rate`` (2,000 req/s; latency from each request's due time), then closed loop
    at the maximum (``--procs`` processes × ``--concurrency``);
@@ -212,6 +217,43 @@ def stop_exchange(exchange: Exchange, base: Settings) -> None:
     asyncio.run(postgres.drop_database(base, exchange.database))
 
 
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and its children (uvicorn's workers)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(pid: int, requests: list[Any], count: int) -> float:
+    """Milliseconds of the server's CPU per request, ``count`` requests one at a time
+    (``{i}`` in a URL numbered; every answer must be 200), less what the server spends
+    idle over as long (its Kafka clients poll, its feeds block on Redis): measured for a
+    second before."""
+    with httpx.Client(timeout=60) as client:
+        for k in range(min(count, 20)):  # warm: connections, caches, code paths
+            method, url, headers = requests[k % len(requests)]
+            client.request(method, url.replace("{i}", f"warm{k}"), headers=headers)
+        idle_from, idle_start = tree_cpu_s(pid), time.perf_counter()
+        time.sleep(1.0)
+        idle_per_s = (tree_cpu_s(pid) - idle_from) / (time.perf_counter() - idle_start)
+        before, start = tree_cpu_s(pid), time.perf_counter()
+        for k in range(count):
+            method, url, headers = requests[k % len(requests)]
+            answer = client.request(method, url.replace("{i}", str(k)), headers=headers)
+            assert answer.status_code == 200, (url, answer.status_code, answer.text[:300])
+        busy = tree_cpu_s(pid) - before - idle_per_s * (time.perf_counter() - start)
+        return round(max(busy, 0.0) * 1_000 / count, 3)
+
+
 def load(job: dict[str, Any], env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "tradex.bench.api_load", json.dumps(job)],
                             env=env, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)  # fmt: skip
@@ -264,10 +306,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", type=positive_int, default=16, help="per process")
     parser.add_argument("--ws-clients", type=positive_int, default=1_000)
     parser.add_argument("--ws-order-rate", type=positive_int, default=100)
+    parser.add_argument("--cpu-requests", type=positive_int, default=500,
+                        help="sequential requests per endpoint for the CPU figures")  # fmt: skip
     args = parser.parse_args(argv)
     if args.quick:
         args.read_rate, args.order_rate, args.seconds = 200, 100, 2.0
-        args.ws_clients, args.ws_order_rate = 50, 20
+        args.ws_clients, args.ws_order_rate, args.cpu_requests = 50, 20, 50
     base = settings_module.load()
     work_dir = Path(tempfile.mkdtemp(prefix="tradex-bench-api-"))
     print(f"bench api: starting an exchange (logs in {work_dir})", flush=True)
@@ -292,6 +336,15 @@ def main(argv: list[str]) -> int:
         reads: list[list[Any]] = [["GET", f"{url}/api/v3/depth?symbol=BTCUSD&limit=100", {}],
                  ["GET", f"{url}/api/v3/ticker/24hr?symbol=BTCUSD", {}]]  # fmt: skip
         depth_bytes = httpx.get(reads[0][1], timeout=30).content
+        api_pid = exchange.processes[-1].pid
+        bearer = {"Authorization": f"Bearer {tokens[0]}"}
+        cpu = {name: cpu_per_request(api_pid, requests, args.cpu_requests) for name, requests in (
+            ("time", [["GET", f"{url}/api/v3/time", {}]]),
+            ("ticker", [reads[1]]),
+            ("account", [["GET", f"{url}/api/v3/account", bearer]]),
+            ("order", order_requests(url, tokens, "c")),
+        )}  # fmt: skip
+        print(f"cpu: ms of the API's CPU per request, one at a time: {cpu}", flush=True)
         print(f"reads: open loop {args.read_rate}/s for {args.seconds} s", flush=True)
         (at_rate,) = run_load([{"mode": "rate", "requests": reads, "rate": args.read_rate,
                                 "seconds": args.seconds, "connections": 64}], env)  # fmt: skip
@@ -316,6 +369,8 @@ def main(argv: list[str]) -> int:
             assert time.monotonic() < deadline, "the peer did not come up"
             time.sleep(0.2)
         peer_reads = [[m, u.replace(url, peer_url), h] for m, u, h in reads]
+        peer_cpu = cpu_per_request(peer.pid, [peer_reads[0]], args.cpu_requests)
+        print(f"peer: {peer_cpu} ms of CPU per request, one at a time", flush=True)
         print("peer: the same closed loop on a bare Starlette endpoint", flush=True)
         peer_max = closed_loop(peer_reads, args.seconds, args.procs, args.concurrency, env)
         print(f"  {peer_max}", flush=True)
@@ -369,12 +424,14 @@ def main(argv: list[str]) -> int:
         "ws_lag_p50_ms": max(r["p50_ms"] for r in ws_results),
         "ws_lag_p99_ms": max(r["p99_ms"] for r in ws_results),
         "ws_clients_complete": complete, "ws_clients_dropped_slow": dropped,
+        "cpu_ms_per_request": cpu,
     }  # fmt: skip
     ratio = round(api_max["per_s"] / peer_max["per_s"], 3) if peer_max["per_s"] else 0.0
     result = {
         "bench": "api", "ok": ok, "figures": figures,
         "peer": {"name": "bare Starlette endpoint (fixed bytes) under uvicorn",
-                 "reads_per_s": peer_max["per_s"], "read_p99_ms": peer_max["p99_ms"]},
+                 "reads_per_s": peer_max["per_s"], "read_p99_ms": peer_max["p99_ms"],
+                 "cpu_ms_per_request": peer_cpu},
         "ratio_min": ratio, "targets": TARGETS,
         "met": {"read_p99": at_rate["p99_ms"] < TARGETS["read_p99_ms"],
                 "read_ratio": ratio >= TARGETS["read_ratio"],

@@ -24,6 +24,7 @@ ROLES = ("trader", "admin", "auditor")
 PERMISSIONS = ("read", "trade", "withdraw")
 KEYS_PER_USER_MAX = 30
 ACCOUNTS_PER_USER_MAX = 1_000
+OWNERS_KNOWN_MAX = 100_000  # users whose accounts a worker remembers (then forgets all)
 
 
 def schema_name(settings: Settings) -> str:
@@ -65,6 +66,7 @@ class AuthStore:
     def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
         self.pool = pool
         self.s = schema
+        self._owned: dict[int, list[int]] = {}  # user id -> accounts, as last read
 
     async def ensure_schema(self) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -157,6 +159,22 @@ class AuthStore:
             user_id,
         )
         return [int(row[0]) for row in rows]
+
+    async def owned(self, user_id: int, account_id: int | None = None) -> list[int]:
+        """:meth:`accounts_of`, from memory when that already answers: whether the user
+        owns ``account_id``, or (None) their lowest account. A user's accounts are never
+        taken away, and new ones take higher ids (one ascending sequence), so a known
+        account stays theirs and their lowest stays lowest; an account not known yet is
+        read again."""
+        known = self._owned.get(user_id)
+        if known and (account_id is None or account_id in known):
+            return known
+        found = await self.accounts_of(user_id)
+        if found:
+            if len(self._owned) >= OWNERS_KNOWN_MAX:
+                self._owned.clear()
+            self._owned[user_id] = found
+        return found
 
     async def owner(self, account_id: int) -> int | None:
         value = await self.pool.fetchval(

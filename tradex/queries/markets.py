@@ -12,6 +12,8 @@ Symbols are Binance style everywhere on the wire: ``BTCUSD`` for ``BTC-USD``.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -48,10 +50,40 @@ def decimals_of(step: Fraction) -> int:
     return DECIMALS_MAX
 
 
+class Steps(NamedTuple):
+    """An instrument's price and quantity steps, the decimals that write them, and one
+    step in units of the last decimal (None when those decimals cannot write it exactly)."""
+
+    price: Fraction
+    qty: Fraction
+    price_decimals: int
+    qty_decimals: int
+    price_unit: int | None
+    qty_unit: int | None
+
+
+@functools.lru_cache(maxsize=1_024)
+def steps_of(tick_size: int, lot_size: int, base_scale: int, quote_scale: int) -> Steps:
+    price = Fraction(tick_size * 10**base_scale, lot_size * 10**quote_scale)
+    qty = Fraction(lot_size, 10**base_scale)
+    price_decimals, qty_decimals = decimals_of(price), decimals_of(qty)
+    return Steps(price, qty, price_decimals, qty_decimals,
+                 _unit(price, price_decimals), _unit(qty, qty_decimals))  # fmt: skip
+
+
+def _unit(step: Fraction, decimals: int) -> int | None:
+    scaled = step * 10**decimals
+    return scaled.numerator if scaled.denominator == 1 else None
+
+
 def fmt(value: Fraction | int, decimals: int) -> str:
     """``value`` with exactly ``decimals`` decimals (rounded down when it has more)."""
     scaled = Fraction(value) * 10**decimals
-    units = scaled.numerator // scaled.denominator
+    return fmt_units(scaled.numerator // scaled.denominator, decimals)
+
+
+def fmt_units(units: int, decimals: int) -> str:
+    """``units`` of the ``decimals``-th decimal as a decimal string: (12345, 2) -> 123.45."""
     sign, units = ("-", -units) if units < 0 else ("", units)
     if decimals == 0:
         return f"{sign}{units}"
@@ -88,20 +120,24 @@ class Market(NamedTuple):
     status: str  # TRADING | HALTED
 
     @property
+    def steps(self) -> Steps:
+        return steps_of(self.tick_size, self.lot_size, self.base_scale, self.quote_scale)
+
+    @property
     def price_step(self) -> Fraction:
-        return Fraction(self.tick_size * 10**self.base_scale, self.lot_size * 10**self.quote_scale)
+        return self.steps.price
 
     @property
     def qty_step(self) -> Fraction:
-        return Fraction(self.lot_size, 10**self.base_scale)
+        return self.steps.qty
 
     @property
     def price_decimals(self) -> int:
-        return decimals_of(self.price_step)
+        return self.steps.price_decimals
 
     @property
     def qty_decimals(self) -> int:
-        return decimals_of(self.qty_step)
+        return self.steps.qty_decimals
 
     # -- wire -> int64 ----------------------------------------------------------------------
 
@@ -157,14 +193,20 @@ class Market(NamedTuple):
     # -- int64 -> wire ----------------------------------------------------------------------
 
     def fmt_price(self, ticks: int) -> str:
-        return fmt(ticks * self.price_step, self.price_decimals)
+        steps = self.steps
+        if steps.price_unit is None:
+            return fmt(ticks * steps.price, steps.price_decimals)
+        return fmt_units(ticks * steps.price_unit, steps.price_decimals)
 
     def fmt_qty(self, lots: int) -> str:
-        return fmt(lots * self.qty_step, self.qty_decimals)
+        steps = self.steps
+        if steps.qty_unit is None:
+            return fmt(lots * steps.qty, steps.qty_decimals)
+        return fmt_units(lots * steps.qty_unit, steps.qty_decimals)
 
     def fmt_quote(self, minor: int) -> str:
         """Quote minor units (notional, fees) as a decimal of the quote asset."""
-        return fmt(Fraction(minor, 10**self.quote_scale), self.quote_scale)
+        return fmt_units(minor, self.quote_scale)
 
     def fmt_notional(self, ticks_lots: int) -> str:
         """Σ price·qty in ticks·lots (the read models' quote volumes) in the quote asset."""
@@ -173,7 +215,7 @@ class Market(NamedTuple):
     def fmt_amount(self, asset: str, minor: int) -> str:
         scale = self.base_scale if asset == self.base else self.quote_scale
         assert asset in (self.base, self.quote), (asset, self.symbol)
-        return fmt(Fraction(minor, 10**scale), scale)
+        return fmt_units(minor, scale)
 
 
 def market_of(row: dict[str, Any]) -> Market:
@@ -201,14 +243,27 @@ class Catalog:
         self._assets = assets
         self._clock = clock
         self.read_at = -CATALOG_TTL_S
+        self._reading: asyncio.Future[None] | None = None
         self.by_id: dict[int, Market] = {}
         self.by_symbol: dict[str, Market] = {}
         self.scales: dict[str, int] = {}
 
     async def refresh(self, force: bool = False) -> None:
         now = self._clock()
-        if not force and now - self.read_at < CATALOG_TTL_S:
+        if force:  # an unknown name: read now, not with a read begun before it
+            await self._read(now)
             return
+        if now - self.read_at < CATALOG_TTL_S:
+            return
+        if self._reading is None:  # one read for every request that finds the catalog old
+            self._reading = asyncio.ensure_future(self._read(now))
+            self._reading.add_done_callback(self._read_done)
+        await asyncio.shield(self._reading)
+
+    def _read_done(self, _done: asyncio.Future[None]) -> None:
+        self._reading = None
+
+    async def _read(self, now: float) -> None:
         rows = await self._instruments()
         markets = [market_of(row) for row in rows.values() if row.get("base_scale") is not None]
         by_symbol = {m.binance: m for m in markets}
@@ -261,4 +316,4 @@ def amount_minor(text: str, scale: int, field: str, tradex: bool = True) -> int:
 
 
 def fmt_amount(minor: int, scale: int) -> str:
-    return fmt(Fraction(minor, 10**scale), scale)
+    return fmt_units(minor, scale)

@@ -4,7 +4,8 @@ An :class:`Endpoint` declares its method, path, parameter model, response model,
 and rate-limit bucket; the OpenAPI document is generated from these declarations
 (:mod:`.openapi`) and :func:`starlette_route` turns each into a Starlette route that does,
 in order: count the caller's IP in the bucket → authenticate (private endpoints) →
-count the caller → validate the parameters → call the handler → JSON. Any
+count the caller (with an access token these three are one Redis round trip,
+:func:`.auth.admit_token`) → validate the parameters → call the handler → JSON. Any
 :class:`ApiError` on the way becomes the one error shape; nothing later in the chain runs,
 so a rejected request writes nothing.
 """
@@ -25,19 +26,25 @@ from starlette.routing import Route
 
 from tradex.commands.async_client import CommandTimeout
 from tradex.projections.redis_read import NotLive
-from tradex.queries.auth import PUBLIC, Access, Principal, authenticate, client_ip
+from tradex.queries.auth import (
+    PUBLIC,
+    Access,
+    Principal,
+    admit_token,
+    authenticate,
+    bearer_token,
+    client_ip,
+    too_many,
+)
 from tradex.queries.errors import (
     MANDATORY_PARAM,
     NOT_LIVE,
     TIMEOUT,
-    TOO_MANY_ORDERS,
-    TOO_MANY_REQUESTS,
     UNKNOWN,
     ApiError,
     param_error,
 )
 from tradex.queries.params import Raw, read_raw, validate
-from tradex.queries.rate_limits import Usage
 from tradex.queries.services import Services
 
 log = logging.getLogger("tradex.api")
@@ -107,15 +114,6 @@ class Endpoint:
         return self.path.startswith(TRADEX_PREFIX)
 
 
-def _too_many(usage: Usage) -> ApiError:
-    code = TOO_MANY_ORDERS if usage.limit.name == "order" else TOO_MANY_REQUESTS
-    msg = (
-        f"Too many requests: {usage.used} of {usage.limit.limit} per {usage.limit.window_s} s "
-        f"in the '{usage.limit.name}' bucket; retry after {usage.headers()['Retry-After']} s."
-    )
-    return ApiError(code, msg, headers=usage.headers())  # fmt: skip
-
-
 def json_response(
     content: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
@@ -128,19 +126,27 @@ async def _handle(services: Services, endpoint: Endpoint, request: Request) -> R
     try:
         tradex = endpoint.tradex
         limit = services.config.limit(endpoint.bucket)
-        usage = await services.limiter.count(limit, [f"ip:{client_ip(request)}"], endpoint.weight)
-        if usage.exceeded:
-            raise _too_many(usage)
-        raw = await read_raw(request, tradex)
         principal = None
-        if not endpoint.access.public:
-            principal = await authenticate(services, request, raw, endpoint.access, tradex)
-            mine = await services.limiter.count(limit, [principal.caller], endpoint.weight)
-            if mine.exceeded:
-                raise _too_many(mine)
-            usage = min(usage, mine, key=lambda u: u.remaining)
-            if endpoint.access.keys:  # documented for every such endpoint: checked for all
-                validate(SignedParams, raw.values, tradex)
+        token = None if endpoint.access.public else bearer_token(request)
+        if token is not None:  # counted and authenticated in one Redis round trip
+            principal, usage = await admit_token(
+                services, request, token, endpoint.access, limit, endpoint.weight
+            )
+            raw = await read_raw(request, tradex)
+        else:
+            ip = f"ip:{client_ip(request)}"
+            usage = await services.limiter.count(limit, [ip], endpoint.weight)
+            if usage.exceeded:
+                raise too_many(usage)
+            raw = await read_raw(request, tradex)
+            if not endpoint.access.public:
+                principal = await authenticate(services, request, raw, endpoint.access, tradex)
+                mine = await services.limiter.count(limit, [principal.caller], endpoint.weight)
+                if mine.exceeded:
+                    raise too_many(mine)
+                usage = min(usage, mine, key=lambda u: u.remaining)
+        if principal is not None and endpoint.access.keys:  # documented: checked for all
+            validate(SignedParams, raw.values, tradex)
         headers.update(usage.headers())
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if endpoint.state_changing and key is not None and not IDEMPOTENCY_KEY.match(key):

@@ -50,13 +50,14 @@ class Sessions:
         self.clock_ns = clock_ns
         self._rotate = conn.register_script(_ROTATE)
 
-    def _key(self, session_id: str) -> str:
+    def key(self, session_id: str) -> str:
+        """The Redis key that exists while the session is alive."""
         return self.prefix + session_id
 
     async def open(self, user_id: int) -> tuple[str, str]:
         """A new session: (session id, refresh token)."""
         session_id, secret = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
-        key = self._key(session_id)
+        key = self.key(session_id)
         await self.conn.hset(
             key, mapping={"user": user_id, "refresh": _digest(secret), "created": self.clock_ns()}
         )
@@ -74,17 +75,17 @@ class Sessions:
             return None
         fresh = secrets.token_urlsafe(32)
         user = await self._rotate(
-            keys=[self._key(session_id)], args=[_digest(secret), _digest(fresh), self.ttl_ms]
+            keys=[self.key(session_id)], args=[_digest(secret), _digest(fresh), self.ttl_ms]
         )
         if int(user) <= 0:
             return None
         return int(user), session_id, f"{session_id}.{fresh}"
 
     async def alive(self, session_id: str) -> bool:
-        return bool(await self.conn.exists(self._key(session_id)))
+        return bool(await self.conn.exists(self.key(session_id)))
 
     async def revoke(self, session_id: str) -> bool:
-        return bool(await self.conn.delete(self._key(session_id)))
+        return bool(await self.conn.delete(self.key(session_id)))
 
     async def revoke_all(self, user_id: int) -> int:
         """Revokes every session of ``user_id`` (their access and refresh tokens stop
@@ -96,7 +97,7 @@ class Sessions:
         alive = 0
         for start in range(0, len(session_ids), REVOKE_CHUNK_MAX):
             chunk = session_ids[start : start + REVOKE_CHUNK_MAX]
-            alive += int(await self.conn.unlink(*[self._key(s) for s in chunk]))
+            alive += int(await self.conn.unlink(*[self.key(s) for s in chunk]))
         await self.conn.unlink(index)
         assert alive <= len(session_ids), (alive, len(session_ids))
         return alive

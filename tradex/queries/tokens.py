@@ -10,6 +10,12 @@ they do not know.
 
 Claims: ``iss`` tradex, ``sub`` the user id, ``sid`` the session (checked in Redis on
 every request, so logout revokes at once), ``roles``, ``iat``, ``exp``, ``jti``.
+
+A worker remembers the tokens whose signature it has checked (the token's exact text →
+its key and claims, :data:`VERIFIED_MAX` of them): a bot sends the same token thousands of
+times, and the signature check is most of a request's authentication. What depends on
+time or on the key set is checked on every use: the expiry, and that the signing key is
+still live (a retired key's tokens stop at once).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ ALGORITHM = "EdDSA"
 RELOAD_S = 30.0
 TOKEN_CHARS_MAX = 4_096
 ISSUED_SKEW_S_MAX = 60  # a token issued this far ahead of our clock is still accepted
+VERIFIED_MAX = 50_000  # tokens remembered as checked (then forgotten all at once)
 NS = 1_000_000_000
 
 
@@ -76,6 +83,7 @@ class TokenKeys:
         self.keys: dict[str, SigningKey] = {}
         self.loaded_at = -RELOAD_S
         self.lock = asyncio.Lock()
+        self.verified: dict[str, tuple[str, Claims]] = {}  # token -> (kid, claims)
 
     @property
     def current(self) -> SigningKey:
@@ -170,6 +178,18 @@ class TokenKeys:
 
     async def verify(self, token: str) -> Claims:
         """The claims of a valid, unexpired token signed by a live key (else 401)."""
+        known = self.verified.get(token)
+        if known is not None and known[0] in self.keys:
+            if known[1].expires_ns <= self.clock_ns():
+                raise ApiError(TOKEN_INVALID, "The access token has expired.")
+            return known[1]
+        kid, claims = await self._verify(token)
+        if len(self.verified) >= VERIFIED_MAX:
+            self.verified.clear()
+        self.verified[token] = (kid, claims)
+        return claims
+
+    async def _verify(self, token: str) -> tuple[str, Claims]:
         if len(token) > TOKEN_CHARS_MAX:
             raise ApiError(TOKEN_INVALID)
         try:
@@ -200,6 +220,6 @@ class TokenKeys:
         roles = claims.get("roles", [])
         if not str(claims["sub"]).isdigit() or not isinstance(roles, list):
             raise ApiError(TOKEN_INVALID)
-        return Claims(
+        return kid, Claims(
             int(claims["sub"]), str(claims["sid"]), frozenset(map(str, roles)), expires_ns
         )

@@ -33,6 +33,7 @@ log = logging.getLogger("tradex.ws")
 CLIENT_QUEUE_MAX = 1_000  # messages waiting for one client before it is dropped as slow
 PENDING_MAX = 20_000  # entries kept aside for a subscriber reading its snapshot
 READ_BLOCK_MS = 1_000  # one blocking read of a feed (below the Redis socket timeout)
+VERSION_CHECK_S = 1.0  # a feed looks the live version up again at least this often
 LINGER_S = 5.0  # a feed nobody follows keeps reading this long (a quick resubscribe reuses it)
 FEEDS_MAX = 4_096  # streams followed at once by one worker (one Redis connection each)
 FEED_CONNECTIONS_MAX = FEEDS_MAX + 64
@@ -138,6 +139,8 @@ class Feed:
         self._head = head
         self._on_empty = on_empty
         self.pos = -1  # entries up to this one were delivered
+        self.version: int | None = None  # the live version as the last read found it
+        self.read_at = 0.0  # when the live version was last looked up (monotonic)
         self.groups: dict[Hashable, set[Sub]] = {}
         self.renders: dict[Hashable, Render] = {}
         self._ready: asyncio.Future[None] | None = None
@@ -192,9 +195,16 @@ class Feed:
                 self._on_empty(self)
                 return
             try:
-                found = await self.reader.read(
-                    self.channel, self.pos, READ_COUNT_MAX, block_ms=READ_BLOCK_MS
-                )
+                if self.version is not None and time.monotonic() - self.read_at < VERSION_CHECK_S:
+                    found = await self.reader.follow(
+                        self.channel, self.pos, self.version, READ_COUNT_MAX, READ_BLOCK_MS
+                    )
+                else:
+                    found = await self.reader.read(
+                        self.channel, self.pos, READ_COUNT_MAX, block_ms=READ_BLOCK_MS
+                    )
+                    self.read_at = time.monotonic()
+                self.version = found.version
             except asyncio.CancelledError:
                 raise
             except NotLive:
