@@ -101,6 +101,7 @@ class Services:
     async def close(self) -> None:
         await self.accounts.aclose()
         await self.reference.aclose()
+        await self.limiter.aclose()
         await self.redis.aclose()
         await self.pool.close()
 
