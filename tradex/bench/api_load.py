@@ -30,6 +30,7 @@ import aiohttp
 import numpy as np
 
 CONNECT_BATCH = 50  # WebSocket connections opened at once
+DRAIN_S = 2.0  # after the last trade was looked for, how long clients have to receive it
 LATENCY_SAMPLES_MAX = 2_000_000
 
 
@@ -121,7 +122,8 @@ async def ws_job(job: dict[str, Any]) -> dict[str, Any]:
     instrument = int(job["instrument_id"])
     arrivals: list[list[tuple[int, float]]] = [[] for _ in range(clients)]
     appeared: dict[int, float] = {}
-    stop = asyncio.Event()
+    stop = asyncio.Event()  # no more trades are looked for in the stream
+    closing = asyncio.Event()  # the clients are being closed (by us)
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     sockets: list[aiohttp.ClientWebSocketResponse] = []
     for first in range(0, clients, CONNECT_BATCH):
@@ -140,7 +142,7 @@ async def ws_job(job: dict[str, Any]) -> dict[str, Any]:
             now = time.time()
             event = json.loads(message.data)
             mine.append((int(event["t"]), now))
-        if not stop.is_set():
+        if not closing.is_set():
             dropped.add(k)
 
     reader = AsyncMarketReader(settings_module.load())
@@ -162,6 +164,10 @@ async def ws_job(job: dict[str, Any]) -> dict[str, Any]:
     await asyncio.sleep(float(job.get("grace_s", 2.0)))
     stop.set()
     await follower
+    # every trade the stream had by now must reach every client: a trade that appeared
+    # just before the follower stopped gets DRAIN_S to arrive (a lag beyond it: missing)
+    await asyncio.sleep(DRAIN_S)
+    closing.set()
     for ws in sockets:
         await ws.close()
     for task in readers:
