@@ -116,6 +116,9 @@ def test_exact_rules_of_the_ticket(console: Console, page_as: PageAs) -> None:
           fields(t.problemsOf({ market: m, side: 'SELL', type: 'LIMIT', price: null, qty: null })),
         ],
         parsed: [t.parseInput('1.5'), t.parseInput('1e3'), t.parseInput('-1'), t.parseInput('')],
+        band: [t.outsideBand('220', '200', 1000), t.outsideBand('220.01', '200', 1000),
+          t.outsideBand('179.99', '200', 1000), t.outsideBand('180', '200', 1000),
+          t.outsideBand('999', '200', 0), t.outsideBand('999', null, 1000)],
       };
     }""")
     # 6000 ticks + 300 (5 %); 6001 - 300 = 5701 ticks; never below one tick
@@ -130,6 +133,9 @@ def test_exact_rules_of_the_ticket(console: Console, page_as: PageAs) -> None:
     assert found["problems"] == [["quantity"], ["balance"], [], ["price"], ["balance"],
                                  ["price", "quantity"]]  # fmt: skip
     assert found["parsed"] == ["1.5", None, None, None]
+    # the engine's rule: |price - reference| x 10,000 > reference x band; no band or no
+    # reference (no trade, one side empty): no check
+    assert found["band"] == [False, True, True, False, False, False]
 
 
 def test_limit_order_accepted_shows_its_id(console: Console, page_as: PageAs) -> None:

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.console.conftest import Console, PageAs, login_ui
-from tests.console.seed import ConsoleUser, new_market, new_trader
+from tests.console.seed import ConsoleUser, new_market, new_trader, place
 
 pytestmark = pytest.mark.integration
 
@@ -148,3 +148,41 @@ def test_a_rejected_order_shows_its_reason(
     finally:
         console.exchange.admin("/tradex/v1/admin/instruments/resume", {"symbol": f"{base}-USD"})
     expect(page.get_by_role("status").filter(has_text="Accepted")).to_have_count(0)
+
+
+def test_the_ticket_checks_the_band_and_follows_the_order_to_the_engine(
+    console: Console, page_as: PageAs
+) -> None:
+    """On a market with a 10 % band around the mid of 190/210: a price beyond the band is
+    refused before anything is sent; an order in it is accepted and then shown resting;
+    a post-only order that would trade is accepted by the account processor, then the
+    engine's rejection reaches the ticket with its reason."""
+    base = f"B{uuid.uuid4().hex[:4].upper()}"
+    symbol = new_market(console.exchange, base, priceBandBps=1_000)
+    maker: ConsoleUser = new_trader(console.exchange, "bandmaker", {base: "5", "USD": "1000"})
+    token = maker.tokens(console.exchange)["accessToken"]
+    place(console.exchange, token, symbol, "BUY", "1.00", "190")
+    place(console.exchange, token, symbol, "SELL", "1.00", "210")
+    trader: ConsoleUser = new_trader(console.exchange, "band", {"USD": "1000"})
+    page = page_as(trader, f"trade/{symbol}")
+    asks = page.get_by_role("table", name="Order book").locator("tbody.asks tr")
+    expect(asks).to_have_count(1)
+
+    ticket_order(page, "Buy", Decimal("221"), Decimal("0.10"))  # the band: 180..220
+    ticket = page.get_by_role("group", name="Order ticket")
+    expect(ticket).to_contain_text("Outside the price band: more than 10 % from 200")
+    expect(page.get_by_role("status").filter(has_text="Accepted")).to_have_count(0)
+
+    ticket_order(page, "Buy", Decimal("195"), Decimal("0.10"))
+    expect(page.get_by_role("status").filter(has_text="Accepted")).to_be_visible()
+    expect(page.get_by_test_id("engine-answer")).to_contain_text(
+        re.compile(r"Order \d+: resting in the book\.")
+    )
+
+    ticket.get_by_role("checkbox", name="Post-only").check()
+    ticket_order(page, "Buy", Decimal("210"), Decimal("0.10"))  # would take the ask
+    expect(page.get_by_role("status").filter(has_text="Accepted")).to_be_visible()
+    expect(page.get_by_test_id("engine-answer")).to_contain_text(
+        re.compile(r"The engine rejected order \d+: POST_ONLY_WOULD_TAKE\.")
+    )
+    expect(asks).to_have_count(1)  # the ask is untouched

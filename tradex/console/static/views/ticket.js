@@ -2,7 +2,9 @@
 // market, checked before sending (tick, lot, min notional, available balance incl. the fee
 // part of the hold), sent once per intent (its own newClientOrderId = Idempotency-Key), and
 // the account processor's outcome shown: accepted with the order id, or rejected with the
-// reason in words and its code.
+// reason in words and its code; then the engine's answer (the order followed for a few
+// seconds: resting, filled, or rejected by the engine with its reason). A limit price
+// outside the instrument's price band is refused before sending, as the engine would.
 //
 //   html`<${OrderTicket} market=${await marketOf('BTCUSD')} />`
 //
@@ -17,6 +19,9 @@ const PPM = 1000000n;
 const BPS = 10000n;
 const PRICE_TICKS_MAX = (1n << 53n) - 1n; // the API's maxPrice in ticks (tradex/queries/markets.py)
 const POLL_BEST_MS = 2000; // the best opposite price for a MARKET order's protection
+const FOLLOW_MS = 400; // an accepted order is read again this often …
+const FOLLOW_READS = 10; // … this many times, until the engine has answered
+const ENGINE_DONE = ['REJECTED', 'EXPIRED', 'FILLED', 'CANCELED', 'PARTIALLY_FILLED'];
 
 /** `text` as a decimal, or null when it is not one (empty, letters, negative). */
 export function parseInput(text) {
@@ -103,6 +108,29 @@ export function problemsOf({ market, side, type, price, qty, available }) {
       + `${hold.fee ? ` (incl. ${hold.fee} fee)` : ''}, ${have} ${hold.asset} is available.` });
   }
   return found;
+}
+
+/**
+ * The engine's price band check (tradex/matching/book_ops.py `outside_band`): a limit price
+ * further than `bandBps` from the reference — the last trade, else the mid of the best bid
+ * and ask rounded down to the tick, else none — is rejected. `reference` null: no check.
+ */
+export function outsideBand(price, reference, bandBps) {
+  if (!bandBps || reference === null || D.isZero(reference)) return false;
+  const diff = D.sub(price, reference);
+  const distance = D.isNegative(diff) ? D.sub('0', diff) : diff;
+  return D.cmp(D.mul(distance, String(BPS)), D.mul(reference, String(bandBps))) > 0;
+}
+
+/** The band's reference price of `market` now (see `outsideBand`), or null. */
+export async function bandReference(market) {
+  const query = { symbol: market.symbol };
+  const ticker = await api('GET', '/api/v3/ticker/24hr', { query, auth: false });
+  if (ticker.lastPrice && !D.isZero(ticker.lastPrice)) return ticker.lastPrice;
+  const book = await api('GET', '/api/v3/depth', { query: { ...query, limit: 5 }, auth: false });
+  if (!book.bids.length || !book.asks.length) return null;
+  const mid = D.mul(D.add(book.bids[0][0], book.asks[0][0]), '0.5');
+  return D.snap(mid, market.tickSize, 'floor');
 }
 
 /** The available balance per asset of the caller's (first) account, refreshed live. */
@@ -200,6 +228,14 @@ export function OrderTicket({ market }) {
     if (type === 'MARKET' && !protection) {
       found.push({ field: 'price', text: 'No price to protect a market order (empty book, no trade): use a limit order.' });
     }
+    if (!found.length && type === 'LIMIT' && m.priceBandBps) {
+      let reference = null;
+      try { reference = await bandReference(m); } catch (_e) { /* not checked: the engine will */ }
+      if (outsideBand(price, reference, m.priceBandBps)) {
+        found.push({ field: 'price', text: `Outside the price band: more than ${Number(m.priceBandBps) / 100} % `
+          + `from ${reference} ${m.quote} (the last trade, else the mid); the engine would reject it.` });
+      }
+    }
     setProblems(found);
     if (found.length) return;
     const form = { symbol: m.symbol, side, quantity: qty };
@@ -217,6 +253,7 @@ export function OrderTicket({ market }) {
       const order = await api('POST', '/api/v3/order', { form, headers: { 'Idempotency-Key': id } });
       intent.current.open = false;
       setOutcome({ ok: true, orderId: order.orderId, status: order.status, clientOrderId: id });
+      follow(order.orderId);
     } catch (err) {
       // No outcome (timeout, network): the same intent is resent with the same id.
       const unknown = !err.status || err.status >= 500 || err.error === 'TIMEOUT';
@@ -226,6 +263,26 @@ export function OrderTicket({ market }) {
       setSending(false);
       reloadAvailable().catch(() => {});
     }
+  };
+
+  // The account processor accepted the order: read it again until the engine has answered,
+  // and show that answer under the acceptance. NEW is also what the API answers before the
+  // engine has: an order still NEW after the last read is shown resting.
+  const follow = async (orderId) => {
+    const show = (engine) => setOutcome((now) => (
+      now && now.ok && now.orderId === orderId ? { ...now, engine } : now));
+    let last = null;
+    for (let k = 0; k < FOLLOW_READS; k += 1) {
+      await new Promise((done) => { setTimeout(done, FOLLOW_MS); });
+      try {
+        last = await api('GET', '/api/v3/order', { query: { symbol: m.symbol, orderId } });
+      } catch (_e) { continue; } // not readable yet
+      if (ENGINE_DONE.includes(last.status)) {
+        show({ status: last.status, reason: last.rejectReason });
+        return;
+      }
+    }
+    if (last && last.status === 'NEW') show({ status: 'NEW' });
   };
 
   const hold = (() => {
@@ -312,8 +369,15 @@ export function OrderTicket({ market }) {
 function Outcome({ outcome }) {
   if (!outcome) return null;
   if (outcome.ok) {
+    const engine = outcome.engine;
     return html`<p class="notice ok" role="status">${`Accepted: order ${outcome.orderId} `
-      + `(${outcome.status}, client id ${outcome.clientOrderId})`}</p>`;
+      + `(${outcome.status}, client id ${outcome.clientOrderId})`}</p>
+      ${engine && (engine.status === 'REJECTED' || engine.status === 'EXPIRED'
+        ? html`<p class="notice error" role="alert" data-testid="engine-answer">${`The engine ${
+          engine.status === 'REJECTED' ? 'rejected' : 'expired'} order ${outcome.orderId}`
+          + `${engine.reason ? `: ${engine.reason}` : ''}.`}</p>`
+        : html`<p class="notice ok" role="status" data-testid="engine-answer">${`Order ${outcome.orderId}: `
+          + `${engine.status === 'NEW' ? 'resting in the book' : engine.status.toLowerCase().replace('_', ' ')}.`}</p>`)}`;
   }
   const e = outcome.error;
   if (outcome.unknown) {
