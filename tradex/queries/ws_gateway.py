@@ -48,22 +48,40 @@ PRIVATE_ACCESS = auth.TRADER  # read permission for API keys
 SEND_BUFFER_BYTES = 131_072  # kernel send buffer of a WebSocket (Linux doubles it)
 WRITE_BUFFER_BYTES = 65_536  # the event loop's buffer before a send waits
 TRANSPORT_KEY = "tradex.transport"
+SEND_KEY = "tradex.send"  # the server's own ASGI send of a WebSocket
 
 
 def bound_buffers(app: Any) -> Any:
     """ASGI middleware: WebSocket connections get bounded send buffers, so a client that
     does not read is found out after ~0.3 MiB rather than after the kernel's 4 MiB
     autotuned buffer (and holds that little memory meanwhile). It reaches the transport
-    through uvicorn's ``send`` (a protocol method); served otherwise it does nothing."""
+    through uvicorn's ``send`` (a protocol method); served otherwise it does nothing. That
+    ``send`` is kept too: the fan-out's messages go to it straight (:func:`_text_sender`)."""
 
     async def asgi(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
             transport = getattr(getattr(send, "__self__", None), "transport", None)
             if transport is not None:
-                scope = {**scope, TRANSPORT_KEY: transport}
+                scope = {**scope, TRANSPORT_KEY: transport, SEND_KEY: send}
         await app(scope, receive, send)
 
     return asgi
+
+
+def _text_sender(websocket: WebSocket) -> Callable[[str], Awaitable[None]]:
+    """How a connection's queued messages are sent: to the server's own ``send`` when
+    :func:`bound_buffers` kept it (a message to 1,000 clients costs 1,000 sends: the
+    Starlette WebSocket and the middlewares' wrappers add nothing a text frame needs after
+    the accept), else ``websocket.send_text``. The server refuses a send after the
+    disconnect (an ``OSError``), as Starlette would."""
+    send = websocket.scope.get(SEND_KEY)
+    if send is None:
+        return websocket.send_text
+
+    async def send_text(text: str) -> None:
+        await send({"type": "websocket.send", "text": text})
+
+    return send_text
 
 
 def _bound(websocket: WebSocket) -> None:
@@ -88,7 +106,7 @@ class Connection:
         self.services = services
         self.fanout = fanout
         self.combined = combined
-        self.client = Client(websocket.send_text, services.config.ws_queue_max)
+        self.client = Client(_text_sender(websocket), services.config.ws_queue_max)
         self.principal: auth.Principal | None = None
         self.subs: dict[str, list[Sub]] = {}
 
