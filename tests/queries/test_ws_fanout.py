@@ -42,7 +42,7 @@ def test_a_batch_is_rendered_once_for_all_subscribers_of_a_format() -> None:
             feed.add(Sub(client, render, after=0))
         await feed.deliver(_entries(1, 3))
         assert calls == [[1, 2, 3]]
-        assert all(c.queue.qsize() == 3 for c in clients)
+        assert all(c.queued == 3 for c in clients)
 
     asyncio.run(run())
 
@@ -55,11 +55,11 @@ def test_a_joining_subscriber_gets_exactly_the_entries_after_its_snapshot() -> N
         feed.add(sub)
         await feed.deliver(_entries(1, 4))  # while it reads its snapshot (seq 2)
         await feed.deliver(_entries(5, 6))
-        assert client.queue.qsize() == 0
+        assert client.queued == 0
         await sub.activate(2)
         await feed.deliver(_entries(7, 7))
         await feed.deliver(_entries(6, 8))  # overlapping: only 8 is new
-        got = [client.queue.get_nowait() for _ in range(client.queue.qsize())]
+        got = [client.pending.popleft() for _ in range(client.queued)]
         assert got == [f"k:{n}" for n in range(3, 9)]
 
     asyncio.run(run())
@@ -78,7 +78,7 @@ def test_a_full_queue_drops_its_client_and_no_other() -> None:
         assert slow.dropped is not None and slow.dropped.startswith("slow consumer")
         assert slow.gone.is_set() and not slow.subs
         await feed.deliver(_entries(6, 9))
-        assert fast.dropped is None and fast.queue.qsize() == 9
+        assert fast.dropped is None and fast.queued == 9
         assert sum(len(g) for g in feed.groups.values()) == 1
 
     asyncio.run(run())

@@ -19,6 +19,7 @@ before the snapshot (:meth:`Feed.ready`), so everything after ``S`` reaches the 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -52,11 +53,17 @@ class Render:
 
 
 class Client:
-    """One connection's outgoing side: a bounded queue and the task that drains it."""
+    """One connection's outgoing side: a bounded queue and the task that drains it.
+
+    The queue is a deque and one future the sender sleeps on when it is empty (not an
+    ``asyncio.Queue``, whose every wait asks for the running loop: on Python 3.11 a
+    ``getpid`` system call, ~11 % of a 500-client fan-out's time)."""
 
     def __init__(self, send: Callable[[str], Awaitable[None]], queue_max: int = CLIENT_QUEUE_MAX):
         assert queue_max > 0, queue_max
-        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_max)
+        self.pending: collections.deque[str] = collections.deque()
+        self.queue_max = queue_max
+        self._wake: asyncio.Future[None] | None = None
         self._send = send
         self.dropped: str | None = None  # the reason, once dropped
         self.gone = asyncio.Event()  # set when dropped
@@ -64,16 +71,22 @@ class Client:
         self.offered = 0
         self.sent = 0
 
+    @property
+    def queued(self) -> int:
+        return len(self.pending)
+
     def offer(self, text: str) -> bool:
         """Queue ``text``; a full queue drops the client (never waits)."""
         if self.dropped is not None:
             return False
         self.offered += 1
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:
-            self.drop(f"slow consumer: {self.queue.qsize()} messages not read")
+        if len(self.pending) >= self.queue_max:
+            self.drop(f"slow consumer: {len(self.pending)} messages not read")
             return False
+        self.pending.append(text)
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
         return True
 
     def drop(self, reason: str) -> None:
@@ -85,9 +98,17 @@ class Client:
 
     async def run(self) -> None:
         """Send queued messages until dropped (or the connection fails)."""
+        loop = asyncio.get_running_loop()
+        pending = self.pending
         while self.dropped is None:
-            text = await self.queue.get()
-            await self._send(text)
+            if not pending:
+                self._wake = loop.create_future()
+                try:
+                    await self._wake
+                finally:
+                    self._wake = None
+                continue
+            await self._send(pending.popleft())
             self.sent += 1
 
 
@@ -278,7 +299,7 @@ class Fanout:
             "clients": self.clients,
             "feeds": len(self.feeds),
             "dropped": self.dropped,
-            "queued_max": max((c.queue.qsize() for c in self.open), default=0),
+            "queued_max": max((c.queued for c in self.open), default=0),
         }
 
     async def attach(
