@@ -212,3 +212,35 @@ def test_without_the_c_codec_the_engine_folds_in_python() -> None:
     eng = PartitionEngine(0, Codec.offline(native=False), TOPICS, 1, OUT, CONFIG)
     assert eng._fast is None
     assert batch.FastFold.of(eng) is None
+
+
+def test_counting_without_outputs_leaves_the_engine_as_applying_does() -> None:
+    """count_columns (the fast fold without building outputs: the audit's re-run) against
+    apply_columns of the fast fold and of its Python twin: the same chain tails, state,
+    stats and output counts batch by batch, whatever the cuts."""
+    feed = mixed_feed(20261203, 20_000)
+    inputs = feed.inputs(partition=3, first_offset=5)
+    rng = random.Random(11)
+    counting, applying = engine(fast=True), engine(fast=True)
+    slow, slow_counting = engine(fast=False), engine(fast=False)
+    start = 0
+    letters = 0
+    for stop in cut_points(rng, len(inputs)):
+        part = inputs[start:stop]
+        columns = (
+            [r.offset for r in part], [r.key for r in part], [r.value for r in part],
+            lambda i, part=part: part[i].timestamp_ms,
+        )  # fmt: skip
+        counted = counting.count_columns(*columns)
+        outputs = slow.apply_columns(*columns)
+        assert counted == len(applying.apply_columns(*columns)) == len(outputs)
+        assert slow_counting.count_columns(*columns) == counted
+        letters += sum(1 for o in outputs if o.topic == TOPICS.dead_letters)
+        start = stop
+    assert letters > 10  # dead letters counted too (built in Python, never chained)
+    assert counting.engine_prev == applying.engine_prev
+    assert counting.settle_prev == applying.settle_prev
+    assert counting.state_bytes() == applying.state_bytes() == slow.state_bytes()
+    assert slow_counting.state_bytes() == slow.state_bytes()
+    assert counting.stats == applying.stats == slow.stats
+    assert counting.stats.trades > 1_000

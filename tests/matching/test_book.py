@@ -8,9 +8,16 @@ import pytest
 from tests.matching.random_commands import random_commands
 from tests.matching.twin import PRICE_LEVELS_MAX
 from tradex.matching import constants as k
-from tradex.matching.book import Book, BookCorruptError, CapacityError, OutputBuffers
+from tradex.matching.book import (
+    ZEROED_MAPPED_BYTES_MIN,
+    Book,
+    BookCorruptError,
+    CapacityError,
+    OutputBuffers,
+    zeroed,
+)
 from tradex.matching.commands import batch, cancel, gtc, rules
-from tradex.matching.dtypes import M_LIVE
+from tradex.matching.dtypes import M_LIVE, ORDER_DTYPE
 from tradex.matching.reference import ReferenceBook
 from tradex.matching.snapshot import MAGIC, SnapshotError
 
@@ -152,3 +159,18 @@ def test_sparse_partition_ids_work_like_dense_ones() -> None:
     rb = b.process(sparse)
     assert np.array_equal(ra.events, rb.events)
     assert a.state_hash() == b.state_hash()
+
+
+def test_zeroed_is_np_zeros_small_or_mapped() -> None:
+    for count in (0, 3, ZEROED_MAPPED_BYTES_MIN // ORDER_DTYPE.itemsize + 5):
+        array = zeroed(count, ORDER_DTYPE)
+        assert array.shape == (count,)
+        assert array.dtype == ORDER_DTYPE
+        assert array.flags.writeable and array.flags.c_contiguous
+        assert array.tobytes() == bytes(count * ORDER_DTYPE.itemsize)
+        if count:
+            array[-1]["price"] = 7  # writable to its last byte
+            assert int(array[-1]["price"]) == 7
+    mapped = zeroed(ZEROED_MAPPED_BYTES_MIN, np.int64)
+    assert mapped.base is not None, "a large array lies in its own mapping"
+    assert np.count_nonzero(mapped) == 0

@@ -29,7 +29,7 @@ import numpy as np
 from tradex.audit.findings import Findings
 from tradex.audit.scan import Gathered, fingerprints_of
 from tradex.infra.stage import Output
-from tradex.log.batch import FLAG_KEY_NULL, FLAG_VALUE_NULL
+from tradex.log.batch import FLAG_KEY_NULL, FLAG_VALUE_NULL, RecordBatch
 from tradex.log.source import LogSource, Place
 from tradex.log.topics import (
     DEAD_LETTERS,
@@ -115,11 +115,11 @@ def rerun_heads(
     heads: dict[Stream, bytes] = {}
     for partition, end in sorted(figures.input_ends.items()):
         engine = _engine(partition, codec, settlement_partitions, config)
-        for inputs, outputs in _run(source, engine, end):
+        for inputs, outputs in _count(source, engine, end):
             if stop is not None and stop.is_set():
                 raise RerunStopped(f"stopped at order-requests[{partition}]")
             figures.inputs += inputs
-            figures.outputs += len(outputs)
+            figures.outputs += outputs
             if progress is not None:
                 progress(inputs)
         heads[(ENGINE_EVENTS, partition, "")] = engine.engine_prev
@@ -229,17 +229,34 @@ def _run(
     source: LogSource, engine: PartitionEngine, end: int
 ) -> Iterator[tuple[int, list[Output]]]:
     """(inputs, outputs) per batch of ``order-requests[engine.partition]`` below ``end``."""
+    for batch, columns in _inputs(source, engine.partition, end):
+        yield len(batch), engine.apply_columns(*columns)
+
+
+def _count(source: LogSource, engine: PartitionEngine, end: int) -> Iterator[tuple[int, int]]:
+    """:func:`_run` without building the outputs (only the engine's chain tails advance:
+    :meth:`PartitionEngine.count_columns`): (inputs, outputs) per batch."""
+    for batch, columns in _inputs(source, engine.partition, end):
+        yield len(batch), engine.count_columns(*columns)
+
+
+Columns = tuple[list[int], list[Any], list[Any], Callable[[int], int]]
+
+
+def _inputs(source: LogSource, partition: int, end: int) -> Iterator[tuple[RecordBatch, Columns]]:
+    """Batches of ``order-requests[partition]`` below ``end``, each with its inputs as
+    ``apply_columns`` takes them."""
     if end <= 0:
         return
-    place = (ORDER_REQUESTS, engine.partition)
+    place = (ORDER_REQUESTS, partition)
     for batch in source.read_columns({place: 0}, {place: end}, RERUN_BATCH_MAX):
-        outputs = engine.apply_columns(
+        columns: Columns = (
             batch.offset.tolist(),
             _items(batch.keys, batch.key_offsets, batch.flags, FLAG_KEY_NULL),
             _items(batch.values, batch.value_offsets, batch.flags, FLAG_VALUE_NULL),
             lambda i, b=batch: int(b.timestamp_ms[i]),  # type: ignore[misc]
         )
-        yield len(batch), outputs
+        yield batch, columns
 
 
 def _name_differences(

@@ -187,11 +187,27 @@ class FastFold:
     ) -> list[Output]:
         """Fold inputs (``offsets`` increasing, this partition) into ``engine``; their
         outputs. ``timestamp_ms(i)``: the Kafka timestamp of input i (dead letters)."""
+        outputs: list[Output] = []
+        self.fold(engine, offsets, keys, values, timestamp_ms, outputs)
+        return outputs
+
+    def fold(
+        self,
+        engine: PartitionEngine,
+        offsets: Sequence[int],
+        keys: list[bytes | None],
+        values: list[bytes | None],
+        timestamp_ms: Callable[[int], int],
+        outputs: list[Output] | None,
+    ) -> int:
+        """:meth:`apply`, its outputs appended to ``outputs`` — or, with None, not built at
+        all (each record is still encoded and hashed: the engine's chain tails, counters and
+        books end exactly as with them). The number of outputs."""
         n = len(values)
         assert len(keys) == n
         assert len(offsets) == n
         if n == 0:
-            return []
+            return 0
         cmds = np.empty((n, native.CMD_W), np.int64)
         meta = np.empty((n, native.META_W), np.int64)
         fallbacks = self.decoder.decode(values, keys, cmds, meta)
@@ -204,11 +220,10 @@ class FastFold:
         if fallbacks:
             values = self._python_requests(engine, cmds, meta, keys, values, timestamp_ms, letters)
         books, book_keys, rows = self._match(engine, cmds, meta)
-        outputs: list[Output] = []
-        self._emit(engine, outputs, values, meta, books, book_keys, rows, letters)
+        chained = self._emit(engine, outputs, values, meta, books, book_keys, rows, letters)
         engine.stats.inputs += n
         engine.stats.dead_letters += len(letters)
-        return outputs
+        return chained + len(letters)
 
     def _python_requests(
         self,
@@ -311,14 +326,15 @@ class FastFold:
     def _emit(
         self,
         engine: PartitionEngine,
-        outputs: list[Output],
+        outputs: list[Output] | None,
         values: list[bytes | None],
         meta: np.ndarray,
         books: np.ndarray,
         book_keys: list[bytes],
         rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
         letters: list[Output],
-    ) -> None:
+    ) -> int:
+        """The batch's records (``outputs``: see :meth:`fold`); how many are chained."""
         widths = (native.TRADE_W, native.EVENT_W, native.L2_W)
         joined = [
             np.concatenate([r[j] for r in rows]) if rows else np.empty((0, widths[j]), np.int64)
@@ -341,8 +357,10 @@ class FastFold:
         for target in np.flatnonzero(settle_seen).tolist():
             engine.settle_prev[target] = settle_prev[target].tobytes()
         engine.trades_total = int(counters[native.K_TRADES_TOTAL])
+        chained = int(counters[native.K_ENGINE_EVENTS]) + int(counters[native.K_SETTLEMENTS])
         engine.stats.engine_events += int(counters[native.K_ENGINE_EVENTS])
         engine.stats.settlements += int(counters[native.K_SETTLEMENTS])
         engine.stats.trades += int(counters[native.K_TRADES])
         for row in books.tolist():
             engine.book_seqs[row[native.B_INSTRUMENT]] = row[native.B_BOOK_SEQ]
+        return chained

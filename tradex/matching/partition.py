@@ -190,6 +190,21 @@ class PartitionEngine:
         ]
         return self._apply_python(records)
 
+    def count_columns(
+        self,
+        offsets: Sequence[int],
+        keys: list[bytes | None],
+        values: list[bytes | None],
+        timestamp_ms: Callable[[int], int],
+    ) -> int:
+        """:meth:`apply_columns` without building the outputs (the fast fold encodes and
+        hashes each record, keeping only the chain tails): afterwards the engine is exactly
+        as after ``apply_columns``; the number of outputs. For a reader of the chain heads
+        only (the audit's matching re-run). Without the fast fold: ``apply_columns``."""
+        if self._fast is not None:
+            return self._fast.fold(self, offsets, keys, values, timestamp_ms, None)
+        return len(self.apply_columns(offsets, keys, values, timestamp_ms))
+
     def new_book(self, instrument_id: int, time_ns: int) -> Book:
         """The book an instrument's first InstrumentRules creates, its clock at ``time_ns``."""
         assert instrument_id not in self.books

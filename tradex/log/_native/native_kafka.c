@@ -337,22 +337,21 @@ static PyObject *reader_poll(Reader *self, PyObject *args) {
     }
     rd_kafka_message_t **messages = self->messages;
     ssize_t got, more = 0;
+    Py_ssize_t n = 0;
+    /* the first error stops the poll: every message is destroyed, the error raised */
+    Py_ssize_t records = 0, values_size = 0, keys_size = 0, traced = 0;
+    const rd_kafka_message_t *failed = NULL;
+    rd_kafka_resp_err_t consume_error = RD_KAFKA_RESP_ERR_NO_ERROR;
     self->busy = 1;
+    /* The sizes are summed without the GIL too: holding it here made every other thread
+     * (the audit's decoder and re-run) wait for a loop over up to RECORDS_MAX messages. */
     Py_BEGIN_ALLOW_THREADS
     got = rd_kafka_consume_batch_queue(self->queue, timeout_ms, messages, 1);
     if (got == 1 && records_max > 1) {
         more = rd_kafka_consume_batch_queue(self->queue, 0, messages + 1, (size_t)records_max - 1);
     }
-    Py_END_ALLOW_THREADS
-    self->busy = 0;
-    if (got < 0 || more < 0) {
-        raise_read_error(rd_kafka_last_error(), "consume");
-        return NULL;
-    }
-    Py_ssize_t n = got + more;
-    /* the first error stops the poll: every message is destroyed, the error raised */
-    Py_ssize_t records = 0, values_size = 0, keys_size = 0, traced = 0;
-    const rd_kafka_message_t *failed = NULL;
+    if (got < 0 || more < 0) consume_error = rd_kafka_last_error();
+    n = got >= 0 && more >= 0 ? got + more : 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = messages[i];
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -363,6 +362,13 @@ static PyObject *reader_poll(Reader *self, PyObject *args) {
         } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && failed == NULL) {
             failed = m;
         }
+    }
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    if (got < 0 || more < 0) {
+        for (Py_ssize_t i = 0; i < (got > 0 ? got : 0); i++) rd_kafka_message_destroy(messages[i]);
+        raise_read_error(consume_error, "consume");
+        return NULL;
     }
     PyObject *out[OUTPUTS] = {NULL};
     char *data[OUTPUTS];

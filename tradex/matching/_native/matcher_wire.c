@@ -20,7 +20,9 @@
  *     by a FillLeg per side and each order end by an OrderEnded (hash-chained per
  *     settlements partition); for an input without a book, Rejected (UNKNOWN_INSTRUMENT) and
  *     OrderEnded; a dead letter (built in Python) where the input was one. Each output is
- *     the stage's Output(topic, value, key, partition) appended to ``outputs``. This is
+ *     the stage's Output(topic, value, key, partition) appended to ``outputs``; with
+ *     ``outputs`` None, none is built (each record is still encoded and hashed: the chain
+ *     tails and counters advance exactly the same — what the audit's re-run needs). This is
  *     PartitionEngine's Python fold (partition.py, _engine_outputs), record by record; the
  *     twin test compares the bytes of both on large seeded streams.
  *
@@ -614,7 +616,7 @@ fail:
 /* What one emit() call works with. */
 typedef struct {
     Emitter *self;
-    PyObject *outputs;
+    PyObject *outputs;           /* NULL: encode and hash only (emit's outputs is None) */
     unsigned char *engine_prev;  /* 32 bytes */
     unsigned char *settle_prev;  /* settle_partitions x 32 */
     unsigned char *settle_seen;  /* settle_partitions */
@@ -682,6 +684,10 @@ static int start_input(Emit *e, const int64_t *m, const char *value, int64_t tim
 
 static int append_output(Emit *e, PyObject *topic, PyObject *data, PyObject *key,
                          PyObject *partition) {
+    if (e->outputs == NULL) { /* its hash is in the chain tail already */
+        Py_DECREF(data);
+        return 0;
+    }
     PyTypeObject *type = (PyTypeObject *)e->self->output_type;
     PyObject *output = type->tp_alloc(type, 4);
     if (output == NULL) {
@@ -752,6 +758,7 @@ static int put_settlement(Emit *e, int type, const TxCell *row, int64_t account,
     memcpy(prev, digest, TX_HASH_SIZE);
     e->settle_seen[target] = 1;
     e->counters[K_SETTLEMENTS]++;
+    if (e->outputs == NULL) return append_output(e, NULL, data, NULL, NULL);
     PyObject *key = PyBytes_FromStringAndSize(text, length);
     PyObject *partition = key != NULL ? PyLong_FromLongLong(target) : NULL;
     if (partition == NULL) {
@@ -1048,7 +1055,8 @@ static int put_book_input(Emit *e, const Outs *o, int64_t *book, Py_ssize_t *cur
 /* emit(outputs, values, meta, trades, events, l2, books, book_keys, letters, engine_prev,
  *      settle_prev, settle_seen, counters) */
 static PyObject *emitter_emit(Emitter *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 13 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
+    if (nargs != 13 || !(PyList_CheckExact(args[0]) || args[0] == Py_None) ||
+        !PyList_CheckExact(args[1]) ||
         !PyList_CheckExact(args[7]) || !PyList_CheckExact(args[8])) {
         PyErr_SetString(PyExc_TypeError,
                         "emit(outputs, values, meta, trades, events, l2, books, book_keys, "
@@ -1108,7 +1116,7 @@ static PyObject *emitter_emit(Emitter *self, PyObject *const *args, Py_ssize_t n
         cursors[3 * b + 1] = books[b * BOOK_W + B_E0];
         cursors[3 * b + 2] = books[b * BOOK_W + B_L0];
     }
-    Emit e = {.self = self, .outputs = args[0], .engine_prev = views[5].buf,
+    Emit e = {.self = self, .outputs = args[0] == Py_None ? NULL : args[0], .engine_prev = views[5].buf,
               .settle_prev = views[6].buf, .settle_seen = views[7].buf, .counters = views[8].buf};
     Py_ssize_t letter = 0;
     const int64_t *meta = views[0].buf;
@@ -1119,7 +1127,8 @@ static PyObject *emitter_emit(Emitter *self, PyObject *const *args, Py_ssize_t n
                 PyErr_SetString(PyExc_ValueError, "emit: fewer dead letters than dead inputs");
                 goto done;
             }
-            if (PyList_Append(e.outputs, PyList_GET_ITEM(letters, letter++)) < 0) goto done;
+            PyObject *dead = PyList_GET_ITEM(letters, letter++);
+            if (e.outputs != NULL && PyList_Append(e.outputs, dead) < 0) goto done;
             continue;
         }
         PyObject *value = PyList_GET_ITEM(values, i);
@@ -1170,7 +1179,8 @@ done:
 static PyMethodDef emitter_methods[] = {
     {"emit", (PyCFunction)(void (*)(void))emitter_emit, METH_FASTCALL,
      "emit(outputs, values, meta, trades, events, l2, books, book_keys, letters, engine_prev, "
-     "settle_prev, settle_seen, counters): append a batch's outputs (see the module docstring)"},
+     "settle_prev, settle_seen, counters): append a batch's outputs (outputs None: only the "
+     "chain tails and counters advance; see the module docstring)"},
     {NULL, NULL, 0, NULL},
 };
 
