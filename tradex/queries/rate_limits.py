@@ -156,27 +156,31 @@ class RateLimiter:
             for window in known:
                 window.pending += weight
             self._flush_later()
-            usages = [Usage(limit, w.synced + w.pending, max(math.ceil((w.ends_at - now) * 1_000), 1))
-                      for w in known]  # fmt: skip
+            usages = [
+                Usage(limit, w.synced + w.pending, max(math.ceil((w.ends_at - now) * 1_000), 1))
+                for w in known
+            ]
         else:
             window_ms = limit.window_s * 1_000
             reply = await self._add(keys=keys, args=[weight, window_ms] * len(keys))
             usages = [
-                Usage(limit, *self._learn(key, int(used), int(ttl), window_ms))
+                self._learn(key, limit, int(used), int(ttl))
                 for key, used, ttl in zip(keys, reply[::2], reply[1::2], strict=True)
             ]
         return max(usages, key=lambda usage: (usage.used, -usage.reset_ms))
 
-    def _learn(self, key: str, used: int, ttl_ms: int, window_ms: int) -> tuple[int, int]:
-        """Redis said ``key`` counts ``used`` with ``ttl_ms`` left: remember it; answer the
-        count with what this worker has not sent yet."""
+    def _learn(self, key: str, limit: RateLimit, used: int, ttl_ms: int) -> Usage:
+        """Redis said ``key`` counts ``used`` with ``ttl_ms`` left: remember it; the usage
+        with what this worker has not sent yet."""
         now = self.clock()
         window = self._windows.get(key)
         if window is None or window.ends_at <= now:
-            window = self._windows[key] = _Window(now + ttl_ms / 1_000, used, window_ms)
+            window = self._windows[key] = _Window(
+                now + ttl_ms / 1_000, used, limit.window_s * 1_000
+            )
         else:  # replies of other connections may come out of order: never count back
             window.synced = max(window.synced, used)
-        return window.synced + window.pending, ttl_ms
+        return Usage(limit, window.synced + window.pending, ttl_ms)
 
     def _flush_later(self) -> None:
         if self._flushing is None:
@@ -226,10 +230,10 @@ class RateLimiter:
         reply = [int(v) for v in await self._admit(
             keys=keys, args=[weight, window_ms, limit.limit, int(allowed)]
         )]  # fmt: skip
-        by_ip = Usage(limit, *self._learn(keys[0], reply[0], reply[1], window_ms))
+        by_ip = self._learn(keys[0], limit, reply[0], reply[1])
         mine = None
         if len(reply) == 5:
-            mine = Usage(limit, *self._learn(keys[2], reply[3], reply[4], window_ms))
+            mine = self._learn(keys[2], limit, reply[3], reply[4])
         return Admission(by_ip, reply[2] == 1, mine)
 
 
