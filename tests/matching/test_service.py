@@ -404,14 +404,16 @@ def test_two_matchers_share_the_partitions_and_one_takes_over_a_killed_ones(
             mine = _assigned((tmp_path / "b.err").read_text())
             theirs = _assigned((tmp_path / "a.err").read_text())
             split = len(mine) == 2 and len(theirs) == 2 and not set(mine) & set(theirs)
-            # ... and a third of each of b's partitions written: past its first snapshots
-            if split and all(_written(settings, [p]) > final[p] / 3 for p in mine):
+            # ... and a fifth of each of b's partitions written: past its first snapshots
+            if split and all(_written(settings, [p]) > final[p] / 5 for p in mine):
                 b.send_signal(signal.SIGKILL)
                 break
             time.sleep(0.02)
         assert b.wait(timeout=30) == -signal.SIGKILL, (tmp_path / "b.err").read_text()[-2000:]
         killed_at = _written(settings, mine)
-        assert killed_at < 0.8 * sum(final[p] for p in mine), "b finished before it was killed"
+        # b was killed mid-run (how far it got between the check and the signal depends on the
+        # machine's speed; a fast machine had written 83% of its share)
+        assert killed_at < sum(final[p] for p in mine), "b finished before it was killed"
         # a takes over b's partitions (after the session timeout) and drains everything.
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and _committed_total(settings) < total:
