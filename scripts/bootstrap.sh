@@ -125,8 +125,8 @@ fi
 if [ ! -e "$stamp" ]; then
   log "pip install -e '.[dev]' into .venv"
   # --no-compile: pip byte-compiles every .py it installs (~9,000 files, ccxt's most of
-  # them; ~55 of a quiet ~115 s bootstrap); Python compiles the few hundred imported on
-  # first use instead.
+  # them; ~55 of a quiet ~115 s bootstrap); scripts/warm_bytecode.py below compiles only
+  # what is imported (where PYTHONDONTWRITEBYTECODE is set, Python never would).
   if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
     .venv/bin/python -m pip install --disable-pip-version-check --no-compile -e '.[dev]'; } >.venv/pip.log 2>&1; then
     tail -40 .venv/pip.log >&2
@@ -136,6 +136,7 @@ if [ ! -e "$stamp" ]; then
   rm -f .venv/.bootstrap-*
   .venv/bin/python -c 'import tradex.schemas._native_codec, tradex.commands._account_kernel, tradex.matching._matcher_wire, tradex.log._native_kafka, tradex.audit._audit_native' ||
     { log "the C extensions did not build (see .venv/pip.log)"; exit 1; }
+  PYTHONDONTWRITEBYTECODE= .venv/bin/python scripts/warm_bytecode.py
   touch "$stamp"
 fi
 log "ready: .venv ($(.venv/bin/python --version)), Java $JAVA_MAJOR, Maven, PostgreSQL, Redis, Chromium"
