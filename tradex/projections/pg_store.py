@@ -69,6 +69,9 @@ class Table:
     ``columns`` is the body of CREATE TABLE; ``key`` the primary key columns (the order
     rows are compared in); ``indexes`` extra indexes.
     ``partition_by``: a PARTITION BY clause for a natively partitioned table.
+    ``appended``: rows are only appended (``COPY``), never looked up by key while the
+    version is written, so a bulk load adds the primary key at the end, with the indexes
+    (one sort instead of a B-tree insert per row).
     """
 
     name: str
@@ -76,6 +79,11 @@ class Table:
     key: tuple[str, ...]
     indexes: tuple[Index, ...] = ()
     partition_by: str = ""
+    appended: bool = False
+
+    def __post_init__(self) -> None:
+        assert self.key, f"{self.name}: a table has a primary key"
+        assert not (self.appended and self.partition_by), f"{self.name}: appended, not partitioned"
 
 
 def column_names(columns: str) -> list[str]:
@@ -165,33 +173,69 @@ class PostgresProjector(Projector):
         statements = []
         for table in self.tables:
             partition = f" PARTITION BY {table.partition_by}" if table.partition_by else ""
+            deferred = self.bulk_load and table.appended
+            key = "" if deferred else f", PRIMARY KEY ({', '.join(table.key)})"
             statements.append(
-                f"CREATE TABLE IF NOT EXISTS {s}.{table.name} ({table.columns}, "
-                f"PRIMARY KEY ({', '.join(table.key)})){partition}"
+                f"CREATE TABLE IF NOT EXISTS {s}.{table.name} ({table.columns}{key}){partition}"
             )
         return statements if self.bulk_load else statements + self.index_ddl()
 
     def index_ddl(self) -> list[str]:
-        """CREATE INDEX of :attr:`tables` (what a bulk load builds at the end)."""
+        """What a bulk load builds at the end: the primary keys of the appended tables (if
+        missing: a version made by a bulk load, maybe interrupted) and CREATE INDEX of
+        :attr:`tables`."""
+        return [statement for table in self.tables for statement in self.table_index_ddl(table)]
+
+    def table_index_ddl(self, table: Table) -> list[str]:
+        """:meth:`index_ddl` of one table."""
+        name = f"{self.schema}.{table.name}"
         statements = []
-        for table in self.tables:
-            for index in table.indexes:
-                where = f" WHERE {index.where}" if index.where else ""
-                statements.append(
-                    f"CREATE INDEX IF NOT EXISTS {table.name}_{index.name} "
-                    f"ON {self.schema}.{table.name} ({index.columns}){where}"
-                )
+        if table.appended:
+            statements.append(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = "
+                f"'{name}'::regclass AND contype = 'p') THEN ALTER TABLE {name} "
+                f"ADD PRIMARY KEY ({', '.join(table.key)}); END IF; END $$"
+            )
+        for index in table.indexes:
+            where = f" WHERE {index.where}" if index.where else ""
+            statements.append(
+                f"CREATE INDEX IF NOT EXISTS {table.name}_{index.name} "
+                f"ON {name} ({index.columns}){where}"
+            )
         return statements
 
     async def _finish(self) -> None:
         conn = self._conn
         assert conn is not None, "open() first"
-        # the deferred indexes sort whole tables: in memory rather than in spill files
-        await conn.execute(f"SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
-        for statement in self.index_ddl():
-            await conn.execute(statement)
-        await conn.execute("RESET maintenance_work_mem")
-        await conn.execute(f"ANALYZE {', '.join(f'{self.schema}.{t.name}' for t in self.tables)}")
+        # Keys, indexes and statistics, on this connection and a second one: each statement
+        # is one backend's work (a sort), so two keep both cores of a small server busy.
+        # Sorts in memory rather than in spill files.
+        sizes = dict(
+            await conn.fetch(
+                "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = $1", self.schema,
+            )
+        )  # fmt: skip
+        statements = []
+        for table in sorted(self.tables, key=lambda t: -sizes.get(t.name, 0)):  # biggest first
+            statements += self.table_index_ddl(table)
+        statements += [f"ANALYZE {self.schema}.{t.name}" for t in self.tables]
+        statements_max = len(statements)
+        second = await postgres.connect(self.settings)
+        try:
+
+            async def work(connection: asyncpg.Connection) -> None:
+                await connection.execute(f"SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+                for _ in range(statements_max):
+                    if not statements:
+                        break
+                    await connection.execute(statements.pop(0))
+                await connection.execute("RESET maintenance_work_mem")
+
+            await asyncio.gather(work(conn), work(second))
+        finally:
+            await second.close()
+        assert not statements, statements
 
     def finish(self) -> None:
         """Build the indexes a bulk load deferred, and refresh the planner's statistics."""

@@ -27,10 +27,12 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import asyncpg
+import numpy as np
 
 from tradex import domain
 from tradex.domain import engine
 from tradex.domain.journal import FEES_ACCOUNT
+from tradex.infra.settings import Settings
 from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS
 from tradex.projections import orders_fold, postgres_columns
 from tradex.projections.ledger_fold import LedgerRows, fold
@@ -38,6 +40,7 @@ from tradex.projections.pg_store import Index, PostgresProjector, Table, View
 from tradex.projections.projector import ColumnarBatch, Event
 from tradex.schemas.columns import ColumnSpec
 
+ORDERS_TRACKED_MAX = 20_000_000  # order ids a bulk load keeps (160 MB), else it looks up all
 _POSITION = "event_partition int NOT NULL, event_offset bigint NOT NULL"
 
 TABLES = (
@@ -74,6 +77,7 @@ TABLES = (
             Index("by_time", "account_id, asset, event_time_ns"),
             Index("by_position", "account_id, asset, event_partition, event_offset"),
         ),
+        appended=True,
     ),
     Table(
         "hold_changes",
@@ -84,6 +88,7 @@ TABLES = (
             Index("by_time", "account_id, asset, event_time_ns"),
             Index("by_position", "account_id, asset, event_partition, event_offset"),
         ),
+        appended=True,
     ),
     Table(
         "withdrawals",
@@ -122,6 +127,7 @@ TABLES = (
         f"fee bigint NOT NULL, fee_asset text NOT NULL, event_time_ns bigint NOT NULL, {_POSITION}",
         ("order_id", "trade_id"),
         (Index("by_account", "account_id, event_time_ns"), Index("by_trade", "trade_id")),
+        appended=True,
     ),
     Table(
         "trades",
@@ -131,6 +137,7 @@ TABLES = (
         f"taker_account_id bigint NOT NULL, event_time_ns bigint NOT NULL, {_POSITION}",
         ("trade_id",),
         (Index("by_instrument", "instrument_id, event_time_ns"),),
+        appended=True,
     ),
 )  # fmt: skip
 
@@ -245,6 +252,17 @@ class PostgresReadModel(PostgresProjector):
     columnar: ClassVar[bool] = True
     column_specs: ClassVar[dict[type, ColumnSpec]] = postgres_columns.COLUMN_SPECS
     batch_records: ClassVar[int] = 500_000  # a rebuild: few orders straddle two batches
+
+    def __init__(self, settings: Settings, version: int) -> None:
+        super().__init__(settings, version)
+        # A bulk load into an empty version knows which orders it stored (sorted ids): a
+        # batch reads back and rewrites only those of its orders, not all (None: not known,
+        # every order of a batch is looked up).
+        self._orders_stored: np.ndarray | None = None
+
+    async def load(self, conn: asyncpg.Connection) -> None:
+        empty = await conn.fetchval(f"SELECT NOT EXISTS (SELECT FROM {self.schema}.orders)")
+        self._orders_stored = np.empty(0, np.int64) if self.bulk_load and empty else None
 
     async def write_columns(self, conn: asyncpg.Connection, batch: ColumnarBatch) -> None:
         rows = postgres_columns.fold_columns(batch)
@@ -383,14 +401,23 @@ class PostgresReadModel(PostgresProjector):
         merge = orders_fold.merge
         if orders:
             ids = list(orders)
-            stored = await conn.fetch(
-                f"SELECT {', '.join(orders_fold.NAMES)} FROM {s}.orders "
-                "WHERE order_id = ANY($1::bigint[])",
-                ids,
-            )
-            for record in stored:
-                orders[record[0]] = merge(list(record), orders[record[0]])
-            await conn.execute(f"DELETE FROM {s}.orders WHERE order_id = ANY($1::bigint[])", ids)
+            known = self._orders_stored
+            if known is not None:  # only the orders this bulk load stored can be there
+                batch_ids = np.fromiter(ids, np.int64, len(ids))
+                ids = batch_ids[np.isin(batch_ids, known, assume_unique=True)].tolist()
+                merged = np.union1d(known, batch_ids)
+                self._orders_stored = merged if len(merged) <= ORDERS_TRACKED_MAX else None
+            if ids:
+                stored = await conn.fetch(
+                    f"SELECT {', '.join(orders_fold.NAMES)} FROM {s}.orders "
+                    "WHERE order_id = ANY($1::bigint[])",
+                    ids,
+                )
+                for record in stored:
+                    orders[record[0]] = merge(list(record), orders[record[0]])
+                await conn.execute(
+                    f"DELETE FROM {s}.orders WHERE order_id = ANY($1::bigint[])", ids
+                )
             status = orders_fold.status
             await conn.copy_records_to_table(
                 "orders", schema_name=s, columns=_ORDER_COLUMNS,
