@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -54,9 +55,9 @@ def test_the_columnar_path_equals_the_row_path(
     exchange: Exchange, two_databases: tuple[Settings, Settings], records_max: int,
     bulk_load: bool,
 ) -> None:  # fmt: skip
-    """``bulk``: the columnar version is filled as a rebuild fills it (keys of the appended
-    tables and indexes at the end, only the orders it stored looked up), the row twin as a
-    live writer."""
+    """``bulk``: the columnar version is filled as a rebuild fills it (pipelined: a batch
+    folded while the one before is written; keys of the appended tables and indexes at the
+    end; only the orders it stored looked up), the row twin as a live writer."""
     by_columns = PostgresReadModel(two_databases[0], 1)
     by_rows = PostgresRowReadModel(two_databases[1], 1)
     by_columns.bulk_load = bulk_load
@@ -118,3 +119,42 @@ def _keys_and_indexes(settings: Settings) -> list[tuple[str, str]]:
         return [(row[0], row[1].replace(settings.postgres_db, "")) for row in rows]
 
     return asyncio.run(read())
+
+
+def test_a_pipelined_bulk_load_raises_the_error_of_the_batch_in_flight(
+    exchange: Exchange, two_databases: tuple[Settings, Settings]
+) -> None:
+    """A bulk load returns from a batch before it commits: its error is raised by a later
+    call, and the version keeps the batches committed before it (rows with positions)."""
+    model = PostgresReadModel(two_databases[0], 1)
+    model.bulk_load = True
+    failing = 2  # the third batch's write fails
+    written: list[int] = []
+    write_columns = model.write_columns
+
+    async def failing_write(conn: Any, rows: Any) -> None:
+        written.append(len(written))
+        if len(written) == failing + 1:
+            raise RuntimeError("the sink broke")
+        await write_columns(conn, rows)
+
+    model.write_columns = failing_write  # type: ignore[method-assign]
+    reader = ColumnReader(CODEC, COLUMN_SPECS, PostgresReadModel.ignores)
+    model.open()
+    reached: list[dict[Place, int]] = []  # the positions after each batch
+    with pytest.raises(RuntimeError, match="the sink broke"):
+        try:
+            with KafkaLog(exchange.settings) as log:
+                topics = PostgresReadModel.topics
+                starts = {(t, p): 0 for t in topics for p in range(log.partitions(t))}
+                for batch in log.read_columns(starts, records_max=700):
+                    decoded = reader.decode(batch.values, batch.value_offsets)
+                    positions = _positions(batch)
+                    model.apply_columns(ColumnarBatch(batch, decoded.types), positions)
+                    reached.append({**(reached[-1] if reached else {}), **positions})
+            model.finish()
+        finally:
+            model.close()
+    assert len(reached) > failing  # the failing batch was handed over and returned
+    stored = PostgresReadModel(two_databases[0], 1).positions()
+    assert stored == reached[failing - 1]
