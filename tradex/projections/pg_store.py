@@ -249,8 +249,8 @@ class PostgresProjector(Projector):
         assert conn is not None, "open() first"
         # Indexes and statistics, then keys, on this connection and a second one: each
         # statement is one backend's work (a sort), so two keep both cores of a small server
-        # busy. Biggest table first; ANALYZE (it waits for its table's builds) smallest first,
-        # beside the last builds. Sorts in memory rather than in spill files.
+        # busy. Biggest table first; ANALYZE (it waits for its table's builds) beside the
+        # last builds. Sorts in memory rather than in spill files.
         sizes = dict(
             await conn.fetch(
                 "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n "
@@ -264,7 +264,8 @@ class PostgresProjector(Projector):
             table_builds, table_key = self.table_index_ddl(table)
             builds += table_builds
             then += table_key
-        builds += [f"ANALYZE {self.schema}.{t.name}" for t in reversed(by_size)]
+        # the biggest table's builds end last: its ANALYZE too (it would wait for them)
+        builds += [f"ANALYZE {self.schema}.{t.name}" for t in (*by_size[1:], *by_size[:1])]
         second = await postgres.connect(self.settings)
         try:
             for statements in (builds, then):
