@@ -1,6 +1,5 @@
 """The columnar fold of order facts (:class:`_OrderFacts`) equals :func:`orders_fold.apply`
-fact by fact, on random facts: set-once columns, sums, times and picks by offset; and the
-merge of stored rows into a batch's (:func:`merge_stored`) equals :func:`orders_fold.merge`."""
+fact by fact, on random facts: set-once columns, sums, times and picks by offset."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradex.projections import orders_fold
-from tradex.projections.postgres_columns import _OrderFacts, merge_stored
+from tradex.projections.postgres_columns import _OrderFacts
 
 SET_COLUMNS = ("account_id", "side", "command_id", "engine_end")
 SUM_COLUMNS = ("filled_qty", "fees", "trades")
@@ -78,8 +77,10 @@ def _applied(facts: list[dict[str, Any]]) -> dict[int, list[Any]]:
     return rows
 
 
-def _distinct_picks(facts: list[dict[str, Any]]) -> None:
-    """Picks with equal offsets on one order have no defined winner: keep offsets distinct."""
+@settings(max_examples=200, deadline=None)
+@given(st.lists(fact, max_size=40))
+def test_the_columnar_fold_equals_apply(facts: list[dict[str, Any]]) -> None:
+    # picks with equal offsets on one order have no defined winner: keep offsets distinct
     seen: set[tuple[int, str, int]] = set()
     for f in facts:
         if f["pick"] is not None:
@@ -87,33 +88,7 @@ def _distinct_picks(facts: list[dict[str, Any]]) -> None:
             if key in seen:
                 f["pick"] = None
             seen.add(key)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(fact, max_size=40))
-def test_the_columnar_fold_equals_apply(facts: list[dict[str, Any]]) -> None:
-    _distinct_picks(facts)
     assert _grouped(facts).fold() == _applied(facts)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(fact, max_size=40), st.lists(fact, max_size=40), st.randoms())
-def test_merging_stored_rows_by_column_equals_merge(
-    batch_facts: list[dict[str, Any]], stored_facts: list[dict[str, Any]], rng: Any
-) -> None:
-    _distinct_picks(batch_facts + stored_facts)
-    batch = _grouped(batch_facts).fold_columns()
-    batch_ids = set(batch[0]) if batch else set()
-    # stored: orders the batch has too (the sink reads back only those), in any order
-    stored_rows = [r for oid, r in _applied(stored_facts).items() if oid in batch_ids]
-    rng.shuffle(stored_rows)
-    expected = _grouped(batch_facts).fold()
-    for row in stored_rows:
-        expected[row[0]] = orders_fold.merge(list(row), expected[row[0]])
-    if stored_rows:
-        merge_stored(batch, [list(column) for column in zip(*stored_rows, strict=True)])
-    found = {row[0]: list(row) for row in zip(*batch, strict=True)} if batch else {}
-    assert found == expected
 
 
 def test_a_contradiction_is_an_error() -> None:

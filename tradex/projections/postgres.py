@@ -412,7 +412,7 @@ class PostgresReadModel(PostgresProjector):
         self, conn: asyncpg.Connection, columns: list[list[Any]]
     ) -> None:
         """:meth:`_write_order_rows` of the columnar path: the batch's orders as columns
-        (ids ascending), merged with the stored ones by column."""
+        (ids ascending); only the rows of stored orders are made and merged one by one."""
         if not columns or not columns[0]:
             return
         s = self.schema
@@ -424,7 +424,13 @@ class PostgresReadModel(PostgresProjector):
                 lookup,
             )
             if stored:
-                postgres_columns.merge_stored(columns, [list(c) for c in zip(*stored, strict=True)])
+                at = np.searchsorted(np.asarray(columns[0], np.int64), [r[0] for r in stored])
+                merge = orders_fold.merge
+                for record, i in zip(stored, at.tolist(), strict=True):
+                    assert columns[0][i] == record[0], (columns[0][i], record[0])
+                    merged = merge(list(record), [column[i] for column in columns])
+                    for column, value in zip(columns, merged, strict=True):
+                        column[i] = value
                 await conn.execute(
                     f"DELETE FROM {s}.orders WHERE order_id = ANY($1::bigint[])", lookup
                 )

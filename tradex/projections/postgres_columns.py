@@ -302,36 +302,6 @@ class _OrderFacts:
                 (ids, offsets, {_I[name]: values for name, values in picked.items()})
             )
 
-    def add_rows(self, columns: list[list[Any]]) -> None:
-        """Whole rows (as :meth:`fold_columns` gives them, or as stored) as facts: folded
-        with others they merge as :func:`.orders_fold.merge` merges rows."""
-        ids = np.asarray(columns[0], np.int64)
-        if not len(ids):
-            return
-        for time_column in (orders_fold._CREATED, orders_fold._UPDATED):  # min and max
-            self.ids.append(ids)
-            self.times.append(np.asarray(columns[time_column], np.int64))
-        for column, how in enumerate(_HOW.values()):
-            if column == 0:  # the order id
-                continue
-            if how == orders_fold.SET_ONCE:
-                values = np.array(columns[column], dtype=object)
-                stated = pd.notna(values)  # ints and strings: None is the only NA
-                if stated.any():
-                    self.sets.setdefault(column, []).append((ids[stated], values[stated]))
-            elif how == orders_fold.SUM:
-                self.sums.setdefault(column, []).append(
-                    (ids, np.asarray(columns[column], np.int64))
-                )
-        for offset_column, targets in orders_fold._PICKS:
-            offsets = np.asarray(columns[offset_column], np.int64)
-            picked = offsets >= 0
-            if picked.any():
-                self.picks.setdefault(offset_column, []).append((
-                    ids[picked], offsets[picked],
-                    {t: np.array(columns[t], dtype=object)[picked] for t in targets},
-                ))  # fmt: skip
-
     def fold(self) -> dict[int, list[Any]]:
         """Order id -> row (as :func:`.orders_fold.apply` of every fact would give)."""
         return {row[0]: list(row) for row in zip(*self.fold_columns(), strict=True)}
@@ -398,25 +368,6 @@ class _OrderFacts:
 
 
 _STATUS_ENDS = (orders_fold.EXPIRED, orders_fold.CANCELLED, orders_fold.FILLED)  # lowest rank first
-
-
-def merge_stored(columns: list[list[Any]], stored: list[list[Any]]) -> None:
-    """Merges ``stored`` rows (as columns) into the batch's ``columns`` (order ids
-    ascending; every stored order is one of them), in place, as :func:`.orders_fold.merge`
-    would row by row."""
-    ids = np.asarray(columns[0], np.int64)
-    stored_ids = np.asarray(stored[0], np.int64)
-    order = np.argsort(stored_ids, kind="stable")
-    at = np.searchsorted(ids, stored_ids[order])  # batch rows of the stored orders, ascending
-    assert (ids[at] == stored_ids[order]).all(), "a stored order not in the batch"
-    rows = at.tolist()
-    take = itemgetter(*rows) if len(rows) > 1 else (lambda column: (column[rows[0]],))
-    facts = _OrderFacts()
-    facts.add_rows([list(take(column)) for column in columns])
-    facts.add_rows(stored)
-    for column, values in zip(columns, facts.fold_columns(), strict=True):  # ids ascending
-        for row, value in zip(rows, values, strict=True):
-            column[row] = value
 
 
 def statuses(columns: list[list[Any]]) -> list[str]:
