@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -49,11 +50,17 @@ def _positions(batch: RecordBatch) -> dict[Place, int]:
 
 
 @pytest.mark.parametrize("records_max", [700])
+@pytest.mark.parametrize("bulk_load", [False, True], ids=["live", "bulk"])
 def test_the_columnar_path_equals_the_row_path(
-    exchange: Exchange, two_databases: tuple[Settings, Settings], records_max: int
-) -> None:
+    exchange: Exchange, two_databases: tuple[Settings, Settings], records_max: int,
+    bulk_load: bool,
+) -> None:  # fmt: skip
+    """``bulk``: the columnar version is filled as a rebuild fills it (pipelined: a batch
+    folded while the one before is written; keys of the appended tables and indexes at the
+    end; only the orders it stored looked up), the row twin as a live writer."""
     by_columns = PostgresReadModel(two_databases[0], 1)
     by_rows = PostgresRowReadModel(two_databases[1], 1)
+    by_columns.bulk_load = bulk_load
     assert by_columns.columnar and not by_rows.columnar
     reader = ColumnReader(CODEC, COLUMN_SPECS, PostgresReadModel.ignores)
     by_columns.open()
@@ -78,6 +85,9 @@ def test_the_columnar_path_equals_the_row_path(
                 positions = _positions(batch)
                 by_rows.apply(events, positions)
                 by_columns.apply_columns(ColumnarBatch(batch, decoded.types), positions)
+        by_columns.finish()
+        if bulk_load:  # it knew which orders were stored, and straddling orders were merged
+            assert by_columns._orders_stored is not None
     finally:
         by_columns.close()
         by_rows.close()
@@ -91,3 +101,60 @@ def test_the_columnar_path_equals_the_row_path(
             assert columns_view.rows(table.name) == rows_view.rows(table.name), table.name
         assert columns_view.digests() == rows_view.digests()
         assert all(count > 0 for count, _ in rows_view.digests().values())
+    assert _keys_and_indexes(two_databases[0]) == _keys_and_indexes(two_databases[1])
+
+
+def _keys_and_indexes(settings: Settings) -> list[tuple[str, str]]:
+    """Every index of the version (primary keys included): table, definition."""
+
+    async def read() -> list[tuple[str, str]]:
+        conn = await postgres.connect(settings)
+        try:
+            rows = await conn.fetch(
+                "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname LIKE '%_v1' "
+                "ORDER BY 1, 2"
+            )
+        finally:
+            await conn.close()
+        return [(row[0], row[1].replace(settings.postgres_db, "")) for row in rows]
+
+    return asyncio.run(read())
+
+
+def test_a_pipelined_bulk_load_raises_the_error_of_the_batch_in_flight(
+    exchange: Exchange, two_databases: tuple[Settings, Settings]
+) -> None:
+    """A bulk load returns from a batch before it commits: its error is raised by a later
+    call, and the version keeps the batches committed before it (rows with positions)."""
+    model = PostgresReadModel(two_databases[0], 1)
+    model.bulk_load = True
+    failing = 2  # the third batch's write fails
+    written: list[int] = []
+    write_columns = model.write_columns
+
+    async def failing_write(conn: Any, rows: Any) -> None:
+        written.append(len(written))
+        if len(written) == failing + 1:
+            raise RuntimeError("the sink broke")
+        await write_columns(conn, rows)
+
+    model.write_columns = failing_write  # type: ignore[method-assign]
+    reader = ColumnReader(CODEC, COLUMN_SPECS, PostgresReadModel.ignores)
+    model.open()
+    reached: list[dict[Place, int]] = []  # the positions after each batch
+    with pytest.raises(RuntimeError, match="the sink broke"):
+        try:
+            with KafkaLog(exchange.settings) as log:
+                topics = PostgresReadModel.topics
+                starts = {(t, p): 0 for t in topics for p in range(log.partitions(t))}
+                for batch in log.read_columns(starts, records_max=700):
+                    decoded = reader.decode(batch.values, batch.value_offsets)
+                    positions = _positions(batch)
+                    model.apply_columns(ColumnarBatch(batch, decoded.types), positions)
+                    reached.append({**(reached[-1] if reached else {}), **positions})
+            model.finish()
+        finally:
+            model.close()
+    assert len(reached) > failing  # the failing batch was handed over and returned
+    stored = PostgresReadModel(two_databases[0], 1).positions()
+    assert stored == reached[failing - 1]

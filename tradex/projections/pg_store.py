@@ -14,13 +14,22 @@ Layout of a read model with namespace ``ns`` (:func:`tradex.projections.projecto
 A batch is one transaction: the rows, the positions, and a check (``FOR SHARE`` on the
 namespace's versions row) that a live writer's version is still live — a switch takes
 that row ``FOR UPDATE``, so no batch of the old version commits after readers moved.
+
+A bulk load (a rebuild, a verify's scratch version) of a columnar projector is pipelined:
+its connection lives on a writer thread, and ``apply_columns`` folds a batch
+(:meth:`PostgresProjector.prepare_columns`, the client's CPU) while the server still
+writes the previous one, then hands it over and returns before it commits (at most one
+batch in flight; its error is raised by the next call: apply, finish or close). The
+positions still commit with the rows; a crash leaves the version at the last commit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from abc import abstractmethod
 from collections.abc import Coroutine, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
@@ -69,6 +78,9 @@ class Table:
     ``columns`` is the body of CREATE TABLE; ``key`` the primary key columns (the order
     rows are compared in); ``indexes`` extra indexes.
     ``partition_by``: a PARTITION BY clause for a natively partitioned table.
+    ``appended``: rows are only appended (``COPY``), never looked up by key while the
+    version is written, so a bulk load adds the primary key at the end, with the indexes
+    (one sort instead of a B-tree insert per row).
     """
 
     name: str
@@ -76,6 +88,11 @@ class Table:
     key: tuple[str, ...]
     indexes: tuple[Index, ...] = ()
     partition_by: str = ""
+    appended: bool = False
+
+    def __post_init__(self) -> None:
+        assert self.key, f"{self.name}: a table has a primary key"
+        assert not (self.appended and self.partition_by), f"{self.name}: appended, not partitioned"
 
 
 def column_names(columns: str) -> list[str]:
@@ -115,6 +132,9 @@ class PostgresProjector(Projector):
         self._conn: asyncpg.Connection | None = None
         self._fault = Fault.from_env()
         self._batches = 0
+        # a pipelined bulk load: the thread running self._loop, and the batch in flight
+        self._writer: threading.Thread | None = None
+        self._pending: Future[None] | None = None
 
     # -- the subclass's part ------------------------------------------------------------
 
@@ -125,8 +145,15 @@ class PostgresProjector(Projector):
     async def write(self, conn: asyncpg.Connection, events: Sequence[Event]) -> None:
         """Fold ``events`` into rows and write them (inside the batch's transaction)."""
 
-    async def write_columns(self, conn: asyncpg.Connection, batch: ColumnarBatch) -> None:
-        """:meth:`write` for a columnar projector (``columnar``): the batch as columns."""
+    def prepare_columns(self, batch: ColumnarBatch) -> Any:
+        """The client's part of a columnar batch (no connection; by default nothing): its
+        result goes to :meth:`write_columns`. A pipelined bulk load runs it while the
+        server writes the previous batch, so it must not keep views of ``batch``."""
+        return batch
+
+    async def write_columns(self, conn: asyncpg.Connection, prepared: Any) -> None:
+        """:meth:`write` for a columnar projector (``columnar``): what
+        :meth:`prepare_columns` made of the batch."""
         raise NotImplementedError(f"{self.name} is not columnar")
 
     async def prepare(self, conn: asyncpg.Connection) -> None:
@@ -139,9 +166,19 @@ class PostgresProjector(Projector):
     # -- plumbing -----------------------------------------------------------------------
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if self._writer is not None:  # after the batch in flight, on the writer thread
+            assert self._loop is not None
+            self._wait_pending()
+            return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(coroutine)
+
+    def _wait_pending(self) -> None:
+        """Wait for the batch in flight to commit; raise its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
     def ddl(self) -> list[str]:
         """Everything this version needs, idempotent (IF NOT EXISTS)."""
@@ -165,33 +202,80 @@ class PostgresProjector(Projector):
         statements = []
         for table in self.tables:
             partition = f" PARTITION BY {table.partition_by}" if table.partition_by else ""
+            deferred = self.bulk_load and table.appended
+            key = "" if deferred else f", PRIMARY KEY ({', '.join(table.key)})"
             statements.append(
-                f"CREATE TABLE IF NOT EXISTS {s}.{table.name} ({table.columns}, "
-                f"PRIMARY KEY ({', '.join(table.key)})){partition}"
+                f"CREATE TABLE IF NOT EXISTS {s}.{table.name} ({table.columns}{key}){partition}"
             )
         return statements if self.bulk_load else statements + self.index_ddl()
 
     def index_ddl(self) -> list[str]:
-        """CREATE INDEX of :attr:`tables` (what a bulk load builds at the end)."""
-        statements = []
+        """What a bulk load builds at the end: CREATE INDEX of :attr:`tables`, and the
+        primary keys of the appended tables (if missing: a version made by a bulk load,
+        maybe interrupted)."""
+        builds, keys = [], []
         for table in self.tables:
-            for index in table.indexes:
-                where = f" WHERE {index.where}" if index.where else ""
-                statements.append(
-                    f"CREATE INDEX IF NOT EXISTS {table.name}_{index.name} "
-                    f"ON {self.schema}.{table.name} ({index.columns}){where}"
-                )
-        return statements
+            table_builds, table_key = self.table_index_ddl(table)
+            builds += table_builds
+            keys += table_key
+        return builds + keys
+
+    def table_index_ddl(self, table: Table) -> tuple[list[str], list[str]]:
+        """:meth:`index_ddl` of one table: the index builds (a SHARE lock: several at once
+        on one table), then the primary key made of its unique index (a short ACCESS
+        EXCLUSIVE lock; ``ADD PRIMARY KEY`` would sort under that lock, alone)."""
+        name = f"{self.schema}.{table.name}"
+        builds, key = [], []
+        if table.appended:
+            columns = ", ".join(table.key)
+            builds.append(
+                f"CREATE UNIQUE INDEX IF NOT EXISTS {table.name}_pkey ON {name} ({columns})"
+            )
+            key.append(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = "
+                f"'{name}'::regclass AND contype = 'p') THEN ALTER TABLE {name} ADD CONSTRAINT "
+                f"{table.name}_pkey PRIMARY KEY USING INDEX {table.name}_pkey; END IF; END $$"
+            )
+        for index in table.indexes:
+            where = f" WHERE {index.where}" if index.where else ""
+            builds.append(
+                f"CREATE INDEX IF NOT EXISTS {table.name}_{index.name} "
+                f"ON {name} ({index.columns}){where}"
+            )
+        return builds, key
 
     async def _finish(self) -> None:
         conn = self._conn
         assert conn is not None, "open() first"
-        # the deferred indexes sort whole tables: in memory rather than in spill files
-        await conn.execute(f"SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
-        for statement in self.index_ddl():
-            await conn.execute(statement)
-        await conn.execute("RESET maintenance_work_mem")
-        await conn.execute(f"ANALYZE {', '.join(f'{self.schema}.{t.name}' for t in self.tables)}")
+        # Indexes and statistics, then keys, on this connection and a second one: each
+        # statement is one backend's work (a sort), so two keep both cores of a small server
+        # busy. Biggest table first; ANALYZE (it waits for its table's builds) beside the
+        # last builds. Sorts in memory rather than in spill files.
+        sizes = dict(
+            await conn.fetch(
+                "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = $1", self.schema,
+            )
+        )  # fmt: skip
+        by_size = sorted(self.tables, key=lambda t: -sizes.get(t.name, 0))
+        builds: list[str] = []
+        then: list[str] = []
+        for table in by_size:
+            table_builds, table_key = self.table_index_ddl(table)
+            builds += table_builds
+            then += table_key
+        # the biggest table's builds end last: its ANALYZE too (it would wait for them)
+        builds += [f"ANALYZE {self.schema}.{t.name}" for t in (*by_size[1:], *by_size[:1])]
+        second = await postgres.connect(self.settings)
+        try:
+            for statements in (builds, then):
+                for connection in (conn, second):
+                    await connection.execute(f"SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+                await asyncio.gather(_drain(conn, statements), _drain(second, statements))
+                assert not statements, statements
+            await conn.execute("RESET maintenance_work_mem")
+        finally:
+            await second.close()
 
     def finish(self) -> None:
         """Build the indexes a bulk load deferred, and refresh the planner's statistics."""
@@ -223,6 +307,13 @@ class PostgresProjector(Projector):
         return await _positions(conn, self.schema)
 
     def _open(self) -> dict[Place, int]:
+        if self.bulk_load and self.columnar and self._writer is None and self._conn is None:
+            assert not self.live_writer, "a live writer commits each batch before the next"
+            self._loop = loop = asyncio.new_event_loop()
+            self._writer = threading.Thread(
+                target=loop.run_forever, name=f"{self.schema} writer", daemon=True
+            )
+            self._writer.start()
         return self._run(self._open_async())
 
     async def _check_columns(self, conn: asyncpg.Connection) -> None:
@@ -247,7 +338,7 @@ class PostgresProjector(Projector):
             )
 
     async def _apply_async(
-        self, events: Sequence[Event] | ColumnarBatch, positions: Mapping[Place, int]
+        self, events: Sequence[Event] | None, positions: Mapping[Place, int], prepared: Any = None
     ) -> None:
         conn = self._conn
         assert conn is not None, "open() first"
@@ -259,8 +350,8 @@ class PostgresProjector(Projector):
                 )
                 if live != self.version:
                     raise VersionSwitched(f"{self.namespace}: v{live} is live, not v{self.version}")
-            if isinstance(events, ColumnarBatch):
-                await self.write_columns(conn, events)
+            if events is None:
+                await self.write_columns(conn, prepared)
             else:
                 await self.write(conn, events)
             places = list(positions)
@@ -279,15 +370,32 @@ class PostgresProjector(Projector):
         self._run(self._apply_async(events, positions))
 
     def _apply_columns(self, batch: ColumnarBatch, positions: Mapping[Place, int]) -> None:
-        self._run(self._apply_async(batch, positions))
+        prepared = self.prepare_columns(batch)  # meanwhile the server writes the batch in flight
+        if self._writer is None:
+            self._run(self._apply_async(None, positions, prepared))
+            return
+        assert self._loop is not None
+        self._wait_pending()
+        self._pending = asyncio.run_coroutine_threadsafe(
+            self._apply_async(None, dict(positions), prepared), self._loop
+        )
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._run(self._conn.close())  # the advisory lock goes with the session
-            self._conn = None
-        if self._loop is not None:
-            self._loop.close()
-            self._loop = None
+        """Close the connection (after the batch in flight: its error is raised here)."""
+        try:
+            self._wait_pending()
+        finally:
+            if self._conn is not None:
+                self._run(self._conn.close())  # the advisory lock goes with the session
+                self._conn = None
+            if self._writer is not None:
+                assert self._loop is not None
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                self._writer.join()
+                self._writer = None
+            if self._loop is not None:
+                self._loop.close()
+                self._loop = None
 
     # -- versions -----------------------------------------------------------------------
 
@@ -399,6 +507,15 @@ class PostgresProjector(Projector):
 
     def frozen(self) -> Frozen:
         return _PostgresFrozen(self)
+
+
+async def _drain(conn: asyncpg.Connection, statements: list[str]) -> None:
+    """Run statements taken from the front of ``statements`` (shared with other
+    connections) until none is left."""
+    for _ in range(len(statements)):
+        if not statements:
+            break
+        await conn.execute(statements.pop(0))
 
 
 async def _positions(conn: asyncpg.Connection, schema: str) -> dict[Place, int]:

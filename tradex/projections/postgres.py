@@ -24,13 +24,15 @@ Balances as of a time or a log position: :mod:`tradex.projections.ledger_queries
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import asyncpg
+import numpy as np
 
 from tradex import domain
 from tradex.domain import engine
 from tradex.domain.journal import FEES_ACCOUNT
+from tradex.infra.settings import Settings
 from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS
 from tradex.projections import orders_fold, postgres_columns
 from tradex.projections.ledger_fold import LedgerRows, fold
@@ -38,6 +40,7 @@ from tradex.projections.pg_store import Index, PostgresProjector, Table, View
 from tradex.projections.projector import ColumnarBatch, Event
 from tradex.schemas.columns import ColumnSpec
 
+ORDERS_TRACKED_MAX = 20_000_000  # order ids a bulk load keeps (160 MB), else it looks up all
 _POSITION = "event_partition int NOT NULL, event_offset bigint NOT NULL"
 
 TABLES = (
@@ -74,6 +77,7 @@ TABLES = (
             Index("by_time", "account_id, asset, event_time_ns"),
             Index("by_position", "account_id, asset, event_partition, event_offset"),
         ),
+        appended=True,
     ),
     Table(
         "hold_changes",
@@ -84,6 +88,7 @@ TABLES = (
             Index("by_time", "account_id, asset, event_time_ns"),
             Index("by_position", "account_id, asset, event_partition, event_offset"),
         ),
+        appended=True,
     ),
     Table(
         "withdrawals",
@@ -122,6 +127,7 @@ TABLES = (
         f"fee bigint NOT NULL, fee_asset text NOT NULL, event_time_ns bigint NOT NULL, {_POSITION}",
         ("order_id", "trade_id"),
         (Index("by_account", "account_id, event_time_ns"), Index("by_trade", "trade_id")),
+        appended=True,
     ),
     Table(
         "trades",
@@ -131,6 +137,7 @@ TABLES = (
         f"taker_account_id bigint NOT NULL, event_time_ns bigint NOT NULL, {_POSITION}",
         ("trade_id",),
         (Index("by_instrument", "instrument_id, event_time_ns"),),
+        appended=True,
     ),
 )  # fmt: skip
 
@@ -244,12 +251,28 @@ class PostgresReadModel(PostgresProjector):
     views: ClassVar[tuple[View, ...]] = VIEWS
     columnar: ClassVar[bool] = True
     column_specs: ClassVar[dict[type, ColumnSpec]] = postgres_columns.COLUMN_SPECS
-    batch_records: ClassVar[int] = 500_000  # a rebuild: few orders straddle two batches
+    # a rebuild: the last batch is written alone (finish waits for it), so not too big
+    batch_records: ClassVar[int] = 250_000
 
-    async def write_columns(self, conn: asyncpg.Connection, batch: ColumnarBatch) -> None:
-        rows = postgres_columns.fold_columns(batch)
+    def __init__(self, settings: Settings, version: int) -> None:
+        super().__init__(settings, version)
+        # A bulk load into an empty version knows which orders it stored (sorted ids): a
+        # batch reads back and rewrites only those of its orders, not all (None: not known,
+        # every order of a batch is looked up).
+        self._orders_stored: np.ndarray | None = None
+
+    async def load(self, conn: asyncpg.Connection) -> None:
+        empty = await conn.fetchval(f"SELECT NOT EXISTS (SELECT FROM {self.schema}.orders)")
+        self._orders_stored = np.empty(0, np.int64) if self.bulk_load and empty else None
+
+    def prepare_columns(self, batch: ColumnarBatch) -> postgres_columns.ColumnRows:
+        return postgres_columns.fold_columns(batch)
+
+    async def write_columns(
+        self, conn: asyncpg.Connection, rows: postgres_columns.ColumnRows
+    ) -> None:
         s = self.schema
-        await self._write_order_rows(conn, rows.orders)
+        await self._write_order_columns(conn, rows.orders)
         copies = (
             ("fills", _FILL_COLUMNS, rows.fills), ("trades", _TRADE_COLUMNS, rows.trades),
             ("postings", _POSTING_COLUMNS, rows.postings), ("hold_changes", _HOLD_COLUMNS, rows.holds),
@@ -375,6 +398,47 @@ class PostgresReadModel(PostgresProjector):
                 "trades", schema_name=s, records=trades, columns=_TRADE_COLUMNS
             )
 
+    def _stored_among(self, ids: list[int]) -> list[int]:
+        """Which of a batch's orders may be stored (all, unless this bulk load knows)."""
+        known = self._orders_stored
+        if known is None:
+            return ids
+        batch_ids = np.fromiter(ids, np.int64, len(ids))
+        merged = np.union1d(known, batch_ids)
+        self._orders_stored = merged if len(merged) <= ORDERS_TRACKED_MAX else None
+        return cast(list[int], batch_ids[np.isin(batch_ids, known, assume_unique=True)].tolist())
+
+    async def _write_order_columns(
+        self, conn: asyncpg.Connection, columns: list[list[Any]]
+    ) -> None:
+        """:meth:`_write_order_rows` of the columnar path: the batch's orders as columns
+        (ids ascending); only the rows of stored orders are made and merged one by one."""
+        if not columns or not columns[0]:
+            return
+        s = self.schema
+        lookup = self._stored_among(columns[0])
+        if lookup:
+            stored = await conn.fetch(
+                f"SELECT {', '.join(orders_fold.NAMES)} FROM {s}.orders "
+                "WHERE order_id = ANY($1::bigint[])",
+                lookup,
+            )
+            if stored:
+                at = np.searchsorted(np.asarray(columns[0], np.int64), [r[0] for r in stored])
+                merge = orders_fold.merge
+                for record, i in zip(stored, at.tolist(), strict=True):
+                    assert columns[0][i] == record[0], (columns[0][i], record[0])
+                    merged = merge(list(record), [column[i] for column in columns])
+                    for column, value in zip(columns, merged, strict=True):
+                        column[i] = value
+                await conn.execute(
+                    f"DELETE FROM {s}.orders WHERE order_id = ANY($1::bigint[])", lookup
+                )
+        await conn.copy_records_to_table(
+            "orders", schema_name=s, columns=_ORDER_COLUMNS,
+            records=zip(*columns, postgres_columns.statuses(columns), strict=True),
+        )  # fmt: skip
+
     async def _write_order_rows(
         self, conn: asyncpg.Connection, orders: dict[int, list[Any]]
     ) -> None:
@@ -382,15 +446,18 @@ class PostgresReadModel(PostgresProjector):
         s = self.schema
         merge = orders_fold.merge
         if orders:
-            ids = list(orders)
-            stored = await conn.fetch(
-                f"SELECT {', '.join(orders_fold.NAMES)} FROM {s}.orders "
-                "WHERE order_id = ANY($1::bigint[])",
-                ids,
-            )
-            for record in stored:
-                orders[record[0]] = merge(list(record), orders[record[0]])
-            await conn.execute(f"DELETE FROM {s}.orders WHERE order_id = ANY($1::bigint[])", ids)
+            ids = self._stored_among(list(orders))
+            if ids:
+                stored = await conn.fetch(
+                    f"SELECT {', '.join(orders_fold.NAMES)} FROM {s}.orders "
+                    "WHERE order_id = ANY($1::bigint[])",
+                    ids,
+                )
+                for record in stored:
+                    orders[record[0]] = merge(list(record), orders[record[0]])
+                await conn.execute(
+                    f"DELETE FROM {s}.orders WHERE order_id = ANY($1::bigint[])", ids
+                )
             status = orders_fold.status
             await conn.copy_records_to_table(
                 "orders", schema_name=s, columns=_ORDER_COLUMNS,

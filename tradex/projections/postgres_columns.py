@@ -77,7 +77,8 @@ class ColumnRows:
     balances: list[list[Any]] = field(default_factory=list)
     fills: list[list[Any]] = field(default_factory=list)
     trades: list[list[Any]] = field(default_factory=list)
-    orders: dict[int, list[Any]] = field(default_factory=dict)
+    # one list per column of orders_fold.NAMES (the first: order ids, ascending)
+    orders: list[list[Any]] = field(default_factory=list)
     reference: ledger_fold.LedgerRows = field(default_factory=ledger_fold.LedgerRows)
 
 
@@ -303,8 +304,12 @@ class _OrderFacts:
 
     def fold(self) -> dict[int, list[Any]]:
         """Order id -> row (as :func:`.orders_fold.apply` of every fact would give)."""
+        return {row[0]: list(row) for row in zip(*self.fold_columns(), strict=True)}
+
+    def fold_columns(self) -> list[list[Any]]:
+        """The rows of :meth:`fold` as columns (order ids ascending; none: [])."""
         if not self.ids:
-            return {}
+            return []
         every = np.concatenate(self.ids)
         order_ids = np.unique(every)
         n = len(order_ids)
@@ -359,10 +364,30 @@ class _OrderFacts:
                 out = np.array(columns[target], dtype=object)
                 out[rows] = values[last]
                 columns[target] = out.tolist()
-        return {row[0]: list(row) for row in zip(*columns, strict=True)}
+        return columns
 
 
-def _orders(batch: ColumnarBatch) -> dict[int, list[Any]]:
+_STATUS_ENDS = (orders_fold.EXPIRED, orders_fold.CANCELLED, orders_fold.FILLED)  # lowest rank first
+
+
+def statuses(columns: list[list[Any]]) -> list[str]:
+    """:func:`.orders_fold.status` of each row of ``columns`` (as :meth:`_OrderFacts.fold_columns`
+    gives them), with numpy."""
+    engine_end = np.array(columns[orders_fold._ENGINE_END], dtype=object)
+    account_end = np.array(columns[orders_fold._ACCOUNT_END], dtype=object)
+    traded = (np.array(columns[orders_fold._FILLED], np.int64) > 0) | (
+        np.array(columns[orders_fold._SETTLED], np.int64) > 0
+    )
+    found = np.where(traded, orders_fold.PARTIALLY_FILLED, orders_fold.NEW).astype(object)
+    for end in _STATUS_ENDS:  # a higher rank overwrites a lower one, as status() checks
+        found[(engine_end == end) | (account_end == end)] = end
+    rejected = np.array(columns[orders_fold._OUTCOME], dtype=object) == orders_fold.ACCOUNT_REJECTED
+    rejected |= (engine_end == orders_fold.REJECTED) | (account_end == orders_fold.REJECTED)
+    found[rejected] = orders_fold.REJECTED
+    return cast(list[str], found.tolist())
+
+
+def _orders(batch: ColumnarBatch) -> list[list[Any]]:
     """The batch's order rows: every fact :func:`.orders_fold.facts` states, by column."""
     types = batch.types
     facts = _OrderFacts()
@@ -463,4 +488,4 @@ def _orders(batch: ColumnarBatch) -> dict[int, list[Any]]:
         }, None, ("amend_offset", batch.offset(engine.AmendApplied), {
             "amended_price": _int(c["new_price"]), "amended_qty": _int(c["new_qty"]),
         }))  # fmt: skip
-    return facts.fold()
+    return facts.fold_columns()
