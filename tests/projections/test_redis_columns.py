@@ -13,9 +13,12 @@ from tests.projections.exchange import Exchange
 from tradex.infra.settings import Settings
 from tradex.log.batch import RecordBatch
 from tradex.log.source import KafkaLog, Place
-from tradex.log.topics import TOPIC_TYPES
+from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS, TOPIC_TYPES
+from tradex.projections import redis_layout as layout
 from tradex.projections.column_events import events_of
 from tradex.projections.market import RedisReadModel, RedisRowReadModel
+from tradex.projections.market_accounts import ACCOUNT_TYPES
+from tradex.projections.market_fold import MarketState
 from tradex.projections.projector import ColumnarBatch, Event
 from tradex.schemas.codec import Codec
 from tradex.schemas.columns import STATUS_DECODED, STATUS_IGNORED, ColumnReader
@@ -77,3 +80,46 @@ def test_the_columnar_read_equals_the_row_path(
         for table in rows_view.tables:
             assert columns_view.rows(table) == rows_view.rows(table), table
         assert len(rows_view.tables) >= 5
+
+
+@pytest.mark.parametrize(("records_max", "kept"), [(97, 3), (5_000, 1_000)])
+def test_the_columnar_account_fold_equals_the_row_fold(
+    exchange: Exchange, monkeypatch: pytest.MonkeyPatch, records_max: int, kept: int
+) -> None:
+    """The account side folded in columns (market_accounts.fold_accounts) against the row
+    fold (MarketState._account), batch by batch without Redis: the same wallets, new
+    accounts, changed balances and channel entries (only the last ``kept`` of a batch)."""
+    monkeypatch.setattr(layout, "ACCOUNT_EVENTS_KEPT", kept)
+    by_columns, by_rows = MarketState(), MarketState()
+    reader = ColumnReader(CODEC, RedisReadModel.column_specs, RedisReadModel.ignores)
+    seen: set[type] = set()
+    trimmed = 0
+    with KafkaLog(exchange.settings) as log:
+        topics = RedisReadModel.topics
+        starts = {(t, p): 0 for t in topics for p in range(log.partitions(t))}
+        for batch in log.read_columns(starts, records_max=records_max):
+            decoded = reader.decode(batch.values, batch.value_offsets)
+            columnar = ColumnarBatch(batch, decoded.types)
+            events = events_of(columnar)
+            others = [e for e in events if type(e.body) not in ACCOUNT_TYPES]
+            seen |= {type(e.body) for e in events} & ACCOUNT_TYPES
+            rows = by_rows.fold(events, ENGINE_EVENTS, ACCOUNT_EVENTS, REFERENCE_EVENTS)
+            columns = by_columns.fold_columns(
+                others, columnar.types, ENGINE_EVENTS, REFERENCE_EVENTS
+            )
+            assert columns.new_accounts == rows.new_accounts
+            assert dict(columns.balances) == dict(rows.balances)
+            assert not columns.account_events
+            expected = {
+                account_id: [x for seq, entry in entries for x in (layout.entry_id(seq), entry)]
+                for account_id, entries in rows.account_events.items()
+            }
+            assert columns.account_flat == expected
+            trimmed += sum(
+                1 for a, entries in rows.account_events.items() if entries.maxlen == len(entries)
+            )
+            assert {a: (w.seq, w.balances) for a, w in by_columns.wallets.items()} == {
+                a: (w.seq, w.balances) for a, w in by_rows.wallets.items()
+            }
+    assert seen == ACCOUNT_TYPES, f"no {ACCOUNT_TYPES - seen} in the log"
+    assert kept > 10 or trimmed > 0, "some batch had more entries than a stream keeps"

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
+from functools import partial
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -36,7 +37,9 @@ import msgpack
 from tradex import domain
 from tradex.domain.engine import L2Delta, RulesApplied, Trade
 from tradex.projections import redis_layout as layout
+from tradex.projections.market_accounts import fold_accounts
 from tradex.projections.projector import Event
+from tradex.schemas.columns import TypeColumns
 
 MARKETS_MAX = 100_000  # instruments in one read model
 _WITH_POSTINGS = frozenset((domain.Deposited, domain.WithdrawalPaid, domain.FillSettled))
@@ -168,6 +171,8 @@ class Touched:
         self.account_events: dict[int, deque[tuple[int, bytes]]] = defaultdict(
             lambda: deque(maxlen=layout.ACCOUNT_EVENTS_KEPT)
         )
+        # the same from the columnar fold (.market_accounts): account -> [id, entry, …]
+        self.account_flat: dict[int, list[Any]] = {}
         self.ref_assets: dict[str, str] = {}
         self.ref_symbols: dict[str, str] = {}
         self.ref_instruments: dict[int, list[str]] = {}
@@ -215,6 +220,18 @@ class MarketState:
     ) -> Touched:
         """Apply ``events`` (log order within each partition); what they touched."""
         touched = Touched()
+        self._fold(events, engine_topic, account_topic, reference_topic, touched)
+        self._finish(touched)
+        return touched
+
+    def _fold(
+        self,
+        events: Sequence[Event],
+        engine_topic: str,
+        account_topic: str,
+        reference_topic: str,
+        touched: Touched,
+    ) -> None:
         l2, trade, rules = self._l2, self._trade, self._rules
         account, reference = self._account, self._reference
         for event in events:
@@ -231,6 +248,21 @@ class MarketState:
                 account(body, touched)
             elif topic == reference_topic:
                 reference(body, touched)
+
+    def fold_columns(
+        self,
+        events: Sequence[Event],
+        types: dict[type, TypeColumns],
+        engine_topic: str,
+        reference_topic: str,
+    ) -> Touched:
+        """:meth:`fold` of a columnar batch: ``events`` its engine and reference records,
+        ``types`` its columns, whose account events are folded in columns
+        (:func:`.market_accounts.fold_accounts`, the twin of :meth:`_account`)."""
+        touched = Touched()
+        self._fold(events, engine_topic, "", reference_topic, touched)
+        new_wallet = partial(self._wallet, touched=touched)
+        fold_accounts(self.wallets, new_wallet, types, touched, self._pack)
         self._finish(touched)
         return touched
 

@@ -46,7 +46,8 @@ import logging
 import secrets
 import threading
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 import msgpack
@@ -154,6 +155,15 @@ class Ops:
         for entry in entries:
             program.extend(entry)
         self.program.append(program)
+
+    def xadd_flat(self, key: str, kept: int, flat: list[Any], total: int | None = None) -> None:
+        """:meth:`xadd` with the entries as one list ``[id, value, id, value, …]``."""
+        assert kept > 0, kept
+        assert flat, key
+        assert len(flat) % 2 == 0, key
+        assert total is None or 2 * total >= len(flat), (key, total)
+        trim = kept if total is None or total > kept else 0
+        self.program.append(["xadd", key, str(trim), *flat])
 
 
 # The batch script. KEYS: versions, lock, positions. ARGV: version, live writer (1/0), lock
@@ -410,11 +420,20 @@ class RedisProjector(Projector):
             self.close()
             raise
 
+    def write_columns(self, batch: ColumnarBatch, ops: Ops) -> None:
+        """:meth:`write` of a columnar batch; by default on its records rebuilt from the
+        columns (:func:`.column_events.events_of`)."""
+        self.write(events_of(batch), ops)
+
     def _apply_columns(self, batch: ColumnarBatch, positions: Mapping[Place, int]) -> None:
-        """A columnar batch: its records rebuilt from the columns, then :meth:`_apply`."""
-        self._apply(events_of(batch), positions)
+        self._send(partial(self.write_columns, batch), positions)
 
     def _apply(self, events: Sequence[Event], positions: Mapping[Place, int]) -> None:
+        self._send(partial(self.write, events), positions)
+
+    def _send(self, write: Callable[[Ops], None], positions: Mapping[Place, int]) -> None:
+        """Run ``write`` (the fold, adding the batch's writes to an :class:`Ops`) and send
+        the batch's script."""
         writer, lock = self._writer, self._lock
         assert writer is not None and lock is not None, "open() first"
         assert not self._broken, "a batch failed: close and reopen"
@@ -434,7 +453,7 @@ class RedisProjector(Projector):
             gc.disable()
         try:
             ops = Ops()
-            self.write(events, ops)
+            write(ops)
             payload = msgpack.packb([expected, moved, ops.program], use_bin_type=False)
             self._fault.check("sink_before_commit", self._batches)
             connection = writer.connection
