@@ -6,7 +6,9 @@ same keys and values."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
+import msgpack
 import pytest
 
 from tests.projections.exchange import Exchange
@@ -20,6 +22,7 @@ from tradex.projections.market import RedisReadModel, RedisRowReadModel
 from tradex.projections.market_accounts import ACCOUNT_TYPES
 from tradex.projections.market_fold import MarketState
 from tradex.projections.projector import ColumnarBatch, Event
+from tradex.projections.redis_store import Ops
 from tradex.schemas.codec import Codec
 from tradex.schemas.columns import STATUS_DECODED, STATUS_IGNORED, ColumnReader
 
@@ -110,11 +113,18 @@ def test_the_columnar_account_fold_equals_the_row_fold(
             assert columns.new_accounts == rows.new_accounts
             assert dict(columns.balances) == dict(rows.balances)
             assert not columns.account_events
-            expected = {
-                account_id: [x for seq, entry in entries for x in (layout.entry_id(seq), entry)]
-                for account_id, entries in rows.account_events.items()
+            assert sorted(columns.account_streams) == sorted(rows.account_events)
+            expected = Ops()
+            for account_id, entries in rows.account_events.items():
+                expected.xadd(
+                    layout.account_events(account_id), layout.ACCOUNT_EVENTS_KEPT,
+                    [(layout.entry_id(seq), entry) for seq, entry in entries],
+                    by_rows.wallets[account_id].seq,
+                )  # fmt: skip
+            assert _unpacked(columns.account_ops) == {
+                op[1]: [x.encode() if isinstance(x, str) else x for x in op]
+                for op in expected.program
             }
-            assert columns.account_flat == expected
             trimmed += sum(
                 1 for a, entries in rows.account_events.items() if entries.maxlen == len(entries)
             )
@@ -123,3 +133,31 @@ def test_the_columnar_account_fold_equals_the_row_fold(
             }
     assert seen == ACCOUNT_TYPES, f"no {ACCOUNT_TYPES - seen} in the log"
     assert kept > 10 or trimmed > 0, "some batch had more entries than a stream keeps"
+
+
+def _unpacked(packed: list[tuple[bytes, int]]) -> dict[str, list[Any]]:
+    """Packed xadd ops by key (what the batch script unpacks)."""
+    ops: dict[str, list[Any]] = {}
+    for blob, count in packed:
+        unpacker = msgpack.Unpacker(raw=True)
+        unpacker.feed(blob)
+        found = list(unpacker)
+        assert len(found) == count
+        for op in found:
+            ops[op[1].decode()] = op
+    return ops
+
+
+def test_a_payload_with_packed_ops_is_the_program_with_them() -> None:
+    ops = Ops()
+    ops.bulk("hset", "a:1", ["seq", "3"])
+    ops.xadd("a:1:events", 1_000, [("3-0", b"\x93\xa1x")], 3)
+    plain = msgpack.unpackb(ops.payload(["t:0", "5"], ["t:0", "9"]), raw=True)
+    by_kernel = Ops()
+    by_kernel.bulk("hset", "a:1", ["seq", "3"])
+    entries = [(b"7-0", b"e" * 40), (b"8-0", b"f" * 70_000)]
+    op = [b"xadd", b"a:2:events", b"1000", *(x for entry in entries for x in entry)]
+    by_kernel.packed(msgpack.packb(op, use_bin_type=False) * 2, 2)
+    payload = msgpack.unpackb(by_kernel.payload(["t:0", "5"], ["t:0", "9"]), raw=True)
+    assert payload[:2] == plain[:2] == [[b"t:0", b"5"], [b"t:0", b"9"]]
+    assert payload[2] == [plain[2][0], op, op]

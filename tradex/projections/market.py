@@ -175,8 +175,8 @@ class RedisReadModel(RedisProjector):
         wallets = self.state.wallets
         if touched.new_accounts:
             ops.bulk("sadd", layout.ACCOUNTS, [str(a) for a in touched.new_accounts])
-        streams = touched.account_flat
-        for account_id in touched.balances.keys() | touched.account_events.keys() | streams.keys():
+        accounts = touched.balances.keys() | touched.account_events.keys()
+        for account_id in accounts.union(touched.account_streams):
             wallet = wallets[account_id]
             flat = [layout.SEQ, str(wallet.seq)]
             for asset in touched.balances.get(account_id, ()):
@@ -189,11 +189,8 @@ class RedisReadModel(RedisProjector):
                 layout.account_events(account_id), layout.ACCOUNT_EVENTS_KEPT,
                 [(entry_id(seq), entry) for seq, entry in entries], wallets[account_id].seq,
             )  # fmt: skip
-        for account_id, flat in streams.items():
-            ops.xadd_flat(
-                layout.account_events(account_id), layout.ACCOUNT_EVENTS_KEPT, flat,
-                wallets[account_id].seq,
-            )  # fmt: skip
+        for packed, count in touched.account_ops:
+            ops.packed(packed, count)
 
     def _write_reference(self, touched: Touched, ops: Ops) -> None:
         if touched.ref_assets:

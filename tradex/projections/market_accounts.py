@@ -22,7 +22,6 @@ Per batch:
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -30,7 +29,8 @@ import numpy as np
 from tradex import domain
 from tradex.domain.events import HOLD_DELTA_OF
 from tradex.projections import redis_layout as layout
-from tradex.schemas.columns import Dictionary, Enum, Strings, TypeColumns, to_pylist
+from tradex.projections.entry_kernel import FIELD_INT, FIELD_STR, pack_entries, pack_stream_ops
+from tradex.schemas.columns import Dictionary, Enum, Strings, TypeColumns
 
 ACCOUNT_TYPES = frozenset(domain.ACCOUNT_EVENT_TYPES)
 # the hold change of an event: (asset column, amount column, sign) — domain.HOLD_DELTA_OF
@@ -81,29 +81,16 @@ class _Assets:
         return mapping[codes] if len(codes) else codes
 
 
-def _values(column: Any, rows: np.ndarray) -> list[Any]:
-    if isinstance(column, np.ndarray):
-        assert column.ndim == 1, column.shape
-        return column[rows].tolist()
-    if isinstance(column, Enum):
-        symbols = column.symbols
-        return [symbols[c] for c in column.codes[rows].tolist()]
-    if isinstance(column, Dictionary):
-        values = column.values.to_pylist()
-        return [values[c] for c in column.codes[rows].tolist()]
-    return to_pylist(column if len(rows) == len(column) else column.take(rows))
-
-
 def fold_accounts(
     wallets: dict[int, Any],
     new_wallet: Callable[[int], Any],
     types: dict[type, TypeColumns],
     touched: Any,
-    pack: Callable[[Any], bytes],
 ) -> None:
     """Apply the account events of ``types`` (a columnar batch's types) to ``wallets``;
-    record the balances changed in ``touched.balances`` and the channels' entries in
-    ``touched.account_flat`` (account → [id, entry, id, entry, …], the kept ones)."""
+    record the balances changed in ``touched.balances``, the accounts with new entries in
+    ``touched.account_streams`` and their streams' ``xadd`` ops, packed, in
+    ``touched.account_ops`` (the kept entries only)."""
     found = [(cls, columns) for cls, columns in types.items() if cls in ACCOUNT_TYPES]
     if not found:
         return
@@ -239,40 +226,105 @@ def fold_accounts(
     seq_sorted = np.repeat(np.array(seq_starts, np.int64), per_account) + rank + 1
     keep = np.zeros(count, np.bool_)
     keep[by_account[keep_sorted]] = True
-    # the balances part of each kept event's entry
+    # the entries the streams keep, packed in one kernel call (account, then seq order)
+    kept_sorted = by_account[keep_sorted]
+    kept_count = len(kept_sorted)
+    position = np.full(count, -1, np.int64)
+    position[kept_sorted] = np.arange(kept_count)
+    pool = _Pool()
+    asset_ranges = np.array([pool.add(name.encode()) for name in assets.names], np.int64)
     own_kept = keep[own_event]
     own, own_event = own[own_kept], own_event[own_kept]
-    triples = list(zip(
-        [assets.names[a] for a in asset[own].tolist()], event_available[own].tolist(),
-        event_held[own].tolist(), strict=True,
-    ))  # fmt: skip
     own_counts = np.bincount(own_event, minlength=count)
     own_ends = np.cumsum(own_counts)
-    own_begins = own_ends - own_counts
-    # the entries, packed per type
-    entries: list[Any] = [None] * count
-    for (cls, columns), type_start in zip(found, starts, strict=True):
+    own_asset = asset_ranges[asset[own]] if len(own) else np.zeros((0, 2), np.int64)
+    fields_max = max(len(layout.ACCOUNT_ENTRY_FIELDS[cls.__name__]) for cls, _ in found)
+    kinds = np.zeros((len(found), fields_max), np.int64)
+    type_names = np.zeros((len(found), 2), np.int64)
+    kind_row = np.zeros(kept_count, np.int64)
+    value_a = np.zeros((kept_count, fields_max), np.int64)
+    value_b = np.zeros((kept_count, fields_max), np.int64)
+    for t, ((cls, columns), type_start) in enumerate(zip(found, starts, strict=True)):
+        type_names[t] = pool.add(cls.__name__.encode())
         events = event_of[type_start : type_start + len(columns)]
         rows = np.flatnonzero(keep[events])
-        if not len(rows):
-            continue
-        fields = layout.ACCOUNT_ENTRY_FIELDS[cls.__name__]
-        lists = [_values(columns[name], rows) for name in fields]
-        at = events[rows]
-        afters = [  # [(asset, available, held), …] after the event
-            triples[b:e]
-            for b, e in zip(own_begins[at].tolist(), own_ends[at].tolist(), strict=True)
-        ]
-        packed = map(pack, zip(repeat(cls.__name__), *lists, afters))
-        for event, entry in zip(at.tolist(), packed, strict=True):
-            entries[event] = entry
-    # the channels: [id, entry, …] per account, in seq order
-    kept_sorted = by_account[keep_sorted]
-    flat: list[Any] = [None] * (2 * len(kept_sorted))
-    flat[0::2] = list(map(layout.entry_id, seq_sorted[keep_sorted].tolist()))
-    flat[1::2] = [entries[event] for event in kept_sorted.tolist()]
+        at = position[events[rows]]
+        kind_row[at] = t
+        for f, name in enumerate(layout.ACCOUNT_ENTRY_FIELDS[cls.__name__]):
+            kinds[t, f] = pool.field(columns[name], rows, at, value_a[:, f], value_b[:, f])
+    ends = own_ends[kept_sorted]
+    data, offsets = pack_entries(
+        pool.bytes(), kinds, type_names, kind_row, value_a, value_b, ends - own_counts[kept_sorted],
+        ends, own_asset[:, 0].copy(), own_asset[:, 1].copy(), event_available[own],
+        event_held[own],
+    )  # fmt: skip
+    # the streams' xadd ops, packed (redis_store.Ops.packed): keys and trims in the pool
+    trim_all, trim_none = pool.add(str(kept_max).encode()), pool.add(b"0")
+    op_name = np.array(pool.add(b"xadd"), np.int64)
+    totals = np.array([wallets[account_id].seq for account_id in streams], np.int64)
+    stream_trim = np.where((totals > kept_max)[:, None], trim_all, trim_none).astype(np.int64)
+    stream_key = np.array(
+        [pool.add(layout.account_events(account_id).encode()) for account_id in streams], np.int64
+    )
     kept_per_account = np.minimum(per_account, kept_max)
-    bounds = np.r_[0, np.cumsum(kept_per_account)] * 2
-    out = touched.account_flat
-    for account_id, b, e in zip(streams, bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        out[account_id] = flat[b:e]
+    ops = pack_stream_ops(
+        data, offsets, seq_sorted[keep_sorted], pool.bytes(), op_name, stream_key.reshape(-1, 2),
+        stream_trim.reshape(-1, 2), kept_per_account,
+    )  # fmt: skip
+    touched.account_streams = streams
+    touched.account_ops.append((ops.tobytes(), len(streams)))
+
+
+class _Pool:
+    """The strings of one batch's entries as one byte buffer (``pack_entries``'s pool)."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, data: bytes) -> tuple[int, int]:
+        start = self.size
+        self.parts.append(data)
+        self.size += len(data)
+        return start, self.size
+
+    def _strings(self, strings: Strings) -> np.ndarray:
+        """``strings`` added; the pool offsets of its items (n + 1)."""
+        assert strings.text, "a text column"
+        start, _ = self.add(strings.data)
+        return strings.offsets + start
+
+    def field(
+        self, column: Any, rows: np.ndarray, at: np.ndarray, a: np.ndarray, b: np.ndarray
+    ) -> int:
+        """A field's values of ``rows`` put at ``at`` of ``a`` (ints, string starts) and
+        ``b`` (string ends); its kind."""
+        if isinstance(column, np.ndarray):
+            assert column.ndim == 1, column.shape
+            assert column.dtype.kind in "iu", column.dtype  # msgpack ints (no bool)
+            a[at] = column[rows]
+            return FIELD_INT
+        if isinstance(column, Strings):
+            offsets = self._strings(column)
+            a[at], b[at] = offsets[rows], offsets[rows + 1]
+            return FIELD_STR
+        if isinstance(column, Dictionary):
+            offsets = self._strings(column.values)
+            codes = column.codes[rows]
+            a[at], b[at] = offsets[codes], offsets[codes + 1]
+            return FIELD_STR
+        assert isinstance(column, Enum), type(column)
+        offsets = self._strings(_symbols(column.symbols))
+        codes = column.codes[rows].astype(np.int64)
+        a[at], b[at] = offsets[codes], offsets[codes + 1]
+        return FIELD_STR
+
+    def bytes(self) -> np.ndarray:
+        return np.frombuffer(b"".join(self.parts), np.uint8)
+
+
+def _symbols(symbols: tuple[str, ...]) -> Strings:
+    encoded = [symbol.encode() for symbol in symbols]
+    offsets = np.zeros(len(encoded) + 1, np.int64)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    return Strings(offsets, b"".join(encoded))

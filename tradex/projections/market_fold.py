@@ -171,8 +171,10 @@ class Touched:
         self.account_events: dict[int, deque[tuple[int, bytes]]] = defaultdict(
             lambda: deque(maxlen=layout.ACCOUNT_EVENTS_KEPT)
         )
-        # the same from the columnar fold (.market_accounts): account -> [id, entry, …]
-        self.account_flat: dict[int, list[Any]] = {}
+        # the same from the columnar fold (.market_accounts): the accounts with entries,
+        # their streams' xadd ops packed (msgpack ops, how many: redis_store.Ops.packed)
+        self.account_streams: list[int] = []
+        self.account_ops: list[tuple[bytes, int]] = []
         self.ref_assets: dict[str, str] = {}
         self.ref_symbols: dict[str, str] = {}
         self.ref_instruments: dict[int, list[str]] = {}
@@ -262,7 +264,7 @@ class MarketState:
         touched = Touched()
         self._fold(events, engine_topic, "", reference_topic, touched)
         new_wallet = partial(self._wallet, touched=touched)
-        fold_accounts(self.wallets, new_wallet, types, touched, self._pack)
+        fold_accounts(self.wallets, new_wallet, types, touched)
         self._finish(touched)
         return touched
 

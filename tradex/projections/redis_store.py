@@ -131,6 +131,8 @@ class Ops:
 
     def __init__(self) -> None:
         self.program: list[list[Any]] = []
+        self.ops_packed: list[bytes] = []  # see packed()
+        self.ops_packed_count = 0
 
     def bulk(self, code: str, key: str, args: list[str]) -> None:
         """``HSET``/``ZADD`` (pairs), ``HDEL``/``ZREM``/``SADD`` (members) on ``key``."""
@@ -156,14 +158,27 @@ class Ops:
             program.extend(entry)
         self.program.append(program)
 
-    def xadd_flat(self, key: str, kept: int, flat: list[Any], total: int | None = None) -> None:
-        """:meth:`xadd` with the entries as one list ``[id, value, id, value, …]``."""
-        assert kept > 0, kept
-        assert flat, key
-        assert len(flat) % 2 == 0, key
-        assert total is None or 2 * total >= len(flat), (key, total)
-        trim = kept if total is None or total > kept else 0
-        self.program.append(["xadd", key, str(trim), *flat])
+    def packed(self, ops: bytes, count: int) -> None:
+        """``count`` ops already packed (msgpack, one after the other, as :meth:`payload`
+        packs :attr:`program`'s): the account streams' ``xadd`` ops of the columnar fold
+        (:func:`.entry_kernel.pack_stream_ops`)."""
+        assert count > 0, count
+        assert ops, count
+        self.ops_packed.append(ops)
+        self.ops_packed_count += count
+
+    def payload(self, expected: list[str], moved: list[str]) -> bytes:
+        """The batch script's ``ARGV[6]``: msgpack ``[expected, moved, program]``, the
+        program being :attr:`program` then the packed ops."""
+        if not self.ops_packed:
+            return msgpack.packb([expected, moved, self.program], use_bin_type=False)
+        pack = msgpack.Packer(use_bin_type=False).pack
+        count = len(self.program) + self.ops_packed_count
+        assert count < 1 << 32, count
+        header = bytes((0x93,)) + pack(expected) + pack(moved) + bytes((0xDD,))
+        return b"".join(
+            (header, count.to_bytes(4, "big"), *map(pack, self.program), *self.ops_packed)
+        )
 
 
 # The batch script. KEYS: versions, lock, positions. ARGV: version, live writer (1/0), lock
@@ -454,7 +469,7 @@ class RedisProjector(Projector):
         try:
             ops = Ops()
             write(ops)
-            payload = msgpack.packb([expected, moved, ops.program], use_bin_type=False)
+            payload = ops.payload(expected, moved)
             self._fault.check("sink_before_commit", self._batches)
             connection = writer.connection
             assert connection is not None, "a single-connection client"
