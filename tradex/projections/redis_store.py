@@ -452,10 +452,6 @@ class RedisProjector(Projector):
         writer, lock = self._writer, self._lock
         assert writer is not None and lock is not None, "open() first"
         assert not self._broken, "a batch failed: close and reopen"
-        self.settle()
-        if lock.lost.is_set():
-            self._broken = True
-            raise WriterLockLost(f"{lock.key} was taken over")
         stored = self._stored
         expected: list[str] = []
         moved: list[str] = []
@@ -470,6 +466,12 @@ class RedisProjector(Projector):
             ops = Ops()
             write(ops)
             payload = ops.payload(expected, moved)
+            # The batch in flight ran while this one was folded; its reply now, and this
+            # batch is sent only if it succeeded (a failure leaves the state ahead of the
+            # store either way: the projector must reopen).
+            self.settle()
+            if lock.lost.is_set():
+                raise WriterLockLost(f"{lock.key} was taken over")
             self._fault.check("sink_before_commit", self._batches)
             connection = writer.connection
             assert connection is not None, "a single-connection client"
@@ -496,8 +498,8 @@ class RedisProjector(Projector):
         """Wait for the batch in flight, if any; raise what made it fail.
 
         A batch's script is sent and not waited for: Redis runs it while this process
-        reads and folds the next batch, whose :meth:`apply` (or :meth:`close`) first reads
-        the reply. A failed batch wrote nothing (the script checks before it writes) and
+        reads and folds the next batch, whose :meth:`apply` reads the reply before sending
+        (or :meth:`close` reads it). A failed batch wrote nothing (the script checks before it writes) and
         the next one is not sent."""
         if not self._in_flight:
             return
