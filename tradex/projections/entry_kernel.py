@@ -279,3 +279,19 @@ def pack_stream_ops(
     if i != n:
         raise AssertionError("entries left over")
     return out[:at]
+
+
+def warm_up() -> None:
+    """Load the kernels' cached machine code now (numba's first call in a process costs
+    ~1 s here): at import, before a rebuild's clock starts, not inside its first batch."""
+    none = np.zeros(0, np.int64)
+    kinds = np.zeros((1, 1), np.int64)
+    pool = np.frombuffer(b"", np.uint8)  # read-only, as the callers' pools (one signature)
+    data, offsets = pack_entries(
+        pool, kinds, np.zeros((1, 2), np.int64), none, kinds[:0], kinds[:0],
+        none, none, none, none, none, none,
+    )  # fmt: skip
+    assert len(data) == 0, len(data)
+    ranges = np.zeros((0, 2), np.int64)
+    ops = pack_stream_ops(data, offsets, none, pool, np.zeros(2, np.int64), ranges, ranges, none)
+    assert len(ops) == 0, len(ops)

@@ -29,7 +29,13 @@ import numpy as np
 from tradex import domain
 from tradex.domain.events import HOLD_DELTA_OF
 from tradex.projections import redis_layout as layout
-from tradex.projections.entry_kernel import FIELD_INT, FIELD_STR, pack_entries, pack_stream_ops
+from tradex.projections.entry_kernel import (
+    FIELD_INT,
+    FIELD_STR,
+    pack_entries,
+    pack_stream_ops,
+    warm_up,
+)
 from tradex.schemas.columns import Dictionary, Enum, Strings, TypeColumns
 
 ACCOUNT_TYPES = frozenset(domain.ACCOUNT_EVENT_TYPES)
@@ -44,6 +50,7 @@ HOLD_COLUMNS: dict[type, tuple[str, str, int]] = {
     domain.HoldReleased: ("asset", "amount", -1),
 }
 assert HOLD_COLUMNS.keys() == HOLD_DELTA_OF.keys(), "one hold table"
+warm_up()  # the kernels' machine code loaded at import, not in a rebuild's first batch
 POSTINGS = "postings"
 POSTINGS_TYPES = frozenset((domain.Deposited, domain.WithdrawalPaid, domain.FillSettled))
 ROWS_PER_EVENT_MAX = 1 << 20  # balance rows of one event (its postings and its hold)
