@@ -17,7 +17,7 @@ from tradex.log.batch import RecordBatch
 from tradex.log.source import KafkaLog, Place
 from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS, TOPIC_TYPES
 from tradex.projections import redis_layout as layout
-from tradex.projections.column_events import events_of
+from tradex.projections.column_events import bodies_of, events_of
 from tradex.projections.market import RedisReadModel, RedisRowReadModel
 from tradex.projections.market_accounts import ACCOUNT_TYPES
 from tradex.projections.market_fold import MarketState
@@ -107,9 +107,12 @@ def test_the_columnar_account_fold_equals_the_row_fold(
             others = [e for e in events if type(e.body) not in ACCOUNT_TYPES]
             seen |= {type(e.body) for e in events} & ACCOUNT_TYPES
             rows = by_rows.fold(events, ENGINE_EVENTS, ACCOUNT_EVENTS, REFERENCE_EVENTS)
-            columns = by_columns.fold_columns(
-                others, columnar.types, ENGINE_EVENTS, REFERENCE_EVENTS
-            )
+            assert bodies_of(
+                ColumnarBatch(
+                    batch, {c: t for c, t in decoded.types.items() if c not in ACCOUNT_TYPES}
+                )
+            ) == [e.body for e in others]
+            columns = by_columns.fold_columns([e.body for e in others], columnar.types)
             assert columns.new_accounts == rows.new_accounts
             assert dict(columns.balances) == dict(rows.balances)
             assert not columns.account_events

@@ -22,7 +22,7 @@ from tradex.domain import engine
 from tradex.infra.settings import Settings
 from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS, TOPIC_TYPES
 from tradex.projections import redis_layout as layout
-from tradex.projections.column_events import events_of
+from tradex.projections.column_events import bodies_of
 from tradex.projections.market_accounts import ACCOUNT_TYPES
 from tradex.projections.market_fold import Market, MarketState, Touched, Wallet
 from tradex.projections.projector import ColumnarBatch, Event
@@ -107,8 +107,8 @@ class RedisReadModel(RedisProjector):
         """:meth:`write` of a columnar batch: the account events folded in columns
         (:mod:`.market_accounts`), the engine and reference records per record."""
         per_record = {cls: c for cls, c in batch.types.items() if cls not in ACCOUNT_TYPES}
-        events = events_of(ColumnarBatch(batch.records, per_record))
-        touched = self.state.fold_columns(events, batch.types, ENGINE_EVENTS, REFERENCE_EVENTS)
+        bodies = bodies_of(ColumnarBatch(batch.records, per_record))
+        touched = self.state.fold_columns(bodies, batch.types)
         self._write_markets(touched, ops)
         self._write_accounts(touched, ops)
         self._write_reference(touched, ops)

@@ -36,6 +36,7 @@ import msgpack
 
 from tradex import domain
 from tradex.domain.engine import L2Delta, RulesApplied, Trade
+from tradex.log.topics import REFERENCE_EVENTS, TOPIC_TYPES
 from tradex.projections import redis_layout as layout
 from tradex.projections.market_accounts import fold_accounts
 from tradex.projections.projector import Event
@@ -43,6 +44,7 @@ from tradex.schemas.columns import TypeColumns
 
 MARKETS_MAX = 100_000  # instruments in one read model
 _WITH_POSTINGS = frozenset((domain.Deposited, domain.WithdrawalPaid, domain.FillSettled))
+_REFERENCE_TYPES = frozenset(TOPIC_TYPES[REFERENCE_EVENTS])
 _INSTRUMENT_EVENTS = (
     domain.InstrumentCreated,
     domain.InstrumentRulesUpdated,
@@ -222,18 +224,6 @@ class MarketState:
     ) -> Touched:
         """Apply ``events`` (log order within each partition); what they touched."""
         touched = Touched()
-        self._fold(events, engine_topic, account_topic, reference_topic, touched)
-        self._finish(touched)
-        return touched
-
-    def _fold(
-        self,
-        events: Sequence[Event],
-        engine_topic: str,
-        account_topic: str,
-        reference_topic: str,
-        touched: Touched,
-    ) -> None:
         l2, trade, rules = self._l2, self._trade, self._rules
         account, reference = self._account, self._reference
         for event in events:
@@ -250,19 +240,27 @@ class MarketState:
                 account(body, touched)
             elif topic == reference_topic:
                 reference(body, touched)
+        self._finish(touched)
+        return touched
 
-    def fold_columns(
-        self,
-        events: Sequence[Event],
-        types: dict[type, TypeColumns],
-        engine_topic: str,
-        reference_topic: str,
-    ) -> Touched:
-        """:meth:`fold` of a columnar batch: ``events`` its engine and reference records,
-        ``types`` its columns, whose account events are folded in columns
-        (:func:`.market_accounts.fold_accounts`, the twin of :meth:`_account`)."""
+    def fold_columns(self, bodies: Sequence[Any], types: dict[type, TypeColumns]) -> Touched:
+        """:meth:`fold` of a columnar batch: ``bodies`` its engine and reference records in
+        batch order (:func:`.column_events.bodies_of`), ``types`` its columns, whose account
+        events are folded in columns (:func:`.market_accounts.fold_accounts`, the twin of
+        :meth:`_account`)."""
         touched = Touched()
-        self._fold(events, engine_topic, "", reference_topic, touched)
+        l2, trade, rules, reference = self._l2, self._trade, self._rules, self._reference
+        for body in bodies:
+            kind = type(body)
+            if kind is L2Delta:
+                l2(body, touched)
+            elif kind is Trade:
+                trade(body, touched)
+            elif kind is RulesApplied:
+                rules(body, touched)
+            else:
+                assert kind in _REFERENCE_TYPES, kind
+                reference(body, touched)
         new_wallet = partial(self._wallet, touched=touched)
         fold_accounts(self.wallets, new_wallet, types, touched)
         self._finish(touched)
