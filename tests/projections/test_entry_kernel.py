@@ -1,4 +1,4 @@
-"""The jitted entry packer writes what ``msgpack.Packer().pack`` writes for the same
+"""The entry packer (C) writes what ``msgpack.Packer().pack`` writes for the same
 values: ints of every msgpack size class and sign, strings of every length class (and
 multi-byte UTF-8), 0 to 17 balances, types with no field and with twenty; and the xadd
 ops it packs unpack to the program :class:`~tradex.projections.redis_store.Ops` builds."""
@@ -9,6 +9,7 @@ import random
 
 import msgpack
 import numpy as np
+import pytest
 
 from tradex.projections.entry_kernel import (
     FIELD_INT,
@@ -91,7 +92,7 @@ def test_entries_are_msgpack_packer_bytes() -> None:
         np.frombuffer(bytes(pool.data), np.uint8), kinds, names, kind_row, value_a, value_b,
         begin, end, *(np.array(column, np.int64) for column in after),
     )  # fmt: skip
-    blob, at = data.tobytes(), offsets.tolist()
+    blob, at = data, offsets.tolist()
     assert [blob[at[i] : at[i + 1]] for i in range(ENTRIES)] == expected
 
 
@@ -104,7 +105,7 @@ def test_stream_ops_unpack_to_the_program() -> None:
     trims = np.array([pool.add("1000"), pool.add("0")], np.int64)
     seq = np.array([9, 10, 11, 123_456_789_012], np.int64)
     packed = pack_stream_ops(
-        np.frombuffer(b"".join(entries), np.uint8), offsets, seq,
+        b"".join(entries), offsets, seq,
         np.frombuffer(bytes(pool.data), np.uint8), op_name, keys, trims,
         np.array([3, 1], np.int64),
     )  # fmt: skip
@@ -112,7 +113,27 @@ def test_stream_ops_unpack_to_the_program() -> None:
     ops.xadd("a:7:events", 1_000, [("9-0", entries[0]), ("10-0", entries[1]), ("11-0", entries[2])])
     ops.xadd("a:-3:events", 1_000, [("123456789012-0", entries[3])], 1)
     unpacker = msgpack.Unpacker(raw=True)
-    unpacker.feed(packed.tobytes())
+    unpacker.feed(packed)
     assert list(unpacker) == msgpack.unpackb(
         msgpack.packb(ops.program, use_bin_type=False), raw=True
     )
+
+
+def test_ranges_outside_their_buffers_are_refused() -> None:
+    pool = np.frombuffer(b"Deposited", np.uint8)
+    kinds = np.array([[FIELD_STR]], np.int64)
+    names = np.array([[0, 9]], np.int64)
+    row = np.zeros(1, np.int64)
+    none = np.zeros(0, np.int64)
+    for a, b in ((0, 10), (-1, 3), (5, 4)):  # past the pool, before it, backwards
+        with pytest.raises(ValueError, match="out of range"):
+            pack_entries(
+                pool, kinds, names, row, np.array([[a]], np.int64), np.array([[b]], np.int64),
+                row, row, none, none, none, none,
+            )  # fmt: skip
+    with pytest.raises(ValueError, match="do not agree"):
+        pack_stream_ops(
+            b"x", np.array([0, 1], np.int64), np.array([1], np.int64), pool,
+            np.array([0, 4], np.int64), np.array([[0, 4]], np.int64),
+            np.array([[0, 4]], np.int64), np.array([2], np.int64),
+        )  # fmt: skip

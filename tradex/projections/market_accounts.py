@@ -34,7 +34,6 @@ from tradex.projections.entry_kernel import (
     FIELD_STR,
     pack_entries,
     pack_stream_ops,
-    warm_up,
 )
 from tradex.schemas.columns import Dictionary, Enum, Strings, TypeColumns
 
@@ -50,7 +49,6 @@ HOLD_COLUMNS: dict[type, tuple[str, str, int]] = {
     domain.HoldReleased: ("asset", "amount", -1),
 }
 assert HOLD_COLUMNS.keys() == HOLD_DELTA_OF.keys(), "one hold table"
-warm_up()  # the kernels' machine code loaded at import, not in a rebuild's first batch
 POSTINGS = "postings"
 POSTINGS_TYPES = frozenset((domain.Deposited, domain.WithdrawalPaid, domain.FillSettled))
 ROWS_PER_EVENT_MAX = 1 << 20  # balance rows of one event (its postings and its hold)
@@ -279,7 +277,7 @@ def fold_accounts(
         stream_trim.reshape(-1, 2), kept_per_account,
     )  # fmt: skip
     touched.account_streams = streams
-    touched.account_ops.append((ops.tobytes(), len(streams)))
+    touched.account_ops.append((ops, len(streams)))
 
 
 class _Pool:
