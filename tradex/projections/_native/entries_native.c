@@ -45,7 +45,13 @@ static Py_ssize_t raw_size(Py_ssize_t n) { return (n < 32 ? 1 : n < 65536 ? 3 : 
 static Py_ssize_t array_size(Py_ssize_t n) { return n < 16 ? 1 : n < 65536 ? 3 : 5; }
 
 static void put_be(out_t *o, uint64_t x, int width) {
-    for (int k = width - 1; k >= 0; k--) o->p[o->at++] = (unsigned char)(x >> (8 * k));
+    /* big-endian, one store per width (a byte loop costs most of an entry) */
+    unsigned char *p = o->p + o->at;
+    if (width == 8) { uint64_t v = __builtin_bswap64(x); memcpy(p, &v, 8); }
+    else if (width == 4) { uint32_t v = __builtin_bswap32((uint32_t)x); memcpy(p, &v, 4); }
+    else if (width == 2) { uint16_t v = __builtin_bswap16((uint16_t)x); memcpy(p, &v, 2); }
+    else p[0] = (unsigned char)x;
+    o->at += width;
 }
 static void put_int(out_t *o, int64_t x) {
     if (x < -32) {
