@@ -499,8 +499,8 @@ class RedisProjector(Projector):
 
         A batch's script is sent and not waited for: Redis runs it while this process
         reads and folds the next batch, whose :meth:`apply` reads the reply before sending
-        (or :meth:`close` reads it). A failed batch wrote nothing (the script checks before it writes) and
-        the next one is not sent."""
+        (or :meth:`close` reads it). A failed batch wrote nothing (the script checks
+        before it writes) and the next one is not sent."""
         if not self._in_flight:
             return
         self._in_flight = False
