@@ -7,6 +7,8 @@
   codec's C API (``_native/codec_api.h``; see tradex/matching/_native);
 - ``tradex.audit._audit_native``: the auditor's hash-chain check over a batch
   (tradex/audit/_native; see tradex/audit/chains.py);
+- ``tradex.projections._entries_native``: the redis read model's account channel entries
+  packed from columns (tradex/projections/_native; see tradex/projections/entry_kernel.py);
 - ``tradex.log._native_kafka``: the batch reader of Kafka partitions, linked with the
   system librdkafka (Debian: librdkafka-dev, which scripts/bootstrap.sh installs).
 
@@ -30,6 +32,7 @@ KERNEL_DIR = "tradex/commands/_native"
 KAFKA_DIR = "tradex/log/_native"
 MATCHER_NATIVE_DIR = "tradex/matching/_native"
 AUDIT_NATIVE_DIR = "tradex/audit/_native"
+PROJECTIONS_NATIVE_DIR = "tradex/projections/_native"
 COMPILE_ARGS = ["-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 OPENSSL_HEADER = "openssl/sha.h"
 
@@ -94,6 +97,12 @@ setup(
             include_dirs=[NATIVE_DIR],
             define_macros=SHA_MACROS,
             libraries=SHA_LIBRARIES,
+            extra_compile_args=COMPILE_ARGS,
+            optional=False,
+        ),
+        Extension(
+            "tradex.projections._entries_native",
+            sources=[f"{PROJECTIONS_NATIVE_DIR}/entries_native.c"],
             extra_compile_args=COMPILE_ARGS,
             optional=False,
         ),

@@ -95,3 +95,22 @@ def events_of(batch: ColumnarBatch) -> list[Event]:
         Event, names, [partitions[i] for i in kept], [offsets[i] for i in kept],
         repeat(_NO_ENVELOPE, len(kept)), [slots[i] for i in kept],
     ))  # fmt: skip
+
+
+def bodies_of(batch: ColumnarBatch) -> list[Any]:
+    """The decoded records of ``batch``, bodies only, in batch order: :func:`events_of`
+    without the per-record topic, partition and offset (a fold that needs only the
+    bodies; the batch's other records cost nothing here)."""
+    rows: list[np.ndarray] = []
+    bodies: list[Any] = []
+    for columns in batch.types.values():
+        found = _flat(columns)
+        if found is None:
+            found = [body for _envelope, body in columns.records()]
+        assert len(found) == len(columns), columns.cls
+        rows.append(columns.rows)
+        bodies += found
+    if not bodies:
+        return []
+    order = np.argsort(np.concatenate(rows), kind="stable").tolist()
+    return [bodies[i] for i in order]

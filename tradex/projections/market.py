@@ -22,8 +22,10 @@ from tradex.domain import engine
 from tradex.infra.settings import Settings
 from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS, TOPIC_TYPES
 from tradex.projections import redis_layout as layout
+from tradex.projections.column_events import bodies_of
+from tradex.projections.market_accounts import ACCOUNT_TYPES
 from tradex.projections.market_fold import Market, MarketState, Touched, Wallet
-from tradex.projections.projector import Event
+from tradex.projections.projector import ColumnarBatch, Event
 from tradex.projections.redis_store import Ops, RedisProjector
 from tradex.schemas.columns import ColumnSpec
 
@@ -101,6 +103,16 @@ class RedisReadModel(RedisProjector):
         self._write_accounts(touched, ops)
         self._write_reference(touched, ops)
 
+    def write_columns(self, batch: ColumnarBatch, ops: Ops) -> None:
+        """:meth:`write` of a columnar batch: the account events folded in columns
+        (:mod:`.market_accounts`), the engine and reference records per record."""
+        per_record = {cls: c for cls, c in batch.types.items() if cls not in ACCOUNT_TYPES}
+        bodies = bodies_of(ColumnarBatch(batch.records, per_record))
+        touched = self.state.fold_columns(bodies, batch.types)
+        self._write_markets(touched, ops)
+        self._write_accounts(touched, ops)
+        self._write_reference(touched, ops)
+
     def _write_markets(self, touched: Touched, ops: Ops) -> None:
         markets = self.state.markets
         if touched.new_instruments:
@@ -163,7 +175,8 @@ class RedisReadModel(RedisProjector):
         wallets = self.state.wallets
         if touched.new_accounts:
             ops.bulk("sadd", layout.ACCOUNTS, [str(a) for a in touched.new_accounts])
-        for account_id in touched.balances.keys() | touched.account_events.keys():
+        accounts = touched.balances.keys() | touched.account_events.keys()
+        for account_id in accounts.union(touched.account_streams):
             wallet = wallets[account_id]
             flat = [layout.SEQ, str(wallet.seq)]
             for asset in touched.balances.get(account_id, ()):
@@ -176,6 +189,8 @@ class RedisReadModel(RedisProjector):
                 layout.account_events(account_id), layout.ACCOUNT_EVENTS_KEPT,
                 [(entry_id(seq), entry) for seq, entry in entries], wallets[account_id].seq,
             )  # fmt: skip
+        for packed, count in touched.account_ops:
+            ops.packed(packed, count)
 
     def _write_reference(self, touched: Touched, ops: Ops) -> None:
         if touched.ref_assets:

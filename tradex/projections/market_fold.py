@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
+from functools import partial
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -35,11 +36,15 @@ import msgpack
 
 from tradex import domain
 from tradex.domain.engine import L2Delta, RulesApplied, Trade
+from tradex.log.topics import REFERENCE_EVENTS, TOPIC_TYPES
 from tradex.projections import redis_layout as layout
+from tradex.projections.market_accounts import fold_accounts
 from tradex.projections.projector import Event
+from tradex.schemas.columns import TypeColumns
 
 MARKETS_MAX = 100_000  # instruments in one read model
 _WITH_POSTINGS = frozenset((domain.Deposited, domain.WithdrawalPaid, domain.FillSettled))
+_REFERENCE_TYPES = frozenset(TOPIC_TYPES[REFERENCE_EVENTS])
 _INSTRUMENT_EVENTS = (
     domain.InstrumentCreated,
     domain.InstrumentRulesUpdated,
@@ -168,6 +173,10 @@ class Touched:
         self.account_events: dict[int, deque[tuple[int, bytes]]] = defaultdict(
             lambda: deque(maxlen=layout.ACCOUNT_EVENTS_KEPT)
         )
+        # the same from the columnar fold (.market_accounts): the accounts with entries,
+        # their streams' xadd ops packed (msgpack ops, how many: redis_store.Ops.packed)
+        self.account_streams: list[int] = []
+        self.account_ops: list[tuple[bytes, int]] = []
         self.ref_assets: dict[str, str] = {}
         self.ref_symbols: dict[str, str] = {}
         self.ref_instruments: dict[int, list[str]] = {}
@@ -231,6 +240,29 @@ class MarketState:
                 account(body, touched)
             elif topic == reference_topic:
                 reference(body, touched)
+        self._finish(touched)
+        return touched
+
+    def fold_columns(self, bodies: Sequence[Any], types: dict[type, TypeColumns]) -> Touched:
+        """:meth:`fold` of a columnar batch: ``bodies`` its engine and reference records in
+        batch order (:func:`.column_events.bodies_of`), ``types`` its columns, whose account
+        events are folded in columns (:func:`.market_accounts.fold_accounts`, the twin of
+        :meth:`_account`)."""
+        touched = Touched()
+        l2, trade, rules, reference = self._l2, self._trade, self._rules, self._reference
+        for body in bodies:
+            kind = type(body)
+            if kind is L2Delta:
+                l2(body, touched)
+            elif kind is Trade:
+                trade(body, touched)
+            elif kind is RulesApplied:
+                rules(body, touched)
+            else:
+                assert kind in _REFERENCE_TYPES, kind
+                reference(body, touched)
+        new_wallet = partial(self._wallet, touched=touched)
+        fold_accounts(self.wallets, new_wallet, types, touched)
         self._finish(touched)
         return touched
 

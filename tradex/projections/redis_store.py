@@ -46,7 +46,8 @@ import logging
 import secrets
 import threading
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 import msgpack
@@ -130,6 +131,8 @@ class Ops:
 
     def __init__(self) -> None:
         self.program: list[list[Any]] = []
+        self.ops_packed: list[bytes] = []  # see packed()
+        self.ops_packed_count = 0
 
     def bulk(self, code: str, key: str, args: list[str]) -> None:
         """``HSET``/``ZADD`` (pairs), ``HDEL``/``ZREM``/``SADD`` (members) on ``key``."""
@@ -154,6 +157,28 @@ class Ops:
         for entry in entries:
             program.extend(entry)
         self.program.append(program)
+
+    def packed(self, ops: bytes, count: int) -> None:
+        """``count`` ops already packed (msgpack, one after the other, as :meth:`payload`
+        packs :attr:`program`'s): the account streams' ``xadd`` ops of the columnar fold
+        (:func:`.entry_kernel.pack_stream_ops`)."""
+        assert count > 0, count
+        assert ops, count
+        self.ops_packed.append(ops)
+        self.ops_packed_count += count
+
+    def payload(self, expected: list[str], moved: list[str]) -> bytes:
+        """The batch script's ``ARGV[6]``: msgpack ``[expected, moved, program]``, the
+        program being :attr:`program` then the packed ops."""
+        if not self.ops_packed:
+            return msgpack.packb([expected, moved, self.program], use_bin_type=False)
+        pack = msgpack.Packer(use_bin_type=False).pack
+        count = len(self.program) + self.ops_packed_count
+        assert count < 1 << 32, count
+        header = bytes((0x93,)) + pack(expected) + pack(moved) + bytes((0xDD,))
+        return b"".join(
+            (header, count.to_bytes(4, "big"), *map(pack, self.program), *self.ops_packed)
+        )
 
 
 # The batch script. KEYS: versions, lock, positions. ARGV: version, live writer (1/0), lock
@@ -410,18 +435,23 @@ class RedisProjector(Projector):
             self.close()
             raise
 
+    def write_columns(self, batch: ColumnarBatch, ops: Ops) -> None:
+        """:meth:`write` of a columnar batch; by default on its records rebuilt from the
+        columns (:func:`.column_events.events_of`)."""
+        self.write(events_of(batch), ops)
+
     def _apply_columns(self, batch: ColumnarBatch, positions: Mapping[Place, int]) -> None:
-        """A columnar batch: its records rebuilt from the columns, then :meth:`_apply`."""
-        self._apply(events_of(batch), positions)
+        self._send(partial(self.write_columns, batch), positions)
 
     def _apply(self, events: Sequence[Event], positions: Mapping[Place, int]) -> None:
+        self._send(partial(self.write, events), positions)
+
+    def _send(self, write: Callable[[Ops], None], positions: Mapping[Place, int]) -> None:
+        """Run ``write`` (the fold, adding the batch's writes to an :class:`Ops`) and send
+        the batch's script."""
         writer, lock = self._writer, self._lock
         assert writer is not None and lock is not None, "open() first"
         assert not self._broken, "a batch failed: close and reopen"
-        self.settle()
-        if lock.lost.is_set():
-            self._broken = True
-            raise WriterLockLost(f"{lock.key} was taken over")
         stored = self._stored
         expected: list[str] = []
         moved: list[str] = []
@@ -434,8 +464,14 @@ class RedisProjector(Projector):
             gc.disable()
         try:
             ops = Ops()
-            self.write(events, ops)
-            payload = msgpack.packb([expected, moved, ops.program], use_bin_type=False)
+            write(ops)
+            payload = ops.payload(expected, moved)
+            # The batch in flight ran while this one was folded; its reply now, and this
+            # batch is sent only if it succeeded (a failure leaves the state ahead of the
+            # store either way: the projector must reopen).
+            self.settle()
+            if lock.lost.is_set():
+                raise WriterLockLost(f"{lock.key} was taken over")
             self._fault.check("sink_before_commit", self._batches)
             connection = writer.connection
             assert connection is not None, "a single-connection client"
@@ -462,9 +498,9 @@ class RedisProjector(Projector):
         """Wait for the batch in flight, if any; raise what made it fail.
 
         A batch's script is sent and not waited for: Redis runs it while this process
-        reads and folds the next batch, whose :meth:`apply` (or :meth:`close`) first reads
-        the reply. A failed batch wrote nothing (the script checks before it writes) and
-        the next one is not sent."""
+        reads and folds the next batch, whose :meth:`apply` reads the reply before sending
+        (or :meth:`close` reads it). A failed batch wrote nothing (the script checks
+        before it writes) and the next one is not sent."""
         if not self._in_flight:
             return
         self._in_flight = False
