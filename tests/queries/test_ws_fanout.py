@@ -1,13 +1,18 @@
 """The fan-out's delivery rules without Redis: a batch is rendered once per format, a
 joining subscriber gets exactly the entries after its snapshot, a full queue drops only
-its own client."""
+its own client; prepared frames are what a WebSocket client parses, and a client writing
+them straight to its transport keeps its messages in order."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
+
 from tradex.projections.redis_read import Channel
-from tradex.queries.ws_fanout import Client, Feed, Render, Sub
+from tradex.queries.ws_fanout import Client, Feed, Render, Sub, text_frame
 
 
 async def _nothing(_text: str) -> None:
@@ -80,5 +85,91 @@ def test_a_full_queue_drops_its_client_and_no_other() -> None:
         await feed.deliver(_entries(6, 9))
         assert fast.dropped is None and fast.queued == 9
         assert sum(len(g) for g in feed.groups.values()) == 1
+
+    asyncio.run(run())
+
+
+def _parse(data: bytes) -> tuple[Frame, bytes]:
+    """One frame as websockets' client parses it (unmasked: from a server), and the rest."""
+    reader = StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    parser = Frame.parse(reader.read_exact, mask=False)
+    with pytest.raises(StopIteration) as done:
+        next(parser)
+    rest = reader.read_to_eof(len(data))
+    with pytest.raises(StopIteration) as tail:
+        next(rest)
+    return done.value.value, tail.value.value
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65_535, 65_536, 70_000])
+def test_a_prepared_frame_is_one_final_text_frame_of_the_text(size: int) -> None:
+    text = ("é" * size)[: max(size - size // 3, 0)] + "x" * (size // 3)
+    frame, rest = _parse(text_frame(text) + b"next")
+    assert (frame.opcode, frame.fin, frame.rsv1) == (Opcode.TEXT, True, False)
+    assert frame.data.decode() == text and rest == b"next"
+
+
+class _Transport:
+    """A connection's write side: takes frames while ``open``."""
+
+    def __init__(self) -> None:
+        self.open = True
+        self.frames: list[bytes] = []
+
+    def write(self, frame: bytes) -> bool:
+        if self.open:
+            self.frames.append(frame)
+        return self.open
+
+
+def test_a_client_writes_frames_at_once_while_idle_and_queues_in_order_when_it_cannot() -> None:
+    async def run() -> None:
+        transport, sent = _Transport(), []
+
+        async def send(text: str) -> None:  # the server's own send (the queued path)
+            sent.append(text)
+            transport.frames.append(text_frame(text))
+
+        client = Client(send, 100, transport.write)
+        assert client.offer("a")  # the sender has not started: queued
+        task = asyncio.create_task(client.run())
+        await asyncio.sleep(0)
+        assert sent == ["a"]
+        assert client.offer("b", text_frame("b")) and client.offer("c")  # idle: written now
+        assert sent == ["a"] and client.queued == 0
+        transport.open = False  # e.g. its write buffer is full
+        assert client.offer("d") and client.offer("e")
+        assert client.queued == 2
+        transport.open = True
+        assert client.offer("f")  # still behind d and e: queued, not written ahead of them
+        await asyncio.sleep(0)
+        assert sent == ["a", "d", "e", "f"] and client.queued == 0
+        assert [_parse(f)[0].data.decode() for f in transport.frames] == list("abcdef")
+        assert (client.offered, client.sent) == (6, 6)
+        client.drop("closed")
+        assert not client.offer("g")
+        task.cancel()
+
+    asyncio.run(run())
+
+
+def test_a_batch_is_framed_once_for_every_subscriber() -> None:
+    async def run() -> None:
+        feed, calls = _feed(), []
+        render = _render(calls)
+        transports = [_Transport() for _ in range(3)]
+        clients = [Client(_nothing, 10, t.write) for t in transports]
+        tasks = [asyncio.create_task(c.run()) for c in clients]
+        await asyncio.sleep(0)
+        for client in clients:
+            feed.add(Sub(client, render, after=0))
+        await feed.deliver(_entries(1, 2))
+        assert calls == [[1, 2]]
+        assert all(t.frames == [text_frame("k:1"), text_frame("k:2")] for t in transports)
+        assert transports[0].frames[0] is transports[2].frames[0]  # the same bytes object
+        for task in tasks:
+            task.cancel()
 
     asyncio.run(run())

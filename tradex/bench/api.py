@@ -46,7 +46,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
+from tradex.bench.api_load import ws_figures
 from tradex.infra import postgres
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
@@ -59,6 +61,8 @@ TRADERS = 4  # two buy, two sell (accounts spread over the partitions)
 PASSWORD = "bench-password-1"
 PRICE = "60000"
 QTY = "0.001"
+WS_GRACE_S = 3.0  # the follower looks for trades this long after the orders stop
+WS_DRAIN_S = 2.0  # then the clients have this long to receive the last ones
 TARGETS = {"read_p99_ms": 5.0, "read_ratio": 0.5, "ack_p99_ms": 25.0, "ws_lag_p99_ms": 50.0}
 
 
@@ -256,7 +260,8 @@ def cpu_per_request(pid: int, requests: list[Any], count: int) -> float:
 
 def load(job: dict[str, Any], env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "tradex.bench.api_load", json.dumps(job)],
-                            env=env, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)  # fmt: skip
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            cwd=REPO_ROOT)  # fmt: skip
 
 
 def result_of(process: subprocess.Popen[str]) -> dict[str, Any]:
@@ -389,41 +394,63 @@ def main(argv: list[str]) -> int:
         ws_url = url.replace("http://", "ws://") + "/ws/btcusd@trade"
         per_proc = [args.ws_clients // args.procs + (1 if k < args.ws_clients % args.procs else 0)
                     for k in range(args.procs)]  # fmt: skip
-        ws_procs = [load({"mode": "ws", "url": ws_url, "clients": n, "seconds": args.seconds,
-                          "instrument_id": instrument, "grace_s": 3.0}, env)
-                    for n in per_proc if n]  # fmt: skip
-        for process in ws_procs:
+        ws_procs = [load({"mode": "ws", "url": ws_url, "clients": n,
+                          "arrivals": str(work_dir / f"arrivals-{k}.npy")}, env)
+                    for k, n in enumerate(per_proc) if n]  # fmt: skip
+        follower = load({"mode": "follow", "instrument_id": instrument,
+                         "seconds": args.seconds + WS_GRACE_S}, env)  # fmt: skip
+        for process in (*ws_procs, follower):
             assert process.stdout is not None
             line = process.stdout.readline().strip()
             assert line == "ready", f"a WebSocket load process said {line!r}"
+        ws_cpu_from = tree_cpu_s(api_pid)
         (ws_orders,) = run_load([{"mode": "rate", "requests": order_requests(url, tokens, "w"),
                                   "rate": args.ws_order_rate, "seconds": args.seconds,
                                   "connections": 32}], env)  # fmt: skip
-        ws_results = [result_of(p) for p in ws_procs]
-        print(f"  orders {ws_orders}\n  ws {ws_results}", flush=True)
+        appeared = {int(t): at for t, at in result_of(follower)["appeared"]}
+        # every trade the stream had when the follower stopped must reach every client: the
+        # last ones get WS_DRAIN_S to arrive (a lag beyond it: missing)
+        time.sleep(WS_DRAIN_S)
+        ws_cpu_s = tree_cpu_s(api_pid) - ws_cpu_from
+        for process in ws_procs:
+            assert process.stdin is not None
+            process.stdin.write("stop\n")
+            process.stdin.flush()
+        ws_runs = [result_of(p) for p in ws_procs]
+        arrivals = np.concatenate([
+            np.load(work_dir / f"arrivals-{k}.npy") + np.array([sum(per_proc[:k]), 0, 0])
+            for k in range(len(ws_runs))
+        ])  # fmt: skip
+        dropped = {sum(per_proc[:k]) + d for k, r in enumerate(ws_runs) for d in r["dropped"]}
+        ws_result = ws_figures(appeared, arrivals, sum(per_proc), dropped, args.seconds)
+        ws_result["api_cpu_us_per_message"] = round(
+            ws_cpu_s * 1e6 / max(ws_result["delivered"], 1), 2
+        )
+        print(f"  orders {ws_orders}\n  ws {ws_result}", flush=True)
     finally:
         if peer is not None:
             peer.kill()
         stop_exchange(exchange, base)
 
-    ws_clients = sum(r["clients"] for r in ws_results)
-    complete = sum(r["clients_complete"] for r in ws_results)
-    dropped = sum(r["clients_dropped"] for r in ws_results)
+    ws_clients = ws_result["clients"]
     # a client missing trades is a failure unless the gateway dropped it as too slow
-    missing_undropped = ws_clients - complete - sum(r["dropped_incomplete"] for r in ws_results)
-    trades = max(r["trades"] for r in ws_results)
+    missing_undropped = ws_result["clients_incomplete_not_dropped"]
+    trades = ws_result["trades"]
     ok = (at_rate["errors"] == 0 and api_max["errors"] == 0 and orders["errors"] == 0
-          and peer_max["errors"] == 0 and missing_undropped == 0 and trades > 0)  # fmt: skip
+          and peer_max["errors"] == 0 and missing_undropped == 0 and trades > 0
+          and ws_result["duplicates"] == 0)  # fmt: skip
     figures = {
         "read_p50_ms": at_rate["p50_ms"], "read_p99_ms": at_rate["p99_ms"],
         "read_rate_per_s": at_rate["per_s"], "reads_per_s": api_max["per_s"],
         "ack_p50_ms": orders["p50_ms"], "ack_p99_ms": orders["p99_ms"],
         "orders_per_s": orders["per_s"],
         "ws_clients": ws_clients, "ws_trades": trades,
-        "ws_messages_per_s": round(sum(r["messages_per_s"] for r in ws_results), 1),
-        "ws_lag_p50_ms": max(r["p50_ms"] for r in ws_results),
-        "ws_lag_p99_ms": max(r["p99_ms"] for r in ws_results),
-        "ws_clients_complete": complete, "ws_clients_dropped_slow": dropped,
+        "ws_messages_per_s": ws_result["messages_per_s"],
+        "ws_lag_p50_ms": ws_result["p50_ms"], "ws_lag_p99_ms": ws_result["p99_ms"],
+        "ws_clients_complete": ws_result["clients_complete"],
+        "ws_clients_dropped_slow": ws_result["clients_dropped"],
+        "ws_duplicates": ws_result["duplicates"],
+        "ws_api_cpu_us_per_message": ws_result["api_cpu_us_per_message"],
         "cpu_ms_per_request": cpu,
     }  # fmt: skip
     ratio = round(api_max["per_s"] / peer_max["per_s"], 3) if peer_max["per_s"] else 0.0

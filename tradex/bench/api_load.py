@@ -11,19 +11,23 @@ Jobs (``mode``):
   cycled through. Answers other than 200 are counted as errors.
 - ``max``: closed loop — ``concurrency`` workers send back to back for ``seconds``;
   requests/s = answers / wall time.
-- ``ws``: ``clients`` WebSocket connections to ``url``; each records (trade id, arrival
-  time) of every ``trade`` event; a Redis follower in the same process records when each
-  trade appeared in the read model's stream, so delivery lag = arrival − appearance (same
-  clock). Prints ``ready`` once every client is connected, then runs ``seconds``.
+- ``ws``: ``clients`` WebSocket connections to ``url`` (a minimal client: :class:`_WsClient`);
+  each records (trade id, arrival time) of every ``trade`` event until told to stop.
+- ``follow``: a Redis follower in a process of its own records when each trade appeared
+  in the read model's stream, so delivery lag = arrival − appearance (same clock:
+  :func:`ws_figures`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import os
 import sys
 import time
+import urllib.parse
 from typing import Any
 
 import aiohttp
@@ -114,76 +118,159 @@ async def max_job(job: dict[str, Any]) -> dict[str, Any]:
             **percentiles_ms(latencies)}  # fmt: skip
 
 
+class _WsClient(asyncio.Protocol):
+    """One WebSocket client as light as a client can be, so the load process measures the
+    server rather than itself: a hand-written RFC 6455 client on a bare asyncio protocol
+    (no extension offered, so the server sends plain text frames; pings answered), which
+    takes each trade frame's id (``"t":N``) without parsing the JSON and stamps its
+    arrival when the bytes are handed to it."""
+
+    def __init__(self, host: str, path: str, log: list[tuple[int, float]]) -> None:
+        self.request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n\r\n"
+        ).encode()
+        self.log = log
+        self.buffer = bytearray()
+        self.upgraded = asyncio.get_running_loop().create_future()
+        self.closed = asyncio.get_running_loop().create_future()
+        self.transport: Any = None  # asyncio's or uvloop's stream transport
+        self.server_closed = False  # a close frame from the server
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.upgraded.done():
+            self.upgraded.set_exception(ConnectionError(f"closed before the upgrade: {exc}"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        buffer = self.buffer
+        buffer += data
+        if not self.upgraded.done():
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                self.upgraded.set_exception(ConnectionError(bytes(buffer[:200]).decode("latin-1")))
+                return
+            del buffer[: end + 4]
+            self.upgraded.set_result(None)
+        at = 0
+        while len(buffer) - at >= 2:
+            opcode, size = buffer[at] & 0x0F, buffer[at + 1] & 0x7F
+            head = 2
+            if size == 126:
+                head, size = 4, int.from_bytes(buffer[at + 2 : at + 4], "big")
+            elif size == 127:
+                head, size = 10, int.from_bytes(buffer[at + 2 : at + 10], "big")
+            if len(buffer) - at < head + size:
+                break
+            body = at + head
+            if opcode == 0x1:
+                key = buffer.find(b'"t":', body, body + size)
+                if key >= 0:
+                    digits = key + 4
+                    stop = digits
+                    while stop < body + size and 48 <= buffer[stop] <= 57:
+                        stop += 1
+                    self.log.append((int(buffer[digits:stop]), now))
+            elif opcode == 0x9:  # ping: pong with the same data, masked (a client's frames are)
+                self._send(0xA, bytes(buffer[body : body + size]))
+            elif opcode == 0x8:
+                self.server_closed = True
+            at = body + size
+        del buffer[:at]
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        assert self.transport is not None and len(payload) < 126
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.transport.write(bytes((0x80 | opcode, 0x80 | len(payload))) + mask + masked)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self._send(0x8, (1000).to_bytes(2, "big"))
+            self.transport.close()
+
+
 async def ws_job(job: dict[str, Any]) -> dict[str, Any]:
+    """``clients`` connections to ``url``, each logging (trade id, arrival time); prints
+    ``ready`` once all are connected and runs until a line on stdin; the arrivals go to
+    ``arrivals`` (.npy: client, trade id, time) for the bench to match against the times
+    the trades appeared in the read model (``follow``)."""
+    url, clients = job["url"], int(job["clients"])
+    parsed = urllib.parse.urlsplit(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
+    loop = asyncio.get_running_loop()
+    logs: list[list[tuple[int, float]]] = [[] for _ in range(clients)]
+    protocols: list[_WsClient] = []
+    for first in range(0, clients, CONNECT_BATCH):
+        batch = [_WsClient(f"{host}:{port}", parsed.path, logs[k])
+                 for k in range(first, min(first + CONNECT_BATCH, clients))]  # fmt: skip
+        for protocol in batch:
+            await loop.create_connection(lambda p=protocol: p, host, port)
+        await asyncio.gather(*(p.upgraded for p in batch))
+        protocols += batch
+    print("ready", flush=True)
+    await loop.run_in_executor(None, sys.stdin.readline)  # the bench says when to stop
+    dropped = [k for k, p in enumerate(protocols) if p.server_closed or p.closed.done()]
+    for protocol in protocols:
+        protocol.close()
+    rows = [(k, trade, at) for k, log in enumerate(logs) for trade, at in log]
+    np.save(job["arrivals"], np.array(rows, dtype=np.float64).reshape(-1, 3))
+    return {"clients": clients, "delivered": len(rows), "dropped": dropped}
+
+
+async def follow_job(job: dict[str, Any]) -> dict[str, Any]:
+    """When each trade appeared in the read model's trade stream of ``instrument_id``
+    (a blocking read, in a process of its own: its clock is not delayed by the clients'
+    work), from ``ready`` for ``seconds``."""
     from tradex.infra import settings as settings_module
     from tradex.projections.redis_read import AsyncMarketReader, Channel
 
-    url, clients, seconds = job["url"], int(job["clients"]), float(job["seconds"])
-    instrument = int(job["instrument_id"])
-    arrivals: list[list[tuple[int, float]]] = [[] for _ in range(clients)]
-    appeared: dict[int, float] = {}
-    stop = asyncio.Event()  # no more trades are looked for in the stream
-    closing = asyncio.Event()  # the clients are being closed (by us)
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-    sockets: list[aiohttp.ClientWebSocketResponse] = []
-    for first in range(0, clients, CONNECT_BATCH):
-        count = min(CONNECT_BATCH, clients - first)
-        sockets += await asyncio.gather(
-            *(session.ws_connect(url, heartbeat=None, max_msg_size=1 << 20) for _ in range(count))
-        )
-
-    dropped: set[int] = set()  # closed by the server (1008: too slow to keep up)
-
-    async def read(k: int, ws: aiohttp.ClientWebSocketResponse) -> None:
-        mine = arrivals[k]
-        async for message in ws:
-            if message.type != aiohttp.WSMsgType.TEXT:
-                break
-            now = time.time()
-            event = json.loads(message.data)
-            mine.append((int(event["t"]), now))
-        if not closing.is_set():
-            dropped.add(k)
-
     reader = AsyncMarketReader(settings_module.load())
+    instrument = int(job["instrument_id"])
     seq = int((await reader.market(instrument)).get("trade_seq", 0))
-
-    async def follow() -> None:
-        nonlocal seq
-        while not stop.is_set():
-            found = await reader.read(Channel.trades(instrument), seq, 1000, block_ms=200)
-            now = time.time()
-            for entry_seq, fields in found.entries:
-                appeared.setdefault(int(fields["trade_id"]), now)
-                seq = entry_seq
-
-    readers = [asyncio.create_task(read(k, ws)) for k, ws in enumerate(sockets)]
-    follower = asyncio.create_task(follow())
+    appeared: dict[int, float] = {}
     print("ready", flush=True)
-    await asyncio.sleep(seconds)
-    await asyncio.sleep(float(job.get("grace_s", 2.0)))
-    stop.set()
-    await follower
-    # every trade the stream had by now must reach every client: a trade that appeared
-    # just before the follower stopped gets DRAIN_S to arrive (a lag beyond it: missing)
-    await asyncio.sleep(DRAIN_S)
-    closing.set()
-    for ws in sockets:
-        await ws.close()
-    for task in readers:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    await session.close()
+    deadline = time.monotonic() + float(job["seconds"])
+    while time.monotonic() < deadline:
+        found = await reader.read(Channel.trades(instrument), seq, 1000, block_ms=200)
+        now = time.time()
+        for entry_seq, fields in found.entries:
+            appeared.setdefault(int(fields["trade_id"]), now)
+            seq = entry_seq
     await reader.aclose()
-    lags = [t - appeared[i] for mine in arrivals for i, t in mine if i in appeared]
-    delivered = sum(len(mine) for mine in arrivals)
-    trades = len(appeared)
-    complete = sum(1 for mine in arrivals if {i for i, _ in mine} >= set(appeared))
-    return {"clients": clients, "trades": trades, "delivered": delivered,
-            "messages_per_s": round(delivered / seconds, 1),
-            "clients_complete": complete, "clients_dropped": len(dropped),
-            "dropped_incomplete": sum(1 for k in dropped if {i for i, _ in arrivals[k]} < set(appeared)),
+    return {"appeared": sorted(appeared.items())}
+
+
+def ws_figures(appeared: dict[int, float], arrivals: np.ndarray, clients: int,
+               dropped: set[int], seconds: float) -> dict[str, Any]:  # fmt: skip
+    """Delivery lag (arrival − appearance) of every trade that appeared while followed, to
+    every client (``arrivals``: rows of client, trade id, time); a client is complete when
+    it received each of them; ``dropped``: the clients the server closed."""
+    trades = np.array(sorted(appeared) or [-1], dtype=np.int64)  # -1: matches no trade
+    times = np.array([appeared.get(t, 0.0) for t in trades.tolist()])
+    ids = arrivals[:, 1].astype(np.int64)
+    at = np.searchsorted(trades, ids)
+    known = (at < len(trades)) & (trades[np.minimum(at, len(trades) - 1)] == ids)
+    lags = (arrivals[known, 2] - times[at[known]]).tolist()
+    received = np.zeros(clients, dtype=np.int64)
+    pairs = np.unique(arrivals[known, 0].astype(np.int64) * (1 << 32) + ids[known])
+    np.add.at(received, pairs >> 32, 1)
+    complete = received == len(appeared)
+    return {"clients": clients, "trades": len(appeared), "delivered": int(known.sum()),
+            "messages_per_s": round(int(known.sum()) / seconds, 1),
+            "duplicates": int(known.sum()) - len(pairs),
+            "clients_complete": int(complete.sum()), "clients_dropped": len(dropped),
+            "clients_incomplete_not_dropped": sum(
+                1 for k in np.flatnonzero(~complete).tolist() if k not in dropped),
             **percentiles_ms(lags)}  # fmt: skip
 
 
@@ -193,7 +280,7 @@ def main() -> None:
         import uvloop
 
         uvloop.install()
-    run = {"rate": rate_job, "max": max_job, "ws": ws_job}[job["mode"]]
+    run = {"rate": rate_job, "max": max_job, "ws": ws_job, "follow": follow_job}[job["mode"]]
     result = asyncio.run(run(job))
     print(json.dumps(result), flush=True)
 

@@ -42,6 +42,19 @@ RETRY_S = 0.5  # after a failed read (read model not live, Redis hiccup)
 
 Entry = tuple[int, dict[str, Any]]  # (seq, fields) of a channel entry
 RenderFn = Callable[[list[Entry]], Awaitable[list[str]]]
+FrameWriter = Callable[[bytes], bool]  # writes a whole frame now; False: not now (see Client)
+
+
+def text_frame(text: str) -> bytes:
+    """``text`` as one WebSocket text frame from a server (RFC 6455 5.2: final, unmasked, not
+    compressed — permessage-deflate leaves a frame without RSV1 as it is, RFC 7692 6)."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65_536:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,14 +70,25 @@ class Client:
 
     The queue is a deque and one future the sender sleeps on when it is empty (not an
     ``asyncio.Queue``, whose every wait asks for the running loop: on Python 3.11 a
-    ``getpid`` system call, ~11 % of a 500-client fan-out's time)."""
+    ``getpid`` system call, ~11 % of a 500-client fan-out's time).
 
-    def __init__(self, send: Callable[[str], Awaitable[None]], queue_max: int = CLIENT_QUEUE_MAX):
+    With a ``write`` (the connection's transport, :func:`.ws_gateway.frame_writer`), a
+    message offered while nothing is queued and the sender sleeps is written at once as a
+    prepared frame — the same bytes for every client of a batch (:meth:`Feed.deliver`),
+    no task switch and no per-client framing or compression. ``write`` declines (returns
+    False) when the connection cannot take it now (its write buffer is full, it is
+    closing); the message is queued then, and the sender sends it when it can, in order."""
+
+    def __init__(
+        self, send: Callable[[str], Awaitable[None]], queue_max: int = CLIENT_QUEUE_MAX,
+        write: FrameWriter | None = None,
+    ) -> None:  # fmt: skip
         assert queue_max > 0, queue_max
         self.pending: collections.deque[str] = collections.deque()
         self.queue_max = queue_max
         self._wake: asyncio.Future[None] | None = None
         self._send = send
+        self._write = write
         self.dropped: str | None = None  # the reason, once dropped
         self.gone = asyncio.Event()  # set when dropped
         self.subs: set[Sub] = set()
@@ -75,16 +99,23 @@ class Client:
     def queued(self) -> int:
         return len(self.pending)
 
-    def offer(self, text: str) -> bool:
-        """Queue ``text``; a full queue drops the client (never waits)."""
+    def offer(self, text: str, frame: bytes | None = None) -> bool:
+        """Write ``text`` now (``frame``: its :func:`text_frame`, when the caller has it) or
+        queue it; a full queue drops the client (never waits)."""
         if self.dropped is not None:
             return False
         self.offered += 1
+        wake = self._wake
+        if (
+            self._write is not None and not self.pending and wake is not None and not wake.done()
+            and self._write(text_frame(text) if frame is None else frame)
+        ):  # fmt: skip
+            self.sent += 1
+            return True
         if len(self.pending) >= self.queue_max:
             self.drop(f"slow consumer: {len(self.pending)} messages not read")
             return False
         self.pending.append(text)
-        wake = self._wake
         if wake is not None and not wake.done():
             wake.set_result(None)
         return True
@@ -249,6 +280,7 @@ class Feed:
             if render is None:
                 continue
             shared: list[str] | None = None
+            frames: list[bytes] = []
             for sub in list(group):
                 if sub.feed is not self:
                     continue
@@ -260,9 +292,14 @@ class Feed:
                 if sub.after < first:
                     if shared is None:
                         shared = await render.fn(entries)
-                    texts = shared
-                else:
-                    texts = await render.fn([e for e in entries if e[0] > sub.after])
+                        frames = [text_frame(text) for text in shared]
+                    sub.after = last
+                    client = sub.client
+                    for text, frame in zip(shared, frames, strict=True):
+                        if not client.offer(text, frame):
+                            break
+                    continue
+                texts = await render.fn([e for e in entries if e[0] > sub.after])
                 sub.after = last
                 for text in texts:
                     if not sub.client.offer(text):

@@ -27,6 +27,7 @@ from typing import Any
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets import protocol as sansio
 
 from tradex.projections.redis_read import Channel, NotLive
 from tradex.projections.timescale import INTERVALS_BY_NAME
@@ -37,7 +38,7 @@ from tradex.queries.market_data import ticker_body
 from tradex.queries.markets import Market
 from tradex.queries.params import Raw
 from tradex.queries.services import Services
-from tradex.queries.ws_fanout import Client, Entry, Fanout, FeedsFull, Render, Sub
+from tradex.queries.ws_fanout import Client, Entry, Fanout, FeedsFull, FrameWriter, Render, Sub
 from tradex.queries.ws_format import dumps
 
 log = logging.getLogger("tradex.ws")
@@ -84,6 +85,35 @@ def _text_sender(websocket: WebSocket) -> Callable[[str], Awaitable[None]]:
     return send_text
 
 
+def frame_writer(websocket: WebSocket) -> FrameWriter | None:
+    """Writes a prepared frame (:func:`.ws_fanout.text_frame`) straight to the connection's
+    transport when uvicorn's websockets-sansio protocol serves it (the one ``tradex run api``
+    chooses) and the connection can take it now: open both ways, its write buffer under
+    the high-water mark. A frame is written whole in one ``write``, so it never splits a
+    frame of the protocol's own (pings, close). Served otherwise: None (every message goes
+    through the server's ``send``)."""
+    protocol: Any = getattr(websocket.scope.get(SEND_KEY), "__self__", None)
+    conn = getattr(protocol, "conn", None)
+    transport = getattr(protocol, "transport", None)
+    writable = getattr(protocol, "writable", None)
+    if not isinstance(conn, sansio.Protocol) or not isinstance(writable, asyncio.Event):
+        return None
+    if transport is None or not hasattr(protocol, "close_sent"):
+        return None
+    open_state = sansio.State.OPEN
+
+    def write(frame: bytes) -> bool:
+        if (
+            conn.state is not open_state or protocol.close_sent or not writable.is_set()
+            or transport.is_closing()
+        ):  # fmt: skip
+            return False
+        transport.write(frame)
+        return True
+
+    return write
+
+
 def _bound(websocket: WebSocket) -> None:
     transport = websocket.scope.get(TRANSPORT_KEY)
     if transport is None:
@@ -106,7 +136,9 @@ class Connection:
         self.services = services
         self.fanout = fanout
         self.combined = combined
-        self.client = Client(_text_sender(websocket), services.config.ws_queue_max)
+        self.client = Client(
+            _text_sender(websocket), services.config.ws_queue_max, frame_writer(websocket)
+        )
         self.principal: auth.Principal | None = None
         self.subs: dict[str, list[Sub]] = {}
 
