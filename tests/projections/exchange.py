@@ -7,12 +7,18 @@ processors, the matcher, and the account processors again to settle every fill.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from tests.commands.support import load_reference, run_accounts, send, workload
 from tradex.infra.settings import Settings
+from tradex.log.batch import RecordBatch
+from tradex.log.source import KafkaLog
 from tradex.matching import service as matcher_service
 from tradex.matching.partition import BookConfig
+from tradex.projections.projector import Projector
+from tradex.schemas.codec import Codec
+from tradex.schemas.columns import ColumnReader, DecodedBatch
 
 ACCOUNTS = tuple(range(1, 41))
 PARTITIONS = 2
@@ -42,3 +48,15 @@ def build_exchange(settings: Settings, commands: int = COMMANDS, seed: int = SEE
         if run_matcher(settings) == 0 and stats.records_out == 0:
             return Exchange(settings, ACCOUNTS, PARTITIONS)
     raise AssertionError(f"the exchange did not settle in {PASSES_MAX} passes")
+
+
+def column_batches(
+    settings: Settings, model: type[Projector], records_max: int
+) -> Iterator[tuple[RecordBatch, DecodedBatch]]:
+    """The whole log of ``model``'s topics from its start in batches of ``records_max``,
+    each with its columns decoded in C as ``model``'s runner decodes them."""
+    reader = ColumnReader(Codec.offline(), model.column_specs, model.ignores)
+    with KafkaLog(settings) as log:
+        starts = {(t, p): 0 for t in model.topics for p in range(log.partitions(t))}
+        for batch in log.read_columns(starts, records_max=records_max):
+            yield batch, reader.decode(batch.values, batch.value_offsets)

@@ -8,16 +8,15 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from tests.projections.exchange import Exchange
-from tradex.log.source import KafkaLog
+from tests.projections.exchange import Exchange, column_batches
 from tradex.log.topics import TOPIC_TYPES
-from tradex.projections.analytics_columns import COLUMN_SPECS, fold_columns
+from tradex.projections.analytics_columns import fold_columns
 from tradex.projections.analytics_model import ClickHouseReadModel, fold
 from tradex.projections.analytics_tables import SCHEMAS
 from tradex.projections.book_state import BookState
 from tradex.projections.projector import ColumnarBatch, Event
 from tradex.schemas.codec import Codec
-from tradex.schemas.columns import STATUS_DECODED, STATUS_IGNORED, ColumnReader
+from tradex.schemas.columns import STATUS_DECODED, STATUS_IGNORED
 
 pytestmark = pytest.mark.integration
 
@@ -30,31 +29,25 @@ def _sorted_rows(table: pa.Table) -> list[tuple[Any, ...]]:
 
 def test_the_columnar_fold_equals_the_row_fold(exchange: Exchange) -> None:
     cls = ClickHouseReadModel
-    reader = ColumnReader(CODEC, COLUMN_SPECS, cls.ignores)
     row_books, column_books = BookState(), BookState()
     tables_seen: set[str] = set()
-    with KafkaLog(exchange.settings) as log:
-        starts = {(t, p): 0 for t in cls.topics for p in range(log.partitions(t))}
-        for batch in log.read_columns(starts, records_max=700):
-            decoded = reader.decode(batch.values, batch.value_offsets)
-            assert set(decoded.status.tolist()) <= {STATUS_DECODED, STATUS_IGNORED}
-            events = []
-            for record in batch.records():
-                envelope, body = CODEC.decode_domain(record.value or b"")
-                assert type(body) in TOPIC_TYPES[record.topic]
-                if type(body) not in cls.ignores:
-                    events.append(
-                        Event(record.topic, record.partition, record.offset, envelope, body)
-                    )
-            by_rows = fold(events, row_books)
-            by_columns = fold_columns(ColumnarBatch(batch, decoded.types), column_books)
-            assert set(by_columns) == set(by_rows)
-            for name, table in by_rows.items():
-                found = by_columns[name]
-                assert found.schema == table.schema, name
-                assert _sorted_rows(found) == _sorted_rows(table), name
-                if table.num_rows:
-                    tables_seen.add(name)
+    for batch, decoded in column_batches(exchange.settings, cls, 700):
+        assert set(decoded.status.tolist()) <= {STATUS_DECODED, STATUS_IGNORED}
+        events = []
+        for record in batch.records():
+            envelope, body = CODEC.decode_domain(record.value or b"")
+            assert type(body) in TOPIC_TYPES[record.topic]
+            if type(body) not in cls.ignores:
+                events.append(Event(record.topic, record.partition, record.offset, envelope, body))
+        by_rows = fold(events, row_books)
+        by_columns = fold_columns(ColumnarBatch(batch, decoded.types), column_books)
+        assert set(by_columns) == set(by_rows)
+        for name, table in by_rows.items():
+            found = by_columns[name]
+            assert found.schema == table.schema, name
+            assert _sorted_rows(found) == _sorted_rows(table), name
+            if table.num_rows:
+                tables_seen.add(name)
     assert tables_seen == set(SCHEMAS), f"the log fed only {tables_seen}"
     assert {i: (b.bids, b.asks, b.seq) for i, b in column_books.books().items()} == {
         i: (b.bids, b.asks, b.seq) for i, b in row_books.books().items()

@@ -12,17 +12,16 @@ from typing import Any
 
 import pytest
 
-from tests.projections.exchange import Exchange
+from tests.projections.exchange import Exchange, column_batches
 from tradex.infra import postgres
 from tradex.infra.settings import Settings
 from tradex.log.batch import RecordBatch
-from tradex.log.source import KafkaLog, Place
+from tradex.log.source import Place
 from tradex.log.topics import TOPIC_TYPES
 from tradex.projections.postgres import PostgresReadModel, PostgresRowReadModel
-from tradex.projections.postgres_columns import COLUMN_SPECS
 from tradex.projections.projector import ColumnarBatch, Event
 from tradex.schemas.codec import Codec
-from tradex.schemas.columns import STATUS_DECODED, STATUS_IGNORED, ColumnReader
+from tradex.schemas.columns import STATUS_DECODED, STATUS_IGNORED
 
 pytestmark = pytest.mark.integration
 
@@ -62,29 +61,24 @@ def test_the_columnar_path_equals_the_row_path(
     by_rows = PostgresRowReadModel(two_databases[1], 1)
     by_columns.bulk_load = bulk_load
     assert by_columns.columnar and not by_rows.columnar
-    reader = ColumnReader(CODEC, COLUMN_SPECS, PostgresReadModel.ignores)
     by_columns.open()
     by_rows.open()
     kinds_seen: set[type] = set()
     try:
-        with KafkaLog(exchange.settings) as log:
-            topics = PostgresReadModel.topics
-            starts = {(t, p): 0 for t in topics for p in range(log.partitions(t))}
-            for batch in log.read_columns(starts, records_max=records_max):
-                decoded = reader.decode(batch.values, batch.value_offsets)
-                assert set(decoded.status.tolist()) <= {STATUS_DECODED, STATUS_IGNORED}
-                events = []
-                for record in batch.records():
-                    envelope, body = CODEC.decode_domain(record.value or b"")
-                    assert type(body) in TOPIC_TYPES[record.topic]
-                    if type(body) not in PostgresReadModel.ignores:
-                        events.append(
-                            Event(record.topic, record.partition, record.offset, envelope, body)
-                        )
-                        kinds_seen.add(type(body))
-                positions = _positions(batch)
-                by_rows.apply(events, positions)
-                by_columns.apply_columns(ColumnarBatch(batch, decoded.types), positions)
+        for batch, decoded in column_batches(exchange.settings, PostgresReadModel, records_max):
+            assert set(decoded.status.tolist()) <= {STATUS_DECODED, STATUS_IGNORED}
+            events = []
+            for record in batch.records():
+                envelope, body = CODEC.decode_domain(record.value or b"")
+                assert type(body) in TOPIC_TYPES[record.topic]
+                if type(body) not in PostgresReadModel.ignores:
+                    events.append(
+                        Event(record.topic, record.partition, record.offset, envelope, body)
+                    )
+                    kinds_seen.add(type(body))
+            positions = _positions(batch)
+            by_rows.apply(events, positions)
+            by_columns.apply_columns(ColumnarBatch(batch, decoded.types), positions)
         by_columns.finish()
         if bulk_load:  # it knew which orders were stored, and straddling orders were merged
             assert by_columns._orders_stored is not None
@@ -139,19 +133,14 @@ def test_a_pipelined_bulk_load_raises_the_error_of_the_batch_in_flight(
         await write_columns(conn, rows)
 
     model.write_columns = failing_write  # type: ignore[method-assign]
-    reader = ColumnReader(CODEC, COLUMN_SPECS, PostgresReadModel.ignores)
     model.open()
     reached: list[dict[Place, int]] = []  # the positions after each batch
     with pytest.raises(RuntimeError, match="the sink broke"):
         try:
-            with KafkaLog(exchange.settings) as log:
-                topics = PostgresReadModel.topics
-                starts = {(t, p): 0 for t in topics for p in range(log.partitions(t))}
-                for batch in log.read_columns(starts, records_max=700):
-                    decoded = reader.decode(batch.values, batch.value_offsets)
-                    positions = _positions(batch)
-                    model.apply_columns(ColumnarBatch(batch, decoded.types), positions)
-                    reached.append({**(reached[-1] if reached else {}), **positions})
+            for batch, decoded in column_batches(exchange.settings, PostgresReadModel, 700):
+                positions = _positions(batch)
+                model.apply_columns(ColumnarBatch(batch, decoded.types), positions)
+                reached.append({**(reached[-1] if reached else {}), **positions})
             model.finish()
         finally:
             model.close()

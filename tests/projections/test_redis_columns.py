@@ -11,10 +11,10 @@ from typing import Any
 import msgpack
 import pytest
 
-from tests.projections.exchange import Exchange
+from tests.projections.exchange import Exchange, column_batches
 from tradex.infra.settings import Settings
 from tradex.log.batch import RecordBatch
-from tradex.log.source import KafkaLog, Place
+from tradex.log.source import Place
 from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS, TOPIC_TYPES
 from tradex.projections import redis_layout as layout
 from tradex.projections.column_events import bodies_of, events_of
@@ -24,7 +24,7 @@ from tradex.projections.market_fold import MarketState
 from tradex.projections.projector import ColumnarBatch, Event
 from tradex.projections.redis_store import Ops
 from tradex.schemas.codec import Codec
-from tradex.schemas.columns import STATUS_DECODED, STATUS_IGNORED, ColumnReader
+from tradex.schemas.columns import STATUS_DECODED, STATUS_IGNORED
 
 pytestmark = pytest.mark.integration
 
@@ -46,33 +46,28 @@ def test_the_columnar_read_equals_the_row_path(
     twin = dataclasses.replace(redis_settings, topic_prefix=f"{redis_settings.topic_prefix}twin-")
     by_rows = RedisRowReadModel(twin, 1)
     assert by_columns.columnar and not by_rows.columnar
-    reader = ColumnReader(CODEC, RedisReadModel.column_specs, RedisReadModel.ignores)
     by_columns.open()
     by_rows.open()
     rebuilt = 0
     try:
-        with KafkaLog(exchange.settings) as log:
-            topics = RedisReadModel.topics
-            starts = {(t, p): 0 for t in topics for p in range(log.partitions(t))}
-            for batch in log.read_columns(starts, records_max=500):
-                decoded = reader.decode(batch.values, batch.value_offsets)
-                assert set(decoded.status.tolist()) <= {STATUS_DECODED, STATUS_IGNORED}
-                columnar = ColumnarBatch(batch, decoded.types)
-                events = []
-                for record in batch.records():
-                    envelope, body = CODEC.decode_domain(record.value or b"")
-                    assert type(body) in TOPIC_TYPES[record.topic]
-                    if type(body) not in RedisReadModel.ignores:
-                        events.append(
-                            Event(record.topic, record.partition, record.offset, envelope, body)
-                        )
-                # the rebuilt records are the decoded ones (all but the envelope)
-                again = events_of(columnar)
-                assert [e._replace(envelope=None) for e in events] == again
-                rebuilt += len(again)
-                positions = _positions(batch)
-                by_rows.apply(events, positions)
-                by_columns.apply_columns(columnar, positions)
+        for batch, decoded in column_batches(exchange.settings, RedisReadModel, 500):
+            assert set(decoded.status.tolist()) <= {STATUS_DECODED, STATUS_IGNORED}
+            columnar = ColumnarBatch(batch, decoded.types)
+            events = []
+            for record in batch.records():
+                envelope, body = CODEC.decode_domain(record.value or b"")
+                assert type(body) in TOPIC_TYPES[record.topic]
+                if type(body) not in RedisReadModel.ignores:
+                    events.append(
+                        Event(record.topic, record.partition, record.offset, envelope, body)
+                    )
+            # the rebuilt records are the decoded ones (all but the envelope)
+            again = events_of(columnar)
+            assert [e._replace(envelope=None) for e in events] == again
+            rebuilt += len(again)
+            positions = _positions(batch)
+            by_rows.apply(events, positions)
+            by_columns.apply_columns(columnar, positions)
     finally:
         by_columns.close()
         by_rows.close()
@@ -94,46 +89,38 @@ def test_the_columnar_account_fold_equals_the_row_fold(
     accounts, changed balances and channel entries (only the last ``kept`` of a batch)."""
     monkeypatch.setattr(layout, "ACCOUNT_EVENTS_KEPT", kept)
     by_columns, by_rows = MarketState(), MarketState()
-    reader = ColumnReader(CODEC, RedisReadModel.column_specs, RedisReadModel.ignores)
     seen: set[type] = set()
     trimmed = 0
-    with KafkaLog(exchange.settings) as log:
-        topics = RedisReadModel.topics
-        starts = {(t, p): 0 for t in topics for p in range(log.partitions(t))}
-        for batch in log.read_columns(starts, records_max=records_max):
-            decoded = reader.decode(batch.values, batch.value_offsets)
-            columnar = ColumnarBatch(batch, decoded.types)
-            events = events_of(columnar)
-            others = [e for e in events if type(e.body) not in ACCOUNT_TYPES]
-            seen |= {type(e.body) for e in events} & ACCOUNT_TYPES
-            rows = by_rows.fold(events, ENGINE_EVENTS, ACCOUNT_EVENTS, REFERENCE_EVENTS)
-            assert bodies_of(
-                ColumnarBatch(
-                    batch, {c: t for c, t in decoded.types.items() if c not in ACCOUNT_TYPES}
-                )
-            ) == [e.body for e in others]
-            columns = by_columns.fold_columns([e.body for e in others], columnar.types)
-            assert columns.new_accounts == rows.new_accounts
-            assert dict(columns.balances) == dict(rows.balances)
-            assert not columns.account_events
-            assert sorted(columns.account_streams) == sorted(rows.account_events)
-            expected = Ops()
-            for account_id, entries in rows.account_events.items():
-                expected.xadd(
+    for batch, decoded in column_batches(exchange.settings, RedisReadModel, records_max):
+        columnar = ColumnarBatch(batch, decoded.types)
+        events = events_of(columnar)
+        others = [e for e in events if type(e.body) not in ACCOUNT_TYPES]
+        seen |= {type(e.body) for e in events} & ACCOUNT_TYPES
+        rows = by_rows.fold(events, ENGINE_EVENTS, ACCOUNT_EVENTS, REFERENCE_EVENTS)
+        assert bodies_of(
+            ColumnarBatch(batch, {c: t for c, t in decoded.types.items() if c not in ACCOUNT_TYPES})
+        ) == [e.body for e in others]
+        columns = by_columns.fold_columns([e.body for e in others], columnar.types)
+        assert columns.new_accounts == rows.new_accounts
+        assert dict(columns.balances) == dict(rows.balances)
+        assert not columns.account_events
+        assert sorted(columns.account_streams) == sorted(rows.account_events)
+        expected = Ops()
+        for account_id, entries in rows.account_events.items():
+            expected.xadd(
                     layout.account_events(account_id), layout.ACCOUNT_EVENTS_KEPT,
                     [(layout.entry_id(seq), entry) for seq, entry in entries],
                     by_rows.wallets[account_id].seq,
                 )  # fmt: skip
-            assert _unpacked(columns.account_ops) == {
-                op[1]: [x.encode() if isinstance(x, str) else x for x in op]
-                for op in expected.program
-            }
-            trimmed += sum(
-                1 for a, entries in rows.account_events.items() if entries.maxlen == len(entries)
-            )
-            assert {a: (w.seq, w.balances) for a, w in by_columns.wallets.items()} == {
-                a: (w.seq, w.balances) for a, w in by_rows.wallets.items()
-            }
+        assert _unpacked(columns.account_ops) == {
+            op[1]: [x.encode() if isinstance(x, str) else x for x in op] for op in expected.program
+        }
+        trimmed += sum(
+            1 for a, entries in rows.account_events.items() if entries.maxlen == len(entries)
+        )
+        assert {a: (w.seq, w.balances) for a, w in by_columns.wallets.items()} == {
+            a: (w.seq, w.balances) for a, w in by_rows.wallets.items()
+        }
     assert seen == ACCOUNT_TYPES, f"no {ACCOUNT_TYPES - seen} in the log"
     assert kept > 10 or trimmed > 0, "some batch had more entries than a stream keeps"
 

@@ -200,6 +200,10 @@ class MarketState:
         self.markets: dict[int, Market] = {}
         self.wallets: dict[int, Wallet] = {}
         self._pack = msgpack.Packer().pack  # one per state: a Packer is not thread-safe
+        # the engine records this model folds, by type (both folds dispatch through it)
+        self._engine: dict[type, Callable[[Any, Touched], None]] = {
+            L2Delta: self._l2, Trade: self._trade, RulesApplied: self._rules,
+        }  # fmt: skip
 
     def _market(self, instrument_id: int, touched: Touched) -> Market:
         market = self.markets.get(instrument_id)
@@ -224,18 +228,13 @@ class MarketState:
     ) -> Touched:
         """Apply ``events`` (log order within each partition); what they touched."""
         touched = Touched()
-        l2, trade, rules = self._l2, self._trade, self._rules
-        account, reference = self._account, self._reference
+        engine, account, reference = self._engine.get, self._account, self._reference
         for event in events:
             topic, body = event.topic, event.body
             if topic == engine_topic:
-                kind = type(body)
-                if kind is L2Delta:
-                    l2(body, touched)
-                elif kind is Trade:
-                    trade(body, touched)
-                elif kind is RulesApplied:
-                    rules(body, touched)
+                fold = engine(type(body))
+                if fold is not None:
+                    fold(body, touched)
             elif topic == account_topic:
                 account(body, touched)
             elif topic == reference_topic:
@@ -249,17 +248,13 @@ class MarketState:
         events are folded in columns (:func:`.market_accounts.fold_accounts`, the twin of
         :meth:`_account`)."""
         touched = Touched()
-        l2, trade, rules, reference = self._l2, self._trade, self._rules, self._reference
+        engine, reference = self._engine.get, self._reference
         for body in bodies:
-            kind = type(body)
-            if kind is L2Delta:
-                l2(body, touched)
-            elif kind is Trade:
-                trade(body, touched)
-            elif kind is RulesApplied:
-                rules(body, touched)
+            fold = engine(type(body))
+            if fold is not None:
+                fold(body, touched)
             else:
-                assert kind in _REFERENCE_TYPES, kind
+                assert type(body) in _REFERENCE_TYPES, type(body)
                 reference(body, touched)
         new_wallet = partial(self._wallet, touched=touched)
         fold_accounts(self.wallets, new_wallet, types, touched)
