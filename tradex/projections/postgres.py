@@ -408,6 +408,21 @@ class PostgresReadModel(PostgresProjector):
         self._orders_stored = merged if len(merged) <= ORDERS_TRACKED_MAX else None
         return cast(list[int], batch_ids[np.isin(batch_ids, known, assume_unique=True)].tolist())
 
+    async def _take_stored(self, conn: asyncpg.Connection, ids: list[int]) -> list[Any]:
+        """The stored rows of those of ``ids`` this version may hold, deleted (the batch
+        rewrites them merged)."""
+        lookup = self._stored_among(ids)
+        if not lookup:
+            return []
+        s = self.schema
+        stored = await conn.fetch(
+            f"SELECT {', '.join(orders_fold.NAMES)} FROM {s}.orders "
+            "WHERE order_id = ANY($1::bigint[])",
+            lookup,
+        )
+        await conn.execute(f"DELETE FROM {s}.orders WHERE order_id = ANY($1::bigint[])", lookup)
+        return stored
+
     async def _write_order_columns(
         self, conn: asyncpg.Connection, columns: list[list[Any]]
     ) -> None:
@@ -415,27 +430,17 @@ class PostgresReadModel(PostgresProjector):
         (ids ascending); only the rows of stored orders are made and merged one by one."""
         if not columns or not columns[0]:
             return
-        s = self.schema
-        lookup = self._stored_among(columns[0])
-        if lookup:
-            stored = await conn.fetch(
-                f"SELECT {', '.join(orders_fold.NAMES)} FROM {s}.orders "
-                "WHERE order_id = ANY($1::bigint[])",
-                lookup,
-            )
-            if stored:
-                at = np.searchsorted(np.asarray(columns[0], np.int64), [r[0] for r in stored])
-                merge = orders_fold.merge
-                for record, i in zip(stored, at.tolist(), strict=True):
-                    assert columns[0][i] == record[0], (columns[0][i], record[0])
-                    merged = merge(list(record), [column[i] for column in columns])
-                    for column, value in zip(columns, merged, strict=True):
-                        column[i] = value
-                await conn.execute(
-                    f"DELETE FROM {s}.orders WHERE order_id = ANY($1::bigint[])", lookup
-                )
+        stored = await self._take_stored(conn, columns[0])
+        if stored:
+            at = np.searchsorted(np.asarray(columns[0], np.int64), [r[0] for r in stored])
+            merge = orders_fold.merge
+            for record, i in zip(stored, at.tolist(), strict=True):
+                assert columns[0][i] == record[0], (columns[0][i], record[0])
+                merged = merge(list(record), [column[i] for column in columns])
+                for column, value in zip(columns, merged, strict=True):
+                    column[i] = value
         await conn.copy_records_to_table(
-            "orders", schema_name=s, columns=_ORDER_COLUMNS,
+            "orders", schema_name=self.schema, columns=_ORDER_COLUMNS,
             records=zip(*columns, postgres_columns.statuses(columns), strict=True),
         )  # fmt: skip
 
@@ -443,24 +448,13 @@ class PostgresReadModel(PostgresProjector):
         self, conn: asyncpg.Connection, orders: dict[int, list[Any]]
     ) -> None:
         """The batch's order rows merged with the stored ones (replaced)."""
-        s = self.schema
         merge = orders_fold.merge
         if orders:
-            ids = self._stored_among(list(orders))
-            if ids:
-                stored = await conn.fetch(
-                    f"SELECT {', '.join(orders_fold.NAMES)} FROM {s}.orders "
-                    "WHERE order_id = ANY($1::bigint[])",
-                    ids,
-                )
-                for record in stored:
-                    orders[record[0]] = merge(list(record), orders[record[0]])
-                await conn.execute(
-                    f"DELETE FROM {s}.orders WHERE order_id = ANY($1::bigint[])", ids
-                )
+            for record in await self._take_stored(conn, list(orders)):
+                orders[record[0]] = merge(list(record), orders[record[0]])
             status = orders_fold.status
             await conn.copy_records_to_table(
-                "orders", schema_name=s, columns=_ORDER_COLUMNS,
+                "orders", schema_name=self.schema, columns=_ORDER_COLUMNS,
                 records=[(*row, status(row)) for row in orders.values()],
             )  # fmt: skip
 
