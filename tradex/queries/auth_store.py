@@ -275,10 +275,3 @@ class AuthStore:
         if row[1] == request_hash and row[2] == user_id:
             return "same"
         return "conflict"
-
-    async def command_actor(self, scope: str, command_id: str) -> int | None:
-        value = await self.pool.fetchval(
-            f"SELECT user_id FROM {self.s}.commands WHERE scope = $1 AND command_id = $2",
-            scope, command_id,
-        )  # fmt: skip
-        return None if value is None else int(value)
