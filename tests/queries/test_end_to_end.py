@@ -79,6 +79,20 @@ def test_two_traders_trade_and_every_view_agrees(exchange: Exchange) -> None:
         assert usd[-1]["balanceAfter"] == "8196.40"
         btc = [p for p in statement["postings"] if p["asset"] == "BTC"]
         assert [p["amount"] for p in btc] == ["0.03000000"]
+        assert statement["next"] is None
+        # One posting a page: the pages, followed by their cursors, are the statement.
+        pages, after = [], None
+        while True:
+            query = {"limit": 1} | ({"after": after} if after else {})
+            page = a.get("/tradex/v1/statement", params=query).json()
+            pages.extend(page["postings"])
+            after = page["next"]
+            assert (after is None) == (len(pages) == len(statement["postings"]))
+            if after is None:
+                break
+        assert pages == statement["postings"]
+        refused = a.get("/tradex/v1/statement", params={"after": "1-x-0"})
+        assert refused.status_code == 422 and "after" in refused.json()["msg"], refused.text
         ledger = a.get("/tradex/v1/balances").json()["balances"]
         assert {r["asset"]: r["total"] for r in ledger} == {"BTC": "0.03000000", "USD": "8196.40"}
         # As of before the trade: only the deposit.

@@ -100,22 +100,31 @@ class PostgresReader:
         start_ns: int,
         end_ns: int,
         limit: int = ROWS_MAX,
-    ) -> list[asyncpg.Record]:
-        """The postings of an account with event time in [start_ns, end_ns), in log order,
-        each with the account's balance of that asset after it."""
-        return await conn.fetch(
+        after: tuple[int, int, int] | None = None,
+    ) -> tuple[list[asyncpg.Record], bool]:
+        """A page of the postings of an account with event time in [start_ns, end_ns), in
+        log order, each with the account's balance of that asset after it: at most
+        ``limit``, those after ``after`` (partition, offset, posting index) if given; and
+        whether the period holds more after them."""
+        partition, offset, index = after if after is not None else (-1, -1, -1)
+        rows: list[asyncpg.Record] = await conn.fetch(
             f"""SELECT * FROM (
                 SELECT event_id, posting_index, asset, delta, event_time_ns, event_partition,
                     event_offset, sum(delta) OVER (PARTITION BY asset ORDER BY event_partition,
                     event_offset, posting_index) AS balance_after
                 FROM {self.ns}.postings WHERE account_id = $1 AND event_time_ns < $3
             ) running WHERE event_time_ns >= $2
+                AND (event_partition, event_offset, posting_index) > ($5, $6, $7)
             ORDER BY event_partition, event_offset, posting_index LIMIT $4""",
             account_id,
             start_ns,
             end_ns,
-            _limit(limit),
+            _limit(limit) + 1,
+            partition,
+            offset,
+            index,
         )
+        return rows[:limit], len(rows) > limit
 
     # -- orders, fills, trades -----------------------------------------------------------
 

@@ -41,13 +41,16 @@ async def balances_of(call: Call, account: int, as_of_ms: int | None) -> dict[st
 
 
 async def statement_of(
-    call: Call, account: int, start_ms: int, end_ms: int | None, limit: int
+    call: Call, account: int, start_ms: int, end_ms: int | None, limit: int, after: str | None
 ) -> dict[str, Any]:
+    """A page of at most ``limit`` postings, after ``after`` (the previous page's ``next``);
+    ``next`` is set when the period holds more."""
     services = call.services
     end = END_OF_TIME_MS if end_ms is None else end_ms
-    rows = await services.fetch(
+    cursor = None if after is None else _cursor(after)
+    rows, more = await services.fetch(
         lambda conn: services.ledger.statement(
-            conn, account, start_ms * NS_PER_MS, end * NS_PER_MS, limit
+            conn, account, start_ms * NS_PER_MS, end * NS_PER_MS, limit, cursor
         )
     )
     postings = []
@@ -57,7 +60,20 @@ async def statement_of(
                          "asset": row["asset"], "amount": fmt_amount(row["delta"], scale),
                          "balanceAfter": fmt_amount(int(row["balance_after"]), scale),
                          "time": row["event_time_ns"] // NS_PER_MS})  # fmt: skip
-    return {"accountId": account, "startTime": start_ms, "endTime": end, "postings": postings}
+    last = rows[-1] if rows else None
+    following = (
+        f"{last['event_partition']}-{last['event_offset']}-{last['posting_index']}"
+        if more and last is not None
+        else None
+    )
+    return {"accountId": account, "startTime": start_ms, "endTime": end, "postings": postings,
+            "next": following}  # fmt: skip
+
+
+def _cursor(text: str) -> tuple[int, int, int]:
+    """A statement cursor (``partition-offset-index``, as ``next`` gives it)."""
+    partition, offset, index = (int(part) for part in text.split("-"))
+    return partition, offset, index
 
 
 async def balances(call: Call) -> dict[str, Any]:
@@ -72,7 +88,7 @@ async def statement(call: Call) -> dict[str, Any]:
     order, each with the asset's balance after it."""
     p: tm.StatementParams = call.params
     account = await own_account(call.services, call.user, p.accountId)
-    return await statement_of(call, account, p.startTime, p.endTime, p.limit)
+    return await statement_of(call, account, p.startTime, p.endTime, p.limit, p.after)
 
 
 async def accounts(call: Call) -> dict[str, Any]:
@@ -97,7 +113,7 @@ async def audit_balances(call: Call) -> dict[str, Any]:
 
 async def audit_statement(call: Call) -> dict[str, Any]:
     p: tm.AuditStatementParams = call.params
-    return await statement_of(call, p.accountId, p.startTime, p.endTime, p.limit)
+    return await statement_of(call, p.accountId, p.startTime, p.endTime, p.limit, p.after)
 
 
 async def audit_orders(call: Call) -> list[dict[str, Any]]:

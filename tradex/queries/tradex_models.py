@@ -126,11 +126,22 @@ class BalancesParams(Params):
     asOf: TimeMs | None = Field(None, description="Balances after every event up to this ms")
 
 
+StatementCursor = Annotated[
+    str | None,
+    Field(
+        default=None,
+        pattern=r"^[0-9]{1,5}-[0-9]{1,19}-[0-9]{1,5}$",
+        description="The previous page's `next`: postings after that one",
+    ),
+]
+
+
 class StatementParams(Params):
     accountId: AccountId = None
     startTime: TimeMs = 0
     endTime: TimeMs | None = None
     limit: Limit = 1000
+    after: StatementCursor = None
 
 
 class AccountBalance(BaseModel):
@@ -160,6 +171,10 @@ class Statement(BaseModel):
     startTime: int
     endTime: int
     postings: list[Posting]
+    next: str | None = Field(
+        description="More postings in the period: pass this as `after` for the next page; "
+        "null on the last page"
+    )
 
 
 class Accounts(BaseModel):
@@ -302,6 +317,7 @@ class AuditStatementParams(Params):
     startTime: TimeMs = 0
     endTime: TimeMs | None = None
     limit: Limit = 1000
+    after: StatementCursor = None
 
 
 class AuditOrdersParams(Params):

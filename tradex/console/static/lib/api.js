@@ -154,3 +154,18 @@ export function newId(prefix = 'web') {
   crypto.getRandomValues(bytes);
   return `${prefix}-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
+
+/** A statement (GET ``path`` with ``query``) page after page, following each page's ``next``,
+ *  until the period ends or ``postingsMax`` postings are in: the first page's answer with
+ *  every posting, and ``next`` set when the period holds more than were loaded. */
+export async function statementPages(path, query, postingsMax) {
+  const first = await api('GET', path, { query: { ...query, limit: 1000 } });
+  const postings = [...first.postings];
+  let next = first.next;
+  while (next && postings.length < postingsMax) {
+    const page = await api('GET', path, { query: { ...query, limit: 1000, after: next } });
+    postings.push(...page.postings);
+    next = page.next;
+  }
+  return { ...first, postings, next };
+}

@@ -2,13 +2,13 @@
 // signed checkpoints' status, then any account — its balances now or as of a past time,
 // its statement for a period, its orders. Nothing here changes anything.
 import { html, useEffect, useState } from '../lib/html.js';
-import { api } from '../lib/api.js';
+import { api, statementPages } from '../lib/api.js';
 import { loadMarkets } from '../lib/catalog.js';
 import * as D from '../lib/decimal.js';
 import { ErrorBox, Field, utc, utcMs, utcInput } from '../lib/ui.js';
 
 const ACCOUNTS_PAGE = 100;
-const STATEMENT_ROWS_MAX = 1000;
+const STATEMENT_ROWS_MAX = 20000; // postings loaded (pages of the API's 1,000) for one statement
 const ORDERS_MAX = 500;
 
 function Verdict({ ok, yes, no }) {
@@ -115,7 +115,7 @@ function Statement({ accountId }) {
     const start = utcMs(from);
     const end = utcMs(to);
     if (start === null || end === null || end <= start) { setError(new Error('Enter a period: From before To (UTC).')); return; }
-    api('GET', '/tradex/v1/audit/statement', { query: { accountId, startTime: start, endTime: end, limit: STATEMENT_ROWS_MAX } })
+    statementPages('/tradex/v1/audit/statement', { accountId, startTime: start, endTime: end }, STATEMENT_ROWS_MAX)
       .then((s) => { setFound(s); setError(null); }, setError);
   };
   return html`<section class="panel">
@@ -132,7 +132,7 @@ function Statement({ accountId }) {
       <thead><tr><th>Time (UTC)</th><th>Asset</th><th class="num">Amount</th><th class="num">Balance after</th><th>Event</th></tr></thead>
       <tbody>${found.postings.map((p) => html`<tr key=${`${p.eventId}-${p.index}`}><td data-volatile>${utc(p.time)}</td><td>${p.asset}</td>
         <td class="num">${D.fmt(p.amount)}</td><td class="num">${D.fmt(p.balanceAfter)}</td><td class="mono" data-volatile>${p.eventId}</td></tr>`)}</tbody></table>
-      ${found.postings.length >= STATEMENT_ROWS_MAX && html`<p class="muted">The first ${STATEMENT_ROWS_MAX} postings: choose a shorter period.</p>`}`}
+      ${found.next && html`<p class="muted">The first ${found.postings.length} postings: choose a shorter period.</p>`}`}
   </section>`;
 }
 

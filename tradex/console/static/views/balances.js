@@ -1,13 +1,13 @@
 // Balances: available / held / total per asset (live), a ledger statement for a UTC period
 // with its CSV export, and balances as of a past time.
 import { html, useEffect, useState } from '../lib/html.js';
-import { api } from '../lib/api.js';
+import { api, statementPages } from '../lib/api.js';
 import { assetScale, loadMarkets } from '../lib/catalog.js';
 import * as D from '../lib/decimal.js';
 import { ErrorBox, utc, Utc, utcMs, utcInput } from '../lib/ui.js';
 import { useAccountFeed } from './orders.js';
 
-const STATEMENT_ROWS_MAX = 1000; // the API's limit per statement request
+const STATEMENT_ROWS_MAX = 20000; // postings loaded (pages of the API's 1,000) for one statement
 const CSV_FIELDS = ['eventId', 'index', 'asset', 'amount', 'balanceAfter', 'time'];
 
 function csvCell(value) {
@@ -98,7 +98,7 @@ function Statement() {
       return;
     }
     try {
-      setFound(await api('GET', '/tradex/v1/statement', { query: { startTime: start, endTime: end, limit: STATEMENT_ROWS_MAX } }));
+      setFound(await statementPages('/tradex/v1/statement', { startTime: start, endTime: end }, STATEMENT_ROWS_MAX));
       setError(null);
     } catch (err) { setError(err); }
   };
@@ -116,8 +116,8 @@ function Statement() {
       <button type="button" disabled=${!found} onClick=${exportCsv}>Export CSV</button>
     </form>
     <${ErrorBox} error=${error} />
-    ${found && found.postings.length >= STATEMENT_ROWS_MAX && html`<p class="notice warn" role="status">
-      Only the first ${STATEMENT_ROWS_MAX} postings of the period are shown and exported: choose a shorter period.</p>`}
+    ${found && found.next && html`<p class="notice warn" role="status">
+      Only the first ${found.postings.length} postings of the period are shown and exported: choose a shorter period.</p>`}
     ${found && html`<table aria-label="Statement">
       <thead><tr><th>Time (UTC)</th><th>Event</th><th class="num">#</th><th>Asset</th><th class="num">Amount</th><th class="num">Balance after</th></tr></thead>
       <tbody>${found.postings.map((p) => html`<tr key=${`${p.eventId}-${p.index}`}>
