@@ -362,3 +362,25 @@ def test_the_ticket_works_from_the_keyboard(console: Console, page_as: PageAs) -
     expect(page.get_by_role("status").filter(has_text="Accepted")).to_be_visible()
     (order,) = get(kim, "/api/v3/openOrders", symbol=SYMBOL)
     assert (order["side"], order["type"], order["price"]) == ("SELL", "LIMIT_MAKER", "99000")
+
+
+def test_the_ticket_follows_a_resting_order_to_its_end(console: Console, page_as: PageAs) -> None:
+    """Past its first reads (~4 s) the ticket follows the order on the private channels: its
+    end (here a cancel from another client: no trade, the book is left as it was) shows."""
+    ida = trader(console, "ida", {"USD": "1000"})
+    page = page_as(ida.username, "balances")
+    ticket = ticket_of(page)
+    ticket.get_by_role("radio", name="Buy").check()
+    ticket.get_by_label("Price").fill("30000")
+    ticket.get_by_label("Quantity").fill("0.01")
+    ticket.get_by_role("button", name="Buy TRD").click()
+    answer = page.get_by_test_id("engine-answer")
+    (order,) = wait_until(lambda: get(ida, "/api/v3/openOrders", symbol=SYMBOL), what="resting")
+    expect(answer).to_have_text(f"Order {order['orderId']}: resting in the book.")
+    page.wait_for_timeout(5_000)
+    with ida.http() as http:
+        cancel = http.delete(
+            "/api/v3/order", params={"symbol": SYMBOL, "orderId": order["orderId"]}
+        )
+    assert cancel.is_success, cancel.text
+    expect(answer).to_have_text(f"Order {order['orderId']}: canceled.", timeout=15_000)

@@ -2,8 +2,9 @@
 // market, checked before sending (tick, lot, min notional, available balance incl. the fee
 // part of the hold), sent once per intent (its own newClientOrderId = Idempotency-Key), and
 // the account processor's outcome shown: accepted with the order id, or rejected with the
-// reason in words and its code; then the engine's answer (the order followed for a few
-// seconds: resting, filled, or rejected by the engine with its reason). A limit price
+// reason in words and its code; then the engine's answer (resting, filled, or rejected by the
+// engine with its reason), and a resting order's later fills and end, followed through the
+// account's private channels for as long as the ticket shows it. A limit price
 // outside the instrument's price band is refused before sending, as the engine would.
 //
 //   html`<${OrderTicket} market=${await marketOf('BTCUSD')} />`
@@ -20,8 +21,10 @@ const BPS = 10000n;
 const PRICE_TICKS_MAX = (1n << 53n) - 1n; // the API's maxPrice in ticks (tradex/queries/markets.py)
 const POLL_BEST_MS = 2000; // the best opposite price for a MARKET order's protection
 const FOLLOW_MS = 400; // an accepted order is read again this often …
-const FOLLOW_READS = 10; // … this many times, until the engine has answered
+const FOLLOW_READS = 10; // … this many times, until the engine has answered; then on the
+const FOLLOW_CHANNELS = ['orders', 'fills']; // account feed of these (orders.js), while open
 const ENGINE_DONE = ['REJECTED', 'EXPIRED', 'FILLED', 'CANCELED', 'PARTIALLY_FILLED'];
+const ENDED = ['REJECTED', 'EXPIRED', 'FILLED', 'CANCELED'];
 
 /** `text` as a decimal, or null when it is not one (empty, letters, negative). */
 export function parseInput(text) {
@@ -267,23 +270,36 @@ export function OrderTicket({ market }) {
 
   // The account processor accepted the order: read it again until the engine has answered,
   // and show that answer under the acceptance. NEW is also what the API answers before the
-  // engine has: an order still NEW after the last read is shown resting.
+  // engine has: an order still NEW after the last read is shown resting. An open order is
+  // then read again on the account's feed (useAccountFeed: soon after messages of its orders
+  // and fills channels, and every few seconds), until it has ended or the ticket shows
+  // another outcome.
+  const [followed, setFollowed] = useState(null); // an open order's id, past its first reads
+  const read = async (orderId, resting) => {
+    const order = await api('GET', '/api/v3/order', { query: { symbol: m.symbol, orderId } });
+    if (ENGINE_DONE.includes(order.status) || (resting && order.status === 'NEW')) {
+      setOutcome((now) => (now && now.ok && now.orderId === orderId
+        ? { ...now, engine: { status: order.status, reason: order.rejectReason } } : now));
+    }
+    return order;
+  };
   const follow = async (orderId) => {
-    const show = (engine) => setOutcome((now) => (
-      now && now.ok && now.orderId === orderId ? { ...now, engine } : now));
+    setFollowed(null);
     let last = null;
     for (let k = 0; k < FOLLOW_READS; k += 1) {
       await new Promise((done) => { setTimeout(done, FOLLOW_MS); });
-      try {
-        last = await api('GET', '/api/v3/order', { query: { symbol: m.symbol, orderId } });
-      } catch (_e) { continue; } // not readable yet
-      if (ENGINE_DONE.includes(last.status)) {
-        show({ status: last.status, reason: last.rejectReason });
-        return;
-      }
+      try { last = await read(orderId, k === FOLLOW_READS - 1); } catch (_e) { continue; } // not readable yet
+      if (ENGINE_DONE.includes(last.status)) break;
     }
-    if (last && last.status === 'NEW') show({ status: 'NEW' });
+    if (last && !ENDED.includes(last.status)) setFollowed(orderId);
   };
+  useAccountFeed(followed === null ? [] : [...FOLLOW_CHANNELS, `order-${followed}`], () => {
+    if (followed === null) return;
+    read(followed, true).then((order) => { if (ENDED.includes(order.status)) setFollowed(null); }, () => {});
+  });
+  useEffect(() => { // the ticket shows something else now: stop following
+    if (followed !== null && !(outcome && outcome.orderId === followed)) setFollowed(null);
+  }, [outcome]);
 
   const hold = (() => {
     const price = type === 'MARKET' ? protection : parseInput(priceText);
