@@ -88,6 +88,55 @@ def test_ccxt_binance_unchanged_but_for_the_url(
         b.create_order("BTC/USD", "limit", "buy", 10, 60000)
 
 
+def test_cancel_replace_with_ccxt_edit_order_and_its_failures(exchange: Exchange) -> None:
+    """ccxt's edit_order is Binance's cancelReplace: the order cancelled, a new one placed.
+    A cancel that fails: STOP_ON_FAILURE places nothing (-2022), ALLOW_FAILURE places the new
+    order anyway (-2021, 409); both outcomes are in ``data``."""
+    maker = exchange.register("ccxt-editor")
+    exchange.deposit(maker.account, "BTC", "1")
+    key = maker.key()
+    client = ccxt_binance(exchange.url, key.key, key.secret)
+    client.load_markets()
+    wait_until(lambda: client.fetch_balance()["BTC"]["free"] == 1, what="the deposit")
+    ask = client.create_order("BTC/USD", "limit", "sell", 0.2, 90000)
+    edited = client.edit_order(ask["id"], "BTC/USD", "limit", "sell", 0.3, 91000)
+    assert edited["id"] != ask["id"] and edited["status"] == "open"
+    assert (edited["price"], edited["amount"]) == (91000, 0.3)
+    assert wait_until(lambda: (_fetch(client, ask["id"]) or {}).get("status") == "canceled",
+                      what="the first ask cancelled")  # fmt: skip
+    opened = wait_until(lambda: client.fetch_open_orders("BTC/USD"), what="the new ask")
+    assert [(o["id"], o["price"], o["amount"]) for o in opened] == [(edited["id"], 91000, 0.3)]
+
+    replace = {"symbol": "BTCUSD", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
+               "quantity": "0.1", "price": "92000", "cancelOrderId": ask["id"]}  # fmt: skip
+    stop = key.signed("POST", "/api/v3/order/cancelReplace",
+                      {**replace, "cancelReplaceMode": "STOP_ON_FAILURE"})  # fmt: skip
+    assert stop.status_code == 400, stop.text
+    assert stop.json()["code"] == -2022
+    assert stop.json()["data"] == {
+        "cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED",
+        "cancelResponse": {"code": -2011, "msg": stop.json()["data"]["cancelResponse"]["msg"]},
+        "newOrderResponse": None,
+    }  # fmt: skip
+    allow = key.signed("POST", "/api/v3/order/cancelReplace",
+                       {**replace, "cancelReplaceMode": "ALLOW_FAILURE"})  # fmt: skip
+    assert allow.status_code == 409, allow.text
+    data = allow.json()["data"]
+    assert allow.json()["code"] == -2021
+    assert (data["cancelResult"], data["newOrderResult"]) == ("FAILURE", "SUCCESS")
+    assert (
+        data["newOrderResponse"]["price"] == "92000" and data["newOrderResponse"]["status"] == "NEW"
+    )
+    opened = wait_until(lambda: len(client.fetch_open_orders("BTC/USD")) == 2 or None,
+                        what="both asks open")  # fmt: skip
+    # a new order that fails its filters: nothing is cancelled
+    bad = key.signed("POST", "/api/v3/order/cancelReplace", {
+        **replace, "cancelOrderId": edited["id"], "price": "92005",
+        "cancelReplaceMode": "STOP_ON_FAILURE"})  # fmt: skip
+    assert bad.status_code == 400 and bad.json()["code"] == -1013, bad.text
+    assert {o["id"] for o in client.fetch_open_orders("BTC/USD")} >= {edited["id"]}
+
+
 def _fetch(client: Any, order_id: str) -> dict[str, Any] | None:
     try:
         found: dict[str, Any] = client.fetch_order(order_id, "BTC/USD")

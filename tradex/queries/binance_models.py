@@ -92,6 +92,19 @@ class NewOrderParams(Params):
     accountId: AccountId = None
 
 
+class CancelReplaceParams(NewOrderParams):
+    cancelReplaceMode: Literal["STOP_ON_FAILURE", "ALLOW_FAILURE"]
+    cancelOrderId: Id | None = None
+    cancelOrigClientOrderId: ClientId | None = None
+    cancelNewClientOrderId: ClientId | None = None
+    cancelRestrictions: Literal["ONLY_NEW", "ONLY_PARTIALLY_FILLED"] | None = Field(
+        None, description="Not supported: refused"
+    )
+    orderRateLimitExceededMode: Literal["DO_NOTHING"] | None = Field(
+        None, description="DO_NOTHING only (CANCEL_ONLY is not supported)"
+    )
+
+
 class OrderParams(Params):
     symbol: Symbol
     orderId: Id | None = None
@@ -315,6 +328,13 @@ class Order(BaseModel):
 class NewOrder(Order):
     transactTime: int
     fills: list[Fill]
+
+
+class CancelReplace(BaseModel):
+    cancelResult: Literal["SUCCESS"]
+    newOrderResult: Literal["SUCCESS"]
+    cancelResponse: Order
+    newOrderResponse: NewOrder
 
 
 class Balance(BaseModel):

@@ -52,6 +52,10 @@ INVALID_PARAMETER = Code(-1130, "INVALID_PARAMETER", 400, "Invalid data sent for
 NEW_ORDER_REJECTED = Code(-2010, "NEW_ORDER_REJECTED", 400, "New order rejected.")
 CANCEL_REJECTED = Code(-2011, "CANCEL_REJECTED", 400, "Unknown order sent.")
 NO_SUCH_ORDER = Code(-2013, "NO_SUCH_ORDER", 404, "Order does not exist.")
+CANCEL_REPLACE_PARTIAL = Code(
+    -2021, "CANCEL_REPLACE_PARTIAL", 409, "Order cancel-replace partially failed."
+)
+CANCEL_REPLACE_FAILED = Code(-2022, "CANCEL_REPLACE_FAILED", 400, "Order cancel-replace failed.")
 BAD_API_KEY_FMT = Code(-2014, "BAD_API_KEY_FMT", 401, "API-key format invalid.")
 REJECTED_MBX_KEY = Code(
     -2015, "REJECTED_MBX_KEY", 401, "Invalid API-key, IP, or permissions for action."
@@ -88,17 +92,23 @@ class ApiError(Exception):
     def __init__(
         self, code: Code, msg: str | None = None, field: str | None = None,
         status: int | None = None, headers: dict[str, str] | None = None,
+        data: dict[str, object] | None = None,
     ) -> None:  # fmt: skip
+        """``data``: the details some errors carry (Binance's cancel-replace outcomes)."""
         super().__init__(msg or code.msg)
         self.code = code
         self.msg = msg or code.msg
         self.field = field
         self.status = status or code.status
         self.headers = headers or {}
+        self.data = data
 
     def body(self) -> dict[str, object]:
-        return {"code": self.code.code, "msg": self.msg, "error": self.code.name,
-                "field": self.field}  # fmt: skip
+        found: dict[str, object] = {"code": self.code.code, "msg": self.msg,
+                                    "error": self.code.name, "field": self.field}  # fmt: skip
+        if self.data is not None:
+            found["data"] = self.data
+        return found
 
     def response(self) -> Response:
         return Response(

@@ -1,4 +1,4 @@
-"""Orders in the Binance dialect: place, query, cancel, open orders, all orders.
+"""Orders in the Binance dialect: place, query, cancel, cancel-replace, open orders, all orders.
 
 Placing an order sends a ``PlaceOrder`` to the log and answers with the account
 processor's outcome: accepted (status NEW, with the order id) or rejected (-2010 with the
@@ -11,8 +11,9 @@ book (status CANCELED, or FILLED if a fill won the race), or PENDING_CANCEL afte
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from tradex.domain import CancelOrder, OrderKind, PlaceOrder, Side
 from tradex.domain.types import Reason
@@ -22,6 +23,8 @@ from tradex.queries import idempotency
 from tradex.queries.auth import TRADER, TRADER_TRADE, own_account
 from tradex.queries.errors import (
     CANCEL_REJECTED,
+    CANCEL_REPLACE_FAILED,
+    CANCEL_REPLACE_PARTIAL,
     MANDATORY_PARAM,
     NEW_ORDER_REJECTED,
     NO_SUCH_ORDER,
@@ -91,7 +94,22 @@ async def new_order(call: Call) -> dict[str, Any]:
     """Place an order. ``newClientOrderId`` (or the Idempotency-Key header) is the command
     id: a retry returns the first outcome. Accepted: the order, status NEW. Rejected by the
     account processor: -2010 with the reason (insufficient funds, halted, …)."""
-    p: bm.NewOrderParams = call.params
+    return await _place(call, await _checked_order(call, call.params))
+
+
+class _Checked(NamedTuple):
+    """A new order's parameters checked against its market (nothing sent yet)."""
+
+    params: bm.NewOrderParams
+    market: Market
+    account: int
+    kind: OrderKind
+    ticks: int
+    lots: int
+
+
+async def _checked_order(call: Call, p: bm.NewOrderParams) -> _Checked:
+    """The parameter and filter checks of a new order (a clear error, nothing written)."""
     for name in ("quoteOrderQty", "stopPrice", "icebergQty"):
         if getattr(p, name) is not None:
             raise param_error(PARAM_NOT_REQUIRED, name, f"Parameter '{name}' is not supported.",
@@ -112,7 +130,12 @@ async def new_order(call: Call) -> dict[str, Any]:
     account = await own_account(call.services, call.user, p.accountId)
     if ticks is None:
         ticks = await protection_price(call, market, p.side)
-    kind = fmt.kind_of(p.type, p.timeInForce)
+    return _Checked(p, market, account, fmt.kind_of(p.type, p.timeInForce), ticks, lots)
+
+
+async def _place(call: Call, checked: _Checked) -> dict[str, Any]:
+    """Send a checked new order; its outcome (an ApiError when rejected)."""
+    p, market, account, kind, ticks, lots = checked
     stp = fmt.STP_FROM_BINANCE[p.selfTradePreventionMode or "NONE"]
     fields = {"account": account, "instrument": market.instrument_id, "side": p.side,
               "kind": str(kind), "price": ticks if kind != OrderKind.MARKET or p.price else 0,
@@ -130,6 +153,71 @@ async def new_order(call: Call) -> dict[str, Any]:
         raise ApiError(NEW_ORDER_REJECTED, rejection(event, market))
     body = fmt.order(market, fmt.event_row(event))
     return {**body, "transactTime": fmt.ms(event.event_time_ns), "fills": []}
+
+
+async def cancel_replace(call: Call) -> dict[str, Any]:
+    """Binance's cancel-replace: cancel an order (``cancelOrderId`` or
+    ``cancelOrigClientOrderId``), then place a new one on the same symbol. The new order's
+    parameters and filters are checked first (an error there changes nothing). The two are
+    two commands, in that order (not atomic, as on Binance): STOP_ON_FAILURE places nothing
+    when the cancel fails; ALLOW_FAILURE places the new order anyway. One failed: -2021
+    (409) with both outcomes in ``data``; both: -2022 (400)."""
+    p: bm.CancelReplaceParams = call.params
+    if call.idempotency_key() is not None:
+        raise param_error(MANDATORY_PARAM, "Idempotency-Key", "cancelReplace is two commands: "
+                          "send cancelNewClientOrderId and newClientOrderId instead.", False)  # fmt: skip
+    if p.cancelRestrictions is not None:
+        raise param_error(PARAM_NOT_REQUIRED, "cancelRestrictions",
+                          "Parameter 'cancelRestrictions' is not supported.", False)  # fmt: skip
+    if p.cancelOrderId is None and p.cancelOrigClientOrderId is None:
+        raise param_error(MANDATORY_PARAM, "cancelOrderId", "Either cancelOrderId or "
+                          "cancelOrigClientOrderId must be sent.", False)  # fmt: skip
+    new_params = bm.NewOrderParams.model_validate(
+        p.model_dump(include=set(bm.NewOrderParams.model_fields))
+    )
+    checked = await _checked_order(call, new_params)
+    cancel_params = bm.CancelParams(
+        symbol=p.symbol, orderId=p.cancelOrderId, origClientOrderId=p.cancelOrigClientOrderId,
+        newClientOrderId=p.cancelNewClientOrderId, accountId=p.accountId,
+    )  # fmt: skip
+    cancelled: dict[str, Any] | None = None
+    cancel_error: ApiError | None = None
+    try:
+        cancelled = await cancel_order(dataclasses.replace(call, params=cancel_params))
+    except ApiError as error:
+        cancel_error = error
+    if cancel_error is not None and p.cancelReplaceMode == "STOP_ON_FAILURE":
+        raise _cancel_replace_error(cancel_error, None, "NOT_ATTEMPTED", None)
+    placed: dict[str, Any] | None = None
+    new_error: ApiError | None = None
+    try:
+        placed = await _place(dataclasses.replace(call, params=new_params), checked)
+    except ApiError as error:
+        new_error = error
+    if cancel_error is None and new_error is None:
+        return {"cancelResult": "SUCCESS", "newOrderResult": "SUCCESS",
+                "cancelResponse": cancelled, "newOrderResponse": placed}  # fmt: skip
+    raise _cancel_replace_error(cancel_error, cancelled, "FAILURE" if new_error else "SUCCESS",
+                                new_error or placed)  # fmt: skip
+
+
+def _cancel_replace_error(
+    cancel_error: ApiError | None, cancelled: dict[str, Any] | None, new_result: str,
+    new_outcome: ApiError | dict[str, Any] | None,
+) -> ApiError:  # fmt: skip
+    """The error of a cancel-replace that did not fully succeed, both outcomes in ``data``."""
+
+    def outcome(found: ApiError | dict[str, Any] | None) -> dict[str, Any] | None:
+        return {"code": found.code.code, "msg": found.msg} if isinstance(found, ApiError) else found
+
+    cancel_ok = cancel_error is None
+    partial = cancel_ok or new_result == "SUCCESS"
+    code = CANCEL_REPLACE_PARTIAL if partial else CANCEL_REPLACE_FAILED
+    return ApiError(code, data={
+        "cancelResult": "SUCCESS" if cancel_ok else "FAILURE", "newOrderResult": new_result,
+        "cancelResponse": cancelled if cancel_ok else outcome(cancel_error),
+        "newOrderResponse": outcome(new_outcome),
+    })  # fmt: skip
 
 
 async def _accounts(call: Call, account_id: int | None) -> set[int]:
@@ -256,6 +344,9 @@ async def all_orders(call: Call) -> list[dict[str, Any]]:
 ENDPOINTS = [
     Endpoint("POST", "/api/v3/order", new_order, "Place an order", TAG, bm.NewOrderParams,
              response=bm.NewOrder, access=TRADER_TRADE, bucket="order", state_changing=True),
+    Endpoint("POST", "/api/v3/order/cancelReplace", cancel_replace,
+             "Cancel an order and place a new one", TAG, bm.CancelReplaceParams,
+             response=bm.CancelReplace, access=TRADER_TRADE, bucket="order"),
     Endpoint("GET", "/api/v3/order", get_order, "Query an order", TAG, bm.OrderParams,
              response=bm.Order, access=TRADER, weight=4),
     Endpoint("DELETE", "/api/v3/order", cancel_order, "Cancel an order", TAG, bm.CancelParams,
