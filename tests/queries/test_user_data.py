@@ -22,6 +22,7 @@ import pytest
 from websockets.exceptions import ConnectionClosedOK
 
 from tests.queries.exchange import LOT, TICK, ApiKey, Exchange, wait_until
+from tests.queries.test_clients import ccxt_binance
 from tests.queries.test_websocket import Socket, funded, order, ws_url
 from tradex.infra import redis_client
 from tradex.projections.projector import namespace
@@ -255,3 +256,35 @@ def test_python_binance_user_socket_unchanged_but_for_the_urls(exchange: Exchang
     placed, event = asyncio.run(run())
     assert event["i"] == placed["orderId"] and event["x"] == "NEW"
     assert event["c"] == placed["clientOrderId"] and event["s"] == "BTCUSD"
+
+
+def test_ccxt_pro_watch_orders_unchanged_but_for_the_urls(exchange: Exchange) -> None:
+    import ccxt.pro
+
+    trader = funded(exchange, "ud-ccxt", usd="1000")
+    key = trader.key(["read", "trade"])
+
+    async def run() -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+        client = ccxt.pro.binance({"apiKey": key.key, "secret": key.secret})
+        rest = ccxt_binance(exchange.url, key.key, key.secret)  # its URLs, nothing else
+        client.urls["api"].update({k: v for k, v in rest.urls["api"].items() if k != "ws"})
+        client.urls["api"]["ws"]["spot"] = ws_url(exchange, "/ws")
+        client.urls["api"]["ws"]["ws-api"]["spot"] = ws_url(exchange, "/ws-api/v3")
+        try:
+            await client.load_markets()
+            watching = asyncio.ensure_future(client.watch_orders("BTC/USD"))
+            balance = asyncio.ensure_future(client.watch_balance())
+            await asyncio.sleep(1.0)  # subscribed (the WebSocket API's answer)
+            placed = await client.create_order("BTC/USD", "limit", "buy", 0.001, 10000)
+            orders = await asyncio.wait_for(watching, 60)
+            return placed, orders, await asyncio.wait_for(balance, 60)
+        finally:
+            await client.close()
+
+    placed, orders, balance = asyncio.run(run())
+    assert [(o["id"], o["status"], o["symbol"], o["price"], o["amount"]) for o in orders] == [
+        (placed["id"], "open", "BTC/USD", 10000, 0.001)
+    ]
+    # the hold: 10 USD and the taker fee at most (0.2 %)
+    assert (balance["USD"]["free"], balance["USD"]["used"]) == (pytest.approx(989.98),
+                                                                pytest.approx(10.02))  # fmt: skip

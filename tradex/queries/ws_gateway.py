@@ -560,7 +560,7 @@ def routes(
             parts = [n for n in names.split("/") if n]
             keys = [n for n in parts if listen_keys.looks_like_key(n)]
             public = "/".join(n for n in parts if not listen_keys.looks_like_key(n))
-            streams = proto.parse_stream_list(public) if public or not keys else []
+            streams = proto.parse_stream_list(public) if public else []
             for key in dict.fromkeys(keys):  # a user-data stream (listenKey), ws_user
                 wrap = functools.partial(ws_format.wrap, key if combined else None)
                 if not await ws_user.follow_key(connection, key, wrap):
