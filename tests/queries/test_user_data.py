@@ -127,13 +127,17 @@ def test_listen_key_lifecycle_and_errors(exchange: Exchange) -> None:
 def test_an_expired_key_ends_its_stream(exchange: Exchange) -> None:
     trader = exchange.register("ud-expiry")
     found = listen_key(trader.key(["read"]))
-    socket = Socket(ws_url(exchange, f"/stream?streams={found}"))
+    socket = Socket(ws_url(exchange, f"/stream?streams=btcusd@trade/{found}"))
+    socket.send(method="LIST_SUBSCRIPTIONS", id=1)  # a public stream beside the user's
+    assert socket.until(lambda m: m.get("id") == 1)["result"] == sorted(["btcusd@trade", found])
     conn = redis_client.client(exchange.settings)
-    time.sleep(0.5)
     assert conn.pexpire(redis_key(namespace(exchange.settings, "api"), found), 1)
     expired = socket.until(lambda m: m.get("data", {}).get("e") == "listenKeyExpired",
                            timeout_s=15)  # fmt: skip
     assert expired == {"stream": found, "data": {**expired["data"], "listenKey": found}}
+    with pytest.raises(ConnectionClosedOK):  # and the connection ends (after any trades)
+        for _ in range(1_000):
+            socket.recv(10)
     assert error_of(stream_call("PUT", trader.key(["read"]), listenKey=found)) == NOT_EXISTS
 
 

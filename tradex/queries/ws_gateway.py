@@ -9,7 +9,8 @@ Routes (in the API process, next to REST; docs/api.md *WebSocket*):
   ``balances``; ``ping`` → ``pong``.
 - ``/ws``, ``/ws/<stream>[/<stream>…]``, ``/stream?streams=a/b``: Binance's stream names
   and frames (combined frames wrapped as ``{"stream", "data"}``), ``SUBSCRIBE`` /
-  ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS``.
+  ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS``; a listenKey among the names is the account's
+  user-data stream (:mod:`.ws_user`; the WebSocket API's ``/ws-api/v3``: :mod:`.ws_api`).
 
 Each connection has a bounded outgoing queue drained by its own task
 (:class:`.ws_fanout.Client`); a client that does not keep up is closed with code 1008 and
