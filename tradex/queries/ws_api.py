@@ -82,7 +82,7 @@ class WsApiConnection(Connection):
         query = f"{urlencode(signed)}&signature={signature}".encode()
         values: dict[str, Any] = {k: params[k] for k in ("timestamp", "recvWindow") if k in params}
         principal = await auth._by_key(self.services, self.ws, Raw(query, b"", values), api_key,
-                                       auth.TRADER, True)  # fmt: skip
+                                       auth.TRADER, False)  # fmt: skip
         if not principal.roles & auth.TRADER.roles or principal.key_account is None:
             raise ApiError(FORBIDDEN, "User data streams are for traders.")
         if len(self.subs) >= SUBSCRIPTIONS_MAX:

@@ -50,9 +50,19 @@ def lookup_of(services: Services, account: int) -> Callable[[int, int | None],
                                                              Awaitable[OrderState | None]]:  # fmt: skip
     """The order as the PostgreSQL read model has it (for orders accepted before the stream
     started), its fills before ``trade_id`` summed from the fills read model. If that model
-    has not yet caught up with earlier fills, the first report undercounts ``z``/``Z``."""
+    has not yet caught up with earlier fills, the first report undercounts ``z``/``Z``; if
+    it cannot be read, the order is unknown to the stream (its reports are left out, its
+    balances still sent)."""
 
     async def lookup(order_id: int, trade_id: int | None) -> OrderState | None:
+        try:
+            return await _read(order_id, trade_id)
+        except Exception:  # the stream goes on: this order's reports are left out
+            log.exception("reading order %s of account %s for a user-data stream", order_id,
+                          account)  # fmt: skip
+            return None
+
+    async def _read(order_id: int, trade_id: int | None) -> OrderState | None:
         row = await services.fetch(lambda conn: services.ledger.order(conn, order_id))
         if row is None or int(row["account_id"]) != account:
             return None
