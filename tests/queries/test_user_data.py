@@ -198,6 +198,18 @@ def test_orders_fills_and_balances_reach_the_accounts_stream_only(exchange: Exch
     update = buys.until(data(lambda m: m.get("e") == "balanceUpdate"), what="the deposit")
     assert update["data"]["a"] == "USD" and update["data"]["d"] == "12.34"
 
+    with buyer.http() as http:  # refused by the account processor: REJECTED, with the reason
+        answer = http.post("/api/v3/order", params={
+            "symbol": "BTCUSD", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+            "quantity": "100", "price": str(price), "newClientOrderId": "ud-too-big"})  # fmt: skip
+    assert answer.status_code == 400 and answer.json()["code"] == -2010, answer.text
+    rejected = buys.until(data(lambda m: m.get("x") == "REJECTED"), what="the rejection")["data"]
+    assert (rejected["c"], rejected["X"], rejected["r"]) == (
+        "ud-too-big",
+        "REJECTED",
+        "INSUFFICIENT_FUNDS",
+    )
+
     mine = {ask["orderId"], bid["orderId"]}
     for message in quiet.quiet(2.0):  # the bystander's stream carries none of it
         assert message.get("i") not in mine and message.get("e") != "balanceUpdate", message
@@ -262,33 +274,54 @@ def test_python_binance_user_socket_unchanged_but_for_the_urls(exchange: Exchang
     assert event["c"] == placed["clientOrderId"] and event["s"] == "BTCUSD"
 
 
-def test_ccxt_pro_watch_orders_unchanged_but_for_the_urls(exchange: Exchange) -> None:
+def test_ccxt_pro_watch_orders_balance_and_trades_unchanged_but_for_the_urls(
+    exchange: Exchange,
+) -> None:
     import ccxt.pro
 
     trader = funded(exchange, "ud-ccxt", usd="1000")
+    seller = funded(exchange, "ud-ccxt-seller", btc="1")
     key = trader.key(["read", "trade"])
+    price = inside_spread(exchange)
 
-    async def run() -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    async def run() -> dict[str, Any]:
         client = ccxt.pro.binance({"apiKey": key.key, "secret": key.secret})
         rest = ccxt_binance(exchange.url, key.key, key.secret)  # its URLs, nothing else
         client.urls["api"].update({k: v for k, v in rest.urls["api"].items() if k != "ws"})
         client.urls["api"]["ws"]["spot"] = ws_url(exchange, "/ws")
         client.urls["api"]["ws"]["ws-api"]["spot"] = ws_url(exchange, "/ws-api/v3")
+        found: dict[str, Any] = {}
         try:
             await client.load_markets()
             watching = asyncio.ensure_future(client.watch_orders("BTC/USD"))
             balance = asyncio.ensure_future(client.watch_balance())
             await asyncio.sleep(1.0)  # subscribed (the WebSocket API's answer)
-            placed = await client.create_order("BTC/USD", "limit", "buy", 0.001, 10000)
-            orders = await asyncio.wait_for(watching, 60)
-            return placed, orders, await asyncio.wait_for(balance, 60)
+            found["placed"] = await client.create_order("BTC/USD", "limit", "buy", 0.001,
+                                                        float(price))  # fmt: skip
+            found["orders"] = [  # as it was then (ccxt updates its cache in place)
+                (o["id"], o["status"], o["symbol"], o["price"], o["amount"])
+                for o in await asyncio.wait_for(watching, 60)
+            ]
+            found["usd"] = dict((await asyncio.wait_for(balance, 60))["USD"])
+            trades = asyncio.ensure_future(client.watch_my_trades("BTC/USD"))
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(order, seller, "SELL", LOT, str(price))
+            found["trades"] = await asyncio.wait_for(trades, 60)
         finally:
             await client.close()
+        return found
 
-    placed, orders, balance = asyncio.run(run())
-    assert [(o["id"], o["status"], o["symbol"], o["price"], o["amount"]) for o in orders] == [
-        (placed["id"], "open", "BTC/USD", 10000, 0.001)
-    ]
-    # the hold: 10 USD and the taker fee at most (0.2 %)
-    assert (balance["USD"]["free"], balance["USD"]["used"]) == (pytest.approx(989.98),
-                                                                pytest.approx(10.02))  # fmt: skip
+    found = asyncio.run(run())
+    placed = found["placed"]
+    assert found["orders"] == [(placed["id"], "open", "BTC/USD", float(price), 0.001)]
+    usd = found["usd"]  # the hold: the price and the taker fee at most (0.2 %)
+    assert usd["used"] == pytest.approx(float(price) * 0.001 * 1.002, abs=0.01)
+    assert usd["free"] + usd["used"] == pytest.approx(1000)
+    [trade] = found["trades"]
+    assert (trade["order"], trade["side"], trade["price"], trade["amount"]) == (
+        placed["id"],
+        "buy",
+        float(price),
+        0.001,
+    )
+    assert trade["takerOrMaker"] == "maker" and trade["fee"]["currency"] == "USD"
