@@ -22,6 +22,9 @@ TAG = "User data stream (Binance v3)"
 
 
 def owner_of(principal: Principal, account_id: int) -> str:
+    """Whose listenKey a POST answers: the API key's, else the user's for that account."""
+    assert account_id > 0, account_id
+    assert principal.user_id > 0, principal
     if principal.key_id is not None:
         return f"key:{principal.key_id}"
     return f"user:{principal.user_id}:{account_id}"
