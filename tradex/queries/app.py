@@ -36,7 +36,9 @@ from tradex.queries import (
     openapi,
     order_changes,
     orders,
+    user_stream_routes,
     withdrawals,
+    ws_api,
     ws_fanout,
     ws_gateway,
 )
@@ -57,6 +59,7 @@ ENDPOINTS: list[Endpoint] = [
     *withdrawals.ENDPOINTS,
     *admin.ENDPOINTS,
     *order_changes.ENDPOINTS,
+    *user_stream_routes.ENDPOINTS,
 ]
 
 
@@ -122,6 +125,7 @@ def create_app(
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics.metrics_endpoint, methods=["GET"]),
         *ws_gateway.routes(services_of, fanout_of),
+        *ws_api.routes(services_of, fanout_of),
         *console.routes(),
     ]
     app = Starlette(

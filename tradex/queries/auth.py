@@ -10,7 +10,7 @@ is "not found" (404), never "forbidden", so ids of others cannot be probed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection
 
@@ -52,6 +52,7 @@ class Access:
     roles: frozenset[str] = frozenset()
     permission: str = "read"
     keys: bool = True
+    signed: bool = True  # False: the API key header alone (Binance's USER_STREAM endpoints)
 
     @property
     def public(self) -> bool:
@@ -65,6 +66,7 @@ TRADER_WITHDRAW = Access(frozenset({"trader"}), "withdraw")
 ANY_USER = Access(frozenset({"trader", "admin", "auditor"}), keys=False)
 ADMIN = Access(frozenset({"admin"}), "trade", keys=False)
 AUDITOR = Access(frozenset({"auditor", "admin"}), keys=False)
+USER_STREAM = Access(frozenset({"trader"}), signed=False)  # listenKeys: key only, as Binance
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,20 @@ async def _by_key(
     ip = client_ip(request)
     if row is None or not api_keys.ip_allowed(list(row["ip_allow"]), ip):
         raise ApiError(REJECTED_MBX_KEY)
+    if access.signed:
+        await _check_signed(services, raw, row, api_key, tradex)
+    permissions = frozenset(row["permissions"])
+    if access.permission not in permissions:
+        raise ApiError(
+            PERMISSION_DENIED, f"This API key lacks the '{access.permission}' permission."
+        )
+    return Principal(int(row["user_id"]), frozenset(row["roles"]), "key", ip,
+                     key_id=str(row["key_id"]), key_account=int(row["account_id"]),
+                     permissions=permissions)  # fmt: skip
+
+
+async def _check_signed(services: Services, raw: Raw, row: Any, api_key: str, tradex: bool) -> None:
+    """A signed request's timestamp, signature and first use (else 401)."""
     payload, signature = signatures.split_signature(raw.query, raw.body)
     if signature is None:
         raise ApiError(INVALID_SIGNATURE, "Mandatory parameter 'signature' was not sent once.",
@@ -196,14 +212,6 @@ async def _by_key(
         raise ApiError(INVALID_SIGNATURE, field="signature")
     if not await services.replays.first_use(signature, window + config.clock_skew_ms_max):
         raise ApiError(SIGNATURE_REPLAYED, field="signature")
-    permissions = frozenset(row["permissions"])
-    if access.permission not in permissions:
-        raise ApiError(
-            PERMISSION_DENIED, f"This API key lacks the '{access.permission}' permission."
-        )
-    return Principal(int(row["user_id"]), frozenset(row["roles"]), "key", ip,
-                     key_id=str(row["key_id"]), key_account=int(row["account_id"]),
-                     permissions=permissions)  # fmt: skip
 
 
 def _int(value: object) -> int | None:

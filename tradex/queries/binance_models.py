@@ -157,6 +157,23 @@ class AccountParams(Params):
 # -- responses -------------------------------------------------------------------------------
 
 
+ListenKeyText = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9]{1,64}$", description="A listenKey from POST userDataStream")
+]
+
+
+class UserStreamParams(Params):
+    accountId: AccountId = None
+
+
+class ListenKeyParams(Params):
+    listenKey: ListenKeyText
+
+
+class ListenKey(BaseModel):
+    listenKey: str
+
+
 class Empty(BaseModel):
     pass
 

@@ -48,6 +48,7 @@ BAD_PRECISION = Code(
 )
 PARAM_NOT_REQUIRED = Code(-1106, "PARAM_NOT_REQUIRED", 400, "Parameter sent when not required.")
 BAD_SYMBOL = Code(-1121, "BAD_SYMBOL", 400, "Invalid symbol.")
+INVALID_LISTEN_KEY = Code(-1125, "INVALID_LISTEN_KEY", 400, "This listenKey does not exist.")
 INVALID_PARAMETER = Code(-1130, "INVALID_PARAMETER", 400, "Invalid data sent for a parameter.")
 NEW_ORDER_REJECTED = Code(-2010, "NEW_ORDER_REJECTED", 400, "New order rejected.")
 CANCEL_REJECTED = Code(-2011, "CANCEL_REJECTED", 400, "Unknown order sent.")

@@ -97,6 +97,7 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
         operation["security"] = [{"bearer": []}]
         if endpoint.access.keys:
             operation["security"].append({"apiKey": []})
+        if endpoint.access.keys and endpoint.access.signed:
             operation["parameters"] += [
                 {"name": name, "in": "query", "required": False, "schema": schema,
                  "description": text}
@@ -104,7 +105,8 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
             ]  # fmt: skip
         roles = ", ".join(sorted(endpoint.access.roles))
         operation["description"] = (
-            f"Roles: {roles}. API-key permission: {endpoint.access.permission}."
+            f"Roles: {roles}. API-key permission: {endpoint.access.permission}"
+            + ("." if endpoint.access.signed else " (the key header alone, no signature).")
             if endpoint.access.keys else f"Roles: {roles}. Access tokens only."
         ) + (f"\n\n{handler_doc}" if handler_doc else "")  # fmt: skip
     if endpoint.state_changing:

@@ -23,6 +23,7 @@ from tradex.projections.redis_read import AsyncMarketReader
 from tradex.queries import master_key
 from tradex.queries.auth_store import AuthStore, schema_name
 from tradex.queries.config import ApiConfig
+from tradex.queries.listen_keys import ListenKeys
 from tradex.queries.markets import Catalog
 from tradex.queries.passwords import Passwords
 from tradex.queries.rate_limits import RateLimiter
@@ -61,6 +62,7 @@ class Services:
     catalog: Catalog
     accounts: AsyncCommandClient
     reference: AsyncCommandClient
+    listen_keys: ListenKeys
     fanout: Any = None  # the WebSocket fan-out (ws_fanout.Fanout), set by the app
 
     @classmethod
@@ -95,7 +97,7 @@ class Services:
             replays=ReplayGuard(conn, ns), limiter=RateLimiter(conn, ns), market=market,
             ledger=PostgresReader(settings), candles=CandleReader(settings),
             catalog=Catalog(market.instruments, market.assets),
-            accounts=accounts, reference=reference,
+            accounts=accounts, reference=reference, listen_keys=ListenKeys(conn, ns),
         )  # fmt: skip
 
     async def close(self) -> None:

@@ -9,7 +9,8 @@ Routes (in the API process, next to REST; docs/api.md *WebSocket*):
   ``balances``; ``ping`` → ``pong``.
 - ``/ws``, ``/ws/<stream>[/<stream>…]``, ``/stream?streams=a/b``: Binance's stream names
   and frames (combined frames wrapped as ``{"stream", "data"}``), ``SUBSCRIBE`` /
-  ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS``.
+  ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS``; a listenKey among the names is the account's
+  user-data stream (:mod:`.ws_user`; the WebSocket API's ``/ws-api/v3``: :mod:`.ws_api`).
 
 Each connection has a bounded outgoing queue drained by its own task
 (:class:`.ws_fanout.Client`); a client that does not keep up is closed with code 1008 and
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -31,9 +33,9 @@ from websockets import protocol as sansio
 
 from tradex.projections.redis_read import Channel, NotLive
 from tradex.projections.timescale import INTERVALS_BY_NAME
-from tradex.queries import auth, ws_format
+from tradex.queries import auth, listen_keys, ws_format, ws_user
 from tradex.queries import ws_protocol as proto
-from tradex.queries.errors import TOKEN_INVALID, ApiError
+from tradex.queries.errors import INVALID_LISTEN_KEY, TOKEN_INVALID, ApiError
 from tradex.queries.market_data import ticker_body
 from tradex.queries.markets import Market
 from tradex.queries.params import Raw
@@ -114,7 +116,8 @@ def frame_writer(websocket: WebSocket) -> FrameWriter | None:
     return write
 
 
-def _bound(websocket: WebSocket) -> None:
+def bound_socket(websocket: WebSocket) -> None:
+    """Bound the connection's send buffers (:func:`bound_buffers`)."""
     transport = websocket.scope.get(TRANSPORT_KEY)
     if transport is None:
         return
@@ -141,6 +144,7 @@ class Connection:
         )
         self.principal: auth.Principal | None = None
         self.subs: dict[str, list[Sub]] = {}
+        self.tasks: list[asyncio.Task[Any]] = []  # the connection's own, cancelled at its end
 
     def send(self, message: Any) -> None:
         self.client.offer(dumps(message))
@@ -159,7 +163,7 @@ class Connection:
             done, _ = await asyncio.wait({sender, receiver, gone},
                                          return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         finally:
-            for task in (sender, receiver, gone):
+            for task in (sender, receiver, gone, *self.tasks):
                 task.cancel()
             reason = self.client.dropped
             self.client.drop("closed")
@@ -177,6 +181,12 @@ class Connection:
                 exc = task.exception()
                 if not isinstance(exc, WebSocketDisconnect | RuntimeError | OSError):
                     log.error("WebSocket connection failed", exc_info=exc)
+
+    async def close_normally(self) -> None:
+        """Close with 1000 (a stream that ended, e.g. an expired listenKey)."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ws.close(1000), CLOSE_TIMEOUT_S)
+        self.client.drop("closed")
 
     async def _receive(self, handle: Callable[[str], Awaitable[None]]) -> None:
         while True:
@@ -531,7 +541,7 @@ def routes(
 ) -> list[WebSocketRoute]:
     async def tradex_ws(websocket: WebSocket) -> None:
         services = services_of(websocket)
-        _bound(websocket)
+        bound_socket(websocket)
         await websocket.accept()
         connection = TradexConnection(websocket, services, fanout_of(websocket))
         scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
@@ -543,12 +553,21 @@ def routes(
         await connection.serve(connection.handle)
 
     async def binance(websocket: WebSocket, names: str, combined: bool) -> None:
-        _bound(websocket)
+        bound_socket(websocket)
         await websocket.accept()
         connection = BinanceConnection(websocket, services_of(websocket), fanout_of(websocket),
                                        combined)  # fmt: skip
         try:
-            streams = proto.parse_stream_list(names) if names else []
+            parts = [n for n in names.split("/") if n]
+            keys = [n for n in parts if listen_keys.looks_like_key(n)]
+            public = "/".join(n for n in parts if not listen_keys.looks_like_key(n))
+            streams = proto.parse_stream_list(public) if public else []
+            for key in dict.fromkeys(keys):  # a user-data stream (listenKey), ws_user
+                wrap = functools.partial(ws_format.wrap, key if combined else None)
+                if not await ws_user.follow_key(connection, key, wrap):
+                    raise proto.WsError(
+                        INVALID_LISTEN_KEY.code, INVALID_LISTEN_KEY.name, INVALID_LISTEN_KEY.msg
+                    )
             first: list[str] = []
             for stream in streams:
                 if stream.name not in connection.subs:
@@ -561,6 +580,11 @@ def routes(
                 await websocket.send_text(dumps(error.binance_frame()))
                 await websocket.close(1008, error.msg[:120])
             connection.client.drop("closed")
+            for sub_list in connection.subs.values():
+                for sub in sub_list:
+                    sub.detach()
+            for task in connection.tasks:
+                task.cancel()
             return
         await connection.serve(connection.handle)
 
