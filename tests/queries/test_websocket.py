@@ -256,6 +256,49 @@ class BinanceDepth:
         self.socket.close()
 
 
+def test_book_ticker_partial_depth_and_mini_ticker_streams(exchange: Exchange) -> None:
+    """``@bookTicker``, ``@depth5`` and ``@miniTicker`` on one combined stream: the current
+    top at once, then each change of the top (not of deeper levels), the mini ticker per
+    batch of trades; the same values as the REST book and ticker."""
+    buyer = funded(exchange, "topbuyer", usd="5000")
+    seller = funded(exchange, "topseller", btc="1")
+    names = "btcusd@bookTicker/btcusd@depth5@100ms/btcusd@miniTicker"
+    ws = Socket(ws_url(exchange, f"/stream?streams={names}"))
+
+    def on(stream: str, check: Any = lambda _: True) -> Any:
+        return lambda m: m.get("stream") == stream and check(m["data"])
+
+    first = ws.until(on("btcusd@bookTicker"), what="the first bookTicker")["data"]
+    lid, bids, _asks = rest_book(exchange)
+    assert first["s"] == "BTCUSD" and first["u"] <= lid
+    assert (
+        ws.until(on("btcusd@depth5@100ms"), what="the first depth5")["data"]["lastUpdateId"] <= lid
+    )
+    top = order(buyer, "BUY", "0.002", "996000")  # above every other test's bids
+    ticker = ws.until(on("btcusd@bookTicker", lambda d: d["b"] == "996000"), what="the new bid")
+    assert ticker["data"]["B"] == "0.002"
+    depth = ws.until(on("btcusd@depth5@100ms", lambda d: d["bids"][:1] == [["996000", "0.002"]]),
+                     what="the new bid in depth5")["data"]  # fmt: skip
+    assert len(depth["bids"]) <= 5 and len(depth["asks"]) <= 5
+    lid, bids, _asks = rest_book(exchange)
+    assert lid >= depth["lastUpdateId"] and bids["996000"] == "0.002"
+    order(seller, "SELL", "0.001", "996000")  # a trade: the mini ticker, a smaller best bid
+    mini = ws.until(on("btcusd@miniTicker", lambda d: d["c"] == "996000"), what="the trade")
+    assert mini["data"]["e"] == "24hrMiniTicker" and Decimal(mini["data"]["v"]) >= Decimal("0.001")
+    ws.until(on("btcusd@bookTicker", lambda d: (d["b"], d["B"]) == ("996000", "0.001")),
+             what="the best bid's rest")  # fmt: skip
+    cancel(buyer, top["orderId"])
+    gone = ws.until(on("btcusd@bookTicker", lambda d: d["b"] != "996000"), what="the bid gone")
+    with exchange.client() as http:  # the REST book ticker: the same top, once it is read
+        rest = http.get("/api/v3/ticker/bookTicker", params={"symbol": "BTCUSD"}).json()
+        both = http.get("/api/v3/ticker/bookTicker").json()
+    assert rest["symbol"] == "BTCUSD" and rest == next(t for t in both if t["symbol"] == "BTCUSD")
+    top_now = {k: gone["data"][c] for k, c in (("bidPrice", "b"), ("bidQty", "B"),
+                                                ("askPrice", "a"), ("askQty", "A"))}  # fmt: skip
+    assert {k: rest[k] for k in top_now} == top_now  # nothing else trades BTCUSD meanwhile
+    ws.close()
+
+
 def test_a_client_that_misses_an_update_sees_the_gap_and_resyncs(exchange: Exchange) -> None:
     maker = funded(exchange, "wsgap", usd="1000")
     s = native(exchange)

@@ -54,7 +54,11 @@ def test_binance_stream_names() -> None:
     assert proto.parse_stream("btcusd@kline_4h").interval == "4h"
     assert [s.kind for s in proto.parse_stream_list("a@trade/b@aggTrade/c@ticker")] == [
         "trade", "aggTrade", "ticker"]  # fmt: skip
-    for bad in ("btcusd", "btcusd@depth5", "btcusd@kline_2m", "BTC USD@trade", ""):
+    assert [(s.kind, s.levels) for s in proto.parse_stream_list(
+        "a@depth5/b@depth20@100ms/c@bookTicker/d@miniTicker")] == [
+        ("partialDepth", 5), ("partialDepth", 20), ("bookTicker", 0), ("miniTicker", 0)]  # fmt: skip
+    for bad in ("btcusd", "btcusd@depth7", "btcusd@depth5@10ms", "btcusd@kline_2m",
+                "BTC USD@trade", ""):  # fmt: skip
         with pytest.raises(proto.WsError):
             proto.parse_stream_list(bad)
     call = proto.parse_binance('{"method": "SUBSCRIBE", "params": ["btcusd@trade"], "id": 1}')

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tradex.domain.types import OrderKind, StpMode
+from tradex.projections.redis_read import Bbo, Book
 from tradex.queries.markets import Market
 
 NS_PER_MS = 1_000_000
@@ -142,3 +143,22 @@ def kline(market: Market, row: Any, interval_s: int) -> list[int | str]:
         market.fmt_notional(0),  # taker buy quote volume: not kept either
         "0",
     ]
+
+
+def depth(market: Market, book: Book) -> dict[str, Any]:
+    """The book's best levels as /api/v3/depth answers them (and the partial book depth
+    streams, ``<symbol>@depth<N>``, send them)."""
+    return {
+        "lastUpdateId": book.book_seq,
+        "bids": [[market.fmt_price(p), market.fmt_qty(q)] for p, q in book.bids],
+        "asks": [[market.fmt_price(p), market.fmt_qty(q)] for p, q in book.asks],
+    }
+
+
+def book_ticker(market: Market, bbo: Bbo) -> dict[str, Any]:
+    """/api/v3/ticker/bookTicker: the best bid and ask with their quantities."""
+    return {
+        "symbol": market.binance, "bidPrice": market.fmt_price(bbo.bid),
+        "bidQty": market.fmt_qty(bbo.bid_qty), "askPrice": market.fmt_price(bbo.ask),
+        "askQty": market.fmt_qty(bbo.ask_qty),
+    }  # fmt: skip

@@ -342,6 +342,14 @@ class Order(BaseModel):
     rejectReason: str | None = Field(None, description="TradeX: why it was rejected")
 
 
+class BookTicker(BaseModel):
+    symbol: str
+    bidPrice: str
+    bidQty: str
+    askPrice: str
+    askQty: str
+
+
 class NewOrder(Order):
     transactTime: int
     fills: list[Fill]

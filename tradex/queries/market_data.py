@@ -147,11 +147,7 @@ async def depth(call: Call) -> Response:
     body = None if seqs is None else CACHE.get(key, seqs)
     if body is None:
         book = await call.services.market.book(market.instrument_id, depth=params.limit)
-        body = _json({
-            "lastUpdateId": book.book_seq,
-            "bids": [[market.fmt_price(p), market.fmt_qty(q)] for p, q in book.bids],
-            "asks": [[market.fmt_price(p), market.fmt_qty(q)] for p, q in book.asks],
-        })  # fmt: skip
+        body = _json(fmt.depth(market, book))
         CACHE.put(key, (book.book_seq,), body)
     return Response(body, media_type="application/json")
 
@@ -264,6 +260,18 @@ async def ticker_24hr(call: Call) -> Any:
     return [await ticker_of(call, m) for m in await call.services.catalog.markets()]
 
 
+async def book_ticker(call: Call) -> Any:
+    """The best bid and ask with their quantities (Binance's symbol order book ticker); one
+    symbol, or every one as a list."""
+    params: bm.TickerParams = call.params
+    reader = call.services.market
+    if params.symbol is not None:
+        market = await call.services.catalog.market(params.symbol)
+        return fmt.book_ticker(market, await reader.bbo(market.instrument_id))
+    return [fmt.book_ticker(m, await reader.bbo(m.instrument_id))
+            for m in await call.services.catalog.markets()]  # fmt: skip
+
+
 async def no_derivatives(call: Call) -> dict[str, Any]:
     """TradeX has no futures: an empty list, for clients that load every market type."""
     return {"timezone": "UTC", "serverTime": call.services.clock_ns() // 1_000_000,
@@ -285,6 +293,8 @@ ENDPOINTS = [
              response=list[bm.Kline], weight=2),
     Endpoint("GET", "/api/v3/ticker/24hr", ticker_24hr, "24 h ticker", TAG, bm.TickerParams,
              response=bm.Ticker24hr | list[bm.Ticker24hr], weight=2),
+    Endpoint("GET", "/api/v3/ticker/bookTicker", book_ticker, "Best bid and ask", TAG,
+             bm.TickerParams, response=bm.BookTicker | list[bm.BookTicker], weight=2),
     Endpoint("GET", "/fapi/v1/exchangeInfo", no_derivatives, "No USD-M futures", TAG,
              response=bm.FuturesExchangeInfo),
     Endpoint("GET", "/dapi/v1/exchangeInfo", no_derivatives, "No COIN-M futures", TAG,

@@ -12,7 +12,8 @@ import json
 from typing import Any
 
 from tradex.projections import redis_layout as layout
-from tradex.queries.binance_format import ms
+from tradex.projections.redis_read import Bbo
+from tradex.queries.binance_format import book_ticker, ms
 from tradex.queries.markets import Market, fmt_amount
 
 Entry = tuple[int, dict[str, Any]]
@@ -99,6 +100,23 @@ def binance_ticker(body: dict[str, Any], now_ms: int) -> dict[str, Any]:
         "v": body["volume"], "q": body["quoteVolume"], "O": body["openTime"],
         "C": body["closeTime"], "F": body["firstId"], "L": body["lastId"], "n": body["count"],
     }  # fmt: skip
+
+
+def binance_mini_ticker(body: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    """A /api/v3/ticker/24hr body as Binance's ``24hrMiniTicker`` event."""
+    return {
+        "e": "24hrMiniTicker", "E": now_ms, "s": body["symbol"], "c": body["lastPrice"],
+        "o": body["openPrice"], "h": body["highPrice"], "l": body["lowPrice"],
+        "v": body["volume"], "q": body["quoteVolume"],
+    }  # fmt: skip
+
+
+def binance_book_ticker(market: Market, bbo: Bbo) -> dict[str, Any]:
+    """Binance's ``bookTicker`` stream: the REST book ticker's values, ``u`` the book's
+    sequence (the depth streams' update id)."""
+    top = book_ticker(market, bbo)
+    return {"u": bbo.book_seq, "s": top["symbol"], "b": top["bidPrice"], "B": top["bidQty"],
+            "a": top["askPrice"], "A": top["askQty"]}  # fmt: skip
 
 
 def kline_of(

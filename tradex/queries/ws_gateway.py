@@ -33,7 +33,7 @@ from websockets import protocol as sansio
 
 from tradex.projections.redis_read import Channel, NotLive
 from tradex.projections.timescale import INTERVALS_BY_NAME
-from tradex.queries import auth, listen_keys, ws_format, ws_user
+from tradex.queries import auth, binance_format, listen_keys, ws_format, ws_user
 from tradex.queries import ws_protocol as proto
 from tradex.queries.errors import INVALID_LISTEN_KEY, TOKEN_INVALID, ApiError
 from tradex.queries.market_data import ticker_body
@@ -254,6 +254,44 @@ class Connection:
                            "seq": entries[-1][0] if entries else 0, **body})]  # fmt: skip
 
         return Render(key, render)
+
+    def mini_ticker_render(self, market: Market, binance: str | None) -> Render:
+        """Binance's ``<symbol>@miniTicker``: driven by the trades channel, like the ticker."""
+        reader = self.services.market
+
+        async def render(entries: list[Entry]) -> list[str]:
+            body = await ticker_body(reader, market)
+            return [
+                dumps(ws_format.wrap(binance, ws_format.binance_mini_ticker(body, self.now_ms())))
+            ]
+
+        return Render(("miniTicker", market.instrument_id, binance), render)
+
+    def book_top_render(self, market: Market, stream: proto.Stream, binance: str | None) -> Render:
+        """Binance's ``<symbol>@bookTicker`` (the best bid and ask) and ``<symbol>@depth<N>``
+        (the best N levels a side): driven by the book channel, each batch of changes reads
+        the top once and sends it when it differs from the last one sent (a change deeper in
+        the book moves neither); called with no entries, the current top (a new subscriber's
+        first message)."""
+        reader = self.services.market
+        iid = market.instrument_id
+        last: list[Any] = [None]
+
+        async def render(entries: list[Entry]) -> list[str]:
+            if stream.kind == "bookTicker":
+                bbo = await reader.bbo(iid)
+                top: Any = bbo[2:]
+                payload = ws_format.binance_book_ticker(market, bbo)
+            else:
+                book = await reader.book(iid, depth=stream.levels)
+                top = (book.bids, book.asks)
+                payload = binance_format.depth(market, book)
+            if entries and top == last[0]:
+                return []
+            last[0] = top
+            return [dumps(ws_format.wrap(binance, payload))]
+
+        return Render((stream.kind, iid, stream.levels, binance), render)
 
     def kline_render(self, market: Market, interval: str, key: Any, binance: str | None,
                      native: bool) -> Render:  # fmt: skip
@@ -508,6 +546,11 @@ class BinanceConnection(Connection):
 
             sub = Sub(self.client, Render(("depth", iid, wrapped), depth), name=stream.name)
             await self._attach(Channel.book(iid), book_head, sub, live=True)
+        elif stream.kind in ("partialDepth", "bookTicker"):
+            render = self.book_top_render(market, stream, wrapped)
+            sub = Sub(self.client, render, name=stream.name)
+            await self._attach(Channel.book(iid), book_head, sub, live=True)
+            return await render.fn([])  # the current top at once, then on every change
         elif stream.kind in ("trade", "aggTrade"):
             shape = (
                 ws_format.binance_trade if stream.kind == "trade" else ws_format.binance_agg_trade
@@ -522,6 +565,8 @@ class BinanceConnection(Connection):
         else:
             if stream.kind == "ticker":
                 render = self.ticker_render(market, ("ticker", iid, wrapped, "binance"), wrapped)
+            elif stream.kind == "miniTicker":
+                render = self.mini_ticker_render(market, wrapped)
             else:
                 interval = str(stream.interval)
                 render = self.kline_render(market, interval, ("kline", iid, interval, wrapped),

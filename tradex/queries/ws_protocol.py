@@ -8,9 +8,10 @@ Two dialects on one gateway (docs/api.md, *WebSocket*):
   ``accountId``), ``auth`` (an access token, or an API key with a signed timestamp),
   ``ping``. Answers and errors echo the request's ``id``.
 - **Binance** (``/ws``, ``/ws/<streams>``, ``/stream?streams=``): stream names
-  ``<symbol>@depth[@100ms|@1000ms]``, ``<symbol>@trade``, ``<symbol>@aggTrade``,
-  ``<symbol>@kline_<interval>``, ``<symbol>@ticker``, and the ``SUBSCRIBE`` /
-  ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` methods.
+  ``<symbol>@depth[@100ms|@1000ms]``, ``<symbol>@depth<5|10|20>[@100ms|@1000ms]``,
+  ``<symbol>@trade``, ``<symbol>@aggTrade``, ``<symbol>@kline_<interval>``,
+  ``<symbol>@ticker``, ``<symbol>@miniTicker``, ``<symbol>@bookTicker``, and the
+  ``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` methods.
 
 A message that cannot be used raises :class:`WsError` (code, stable name, message, the
 request id when one could be read); the gateway answers it as an error frame and keeps
@@ -40,6 +41,8 @@ BINANCE_METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS")
 _SYMBOL = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 _STREAM = re.compile(r"^([a-z0-9-]{1,32})@([A-Za-z0-9_@]{1,32})$")
 _DEPTH_SPEEDS = ("depth", "depth@100ms", "depth@1000ms")
+_PARTIAL_DEPTH = re.compile(r"^depth(5|10|20)(@100ms|@1000ms)?$")
+_SIMPLE_STREAMS = ("trade", "aggTrade", "ticker", "miniTicker", "bookTicker")
 
 
 class WsError(Exception):
@@ -183,8 +186,9 @@ class Stream(NamedTuple):
 
     name: str
     symbol: str  # as in the name (lower case)
-    kind: str  # depth | trade | aggTrade | kline | ticker
+    kind: str  # depth | partialDepth | trade | aggTrade | kline | ticker | miniTicker | bookTicker
     interval: str | None = None
+    levels: int = 0  # partialDepth: 5, 10 or 20
 
 
 def parse_stream(name: str, request_id: Any = None) -> Stream:
@@ -194,14 +198,17 @@ def parse_stream(name: str, request_id: Any = None) -> Stream:
     symbol, what = match.group(1), match.group(2)
     if what in _DEPTH_SPEEDS:
         return Stream(name, symbol, "depth")
-    if what in ("trade", "aggTrade", "ticker"):
+    partial = _PARTIAL_DEPTH.match(what)
+    if partial is not None:
+        return Stream(name, symbol, "partialDepth", levels=int(partial.group(1)))
+    if what in _SIMPLE_STREAMS:
         return Stream(name, symbol, what)
     if what.startswith("kline_") and what[len("kline_") :] in INTERVALS:
         return Stream(name, symbol, "kline", what[len("kline_") :])
     raise _error(
         BAD_CHANNEL,
-        f"Unsupported stream {name!r}: depth[@100ms|@1000ms], trade, aggTrade, ticker, "
-        f"kline_<{'|'.join(INTERVALS)}>.",
+        f"Unsupported stream {name!r}: depth[@100ms|@1000ms], depth<5|10|20>[@100ms|@1000ms], "
+        f"trade, aggTrade, ticker, miniTicker, bookTicker, kline_<{'|'.join(INTERVALS)}>.",
         request_id,
     )
 
