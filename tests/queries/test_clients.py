@@ -57,6 +57,8 @@ def test_ccxt_binance_unchanged_but_for_the_url(
     assert fetched["price"] == 61000 and fetched["amount"] == 0.2
     book = wait_until(lambda: b.fetch_order_book("BTC/USD")["asks"], what="the ask in the book")
     assert book[0] == [61000.0, 0.2]
+    top = b.fetch_bids_asks(["BTC/USD"])["BTC/USD"]  # /api/v3/ticker/bookTicker
+    assert (top["ask"], top["askVolume"]) == (61000.0, 0.2)
 
     bid = b.create_order("BTC/USD", "limit", "buy", 0.1, 61000)
     wait_until(lambda: (_fetch(b, bid["id"]) or {}).get("status") == "closed", what="bid filled")
