@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tradex.projections import redis_layout as layout
-from tradex.queries import ws_format
+from tradex.projections.redis_read import Bbo, Book
+from tradex.queries import binance_format, ws_format
 from tradex.queries import ws_protocol as proto
 from tradex.queries.markets import Market
 
@@ -106,3 +107,16 @@ def test_kline_of_merges_the_minutes_of_the_last_trades_interval(raw, interval_s
     assert merged[1] == max(candles[m][1] for m in inside)
     assert merged[2] == min(candles[m][2] for m in inside)
     assert merged[4:] == [sum(candles[m][k] for m in inside) for k in (4, 5, 6)]
+
+
+def test_book_ticker_and_partial_depth_shapes() -> None:
+    bbo = Bbo(version=1, book_seq=42, bid=60, bid_qty=5, ask=61, ask_qty=0)
+    assert ws_format.binance_book_ticker(MARKET, bbo) == {
+        "u": 42, "s": "BTCUSD", "b": "600000", "B": "0.005", "a": "610000", "A": "0.000"}  # fmt: skip
+    assert binance_format.book_ticker(MARKET, bbo) == {
+        "symbol": "BTCUSD", "bidPrice": "600000", "bidQty": "0.005", "askPrice": "610000",
+        "askQty": "0.000"}  # fmt: skip
+    book = Book(1, 42, [(60, 5), (59, 1)], [(61, 2)])
+    assert binance_format.depth(MARKET, book) == {
+        "lastUpdateId": 42, "bids": [["600000", "0.005"], ["590000", "0.001"]],
+        "asks": [["610000", "0.002"]]}  # fmt: skip
