@@ -274,10 +274,71 @@ def test_python_binance_user_socket_unchanged_but_for_the_urls(exchange: Exchang
     assert event["c"] == placed["clientOrderId"] and event["s"] == "BTCUSD"
 
 
+def ccxt_pro(exchange: Exchange, key: str, secret: str) -> Any:
+    """ccxt.pro's binance with the test exchange's URLs, nothing else changed."""
+    import ccxt.pro
+
+    client = ccxt.pro.binance({"apiKey": key, "secret": secret})
+    rest = ccxt_binance(exchange.url, key, secret)  # its URLs, nothing else
+    client.urls["api"].update({k: v for k, v in rest.urls["api"].items() if k != "ws"})
+    client.urls["api"]["ws"]["spot"] = ws_url(exchange, "/ws")
+    client.urls["api"]["ws"]["ws-api"]["spot"] = ws_url(exchange, "/ws-api/v3")
+    return client
+
+
+def test_ccxt_pro_watches_the_public_market_unchanged_but_for_the_urls(
+    exchange: Exchange,
+) -> None:
+    """watch_order_book (the depth diff stream and the REST snapshot), watch_bids_asks
+    (@bookTicker) and watch_ticker, with a new best bid placed meanwhile."""
+    trader = funded(exchange, "ud-pro-market", usd="1000")
+    key = trader.key(["read", "trade"])
+    price = inside_spread(exchange)
+
+    async def run() -> dict[str, Any]:
+        client = ccxt_pro(exchange, key.key, key.secret)
+        found: dict[str, Any] = {}
+        try:
+            await client.load_markets()
+            await asyncio.wait_for(client.watch_order_book("BTC/USD"), 60)
+            await asyncio.wait_for(client.watch_bids_asks(["BTC/USD"]), 60)
+            found["ticker"] = await asyncio.wait_for(client.watch_ticker("BTC/USD"), 60)
+
+            async def book() -> None:  # updates until the new bid is in the book
+                while True:
+                    seen = await client.watch_order_book("BTC/USD")
+                    if seen["bids"] and seen["bids"][0][0] == float(price):
+                        found["book"] = (seen["bids"][0], seen["nonce"])
+                        return
+
+            async def top() -> None:  # ... and in the best bid and ask
+                while True:
+                    tops = await client.watch_bids_asks(["BTC/USD"])
+                    if tops["BTC/USD"]["bid"] == float(price):
+                        found["top"] = tops["BTC/USD"]
+                        return
+
+            watching = asyncio.gather(book(), top())
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(order, trader, "BUY", LOT, str(price))
+            await asyncio.wait_for(watching, 60)
+        finally:
+            await client.close()
+        return found
+
+    found = asyncio.run(run())
+    (best, amount), nonce = found["book"]
+    assert (best, amount) == (float(price), 0.001) and nonce > 0
+    assert (found["top"]["bid"], found["top"]["bidVolume"]) == (float(price), 0.001)
+    assert found["ticker"]["symbol"] == "BTC/USD"
+    with exchange.client() as http:  # the same book through REST
+        rest = http.get("/api/v3/depth", params={"symbol": "BTCUSD", "limit": 1}).json()
+    assert rest["bids"][0] == [str(price), LOT]
+
+
 def test_ccxt_pro_watch_orders_balance_and_trades_unchanged_but_for_the_urls(
     exchange: Exchange,
 ) -> None:
-    import ccxt.pro
 
     trader = funded(exchange, "ud-ccxt", usd="1000")
     seller = funded(exchange, "ud-ccxt-seller", btc="1")
@@ -285,11 +346,7 @@ def test_ccxt_pro_watch_orders_balance_and_trades_unchanged_but_for_the_urls(
     price = inside_spread(exchange)
 
     async def run() -> dict[str, Any]:
-        client = ccxt.pro.binance({"apiKey": key.key, "secret": key.secret})
-        rest = ccxt_binance(exchange.url, key.key, key.secret)  # its URLs, nothing else
-        client.urls["api"].update({k: v for k, v in rest.urls["api"].items() if k != "ws"})
-        client.urls["api"]["ws"]["spot"] = ws_url(exchange, "/ws")
-        client.urls["api"]["ws"]["ws-api"]["spot"] = ws_url(exchange, "/ws-api/v3")
+        client = ccxt_pro(exchange, key.key, key.secret)
         found: dict[str, Any] = {}
         try:
             await client.load_markets()

@@ -573,8 +573,8 @@ class BinanceConnection(Connection):
                                            wrapped, native=False)  # fmt: skip
             sub = Sub(self.client, render, name=stream.name)
             await self._attach(Channel.trades(iid), trade_head, sub, live=True)
-            seq = await trade_head()
-            return await render.fn([(seq, {})]) if seq else []
+            seq = await trade_head()  # the current ticker (zeros before a trade), or candle
+            return await render.fn([(seq, {})]) if seq or stream.kind != "kline" else []
         return []
 
 
@@ -603,7 +603,9 @@ def routes(
         connection = BinanceConnection(websocket, services_of(websocket), fanout_of(websocket),
                                        combined)  # fmt: skip
         try:
-            parts = [n for n in names.split("/") if n]
+            # a number in the path names a connection, not a stream: ccxt.pro opens
+            # /ws/0, /ws/1, ... and subscribes on each (Binance serves those paths)
+            parts = [n for n in names.split("/") if n and not (combined is False and n.isdigit())]
             keys = [n for n in parts if listen_keys.looks_like_key(n)]
             public = "/".join(n for n in parts if not listen_keys.looks_like_key(n))
             streams = proto.parse_stream_list(public) if public else []
