@@ -290,8 +290,10 @@ def test_ccxt_pro_watches_the_public_market_unchanged_but_for_the_urls(
     exchange: Exchange,
 ) -> None:
     """watch_order_book (the depth diff stream and the REST snapshot), watch_bids_asks
-    (@bookTicker) and watch_ticker, with a new best bid placed meanwhile."""
+    (@bookTicker) and watch_ticker (@miniTicker) with a new best bid placed meanwhile; then
+    watch_trades and watch_ohlcv with a seller filling it."""
     trader = funded(exchange, "ud-pro-market", usd="1000")
+    seller = funded(exchange, "ud-pro-seller", btc="1")
     key = trader.key(["read", "trade"])
     price = inside_spread(exchange)
 
@@ -322,6 +324,27 @@ def test_ccxt_pro_watches_the_public_market_unchanged_but_for_the_urls(
             await asyncio.sleep(0.5)
             await asyncio.to_thread(order, trader, "BUY", LOT, str(price))
             await asyncio.wait_for(watching, 60)
+            with exchange.client() as http:  # the same book through REST
+                found["rest"] = http.get("/api/v3/depth", params={"symbol": "BTCUSD",
+                                                                  "limit": 1}).json()  # fmt: skip
+
+            async def trades() -> None:
+                while not any(t["price"] == float(price) for t in
+                              await client.watch_trades("BTC/USD")):  # fmt: skip
+                    pass
+                found["trades"] = True
+
+            async def candles() -> None:
+                while True:
+                    seen = await client.watch_ohlcv("BTC/USD", "1m")
+                    if seen and seen[-1][4] == float(price):
+                        found["candle"] = seen[-1]
+                        return
+
+            watching = asyncio.gather(trades(), candles())
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(order, seller, "SELL", LOT, str(price))
+            await asyncio.wait_for(watching, 60)
         finally:
             await client.close()
         return found
@@ -331,9 +354,8 @@ def test_ccxt_pro_watches_the_public_market_unchanged_but_for_the_urls(
     assert (best, amount) == (float(price), 0.001) and nonce > 0
     assert (found["top"]["bid"], found["top"]["bidVolume"]) == (float(price), 0.001)
     assert found["ticker"]["symbol"] == "BTC/USD"
-    with exchange.client() as http:  # the same book through REST
-        rest = http.get("/api/v3/depth", params={"symbol": "BTCUSD", "limit": 1}).json()
-    assert rest["bids"][0] == [str(price), LOT]
+    assert found["rest"]["bids"][0] == [str(price), LOT]
+    assert found["trades"] and found["candle"][5] >= 0.001
 
 
 def test_ccxt_pro_watch_orders_balance_and_trades_unchanged_but_for_the_urls(
