@@ -168,6 +168,18 @@ def test_python_binance_unchanged_but_for_the_url(
     info = client.get_symbol_info("BTCUSD")
     assert info is not None and info["baseAsset"] == "BTC"
     assert client.get_order_book(symbol="BTCUSD")["lastUpdateId"] >= 0
+    # the last price and the 5-minute average (the ccxt test above traded BTCUSD)
+    with exchange.client() as http:
+        last = http.get("/api/v3/trades", params={"symbol": "BTCUSD", "limit": 1}).json()[-1]
+        candles = http.get("/api/v3/klines", params={"symbol": "BTCUSD", "interval": "1m"}).json()
+    assert client.get_symbol_ticker(symbol="BTCUSD") == {"symbol": "BTCUSD", "price": last["price"]}
+    assert {"symbol": "BTCUSD", "price": last["price"]} in client.get_symbol_ticker()
+    avg = client.get_avg_price(symbol="BTCUSD")
+    minute_ms = last["time"] // 60_000 * 60_000
+    recent = [c for c in candles if minute_ms - 5 * 60_000 < c[0] <= minute_ms]
+    volume, quote = sum(Decimal(c[5]) for c in recent), sum(Decimal(c[7]) for c in recent)
+    assert (avg["mins"], avg["closeTime"]) == (5, minute_ms + 59_999)
+    assert Decimal(avg["price"]) == pytest.approx(quote / volume, rel=Decimal("1e-6"))
     assert "balances" in client.get_account()
     order = client.order_limit_buy(symbol="BTCUSD", quantity="0.001", price="20000")
     assert order["status"] == "NEW"

@@ -42,6 +42,10 @@ class ExchangeInfoParams(Params):
     symbol: Symbol | None = None
 
 
+class SymbolParams(Params):
+    symbol: Symbol
+
+
 class DepthParams(Params):
     symbol: Symbol
     limit: Limit = 100
@@ -340,6 +344,17 @@ class Order(BaseModel):
     selfTradePreventionMode: str
     accountId: int
     rejectReason: str | None = Field(None, description="TradeX: why it was rejected")
+
+
+class PriceTicker(BaseModel):
+    symbol: str
+    price: str
+
+
+class AvgPrice(BaseModel):
+    mins: int
+    price: str
+    closeTime: int
 
 
 class BookTicker(BaseModel):

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.responses import Response
 
 from tradex.domain.types import INT64_MAX
+from tradex.projections import redis_layout as layout
 from tradex.projections.redis_read import AsyncMarketReader, Channel
 from tradex.projections.timescale import INTERVALS_BY_NAME
 from tradex.queries import binance_format as fmt
@@ -260,6 +261,44 @@ async def ticker_24hr(call: Call) -> Any:
     return [await ticker_of(call, m) for m in await call.services.catalog.markets()]
 
 
+async def ticker_price(call: Call) -> Any:
+    """The last trade's price (Binance's symbol price ticker; "0" before the first trade);
+    one symbol, or every one as a list."""
+    params: bm.TickerParams = call.params
+    reader = call.services.market
+
+    async def price(market: Market) -> dict[str, str]:
+        row = await reader.market(market.instrument_id)
+        return {"symbol": market.binance, "price": market.fmt_price(int(row.get("last_price", 0)))}
+
+    if params.symbol is not None:
+        return await price(await call.services.catalog.market(params.symbol))
+    return [await price(m) for m in await call.services.catalog.markets()]
+
+
+AVG_PRICE_MINUTES = 5
+
+
+async def avg_price(call: Call) -> dict[str, Any]:
+    """The volume-weighted average price of the last 5 minutes up to the instrument's last
+    trade (its one-minute candles: quote volume over volume), with the last of those
+    minutes' close time; "0" with no trade in them."""
+    params: bm.SymbolParams = call.params
+    market = await call.services.catalog.market(params.symbol)
+    reader = call.services.market
+    row = await reader.market(market.instrument_id)
+    minute = int(row.get("last_trade_time_ns", 0)) // layout.MINUTE_NS  # candles: by minute
+    candles = await reader.candles(market.instrument_id) if row.get("trade_seq") else {}
+    inside = [c for m, c in candles.items() if minute - AVG_PRICE_MINUTES < m <= minute]
+    volume, quote = sum(c[4] for c in inside), sum(c[5] for c in inside)
+    average = (
+        fmt_decimal(Fraction(quote, volume) * market.price_step, market.price_decimals + 2)
+        if volume else "0"
+    )  # fmt: skip
+    close_ms = (minute + 1) * 60_000 - 1 if inside else 0
+    return {"mins": AVG_PRICE_MINUTES, "price": average, "closeTime": close_ms}
+
+
 async def book_ticker(call: Call) -> Any:
     """The best bid and ask with their quantities (Binance's symbol order book ticker); one
     symbol, or every one as a list."""
@@ -293,6 +332,10 @@ ENDPOINTS = [
              response=list[bm.Kline], weight=2),
     Endpoint("GET", "/api/v3/ticker/24hr", ticker_24hr, "24 h ticker", TAG, bm.TickerParams,
              response=bm.Ticker24hr | list[bm.Ticker24hr], weight=2),
+    Endpoint("GET", "/api/v3/ticker/price", ticker_price, "Last price", TAG, bm.TickerParams,
+             response=bm.PriceTicker | list[bm.PriceTicker], weight=2),
+    Endpoint("GET", "/api/v3/avgPrice", avg_price, "Average price of the last 5 minutes", TAG,
+             bm.SymbolParams, response=bm.AvgPrice, weight=2),
     Endpoint("GET", "/api/v3/ticker/bookTicker", book_ticker, "Best bid and ask", TAG,
              bm.TickerParams, response=bm.BookTicker | list[bm.BookTicker], weight=2),
     Endpoint("GET", "/fapi/v1/exchangeInfo", no_derivatives, "No USD-M futures", TAG,
