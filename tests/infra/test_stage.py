@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
@@ -16,7 +18,7 @@ from confluent_kafka import Producer
 from tests.infra.counting_stage import CountingProcessor
 from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync, producer_config
 from tradex.infra.settings import REPO_ROOT, Settings
-from tradex.infra.stage import TransactionalStage
+from tradex.infra.stage import TIMING_ENV, TransactionalStage
 from tradex.log.source import KafkaLog
 
 pytestmark = pytest.mark.integration
@@ -189,4 +191,61 @@ def test_a_member_joining_mid_stream_rebalances_without_loss_or_duplicates(
     second = subprocess.Popen([*command, "b", "100000"], cwd=REPO_ROOT, env=env)
     assert first.wait(timeout=240) == 0
     assert second.wait(timeout=240) == 0
+    _check_exactly_once(settings)
+
+
+@pytest.mark.parametrize("batch_wait_ms", [None, 5], ids=["adaptive", "fixed"])
+def test_batch_clock_follows_each_record_and_offsets_go_before_the_commit(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_wait_ms: int | None
+) -> None:
+    """TRADEX_STAGE_TIMING: one line per committed batch, every input offset in exactly one
+    line, stamps in the order the stage's steps happen. Adaptive: the transaction opens
+    (its offsets on their way) before the batch is decided; fixed: before, or after when a
+    commit was still in flight."""
+    monkeypatch.setenv(TIMING_ENV, str(tmp_path))
+    ensure_topics(settings, {"count-in": TopicSpec(2), "count-out": TopicSpec(2)})
+    stage = TransactionalStage(
+        settings,
+        group_id=settings.topic("counting"),
+        input_topics=[settings.topic("count-in")],
+        processor=CountingProcessor(settings),
+        transactional_id=settings.topic("counting-clock"),
+        batch_wait_ms=batch_wait_ms,
+    )
+    stop = threading.Event()
+    runner = threading.Thread(target=stage.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        with _Trickle(settings, per_s=50) as trickle:
+            while trickle.sent < 40:
+                time.sleep(0.05)
+        sent = trickle.sent
+        _wait_for(lambda: stage.stats.records_in >= sent, 60)
+    finally:
+        stop.set()
+        runner.join(timeout=60)
+    (path,) = tmp_path.iterdir()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(lines) == stage.stats.batches
+    read: dict[str, list[int]] = {}
+    for line in lines:
+        stamps = line["stamps"]
+        early = [stamps[name] for name in ("first", "gathered", "begun", "decided", "produced")]
+        late = [stamps[name] for name in ("first", "gathered", "decided", "begun", "offsets")]
+        if batch_wait_ms is None:  # gathering waits for the commit in flight: always early
+            assert early == sorted(early)
+        else:  # early when the previous commit was done by the batch's end, else late
+            assert early == sorted(early) or late == sorted(late)
+        assert stamps["begun"] <= stamps["offsets"] <= stamps["flushed"]
+        assert stamps["produced"] <= stamps["flushed"] <= stamps["committed"] <= stamps["noticed"]
+        for place, (low, high) in line["ranges"].items():
+            read.setdefault(place, []).append(low)
+            read.setdefault(place, []).append(high)
+    for partition in (0, 1):
+        offsets = _input_offsets(settings, partition)
+        bounds = read[f"{settings.topic('count-in')}:{partition}"]
+        assert bounds == sorted(bounds), "batches out of order"
+        assert bounds[0] == offsets[0]
+        assert bounds[-1] == offsets[-1]
+    assert sum(line["records"] for line in lines) == stage.stats.records_in == sent
     _check_exactly_once(settings)

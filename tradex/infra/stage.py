@@ -28,7 +28,10 @@ committed; on the committer thread, while the next batch is being decided).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -67,6 +70,7 @@ gather_step_s = 0.001  # adaptive mode: one wait for more records while a commit
 # (30 s = 30,000 waits of 1 ms); past this bound something is broken, not slow.
 gather_steps_max = 1_000_000
 idle_poll_s = 0.05  # how long one wait for a first record lasts (then stop/idle checks)
+TIMING_ENV = "TRADEX_STAGE_TIMING"  # a directory: each batch's stamps written there (BatchClock)
 call_retries_max = 10  # retriable errors on one transactional call before giving up
 slow_batch_s = 1.0  # a transaction (begin to commit) longer than this is logged
 transaction_call_timeout_s = 30.0
@@ -159,6 +163,55 @@ class _InFlight:
     spans: list[Any]  # of the batch's sampled records (tradex.observability.tracing)
     messages: list[Message] = field(default_factory=list)  # the batch (for its metrics)
     offsets: list[TopicPartition] = field(default_factory=list)  # positions it commits
+    stamps: dict[str, int] | None = None  # BatchClock's, when timing is on
+
+
+class BatchClock:
+    """Where one batch's time goes, when ``TRADEX_STAGE_TIMING`` names a directory: per
+    committed batch one JSON line in ``<dir>/<stage>-<pid>.jsonl`` with
+    ``time.perf_counter_ns`` stamps (CLOCK_MONOTONIC: comparable between processes of one
+    machine) and the input offsets it covers, so a client that knows its records' offsets
+    can follow one command through the stage (docs/processors.md, "Latency").
+
+    Stamps: ``first`` (the batch's first record returned by the consumer), ``gathered``,
+    ``settled`` (the previous transaction waited for), ``begun``, ``decided``, ``offsets``
+    (sent, on the committer thread, while the batch is decided), ``produced``, ``flushed``
+    and ``committed`` (committer thread), ``noticed`` (the main thread saw the commit). When
+    the previous transaction was still in flight at the end of the batch's gathering (the
+    fixed mode under load) the order is ``decided``, ``settled``, ``begun``, ``offsets``."""
+
+    NAMES = ("first", "gathered", "settled", "begun", "decided", "offsets", "produced",
+             "flushed", "committed", "noticed")  # fmt: skip
+
+    def __init__(self, directory: str, stage: str) -> None:
+        assert directory, "a directory"
+        os.makedirs(directory, exist_ok=True)
+        self.file = open(  # noqa: SIM115 - open for the stage's life, closed by close()
+            os.path.join(directory, f"{stage}-{os.getpid()}.jsonl"), "a", encoding="utf-8"
+        )
+
+    @classmethod
+    def from_env(cls, stage: str) -> BatchClock | None:
+        directory = os.environ.get(TIMING_ENV, "")
+        return cls(directory, stage) if directory else None
+
+    def write(self, stamps: dict[str, int], messages: Sequence[Message]) -> None:
+        ranges: dict[str, list[int]] = {}
+        for message in messages:
+            place = f"{message.topic()}:{message.partition()}"
+            offset = message.offset()
+            assert offset is not None, place
+            found = ranges.get(place)
+            if found is None:
+                ranges[place] = [offset, offset]
+            else:
+                found[1] = offset
+        line = {"stamps": stamps, "ranges": ranges, "records": len(messages)}
+        self.file.write(json.dumps(line) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
 
 
 class TransactionalStage:
@@ -206,6 +259,9 @@ class TransactionalStage:
         self.inflight: _InFlight | None = None
         self.committer = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{transactional_id}")
         self.tracing = StageTracing.of(group_id, group_id)  # None: tracing off
+        self.clock = BatchClock.from_env(group_id)  # None: timing off
+        self.stamps: dict[str, int] = {}  # the batch being gathered and decided (timing on)
+        self.opened_offsets: list[TopicPartition] = []  # what the open transaction commits
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -277,15 +333,34 @@ class TransactionalStage:
                         break
                     continue
                 idle_since = time.monotonic()
+                self._mark("gathered")
+                opened: Future[None] | None = None
+                if self.inflight is None or self.inflight.future.done():
+                    # Nothing in flight (adaptive batches: always): open this batch's
+                    # transaction now and send its offsets on the committer thread while
+                    # the batch is decided (see _open).
+                    if self.inflight is not None:
+                        committed = self._settle()
+                        self._mark("settled")
+                        if committed is None:
+                            pending = []
+                            continue  # the previous batch aborted: rewound, rebuilt
+                        pending = committed
+                    opened = self._open(messages)
+                    if opened is None:
+                        pending = []
+                        continue  # could not begin: recovered (rewound, rebuilt)
                 outputs, spans = self._decide(messages)
+                self._mark("decided")
                 if self.inflight is not None:
                     committed = self._settle()
+                    self._mark("settled")
                     if committed is None:
                         pending = []
                         StageTracing.finish(spans, "dropped: the previous batch aborted")
                         continue  # the previous batch aborted: rewound, rebuilt; both come again
                     pending = committed
-                self._start(messages, pending + outputs if pending else outputs, spans)
+                self._start(messages, pending + outputs if pending else outputs, spans, opened)
                 pending = []
         finally:
             try:
@@ -294,11 +369,18 @@ class TransactionalStage:
             finally:
                 self.committer.shutdown()
                 self.consumer.close()
+                if self.clock is not None:
+                    self.clock.close()
                 self._event(
                     "stage stop", batches=self.stats.batches, records_in=self.stats.records_in,
                     records_out=self.stats.records_out, aborts=self.stats.aborts,
                 )  # fmt: skip
         return self.stats
+
+    def _mark(self, name: str) -> None:
+        """A stamp of the current batch (:class:`BatchClock`), when timing is on."""
+        if self.clock is not None:
+            self.stamps[name] = time.perf_counter_ns()
 
     def _event(self, name: str, level: int = logging.INFO, **fields: Any) -> None:
         """One structured log line of this stage (tradex.observability.logs)."""
@@ -327,6 +409,7 @@ class TransactionalStage:
         rebalances = self.rebalances
         first = self.consumer.poll(idle_poll_s)
         if first is not None:
+            self._mark("first")
             self._keep(first, batch)
         if first is None or self.rebalances != rebalances:
             return self._after_rebalance(rebalances, batch)
@@ -354,6 +437,7 @@ class TransactionalStage:
         if inflight is None:
             first = self.consumer.poll(idle_poll_s)
             if first is not None:
+                self._mark("first")
                 self._keep(first, batch)
             if first is None or self.rebalances != rebalances:
                 return self._after_rebalance(rebalances, batch)
@@ -363,6 +447,8 @@ class TransactionalStage:
             had = len(batch)
             if not self._take(gather_step_s if busy else 0.0, batch, rebalances):
                 return self._after_rebalance(rebalances, batch)
+            if had == 0 and batch:
+                self._mark("first")
             if not busy and len(batch) == had:
                 break  # committed (or nothing in flight) and nothing more is there: go
             steps += 1
@@ -402,20 +488,83 @@ class TransactionalStage:
         else:
             self._event("consumer error", logging.WARNING, error=str(error))
 
-    def _start(
-        self, messages: list[Message], outputs: list[Output], spans: list[Any] | None = None
+    def _open(self, messages: list[Message]) -> Future[None] | None:
+        """Begin a batch's transaction and hand the sending of its offsets to the committer
+        thread; the future of that send, or None if the transaction could not begin
+        (recovered: rewound, rebuilt).
+
+        Sending the offsets is two broker round trips in a row (AddOffsetsToTxn to the
+        transaction coordinator, TxnOffsetCommit to the group coordinator: ~1.5–3 ms here)
+        that depend only on the consumed positions, not on the decisions; opened before
+        the batch is decided, they run while the processor decides (the account
+        processor's reference end query is another round trip). Records produced while
+        they are in flight are registered with the transaction behind AddOffsetsToTxn on
+        the coordinator's connection, so TxnOffsetCommit is not queued behind the batch's
+        produce requests (confluent-kafka-python #967: 20–25 ms when it was)."""
+        assert self.inflight is None, "a transaction is still in flight"
+        try:
+            self._call(self.producer.begin_transaction)
+        except KafkaException as exc:
+            self._recover(exc.args[0])
+            self.stamps = {}
+            return None
+        self._mark("begun")
+        # Every record returned is decided before this transaction commits (the batch), so
+        # the consumer's positions are the offsets to commit.
+        offsets = self._next_offsets(messages) if messages else []
+        self.opened_offsets = offsets
+        # Asked here: the consumer answers it through librdkafka's main thread, and asked
+        # on the committer thread while this one waited in consume() it never returned.
+        group = self.consumer.consumer_group_metadata()
+        return self.committer.submit(self._send_offsets, offsets, group, self.stamps)
+
+    def _send_offsets(
+        self, offsets: list[TopicPartition], group: object, stamps: dict[str, int]
     ) -> None:
-        """Begin the batch's transaction, send its offsets and produce its outputs here;
-        hand the flush and commit to the committer thread (:meth:`_settle` waits)."""
+        """The committer thread's first part of a transaction (no offsets: nothing to do)."""
+        if offsets:
+            self._call(
+                self.producer.send_offsets_to_transaction,
+                offsets,
+                group,
+                transaction_call_timeout_s,
+            )
+        if self.clock is not None:
+            stamps["offsets"] = time.perf_counter_ns()
+
+    def _start(
+        self,
+        messages: list[Message],
+        outputs: list[Output],
+        spans: list[Any] | None = None,
+        opened: Future[None] | None = None,
+    ) -> None:
+        """Produce the batch's outputs in its transaction (``opened``: begun by
+        :meth:`_open`, its offsets on their way; None: begin it and send the offsets now,
+        waiting, before producing — the previous transaction was still in flight when
+        this batch was gathered, the fixed mode); hand the flush and commit to the
+        committer thread (:meth:`_settle` waits)."""
         assert self.inflight is None, "a transaction is still in flight"
         started = time.monotonic()
+        if opened is None:
+            opened = self._open(messages)
+            if opened is None:
+                StageTracing.finish(spans or [], "transaction could not begin")
+                return
+            try:
+                opened.result()
+            except KafkaException as exc:
+                StageTracing.finish(spans or [], f"transaction failed: {exc}")
+                self._recover(exc.args[0])
+                self.stamps = {}
+                return
+        offsets = self.opened_offsets
         produced: dict[tuple[str, int], int] = {}
         # The last record of each explicitly-partitioned (topic, partition) reports its
         # delivery: its offset is where the processor's writes there end (committed()).
         # The dict is built in C: a Python loop over the outputs was ~1 µs per input.
         last = dict(zip(map(_target, outputs), range(len(outputs)), strict=True))
         tracked = sorted(index for (_topic, partition), index in last.items() if partition >= 0)
-        offsets: list[TopicPartition] = []
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
             if error is None:
@@ -424,17 +573,6 @@ class TransactionalStage:
                 produced[(topic, partition)] = offset + 1
 
         try:
-            self._call(self.producer.begin_transaction)
-            if messages:
-                # Before producing: with the batch's records in flight this call took
-                # 20–25 ms instead of ~2 (confluent-kafka-python #967).
-                offsets = self._next_offsets(messages)
-                self._call(
-                    self.producer.send_offsets_to_transaction,
-                    offsets,
-                    self.consumer.consumer_group_metadata(),
-                    transaction_call_timeout_s,
-                )
             # The hot loop: ~2 records per input. Positional arguments (topic, value, key,
             # partition; -1: by key) parse ~0.5 µs faster than keywords; a full queue:
             # _produce waits.
@@ -452,21 +590,34 @@ class TransactionalStage:
             self.fault.check("after_produce", self.stats.batches)
         except KafkaException as exc:
             StageTracing.finish(spans or [], f"transaction failed: {exc}")
+            with contextlib.suppress(KafkaException):  # this transaction's error: recovered below
+                opened.result()  # the committer thread done with the producer first
             self._recover(exc.args[0])
+            self.stamps = {}
             return
-        future = self.committer.submit(self._finish, self.stats.batches)
+        self._mark("produced")
+        stamps, self.stamps = (self.stamps, {}) if self.clock is not None else (None, {})
+        future = self.committer.submit(self._finish, self.stats.batches, opened, stamps)
         self.inflight = _InFlight(
             len(messages), len(outputs), started, produced, len(tracked), future, spans or [],
-            messages, offsets,
+            messages, offsets, stamps,
         )  # fmt: skip
 
-    def _finish(self, batch: int) -> None:
-        """The committer thread's part of a transaction (librdkafka waits without the GIL)."""
+    def _finish(self, batch: int, opened: Future[None], stamps: dict[str, int] | None) -> None:
+        """The committer thread's part of a transaction (librdkafka waits without the GIL):
+        the offsets sent (``opened``, done before this runs: one thread, in order; its
+        error is this transaction's — never commit without them), flush, commit.
+        ``stamps``: the batch's (:class:`BatchClock`), when timing is on."""
+        opened.result()
         remaining = self.producer.flush(transaction_call_timeout_s)
         if remaining:
             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "flush timed out"))
+        if stamps is not None:
+            stamps["flushed"] = time.perf_counter_ns()
         self.fault.check("before_commit", batch)
         self._call(self.producer.commit_transaction, transaction_call_timeout_s)
+        if stamps is not None:
+            stamps["committed"] = time.perf_counter_ns()
 
     def _settle(self, *, rewind: bool = True) -> list[Output] | None:
         """Wait for the in-flight transaction. Committed: count it and return what the
@@ -491,6 +642,9 @@ class TransactionalStage:
             self._slow_batch(inflight, took_s)
         assert len(inflight.produced) == inflight.tracked, "a tracked record was not acknowledged"
         self._observe_commit(inflight, took_s)
+        if self.clock is not None and inflight.stamps is not None:
+            inflight.stamps["noticed"] = time.perf_counter_ns()
+            self.clock.write(inflight.stamps, inflight.messages)
         return self.processor.committed(inflight.produced)
 
     def _slow_batch(self, inflight: _InFlight, took_s: float) -> None:
