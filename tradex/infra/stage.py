@@ -28,7 +28,6 @@ committed; on the committer thread, while the next batch is being decided).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -173,14 +172,13 @@ class BatchClock:
     machine) and the input offsets it covers, so a client that knows its records' offsets
     can follow one command through the stage (docs/processors.md, "Latency").
 
-    Stamps: ``first`` (the batch's first record returned by the consumer), ``gathered``,
-    ``settled`` (the previous transaction waited for), ``begun``, ``decided``, ``offsets``
-    (sent, on the committer thread, while the batch is decided), ``produced``, ``flushed``
-    and ``committed`` (committer thread), ``noticed`` (the main thread saw the commit). When
-    the previous transaction was still in flight at the end of the batch's gathering (the
-    fixed mode under load) the order is ``decided``, ``settled``, ``begun``, ``offsets``."""
+    Stamps, in order: ``first`` (the batch's first record returned by the consumer),
+    ``gathered``, ``decided``, ``settled`` (the previous transaction waited for; absent
+    when none was in flight), ``begun``, ``offsets`` (sent), ``produced``, then on the
+    committer thread ``flushed`` and ``committed``, and ``noticed`` (the main thread took
+    note of the commit: after the next batch is gathered and decided)."""
 
-    NAMES = ("first", "gathered", "settled", "begun", "decided", "offsets", "produced",
+    NAMES = ("first", "gathered", "decided", "settled", "begun", "offsets", "produced",
              "flushed", "committed", "noticed")  # fmt: skip
 
     def __init__(self, directory: str, stage: str) -> None:
@@ -261,7 +259,6 @@ class TransactionalStage:
         self.tracing = StageTracing.of(group_id, group_id)  # None: tracing off
         self.clock = BatchClock.from_env(group_id)  # None: timing off
         self.stamps: dict[str, int] = {}  # the batch being gathered and decided (timing on)
-        self.opened_offsets: list[TopicPartition] = []  # what the open transaction commits
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -334,22 +331,6 @@ class TransactionalStage:
                     continue
                 idle_since = time.monotonic()
                 self._mark("gathered")
-                opened: Future[None] | None = None
-                if self.inflight is None or self.inflight.future.done():
-                    # Nothing in flight (adaptive batches: always): open this batch's
-                    # transaction now and send its offsets on the committer thread while
-                    # the batch is decided (see _open).
-                    if self.inflight is not None:
-                        committed = self._settle()
-                        self._mark("settled")
-                        if committed is None:
-                            pending = []
-                            continue  # the previous batch aborted: rewound, rebuilt
-                        pending = committed
-                    opened = self._open(messages)
-                    if opened is None:
-                        pending = []
-                        continue  # could not begin: recovered (rewound, rebuilt)
                 outputs, spans = self._decide(messages)
                 self._mark("decided")
                 if self.inflight is not None:
@@ -360,7 +341,7 @@ class TransactionalStage:
                         StageTracing.finish(spans, "dropped: the previous batch aborted")
                         continue  # the previous batch aborted: rewound, rebuilt; both come again
                     pending = committed
-                self._start(messages, pending + outputs if pending else outputs, spans, opened)
+                self._start(messages, pending + outputs if pending else outputs, spans)
                 pending = []
         finally:
             try:
@@ -488,83 +469,20 @@ class TransactionalStage:
         else:
             self._event("consumer error", logging.WARNING, error=str(error))
 
-    def _open(self, messages: list[Message]) -> Future[None] | None:
-        """Begin a batch's transaction and hand the sending of its offsets to the committer
-        thread; the future of that send, or None if the transaction could not begin
-        (recovered: rewound, rebuilt).
-
-        Sending the offsets is two broker round trips in a row (AddOffsetsToTxn to the
-        transaction coordinator, TxnOffsetCommit to the group coordinator: ~1.5–3 ms here)
-        that depend only on the consumed positions, not on the decisions; opened before
-        the batch is decided, they run while the processor decides (the account
-        processor's reference end query is another round trip). Records produced while
-        they are in flight are registered with the transaction behind AddOffsetsToTxn on
-        the coordinator's connection, so TxnOffsetCommit is not queued behind the batch's
-        produce requests (confluent-kafka-python #967: 20–25 ms when it was)."""
-        assert self.inflight is None, "a transaction is still in flight"
-        try:
-            self._call(self.producer.begin_transaction)
-        except KafkaException as exc:
-            self._recover(exc.args[0])
-            self.stamps = {}
-            return None
-        self._mark("begun")
-        # Every record returned is decided before this transaction commits (the batch), so
-        # the consumer's positions are the offsets to commit.
-        offsets = self._next_offsets(messages) if messages else []
-        self.opened_offsets = offsets
-        # Asked here: the consumer answers it through librdkafka's main thread, and asked
-        # on the committer thread while this one waited in consume() it never returned.
-        group = self.consumer.consumer_group_metadata()
-        return self.committer.submit(self._send_offsets, offsets, group, self.stamps)
-
-    def _send_offsets(
-        self, offsets: list[TopicPartition], group: object, stamps: dict[str, int]
-    ) -> None:
-        """The committer thread's first part of a transaction (no offsets: nothing to do)."""
-        if offsets:
-            self._call(
-                self.producer.send_offsets_to_transaction,
-                offsets,
-                group,
-                transaction_call_timeout_s,
-            )
-        if self.clock is not None:
-            stamps["offsets"] = time.perf_counter_ns()
-
     def _start(
-        self,
-        messages: list[Message],
-        outputs: list[Output],
-        spans: list[Any] | None = None,
-        opened: Future[None] | None = None,
+        self, messages: list[Message], outputs: list[Output], spans: list[Any] | None = None
     ) -> None:
-        """Produce the batch's outputs in its transaction (``opened``: begun by
-        :meth:`_open`, its offsets on their way; None: begin it and send the offsets now,
-        waiting, before producing — the previous transaction was still in flight when
-        this batch was gathered, the fixed mode); hand the flush and commit to the
-        committer thread (:meth:`_settle` waits)."""
+        """Begin the batch's transaction, send its offsets and produce its outputs here;
+        hand the flush and commit to the committer thread (:meth:`_settle` waits)."""
         assert self.inflight is None, "a transaction is still in flight"
         started = time.monotonic()
-        if opened is None:
-            opened = self._open(messages)
-            if opened is None:
-                StageTracing.finish(spans or [], "transaction could not begin")
-                return
-            try:
-                opened.result()
-            except KafkaException as exc:
-                StageTracing.finish(spans or [], f"transaction failed: {exc}")
-                self._recover(exc.args[0])
-                self.stamps = {}
-                return
-        offsets = self.opened_offsets
         produced: dict[tuple[str, int], int] = {}
         # The last record of each explicitly-partitioned (topic, partition) reports its
         # delivery: its offset is where the processor's writes there end (committed()).
         # The dict is built in C: a Python loop over the outputs was ~1 µs per input.
         last = dict(zip(map(_target, outputs), range(len(outputs)), strict=True))
         tracked = sorted(index for (_topic, partition), index in last.items() if partition >= 0)
+        offsets: list[TopicPartition] = []
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
             if error is None:
@@ -573,6 +491,19 @@ class TransactionalStage:
                 produced[(topic, partition)] = offset + 1
 
         try:
+            self._call(self.producer.begin_transaction)
+            self._mark("begun")
+            if messages:
+                # Before producing: with the batch's records in flight this call took
+                # 20–25 ms instead of ~2 (confluent-kafka-python #967).
+                offsets = self._next_offsets(messages)
+                self._call(
+                    self.producer.send_offsets_to_transaction,
+                    offsets,
+                    self.consumer.consumer_group_metadata(),
+                    transaction_call_timeout_s,
+                )
+                self._mark("offsets")
             # The hot loop: ~2 records per input. Positional arguments (topic, value, key,
             # partition; -1: by key) parse ~0.5 µs faster than keywords; a full queue:
             # _produce waits.
@@ -590,25 +521,20 @@ class TransactionalStage:
             self.fault.check("after_produce", self.stats.batches)
         except KafkaException as exc:
             StageTracing.finish(spans or [], f"transaction failed: {exc}")
-            with contextlib.suppress(KafkaException):  # this transaction's error: recovered below
-                opened.result()  # the committer thread done with the producer first
             self._recover(exc.args[0])
             self.stamps = {}
             return
         self._mark("produced")
         stamps, self.stamps = (self.stamps, {}) if self.clock is not None else (None, {})
-        future = self.committer.submit(self._finish, self.stats.batches, opened, stamps)
+        future = self.committer.submit(self._finish, self.stats.batches, stamps)
         self.inflight = _InFlight(
             len(messages), len(outputs), started, produced, len(tracked), future, spans or [],
             messages, offsets, stamps,
         )  # fmt: skip
 
-    def _finish(self, batch: int, opened: Future[None], stamps: dict[str, int] | None) -> None:
-        """The committer thread's part of a transaction (librdkafka waits without the GIL):
-        the offsets sent (``opened``, done before this runs: one thread, in order; its
-        error is this transaction's — never commit without them), flush, commit.
+    def _finish(self, batch: int, stamps: dict[str, int] | None) -> None:
+        """The committer thread's part of a transaction (librdkafka waits without the GIL);
         ``stamps``: the batch's (:class:`BatchClock`), when timing is on."""
-        opened.result()
         remaining = self.producer.flush(transaction_call_timeout_s)
         if remaining:
             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "flush timed out"))
