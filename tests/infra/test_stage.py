@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
@@ -16,7 +18,7 @@ from confluent_kafka import Producer
 from tests.infra.counting_stage import CountingProcessor
 from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync, producer_config
 from tradex.infra.settings import REPO_ROOT, Settings
-from tradex.infra.stage import TransactionalStage
+from tradex.infra.stage import TIMING_ENV, BatchClock, TransactionalStage
 from tradex.log.source import KafkaLog
 
 pytestmark = pytest.mark.integration
@@ -189,4 +191,54 @@ def test_a_member_joining_mid_stream_rebalances_without_loss_or_duplicates(
     second = subprocess.Popen([*command, "b", "100000"], cwd=REPO_ROOT, env=env)
     assert first.wait(timeout=240) == 0
     assert second.wait(timeout=240) == 0
+    _check_exactly_once(settings)
+
+
+@pytest.mark.parametrize("batch_wait_ms", [None, 5], ids=["adaptive", "fixed"])
+def test_batch_clock_follows_each_record_through_the_steps_of_its_batch(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_wait_ms: int | None
+) -> None:
+    """TRADEX_STAGE_TIMING: one line per committed batch, every input offset in exactly one
+    line, the stamps in the order of the stage's steps (BatchClock.NAMES)."""
+    monkeypatch.setenv(TIMING_ENV, str(tmp_path))
+    ensure_topics(settings, {"count-in": TopicSpec(2), "count-out": TopicSpec(2)})
+    stage = TransactionalStage(
+        settings,
+        group_id=settings.topic("counting"),
+        input_topics=[settings.topic("count-in")],
+        processor=CountingProcessor(settings),
+        transactional_id=settings.topic("counting-clock"),
+        batch_wait_ms=batch_wait_ms,
+    )
+    stop = threading.Event()
+    runner = threading.Thread(target=stage.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        with _Trickle(settings, per_s=50) as trickle:
+            while trickle.sent < 40:
+                time.sleep(0.05)
+        sent = trickle.sent
+        _wait_for(lambda: stage.stats.records_in >= sent, 60)
+    finally:
+        stop.set()
+        runner.join(timeout=60)
+    (path,) = tmp_path.iterdir()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(lines) == stage.stats.batches
+    read: dict[str, list[int]] = {}
+    for line in lines:
+        stamps = line["stamps"]
+        named = [stamps[name] for name in BatchClock.NAMES if name in stamps]
+        assert named == sorted(named), stamps
+        assert set(BatchClock.NAMES) - set(stamps) <= {"settled"}, stamps
+        for place, (low, high) in line["ranges"].items():
+            read.setdefault(place, []).append(low)
+            read.setdefault(place, []).append(high)
+    for partition in (0, 1):
+        offsets = _input_offsets(settings, partition)
+        bounds = read[f"{settings.topic('count-in')}:{partition}"]
+        assert bounds == sorted(bounds), "batches out of order"
+        assert bounds[0] == offsets[0]
+        assert bounds[-1] == offsets[-1]
+    assert sum(line["records"] for line in lines) == stage.stats.records_in == sent
     _check_exactly_once(settings)

@@ -5,6 +5,8 @@ On the local Kafka: the pipeline and, in the same run, the raw chain of the same
     tradex bench e2e                  # 60k orders + 20 s at 1,000 orders/s + the raw chain
     tradex bench e2e --quick          # smoke run
     tradex bench e2e --batch-wait-ms 5    # the stages in the fixed-batch mode (comparison)
+    TRADEX_STAGE_TIMING=/tmp/t tradex bench e2e --no-raw   # stamps per batch and order
+    python -m tradex.bench.latency_report /tmp/t          # where each order's time went
 
 The pipeline is what ``tradex demo`` runs: ``tradex run reference``, ``tradex run
 accounts`` and ``tradex run matcher`` as separate processes on fresh topics (4 partitions).

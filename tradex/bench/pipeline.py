@@ -17,6 +17,8 @@ crosses, and at the end every order is FILLED, so every hold is released.
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import statistics
 import threading
 import time
@@ -38,16 +40,18 @@ from tradex.bench.raw_chain import (
 )
 from tradex.commands.client import encode_command, span_attributes
 from tradex.domain import OrderKind, PlaceOrder, Side
-from tradex.domain.ids import order_id
+from tradex.domain.ids import ORDER_OFFSET_BITS, order_id
 from tradex.exchange_services import pipeline_services
 from tradex.infra.exchange import Exchange
 from tradex.infra.kafka import (
+    COMMAND_LINGER_MS,
     TopicSpec,
     ensure_topics,
     produce_sync,
     producer_config,
 )
 from tradex.infra.settings import Settings
+from tradex.infra.stage import TIMING_ENV
 from tradex.log.keys import account_key, reference_key
 from tradex.log.source import KafkaLog
 from tradex.log.topics import (
@@ -212,7 +216,7 @@ class Pipeline:
         self.exchange = Exchange(settings, work_dir)
         self.watcher: Watcher | None = None
         self.placed = 0
-        self.producer = Producer(producer_config(settings))
+        self.producer = Producer(producer_config(settings, linger_ms=COMMAND_LINGER_MS))
         self.topic = settings.topic(ACCOUNT_COMMANDS)
         tracing.configure("tradex-bench")  # the stages' processes read the same variables
 
@@ -232,6 +236,10 @@ class Pipeline:
         self.exchange.start(
             pipeline_services("bench", ["--partitions", str(PARTITIONS), *batching], batching)
         )
+        # Every stage a member of its group with partitions, before anything is timed: the
+        # matcher (Numba kernels loaded) used to join 1–2 s into the latency phase, so the
+        # first orders' order→trade included its start (p99 1.1 s at 100 orders/s).
+        self.exchange.wait_ready(READY_S_MAX)
         wait_reference_applied(settings, len(reference), READY_S_MAX)
         fund = funding(self.accounts)
         produce_sync(settings, self.topic,
@@ -280,6 +288,9 @@ class Pipeline:
         self.producer.flush(30)
         watcher.wait("HoldReleased", released_before + len(encoded), DRAIN_S_MAX)
         watcher.timing = False
+        timing_dir = os.environ.get(TIMING_ENV, "")
+        if timing_dir:
+            self._write_timing(timing_dir, sent, command_of)
         acks = sorted((watcher.acked[c] - sent[c]) * 1000 for c in sent if c in watcher.acked)
         trades = sorted(
             (at - sent[command_of[oid]]) * 1000
@@ -291,6 +302,36 @@ class Pipeline:
             "ack_p50_ms": _percentile(acks, 0.5), "ack_p99_ms": _percentile(acks, 0.99),
             "trade_p50_ms": _percentile(trades, 0.5), "trade_p99_ms": _percentile(trades, 0.99),
         }  # fmt: skip
+
+    def _write_timing(self, directory: str, sent: dict[str, float],
+                      command_of: dict[int, str]) -> None:  # fmt: skip
+        """With ``TRADEX_STAGE_TIMING`` (tradex.infra.stage.BatchClock): one JSON line per
+        order of the latency phase in ``<dir>/orders-<pid>.jsonl`` — its command's
+        ``account-commands`` place, its ``order-requests`` place (read back), and when it
+        was sent, acknowledged and (a taker) traded, as ``perf_counter_ns`` — so
+        ``tradex.bench.latency_report`` can follow it through the stages' batches."""
+        watcher = self.watcher
+        assert watcher is not None, "start() first"
+        requests: dict[int, tuple[int, int]] = {}  # order id -> order-requests place
+        with KafkaLog(self.settings) as log:
+            for partition in range(log.partitions(ORDER_REQUESTS)):
+                for record in log.read(ORDER_REQUESTS, partition):
+                    _env, body = self.codec.decode_domain(record.value or b"")
+                    order = getattr(body, "order_id", None)
+                    if isinstance(order, int):
+                        requests.setdefault(order, (record.partition, record.offset))
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, f"orders-{os.getpid()}.jsonl"), "w") as out:
+            for oid, command_id in command_of.items():
+                acked, traded = watcher.acked.get(command_id), watcher.traded.get(oid)
+                line = {
+                    "command": [oid >> ORDER_OFFSET_BITS, oid & ((1 << ORDER_OFFSET_BITS) - 1)],
+                    "request": requests.get(oid),
+                    "sent": int(sent[command_id] * 1e9),
+                    "acked": None if acked is None else int(acked * 1e9),
+                    "traded": None if traded is None else int(traded * 1e9),
+                }  # fmt: skip
+                out.write(json.dumps(line) + "\n")
 
     def throughput(self, orders: int) -> dict[str, Any]:
         """``orders`` orders at once; orders/s until the last one's hold is released."""

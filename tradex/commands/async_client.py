@@ -40,7 +40,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from tradex.commands.client import NoOutcome, Outcome, encode_command, span_attributes
 from tradex.domain.commands import AccountCommand
 from tradex.domain.reference import ReferenceCommand
-from tradex.infra.kafka import admin_timeout_s, producer_config
+from tradex.infra.kafka import COMMAND_LINGER_MS, admin_timeout_s, producer_config
 from tradex.infra.reachable import ServiceUnavailable, require_group_member
 from tradex.infra.settings import Settings
 from tradex.log.keys import account_key, reference_key
@@ -151,7 +151,7 @@ class AsyncCommandClient:
         self.loop = loop
         self.log = KafkaLog(settings, bulk=False)
         self.partitions = self.log.partitions(route.events_topic)
-        self.producer = Producer(producer_config(settings))
+        self.producer = Producer(producer_config(settings, linger_ms=COMMAND_LINGER_MS))
         self.places: list[Place] = [(route.events_topic, p) for p in range(self.partitions)]
         self.tail = self.log.follow({p: self.log.watermarks(*p)[1] for p in self.places})
         self.lock = threading.Lock()

@@ -29,7 +29,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from tradex.domain.commands import AccountCommand
 from tradex.domain.reference import ReferenceCommand
-from tradex.infra.kafka import admin_timeout_s, producer_config
+from tradex.infra.kafka import COMMAND_LINGER_MS, admin_timeout_s, producer_config
 from tradex.infra.settings import Settings
 from tradex.log.ids import command_event_id
 from tradex.log.keys import account_key, account_partition
@@ -107,7 +107,7 @@ class CommandClient:
         # A light source (default fetch settings): the tail polls as records arrive.
         self.log = KafkaLog(settings, bulk=False)
         self.partitions = self.log.partitions(ACCOUNT_COMMANDS)
-        self.producer = Producer(producer_config(settings))
+        self.producer = Producer(producer_config(settings, linger_ms=COMMAND_LINGER_MS))
         # Explicit start offsets (OFFSET_END would resolve at the first fetch, after an
         # outcome the client is already waiting for).
         self.places: list[Place] = [(ACCOUNT_EVENTS, p) for p in range(self.partitions)]

@@ -34,6 +34,14 @@ transaction_timeout_ms = 15_000
 admin_timeout_s = 30.0
 FETCH_QUEUE_BACKOFF_MS = 10  # see consumer_config
 metadata_poll_s = 0.05
+# How long a producer waits for more records before sending a partition's batch. Stages
+# flush at the end of each batch (librdkafka's flush() sends at once, whatever the
+# linger), so theirs only matters for bulk feeders. A client that sends commands one at a
+# time (the command clients, the e2e bench's feed) passes COMMAND_LINGER_MS: each
+# command's 2 ms of lingering were 2 ms of its order→ack at a light rate; under load
+# librdkafka still batches what piles up while earlier requests are in flight.
+LINGER_MS = 2
+COMMAND_LINGER_MS = 0
 LOGGER = logging.getLogger(LIBRDKAFKA)  # every client's librdkafka lines (see the module doc)
 
 
@@ -43,7 +51,11 @@ def admin_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     return config
 
 
-def producer_config(settings: Settings, transactional_id: str | None = None) -> dict[str, Any]:
+def producer_config(
+    settings: Settings, transactional_id: str | None = None, *, linger_ms: int = LINGER_MS
+) -> dict[str, Any]:
+    """``linger_ms``: see :data:`LINGER_MS` (``COMMAND_LINGER_MS`` for command clients)."""
+    assert 0 <= linger_ms <= 1_000, linger_ms
     require_kafka(settings)  # a stack that is down: one clear line, not librdkafka's retries
     config: dict[str, Any] = {
         "bootstrap.servers": settings.kafka_bootstrap,
@@ -51,15 +63,17 @@ def producer_config(settings: Settings, transactional_id: str | None = None) -> 
         "enable.idempotence": True,
         "acks": "all",
         "partitioner": "murmur2_random",
-        "linger.ms": 2,
+        "linger.ms": linger_ms,
         "batch.num.messages": 10_000,
         "queue.buffering.max.messages": 1_000_000,
         "compression.type": "lz4",
-        # First retry after 2 ms, doubling up to retry.backoff.max.ms (1 s). A transaction
-        # begun right after the previous commit meets CONCURRENT_TRANSACTIONS while the
-        # coordinator still writes that commit's markers (~1-3 ms here); with 20 ms the
-        # offsets call then took 25 ms at p90 (2 ms: 8 ms), raising command latency.
-        "retry.backoff.ms": 2,
+        # First retry after 1 ms (librdkafka's minimum), doubling up to
+        # retry.backoff.max.ms. A transaction begun right after the previous commit meets
+        # CONCURRENT_TRANSACTIONS while the coordinator still writes that commit's markers
+        # (~1-3 ms here; about once per transaction back to back): with 20 ms the offsets
+        # call then took 25 ms at p90 (2 ms: 8 ms); back-to-back transactions, three
+        # alternated pairs, offsets p50 4.6-4.7 ms at 2 ms vs 3.0-3.8 at 1 ms.
+        "retry.backoff.ms": 1,
         # ... and the doubling stops at 25 ms, not librdkafka's 1 s: a stage that begins
         # its next transaction as soon as the last one commits (adaptive batches) meets
         # that error most often, and a backoff grown to 1 s stalled a whole stage (seen

@@ -28,7 +28,9 @@ committed; on the committer thread, while the next batch is being decided).
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -67,6 +69,7 @@ gather_step_s = 0.001  # adaptive mode: one wait for more records while a commit
 # (30 s = 30,000 waits of 1 ms); past this bound something is broken, not slow.
 gather_steps_max = 1_000_000
 idle_poll_s = 0.05  # how long one wait for a first record lasts (then stop/idle checks)
+TIMING_ENV = "TRADEX_STAGE_TIMING"  # a directory: each batch's stamps written there (BatchClock)
 call_retries_max = 10  # retriable errors on one transactional call before giving up
 slow_batch_s = 1.0  # a transaction (begin to commit) longer than this is logged
 transaction_call_timeout_s = 30.0
@@ -159,6 +162,54 @@ class _InFlight:
     spans: list[Any]  # of the batch's sampled records (tradex.observability.tracing)
     messages: list[Message] = field(default_factory=list)  # the batch (for its metrics)
     offsets: list[TopicPartition] = field(default_factory=list)  # positions it commits
+    stamps: dict[str, int] | None = None  # BatchClock's, when timing is on
+
+
+class BatchClock:
+    """Where one batch's time goes, when ``TRADEX_STAGE_TIMING`` names a directory: per
+    committed batch one JSON line in ``<dir>/<stage>-<pid>.jsonl`` with
+    ``time.perf_counter_ns`` stamps (CLOCK_MONOTONIC: comparable between processes of one
+    machine) and the input offsets it covers, so a client that knows its records' offsets
+    can follow one command through the stage (docs/processors.md, "Latency").
+
+    Stamps, in order: ``first`` (the batch's first record returned by the consumer),
+    ``gathered``, ``decided``, ``settled`` (the previous transaction waited for; absent
+    when none was in flight), ``begun``, ``offsets`` (sent), ``produced``, then on the
+    committer thread ``flushed`` and ``committed``, and ``noticed`` (the main thread took
+    note of the commit: after the next batch is gathered and decided)."""
+
+    NAMES = ("first", "gathered", "decided", "settled", "begun", "offsets", "produced",
+             "flushed", "committed", "noticed")  # fmt: skip
+
+    def __init__(self, directory: str, stage: str) -> None:
+        assert directory, "a directory"
+        os.makedirs(directory, exist_ok=True)
+        self.file = open(  # noqa: SIM115 - open for the stage's life, closed by close()
+            os.path.join(directory, f"{stage}-{os.getpid()}.jsonl"), "a", encoding="utf-8"
+        )
+
+    @classmethod
+    def from_env(cls, stage: str) -> BatchClock | None:
+        directory = os.environ.get(TIMING_ENV, "")
+        return cls(directory, stage) if directory else None
+
+    def write(self, stamps: dict[str, int], messages: Sequence[Message]) -> None:
+        ranges: dict[str, list[int]] = {}
+        for message in messages:
+            place = f"{message.topic()}:{message.partition()}"
+            offset = message.offset()
+            assert offset is not None, place
+            found = ranges.get(place)
+            if found is None:
+                ranges[place] = [offset, offset]
+            else:
+                found[1] = offset
+        line = {"stamps": stamps, "ranges": ranges, "records": len(messages)}
+        self.file.write(json.dumps(line) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
 
 
 class TransactionalStage:
@@ -206,6 +257,8 @@ class TransactionalStage:
         self.inflight: _InFlight | None = None
         self.committer = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{transactional_id}")
         self.tracing = StageTracing.of(group_id, group_id)  # None: tracing off
+        self.clock = BatchClock.from_env(group_id)  # None: timing off
+        self.stamps: dict[str, int] = {}  # the batch being gathered and decided (timing on)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -277,9 +330,12 @@ class TransactionalStage:
                         break
                     continue
                 idle_since = time.monotonic()
+                self._mark("gathered")
                 outputs, spans = self._decide(messages)
+                self._mark("decided")
                 if self.inflight is not None:
                     committed = self._settle()
+                    self._mark("settled")
                     if committed is None:
                         pending = []
                         StageTracing.finish(spans, "dropped: the previous batch aborted")
@@ -294,11 +350,18 @@ class TransactionalStage:
             finally:
                 self.committer.shutdown()
                 self.consumer.close()
+                if self.clock is not None:
+                    self.clock.close()
                 self._event(
                     "stage stop", batches=self.stats.batches, records_in=self.stats.records_in,
                     records_out=self.stats.records_out, aborts=self.stats.aborts,
                 )  # fmt: skip
         return self.stats
+
+    def _mark(self, name: str) -> None:
+        """A stamp of the current batch (:class:`BatchClock`), when timing is on."""
+        if self.clock is not None:
+            self.stamps[name] = time.perf_counter_ns()
 
     def _event(self, name: str, level: int = logging.INFO, **fields: Any) -> None:
         """One structured log line of this stage (tradex.observability.logs)."""
@@ -327,6 +390,7 @@ class TransactionalStage:
         rebalances = self.rebalances
         first = self.consumer.poll(idle_poll_s)
         if first is not None:
+            self._mark("first")
             self._keep(first, batch)
         if first is None or self.rebalances != rebalances:
             return self._after_rebalance(rebalances, batch)
@@ -354,6 +418,7 @@ class TransactionalStage:
         if inflight is None:
             first = self.consumer.poll(idle_poll_s)
             if first is not None:
+                self._mark("first")
                 self._keep(first, batch)
             if first is None or self.rebalances != rebalances:
                 return self._after_rebalance(rebalances, batch)
@@ -363,6 +428,8 @@ class TransactionalStage:
             had = len(batch)
             if not self._take(gather_step_s if busy else 0.0, batch, rebalances):
                 return self._after_rebalance(rebalances, batch)
+            if had == 0 and batch:
+                self._mark("first")
             if not busy and len(batch) == had:
                 break  # committed (or nothing in flight) and nothing more is there: go
             steps += 1
@@ -425,6 +492,7 @@ class TransactionalStage:
 
         try:
             self._call(self.producer.begin_transaction)
+            self._mark("begun")
             if messages:
                 # Before producing: with the batch's records in flight this call took
                 # 20–25 ms instead of ~2 (confluent-kafka-python #967).
@@ -435,6 +503,7 @@ class TransactionalStage:
                     self.consumer.consumer_group_metadata(),
                     transaction_call_timeout_s,
                 )
+                self._mark("offsets")
             # The hot loop: ~2 records per input. Positional arguments (topic, value, key,
             # partition; -1: by key) parse ~0.5 µs faster than keywords; a full queue:
             # _produce waits.
@@ -453,20 +522,28 @@ class TransactionalStage:
         except KafkaException as exc:
             StageTracing.finish(spans or [], f"transaction failed: {exc}")
             self._recover(exc.args[0])
+            self.stamps = {}
             return
-        future = self.committer.submit(self._finish, self.stats.batches)
+        self._mark("produced")
+        stamps, self.stamps = (self.stamps, {}) if self.clock is not None else (None, {})
+        future = self.committer.submit(self._finish, self.stats.batches, stamps)
         self.inflight = _InFlight(
             len(messages), len(outputs), started, produced, len(tracked), future, spans or [],
-            messages, offsets,
+            messages, offsets, stamps,
         )  # fmt: skip
 
-    def _finish(self, batch: int) -> None:
-        """The committer thread's part of a transaction (librdkafka waits without the GIL)."""
+    def _finish(self, batch: int, stamps: dict[str, int] | None) -> None:
+        """The committer thread's part of a transaction (librdkafka waits without the GIL);
+        ``stamps``: the batch's (:class:`BatchClock`), when timing is on."""
         remaining = self.producer.flush(transaction_call_timeout_s)
         if remaining:
             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "flush timed out"))
+        if stamps is not None:
+            stamps["flushed"] = time.perf_counter_ns()
         self.fault.check("before_commit", batch)
         self._call(self.producer.commit_transaction, transaction_call_timeout_s)
+        if stamps is not None:
+            stamps["committed"] = time.perf_counter_ns()
 
     def _settle(self, *, rewind: bool = True) -> list[Output] | None:
         """Wait for the in-flight transaction. Committed: count it and return what the
@@ -491,6 +568,9 @@ class TransactionalStage:
             self._slow_batch(inflight, took_s)
         assert len(inflight.produced) == inflight.tracked, "a tracked record was not acknowledged"
         self._observe_commit(inflight, took_s)
+        if self.clock is not None and inflight.stamps is not None:
+            inflight.stamps["noticed"] = time.perf_counter_ns()
+            self.clock.write(inflight.stamps, inflight.messages)
         return self.processor.committed(inflight.produced)
 
     def _slow_batch(self, inflight: _InFlight, took_s: float) -> None:
