@@ -120,3 +120,31 @@ def test_a_second_stack_on_the_same_ports_is_refused_before_starting_anything(
         stack_module.up(other, timeout_s=5)
     assert sorted(p.name for p in (tmp_path / "other").iterdir()) == [".lock"]
     assert all(h.ok for h in stack_module.status(stack, only=["kafka", "postgres", "redis"]))
+
+
+def test_an_api_that_does_not_answer_yet_is_starting_then_down(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """An API process whose pid file is fresh and whose port is not bound yet is starting
+    (status passes); the same after the start grace is DOWN; a dead one is not listed."""
+    settings = dataclasses.replace(stack, stack_dir=tmp_path)
+    (tmp_path / "run").mkdir()
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # a live process whose command line says "run api", never listening
+    fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "run", "api"])
+    try:
+        pid_file = tmp_path / "run" / f"api-{port}.pid"
+        pid_file.write_text(f"{fake.pid}\n{port}\n127.0.0.1\nprefix-\n")
+        starting = stack_module.api_health(settings)
+        assert starting.ok and "starting" in starting.detail, starting
+        old = pid_file.stat().st_mtime - stack_module.api_start_grace_s - 1
+        os.utime(pid_file, (old, old))
+        down = stack_module.api_health(settings)
+        assert not down.ok and str(port) in down.detail, down
+    finally:
+        fake.kill()
+        fake.wait()
+    gone = stack_module.api_health(settings)
+    assert gone.ok and gone.state == "off", gone

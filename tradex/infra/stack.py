@@ -41,6 +41,9 @@ processes_all = ("api", "exchange", "metrics")  # what `status` also reports (`t
 monitoring_all = ("prometheus",)  # started by `up --monitoring`
 up_timeout_s_default = 120.0
 api_health_timeout_s = 3.0
+# An API whose pid file is younger than this and does not answer yet is starting (its pid
+# file is written before the server binds; imports and the lifespan's connections come first).
+api_start_grace_s = 60.0
 health_poll_s = 0.5
 log_lines_on_error = 25
 
@@ -69,7 +72,8 @@ def _select(only: Sequence[str] | None, known: Sequence[str] = services_all) -> 
 
 def api_health(settings: Settings) -> Health:
     """The API processes of this stack dir (``run/api-<port>.pid``), each asked for its
-    ``/health``; none running is not a failure (state ``off``)."""
+    ``/health``; none running is not a failure (state ``off``), nor one that does not answer
+    yet within ``api_start_grace_s`` of its start, or that exits as it is asked."""
     found = []
     for pid_file in sorted((settings.stack_dir / "run").glob("api-*.pid")):
         lines = pid_file.read_text().split("\n")
@@ -82,6 +86,12 @@ def api_health(settings: Settings) -> Health:
             with urllib.request.urlopen(url, timeout=api_health_timeout_s) as answer:
                 body = json.loads(answer.read())
         except (OSError, ValueError) as exc:
+            if time.time() - pid_file.stat().st_mtime < api_start_grace_s:
+                found.append(f"{url} (pid {pid}, prefix {prefix!r}) starting: {exc}")
+                continue
+            time.sleep(0.5)
+            if not pid_alive(pid):  # it was stopping
+                continue
             return Health("api", False, f"{url}: {exc}")
         found.append(f"{url} (pid {pid}, prefix {prefix!r}, instruments {body.get('instruments')})")
     if not found:
