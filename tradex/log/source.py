@@ -273,6 +273,7 @@ LEADER_MOVING = frozenset(
         KafkaError.LEADER_NOT_AVAILABLE,
         KafkaError.REQUEST_TIMED_OUT,
         KafkaError._UNKNOWN_PARTITION,  # metadata refreshed while no broker leads it
+        KafkaError._DESTROY_BROKER,  # the dead leader's handle dropped under the question
         KafkaError.UNKNOWN_TOPIC_OR_PART,
     }
 )
