@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -118,18 +119,7 @@ def test_adaptive_batches_commit_at_once_when_idle_and_grow_under_load(
 ) -> None:
     """Light load: (nearly) one transaction per record; a burst: far fewer transactions
     than records (batches grow while a commit runs). Exactly once throughout."""
-    ensure_topics(settings, {"count-in": TopicSpec(2), "count-out": TopicSpec(2)})
-    stage = TransactionalStage(
-        settings,
-        group_id=settings.topic("counting"),
-        input_topics=[settings.topic("count-in")],
-        processor=CountingProcessor(settings),
-        transactional_id=settings.topic("counting-inproc"),
-    )
-    stop = threading.Event()
-    runner = threading.Thread(target=stage.run, args=(stop,), daemon=True)
-    runner.start()
-    try:
+    with _counting_stage(settings, "counting-inproc") as stage:
         with _Trickle(settings, per_s=10) as trickle:
             while trickle.sent < 30:
                 time.sleep(0.05)
@@ -144,10 +134,32 @@ def test_adaptive_batches_commit_at_once_when_idle_and_grow_under_load(
         _wait_for(lambda: stage.stats.records_in >= light_sent + len(burst), 120)
         burst_batches = stage.stats.batches - light_batches
         assert burst_batches <= len(burst) / 20, f"{burst_batches} batches for the burst"
+    _check_exactly_once(settings)
+
+
+@contextlib.contextmanager
+def _counting_stage(
+    settings: Settings, transactional_id: str, batch_wait_ms: int | None = None
+) -> Iterator[TransactionalStage]:
+    """The counting stage running in a thread of this process (its topics made), stopped
+    after the block."""
+    ensure_topics(settings, {"count-in": TopicSpec(2), "count-out": TopicSpec(2)})
+    stage = TransactionalStage(
+        settings,
+        group_id=settings.topic("counting"),
+        input_topics=[settings.topic("count-in")],
+        processor=CountingProcessor(settings),
+        transactional_id=settings.topic(transactional_id),
+        batch_wait_ms=batch_wait_ms,
+    )
+    stop = threading.Event()
+    runner = threading.Thread(target=stage.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        yield stage
     finally:
         stop.set()
         runner.join(timeout=60)
-    _check_exactly_once(settings)
 
 
 def _wait_for(condition: Callable[[], bool], limit_s: float) -> None:
@@ -201,27 +213,12 @@ def test_batch_clock_follows_each_record_through_the_steps_of_its_batch(
     """TRADEX_STAGE_TIMING: one line per committed batch, every input offset in exactly one
     line, the stamps in the order of the stage's steps (BatchClock.NAMES)."""
     monkeypatch.setenv(TIMING_ENV, str(tmp_path))
-    ensure_topics(settings, {"count-in": TopicSpec(2), "count-out": TopicSpec(2)})
-    stage = TransactionalStage(
-        settings,
-        group_id=settings.topic("counting"),
-        input_topics=[settings.topic("count-in")],
-        processor=CountingProcessor(settings),
-        transactional_id=settings.topic("counting-clock"),
-        batch_wait_ms=batch_wait_ms,
-    )
-    stop = threading.Event()
-    runner = threading.Thread(target=stage.run, args=(stop,), daemon=True)
-    runner.start()
-    try:
+    with _counting_stage(settings, "counting-clock", batch_wait_ms) as stage:
         with _Trickle(settings, per_s=50) as trickle:
             while trickle.sent < 40:
                 time.sleep(0.05)
         sent = trickle.sent
         _wait_for(lambda: stage.stats.records_in >= sent, 60)
-    finally:
-        stop.set()
-        runner.join(timeout=60)
     (path,) = tmp_path.iterdir()
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(lines) == stage.stats.batches

@@ -14,9 +14,10 @@ from tests.commands.support import load_reference, run_accounts, send, workload
 from tradex.infra.settings import Settings
 from tradex.log.batch import RecordBatch
 from tradex.log.source import KafkaLog
+from tradex.log.topics import TOPIC_TYPES
 from tradex.matching import service as matcher_service
 from tradex.matching.partition import BookConfig
-from tradex.projections.projector import Projector
+from tradex.projections.projector import Event, Projector
 from tradex.schemas.codec import Codec
 from tradex.schemas.columns import ColumnReader, DecodedBatch
 
@@ -60,3 +61,16 @@ def column_batches(
         starts = {(t, p): 0 for t in model.topics for p in range(log.partitions(t))}
         for batch in log.read_columns(starts, records_max=records_max):
             yield batch, reader.decode(batch.values, batch.value_offsets)
+
+
+def row_events(batch: RecordBatch, model: type[Projector]) -> list[Event]:
+    """The batch's records decoded one by one (the row path's events), those ``model``
+    does not ignore; each body is of a type its topic carries."""
+    codec = Codec.offline()
+    events = []
+    for record in batch.records():
+        envelope, body = codec.decode_domain(record.value or b"")
+        assert type(body) in TOPIC_TYPES[record.topic]
+        if type(body) not in model.ignores:
+            events.append(Event(record.topic, record.partition, record.offset, envelope, body))
+    return events

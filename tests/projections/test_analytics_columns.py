@@ -8,13 +8,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from tests.projections.exchange import Exchange, column_batches
-from tradex.log.topics import TOPIC_TYPES
+from tests.projections.exchange import Exchange, column_batches, row_events
 from tradex.projections.analytics_columns import fold_columns
 from tradex.projections.analytics_model import ClickHouseReadModel, fold
 from tradex.projections.analytics_tables import SCHEMAS
 from tradex.projections.book_state import BookState
-from tradex.projections.projector import ColumnarBatch, Event
+from tradex.projections.projector import ColumnarBatch
 from tradex.schemas.codec import Codec
 from tradex.schemas.columns import STATUS_DECODED, STATUS_IGNORED
 
@@ -33,12 +32,7 @@ def test_the_columnar_fold_equals_the_row_fold(exchange: Exchange) -> None:
     tables_seen: set[str] = set()
     for batch, decoded in column_batches(exchange.settings, cls, 700):
         assert set(decoded.status.tolist()) <= {STATUS_DECODED, STATUS_IGNORED}
-        events = []
-        for record in batch.records():
-            envelope, body = CODEC.decode_domain(record.value or b"")
-            assert type(body) in TOPIC_TYPES[record.topic]
-            if type(body) not in cls.ignores:
-                events.append(Event(record.topic, record.partition, record.offset, envelope, body))
+        events = row_events(batch, cls)
         by_rows = fold(events, row_books)
         by_columns = fold_columns(ColumnarBatch(batch, decoded.types), column_books)
         assert set(by_columns) == set(by_rows)

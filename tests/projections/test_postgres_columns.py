@@ -12,14 +12,13 @@ from typing import Any
 
 import pytest
 
-from tests.projections.exchange import Exchange, column_batches
+from tests.projections.exchange import Exchange, column_batches, row_events
 from tradex.infra import postgres
 from tradex.infra.settings import Settings
 from tradex.log.batch import RecordBatch
 from tradex.log.source import Place
-from tradex.log.topics import TOPIC_TYPES
 from tradex.projections.postgres import PostgresReadModel, PostgresRowReadModel
-from tradex.projections.projector import ColumnarBatch, Event
+from tradex.projections.projector import ColumnarBatch
 from tradex.schemas.codec import Codec
 from tradex.schemas.columns import STATUS_DECODED, STATUS_IGNORED
 
@@ -67,15 +66,8 @@ def test_the_columnar_path_equals_the_row_path(
     try:
         for batch, decoded in column_batches(exchange.settings, PostgresReadModel, records_max):
             assert set(decoded.status.tolist()) <= {STATUS_DECODED, STATUS_IGNORED}
-            events = []
-            for record in batch.records():
-                envelope, body = CODEC.decode_domain(record.value or b"")
-                assert type(body) in TOPIC_TYPES[record.topic]
-                if type(body) not in PostgresReadModel.ignores:
-                    events.append(
-                        Event(record.topic, record.partition, record.offset, envelope, body)
-                    )
-                    kinds_seen.add(type(body))
+            events = row_events(batch, PostgresReadModel)
+            kinds_seen.update(type(e.body) for e in events)
             positions = _positions(batch)
             by_rows.apply(events, positions)
             by_columns.apply_columns(ColumnarBatch(batch, decoded.types), positions)

@@ -11,17 +11,17 @@ from typing import Any
 import msgpack
 import pytest
 
-from tests.projections.exchange import Exchange, column_batches
+from tests.projections.exchange import Exchange, column_batches, row_events
 from tradex.infra.settings import Settings
 from tradex.log.batch import RecordBatch
 from tradex.log.source import Place
-from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS, TOPIC_TYPES
+from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS
 from tradex.projections import redis_layout as layout
 from tradex.projections.column_events import bodies_of, events_of
 from tradex.projections.market import RedisReadModel, RedisRowReadModel
 from tradex.projections.market_accounts import ACCOUNT_TYPES
 from tradex.projections.market_fold import MarketState
-from tradex.projections.projector import ColumnarBatch, Event
+from tradex.projections.projector import ColumnarBatch
 from tradex.projections.redis_store import Ops
 from tradex.schemas.codec import Codec
 from tradex.schemas.columns import STATUS_DECODED, STATUS_IGNORED
@@ -53,14 +53,7 @@ def test_the_columnar_read_equals_the_row_path(
         for batch, decoded in column_batches(exchange.settings, RedisReadModel, 500):
             assert set(decoded.status.tolist()) <= {STATUS_DECODED, STATUS_IGNORED}
             columnar = ColumnarBatch(batch, decoded.types)
-            events = []
-            for record in batch.records():
-                envelope, body = CODEC.decode_domain(record.value or b"")
-                assert type(body) in TOPIC_TYPES[record.topic]
-                if type(body) not in RedisReadModel.ignores:
-                    events.append(
-                        Event(record.topic, record.partition, record.offset, envelope, body)
-                    )
+            events = row_events(batch, RedisReadModel)
             # the rebuilt records are the decoded ones (all but the envelope)
             again = events_of(columnar)
             assert [e._replace(envelope=None) for e in events] == again

@@ -275,9 +275,10 @@ class Connection:
         first message)."""
         reader = self.services.market
         iid = market.instrument_id
-        last: list[Any] = [None]
+        last: Any = None
 
         async def render(entries: list[Entry]) -> list[str]:
+            nonlocal last
             if stream.kind == "bookTicker":
                 bbo = await reader.bbo(iid)
                 top: Any = bbo[2:]
@@ -286,9 +287,9 @@ class Connection:
                 book = await reader.book(iid, depth=stream.levels)
                 top = (book.bids, book.asks)
                 payload = binance_format.depth(market, book)
-            if entries and top == last[0]:
+            if entries and top == last:
                 return []
-            last[0] = top
+            last = top
             return [dumps(ws_format.wrap(binance, payload))]
 
         return Render((stream.kind, iid, stream.levels, binance), render)
@@ -605,7 +606,7 @@ def routes(
         try:
             # a number in the path names a connection, not a stream: ccxt.pro opens
             # /ws/0, /ws/1, ... and subscribes on each (Binance serves those paths)
-            parts = [n for n in names.split("/") if n and not (combined is False and n.isdigit())]
+            parts = [n for n in names.split("/") if n and (combined or not n.isdigit())]
             keys = [n for n in parts if listen_keys.looks_like_key(n)]
             public = "/".join(n for n in parts if not listen_keys.looks_like_key(n))
             streams = proto.parse_stream_list(public) if public else []
