@@ -6,12 +6,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
+from redis.driver_info import DriverInfo
 
 from tradex.infra.reachable import require_redis
 from tradex.infra.settings import Settings
 
 socket_timeout_s = 5.0
 databases_max = 16  # redis-server default `databases`
+# What each new connection tells the server (CLIENT SETINFO), made once: left to redis-py,
+# every connection of a growing pool looked its version up in the installed packages'
+# metadata (importlib.metadata: ~3 ms of CPU each, 9 % of the API's under an order burst).
+_DRIVER_INFO = DriverInfo()
 
 
 def url(settings: Settings, db: int | None) -> str:
@@ -27,8 +32,9 @@ def client(settings: Settings, db: int | None = None) -> redis.Redis:
     """A synchronous client for settings' Redis (optionally another logical db)."""
     require_redis(settings)
     return redis.Redis.from_url(
-        url(settings, db), socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s
-    )
+        url(settings, db), socket_timeout=socket_timeout_s,
+        socket_connect_timeout=socket_timeout_s, driver_info=_DRIVER_INFO,
+    )  # fmt: skip
 
 
 def async_client(
@@ -40,4 +46,5 @@ def async_client(
     return redis.asyncio.Redis.from_url(
         url(settings, db), socket_timeout=socket_timeout_s,
         socket_connect_timeout=socket_timeout_s, max_connections=max_connections,
+        driver_info=_DRIVER_INFO,
     )  # fmt: skip
