@@ -80,6 +80,8 @@ class LedgerMachine(RuleBasedStateMachine):
         if not (isinstance(command, CancelAllOrders) and command.continuation):
             self.sent.append(command)
         assert len(decision.events) <= account_module.CANCEL_ALL_CHUNK
+        if type(command) in account_module.ONE_EVENT_INPUTS:  # what command clients rely on
+            assert len(decision.events) == 1, (command, decision.events)
         if isinstance(command, FillLeg | OrderEnded):  # the matcher model's: always settle
             assert not isinstance(decision.events[0], CommandRejected), decision.events
         for event in decision.events:

@@ -38,6 +38,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from tradex.commands.client import NoOutcome, Outcome, encode_command, span_attributes
+from tradex.domain.account import ONE_EVENT_INPUTS
 from tradex.domain.commands import AccountCommand
 from tradex.domain.reference import ReferenceCommand
 from tradex.infra.kafka import COMMAND_LINGER_MS, admin_timeout_s, producer_config
@@ -63,6 +64,7 @@ log = logging.getLogger(__name__)
 poll_timeout_s = 0.01  # the I/O thread's tail poll (also how often it checks the rest)
 tail_records_max = 10_000  # records per poll of the events tail
 processed_check_interval_s = 0.05  # how often committed offsets are asked for
+silent_grace_s = 0.05  # a command is checked for being a duplicate once silent this long
 waiting_max = 100_000  # commands waiting for their outcome in one client
 recent_outcomes_max = 100_000  # outcomes of recent commands kept for duplicates and reads
 SETTLEMENT_PREFIXES = ("fill/", "end/")  # command ids of settlement inputs (matcher-chosen)
@@ -124,6 +126,7 @@ class _Waiter:
     drain_to: int = -1  # processed with no event seen: read the events tail up to here
     events: list[Any] = field(default_factory=list)
     seen_at: float = 0.0
+    one_event: bool = False  # its decision is one event: complete at the first
     on_delivered: Callable[[int, int], None] | None = None  # (partition, offset), I/O thread
 
 
@@ -160,11 +163,12 @@ class AsyncCommandClient:
         self.orders: dict[int, Key] = {}  # order id -> the command that placed it (recent)
         self.end_seen = dict.fromkeys(range(self.partitions), -1)
         self.last_key: dict[int, Key] = {}  # partition -> key of the last event read
-        self.checked_at = 0.0
         self.scans = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"{name}-scan")
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"{name}-io", daemon=True)
         self.thread.start()
+        self.checker = threading.Thread(target=self._check, name=f"{name}-check", daemon=True)
+        self.checker.start()
 
     @classmethod
     async def open(
@@ -179,6 +183,7 @@ class AsyncCommandClient:
 
     def _close(self) -> None:
         self.thread.join()
+        self.checker.join()
         self.scans.shutdown(wait=True)
         self.tail.close()
         self.log.close()
@@ -203,6 +208,7 @@ class AsyncCommandClient:
             waiter, joined = self._register(key, send=True)
             if not joined:
                 waiter.on_delivered = on_delivered
+                waiter.one_event = type(command) in ONE_EVENT_INPUTS
                 try:
                     self.producer.produce(
                         self.commands_topic, data, self.route.key(command),
@@ -214,11 +220,14 @@ class AsyncCommandClient:
                     raise CommandTimeout(f"the producer queue is full: {exc}") from exc
             return await self._await(waiter, timeout_s)
 
-    def expect(self, scope: int, command_id: str) -> _Waiter:
+    def expect(self, scope: int, command_id: str, one_event: bool = False) -> _Waiter:
         """Register interest in the events of ``command_id`` (e.g. ``end/<order id>``: the
         order left the book) from now on; then :meth:`outcome_of`. Register before causing
-        them."""
-        return self._register((scope, command_id), send=False)[0]
+        them. ``one_event``: the command is one of ``ONE_EVENT_INPUTS`` (its outcome is
+        complete at its first event)."""
+        waiter = self._register((scope, command_id), send=False)[0]
+        waiter.one_event = waiter.one_event or one_event
+        return waiter
 
     async def outcome_of(self, waiter: _Waiter, timeout_s: float) -> Outcome | None:
         """The expected events, or None after ``timeout_s``."""
@@ -331,6 +340,9 @@ class AsyncCommandClient:
             if not waiter.events:
                 waiter.seen_at = time.monotonic()
             waiter.events.append(event)
+            if waiter.one_event:  # all of it: no need to wait for the next command or the end
+                outcome = Outcome(key[1], (event,), False, waiter.seen_at - waiter.started)
+                self._resolve(waiter, outcome, None)
         elif key[1].startswith(SETTLEMENT_PREFIXES):
             self.last_key[partition] = key
             return
@@ -366,27 +378,48 @@ class AsyncCommandClient:
             self.last_key.pop(partition, None)
 
     def _check_processed(self) -> None:
-        """Commands the processors are past with no event seen: duplicates (or dead letters)."""
-        now = time.monotonic()
+        """I/O thread: silent commands whose drain bound the tail has read (the checker
+        thread set it) are duplicates (or dead letters)."""
         with self.lock:
-            silent = [w for w in self.waiting.values() if w.send and w.offset >= 0 and not w.events]
-        for waiter in silent:  # the tail has read as far as the log stood after the commit
-            if 0 <= waiter.drain_to <= self.end_seen[self._events_partition(waiter)]:
+            ready = [w for w in self.waiting.values() if w.drain_to >= 0 and not w.events]
+        for waiter in ready:  # the tail has read as far as the log stood after the commit
+            if waiter.drain_to <= self.end_seen[self._events_partition(waiter)]:
                 waiter.drain_to = -2  # handled
                 self._duplicate(waiter)
-        if now - self.checked_at < processed_check_interval_s:
-            return
-        self.checked_at = now
-        pending = [w for w in silent if w.drain_to == -1]
+
+    def _check(self) -> None:
+        """The checker thread: asks which silent commands the processors are past. Its
+        Kafka calls block (the committed offsets of a group that commits in transactions
+        are often "unstable": librdkafka asks again, ~100 ms), so they never run on the
+        I/O thread, which would stop reading outcomes meanwhile."""
+        while not self.stop.wait(processed_check_interval_s):
+            try:
+                self._find_processed(time.monotonic())
+            except KafkaException as exc:  # transient; asked again next time
+                log.warning("command client %s: %s", self.name, exc)
+            except Exception:
+                log.exception("command client %s: checker thread failed", self.name)
+                raise
+
+    def _find_processed(self, now: float) -> None:
+        with self.lock:
+            pending = [w for w in self.waiting.values()
+                       if w.send and w.offset >= 0 and not w.events and w.drain_to == -1
+                       and now - w.started >= silent_grace_s]  # fmt: skip
         if not pending:
             return
         committed = self.log.committed(
             self.route.group, self.route.commands_topic, sorted({w.partition for w in pending})
         )
+        # one watermark query per partition, asked after the committed offsets were read,
+        # is a valid drain bound for every command of it they cover
+        highs: dict[int, int] = {}
         for waiter in pending:
-            if committed[waiter.partition] > waiter.offset:
+            if committed[waiter.partition] > waiter.offset and not waiter.events:
                 partition = self._events_partition(waiter)
-                waiter.drain_to = self.log.watermarks(self.route.events_topic, partition)[1]
+                if partition not in highs:
+                    highs[partition] = self.log.watermarks(self.route.events_topic, partition)[1]
+                waiter.drain_to = highs[partition]
 
     def _events_partition(self, waiter: _Waiter) -> int:
         """Commands and their events are co-partitioned (same key, same partition count)."""

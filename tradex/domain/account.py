@@ -65,6 +65,14 @@ COMMAND_IDS_MAX = 10_000  # per account and window: the idempotency windows (old
 # Orders one CancelAllOrders record cancels (2 outputs each, + 1 continuation: an input's
 # outputs are numbered in 8 bits, and index 255 is the dead letter's).
 CANCEL_ALL_CHUNK = 100
+# The inputs whose decision is exactly one event, accepted or rejected (a duplicate: none):
+# a reader waiting for such a command's outcome has it all at its first event. The others
+# (CancelAllOrders: one CancelRequested per order) end where the next command's events
+# begin, or at the end of the log.
+ONE_EVENT_INPUTS = frozenset((
+    PlaceOrder, CancelOrder, ModifyOrder, Deposit, RequestWithdrawal, ApproveWithdrawal,
+    RejectWithdrawal, FillLeg, OrderEnded,
+))  # fmt: skip
 ADMIN = "admin"
 # What a settlement input's rejection names as its command type (its id is in ``settled``).
 SETTLEMENT_TYPE_NAMES = frozenset(("FillLeg", "OrderEnded"))

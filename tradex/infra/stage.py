@@ -53,7 +53,7 @@ from confluent_kafka import (
 )
 
 from tradex.infra.faults import Fault
-from tradex.infra.kafka import consumer_config, producer_config
+from tradex.infra.kafka import PARKED_FETCH_WAIT_MS, consumer_config, producer_config
 from tradex.infra.settings import Settings
 from tradex.observability import logs, tracing
 from tradex.observability.tracing import StageTracing
@@ -247,7 +247,11 @@ class TransactionalStage:
             consumer_config(
                 settings,
                 group_id,
-                **{"group.instance.id": transactional_id, "max.poll.interval.ms": 300_000},
+                **{
+                    "group.instance.id": transactional_id,
+                    "max.poll.interval.ms": 300_000,
+                    "fetch.wait.max.ms": PARKED_FETCH_WAIT_MS,
+                },
             )
         )
         self.producer = self._new_producer()

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from tradex.infra.kafka import LOGGER, consumer_config
+from tradex.infra.kafka import LOGGER, PARKED_FETCH_WAIT_MS, consumer_config
 from tradex.infra.settings import Settings
 from tradex.log import _native_kafka
 from tradex.log.batch import FLAG_KEY_NULL, FLAG_TRACED, FLAG_VALUE_NULL, RecordBatch
@@ -42,7 +42,11 @@ NATIVE_BULK_READ_CONFIG: dict[str, Any] = {
 }
 # A live tail (a projector following the log) likewise: a second's stall once 100k records
 # wait would show as a second of lag; the queue's size in bytes still bounds its memory.
-NATIVE_LIVE_READ_CONFIG: dict[str, Any] = {"queued.min.messages": 1_000_000}
+# It acts on records, not on the end-of-partition event: its idle fetch is parked
+# (tradex.infra.kafka.PARKED_FETCH_WAIT_MS).
+NATIVE_LIVE_READ_CONFIG: dict[str, Any] = {
+    "queued.min.messages": 1_000_000, "fetch.wait.max.ms": PARKED_FETCH_WAIT_MS,
+}  # fmt: skip
 NOT_IN_LIBRDKAFKA_2_0 = frozenset({"fetch.queue.backoff.ms"})
 TIMEOUT_MS_MAX = 3_600_000
 # syslog level (librdkafka's) -> logging level

@@ -283,7 +283,7 @@ async def cancel_order(call: Call) -> dict[str, Any]:
         call, f"account:{account}", "CancelOrder", {"order": order_id},
         client_id=p.newClientOrderId,
     )  # fmt: skip
-    ended = services.accounts.expect(account, f"end/{order_id}")
+    ended = services.accounts.expect(account, f"end/{order_id}", one_event=True)
     command = CancelOrder(command_id, account, services.clock_ns(), order_id, call.user.user_id)
     outcome = await services.accounts.execute(command, services.config.command_timeout_s)
     event = outcome.events[0]
