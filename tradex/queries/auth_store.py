@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from tradex.infra.coalesce import Coalescer
 from tradex.infra.settings import Settings
 from tradex.projections.projector import namespace
 
@@ -25,6 +26,9 @@ PERMISSIONS = ("read", "trade", "withdraw")
 KEYS_PER_USER_MAX = 30
 ACCOUNTS_PER_USER_MAX = 1_000
 OWNERS_KNOWN_MAX = 100_000  # users whose accounts a worker remembers (then forgets all)
+CLAIMS_PER_STATEMENT_MAX = 1_000
+# (scope, command id, request fingerprint, user id, command kind, time ns)
+Claim = tuple[str, str, bytes, int, str, int]
 
 
 def schema_name(settings: Settings) -> str:
@@ -67,6 +71,7 @@ class AuthStore:
         self.pool = pool
         self.s = schema
         self._owned: dict[int, list[int]] = {}  # user id -> accounts, as last read
+        self._claims = Coalescer(self._claim_many, CLAIMS_PER_STATEMENT_MAX)
 
     async def ensure_schema(self) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -262,16 +267,61 @@ class AuthStore:
         now_ns: int,
     ) -> str:  # fmt: skip
         """``new`` (recorded now), ``same`` (a retry of the same request) or ``conflict``
-        (this id was used for another request)."""
-        row = await self.pool.fetchrow(
-            f"""WITH put AS (INSERT INTO {self.s}.commands VALUES ($1, $2, $3, $4, $5, $6)
-                ON CONFLICT DO NOTHING RETURNING true AS fresh)
-            SELECT (SELECT fresh FROM put), request_hash, user_id FROM {self.s}.commands
-            WHERE scope = $1 AND command_id = $2""",
-            scope, command_id, request_hash, user_id, kind, now_ns,
+        (this id was used for another request). Claims made while one statement is in
+        flight go together in the next (one round trip and one commit for all of them)."""
+        return await self._claims.submit((scope, command_id, request_hash, user_id, kind, now_ns))
+
+    async def _claim_many(self, claims: list[Claim]) -> list[str]:
+        """The outcome of each claim, recorded in one statement (a repeated id in the
+        batch: the first is claimed, the later ones compared with it)."""
+        first: dict[tuple[str, str], int] = {}  # (scope, id) -> index in unique
+        unique: list[Claim] = []
+        for claim in claims:
+            if first.setdefault(claim[:2], len(unique)) == len(unique):
+                unique.append(claim)
+        columns = [list(column) for column in zip(*unique, strict=True)]
+        rows = await self.pool.fetch(
+            f"""WITH input AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[],
+                                     $5::text[], $6::bigint[])
+                    WITH ORDINALITY AS t(scope, command_id, request_hash, user_id, kind,
+                                         created_ns, n)),
+            put AS (INSERT INTO {self.s}.commands
+                SELECT scope, command_id, request_hash, user_id, kind, created_ns FROM input
+                ON CONFLICT DO NOTHING RETURNING scope, command_id)
+            SELECT put.command_id IS NOT NULL, c.request_hash, c.user_id
+            FROM input
+            LEFT JOIN put ON put.scope = input.scope AND put.command_id = input.command_id
+            LEFT JOIN {self.s}.commands c
+                ON c.scope = input.scope AND c.command_id = input.command_id
+            ORDER BY input.n""",
+            *columns,
         )  # fmt: skip
-        if row is None:  # inserted by this statement: its snapshot does not see the row
-            return "new"
-        if row[1] == request_hash and row[2] == user_id:
-            return "same"
-        return "conflict"
+        stored: list[tuple[bytes, int] | None] = [
+            None if fresh else (found_hash, found_user) for fresh, found_hash, found_user in rows
+        ]
+        # skipped, yet not in the statement's snapshot: another worker's claim committed
+        # while this one waited for it; a new statement sees it
+        unseen = [k for k, (fresh, found_hash, _u) in enumerate(rows)
+                  if not fresh and found_hash is None]  # fmt: skip
+        if unseen:
+            again = await self.pool.fetch(
+                f"""SELECT c.scope, c.command_id, c.request_hash, c.user_id
+                FROM unnest($1::text[], $2::text[]) AS t(scope, command_id)
+                JOIN {self.s}.commands c USING (scope, command_id)""",
+                [unique[k][0] for k in unseen], [unique[k][1] for k in unseen],
+            )  # fmt: skip
+            found = {(r[0], r[1]): (r[2], r[3]) for r in again}
+            for k in unseen:
+                stored[k] = found[unique[k][:2]]
+        outcomes = []
+        for claim in claims:
+            j = first[claim[:2]]
+            was = stored[j] if unique[j] is claim else (unique[j][2], unique[j][3])
+            if was is None:
+                outcomes.append("new")
+            elif was == (claim[2], claim[3]):
+                outcomes.append("same")
+            else:
+                outcomes.append("conflict")
+        return outcomes
