@@ -5,8 +5,8 @@
 
 A fresh exchange (own topic prefix and PostgreSQL database): the reference, account and
 matching stages, the postgres/timescale/redis projectors and ``tradex run api`` as
-processes. Load comes from separate processes on loopback (:mod:`.api_load`: aiohttp,
-HTTP keep-alive). Phases:
+processes. Load comes from separate processes on loopback (:mod:`.api_load`: a minimal
+keep-alive HTTP/1.1 client). Phases:
 
 0. **cpu**: one client, one request at a time, ``--cpu-requests`` each of
    ``/api/v3/time``, ``/api/v3/ticker/24hr``, ``/api/v3/account`` and ``POST /api/v3/order``
@@ -466,7 +466,8 @@ def main(argv: list[str]) -> int:
                 "ws_lag_p99": figures["ws_lag_p99_ms"] < TARGETS["ws_lag_p99_ms"]
                 and ws_clients >= 1_000},
         "cores": os.cpu_count(), "load_avg": [round(x, 2) for x in os.getloadavg()],
-        "notes": f"workers={args.workers}; load: aiohttp keep-alive, {args.procs} processes; "
+        "notes": f"workers={args.workers}; load: minimal keep-alive HTTP/1.1 client, "
+                 f"{args.procs} processes; "
                  "open-loop latency from each request's due time",
     }  # fmt: skip
     print(json.dumps(result))
