@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import threading
 import time
@@ -56,6 +55,7 @@ from tradex.log.topics import (
 )
 from tradex.log.typed import read_typed
 from tradex.observability.tracing import client_span
+from tradex.observability.tracing import enabled as tracing_enabled
 from tradex.schemas.codec import Codec
 from tradex.schemas.remote import codec_from_settings
 
@@ -158,6 +158,9 @@ class AsyncCommandClient:
         self.places: list[Place] = [(route.events_topic, p) for p in range(self.partitions)]
         self.tail = self.log.follow({p: self.log.watermarks(*p)[1] for p in self.places})
         self.lock = threading.Lock()
+        self._completing_lock = threading.Lock()
+        self._completing: list[tuple[_Waiter, Outcome | None, Exception | None]] = []
+        self._complete_scheduled = False
         self.waiting: dict[Key, _Waiter] = {}
         self.recent: OrderedDict[Key, tuple[Any, ...]] = OrderedDict()
         self.orders: dict[int, Key] = {}  # order id -> the command that placed it (recent)
@@ -204,21 +207,29 @@ class AsyncCommandClient:
         order_id``) before its outcome; not called for a command already in flight."""
         key = (self.route.scope(command), command.command_id)
         data = encode_command(self.codec, command, self.name)
+        if not tracing_enabled():  # no span: not even its context manager (per order)
+            return await self._submit(command, key, data, None, timeout_s, on_delivered)
         with client_span(type(command).__name__, span_attributes(command)) as headers:
-            waiter, joined = self._register(key, send=True)
-            if not joined:
-                waiter.on_delivered = on_delivered
-                waiter.one_event = type(command) in ONE_EVENT_INPUTS
-                try:
-                    self.producer.produce(
-                        self.commands_topic, data, self.route.key(command),
-                        on_delivery=lambda error, message: self._delivered(waiter, error, message),
-                        headers=headers,
-                    )  # fmt: skip
-                except BufferError as exc:
-                    self._drop(waiter)
-                    raise CommandTimeout(f"the producer queue is full: {exc}") from exc
-            return await self._await(waiter, timeout_s)
+            return await self._submit(command, key, data, headers, timeout_s, on_delivered)
+
+    async def _submit(
+        self, command: AccountCommand | ReferenceCommand, key: Key, data: bytes,
+        headers: Any, timeout_s: float, on_delivered: Callable[[int, int], None] | None,
+    ) -> Outcome:  # fmt: skip
+        waiter, joined = self._register(key, send=True)
+        if not joined:
+            waiter.on_delivered = on_delivered
+            waiter.one_event = type(command) in ONE_EVENT_INPUTS
+            try:
+                self.producer.produce(
+                    self.commands_topic, data, self.route.key(command),
+                    on_delivery=lambda error, message: self._delivered(waiter, error, message),
+                    headers=headers,
+                )  # fmt: skip
+            except BufferError as exc:
+                self._drop(waiter)
+                raise CommandTimeout(f"the producer queue is full: {exc}") from exc
+        return await self._await(waiter, timeout_s)
 
     def expect(self, scope: int, command_id: str, one_event: bool = False) -> _Waiter:
         """Register interest in the events of ``command_id`` (e.g. ``end/<order id>``: the
@@ -287,18 +298,33 @@ class AsyncCommandClient:
             self._drop(waiter)  # a late outcome goes to the recent outcomes
 
     def _resolve(self, waiter: _Waiter, outcome: Outcome | None, error: Exception | None) -> None:
-        """From any thread: complete the waiter's future on the loop."""
+        """From any thread: complete the waiter's future on the loop. Completions made
+        before the loop gets to them go in one callback (one wake-up of the loop for all
+        the outcomes of a poll, not one each)."""
+        with self._completing_lock:
+            self._completing.append((waiter, outcome, error))
+            if self._complete_scheduled:
+                return
+            self._complete_scheduled = True
+        try:
+            self.loop.call_soon_threadsafe(self._complete)
+        except RuntimeError:  # the loop is closed: nobody waits
+            with self._completing_lock:
+                self._completing.clear()
+                self._complete_scheduled = False
 
-        def complete() -> None:
+    def _complete(self) -> None:
+        """On the loop: the completions waiting."""
+        with self._completing_lock:
+            completing, self._completing = self._completing, []
+            self._complete_scheduled = False
+        for waiter, outcome, error in completing:
             if not waiter.future.done():
                 if error is not None:
                     waiter.future.set_exception(error)
                 else:
                     assert outcome is not None
                     waiter.future.set_result(outcome)
-
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-            self.loop.call_soon_threadsafe(complete)
 
     # -- the I/O thread ----------------------------------------------------------------------
 
