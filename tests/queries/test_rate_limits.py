@@ -88,3 +88,43 @@ def test_a_window_that_ends_starts_again_from_redis(redis_settings: Settings) ->
             await conn.aclose()
 
     asyncio.run(scenario())
+
+
+def test_admissions_asked_together_count_exactly(redis_settings: Settings) -> None:
+    """Concurrent admissions share pipelined round trips, each its own script call: every
+    one counted once, in order, the session checked for each; a script the server does not
+    know (restarted) is loaded again. (Never SCRIPT FLUSH here: the server is shared with
+    running exchanges.)"""
+    order = RateLimit("order", 30, 10)
+
+    async def scenario() -> None:
+        conn = redis_client.async_client(redis_settings)
+        limiter = RateLimiter(conn, "rl-admit")
+        session = "{rl-admit}:session:s1"
+        try:
+            await conn.set(session, "1", px=60_000)
+            found = await asyncio.gather(*(
+                limiter.admit(order, "ip:9.9.9.9", session, f"user:{k % 2}", True)
+                for k in range(40)
+            ))  # fmt: skip
+            assert sorted(a.by_ip.used for a in found) == list(range(1, 41))
+            assert [a.by_ip.exceeded for a in found].count(True) == 10
+            assert all(a.alive for a in found[:30])
+            # counted per user only while the IP was under its limit: 15 each
+            assert int(await conn.get("{rl-admit}:rl:order:user:0")) == 15
+            assert int(await conn.get("{rl-admit}:rl:order:user:1")) == 15
+            await conn.delete(session)
+            again = await asyncio.gather(*(
+                limiter.admit(order, "ip:8.8.8.8", session, "user:2", True) for _ in range(5)
+            ))  # fmt: skip
+            assert [a.alive for a in again] == [False] * 5  # the session is gone
+            assert sorted(a.by_ip.used for a in again) == [1, 2, 3, 4, 5]
+            # a pipeline meeting NOSCRIPT loads it and goes on (as after a Redis restart)
+            limiter._admit.sha = "0" * 40
+            keys = ["{rl-admit}:rl:order:ip:7.7.7.7", session, "{rl-admit}:rl:order:user:3"]
+            replies = await limiter._admit_many([(keys, [1, 10_000, 30, 1])] * 3)
+            assert [int(r[0]) for r in replies] == [1, 2, 3]
+        finally:
+            await conn.aclose()
+
+    asyncio.run(scenario())

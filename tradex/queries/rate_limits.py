@@ -11,7 +11,8 @@ only). The response carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and
 A request with an access token is admitted in one round trip (:meth:`RateLimiter.admit`):
 count the IP; unless that is over its limit, check the token's session; if it is alive and
 the token's roles fit the endpoint, count the user — the same steps, in the same order,
-as three separate calls would take.
+as three separate calls would take. Admissions asked while others are on their way share
+the next round trip (one pipeline; each still its own script call).
 
 Other requests are counted in the worker: a counter it has seen in the current window
 (from Redis: its count and time left) takes the request's weight at once, and what a
@@ -31,14 +32,17 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import redis.asyncio
+from redis.exceptions import NoScriptError
 
+from tradex.infra.coalesce import Coalescer
 from tradex.queries.config import RateLimit
 
 log = logging.getLogger("tradex.api")
 SYNC_S = 0.01  # counts made in a worker reach Redis this long after, at most (plus a trip)
+ADMISSIONS_PER_TRIP_MAX = 500
 
 _COUNTER = """
 local function count(key, weight, window_ms)
@@ -136,6 +140,7 @@ class RateLimiter:
         self.clock = clock
         self._add = conn.register_script(_ADD)
         self._admit = conn.register_script(_ADMIT)
+        self._admits = Coalescer(self._admit_many, ADMISSIONS_PER_TRIP_MAX)
         self._windows: dict[str, _Window] = {}
         self._flushing: asyncio.Task[None] | None = None
 
@@ -223,18 +228,39 @@ class RateLimiter:
     ) -> Admission:  # fmt: skip
         """Count ``ip``; unless it is over the limit, check that ``session_key`` exists;
         if so and the caller is ``allowed`` (the endpoint's roles), count ``caller`` — in
-        Redis now (the session must be checked there)."""
+        Redis now (the session must be checked there). Admissions asked while others are
+        on their way go to Redis together (one pipelined round trip)."""
         assert weight > 0, weight
         window_ms = limit.window_s * 1_000
         keys = [self._key(limit, ip), session_key, self._key(limit, caller)]
-        reply = [int(v) for v in await self._admit(
-            keys=keys, args=[weight, window_ms, limit.limit, int(allowed)]
-        )]  # fmt: skip
+        found = await self._admits.submit((keys, [weight, window_ms, limit.limit, int(allowed)]))
+        if isinstance(found, Exception):
+            raise found
+        reply = [int(v) for v in found]
         by_ip = self._learn(keys[0], limit, reply[0], reply[1])
         mine = None
         if len(reply) == 5:
             mine = self._learn(keys[2], limit, reply[3], reply[4])
         return Admission(by_ip, reply[2] == 1, mine)
+
+    async def _admit_many(
+        self, admissions: list[tuple[list[str], list[int]]]
+    ) -> list[list[Any] | Exception]:
+        """The script's reply to each admission (or the error Redis gave for it): one
+        alone as a plain call, several in one pipeline."""
+        if len(admissions) == 1:
+            keys, args = admissions[0]
+            return [await self._admit(keys=keys, args=args)]
+        pipe = self.conn.pipeline(transaction=False)
+        for keys, args in admissions:  # by digest: the script is loaded once (below)
+            pipe.evalsha(self._admit.sha, len(keys), *keys, *args)
+        replies = await pipe.execute(raise_on_error=False)
+        found: list[list[Any] | Exception] = []
+        for (keys, args), reply in zip(admissions, replies, strict=True):
+            if isinstance(reply, NoScriptError):  # a restarted Redis: the call loads it
+                reply = await self._admit(keys=keys, args=args)
+            found.append(reply)
+        return found
 
 
 class Admission(NamedTuple):
