@@ -11,7 +11,7 @@ import redis
 
 from tradex.infra import redis_client
 from tradex.infra.settings import Settings
-from tradex.projections.projector import Event, ProjectorBusy, VersionSwitched
+from tradex.projections.projector import Event, ProjectorBusy, SinkReset, VersionSwitched
 from tradex.projections.redis_store import (
     LOCK_TTL_MS,
     Ops,
@@ -232,3 +232,28 @@ def test_a_failed_batch_in_flight_fails_the_next_apply_or_close(
         again.close()
     assert conn.hget(probe.prefix + "h", "a") == b"1"
     assert not conn.exists(probe.prefix + "lock"), "released all the same"
+
+
+def test_a_batch_script_redis_does_not_know_writes_nothing_and_a_reopen_goes_on(
+    redis_settings: Settings, probe: Probe, conn: redis.Redis
+) -> None:
+    """As after a Redis restart (scripts are not persisted): the batch is refused before
+    it runs; the projector reopens (loading the script) and resumes from its positions.
+    (Simulated with an unknown digest: SCRIPT FLUSH would break the shared server's
+    other users.)"""
+    live_with_a_batch(probe)
+    probe._apply_sha = "0" * 40
+    probe.next_ops = hset("h", "a", "2")
+    probe.apply([], {PLACE: 2})
+    with pytest.raises(SinkReset, match="does not know the batch script"):
+        probe.settle()
+    assert conn.hget(probe.prefix + "h", "a") == b"1"
+    assert probe.positions() == {PLACE: 1}
+    probe.close()
+    again = Probe(redis_settings, 1)
+    assert again.open() == {PLACE: 1}
+    again.live_writer = True
+    again.next_ops = hset("h", "a", "2")
+    again.put({PLACE: 2})
+    assert conn.hget(probe.prefix + "h", "a") == b"2"
+    again.close()

@@ -96,6 +96,12 @@ class VersionSwitched(RuntimeError):
     the live version."""
 
 
+class SinkReset(RuntimeError):
+    """The sink lost what the projector set up when it opened (Redis restarted or its
+    scripts were flushed: the batch's script is unknown) and the batch wrote nothing:
+    reopen and go on from the stored positions."""
+
+
 _NOT_IDENTIFIER = re.compile(r"[^a-z0-9_]")
 
 

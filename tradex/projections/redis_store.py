@@ -64,6 +64,7 @@ from tradex.projections.projector import (
     Frozen,
     Projector,
     ProjectorBusy,
+    SinkReset,
     Versions,
     VersionSwitched,
     namespace,
@@ -508,6 +509,10 @@ class RedisProjector(Projector):
         assert connection is not None, "open() first"
         try:
             reply = connection.read_response()
+        except redis.exceptions.NoScriptError as exc:  # nothing ran: reopen loads it again
+            self._broken = True
+            raise SinkReset(f"{self.namespace}: Redis does not know the batch script "
+                            "(restarted or flushed)") from exc  # fmt: skip
         except redis.ResponseError as exc:
             self._broken = True
             text = str(exc)

@@ -41,6 +41,7 @@ from tradex.projections.projector import (
     COLUMNAR_BATCH_RECORDS_MAX,
     Projector,
     ProjectorBusy,
+    SinkReset,
     VersionSwitched,
 )
 from tradex.projections.runner import DeadLetters, LagHistogram, ProjectorRun, RunStats
@@ -114,7 +115,7 @@ class Follower:
                     run.stats.lag = LagHistogram()
                 try:
                     moved = run.step(idle_wait_s)
-                except VersionSwitched as exc:
+                except (VersionSwitched, SinkReset) as exc:
                     log.info("%s: %s; reopening", self.name, exc)
                     run.close()
                     run = self._start()
