@@ -366,14 +366,16 @@ class AsyncCommandClient:
             if not waiter.events:
                 waiter.seen_at = time.monotonic()
             waiter.events.append(event)
-            if waiter.one_event:  # all of it: no need to wait for the next command or the end
-                outcome = Outcome(key[1], (event,), False, waiter.seen_at - waiter.started)
-                self._resolve(waiter, outcome, None)
         elif key[1].startswith(SETTLEMENT_PREFIXES):
             self.last_key[partition] = key
             return
         self._remember(key, event)
         self.last_key[partition] = key
+        # all of it: no need to wait for the next command or the end (remembered first:
+        # whoever gets the outcome may read the order back through recent_order at once)
+        if waiter is not None and waiter.one_event:
+            outcome = Outcome(key[1], (event,), False, waiter.seen_at - waiter.started)
+            self._resolve(waiter, outcome, None)
 
     def _remember(self, key: Key, event: Any) -> None:
         with self.lock:
