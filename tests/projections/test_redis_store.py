@@ -83,6 +83,16 @@ def live_with_a_batch(probe: Probe) -> None:
     probe.put({PLACE: 1})
 
 
+def reopened_live(settings: Settings, next_ops: Any) -> Probe:
+    """Version 1 opened again as its live writer after :func:`live_with_a_batch` (its
+    stored position 1), ``next_ops`` its next batch's program."""
+    again = Probe(settings, 1)
+    assert again.open() == {PLACE: 1}
+    again.live_writer = True
+    again.next_ops = next_ops
+    return again
+
+
 def test_a_batch_writes_its_keys_and_positions_in_one_script(
     probe: Probe, conn: redis.Redis
 ) -> None:
@@ -223,10 +233,7 @@ def test_a_failed_batch_in_flight_fails_the_next_apply_or_close(
     assert conn.hget(probe.prefix + "h", "a") == b"1"
     assert probe.positions() == {PLACE: 1}
     probe.close()
-    again = Probe(redis_settings, 1)
-    assert again.open() == {PLACE: 1}
-    again.live_writer = True
-    again.next_ops = hset("h", "a", "3")
+    again = reopened_live(redis_settings, hset("h", "a", "3"))
     again.apply([], {PLACE: 2})
     with pytest.raises(VersionSwitched):
         again.close()
@@ -250,10 +257,7 @@ def test_a_batch_script_redis_does_not_know_writes_nothing_and_a_reopen_goes_on(
     assert conn.hget(probe.prefix + "h", "a") == b"1"
     assert probe.positions() == {PLACE: 1}
     probe.close()
-    again = Probe(redis_settings, 1)
-    assert again.open() == {PLACE: 1}
-    again.live_writer = True
-    again.next_ops = hset("h", "a", "2")
+    again = reopened_live(redis_settings, hset("h", "a", "2"))
     again.put({PLACE: 2})
     assert conn.hget(probe.prefix + "h", "a") == b"2"
     again.close()

@@ -276,8 +276,11 @@ class AuthStore:
         batch: the first is claimed, the later ones compared with it)."""
         first: dict[tuple[str, str], int] = {}  # (scope, id) -> index in unique
         unique: list[Claim] = []
+        repeated: list[bool] = []  # per claim: its id came earlier in the batch
         for claim in claims:
-            if first.setdefault(claim[:2], len(unique)) == len(unique):
+            repeated.append(claim[:2] in first)
+            if not repeated[-1]:
+                first[claim[:2]] = len(unique)
                 unique.append(claim)
         columns = [list(column) for column in zip(*unique, strict=True)]
         rows = await self.pool.fetch(
@@ -315,9 +318,9 @@ class AuthStore:
             for k in unseen:
                 stored[k] = found[unique[k][:2]]
         outcomes = []
-        for claim in claims:
+        for claim, again in zip(claims, repeated, strict=True):
             j = first[claim[:2]]
-            was = stored[j] if unique[j] is claim else (unique[j][2], unique[j][3])
+            was = (unique[j][2], unique[j][3]) if again else stored[j]
             if was is None:
                 outcomes.append("new")
             elif was == (claim[2], claim[3]):
