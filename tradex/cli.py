@@ -37,6 +37,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "tradex.queries.users_cli",
         "a user (the first admin): --username --roles",
     ),
+    ("api", "set-roles"): (
+        "tradex.queries.roles_cli",
+        "give a user exactly these roles (as the operator): --username --roles",
+    ),
     ("projections",): ("tradex.projections.admin", "read models: status | rebuild | verify"),
     ("run", "checkpointer"): (
         "tradex.audit.checkpointer",

@@ -27,6 +27,7 @@ from tradex.domain import (
     CancelAllOrders,
     CancelOrderRequest,
     CancelRequested,
+    ChangeUserRoles,
     CommandRejected,
     Deposit,
     Deposited,
@@ -134,6 +135,34 @@ def test_actors_roles_and_maker_checker_are_decided_by_the_processor(settings: S
     assert isinstance(not_own, OrderRejected) and not_own.reason == Reason.FORBIDDEN
     assert not_own.actor == CHECKER
     assert processor.stats.compiled == 1  # the owner's order; an admin's deposit: Python
+
+
+def test_roles_changed_on_the_log_are_the_roles_the_processor_decides_by(
+    settings: Settings,
+) -> None:
+    """A user given admin after registration may deposit; an admin whose role was dropped
+    may not; a self-grant is refused by the reference processor and changes nothing."""
+    changes = (
+        ChangeUserRoles("grant", T0, USER_ID, "admin", CHECKER),  # no roles -> admin
+        ChangeUserRoles("drop", T0, CHECKER, "", MAKER),  # the checker is an admin no more
+        ChangeUserRoles("self", T0, MAKER, "admin,auditor,trader", MAKER),  # refused
+    )
+    load_reference(settings, [ALICE], PARTITIONS, (*USERS, *changes))
+    t = T0 + 1_000
+    send(settings, [
+        Deposit("by-granted", MAKERS_ACCOUNT, t, "USD", 1_000, USER_ID),
+        Deposit("by-dropped", MAKERS_ACCOUNT, t, "USD", 1_000, CHECKER),
+        Deposit("by-maker", MAKERS_ACCOUNT, t, "USD", 1_000, MAKER),  # still an admin
+    ])  # fmt: skip
+    _, processor = run_accounts(settings, PARTITIONS)
+    assert processor.follower.reference.users[MAKER].roles == "admin,trader"  # self: refused
+    events = _events(settings)
+    (granted,) = events["by-granted"]
+    assert isinstance(granted, Deposited) and granted.actor == USER_ID
+    (dropped,) = events["by-dropped"]
+    assert isinstance(dropped, CommandRejected) and dropped.reason == Reason.FORBIDDEN
+    (maker,) = events["by-maker"]
+    assert isinstance(maker, Deposited)
 
 
 def test_amend_adjusts_the_hold_first_then_forwards_the_engines_amend(settings: Settings) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from tests.commands.support import load_reference, run_accounts, send, workload
+from tests.market import T0, USER_ID
+from tradex.domain import ChangeUserRoles, RegisterUser
 from tradex.infra.settings import Settings
 from tradex.log.batch import RecordBatch
 from tradex.log.source import KafkaLog
@@ -26,6 +28,14 @@ PARTITIONS = 2
 COMMANDS = 1_500
 SEED = 9
 IDLE_S = 1.0
+OPERATOR, AUDITOR = 90, 91  # users beside the market's: roles given, then changed
+USERS = (
+    RegisterUser("u-ops", T0, OPERATOR, "opal", "admin"),
+    RegisterUser("u-aud", T0, AUDITOR, "aldo", "trader"),
+    ChangeUserRoles("roles-aud", T0 + 5, AUDITOR, "auditor,trader", OPERATOR),
+    ChangeUserRoles("roles-aud-again", T0 + 6, AUDITOR, "auditor", OPERATOR),
+    ChangeUserRoles("roles-7", T0 + 7, USER_ID, "trader", 0),  # by the operator
+)
 PASSES_MAX = 6
 
 
@@ -42,7 +52,7 @@ def run_matcher(settings: Settings) -> int:
 
 
 def build_exchange(settings: Settings, commands: int = COMMANDS, seed: int = SEED) -> Exchange:
-    load_reference(settings, ACCOUNTS, PARTITIONS)
+    load_reference(settings, ACCOUNTS, PARTITIONS, USERS)
     send(settings, workload(ACCOUNTS, PARTITIONS, commands, seed))
     for _ in range(PASSES_MAX):
         stats, _processor = run_accounts(settings, PARTITIONS, idle_s=IDLE_S)

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from tests.projections.contract import CODEC, PostgresContract, decoded, run_version
+from tests.projections.contract import CODEC, PostgresContract, decoded, ends, run_version
 from tradex.domain import (
     AccountBook,
     HoldReleased,
@@ -19,6 +19,7 @@ from tradex.domain import (
 )
 from tradex.infra import postgres
 from tradex.infra.settings import Settings
+from tradex.projections.catalog import projector_class
 from tradex.projections.pg_read import PostgresReader
 from tradex.projections.projector import namespace
 
@@ -166,6 +167,38 @@ def fetch_records(settings: Settings, sql: str) -> list[Any]:
             await conn.close()
 
     return asyncio.run(run())
+
+
+def test_users_carry_their_roles_as_last_changed_on_the_log(pg: Settings) -> None:
+    from tests.market import T0
+    from tests.projections.exchange import AUDITOR, OPERATOR
+
+    run_version(pg, "postgres", 1, live=True)
+    reference = ReferenceData()
+    for event in decoded(pg, ("reference-events",)):
+        reference.apply(event.body)
+    rows = {r["user_id"]: r for r in fetch_records(pg, "SELECT * FROM {ns}.users")}
+    assert {u: (r["name"], r["roles"]) for u, r in rows.items()} == {
+        u.user_id: (u.name, u.roles) for u in reference.users.values()
+    }
+    auditor = rows[AUDITOR]
+    assert auditor["roles"] == "auditor"  # changed twice, in one batch or two
+    assert (auditor["registered_time_ns"], auditor["roles_changed_time_ns"]) == (T0, T0 + 6)
+    assert auditor["roles_changed_by"] == OPERATOR
+    operator = rows[OPERATOR]
+    assert (operator["roles"], operator["roles_changed_time_ns"]) == ("admin", 0)  # never
+    # a batch that changes roles without the registration keeps the registration's time:
+    # version 2 stops right after the auditor's registration, then goes on to the end
+    (registered,) = [e for e in decoded(pg, ("reference-events",)) if e.body.command_id == "u-aud"]
+    split = ends(pg, projector_class("postgres"))
+    split[(registered.topic, registered.partition)] = registered.offset + 1
+    run_version(pg, "postgres", 2, until=split)
+    run_version(pg, "postgres", 2)
+    schema = f"{namespace(pg, 'postgres')}_v2"
+    again = {r["user_id"]: r for r in fetch_records(pg, f"SELECT * FROM {schema}.users")}
+    assert {u: tuple(r.values()) for u, r in again.items()} == {
+        u: tuple(r.values()) for u, r in rows.items()
+    }
 
 
 def test_decimal_views_use_the_asset_scales_and_instrument_sizes(pg: Settings) -> None:

@@ -4,14 +4,25 @@ cancel-all in both dialects."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from typing import Any
 
 import pytest
 
-from tests.commands.support import read_events
-from tests.queries.exchange import ADMIN, PARTITIONS, PASSWORD, Exchange, wait_until
-from tradex.domain import CommandRejected, Deposited, OrderAmended, Reason
+from tests.commands.support import read_events, read_log
+from tests.queries.exchange import ADMIN, PARTITIONS, PASSWORD, REPO_ROOT, Exchange, wait_until
+from tradex.domain import (
+    CommandRejected,
+    Deposited,
+    OrderAmended,
+    Reason,
+    ReferenceCommandRejected,
+    UserRolesChanged,
+)
+from tradex.log.source import KafkaLog
+from tradex.log.topics import REFERENCE_EVENTS
 
 pytestmark = pytest.mark.integration
 
@@ -131,3 +142,81 @@ def test_amend_and_cancel_all_in_both_dialects(exchange: Exchange) -> None:
         every = http.delete("/tradex/v1/orders")
         assert every.status_code == 200, every.text
         assert set(every.json()["cancelling"]) == ids and every.json()["more"] is False
+
+
+def _reference_events(exchange: Exchange) -> list[Any]:
+    settings = exchange.settings
+    with KafkaLog(settings) as log:
+        partitions = log.partitions(REFERENCE_EVENTS)
+    return [
+        logged.event
+        for p in range(partitions)
+        for logged in read_log(settings, REFERENCE_EVENTS, p)
+    ]
+
+
+def test_roles_change_on_the_log_and_end_the_users_sessions(exchange: Exchange) -> None:
+    admin_id = exchange.login(*ADMIN)["userId"]
+    name = f"aud-{uuid.uuid4().hex[:6]}"
+    user = exchange.admin("/tradex/v1/admin/users",
+                          {"username": name, "password": PASSWORD, "roles": ["trader"]})  # fmt: skip
+    before = exchange.login(name)
+    assert before["roles"] == ["trader"]
+    with exchange.client(before["accessToken"]) as http:
+        assert http.get("/tradex/v1/audit/accounts").status_code == 403
+        # a trader cannot change roles, not even their own
+        denied = http.post("/tradex/v1/admin/users/roles",
+                           json={"userId": user["userId"], "roles": ["admin", "trader"]})  # fmt: skip
+        assert denied.status_code == 403 and denied.json()["error"] == "FORBIDDEN", denied.text
+    changed = exchange.admin("/tradex/v1/admin/users/roles",
+                             {"userId": user["userId"], "roles": ["trader", "auditor"]})  # fmt: skip
+    assert changed["event"] == "UserRolesChanged"
+    assert (changed["detail"]["roles"], changed["detail"]["actor"]) == ("auditor,trader", admin_id)
+    # the old session ended: its access and refresh tokens no longer work
+    with exchange.client(before["accessToken"]) as http:
+        assert http.get("/tradex/v1/accounts").status_code == 401
+        again = http.post("/tradex/v1/auth/refresh", json={"refreshToken": before["refreshToken"]})
+        assert again.status_code == 401, again.text
+    after = exchange.login(name)
+    assert after["roles"] == ["auditor", "trader"]
+    with exchange.client(after["accessToken"]) as http:
+        assert http.get("/tradex/v1/audit/accounts").status_code == 200
+    with exchange.client(exchange.admin_token) as http:
+        listed = {u["userId"]: u for u in http.get("/tradex/v1/admin/users").json()}
+        assert listed[user["userId"]]["roles"] == ["auditor", "trader"]
+        # an admin cannot change their own roles: refused on the log (maker/checker)
+        own = http.post("/tradex/v1/admin/users/roles",
+                        json={"userId": admin_id, "roles": ["admin", "auditor"]})  # fmt: skip
+        assert own.status_code == 403 and own.json()["error"] == "MAKER_CHECKER", own.text
+        unknown = http.post("/tradex/v1/admin/users/roles", json={"userId": 987_654, "roles": []})
+        assert unknown.status_code == 404, unknown.text
+        logged = len(_reference_events(exchange))
+        bad = http.post("/tradex/v1/admin/users/roles",
+                        json={"userId": user["userId"], "roles": ["root"]})  # fmt: skip
+        assert bad.status_code == 422 and "roles" in bad.text, bad.text
+        listed = {u["userId"]: u for u in http.get("/tradex/v1/admin/users").json()}
+        assert listed[admin_id]["roles"] == ["admin"]
+    events = _reference_events(exchange)
+    assert len(events) == logged  # the malformed request wrote nothing
+    (logged_change,) = [e for e in events if isinstance(e, UserRolesChanged)
+                        and e.user.user_id == user["userId"]]  # fmt: skip
+    assert (logged_change.user.roles, logged_change.actor) == ("auditor,trader", admin_id)
+    (self_change,) = [e for e in events if isinstance(e, ReferenceCommandRejected)
+                      and e.command_type == "ChangeUserRoles" and e.reason == Reason.MAKER_CHECKER]  # fmt: skip
+    assert f"user {admin_id} cannot change their own roles" in self_change.detail
+    # the operator's command line: actor 0 on the log
+    done = subprocess.run(
+        [sys.executable, "-m", "tradex.cli", "api", "set-roles", "--username", name,
+         "--roles", "trader"], env=exchange.env, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert exchange.login(name)["roles"] == ["trader"]
+    last = [e for e in _reference_events(exchange) if isinstance(e, UserRolesChanged)][-1]
+    assert (last.user.user_id, last.user.roles, last.actor) == (user["userId"], "trader", 0)
+    nobody = subprocess.run(
+        [sys.executable, "-m", "tradex.cli", "api", "set-roles", "--username", "no-such-user",
+         "--roles", "trader"], env=exchange.env, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert nobody.returncode == 1 and "no user named" in nobody.stderr

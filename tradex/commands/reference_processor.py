@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from tradex.commands.rebuild import ChainBroken
 from tradex.domain.ids import event_id
 from tradex.domain.reference import (
+    ChangeUserRoles,
     CreateAsset,
     CreateInstrument,
     HaltInstrument,
@@ -49,6 +50,7 @@ REFERENCE_COMMAND_TYPES = (
     HaltInstrument,
     ResumeInstrument,
     RegisterUser,
+    ChangeUserRoles,
     OpenAccount,
 )
 KEYS_MAX = 10_000_000  # entities with a seq counter

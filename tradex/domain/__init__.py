@@ -75,6 +75,7 @@ from tradex.domain.reference import (
     AccountRef,
     Asset,
     AssetCreated,
+    ChangeUserRoles,
     CreateAsset,
     CreateInstrument,
     HaltInstrument,
@@ -94,6 +95,7 @@ from tradex.domain.reference import (
     UpdateInstrumentRules,
     User,
     UserRegistered,
+    UserRolesChanged,
 )
 from tradex.domain.types import (
     EndReason,
@@ -134,6 +136,7 @@ __all__ = [
     "CancelOrderRequest",
     "CancelRequested",
     "Cancelled",
+    "ChangeUserRoles",
     "CommandRejected",
     "CreateAsset",
     "CreateInstrument",
@@ -193,6 +196,7 @@ __all__ = [
     "UpdateInstrumentRules",
     "User",
     "UserRegistered",
+    "UserRolesChanged",
     "WithdrawalPaid",
     "WithdrawalReleased",
     "WithdrawalRequested",

@@ -200,6 +200,26 @@ def roles_problem(roles: str) -> str | None:
     return None
 
 
+class ChangeUserRoles(NamedTuple):
+    """Give a user these roles (all of them: the set replaces the user's roles).
+
+    ``actor``: the admin who changes them (0: the operator, e.g. ``tradex api set-roles``).
+    An actor must be an admin and not the user (one admin cannot grant or drop their own
+    roles: maker/checker, as for withdrawals)."""
+
+    command_id: str
+    event_time_ns: int
+    user_id: int
+    roles: str  # roles_text; "": none
+    actor: int = 0
+
+    def validate(self) -> None:
+        _text(self.command_id, "command_id")
+        _positive(self.user_id, "user_id")
+        if self.actor < 0:
+            raise InvalidRecord(f"actor must be >= 0, got {self.actor}")
+
+
 class OpenAccount(NamedTuple):
     command_id: str
     event_time_ns: int
@@ -218,6 +238,7 @@ ReferenceCommand = (
     | HaltInstrument
     | ResumeInstrument
     | RegisterUser
+    | ChangeUserRoles
     | OpenAccount
 )
 
@@ -262,6 +283,15 @@ class UserRegistered(NamedTuple):
     user: User
 
 
+class UserRolesChanged(NamedTuple):
+    """The user with its roles after the change (a table row); ``actor`` made it."""
+
+    command_id: str
+    event_time_ns: int
+    user: User
+    actor: int = 0
+
+
 class AccountOpened(NamedTuple):
     command_id: str
     event_time_ns: int
@@ -283,6 +313,7 @@ ReferenceEvent = (
     | InstrumentHalted
     | InstrumentResumed
     | UserRegistered
+    | UserRolesChanged
     | AccountOpened
     | ReferenceCommandRejected
 )
@@ -293,6 +324,7 @@ REFERENCE_EVENT_TYPES: tuple[type, ...] = (
     InstrumentHalted,
     InstrumentResumed,
     UserRegistered,
+    UserRolesChanged,
     AccountOpened,
     ReferenceCommandRejected,
 )
@@ -391,6 +423,8 @@ class ReferenceData:
             if problem is not None:
                 return self._reject(command, Reason.INVALID_COMMAND, problem)
             return UserRegistered(cid, t, User(command.user_id, command.name, command.roles))
+        if isinstance(command, ChangeUserRoles):
+            return self._change_roles(command)
         if isinstance(command, OpenAccount):
             if command.account_id in self.accounts:
                 return self._reject(command, Reason.ALREADY_EXISTS, f"account {command.account_id}")
@@ -417,6 +451,29 @@ class ReferenceData:
             return self._reject(command, Reason.NOT_HALTED, f"instrument {command.instrument_id}")
         return InstrumentResumed(cid, t, instrument._replace(status=InstrumentStatus.TRADING))
 
+    def _change_roles(self, command: ChangeUserRoles) -> ReferenceEvent:
+        user = self.users.get(command.user_id)
+        if user is None:
+            return self._reject(command, Reason.UNKNOWN_USER, f"user {command.user_id}")
+        problem = roles_problem(command.roles)
+        if problem is not None:
+            return self._reject(command, Reason.INVALID_COMMAND, problem)
+        actor = command.actor
+        if actor:
+            by = self.users.get(actor)
+            if by is None or not by.has_role("admin"):
+                return self._reject(
+                    command, Reason.FORBIDDEN, f"user {actor} is not an admin: roles of user "
+                    f"{command.user_id} not changed",
+                )  # fmt: skip
+            if actor == command.user_id:
+                return self._reject(
+                    command, Reason.MAKER_CHECKER,
+                    f"user {actor} cannot change their own roles: another admin must",
+                )  # fmt: skip
+        changed = user._replace(roles=command.roles)
+        return UserRolesChanged(command.command_id, command.event_time_ns, changed, actor)
+
     # -- apply -------------------------------------------------------------------------------
 
     def apply(self, event: ReferenceEvent) -> None:
@@ -428,7 +485,7 @@ class ReferenceData:
             assert instrument.base in self.assets, "instrument of an unknown base asset"
             assert instrument.quote in self.assets, "instrument of an unknown quote asset"
             self.instruments[instrument.instrument_id] = instrument
-        elif isinstance(event, UserRegistered):
+        elif isinstance(event, UserRegistered | UserRolesChanged):
             self.users[event.user.user_id] = event.user
         elif isinstance(event, AccountOpened):
             assert event.account.user_id in self.users, "account of an unknown user"

@@ -18,7 +18,13 @@ A stage that routes many records caches ``(partition, key)`` per account in a
 
 from __future__ import annotations
 
-from tradex.domain.reference import CreateAsset, OpenAccount, ReferenceCommand, RegisterUser
+from tradex.domain.reference import (
+    ChangeUserRoles,
+    CreateAsset,
+    OpenAccount,
+    ReferenceCommand,
+    RegisterUser,
+)
 from tradex.infra.partitioner import partition_for
 
 ROUTES_MAX = 1_000_000  # cached account -> (partition, key) entries of one Routes
@@ -37,7 +43,7 @@ def reference_key(command: ReferenceCommand) -> bytes:
     """The key of a reference command and of its events: the entity it is about."""
     if isinstance(command, CreateAsset):
         return f"asset/{command.code}".encode()
-    if isinstance(command, RegisterUser):
+    if isinstance(command, RegisterUser | ChangeUserRoles):
         return f"user/{command.user_id}".encode()
     if isinstance(command, OpenAccount):
         return f"account/{command.account_id}".encode()

@@ -248,7 +248,8 @@ class ClickHouseReadModel(ClickHouseProjector):
     reader_views: ClassVar[tuple[tuple[str, str], ...]] = READER_VIEWS
     # no row comes from these (their positions still move)
     ignores: ClassVar[frozenset[type]] = frozenset((
-        domain.UserRegistered, domain.AccountOpened, domain.ReferenceCommandRejected,
+        domain.UserRegistered, domain.UserRolesChanged, domain.AccountOpened,
+        domain.ReferenceCommandRejected,
         domain.CommandRejected, domain.WithdrawalRequested, domain.WithdrawalReleased,
         engine.RulesApplied,
     ))  # fmt: skip

@@ -142,7 +142,15 @@ def _reference_event(rows: LedgerRows, event: Event) -> None:
             time_ns, *position,
         )  # fmt: skip
     elif isinstance(body, domain.UserRegistered):
-        rows.users[body.user.user_id] = (body.user.user_id, body.user.name, time_ns, *position)
+        user = body.user
+        rows.users[user.user_id] = (user.user_id, user.name, user.roles, time_ns, 0, 0, *position)
+    elif isinstance(body, domain.UserRolesChanged):
+        user = body.user
+        earlier = rows.users.get(user.user_id)
+        registered = earlier[3] if earlier is not None else 0  # 0: as stored (postgres.py)
+        rows.users[user.user_id] = (
+            user.user_id, user.name, user.roles, registered, time_ns, body.actor, *position,
+        )  # fmt: skip
     elif isinstance(body, domain.AccountOpened):
         account = body.account
         rows.accounts[account.account_id] = (

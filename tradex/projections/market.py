@@ -44,7 +44,8 @@ class RedisReadModel(RedisProjector):
     ignores: ClassVar[frozenset[type]] = frozenset(
         (
             engine.Accepted, engine.Rested, engine.Filled, engine.Cancelled, engine.Expired,
-            engine.Rejected, engine.AmendApplied, domain.UserRegistered, domain.AccountOpened,
+            engine.Rejected, engine.AmendApplied, domain.UserRegistered, domain.UserRolesChanged,
+            domain.AccountOpened,
             domain.ReferenceCommandRejected,
         )
     )  # fmt: skip

@@ -8,7 +8,7 @@ asset's scale). Positions are (partition, offset) of the record in its topic:
 |---|---|---|
 | assets | code | code, scale |
 | instruments | instrument_id | the instrument's current rules and status |
-| users | user_id | name |
+| users | user_id | name, roles (sorted, comma-separated), when registered, when and by whom (0: the operator) the roles last changed |
 | accounts | account_id | owner |
 | balances | account_id, asset | available, held, the position of the newest event that changed them |
 | postings | event_id, posting_index | the journal: account, asset, delta, event time, position |
@@ -55,7 +55,13 @@ TABLES = (
         ("instrument_id",),
         (Index("symbol", "symbol"),),
     ),
-    Table("users", f"user_id bigint NOT NULL, name text NOT NULL, registered_time_ns bigint NOT NULL, {_POSITION}", ("user_id",)),
+    Table(
+        "users",
+        "user_id bigint NOT NULL, name text NOT NULL, roles text NOT NULL, "
+        "registered_time_ns bigint NOT NULL, roles_changed_time_ns bigint NOT NULL, "
+        f"roles_changed_by bigint NOT NULL, {_POSITION}",
+        ("user_id",),
+    ),
     Table(
         "accounts",
         f"account_id bigint NOT NULL, user_id bigint NOT NULL, opened_time_ns bigint NOT NULL, {_POSITION}",
@@ -214,9 +220,15 @@ _UPSERTS = {
         "min_notional", "price_band_bps", "maker_fee_ppm", "taker_fee_ppm", "status",
         "updated_time_ns", "event_partition", "event_offset",
     ),
-    "users": ("user_id", "name", "registered_time_ns", "event_partition", "event_offset"),
+    "users": (
+        "user_id", "name", "roles", "registered_time_ns", "roles_changed_time_ns",
+        "roles_changed_by", "event_partition", "event_offset",
+    ),
     "accounts": ("account_id", "user_id", "opened_time_ns", "event_partition", "event_offset"),
 }  # fmt: skip
+# a batch that changes a user's roles without registering them does not know when they
+# registered (0): the stored value stays
+_KEPT_IF_ZERO = {"users": ("registered_time_ns",)}
 _WITHDRAWAL_COLUMNS = (
     "withdrawal_id", "account_id", "asset", "amount", "status", "requested_command_id",
     "requested_time_ns", "requested_by", "decided_command_id", "decided_time_ns", "decided_by",
@@ -339,7 +351,8 @@ class PostgresReadModel(PostgresProjector):
         for table, columns in _UPSERTS.items():
             found: dict[Any, tuple[Any, ...]] = getattr(rows, table)
             if found:
-                await _upsert(conn, s, table, columns, list(found.values()), columns[:1])
+                await _upsert(conn, s, table, columns, list(found.values()), columns[:1],
+                              _KEPT_IF_ZERO.get(table, ()))  # fmt: skip
         if rows.withdrawals:
             values = [tuple(w[c] for c in _WITHDRAWAL_COLUMNS) for w in rows.withdrawals.values()]
             await conn.execute(
@@ -477,13 +490,21 @@ async def _upsert(
     columns: tuple[str, ...],
     values: list[tuple[Any, ...]],
     key: tuple[str, ...],
+    kept_if_zero: tuple[str, ...] = (),
 ) -> None:
-    """INSERT ... ON CONFLICT (key) DO UPDATE every other column, from arrays."""
+    """INSERT ... ON CONFLICT (key) DO UPDATE every other column, from arrays (a column of
+    ``kept_if_zero`` keeps its stored value where the new one is 0)."""
     types = [_PG_TYPES[type(v)] for v in values[0]]
     unnest = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+    updates = ", ".join(
+        f"{c} = CASE WHEN EXCLUDED.{c} = 0 THEN t.{c} ELSE EXCLUDED.{c} END"
+        if c in kept_if_zero
+        else f"{c} = EXCLUDED.{c}"
+        for c in columns
+        if c not in key
+    )
     await conn.execute(
-        f"INSERT INTO {schema}.{table} ({', '.join(columns)}) SELECT * FROM unnest({unnest}) "
+        f"INSERT INTO {schema}.{table} AS t ({', '.join(columns)}) SELECT * FROM unnest({unnest}) "
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
         *[[v[i] for v in values] for i in range(len(columns))],
     )

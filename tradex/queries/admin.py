@@ -1,4 +1,5 @@
-"""Admin: assets, instruments (create, rules, halt, resume), deposits, users, signing keys.
+"""Admin: assets, instruments (create, rules, halt, resume), deposits, users and their
+roles, signing keys.
 
 Each reference command goes to the log through the reference processor and the answer is
 its outcome (the event it decided, or the rejection with its reason). Instrument sizes are
@@ -24,7 +25,7 @@ from tradex.domain import (
 from tradex.queries import idempotency
 from tradex.queries import tradex_models as tm
 from tradex.queries.auth import ADMIN
-from tradex.queries.auth_routes import create_user
+from tradex.queries.auth_routes import change_user_roles, create_user
 from tradex.queries.errors import COMMAND_REJECTED, INVALID_PARAMETER, ApiError, param_error
 from tradex.queries.markets import amount_minor, parse_decimal
 from tradex.queries.routing import Call, Endpoint
@@ -150,6 +151,20 @@ async def create_user_admin(call: Call) -> dict[str, Any]:
                              "trader" in roles)  # fmt: skip
 
 
+async def change_roles(call: Call) -> dict[str, Any]:
+    """Give a user these roles (another admin must: maker/checker, decided on the log);
+    the user's sessions end, so the next login carries the new roles."""
+    body: tm.RolesBody = call.body
+    roles = sorted(set(body.roles))
+    actor = call.user.user_id
+    command_id = await idempotency.command_id(
+        call, f"user:{actor}", "ChangeUserRoles", {"userId": body.userId, "roles": roles},
+        prefix=f"u{actor}/",
+    )  # fmt: skip
+    event = await change_user_roles(call.services, command_id, body.userId, roles, actor)
+    return {"commandId": command_id, "event": type(event).__name__, "detail": _detail(event)}
+
+
 async def users(call: Call) -> list[dict[str, Any]]:
     store = call.services.store
     return [{"userId": r["user_id"], "username": r["username"], "roles": list(r["roles"]),
@@ -200,6 +215,8 @@ ENDPOINTS = [
              body=tm.DepositBody, response=tm.Outcome, access=ADMIN, state_changing=True),
     Endpoint("POST", "/tradex/v1/admin/users", create_user_admin, "Create a user", TAG,
              body=tm.NewUserBody, response=tm.User, access=ADMIN, state_changing=True),
+    Endpoint("POST", "/tradex/v1/admin/users/roles", change_roles, "Change a user's roles",
+             TAG, body=tm.RolesBody, response=tm.Outcome, access=ADMIN, state_changing=True),
     Endpoint("GET", "/tradex/v1/admin/users", users, "Users", TAG,
              response=list[tm.User], access=ADMIN),
     Endpoint("GET", "/tradex/v1/admin/assets", assets, "Assets", TAG,

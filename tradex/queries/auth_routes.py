@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tradex.domain import OpenAccount, RegisterUser
+from tradex.domain import ChangeUserRoles, OpenAccount, RegisterUser
 from tradex.domain.reference import roles_text
 from tradex.domain.types import Reason
 from tradex.queries import tradex_models as tm
@@ -20,7 +20,10 @@ from tradex.queries.errors import (
     ALREADY_EXISTS,
     COMMAND_REJECTED,
     CREDENTIALS_INVALID,
+    FORBIDDEN,
     LOGIN_LOCKED,
+    MAKER_CHECKER,
+    NOT_FOUND,
     REFRESH_INVALID,
     ApiError,
 )
@@ -79,6 +82,31 @@ async def create_user(
         accounts.append(account_id)
     await services.store.activate_user(user_id)
     return {"userId": user_id, "username": username, "roles": list(roles), "accountIds": accounts}
+
+
+async def change_user_roles(
+    services: Services, command_id: str, user_id: int, roles: Sequence[str], actor: int
+) -> Any:
+    """Give ``user_id`` exactly ``roles`` (``ChangeUserRoles`` on the log: the reference
+    processor checks that ``actor`` is another admin, 0 the operator), then mirror them in
+    the auth schema and end the user's sessions, so a dropped role stops working now and
+    the next login carries the new roles. API keys read the roles on each request. A
+    retry with the same command id gets the first outcome and mirrors it again."""
+    outcome = await services.reference.execute(
+        ChangeUserRoles(command_id, services.clock_ns(), user_id, roles_text(roles), actor),
+        services.config.command_timeout_s,
+    )
+    event = outcome.events[0]
+    if type(event).__name__ != "UserRolesChanged":
+        why = f"{event.reason}: {event.detail}"
+        if event.reason == Reason.UNKNOWN_USER:
+            raise ApiError(NOT_FOUND, why, "userId")
+        code = {Reason.MAKER_CHECKER: MAKER_CHECKER, Reason.FORBIDDEN: FORBIDDEN}
+        raise ApiError(code.get(event.reason, COMMAND_REJECTED), why)
+    logged = [role for role in event.user.roles.split(",") if role]
+    await services.store.set_roles(user_id, logged)
+    await services.sessions.revoke_all(user_id)
+    return event
 
 
 async def register(call: Call) -> dict[str, Any]:

@@ -73,7 +73,10 @@ IDEMPOTENCY_CONFLICT = Code(
 ALREADY_EXISTS = Code(-70007, "ALREADY_EXISTS", 409, "Already exists.")
 COMMAND_REJECTED = Code(-70008, "COMMAND_REJECTED", 400, "The command was rejected.")
 MAKER_CHECKER = Code(
-    -70009, "MAKER_CHECKER", 403, "The requester of a withdrawal cannot decide it."
+    -70009,
+    "MAKER_CHECKER",
+    403,
+    "A user cannot check their own request (a withdrawal they asked for, their own roles).",
 )
 REFRESH_INVALID = Code(
     -70010, "REFRESH_INVALID", 401, "Invalid, used, expired or revoked refresh token."

@@ -264,6 +264,13 @@ class NewUserBody(Body):
     roles: list[Role] = Field(min_length=1, max_length=3)
 
 
+class RolesBody(Body):
+    """The user's roles after the change (all of them; empty: none)."""
+
+    userId: int = Field(gt=0)
+    roles: list[Role] = Field(max_length=3)
+
+
 class Outcome(BaseModel):
     """What the processor decided, by event type (e.g. AssetCreated, Deposited)."""
 

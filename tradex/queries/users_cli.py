@@ -32,6 +32,14 @@ async def create(username: str, password: str, roles: list[str]) -> dict[str, An
         await services.close()
 
 
+def parse_roles(parser: argparse.ArgumentParser, text: str, at_least_one: bool = True) -> list[str]:
+    """``--roles`` as a sorted list (the parser exits on an unknown role)."""
+    roles = sorted({r.strip() for r in text.split(",") if r.strip()})
+    if (at_least_one and not roles) or any(role not in ROLES for role in roles):
+        parser.error(f"--roles must be a comma-separated subset of {','.join(ROLES)}")
+    return roles
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="tradex api create-user", description=__doc__.split("\n")[0]
@@ -40,9 +48,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--roles", default="trader", help=f"comma-separated of {','.join(ROLES)}")
     parser.add_argument("--password-env", default=None, metavar="VAR")
     args = parser.parse_args(argv)
-    roles = sorted({r.strip() for r in args.roles.split(",") if r.strip()})
-    if not roles or any(role not in ROLES for role in roles):
-        parser.error(f"--roles must be a comma-separated subset of {','.join(ROLES)}")
+    roles = parse_roles(parser, args.roles)
     if not re.match(r"^[a-z0-9_.-]{3,32}$", args.username):
         parser.error("--username must be 3-32 of a-z 0-9 _ . -")
     password = os.environ.get(args.password_env, "") if args.password_env else sys.stdin.readline()

@@ -31,8 +31,10 @@ DOMAIN_TYPES: tuple[type, ...] = (
     domain.NewOrder, domain.CancelOrderRequest, domain.AmendOrder, domain.InstrumentRules,
     domain.CreateAsset, domain.CreateInstrument, domain.UpdateInstrumentRules,
     domain.HaltInstrument, domain.ResumeInstrument, domain.RegisterUser, domain.OpenAccount,
+    domain.ChangeUserRoles,
     domain.AssetCreated, domain.InstrumentCreated, domain.InstrumentRulesUpdated,
     domain.InstrumentHalted, domain.InstrumentResumed, domain.UserRegistered,
+    domain.UserRolesChanged,
     domain.AccountOpened, domain.ReferenceCommandRejected,
     *domain.ENGINE_EVENT_TYPES,
 )  # fmt: skip

@@ -167,6 +167,7 @@ CHECKS: dict[str, tuple[Check, ...]] = {
     "HaltInstrument": (text("command_id"),),
     "ResumeInstrument": (text("command_id"),),
     "RegisterUser": (text("command_id"), text("name"), positive("user_id")),
+    "ChangeUserRoles": (text("command_id"), positive("user_id"), not_negative("actor")),
     "OpenAccount": (text("command_id"), positive("account_id")),
     # engine events (tradex.domain.engine)
     "Accepted": (
