@@ -164,6 +164,7 @@ def _env(settings: Settings, database: str, port: int, master: Path) -> dict[str
         TRADEX_API_LOGIN_FAILURES_MAX="3",
         TRADEX_API_LOCKOUT_S="60",
         TRADEX_API_WS_QUEUE_MAX="50",
+        TRADEX_API_WS_AUTH_CHECK_MS="250",
     )
 
 

@@ -1,9 +1,12 @@
 """Sessions, tokens, lockout, key rotation and rate limits, with the app in this process
-(an injected clock, low limits) on the running exchange's stores and log."""
+(an injected clock, low limits) on the running exchange's stores and log; a WebSocket's
+private channels ending at its access token's expiry."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -42,7 +45,7 @@ def app(exchange: Exchange, clock: Clock) -> Iterator[TestClient]:
         access_token_ttl_s=TTL_S, login_failures_max=3, lockout_s=120, argon2_time_cost=1,
         argon2_memory_kib=8192, master_key_path=exchange.log_dir / "master.key",
         rate_limits=(RateLimit("read", 1_000_000, 60), RateLimit("order", 1_000_000, 10),
-                     RateLimit("auth", 1_000_000, 60)),
+                     RateLimit("auth", 1_000_000, 60)), ws_auth_check_ms=100,
     )  # fmt: skip
     with TestClient(create_app(exchange.settings, config, clock)) as client:
         yield client
@@ -65,6 +68,43 @@ def test_access_tokens_expire(app: TestClient, exchange: Exchange, clock: Clock)
     clock.advance(TTL_S + 1)
     assert me(app, token) == 401
     assert me(app, login(app, trader.username)["accessToken"]) == 200
+
+
+def test_private_channels_end_when_the_access_token_expires(
+    app: TestClient, exchange: Exchange, clock: Clock
+) -> None:
+    """The session lives on but the token expires: the gateway's private subscriptions end
+    at the expiry with an error frame (nothing asked), the public ones stay."""
+    trader = exchange.register("ws-expiry")
+    token = login(app, trader.username)["accessToken"]
+    with app.websocket_connect("/tradex/v1/ws") as ws:
+
+        def until(check: Any) -> dict[str, Any]:
+            while not check(found := ws.receive_json()):
+                pass
+            return found
+
+        ws.send_json({"op": "auth", "token": token})
+        assert until(lambda m: True)["type"] == "authenticated"
+        for request in ({"channel": "orders"}, {"channel": "ticker", "symbol": "BTCUSD"}):
+            ws.send_json({"op": "subscribe", **request})
+            assert until(lambda m: m.get("type") == "subscribed")["channel"] == request["channel"]
+        clock.advance(TTL_S + 1)
+        errors: list[dict[str, Any]] = []
+        for attempt in range(50):  # a ping's pong comes after what was sent before it
+            ws.send_json({"op": "ping", "id": attempt})
+            while (found := ws.receive_json()).get("type") != "pong":
+                errors += [found] if found.get("type") == "error" else []
+            if errors:
+                break
+            time.sleep(0.1)
+        [ended] = errors
+        assert (ended["error"], ended["id"]) == ("TOKEN_INVALID", None), ended
+        assert "expired" in ended["msg"] and "orders" in ended["msg"], ended
+        ws.send_json({"op": "subscribe", "channel": "orders", "id": "again"})
+        assert until(lambda m: m.get("id") == "again")["error"] == "UNAUTHORIZED"
+        ws.send_json({"op": "unsubscribe", "channel": "ticker", "symbol": "BTCUSD", "id": "t"})
+        assert until(lambda m: m.get("id") == "t")["type"] == "unsubscribed"
 
 
 def test_refresh_tokens_rotate_and_a_reused_one_revokes_the_session(

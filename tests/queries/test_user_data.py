@@ -1,9 +1,9 @@
 """Binance's user-data stream on the real stack: listenKeys (open, keep alive, close,
-somebody else's, expiry), ``/ws/<listenKey>`` and ``/stream?streams=<listenKey>``
-carrying executionReport NEW / TRADE / CANCELED, outboundAccountPosition and
-balanceUpdate for the key's account and nothing of anyone else's, the WebSocket API's
-``userDataStream.subscribe.signature``, and python-binance's user socket with only its
-URLs changed."""
+somebody else's, expiry, the API key revoked), ``/ws/<listenKey>`` and
+``/stream?streams=<listenKey>`` carrying executionReport NEW / TRADE / CANCELED,
+outboundAccountPosition and balanceUpdate for the key's account and nothing of anyone
+else's, the WebSocket API's ``userDataStream.subscribe.signature`` (ended by revoking its
+key), and python-binance's user socket with only its URLs changed."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosedOK
 
-from tests.queries.exchange import LOT, TICK, ApiKey, Exchange, wait_until
+from tests.queries.exchange import LOT, TICK, ApiKey, Exchange, Trader, wait_until
 from tests.queries.test_clients import ccxt_binance
 from tests.queries.test_websocket import Socket, funded, order, ws_url
 from tradex.infra import redis_client
@@ -141,6 +141,36 @@ def test_an_expired_key_ends_its_stream(exchange: Exchange) -> None:
     assert error_of(stream_call("PUT", trader.key(["read"]), listenKey=found)) == NOT_EXISTS
 
 
+def revoke(trader: Trader, key: ApiKey) -> None:
+    with trader.http() as http:
+        answer = http.delete("/tradex/v1/apiKeys", params={"keyId": key.key_id})
+    assert answer.status_code == 200, answer.text
+
+
+def test_revoking_an_api_key_ends_its_listen_key_and_open_streams(exchange: Exchange) -> None:
+    trader = exchange.register("ud-revoke")
+    key, kept = trader.key(["read"]), trader.key(["read"])
+    found, other = listen_key(key), listen_key(kept)
+    socket = Socket(ws_url(exchange, f"/ws/{found}"))
+    combined = Socket(ws_url(exchange, f"/stream?streams=btcusd@trade/{other}"))
+    time.sleep(0.5)  # both attached
+    revoke(trader, key)
+    expired = socket.until(lambda m: m.get("e") == "listenKeyExpired", timeout_s=15)
+    assert expired["listenKey"] == found and expired["E"] > 0
+    with pytest.raises(ConnectionClosedOK):  # then the server closes the stream (1000)
+        socket.recv(10)
+    conn = redis_client.client(exchange.settings)
+    assert not conn.exists(redis_key(namespace(exchange.settings, "api"), found))
+    refused = Socket(ws_url(exchange, f"/ws/{found}"))
+    assert "listenKey does not exist" in refused.recv(10)["error"]["msg"]
+    # the user's other key, its listenKey and its stream live on
+    assert stream_call("PUT", kept, listenKey=other).json() == {}
+    assert not [m for m in combined.quiet(1.0) if m.get("data", {}).get("e") == "listenKeyExpired"]
+    combined.send(method="LIST_SUBSCRIPTIONS", id=1)
+    assert combined.until(lambda m: m.get("id") == 1)["result"] == sorted(["btcusd@trade", other])
+    combined.close()
+
+
 def test_orders_fills_and_balances_reach_the_accounts_stream_only(exchange: Exchange) -> None:
     seller = funded(exchange, "ud-seller", btc="1")
     buyer = funded(exchange, "ud-buyer", usd="100000")
@@ -242,6 +272,35 @@ def test_ws_api_signature_subscription(exchange: Exchange) -> None:
     assert event["subscriptionId"] == 0 and event["event"]["x"] == "NEW"
     socket.send(id=3, method="userDataStream.unsubscribe", params={"subscriptionId": 0})
     assert socket.until(lambda m: m.get("id") == 3)["status"] == 200
+    socket.close()
+
+
+def test_ws_api_subscription_ends_when_its_api_key_is_revoked(exchange: Exchange) -> None:
+    """Two subscriptions on one connection, by two keys of the account: revoking one ends
+    its subscription with ``eventStreamTerminated``; the other and the connection stay."""
+    trader = funded(exchange, "ud-wsapi-revoke", usd="500")
+    doomed, kept = trader.key(["read"]), trader.key(["read"])
+    socket = Socket(ws_url(exchange, "/ws-api/v3"))
+    for number, key in enumerate((doomed, kept)):
+        socket.send(**{**ws_api_subscribe(key), "id": f"s{number}"})
+        answer = socket.until(lambda m, n=number: m.get("id") == f"s{n}")
+        assert answer["result"] == {"subscriptionId": number}, answer
+    revoke(trader, doomed)
+    ended = socket.until(lambda m: m.get("event", {}).get("e") == "eventStreamTerminated",
+                         timeout_s=15)  # fmt: skip
+    assert ended == {"subscriptionId": 0, "event": {"e": "eventStreamTerminated",
+                                                     "E": ended["event"]["E"]}}  # fmt: skip
+    placed = order(trader, "BUY", LOT, "10000")
+    event = socket.until(lambda m: m.get("event", {}).get("i") == placed["orderId"])
+    assert event["subscriptionId"] == 1 and event["event"]["x"] == "NEW"
+    socket.quiet(1.0)
+    after = socket.seen[socket.seen.index(ended) + 1 :]
+    assert [m for m in after if m.get("subscriptionId") == 0] == [], after
+    socket.send(id="u", method="userDataStream.unsubscribe", params={"subscriptionId": 0})
+    gone = socket.until(lambda m: m.get("id") == "u")  # already ended
+    assert gone["status"] == 400 and gone["error"]["code"] == -1130, gone
+    socket.send(id="p", method="ping", params={})
+    assert socket.until(lambda m: m.get("id") == "p")["status"] == 200
     socket.close()
 
 

@@ -1,8 +1,9 @@
 """The WebSocket gateway on the real stack (every stage, the projectors and the API as
 processes): fills reach both traders, public trades and book updates come with
 consecutive sequences, gaps are detected and resynced (TradeX and Binance protocols),
-private channels need authentication and never carry another user's data, a slow consumer
-is dropped while a fast one keeps receiving, bad messages get an error frame."""
+private channels need authentication, never carry another user's data and end when the
+session or API key is revoked, a slow consumer is dropped while a fast one keeps
+receiving, bad messages get an error frame."""
 
 from __future__ import annotations
 
@@ -401,6 +402,54 @@ def test_private_channels_need_auth_and_carry_only_the_callers_data(exchange: Ex
     assert d.until(kind("error"))["error"] == "TOKEN_INVALID"
     s.close()
     d.close()
+
+
+def test_private_channels_end_when_the_session_or_key_is_revoked(exchange: Exchange) -> None:
+    """Logged out (or its API key revoked) while subscribed: the private subscriptions end
+    with an error frame naming them, the public ones stay."""
+    erin = funded(exchange, "wserin", usd="100")
+    s = native(exchange)
+    s.send(op="auth", token=erin.token)
+    s.until(kind("authenticated"))
+    for channel in ("orders", "balances"):
+        s.send(op="subscribe", channel=channel)
+        s.until(kind("subscribed", channel))
+    s.send(op="subscribe", channel="ticker", symbol="BTCUSD")
+    s.until(kind("subscribed", "ticker"))
+    key = erin.key(["read"])
+    k = native(exchange)
+    timestamp = int(time.time() * 1000)
+    signature = hmac.new(key.secret.encode(), f"apiKey={key.key}&timestamp={timestamp}".encode(),
+                         hashlib.sha256).hexdigest()  # fmt: skip
+    k.send(op="auth", apiKey=key.key, timestamp=timestamp, signature=signature)
+    k.until(kind("authenticated"))
+    k.send(op="subscribe", channel="fills")
+    k.until(kind("subscribed", "fills"))
+
+    with erin.http() as http:
+        assert http.delete("/tradex/v1/apiKeys", params={"keyId": key.key_id}).status_code == 200
+    ended = k.until(kind("error"), timeout_s=15)
+    assert (ended["error"], ended["code"], ended["id"]) == ("REJECTED_MBX_KEY", -2015, None)
+    assert "revoked" in ended["msg"] and "fills" in ended["msg"], ended
+    with httpx.Client(base_url=exchange.url, timeout=30) as http:
+        out = http.post("/tradex/v1/auth/logout", json={"refreshToken": erin.refresh},
+                        headers={"Authorization": f"Bearer {erin.token}"})  # fmt: skip
+    assert out.status_code == 200, out.text
+    ended = s.until(kind("error"), timeout_s=15)  # nothing asked: the server tells
+    assert (ended["error"], ended["code"], ended["id"]) == ("TOKEN_INVALID", -70001, None)
+    assert "revoked" in ended["msg"] and "balances, orders" in ended["msg"], ended
+
+    exchange.deposit(erin.account, "USD", "1")  # an account event nobody may see now
+    leaked = [m for m in s.quiet(2.0) + k.quiet(0.1) if "accountId" in m]
+    assert leaked == [], leaked
+    s.send(op="unsubscribe", channel="orders", id=1)
+    assert s.until(kind("error"))["error"] == "NOT_SUBSCRIBED"
+    s.send(op="subscribe", channel="orders", id=2)
+    assert s.until(kind("error"))["error"] == "UNAUTHORIZED"
+    s.send(op="unsubscribe", channel="ticker", symbol="BTCUSD", id=3)  # public: still there
+    assert s.until(lambda m: m.get("id") == 3)["type"] == "unsubscribed"
+    s.close()
+    k.close()
 
 
 def test_bad_messages_get_an_error_frame(exchange: Exchange) -> None:

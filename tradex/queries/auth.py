@@ -79,6 +79,7 @@ class Principal:
     key_id: str | None = None
     key_account: int | None = None
     permissions: frozenset[str] = frozenset(PERMISSIONS)
+    expires_ns: int | None = None  # an access token's expiry (None: an API key)
 
     @property
     def caller(self) -> str:
@@ -116,7 +117,7 @@ async def admit_token(
             raise too_many(usage) from None
         raise
     principal = Principal(claims.user_id, claims.roles, "jwt", client_ip(request),
-                          session_id=claims.session_id)  # fmt: skip
+                          session_id=claims.session_id, expires_ns=claims.expires_ns)  # fmt: skip
     allowed = bool(principal.roles & access.roles)
     found = await services.limiter.admit(
         limit, ip, services.sessions.key(claims.session_id), principal.caller, allowed, weight
@@ -157,7 +158,7 @@ async def authenticate(
         if not await services.sessions.alive(claims.session_id):
             raise ApiError(TOKEN_INVALID, SESSION_REVOKED)
         principal = Principal(claims.user_id, claims.roles, "jwt", client_ip(request),
-                              session_id=claims.session_id)  # fmt: skip
+                              session_id=claims.session_id, expires_ns=claims.expires_ns)  # fmt: skip
     if not principal.roles & access.roles:
         raise ApiError(FORBIDDEN, f"This request needs one of the roles {sorted(access.roles)}.")
     return principal

@@ -52,6 +52,9 @@ class ApiConfig:
     argon2_memory_kib: int = 65_536
     argon2_parallelism: int = 1
     ws_queue_max: int = 1_000  # messages queued for one WebSocket client before it is dropped
+    # how often an open WebSocket looks its credential up again (listenKey, API key,
+    # session): a revoked or expired one ends its private streams within this long
+    ws_auth_check_ms: int = 5_000
     master_key_path: Path = field(default_factory=lambda: Path(".stack/api/master.key"))
     rate_limits: tuple[RateLimit, ...] = (
         RateLimit("read", 6_000, 60),
@@ -80,6 +83,7 @@ def load(settings: Settings) -> ApiConfig:
         argon2_time_cost=_int("ARGON2_TIME_COST", 3),
         argon2_memory_kib=_int("ARGON2_MEMORY_KIB", 65_536),
         ws_queue_max=_int("WS_QUEUE_MAX", 1_000),
+        ws_auth_check_ms=_int("WS_AUTH_CHECK_MS", 5_000),
         master_key_path=Path(master) if master else settings.stack_dir / "api" / "master.key",
         rate_limits=(
             RateLimit("read", _int("READ_WEIGHT_PER_MIN", 6_000), 60),
@@ -90,4 +94,5 @@ def load(settings: Settings) -> ApiConfig:
     assert config.access_token_ttl_s > 0, "access tokens must live > 0 s"
     assert config.login_failures_max > 0, "login_failures_max must be > 0"
     assert config.ws_queue_max > 0, "TRADEX_API_WS_QUEUE_MAX must be > 0"
+    assert config.ws_auth_check_ms > 0, "TRADEX_API_WS_AUTH_CHECK_MS must be > 0"
     return config

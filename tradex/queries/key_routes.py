@@ -9,6 +9,7 @@ from tradex.queries import api_keys
 from tradex.queries import tradex_models as tm
 from tradex.queries.auth import Access, own_account
 from tradex.queries.errors import INVALID_PARAMETER, NOT_FOUND, ApiError, param_error
+from tradex.queries.listen_keys import key_owner
 from tradex.queries.routing import Call, Endpoint
 
 TAG = "API keys (TradeX)"
@@ -47,11 +48,15 @@ async def list_keys(call: Call) -> list[dict[str, Any]]:
 
 
 async def revoke_key(call: Call) -> dict[str, Any]:
-    """Revoke a key now (requests signed with it get 401)."""
+    """Revoke a key now: requests signed with it get 401 and the listenKey it opened is
+    closed; within ``ws_auth_check_ms`` that listenKey's open streams end
+    (``listenKeyExpired``), as do the key's WebSocket API subscriptions
+    (``eventStreamTerminated``) and TradeX WebSocket private channels."""
     params: tm.KeyParams = call.params
     services = call.services
     if not await services.store.revoke_key(call.user.user_id, params.keyId, services.clock_ns()):
         raise ApiError(NOT_FOUND, "No live API key with this keyId.", "keyId")
+    await services.listen_keys.close_owner(key_owner(params.keyId))
     return {"ok": True}
 
 

@@ -5,8 +5,10 @@ the REST endpoints that open, extend and close keys are :mod:`.user_stream_route
 
 Redis (the API's namespace): ``{ns}:listen-key:<key>`` = ``<account>:<user>`` expiring
 with the key; ``{ns}:listen-key-of:<owner>`` = the owner's key (owner: the API key, or
-the user and account of a token), so a POST reuses it. Two POSTs racing for one owner may
-both create a key: both are valid, the index keeps the last.
+the user and account of a token), so a POST reuses it and revoking an API key closes the
+key it opened (:meth:`ListenKeys.close_owner`). Two POSTs racing for one owner may both
+create a key: both are valid, the index keeps the last (the other one outlives a revoke
+of its API key until it expires: PUT needs a live API key).
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ class Bound(NamedTuple):
 def redis_key(ns: str, listen_key: str) -> str:
     """The Redis key that exists while ``listen_key`` is alive (``ns``: the API's)."""
     return f"{{{ns}}}:listen-key:{listen_key}"
+
+
+def key_owner(key_id: str) -> str:
+    """The owner of the listenKey an API key opened (``key_id``: the key's public id)."""
+    assert key_id, key_id
+    return f"key:{key_id}"
 
 
 def looks_like_key(text: str) -> bool:
@@ -94,3 +102,15 @@ class ListenKeys:
         if await self.bound(listen_key) != bound:
             return False
         return bool(await self.conn.delete(self.key(listen_key)))
+
+    async def close_owner(self, owner: str) -> bool:
+        """Close the owner's live key (its streams get ``listenKeyExpired``) and forget the
+        index; False: it had none."""
+        index = self.owner_prefix + owner
+        found = await self.conn.get(index)
+        if found is None:
+            return False
+        listen_key = found.decode() if isinstance(found, bytes) else str(found)
+        assert looks_like_key(listen_key), listen_key
+        closed: int = await self.conn.unlink(self.key(listen_key), index)
+        return closed == 2

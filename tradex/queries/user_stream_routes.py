@@ -15,7 +15,7 @@ from typing import Any
 from tradex.queries import binance_models as bm
 from tradex.queries.auth import USER_STREAM, Principal, own_account
 from tradex.queries.errors import INVALID_LISTEN_KEY, ApiError
-from tradex.queries.listen_keys import Bound
+from tradex.queries.listen_keys import Bound, key_owner
 from tradex.queries.routing import Call, Endpoint
 
 TAG = "User data stream (Binance v3)"
@@ -26,7 +26,7 @@ def owner_of(principal: Principal, account_id: int) -> str:
     assert account_id > 0, account_id
     assert principal.user_id > 0, principal
     if principal.key_id is not None:
-        return f"key:{principal.key_id}"
+        return key_owner(principal.key_id)
     return f"user:{principal.user_id}:{account_id}"
 
 

@@ -10,6 +10,11 @@ of :mod:`.user_events`). Also served: ``userDataStream.unsubscribe`` (one subscr
 ``subscriptionId``, or all), ``ping``, ``time``. Any other method, or a refused
 signature: ``{"id", "status": 4xx, "error": {"code", "msg"}}`` with Binance's code. Not
 served: trading over this socket (``order.place`` …), ``session.logon``.
+
+A subscription's API key is looked up again every ``ws_auth_check_ms`` (:mod:`.ws_guard`):
+once revoked (or its user deactivated) the subscription ends with Binance's
+``{"subscriptionId": n, "event": {"e": "eventStreamTerminated", "E": ms}}``; the
+connection and its other subscriptions stay.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from tradex.projections.redis_read import NotLive
-from tradex.queries import auth, ws_user
+from tradex.queries import auth, ws_guard, ws_user
 from tradex.queries.errors import FORBIDDEN, INVALID_PARAMETER, MANDATORY_PARAM, NOT_LIVE, ApiError
 from tradex.queries.listen_keys import Bound
 from tradex.queries.params import Raw
@@ -94,7 +99,14 @@ class WsApiConnection(Connection):
             return {"subscriptionId": number, "event": payload}
 
         bound = Bound(principal.key_account, principal.user_id)
-        await ws_user.follow(self, f"subscription:{number}", bound, wrap)
+        name = f"subscription:{number}"
+        await ws_user.follow(self, name, bound, wrap)
+
+        async def terminated(_verdict: ws_guard.Verdict) -> None:
+            if self.unsubscribe(name):  # Binance: the event, then nothing more of it
+                self.send(wrap({"e": "eventStreamTerminated", "E": self.now_ms()}))
+
+        self.guards.add(name, ws_guard.key_alive(self.services, api_key), terminated)
         return {"subscriptionId": number}
 
     def unsubscribe_user(self, number: Any) -> dict[str, Any]:

@@ -6,7 +6,8 @@ Routes (in the API process, next to REST; docs/api.md *WebSocket*):
   then updates with ``firstSeq``/``seq``), ``trades``, ``ticker``, ``candles:<interval>``;
   after ``auth`` (access token, or API key + signed timestamp; or an ``Authorization:
   Bearer`` header on the upgrade request) the caller's ``orders``, ``fills``,
-  ``balances``; ``ping`` → ``pong``.
+  ``balances`` — while that credential lives (:mod:`.ws_guard`: a revoked session or key,
+  an expired token end them with an error frame); ``ping`` → ``pong``.
 - ``/ws``, ``/ws/<stream>[/<stream>…]``, ``/stream?streams=a/b``: Binance's stream names
   and frames (combined frames wrapped as ``{"stream", "data"}``), ``SUBSCRIBE`` /
   ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS``; a listenKey among the names is the account's
@@ -33,9 +34,9 @@ from websockets import protocol as sansio
 
 from tradex.projections.redis_read import Channel, NotLive
 from tradex.projections.timescale import INTERVALS_BY_NAME
-from tradex.queries import auth, binance_format, listen_keys, ws_format, ws_user
+from tradex.queries import auth, binance_format, listen_keys, ws_format, ws_guard, ws_user
 from tradex.queries import ws_protocol as proto
-from tradex.queries.errors import INVALID_LISTEN_KEY, TOKEN_INVALID, ApiError
+from tradex.queries.errors import INVALID_LISTEN_KEY, REJECTED_MBX_KEY, TOKEN_INVALID, ApiError
 from tradex.queries.market_data import ticker_body
 from tradex.queries.markets import Market
 from tradex.queries.params import Raw
@@ -50,6 +51,7 @@ CLOSE_TIMEOUT_S = 30.0  # the close frame waits behind what the slow client has 
 PRIVATE_ACCESS = auth.TRADER  # read permission for API keys
 SEND_BUFFER_BYTES = 131_072  # kernel send buffer of a WebSocket (Linux doubles it)
 WRITE_BUFFER_BYTES = 65_536  # the event loop's buffer before a send waits
+AUTH_GUARD = "auth"  # the TradeX connection's credential, among its guards (ws_guard)
 TRANSPORT_KEY = "tradex.transport"
 SEND_KEY = "tradex.send"  # the server's own ASGI send of a WebSocket
 
@@ -145,6 +147,7 @@ class Connection:
         self.principal: auth.Principal | None = None
         self.subs: dict[str, list[Sub]] = {}
         self.tasks: list[asyncio.Task[Any]] = []  # the connection's own, cancelled at its end
+        self.guards = ws_guard.Guards(services.config.ws_auth_check_ms / 1_000, services.clock_ns)
 
     def send(self, message: Any) -> None:
         self.client.offer(dumps(message))
@@ -165,6 +168,7 @@ class Connection:
         finally:
             for task in (sender, receiver, gone, *self.tasks):
                 task.cancel()
+            self.guards.close()
             reason = self.client.dropped
             self.client.drop("closed")
             self.fanout.clients -= 1
@@ -213,6 +217,7 @@ class Connection:
                                 f"At most {proto.STREAMS_MAX} subscriptions.", request_id)  # fmt: skip
 
     def unsubscribe(self, name: str) -> bool:
+        self.guards.remove(name)
         subs = self.subs.pop(name, None)
         for sub in subs or []:
             sub.detach()
@@ -362,22 +367,68 @@ class TradexConnection(Connection):
 
     async def authenticate(self, request: proto.NativeRequest) -> None:
         if request.token is not None:
-            self.principal = await principal_of_token(self.services, request.token, self.ws)
+            principal = await principal_of_token(self.services, request.token, self.ws)
         else:
             assert request.api_key is not None and request.timestamp is not None
             payload = proto.signed_payload(request.api_key, request.timestamp)
             query = f"{payload}&signature={request.signature}".encode()
             raw = Raw(query, b"", {"timestamp": request.timestamp})
-            self.principal = await auth._by_key(
+            principal = await auth._by_key(
                 self.services, self.ws, raw, request.api_key, PRIVATE_ACCESS, True
             )
-        if not self.principal.roles & PRIVATE_ACCESS.roles:
-            self.principal = None
+        if not principal.roles & PRIVATE_ACCESS.roles:
             raise proto.WsError(-70004, "FORBIDDEN", "Private channels are for traders.",
                                 request.request_id)  # fmt: skip
+        self.trust(principal, request.api_key, request.request_id)
         accounts = await self.accounts(None)
         self.send({"type": "authenticated", "id": request.request_id,
-                   "userId": self.principal.user_id, "accountIds": accounts})  # fmt: skip
+                   "userId": principal.user_id, "accountIds": accounts})  # fmt: skip
+
+    def trust(self, principal: auth.Principal, api_key: str | None = None,
+              request_id: Any = None) -> None:  # fmt: skip
+        """Serve ``principal``'s private channels while its credential lives: its session
+        (or API key) is looked up every ``ws_auth_check_ms`` and the token's expiry is a
+        deadline (:mod:`.ws_guard`); once dead, :meth:`end_private`. A new ``auth`` for the
+        same user and account scope replaces the credential (a refreshed token); another
+        one while private subscriptions are open is refused (they were granted to the
+        first)."""
+        old = self.principal
+        if (
+            old is not None and self.private_names()
+            and (old.user_id, old.key_account) != (principal.user_id, principal.key_account)
+        ):  # fmt: skip
+            raise proto.WsError(-70004, "FORBIDDEN", "Unsubscribe from the private channels "
+                                "before authenticating as another user or API key account.",
+                                request_id)  # fmt: skip
+        if principal.session_id is not None:
+            alive = ws_guard.session_alive(self.services, principal.session_id)
+        else:
+            assert api_key is not None, "an API key's principal is checked by its key"
+            alive = ws_guard.key_alive(self.services, api_key)
+        self.principal = principal
+        self.guards.add(AUTH_GUARD, alive, self.end_private, principal.expires_ns)
+
+    def private_names(self) -> list[str]:
+        return sorted(n for n in self.subs if n.partition(":")[0] in proto.PRIVATE_CHANNELS)
+
+    async def end_private(self, verdict: ws_guard.Verdict, request_id: Any = None) -> None:
+        """The credential has expired or was revoked: forget it, end every private
+        subscription (public ones stay) and say so in an error frame (``TOKEN_INVALID``,
+        or ``REJECTED_MBX_KEY`` for an API key) naming them."""
+        principal, self.principal = self.principal, None
+        self.guards.remove(AUTH_GUARD)
+        names = self.private_names()
+        for name in names:
+            self.unsubscribe(name)
+        if verdict == "expired":
+            code, why = TOKEN_INVALID, "The access token has expired"
+        elif principal is not None and principal.session_id is None:
+            code, why = REJECTED_MBX_KEY, "The API key was revoked"
+        else:
+            code, why = TOKEN_INVALID, auth.SESSION_REVOKED.rstrip(".")
+        dropped = f"; unsubscribed from {', '.join(names)}" if names else ""
+        error = ApiError(code, f"{why}{dropped}. Authenticate again for private channels.")
+        self.send({"type": "error", **error.body(), "id": request_id})
 
     async def accounts(self, account_id: int | None) -> list[int]:
         principal = self.principal
@@ -443,11 +494,10 @@ class TradexConnection(Connection):
             raise proto.WsError(*proto.UNAUTHORIZED,
                                 f"Authenticate ({{'op': 'auth'}}) before subscribing to {channel}.",
                                 request_id)  # fmt: skip
-        if self.principal.session_id is not None and not await self.services.sessions.alive(
-            self.principal.session_id
-        ):
-            self.principal = None
-            raise ApiError(TOKEN_INVALID, "The session of this access token was revoked.")
+        verdict = await self.guards.verdict(AUTH_GUARD)
+        if verdict != "alive":
+            await self.end_private(verdict, request_id)
+            return
         accounts = await self.accounts(request.account_id)
         name = self.name_of(request)
         self._room(name, request_id)
@@ -499,9 +549,9 @@ async def private_texts(
 async def principal_of_token(services: Services, token: str, ws: WebSocket) -> auth.Principal:
     claims = await services.tokens.verify(token)
     if not await services.sessions.alive(claims.session_id):
-        raise ApiError(TOKEN_INVALID, "The session of this access token was revoked.")
+        raise ApiError(TOKEN_INVALID, auth.SESSION_REVOKED)
     return auth.Principal(claims.user_id, claims.roles, "jwt", auth.client_ip(ws),
-                          session_id=claims.session_id)  # fmt: skip
+                          session_id=claims.session_id, expires_ns=claims.expires_ns)  # fmt: skip
 
 
 # -- the Binance dialect ------------------------------------------------------------------
@@ -593,7 +643,7 @@ def routes(
         scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             try:
-                connection.principal = await principal_of_token(services, token.strip(), websocket)
+                connection.trust(await principal_of_token(services, token.strip(), websocket))
             except ApiError as error:
                 connection.send({"type": "error", **error.body(), "id": None})
         await connection.serve(connection.handle)
@@ -633,6 +683,7 @@ def routes(
                     sub.detach()
             for task in connection.tasks:
                 task.cancel()
+            connection.guards.close()
             return
         await connection.serve(connection.handle)
 

@@ -7,8 +7,9 @@ It follows the account's Redis channel through the gateway's fan-out like the Tr
 bounded queue, a slow consumer dropped), from the channel's sequence at the time of the
 subscription (Binance sends no snapshot either). Each subscription renders its own
 entries (:class:`.user_events.UserEvents` keeps the orders' state per stream), so its
-render key is its own. A listenKey's stream checks every ``EXPIRY_CHECK_S`` that its key
-is alive; once expired (or closed by DELETE) it sends ``listenKeyExpired`` and ends.
+render key is its own. A listenKey's stream looks its key up every ``ws_auth_check_ms``
+(:mod:`.ws_guard`); once expired, closed by DELETE or closed by revoking the API key that
+opened it, it sends ``listenKeyExpired`` and the connection ends.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from tradex.queries.services import Services
 from tradex.queries.user_events import OrderState, UserEvents
 from tradex.queries.ws_fanout import Client, Entry, Fanout, Render, Sub
 from tradex.queries.ws_format import dumps
+from tradex.queries.ws_guard import Guards, Verdict
 
 log = logging.getLogger("tradex.ws")
 
-EXPIRY_CHECK_S = 1.0  # how often a listenKey stream looks its key up
 DRAIN_WAIT_S = 5.0  # the listenKeyExpired message's time to leave before the close
 FILLS_BEFORE_MAX = 1_000  # an order's earlier fills read when it is first met
 Wrap = Callable[[dict[str, Any]], dict[str, Any]]
@@ -42,6 +43,7 @@ class UserConnection(Protocol):
     client: Client
     subs: dict[str, list[Sub]]
     tasks: list[asyncio.Task[Any]]
+    guards: Guards
 
     async def close_normally(self) -> None: ...
 
@@ -124,21 +126,20 @@ async def follow_key(connection: UserConnection, listen_key: str, wrap: Wrap) ->
     if bound is None:
         return False
     await follow(connection, listen_key, bound, wrap)
-    connection.tasks.append(asyncio.create_task(_watch(connection, listen_key, wrap)))
+
+    async def alive() -> bool:
+        return await keys.alive(listen_key)
+
+    async def expired(_verdict: Verdict) -> None:
+        await _expire(connection, listen_key, wrap)
+
+    connection.guards.add(listen_key, alive, expired)
     return True
 
 
-async def _watch(connection: UserConnection, listen_key: str, wrap: Wrap) -> None:
-    keys, clock_ns = connection.services.listen_keys, connection.services.clock_ns
-    while True:
-        await asyncio.sleep(EXPIRY_CHECK_S)
-        try:
-            if await keys.alive(listen_key):
-                continue
-        except Exception:  # Redis unavailable: look again later
-            log.exception("checking a listenKey")
-            continue
-        break
+async def _expire(connection: UserConnection, listen_key: str, wrap: Wrap) -> None:
+    """Binance's ``listenKeyExpired``, then the connection closes (1000)."""
+    clock_ns = connection.services.clock_ns
     for sub in connection.subs.pop(listen_key, []):
         sub.detach()
     message = {"e": "listenKeyExpired", "E": clock_ns() // 1_000_000, "listenKey": listen_key}
