@@ -3,7 +3,9 @@ processes): fills reach both traders, public trades and book updates come with
 consecutive sequences, gaps are detected and resynced (TradeX and Binance protocols),
 private channels need authentication, never carry another user's data and end when the
 session or API key is revoked, a slow consumer is dropped while a fast one keeps
-receiving, bad messages get an error frame."""
+receiving, bad messages get an error frame; a kline's candle closes (``x``/``closed``
+true) at its interval's end by the API's clock (the app in this process, its clock
+injected)."""
 
 from __future__ import annotations
 
@@ -21,10 +23,13 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.queries.exchange import Exchange, Trader, wait_until
+from tradex.queries.app import create_app
+from tradex.queries.config import ApiConfig
 
 pytestmark = pytest.mark.integration
 
@@ -590,3 +595,57 @@ def test_a_slow_consumer_is_dropped_and_a_fast_one_keeps_receiving(exchange: Exc
     assert code == 1008
     assert reason.startswith("slow consumer"), reason
     fast.close()
+
+
+class ShiftedClock:
+    """The wall clock, moved on by ``shift_ns`` (the matcher's trades keep real times)."""
+
+    def __init__(self) -> None:
+        self.shift_ns = 0
+
+    def __call__(self) -> int:
+        return time.time_ns() + self.shift_ns
+
+
+def test_a_klines_candle_closes_once_at_its_intervals_end(exchange: Exchange) -> None:
+    alice = funded(exchange, "klinealice", usd="1000")
+    bob = funded(exchange, "klinebob", btc="0.01")
+    clock = ShiftedClock()
+    config = ApiConfig(master_key_path=exchange.log_dir / "master.key")
+    with (
+        TestClient(create_app(exchange.settings, config, clock)) as app,
+        app.websocket_connect("/tradex/v1/ws") as t,
+        app.websocket_connect("/ws/btcusd@kline_1m") as b,
+    ):
+
+        def until(ws: Any, check: Any) -> dict[str, Any]:
+            while not check(found := ws.receive_json()):
+                pass
+            return dict(found)
+
+        t.send_json({"op": "subscribe", "channel": "candles:1m", "symbol": "BTCUSD"})
+        seq = until(t, kind("subscribed"))["seq"]
+        b.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 1})
+        until(b, lambda m: m.get("id") == 1)  # the stream's current kline, if any, before
+        to_boundary_s = 60 - time.time() % 60
+        if to_boundary_s < 5:  # the trade and its open candle within one minute
+            time.sleep(to_boundary_s + 0.5)
+        order(bob, "SELL", "0.001", "60000")
+        order(alice, "BUY", "0.001", "60000")
+        native_open = until(t, lambda m: m.get("type") == "candle" and m["seq"] > seq)
+        assert native_open["closed"] is False
+        opened_ms = native_open["openTime"]
+        kline_open = until(b, lambda m: m.get("e") == "kline" and m["k"]["t"] == opened_ms)
+        assert kline_open["k"]["x"] is False
+        # the API's clock passes the minute's end (and the grace): closed, by the clock
+        clock.shift_ns = (opened_ms + 61_000) * 1_000_000 - time.time_ns()
+        native_closed = until(t, lambda m: m.get("type") == "candle")
+        kline_closed = until(b, lambda m: m.get("e") == "kline")
+        assert native_closed == {**native_open, "closed": True}
+        assert kline_closed["k"] == {**kline_open["k"], "x": True}
+        assert kline_closed["E"] >= opened_ms + 60_000
+        time.sleep(2.5)  # two more ticks of the feed: the candle closes once
+        t.send_json({"op": "ping", "id": 2})
+        assert t.receive_json()["type"] == "pong"
+        b.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 3})
+        assert b.receive_json() == {"result": ["btcusd@kline_1m"], "id": 3}

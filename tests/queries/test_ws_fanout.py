@@ -173,3 +173,30 @@ def test_a_batch_is_framed_once_for_every_subscriber() -> None:
             task.cancel()
 
     asyncio.run(run())
+
+
+def test_a_tick_is_called_once_per_format_and_reaches_its_live_subscribers() -> None:
+    async def run() -> None:
+        feed = _feed()
+        calls: list[list[int]] = []
+        ticks: list[int] = []
+
+        async def tick() -> list[str]:
+            ticks.append(1)
+            return ["closed"]
+
+        render = Render("kline", _render(calls).fn, tick)
+        live = [Client(_nothing, 10) for _ in range(3)]
+        for client in live:
+            feed.add(Sub(client, render, after=0))
+        joining = Client(_nothing, 10)
+        feed.add(Sub(joining, render))  # still reading its snapshot: not yet
+        other = Client(_nothing, 10)
+        feed.add(Sub(other, _render(calls, "other"), after=0))  # no clock: nothing
+        await feed.tick()
+        assert ticks == [1]
+        assert [list(c.pending) for c in live] == [["closed"]] * 3
+        assert joining.queued == 0
+        assert other.queued == 0
+
+    asyncio.run(run())

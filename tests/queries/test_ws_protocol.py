@@ -109,6 +109,18 @@ def test_kline_of_merges_the_minutes_of_the_last_trades_interval(raw, interval_s
     assert merged[4:] == [sum(candles[m][k] for m in inside) for k in (4, 5, 6)]
 
 
+def test_a_candle_says_whether_it_is_closed() -> None:
+    c = [60, 62, 59, 61, 5, 300, 2]
+    for closed in (False, True):
+        native = ws_format.candle(MARKET, "1m", 60, 9, 120 * 10**9, c, closed)
+        assert native["closed"] is closed
+        assert (native["openTime"], native["closeTime"], native["seq"]) == (120_000, 179_999, 9)
+        kline = ws_format.binance_kline(MARKET, "1m", 60, 120 * 10**9, c, 7, 180_000, closed)
+        assert kline["k"]["x"] is closed
+        assert (kline["E"], kline["k"]["t"], kline["k"]["T"], kline["k"]["L"]) == (
+            180_000, 120_000, 179_999, 7)  # fmt: skip
+
+
 def test_book_ticker_and_partial_depth_shapes() -> None:
     bbo = Bbo(version=1, book_seq=42, bid=60, bid_qty=5, ask=61, ask_qty=0)
     assert ws_format.binance_book_ticker(MARKET, bbo) == {

@@ -42,6 +42,7 @@ RETRY_S = 0.5  # after a failed read (read model not live, Redis hiccup)
 
 Entry = tuple[int, dict[str, Any]]  # (seq, fields) of a channel entry
 RenderFn = Callable[[list[Entry]], Awaitable[list[str]]]
+TickFn = Callable[[], Awaitable[list[str]]]  # what a render has to send by the clock now
 FrameWriter = Callable[[bytes], bool]  # writes a whole frame now; False: not now (see Client)
 
 
@@ -59,10 +60,14 @@ def text_frame(text: str) -> bytes:
 
 @dataclass(frozen=True, eq=False)
 class Render:
-    """An output format: subscribers with equal ``key`` share each batch's texts."""
+    """An output format: subscribers with equal ``key`` share each batch's texts — and,
+    with a ``tick``, what it sends by the clock (a kline's closing candle): the feed calls
+    it once per key after each read (at least every :data:`READ_BLOCK_MS`), not per
+    subscriber."""
 
     key: Hashable
     fn: RenderFn
+    tick: TickFn | None = None
 
 
 class Client:
@@ -269,6 +274,28 @@ class Feed:
             if found.entries:
                 await self.deliver(found.entries)
                 self.pos = found.entries[-1][0]
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("ticking %s", self.channel.key)
+
+    async def tick(self) -> None:
+        """Offer what each render with a clock has to send now to its followers
+        (one call per key, however many subscribers)."""
+        for key, render in list(self.renders.items()):
+            if render.tick is None:
+                continue
+            texts = await render.tick()
+            if not texts:
+                continue
+            for sub in list(self.groups.get(key, ())):
+                if sub.feed is not self or sub.after is None:
+                    continue
+                for text in texts:
+                    if not sub.client.offer(text):
+                        break
 
     async def deliver(self, entries: list[Entry]) -> None:
         """Offer one batch (consecutive entries) to every subscriber, rendered once per

@@ -140,26 +140,30 @@ def kline_of(
 
 
 def candle(market: Market, interval: str, interval_s: int, seq: int, opened_ns: int,
-           c: list[int]) -> dict[str, Any]:  # fmt: skip
+           c: list[int], closed: bool) -> dict[str, Any]:  # fmt: skip
+    """TradeX's ``candle``; ``closed``: its interval has ended, this is its final state
+    (:mod:`.ws_kline`)."""
     open_ms = ms(opened_ns)
     return {"type": "candle", "channel": f"candles:{interval}", "symbol": market.binance,
             "seq": seq, "openTime": open_ms, "closeTime": open_ms + interval_s * 1_000 - 1,
             "open": market.fmt_price(c[0]), "high": market.fmt_price(c[1]),
             "low": market.fmt_price(c[2]), "close": market.fmt_price(c[3]),
             "volume": market.fmt_qty(c[4]), "quoteVolume": market.fmt_notional(c[5]),
-            "trades": c[6]}  # fmt: skip
+            "trades": c[6], "closed": closed}  # fmt: skip
 
 
 def binance_kline(
     market: Market, interval: str, interval_s: int, opened_ns: int, c: list[int],
-    last_trade_id: int, now_ms: int,
+    last_trade_id: int, now_ms: int, closed: bool,
 ) -> dict[str, Any]:  # fmt: skip
+    """Binance's ``kline`` event; ``closed`` (``x``): its interval has ended, this is its
+    final state (:mod:`.ws_kline`)."""
     open_ms = ms(opened_ns)
     return {"e": "kline", "E": now_ms, "s": market.binance, "k": {
         "t": open_ms, "T": open_ms + interval_s * 1_000 - 1, "s": market.binance,
         "i": interval, "f": -1, "L": last_trade_id, "o": market.fmt_price(c[0]),
         "c": market.fmt_price(c[3]), "h": market.fmt_price(c[1]), "l": market.fmt_price(c[2]),
-        "v": market.fmt_qty(c[4]), "n": c[6], "x": False, "q": market.fmt_notional(c[5]),
+        "v": market.fmt_qty(c[4]), "n": c[6], "x": closed, "q": market.fmt_notional(c[5]),
         "V": "0", "Q": "0", "B": "0"}}  # fmt: skip
 
 

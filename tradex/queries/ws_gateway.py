@@ -34,7 +34,15 @@ from websockets import protocol as sansio
 
 from tradex.projections.redis_read import Channel, NotLive
 from tradex.projections.timescale import INTERVALS_BY_NAME
-from tradex.queries import auth, binance_format, listen_keys, ws_format, ws_guard, ws_user
+from tradex.queries import (
+    auth,
+    binance_format,
+    listen_keys,
+    ws_format,
+    ws_guard,
+    ws_kline,
+    ws_user,
+)
 from tradex.queries import ws_protocol as proto
 from tradex.queries.errors import INVALID_LISTEN_KEY, REJECTED_MBX_KEY, TOKEN_INVALID, ApiError
 from tradex.queries.market_data import ticker_body
@@ -301,26 +309,54 @@ class Connection:
 
     def kline_render(self, market: Market, interval: str, key: Any, binance: str | None,
                      native: bool) -> Render:  # fmt: skip
+        """The candle of the last trade's interval, per batch of trades (``x``/``closed``
+        false), and its final state once its interval has ended (true): by the clock
+        (the render's ``tick``, called by the feed for every subscriber of ``key`` at
+        once) or, when a trade of a later interval comes first, just before it
+        (:mod:`.ws_kline`)."""
         reader = self.services.market
+        iid = market.instrument_id
         seconds = INTERVALS_BY_NAME[interval].seconds
+        closer = ws_kline.KlineCloser(seconds * 1_000_000_000)
+        clock_ns = self.services.clock_ns
+
+        def text(opened: int, candle: list[int], seq: int, trade_id: int, closed: bool) -> str:
+            if native:
+                return dumps(ws_format.candle(market, interval, seconds, seq, opened, candle,
+                                              closed))  # fmt: skip
+            payload = ws_format.binance_kline(market, interval, seconds, opened, candle,
+                                              trade_id, clock_ns() // 1_000_000, closed)  # fmt: skip
+            return dumps(ws_format.wrap(binance, payload))
+
+        async def close(candle: ws_kline.OpenCandle) -> list[str]:
+            found = ws_format.kline_of(await reader.candles(iid), candle.opened_ns, seconds)
+            if found is None or found[0] != candle.opened_ns:
+                return []
+            return [text(found[0], found[1], candle.seq, candle.trade_id, True)]
 
         async def render(entries: list[Entry]) -> list[str]:
-            row = await reader.market(market.instrument_id)
+            row = await reader.market(iid)
             if not row.get("trade_seq"):
                 return []
-            found = ws_format.kline_of(await reader.candles(market.instrument_id),
+            found = ws_format.kline_of(await reader.candles(iid),
                                        int(row["last_trade_time_ns"]), seconds)  # fmt: skip
             if found is None:
                 return []
             opened, candle = found
-            if native:
-                seq = entries[-1][0] if entries else int(row["trade_seq"])
-                return [dumps(ws_format.candle(market, interval, seconds, seq, opened, candle))]
-            payload = ws_format.binance_kline(market, interval, seconds, opened, candle,
-                                              int(row["last_trade_id"]), self.now_ms())  # fmt: skip
-            return [dumps(ws_format.wrap(binance, payload))]
+            seq = entries[-1][0] if entries else int(row["trade_seq"])
+            trade_id = int(row["last_trade_id"])
+            texts = []
+            earlier = closer.close_before(opened, entries)
+            if earlier is not None:
+                texts += await close(earlier)
+            closed = closer.sent(opened, seq, trade_id, clock_ns())
+            return [*texts, text(opened, candle, seq, trade_id, closed)]
 
-        return Render(key, render)
+        async def tick() -> list[str]:
+            due = closer.due(clock_ns())
+            return [] if due is None else await close(due)
+
+        return Render(key, render, tick)
 
 
 # -- the TradeX protocol ------------------------------------------------------------------
