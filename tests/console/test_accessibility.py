@@ -25,6 +25,7 @@ SCREENS = [
     ("alice", "withdrawals", "form"),
     ("alice", "keys", "form"),
     ("operator", "operator", "table"),
+    ("operator", "operator/users", "table tbody tr"),
     ("auditor", "auditor", "table"),
 ]
 

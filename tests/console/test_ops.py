@@ -1,8 +1,9 @@
 """The ops screens in a real browser (tests/console: the seeded exchange, Chromium, a
 fresh context per test): the operator creates an asset and an instrument, halts and resumes
 it, deposits; approves a withdrawal another user requested and is refused on their own with
-the reason shown; the auditor sees another account's balances as of a past time and the
-verify/checkpoint status, and has nothing to change. Each test makes its own users."""
+the reason shown; an admin changes another user's roles (their own row cannot be sent, and
+the server refuses it anyway); the auditor sees another account's balances as of a past time
+and the verify/checkpoint status, and has nothing to change. Each test makes its own users."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any, Literal
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.console import axe
 from tests.console.conftest import Console, PageAs
 from tests.console.seed import ConsoleUser
 from tests.queries.exchange import PASSWORD, Exchange, Trader, wait_until
@@ -156,6 +158,67 @@ def test_operator_approves_anothers_withdrawal_and_is_refused_their_own(
     )
     expect(row).to_contain_text("PAID", timeout=WAIT_MS)
     expect(row).to_contain_text(checker["username"], timeout=WAIT_MS)
+
+
+def _roles_of(console: Console, user_id: int) -> list[str]:
+    """The user's roles as the server has them (GET /tradex/v1/admin/users)."""
+    exchange = console.exchange
+    with exchange.client(exchange.admin_token) as http:
+        answer = http.get("/tradex/v1/admin/users")
+    assert answer.status_code == 200, answer.text
+    found = [u["roles"] for u in answer.json() if u["userId"] == user_id]
+    assert len(found) == 1, (user_id, found)
+    roles: list[str] = found[0]
+    return roles
+
+
+def test_admin_changes_anothers_roles_and_cannot_submit_their_own(
+    console: Console, page_as: PageAs
+) -> None:
+    exchange = console.exchange
+    admin = _user(console, "roler", ["admin"])
+    other = _user(console, "roled", ["trader"])
+    name = other["username"]
+    before = exchange.login(name)["accessToken"]
+    page = page_as(admin["username"], "operator/users")
+    users = page.get_by_role("table", name="Users")
+    mine = users.get_by_role("row").filter(has_text=admin["username"])
+    expect(mine.get_by_role("button", name=f"Edit roles of {admin['username']}")).to_be_disabled()
+    expect(mine).to_contain_text("yours: another admin changes them")
+    theirs = users.get_by_role("row").filter(has_text=name)
+    edit = theirs.get_by_role("button", name=f"Edit roles of {name}")
+    edit.click()
+    form = page.get_by_role("form", name=f"Roles of {name}")
+    expect(form.get_by_label("trader")).to_be_focused()  # the keyboard lands in the editor
+    found = axe.violations(page)
+    assert found == [], f"the roles editor:\n{axe.report(found)}"
+    form.get_by_role("button", name="Save roles").click()  # nothing ticked differently
+    _said(page, "alert", "nothing to change")
+    form.get_by_label("trader").uncheck()
+    form.get_by_label("auditor").check()
+    form.get_by_role("button", name="Save roles").click()
+    _said(page, "status", f"{name} (#{other['userId']}) now has auditor; their sessions ended, "
+                          "so they must log in again")  # fmt: skip
+    expect(theirs.get_by_role("cell").nth(2)).to_have_text("auditor", timeout=WAIT_MS)
+    assert _roles_of(console, other["userId"]) == ["auditor"]
+    with exchange.client(before) as http:  # the session they had ended
+        assert http.get("/tradex/v1/me").status_code == 401
+    form.get_by_label("auditor").uncheck()  # no roles at all is a change too
+    form.get_by_role("button", name="Save roles").click()
+    _said(page, "status", f"{name} (#{other['userId']}) now has no roles")
+    expect(theirs.get_by_role("cell").nth(2)).to_have_text("none", timeout=WAIT_MS)
+    assert _roles_of(console, other["userId"]) == []
+    page.keyboard.press("Escape")  # closes the editor; the focus returns to the row's button
+    expect(form).to_have_count(0)
+    expect(edit).to_be_focused()
+    # the server is the authority: the admin's own change is refused (maker/checker)
+    with exchange.client(exchange.login(admin["username"])["accessToken"]) as http:
+        refused = http.post("/tradex/v1/admin/users/roles",
+                            json={"userId": admin["userId"], "roles": ["admin", "auditor"]},
+                            headers={"Idempotency-Key": f"own-{uuid.uuid4().hex}"})  # fmt: skip
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"] == "MAKER_CHECKER"
+    assert _roles_of(console, admin["userId"]) == ["admin"]
 
 
 def _usd(trader: Trader) -> str | None:

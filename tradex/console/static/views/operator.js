@@ -99,13 +99,71 @@ function Deposits({ assets }) {
   </form>`;
 }
 
+// why maker/checker refused a change of roles
+const ROLES_MAKER_CHECKER = 'these are your own roles, so another admin must change them. '
+  + 'The reference processor refused it, and the refusal is on the log.';
+
+/** `roles` as words: "admin, trader", or "no roles". */
+function rolesText(roles) { return roles.length ? roles.join(', ') : 'no roles'; }
+
+/** The checkboxes of the roles (a fieldset named `legend`). */
+function RoleBoxes({ legend, roles, onChange, first }) {
+  const flip = (role) => onChange(roles.includes(role) ? roles.filter((r) => r !== role) : [...roles, role]);
+  return html`<fieldset class="ops-roles"><legend>${legend}</legend>
+    ${ROLES.map((r, i) => html`<label key=${r}><input type="checkbox" ref=${i === 0 ? first : undefined}
+      checked=${roles.includes(r)} onChange=${() => flip(r)} /> ${r}</label>`)}
+  </fieldset>`;
+}
+
+/**
+ * Gives another user exactly the roles ticked (none allowed); the server refuses an admin's
+ * own roles (MAKER_CHECKER) and ends the user's sessions when it changes them.
+ */
+function EditRoles({ user, onChange, onClose }) {
+  const [roles, setRoles] = useState(user.roles);
+  const action = useAction();
+  const first = useRef(null);
+  useEffect(() => { if (first.current) first.current.focus(); }, []);
+  const submit = (event) => {
+    event.preventDefault();
+    if (action.busy) return;
+    const chosen = ROLES.filter((r) => roles.includes(r)).sort(); // as the server keeps them
+    const same = chosen.length === user.roles.length && chosen.every((r) => user.roles.includes(r));
+    action.run(same && `${user.username} already has ${rolesText(chosen)}: nothing to change.`,
+      () => api('POST', '/tradex/v1/admin/users/roles', { body: { userId: user.userId, roles: chosen },
+        headers: { 'Idempotency-Key': newId('roles') } }),
+      () => {
+        onChange();
+        return `${user.username} (#${user.userId}) now has ${rolesText(chosen)}; their sessions ended, so they must log in again.`;
+      });
+  };
+  const escape = (event) => { if (event.key === 'Escape') onClose(); };
+  return html`<form class="panel ops-form" onSubmit=${submit} onKeyDown=${escape} aria-label=${`Roles of ${user.username}`}>
+    <h2>Roles of ${user.username}</h2>
+    <p class="muted">Now: ${rolesText(user.roles)}. The change ends their sessions (the next login carries the new roles).</p>
+    <${RoleBoxes} legend="Roles" roles=${roles} onChange=${setRoles} first=${first} />
+    <button type="submit" class="primary" aria-disabled=${action.busy ? 'true' : undefined}>Save roles</button>
+    <button type="button" onClick=${onClose}>Close</button>
+    <${Outcome} action=${action} makerChecker=${ROLES_MAKER_CHECKER} />
+  </form>`;
+}
+
 function Users() {
+  const me = session.user && session.user.userId;
   const { data, error, reload } = useReloading(() => api('GET', '/tradex/v1/admin/users'), []);
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [roles, setRoles] = useState(['trader']);
+  const [editing, setEditing] = useState(null); // the userId whose roles are open
+  const closed = useRef(null); // the userId whose button gets the focus back
   const action = useAction();
-  const flip = (role) => setRoles(roles.includes(role) ? roles.filter((r) => r !== role) : [...roles, role]);
+  useEffect(() => {
+    if (editing !== null || closed.current === null) return;
+    const button = document.getElementById(`roles-of-${closed.current}`);
+    closed.current = null;
+    if (button) button.focus();
+  }, [editing]);
+  const close = () => { closed.current = editing; setEditing(null); };
   const submit = (event) => {
     event.preventDefault();
     const problem = (!/^[a-z0-9_.-]{3,32}$/.test(username) && 'A username is 3 to 32 of a-z, 0-9, "_", "." and "-".')
@@ -114,22 +172,29 @@ function Users() {
       headers: { 'Idempotency-Key': newId('user') } }),
     (user) => { reload(); setPassword(''); return `Created ${user.username} (#${user.userId}): ${user.roles.join(', ')}.`; });
   };
+  const change = (u) => (u.userId === me
+    ? html`<button type="button" id=${`roles-of-${u.userId}`} aria-label=${`Edit roles of ${u.username}`} disabled
+        aria-describedby="roles-own">Edit roles</button> <small id="roles-own" class="muted">yours: another admin changes them</small>`
+    : html`<button type="button" id=${`roles-of-${u.userId}`} aria-label=${`Edit roles of ${u.username}`}
+        aria-expanded=${editing === u.userId} onClick=${() => setEditing(u.userId)}>Edit roles</button>`);
+  const shown = editing !== null && (data || []).find((u) => u.userId === editing);
   return html`<div class="ops-grid">
     <section class="panel"><h2>Users</h2><${ErrorBox} error=${error} />
-      <table aria-label="Users" class="ops-table"><thead><tr><th class="num">User</th><th>Username</th><th>Roles</th><th>Accounts</th></tr></thead>
+      <p class="muted">Maker/checker: an admin cannot change their own roles; another admin does.</p>
+      <table aria-label="Users" class="ops-table"><thead><tr><th class="num">User</th><th>Username</th><th>Roles</th><th>Accounts</th><th>Change</th></tr></thead>
         <tbody>${(data || []).map((u) => html`<tr key=${u.userId}><td class="num">${u.userId}</td><td>${u.username}</td>
-          <td>${u.roles.join(', ')}</td><td>${u.accountIds.join(', ')}</td></tr>`)}</tbody></table>
+          <td>${u.roles.length ? u.roles.join(', ') : html`<span class="muted">none</span>`}</td><td>${u.accountIds.join(', ')}</td>
+          <td class="actions">${change(u)}</td></tr>`)}</tbody></table>
     </section>
-    <form class="panel ops-form" onSubmit=${submit} aria-label="Create a user">
+    ${shown ? html`<${EditRoles} key=${shown.userId} user=${shown} onChange=${reload} onClose=${close} />`
+      : html`<form class="panel ops-form" onSubmit=${submit} aria-label="Create a user">
       <h2>Create a user</h2>
       <${Field} id="user-name" label="Username"><input id="user-name" autocomplete="off" value=${username} onInput=${(e) => setUsername(e.target.value.trim())} /><//>
       <${Field} id="user-password" label="Password"><input id="user-password" type="password" autocomplete="new-password" value=${password} onInput=${(e) => setPassword(e.target.value)} /><//>
-      <fieldset class="ops-roles"><legend>Roles</legend>
-        ${ROLES.map((r) => html`<label key=${r}><input type="checkbox" checked=${roles.includes(r)} onChange=${() => flip(r)} /> ${r}</label>`)}
-      </fieldset>
+      <${RoleBoxes} legend="Roles" roles=${roles} onChange=${setRoles} />
       <button type="submit" class="primary" disabled=${action.busy}>Create user</button>
       <${Outcome} action=${action} />
-    </form>
+    </form>`}
   </div>`;
 }
 
