@@ -135,3 +135,46 @@ def test_the_commands_write_csv_and_json_in_decimals(
     with pytest.raises(SystemExit) as exc:
         cli.main(["statement", "--account", "1", "--from", "2024-01-02", "--to", "2024-01-01"])
     assert exc.value.code == 2
+
+
+def test_users_and_their_roles_at_a_time_and_who_changed_them(
+    audit_exchange: Exchange, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.market import T0, USER_ID
+    from tests.projections.exchange import AUDITOR, OPERATOR
+    from tradex.audit import roles
+
+    with KafkaLog(audit_exchange.settings) as log:
+        history = roles.role_history(log, CODEC)
+    mine = [e for e in history if e.user_id in (USER_ID, OPERATOR, AUDITOR)]
+    assert [(e.user_id, e.outcome, e.roles, e.actor) for e in mine] == [
+        (USER_ID, "registered", "", 0),
+        (OPERATOR, "registered", "admin", 0),
+        (AUDITOR, "registered", "trader", 0),
+        (AUDITOR, "changed", "auditor,trader", OPERATOR),
+        (AUDITOR, "changed", "auditor", OPERATOR),
+        (USER_ID, "changed", "trader", 0),
+        (OPERATOR, "refused", "", 0),
+    ]
+    assert mine[-1].detail.startswith("MAKER_CHECKER: ")
+    at = {u.user_id: u for u in roles.users_at(history, T0 + 5)}
+    assert at[AUDITOR] == roles.UserRoles(AUDITOR, "aldo", "auditor,trader", T0, T0 + 5, OPERATOR)
+    assert at[USER_ID].roles == ""  # changed later, at T0 + 7
+    assert at[OPERATOR].roles == "admin"
+    now = {u.user_id: u for u in roles.users_at(history)}
+    assert (now[AUDITOR].roles, now[USER_ID].roles, now[OPERATOR].roles) == (
+        "auditor", "trader", "admin",  # the self change was refused
+    )  # fmt: skip
+    assert roles.users_at(history, T0 - 1) == []
+    prefix = audit_exchange.settings.topic_prefix
+    assert cli.main(["users", "--topic-prefix", prefix, "--at", str(T0 + 5), "--format",
+                     "json"]) == 0  # fmt: skip
+    shown = {r["user_id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert shown[AUDITOR]["roles"] == "auditor,trader" and shown[AUDITOR]["changed_by"] == OPERATOR
+    assert cli.main(["users", "--topic-prefix", prefix, "--history", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("time_ns,partition,offset,event_id,user_id")
+    assert any(",refused," in line and "MAKER_CHECKER" in line for line in lines)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["users", "--at", "soon"])
+    assert exc.value.code == 2

@@ -35,6 +35,7 @@ USERS = (
     ChangeUserRoles("roles-aud", T0 + 5, AUDITOR, "auditor,trader", OPERATOR),
     ChangeUserRoles("roles-aud-again", T0 + 6, AUDITOR, "auditor", OPERATOR),
     ChangeUserRoles("roles-7", T0 + 7, USER_ID, "trader", 0),  # by the operator
+    ChangeUserRoles("roles-self", T0 + 8, OPERATOR, "admin,auditor", OPERATOR),  # refused
 )
 PASSES_MAX = 6
 

@@ -37,6 +37,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "balances": ("tradex.audit.cli", "main_balances", "an account's balances at a time or position"),
     "statement": ("tradex.audit.cli", "main_statement", "an account's postings between two times"),
     "book": ("tradex.audit.cli", "main_book", "an instrument's order book at an input position"),
+    "users": ("tradex.audit.cli", "main_users", "users and their roles at a time; --history: who changed them"),
     # -- the archive side's verbs (tradex/audit/proofs.py) ---------------------------------
     "prove": ("tradex.audit.proofs", "main_prove", "an inclusion proof of one event"),
     "check-proof": ("tradex.audit.proofs", "main_check_proof", "check an inclusion proof"),
@@ -302,6 +303,39 @@ def main_statement(argv: list[str]) -> int:
         row["balance_after"] = timetravel.decimal(line.balance_after, scale)
         rows.append(row)
     _write(rows, args.format, columns)
+    return 0
+
+
+def main_users(argv: list[str]) -> int:
+    from tradex.audit import roles
+
+    parser = argparse.ArgumentParser(prog="tradex audit users",
+                                     description="Users and their roles at a time.")  # fmt: skip
+    add_source_arguments(parser)
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--at", type=_time_arg, default=None, metavar="TIME",
+                      help="ISO 8601 or ns (events at or before it; default: now)")  # fmt: skip
+    what.add_argument("--history", action="store_true",
+                      help="every registration, role change (with who made it) and refused "
+                      "role change, in time order")  # fmt: skip
+    parser.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    args = parser.parse_args(argv)
+    try:
+        source, settings = open_source(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    codec = codec_from_settings(settings)
+    with source:
+        try:
+            history = roles.role_history(source, codec)
+        except Exception as exc:  # an unreadable log: said, exit 2
+            return _fail("tradex audit users", exc)
+    if args.history:
+        rows = [e._asdict() for e in history]
+        _write(rows, args.format, list(roles.RoleEvent._fields))
+    else:
+        rows = [u._asdict() for u in roles.users_at(history, args.at)]
+        _write(rows, args.format, list(roles.UserRoles._fields))
     return 0
 
 
