@@ -18,6 +18,8 @@ from tradex.commands.async_client import (
 )
 from tradex.commands.reference_client import ReferenceClient
 from tradex.domain import (
+    CancelOrder,
+    CancelRequested,
     CreateAsset,
     Deposit,
     Deposited,
@@ -83,6 +85,11 @@ def test_account_commands_their_outcomes_and_duplicates(stages: Settings) -> Non
             accepted = await client.execute(buy, timeout_s=30)
             assert [type(e) for e in accepted.events] == [OrderAccepted]
             order_id = accepted.events[0].order_id
+            assert client.recent_order(order_id) == ((1, "abuy-1"), accepted.events)
+            # a cancel names the order too: recent_order still answers the placing command
+            # (DELETE /api/v3/openOrders read a CancelRequested as the order: a 500)
+            cancel = await client.execute(CancelOrder("acancel-1", 1, T0, order_id), timeout_s=30)
+            assert [type(e) for e in cancel.events] == [CancelRequested]
             assert client.recent_order(order_id) == ((1, "abuy-1"), accepted.events)
             too_big = buy._replace(command_id="abuy-2", qty=10**9)
             rejected = await client.execute(too_big, timeout_s=30)

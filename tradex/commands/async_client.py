@@ -68,6 +68,9 @@ silent_grace_s = 0.05  # a command is checked for being a duplicate once silent 
 waiting_max = 100_000  # commands waiting for their outcome in one client
 recent_outcomes_max = 100_000  # outcomes of recent commands kept for duplicates and reads
 SETTLEMENT_PREFIXES = ("fill/", "end/")  # command ids of settlement inputs (matcher-chosen)
+# the events of the command that placed an order: recent_order answers those (a cancel's
+# or an amend's events name the order too, but describe another command)
+PLACING_EVENTS = frozenset(("OrderAccepted", "OrderRejected"))
 
 Key = tuple[int, str]  # (scope: the account id, 0 for reference commands; command id)
 
@@ -381,13 +384,14 @@ class AsyncCommandClient:
         with self.lock:
             found = self.recent.get(key)
             self.recent[key] = (event,) if found is None else (*found, event)
-            order_id = getattr(event, "order_id", 0)
-            if order_id and not key[1].startswith(SETTLEMENT_PREFIXES):
-                self.orders[order_id] = key
+            if type(event).__name__ in PLACING_EVENTS and event.order_id:
+                self.orders[event.order_id] = key  # not a cancel's or an amend's key
             while len(self.recent) > recent_outcomes_max:
-                _old_key, old = self.recent.popitem(last=False)
+                old_key, old = self.recent.popitem(last=False)
                 for old_event in old:
-                    self.orders.pop(getattr(old_event, "order_id", 0), None)
+                    order_id = getattr(old_event, "order_id", 0)
+                    if self.orders.get(order_id) == old_key:
+                        del self.orders[order_id]
 
     def _finish(self, partition: int, next_key: Key | None) -> None:
         """The previous command of ``partition`` is complete when another one starts or the
