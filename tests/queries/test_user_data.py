@@ -171,6 +171,37 @@ def test_revoking_an_api_key_ends_its_listen_key_and_open_streams(exchange: Exch
     combined.close()
 
 
+def test_a_listen_key_opened_with_a_token_ends_with_its_session(exchange: Exchange) -> None:
+    """A token's listenKey is the session's: logout ends its stream (listenKeyExpired) and
+    makes it unusable; the same user's key from another session lives on."""
+    trader = exchange.register("ud-logout")
+    other_session = exchange.login(trader.username)["accessToken"]
+
+    def open_with(token: str) -> str:
+        with exchange.client(token) as http:
+            answer = http.post("/api/v3/userDataStream")
+        assert answer.status_code == 200, answer.text
+        found: str = answer.json()["listenKey"]
+        return found
+
+    mine, kept = open_with(trader.token), open_with(other_session)
+    assert mine != kept  # one key per session
+    assert open_with(trader.token) == mine  # a second POST of the session reuses it
+    socket = Socket(ws_url(exchange, f"/ws/{mine}"))
+    staying = Socket(ws_url(exchange, f"/ws/{kept}"))
+    time.sleep(0.5)  # both attached
+    with trader.http() as http:
+        assert http.post("/tradex/v1/auth/logout").status_code == 200
+    expired = socket.until(lambda m: m.get("e") == "listenKeyExpired", timeout_s=15)
+    assert expired["listenKey"] == mine
+    with pytest.raises(ConnectionClosedOK):
+        socket.recv(10)
+    refused = Socket(ws_url(exchange, f"/ws/{mine}"))
+    assert "listenKey does not exist" in refused.recv(10)["error"]["msg"]
+    assert not [m for m in staying.quiet(1.0) if m.get("e") == "listenKeyExpired"]
+    staying.close()
+
+
 def test_orders_fills_and_balances_reach_the_accounts_stream_only(exchange: Exchange) -> None:
     seller = funded(exchange, "ud-seller", btc="1")
     buyer = funded(exchange, "ud-buyer", usd="100000")

@@ -3,10 +3,12 @@
 A listenKey names one account's private stream (``/ws/<listenKey>``, :mod:`.ws_user`);
 the REST endpoints that open, extend and close keys are :mod:`.user_stream_routes`.
 
-Redis (the API's namespace): ``{ns}:listen-key:<key>`` = ``<account>:<user>`` expiring
-with the key; ``{ns}:listen-key-of:<owner>`` = the owner's key (owner: the API key, or
-the user and account of a token), so a POST reuses it and revoking an API key closes the
-key it opened (:meth:`ListenKeys.close_owner`). Two POSTs racing for one owner may both
+Redis (the API's namespace): ``{ns}:listen-key:<key>`` = ``<account>:<user>`` (and
+``:<session>`` when an access token opened it) expiring with the key;
+``{ns}:listen-key-of:<owner>`` = the owner's key (owner: the API key, or the login
+session and account of a token), so a POST reuses it and revoking an API key closes the
+key it opened (:meth:`ListenKeys.close_owner`); a key a session opened is usable only
+while that session lives (:func:`.ws_user.usable`: logout ends its streams). Two POSTs racing for one owner may both
 create a key: both are valid, the index keeps the last (the other one outlives a revoke
 of its API key until it expires: PUT needs a live API key).
 """
@@ -25,10 +27,13 @@ _ALPHABET = string.ascii_letters + string.digits
 
 
 class Bound(NamedTuple):
-    """What a live key names."""
+    """What a live key names: an account, its user, and the login session that opened it
+    ("" when an API key did): a key opened with an access token lives no longer than its
+    session (logout ends its streams)."""
 
     account_id: int
     user_id: int
+    session_id: str = ""
 
 
 def redis_key(ns: str, listen_key: str) -> str:
@@ -72,7 +77,10 @@ class ListenKeys:
         listen_key = "".join(secrets.choice(_ALPHABET) for _ in range(LISTEN_KEY_CHARS))
         assert looks_like_key(listen_key), listen_key
         async with self.conn.pipeline(transaction=True) as pipe:
-            pipe.set(self.key(listen_key), f"{bound.account_id}:{bound.user_id}", px=self.ttl_ms)
+            value = f"{bound.account_id}:{bound.user_id}"
+            if bound.session_id:
+                value += f":{bound.session_id}"
+            pipe.set(self.key(listen_key), value, px=self.ttl_ms)
             pipe.set(index, listen_key, px=self.ttl_ms)
             await pipe.execute()
         return listen_key
@@ -85,13 +93,10 @@ class ListenKeys:
         if value is None:
             return None
         text = value.decode() if isinstance(value, bytes) else str(value)
-        account, _, user = text.partition(":")
-        found = Bound(int(account), int(user))
+        account, user, *session = text.split(":", 2)
+        found = Bound(int(account), int(user), session[0] if session else "")
         assert found.account_id > 0, text
         return found
-
-    async def alive(self, listen_key: str) -> bool:
-        return bool(await self.conn.exists(self.key(listen_key)))
 
     async def keep_alive(self, listen_key: str, bound: Bound) -> bool:
         if await self.bound(listen_key) != bound:

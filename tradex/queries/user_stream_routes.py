@@ -1,7 +1,8 @@
 """Binance's user-data stream keys: ``POST/PUT/DELETE /api/v3/userDataStream``.
 
 As on Binance the endpoints take the ``X-MBX-APIKEY`` header alone (no signature; the
-key's ``read`` permission is enough; an access token works too). POST answers the
+key's ``read`` permission is enough; an access token works too, and its key lives no
+longer than its login session). POST answers the
 caller's live key if it has one (and extends it), PUT keeps a key alive for another
 ``LISTEN_KEY_TTL_S`` (60 min), DELETE closes it (its streams get ``listenKeyExpired``).
 A key that does not exist, has expired or is somebody else's: ``-1125 This listenKey does
@@ -27,12 +28,14 @@ def owner_of(principal: Principal, account_id: int) -> str:
     assert principal.user_id > 0, principal
     if principal.key_id is not None:
         return key_owner(principal.key_id)
-    return f"user:{principal.user_id}:{account_id}"
+    assert principal.session_id, principal
+    return f"session:{principal.session_id}:{account_id}"
 
 
 async def _bound(call: Call, account_id: int | None) -> Bound:
+    """A key opened with an access token is bound to its session (ended by logout)."""
     account = await own_account(call.services, call.user, account_id)
-    return Bound(account, call.user.user_id)
+    return Bound(account, call.user.user_id, call.user.session_id or "")
 
 
 async def create(call: Call) -> dict[str, Any]:

@@ -8,8 +8,9 @@ bounded queue, a slow consumer dropped), from the channel's sequence at the time
 subscription (Binance sends no snapshot either). Each subscription renders its own
 entries (:class:`.user_events.UserEvents` keeps the orders' state per stream), so its
 render key is its own. A listenKey's stream looks its key up every ``ws_auth_check_ms``
-(:mod:`.ws_guard`); once expired, closed by DELETE or closed by revoking the API key that
-opened it, it sends ``listenKeyExpired`` and the connection ends.
+(:mod:`.ws_guard`); once expired, closed by DELETE or by revoking the API key that opened
+it, or once the login session that opened it has ended (:func:`usable`), it sends
+``listenKeyExpired`` and the connection ends.
 """
 
 from __future__ import annotations
@@ -121,20 +122,28 @@ async def follow(connection: UserConnection, name: str, bound: Bound, wrap: Wrap
 
 async def follow_key(connection: UserConnection, listen_key: str, wrap: Wrap) -> bool:
     """Follow a listenKey's account until the key expires; False: no such key."""
-    keys = connection.services.listen_keys
-    bound = await keys.bound(listen_key)
+    services = connection.services
+    bound = await usable(services, listen_key)
     if bound is None:
         return False
     await follow(connection, listen_key, bound, wrap)
 
     async def alive() -> bool:
-        return await keys.alive(listen_key)
+        return await usable(services, listen_key) is not None
 
     async def expired(_verdict: Verdict) -> None:
         await _expire(connection, listen_key, wrap)
 
     connection.guards.add(listen_key, alive, expired)
     return True
+
+
+async def usable(services: Services, listen_key: str) -> Bound | None:
+    """What a live listenKey names, if the session that opened it (if any) is alive."""
+    bound = await services.listen_keys.bound(listen_key)
+    if bound is None or (bound.session_id and not await services.sessions.alive(bound.session_id)):
+        return None
+    return bound
 
 
 async def _expire(connection: UserConnection, listen_key: str, wrap: Wrap) -> None:
