@@ -16,7 +16,9 @@ records, and says where (:class:`Tampered`):
 - ``missing_leg``: a FillLeg dropped from ``settlements`` (the producer's chain re-sealed);
 - ``broken_chain``: one character of an account event's command id changed, not re-sealed;
 - ``engine``: an engine ``Rested`` record's price changed, engine chain re-sealed (only the
-  matching re-run sees it).
+  matching re-run sees it);
+- ``maker_checker``: a withdrawal's request and its decision given the same actor (user
+  42), chain re-sealed: the maker decided their own withdrawal.
 """
 
 from __future__ import annotations
@@ -127,6 +129,21 @@ def damage(
 
         _edit(values, i, overcharge)
         mark("fee", i, account)
+        decided = next(
+            j for j, v in enumerate(values)
+            if j not in used and v is not None
+            and _kind(v) in ("WithdrawalPaid", "WithdrawalReleased")
+        )  # fmt: skip
+        d = CODEC.decode(values[decided] or b"").record
+        asked = next(
+            j for j in range(decided) if _kind(values[j] or b"") == "WithdrawalRequested"
+            and CODEC.decode(values[j] or b"").record["withdrawal_id"] == d["withdrawal_id"]
+            and CODEC.decode(values[j] or b"").record["account_id"] == d["account_id"]
+        )  # fmt: skip
+        for j in (asked, decided):
+            _edit(values, j, lambda r: r.__setitem__("actor", 42))
+        used.add(asked)
+        mark("maker_checker", decided, d["withdrawal_id"])
     if topic == ACCOUNT_EVENTS and partition == 1:
         hold = _first(values, "OrderAccepted", lambda r: r["hold_asset"] == "USD", used)
         account = CODEC.decode(values[hold] or b"").record["account_id"]

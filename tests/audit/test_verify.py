@@ -59,6 +59,7 @@ def test_the_copy_keeps_the_offsets_the_rerun_needs(tampered: Tampered) -> None:
     assert tampered.offsets_kept[ORDER_REQUESTS], "the re-run's event ids need these offsets"
     assert set(tampered.places) == {
         "unbalanced", "negative", "fee", "missing_leg", "broken_chain", "engine",
+        "maker_checker",
     }  # fmt: skip
 
 
@@ -69,6 +70,15 @@ def test_an_unbalanced_entry_is_named(tampered: Tampered) -> None:
     assert found, report.text()
     assert "unbalanced in" in found[0].message and "sums to 1" in found[0].message
     assert found[0].event_id, "the violation names the event id"
+
+
+def test_a_withdrawal_decided_by_its_maker_is_named(tampered: Tampered) -> None:
+    report = _report(tampered.settings)
+    found = _at(report, "maker_checker", tampered.places["maker_checker"])
+    assert found, report.text()
+    withdrawal = tampered.places["maker_checker"][3]
+    assert f"withdrawal {withdrawal} " in found[0].message and "by user 42" in found[0].message
+    assert report.counts["maker_checker"] == 1
 
 
 def test_a_negative_balance_is_named(tampered: Tampered) -> None:

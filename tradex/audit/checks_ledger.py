@@ -16,7 +16,9 @@
 - ``asset_conserved``: per asset, the postings of all accounts (users, fees, clearing,
   external) sum to zero, i.e. what users, fees and clearing hold is what came in from the
   external account;
-- ``clearing_nets``: the clearing account nets to zero per trade whose two sides settled.
+- ``clearing_nets``: the clearing account nets to zero per trade whose two sides settled;
+- ``maker_checker``: no withdrawal decided (paid or released) by the user who requested
+  it (the events' ``actor``; 0, the system, is not a user).
 
 The same invariants, one event at a time, are :class:`tradex.domain.Ledger` (the slow,
 obvious twin; ``tests/audit`` compares them).
@@ -327,10 +329,30 @@ def _settled_sides(fills: dict[str, np.ndarray]) -> np.ndarray:
     return trades[1:][trades[1:] == trades[:-1]]
 
 
+def check_maker_checker(found: Gathered, out: Findings) -> None:
+    """A withdrawal's decision (WithdrawalPaid / Released) with a non-zero ``actor`` equal
+    to its WithdrawalRequested's ``actor``: the maker checked their own request (the
+    account processor refuses that: docs/ledger.md). Withdrawals are few: a dict."""
+    t = found.tables
+    asked = t["WithdrawalRequested"]
+    keys = zip(asked["account_id"].tolist(), asked["withdrawal_id"].tolist(), strict=True)
+    makers = dict(zip(keys, asked["actor"].tolist(), strict=True))
+    for name in ("WithdrawalPaid", "WithdrawalReleased"):
+        rows = t[name]
+        for g, account, withdrawal, actor in zip(
+            rows["g"].tolist(), rows["account_id"].tolist(), rows["withdrawal_id"].tolist(),
+            rows["actor"].tolist(), strict=True,
+        ):  # fmt: skip
+            if actor and makers.get((account, withdrawal)) == actor:
+                out.add("maker_checker", g, f"withdrawal {found.name(withdrawal)} of account "
+                        f"{account} decided ({name}) by user {actor}, who requested it")  # fmt: skip
+
+
 def check_ledger(found: Gathered, out: Findings) -> LedgerFigures:
     entries = check_journal(found, out)
     holds = check_holds(found, out)
     check_balances(found, holds, out)
     supply = check_conservation(found, out)
     check_clearing(found, out)
+    check_maker_checker(found, out)
     return LedgerFigures(entries, len(found.postings["g"]), len(holds["g"]), supply)

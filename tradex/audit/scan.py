@@ -59,9 +59,9 @@ POSTINGS = "postings"
 # The values gathered per record type (payload fields by name; postings items separately).
 FIELDS: dict[str, tuple[str, ...]] = {
     "Deposited": ("account_id", "event_time_ns", "asset", "amount"),
-    "WithdrawalRequested": ("account_id", "event_time_ns", "withdrawal_id", "asset", "amount"),
-    "WithdrawalPaid": ("account_id", "event_time_ns", "withdrawal_id", "asset", "amount"),
-    "WithdrawalReleased": ("account_id", "event_time_ns", "withdrawal_id", "asset", "amount"),
+    "WithdrawalRequested": ("account_id", "event_time_ns", "withdrawal_id", "asset", "amount", "actor"),
+    "WithdrawalPaid": ("account_id", "event_time_ns", "withdrawal_id", "asset", "amount", "actor"),
+    "WithdrawalReleased": ("account_id", "event_time_ns", "withdrawal_id", "asset", "amount", "actor"),
     "OrderAccepted": (
         "account_id", "event_time_ns", "order_id", "instrument_id", "side", "price", "qty", "tick_size",
         "lot_size", "maker_fee_ppm", "taker_fee_ppm", "hold_asset", "hold_amount",

@@ -75,6 +75,7 @@ CHECKS = (
     ("hold_asset", "holds changing asset"),
     ("asset_conserved", "totals per asset conserved against the external account"),
     ("clearing_nets", "clearing nets to zero per trade"),
+    ("maker_checker", "no withdrawal decided by the user who requested it"),
     ("fill_leg", "every Trade has exactly its two FillLegs, same price and quantity"),
     ("fill_settled", "every Trade has exactly its two FillSettled, same price and quantity"),
     ("fee", "fees recomputed from the order's accepted rates"),
@@ -411,7 +412,7 @@ def _verify(
             out.counts.setdefault(check, 0)
         report.ledger = check_ledger(found, out)
         report.trades = check_trades(found, consumed_settlements(source, ends), out)
-        for check, _what in CHECKS[3:19]:
+        for check, _what in CHECKS[3:20]:
             out.counts.setdefault(check, 0)
     except BaseException:
         if beside is not None:
