@@ -18,7 +18,8 @@ records, and says where (:class:`Tampered`):
 - ``engine``: an engine ``Rested`` record's price changed, engine chain re-sealed (only the
   matching re-run sees it);
 - ``maker_checker``: a withdrawal's request and its decision given the same actor (user
-  42), chain re-sealed: the maker decided their own withdrawal.
+  90, an admin), chain re-sealed: the maker decided their own withdrawal;
+- ``admin_actor``: a deposit credited by user 91, who was never an admin, chain re-sealed.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from tradex.log.topics import (
 from tradex.schemas.chain import HASH_SIZE, ZERO_HASH
 from tradex.schemas.codec import Codec
 
+AN_ADMIN, NEVER_ADMIN = 90, 91  # the test exchange's operator and auditor (its USERS)
 COPIED = (REFERENCE_EVENTS, ACCOUNT_EVENTS, ENGINE_EVENTS, SETTLEMENTS, ORDER_REQUESTS)
 CODEC = Codec.offline()
 
@@ -141,9 +143,12 @@ def damage(
             and CODEC.decode(values[j] or b"").record["account_id"] == d["account_id"]
         )  # fmt: skip
         for j in (asked, decided):
-            _edit(values, j, lambda r: r.__setitem__("actor", 42))
+            _edit(values, j, lambda r: r.__setitem__("actor", AN_ADMIN))
         used.add(asked)
         mark("maker_checker", decided, d["withdrawal_id"])
+        i = _first(values, "Deposited", lambda r: True, used)
+        _edit(values, i, lambda r: r.__setitem__("actor", NEVER_ADMIN))
+        mark("admin_actor", i, NEVER_ADMIN)
     if topic == ACCOUNT_EVENTS and partition == 1:
         hold = _first(values, "OrderAccepted", lambda r: r["hold_asset"] == "USD", used)
         account = CODEC.decode(values[hold] or b"").record["account_id"]

@@ -59,7 +59,7 @@ def test_the_copy_keeps_the_offsets_the_rerun_needs(tampered: Tampered) -> None:
     assert tampered.offsets_kept[ORDER_REQUESTS], "the re-run's event ids need these offsets"
     assert set(tampered.places) == {
         "unbalanced", "negative", "fee", "missing_leg", "broken_chain", "engine",
-        "maker_checker",
+        "maker_checker", "admin_actor",
     }  # fmt: skip
 
 
@@ -77,8 +77,16 @@ def test_a_withdrawal_decided_by_its_maker_is_named(tampered: Tampered) -> None:
     found = _at(report, "maker_checker", tampered.places["maker_checker"])
     assert found, report.text()
     withdrawal = tampered.places["maker_checker"][3]
-    assert f"withdrawal {withdrawal} " in found[0].message and "by user 42" in found[0].message
+    assert f"withdrawal {withdrawal} " in found[0].message and "by user 90" in found[0].message
     assert report.counts["maker_checker"] == 1
+
+
+def test_a_deposit_by_a_user_never_admin_is_named(tampered: Tampered) -> None:
+    report = _report(tampered.settings)
+    found = _at(report, "admin_actor", tampered.places["admin_actor"])
+    assert found, report.text()
+    assert found[0].message.startswith("Deposited by user 91, who never had the admin role")
+    assert report.counts["admin_actor"] == 1  # the maker/checker damage's actor is an admin
 
 
 def test_a_negative_balance_is_named(tampered: Tampered) -> None:

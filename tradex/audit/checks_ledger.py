@@ -18,7 +18,9 @@
   external account;
 - ``clearing_nets``: the clearing account nets to zero per trade whose two sides settled;
 - ``maker_checker``: no withdrawal decided (paid or released) by the user who requested
-  it (the events' ``actor``; 0, the system, is not a user).
+  it (the events' ``actor``; 0, the system, is not a user);
+- ``admin_actor``: deposits and withdrawal decisions with a user as actor only by users
+  who had the ``admin`` role somewhere on ``reference-events``.
 
 The same invariants, one event at a time, are :class:`tradex.domain.Ledger` (the slow,
 obvious twin; ``tests/audit`` compares them).
@@ -348,6 +350,35 @@ def check_maker_checker(found: Gathered, out: Findings) -> None:
                         f"{account} decided ({name}) by user {actor}, who requested it")  # fmt: skip
 
 
+ADMIN_COMMANDS = ("Deposited", "WithdrawalPaid", "WithdrawalReleased")  # admin-only causes
+
+
+def check_admin_actors(found: Gathered, out: Findings) -> None:
+    """A Deposited / WithdrawalPaid / WithdrawalReleased with a non-zero ``actor`` who never
+    had the ``admin`` role anywhere on ``reference-events`` (registered with it or given it
+    by a UserRolesChanged). The account processor decides by the reference events it has
+    read so far, which the log does not order against the account events; "never, in any
+    prefix" is what the log alone proves (an actor whose admin role was dropped earlier is
+    not caught)."""
+    t = found.tables
+    admins: set[int] = set()
+    for name in ("UserRegistered", "UserRolesChanged"):
+        rows = t[name]
+        for user, roles in zip(rows["user.user_id"].tolist(), rows["user.roles"].tolist(),
+                               strict=True):  # fmt: skip
+            if "admin" in found.name(roles).split(","):
+                admins.add(user)
+    for name in ADMIN_COMMANDS:
+        rows = t[name]
+        actors = rows["actor"]
+        suspect = np.flatnonzero(
+            (actors != 0) & ~member(actors, np.array(sorted(admins), np.int64))
+        )
+        for j in suspect.tolist():
+            out.add("admin_actor", int(rows["g"][j]), f"{name} by user {int(actors[j])}, who "
+                    "never had the admin role on reference-events")  # fmt: skip
+
+
 def check_ledger(found: Gathered, out: Findings) -> LedgerFigures:
     entries = check_journal(found, out)
     holds = check_holds(found, out)
@@ -355,4 +386,5 @@ def check_ledger(found: Gathered, out: Findings) -> LedgerFigures:
     supply = check_conservation(found, out)
     check_clearing(found, out)
     check_maker_checker(found, out)
+    check_admin_actors(found, out)
     return LedgerFigures(entries, len(found.postings["g"]), len(holds["g"]), supply)

@@ -58,7 +58,7 @@ POSTINGS = "postings"
 
 # The values gathered per record type (payload fields by name; postings items separately).
 FIELDS: dict[str, tuple[str, ...]] = {
-    "Deposited": ("account_id", "event_time_ns", "asset", "amount"),
+    "Deposited": ("account_id", "event_time_ns", "asset", "amount", "actor"),
     "WithdrawalRequested": ("account_id", "event_time_ns", "withdrawal_id", "asset", "amount", "actor"),
     "WithdrawalPaid": ("account_id", "event_time_ns", "withdrawal_id", "asset", "amount", "actor"),
     "WithdrawalReleased": ("account_id", "event_time_ns", "withdrawal_id", "asset", "amount", "actor"),
@@ -80,6 +80,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "FillLeg": ("account_id", "order_id", "trade_id", "instrument_id", "side", "price", "qty",
                 "liquidity"),
     "OrderEnded": ("account_id", "order_id"),
+    "UserRegistered": ("user.user_id", "user.roles"),
+    "UserRolesChanged": ("user.user_id", "user.roles"),
 }  # fmt: skip
 WITH_POSTINGS = ("Deposited", "WithdrawalPaid", "FillSettled")
 POSTING_FIELDS = ("account_id", "asset", "delta")
@@ -350,7 +352,10 @@ class Scan:
             table = self.columns[name]
             table.add("g", np.array([base + i], np.int64))
             for field_name in FIELDS[name]:
-                table.add(field_name, np.array([self._value(getattr(obj, field_name))], np.int64))
+                value = obj
+                for part in field_name.split("."):  # "user.roles": a nested row's field
+                    value = getattr(value, part)
+                table.add(field_name, np.array([self._value(value)], np.int64))
             if name in WITH_POSTINGS:
                 postings = obj.postings
                 self.posting_columns.add("g", np.full(len(postings), base + i, np.int64))

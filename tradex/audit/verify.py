@@ -76,6 +76,7 @@ CHECKS = (
     ("asset_conserved", "totals per asset conserved against the external account"),
     ("clearing_nets", "clearing nets to zero per trade"),
     ("maker_checker", "no withdrawal decided by the user who requested it"),
+    ("admin_actor", "deposits and withdrawal decisions only by users who were admins"),
     ("fill_leg", "every Trade has exactly its two FillLegs, same price and quantity"),
     ("fill_settled", "every Trade has exactly its two FillSettled, same price and quantity"),
     ("fee", "fees recomputed from the order's accepted rates"),
@@ -412,7 +413,7 @@ def _verify(
             out.counts.setdefault(check, 0)
         report.ledger = check_ledger(found, out)
         report.trades = check_trades(found, consumed_settlements(source, ends), out)
-        for check, _what in CHECKS[3:20]:
+        for check, _what in CHECKS[3:21]:
             out.counts.setdefault(check, 0)
     except BaseException:
         if beside is not None:
