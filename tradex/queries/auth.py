@@ -133,6 +133,15 @@ async def admit_token(
     return principal, min(found.by_ip, found.mine, key=lambda u: u.remaining)
 
 
+async def counted(services: Services, limit: RateLimit, caller: str, weight: int) -> Usage:
+    """``caller`` (``ip:<address>`` or :attr:`Principal.caller`) counted in the bucket;
+    429 once it is over."""
+    usage = await services.limiter.count(limit, [caller], weight)
+    if usage.exceeded:
+        raise too_many(usage)
+    return usage
+
+
 def too_many(usage: Usage) -> ApiError:
     code = TOO_MANY_ORDERS if usage.limit.name == "order" else TOO_MANY_REQUESTS
     msg = (

@@ -102,13 +102,13 @@ class AuthStore:
             return False
         return True
 
-    async def set_roles(self, user_id: int, roles: Sequence[str]) -> bool:
-        """The roles the log now gives ``user_id`` (False: no such user here)."""
+    async def set_roles(self, user_id: int, roles: Sequence[str]) -> None:
+        """The roles the log now gives ``user_id`` (a user without credentials here, e.g.
+        registered by a tool straight on the log, has no row: nothing to mirror)."""
         assert all(role in ROLES for role in roles), roles
-        done: str = await self.pool.execute(
+        await self.pool.execute(
             f"UPDATE {self.s}.users SET roles = $2 WHERE user_id = $1", user_id, list(roles)
         )
-        return done != "UPDATE 0"
 
     async def activate_user(self, user_id: int) -> None:
         await self.pool.execute(

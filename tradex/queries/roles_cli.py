@@ -12,12 +12,10 @@ import sys
 import uuid
 from typing import Any
 
-from tradex.infra import settings as settings_module
-from tradex.queries import config as config_module
 from tradex.queries.auth_store import ROLES
 from tradex.queries.errors import ApiError
 from tradex.queries.services import Services
-from tradex.queries.users_cli import parse_roles
+from tradex.queries.users_cli import parse_roles, with_services
 
 
 class UnknownUser(Exception):
@@ -25,21 +23,20 @@ class UnknownUser(Exception):
 
 
 async def set_roles(username: str, roles: list[str]) -> dict[str, Any]:
+    return await with_services(lambda services: _set_roles(services, username, roles))
+
+
+async def _set_roles(services: Services, username: str, roles: list[str]) -> dict[str, Any]:
     from tradex.queries.auth_routes import change_user_roles
 
-    settings = settings_module.load()
-    services = await Services.open(settings, config_module.load(settings))
-    try:
-        user = await services.store.user_by_name(username)
-        if user is None:
-            raise UnknownUser(username)
-        command_id = f"cli/roles/{uuid.uuid4()}"
-        event = await change_user_roles(services, command_id, int(user["user_id"]), roles, 0)
-        return {"userId": event.user.user_id, "username": username,
-                "roles": [r for r in event.user.roles.split(",") if r],
-                "commandId": command_id}  # fmt: skip
-    finally:
-        await services.close()
+    user = await services.store.user_by_name(username)
+    if user is None:
+        raise UnknownUser(username)
+    command_id = f"cli/roles/{uuid.uuid4()}"
+    event = await change_user_roles(services, command_id, int(user["user_id"]), roles, 0)
+    return {"userId": event.user.user_id, "username": username,
+            "roles": [r for r in event.user.roles.split(",") if r],
+            "commandId": command_id}  # fmt: skip
 
 
 def main(argv: list[str]) -> int:

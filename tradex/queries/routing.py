@@ -34,7 +34,7 @@ from tradex.queries.auth import (
     authenticate,
     bearer_token,
     client_ip,
-    too_many,
+    counted,
 )
 from tradex.queries.errors import (
     MANDATORY_PARAM,
@@ -134,29 +134,16 @@ async def _handle(services: Services, endpoint: Endpoint, request: Request) -> R
             )
             raw = await read_raw(request, tradex)
         else:
-            ip = f"ip:{client_ip(request)}"
-            usage = await services.limiter.count(limit, [ip], endpoint.weight)
-            if usage.exceeded:
-                raise too_many(usage)
+            usage = await counted(services, limit, f"ip:{client_ip(request)}", endpoint.weight)
             raw = await read_raw(request, tradex)
             if not endpoint.access.public:
                 principal = await authenticate(services, request, raw, endpoint.access, tradex)
-                mine = await services.limiter.count(limit, [principal.caller], endpoint.weight)
-                if mine.exceeded:
-                    raise too_many(mine)
+                mine = await counted(services, limit, principal.caller, endpoint.weight)
                 usage = min(usage, mine, key=lambda u: u.remaining)
         if principal is not None and endpoint.access.keys:  # documented: checked for all
             validate(SignedParams, raw.values, tradex)
         headers.update(usage.headers())
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if endpoint.state_changing and key is not None and not IDEMPOTENCY_KEY.match(key):
-            raise param_error(MANDATORY_PARAM, "Idempotency-Key",
-                              "Idempotency-Key must be 1..64 of A-Z a-z 0-9 . _ : -", tradex)  # fmt: skip
-        params = validate(endpoint.query, raw.values, tradex) if endpoint.query else None
-        body = validate(endpoint.body, raw.values, tradex) if endpoint.body else None
-        result = await endpoint.handler(
-            Call(request, services, endpoint, raw, params, body, principal)
-        )
+        result = await run(services, endpoint, request, raw, principal, tradex)
     except ApiError as error:
         error.headers = {**headers, **error.headers}
         return error.response()
@@ -173,6 +160,22 @@ async def _handle(services: Services, endpoint: Endpoint, request: Request) -> R
         result.headers.update(headers)
         return result
     return json_response(result, endpoint.status, headers)
+
+
+async def run(
+    services: Services, endpoint: Endpoint, request: Request, raw: Raw,
+    principal: Principal | None, tradex: bool,
+) -> Any:  # fmt: skip
+    """The last steps of every request once it is admitted and authenticated (REST, and
+    the WebSocket API's methods): its Idempotency-Key's form, its parameters and body
+    validated, the handler called with the :class:`Call`."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if endpoint.state_changing and key is not None and not IDEMPOTENCY_KEY.match(key):
+        raise param_error(MANDATORY_PARAM, "Idempotency-Key",
+                          "Idempotency-Key must be 1..64 of A-Z a-z 0-9 . _ : -", tradex)  # fmt: skip
+    params = validate(endpoint.query, raw.values, tradex) if endpoint.query else None
+    body = validate(endpoint.body, raw.values, tradex) if endpoint.body else None
+    return await endpoint.handler(Call(request, services, endpoint, raw, params, body, principal))
 
 
 def starlette_route(services_of: Callable[[Request], Services], endpoint: Endpoint) -> Route:

@@ -11,7 +11,8 @@ import asyncio
 import os
 import re
 import sys
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from tradex.infra import settings as settings_module
 from tradex.queries import config as config_module
@@ -20,16 +21,26 @@ from tradex.queries.errors import ApiError
 from tradex.queries.passwords import PASSWORD_CHARS_MAX, PASSWORD_CHARS_MIN
 from tradex.queries.services import Services
 
+T = TypeVar("T")
+
+
+async def with_services(work: Callable[[Services], Awaitable[T]]) -> T:
+    """``work`` on the API's services of this stack (settings from the environment),
+    closed after: the operator's commands run what the API's endpoints run."""
+    settings = settings_module.load()
+    services = await Services.open(settings, config_module.load(settings))
+    try:
+        return await work(services)
+    finally:
+        await services.close()
+
 
 async def create(username: str, password: str, roles: list[str]) -> dict[str, Any]:
     from tradex.queries.auth_routes import create_user
 
-    settings = settings_module.load()
-    services = await Services.open(settings, config_module.load(settings))
-    try:
-        return await create_user(services, username, password, roles, "trader" in roles)
-    finally:
-        await services.close()
+    return await with_services(
+        lambda services: create_user(services, username, password, roles, "trader" in roles)
+    )
 
 
 def parse_roles(parser: argparse.ArgumentParser, text: str, at_least_one: bool = True) -> list[str]:

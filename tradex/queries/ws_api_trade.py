@@ -36,7 +36,7 @@ from tradex.queries.errors import (
 )
 from tradex.queries.params import Raw, validate
 from tradex.queries.rate_limits import Usage
-from tradex.queries.routing import Call, Endpoint, SignedParams
+from tradex.queries.routing import Endpoint, SignedParams, run
 from tradex.queries.services import Services
 
 TEXT_CHARS_MAX = 512  # one parameter's text
@@ -160,18 +160,13 @@ async def call(
     endpoint = METHODS[method]
     values = checked_values(params)
     limit = services.config.limit(endpoint.bucket)
-    by_ip = await services.limiter.count(limit, [f"ip:{auth.client_ip(ws)}"], endpoint.weight)
-    if by_ip.exceeded:
-        raise auth.too_many(by_ip)
+    by_ip = await auth.counted(services, limit, f"ip:{auth.client_ip(ws)}", endpoint.weight)
     principal, raw = await signed_principal(services, ws, values, endpoint.access)
-    mine = await services.limiter.count(limit, [principal.caller], endpoint.weight)
-    if mine.exceeded:
-        raise auth.too_many(mine)
+    mine = await auth.counted(services, limit, principal.caller, endpoint.weight)
     validate(SignedParams, values, False)
-    query = validate(endpoint.query, values, False) if endpoint.query else None
     request = _request(ws, endpoint, raw)
     assert request.headers.get("idempotency-key") is None, "no headers on the WebSocket API"
-    result = await endpoint.handler(Call(request, services, endpoint, raw, query, None, principal))
+    result = await run(services, endpoint, request, raw, principal, False)
     return result, min(by_ip, mine, key=lambda u: u.remaining)
 
 
