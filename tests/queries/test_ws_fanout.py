@@ -167,10 +167,42 @@ def test_a_batch_is_framed_once_for_every_subscriber() -> None:
             feed.add(Sub(client, render, after=0))
         await feed.deliver(_entries(1, 2))
         assert calls == [[1, 2]]
-        assert all(t.frames == [text_frame("k:1"), text_frame("k:2")] for t in transports)
-        assert transports[0].frames[0] is transports[2].frames[0]  # the same bytes object
+        # one write per client for the whole batch: its frames end to end, the same bytes
+        assert all(t.frames == [text_frame("k:1") + text_frame("k:2")] for t in transports)
+        assert transports[0].frames[0] is transports[2].frames[0]
+        first, rest = _parse(transports[0].frames[0])
+        assert first.data == b"k:1" and _parse(rest)[0].data == b"k:2"
+        assert all((c.offered, c.sent) == (2, 2) for c in clients)
         for task in tasks:
             task.cancel()
+
+    asyncio.run(run())
+
+
+def test_a_batch_a_client_cannot_take_at_once_is_queued_in_order() -> None:
+    async def run() -> None:
+        feed, calls = _feed(), []
+        transport, sent = _Transport(), []
+
+        async def send(text: str) -> None:
+            sent.append(text)
+
+        client = Client(send, 100, transport.write)
+        task = asyncio.create_task(client.run())
+        await asyncio.sleep(0)
+        feed.add(Sub(client, _render(calls), after=0))
+        transport.open = False  # its write buffer is full: the batch waits in the queue
+        await feed.deliver(_entries(1, 2))
+        assert client.queued == 2 and not transport.frames
+        transport.open = True
+        await feed.deliver(_entries(3, 4))  # behind 1 and 2: queued, not written ahead
+        assert not transport.frames
+        await asyncio.sleep(0)
+        assert sent == ["k:1", "k:2", "k:3", "k:4"] and (client.offered, client.sent) == (4, 4)
+        client.drop("closed")
+        await feed.deliver(_entries(5, 6))  # a dropped client is offered nothing
+        assert client.offered == 4 and not transport.frames
+        task.cancel()
 
     asyncio.run(run())
 
