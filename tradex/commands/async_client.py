@@ -62,6 +62,7 @@ from tradex.schemas.remote import codec_from_settings
 log = logging.getLogger(__name__)
 
 poll_timeout_s = 0.01  # the I/O thread's tail poll (also how often it checks the rest)
+idle_poll_timeout_s = 0.1  # ... while no command waits (an event ends the wait at once)
 tail_records_max = 10_000  # records per poll of the events tail
 processed_check_interval_s = 0.05  # how often committed offsets are asked for
 silent_grace_s = 0.05  # a command is checked for being a duplicate once silent this long
@@ -345,7 +346,9 @@ class AsyncCommandClient:
         while not self.stop.is_set():
             try:
                 self.producer.poll(0)
-                for record in self.tail.poll(poll_timeout_s, tail_records_max):
+                # idle, a longer wait: each wake takes the GIL from the event loop's thread
+                timeout_s = poll_timeout_s if self.waiting else idle_poll_timeout_s
+                for record in self.tail.poll(timeout_s, tail_records_max):
                     self._on_event(record.partition, record.value or b"")
                 for place in self.places:
                     partition = place[1]
