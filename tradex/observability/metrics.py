@@ -430,20 +430,24 @@ class ApiMetrics:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
-            counter = self._counters.get((method, template, status))
-            if counter is None:
-                counter = API_REQUESTS.labels(method, template, str(status))
-                self._counters[(method, template, status)] = counter
-            counter.inc()
-            timer = self._timers.get((method, template))
-            if timer is None:
-                timer = self._timers[(method, template)] = API_REQUEST_SECONDS.labels(
-                    method, template
-                )
-            timer.observe(time.perf_counter() - started)
-            if status == 429:
-                API_RATE_LIMITED.inc()
+            self.observe(scope["method"], template, status, time.perf_counter() - started)
+
+    def observe(self, method: str, template: str, status: int, seconds: float) -> None:
+        """One request served (also called by the app's direct endpoint dispatch)."""
+        method = method if method in HTTP_METHODS else "other"
+        counter = self._counters.get((method, template, status))
+        if counter is None:
+            counter = API_REQUESTS.labels(method, template, str(status))
+            self._counters[(method, template, status)] = counter
+        counter.inc()
+        timer = self._timers.get((method, template))
+        if timer is None:
+            timer = self._timers[(method, template)] = API_REQUEST_SECONDS.labels(
+                method, template
+            )
+        timer.observe(seconds)
+        if status == 429:
+            API_RATE_LIMITED.inc()
 
 
 def engine_batch(inputs: int, trades: int, events: int, settlements: int, dead: int) -> None:

@@ -48,8 +48,28 @@ def _pairs(text: bytes, where: str, tradex: bool) -> dict[str, str]:
     return found
 
 
+QUERIES_KEPT_MAX = 1_024
+_queries: dict[tuple[bytes, bool], dict[str, Any]] = {}  # a GET's checked values by query
+
+
 async def read_raw(request: Request, tradex: bool) -> Raw:
+    """The request's parameters, checked. A GET's values are kept by its query string
+    (bounded: :data:`QUERIES_KEPT_MAX`), so a repeated public read — a bot polling the
+    book — is not parsed and checked again; each request gets its own copy."""
     query = request.scope.get("query_string", b"")
+    if request.method == "GET":
+        kept = _queries.get((query, tradex))
+        if kept is not None:
+            return Raw(query, b"", dict(kept))
+    raw = await _read_raw(request, query, tradex)
+    if request.method == "GET":
+        if len(_queries) >= QUERIES_KEPT_MAX:
+            _queries.clear()
+        _queries[(query, tradex)] = dict(raw.values)
+    return raw
+
+
+async def _read_raw(request: Request, query: bytes, tradex: bool) -> Raw:
     body = b""
     if request.method in ("POST", "PUT", "DELETE", "PATCH"):
         body = await request.body()
