@@ -442,9 +442,7 @@ class ApiMetrics:
         counter.inc()
         timer = self._timers.get((method, template))
         if timer is None:
-            timer = self._timers[(method, template)] = API_REQUEST_SECONDS.labels(
-                method, template
-            )
+            timer = self._timers[(method, template)] = API_REQUEST_SECONDS.labels(method, template)
         timer.observe(seconds)
         if status == 429:
             API_RATE_LIMITED.inc()

@@ -153,7 +153,9 @@ class _App(Starlette):
     middlewares' wrappers — about a third of a public read's CPU. Anything else (another
     method on a path, WebSockets, /docs, the console) takes Starlette's stack."""
 
-    direct: dict[tuple[str, str], Callable[[Any, Any, Any], Any]] = {}
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.direct: dict[tuple[str, str], Callable[[Any, Any, Any], Any]] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
