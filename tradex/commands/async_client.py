@@ -40,7 +40,13 @@ from tradex.commands.client import NoOutcome, Outcome, encode_command, span_attr
 from tradex.domain.account import ONE_EVENT_INPUTS
 from tradex.domain.commands import AccountCommand
 from tradex.domain.reference import ReferenceCommand
-from tradex.infra.kafka import COMMAND_LINGER_MS, admin_timeout_s, producer_config
+from tradex.infra.kafka import (
+    COMMAND_LINGER_MS,
+    FETCH_WAIT_MS,
+    PARKED_FETCH_WAIT_MS,
+    admin_timeout_s,
+    producer_config,
+)
 from tradex.infra.reachable import ServiceUnavailable, require_group_member
 from tradex.infra.settings import Settings
 from tradex.log.keys import account_key, reference_key
@@ -105,6 +111,13 @@ class Route:
     group: str  # the consumer group of the processors that decide them
     key: Callable[[Any], bytes]  # record key of a command
     scope: Callable[[Any], int]  # the dedupe scope of a command or event
+    # Whether a command's decision is one event (its outcome complete at that event);
+    # the others end where the next command's events begin or at the log's end.
+    one_event: Callable[[Any], bool]
+    # How long the events tail's fetch waits at the broker on an idle log: the end of the
+    # log is only seen that long after the last record (see tradex.infra.kafka), which
+    # matters only for commands of more than one event; each idle wait is a broker request.
+    fetch_wait_ms: int = FETCH_WAIT_MS
 
 
 ACCOUNTS = Route(
@@ -113,10 +126,12 @@ ACCOUNTS = Route(
     ACCOUNTS_GROUP,
     lambda command: account_key(command.account_id),
     lambda record: int(record.account_id),
+    lambda command: type(command) in ONE_EVENT_INPUTS,
 )
-REFERENCE = Route(
-    REFERENCE_COMMANDS, REFERENCE_EVENTS, REFERENCE_GROUP, reference_key, lambda _record: 0
-)
+REFERENCE = Route(  # every reference decision is one event (ReferenceData.decide)
+    REFERENCE_COMMANDS, REFERENCE_EVENTS, REFERENCE_GROUP, reference_key, lambda _record: 0,
+    lambda _command: True, PARKED_FETCH_WAIT_MS,
+)  # fmt: skip
 
 
 @dataclass
@@ -156,7 +171,7 @@ class AsyncCommandClient:
         self.codec = codec or codec_from_settings(settings)
         self.name = name
         self.loop = loop
-        self.log = KafkaLog(settings, bulk=False)
+        self.log = KafkaLog(settings, bulk=False, fetch_wait_ms=route.fetch_wait_ms)
         self.partitions = self.log.partitions(route.events_topic)
         self.producer = Producer(producer_config(settings, linger_ms=COMMAND_LINGER_MS))
         self.places: list[Place] = [(route.events_topic, p) for p in range(self.partitions)]
@@ -223,7 +238,7 @@ class AsyncCommandClient:
         waiter, joined = self._register(key, send=True)
         if not joined:
             waiter.on_delivered = on_delivered
-            waiter.one_event = type(command) in ONE_EVENT_INPUTS
+            waiter.one_event = self.route.one_event(command)
             try:
                 self.producer.produce(
                     self.commands_topic, data, self.route.key(command),

@@ -39,7 +39,7 @@ from typing import Any, Self
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
-from tradex.infra.kafka import admin_timeout_s, consumer_config, partitions_of
+from tradex.infra.kafka import FETCH_WAIT_MS, admin_timeout_s, consumer_config, partitions_of
 from tradex.infra.reachable import require_kafka
 from tradex.infra.settings import Settings
 from tradex.log.batch import RecordBatch
@@ -190,8 +190,14 @@ class LogSource(ABC):
 
 
 class _KafkaTail(Tail):
-    def __init__(self, settings: Settings, starts: Mapping[Place, int], bulk: bool) -> None:
-        overrides: dict[str, Any] = {"enable.partition.eof": True}
+    def __init__(
+        self, settings: Settings, starts: Mapping[Place, int], bulk: bool,
+        fetch_wait_ms: int = FETCH_WAIT_MS,
+    ) -> None:  # fmt: skip
+        overrides: dict[str, Any] = {
+            "enable.partition.eof": True,
+            "fetch.wait.max.ms": fetch_wait_ms,
+        }
         if bulk:
             overrides.update(BULK_READ_CONFIG)
         self._consumer = Consumer(consumer_config(settings, "tradex-reader", **overrides))
@@ -282,12 +288,17 @@ LEADER_MOVING = frozenset(
 class KafkaLog(LogSource):
     """The live log on the settings' Kafka cluster (committed records only)."""
 
-    def __init__(self, settings: Settings, *, bulk: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, *, bulk: bool = True, fetch_wait_ms: int = FETCH_WAIT_MS
+    ) -> None:
         """``bulk``: tune the consumers for throughput (big fetches, no fetch backoff);
-        ``False`` for light tails that should hold little memory."""
+        ``False`` for light tails that should hold little memory. ``fetch_wait_ms``: how
+        long a tail's fetch waits at the broker on an idle log (its end is seen that long
+        after the last record: tradex.infra.kafka.FETCH_WAIT_MS)."""
         require_kafka(settings)  # down: one clear error now, not "no such topic" later
         self.settings = settings
         self.bulk = bulk
+        self.fetch_wait_ms = fetch_wait_ms
         self._metadata: Consumer | None = None
         self._groups: dict[str, Consumer] = {}  # group -> a consumer that only asks
         self._lock = threading.Lock()  # the consumers above are created once, by any thread
@@ -338,7 +349,7 @@ class KafkaLog(LogSource):
         raise AssertionError("unreachable")
 
     def follow(self, starts: Mapping[Place, int]) -> Tail:
-        return _KafkaTail(self.settings, starts, self.bulk)
+        return _KafkaTail(self.settings, starts, self.bulk, self.fetch_wait_ms)
 
     def follow_batches(self, starts: Mapping[Place, int]) -> Tail:
         """Read by librdkafka in C into :class:`RecordBatch` es (:mod:`.native_tail`)."""

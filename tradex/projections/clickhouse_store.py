@@ -163,6 +163,8 @@ def _quote(text: str) -> str:
 class ClickHouseProjector(Projector):
     """The ClickHouse sink: subclasses give :attr:`tables`, :meth:`rows` and :meth:`load`."""
 
+    batch_interval_s: ClassVar[float] = 0.05  # see Projector.batch_interval_s
+
     tables: ClassVar[tuple[Table, ...]]
     # extra reader views: name -> SELECT over the reader database ({reader} in the text)
     reader_views: ClassVar[tuple[tuple[str, str], ...]] = ()

@@ -121,6 +121,8 @@ class View(NamedTuple):
 class PostgresProjector(Projector):
     """The PostgreSQL sink: subclasses give :attr:`tables`, :meth:`load` and :meth:`write`."""
 
+    batch_interval_s: ClassVar[float] = 0.05  # see Projector.batch_interval_s
+
     tables: ClassVar[tuple[Table, ...]]
     views: ClassVar[tuple[View, ...]] = ()
 

@@ -109,10 +109,12 @@ class Follower:
         try:
             run = self._start()
             idle_since = time.monotonic()
+            interval_s = run.projector.batch_interval_s
             while not self.stop.is_set():
                 if self.reset_lag.is_set():
                     self.reset_lag.clear()
                     run.stats.lag = LagHistogram()
+                began = time.monotonic()
                 try:
                     moved = run.step(idle_wait_s)
                 except (VersionSwitched, SinkReset) as exc:
@@ -122,6 +124,9 @@ class Follower:
                     continue
                 if moved:
                     idle_since = time.monotonic()
+                    rest_s = began + interval_s - idle_since
+                    if rest_s > 0 and self.stop.wait(rest_s):
+                        break
                 elif (
                     self.exit_when_idle_s is not None
                     and time.monotonic() - idle_since > self.exit_when_idle_s
