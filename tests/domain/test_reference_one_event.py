@@ -48,13 +48,13 @@ def _commands() -> st.SearchStrategy[object]:
             small,
             small,
             small,
-        ),  # fmt: skip
+        ),
         st.builds(UpdateInstrumentRules, command_ids, st.just(T0), ids, small, small, small, small),
         st.builds(HaltInstrument, command_ids, st.just(T0), ids),
         st.builds(ResumeInstrument, command_ids, st.just(T0), ids),
         st.builds(
             RegisterUser, command_ids, st.just(T0), ids, st.sampled_from(["ada", "", "b"]), roles
-        ),  # fmt: skip
+        ),
         st.builds(ChangeUserRoles, command_ids, st.just(T0), ids, roles, ids),
         st.builds(OpenAccount, command_ids, st.just(T0), ids, ids),
     )
