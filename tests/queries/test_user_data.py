@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosedOK
 
 from tests.queries.exchange import LOT, TICK, ApiKey, Exchange, Trader, wait_until
 from tests.queries.test_clients import ccxt_binance
-from tests.queries.test_websocket import Socket, funded, order, ws_url
+from tests.queries.test_websocket import Socket, funded, order, python_binance, ws_url
 from tradex.infra import redis_client
 from tradex.projections.projector import namespace
 from tradex.queries.listen_keys import LISTEN_KEY_CHARS, redis_key
@@ -337,14 +337,12 @@ def test_ws_api_subscription_ends_when_its_api_key_is_revoked(exchange: Exchange
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_python_binance_user_socket_unchanged_but_for_the_urls(exchange: Exchange) -> None:
-    from binance import AsyncClient, BinanceSocketManager
+    from binance import BinanceSocketManager
 
     trader = funded(exchange, "ud-pybinance", usd="1000")
     key = trader.key(["read", "trade"])
 
-    class Local(AsyncClient):
-        API_URL = f"{exchange.url}/api"
-        WS_API_URL = ws_url(exchange, "/ws-api/v3")
+    Local = python_binance(exchange)
 
     async def run() -> tuple[dict[str, Any], dict[str, Any]]:
         client = Local(key.key, key.secret)

@@ -89,6 +89,18 @@ def ws_url(exchange: Exchange, path: str) -> str:
     return exchange.url.replace("http://", "ws://") + path
 
 
+def python_binance(exchange: Exchange) -> Any:
+    """python-binance's ``AsyncClient`` pointed at ``exchange`` (its REST and WebSocket API
+    URLs: all a trader changes)."""
+    from binance import AsyncClient
+
+    class Local(AsyncClient):
+        API_URL = f"{exchange.url}/api"
+        WS_API_URL = ws_url(exchange, "/ws-api/v3")
+
+    return Local
+
+
 def native(exchange: Exchange, **options: Any) -> Socket:
     return Socket(ws_url(exchange, "/tradex/v1/ws"), **options)
 

@@ -24,7 +24,7 @@ import pytest
 from tests.queries.exchange import LOT, ApiKey, Exchange
 from tests.queries.test_security import command_ends
 from tests.queries.test_user_data import ccxt_pro
-from tests.queries.test_websocket import Socket, funded, ws_url
+from tests.queries.test_websocket import Socket, funded, python_binance, ws_url
 from tradex.queries import app, ws_api_trade
 from tradex.queries.config import RateLimit
 from tradex.queries.errors import ApiError
@@ -239,14 +239,10 @@ def test_ccxt_pro_orders_over_the_ws_api_unchanged_but_for_the_url(exchange: Exc
 @pytest.mark.integration
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_python_binance_ws_orders_unchanged_but_for_the_urls(exchange: Exchange) -> None:
-    from binance import AsyncClient
-
     trader = funded(exchange, "wsapi-pybinance", usd="1000")
     key = trader.key(["read", "trade"])
 
-    class Local(AsyncClient):
-        API_URL = f"{exchange.url}/api"
-        WS_API_URL = ws_url(exchange, "/ws-api/v3")
+    Local = python_binance(exchange)
 
     async def run() -> tuple[dict[str, Any], ...]:
         client = Local(key.key, key.secret)

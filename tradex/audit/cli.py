@@ -21,7 +21,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tradex.infra import settings as settings_module
 from tradex.infra.settings import Settings
@@ -99,9 +99,29 @@ def kafka_and_codec(settings: Settings) -> tuple[LogSource, Any]:
     return KafkaLog(settings), codec_from_settings(settings)
 
 
+T = TypeVar("T")
+
+
 def _fail(prog: str, exc: BaseException) -> int:
     print(f"{prog}: {exc}", file=sys.stderr)
     return 2
+
+
+def _read_log(
+    parser: argparse.ArgumentParser, args: argparse.Namespace,
+    read: Callable[[LogSource, Any], T],
+) -> T:  # fmt: skip
+    """``read(source, codec)`` on the log the arguments name: a bad source is a usage error
+    (exit 2 with the parser's message), an unreadable log one line and exit 2."""
+    try:
+        source, settings = open_source(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    with source:
+        try:
+            return read(source, codec_from_settings(settings))
+        except Exception as exc:  # an unreadable log: said, exit 2
+            raise SystemExit(_fail(parser.prog, exc)) from exc
 
 
 # -- verify ------------------------------------------------------------------------------------
@@ -250,16 +270,12 @@ def main_balances(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         at = timetravel.parse_at(args.at)
-        source, settings = open_source(args)
     except ValueError as exc:
         parser.error(str(exc))
-    codec = codec_from_settings(settings)
-    with source:
-        try:
-            ref = timetravel.reference(source, codec)
-            rows = timetravel.balances(source, codec, args.account, at)
-        except Exception as exc:  # an unreadable log: said, exit 2
-            return _fail("tradex audit balances", exc)
+    ref, rows = _read_log(parser, args, lambda source, codec: (
+        timetravel.reference(source, codec),
+        timetravel.balances(source, codec, args.account, at),
+    ))  # fmt: skip
     _write([{"asset": r.asset,
              "available": timetravel.decimal(r.available, ref.scales.get(r.asset)),
              "held": timetravel.decimal(r.held, ref.scales.get(r.asset)),
@@ -282,17 +298,10 @@ def main_statement(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.end < args.start:
         parser.error("--to is before --from")
-    try:
-        source, settings = open_source(args)
-    except ValueError as exc:
-        parser.error(str(exc))
-    codec = codec_from_settings(settings)
-    with source:
-        try:
-            ref = timetravel.reference(source, codec)
-            lines = timetravel.statement(source, codec, args.account, args.start, args.end)
-        except Exception as exc:  # an unreadable log: said, exit 2
-            return _fail("tradex audit statement", exc)
+    ref, lines = _read_log(parser, args, lambda source, codec: (
+        timetravel.reference(source, codec),
+        timetravel.statement(source, codec, args.account, args.start, args.end),
+    ))  # fmt: skip
     columns = ["event_id", "partition", "offset", "event_time_ns", "asset", "delta",
                "balance_after"]  # fmt: skip
     rows = []
@@ -320,16 +329,7 @@ def main_users(argv: list[str]) -> int:
                       "role change, in time order")  # fmt: skip
     parser.add_argument("--format", choices=("text", "csv", "json"), default="text")
     args = parser.parse_args(argv)
-    try:
-        source, settings = open_source(args)
-    except ValueError as exc:
-        parser.error(str(exc))
-    codec = codec_from_settings(settings)
-    with source:
-        try:
-            history = roles.role_history(source, codec)
-        except Exception as exc:  # an unreadable log: said, exit 2
-            return _fail("tradex audit users", exc)
+    history = _read_log(parser, args, roles.role_history)
     if args.history:
         rows = [e._asdict() for e in history]
         _write(rows, args.format, list(roles.RoleEvent._fields))
@@ -362,16 +362,8 @@ def main_book(argv: list[str]) -> int:
         if at.offset is None:
             parser.error("--at takes a position here (offset:N)")
         position = at.offset
-    try:
-        source, settings = open_source(args)
-    except ValueError as exc:
-        parser.error(str(exc))
-    with source:
-        try:
-            view = timetravel.book(source, codec_from_settings(settings), args.instrument,
-                                   position, config)  # fmt: skip
-        except Exception as exc:  # an unreadable log: said, exit 2
-            return _fail("tradex audit book", exc)
+    view = _read_log(parser, args, lambda source, codec: timetravel.book(
+        source, codec, args.instrument, position, config))  # fmt: skip
     if args.format == "json":
         print(json.dumps(dataclasses.asdict(view)))
         return 0

@@ -401,16 +401,35 @@ async def metrics_endpoint(_request: Request) -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
+# the labelled children, found once each (prometheus_client's ``labels`` checks and locks
+# on every call: ~8 % of a public read's CPU)
+_request_counters: dict[tuple[str, str, int], Any] = {}
+_request_timers: dict[tuple[str, str], Any] = {}
+
+
+def observe_request(method: str, template: str, status: int, seconds: float) -> None:
+    """One API request served: counted by method, route template and status, timed; a 429
+    (the rate limiter's refusal) counted apart too."""
+    method = method if method in HTTP_METHODS else "other"
+    counter = _request_counters.get((method, template, status))
+    if counter is None:
+        counter = API_REQUESTS.labels(method, template, str(status))
+        _request_counters[(method, template, status)] = counter
+    counter.inc()
+    timer = _request_timers.get((method, template))
+    if timer is None:
+        timer = _request_timers[(method, template)] = API_REQUEST_SECONDS.labels(method, template)
+    timer.observe(seconds)
+    if status == 429:
+        API_RATE_LIMITED.inc()
+
+
 class ApiMetrics:
-    """ASGI middleware: requests by method, route template and status, with latency; 429s
-    (the rate limiter's refusals) counted apart."""
+    """ASGI middleware: :func:`observe_request` for each HTTP request, under its route's
+    template ("unmatched" when no route took it)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        # the labelled children, found once each (prometheus_client's ``labels`` checks
-        # and locks on every call: ~8 % of a public read's CPU)
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._timers: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -430,22 +449,7 @@ class ApiMetrics:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.observe(scope["method"], template, status, time.perf_counter() - started)
-
-    def observe(self, method: str, template: str, status: int, seconds: float) -> None:
-        """One request served (also called by the app's direct endpoint dispatch)."""
-        method = method if method in HTTP_METHODS else "other"
-        counter = self._counters.get((method, template, status))
-        if counter is None:
-            counter = API_REQUESTS.labels(method, template, str(status))
-            self._counters[(method, template, status)] = counter
-        counter.inc()
-        timer = self._timers.get((method, template))
-        if timer is None:
-            timer = self._timers[(method, template)] = API_REQUEST_SECONDS.labels(method, template)
-        timer.observe(seconds)
-        if status == 429:
-            API_RATE_LIMITED.inc()
+            observe_request(scope["method"], template, status, time.perf_counter() - started)
 
 
 def engine_batch(inputs: int, trades: int, events: int, settlements: int, dead: int) -> None:

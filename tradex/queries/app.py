@@ -141,8 +141,7 @@ def create_app(
     if tracing.enabled():
         app.add_middleware(tracing.TraceRequests)  # outermost: a span per request
     else:  # spans need the middleware: with tracing on, every request takes the stack
-        observe = metrics.ApiMetrics(None).observe
-        app.direct = {(e.method, e.path): direct_asgi(services_of, e, observe) for e in ENDPOINTS}
+        app.direct = {(e.method, e.path): direct_asgi(services_of, e) for e in ENDPOINTS}
     return app
 
 

@@ -153,15 +153,8 @@ class RateLimiter:
         sent to Redis within :data:`SYNC_S`; a new one is asked of Redis now."""
         assert callers, "nobody to count"
         assert weight > 0, weight
-        now = self.clock()
-        if len(callers) == 1:  # the common case (a public read: its IP), without the lists
-            window = self._windows.get(self._key(limit, callers[0]))
-            if window is not None and window.ends_at > now:
-                window.pending += weight
-                self._flush_later()
-                reset_ms = max(math.ceil((window.ends_at - now) * 1_000), 1)
-                return Usage(limit, window.synced + window.pending, reset_ms)
         keys = [self._key(limit, caller) for caller in callers]
+        now = self.clock()
         windows = [self._windows.get(key) for key in keys]
         known = [w for w in windows if w is not None and w.ends_at > now]
         if len(known) == len(keys):

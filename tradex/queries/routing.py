@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tradex.commands.async_client import CommandTimeout
+from tradex.observability.metrics import observe_request
 from tradex.projections.redis_read import NotLive
 from tradex.queries.auth import (
     PUBLIC,
@@ -194,12 +195,10 @@ async def run(
 
 
 def direct_asgi(
-    services_of: Callable[[Request], Services], endpoint: Endpoint,
-    observe: Callable[[str, str, int, float], None],
-) -> Callable[[Any, Any, Any], Awaitable[None]]:  # fmt: skip
+    services_of: Callable[[Request], Services], endpoint: Endpoint
+) -> Callable[[Any, Any, Any], Awaitable[None]]:
     """``endpoint`` as a bare ASGI app for the app's exact-path dispatch (:mod:`.app`): the
-    same :func:`_handle`, without the router's and middlewares' layers; ``observe``: the
-    request metrics (method, path, status, seconds)."""
+    same :func:`_handle` and request metrics, without the router's and middlewares' layers."""
     method, path = endpoint.method, endpoint.path
 
     async def asgi(scope: Any, receive: Any, send: Any) -> None:
@@ -207,7 +206,7 @@ def direct_asgi(
         request = Request(scope, receive)
         response = await _handle(services_of(request), endpoint, request)
         await response(scope, receive, send)
-        observe(method, path, response.status_code, time.perf_counter() - started)
+        observe_request(method, path, response.status_code, time.perf_counter() - started)
 
     return asgi
 
