@@ -9,16 +9,21 @@ import json
 import pytest
 
 from tests.audit.tamper import CODEC
+from tests.market import BTC_USD
 from tests.projections.contract import run_version
 from tests.projections.exchange import Exchange
 from tradex.audit import cli, timetravel
 from tradex.audit.timetravel import AsOf, parse_at
+from tradex.infra.partitioner import partition_for
+from tradex.log.keys import instrument_key
 from tradex.log.source import KafkaLog
-from tradex.log.topics import ACCOUNT_EVENTS
+from tradex.log.topics import ACCOUNT_EVENTS, ORDER_REQUESTS
 from tradex.log.typed import read_typed_topic
 from tradex.projections.pg_read import PostgresReader
 
 pytestmark = pytest.mark.integration
+
+IDS_TRIED_MAX = 1_000  # ids tried for one on (and one off) the instrument's partition
 
 
 def test_parse_at_takes_times_and_positions() -> None:
@@ -112,6 +117,47 @@ def test_the_book_at_a_position_is_the_engine_rerun(
     shown = json.loads(capsys.readouterr().out)
     assert shown["state_hash"] == early.state_hash
     assert len(shown["orders"]) == len(early.orders)
+
+
+def test_an_id_that_is_no_instrument_is_refused_not_shown_as_an_empty_book(
+    audit_exchange: Exchange, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``tradex audit book --instrument 1`` after ``tradex demo`` (whose instruments are 101
+    and up) printed "0 resting orders; state " and exit 0, like an empty book: an id with
+    no InstrumentCreated is an error naming the log's instruments, whether its partition
+    holds another instrument's inputs or none; a real instrument before its first
+    InstrumentRules has no book, and says so."""
+    prefix = audit_exchange.settings.topic_prefix
+    with KafkaLog(audit_exchange.settings) as log:
+        partitions = log.partitions(ORDER_REQUESTS)
+        home = partition_for(instrument_key(BTC_USD), partitions)
+        ids = range(BTC_USD + 1, BTC_USD + 1 + IDS_TRIED_MAX)
+        beside = next(i for i in ids if partition_for(instrument_key(i), partitions) == home)
+        elsewhere = [next(i for i in ids if partition_for(instrument_key(i), partitions) != home)
+                     for _ in range(partitions > 1)]  # fmt: skip
+        for unknown in (beside, *elsewhere):
+            with pytest.raises(ValueError) as refused:  # UnknownInstrument
+                timetravel.book(log, CODEC, unknown)
+            assert isinstance(refused.value, timetravel.UnknownInstrument)
+            assert str(refused.value).startswith(f"instrument {unknown} is not an instrument")
+            assert str(refused.value).endswith(f"its instruments: {BTC_USD} BTC-USD")
+        before = timetravel.book(log, CODEC, BTC_USD, position=0)
+        after = timetravel.book(log, CODEC, BTC_USD)
+    assert (before.orders, before.state_hash) == ([], "")
+    assert after.state_hash and after.orders, "the real instrument's book is there"
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["book", "--topic-prefix", prefix, "--instrument", str(beside)])
+    assert exc.value.code == 2
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert said.err.startswith(f"tradex audit book: instrument {beside} is not an instrument")
+    assert f"its instruments: {BTC_USD} BTC-USD" in said.err
+    assert cli.main(["book", "--topic-prefix", prefix, "--instrument", str(BTC_USD), "--at",
+                     "offset:0"]) == 0  # fmt: skip
+    assert capsys.readouterr().out == (
+        f"instrument {BTC_USD}: order-requests[{home}] below offset 0: no book (no "
+        "InstrumentRules of the instrument below that offset)\n"
+    )
 
 
 def test_the_commands_write_csv_and_json_in_decimals(

@@ -345,7 +345,9 @@ def main_book(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="tradex audit book",
                                      description="An instrument's book at an input position.")  # fmt: skip
     add_source_arguments(parser)
-    parser.add_argument("--instrument", type=_positive, required=True, metavar="I")
+    parser.add_argument("--instrument", type=_positive, required=True, metavar="I",
+                        help="the instrument's id (an id the log has no instrument of is "
+                        "an error that lists the log's instruments)")  # fmt: skip
     parser.add_argument("--at", default=None, metavar="offset:N",
                         help="re-run the inputs below offset N of the instrument's "
                         "order-requests partition (default: all)")  # fmt: skip
@@ -367,8 +369,12 @@ def main_book(argv: list[str]) -> int:
     if args.format == "json":
         print(json.dumps(dataclasses.asdict(view)))
         return 0
-    print(f"instrument {view.instrument_id}: order-requests[{view.partition}] below offset "
-          f"{view.position}; {len(view.orders)} resting orders; state {view.state_hash[:16]}")  # fmt: skip
+    where = (f"instrument {view.instrument_id}: order-requests[{view.partition}] below offset "
+             f"{view.position}")  # fmt: skip
+    if not view.state_hash:
+        print(f"{where}: no book (no InstrumentRules of the instrument below that offset)")
+        return 0
+    print(f"{where}; {len(view.orders)} resting orders; state {view.state_hash[:16]}")
     print(f"  {'bids (ticks, lots, orders)':<34} asks (ticks, lots, orders)")
     for i in range(min(max(len(view.bids), len(view.asks)), timetravel.LEVELS_SHOWN_MAX)):
         bid = view.bids[i] if i < len(view.bids) else ""

@@ -15,7 +15,8 @@
   statement``'s rows).
 - **book**: the instrument's ``order-requests`` partition re-run through a fresh engine
   up to an input position (the inputs below it), and the book it leaves: resting orders
-  and price levels.
+  and price levels. An id that no ``InstrumentCreated`` names is :class:`UnknownInstrument`
+  (its message lists the log's instruments), not an empty book.
 
 Amounts are int64 minor units here; :func:`decimal` gives them with the asset's scale
 (from ``reference-events``) at the edge (the CLI's CSV/JSON).
@@ -48,6 +49,7 @@ from tradex.schemas.codec import Codec, CodecError
 
 TIME_NS_MIN = 10**15  # an integer --at this large is a time in ns, not an offset
 LEVELS_SHOWN_MAX = 1_000
+INSTRUMENTS_SHOWN_MAX = 20  # instruments an UnknownInstrument's message lists
 
 
 class Balance(NamedTuple):
@@ -253,7 +255,32 @@ class BookView:
     orders: list[Order]
     bids: list[tuple[int, int, int]]  # (price ticks, lots, orders), best first
     asks: list[tuple[int, int, int]]
-    state_hash: str
+    state_hash: str  # "": no book (no InstrumentRules of the instrument below ``position``)
+
+
+class UnknownInstrument(ValueError):
+    """:func:`book` of an id that no ``InstrumentCreated`` on ``reference-events`` names: it
+    has no book at any position, and an empty view would pass for an empty book."""
+
+
+def _check_instrument(source: LogSource, codec: Codec, instrument_id: int) -> None:
+    """:class:`UnknownInstrument` unless ``reference-events`` creates ``instrument_id``; its
+    message lists the log's instruments (id and symbol). A source without that topic (an
+    archive of some topics) cannot tell: no error."""
+    try:
+        instruments = reference(source, codec).instruments
+    except RuntimeError:  # "topic ... does not exist" / "is not in the archive"
+        return
+    if instrument_id in instruments:
+        return
+    ids = sorted(instruments)
+    shown = ", ".join(f"{i} {instruments[i].symbol}" for i in ids[:INSTRUMENTS_SHOWN_MAX])
+    if len(ids) > INSTRUMENTS_SHOWN_MAX:
+        shown += f", ... ({len(ids)} in all)"
+    raise UnknownInstrument(
+        f"instrument {instrument_id} is not an instrument of this log (no InstrumentCreated "
+        f"on reference-events); its instruments: {shown or 'none'}"
+    )
 
 
 def book(
@@ -264,7 +291,8 @@ def book(
     config: BookConfig | None = None,
 ) -> BookView:
     """The instrument's book after the inputs of its ``order-requests`` partition below
-    ``position`` (default: all of them), by the engine re-run."""
+    ``position`` (default: all of them), by the engine re-run. :class:`UnknownInstrument` if
+    the log has no such instrument; no book at ``position``: an empty view, no hash."""
     config = config or BookConfig()
     partitions = source.partitions(ORDER_REQUESTS)
     partition = partition_for(instrument_key(instrument_id), partitions)
@@ -290,7 +318,8 @@ def book(
                 lambda i, b=batch: int(b.timestamp_ms[i]),  # type: ignore[misc]
             )
     found = engine.books.get(instrument_id)
-    if found is None:
+    if found is None:  # an unknown id, or a position before the instrument's first rules
+        _check_instrument(source, codec, instrument_id)
         return BookView(instrument_id, partition, position, [], [], [], "")
     orders = [
         Order(int(r[0]), int(r[1]), "BUY" if r[2] == SIDE_BUY else "SELL", int(r[3]), int(r[4]),
@@ -304,4 +333,7 @@ def book(
         level[1] += 1
     bids = sorted(((p, q, n) for (s, p), (q, n) in levels.items() if s == "BUY"), reverse=True)
     asks = sorted((p, q, n) for (s, p), (q, n) in levels.items() if s == "SELL")
-    return BookView(instrument_id, partition, position, orders, bids, asks, found.state_hash())
+    state_hash = found.state_hash()
+    assert state_hash, "a book has a state hash ('' says there is no book)"
+    assert len(orders) == sum(n for _p, _q, n in bids + asks), "every order on one level"
+    return BookView(instrument_id, partition, position, orders, bids, asks, state_hash)
