@@ -117,6 +117,20 @@ def test_the_book_at_a_position_is_the_engine_rerun(
     shown = json.loads(capsys.readouterr().out)
     assert shown["state_hash"] == early.state_hash
     assert len(shown["orders"]) == len(early.orders)
+    # by its symbol too (what `tradex demo` shows), the same book
+    assert cli.main(["book", "--topic-prefix", prefix, "--instrument", "BTC-USD", "--at",
+                     f"offset:{early.position}", "--format", "json"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out) == shown
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["book", "--topic-prefix", prefix, "--instrument", "DOGE-USD"])
+    assert exc.value.code == 2
+    said = capsys.readouterr().err
+    assert said.startswith("tradex audit book: instrument 'DOGE-USD' is not an instrument")
+    assert said.rstrip().endswith(f"its instruments: {BTC_USD} BTC-USD"), said
+    for bad in ("0", "-3", " "):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(["book", "--topic-prefix", prefix, "--instrument", bad])
+        assert exc.value.code == 2
 
 
 def test_an_id_that_is_no_instrument_is_refused_not_shown_as_an_empty_book(

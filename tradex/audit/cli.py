@@ -345,9 +345,9 @@ def main_book(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="tradex audit book",
                                      description="An instrument's book at an input position.")  # fmt: skip
     add_source_arguments(parser)
-    parser.add_argument("--instrument", type=_positive, required=True, metavar="I",
-                        help="the instrument's id (an id the log has no instrument of is "
-                        "an error that lists the log's instruments)")  # fmt: skip
+    parser.add_argument("--instrument", required=True, metavar="I",
+                        help="the instrument's id or symbol (e.g. 103 or BTC-USD; one the "
+                        "log has no instrument of is an error that lists them)")  # fmt: skip
     parser.add_argument("--at", default=None, metavar="offset:N",
                         help="re-run the inputs below offset N of the instrument's "
                         "order-requests partition (default: all)")  # fmt: skip
@@ -364,8 +364,11 @@ def main_book(argv: list[str]) -> int:
         if at.offset is None:
             parser.error("--at takes a position here (offset:N)")
         position = at.offset
+    named = args.instrument.strip()
+    if not named or (named.isdecimal() and int(named) <= 0):
+        parser.error(f"--instrument: an instrument id > 0 or a symbol, not {args.instrument!r}")
     view = _read_log(parser, args, lambda source, codec: timetravel.book(
-        source, codec, args.instrument, position, config))  # fmt: skip
+        source, codec, timetravel.instrument_id_of(source, codec, named), position, config))  # fmt: skip
     if args.format == "json":
         print(json.dumps(dataclasses.asdict(view)))
         return 0

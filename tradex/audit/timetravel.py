@@ -263,6 +263,17 @@ class UnknownInstrument(ValueError):
     has no book at any position, and an empty view would pass for an empty book."""
 
 
+def _unknown(instruments: dict[int, Any], named: str) -> UnknownInstrument:
+    ids = sorted(instruments)
+    shown = ", ".join(f"{i} {instruments[i].symbol}" for i in ids[:INSTRUMENTS_SHOWN_MAX])
+    if len(ids) > INSTRUMENTS_SHOWN_MAX:
+        shown += f", ... ({len(ids)} in all)"
+    return UnknownInstrument(
+        f"instrument {named} is not an instrument of this log (no InstrumentCreated "
+        f"on reference-events); its instruments: {shown or 'none'}"
+    )
+
+
 def _check_instrument(source: LogSource, codec: Codec, instrument_id: int) -> None:
     """:class:`UnknownInstrument` unless ``reference-events`` creates ``instrument_id``; its
     message lists the log's instruments (id and symbol). A source without that topic (an
@@ -271,16 +282,21 @@ def _check_instrument(source: LogSource, codec: Codec, instrument_id: int) -> No
         instruments = reference(source, codec).instruments
     except RuntimeError:  # "topic ... does not exist" / "is not in the archive"
         return
-    if instrument_id in instruments:
-        return
-    ids = sorted(instruments)
-    shown = ", ".join(f"{i} {instruments[i].symbol}" for i in ids[:INSTRUMENTS_SHOWN_MAX])
-    if len(ids) > INSTRUMENTS_SHOWN_MAX:
-        shown += f", ... ({len(ids)} in all)"
-    raise UnknownInstrument(
-        f"instrument {instrument_id} is not an instrument of this log (no InstrumentCreated "
-        f"on reference-events); its instruments: {shown or 'none'}"
-    )
+    if instrument_id not in instruments:
+        raise _unknown(instruments, str(instrument_id))
+
+
+def instrument_id_of(source: LogSource, codec: Codec, named: str) -> int:
+    """The id of the instrument ``named`` (its id, or its symbol as ``reference-events``
+    last named it, e.g. ``BTC-USD``); :class:`UnknownInstrument` for a symbol the log has no
+    instrument of (an unknown id is found by :func:`book`)."""
+    if named.isdecimal():
+        return int(named)
+    instruments = reference(source, codec).instruments
+    for instrument_id, instrument in instruments.items():
+        if instrument.symbol == named:
+            return instrument_id
+    raise _unknown(instruments, repr(named))
 
 
 def book(
