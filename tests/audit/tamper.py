@@ -19,7 +19,10 @@ records, and says where (:class:`Tampered`):
   matching re-run sees it);
 - ``maker_checker``: a withdrawal's request and its decision given the same actor (user
   90, an admin), chain re-sealed: the maker decided their own withdrawal;
-- ``admin_actor``: a deposit credited by user 91, who was never an admin, chain re-sealed.
+- ``admin_actor``: a deposit credited by user 91, who was never an admin, chain re-sealed;
+- ``amend_settled``: the first AmendSettled's ``amend_time_ns`` + 1, chain re-sealed: it
+  now settles an amend the engine never confirmed, and the AmendConfirmed it settled has no
+  AmendSettled (its hold changes are untouched: only the pairing can see it).
 """
 
 from __future__ import annotations
@@ -107,6 +110,15 @@ def damage(
         used.add(i)
         found.places[kind] = (topic, partition, records[i].offset, what)
 
+    # first: a later edit re-seals the chain after it, which must not heal broken_chain
+    if topic == ACCOUNT_EVENTS and "amend_settled" not in found.places:
+        settled = [j for j, v in enumerate(values)
+                   if j not in used and v is not None and _kind(v) == "AmendSettled"]  # fmt: skip
+        if settled:
+            i = settled[0]
+            record = CODEC.decode(values[i] or b"").record
+            _edit(values, i, lambda r: r.__setitem__("amend_time_ns", r["amend_time_ns"] + 1))
+            mark("amend_settled", i, (record["order_id"], record["amend_time_ns"]))
     if topic == ACCOUNT_EVENTS and partition == 0:
         i = _first(values, "FillSettled", lambda r: r["side"] == "BUY", used)
 

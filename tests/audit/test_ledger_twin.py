@@ -3,6 +3,8 @@ on the real exchange's log and on its tampered copy."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -18,15 +20,19 @@ from tradex.audit.checks_ledger import (
     member,
     sort_order,
 )
+from tradex.audit.checks_trades import check_ends
 from tradex.audit.findings import Findings
-from tradex.audit.scan import Scan
+from tradex.audit.scan import Gathered, Scan
 from tradex.audit.verify import audited_ends
 from tradex.domain import Ledger
 from tradex.infra.settings import Settings
+from tradex.log.batch import RecordBatch
+from tradex.log.records import LogRecord
 from tradex.log.source import KafkaLog
-from tradex.log.topics import ACCOUNT_EVENTS
+from tradex.log.topics import ACCOUNT_EVENTS, SETTLEMENTS
 from tradex.schemas.bindings import BINDINGS, from_record
-from tradex.schemas.codec import CodecError
+from tradex.schemas.chain import ZERO_HASH
+from tradex.schemas.codec import CodecError, EnvelopeFields
 
 
 def _both(settings: Settings) -> tuple[Ledger, Findings]:
@@ -115,3 +121,68 @@ def test_dense_rank_keeps_order_and_equality(values: list[int]) -> None:
 def test_member_is_isin(values: list[int], of: list[int]) -> None:
     v, o = np.array(values, np.int64), np.array(of, np.int64)
     assert member(v, o).tolist() == np.isin(v, o).tolist()
+
+
+def _scanned(streams: dict[tuple[str, str], list[Any]]) -> Gathered:
+    """A scan of records written here: per (topic, producer), the bodies chained in order
+    on partition 0."""
+    records: list[LogRecord] = []
+    for (topic, producer), bodies in streams.items():
+        head = ZERO_HASH
+        for i, body in enumerate(bodies):
+            envelope = EnvelopeFields(f"0190f0c2-0000-7000-8000-{len(records) + 1:012d}",
+                                      "cause", "corr", producer, i + 1)  # fmt: skip
+            sealed = CODEC.encode_domain(body, envelope, head)
+            head = sealed.hash
+            records.append(LogRecord(topic, 0, i, 0, b"k", sealed.data))
+    scan = Scan(CODEC)
+    scan.feed(RecordBatch.from_records(records))
+    return scan.finish()
+
+
+def _audited(account_events: list[Any], settled: list[Any]) -> tuple[list[str], Findings]:
+    """The domain Ledger's violations and the vectorised checks' findings (ledger, ends)."""
+    ledger = Ledger()
+    for event in account_events:
+        ledger.apply(event)
+    found = _scanned({(ACCOUNT_EVENTS, "accounts/0"): account_events,
+                      (SETTLEMENTS, "matcher/0"): settled})  # fmt: skip
+    assert found.found == [], "chains and records are sound"
+    out = Findings()
+    check_ledger(found, out)
+    check_ends(found, {}, out)
+    return ledger.violations(), out
+
+
+def test_an_amend_settled_gives_back_its_release_and_pairs_with_its_confirmation() -> None:
+    """An order amended, the amend confirmed (tests/projections/amends.py): clean for both
+    twins; its AmendSettled left out, both see the hold closed with the release left, and
+    the AmendConfirmed with no AmendSettled is named; an AmendSettled no engine confirmed
+    too."""
+    from tests.projections import amends
+
+    events, engine_side = amends.bodies(), amends.settlements()
+    texts, out = _audited(events, engine_side)
+    assert texts == [] and out.total() == 0, (texts, out.kept)
+    settled = events[amends.AMEND_SETTLED_AT]
+    texts, out = _audited([e for e in events if e is not settled], engine_side)
+    assert texts == [
+        f"o/{amends.ORDER} of account {amends.ACCOUNT} closed with {amends.RELEASED} left",
+        f"held ({amends.ACCOUNT}, 'USD') = {amends.RELEASED} but open holds sum to 0",
+    ]
+    assert {k: v for k, v in out.counts.items() if v} == {
+        "hold_closed_with_remainder": 1, "amend_settled": 1,
+    }  # fmt: skip
+    assert {f.message for f in out.kept} == {
+        f"closes the order's hold with {amends.RELEASED} left",
+        "the AmendConfirmed has no AmendSettled",
+    }
+    texts, out = _audited(events, engine_side[1:])  # the first confirmation missing
+    assert texts == []
+    assert [(f.check, f.message) for f in out.kept] == [
+        ("amend_settled", "an AmendSettled with no AmendConfirmed")
+    ]
+    texts, out = _audited([*events[:-1], settled, events[-1]], engine_side)  # settled twice
+    assert [(f.check, f.message) for f in out.kept if f.check == "amend_settled"] == [
+        ("amend_settled", "a second AmendSettled of the same amend")
+    ]

@@ -17,7 +17,7 @@ from tradex.audit.rerun import RerunStopped, start_rerun_thread
 from tradex.audit.verify import Report, _checkpoints, audited_ends, verify
 from tradex.audit.violations import Violation
 from tradex.log.source import KafkaLog
-from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, ORDER_REQUESTS
+from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, ORDER_REQUESTS, SETTLEMENTS
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,8 @@ def test_a_clean_log_passes_every_check(audit_exchange: Exchange) -> None:
     assert report.chains >= 2 + 1 + 2 + 1, (
         "account, engine (one instrument), settlements, reference"
     )
-    for check in ("chain", "journal_balanced", "fee", "fill_leg", "fill_settled", "rerun"):
+    for check in ("chain", "journal_balanced", "fee", "fill_leg", "fill_settled", "rerun",
+                  "hold_released", "amend_settled", "settlement_rejected"):  # fmt: skip
         assert check in report.counts and report.counts[check] == 0
 
 
@@ -59,7 +60,7 @@ def test_the_copy_keeps_the_offsets_the_rerun_needs(tampered: Tampered) -> None:
     assert tampered.offsets_kept[ORDER_REQUESTS], "the re-run's event ids need these offsets"
     assert set(tampered.places) == {
         "unbalanced", "negative", "fee", "missing_leg", "broken_chain", "engine",
-        "maker_checker", "admin_actor",
+        "maker_checker", "admin_actor", "amend_settled",
     }  # fmt: skip
 
 
@@ -106,6 +107,33 @@ def test_a_fee_off_by_one_minor_unit_is_named(tampered: Tampered) -> None:
     found = _at(report, "fee", tampered.places["fee"])
     assert any(v.message.startswith("fee is ") for v in found), report.text()
     assert not _at(report, "journal_balanced", tampered.places["fee"]), "still balanced"
+
+
+def test_an_amend_settled_and_an_amend_confirmed_unpaired_are_both_named(
+    tampered: Tampered,
+) -> None:
+    """The AmendSettled now names an amend time no AmendConfirmed has: it is named, and so
+    is the engine's AmendConfirmed it settled (on ``settlements``), nothing else of it."""
+    report = _report(tampered.settings)
+    place = tampered.places["amend_settled"]
+    order_id, amend_time_ns = place[3]
+    found = _at(report, "amend_settled", place)
+    assert [v.message for v in found] == ["an AmendSettled with no AmendConfirmed"], report.text()
+    confirmed = [
+        v for v in report.violations
+        if v.check == "amend_settled" and v.message == "the AmendConfirmed has no AmendSettled"
+    ]  # fmt: skip
+    assert len(confirmed) == 1, report.text()
+    assert confirmed[0].topic == SETTLEMENTS
+    with KafkaLog(tampered.settings) as log:
+        (record,) = log.read(
+            SETTLEMENTS, confirmed[0].partition, confirmed[0].offset, confirmed[0].offset + 1
+        )
+    engine_side = CODEC.decode(record.value or b"").record
+    assert (engine_side["order_id"], engine_side["amend_time_ns"]) == (order_id, amend_time_ns)
+    assert report.counts["amend_settled"] == 2
+    assert not any(v.offset == place[2] and v.topic == place[0] and v.partition == place[1]
+                   for v in report.violations if v.check.startswith("hold")), "holds untouched"  # fmt: skip
 
 
 def test_a_missing_fill_leg_is_named_at_its_trade(tampered: Tampered) -> None:

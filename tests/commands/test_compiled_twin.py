@@ -161,7 +161,7 @@ def test_compiled_path_equals_python_domain_on_120k_seeded_records(monkeypatch) 
     assert set(events) == {
         "Deposited", "WithdrawalRequested", "WithdrawalPaid", "WithdrawalReleased",
         "OrderAccepted", "OrderRejected", "CancelRequested", "FillSettled", "HoldReleased",
-        "CommandRejected", "OrderAmended",
+        "CommandRejected", "OrderAmended", "AmendSettled",
     }, events  # fmt: skip
     assert min(events.values()) >= 50, events
     expected_reasons = {

@@ -19,10 +19,11 @@ from tests.commands.support import (
     send,
     send_settlements,
 )
-from tests.market import USER_ID
+from tests.market import LOT, USER_ID
 from tradex.domain import (
     AmendApplied,
     AmendOrder,
+    AmendSettled,
     ApproveWithdrawal,
     CancelAllOrders,
     CancelOrderRequest,
@@ -327,6 +328,13 @@ def test_amends_and_a_cancel_all_go_through_the_matcher_and_settle_exactly(
         for logged in read_events(settings, partition):
             ledger.apply(logged.event)
     assert ledger.violations() == []
-    # the buy filled, "rest" was cancelled; only the sell's 30 lots left rest (and hold)
-    assert set(ledger.open_holds) == {(2, f"o/{sell.order_id}")}  # type: ignore[attr-defined]
+    # the buy filled, "rest" was cancelled; only the sell's 30 lots left rest (and hold):
+    # the engine confirmed the smaller total, so the account released the 30 lots it
+    # cancelled at once (not at the order's end)
+    assert ledger.open_holds == {(2, f"o/{sell.order_id}"): ("BTC", 30 * LOT)}  # type: ignore[attr-defined]
     assert ledger.held[(ALICE, "USD")] == 0
+    settled = {e.order_id: e for found in events.values() for e in found
+               if isinstance(e, AmendSettled)}  # fmt: skip
+    assert settled[sell.order_id].hold_released == 30 * LOT  # type: ignore[attr-defined]
+    assert (settled[sell.order_id].price, settled[sell.order_id].qty) == (110, 70)  # type: ignore[attr-defined]
+    assert settled[buy.order_id].hold_released == 0  # type: ignore[attr-defined]

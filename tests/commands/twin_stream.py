@@ -18,7 +18,8 @@ another record, misrouted accounts). Non-ASCII command ids, empty and set correl
 and accounts ``<= 0`` are in it too. Issue 11's commands: actors (the system, the owner,
 an admin, a user without the role or the ownership, an unknown user), withdrawals decided
 by their requester (MAKER_CHECKER), amends (price and/or quantity, up and down, too low,
-unaffordable, of unknown or cancelled orders), cancel-alls (all instruments or one, and
+unaffordable, of unknown or cancelled orders) and the engine's confirmations of them
+(``AmendConfirmed``: of pending amends, of amends never made, beyond the bounds), cancel-alls (all instruments or one, and
 continuation records), and client command ids that look like settlement ids. ``HOT`` gets a large share of the records, so its
 idempotency window overflows (with the bounds the test lowers) and its open orders reach
 the bound.
@@ -34,6 +35,7 @@ from confluent_kafka import Message
 
 from tradex.commands.client import encode_command
 from tradex.domain import (
+    AmendConfirmed,
     ApproveWithdrawal,
     CancelAllOrders,
     CancelOrder,
@@ -147,6 +149,7 @@ class Stream:
         self.offsets: dict[tuple[str, int], int] = {}
         self.orders: list[_Order] = []
         self.withdrawals: list[tuple[int, str]] = []
+        self.amends: list[tuple[_Order, int, int, int]] = []  # (order, time, new price, new qty)
         self.sent: list[tuple[str, int, bytes, bytes]] = []  # (topic, account, key, value)
         self.trade = 0
         self.count = 0
@@ -334,12 +337,34 @@ class Stream:
         elif rng.random() < 0.02:
             price = qty = 0  # changes nothing: invalid
         command = ModifyOrder(f"c{i}", order.account, t, oid, price, qty, self._actor())
+        self.amends.append((order, t, price, qty))
         # the fills the stream makes later keep to the order's bounds (a buy's highest limit)
         if price and (price > order.price if order.side == Side.BUY else price < order.price):
             order.price = price
         if qty > order.qty and qty < 10**6:
             order.qty = qty
         return self._emit(self.commands_topic, order.account, self._command(command), "amend")
+
+    def _confirm_amend(self, t: int) -> Message:
+        """The engine's AmendConfirmed of an earlier amend (some never made, some beyond the
+        order's bounds or at or below its filled quantity)."""
+        rng = self.rng
+        if not self.amends:
+            return self._deposit(self.count, t)
+        order, amend_t, price, qty = self.amends.pop(rng.randrange(len(self.amends)))
+        price = price or order.price
+        qty = qty or order.qty
+        roll = rng.random()
+        if roll < 0.05:
+            amend_t += 1  # no amend at that time
+        elif roll < 0.1:
+            price = price + 5 if order.side == Side.BUY else max(1, price - 5)
+        elif roll < 0.15:
+            qty = max(1, order.filled)
+        confirmed = AmendConfirmed(order.account, order.order_id, order.instrument,
+                                   max(price, 1), max(qty, 1), amend_t, t)  # fmt: skip
+        value = self._settlement(confirmed, t)
+        return self._emit(self.settlements_topic, order.account, value, "amend_confirmed")
 
     def _cancel_all(self, i: int, t: int) -> Message:
         rng = self.rng
@@ -459,8 +484,10 @@ class Stream:
             return self._end(t)
         if roll < 0.84:
             return self._cancel(i, t)
-        if roll < 0.865:
+        if roll < 0.857:
             return self._amend(i, t)
+        if roll < 0.865:
+            return self._confirm_amend(t)
         if roll < 0.875:
             return self._cancel_all(i, t)
         if roll < 0.93:

@@ -1,8 +1,9 @@
 """Random command sequences never break the ledger invariants (Hypothesis stateful).
 
 The matcher model applies an amend some steps after the account decided it (fills at the
-old terms may come first, as fills in flight do) or refuses it (its new total at or below
-what the engine filled meanwhile); cancel-alls run in small chunks with their continuations
+old terms may come first, as fills in flight do) and confirms it (``AmendConfirmed``: the
+account releases the fall at once, exactly to what the order can still consume), or
+refuses it (its new total at or below what the engine filled meanwhile); cancel-alls run in small chunks with their continuations
 fed back later. The ledger auditor (``Ledger``) checks that every order's hold closes at
 exactly 0 (no leak), and the account that held == the sum of open holds.
 """
@@ -19,6 +20,7 @@ from tests.market import BTC_USD, T0
 from tradex.domain import (
     AccountBook,
     AccountInput,
+    AmendConfirmed,
     ApproveWithdrawal,
     CancelAllOrders,
     CancelOrder,
@@ -82,7 +84,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert len(decision.events) <= account_module.CANCEL_ALL_CHUNK
         if type(command) in account_module.ONE_EVENT_INPUTS:  # what command clients rely on
             assert len(decision.events) == 1, (command, decision.events)
-        if isinstance(command, FillLeg | OrderEnded):  # the matcher model's: always settle
+        if isinstance(command, FillLeg | OrderEnded | AmendConfirmed):  # the matcher model's
             assert not isinstance(decision.events[0], CommandRejected), decision.events
         for event in decision.events:
             event.validate()
@@ -268,6 +270,21 @@ class LedgerMachine(RuleBasedStateMachine):
             return  # amend_qty_too_low
         resting[2] = amend.new_price or resting[2]
         resting[3] = total - resting[4]
+        owner = resting[0]
+        self.handle(AmendConfirmed(owner, amend.order_id, BTC_USD, resting[2], total,
+                                   amend.event_time_ns, self.now()))  # fmt: skip
+        order = self.book.account(owner).orders[amend.order_id]
+        if not order.amends:  # nothing pending: the bounds are the terms
+            assert (order.price, order.qty) == (resting[2], total)
+            if resting[3] and data.draw(st.booleans()):
+                # the worst case: the rest fills at once at the limit at the higher (taker)
+                # rate, which must consume exactly what is left of the hold
+                qty = resting[3]
+                resting[3], resting[4] = 0, total
+                self.trade_id += 1
+                self.handle(FillLeg(owner, amend.order_id, self.trade_id, BTC_USD, resting[1],
+                                    resting[2], qty, Liquidity.TAKER, self.now()))  # fmt: skip
+                assert order.hold_remaining == 0, order.hold_remaining
 
     @rule(account=accounts, one_instrument=st.booleans())
     def cancel_all(self, account: int, one_instrument: bool) -> None:

@@ -127,13 +127,14 @@ def test_fast_fold_writes_the_python_folds_bytes_on_a_large_seeded_stream() -> N
     assert fast.stats == slow.stats
     # The stream exercised what the fast fold does differently (a test that cannot fail
     # proves nothing): every dead-letter reason, Python-decoded requests, unknown
-    # instruments, every engine record type and both settlements, hard-limited markets.
+    # instruments, every engine record type and the three settlements, hard-limited markets.
     names = Counter(CODEC.decode(o.value).subject.rsplit(".", 1)[-1] for o in got)
     letters = Counter(CODEC.decode(o.value).record["reason"] for o in got if o.topic == "dl")
     assert set(letters) == {"undecodable", "empty", "unexpected type", "misrouted"}, letters
-    assert len(names) == 13, names  # 10 engine types, FillLeg, OrderEnded, DeadLetter
+    assert len(names) == 14, names  # 10 engine types, 3 settlements, DeadLetter
     assert names["Trade"] > 10_000
     assert names["AmendApplied"] > 100
+    assert names["AmendConfirmed"] > 100  # (an AmendApplied of a stop-trade decrement has none)
     rejected = Counter(
         (r["reason"], r["request"]) for r in (CODEC.decode(o.value).record for o in got)
         if r["envelope"]["type"] == "Rejected"

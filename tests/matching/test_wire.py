@@ -215,7 +215,13 @@ def test_amend_keeps_or_loses_priority() -> None:
     assert (rejected["order_id"], rejected["reason"], rejected["request"]) == (
         999, "UNKNOWN_ORDER", "AmendOrder",
     )  # fmt: skip
-    assert names(out, "st") == []
+    # each applied amend is confirmed to its account (settlements), right after it: the
+    # terms after it and which amend (its request's time); the unknown order's is not
+    confirmed = [(c["account_id"], c["order_id"], c["price"], c["qty"]) for c in only(out, "AmendConfirmed")]  # fmt: skip
+    assert confirmed == [(1, 101, 100, 3), (2, 102, 99, 5)]
+    times = [a["event_time_ns"] for a in only(out, "AmendApplied")]  # (the feed's times rise)
+    assert [c["amend_time_ns"] for c in only(out, "AmendConfirmed")] == times
+    assert names(out, "st") == ["AmendConfirmed", "AmendConfirmed"]
 
 
 def test_unknown_instrument_and_malformed_records() -> None:

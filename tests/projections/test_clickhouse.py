@@ -89,7 +89,7 @@ def test_tables_hold_the_logs_records(store: Settings) -> None:
     order_kinds = (
         *(k for k in domain.ENGINE_EVENT_TYPES if k not in (engine.L2Delta, engine.RulesApplied)),
         domain.OrderAccepted, domain.OrderRejected, domain.CancelRequested,
-        domain.FillSettled, domain.HoldReleased, domain.OrderAmended,
+        domain.FillSettled, domain.HoldReleased, domain.OrderAmended, domain.AmendSettled,
     )  # fmt: skip
     assert counts == {
         "postings": postings,
@@ -99,6 +99,17 @@ def test_tables_hold_the_logs_records(store: Settings) -> None:
     types = dict(rows(store, f"SELECT event_type, count() FROM {db}.order_events GROUP BY 1"))
     assert types == {k.__name__: kinds[k] for k in order_kinds if kinds[k]}
     assert types.get("OrderAmended", 0) > 0, "the workload amended nothing"
+    # an amend the engine confirmed: the order's bounds after it, its release as −hold_delta
+    settled = sorted(
+        (b.order_id, b.account_id, b.instrument_id, b.price_bound, b.qty_bound, b.hold_asset,
+         -b.hold_released)
+        for b in (e.body for e in events)
+        if isinstance(b, domain.AmendSettled)
+    )  # fmt: skip
+    assert any(row[-1] < 0 for row in settled), "no amend confirmed with a hold released"
+    assert sorted(rows(store, f"SELECT order_id, account_id, instrument_id, price, qty, "
+                              f"hold_asset, hold_delta FROM {db}.order_events "
+                              "WHERE event_type = 'AmendSettled'")) == settled  # fmt: skip
 
 
 def replayed(events: list[Event]) -> Iterator[tuple[engine.L2Delta, Book]]:

@@ -152,3 +152,54 @@ def test_balances_follow_postings_and_holds_and_the_channel_numbers_events() -> 
     assert touched.balances == {7: {"USD"}, external: {"USD"}}
     with pytest.raises(AssertionError, match="available"):
         fold(state, [(ACCOUNTS, domain.WithdrawalRequested("w3", 7, T0, "w3", "USD", 701))], 9)
+
+
+def _entries(touched: Any) -> dict[int, list[tuple[int, Any]]]:
+    """The channel entries of a fold, by account: (seq, values) — from the row fold's
+    entries or the columnar fold's packed xadd ops."""
+    found: dict[int, list[tuple[int, Any]]] = {}
+    for account_id, entries in touched.account_events.items():
+        found[account_id] = [(seq, msgpack.unpackb(entry)) for seq, entry in entries]
+    for blob, count in touched.account_ops:
+        unpacker = msgpack.Unpacker(raw=True)  # entries are packed bytes
+        unpacker.feed(blob)
+        ops = list(unpacker)
+        assert len(ops) == count
+        for _xadd, key, _trim, *pairs in ops:
+            account_id = int(key.split(b":")[1])
+            found[account_id] = [
+                (layout.entry_seq(entry_id), msgpack.unpackb(entry))
+                for entry_id, entry in zip(pairs[::2], pairs[1::2], strict=True)
+            ]
+    return found
+
+
+def test_an_amend_settled_gives_back_held_and_its_entry_shows_the_balances_after() -> None:
+    """An order's hold: up with OrderAmended, down with each AmendSettled (the engine
+    confirmed the amend), the rest at its end; the row fold and the columnar fold
+    (market_accounts) give the same balances and channel entries."""
+    from tests.projections import amends
+    from tradex.projections.market import RedisReadModel
+
+    events, batch, _positions = amends.as_read(RedisReadModel)
+    by_rows, by_columns = MarketState(), MarketState()
+    rows = by_rows.fold(events, ENGINE, ACCOUNTS, REFERENCE)
+    columns = by_columns.fold_columns([], batch.types)
+    account = amends.ACCOUNT
+    entries = _entries(rows)[account]
+    assert [seq for seq, _ in entries] == [1, 2, 3, 4, 5, 6]
+    usd = [values[-1] for _seq, values in entries]  # the balances each event changed
+    assert usd == [[["USD", *pair]] for pair in amends.BALANCES[:4]] + [
+        [], [["USD", *amends.BALANCES[5]]],
+    ], "the second AmendSettled released nothing: no balance in its entry"  # fmt: skip
+    settled = amends.bodies()[amends.AMEND_SETTLED_AT]
+    assert entries[amends.AMEND_SETTLED_AT][1][:-1] == [
+        "AmendSettled", settled.command_id, settled.event_time_ns, amends.ORDER,
+        amends.INSTRUMENT, 60, 15, amends.RELEASED,
+    ]  # fmt: skip
+    assert by_rows.wallets[account].balances == {"USD": [100_000, 0]}
+    assert _entries(columns) == _entries(rows)
+    assert dict(columns.balances) == dict(rows.balances)
+    assert {a: (w.seq, w.balances) for a, w in by_columns.wallets.items()} == {
+        a: (w.seq, w.balances) for a, w in by_rows.wallets.items()
+    }

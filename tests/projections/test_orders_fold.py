@@ -31,6 +31,15 @@ def _settled(order_id: int, account: int, side: Side, qty: int, trade_id: int, t
     )  # fmt: skip
 
 
+# the engine's AmendConfirmed of the buy order's first amend (AmendApplied at T + 8)
+# settled on the account side: part of its hold released
+AMEND_SETTLED = domain.AmendSettled(
+    command_id=f"amend/{BUY_ORDER}/{T + 4}", account_id=BUYER, event_time_ns=T + 11,
+    order_id=BUY_ORDER, instrument_id=1, price=10, qty=9, price_bound=10, qty_bound=9,
+    hold_asset="USD", hold_released=9, amend_time_ns=T + 4,
+)  # fmt: skip
+
+
 # Each order's facts as the two topics carry them (in each topic's own order).
 # fmt: off
 ACCOUNT: list[Any] = [
@@ -52,6 +61,7 @@ ACCOUNT: list[Any] = [
     ),
     _settled(BUY_ORDER, BUYER, Side.BUY, 4, 1, T + 10),
     _settled(SELL_ORDER, SELLER, Side.SELL, 4, 1, T + 10),
+    AMEND_SETTLED,
     domain.CancelRequested("c-x", POOR, T + 11, CANCELLED_ORDER, 1),
     domain.HoldReleased("end-sell", SELLER, T + 12, SELL_ORDER, "BTC", 2000, EndReason.EXPIRED),
     domain.HoldReleased("end-x", POOR, T + 13, CANCELLED_ORDER, "USD", 10, EndReason.CANCELLED),
@@ -124,6 +134,8 @@ def test_the_reference_fold_is_what_the_orders_did() -> None:
     assert (buy["filled_qty"], buy["filled_notional"], buy["trades"]) == (8, 80, 2)
     assert (buy["settled_qty"], buy["settled_notional"], buy["fees"]) == (8, 80, 8)
     assert (buy["amended_price"], buy["amended_qty"]) == (10, 8), "the newest amend wins"
+    # (its AmendSettled, of the first amend, on the account topic, picks no terms: the
+    # engine's offsets order amends, the account's do not order against them)
     assert buy["refused_request"] == "AmendOrder"
     assert buy["created_time_ns"] == T and buy["updated_time_ns"] == T + 21
     rejected = dict(zip(orders_fold.NAMES, EXPECTED[REJECTED_ORDER], strict=True))
@@ -148,6 +160,20 @@ def test_contradicting_facts_are_refused_in_a_batch_and_across_batches() -> None
         orders_fold.apply({BUY_ORDER: orders_fold.row_of(accepted)}, other)
     with pytest.raises(AssertionError, match="price"):
         orders_fold.merge(orders_fold.row_of(accepted), orders_fold.row_of(other))
+    elsewhere = next(iter(orders_fold.facts(False, 9, AMEND_SETTLED._replace(instrument_id=2))))
+    with pytest.raises(AssertionError, match="instrument_id is 1 and 2"):
+        orders_fold.apply({BUY_ORDER: orders_fold.row_of(accepted)}, elsewhere)
+
+
+def test_an_amend_settled_states_its_order_and_its_time_only() -> None:
+    (fact,) = orders_fold.facts(False, 5, AMEND_SETTLED)
+    row = dict(zip(orders_fold.NAMES, orders_fold.row_of(fact), strict=True))
+    assert (row["order_id"], row["account_id"], row["instrument_id"]) == (BUY_ORDER, BUYER, 1)
+    assert row["created_time_ns"] == row["updated_time_ns"] == T + 11
+    assert (row["amend_offset"], row["amended_price"], row["amended_qty"]) == (-1, None, None)
+    assert (row["hold_amount"], row["released_amount"], row["price"], row["qty"]) == (
+        None, None, None, None,
+    )  # fmt: skip
 
 
 @settings(max_examples=200, deadline=None)

@@ -17,6 +17,7 @@ from tradex.infra import postgres
 from tradex.infra.settings import Settings
 from tradex.log.batch import RecordBatch
 from tradex.log.source import Place
+from tradex.projections.pg_read import Balance, PostgresReader
 from tradex.projections.postgres import PostgresReadModel, PostgresRowReadModel
 from tradex.projections.projector import ColumnarBatch
 from tradex.schemas.codec import Codec
@@ -80,7 +81,8 @@ def test_the_columnar_path_equals_the_row_path(
     # the log exercises the hot types and the rare ones
     names = {kind.__name__ for kind in kinds_seen}
     assert {"FillSettled", "Trade", "OrderAccepted", "HoldReleased", "WithdrawalPaid",
-            "AccountOpened", "Cancelled", "Rejected"} <= names, names  # fmt: skip
+            "AccountOpened", "Cancelled", "Rejected", "OrderAmended", "AmendSettled",
+            "AmendApplied"} <= names, names  # fmt: skip
     with by_columns.frozen() as columns_view, by_rows.frozen() as rows_view:
         assert columns_view.positions == rows_view.positions
         for table in PostgresReadModel.tables:
@@ -139,3 +141,63 @@ def test_a_pipelined_bulk_load_raises_the_error_of_the_batch_in_flight(
     assert len(reached) > failing  # the failing batch was handed over and returned
     stored = PostgresReadModel(two_databases[0], 1).positions()
     assert stored == reached[failing - 1]
+
+
+def test_an_amend_settled_moves_held_back_to_available_on_both_paths(
+    two_databases: tuple[Settings, Settings],
+) -> None:
+    """An order amended and its amend confirmed (tests/projections/amends.py) through both
+    paths: the same tables; the AmendSettled's release is a hold change (−6,000; none for
+    the one releasing 0) and moves held back to available, now and as of any position; the
+    order's row names its account and instrument, its terms the placed ones."""
+    from tests.projections import amends
+
+    events, batch, positions = amends.as_read(PostgresReadModel)
+    by_columns = PostgresReadModel(two_databases[0], 1)
+    by_rows = PostgresRowReadModel(two_databases[1], 1)
+    for model in (by_columns, by_rows):
+        model.open()
+        try:
+            if model.columnar:
+                model.apply_columns(batch, positions)
+            else:
+                model.apply(events, positions)
+            model.make_live()
+        finally:
+            model.close()
+    with by_columns.frozen() as columns_view, by_rows.frozen() as rows_view:
+        for table in PostgresReadModel.tables:
+            assert columns_view.rows(table.name) == rows_view.rows(table.name), table.name
+    first = amends.FIRST_OFFSET
+    settled_at = first + amends.AMEND_SETTLED_AT
+    for settings in two_databases:
+        reader = PostgresReader(settings)
+
+        async def check(reader: PostgresReader = reader) -> None:
+            async with reader.connect() as conn:
+                holds = await conn.fetch(
+                    f"SELECT event_offset, delta FROM {reader.ns}.hold_changes "
+                    "WHERE account_id = $1 ORDER BY event_offset", amends.ACCOUNT,
+                )  # fmt: skip
+                assert [tuple(h) for h in holds] == [
+                    (first + 1, 10_000), (first + 2, 5_000), (settled_at, -amends.RELEASED),
+                    (first + 5, -9_000),
+                ]  # fmt: skip
+                now = await reader.balances(conn, amends.ACCOUNT)
+                assert now == [Balance("USD", 100_000, 0)]
+                for index, pair in enumerate(amends.BALANCES):
+                    cut = (amends.PARTITION, first + index + 1)
+                    found = await reader.balances_as_of(conn, amends.ACCOUNT, position=cut)
+                    assert found == [Balance("USD", *pair)], index
+                    by_time = await reader.balances_as_of(
+                        conn, amends.ACCOUNT, time_ns=amends.T0 + index
+                    )
+                    assert by_time == found, index
+                order = await reader.order(conn, amends.ORDER)
+                assert order is not None
+                assert (order["account_id"], order["instrument_id"], order["price"],
+                        order["qty"]) == (amends.ACCOUNT, amends.INSTRUMENT, 100, 10)  # fmt: skip
+                assert (order["status"], order["released_amount"]) == ("CANCELLED", 9_000)
+                assert order["updated_time_ns"] == amends.T0 + 5
+
+        asyncio.run(check())

@@ -16,7 +16,7 @@ import pytest
 from tests.market import LOT, TICK
 from tests.projections.contract import CODEC, ProjectorContract, decoded, ends, run_version
 from tests.projections.exchange import Exchange
-from tradex.domain import AccountBook, ReferenceData, Trade
+from tradex.domain import AccountBook, AmendSettled, ReferenceData, Trade
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog, Place
 from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, ORDER_REQUESTS, SETTLEMENTS
@@ -143,9 +143,24 @@ def test_balances_equal_the_domain_fold_and_the_account_channel(
     run_version(rd, "redis", 1, live=True)
     book = AccountBook(ReferenceData())
     counts: dict[int, int] = defaultdict(int)
+    amends: list[tuple[AmendSettled, int, tuple[int, int]]] = []  # event, seq, balance after
     for event in decoded(rd, (ACCOUNT_EVENTS,)):
         book.apply(event.body)
         counts[event.body.account_id] += 1
+        if isinstance(event.body, AmendSettled):
+            body = event.body
+            after = book.account(body.account_id).balances()[body.hold_asset]
+            amends.append((body, counts[body.account_id], after))
+    # an amend the engine confirmed: its entry, with the balance after its release
+    assert any(body.hold_released > 0 for body, _, _ in amends), "no hold released by an amend"
+    for body, seq, after in amends:
+        (entry,) = reader.read(Channel.account(body.account_id), seq - 1, count=1).entries
+        assert entry[0] == seq
+        fields = entry[1]
+        assert (fields["type"], fields["order_id"], fields["price"], fields["qty"],
+                fields["hold_released"]) == ("AmendSettled", body.order_id, body.price,
+                                             body.qty, body.hold_released)  # fmt: skip
+        assert fields["balances"] == ({body.hold_asset: after} if body.hold_released else {})
     checked = 0
     for account in book:
         found = reader.balances(account.account_id)

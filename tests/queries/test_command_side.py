@@ -121,6 +121,15 @@ def test_amend_and_cancel_all_in_both_dialects(exchange: Exchange) -> None:
 
         wait_until(amended_in_read_model, what="the engine applied the amend")
 
+        def locked() -> str:
+            rows = http.get("/api/v3/account").json()["balances"]
+            return str({b["asset"]: b["locked"] for b in rows}.get("USD"))
+
+        # the engine confirmed the smaller quantity: its hold fell at once, not at the end —
+        # 0.2 at 1500 + 0.05 at 1000 + 0.1 at 1000, each with the 0.2 % taker fee bound
+        # (it was 100.20 for the second order's 0.1 before: 501.00)
+        wait_until(lambda: locked() == "450.90", what="the amend's fall released")
+
         # Binance cancel-all of a symbol: every open order, PENDING_CANCEL
         cancelled = http.delete("/api/v3/openOrders", params={"symbol": "BTCUSD"})
         assert cancelled.status_code == 200, cancelled.text

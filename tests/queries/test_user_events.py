@@ -1,8 +1,8 @@
 """Account entries as Binance user-data events (no I/O): an order's life (NEW, two TRADEs
 up to FILLED, the end reported by the last TRADE), a cancel (the cancel's id in ``c``,
-the order's in ``C``), a rejection, an amend, an order accepted before the stream started
-(looked up once, its earlier fills counted), deposits and paid withdrawals, every entry
-rendered once."""
+the order's in ``C``), a rejection, an amend and the engine's confirmation of one (the
+hold it released), an order accepted before the stream started (looked up once, its
+earlier fills counted), deposits and paid withdrawals, every entry rendered once."""
 
 from __future__ import annotations
 
@@ -162,3 +162,39 @@ def test_balance_updates_and_each_entry_once() -> None:
     ]
     assert found[0] == {"e": "balanceUpdate", "E": 5_000, "a": "USD", "d": "123.45", "T": 5_000}
     assert events.render(deposit, paid) == []  # seq 1 and 2 again: already rendered
+
+
+def test_an_amend_the_engine_confirmed_moves_balances_and_the_orders_terms() -> None:
+    """OrderAmended (the quantity only: 0 keeps the price) reports REPLACED with the kept
+    price; its AmendSettled (the engine confirmed it) reports no execution of its own: the
+    position after the hold it released, and its terms in the order's later reports."""
+    events = Events()
+    found = events.render(
+        accepted(14, "mine-4", qty=5),
+        entry("OrderAmended", 1_500, command_id="amend-4", order_id=14, instrument_id=7,
+              new_price=0, new_qty=4, hold_added=0),
+        entry("AmendSettled", 1_600, {"USD": (160, 140)}, command_id="amend/14/1500",
+              order_id=14, instrument_id=7, price=6_000, qty=4, hold_released=60),
+        entry("AmendSettled", 1_650, command_id="amend/14/1550", order_id=14,
+              instrument_id=7, price=6_000, qty=4, hold_released=0),
+        fill(14, 503, qty=1, price=6_000),
+    )  # fmt: skip
+    assert brief(found) == [
+        ("executionReport", "NEW", "NEW", 14, "0.000", "0.000", "mine-4", ""),
+        ("outboundAccountPosition",),
+        ("executionReport", "REPLACED", "NEW", 14, "0.000", "0.000", "mine-4", ""),
+        ("outboundAccountPosition",),  # the AmendSettled's release
+        ("executionReport", "TRADE", "PARTIALLY_FILLED", 14, "0.001", "0.001", "mine-4", ""),
+        ("outboundAccountPosition",),
+    ]
+    replaced, position, trade = found[2], found[3], found[4]
+    assert (replaced["q"], replaced["p"]) == ("0.004", "61000"), "the price kept"
+    assert position["B"] == [{"a": "USD", "f": "1.60", "l": "1.40"}]
+    assert (trade["q"], trade["p"]) == ("0.004", "60000"), "the engine's terms"
+    assert events.lookups == []
+    # an AmendSettled of an order the stream does not know: no lookup, its position only
+    assert brief(events.render(
+        entry("AmendSettled", 1_700, {"USD": (200, 100)}, command_id="amend/15/1", order_id=15,
+              instrument_id=7, price=6_000, qty=4, hold_released=40), first=6,
+    )) == [("outboundAccountPosition",)]  # fmt: skip
+    assert events.lookups == []

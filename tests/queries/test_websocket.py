@@ -225,6 +225,39 @@ def test_both_traders_see_their_fill_and_public_updates_are_consecutive(exchange
     depth.close()
 
 
+def test_the_balances_channel_shows_the_hold_an_amend_released(exchange: Exchange) -> None:
+    """An order's quantity amended down (Binance keepPriority): the account holds for the
+    old terms until the engine confirms the amend, then releases the rest (AmendSettled),
+    and the balances channel says so — locked down, free up, the total unchanged."""
+    erin = funded(exchange, "wsamender", usd="1000")
+    s = native(exchange)
+    s.send(op="auth", token=erin.token, id=1)
+    s.until(kind("authenticated"))
+    s.send(op="subscribe", channel="balances", id="b")
+    s.until(kind("subscribed", "balances"))
+    assert s.until(kind("snapshot", "balances"))["balances"]["USD"]["locked"] == "0.00"
+    placed = order(erin, "BUY", "0.1", "1000")  # rests: far below every other test's asks
+
+    def usd(m: dict[str, Any]) -> tuple[Decimal, Decimal]:
+        found = m["balances"]["USD"]
+        return Decimal(found["free"]), Decimal(found["locked"])
+
+    held = s.until(lambda m: m.get("type") == "balances" and usd(m)[1] > 0, what="the hold")
+    with erin.http() as http:
+        keep = http.put("/api/v3/order/amend/keepPriority", params={
+            "symbol": "BTCUSD", "orderId": placed["orderId"], "newQty": "0.04"})  # fmt: skip
+        assert keep.status_code == 200, keep.text
+    released = s.until(lambda m: m.get("type") == "balances" and usd(m)[1] < usd(held)[1],
+                       what="the hold the confirmed amend released")  # fmt: skip
+    assert released["seq"] > held["seq"]
+    assert sum(usd(released)) == sum(usd(held)) == Decimal(1000), "held moved to free"
+    assert 0 < usd(released)[1] < usd(held)[1] * Decimal("0.5"), "held for 0.04 of 0.1"
+    cancel(erin, placed["orderId"])
+    ended = s.until(lambda m: m.get("type") == "balances" and usd(m)[1] == 0, what="the end")
+    assert usd(ended) == (Decimal(1000), Decimal(0))
+    s.close()
+
+
 class BinanceDepth:
     """Binance's documented way to keep a local book: buffer the stream, read
     /api/v3/depth, drop events with u <= lastUpdateId, the first applied one has

@@ -49,6 +49,8 @@ def samples() -> list[Any]:
         d.OrderAmended("c15", 1, T, 77, 1, 49_999, 4, 50_000, 4, "USD", 50_100, 7),
         d.FillLeg(1, 77, 9, 1, d.Side.BUY, 1_000, 1, d.Liquidity.TAKER, T),
         d.OrderEnded(1, 77, 1, d.EndReason.CANCELLED, T),
+        d.AmendConfirmed(1, 77, 1, 49_999, 4, T - 1, T),
+        d.AmendSettled("amend/77/1", 1, T, 77, 1, 49_999, 4, 49_999, 4, "USD", 100, T - 1),
         d.NewOrder(77, 1, 1, d.Side.BUY, d.OrderKind.IOC, 10, 2, 5, d.StpMode.NONE, 1_000, 2_000, T),
         d.CancelOrderRequest(77, 1, 1, T),
         d.AmendOrder(77, 1, 1, 0, 1, T),

@@ -7,7 +7,7 @@
   ``account-events`` partition, so the scan's order is its log order);
 - holds, per hold (an order's, by ``order_id``; a withdrawal's, by ``withdrawal_id``):
   ``hold_not_opened`` (a change before its OrderAccepted / WithdrawalRequested; an
-  OrderAmended tops an order's hold up),
+  OrderAmended tops an order's hold up, an AmendSettled gives part of it back),
   ``hold_reopened``, ``hold_negative`` (consumed beyond what was held),
   ``hold_closed_with_remainder`` (HoldReleased / WithdrawalPaid / WithdrawalReleased not
   leaving it at zero), ``hold_after_close``, ``hold_asset`` (its asset changes). The held
@@ -35,6 +35,7 @@ import numpy as np
 
 from tradex.audit.findings import Findings
 from tradex.audit.scan import Gathered
+from tradex.domain.events import HOLD_DELTA_OF
 from tradex.domain.journal import CLEARING_ACCOUNT
 
 OPEN, CHANGE, CLOSE = 0, 1, 2
@@ -161,6 +162,7 @@ def _hold_rows(found: Gathered) -> dict[str, np.ndarray]:
 
     add("OrderAccepted", "hold_asset", 1, "order_id", OPEN)
     add("OrderAmended", "hold_asset", 1, "order_id", CHANGE)  # topped up to the new bounds
+    add("AmendSettled", "hold_asset", -1, "order_id", CHANGE)  # narrowed to the engine's terms
     add("FillSettled", "hold_asset", -1, "order_id", CHANGE)
     add("HoldReleased", "asset", -1, "order_id", CLOSE)
     add("WithdrawalRequested", "asset", 1, "withdrawal_id", OPEN)
@@ -171,9 +173,11 @@ def _hold_rows(found: Gathered) -> dict[str, np.ndarray]:
 
 
 _AMOUNT = {
-    "OrderAccepted": "hold_amount", "OrderAmended": "hold_added", "FillSettled": "hold_consumed", "HoldReleased": "amount",
+    "OrderAccepted": "hold_amount", "OrderAmended": "hold_added", "AmendSettled": "hold_released",
+    "FillSettled": "hold_consumed", "HoldReleased": "amount",
     "WithdrawalRequested": "amount", "WithdrawalPaid": "amount", "WithdrawalReleased": "amount",
 }  # fmt: skip
+assert set(_AMOUNT) == {kind.__name__ for kind in HOLD_DELTA_OF}, "the domain's hold table"
 
 
 def check_holds(found: Gathered, out: Findings) -> dict[str, np.ndarray]:

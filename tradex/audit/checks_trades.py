@@ -11,9 +11,13 @@
   an order in log order (``tradex.domain.units.fee_step``);
 - ``hold_released``: every ``OrderEnded`` has its ``HoldReleased`` (pending as above), and
   every HoldReleased its OrderEnded;
-- ``never_accepted``: no FillLeg or OrderEnded for an order no OrderAccepted names;
-- ``settlement_rejected``: no ``CommandRejected`` of a FillLeg or an OrderEnded (the
-  account side refusing what the engine decided).
+- ``amend_settled``: every ``AmendConfirmed`` has its ``AmendSettled`` (the same order and
+  ``amend_time_ns``; pending as above), every AmendSettled its AmendConfirmed, and no
+  amend is settled twice;
+- ``never_accepted``: no FillLeg, OrderEnded or AmendConfirmed for an order no
+  OrderAccepted names;
+- ``settlement_rejected``: no ``CommandRejected`` of a settlement record (FillLeg,
+  OrderEnded, AmendConfirmed: the account side refusing what the engine decided).
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from tradex.audit.checks_ledger import _running, member, sort_order
+from tradex.audit.checks_ledger import _running, dense_rank, member, sort_order
 from tradex.audit.findings import Findings
-from tradex.audit.scan import Gathered
+from tradex.audit.scan import SETTLEMENT_TYPES, Gathered
 from tradex.domain.journal import FEES_ACCOUNT
 from tradex.domain.types import PPM
 
@@ -215,7 +219,8 @@ def _fee_postings(found: Gathered, fills: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def check_ends(found: Gathered, consumed: Mapping[int, int], out: Findings) -> None:
-    """``hold_released``, ``never_accepted``, ``settlement_rejected`` (module doc)."""
+    """``hold_released``, ``amend_settled``, ``never_accepted``, ``settlement_rejected``
+    (module doc)."""
     t = found.tables
     ended, released = t["OrderEnded"], t["HoldReleased"]
     accepted_ids = t["OrderAccepted"]["order_id"]
@@ -225,15 +230,39 @@ def check_ends(found: Gathered, consumed: Mapping[int, int], out: Findings) -> N
     out.many("hold_released", ended["g"][missing], "the OrderEnded has no HoldReleased")
     orphan = ~member(released["order_id"], ended["order_id"])
     out.many("hold_released", released["g"][orphan], "a HoldReleased with no OrderEnded")
-    for name in ("FillLeg", "OrderEnded"):
+    check_amends(found, consumed, out)
+    for name in ("FillLeg", "OrderEnded", "AmendConfirmed"):
         never = ~member(t[name]["order_id"], accepted_ids)
         out.many("never_accepted", t[name]["g"][never],
                  f"a {name} for an order no OrderAccepted names")  # fmt: skip
     rejected = t["CommandRejected"]
-    kinds = np.array([found.intern_id("FillLeg"), found.intern_id("OrderEnded")], np.int64)
+    kinds = np.array([found.intern_id(kind.__name__) for kind in SETTLEMENT_TYPES], np.int64)
     refused = member(rejected["command_type"], kinds)
     out.many("settlement_rejected", rejected["g"][refused],
              "the account side rejected a settlement the engine decided")  # fmt: skip
+
+
+def check_amends(found: Gathered, consumed: Mapping[int, int], out: Findings) -> None:
+    """``amend_settled`` (module doc): AmendConfirmed and AmendSettled paired by (order,
+    ``amend_time_ns``), an order having several amends."""
+    confirmed, settled = found.tables["AmendConfirmed"], found.tables["AmendSettled"]
+    n = len(confirmed["g"])
+    if n == 0 and len(settled["g"]) == 0:
+        return
+    # one int64 key per (order, amend time): the dense ranks of each, over both tables
+    orders = dense_rank(np.concatenate((confirmed["order_id"], settled["order_id"])))
+    times = dense_rank(np.concatenate((confirmed["amend_time_ns"], settled["amend_time_ns"])))
+    keys = orders * (int(times.max()) + 1) + times
+    confirmed_keys, settled_keys = keys[:n], keys[n:]
+    missing = ~member(confirmed_keys, settled_keys)
+    if missing.any() and consumed:
+        missing &= ~_pending(found, confirmed["g"], consumed)
+    out.many("amend_settled", confirmed["g"][missing], "the AmendConfirmed has no AmendSettled")
+    orphan = ~member(settled_keys, confirmed_keys)
+    out.many("amend_settled", settled["g"][orphan], "an AmendSettled with no AmendConfirmed")
+    order = np.argsort(settled_keys, kind="stable")
+    twice = order[1:][settled_keys[order][1:] == settled_keys[order][:-1]]
+    out.many("amend_settled", settled["g"][twice], "a second AmendSettled of the same amend")
 
 
 def check_trades(found: Gathered, consumed: Mapping[int, int], out: Findings) -> TradeFigures:

@@ -25,13 +25,13 @@ from __future__ import annotations
 import bisect
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
 from tradex.audit import _audit_native as native
 from tradex.audit.findings import Finding
-from tradex.domain import ACCOUNT_EVENT_TYPES, ENGINE_EVENT_TYPES, FillLeg, OrderEnded
+from tradex.domain import ACCOUNT_EVENT_TYPES, ENGINE_EVENT_TYPES, SettlementInput
 from tradex.domain.reference import REFERENCE_EVENT_TYPES
 from tradex.log.batch import RecordBatch
 from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS, SETTLEMENTS
@@ -72,6 +72,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "HoldReleased": ("account_id", "event_time_ns", "order_id", "asset", "amount"),
     "OrderAmended": ("account_id", "event_time_ns", "order_id", "hold_asset", "hold_added"),
+    "AmendSettled": ("account_id", "event_time_ns", "order_id", "amend_time_ns", "hold_asset",
+                     "hold_released"),
     "CommandRejected": ("account_id", "command_type"),
     "Trade": (
         "trade_id", "price", "qty", "taker_side", "maker_order_id", "maker_account_id",
@@ -80,16 +82,22 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "FillLeg": ("account_id", "order_id", "trade_id", "instrument_id", "side", "price", "qty",
                 "liquidity"),
     "OrderEnded": ("account_id", "order_id"),
+    "AmendConfirmed": ("account_id", "order_id", "amend_time_ns"),
     "UserRegistered": ("user.user_id", "user.roles"),
     "UserRolesChanged": ("user.user_id", "user.roles"),
 }  # fmt: skip
 WITH_POSTINGS = ("Deposited", "WithdrawalPaid", "FillSettled")
 POSTING_FIELDS = ("account_id", "asset", "delta")
-PRODUCER_TYPES = frozenset(("FillLeg", "OrderEnded"))  # settlements chain per producer
-SETTLEMENT_TYPES: tuple[type, ...] = (FillLeg, OrderEnded)
+# the settlement records (FillLeg, OrderEnded, AmendConfirmed), chained per producer: their
+# producer is decoded even if no value of theirs is gathered
+SETTLEMENT_TYPES: tuple[type, ...] = get_args(SettlementInput)
+PRODUCER_TYPES = frozenset(cls.__name__ for cls in SETTLEMENT_TYPES)
 ALL_TYPES: tuple[type, ...] = (
     *REFERENCE_EVENT_TYPES, *ACCOUNT_EVENT_TYPES, *ENGINE_EVENT_TYPES, *SETTLEMENT_TYPES,
 )  # fmt: skip
+
+
+_DECODED = frozenset((*FIELDS, *PRODUCER_TYPES))
 
 
 def _spec(name: str) -> ColumnSpec:
@@ -250,8 +258,8 @@ class Scan:
         self.codec = codec
         self.reader = ColumnReader(
             codec,
-            {cls: _spec(cls.__name__) for cls in ALL_TYPES if cls.__name__ in FIELDS},
-            ignored=[cls for cls in ALL_TYPES if cls.__name__ not in FIELDS],
+            {cls: _spec(cls.__name__) for cls in ALL_TYPES if cls.__name__ in _DECODED},
+            ignored=[cls for cls in ALL_TYPES if cls.__name__ not in _DECODED],
         )
         self.names: list[str] = []
         self._ids: dict[str, int] = {}

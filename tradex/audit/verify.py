@@ -15,7 +15,8 @@ What runs, in order (docs/audit.md):
 2. **ledger** (:mod:`.checks_ledger`): journal entries balanced, no negative balance after
    any event, holds, conservation per asset against the external account, clearing;
 3. **trades** (:mod:`.checks_trades`): Trade ↔ FillLeg ↔ FillSettled, fees recomputed,
-   OrderEnded ↔ HoldReleased, never-accepted orders, settlement-side rejections;
+   OrderEnded ↔ HoldReleased, AmendConfirmed ↔ AmendSettled, never-accepted orders,
+   settlement-side rejections;
 4. **matching re-run** (:mod:`.rerun`): ``order-requests`` through fresh engines,
    ``engine-events`` and ``settlements`` reproduced byte for byte (on a thread started
    with the scan, judged after the checks);
@@ -81,12 +82,18 @@ CHECKS = (
     ("fill_settled", "every Trade has exactly its two FillSettled, same price and quantity"),
     ("fee", "fees recomputed from the order's accepted rates"),
     ("hold_released", "every OrderEnded has its HoldReleased"),
+    ("amend_settled", "every AmendConfirmed has its AmendSettled, and each AmendSettled its AmendConfirmed"),
     ("never_accepted", "no settlement for an order never accepted"),
     ("settlement_rejected", "no settlement-side CommandRejected"),
     ("rerun", "the matching re-run reproduces engine-events and settlements byte for byte"),
     ("checkpoint", "signed checkpoints"),
     ("read_model", "read models equal the state recomputed from the log"),
 )  # fmt: skip
+
+
+# the scan's checks, then the ledger's and the trades', then the re-run's and the rest
+_LEDGER_CHECKS_START = [name for name, _ in CHECKS].index("journal_balanced")
+_RERUN_CHECK = [name for name, _ in CHECKS].index("rerun")
 
 
 class CheckpointReport(Protocol):
@@ -409,11 +416,11 @@ def _verify(
         out = Findings()
         for finding in found.found:
             out.add(*finding)
-        for check, _what in CHECKS[:3]:
+        for check, _what in CHECKS[:_LEDGER_CHECKS_START]:
             out.counts.setdefault(check, 0)
         report.ledger = check_ledger(found, out)
         report.trades = check_trades(found, consumed_settlements(source, ends), out)
-        for check, _what in CHECKS[3:21]:
+        for check, _what in CHECKS[_LEDGER_CHECKS_START:_RERUN_CHECK]:
             out.counts.setdefault(check, 0)
     except BaseException:
         if beside is not None:

@@ -169,18 +169,13 @@ class PeerReadModel(Projection[PeerView]):
         self.view.apply(tracking, rows, _order_change(event_name, domain_event))
 
 
+# the domain's hold table by event name: the peer's events have the same names and fields
+_HOLD_DELTA_OF = {cls.__name__: of for cls, of in domain.events.HOLD_DELTA_OF.items()}
+
+
 def _hold_delta(name: str, e: Any) -> tuple[str, int] | None:
-    if name == "WithdrawalRequested":
-        return e.asset, e.amount
-    if name in ("WithdrawalPaid", "WithdrawalReleased"):
-        return e.asset, -e.amount
-    if name == "OrderAccepted":
-        return e.hold_asset, e.hold_amount
-    if name == "FillSettled":
-        return e.hold_asset, -e.hold_consumed
-    if name == "HoldReleased":
-        return e.asset, -e.amount
-    return None
+    of = _HOLD_DELTA_OF.get(name)
+    return None if of is None else of(e)
 
 
 def _order_change(name: str, e: Any) -> tuple[int, int, str, int, int] | None:

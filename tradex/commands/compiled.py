@@ -6,7 +6,8 @@ The hot inputs of the account processor — an accepted ``Deposit`` or ``PlaceOr
 wire bytes to the output records, on the processor's live state (the ``Account`` objects of
 each partition's ``AccountBook`` and the ``ReferenceData`` table). Everything else — every
 rejection, duplicate, dead letter, withdrawal, cancel, amend, cancel-all, an admin's deposit, a
-non-owner's order, a settlement of an amended order, a record of an older schema version —
+non-owner's order, a settlement of an amended order (and the engine's AmendConfirmed), a
+record of an older schema version —
 is handed back to the Python domain, record by record, on the same state, so the two paths
 never diverge: the Python domain (:mod:`tradex.domain.account`) is the kernel's slow, obvious
 twin, and ``tests/commands/test_compiled_twin.py`` holds them to the same output bytes and

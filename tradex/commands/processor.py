@@ -41,6 +41,7 @@ from tradex.commands.reference_table import ReferenceFollower
 from tradex.commands.snapshots import Capture, PartitionState
 from tradex.domain.book import AccountBook
 from tradex.domain.commands import (
+    AmendConfirmed,
     ApproveWithdrawal,
     CancelAllOrders,
     CancelOrder,
@@ -54,6 +55,7 @@ from tradex.domain.commands import (
 )
 from tradex.domain.events import CommandRejected, OrderRejected
 from tradex.domain.ids import ORDER_OFFSET_BITS, order_id
+from tradex.domain.orders import AmendOrder
 from tradex.domain.types import REASONS, Reason
 from tradex.infra.settings import Settings
 from tradex.infra.stage import Output
@@ -83,7 +85,7 @@ COMMAND_TYPES = frozenset(
         ModifyOrder, CancelAllOrders,
     )
 )  # fmt: skip
-SETTLEMENT_TYPES = frozenset((FillLeg, OrderEnded))
+SETTLEMENT_TYPES = frozenset((FillLeg, OrderEnded, AmendConfirmed))
 SNAPSHOT_EVENTS_DEFAULT = 200_000  # events of a partition between two snapshots
 INSTRUMENT_KEYS_MAX = 100_000  # cached instrument id -> key entries
 ORDER_OFFSET_MAX = (1 << ORDER_OFFSET_BITS) - 1
@@ -395,7 +397,10 @@ class AccountProcessor:
             decisions[(type(command), "rejected" if reason else "accepted", reason)] += 1
             if requests:
                 for request in requests:
-                    assert request.event_time_ns == time_ns, "a request not at its command's time"
+                    # (an amend may be later: strictly after the order's previous amend)
+                    assert request.event_time_ns == time_ns or (
+                        type(request) is AmendOrder and request.event_time_ns > time_ns
+                    ), "a request not at its command's time"
                     try:
                         encode_into = appenders[type(request)]
                     except KeyError:

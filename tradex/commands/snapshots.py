@@ -74,9 +74,7 @@ def restore_account(data: list[Any]) -> Account:
     account.available = dict((asset, amount) for asset, amount in available)
     account.held = dict((asset, amount) for asset, amount in held)
     for fields in orders:
-        order = OpenOrder.__new__(OpenOrder)
-        for name, value in fields.items():
-            setattr(order, name, value)
+        order = OpenOrder.from_snapshot(fields)
         account.orders[order.order_id] = order
     for fields in withdrawals:
         withdrawal = WithdrawalRequested(*fields)

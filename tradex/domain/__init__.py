@@ -8,6 +8,7 @@ from tradex.domain.book import AccountBook
 from tradex.domain.commands import (
     AccountCommand,
     AccountInput,
+    AmendConfirmed,
     ApproveWithdrawal,
     CancelAllOrders,
     CancelOrder,
@@ -38,6 +39,7 @@ from tradex.domain.errors import DomainError, InvalidRecord
 from tradex.domain.events import (
     ACCOUNT_EVENT_TYPES,
     AccountEvent,
+    AmendSettled,
     CancelRequested,
     CommandRejected,
     Deposited,
@@ -127,7 +129,9 @@ __all__ = [
     "AccountOpened",
     "AccountRef",
     "AmendApplied",
+    "AmendConfirmed",
     "AmendOrder",
+    "AmendSettled",
     "ApproveWithdrawal",
     "Asset",
     "AssetCreated",

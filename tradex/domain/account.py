@@ -11,7 +11,7 @@ classes, because the library's ``Aggregate`` costs ~10x our per-command budget
 A command id seen before returns the original events with ``duplicate=True`` and changes
 nothing. Two idempotency windows, two namespaces: ``outcomes`` remembers the client
 commands' ids (any text a client chooses), ``settled`` the settlement inputs' ids
-(``fill/<trade>/<order>``, ``end/<order>``, chosen by the matcher), so neither can shadow
+(``fill/<trade>/<order>``, ``end/<order>``, ``amend/<order>/<time>``, chosen by the matcher), so neither can shadow
 the other.
 
 Identity: a command's ``actor`` (a user id; 0: the system) is checked against the
@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 from tradex.domain.commands import (
     AccountInput,
+    AmendConfirmed,
     ApproveWithdrawal,
     CancelAllOrders,
     CancelOrder,
@@ -40,6 +41,7 @@ from tradex.domain.commands import (
 from tradex.domain.errors import DomainError, InvalidRecord
 from tradex.domain.events import (
     AccountEvent,
+    AmendSettled,
     CancelRequested,
     CommandRejected,
     Deposited,
@@ -55,8 +57,16 @@ from tradex.domain.events import (
 from tradex.domain.journal import CLEARING_ACCOUNT, EXTERNAL_ACCOUNT, FEES_ACCOUNT, Posting
 from tradex.domain.orders import AmendOrder, CancelOrderRequest, NewOrder
 from tradex.domain.reference import ReferenceData
-from tradex.domain.types import INT64_MAX, InstrumentKind, InstrumentStatus, Liquidity, Reason, Side
-from tradex.domain.units import base_amount, buy_hold_of, fee_step, notional, sell_hold
+from tradex.domain.types import (
+    INT64_MAX,
+    PPM,
+    InstrumentKind,
+    InstrumentStatus,
+    Liquidity,
+    Reason,
+    Side,
+)
+from tradex.domain.units import base_amount, buy_hold_of, ceil_div, fee_step, notional, sell_hold
 from tradex.domain.window import forget_oldest
 
 OPEN_ORDERS_MAX = 10_000  # per account; more is refused with OPEN_ORDERS_MAX
@@ -71,11 +81,11 @@ CANCEL_ALL_CHUNK = 100
 # begin, or at the end of the log.
 ONE_EVENT_INPUTS = frozenset((
     PlaceOrder, CancelOrder, ModifyOrder, Deposit, RequestWithdrawal, ApproveWithdrawal,
-    RejectWithdrawal, FillLeg, OrderEnded,
+    RejectWithdrawal, FillLeg, OrderEnded, AmendConfirmed,
 ))  # fmt: skip
 ADMIN = "admin"
 # What a settlement input's rejection names as its command type (its id is in ``settled``).
-SETTLEMENT_TYPE_NAMES = frozenset(("FillLeg", "OrderEnded"))
+SETTLEMENT_TYPE_NAMES = frozenset(("FillLeg", "OrderEnded", "AmendConfirmed"))
 
 # Hot path: a module global is ~5x cheaper to read than an enum member through its class.
 _BUY = Side.BUY
@@ -98,6 +108,7 @@ class OpenOrder:
 
     __slots__ = (
         "amended_ns",
+        "amends",
         "base_asset",
         "cancel_requested",
         "fee_micro",
@@ -128,9 +139,51 @@ class OpenOrder:
         # the time of its last amend (0: never): its settlements are stamped no earlier, so
         # a fold of the events up to any time sees the amend before the hold it closes
         self.amended_ns = 0
+        # the amends forwarded and not yet confirmed by the engine, oldest first:
+        # (time, new_price, new_qty) as forwarded (0 keeps a field)
+        self.amends: tuple[tuple[int, int, int], ...] = ()
 
     def to_snapshot(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        fields["amends"] = [list(amend) for amend in self.amends]
+        return fields
+
+    @classmethod
+    def from_snapshot(cls, fields: dict[str, Any]) -> OpenOrder:
+        order = cls.__new__(cls)
+        order.amends = ()  # a snapshot made before amends were confirmed has none
+        for name, value in fields.items():
+            setattr(order, name, value)
+        pending: list[list[int]] = fields.get("amends", [])
+        order.amends = tuple((time, price, qty) for time, price, qty in pending)
+        return order
+
+    def bounds(
+        self, price: int, qty: int, amends: tuple[tuple[int, int, int], ...]
+    ) -> tuple[int, int]:
+        """The order's bounds when the engine's terms are ``price``/``qty`` and ``amends``
+        may still apply: a buy's highest price (a sell's lowest), the largest total (a
+        pending amend's kept field resolves to one of these terms)."""
+        buy = self.side == _BUY
+        for _, new_price, new_qty in amends:
+            if new_price and ((new_price > price) if buy else (new_price < price)):
+                price = new_price
+            if new_qty > qty:
+                qty = new_qty
+        return price, qty
+
+    def hold_needed(self, price_bound: int, qty_bound: int) -> int:
+        """The most the order can still consume of its hold when fills stay within the
+        bounds: a sell, the base of its unfilled lots; a buy, their notional at the price
+        bound plus the fee its cumulative ``fee_micro`` can still add at the higher rate
+        (tradex.domain.units: every fill path within the bounds consumes at most this)."""
+        left = qty_bound - self.filled_qty
+        if self.side != _BUY:
+            return sell_hold(left, self.lot_size)
+        n = notional(price_bound, left, self.tick_size)
+        rate = self.maker_fee_ppm if self.maker_fee_ppm > self.taker_fee_ppm else self.taker_fee_ppm
+        before = self.fee_micro
+        return n + ceil_div(before + n * rate, PPM) - ceil_div(before, PPM)
 
 
 class Account:
@@ -168,7 +221,7 @@ class Account:
         processor's hot call passes it so, which Python calls faster than a keyword.)"""
         assert command.account_id == self.account_id, "command routed to the wrong account"
         kind = type(command)
-        if kind is FillLeg or kind is OrderEnded:
+        if kind is FillLeg or kind is OrderEnded or kind is AmendConfirmed:
             original = self.settled.get(command.command_id)
         elif kind is CancelAllOrders and command.continuation:  # type: ignore[union-attr]
             original = None  # written once by its first chunk, in the same transaction
@@ -219,6 +272,8 @@ class Account:
             return (self._settle_fill(command),), ()  # type: ignore[arg-type]
         if kind is OrderEnded:
             return (self._end_order(command),), ()  # type: ignore[arg-type]
+        if kind is AmendConfirmed:
+            return (self._confirm_amend(command),), ()  # type: ignore[arg-type]
         if self.account_id not in reference.accounts:
             raise DomainError(Reason.UNKNOWN_ACCOUNT, f"account {self.account_id} is not open")
         if command.actor:  # type: ignore[union-attr]
@@ -408,19 +463,11 @@ class Account:
         buy = order.side == _BUY
         price_bound = max(order.price, price) if buy else min(order.price, price)
         qty_bound = max(order.qty, qty)
-        if buy:
-            before = buy_hold_of(notional(order.price, order.qty, tick),
-                                 order.maker_fee_ppm, order.taker_fee_ppm)  # fmt: skip
-            after_notional = notional(price_bound, qty_bound, tick)
-            if after_notional > INT64_MAX:
-                raise DomainError(Reason.AMOUNT_OVERFLOW, "order amount exceeds int64")
-            after = buy_hold_of(after_notional, order.maker_fee_ppm, order.taker_fee_ppm)
-        else:
-            before = sell_hold(order.qty, lot)
-            after = sell_hold(qty_bound, lot)
-        added = after - before
-        assert added >= 0, "bounds only widen"
-        if after > INT64_MAX or order.hold_remaining + added > INT64_MAX:
+        if buy and notional(price_bound, qty_bound, tick) > INT64_MAX:
+            raise DomainError(Reason.AMOUNT_OVERFLOW, "order amount exceeds int64")
+        needed = order.hold_needed(price_bound, qty_bound)
+        added = needed - order.hold_remaining if needed > order.hold_remaining else 0
+        if needed > INT64_MAX or sell_hold(qty_bound, lot) > INT64_MAX:
             raise DomainError(Reason.AMOUNT_OVERFLOW, "order amount exceeds int64")
         available = self.available.get(order.hold_asset, 0)
         if available < added:
@@ -428,7 +475,9 @@ class Account:
                 Reason.INSUFFICIENT_FUNDS,
                 f"{available} {order.hold_asset} available, {added} more needed",
             )
-        t = c.event_time_ns
+        # strictly later than the order's previous amend: the engine's AmendConfirmed names
+        # the amend it answers by this time (the amends of an order reach it in this order)
+        t = c.event_time_ns if c.event_time_ns > order.amended_ns else order.amended_ns + 1
         event = OrderAmended(
             c.command_id, self.account_id, t, c.order_id, order.instrument_id, c.new_price,
             c.new_qty, price_bound, qty_bound, order.hold_asset, added, c.actor,
@@ -518,6 +567,37 @@ class Account:
             tuple(postings),
         )  # fmt: skip
 
+    def _confirm_amend(self, a: AmendConfirmed) -> AmendSettled:
+        """Narrow the order's bounds to the engine's terms after the amend and the amends
+        it has not answered yet; release the hold above what the order can still consume
+        (docs/ledger.md, "Amend")."""
+        order = self.orders.get(a.order_id)
+        if order is None:
+            raise DomainError(Reason.UNKNOWN_ORDER, f"amend of order {a.order_id}")
+        if a.instrument_id != order.instrument_id:
+            raise DomainError(Reason.INVALID_FILL, "amend: instrument differs from the order")
+        if all(time != a.amend_time_ns for time, _, _ in order.amends):
+            raise DomainError(
+                Reason.INVALID_FILL, f"no amend of order {a.order_id} at {a.amend_time_ns} pending"
+            )
+        buy = order.side == _BUY
+        if (a.price > order.price) if buy else (a.price < order.price):
+            raise DomainError(Reason.INVALID_FILL, f"amend: price {a.price} beyond {order.price}")
+        if not order.filled_qty < a.qty <= order.qty:
+            raise DomainError(
+                Reason.INVALID_FILL,
+                f"amend: total {a.qty} outside ({order.filled_qty} filled, {order.qty}]",
+            )
+        later = tuple(amend for amend in order.amends if amend[0] > a.amend_time_ns)
+        price_bound, qty_bound = order.bounds(a.price, a.qty, later)
+        released = order.hold_remaining - order.hold_needed(price_bound, qty_bound)
+        assert released >= 0, "the hold covers the order's bounds"
+        t = a.event_time_ns if a.event_time_ns >= order.amended_ns else order.amended_ns
+        return AmendSettled(
+            a.command_id, self.account_id, t, a.order_id, a.instrument_id, a.price, a.qty,
+            price_bound, qty_bound, order.hold_asset, released, a.amend_time_ns,
+        )  # fmt: skip
+
     def _end_order(self, e: OrderEnded) -> HoldReleased:
         order = self.orders.get(e.order_id)
         if order is None:
@@ -567,6 +647,8 @@ class Account:
             self.orders[event.order_id].cancel_requested = True  # type: ignore[union-attr]
         elif kind is OrderAmended:
             self._apply_amend(event)  # type: ignore[arg-type]
+        elif kind is AmendSettled:
+            self._apply_amend_settled(event)  # type: ignore[arg-type]
         else:
             assert kind is OrderRejected or kind is CommandRejected, f"not an account event: {kind}"
         self.version += 1
@@ -574,6 +656,7 @@ class Account:
         if (
             kind is FillSettled
             or kind is HoldReleased
+            or kind is AmendSettled
             or (kind is CommandRejected and event.command_type in SETTLEMENT_TYPE_NAMES)  # type: ignore[union-attr]
         ):
             settled = self.settled
@@ -600,8 +683,21 @@ class Account:
         order.price = event.price_bound
         order.qty = event.qty_bound
         order.amended_ns = max(order.amended_ns, event.event_time_ns)
+        order.amends = (*order.amends, (event.event_time_ns, event.new_price, event.new_qty))
         order.hold_remaining += event.hold_added
         self._hold(event.hold_asset, event.hold_added)
+
+    def _apply_amend_settled(self, event: AmendSettled) -> None:
+        order = self.orders[event.order_id]
+        assert order.hold_asset == event.hold_asset, "an amend of another hold asset"
+        order.price = event.price_bound
+        order.qty = event.qty_bound
+        order.amends = tuple(amend for amend in order.amends if amend[0] > event.amend_time_ns)
+        order.hold_remaining -= event.hold_released
+        assert order.hold_remaining >= 0, "hold of the order went negative"
+        self.held[event.hold_asset] -= event.hold_released
+        self.available[event.hold_asset] += event.hold_released
+        assert self.held[event.hold_asset] >= 0, "held went negative"
 
     def _hold(self, asset: str, amount: int) -> None:
         available = self.available.get(asset, 0) - amount

@@ -221,6 +221,30 @@ class OrderEnded(NamedTuple):
             raise InvalidRecord(f"unknown end reason {self.reason!r}")
 
 
+class AmendConfirmed(NamedTuple):
+    """The engine applied an amend of the order (the ``AmendOrder`` the account forwarded
+    at ``amend_time_ns``): its terms after it. Every fill the engine decided before it is
+    ahead of it on ``settlements``, so the account may narrow the order's bounds to these
+    terms and the amends it has not seen answered, and release the rest of the hold
+    (docs/ledger.md, "Amend")."""
+
+    account_id: int
+    order_id: int
+    instrument_id: int
+    price: int  # ticks, the order's limit after the amend
+    qty: int  # lots, the order's total after the amend (filled included)
+    amend_time_ns: int  # the AmendOrder's event_time_ns: which amend this answers
+    event_time_ns: int
+
+    @property
+    def command_id(self) -> str:
+        return f"amend/{self.order_id}/{self.amend_time_ns}"
+
+    def validate(self) -> None:
+        if self.price <= 0 or self.qty <= 0:
+            raise InvalidRecord(f"price and qty must be > 0, got {self.price}, {self.qty}")
+
+
 AccountCommand = (
     Deposit
     | RequestWithdrawal
@@ -231,5 +255,5 @@ AccountCommand = (
     | ModifyOrder
     | CancelAllOrders
 )
-SettlementInput = FillLeg | OrderEnded
+SettlementInput = FillLeg | OrderEnded | AmendConfirmed
 AccountInput = AccountCommand | SettlementInput

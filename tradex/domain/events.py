@@ -211,6 +211,34 @@ class OrderAmended(NamedTuple):
             raise InvalidRecord(f"hold_added must be >= 0, got {self.hold_added}")
 
 
+class AmendSettled(NamedTuple):
+    """The engine's ``AmendConfirmed`` settled: the order's bounds narrowed to the terms the
+    engine applied (``price``, ``qty``) and those of the amends it has not answered yet, and
+    ``hold_released`` (>= 0), the hold above what the order can still consume within them,
+    goes back to available (docs/ledger.md, "Amend")."""
+
+    command_id: str
+    account_id: int
+    event_time_ns: int
+    order_id: int
+    instrument_id: int
+    price: int
+    qty: int
+    price_bound: int
+    qty_bound: int
+    hold_asset: str
+    hold_released: int
+    amend_time_ns: int  # the confirmed amend's time: it and the order's earlier amends are done
+
+    def validate(self) -> None:
+        _positive(self.price, "price")
+        _positive(self.qty, "qty")
+        _positive(self.price_bound, "price_bound")
+        _positive(self.qty_bound, "qty_bound")
+        if self.hold_released < 0:
+            raise InvalidRecord(f"hold_released must be >= 0, got {self.hold_released}")
+
+
 class FillSettled(NamedTuple):
     """One fill leg settled against clearing; ``fee_micro`` is the order's cumulative
     Σ notional·rate after this fill (see ``tradex.domain.units``)."""
@@ -285,6 +313,7 @@ AccountEvent = (
     | OrderRejected
     | CancelRequested
     | OrderAmended
+    | AmendSettled
     | FillSettled
     | HoldReleased
     | CommandRejected
@@ -301,6 +330,7 @@ ACCOUNT_EVENT_TYPES: tuple[type, ...] = (
     HoldReleased,
     CommandRejected,
     OrderAmended,
+    AmendSettled,
 )
 
 
@@ -310,6 +340,7 @@ HOLD_DELTA_OF: dict[type, Callable[[Any], tuple[str, int]]] = {
     WithdrawalReleased: lambda e: (e.asset, -e.amount),
     OrderAccepted: lambda e: (e.hold_asset, e.hold_amount),
     OrderAmended: lambda e: (e.hold_asset, e.hold_added),
+    AmendSettled: lambda e: (e.hold_asset, -e.hold_released),
     FillSettled: lambda e: (e.hold_asset, -e.hold_consumed),
     HoldReleased: lambda e: (e.asset, -e.amount),
 }  # the table above, by event type (one dict lookup: folds call it for every event)

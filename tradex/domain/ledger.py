@@ -21,6 +21,7 @@ from __future__ import annotations
 from tradex.domain.errors import InvalidRecord
 from tradex.domain.events import (
     AccountEvent,
+    AmendSettled,
     FillSettled,
     HoldReleased,
     OrderAccepted,
@@ -95,7 +96,9 @@ class Ledger:
         if isinstance(event, WithdrawalRequested | WithdrawalPaid | WithdrawalReleased):
             hold_key = f"w/{event.withdrawal_id}"
         else:
-            assert isinstance(event, OrderAccepted | OrderAmended | FillSettled | HoldReleased)
+            assert isinstance(
+                event, OrderAccepted | OrderAmended | AmendSettled | FillSettled | HoldReleased
+            )
             hold_key = f"o/{event.order_id}"
         key = (event.account_id, hold_key)
         previous_asset, amount = self.open_holds.get(key, (asset, 0))

@@ -15,7 +15,7 @@ per batch, not per record, except inside C and the kernel:
    (an AmendOrder is ``OP_AMEND_KEEP``: the kernel takes its kept fields and side from
    the order, where the Python fold resolves them with ``Book.order`` between calls);
 4. **emit** (``Emitter``, C): every output in input order — engine records, FillLegs and
-   OrderEnded, hash chains, event ids, trade ids, ``book_seq`` — appended as the stage's
+   OrderEnded and AmendConfirmed, hash chains, event ids, trade ids, ``book_seq`` — appended as the stage's
    ``Output`` tuples;
 5. the chain tails, counters and book sequences go back to the engine's state.
 
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tradex.domain.commands import FillLeg, OrderEnded
+from tradex.domain.commands import AmendConfirmed, FillLeg, OrderEnded
 from tradex.domain.engine import (
     Accepted,
     AmendApplied,
@@ -67,7 +67,7 @@ except ImportError:  # not built: PartitionEngine keeps its Python fold
     native = None  # type: ignore[assignment]
 
 RECORD_TYPES = (Accepted, Rested, Trade, Filled, Cancelled, Expired, Rejected, AmendApplied,
-                L2Delta, RulesApplied, FillLeg, OrderEnded)  # fmt: skip
+                L2Delta, RulesApplied, FillLeg, OrderEnded, AmendConfirmed)  # fmt: skip
 REQUEST_TYPES: dict[int, Any] = {
     wire.REQ_NEW: NewOrder,
     wire.REQ_CANCEL: CancelOrderRequest,

@@ -17,8 +17,9 @@ Per input record, in order:
   for a NewOrder, ``OrderEnded`` (REJECTED); the first InstrumentRules creates the book;
 - otherwise the kernel's outputs, each to ``engine-events`` on this partition (key:
   instrument, envelope ``seq`` = the instrument's sequence number); each trade also gives a
-  ``FillLeg`` per side and each order end an ``OrderEnded``, to ``settlements`` (key:
-  account), right after the engine event that caused them. All at the input's engine time:
+  ``FillLeg`` per side, each order end an ``OrderEnded`` and each amend the engine applied
+  an ``AmendConfirmed``, to ``settlements`` (key: account), right after the engine event
+  that caused them. All at the input's engine time:
   ``max(the instrument's previous engine time, the request's event_time_ns)``.
 """
 
@@ -32,7 +33,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from tradex.domain.commands import FillLeg, OrderEnded
+from tradex.domain.commands import AmendConfirmed, FillLeg, OrderEnded
 from tradex.domain.engine import ENGINE_EVENT_TYPES, EngineEvent
 from tradex.domain.types import EndReason, Liquidity, Side
 from tradex.infra.stage import Output
@@ -306,7 +307,12 @@ class PartitionEngine:
         self.stats.engine_events += 1
 
     def _settlement(
-        self, obj: FillLeg | OrderEnded, req: wire.Request, seq: int, cause: str, event_id: str
+        self,
+        obj: FillLeg | OrderEnded | AmendConfirmed,
+        req: wire.Request,
+        seq: int,
+        cause: str,
+        event_id: str,
     ) -> Output:
         target, key = self._routes.route(obj.account_id)
         prev = self.settle_prev.get(target, ZERO_HASH)
@@ -369,6 +375,13 @@ class PartitionEngine:
                 amended = lost_priority and row[2] == EV_AMENDED
                 event = wire.event_record(instrument_id, row, req, amended, time_ns)
                 record(event, req, key, seq, eid, outputs)
+                if row[2] == EV_AMENDED and req.kind == wire.REQ_AMEND and row[3] == req.order_id:
+                    # the account releases a fall of the hold at once (docs/ledger.md, "Amend")
+                    confirmed = AmendConfirmed(row[4], row[3], instrument_id, row[6],
+                                               row[7] + row[8], req.time_ns, time_ns)  # fmt: skip
+                    sid = format_event_id(settle_base, settle_index)
+                    settle_index += 1
+                    outputs.append(self._settlement(confirmed, req, seq, eid, sid))
                 reason = wire.end_reason(row, req)
                 if reason is not None:
                     ended = OrderEnded(row[4], row[3], instrument_id, reason, time_ns)

@@ -44,6 +44,7 @@ POSTING_FIELDS = ("postings.account_id", "postings.asset", "postings.delta")
 # values computed into order_events beyond ORDER_FIELDS' renames
 ORDER_COMPUTED_FIELDS: dict[type, tuple[str, ...]] = {
     engine.AmendApplied: ("lost_priority",),
+    domain.AmendSettled: ("hold_released",),
     domain.FillSettled: ("hold_consumed",),
     domain.HoldReleased: ("amount",),
 }
@@ -152,6 +153,8 @@ def _order_part(batch: ColumnarBatch, kind: type, found: TypeColumns) -> pa.Tabl
     }
     if kind is engine.AmendApplied:
         columns["detail"] = _lost_priority(np.asarray(found["lost_priority"]))
+    elif kind is domain.AmendSettled:
+        columns["hold_delta"] = -np.asarray(found["hold_released"])
     elif kind is domain.FillSettled:
         columns["hold_delta"] = -np.asarray(found["hold_consumed"])
     elif kind is domain.HoldReleased:

@@ -77,6 +77,7 @@ _ORDER_COMPUTED: dict[type, Callable[[dict[str, Sequence[Any]]], dict[str, Any]]
     engine.AmendApplied: lambda f: {
         "detail": ["lost_priority" if lost else "" for lost in f["lost_priority"]]
     },
+    domain.AmendSettled: lambda f: {"hold_delta": _negated(f["hold_released"])},
     domain.FillSettled: lambda f: {"hold_delta": _negated(f["hold_consumed"])},
     domain.HoldReleased: lambda f: {"hold_delta": _negated(f["amount"])},
 }

@@ -150,8 +150,6 @@ def concat(name: str, parts: list[pa.Table]) -> pa.Table:
 
 # order_events: per record type, its columns from the record's fields ({column: field})
 # and constants; the event type is the record's name.
-# order_events: per record type, its columns from the record's fields ({column: field})
-# and constants; the event type is the record's name.
 ORDER_FIELDS: dict[type, dict[str, str]] = {
     engine.Accepted: {"instrument_id": "instrument_id", "order_id": "order_id",
                       "account_id": "account_id", "side": "side", "kind": "kind",
@@ -186,6 +184,11 @@ ORDER_FIELDS: dict[type, dict[str, str]] = {
                           "account_id": "account_id", "price": "price_bound",
                           "qty": "qty_bound", "hold_asset": "hold_asset",
                           "hold_delta": "hold_added"},
+    # the engine confirmed an amend: the order's bounds after it and the hold it released
+    # (hold_delta: −hold_released)
+    domain.AmendSettled: {"instrument_id": "instrument_id", "order_id": "order_id",
+                          "account_id": "account_id", "price": "price_bound",
+                          "qty": "qty_bound", "hold_asset": "hold_asset"},
     domain.FillSettled: {"instrument_id": "instrument_id", "order_id": "order_id",
                          "account_id": "account_id", "side": "side", "kind": "liquidity",
                          "price": "price", "qty": "qty", "trade_id": "trade_id",

@@ -45,6 +45,7 @@ HOLD_COLUMNS: dict[type, tuple[str, str, int]] = {
     domain.WithdrawalReleased: ("asset", "amount", -1),
     domain.OrderAccepted: ("hold_asset", "hold_amount", 1),
     domain.OrderAmended: ("hold_asset", "hold_added", 1),
+    domain.AmendSettled: ("hold_asset", "hold_released", -1),
     domain.FillSettled: ("hold_asset", "hold_consumed", -1),
     domain.HoldReleased: ("asset", "amount", -1),
 }

@@ -1,11 +1,12 @@
 """Orders joined across the account side and the engine (pure, no I/O).
 
 An order's facts arrive on two topics: ``account-events`` (OrderAccepted / OrderRejected,
-CancelRequested, FillSettled, HoldReleased; key account) and ``engine-events`` (Accepted,
-Trade, Filled, Cancelled, Expired, Rejected, AmendApplied; key instrument). Their relative
-order is arbitrary — a projector may see an order's fill before its acceptance — so the
-fold is a **merge of facts**: each event becomes a one-event :class:`OrderRow` and rows
-merge with :func:`merge`, which is commutative and associative:
+CancelRequested, FillSettled, AmendSettled, HoldReleased; key account) and
+``engine-events`` (Accepted, Trade, Filled, Cancelled, Expired, Rejected, AmendApplied; key
+instrument). Their relative order is arbitrary — a projector may see an order's fill
+before its acceptance — so the fold is a **merge of facts**: each event becomes a
+one-event :class:`OrderRow` and rows merge with :func:`merge`, which is commutative and
+associative:
 
 - fields an order has once (its account, side, prices, the account's outcome, each
   side's end) are *set once*: the first value seen stays; two different values are a
@@ -14,7 +15,11 @@ merge with :func:`merge`, which is commutative and associative:
   projector's positions guarantee it);
 - created time is the *minimum*, updated time the *maximum* of the events' times;
 - the newest amend and the newest refused cancel/amend are picked *by engine position*
-  (an instrument's engine events are one partition, so offsets order them).
+  (an instrument's engine events are one partition, so offsets order them). The amended
+  terms are the engine's ``AmendApplied``; an ``AmendSettled`` (the account side settling
+  the engine's confirmation of the same amend, its hold released) states the order's
+  account and instrument and its time only: its offsets are the account partition's,
+  which do not order against the engine's, so it cannot take part in that pick.
 
 So the row of an order is the same whatever the interleaving of the two topics and
 wherever batches are cut. The status is derived from the merged facts (:func:`status`).
@@ -231,6 +236,9 @@ def facts(topic_is_engine: bool, offset: int, body: Any) -> Iterable[Fact]:
                     (_QTY, b.qty), (_COMMAND_ID, b.command_id), (_OUTCOME, ACCOUNT_REJECTED),
                     (_I["reject_reason"], str(b.reason)), (_I["reject_detail"], b.detail),
                 ), (), None)  # fmt: skip
+        elif kind is domain.AmendSettled:
+            yield (body.order_id, t, ((_ACCOUNT_ID, body.account_id),
+                                      (_INSTRUMENT_ID, body.instrument_id)), (), None)  # fmt: skip
         elif kind is domain.CancelRequested:
             yield (body.order_id, t, ((_ACCOUNT_ID, body.account_id),
                                       (_I["cancel_requested_time_ns"], t)), (), None)  # fmt: skip

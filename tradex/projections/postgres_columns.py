@@ -52,6 +52,7 @@ HOLD_COLUMNS: tuple[tuple[type, str, str, int], ...] = (
     (domain.WithdrawalReleased, "asset", "amount", -1),
     (domain.OrderAccepted, "hold_asset", "hold_amount", 1),
     (domain.OrderAmended, "hold_asset", "hold_added", 1),
+    (domain.AmendSettled, "hold_asset", "hold_released", -1),
     (domain.FillSettled, "hold_asset", "hold_consumed", -1),
     (domain.HoldReleased, "asset", "amount", -1),
 )
@@ -415,6 +416,11 @@ def _orders(batch: ColumnarBatch) -> list[list[Any]]:
         facts.add(_int(c["order_id"]), _int(c[t]), {
             "account_id": _int(c["account_id"]), "account_end": _str(c["end_reason"]),
             "released_amount": _int(c["amount"]),
+        })  # fmt: skip
+    if domain.AmendSettled in types:  # the order's terms stay the engine's (orders_fold)
+        c = types[domain.AmendSettled]
+        facts.add(_int(c["order_id"]), _int(c[t]), {
+            "account_id": _int(c["account_id"]), "instrument_id": _int(c["instrument_id"]),
         })  # fmt: skip
     if domain.OrderRejected in types:
         c = types[domain.OrderRejected]

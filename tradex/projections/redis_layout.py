@@ -73,6 +73,7 @@ ACCOUNT_ENTRY_FIELDS: dict[str, tuple[str, ...]] = {
     "OrderRejected": (*_COMMAND, *_ORDER, "reason", "detail"),
     "CancelRequested": (*_COMMAND, "order_id", "instrument_id"),
     "OrderAmended": (*_COMMAND, "order_id", "instrument_id", "new_price", "new_qty", "hold_added"),
+    "AmendSettled": (*_COMMAND, "order_id", "instrument_id", "price", "qty", "hold_released"),
     "FillSettled": (
         *_COMMAND, "order_id", "trade_id", "instrument_id", "side", "liquidity", "price", "qty",
         "fee",

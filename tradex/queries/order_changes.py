@@ -11,7 +11,10 @@ Each sends one command to the log (``ModifyOrder``, ``CancelAllOrders``, with th
 as its ``actor``) and answers with the account processor's outcome: an amend is accepted
 once the hold is adjusted (a rise the balance cannot cover is refused, -2010), and
 forwarded to the engine; the engine's result (applied, or refused when the order filled
-or ended meanwhile) shows in the order's later state (``GET /api/v3/order``). A
+or ended meanwhile) shows in the order's later state (``GET /api/v3/order``). Once the
+engine confirms an applied amend, the account releases the hold above the new terms
+(``AmendSettled``: the balances move, on the user-data stream and the ``balances``
+channel too). A
 cancel-all answers with the orders it is cancelling (PENDING_CANCEL): the processor
 cancels them in chunks of 100 (docs/ledger.md, "Cancel-all"), the order ends follow.
 """
@@ -98,8 +101,8 @@ async def _amend(call: Call, p: bm.CancelParams, ticks: int, lots: int) -> dict[
 
 async def amend_keep_priority(call: Call) -> dict[str, Any]:
     """Reduce an open order's quantity, keeping its priority (Binance: ``newQty`` below the
-    order's quantity). The hold stays until the order ends (a fill decided before the
-    engine sees the amend may still come)."""
+    order's quantity). The hold falls once the engine confirms the amend (a fill decided
+    before the engine sees the amend may still come until then)."""
     p: AmendKeepPriorityParams = call.params
     market = await call.services.catalog.market(p.symbol)
     lots = market.lots(p.newQty, "newQty")
@@ -113,8 +116,9 @@ async def amend_keep_priority(call: Call) -> dict[str, Any]:
 
 async def amend(call: Call) -> dict[str, Any]:
     """Amend an open order's price and/or quantity (the new total; unset: kept). The
-    account holds for the wider of the old and new terms until the order ends; a rise the
-    balance cannot cover is refused."""
+    account holds for the wider of the old and new terms until the engine confirms the
+    amend, then for its terms (and those of amends not confirmed yet); a rise the balance
+    cannot cover is refused."""
     p: AmendParams = call.params
     if p.price is None and p.quantity is None:
         raise param_error(MANDATORY_PARAM, "price", "Send price and/or quantity.", True)

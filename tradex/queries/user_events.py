@@ -7,6 +7,7 @@ stream*).
 | ``OrderRejected`` | ``executionReport`` x=REJECTED (``r``: the reason) |
 | ``FillSettled`` | ``executionReport`` x=TRADE, X=PARTIALLY_FILLED / FILLED |
 | ``OrderAmended`` | ``executionReport`` x=REPLACED (the new price and quantity) |
+| ``AmendSettled`` | nothing of its own (the order's terms become the engine's, for later reports; the hold it released: the position below) |
 | ``HoldReleased`` CANCELLED / EXPIRED / REJECTED | ``executionReport`` x=CANCELED / EXPIRED / REJECTED (FILLED: the last TRADE said it) |
 | ``CancelRequested`` | nothing (its id is the CANCELED report's ``c``; ``C`` the order's) |
 | ``Deposited``, ``WithdrawalPaid`` | ``balanceUpdate`` (``d``: + / − the amount) |
@@ -101,8 +102,14 @@ class UserEvents:
         elif kind == "OrderAmended":
             state = await self._order(int(fields["order_id"]), None)
             if state is not None:
-                state.price, state.qty = int(fields["new_price"]), int(fields["new_qty"])
+                # 0 keeps a field (ModifyOrder)
+                state.price = int(fields["new_price"]) or state.price
+                state.qty = int(fields["new_qty"]) or state.qty
                 out.append(report(state, fields, "REPLACED", status_of(state), time_ms))
+        elif kind == "AmendSettled":  # the engine applied it: its terms from now on
+            state = self.orders.get(int(fields["order_id"]))  # unknown: looked up when needed
+            if state is not None:
+                state.price, state.qty = int(fields["price"]), int(fields["qty"])
         elif kind == "CancelRequested":
             state = await self._order(int(fields["order_id"]), None)
             if state is not None:

@@ -167,6 +167,8 @@ def binance_kline(
         "V": "0", "Q": "0", "B": "0"}}  # fmt: skip
 
 
+# the orders channel's events; every entry that changed balances (an amend's OrderAmended
+# and AmendSettled too) reaches the balances channel
 ORDER_EVENTS = ("OrderAccepted", "OrderRejected", "CancelRequested", "HoldReleased")
 FILL_EVENTS = ("FillSettled",)
 

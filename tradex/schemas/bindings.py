@@ -27,7 +27,7 @@ DOMAIN_TYPES: tuple[type, ...] = (
     *domain.ACCOUNT_EVENT_TYPES,
     domain.Deposit, domain.RequestWithdrawal, domain.ApproveWithdrawal, domain.RejectWithdrawal,
     domain.PlaceOrder, domain.CancelOrder, domain.ModifyOrder, domain.CancelAllOrders,
-    domain.FillLeg, domain.OrderEnded,
+    domain.FillLeg, domain.OrderEnded, domain.AmendConfirmed,
     domain.NewOrder, domain.CancelOrderRequest, domain.AmendOrder, domain.InstrumentRules,
     domain.CreateAsset, domain.CreateInstrument, domain.UpdateInstrumentRules,
     domain.HaltInstrument, domain.ResumeInstrument, domain.RegisterUser, domain.OpenAccount,

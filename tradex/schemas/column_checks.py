@@ -123,6 +123,7 @@ CHECKS: dict[str, tuple[Check, ...]] = {
         positive("qty"),
     ),
     "OrderEnded": (member("reason", END_REASONS),),
+    "AmendConfirmed": (positive("price"), positive("qty")),
     # account events (tradex.domain.events)
     "Deposited": (positive("amount"), *journal("postings")),
     "WithdrawalRequested": (positive("amount"),),
@@ -138,6 +139,10 @@ CHECKS: dict[str, tuple[Check, ...]] = {
     "OrderAmended": (
         positive("price_bound"), positive("qty_bound"), not_negative("new_price"),
         not_negative("new_qty"), not_negative("hold_added"),
+    ),
+    "AmendSettled": (
+        positive("price"), positive("qty"), positive("price_bound"), positive("qty_bound"),
+        not_negative("hold_released"),
     ),
     "FillSettled": (
         member("side", SIDES), member("liquidity", LIQUIDITIES), positive("qty"),

@@ -250,7 +250,7 @@ typedef struct {
     PyObject *side_symbols;   /* tuple: symbol str by index (an OpenOrder's side) */
     PyObject *lives;          /* partition -> _Live (the processor's dict) */
     PyObject *minus_one; /* the partition of an order request (by key) */
-    PyObject *false_, *zero;
+    PyObject *false_, *zero, *empty;
     char producer[PRODUCER_BYTES_MAX];
     Py_ssize_t producer_n;
     uint32_t wire_deposit, wire_place, wire_fill, wire_ended;
@@ -264,7 +264,7 @@ typedef struct {
     int source_commands, source_settlements; /* EventSource values */
     /* slot offsets of Account and OpenOrder */
     Py_ssize_t a_available, a_held, a_orders, a_outcomes, a_settled, a_version;
-    Py_ssize_t o_amended_ns, o_base_asset, o_cancel_requested, o_fee_micro, o_filled_qty, o_hold_asset,
+    Py_ssize_t o_amended_ns, o_amends, o_base_asset, o_cancel_requested, o_fee_micro, o_filled_qty, o_hold_asset,
         o_hold_remaining, o_instrument_id, o_lot_size, o_maker_fee_ppm, o_order_id, o_price,
         o_qty, o_quote_asset, o_side, o_taker_fee_ppm, o_tick_size;
     /* state */
@@ -350,6 +350,7 @@ static int kernel_clear(Kernel *self) {
     Py_CLEAR(self->minus_one);
     Py_CLEAR(self->false_);
     Py_CLEAR(self->zero);
+    Py_CLEAR(self->empty);
     for (int i = 0; i < self->assets_n; i++) Py_CLEAR(self->assets[i].text);
     self->assets_n = 0;
     return 0;
@@ -573,6 +574,7 @@ static int kernel_configure(Kernel *self, PyObject *spec) {
         slot_offset(o, "base_asset", &self->o_base_asset) < 0 ||
         slot_offset(o, "cancel_requested", &self->o_cancel_requested) < 0 ||
         slot_offset(o, "amended_ns", &self->o_amended_ns) < 0 ||
+        slot_offset(o, "amends", &self->o_amends) < 0 ||
         slot_offset(o, "fee_micro", &self->o_fee_micro) < 0 ||
         slot_offset(o, "filled_qty", &self->o_filled_qty) < 0 ||
         slot_offset(o, "hold_asset", &self->o_hold_asset) < 0 ||
@@ -594,7 +596,8 @@ static int kernel_configure(Kernel *self, PyObject *spec) {
     self->minus_one = PyLong_FromLong(-1);
     self->zero = PyLong_FromLong(0);
     self->false_ = Py_NewRef(Py_False);
-    if (self->minus_one == NULL || self->zero == NULL) return -1;
+    self->empty = PyTuple_New(0);
+    if (self->minus_one == NULL || self->zero == NULL || self->empty == NULL) return -1;
     self->parts = PyMem_Calloc((size_t)partitions, sizeof(Part));
     if (self->parts == NULL) {
         PyErr_NoMemory();
@@ -1477,6 +1480,7 @@ static int decide_place(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env,
     SLOT(order, k->o_fee_micro) = Py_NewRef(k->zero);
     SLOT(order, k->o_cancel_requested) = Py_NewRef(k->false_);
     SLOT(order, k->o_amended_ns) = Py_NewRef(k->zero);
+    SLOT(order, k->o_amends) = Py_NewRef(k->empty);
     int status = dict_set_i64(x->available, hold_asset, available - hold);
     if (status == 0) status = dict_set_i64(x->held, hold_asset, held_after);
     if (status == 0) status = PyDict_SetItem(x->orders, x->order_id_obj, order);

@@ -149,10 +149,11 @@ static const char *const L2_FIELDS[] = {"seq", "cmd_index", "side", "price", "qt
 
 /* Output records (encoder Programs, in this order) and their domain layouts. */
 enum { R_ACCEPTED, R_RESTED, R_TRADE, R_FILLED, R_CANCELLED, R_EXPIRED, R_REJECTED,
-       R_AMEND_APPLIED, R_L2_DELTA, R_RULES_APPLIED, R_FILL_LEG, R_ORDER_ENDED, R_TYPES };
+       R_AMEND_APPLIED, R_L2_DELTA, R_RULES_APPLIED, R_FILL_LEG, R_ORDER_ENDED,
+       R_AMEND_CONFIRMED, R_TYPES };
 static const char *const RECORD_NAMES[] = {
     "Accepted", "Rested", "Trade", "Filled", "Cancelled", "Expired", "Rejected",
-    "AmendApplied", "L2Delta", "RulesApplied", "FillLeg", "OrderEnded", NULL};
+    "AmendApplied", "L2Delta", "RulesApplied", "FillLeg", "OrderEnded", "AmendConfirmed", NULL};
 static const char *const RECORD_FIELDS[R_TYPES][11] = {
     {"instrument_id", "order_id", "account_id", "side", "kind", "price", "qty", "event_time_ns"},
     {"instrument_id", "order_id", "account_id", "side", "price", "qty", "event_time_ns"},
@@ -171,6 +172,7 @@ static const char *const RECORD_FIELDS[R_TYPES][11] = {
     {"account_id", "order_id", "trade_id", "instrument_id", "side", "price", "qty", "liquidity",
      "event_time_ns"},
     {"account_id", "order_id", "instrument_id", "reason", "event_time_ns"},
+    {"account_id", "order_id", "instrument_id", "price", "qty", "amend_time_ns", "event_time_ns"},
 };
 static Py_ssize_t record_width(int type) {
     Py_ssize_t n = 0;
@@ -739,7 +741,7 @@ static int put_engine(Emit *e, int type, const TxCell *row, int64_t seq, PyObjec
     return append_output(e, e->self->topic_engine, data, key, e->self->partition_obj);
 }
 
-/* A settlement (FillLeg / OrderEnded) of ``account`` caused by the engine record e->eid. */
+/* A settlement (FillLeg / OrderEnded / AmendConfirmed) of ``account`` caused by the engine record e->eid. */
 static int put_settlement(Emit *e, int type, const TxCell *row, int64_t account, int64_t seq) {
     char id[ID_TEXT], text[TX_DECIMAL_MAX];
     TxCell env[EF_W];
@@ -943,6 +945,18 @@ static int put_event(Emit *e, const int64_t *ev, int64_t instrument, int lost_pr
         return -1;
     }
     if (put_engine(e, type, row, ev[E_SEQ], key) < 0) goto done;
+    if (kind == EV_AMENDED && m[M_KIND] == REQ_AMEND && ev[E_ORDER_ID] == m[M_ORDER_ID]) {
+        /* the account releases a fall of the hold at once (docs/ledger.md, "Amend") */
+        TxCell confirmed[7];
+        cell_i(&confirmed[0], ev[E_OWNER]);
+        cell_i(&confirmed[1], ev[E_ORDER_ID]);
+        cell_i(&confirmed[2], instrument);
+        cell_i(&confirmed[3], ev[E_PRICE]);
+        cell_i(&confirmed[4], ev[E_QTY] + ev[E_FILLED]);
+        cell_i(&confirmed[5], m[M_TIME]);
+        cell_i(&confirmed[6], e->time_ns);
+        if (put_settlement(e, R_AMEND_CONFIRMED, confirmed, ev[E_OWNER], ev[E_SEQ]) < 0) goto done;
+    }
     PyObject *end = NULL;
     if (kind == EV_FILLED) {
         end = e->self->ends[0];
