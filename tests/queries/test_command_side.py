@@ -6,14 +6,26 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.commands.support import read_events, read_log
-from tests.queries.exchange import ADMIN, PARTITIONS, PASSWORD, REPO_ROOT, Exchange, wait_until
+from tests.queries.exchange import (
+    ADMIN,
+    PARTITIONS,
+    PASSWORD,
+    REPO_ROOT,
+    Exchange,
+    free_port,
+    wait_until,
+)
+from tradex.commands.reference_client import ReferenceClient
 from tradex.domain import (
+    ChangeUserRoles,
     CommandRejected,
     Deposited,
     OrderAmended,
@@ -229,3 +241,44 @@ def test_roles_change_on_the_log_and_end_the_users_sessions(exchange: Exchange) 
         cwd=REPO_ROOT,
     )  # fmt: skip
     assert nobody.returncode == 1 and "no user named" in nobody.stderr
+
+
+def test_a_worker_starting_mirrors_the_roles_the_log_has(exchange: Exchange, tmp_path: Any) -> None:
+    """A process that died between writing a role change to the log and mirroring it in
+    the auth schema (here: the change written straight to the log, as such a crash leaves
+    it) left the mirror behind, and tokens carry the mirror: the next API worker to start
+    makes the mirror the log's and ends the user's sessions."""
+    name = f"late-{uuid.uuid4().hex[:6]}"
+    user = exchange.admin("/tradex/v1/admin/users",
+                          {"username": name, "password": PASSWORD, "roles": ["trader"]})  # fmt: skip
+    stale = exchange.login(name)
+    with ReferenceClient(exchange.settings, name="t-roles-crash") as client:
+        outcome = client.execute(ChangeUserRoles(f"crash-{name}", time.time_ns(),
+                                                 user["userId"], "auditor,trader", 0))  # fmt: skip
+    assert isinstance(outcome.events[0], UserRolesChanged)
+    assert exchange.login(name)["roles"] == ["trader"]  # the mirror is behind the log
+    port = free_port()
+    env = dict(exchange.env, TRADEX_API_PORT=str(port))
+    with (tmp_path / "api.log").open("wb") as out:
+        worker = subprocess.Popen([sys.executable, "-m", "tradex.cli", "run", "api", "--port",
+                                   str(port)], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                  cwd=REPO_ROOT)  # fmt: skip
+    try:
+        wait_until(lambda: _healthy(f"http://127.0.0.1:{port}"), timeout_s=60,
+                   what="a second API worker")  # fmt: skip
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert (
+        "roles trader -> auditor,trader, as the log has them" in (tmp_path / "api.log").read_text()
+    )
+    with exchange.client(stale["accessToken"]) as http:
+        assert http.get("/tradex/v1/accounts").status_code == 401  # its session ended
+    assert exchange.login(name)["roles"] == ["auditor", "trader"]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -110,6 +110,23 @@ class AuthStore:
             f"UPDATE {self.s}.users SET roles = $2 WHERE user_id = $1", user_id, list(roles)
         )
 
+    async def mirrored_roles(self) -> dict[int, list[str]]:
+        """The roles the auth schema holds, by user (registered users only)."""
+        rows = await self.pool.fetch(f"SELECT user_id, roles FROM {self.s}.users WHERE active")
+        return {int(row["user_id"]): list(row["roles"]) for row in rows}
+
+    async def set_roles_if(
+        self, user_id: int, roles: Sequence[str], expected: Sequence[str]
+    ) -> bool:
+        """:meth:`set_roles` only while the mirror still holds ``expected`` (compare and set:
+        a change another worker mirrored meanwhile is not undone); True if it changed."""
+        assert all(role in ROLES for role in roles), roles
+        done = await self.pool.execute(
+            f"UPDATE {self.s}.users SET roles = $2 WHERE user_id = $1 AND roles = $3",
+            user_id, list(roles), list(expected),
+        )  # fmt: skip
+        return bool(done == "UPDATE 1")
+
     async def activate_user(self, user_id: int) -> None:
         await self.pool.execute(
             f"UPDATE {self.s}.users SET active = true WHERE user_id = $1", user_id

@@ -6,6 +6,7 @@ Opened once per worker in the app's lifespan (:meth:`Services.open`), closed wit
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,9 +15,11 @@ from typing import Any
 import asyncpg
 import redis.asyncio
 
+from tradex.audit.roles import role_history, users_at
 from tradex.commands.async_client import ACCOUNTS, REFERENCE, AsyncCommandClient
 from tradex.infra import postgres, redis_client
 from tradex.infra.settings import Settings
+from tradex.log.source import KafkaLog
 from tradex.projections.pg_read import CandleReader, PostgresReader
 from tradex.projections.projector import namespace
 from tradex.projections.redis_read import AsyncMarketReader
@@ -30,7 +33,10 @@ from tradex.queries.rate_limits import RateLimiter
 from tradex.queries.sessions import Sessions
 from tradex.queries.signatures import ReplayGuard
 from tradex.queries.tokens import TokenKeys
+from tradex.schemas.codec import Codec
 from tradex.schemas.remote import codec_from_settings
+
+log = logging.getLogger(__name__)
 
 POOL_CONNECTIONS_MAX = 10
 REDIS_CONNECTIONS_MAX = 2_048
@@ -88,7 +94,7 @@ class Services:
         codec = await asyncio.to_thread(codec_from_settings, settings)
         accounts = await AsyncCommandClient.open(settings, ACCOUNTS, codec, "api")
         reference = await AsyncCommandClient.open(settings, REFERENCE, codec, "api-reference")
-        return cls(
+        services = cls(
             settings=settings, config=config, clock_ns=clock_ns, pool=pool, redis=conn,
             store=store, master=master, tokens=tokens,
             sessions=Sessions(conn, ns, config.refresh_token_ttl_s, clock_ns),
@@ -99,6 +105,30 @@ class Services:
             catalog=Catalog(market.instruments, market.assets),
             accounts=accounts, reference=reference, listen_keys=ListenKeys(conn, ns),
         )  # fmt: skip
+        await services.reconcile_roles(codec)
+        return services
+
+    async def reconcile_roles(self, codec: Codec) -> list[int]:
+        """Make the auth schema's roles the log's, at a worker's start. A role change is
+        written to the log, then mirrored here (``auth_routes.change_user_roles``, ``tradex
+        api set-roles``): a process that died between the two left the mirror behind the
+        log, and the mirror is what tokens and API keys carry. Each user whose mirrored
+        roles differ from ``reference-events``' gets the log's (compare and set: a change
+        another worker mirrored meanwhile stays) and loses their sessions, as a change
+        through the API does. The users changed."""
+        mirrored = await self.store.mirrored_roles()
+        logged = await asyncio.to_thread(_logged_roles, self.settings, codec)
+        changed = []
+        for user_id, before in mirrored.items():
+            roles = logged.get(user_id)
+            if roles is None or sorted(before) == roles:
+                continue
+            if await self.store.set_roles_if(user_id, roles, before):
+                await self.sessions.revoke_all(user_id)
+                changed.append(user_id)
+                log.warning("user %d: roles %s -> %s, as the log has them", user_id,
+                            ",".join(before), ",".join(roles))  # fmt: skip
+        return changed
 
     async def close(self) -> None:
         await self.accounts.aclose()
@@ -111,3 +141,10 @@ class Services:
         """Run ``call(conn)`` on a pooled connection (readers take a connection)."""
         async with self.pool.acquire() as conn:
             return await call(conn)
+
+
+def _logged_roles(settings: Settings, codec: Codec) -> dict[int, list[str]]:
+    """Every registered user's roles as ``reference-events`` has them now (sorted)."""
+    with KafkaLog(settings) as source:
+        users = users_at(role_history(source, codec))
+    return {user.user_id: sorted(role for role in user.roles.split(",") if role) for user in users}
