@@ -150,7 +150,9 @@ def test_limit_order_accepted_shows_its_id(console: Console, page_as: PageAs) ->
     ticket.get_by_role("button", name="Buy TRD").click()
     status = page.get_by_role("status").filter(has_text="Accepted")
     expect(status).to_be_visible()
-    (order,) = get(dora, "/api/v3/openOrders", symbol=SYMBOL)
+    # (the answer is the account processor's; the read model follows within its interval)
+    (order,) = wait_until(lambda: get(dora, "/api/v3/openOrders", symbol=SYMBOL),
+                          what="the order in the read model")  # fmt: skip
     expect(status).to_contain_text(f"order {order['orderId']} (NEW")
     assert (order["price"], order["origQty"]) == ("50000", "0.010")
     # the hold, fee included: 500.00 + 1.00 (0.2 %)
@@ -360,7 +362,8 @@ def test_the_ticket_works_from_the_keyboard(console: Console, page_as: PageAs) -
     assert outline == "solid 2px", outline
     page.keyboard.press("Enter")
     expect(page.get_by_role("status").filter(has_text="Accepted")).to_be_visible()
-    (order,) = get(kim, "/api/v3/openOrders", symbol=SYMBOL)
+    (order,) = wait_until(lambda: get(kim, "/api/v3/openOrders", symbol=SYMBOL),
+                          what="the order in the read model")  # fmt: skip
     assert (order["side"], order["type"], order["price"]) == ("SELL", "LIMIT_MAKER", "99000")
 
 
