@@ -366,3 +366,62 @@ def test_an_amended_orders_settlements_are_not_stamped_before_the_amend(
     assert book.handle(later).duplicate
     book.validate_internal_state()
     assert book.account(1).balances()["USD"][1] == 0
+
+
+def test_the_engines_confirmation_releases_an_amends_fall_exactly(book: AccountBook) -> None:
+    """A buy of 10 lots at 100 amended to 5 at 80 holds for 10 at 100 until the engine
+    confirms (fills in flight may still be at the old terms); its AmendConfirmed narrows the
+    bounds to 5 at 80 and releases the rest; a fill of the 2 lots left at the limit at the
+    taker rate then consumes exactly the hold left. A confirmation of no pending amend, or
+    beyond the bounds, is refused and changes nothing."""
+    from tradex.domain import AmendConfirmed, AmendSettled, ModifyOrder, OrderAmended
+
+    book.handle(Deposit("d1", 1, T0, "USD", 100_000))
+    book.handle(place("o1", 1, Side.BUY, 100, 10), order_id=5)
+    account = book.account(1)
+    (fill,) = book.handle(
+        FillLeg(1, 5, 1, BTC_USD, Side.BUY, 90, 3, Liquidity.MAKER, T0 + 5)
+    ).events
+    assert isinstance(fill, FillSettled)
+    (amended,) = book.handle(ModifyOrder("m1", 1, T0 + 10, 5, 80, 5)).events
+    assert isinstance(amended, OrderAmended) and amended.hold_added == 0
+    assert (amended.price_bound, amended.qty_bound) == (100, 10)  # the old terms may fill
+    held = account.held["USD"]
+    for wrong in (
+        AmendConfirmed(1, 5, BTC_USD, 80, 5, T0 + 11, T0 + 20),  # no amend at that time
+        AmendConfirmed(1, 5, BTC_USD, 101, 5, T0 + 10, T0 + 20),  # above the price bound
+        AmendConfirmed(1, 5, BTC_USD, 80, 3, T0 + 10, T0 + 20),  # at the filled quantity
+    ):
+        (refused,) = book.handle(wrong).events
+        assert isinstance(refused, CommandRejected) and refused.reason == Reason.INVALID_FILL
+        account.settled.pop(wrong.command_id)  # (each wrong one tried once)
+    assert account.held["USD"] == held
+    (settled,) = book.handle(AmendConfirmed(1, 5, BTC_USD, 80, 5, T0 + 10, T0 + 20)).events
+    assert isinstance(settled, AmendSettled)
+    assert (settled.price_bound, settled.qty_bound, settled.amend_time_ns) == (80, 5, T0 + 10)
+    order = account.orders[5]
+    # 2 lots left at 80 (160 cents) plus the taker fee the order's running fee total can
+    # still add: 270 + 160 x 0.2 % = 0.59 cent -> still the 1 cent the first fill charged
+    assert order.hold_remaining == order.hold_needed(80, 5) == 160
+    assert settled.hold_released == held - account.held["USD"] > 0
+    (last,) = book.handle(
+        FillLeg(1, 5, 2, BTC_USD, Side.BUY, 80, 2, Liquidity.TAKER, T0 + 30)
+    ).events
+    assert isinstance(last, FillSettled) and account.orders[5].hold_remaining == 0
+    (ended,) = book.handle(OrderEnded(1, 5, BTC_USD, EndReason.FILLED, T0 + 31)).events
+    assert isinstance(ended, HoldReleased) and ended.amount == 0
+    book.validate_internal_state()
+
+
+def test_amends_the_engine_has_not_confirmed_are_bounded(book: AccountBook) -> None:
+    from tradex.domain import ModifyOrder, OrderAmended
+    from tradex.domain.account import PENDING_AMENDS_MAX
+
+    book.handle(Deposit("d1", 1, T0, "USD", 10**9))
+    book.handle(place("o1", 1, Side.BUY, 100, 10), order_id=5)
+    for i in range(PENDING_AMENDS_MAX):
+        (event,) = book.handle(ModifyOrder(f"m{i}", 1, T0, 5, 100 + i % 3, 0)).events
+        assert isinstance(event, OrderAmended)
+        assert event.event_time_ns == T0 + i  # one amend per time: each names one amend
+    (refused,) = book.handle(ModifyOrder("one-more", 1, T0, 5, 101, 0)).events
+    assert isinstance(refused, CommandRejected) and refused.reason == Reason.OPEN_ORDERS_MAX

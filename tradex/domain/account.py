@@ -71,6 +71,9 @@ from tradex.domain.window import forget_oldest
 
 OPEN_ORDERS_MAX = 10_000  # per account; more is refused with OPEN_ORDERS_MAX
 PENDING_WITHDRAWALS_MAX = 1_000  # per account; more is refused with OPEN_ORDERS_MAX
+# per order: amends forwarded and not confirmed by the engine yet (one it refused stays until
+# a later one is confirmed or the order ends); more is refused with OPEN_ORDERS_MAX
+PENDING_AMENDS_MAX = 100
 COMMAND_IDS_MAX = 10_000  # per account and window: the idempotency windows (oldest first out)
 # Orders one CancelAllOrders record cancels (2 outputs each, + 1 continuation: an input's
 # outputs are numbered in 8 bits, and index 255 is the dead letter's).
@@ -441,6 +444,10 @@ class Account:
             raise DomainError(Reason.UNKNOWN_ORDER, f"order {c.order_id} is not open here")
         if order.cancel_requested:
             raise DomainError(Reason.CANCEL_ALREADY_REQUESTED, f"order {c.order_id}")
+        if len(order.amends) >= PENDING_AMENDS_MAX:
+            raise DomainError(
+                Reason.OPEN_ORDERS_MAX, f"{len(order.amends)} amends of the order await the engine"
+            )
         instrument = reference.instruments.get(order.instrument_id)
         if instrument is None:
             raise DomainError(Reason.UNKNOWN_INSTRUMENT, f"instrument {order.instrument_id}")
