@@ -232,3 +232,25 @@ def test_rate_limits_answer_429_with_retry_after(exchange: Exchange, clock: Cloc
         assert answers[2].status_code == 429
         assert answers[2].json()["code"] == -1015
         assert answers[0].headers["X-MBX-ORDER-COUNT-10S"] == "1"
+
+
+def test_a_profiled_worker_writes_its_event_loops_profile_as_it_stops(
+    exchange: Exchange, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TRADEX_API_PROFILE_PATH (`tradex bench api --profile`): the worker's event loop is
+    profiled from start-up to shutdown and written to <path>.<pid>, the requests' handlers
+    in it (`python -m cProfile` wrote nothing: uvicorn re-raises SIGTERM after shutdown)."""
+    import os
+    import pstats
+
+    from tradex.queries import config as config_module
+
+    monkeypatch.setenv("TRADEX_API_PROFILE_PATH", str(tmp_path / "api.prof"))
+    monkeypatch.setenv("TRADEX_API_MASTER_KEY_PATH", str(exchange.log_dir / "master.key"))
+    config = config_module.load(exchange.settings)
+    assert config.profile_path == tmp_path / "api.prof"
+    with TestClient(create_app(exchange.settings, config)) as client:
+        assert client.get("/api/v3/time").status_code == 200
+    written = tmp_path / f"api.prof.{os.getpid()}"
+    handled = [f for f in pstats.Stats(str(written)).stats if f[2] == "server_time"]  # type: ignore[attr-defined]
+    assert handled, "the endpoint's handler ran in the profiled loop"

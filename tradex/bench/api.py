@@ -86,10 +86,10 @@ class Exchange:
     def spawn(self, words: list[str], name: str, profile: bool = False) -> subprocess.Popen[bytes]:
         out = (self.work_dir / f"{name}.log").open("wb")
         run = [sys.executable, "-m", "tradex.cli"]
-        if profile:  # cProfile of the whole process, written when it stops
-            run = [sys.executable, "-m", "cProfile", "-o", str(self.work_dir / f"{name}.prof"),
-                   "-m", "tradex.cli"]  # fmt: skip
-        process = subprocess.Popen([*run, *words], env=self.env,
+        env = self.env
+        if profile:  # cProfile of the API's event loop, written as it shuts down
+            env = dict(env, TRADEX_API_PROFILE_PATH=str(self.work_dir / f"{name}.prof"))
+        process = subprocess.Popen([*run, *words], env=env,
                                    stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT)  # fmt: skip
         self.processes.append(process)
         return process
@@ -302,7 +302,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="tradex bench api", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--profile", action="store_true",
-                        help="run the API under cProfile (<work dir>/api.prof)")  # fmt: skip
+                        help="cProfile the API's event loop (<work dir>/api.prof.<pid>)")  # fmt: skip
     parser.add_argument("--workers", type=positive_int, default=1, help="API (and peer) workers")
     parser.add_argument("--read-rate", type=positive_int, default=2_000)
     parser.add_argument("--order-rate", type=positive_int, default=1_000)

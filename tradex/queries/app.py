@@ -9,7 +9,9 @@ Endpoints are declared in their modules (``ENDPOINTS``) and routed through
 from __future__ import annotations
 
 import contextlib
+import cProfile
 import gc
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -72,6 +74,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        profiler = cProfile.Profile() if config.profile_path is not None else None
+        if profiler is not None:  # this thread: the event loop's, every request's handler
+            profiler.enable()
         services = await Services.open(settings, config, clock_ns)
         app.state.services = services
         feeds = redis_client.async_client(settings, max_connections=ws_fanout.FEED_CONNECTIONS_MAX)
@@ -89,6 +94,9 @@ def create_app(
             await app.state.fanout.close()
             await feeds.aclose()
             await services.close()
+            if profiler is not None and config.profile_path is not None:
+                profiler.disable()
+                profiler.dump_stats(f"{config.profile_path}.{os.getpid()}")
 
     def services_of(request: Request | WebSocket) -> Services:
         found: Services = request.app.state.services

@@ -56,6 +56,11 @@ class ApiConfig:
     # session): a revoked or expired one ends its private streams within this long
     ws_auth_check_ms: int = 5_000
     master_key_path: Path = field(default_factory=lambda: Path(".stack/api/master.key"))
+    # TRADEX_API_PROFILE_PATH: cProfile the worker's event loop from start-up to shutdown
+    # and write the stats to <path>.<the worker's pid> (pstats reads them). Not
+    # `python -m cProfile`: uvicorn re-raises SIGTERM after its graceful shutdown, so such
+    # a process dies before cProfile writes anything.
+    profile_path: Path | None = None
     rate_limits: tuple[RateLimit, ...] = (
         RateLimit("read", 6_000, 60),
         RateLimit("order", 100, 10),
@@ -85,6 +90,9 @@ def load(settings: Settings) -> ApiConfig:
         ws_queue_max=_int("WS_QUEUE_MAX", 1_000),
         ws_auth_check_ms=_int("WS_AUTH_CHECK_MS", 5_000),
         master_key_path=Path(master) if master else settings.stack_dir / "api" / "master.key",
+        profile_path=Path(profile)
+        if (profile := os.environ.get("TRADEX_API_PROFILE_PATH"))
+        else None,
         rate_limits=(
             RateLimit("read", _int("READ_WEIGHT_PER_MIN", 6_000), 60),
             RateLimit("order", _int("ORDERS_PER_10S", 100), 10),
