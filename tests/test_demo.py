@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tradex import demo, demo_view, exchange_services
+from tradex.audit import cli as audit_cli
 from tradex.infra import exchange
 from tradex.infra.settings import Settings
 from tradex.projections.catalog import PROJECTORS
@@ -21,7 +22,10 @@ from tradex.projections.catalog import PROJECTORS
 
 @pytest.mark.integration
 def test_the_quick_demo_trades_and_its_audit_passes_with_every_read_model(
-    pg_settings: Settings, redis_settings: Settings, tmp_path: Path
+    pg_settings: Settings,
+    redis_settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     settings = dataclasses.replace(pg_settings, redis_url=redis_settings.redis_url,
                                    clickhouse_path=tmp_path / "chdb")  # fmt: skip
@@ -46,6 +50,12 @@ def test_the_quick_demo_trades_and_its_audit_passes_with_every_read_model(
     assert "== tradex demo: OK" in text
     assert f"{outcome.api_url}/docs" in text
     assert f"{outcome.api_url}/console/" in text
+    # the auditor's next step it suggests works on the demo's log as printed
+    (book,) = [line for line in text.splitlines() if "tradex audit book" in line]
+    words = book.split("tradex audit book", 1)[1].split("[", 1)[0].split()
+    capsys.readouterr()
+    assert audit_cli.main(["book", *words]) == 0
+    assert "resting orders; state " in capsys.readouterr().out
 
 
 def test_a_frame_shows_rates_lag_per_read_model_and_the_top_of_each_book() -> None:

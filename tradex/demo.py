@@ -279,6 +279,8 @@ def summary(outcome: Outcome, options: Options) -> str:
         f"             WebSocket      ws://{API_HOST}:{url.rsplit(':', 1)[1]}/tradex/v1/ws "
         f"(Binance streams: /ws, /stream)",
         "             the audit      tradex audit verify --topic-prefix " + outcome.prefix,
+        "             a past book    tradex audit book --instrument BTC-USD --topic-prefix "
+        f"{outcome.prefix} [--at offset:N]   (the engine re-run from the log)",
     ]  # fmt: skip
     if not outcome.kept:
         lines.append("             (the API answered these during the demo; `tradex demo --keep` "
