@@ -32,6 +32,19 @@ def _report(settings: Any) -> Report:
     return found
 
 
+def _the_one_named(
+    tampered: Tampered, report: Report, check: str, message: str, topic: str
+) -> dict[str, Any]:
+    """The record of the one violation of ``check`` with ``message``, on ``topic``, decoded."""
+    found = [v for v in report.violations if v.check == check and v.message == message]
+    assert len(found) == 1, report.text()
+    assert found[0].topic == topic
+    with KafkaLog(tampered.settings) as log:
+        (record,) = log.read(topic, found[0].partition, found[0].offset, found[0].offset + 1)
+    decoded: dict[str, Any] = CODEC.decode(record.value or b"").record
+    return decoded
+
+
 def _at(report: Report, check: str, place: tuple[str, int, int, Any]) -> list[Violation]:
     topic, partition, offset, _what = place
     return [
@@ -119,17 +132,9 @@ def test_an_amend_settled_and_an_amend_confirmed_unpaired_are_both_named(
     order_id, amend_time_ns = place[3]
     found = _at(report, "amend_settled", place)
     assert [v.message for v in found] == ["an AmendSettled with no AmendConfirmed"], report.text()
-    confirmed = [
-        v for v in report.violations
-        if v.check == "amend_settled" and v.message == "the AmendConfirmed has no AmendSettled"
-    ]  # fmt: skip
-    assert len(confirmed) == 1, report.text()
-    assert confirmed[0].topic == SETTLEMENTS
-    with KafkaLog(tampered.settings) as log:
-        (record,) = log.read(
-            SETTLEMENTS, confirmed[0].partition, confirmed[0].offset, confirmed[0].offset + 1
-        )
-    engine_side = CODEC.decode(record.value or b"").record
+    engine_side = _the_one_named(
+        tampered, report, "amend_settled", "the AmendConfirmed has no AmendSettled", SETTLEMENTS
+    )
     assert (engine_side["order_id"], engine_side["amend_time_ns"]) == (order_id, amend_time_ns)
     assert report.counts["amend_settled"] == 2
     assert not any(v.offset == place[2] and v.topic == place[0] and v.partition == place[1]
@@ -140,17 +145,9 @@ def test_a_missing_fill_leg_is_named_at_its_trade(tampered: Tampered) -> None:
     report = _report(tampered.settings)
     trade_id, liquidity = tampered.places["missing_leg"][3]
     side = "maker" if liquidity == "MAKER" else "taker"
-    found = [
-        v for v in report.violations
-        if v.check == "fill_leg" and v.message == f"the trade has no {side} FillLeg"
-    ]  # fmt: skip
-    assert len(found) == 1, report.text()
-    assert found[0].topic == ENGINE_EVENTS
-    with KafkaLog(tampered.settings) as log:
-        (record,) = log.read(
-            ENGINE_EVENTS, found[0].partition, found[0].offset, found[0].offset + 1
-        )
-    trade = CODEC.decode(record.value or b"").record
+    trade = _the_one_named(
+        tampered, report, "fill_leg", f"the trade has no {side} FillLeg", ENGINE_EVENTS
+    )
     assert trade["trade_id"] == trade_id
 
 

@@ -25,13 +25,14 @@ from __future__ import annotations
 import bisect
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any
 
 import numpy as np
 
 from tradex.audit import _audit_native as native
 from tradex.audit.findings import Finding
-from tradex.domain import ACCOUNT_EVENT_TYPES, ENGINE_EVENT_TYPES, SettlementInput
+from tradex.domain import ACCOUNT_EVENT_TYPES, ENGINE_EVENT_TYPES
+from tradex.domain.commands import SETTLEMENT_TYPES
 from tradex.domain.reference import REFERENCE_EVENT_TYPES
 from tradex.log.batch import RecordBatch
 from tradex.log.topics import ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS, SETTLEMENTS
@@ -90,7 +91,6 @@ WITH_POSTINGS = ("Deposited", "WithdrawalPaid", "FillSettled")
 POSTING_FIELDS = ("account_id", "asset", "delta")
 # the settlement records (FillLeg, OrderEnded, AmendConfirmed), chained per producer: their
 # producer is decoded even if no value of theirs is gathered
-SETTLEMENT_TYPES: tuple[type, ...] = get_args(SettlementInput)
 PRODUCER_TYPES = frozenset(cls.__name__ for cls in SETTLEMENT_TYPES)
 ALL_TYPES: tuple[type, ...] = (
     *REFERENCE_EVENT_TYPES, *ACCOUNT_EVENT_TYPES, *ENGINE_EVENT_TYPES, *SETTLEMENT_TYPES,

@@ -40,15 +40,13 @@ from tradex.commands.rebuild import rebuild_partition
 from tradex.commands.reference_table import ReferenceFollower
 from tradex.commands.snapshots import Capture, PartitionState
 from tradex.domain.book import AccountBook
+from tradex.domain.commands import SETTLEMENT_TYPES as SETTLEMENT_RECORDS
 from tradex.domain.commands import (
-    AmendConfirmed,
     ApproveWithdrawal,
     CancelAllOrders,
     CancelOrder,
     Deposit,
-    FillLeg,
     ModifyOrder,
-    OrderEnded,
     PlaceOrder,
     RejectWithdrawal,
     RequestWithdrawal,
@@ -85,7 +83,7 @@ COMMAND_TYPES = frozenset(
         ModifyOrder, CancelAllOrders,
     )
 )  # fmt: skip
-SETTLEMENT_TYPES = frozenset((FillLeg, OrderEnded, AmendConfirmed))
+SETTLEMENT_TYPES = frozenset(SETTLEMENT_RECORDS)
 SNAPSHOT_EVENTS_DEFAULT = 200_000  # events of a partition between two snapshots
 INSTRUMENT_KEYS_MAX = 100_000  # cached instrument id -> key entries
 ORDER_OFFSET_MAX = (1 << ORDER_OFFSET_BITS) - 1

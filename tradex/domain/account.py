@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from tradex.domain.commands import (
+    SETTLEMENT_TYPES,
     AccountInput,
     AmendConfirmed,
     ApproveWithdrawal,
@@ -88,7 +89,7 @@ ONE_EVENT_INPUTS = frozenset((
 ))  # fmt: skip
 ADMIN = "admin"
 # What a settlement input's rejection names as its command type (its id is in ``settled``).
-SETTLEMENT_TYPE_NAMES = frozenset(("FillLeg", "OrderEnded", "AmendConfirmed"))
+SETTLEMENT_TYPE_NAMES = frozenset(cls.__name__ for cls in SETTLEMENT_TYPES)
 
 # Hot path: a module global is ~5x cheaper to read than an enum member through its class.
 _BUY = Side.BUY
@@ -154,10 +155,9 @@ class OpenOrder:
     @classmethod
     def from_snapshot(cls, fields: dict[str, Any]) -> OpenOrder:
         order = cls.__new__(cls)
-        order.amends = ()  # a snapshot made before amends were confirmed has none
         for name, value in fields.items():
             setattr(order, name, value)
-        pending: list[list[int]] = fields.get("amends", [])
+        pending: list[list[int]] = fields.get("amends", [])  # none before amends were confirmed
         order.amends = tuple((time, price, qty) for time, price, qty in pending)
         return order
 
@@ -470,12 +470,14 @@ class Account:
         buy = order.side == _BUY
         price_bound = max(order.price, price) if buy else min(order.price, price)
         qty_bound = max(order.qty, qty)
-        if buy and notional(price_bound, qty_bound, tick) > INT64_MAX:
-            raise DomainError(Reason.AMOUNT_OVERFLOW, "order amount exceeds int64")
         needed = order.hold_needed(price_bound, qty_bound)
-        added = needed - order.hold_remaining if needed > order.hold_remaining else 0
-        if needed > INT64_MAX or sell_hold(qty_bound, lot) > INT64_MAX:
+        if (
+            needed > INT64_MAX
+            or (buy and notional(price_bound, qty_bound, tick) > INT64_MAX)
+            or sell_hold(qty_bound, lot) > INT64_MAX
+        ):
             raise DomainError(Reason.AMOUNT_OVERFLOW, "order amount exceeds int64")
+        added = needed - order.hold_remaining if needed > order.hold_remaining else 0
         available = self.available.get(order.hold_asset, 0)
         if available < added:
             raise DomainError(

@@ -256,4 +256,6 @@ AccountCommand = (
     | CancelAllOrders
 )
 SettlementInput = FillLeg | OrderEnded | AmendConfirmed
+# the settlement records, as types: what the matcher writes to ``settlements``
+SETTLEMENT_TYPES: tuple[type, ...] = (FillLeg, OrderEnded, AmendConfirmed)
 AccountInput = AccountCommand | SettlementInput
