@@ -10,7 +10,9 @@
 - ``tradex.projections._entries_native``: the redis read model's account channel entries
   packed from columns (tradex/projections/_native; see tradex/projections/entry_kernel.py);
 - ``tradex.log._native_kafka``: the batch reader of Kafka partitions, linked with the
-  system librdkafka (Debian: librdkafka-dev, which scripts/bootstrap.sh installs).
+  system librdkafka (Debian: librdkafka-dev, which scripts/bootstrap.sh installs);
+- ``tradex.infra._native_produce``: a batch of records handed to a confluent-kafka
+  Producer's own librdkafka in one call (the headers for types only; no library linked).
 
 ``pip install -e .`` compiles them next to their packages (an editable install builds
 extensions in place). No compiler or no librdkafka headers, no install: the build fails
@@ -110,6 +112,12 @@ setup(
             "tradex.log._native_kafka",
             sources=[f"{KAFKA_DIR}/native_kafka.c"],
             libraries=["rdkafka"],
+            extra_compile_args=COMPILE_ARGS,
+            optional=False,
+        ),
+        Extension(
+            "tradex.infra._native_produce",
+            sources=["tradex/infra/_native/native_produce.c"],
             extra_compile_args=COMPILE_ARGS,
             optional=False,
         ),

@@ -108,12 +108,13 @@ fi
 
 NATIVE_SOURCES=(pyproject.toml setup.py tradex/schemas/_native/*.c tradex/schemas/_native/*.h
   tradex/commands/_native/*.c tradex/matching/_native/*.c
-  tradex/log/_native/*.c tradex/audit/_native/*.c tradex/projections/_native/*.c)
+  tradex/log/_native/*.c tradex/infra/_native/*.c tradex/audit/_native/*.c tradex/projections/_native/*.c)
 stamp=".venv/.bootstrap-$(cat "${NATIVE_SOURCES[@]}" | sha256sum | cut -c1-16)"
 if ! compgen -G 'tradex/schemas/_native_codec*.so' >/dev/null ||
   ! compgen -G 'tradex/commands/_account_kernel*.so' >/dev/null ||
   ! compgen -G 'tradex/matching/_matcher_wire*.so' >/dev/null ||
   ! compgen -G 'tradex/log/_native_kafka*.so' >/dev/null ||
+  ! compgen -G 'tradex/infra/_native_produce*.so' >/dev/null ||
   ! compgen -G 'tradex/audit/_audit_native*.so' >/dev/null ||
   ! compgen -G 'tradex/projections/_entries_native*.so' >/dev/null; then
   rm -f .venv/.bootstrap-*  # a fresh checkout next to an old .venv: build the extension
@@ -135,7 +136,7 @@ if [ ! -e "$stamp" ]; then
     exit 1
   fi
   rm -f .venv/.bootstrap-*
-  .venv/bin/python -c 'import tradex.schemas._native_codec, tradex.commands._account_kernel, tradex.matching._matcher_wire, tradex.log._native_kafka, tradex.audit._audit_native, tradex.projections._entries_native' ||
+  .venv/bin/python -c 'import tradex.schemas._native_codec, tradex.commands._account_kernel, tradex.matching._matcher_wire, tradex.log._native_kafka, tradex.infra._native_produce, tradex.audit._audit_native, tradex.projections._entries_native' ||
     { log "the C extensions did not build (see .venv/pip.log)"; exit 1; }
   PYTHONDONTWRITEBYTECODE= .venv/bin/python scripts/warm_bytecode.py
   touch "$stamp"
