@@ -143,6 +143,9 @@ class RateLimiter:
         self._admits = Coalescer(self._admit_many, ADMISSIONS_PER_TRIP_MAX)
         self._windows: dict[str, _Window] = {}
         self._flushing: asyncio.Task[None] | None = None
+        # one flush at a time: a count stays pending until Redis has it, so two flushes
+        # in flight together would both send it
+        self._flush_lock = asyncio.Lock()
 
     def _key(self, limit: RateLimit, caller: str) -> str:
         return f"{self.prefix}{limit.name}:{caller}"
@@ -202,6 +205,10 @@ class RateLimiter:
 
     async def flush(self) -> None:
         """Send the counts added here to Redis; forget windows that have ended."""
+        async with self._flush_lock:
+            await self._flush()
+
+    async def _flush(self) -> None:
         now = self.clock()
         batch = [(key, w, w.pending) for key, w in self._windows.items() if w.pending]
         for key in [k for k, w in self._windows.items() if w.ends_at <= now and not w.pending]:
