@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka import Producer
 
 from tests.infra.counting_stage import CountingProcessor
+from tradex.infra import stage as stage_module
 from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync, producer_config
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.infra.stage import TIMING_ENV, BatchClock, TransactionalStage
@@ -139,7 +140,10 @@ def test_adaptive_batches_commit_at_once_when_idle_and_grow_under_load(
 
 @contextlib.contextmanager
 def _counting_stage(
-    settings: Settings, transactional_id: str, batch_wait_ms: int | None = None
+    settings: Settings,
+    transactional_id: str,
+    batch_wait_ms: int | None = None,
+    before_run: Callable[[TransactionalStage], None] | None = None,
 ) -> Iterator[TransactionalStage]:
     """The counting stage running in a thread of this process (its topics made), stopped
     after the block."""
@@ -152,6 +156,8 @@ def _counting_stage(
         transactional_id=settings.topic(transactional_id),
         batch_wait_ms=batch_wait_ms,
     )
+    if before_run is not None:
+        before_run(stage)
     stop = threading.Event()
     runner = threading.Thread(target=stage.run, args=(stop,), daemon=True)
     runner.start()
@@ -160,6 +166,43 @@ def _counting_stage(
     finally:
         stop.set()
         runner.join(timeout=60)
+
+
+@pytest.mark.parametrize("call", ["_send_offsets", "_finish"])
+def test_a_transactional_call_that_never_returns_costs_a_producer_not_the_stage(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, call: str
+) -> None:
+    """librdkafka's send_offsets_to_transaction can block forever when the group
+    coordinator's broker dies (#5456, #5511). A call (offsets; flush + commit) that does not
+    return in time is left to itself: a new producer fences the old one's transaction and
+    the stage goes on from the committed offsets — every effect exactly once."""
+    monkeypatch.setattr(stage_module, "offsets_hung_s", 1.0)
+    monkeypatch.setattr(stage_module, "commit_hung_s", 1.0)
+    released = threading.Event()
+    hung: list[bool] = []
+
+    def hang_once(stage: TransactionalStage) -> None:
+        real = getattr(stage, call)
+
+        def once(*args: object) -> None:
+            if not hung:
+                hung.append(True)
+                released.wait(60)  # the stuck library call
+                return
+            real(*args)
+
+        setattr(stage, call, once)
+
+    ensure_topics(settings, {"count-in": TopicSpec(2), "count-out": TopicSpec(2)})
+    records = [(f"key-{i % 7}".encode(), f"v{i}".encode()) for i in range(300)]
+    produce_sync(settings, settings.topic("count-in"), records)
+    try:
+        with _counting_stage(settings, "counting-hung", before_run=hang_once) as stage:
+            _wait_for(lambda: stage.stats.records_in >= len(records), 120)
+            assert (stage.stats.hung_calls, stage.stats.producer_restarts) == (1, 1)
+    finally:
+        released.set()
+    _check_exactly_once(settings)
 
 
 def _wait_for(condition: Callable[[], bool], limit_s: float) -> None:

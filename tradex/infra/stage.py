@@ -74,6 +74,15 @@ TIMING_ENV = "TRADEX_STAGE_TIMING"  # a directory: each batch's stamps written t
 call_retries_max = 10  # retriable errors on one transactional call before giving up
 slow_batch_s = 1.0  # a transaction (begin to commit) longer than this is logged
 transaction_call_timeout_s = 30.0
+# librdkafka's send_offsets_to_transaction can wait forever past its timeout when the group
+# coordinator's broker dies (librdkafka #5456, #5511: seen here with a broker SIGKILLed on
+# the 3-broker stack, every stage stuck). The stage runs it, and each flush + commit, on its
+# committer thread and waits at most this long; past it the producer is abandoned to its
+# stuck call and a new one (same transactional.id: fences the old, aborts its transaction)
+# goes on from the committed offsets, as after any failed transaction.
+offsets_call_timeout_s = 10.0
+offsets_hung_s = offsets_call_timeout_s + 5.0
+commit_hung_s = 2 * transaction_call_timeout_s + 15.0  # flush, then commit (_finish)
 
 
 class Output(NamedTuple):
@@ -138,6 +147,7 @@ class StageStats:
     records_out: int = 0
     aborts: int = 0
     producer_restarts: int = 0
+    hung_calls: int = 0  # transactional calls abandoned (offsets_hung_s, commit_hung_s)
     commit_latency_s_total: float = 0.0
     last_commit_monotonic: float = field(default_factory=time.monotonic)
 
@@ -165,6 +175,13 @@ class _InFlight:
     messages: list[Message] = field(default_factory=list)  # the batch (for its metrics)
     offsets: list[TopicPartition] = field(default_factory=list)  # positions it commits
     stamps: dict[str, int] | None = None  # BatchClock's, when timing is on
+
+    def commit_wait_left_s(self) -> float:
+        """How much longer its flush and commit may take before they count as hung."""
+        return max(0.0, commit_hung_s - (time.monotonic() - self.started_monotonic))
+
+    def overdue(self) -> bool:
+        return self.commit_wait_left_s() <= 0.0
 
 
 class BatchClock:
@@ -430,7 +447,7 @@ class TransactionalStage:
                 return self._after_rebalance(rebalances, batch)
         steps = 0
         while len(batch) < self.batch_records:
-            busy = inflight is not None and not inflight.future.done()
+            busy = inflight is not None and not inflight.future.done() and not inflight.overdue()
             had = len(batch)
             if not self._take(gather_step_s if busy else 0.0, batch, rebalances):
                 return self._after_rebalance(rebalances, batch)
@@ -503,12 +520,9 @@ class TransactionalStage:
                 # Before producing: with the batch's records in flight this call took
                 # 20–25 ms instead of ~2 (confluent-kafka-python #967).
                 offsets = self._next_offsets(messages)
-                self._call(
-                    self.producer.send_offsets_to_transaction,
-                    offsets,
-                    self.consumer.consumer_group_metadata(),
-                    transaction_call_timeout_s,
-                )
+                metadata = self.consumer.consumer_group_metadata()
+                sent = self.committer.submit(self._send_offsets, offsets, metadata)
+                self._within(sent, "send_offsets_to_transaction", offsets_hung_s)
                 self._mark("offsets")
             # The hot loop: ~2-5 records per input, handed to librdkafka from C in runs
             # (produce_run); a record it leaves (traced: with headers; refused: a full
@@ -537,6 +551,29 @@ class TransactionalStage:
             messages, offsets, stamps,
         )  # fmt: skip
 
+    def _send_offsets(self, offsets: list[TopicPartition], metadata: object) -> None:
+        """The committer thread's part of a transaction's start (see offsets_hung_s)."""
+        self._call(
+            self.producer.send_offsets_to_transaction, offsets, metadata, offsets_call_timeout_s
+        )
+
+    def _within(self, future: Future[None], call: str, hung_s: float) -> None:
+        """The result of a call on the committer thread; one that has not returned in
+        ``hung_s`` is left to itself (with its thread) and reported as timed out, which
+        recreates the producer (:meth:`_recover`)."""
+        try:
+            future.result(timeout=hung_s)
+        except TimeoutError:
+            self._event("transactional call hung: producer abandoned", logging.ERROR,
+                        call=call, waited_s=hung_s)  # fmt: skip
+            self.stats.hung_calls += 1
+            self.committer.shutdown(wait=False)
+            self.committer = ThreadPoolExecutor(
+                1, thread_name_prefix=f"commit-{self.transactional_id}"
+            )
+            message = f"{call} did not return in {hung_s} s"
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, message)) from None
+
     def _finish(self, batch: int, stamps: dict[str, int] | None) -> None:
         """The committer thread's part of a transaction (librdkafka waits without the GIL);
         ``stamps``: the batch's (:class:`BatchClock`), when timing is on."""
@@ -558,7 +595,9 @@ class TransactionalStage:
         inflight, self.inflight = self.inflight, None
         assert inflight is not None, "no transaction in flight"
         try:
-            inflight.future.result()
+            self._within(
+                inflight.future, "flush and commit_transaction", inflight.commit_wait_left_s()
+            )
         except KafkaException as exc:
             StageTracing.finish(inflight.spans, f"transaction failed: {exc}")
             self._recover(exc.args[0], rewind=rewind)
