@@ -277,6 +277,39 @@ def test_a_worker_starting_mirrors_the_roles_the_log_has(exchange: Exchange, tmp
     assert exchange.login(name)["roles"] == ["auditor", "trader"]
 
 
+def test_a_running_worker_catches_the_mirror_up_with_the_log(
+    exchange: Exchange, tmp_path: Any
+) -> None:
+    """The same crash while workers run: a worker that reconciles every second (here;
+    every minute by default) makes the mirror the log's without a restart."""
+    port = free_port()
+    env = dict(exchange.env, TRADEX_API_PORT=str(port), TRADEX_API_ROLES_RECONCILE_S="1")
+    with (tmp_path / "api.log").open("wb") as out:
+        worker = subprocess.Popen([sys.executable, "-m", "tradex.cli", "run", "api", "--port",
+                                   str(port)], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                  cwd=REPO_ROOT)  # fmt: skip
+    try:
+        wait_until(lambda: _healthy(f"http://127.0.0.1:{port}"), timeout_s=60,
+                   what="a second API worker")  # fmt: skip
+        name = f"running-{uuid.uuid4().hex[:6]}"
+        user = exchange.admin("/tradex/v1/admin/users",
+                              {"username": name, "password": PASSWORD, "roles": ["trader"]})  # fmt: skip
+        stale = exchange.login(name)
+        with ReferenceClient(exchange.settings, name="t-roles-running") as client:
+            outcome = client.execute(ChangeUserRoles(f"crash-{name}", time.time_ns(),
+                                                     user["userId"], "auditor,trader", 0))  # fmt: skip
+        assert isinstance(outcome.events[0], UserRolesChanged)
+        # (the exchange's own worker, every minute, may get there first: either is the
+        # periodic reconcile — both started before the change)
+        with exchange.client(stale["accessToken"]) as http:
+            wait_until(lambda: http.get("/tradex/v1/accounts").status_code == 401,
+                       timeout_s=30, what="the user's session ended")  # fmt: skip
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert exchange.login(name)["roles"] == ["auditor", "trader"]
+
+
 def _healthy(url: str) -> bool:
     try:
         return httpx.get(f"{url}/health", timeout=2).status_code == 200

@@ -55,6 +55,10 @@ class ApiConfig:
     # how often an open WebSocket looks its credential up again (listenKey, API key,
     # session): a revoked or expired one ends its private streams within this long
     ws_auth_check_ms: int = 5_000
+    # how often a worker makes the auth schema's roles the log's again (besides at its
+    # start: Services.reconcile_roles), so a mirror left behind by a process that died
+    # between the two writes is caught up by the workers still running
+    roles_reconcile_s: int = 60
     master_key_path: Path = field(default_factory=lambda: Path(".stack/api/master.key"))
     # TRADEX_API_PROFILE_PATH: cProfile the worker's event loop from start-up to shutdown
     # and write the stats to <path>.<the worker's pid> (pstats reads them). Not
@@ -89,6 +93,7 @@ def load(settings: Settings) -> ApiConfig:
         argon2_memory_kib=_int("ARGON2_MEMORY_KIB", 65_536),
         ws_queue_max=_int("WS_QUEUE_MAX", 1_000),
         ws_auth_check_ms=_int("WS_AUTH_CHECK_MS", 5_000),
+        roles_reconcile_s=_int("ROLES_RECONCILE_S", 60),
         master_key_path=Path(master) if master else settings.stack_dir / "api" / "master.key",
         profile_path=Path(profile)
         if (profile := os.environ.get("TRADEX_API_PROFILE_PATH"))
@@ -103,4 +108,5 @@ def load(settings: Settings) -> ApiConfig:
     assert config.login_failures_max > 0, "login_failures_max must be > 0"
     assert config.ws_queue_max > 0, "TRADEX_API_WS_QUEUE_MAX must be > 0"
     assert config.ws_auth_check_ms > 0, "TRADEX_API_WS_AUTH_CHECK_MS must be > 0"
+    assert config.roles_reconcile_s > 0, "TRADEX_API_ROLES_RECONCILE_S must be > 0"
     return config

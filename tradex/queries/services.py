@@ -6,6 +6,7 @@ Opened once per worker in the app's lifespan (:meth:`Services.open`), closed wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -70,6 +71,7 @@ class Services:
     reference: AsyncCommandClient
     listen_keys: ListenKeys
     fanout: Any = None  # the WebSocket fan-out (ws_fanout.Fanout), set by the app
+    reconciling: asyncio.Task[None] | None = None  # reconcile_roles every roles_reconcile_s
 
     @classmethod
     async def open(
@@ -106,10 +108,22 @@ class Services:
             accounts=accounts, reference=reference, listen_keys=ListenKeys(conn, ns),
         )  # fmt: skip
         await services.reconcile_roles(codec)
+        services.reconciling = asyncio.get_running_loop().create_task(
+            services._reconcile_every(codec, config.roles_reconcile_s)
+        )
         return services
 
+    async def _reconcile_every(self, codec: Codec, period_s: float) -> None:
+        while True:
+            await asyncio.sleep(period_s)
+            try:
+                await self.reconcile_roles(codec)
+            except Exception as exc:  # PostgreSQL or Kafka away: the next period tries again
+                log.warning("roles: reconciling with the log failed: %s", exc)
+
     async def reconcile_roles(self, codec: Codec) -> list[int]:
-        """Make the auth schema's roles the log's, at a worker's start. A role change is
+        """Make the auth schema's roles the log's, at a worker's start and then every
+        ``roles_reconcile_s`` while it runs. A role change is
         written to the log, then mirrored here (``auth_routes.change_user_roles``, ``tradex
         api set-roles``): a process that died between the two left the mirror behind the
         log, and the mirror is what tokens and API keys carry. Each user whose mirrored
@@ -131,6 +145,10 @@ class Services:
         return changed
 
     async def close(self) -> None:
+        if self.reconciling is not None:
+            self.reconciling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.reconciling
         await self.accounts.aclose()
         await self.reference.aclose()
         await self.limiter.aclose()
