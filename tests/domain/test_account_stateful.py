@@ -3,7 +3,8 @@
 The matcher model applies an amend some steps after the account decided it (fills at the
 old terms may come first, as fills in flight do) and confirms it (``AmendConfirmed``: the
 account releases the fall at once, exactly to what the order can still consume), or
-refuses it (its new total at or below what the engine filled meanwhile); cancel-alls run in small chunks with their continuations
+refuses it (its new total at or below what the engine filled meanwhile, or its price
+outside the band: the order's own terms confirmed); cancel-alls run in small chunks with their continuations
 fed back later. The ledger auditor (``Ledger``) checks that every order's hold closes at
 exactly 0 (no leak), and the account that held == the sum of open holds.
 """
@@ -257,19 +258,22 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def matcher_takes_amend(self, data: st.DataObject) -> None:
-        """The matcher model reaches a forwarded amend: applied (0 keeps a field) or
-        refused when its new total is not above what filled meanwhile."""
+        """The matcher model reaches a forwarded amend: applied (0 keeps a field), or
+        refused with the order left as it was — its new total not above what filled
+        meanwhile, or (drawn) a new price outside the band — and then the order's own
+        terms are confirmed."""
         if not self.amends:
             return
         amend = self.amends.pop(0)
         resting = self.resting.get(amend.order_id)
         if resting is None:
-            return  # ended meanwhile: the engine rejects it
+            return  # ended meanwhile: the engine rejects it, confirming nothing
         total = amend.new_qty or resting[3] + resting[4]
-        if total <= resting[4]:
-            return  # amend_qty_too_low
-        resting[2] = amend.new_price or resting[2]
-        resting[3] = total - resting[4]
+        if total <= resting[4] or data.draw(st.integers(0, 4)) == 0:
+            total = resting[3] + resting[4]  # amend_qty_too_low / price_band: as it was
+        else:
+            resting[2] = amend.new_price or resting[2]
+            resting[3] = total - resting[4]
         owner = resting[0]
         self.handle(AmendConfirmed(owner, amend.order_id, BTC_USD, resting[2], total,
                                    amend.event_time_ns, self.now()))  # fmt: skip

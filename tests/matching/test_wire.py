@@ -224,6 +224,41 @@ def test_amend_keeps_or_loses_priority() -> None:
     assert names(out, "st") == ["AmendConfirmed", "AmendConfirmed"]
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["c-fold", "python-fold"])
+def test_an_amend_refused_on_a_live_order_confirms_the_terms_it_keeps(fast: bool) -> None:
+    """The account held for the amend's terms when it forwarded it; refused with the order
+    left as it was (band, range, a total at or below what filled meanwhile), the engine
+    confirms the order's own terms, so the account stops holding for the refused ones. A
+    refusal that leaves no order of the requester's (unknown order) confirms nothing."""
+    eng = PartitionEngine(partition=0, codec=CODEC, topics=TOPICS,
+                          settlement_partitions=SETTLEMENT_PARTITIONS, out=OUT, config=CONFIG,
+                          fast=fast)  # fmt: skip
+    assert (eng._fast is not None) == fast
+    feed = Feed(CODEC)
+    feed.rules(7, band_bps=500)  # 5 %
+    feed.new(101, 1, 7, "SELL", 1_000, 1)
+    feed.new(102, 2, 7, "BUY", 1_000, 1)  # a trade at 1,000: the band is 950..1,050
+    feed.new(103, 3, 7, "BUY", 990, 5)  # rests
+    feed.amend(103, 3, 7, 1_200, 0)  # up past the band: refused
+    feed.new(104, 2, 7, "SELL", 990, 2)  # fills 2 of 103
+    feed.amend(103, 3, 7, 0, 2)  # a total of 2, with 2 filled: refused
+    feed.amend(103, 4, 7, 995, 5)  # not the requester's order: refused
+    feed.amend(999, 3, 7, 995, 1)  # unknown order: refused
+    feed.amend(103, 3, 7, 995, 0)  # applied: 995, total 5
+    out = eng.apply(feed.inputs())
+    refused = [(r["order_id"], r["detail"]) for r in only(out, "Rejected")]
+    assert refused == [(103, "price_band"), (103, "amend_qty_too_low"),
+                       (103, "not_owner"), (999, "unknown_order")]  # fmt: skip
+    confirmed = [(c["account_id"], c["order_id"], c["price"], c["qty"])
+                 for c in only(out, "AmendConfirmed")]  # fmt: skip
+    assert confirmed == [(3, 103, 990, 5), (3, 103, 990, 5), (3, 103, 995, 5)]
+    rejected_times = [r["event_time_ns"] for r in only(out, "Rejected")][:2]
+    applied_times = [a["event_time_ns"] for a in only(out, "AmendApplied")]
+    assert [c["amend_time_ns"] for c in only(out, "AmendConfirmed")] == [
+        *rejected_times, *applied_times,
+    ]  # fmt: skip
+
+
 def test_unknown_instrument_and_malformed_records() -> None:
     s = Session()
     s.feed.new(101, 1, 8, "BUY", 100, 1)  # no InstrumentRules for 8

@@ -151,7 +151,7 @@ def _emitter(engine: PartitionEngine, order_kinds: tuple[str, ...]) -> Any:
         (str(EndReason.FILLED), str(EndReason.CANCELLED), str(EndReason.EXPIRED),
          str(EndReason.REJECTED)),
         (str(Reason.UNKNOWN_INSTRUMENT), "unknown_instrument", ""),
-        tuple(sorted(wire.NOT_ENDING_REJECTIONS)),
+        tuple(sorted(wire.NOT_ENDING_REJECTIONS)), tuple(sorted(wire.AMEND_LIVE_REJECTIONS)),
     )  # fmt: skip
 
 

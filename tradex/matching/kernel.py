@@ -360,10 +360,21 @@ def process_batch(
                 ):
                     reason = REASON_PRICE_BAND
             if reason != REASON_NONE:
+                r_price, r_rem, r_filled = t_price, t_rem, 0  # as the checks saw them
+                if reason in (
+                    REASON_AMEND_QTY_TOO_LOW,
+                    REASON_PRICE_OUT_OF_RANGE,
+                    REASON_PRICE_BAND,
+                ):
+                    # the order (found, the requester's, same side) stays as it is: the
+                    # rejection carries its terms (confirmed to the account: AMEND_LIVE_REJECTIONS)
+                    r_price = orders[np.uint64(slot)].price
+                    r_rem = orders[np.uint64(slot)].remaining
+                    r_filled = orders[np.uint64(slot)].filled
                 seq += 1
                 emit_event(
-                    events, n_ev, seq, ci, ts, EV_REJECTED, t_id, t_owner, t_side, t_price,
-                    t_rem, 0, reason,
+                    events, n_ev, seq, ci, ts, EV_REJECTED, t_id, t_owner, t_side, r_price,
+                    r_rem, r_filled, reason,
                 )  # fmt: skip
                 n_ev += 1
                 done = ci + 1

@@ -18,7 +18,7 @@ Per input record, in order:
 - otherwise the kernel's outputs, each to ``engine-events`` on this partition (key:
   instrument, envelope ``seq`` = the instrument's sequence number); each trade also gives a
   ``FillLeg`` per side, each order end an ``OrderEnded`` and each amend the engine applied
-  an ``AmendConfirmed``, to ``settlements`` (key: account), right after the engine event
+  (or refused, the order left as it was) an ``AmendConfirmed``, to ``settlements`` (key: account), right after the engine event
   that caused them. All at the input's engine time:
   ``max(the instrument's previous engine time, the request's event_time_ns)``.
 """
@@ -47,6 +47,7 @@ from tradex.matching.constants import (
     EV_AMENDED,
     EV_CANCELLED,
     EV_FILLED,
+    EV_REJECTED,
     EV_RESTED,
     ORDERS_MAX_DEFAULT,
     PRICE_LEVELS_MAX_DEFAULT,
@@ -375,8 +376,17 @@ class PartitionEngine:
                 amended = lost_priority and row[2] == EV_AMENDED
                 event = wire.event_record(instrument_id, row, req, amended, time_ns)
                 record(event, req, key, seq, eid, outputs)
-                if row[2] == EV_AMENDED and req.kind == wire.REQ_AMEND and row[3] == req.order_id:
-                    # the account releases a fall of the hold at once (docs/ledger.md, "Amend")
+                if (
+                    req.kind == wire.REQ_AMEND
+                    and row[3] == req.order_id
+                    and (
+                        row[2] == EV_AMENDED
+                        or (row[2] == EV_REJECTED and row[9] in wire.AMEND_LIVE_REJECTIONS)
+                    )
+                ):
+                    # the engine's terms after the amend (applied, or refused with the order
+                    # left as it was): the account releases what they no longer need at once
+                    # (docs/ledger.md, "Amend")
                     confirmed = AmendConfirmed(row[4], row[3], instrument_id, row[6],
                                                row[7] + row[8], req.time_ns, time_ns)  # fmt: skip
                     sid = format_event_id(settle_base, settle_index)

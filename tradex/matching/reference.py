@@ -456,8 +456,16 @@ class ReferenceBook:
             elif price != order.price and self._outside_band(price):
                 reason = k.REASON_PRICE_BAND
         if reason != k.REASON_NONE:
-            # the fields as the checks saw them (an OP_AMEND_KEEP resolved once found)
-            self._event(k.EV_REJECTED, c.order_id, c.owner, side, price, qty, 0, reason)
+            if reason in (
+                k.REASON_AMEND_QTY_TOO_LOW, k.REASON_PRICE_OUT_OF_RANGE, k.REASON_PRICE_BAND
+            ):
+                # the order (found, the requester's, same side) stays as it is: the
+                # rejection carries its terms (confirmed to the account)
+                assert order is not None
+                price, qty, filled = order.price, order.remaining, order.filled
+            else:  # the fields as the checks saw them (an OP_AMEND_KEEP resolved once found)
+                filled = 0
+            self._event(k.EV_REJECTED, c.order_id, c.owner, side, price, qty, filled, reason)
             return
         assert order is not None
         new_rem = qty - order.filled

@@ -245,6 +245,13 @@ REASONS: dict[int, str] = {
 assert set(REASONS) == set(REASON_NAMES), "every engine reason needs a wire reason"
 # Rejections that must not end the order of that id: it may be live (a duplicate id).
 NOT_ENDING_REJECTIONS = frozenset((REASON_DUPLICATE_ID,))
+# An amend refused for these reasons leaves its order in the book as it was, and the
+# kernel's rejection row carries the order's terms (price, remaining, filled): the account
+# gets them as an AmendConfirmed, so it stops holding for the refused terms
+# (docs/ledger.md, "Amend").
+AMEND_LIVE_REJECTIONS = frozenset(
+    (REASON_AMEND_QTY_TOO_LOW, REASON_PRICE_OUT_OF_RANGE, REASON_PRICE_BAND)
+)
 
 
 def reason_of(code: int) -> str:

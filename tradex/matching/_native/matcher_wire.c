@@ -479,6 +479,8 @@ typedef struct {
     PyObject *unknown_reason, *unknown_detail, *unknown_text;
     int64_t partition, settle_partitions;
     uint64_t not_ending;     /* reason codes (< 64) whose rejection leaves the order alive */
+    uint64_t amend_live;     /* reason codes (< 64) of an amend refused with the order kept:
+                                the rejection row carries its terms, confirmed to the account */
 } Emitter;
 
 static void emitter_dealloc(Emitter *self) {
@@ -537,22 +539,23 @@ static int str_tuple_arg(PyObject *tuple, PyObject **out, const char *what) {
 
 /* Emitter(programs, output_type, topic_engine, topic_settle, producer, partition,
  *         settle_partitions, overflow_error, sides, order_kinds, requests, reasons, details,
- *         liquidity, ends, unknown, not_ending) */
+ *         liquidity, ends, unknown, not_ending, amend_live) */
 static PyObject *emitter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     PyObject *programs, *output_type, *topic_engine, *topic_settle, *producer, *overflow;
     PyObject *sides, *order_kinds, *requests, *reasons, *details, *liquidity, *ends, *unknown;
-    PyObject *not_ending;
+    PyObject *not_ending, *amend_live;
     long long partition, settle_partitions;
     if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
         PyErr_SetString(PyExc_TypeError, "Emitter takes no keyword arguments");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "O!OUUULLOO!O!O!O!O!O!O!O!O!", &PyTuple_Type, &programs,
+    if (!PyArg_ParseTuple(args, "O!OUUULLOO!O!O!O!O!O!O!O!O!O!", &PyTuple_Type, &programs,
                           &output_type, &topic_engine, &topic_settle, &producer, &partition,
                           &settle_partitions, &overflow, &PyTuple_Type, &sides, &PyTuple_Type,
                           &order_kinds, &PyTuple_Type, &requests, &PyTuple_Type, &reasons,
                           &PyTuple_Type, &details, &PyTuple_Type, &liquidity, &PyTuple_Type,
-                          &ends, &PyTuple_Type, &unknown, &PyTuple_Type, &not_ending))
+                          &ends, &PyTuple_Type, &unknown, &PyTuple_Type, &not_ending,
+                          &PyTuple_Type, &amend_live))
         return NULL;
     if (!(PyType_Check(output_type) &&
           PyType_IsSubtype((PyTypeObject *)output_type, &PyTuple_Type)) ||
@@ -608,6 +611,15 @@ static PyObject *emitter_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
             goto fail;
         }
         self->not_ending |= (uint64_t)1 << code;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(amend_live); i++) {
+        long code = PyLong_AsLong(PyTuple_GET_ITEM(amend_live, i));
+        if (code == -1 && PyErr_Occurred()) goto fail;
+        if (code < 0 || code >= 64) {
+            PyErr_SetString(PyExc_ValueError, "amend_live: reason codes below 64");
+            goto fail;
+        }
+        self->amend_live |= (uint64_t)1 << code;
     }
     return (PyObject *)self;
 fail:
@@ -945,8 +957,11 @@ static int put_event(Emit *e, const int64_t *ev, int64_t instrument, int lost_pr
         return -1;
     }
     if (put_engine(e, type, row, ev[E_SEQ], key) < 0) goto done;
-    if (kind == EV_AMENDED && m[M_KIND] == REQ_AMEND && ev[E_ORDER_ID] == m[M_ORDER_ID]) {
-        /* the account releases a fall of the hold at once (docs/ledger.md, "Amend") */
+    if (m[M_KIND] == REQ_AMEND && ev[E_ORDER_ID] == m[M_ORDER_ID] &&
+        (kind == EV_AMENDED ||
+         (kind == EV_REJECTED && code >= 0 && code < 64 && (e->self->amend_live >> code & 1)))) {
+        /* the engine's terms after the amend (applied, or refused with the order left as it
+         * was): the account releases what they no longer need at once (docs/ledger.md) */
         TxCell confirmed[7];
         cell_i(&confirmed[0], ev[E_OWNER]);
         cell_i(&confirmed[1], ev[E_ORDER_ID]);
