@@ -537,6 +537,20 @@ static int str_tuple_arg(PyObject *tuple, PyObject **out, const char *what) {
     return 0;
 }
 
+/* A tuple of reason codes (< 64) as a bit mask. */
+static int reason_mask(PyObject *codes, const char *name, uint64_t *mask) {
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(codes); i++) {
+        long code = PyLong_AsLong(PyTuple_GET_ITEM(codes, i));
+        if (code == -1 && PyErr_Occurred()) return -1;
+        if (code < 0 || code >= 64) {
+            PyErr_Format(PyExc_ValueError, "%s: reason codes below 64", name);
+            return -1;
+        }
+        *mask |= (uint64_t)1 << code;
+    }
+    return 0;
+}
+
 /* Emitter(programs, output_type, topic_engine, topic_settle, producer, partition,
  *         settle_partitions, overflow_error, sides, order_kinds, requests, reasons, details,
  *         liquidity, ends, unknown, not_ending, amend_live) */
@@ -603,24 +617,9 @@ static PyObject *emitter_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     self->unknown_reason = unknown_items[0];
     self->unknown_detail = unknown_items[1];
     self->unknown_text = unknown_items[2];
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(not_ending); i++) {
-        long code = PyLong_AsLong(PyTuple_GET_ITEM(not_ending, i));
-        if (code == -1 && PyErr_Occurred()) goto fail;
-        if (code < 0 || code >= 64) {
-            PyErr_SetString(PyExc_ValueError, "not_ending: reason codes below 64");
-            goto fail;
-        }
-        self->not_ending |= (uint64_t)1 << code;
-    }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(amend_live); i++) {
-        long code = PyLong_AsLong(PyTuple_GET_ITEM(amend_live, i));
-        if (code == -1 && PyErr_Occurred()) goto fail;
-        if (code < 0 || code >= 64) {
-            PyErr_SetString(PyExc_ValueError, "amend_live: reason codes below 64");
-            goto fail;
-        }
-        self->amend_live |= (uint64_t)1 << code;
-    }
+    if (reason_mask(not_ending, "not_ending", &self->not_ending) < 0 ||
+        reason_mask(amend_live, "amend_live", &self->amend_live) < 0)
+        goto fail;
     return (PyObject *)self;
 fail:
     Py_DECREF(self);
