@@ -266,8 +266,8 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         amend = self.amends.pop(0)
         resting = self.resting.get(amend.order_id)
-        if resting is None:
-            return  # ended meanwhile: the engine rejects it, confirming nothing
+        if resting is None or resting[3] == 0:
+            return  # ended (or filled) meanwhile: the engine rejects it, confirming nothing
         total = amend.new_qty or resting[3] + resting[4]
         if total <= resting[4] or data.draw(st.integers(0, 4)) == 0:
             total = resting[3] + resting[4]  # amend_qty_too_low / price_band: as it was

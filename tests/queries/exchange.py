@@ -165,6 +165,9 @@ def _env(settings: Settings, database: str, port: int, master: Path) -> dict[str
         TRADEX_API_LOCKOUT_S="60",
         TRADEX_API_WS_QUEUE_MAX="50",
         TRADEX_API_WS_AUTH_CHECK_MS="250",
+        # the roles tests leave the mirror behind the log on purpose: this worker's periodic
+        # reconcile must not catch it up under them (they start workers of their own)
+        TRADEX_API_ROLES_RECONCILE_S="86400",
     )
 
 

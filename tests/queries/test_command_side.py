@@ -299,14 +299,14 @@ def test_a_running_worker_catches_the_mirror_up_with_the_log(
             outcome = client.execute(ChangeUserRoles(f"crash-{name}", time.time_ns(),
                                                      user["userId"], "auditor,trader", 0))  # fmt: skip
         assert isinstance(outcome.events[0], UserRolesChanged)
-        # (the exchange's own worker, every minute, may get there first: either is the
-        # periodic reconcile — both started before the change)
-        with exchange.client(stale["accessToken"]) as http:
-            wait_until(lambda: http.get("/tradex/v1/accounts").status_code == 401,
-                       timeout_s=30, what="the user's session ended")  # fmt: skip
+        caught_up = f"user {user['userId']}: roles trader -> auditor,trader, as the log has them"
+        wait_until(lambda: caught_up in (tmp_path / "api.log").read_text(), timeout_s=30,
+                   what="the running worker caught the mirror up")  # fmt: skip
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+    with exchange.client(stale["accessToken"]) as http:
+        assert http.get("/tradex/v1/accounts").status_code == 401  # its session ended
     assert exchange.login(name)["roles"] == ["auditor", "trader"]
 
 

@@ -457,7 +457,9 @@ class ReferenceBook:
                 reason = k.REASON_PRICE_BAND
         if reason != k.REASON_NONE:
             if reason in (
-                k.REASON_AMEND_QTY_TOO_LOW, k.REASON_PRICE_OUT_OF_RANGE, k.REASON_PRICE_BAND
+                k.REASON_AMEND_QTY_TOO_LOW,
+                k.REASON_PRICE_OUT_OF_RANGE,
+                k.REASON_PRICE_BAND,
             ):
                 # the order (found, the requester's, same side) stays as it is: the
                 # rejection carries its terms (confirmed to the account)
