@@ -4,10 +4,13 @@ cancel-all in both dialects."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -243,38 +246,60 @@ def test_roles_change_on_the_log_and_end_the_users_sessions(exchange: Exchange) 
     assert nobody.returncode == 1 and "no user named" in nobody.stderr
 
 
+def _trader_whose_role_change_is_only_on_the_log(
+    exchange: Exchange, prefix: str
+) -> tuple[dict[str, Any], str, str]:
+    """A trader, logged in, then given ``auditor,trader`` straight on the log (as a crash
+    between the log and the mirror leaves it): (the user, the username, the stale token)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    user = exchange.admin("/tradex/v1/admin/users",
+                          {"username": name, "password": PASSWORD, "roles": ["trader"]})  # fmt: skip
+    stale = exchange.login(name)["accessToken"]
+    with ReferenceClient(exchange.settings, name=f"t-roles-{prefix}") as client:
+        outcome = client.execute(ChangeUserRoles(f"crash-{name}", time.time_ns(),
+                                                 user["userId"], "auditor,trader", 0))  # fmt: skip
+    assert isinstance(outcome.events[0], UserRolesChanged)
+    return user, name, stale
+
+
+@contextlib.contextmanager
+def _api_worker(exchange: Exchange, log_path: Path, **env: str) -> Iterator[None]:
+    """A second API worker of the exchange (its output in ``log_path``), healthy, stopped
+    after the block."""
+    port = free_port()
+    environment = dict(exchange.env, TRADEX_API_PORT=str(port), **env)
+    with log_path.open("wb") as out:
+        worker = subprocess.Popen([sys.executable, "-m", "tradex.cli", "run", "api", "--port",
+                                   str(port)], env=environment, stdout=out,
+                                  stderr=subprocess.STDOUT, cwd=REPO_ROOT)  # fmt: skip
+    try:
+        wait_until(lambda: _healthy(f"http://127.0.0.1:{port}"), timeout_s=60,
+                   what="a second API worker")  # fmt: skip
+        yield
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def _mirror_caught_up(exchange: Exchange, name: str, stale: str) -> None:
+    with exchange.client(stale) as http:
+        assert http.get("/tradex/v1/accounts").status_code == 401  # its session ended
+    assert exchange.login(name)["roles"] == ["auditor", "trader"]
+
+
 def test_a_worker_starting_mirrors_the_roles_the_log_has(exchange: Exchange, tmp_path: Any) -> None:
     """A process that died between writing a role change to the log and mirroring it in
     the auth schema (here: the change written straight to the log, as such a crash leaves
     it) left the mirror behind, and tokens carry the mirror: the next API worker to start
     makes the mirror the log's and ends the user's sessions."""
-    name = f"late-{uuid.uuid4().hex[:6]}"
-    user = exchange.admin("/tradex/v1/admin/users",
-                          {"username": name, "password": PASSWORD, "roles": ["trader"]})  # fmt: skip
-    stale = exchange.login(name)
-    with ReferenceClient(exchange.settings, name="t-roles-crash") as client:
-        outcome = client.execute(ChangeUserRoles(f"crash-{name}", time.time_ns(),
-                                                 user["userId"], "auditor,trader", 0))  # fmt: skip
-    assert isinstance(outcome.events[0], UserRolesChanged)
+    _user, name, stale = _trader_whose_role_change_is_only_on_the_log(exchange, "late")
     assert exchange.login(name)["roles"] == ["trader"]  # the mirror is behind the log
-    port = free_port()
-    env = dict(exchange.env, TRADEX_API_PORT=str(port))
-    with (tmp_path / "api.log").open("wb") as out:
-        worker = subprocess.Popen([sys.executable, "-m", "tradex.cli", "run", "api", "--port",
-                                   str(port)], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                  cwd=REPO_ROOT)  # fmt: skip
-    try:
-        wait_until(lambda: _healthy(f"http://127.0.0.1:{port}"), timeout_s=60,
-                   what="a second API worker")  # fmt: skip
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+    with _api_worker(exchange, tmp_path / "api.log"):
+        pass
     assert (
         "roles trader -> auditor,trader, as the log has them" in (tmp_path / "api.log").read_text()
     )
-    with exchange.client(stale["accessToken"]) as http:
-        assert http.get("/tradex/v1/accounts").status_code == 401  # its session ended
-    assert exchange.login(name)["roles"] == ["auditor", "trader"]
+    _mirror_caught_up(exchange, name, stale)
 
 
 def test_a_running_worker_catches_the_mirror_up_with_the_log(
@@ -282,32 +307,13 @@ def test_a_running_worker_catches_the_mirror_up_with_the_log(
 ) -> None:
     """The same crash while workers run: a worker that reconciles every second (here;
     every minute by default) makes the mirror the log's without a restart."""
-    port = free_port()
-    env = dict(exchange.env, TRADEX_API_PORT=str(port), TRADEX_API_ROLES_RECONCILE_S="1")
-    with (tmp_path / "api.log").open("wb") as out:
-        worker = subprocess.Popen([sys.executable, "-m", "tradex.cli", "run", "api", "--port",
-                                   str(port)], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                  cwd=REPO_ROOT)  # fmt: skip
-    try:
-        wait_until(lambda: _healthy(f"http://127.0.0.1:{port}"), timeout_s=60,
-                   what="a second API worker")  # fmt: skip
-        name = f"running-{uuid.uuid4().hex[:6]}"
-        user = exchange.admin("/tradex/v1/admin/users",
-                              {"username": name, "password": PASSWORD, "roles": ["trader"]})  # fmt: skip
-        stale = exchange.login(name)
-        with ReferenceClient(exchange.settings, name="t-roles-running") as client:
-            outcome = client.execute(ChangeUserRoles(f"crash-{name}", time.time_ns(),
-                                                     user["userId"], "auditor,trader", 0))  # fmt: skip
-        assert isinstance(outcome.events[0], UserRolesChanged)
+    log_path = tmp_path / "api.log"
+    with _api_worker(exchange, log_path, TRADEX_API_ROLES_RECONCILE_S="1"):
+        user, name, stale = _trader_whose_role_change_is_only_on_the_log(exchange, "running")
         caught_up = f"user {user['userId']}: roles trader -> auditor,trader, as the log has them"
-        wait_until(lambda: caught_up in (tmp_path / "api.log").read_text(), timeout_s=30,
+        wait_until(lambda: caught_up in log_path.read_text(), timeout_s=30,
                    what="the running worker caught the mirror up")  # fmt: skip
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
-    with exchange.client(stale["accessToken"]) as http:
-        assert http.get("/tradex/v1/accounts").status_code == 401  # its session ended
-    assert exchange.login(name)["roles"] == ["auditor", "trader"]
+    _mirror_caught_up(exchange, name, stale)
 
 
 def _healthy(url: str) -> bool:

@@ -278,12 +278,16 @@ class TransactionalStage:
         self.assigned_monotonic = 0.0
         self.rebalances = 0  # assign/revoke callbacks so far: a change means a new assignment
         self.inflight: _InFlight | None = None
-        self.committer = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{transactional_id}")
+        self.committer = self._new_committer()
         self.tracing = StageTracing.of(group_id, group_id)  # None: tracing off
         self.clock = BatchClock.from_env(group_id)  # None: timing off
         self.stamps: dict[str, int] = {}  # the batch being gathered and decided (timing on)
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    def _new_committer(self) -> ThreadPoolExecutor:
+        """The thread of a transaction's flush, commit and offsets call."""
+        return ThreadPoolExecutor(1, thread_name_prefix=f"commit-{self.transactional_id}")
 
     def _new_producer(self) -> Producer:
         producer = Producer(producer_config(self.settings, self.transactional_id))
@@ -568,9 +572,7 @@ class TransactionalStage:
                         call=call, waited_s=hung_s)  # fmt: skip
             self.stats.hung_calls += 1
             self.committer.shutdown(wait=False)
-            self.committer = ThreadPoolExecutor(
-                1, thread_name_prefix=f"commit-{self.transactional_id}"
-            )
+            self.committer = self._new_committer()
             message = f"{call} did not return in {hung_s} s"
             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, message)) from None
 

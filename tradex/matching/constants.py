@@ -82,6 +82,10 @@ REASON_IOC_REMAINDER = 20
 REASON_FOK_UNFILLABLE = 21
 REASON_MARKET_REMAINDER = 22
 
+# An amend refused for these leaves its order in the book as it was (found, the
+# requester's, same side): the rejection row carries the order's price, remaining and
+# filled, which the matcher confirms to the account (wire.AMEND_LIVE_REJECTIONS).
+AMEND_LIVE_REASONS = (REASON_AMEND_QTY_TOO_LOW, REASON_PRICE_OUT_OF_RANGE, REASON_PRICE_BAND)
 REASON_NAMES: dict[int, str] = {
     REASON_NONE: "none",
     REASON_BAD_OP: "bad_op",

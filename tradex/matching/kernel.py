@@ -34,6 +34,7 @@ from tradex.matching.book_ops import (
     unlink,
 )
 from tradex.matching.constants import (
+    AMEND_LIVE_REASONS,
     EV_ACCEPTED,
     EV_AMENDED,
     EV_CANCELLED,
@@ -361,13 +362,7 @@ def process_batch(
                     reason = REASON_PRICE_BAND
             if reason != REASON_NONE:
                 r_price, r_rem, r_filled = t_price, t_rem, 0  # as the checks saw them
-                if reason in (
-                    REASON_AMEND_QTY_TOO_LOW,
-                    REASON_PRICE_OUT_OF_RANGE,
-                    REASON_PRICE_BAND,
-                ):
-                    # the order (found, the requester's, same side) stays as it is: the
-                    # rejection carries its terms (confirmed to the account: AMEND_LIVE_REJECTIONS)
+                if reason in AMEND_LIVE_REASONS:  # the order stays: the row carries its terms
                     r_price = orders[np.uint64(slot)].price
                     r_rem = orders[np.uint64(slot)].remaining
                     r_filled = orders[np.uint64(slot)].filled

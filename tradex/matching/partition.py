@@ -18,8 +18,8 @@ Per input record, in order:
 - otherwise the kernel's outputs, each to ``engine-events`` on this partition (key:
   instrument, envelope ``seq`` = the instrument's sequence number); each trade also gives a
   ``FillLeg`` per side, each order end an ``OrderEnded`` and each amend the engine applied
-  (or refused, the order left as it was) an ``AmendConfirmed``, to ``settlements`` (key: account), right after the engine event
-  that caused them. All at the input's engine time:
+  (or refused, the order left as it was) an ``AmendConfirmed``, to ``settlements`` (key:
+  account), right after the engine event that caused them. All at the input's engine time:
   ``max(the instrument's previous engine time, the request's event_time_ns)``.
 """
 

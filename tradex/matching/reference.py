@@ -456,13 +456,7 @@ class ReferenceBook:
             elif price != order.price and self._outside_band(price):
                 reason = k.REASON_PRICE_BAND
         if reason != k.REASON_NONE:
-            if reason in (
-                k.REASON_AMEND_QTY_TOO_LOW,
-                k.REASON_PRICE_OUT_OF_RANGE,
-                k.REASON_PRICE_BAND,
-            ):
-                # the order (found, the requester's, same side) stays as it is: the
-                # rejection carries its terms (confirmed to the account)
+            if reason in k.AMEND_LIVE_REASONS:  # the order stays: the row carries its terms
                 assert order is not None
                 price, qty, filled = order.price, order.remaining, order.filled
             else:  # the fields as the checks saw them (an OP_AMEND_KEEP resolved once found)

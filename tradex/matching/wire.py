@@ -39,6 +39,7 @@ from tradex.domain.engine import (
 from tradex.domain.types import EndReason, Reason
 from tradex.log.keys import instrument_key
 from tradex.matching.constants import (
+    AMEND_LIVE_REASONS,
     EV_ACCEPTED,
     EV_AMENDED,
     EV_CANCELLED,
@@ -245,13 +246,10 @@ REASONS: dict[int, str] = {
 assert set(REASONS) == set(REASON_NAMES), "every engine reason needs a wire reason"
 # Rejections that must not end the order of that id: it may be live (a duplicate id).
 NOT_ENDING_REJECTIONS = frozenset((REASON_DUPLICATE_ID,))
-# An amend refused for these reasons leaves its order in the book as it was, and the
-# kernel's rejection row carries the order's terms (price, remaining, filled): the account
-# gets them as an AmendConfirmed, so it stops holding for the refused terms
+# The account gets an amend refused with its order kept (AMEND_LIVE_REASONS) as an
+# AmendConfirmed at the order's terms, so it stops holding for the refused ones
 # (docs/ledger.md, "Amend").
-AMEND_LIVE_REJECTIONS = frozenset(
-    (REASON_AMEND_QTY_TOO_LOW, REASON_PRICE_OUT_OF_RANGE, REASON_PRICE_BAND)
-)
+AMEND_LIVE_REJECTIONS = frozenset(AMEND_LIVE_REASONS)
 
 
 def reason_of(code: int) -> str:

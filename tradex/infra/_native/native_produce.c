@@ -91,11 +91,6 @@ static rd_kafka_t *producer_handle(PyObject *producer) {
     return rk;
 }
 
-static PyObject *handle_ok(PyObject *module, PyObject *producer) {
-    (void)module;
-    return producer_handle(producer) == NULL ? NULL : Py_NewRef(Py_True);
-}
-
 static PyObject *produce(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
     if (nargs != 4) {
@@ -151,7 +146,6 @@ static PyMethodDef methods[] = {
     {"bind", bind_producer, METH_VARARGS,
      "bind(cimpl_path, producer_type): take librdkafka's produce call from confluent-kafka's "
      "module"},
-    {"handle_ok", handle_ok, METH_O, "handle_ok(producer): True, or raises why not"},
     {"produce", (PyCFunction)(void (*)(void))produce, METH_FASTCALL,
      "produce(producer, outputs, start, stop) -> the index of the first record not produced"},
     {NULL, NULL, 0, NULL},
