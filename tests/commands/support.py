@@ -6,8 +6,12 @@ import os
 import random
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
+
+from confluent_kafka import Consumer, TopicPartition
 
 from tests.market import BTC_USD, T0, reference_commands
 from tradex.commands import service
@@ -37,7 +41,7 @@ from tradex.domain import (
     Side,
 )
 from tradex.domain.ids import order_id
-from tradex.infra.kafka import partition_count, produce_sync
+from tradex.infra.kafka import consumer_config, partition_count, produce_sync
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.infra.stage import StageStats
 from tradex.log.keys import account_key, account_partition, reference_key
@@ -45,6 +49,7 @@ from tradex.log.source import KafkaLog
 from tradex.log.topics import (
     ACCOUNT_COMMANDS,
     ACCOUNT_EVENTS,
+    ACCOUNTS_GROUP,
     ORDER_REQUESTS,
     REFERENCE_COMMANDS,
     SETTLEMENTS,
@@ -52,7 +57,7 @@ from tradex.log.topics import (
 )
 from tradex.log.typed import read_typed
 from tradex.schemas.chain import verify_chain
-from tradex.schemas.codec import Codec, Envelope
+from tradex.schemas.codec import Codec, Envelope, EnvelopeFields
 
 IDLE_S = 2.0
 
@@ -89,6 +94,39 @@ def send(settings: Settings, commands: Sequence[Any], topic: str = ACCOUNT_COMMA
         settings.topic(topic),
         [(account_key(c.account_id), encode_command(CODEC, c)) for c in commands],
     )
+
+
+def decide_late(
+    settings: Settings, account_id: int, partitions: int, event: Any | None, delay_s: float,
+    before: int = 0,
+) -> threading.Thread:  # fmt: skip
+    """A processor whose transaction's markers reach the group's offsets first: once a
+    command of ``account_id`` is on the log (after ``before`` others on its partition),
+    commit the account processors' group past it, then, ``delay_s`` later, write ``event``
+    (None: nothing, a dead letter's silence)."""
+    partition = account_partition(account_id, partitions)
+    place = TopicPartition(settings.topic(ACCOUNT_COMMANDS), partition)
+
+    def run() -> None:
+        with KafkaLog(settings) as log:
+            while (end := log.watermarks(ACCOUNT_COMMANDS, partition)[1]) <= before:
+                time.sleep(0.01)
+        group = Consumer(consumer_config(settings, settings.topic(ACCOUNTS_GROUP)))
+        try:
+            group.commit(offsets=[TopicPartition(place.topic, partition, end)], asynchronous=False)
+        finally:
+            group.close()
+        time.sleep(delay_s)
+        if event is not None:
+            fields = EnvelopeFields("late-1", event.command_id, event.command_id, "t", 0)
+            data = CODEC.encode_domain(event, fields).data
+            produce_sync(
+                settings, settings.topic(ACCOUNT_EVENTS), [(account_key(account_id), data)]
+            )
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 def send_settlements(settings: Settings, records: Sequence[Any]) -> None:

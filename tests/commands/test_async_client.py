@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.commands.support import BTC_USD, T0, load_reference
+from tests.commands.support import BTC_USD, T0, decide_late, load_reference
+from tradex.commands import client as client_module
 from tradex.commands import reference_service, service
 from tradex.commands.async_client import (
     ACCOUNTS,
@@ -16,6 +18,7 @@ from tradex.commands.async_client import (
     AsyncCommandClient,
     CommandTimeout,
 )
+from tradex.commands.client import NoOutcome
 from tradex.commands.reference_client import ReferenceClient
 from tradex.domain import (
     CancelOrder,
@@ -27,6 +30,7 @@ from tradex.domain import (
     OrderKind,
     OrderRejected,
     PlaceOrder,
+    Posting,
     Reason,
     ReferenceCommandRejected,
     RegisterUser,
@@ -141,6 +145,38 @@ def test_no_processor_no_outcome_in_time(settings: Settings) -> None:
                 await client.execute(Deposit("idle-1", 1, T0, "USD", 1), timeout_s=1.0)
             assert await client.wait_for(1, "end/1", timeout_s=0.2) is None
             assert not client.waiting  # nothing left behind
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_events_visible_after_the_offsets_committed_with_them_are_the_outcome(
+    settings: Settings,
+) -> None:
+    """Kafka writes a transaction's markers partition by partition: the group's offsets can
+    be past a command before its events are readable. Its events are still its outcome
+    (a sim command once got NoOutcome here), and silence is a dead letter only later."""
+    load_reference(settings, [1], PARTITIONS)
+    deposit = Deposit("late-1", 1, T0, "USD", 5)
+    deposited = Deposited("late-1", 1, T0, "USD", 5, (Posting(0, "USD", -5), Posting(1, "USD", 5)))
+
+    async def scenario() -> None:
+        client = await AsyncCommandClient.open(settings, ACCOUNTS, name="t-late")
+        try:
+            decider = decide_late(settings, 1, PARTITIONS, deposited, delay_s=0.8)
+            outcome = await client.execute(deposit, timeout_s=30)
+            assert outcome.events == (deposited,)
+            decider.join()
+
+            silent = Deposit("late-2", 1, T0, "USD", 5)
+            decider = decide_late(settings, 1, PARTITIONS, None, delay_s=0, before=1)
+            started = time.monotonic()
+            with pytest.raises(NoOutcome, match="late-2 produced no event"):
+                await client.execute(silent, timeout_s=30)
+            decider.join()
+            assert time.monotonic() - started >= client_module.no_outcome_confirm_s
+            assert not client.waiting
         finally:
             await client.aclose()
 

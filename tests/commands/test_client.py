@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
-from tests.commands.support import BTC_USD, T0, load_reference
+from tests.commands.support import BTC_USD, T0, decide_late, load_reference
 from tradex.commands import service
-from tradex.commands.client import CommandClient
+from tradex.commands.client import CommandClient, NoOutcome, no_outcome_confirm_s
 from tradex.domain import (
     Deposit,
     Deposited,
     OrderKind,
     OrderRejected,
     PlaceOrder,
+    Posting,
     Reason,
     Side,
 )
@@ -57,3 +59,26 @@ def test_execute_returns_the_outcome_and_a_duplicate_returns_the_original(
         processor.follower.close()
     assert processor.stats.duplicates == 1
     assert processor.stats.events == 2
+
+
+def test_events_visible_after_the_offsets_committed_with_them_are_the_outcome(
+    settings: Settings,
+) -> None:
+    """As the asyncio client's test: offsets seen before the events are no dead letter."""
+    load_reference(settings, [1], PARTITIONS)
+    deposited = Deposited("late-1", 1, T0, "USD", 5, (Posting(0, "USD", -5), Posting(1, "USD", 5)))
+    client = CommandClient(settings)
+    try:
+        decider = decide_late(settings, 1, PARTITIONS, deposited, delay_s=0.8)
+        outcome = client.execute(Deposit("late-1", 1, T0, "USD", 5), timeout_s=30)
+        assert outcome.events == (deposited,)
+        decider.join()
+
+        decider = decide_late(settings, 1, PARTITIONS, None, delay_s=0, before=1)
+        started = time.monotonic()
+        with pytest.raises(NoOutcome, match="late-2 produced no event"):
+            client.execute(Deposit("late-2", 1, T0, "USD", 5), timeout_s=30)
+        assert time.monotonic() - started >= no_outcome_confirm_s
+        decider.join()
+    finally:
+        client.close()

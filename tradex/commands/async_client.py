@@ -19,7 +19,9 @@ committed past the command's offset while the tail, read to the end that followe
 nothing for it: the outcome is then the original one — from the client's cache of recent
 outcomes (every command decided since it started), else read from the log (a scan of the
 partition on a second thread, rare). Two requests with the same id in flight share one
-waiter. A command that the processor dead-lettered has no outcome (:class:`NoOutcome`).
+waiter. A command that the processor dead-lettered has no outcome (:class:`NoOutcome`),
+known once it has stayed silent ``no_outcome_confirm_s`` (the group's committed offsets
+can be seen before the events committed with them).
 """
 
 from __future__ import annotations
@@ -36,7 +38,14 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from tradex.commands.client import NoOutcome, Outcome, encode_command, span_attributes
+from tradex.commands.client import (
+    NoOutcome,
+    Outcome,
+    encode_command,
+    no_outcome_confirm_s,
+    no_outcome_recheck_s,
+    span_attributes,
+)
 from tradex.domain.account import ONE_EVENT_INPUTS
 from tradex.domain.commands import AccountCommand
 from tradex.domain.reference import ReferenceCommand
@@ -146,6 +155,8 @@ class _Waiter:
     events: list[Any] = field(default_factory=list)
     seen_at: float = 0.0
     one_event: bool = False  # its decision is one event: complete at the first
+    silent_since: float = 0.0  # when a scan of the log first found none of its events
+    recheck_at: float = 0.0  # not asked about again before
     on_delivered: Callable[[int, int], None] | None = None  # (partition, offset), I/O thread
 
 
@@ -455,7 +466,8 @@ class AsyncCommandClient:
         with self.lock:
             pending = [w for w in self.waiting.values()
                        if w.send and w.offset >= 0 and not w.events and w.drain_to == -1
-                       and now - w.started >= silent_grace_s]  # fmt: skip
+                       and now - w.started >= silent_grace_s
+                       and now >= w.recheck_at]  # fmt: skip
         if not pending:
             return
         committed = self.log.committed(
@@ -499,6 +511,12 @@ class AsyncCommandClient:
             self._resolve(waiter, None, exc)
             return
         if not found:
+            now = time.monotonic()
+            waiter.silent_since = waiter.silent_since or now
+            if now - waiter.silent_since < no_outcome_confirm_s:  # (see there) ask again
+                waiter.recheck_at = now + no_outcome_recheck_s
+                waiter.drain_to = -1
+                return
             self._resolve(waiter, None, NoOutcome(f"{command_id} produced no event"))
         else:
             self._resolve(waiter, Outcome(command_id, tuple(found), True, 0.0), None)
