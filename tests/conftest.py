@@ -25,13 +25,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from tests import schedule
 from tradex.infra import clickhouse as clickhouse_module
 from tradex.infra import postgres, redis_client
 from tradex.infra import settings as settings_module
 from tradex.infra import stack as stack_module
+from tradex.infra.kafka import delete_prefixed_topics
 from tradex.infra.local_process import StackError
 from tradex.infra.settings import Settings
 
@@ -136,12 +136,9 @@ def _stack_for_integration_tests(request: pytest.FixtureRequest) -> None:
 def settings(stack: Settings) -> Iterator[Settings]:
     """Base settings with a unique topic prefix; the test's topics are deleted after it."""
     prefix = f"t{_token()}-"
-    yield dataclasses.replace(stack, topic_prefix=prefix)
-    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap, "log_level": 0})
-    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-    if topics:
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            future.result()
+    settings = dataclasses.replace(stack, topic_prefix=prefix)
+    yield settings
+    delete_prefixed_topics(settings)
 
 
 @pytest.fixture

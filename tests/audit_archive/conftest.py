@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from tests.projections.exchange import build_exchange
 from tradex.audit.checkpointer import write_one
 from tradex.audit.checkpoints import chained_places, load_or_create_key, public_bytes
 from tradex.audit.export import export
+from tradex.infra.kafka import delete_prefixed_topics
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog
 
@@ -30,14 +30,6 @@ class Audited(NamedTuple):
     settings: Settings  # the exchange's prefix, its stack dir holding the key
     public_key: bytes
     archive: Path
-
-
-def delete_topics(stack: Settings, prefix: str) -> None:
-    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap, "log_level": 0})
-    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-    if topics:
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            future.result()
 
 
 def checkpoint_twice(settings: Settings) -> None:
@@ -58,4 +50,4 @@ def audited(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     archive = tmp_path_factory.mktemp("archive") / "a"
     export(settings, archive, show_progress=False)
     yield Audited(settings, public_bytes(load_or_create_key(settings)), archive)
-    delete_topics(stack, prefix)
+    delete_prefixed_topics(settings)

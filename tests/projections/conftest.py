@@ -7,9 +7,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from tests.projections.exchange import Exchange, build_exchange
+from tradex.infra.kafka import delete_prefixed_topics
 from tradex.infra.settings import Settings
 
 
@@ -19,11 +19,7 @@ def exchange(stack: Settings) -> Iterator[Exchange]:
     prefix = f"x{uuid.uuid4().hex[:10]}-"
     settings = dataclasses.replace(stack, topic_prefix=prefix)
     yield build_exchange(settings)
-    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap, "log_level": 0})
-    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-    if topics:
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            future.result()
+    delete_prefixed_topics(settings)
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from tradex.domain.engine import Trade
 from tradex.exchange_services import pipeline_services
 from tradex.infra.exchange import Exchange
+from tradex.infra.kafka import delete_prefixed_topics
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog
 from tradex.log.topics import ENGINE_EVENTS, ensure_account_topics, ensure_reference_topics
@@ -50,11 +50,7 @@ def exchange(base: Settings, log_dir: Path) -> Iterator[Settings]:
         yield settings
     finally:
         codes = stages.stop()
-        admin = AdminClient({"bootstrap.servers": base.kafka_bootstrap, "log_level": 0})
-        topics = [t for t in admin.list_topics(timeout=10).topics
-                  if t.startswith(settings.topic_prefix)]  # fmt: skip
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            future.result()
+        delete_prefixed_topics(settings)
         assert set(codes.values()) == {0}, codes
 
 

@@ -31,8 +31,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
-
 from tradex.audit.checkpointer import write_one
 from tradex.audit.checkpoints import check_checkpoints, load_or_create_key, public_bytes
 from tradex.audit.export import DEFAULT_TOPICS, existing_topics, export
@@ -40,6 +38,7 @@ from tradex.audit.violations import Violation
 from tradex.bench.exchange_log import write_market_log
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
+from tradex.infra.kafka import delete_prefixed_topics
 from tradex.infra.settings import Settings
 from tradex.log.archive import ArchiveLog
 from tradex.log.source import KafkaLog, LogSource
@@ -156,11 +155,7 @@ def main(argv: list[str]) -> int:
     try:
         summary = run(settings, events_min, accounts, lambda text: print(text, flush=True))
     finally:
-        admin = AdminClient({"bootstrap.servers": base.kafka_bootstrap, "log_level": 0})
-        topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-        if topics:
-            for future in admin.delete_topics(topics, operation_timeout=30).values():
-                future.result()
+        delete_prefixed_topics(settings)
         shutil.rmtree(home, ignore_errors=True)
     print(json.dumps(summary))
     return 0 if summary["ok"] else 1

@@ -33,11 +33,10 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
-
 from tradex.audit.verify import Report, verify
 from tradex.bench.exchange_log import event_count, write_market_log
 from tradex.infra import settings as settings_module
+from tradex.infra.kafka import delete_prefixed_topics
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog
 from tradex.log.topics import ORDER_REQUESTS
@@ -73,16 +72,6 @@ def run_peer(settings: Settings, codec: Codec, inputs_done: int) -> dict[str, An
     return {"name": "tradex matching verify", "ok": ok, "inputs": inputs_done,
             "seconds": round(seconds, 3), "ops_per_s": round(inputs_done / seconds),
             "cpu_us_per_input": round(cpu_us, 2)}  # fmt: skip
-
-
-def drop_topics(settings: Settings) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
-    topics = [
-        t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)
-    ]
-    if topics:
-        for future in admin.delete_topics(topics, operation_timeout=60).values():
-            future.result()
 
 
 def main(argv: list[str]) -> int:
@@ -173,7 +162,7 @@ def main(argv: list[str]) -> int:
         return 0 if ok else 1
     finally:
         if wrote and not args.keep:
-            drop_topics(settings)
+            delete_prefixed_topics(settings)
         elif wrote:
             print(f"audit: the log stays on {prefix!r} (--prefix {prefix} reuses it)",
                   file=sys.stderr)  # fmt: skip

@@ -31,11 +31,10 @@ from typing import Any
 import numpy as np
 
 from tradex.backtest.plan import Plan, backtest
-from tradex.bench.matcher_service import delete_topics
 from tradex.bench.order_feed import bench_feed
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
-from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync
+from tradex.infra.kafka import TopicSpec, delete_prefixed_topics, ensure_topics, produce_sync
 from tradex.log.source import KafkaLog
 from tradex.log.topics import ORDER_REQUESTS, SETTLEMENTS
 from tradex.matching import wire
@@ -119,7 +118,7 @@ def main(argv: list[str]) -> int:
             result = backtest(source, codec, Plan(config=config))
             bt_wall, bt_cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
-        delete_topics(settings)
+        delete_prefixed_topics(settings)
     time_kernel(kernel_rows(codec, records[:64]), config)  # warm the JIT
     kernel_wall, kernel_cpu, commands, kernel_trades = time_kernel(
         kernel_rows(codec, records), config

@@ -35,11 +35,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tradex.bench.ledger import delete_topics, preload, prepare, services_down, workload
+from tradex.bench.ledger import preload, prepare, services_down, workload
 from tradex.commands import service as accounts_service
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
 from tradex.infra.clickhouse import ChdbClickHouse
+from tradex.infra.kafka import delete_prefixed_topics
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog, LogRecord, Place
 from tradex.matching import service as matcher_service
@@ -211,7 +212,7 @@ def main(argv: list[str]) -> int:
         ChdbClickHouse.close_sessions()
         shutil.rmtree(folder, ignore_errors=True)
         if args.prefix is None and not args.keep_log:
-            delete_topics(settings)
+            delete_prefixed_topics(settings)
     for problem in problems:
         print(f"PROBLEM: {problem}")
     load = round(os.getloadavg()[0], 2)

@@ -51,7 +51,6 @@ from typing import Any
 
 import numpy as np
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 
 from tradex.bench.exchange_log import (
     INSTRUMENTS,
@@ -74,6 +73,7 @@ from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import non_negative_int, positive_int
 from tradex.infra.exchange import Exchange, Ready, Service
 from tradex.infra.kafka import (
+    delete_prefixed_topics,
     producer_config,
 )
 from tradex.infra.settings import Settings
@@ -167,18 +167,6 @@ def raw_chain(settings: Settings, spec: ChainSpec, orders: int, work_dir: Path) 
 # -- main ---------------------------------------------------------------------------------------
 
 
-def delete_topics(settings: Settings) -> None:
-    """Every topic under ``settings``' prefix (the run's own)."""
-    assert settings.topic_prefix.startswith("bench-e2e-"), settings.topic_prefix
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    topics = [
-        t for t in admin.list_topics(timeout=30).topics if t.startswith(settings.topic_prefix)
-    ]
-    if topics:
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            future.result()
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="tradex bench e2e", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
@@ -253,14 +241,14 @@ def main(argv: list[str]) -> int:
         codes = pipeline.close()
         if any(code not in (0, -signal.SIGTERM) for code in codes):
             problems.append(f"stage exit codes {codes}")
-        delete_topics(settings)
+        delete_prefixed_topics(settings)
     try:
         if spec is not None and not args.no_raw:
             raw = raw_chain(raw_settings, spec, thr.get("orders", orders), work_dir)
             print(f"  raw chain: {raw['orders']:,} orders in {raw['seconds']} s = "
                   f"{raw['orders_per_s']:,} orders/s")  # fmt: skip
     finally:
-        delete_topics(raw_settings)
+        delete_prefixed_topics(raw_settings)
     share = thr["orders_per_s"] / raw["orders_per_s"] if raw and thr else None
     figures = {
         "orders_per_s": thr.get("orders_per_s"),

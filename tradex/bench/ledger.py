@@ -74,7 +74,7 @@ from tradex.domain.ids import order_id
 from tradex.infra import postgres
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
-from tradex.infra.kafka import produce_sync, producer_config
+from tradex.infra.kafka import delete_prefixed_topics, produce_sync, producer_config
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.infra.stage import batch_records_max
 from tradex.log.keys import account_key, account_partition, reference_key
@@ -200,16 +200,6 @@ def preload(settings: Settings, codec: Codec, commands: Sequence[Any]) -> None:
         (account_key(c.account_id), encode_command(codec, c)) for c in commands
     ]
     produce_sync(settings, settings.topic(ACCOUNT_COMMANDS), records)
-
-
-def delete_topics(settings: Settings) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    topics = [
-        t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)
-    ]
-    if topics:
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            future.result()
 
 
 # -- phase 1: throughput -------------------------------------------------------------------------
@@ -642,7 +632,7 @@ def main(argv: list[str]) -> int:
                   f"({processor.stats})")  # fmt: skip
             problems += verify(settings, codec, args.partitions, numbered, accounts)
             print(f"  verified: {problems or 'ok'}")
-            delete_topics(settings)
+            delete_prefixed_topics(settings)
             for row, batch in peer_rows.items():
                 peer_per_s = peer_run(
                     ledger_peer, base, f"bench_ledger_{token}_{run}_{row}", accounts,
@@ -663,7 +653,7 @@ def main(argv: list[str]) -> int:
         print(f"  latency at {rate}/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({measured} commands)")
     finally:
         for each in (*runs, latency_settings):
-            delete_topics(each)
+            delete_prefixed_topics(each)
     ratio = {row: statistics.median(values) for row, values in ratios.items()}
     headline = min(ratio.values())
     print(f"  ratio {ratio['batched']:.1f}x the batched peer, {ratio['per_command']:.1f}x the "

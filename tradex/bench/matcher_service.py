@@ -33,12 +33,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
-
 from tradex.bench.order_feed import bench_feed
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
-from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync
+from tradex.infra.kafka import TopicSpec, delete_prefixed_topics, ensure_topics, produce_sync
 from tradex.infra.settings import Settings
 from tradex.infra.stage import batch_records_max
 from tradex.log.topics import ORDER_REQUESTS, SETTLEMENTS
@@ -104,16 +102,6 @@ class Run:
     load_start: float
     load_end: float
     problems: list[str]
-
-
-def delete_topics(settings: Settings) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    topics = [
-        t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)
-    ]
-    if topics:
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            future.result()
 
 
 def one_run(
@@ -216,7 +204,7 @@ def main(argv: list[str]) -> int:
                         args.profile if index == 0 else None)
             )  # fmt: skip
         finally:
-            delete_topics(settings)
+            delete_prefixed_topics(settings)
     problems = [p for run in runs for p in run.problems]
     median = statistics.median(run.requests_per_s for run in runs)
     result = {

@@ -56,7 +56,7 @@ from tradex.bench.exchange_log import (
     wait_reference_applied,
     write_market_log,
 )
-from tradex.bench.ledger import create_peer_database, delete_topics, services_down
+from tradex.bench.ledger import create_peer_database, services_down
 from tradex.bench.projections_peer import run_peer
 from tradex.bench.read_columns import read_speed
 from tradex.commands.client import encode_command
@@ -66,7 +66,13 @@ from tradex.infra import postgres, redis_client
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
 from tradex.infra.exchange import Exchange, Ready, Service
-from tradex.infra.kafka import TopicSpec, ensure_topics, produce_sync, producer_config
+from tradex.infra.kafka import (
+    TopicSpec,
+    delete_prefixed_topics,
+    ensure_topics,
+    produce_sync,
+    producer_config,
+)
 from tradex.infra.settings import Settings
 from tradex.log.keys import account_key, account_partition, reference_key
 from tradex.log.source import KafkaLog
@@ -367,9 +373,9 @@ def main(argv: list[str]) -> int:
         for database in databases:
             asyncio.run(postgres.drop_database(base, database))
         redis_client.client(settings).flushdb()
-        delete_topics(steady)
+        delete_prefixed_topics(steady)
         if not args.keep and not args.prefix:
-            delete_topics(settings)
+            delete_prefixed_topics(settings)
         shutil.rmtree(work_dir, ignore_errors=True)
     headline: dict[str, Any] = {}
     for name, entry in rebuilds.items():

@@ -197,6 +197,21 @@ def ensure_topics(settings: Settings, specs: Mapping[str, TopicSpec]) -> None:
             time.sleep(metadata_poll_s)
 
 
+def delete_prefixed_topics(settings: Settings) -> list[str]:
+    """Delete every topic under ``settings.topic_prefix`` (a test's, a benchmark's or a
+    throwaway exchange's own); the names deleted. An empty prefix is refused: it would
+    name every topic of the cluster."""
+    prefix = settings.topic_prefix
+    assert prefix, "no topic prefix: refusing to delete every topic"
+    admin = admin_client(settings)
+    topics = sorted(t for t in admin.list_topics(timeout=admin_timeout_s).topics
+                    if t.startswith(prefix))  # fmt: skip
+    if topics:
+        for future in admin.delete_topics(topics, operation_timeout=admin_timeout_s).values():
+            future.result()
+    return topics
+
+
 def partition_count(settings: Settings, topic: str) -> int:
     """Partitions of a real topic name; raises if the topic does not exist."""
     return partitions_of(admin_client(settings), topic)
