@@ -7,10 +7,13 @@ the exchange is idle.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Sequence
 
+from tradex.infra import postgres, redis_client
 from tradex.infra.exchange import Ready, Service, ready_poll_s
+from tradex.infra.kafka import delete_prefixed_topics
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog
 from tradex.log.topics import (
@@ -23,6 +26,7 @@ from tradex.log.topics import (
 )
 from tradex.projections import admin
 from tradex.projections.catalog import PROJECTORS
+from tradex.projections.projector import namespace
 
 
 def pipeline_services(
@@ -49,9 +53,43 @@ def projector_services(names: Iterable[str] | None = None) -> list[Service]:
     ]  # fmt: skip
 
 
-def api_service(host: str, port: int) -> Service:
+def api_service(host: str, port: int, workers: int = 1) -> Service:
     url = f"http://{host}:{port}/health"
-    return Service("api", ("run", "api", "--host", host, "--port", str(port)), Ready("http", url))
+    words = ("run", "api", "--host", host, "--port", str(port), "--workers", str(workers))
+    return Service("api", words, Ready("http", url))
+
+
+# The read models the API reads (ClickHouse is the quants'): one projector process for them.
+API_READ_MODELS = ("postgres", "timescale", "redis")
+
+
+def api_exchange_services(
+    instance: str, port: int, partitions: int, workers: int = 1
+) -> list[Service]:
+    """An exchange for the API's tests and benchmark: the three stages, one projector
+    process for :data:`API_READ_MODELS`, the API on ``127.0.0.1:port``."""
+    return [
+        *pipeline_services(instance, ["--partitions", str(partitions)]),
+        Service("projector", ("run", "projector", *API_READ_MODELS),
+                Ready("log", "following the log as v")),
+        api_service("127.0.0.1", port, workers),
+    ]  # fmt: skip
+
+
+def discard(base: Settings, settings: Settings) -> None:
+    """What a throwaway exchange (``settings``: its own topic prefix and PostgreSQL
+    database beside ``base``'s) leaves behind, removed: its topics, its read models' Redis
+    keys, its database."""
+    delete_prefixed_topics(settings)
+    conn = redis_client.client(settings)
+    try:
+        pattern = "{" + namespace(settings, "") + "*"  # every read model of the prefix
+        keys = list(conn.scan_iter(match=pattern, count=1_000))
+        for first in range(0, len(keys), 500):
+            conn.delete(*keys[first : first + 500])
+    finally:
+        conn.close()
+    asyncio.run(postgres.drop_database(base, settings.postgres_db))
 
 
 def wait_idle(settings: Settings, projectors: Sequence[str], limit_s: float) -> float:

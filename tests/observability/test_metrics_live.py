@@ -164,7 +164,7 @@ def test_live_metrics_dashboards_and_alerts(exchange: Exchange, prometheus: str)
         query(prometheus, rule["expr"])  # evaluates (empty: not firing)
 
     # a stage down: the matcher killed (its target file stays), and an audit with violations
-    matcher = next(p for p in exchange.processes if "matcher" in p.args)
+    matcher = exchange.services.processes["matcher"]
     os.kill(matcher.pid, signal.SIGKILL)
     matcher.wait()
     record_audit(settings, 3)

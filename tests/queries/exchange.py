@@ -2,7 +2,9 @@
 
 One per test session (:func:`start`): its own topic prefix and PostgreSQL database; the
 reference processor, an account processor, the matcher, the postgres/timescale/redis
-projectors and ``tradex run api`` as subprocesses; an admin made with ``tradex api
+projectors and ``tradex run api`` as processes (``tradex.exchange_services.
+api_exchange_services``, run by ``tradex.infra.exchange``; ``tradex bench api`` starts the
+same); an admin made with ``tradex api
 create-user``; BTC and USD and the instrument BTC-USD (BTCUSD on the wire) created through
 the admin API. Tests register their own users, so they do not depend on each other.
 """
@@ -13,8 +15,6 @@ import asyncio
 import dataclasses
 import hashlib
 import hmac
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -26,9 +26,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from confluent_kafka.admin import AdminClient
 
-from tradex.infra import postgres, redis_client
+from tradex.exchange_services import api_exchange_services, discard
+from tradex.infra import postgres
+from tradex.infra.exchange import Exchange as Services
+from tradex.infra.local_process import StackError
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.log.topics import (
     ensure_account_topics,
@@ -53,12 +55,21 @@ def free_port() -> int:
 
 @dataclasses.dataclass
 class Exchange:
-    settings: Settings
+    services: Services  # the processes (tradex.infra.exchange)
     url: str
-    env: dict[str, str]
-    processes: list[subprocess.Popen[bytes]]
-    log_dir: Path
     admin_token: str = ""
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.services.env
+
+    @property
+    def log_dir(self) -> Path:
+        return self.services.log_dir
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -148,14 +159,10 @@ class ApiKey:
             return http.request(method, f"{path}?{query}", headers=headers)
 
 
-def _env(settings: Settings, database: str, port: int, master: Path) -> dict[str, str]:
+def _env(log_dir: Path) -> dict[str, str]:
+    """The API's settings for the tests (the exchange's own come from its settings)."""
     return dict(
-        os.environ,
-        TRADEX_TOPIC_PREFIX=settings.topic_prefix,
-        TRADEX_TOPIC_PARTITIONS=str(PARTITIONS),
-        TRADEX_POSTGRES_DB=database,
-        TRADEX_API_PORT=str(port),
-        TRADEX_API_MASTER_KEY_PATH=str(master),
+        TRADEX_API_MASTER_KEY_PATH=str(log_dir / "master.key"),
         TRADEX_API_ARGON2_TIME_COST="1",
         TRADEX_API_ARGON2_MEMORY_KIB="8192",
         TRADEX_API_READ_WEIGHT_PER_MIN="1000000",
@@ -171,27 +178,6 @@ def _env(settings: Settings, database: str, port: int, master: Path) -> dict[str
     )
 
 
-def _spawn(words: list[str], env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
-    out = (log_dir / f"{words[1]}.log").open("wb")
-    return subprocess.Popen([sys.executable, "-m", "tradex.cli", *words], env=env,
-                            stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT)  # fmt: skip
-
-
-def _wait_healthy(exchange: Exchange) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        for process in exchange.processes:
-            if process.poll() is not None:
-                raise AssertionError(f"a stage exited:\n{exchange.log_tail()}")
-        try:
-            if httpx.get(f"{exchange.url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"the API did not come up:\n{exchange.log_tail()}")
-
-
 def wait_until(check: Any, timeout_s: float = 30.0, what: str = "") -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -204,31 +190,25 @@ def wait_until(check: Any, timeout_s: float = 30.0, what: str = "") -> Any:
 
 
 def start(base: Settings, log_dir: Path) -> Iterator[Exchange]:
-    settings = dataclasses.replace(
-        base, topic_prefix=f"q{uuid.uuid4().hex[:8]}-", topic_partitions=PARTITIONS
-    )
     database = f"t_{uuid.uuid4().hex[:12]}"
+    settings = dataclasses.replace(base, topic_prefix=f"q{uuid.uuid4().hex[:8]}-",
+                                   topic_partitions=PARTITIONS, postgres_db=database)  # fmt: skip
     asyncio.run(postgres.create_database(base, database))
-    settings = dataclasses.replace(settings, postgres_db=database)
     port = free_port()
-    env = _env(settings, database, port, log_dir / "master.key")
     ensure_account_topics(settings, PARTITIONS)
     ensure_reference_topics(settings)
     ensure_matcher_topics(settings)
-    exchange = Exchange(settings, f"http://127.0.0.1:{port}", env, [], log_dir)
+    services = Services(settings, log_dir, dict(_env(log_dir), TRADEX_API_PORT=str(port)))
+    exchange = Exchange(services, f"http://127.0.0.1:{port}")
     try:
-        for words in (
-            ["run", "reference", "--instance", "q"],
-            ["run", "accounts", "--instance", "q", "--partitions", str(PARTITIONS)],
-            ["run", "matcher", "--instance", "q"],
-            ["run", "projector", "postgres", "timescale", "redis"],
-            ["run", "api", "--port", str(port)],
-        ):
-            exchange.processes.append(_spawn(words, env, log_dir))
-        _wait_healthy(exchange)
+        services.start(api_exchange_services("q", port, PARTITIONS))
+        try:
+            services.wait_ready(START_TIMEOUT_S)
+        except StackError as exc:
+            raise AssertionError(f"{exc}\n{exchange.log_tail()}") from exc
         made = subprocess.run(
             [sys.executable, "-m", "tradex.cli", "api", "create-user", "--username", ADMIN[0],
-             "--roles", "admin"], input=ADMIN[1] + "\n", env=env, capture_output=True,
+             "--roles", "admin"], input=ADMIN[1] + "\n", env=exchange.env, capture_output=True,
             text=True, timeout=120, cwd=REPO_ROOT,
         )  # fmt: skip
         assert made.returncode == 0, made.stdout + made.stderr
@@ -244,31 +224,9 @@ def start(base: Settings, log_dir: Path) -> Iterator[Exchange]:
                        what="BTCUSD in exchangeInfo")  # fmt: skip
         yield exchange
     finally:
-        stop(exchange, base, database)
+        stop(exchange, base)
 
 
-def stop(exchange: Exchange, base: Settings, database: str) -> None:
-    for process in exchange.processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in exchange.processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    prefix = exchange.settings.topic_prefix
-    admin = AdminClient({"bootstrap.servers": base.kafka_bootstrap, "log_level": 0})
-    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-    if topics:
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            future.result()
-    conn = redis_client.client(base)
-    try:
-        namespace = prefix.replace("-", "_")
-        keys = list(conn.scan_iter(match=f"{{{namespace}*", count=1_000))
-        for start_index in range(0, len(keys), 500):
-            conn.delete(*keys[start_index : start_index + 500])
-    finally:
-        conn.close()
-    asyncio.run(postgres.drop_database(base, database))
+def stop(exchange: Exchange, base: Settings) -> None:
+    exchange.services.stop()
+    discard(base, exchange.settings)

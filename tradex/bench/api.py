@@ -49,9 +49,11 @@ import httpx
 import numpy as np
 
 from tradex.bench.api_load import ws_figures
+from tradex.exchange_services import api_exchange_services, discard
 from tradex.infra import postgres
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
+from tradex.infra.exchange import Exchange
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.log.topics import ensure_account_topics, ensure_matcher_topics, ensure_reference_topics
 
@@ -74,25 +76,22 @@ def free_port() -> int:
 
 
 @dataclasses.dataclass
-class Exchange:
-    settings: Settings
-    database: str
+class ApiExchange:
+    """The bench's exchange: its services (:class:`tradex.infra.exchange.Exchange`), the
+    API's URL and the admin's access token once :func:`setup_market` made it."""
+
+    base: Settings
+    services: Exchange
     url: str
-    env: dict[str, str]
-    processes: list[subprocess.Popen[bytes]]
-    work_dir: Path
     admin_token: str = ""
 
-    def spawn(self, words: list[str], name: str, profile: bool = False) -> subprocess.Popen[bytes]:
-        out = (self.work_dir / f"{name}.log").open("wb")
-        run = [sys.executable, "-m", "tradex.cli"]
-        env = self.env
-        if profile:  # cProfile of the API's event loop, written as it shuts down
-            env = dict(env, TRADEX_API_PROFILE_PATH=str(self.work_dir / f"{name}.prof"))
-        process = subprocess.Popen([*run, *words], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT)  # fmt: skip
-        self.processes.append(process)
-        return process
+    @property
+    def env(self) -> dict[str, str]:
+        return self.services.env
+
+    @property
+    def api_pid(self) -> int:
+        return self.services.processes["api"].pid
 
     def post(self, path: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token or self.admin_token}"}
@@ -102,46 +101,35 @@ class Exchange:
         return found
 
 
-def start_exchange(base: Settings, work_dir: Path, workers: int, profile: bool) -> Exchange:
-    settings = dataclasses.replace(base, topic_prefix=f"ba{uuid.uuid4().hex[:8]}-",
-                                   topic_partitions=PARTITIONS)  # fmt: skip
+def start_exchange(base: Settings, work_dir: Path, workers: int, profile: bool) -> ApiExchange:
     database = f"bench_api_{uuid.uuid4().hex[:10]}"
+    settings = dataclasses.replace(base, topic_prefix=f"ba{uuid.uuid4().hex[:8]}-",
+                                   topic_partitions=PARTITIONS, postgres_db=database)  # fmt: skip
     asyncio.run(postgres.create_database(base, database))
-    settings = dataclasses.replace(settings, postgres_db=database)
     port = free_port()
     env = dict(
-        os.environ, TRADEX_TOPIC_PREFIX=settings.topic_prefix,
-        TRADEX_TOPIC_PARTITIONS=str(PARTITIONS), TRADEX_POSTGRES_DB=database,
         TRADEX_API_PORT=str(port), TRADEX_API_MASTER_KEY_PATH=str(work_dir / "master.key"),
         TRADEX_API_ARGON2_TIME_COST="1", TRADEX_API_ARGON2_MEMORY_KIB="8192",
         TRADEX_API_READ_WEIGHT_PER_MIN="1000000000", TRADEX_API_ORDERS_PER_10S="1000000000",
         TRADEX_API_AUTH_PER_MIN="1000000", TRADEX_API_ACCESS_TOKEN_TTL_S="7200",
     )  # fmt: skip
+    if profile:  # cProfile of the API's event loop, written as it shuts down
+        env["TRADEX_API_PROFILE_PATH"] = str(work_dir / "api.prof")
     ensure_account_topics(settings, PARTITIONS)
     ensure_reference_topics(settings)
     ensure_matcher_topics(settings)
-    exchange = Exchange(settings, database, f"http://127.0.0.1:{port}", env, [], work_dir)
-    exchange.spawn(["run", "reference", "--instance", "bench"], "reference")
-    exchange.spawn(["run", "accounts", "--instance", "bench", "--partitions", str(PARTITIONS)],
-                   "accounts")  # fmt: skip
-    exchange.spawn(["run", "matcher", "--instance", "bench"], "matcher")
-    exchange.spawn(["run", "projector", "postgres", "timescale", "redis"], "projector")
-    exchange.spawn(["run", "api", "--port", str(port), "--workers", str(workers)], "api",
-                   profile=profile)  # fmt: skip
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        assert all(p.poll() is None for p in exchange.processes), f"a stage exited: {work_dir}"
-        try:
-            if httpx.get(exchange.url + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, f"the API did not come up: {work_dir}"
-        time.sleep(0.5)
+    services = Exchange(settings, work_dir, env)
+    exchange = ApiExchange(base, services, f"http://127.0.0.1:{port}")
+    services.start(api_exchange_services("bench", port, PARTITIONS, workers))
+    try:
+        services.wait_ready(START_TIMEOUT_S)
+    except BaseException:
+        stop_exchange(exchange)
+        raise
     return exchange
 
 
-def setup_market(exchange: Exchange) -> tuple[list[str], int]:
+def setup_market(exchange: ApiExchange) -> tuple[list[str], int]:
     """Admin, assets, BTC-USD, funded traders: their access tokens; the instrument id."""
     made = subprocess.run(
         [sys.executable, "-m", "tradex.cli", "api", "create-user", "--username", "admin",
@@ -191,34 +179,9 @@ def setup_market(exchange: Exchange) -> tuple[list[str], int]:
         time.sleep(0.5)
 
 
-def stop_exchange(exchange: Exchange, base: Settings) -> None:
-    for process in exchange.processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in exchange.processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    from confluent_kafka.admin import AdminClient
-
-    from tradex.infra import redis_client
-
-    prefix = exchange.settings.topic_prefix
-    admin = AdminClient({"bootstrap.servers": base.kafka_bootstrap, "log_level": 0})
-    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-    if topics:
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            future.result()
-    conn = redis_client.client(base)
-    try:
-        keys = list(conn.scan_iter(match=f"{{{prefix.replace('-', '_')}*", count=1_000))
-        for first in range(0, len(keys), 500):
-            conn.delete(*keys[first : first + 500])
-    finally:
-        conn.close()
-    asyncio.run(postgres.drop_database(base, exchange.database))
+def stop_exchange(exchange: ApiExchange) -> None:
+    exchange.services.stop()
+    discard(exchange.base, exchange.services.settings)
 
 
 def tree_cpu_s(pid: int) -> float:
@@ -341,7 +304,7 @@ def main(argv: list[str]) -> int:
         reads: list[list[Any]] = [["GET", f"{url}/api/v3/depth?symbol=BTCUSD&limit=100", {}],
                  ["GET", f"{url}/api/v3/ticker/24hr?symbol=BTCUSD", {}]]  # fmt: skip
         depth_bytes = httpx.get(reads[0][1], timeout=30).content
-        api_pid = exchange.processes[-1].pid
+        api_pid = exchange.api_pid
         bearer = {"Authorization": f"Bearer {tokens[0]}"}
         cpu = {name: cpu_per_request(api_pid, requests, args.cpu_requests) for name, requests in (
             ("time", [["GET", f"{url}/api/v3/time", {}]]),
@@ -430,7 +393,7 @@ def main(argv: list[str]) -> int:
     finally:
         if peer is not None:
             peer.kill()
-        stop_exchange(exchange, base)
+        stop_exchange(exchange)
 
     ws_clients = ws_result["clients"]
     # a client missing trades is a failure unless the gateway dropped it as too slow
