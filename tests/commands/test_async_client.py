@@ -164,7 +164,7 @@ def test_events_visible_after_the_offsets_committed_with_them_are_the_outcome(
     async def scenario() -> None:
         client = await AsyncCommandClient.open(settings, ACCOUNTS, name="t-late")
         try:
-            decider = decide_late(settings, 1, PARTITIONS, deposited, delay_s=0.8)
+            decider = decide_late(settings, 1, PARTITIONS, deposited, delay_s=0.5)
             outcome = await client.execute(deposit, timeout_s=30)
             assert outcome.events == (deposited,)
             decider.join()

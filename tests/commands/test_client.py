@@ -69,7 +69,7 @@ def test_events_visible_after_the_offsets_committed_with_them_are_the_outcome(
     deposited = Deposited("late-1", 1, T0, "USD", 5, (Posting(0, "USD", -5), Posting(1, "USD", 5)))
     client = CommandClient(settings)
     try:
-        decider = decide_late(settings, 1, PARTITIONS, deposited, delay_s=0.8)
+        decider = decide_late(settings, 1, PARTITIONS, deposited, delay_s=0.5)
         outcome = client.execute(Deposit("late-1", 1, T0, "USD", 5), timeout_s=30)
         assert outcome.events == (deposited,)
         decider.join()
