@@ -30,7 +30,7 @@ def test_the_quick_demo_trades_and_its_audit_passes_with_every_read_model(
     settings = dataclasses.replace(pg_settings, redis_url=redis_settings.redis_url,
                                    clickhouse_path=tmp_path / "chdb")  # fmt: skip
     options = demo.Options(duration_s=demo.QUICK_DURATION_S, rate=demo.QUICK_RATE, seed=1,
-                           keep=False, api_port=demo.free_port(0), live=False)  # fmt: skip
+                           keep=False, api_port=exchange.free_port(), live=False)  # fmt: skip
 
     outcome = demo.run(settings, tmp_path / "logs", options)
 

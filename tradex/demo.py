@@ -24,7 +24,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import socket
 import sys
 import time
 import urllib.error
@@ -39,7 +38,7 @@ from tradex.domain import Deposit
 from tradex.infra import settings as settings_module
 from tradex.infra import stack
 from tradex.infra.cli_args import positive_int
-from tradex.infra.exchange import Exchange, Service
+from tradex.infra.exchange import Exchange, Service, free_port
 from tradex.infra.local_process import StackError
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog
@@ -91,17 +90,6 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.report.ok
-
-
-def free_port(preferred: int) -> int:
-    """``preferred`` when nothing listens there, else (or for 0) any free port."""
-    with socket.socket() as probe:
-        try:
-            probe.bind((API_HOST, preferred))
-        except OSError:
-            probe.bind((API_HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _http(method: str, url: str, body: dict[str, Any] | None = None,
@@ -351,7 +339,9 @@ def main(argv: list[str]) -> int:
     prefix = args.prefix or f"demo-{time.strftime('%m%d-%H%M%S')}-"
     settings = dataclasses.replace(base, topic_prefix=prefix)
     log_dir = settings.stack_dir / "logs" / prefix.rstrip("-")
-    options = Options(args.duration, args.rate, args.seed, args.keep, free_port(args.api_port))
+    options = Options(
+        args.duration, args.rate, args.seed, args.keep, free_port(args.api_port, API_HOST)
+    )
     print(f"a fresh exchange on topic prefix {prefix!r}; service logs in {log_dir}")
     try:
         outcome = run(settings, log_dir, options)

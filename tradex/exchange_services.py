@@ -8,11 +8,13 @@ the exchange is idle.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from tradex.infra import postgres, redis_client
-from tradex.infra.exchange import Ready, Service, ready_poll_s
+from tradex.infra.exchange import Exchange, Ready, Service, free_port, ready_poll_s
 from tradex.infra.kafka import delete_prefixed_topics
 from tradex.infra.settings import Settings
 from tradex.log.source import KafkaLog
@@ -23,6 +25,9 @@ from tradex.log.topics import (
     ORDER_REQUESTS,
     REFERENCE_GROUP,
     SETTLEMENTS,
+    ensure_account_topics,
+    ensure_matcher_topics,
+    ensure_reference_topics,
 )
 from tradex.projections import admin
 from tradex.projections.catalog import PROJECTORS
@@ -74,6 +79,32 @@ def api_exchange_services(
                 Ready("log", "following the log as v")),
         api_service("127.0.0.1", port, workers),
     ]  # fmt: skip
+
+
+def start_api_exchange(
+    base: Settings, log_dir: Path, instance: str, prefix: str, database: str, partitions: int,
+    env: dict[str, str], workers: int = 1, ready_s: float = 180.0,
+) -> tuple[Exchange, str]:  # fmt: skip
+    """A throwaway exchange the API serves, on topic ``prefix`` with PostgreSQL database
+    ``database`` beside ``base``'s: both made, :func:`api_exchange_services` started (with
+    ``env`` added to their environment) and ready. Its services and the API's URL;
+    :func:`discard` removes what it leaves (this does, when the start fails)."""
+    settings = dataclasses.replace(base, topic_prefix=prefix, topic_partitions=partitions,
+                                   postgres_db=database)  # fmt: skip
+    asyncio.run(postgres.create_database(base, database))
+    ensure_account_topics(settings, partitions)
+    ensure_reference_topics(settings)
+    ensure_matcher_topics(settings)
+    port = free_port()
+    services = Exchange(settings, log_dir, {**env, "TRADEX_API_PORT": str(port)})
+    try:
+        services.start(api_exchange_services(instance, port, partitions, workers))
+        services.wait_ready(ready_s)
+    except BaseException:
+        services.stop()
+        discard(base, settings)
+        raise
+    return services, f"http://127.0.0.1:{port}"
 
 
 def discard(base: Settings, settings: Settings) -> None:

@@ -27,8 +27,9 @@ import pytest
 import yaml
 
 from tests.observability.test_metrics import ALERTS, alert_rules, dashboard_queries
-from tests.queries.exchange import Exchange, free_port, start, wait_until
+from tests.queries.exchange import Exchange, start, wait_until
 from tradex.infra import metrics_targets
+from tradex.infra.exchange import free_port
 from tradex.infra.local_prometheus import LocalPrometheus
 from tradex.infra.settings import REPO_ROOT, Settings
 from tradex.infra.stack import metrics_health

@@ -11,11 +11,9 @@ the admin API. Tests register their own users, so they do not depend on each oth
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import hmac
-import socket
 import subprocess
 import sys
 import time
@@ -27,16 +25,10 @@ from urllib.parse import urlencode
 
 import httpx
 
-from tradex.exchange_services import api_exchange_services, discard
-from tradex.infra import postgres
+from tradex.exchange_services import discard, start_api_exchange
 from tradex.infra.exchange import Exchange as Services
 from tradex.infra.local_process import StackError
 from tradex.infra.settings import REPO_ROOT, Settings
-from tradex.log.topics import (
-    ensure_account_topics,
-    ensure_matcher_topics,
-    ensure_reference_topics,
-)
 
 PARTITIONS = 2
 START_TIMEOUT_S = 120.0
@@ -44,13 +36,6 @@ ADMIN = ("admin", "admin-password-1")
 PASSWORD = "a-good-password"
 LOT = "0.001"  # BTCUSD stepSize
 TICK = "10"  # BTCUSD tickSize (USD per BTC)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclasses.dataclass
@@ -107,10 +92,7 @@ class Exchange:
                    {"accountId": account, "asset": asset, "amount": amount})  # fmt: skip
 
     def log_tail(self) -> str:
-        return "\n".join(
-            f"--- {path.name}\n" + path.read_text()[-3000:]
-            for path in sorted(self.log_dir.iterdir())
-        )
+        return _log_tail(self.log_dir)
 
 
 @dataclasses.dataclass
@@ -178,6 +160,12 @@ def _env(log_dir: Path) -> dict[str, str]:
     )
 
 
+def _log_tail(log_dir: Path) -> str:
+    return "\n".join(
+        f"--- {path.name}\n" + path.read_text()[-3000:] for path in sorted(log_dir.iterdir())
+    )
+
+
 def wait_until(check: Any, timeout_s: float = 30.0, what: str = "") -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -190,22 +178,15 @@ def wait_until(check: Any, timeout_s: float = 30.0, what: str = "") -> Any:
 
 
 def start(base: Settings, log_dir: Path) -> Iterator[Exchange]:
-    database = f"t_{uuid.uuid4().hex[:12]}"
-    settings = dataclasses.replace(base, topic_prefix=f"q{uuid.uuid4().hex[:8]}-",
-                                   topic_partitions=PARTITIONS, postgres_db=database)  # fmt: skip
-    asyncio.run(postgres.create_database(base, database))
-    port = free_port()
-    ensure_account_topics(settings, PARTITIONS)
-    ensure_reference_topics(settings)
-    ensure_matcher_topics(settings)
-    services = Services(settings, log_dir, dict(_env(log_dir), TRADEX_API_PORT=str(port)))
-    exchange = Exchange(services, f"http://127.0.0.1:{port}")
     try:
-        services.start(api_exchange_services("q", port, PARTITIONS))
-        try:
-            services.wait_ready(START_TIMEOUT_S)
-        except StackError as exc:
-            raise AssertionError(f"{exc}\n{exchange.log_tail()}") from exc
+        services, url = start_api_exchange(
+            base, log_dir, "q", f"q{uuid.uuid4().hex[:8]}-", f"t_{uuid.uuid4().hex[:12]}",
+            PARTITIONS, _env(log_dir), ready_s=START_TIMEOUT_S,
+        )  # fmt: skip
+    except StackError as exc:
+        raise AssertionError(f"{exc}\n{_log_tail(log_dir)}") from exc
+    exchange = Exchange(services, url)
+    try:
         made = subprocess.run(
             [sys.executable, "-m", "tradex.cli", "api", "create-user", "--username", ADMIN[0],
              "--roles", "admin"], input=ADMIN[1] + "\n", env=exchange.env, capture_output=True,

@@ -23,7 +23,6 @@ from tests.queries.exchange import (
     PASSWORD,
     REPO_ROOT,
     Exchange,
-    free_port,
     wait_until,
 )
 from tradex.commands.reference_client import ReferenceClient
@@ -36,6 +35,7 @@ from tradex.domain import (
     ReferenceCommandRejected,
     UserRolesChanged,
 )
+from tradex.infra.exchange import free_port
 from tradex.log.source import KafkaLog
 from tradex.log.topics import REFERENCE_EVENTS
 

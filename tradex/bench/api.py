@@ -31,12 +31,10 @@ Last line: one JSON object (../shared/bench/README.md) with ``read_p99_ms``,
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,13 +47,11 @@ import httpx
 import numpy as np
 
 from tradex.bench.api_load import ws_figures
-from tradex.exchange_services import api_exchange_services, discard
-from tradex.infra import postgres
+from tradex.exchange_services import discard, start_api_exchange
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
-from tradex.infra.exchange import Exchange
+from tradex.infra.exchange import Exchange, free_port
 from tradex.infra.settings import REPO_ROOT, Settings
-from tradex.log.topics import ensure_account_topics, ensure_matcher_topics, ensure_reference_topics
 
 PARTITIONS = 2
 START_TIMEOUT_S = 180.0
@@ -66,13 +62,6 @@ QTY = "0.001"
 WS_GRACE_S = 3.0  # the follower looks for trades this long after the orders stop
 WS_DRAIN_S = 2.0  # then the clients have this long to receive the last ones
 TARGETS = {"read_p99_ms": 5.0, "read_ratio": 0.5, "ack_p99_ms": 25.0, "ws_lag_p99_ms": 50.0}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclasses.dataclass
@@ -102,31 +91,19 @@ class ApiExchange:
 
 
 def start_exchange(base: Settings, work_dir: Path, workers: int, profile: bool) -> ApiExchange:
-    database = f"bench_api_{uuid.uuid4().hex[:10]}"
-    settings = dataclasses.replace(base, topic_prefix=f"ba{uuid.uuid4().hex[:8]}-",
-                                   topic_partitions=PARTITIONS, postgres_db=database)  # fmt: skip
-    asyncio.run(postgres.create_database(base, database))
-    port = free_port()
     env = dict(
-        TRADEX_API_PORT=str(port), TRADEX_API_MASTER_KEY_PATH=str(work_dir / "master.key"),
+        TRADEX_API_MASTER_KEY_PATH=str(work_dir / "master.key"),
         TRADEX_API_ARGON2_TIME_COST="1", TRADEX_API_ARGON2_MEMORY_KIB="8192",
         TRADEX_API_READ_WEIGHT_PER_MIN="1000000000", TRADEX_API_ORDERS_PER_10S="1000000000",
         TRADEX_API_AUTH_PER_MIN="1000000", TRADEX_API_ACCESS_TOKEN_TTL_S="7200",
     )  # fmt: skip
     if profile:  # cProfile of the API's event loop, written as it shuts down
         env["TRADEX_API_PROFILE_PATH"] = str(work_dir / "api.prof")
-    ensure_account_topics(settings, PARTITIONS)
-    ensure_reference_topics(settings)
-    ensure_matcher_topics(settings)
-    services = Exchange(settings, work_dir, env)
-    exchange = ApiExchange(base, services, f"http://127.0.0.1:{port}")
-    services.start(api_exchange_services("bench", port, PARTITIONS, workers))
-    try:
-        services.wait_ready(START_TIMEOUT_S)
-    except BaseException:
-        stop_exchange(exchange)
-        raise
-    return exchange
+    services, url = start_api_exchange(
+        base, work_dir, "bench", f"ba{uuid.uuid4().hex[:8]}-",
+        f"bench_api_{uuid.uuid4().hex[:10]}", PARTITIONS, env, workers, START_TIMEOUT_S,
+    )  # fmt: skip
+    return ApiExchange(base, services, url)
 
 
 def setup_market(exchange: ApiExchange) -> tuple[list[str], int]:

@@ -25,6 +25,7 @@ import argparse
 import dataclasses
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -119,6 +120,17 @@ def group_ready(admin: Any, settings: Settings, group: str) -> bool:
     if found.state != ConsumerGroupState.STABLE:
         return False
     return any(member.assignment.topic_partitions for member in found.members)
+
+
+def free_port(preferred: int = 0, host: str = "127.0.0.1") -> int:
+    """``preferred`` when nothing listens there on ``host``, else (or for 0) any free port."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, preferred))
+        except OSError:
+            probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def http_ready(url: str) -> bool:
