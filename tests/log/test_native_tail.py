@@ -117,6 +117,33 @@ def test_a_native_tail_follows_new_records_and_says_where_it_ends(settings: Sett
         assert sum(tail.reached(p) for p in places) == 7  # no transactions: dense offsets
 
 
+def test_a_parked_tail_gets_records_at_once_and_sees_the_end_after_its_wait(
+    settings: Settings,
+) -> None:
+    """A live projector's tail parks its idle fetch at the broker (``fetch_wait_ms``): a
+    record that comes is answered at once, not after the wait; only the end of the log
+    (the partition EOF after it) waits for an empty answer."""
+    ensure_topics(settings, {"parked": TopicSpec(partitions=1)})
+    place = ("parked", 0)
+    with (
+        KafkaLog(settings, fetch_wait_ms=2_000) as log,
+        log.follow_batches({place: 0}) as tail,
+    ):
+        assert len(tail.poll_batch(0.3)) == 0  # the fetch is parked at the broker now
+        produce_sync(settings, settings.topic("parked"), [(b"k", b"came")])
+        sent = time.monotonic()
+        seen: list[bytes | None] = []
+        while not seen and time.monotonic() - sent < 1.5:
+            batch = tail.poll_batch(0.05)
+            seen += [batch.value(i) for i in range(len(batch))]
+        assert seen == [b"came"], "the parked fetch was not answered by the record"
+        arrived = time.monotonic()
+        while not tail.at_end(place) and time.monotonic() - arrived < 5.0:
+            tail.poll_batch(0.05)
+        assert tail.at_end(place) and tail.reached(place) == 1
+        assert time.monotonic() - arrived > 0.5, "the end came before the fetch's wait"
+
+
 def test_an_error_event_is_raised(settings: Settings) -> None:
     """A consumer error (here: a start past the end with auto.offset.reset=error) stops
     the poll with ReadError, as the confluent tail raises KafkaException."""

@@ -40,13 +40,9 @@ NATIVE_BULK_READ_CONFIG: dict[str, Any] = {
     **{k: v for k, v in BULK_READ_CONFIG.items() if k != "fetch.queue.backoff.ms"},
     "queued.min.messages": 2_000_000,
 }
-# A live tail (a projector following the log) likewise: a second's stall once 100k records
-# wait would show as a second of lag; the queue's size in bytes still bounds its memory.
-# It acts on records, not on the end-of-partition event: its idle fetch is parked
-# (tradex.infra.kafka.PARKED_FETCH_WAIT_MS).
-NATIVE_LIVE_READ_CONFIG: dict[str, Any] = {
-    "queued.min.messages": 1_000_000, "fetch.wait.max.ms": PARKED_FETCH_WAIT_MS,
-}  # fmt: skip
+# A light tail likewise: a second's stall once 100k records wait would show as a second of
+# lag; the queue's size in bytes still bounds its memory.
+NATIVE_LIVE_READ_CONFIG: dict[str, Any] = {"queued.min.messages": 1_000_000}
 NOT_IN_LIBRDKAFKA_2_0 = frozenset({"fetch.queue.backoff.ms"})
 TIMEOUT_MS_MAX = 3_600_000
 # syslog level (librdkafka's) -> logging level
@@ -64,10 +60,20 @@ def _text(value: Any) -> str:
 class NativeKafkaTail(Tail):
     """Kafka partitions from given positions (see the module doc)."""
 
-    def __init__(self, settings: Settings, starts: Mapping[Place, int], bulk: bool) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        starts: Mapping[Place, int],
+        bulk: bool,
+        fetch_wait_ms: int = PARKED_FETCH_WAIT_MS,
+    ) -> None:
+        """``fetch_wait_ms``: how long an idle fetch waits at the broker — the end of the
+        log (and a last transaction's marker) is seen that long after the last record
+        (tradex.infra.kafka.FETCH_WAIT_MS); a reader that acts on records alone parks it."""
         assert starts, "a tail of no partition"
         overrides: dict[str, Any] = {"enable.partition.eof": True}
         overrides.update(NATIVE_BULK_READ_CONFIG if bulk else NATIVE_LIVE_READ_CONFIG)
+        overrides["fetch.wait.max.ms"] = fetch_wait_ms
         config = consumer_config(settings, "tradex-reader", **overrides)
         config = {
             k: v for k, v in config.items() if k not in NOT_IN_LIBRDKAFKA_2_0 and k != "logger"

@@ -353,7 +353,7 @@ class KafkaLog(LogSource):
 
     def follow_batches(self, starts: Mapping[Place, int]) -> Tail:
         """Read by librdkafka in C into :class:`RecordBatch` es (:mod:`.native_tail`)."""
-        return NativeKafkaTail(self.settings, starts, self.bulk)
+        return NativeKafkaTail(self.settings, starts, self.bulk, self.fetch_wait_ms)
 
     def committed(
         self, group: str, topic: str, partitions: Iterable[int] | None = None
