@@ -413,6 +413,47 @@ def test_the_engines_confirmation_releases_an_amends_fall_exactly(book: AccountB
     book.validate_internal_state()
 
 
+def test_a_self_trade_prevention_decrement_releases_its_hold_at_once(book: AccountBook) -> None:
+    """A DECREMENT order the engine shrinks to avoid trading with its own account is
+    confirmed (amend time < 0: it answers no amend): the hold falls to what the smaller
+    order can still consume, each decrement once, while an amend still pending keeps
+    its terms in the bounds; the rest then fills to a hold of exactly 0."""
+    from tradex.domain import AmendConfirmed, AmendSettled, ModifyOrder, OrderAmended
+    from tradex.domain.commands import decrement_amend_time
+
+    book.handle(Deposit("d1", 1, T0, "USD", 100_000))
+    book.handle(place("o1", 1, Side.BUY, 100, 10), order_id=5)
+    account = book.account(1)
+    first = AmendConfirmed(1, 5, BTC_USD, 100, 7, decrement_amend_time(3), T0 + 5)
+    (settled,) = book.handle(first).events
+    assert isinstance(settled, AmendSettled) and settled.amend_time_ns == -3
+    assert (settled.price_bound, settled.qty_bound) == (100, 7)
+    assert account.orders[5].hold_remaining == account.orders[5].hold_needed(100, 7)
+    assert settled.hold_released > 0
+    assert book.handle(first).duplicate  # the same decrement again: nothing more released
+    (amended,) = book.handle(ModifyOrder("m1", 1, T0 + 10, 5, 0, 9)).events
+    assert isinstance(amended, OrderAmended) and (amended.qty_bound, amended.hold_added) == (9, 200)
+    # a second decrement before the engine saw the amend: the amend may still apply
+    (again,) = book.handle(
+        AmendConfirmed(1, 5, BTC_USD, 100, 6, decrement_amend_time(8), T0 + 12)
+    ).events
+    assert isinstance(again, AmendSettled) and again.qty_bound == 9 and again.hold_released == 0
+    assert account.orders[5].amends  # still pending
+    (confirmed,) = book.handle(AmendConfirmed(1, 5, BTC_USD, 100, 9, T0 + 10, T0 + 20)).events
+    assert isinstance(confirmed, AmendSettled) and not account.orders[5].amends
+    (fill,) = book.handle(
+        FillLeg(1, 5, 1, BTC_USD, Side.BUY, 100, 9, Liquidity.TAKER, T0 + 30)
+    ).events
+    assert isinstance(fill, FillSettled) and account.orders[5].hold_remaining == 0
+    for wrong in (
+        AmendConfirmed(1, 5, BTC_USD, 100, 10, decrement_amend_time(9), T0 + 40),  # above
+        AmendConfirmed(1, 5, BTC_USD, 100, 5, 0, T0 + 40),  # 0 names no amend
+    ):
+        (refused,) = book.handle(wrong).events
+        assert isinstance(refused, CommandRejected) and refused.reason == Reason.INVALID_FILL
+    book.validate_internal_state()
+
+
 def test_amends_the_engine_has_not_confirmed_are_bounded(book: AccountBook) -> None:
     from tradex.domain import ModifyOrder, OrderAmended
     from tradex.domain.account import PENDING_AMENDS_MAX

@@ -4,7 +4,8 @@ The matcher model applies an amend some steps after the account decided it (fill
 old terms may come first, as fills in flight do) and confirms it (``AmendConfirmed``: the
 account releases the fall at once, exactly to what the order can still consume), or
 refuses it (its new total at or below what the engine filled meanwhile, or its price
-outside the band: the order's own terms confirmed); cancel-alls run in small chunks with their continuations
+outside the band: the order's own terms confirmed), and decrements live orders to prevent
+self-trades (confirmed too, answering no amend); cancel-alls run in small chunks with their continuations
 fed back later. The ledger auditor (``Ledger``) checks that every order's hold closes at
 exactly 0 (no leak), and the account that held == the sum of open holds.
 """
@@ -45,6 +46,7 @@ from tradex.domain import (
     WithdrawalRequested,
 )
 from tradex.domain import account as account_module
+from tradex.domain.commands import decrement_amend_time
 from tradex.domain.orders import AmendOrder
 
 ACCOUNTS = (1, 2, 3)
@@ -70,6 +72,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.sent: list[AccountInput] = []
         self.amends: list[AmendOrder] = []  # forwarded, not yet seen by the matcher model
         self.continuations: list[CancelAllOrders] = []
+        self.decrements = 0  # the matcher model's engine seq for its decrements
         self.chunk = account_module.CANCEL_ALL_CHUNK
         account_module.CANCEL_ALL_CHUNK = 3  # small: continuations happen
 
@@ -289,6 +292,32 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.handle(FillLeg(owner, amend.order_id, self.trade_id, BTC_USD, resting[1],
                                     resting[2], qty, Liquidity.TAKER, self.now()))  # fmt: skip
                 assert order.hold_remaining == 0, order.hold_remaining
+
+    @rule(data=st.data())
+    def matcher_decrements(self, data: st.DataObject) -> None:
+        """The matcher model decrements a live order to prevent a self-trade (DECREMENT):
+        its terms after it are confirmed with an amend time < 0 (no amend answered; those
+        still pending keep their terms in the bounds), then maybe the rest fills at once at
+        the limit at the taker rate, which must consume exactly what is left of the hold."""
+        live = sorted(o for o, r in self.resting.items() if r[3] > 1)
+        if not live:
+            return
+        order_id = data.draw(st.sampled_from(live))
+        resting = self.resting[order_id]
+        resting[3] -= data.draw(st.integers(1, resting[3] - 1))
+        owner, total = resting[0], resting[3] + resting[4]
+        self.decrements += 1
+        self.handle(AmendConfirmed(owner, order_id, BTC_USD, resting[2], total,
+                                   decrement_amend_time(self.decrements), self.now()))  # fmt: skip
+        order = self.book.account(owner).orders[order_id]
+        if not order.amends and data.draw(st.booleans()):
+            assert (order.price, order.qty) == (resting[2], total)
+            qty = resting[3]
+            resting[3], resting[4] = 0, total
+            self.trade_id += 1
+            self.handle(FillLeg(owner, order_id, self.trade_id, BTC_USD, resting[1],
+                                resting[2], qty, Liquidity.TAKER, self.now()))  # fmt: skip
+            assert order.hold_remaining == 0, order.hold_remaining
 
     @rule(account=accounts, one_instrument=st.booleans())
     def cancel_all(self, account: int, one_instrument: bool) -> None:

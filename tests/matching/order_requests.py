@@ -99,7 +99,7 @@ def random_feed(
     next_id = 1
     live: list[tuple[int, int, int]] = []
     kinds = ("GTC", "GTC", "GTC", "IOC", "FOK", "POST_ONLY", "MARKET")
-    stps = ("NONE", "NONE", "CANCEL_TAKER", "CANCEL_MAKER", "CANCEL_BOTH")
+    stps = ("NONE", "NONE", "CANCEL_TAKER", "CANCEL_MAKER", "CANCEL_BOTH", "DECREMENT")
     for _ in range(records):
         instrument = rng.choice(instruments)
         r = rng.random()

@@ -134,7 +134,12 @@ def test_fast_fold_writes_the_python_folds_bytes_on_a_large_seeded_stream() -> N
     assert len(names) == 14, names  # 10 engine types, 3 settlements, DeadLetter
     assert names["Trade"] > 10_000
     assert names["AmendApplied"] > 100
-    assert names["AmendConfirmed"] > 100  # (an AmendApplied of a stop-trade decrement has none)
+    confirmed = [r for r in (CODEC.decode(o.value).record for o in got)
+                 if r["envelope"]["type"] == "AmendConfirmed"]  # fmt: skip
+    decrements = [r for r in confirmed if r["amend_time_ns"] < 0]
+    assert len(confirmed) - len(decrements) > 100
+    assert len(decrements) > 100  # a self-trade prevention decrement is confirmed too
+    assert len({(r["order_id"], r["amend_time_ns"]) for r in decrements}) == len(decrements)
     rejected = Counter(
         (r["reason"], r["request"]) for r in (CODEC.decode(o.value).record for o in got)
         if r["envelope"]["type"] == "Rejected"

@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.queries.exchange import (
 )
 from tradex.commands.reference_client import ReferenceClient
 from tradex.domain import (
+    AmendSettled,
     ChangeUserRoles,
     CommandRejected,
     Deposited,
@@ -166,6 +168,52 @@ def test_amend_and_cancel_all_in_both_dialects(exchange: Exchange) -> None:
         every = http.delete("/tradex/v1/orders")
         assert every.status_code == 200, every.text
         assert set(every.json()["cancelling"]) == ids and every.json()["more"] is False
+
+
+def test_a_self_trade_prevention_decrement_releases_the_hold_at_once(exchange: Exchange) -> None:
+    """Binance's DECREMENT: an order meeting its own account's loses the quantity they would
+    have traded, both of them; whichever has none left ends. What the decrement removed
+    stops being held as soon as the engine's confirmation is settled, not when the order
+    ends."""
+    trader = exchange.register("decrement")
+    exchange.deposit(trader.account, "USD", "1000")
+    exchange.deposit(trader.account, "BTC", "1")
+    with trader.http() as http:
+
+        def locked() -> dict[str, Decimal]:
+            rows = http.get("/api/v3/account").json()["balances"]
+            return {b["asset"]: Decimal(b["locked"]) for b in rows}
+
+        wait_until(lambda: len(locked()) == 2, what="the deposits")
+
+        def order(side: str, qty: str) -> dict[str, Any]:
+            answer = http.post("/api/v3/order", params={
+                "symbol": "BTCUSD", "side": side, "type": "LIMIT", "timeInForce": "GTC",
+                "quantity": qty, "price": "1000", "selfTradePreventionMode": "DECREMENT"})  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            found: dict[str, Any] = answer.json()
+            return found
+
+        sell = order("SELL", "0.3")
+        wait_until(lambda: locked()["BTC"] == Decimal("0.3"), what="the sell held")
+        # a buy of 0.1 meets the sell: the buy has nothing left (it ends), the sell keeps 0.2
+        order("BUY", "0.1")
+        wait_until(lambda: locked() == {"BTC": Decimal("0.2"), "USD": 0},
+                   what="the maker's decrement released")  # fmt: skip
+        # a buy of 0.5 meets the sell's 0.2: the sell ends, the buy rests with 0.3 — held
+        # for 0.3 at 1000 plus the 0.2 % taker fee bound (0.5 would be 501.00)
+        buy = order("BUY", "0.5")
+        wait_until(lambda: locked() == {"BTC": 0, "USD": Decimal("300.60")},
+                   what="the taker's decrement released")  # fmt: skip
+        info = http.get("/api/v3/exchangeInfo").json()["symbols"][0]
+        assert "DECREMENT" in info["allowedSelfTradePreventionModes"]
+    events = _events_of_account(exchange, trader.account)
+    assert not [e for e in events if isinstance(e, CommandRejected)], events
+    assert [e.order_id for e in events if isinstance(e, AmendSettled)] == [
+        sell["orderId"],
+        buy["orderId"],
+    ]
+    assert all(e.amend_time_ns < 0 for e in events if isinstance(e, AmendSettled))
 
 
 def _reference_events(exchange: Exchange) -> list[Any]:

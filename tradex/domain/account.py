@@ -577,15 +577,17 @@ class Account:
         )  # fmt: skip
 
     def _confirm_amend(self, a: AmendConfirmed) -> AmendSettled:
-        """Narrow the order's bounds to the engine's terms after the amend and the amends
-        it has not answered yet; release the hold above what the order can still consume
-        (docs/ledger.md, "Amend")."""
+        """Narrow the order's bounds to the engine's terms after the amend (or, amend time
+        < 0, after a self-trade prevention decrement) and the amends it has not answered yet;
+        release the hold above what the order can still consume (docs/ledger.md, "Amend")."""
         order = self.orders.get(a.order_id)
         if order is None:
             raise DomainError(Reason.UNKNOWN_ORDER, f"amend of order {a.order_id}")
         if a.instrument_id != order.instrument_id:
             raise DomainError(Reason.INVALID_FILL, "amend: instrument differs from the order")
-        if all(time != a.amend_time_ns for time, _, _ in order.amends):
+        # A decrement answers no amend: every amend still pending may yet apply. (An amend
+        # the engine applied before it was confirmed before it, on the same partition.)
+        if a.amend_time_ns >= 0 and all(time != a.amend_time_ns for time, _, _ in order.amends):
             raise DomainError(
                 Reason.INVALID_FILL, f"no amend of order {a.order_id} at {a.amend_time_ns} pending"
             )

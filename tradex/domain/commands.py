@@ -221,19 +221,28 @@ class OrderEnded(NamedTuple):
             raise InvalidRecord(f"unknown end reason {self.reason!r}")
 
 
+def decrement_amend_time(engine_seq: int) -> int:
+    """``AmendConfirmed.amend_time_ns`` of a self-trade prevention decrement: minus the
+    engine event's sequence number (per instrument, so it names one decrement of an order
+    and its settlement's command id; an amend's time is an event time, > 0)."""
+    assert engine_seq > 0, engine_seq
+    return -engine_seq
+
+
 class AmendConfirmed(NamedTuple):
     """The engine applied an amend of the order (the ``AmendOrder`` the account forwarded
-    at ``amend_time_ns``): its terms after it. Every fill the engine decided before it is
-    ahead of it on ``settlements``, so the account may narrow the order's bounds to these
-    terms and the amends it has not seen answered, and release the rest of the hold
-    (docs/ledger.md, "Amend")."""
+    at ``amend_time_ns``) — or decremented it to prevent a self-trade (``amend_time_ns`` < 0:
+    :func:`decrement_amend_time`) —: its terms after it. Every fill the engine decided
+    before it is ahead of it on ``settlements``, so the account may narrow the order's
+    bounds to these terms and the amends it has not seen answered, and release the rest of
+    the hold (docs/ledger.md, "Amend")."""
 
     account_id: int
     order_id: int
     instrument_id: int
     price: int  # ticks, the order's limit after the amend
     qty: int  # lots, the order's total after the amend (filled included)
-    amend_time_ns: int  # the AmendOrder's event_time_ns: which amend this answers
+    amend_time_ns: int  # the AmendOrder's event_time_ns: which amend this answers (< 0: none)
     event_time_ns: int
 
     @property

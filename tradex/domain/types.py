@@ -40,6 +40,9 @@ class StpMode(StrEnum):
     CANCEL_TAKER = "CANCEL_TAKER"
     CANCEL_MAKER = "CANCEL_MAKER"
     CANCEL_BOTH = "CANCEL_BOTH"
+    # both orders lose the quantity they would have traded; one left with none ends
+    # (the engine's decrement-and-cancel: docs/matching.md)
+    DECREMENT = "DECREMENT"
 
 
 class Liquidity(StrEnum):

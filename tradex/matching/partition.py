@@ -17,8 +17,9 @@ Per input record, in order:
   for a NewOrder, ``OrderEnded`` (REJECTED); the first InstrumentRules creates the book;
 - otherwise the kernel's outputs, each to ``engine-events`` on this partition (key:
   instrument, envelope ``seq`` = the instrument's sequence number); each trade also gives a
-  ``FillLeg`` per side, each order end an ``OrderEnded`` and each amend the engine applied
-  (or refused, the order left as it was) an ``AmendConfirmed``, to ``settlements`` (key:
+  ``FillLeg`` per side, each order end an ``OrderEnded``, and each amend the engine applied
+  (or refused, the order left as it was) and each self-trade prevention decrement (its
+  ``amend_time_ns`` < 0: it answers no amend) an ``AmendConfirmed``, to ``settlements`` (key:
   account), right after the engine event that caused them. All at the input's engine time:
   ``max(the instrument's previous engine time, the request's event_time_ns)``.
 """
@@ -33,7 +34,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from tradex.domain.commands import AmendConfirmed, FillLeg, OrderEnded
+from tradex.domain.commands import AmendConfirmed, FillLeg, OrderEnded, decrement_amend_time
 from tradex.domain.engine import ENGINE_EVENT_TYPES, EngineEvent
 from tradex.domain.types import EndReason, Liquidity, Side
 from tradex.infra.stage import Output
@@ -46,6 +47,7 @@ from tradex.matching.book import Book, OutputBuffers
 from tradex.matching.constants import (
     EV_AMENDED,
     EV_CANCELLED,
+    EV_DECREMENTED,
     EV_FILLED,
     EV_REJECTED,
     EV_RESTED,
@@ -376,7 +378,7 @@ class PartitionEngine:
                 amended = lost_priority and row[2] == EV_AMENDED
                 event = wire.event_record(instrument_id, row, req, amended, time_ns)
                 record(event, req, key, seq, eid, outputs)
-                if (
+                if row[2] == EV_DECREMENTED or (
                     req.kind == wire.REQ_AMEND
                     and row[3] == req.order_id
                     and (
@@ -385,10 +387,13 @@ class PartitionEngine:
                     )
                 ):
                     # the engine's terms after the amend (applied, or refused with the order
-                    # left as it was): the account releases what they no longer need at once
+                    # left as it was) or after a self-trade prevention decrement (it answers
+                    # no amend): the account releases what they no longer need at once
                     # (docs/ledger.md, "Amend")
+                    decrement = row[2] == EV_DECREMENTED
+                    amend_time_ns = decrement_amend_time(seq) if decrement else req.time_ns
                     confirmed = AmendConfirmed(row[4], row[3], instrument_id, row[6],
-                                               row[7] + row[8], req.time_ns, time_ns)  # fmt: skip
+                                               row[7] + row[8], amend_time_ns, time_ns)  # fmt: skip
                     sid = format_event_id(settle_base, settle_index)
                     settle_index += 1
                     outputs.append(self._settlement(confirmed, req, seq, eid, sid))

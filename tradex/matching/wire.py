@@ -87,6 +87,7 @@ from tradex.matching.constants import (
     STP_CANCEL_BOTH,
     STP_CANCEL_NEWEST,
     STP_CANCEL_OLDEST,
+    STP_DECREMENT_AND_CANCEL,
     STP_NONE,
 )
 from tradex.schemas.codec import Codec, CodecError
@@ -123,6 +124,7 @@ STP_MODES = {
     "CANCEL_TAKER": STP_CANCEL_NEWEST,
     "CANCEL_MAKER": STP_CANCEL_OLDEST,
     "CANCEL_BOTH": STP_CANCEL_BOTH,
+    "DECREMENT": STP_DECREMENT_AND_CANCEL,
 }
 PROTECTION_UNSET = 0  # domain: protection_ticks 0 means none
 PROTECTION_BAD = -2  # below PROTECTION_NONE: the kernel rejects it (bad protection)

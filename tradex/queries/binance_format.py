@@ -17,6 +17,7 @@ KIND_TO_BINANCE = {
 STP_FROM_BINANCE = {
     "NONE": StpMode.NONE, "EXPIRE_TAKER": StpMode.CANCEL_TAKER,
     "EXPIRE_MAKER": StpMode.CANCEL_MAKER, "EXPIRE_BOTH": StpMode.CANCEL_BOTH,
+    "DECREMENT": StpMode.DECREMENT,
 }  # fmt: skip
 STP_TO_BINANCE = {str(mode): name for name, mode in STP_FROM_BINANCE.items()}
 STATUS_TO_BINANCE = {

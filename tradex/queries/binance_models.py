@@ -89,7 +89,7 @@ class NewOrderParams(Params):
     newClientOrderId: ClientId | None = None
     newOrderRespType: Literal["ACK", "RESULT", "FULL"] | None = None
     selfTradePreventionMode: (
-        Literal["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"] | None
+        Literal["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"] | None
     ) = None
     stopPrice: Decimal | None = Field(None, description="Not supported: refused")
     icebergQty: Decimal | None = Field(None, description="Not supported: refused")

@@ -21,7 +21,7 @@ from tradex.queries.markets import fmt as fmt_decimal
 from tradex.queries.routing import Call, Endpoint
 
 TAG = "Market data (Binance v3)"
-STP_MODES = ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]
+STP_MODES = ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"]
 
 
 async def ping(call: Call) -> dict[str, Any]:

@@ -956,18 +956,21 @@ static int put_event(Emit *e, const int64_t *ev, int64_t instrument, int lost_pr
         return -1;
     }
     if (put_engine(e, type, row, ev[E_SEQ], key) < 0) goto done;
-    if (m[M_KIND] == REQ_AMEND && ev[E_ORDER_ID] == m[M_ORDER_ID] &&
-        (kind == EV_AMENDED ||
-         (kind == EV_REJECTED && code >= 0 && code < 64 && (e->self->amend_live >> code & 1)))) {
+    int decrement = kind == EV_DECREMENTED; /* self-trade prevention */
+    if (decrement ||
+        (m[M_KIND] == REQ_AMEND && ev[E_ORDER_ID] == m[M_ORDER_ID] &&
+         (kind == EV_AMENDED ||
+          (kind == EV_REJECTED && code >= 0 && code < 64 && (e->self->amend_live >> code & 1))))) {
         /* the engine's terms after the amend (applied, or refused with the order left as it
-         * was): the account releases what they no longer need at once (docs/ledger.md) */
+         * was) or after a decrement (amend time < 0: it answers no amend): the account
+         * releases what they no longer need at once (docs/ledger.md) */
         TxCell confirmed[7];
         cell_i(&confirmed[0], ev[E_OWNER]);
         cell_i(&confirmed[1], ev[E_ORDER_ID]);
         cell_i(&confirmed[2], instrument);
         cell_i(&confirmed[3], ev[E_PRICE]);
         cell_i(&confirmed[4], ev[E_QTY] + ev[E_FILLED]);
-        cell_i(&confirmed[5], m[M_TIME]);
+        cell_i(&confirmed[5], decrement ? -ev[E_SEQ] : m[M_TIME]); /* decrement_amend_time */
         cell_i(&confirmed[6], e->time_ns);
         if (put_settlement(e, R_AMEND_CONFIRMED, confirmed, ev[E_OWNER], ev[E_SEQ]) < 0) goto done;
     }
