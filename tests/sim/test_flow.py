@@ -92,4 +92,4 @@ def test_the_flow_of_a_seed_is_pinned() -> None:
     assert digest(flow()[:2_000]) == PINNED
 
 
-PINNED = "65b1744a6fc815e00707c72c7da428c9d45e1bbee7e1d8f69de54b46f4464b5b"
+PINNED = "5a1b452891c87a0c333fc4da9e9afd65f1452cfa6ca5305f04a3c73eaf8a48b0"

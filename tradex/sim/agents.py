@@ -34,6 +34,7 @@ from tradex.domain import (
     RejectWithdrawal,
     RequestWithdrawal,
     Side,
+    StpMode,
 )
 
 BPS = 10_000
@@ -66,11 +67,14 @@ class View:
         """``bps`` basis points of the fair value, in whole ticks (>= 1)."""
         return max(1, self.fair_ticks * bps // BPS)
 
-    def place(self, account: int, side: Side, kind: OrderKind, price: int, qty: int) -> Emit:
+    def place(
+        self, account: int, side: Side, kind: OrderKind, price: int, qty: int,
+        stp: StpMode = StpMode.NONE,
+    ) -> Emit:  # fmt: skip
         assert qty > 0, qty
         price = max(1, price)
         return Emit(PlaceOrder(self.new_id(), account, 0, self.instrument_id, side, kind, price,
-                               qty, actor=account))  # fmt: skip
+                               qty, 0, stp, actor=account))  # fmt: skip
 
     def cancel(self, account: int, target: str) -> Emit:
         return Emit(CancelOrder(self.new_id(), account, 0, 0, actor=account), target)
@@ -202,7 +206,9 @@ class MarketMaker:
                 out.append(m.cancel(self.account, quote.command_id))
             kind = OrderKind.POST_ONLY if m.chance(self.post_only_pct) else OrderKind.GTC
             qty = m.qty(self.unit_lots * (key[1] + 1), self.unit_lots * (key[1] + 1) * 4)
-            emit = m.place(self.account, key[0], kind, price, qty)
+            # a quote meeting one of the maker's own (one forgotten, still resting) shrinks
+            # both instead of trading with itself
+            emit = m.place(self.account, key[0], kind, price, qty, StpMode.DECREMENT)
             self.quotes[key] = Quote(emit.command.command_id, price, qty)
             out.append(emit)
         return out
