@@ -207,6 +207,15 @@ def test_a_self_trade_prevention_decrement_releases_the_hold_at_once(exchange: E
                    what="the taker's decrement released")  # fmt: skip
         info = http.get("/api/v3/exchangeInfo").json()["symbols"][0]
         assert "DECREMENT" in info["allowedSelfTradePreventionModes"]
+        assert buy["selfTradePreventionMode"] == "DECREMENT"  # the account's answer
+
+        def read_back() -> dict[str, Any] | None:
+            found: dict[str, Any] = http.get("/api/v3/order", params={
+                "symbol": "BTCUSD", "orderId": buy["orderId"]}).json()  # fmt: skip
+            return found if found.get("status") == "NEW" else None
+
+        assert wait_until(read_back, what="the buy in the read model")[
+            "selfTradePreventionMode"] == "DECREMENT"  # fmt: skip
     events = _events_of_account(exchange, trader.account)
     assert not [e for e in events if isinstance(e, CommandRejected)], events
     assert [e.order_id for e in events if isinstance(e, AmendSettled)] == [

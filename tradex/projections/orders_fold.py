@@ -68,6 +68,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("hold_amount", SET_ONCE),
     ("maker_fee_ppm", SET_ONCE),
     ("taker_fee_ppm", SET_ONCE),
+    ("stp_mode", SET_ONCE),  # self-trade prevention (account side: OrderAccepted)
     ("reject_reason", SET_ONCE),  # account side or engine (a NewOrder refused)
     ("reject_detail", SET_ONCE),
     ("cancel_requested_time_ns", SET_ONCE),
@@ -216,6 +217,7 @@ def facts(topic_is_engine: bool, offset: int, body: Any) -> Iterable[Fact]:
                 (_COMMAND_ID, b.command_id), (_OUTCOME, ACCOUNT_ACCEPTED),
                 (_I["hold_asset"], b.hold_asset), (_I["hold_amount"], b.hold_amount),
                 (_I["maker_fee_ppm"], b.maker_fee_ppm), (_I["taker_fee_ppm"], b.taker_fee_ppm),
+                (_I["stp_mode"], str(b.stp_mode)),
             ), (), None)  # fmt: skip
         elif kind is domain.FillSettled:
             b = body

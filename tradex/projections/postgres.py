@@ -109,7 +109,8 @@ TABLES = (
         "orders",
         "order_id bigint NOT NULL, account_id bigint, instrument_id bigint, side text, kind text, "
         "price bigint, qty bigint, command_id text, account_outcome text, hold_asset text, "
-        "hold_amount bigint, maker_fee_ppm int, taker_fee_ppm int, reject_reason text, "
+        "hold_amount bigint, maker_fee_ppm int, taker_fee_ppm int, stp_mode text, "
+        "reject_reason text, "
         "reject_detail text, cancel_requested_time_ns bigint, engine_end text, "
         "engine_end_reason text, engine_end_detail text, account_end text, "
         "released_amount bigint, filled_qty bigint NOT NULL, filled_notional bigint NOT NULL, "

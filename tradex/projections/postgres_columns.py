@@ -402,6 +402,7 @@ def _orders(batch: ColumnarBatch) -> list[list[Any]]:
             "account_outcome": _const(orders_fold.ACCOUNT_ACCEPTED, len(c)),
             "hold_asset": _str(c["hold_asset"]), "hold_amount": _int(c["hold_amount"]),
             "maker_fee_ppm": _int(c["maker_fee_ppm"]), "taker_fee_ppm": _int(c["taker_fee_ppm"]),
+            "stp_mode": _str(c["stp_mode"]),
         })  # fmt: skip
     if domain.FillSettled in types:
         c = types[domain.FillSettled]

@@ -66,7 +66,7 @@ def order(market: Market, row: Any) -> dict[str, Any]:
         "isWorking": status in OPEN,
         "workingTime": created if status in OPEN else -1,
         "origQuoteOrderQty": market.fmt_quote(0),
-        "selfTradePreventionMode": "NONE",
+        "selfTradePreventionMode": STP_TO_BINANCE.get(row["stp_mode"] or "NONE", "NONE"),
         "accountId": row["account_id"],
         "rejectReason": row["reject_reason"] or row["engine_end_reason"] or None,
     }
@@ -84,6 +84,7 @@ def event_row(event: Any) -> dict[str, Any]:
         "filled_qty": 0, "filled_notional": 0, "created_time_ns": event.event_time_ns,
         "updated_time_ns": event.event_time_ns,
         "reject_reason": str(event.reason) if rejected else None, "engine_end_reason": None,
+        "stp_mode": None if rejected else str(event.stp_mode),
     }  # fmt: skip
 
 
