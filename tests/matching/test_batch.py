@@ -3,6 +3,7 @@ fold of PartitionEngine: byte for byte on large seeded streams, whatever the bat
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 
@@ -140,6 +141,13 @@ def test_fast_fold_writes_the_python_folds_bytes_on_a_large_seeded_stream() -> N
     assert len(confirmed) - len(decrements) > 100
     assert len(decrements) > 100  # a self-trade prevention decrement is confirmed too
     assert len({(r["order_id"], r["amend_time_ns"]) for r in decrements}) == len(decrements)
+    records = [CODEC.decode(o.value).record for o in got]
+    halted_kept = [  # an amend of a live order refused for a halt: its terms confirmed too
+        b for a, b in itertools.pairwise(records)
+        if a["envelope"]["type"] == "Rejected" and a["reason"] == "INSTRUMENT_HALTED"
+        and a["request"] == "AmendOrder" and b["envelope"]["type"] == "AmendConfirmed"
+    ]  # fmt: skip
+    assert len(halted_kept) > 50
     rejected = Counter(
         (r["reason"], r["request"]) for r in (CODEC.decode(o.value).record for o in got)
         if r["envelope"]["type"] == "Rejected"

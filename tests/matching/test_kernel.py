@@ -247,7 +247,14 @@ def test_halt_rejects_orders_and_amends_but_accepts_cancels() -> None:
     t = Twin()
     t.run(gtc(BUY, 1, 100, 5), rules(0, 1))
     assert kinds(t.run(gtc(BUY, 2, 100, 5)))[0] == (k.EV_REJECTED, 2, k.REASON_HALTED)
-    assert kinds(t.run(amend(BUY, 1, 100, 3)))[0] == (k.EV_REJECTED, 1, k.REASON_HALTED)
+    # an amend of the requester's live order: refused, the row carrying the order's terms
+    # (the account gets them confirmed); of an unknown or another owner's order: plain halted
+    res = t.run(amend(BUY, 1, 101, 3))
+    assert kinds(res) == [(k.EV_REJECTED, 1, k.REASON_AMEND_HALTED)]
+    e = res.events[0]
+    assert (int(e["price"]), int(e["qty"]), int(e["filled"])) == (100, 5, 0)
+    assert kinds(t.run(amend(BUY, 7, 100, 3)))[0] == (k.EV_REJECTED, 7, k.REASON_HALTED)
+    assert kinds(t.run(amend(BUY, 1, 100, 3, 9)))[0] == (k.EV_REJECTED, 1, k.REASON_HALTED)
     assert kinds(t.run(cancel(1)))[0] == (k.EV_CANCELLED, 1, k.REASON_USER_CANCEL)
     assert kinds(t.run(rules(0, 2))) == [(k.EV_REJECTED, 0, k.REASON_BAD_RULES)]
     t.run(rules(0, 0))

@@ -81,11 +81,16 @@ REASON_SELF_TRADE = 19
 REASON_IOC_REMAINDER = 20
 REASON_FOK_UNFILLABLE = 21
 REASON_MARKET_REMAINDER = 22
+# an amend of a live order of the requester's refused because the instrument is halted (the
+# same refusal as REASON_HALTED, "halted", but the order is known to stay as it was)
+REASON_AMEND_HALTED = 23
 
 # An amend refused for these leaves its order in the book as it was (found, the
 # requester's, same side): the rejection row carries the order's price, remaining and
 # filled, which the matcher confirms to the account (wire.AMEND_LIVE_REJECTIONS).
-AMEND_LIVE_REASONS = (REASON_AMEND_QTY_TOO_LOW, REASON_PRICE_OUT_OF_RANGE, REASON_PRICE_BAND)
+AMEND_LIVE_REASONS = (
+    REASON_AMEND_QTY_TOO_LOW, REASON_PRICE_OUT_OF_RANGE, REASON_PRICE_BAND, REASON_AMEND_HALTED,
+)  # fmt: skip
 REASON_NAMES: dict[int, str] = {
     REASON_NONE: "none",
     REASON_BAD_OP: "bad_op",
@@ -110,6 +115,7 @@ REASON_NAMES: dict[int, str] = {
     REASON_IOC_REMAINDER: "ioc_remainder",
     REASON_FOK_UNFILLABLE: "fok_unfillable",
     REASON_MARKET_REMAINDER: "market_remainder",
+    REASON_AMEND_HALTED: "halted",
 }
 
 # --- kernel status codes ----------------------------------------------------------------

@@ -56,6 +56,7 @@ from tradex.matching.constants import (
     PREFETCH_LINKS_AHEAD,
     PREFETCH_SLOT_AHEAD,
     PROTECTION_NONE,
+    REASON_AMEND_HALTED,
     REASON_AMEND_QTY_TOO_LOW,
     REASON_BAD_ID,
     REASON_BAD_OP,
@@ -326,9 +327,17 @@ def process_batch(
             # OP_AMEND_KEEP: price 0 keeps the order's price, qty 0 its total, and the side
             # is the order's (resolved once the order is found; its checks then run as usual).
             keep = op == OP_AMEND_KEEP
-            slot = -1
+            # one lookup (a second call site would cost the array arguments' refcounts)
+            slot = hash_find(htable, shift, t_id) if t_id > 0 else -1
             if halted != 0:
                 reason = REASON_HALTED
+                if (
+                    slot >= 0
+                    and orders[np.uint64(slot)].owner == t_owner
+                    and (keep or orders[np.uint64(slot)].side == t_side)
+                ):
+                    reason = REASON_AMEND_HALTED  # the requester's live order stays as it was
+                    t_side = orders[np.uint64(slot)].side
             elif t_price < 0 or (t_price == 0 and not keep):
                 reason = REASON_BAD_PRICE
             elif t_rem < 0 or (t_rem == 0 and not keep):
@@ -336,7 +345,6 @@ def process_batch(
             elif t_stp < 0 or t_stp > STP_MODE_MAX:
                 reason = REASON_BAD_STP
             else:
-                slot = hash_find(htable, shift, t_id) if t_id > 0 else -1
                 if slot >= 0 and keep:
                     t_side = orders[np.uint64(slot)].side
                     if t_price == 0:

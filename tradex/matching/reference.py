@@ -431,6 +431,9 @@ class ReferenceBook:
         reason = k.REASON_NONE
         if self.halted:
             reason = k.REASON_HALTED
+            if order is not None and order.owner == c.owner and (keep or order.side == side):
+                reason = k.REASON_AMEND_HALTED  # the requester's live order stays as it was
+                side = order.side
         elif price < 0 or (price == 0 and not keep):
             reason = k.REASON_BAD_PRICE
         elif qty < 0 or (qty == 0 and not keep):
