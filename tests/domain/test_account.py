@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from tests.market import BTC_USD, T0
 from tradex.domain import (
     CLEARING_ACCOUNT,
@@ -452,6 +454,26 @@ def test_a_self_trade_prevention_decrement_releases_its_hold_at_once(book: Accou
         (refused,) = book.handle(wrong).events
         assert isinstance(refused, CommandRejected) and refused.reason == Reason.INVALID_FILL
     book.validate_internal_state()
+
+
+def test_an_amend_carries_its_orders_self_trade_prevention(book: AccountBook) -> None:
+    """The engine re-enters an amended order with the amend's mode: the account sends the
+    order's own (kept in its state and its snapshot; NONE for snapshots from before)."""
+    from tradex.commands.snapshots import account_state, restore_account
+    from tradex.domain import ModifyOrder, StpMode
+
+    book.handle(Deposit("d1", 1, T0, "USD", 100_000))
+    order = place("o1", 1, Side.BUY, 100, 10)._replace(stp_mode=StpMode.DECREMENT)
+    book.handle(order, order_id=5)
+    decision = book.handle(ModifyOrder("m1", 1, T0 + 10, 5, 101, 0))
+    (request,) = decision.order_requests
+    assert request.stp_mode == StpMode.DECREMENT
+    restored = restore_account(json.loads(json.dumps(account_state(book.account(1)))))
+    assert restored.orders[5].stp_mode == StpMode.DECREMENT
+    old = account_state(book.account(1))
+    for fields in old[4]:
+        del fields["stp_mode"]  # a snapshot written before the mode was kept
+    assert restore_account(old).orders[5].stp_mode == StpMode.NONE
 
 
 def test_amends_the_engine_has_not_confirmed_are_bounded(book: AccountBook) -> None:

@@ -66,9 +66,11 @@ class Feed:
         )
 
     def amend(
-        self, order_id: int, account_id: int, instrument_id: int, new_price: int, new_qty: int
-    ) -> None:
-        amend = AmendOrder(order_id, account_id, instrument_id, new_price, new_qty, self.now())
+        self, order_id: int, account_id: int, instrument_id: int, new_price: int, new_qty: int,
+        stp: str = "NONE",
+    ) -> None:  # fmt: skip
+        amend = AmendOrder(order_id, account_id, instrument_id, new_price, new_qty, self.now(),
+                           StpMode(stp))  # fmt: skip
         self._add(amend, instrument_id)
 
     def raw(self, key: bytes | None, value: bytes) -> None:
@@ -97,19 +99,19 @@ def random_feed(
     for instrument in instruments:
         feed.rules(instrument, band_bps=rng.choice((0, 0, 2_000)))
     next_id = 1
-    live: list[tuple[int, int, int]] = []
+    live: list[tuple[int, int, int, str]] = []  # (order, account, instrument, its stp mode)
     kinds = ("GTC", "GTC", "GTC", "IOC", "FOK", "POST_ONLY", "MARKET")
     stps = ("NONE", "NONE", "CANCEL_TAKER", "CANCEL_MAKER", "CANCEL_BOTH", "DECREMENT")
     for _ in range(records):
         instrument = rng.choice(instruments)
         r = rng.random()
         if r < 0.2 and live:
-            order_id, account, inst = live.pop(rng.randrange(len(live)))
+            order_id, account, inst, _ = live.pop(rng.randrange(len(live)))
             feed.cancel(order_id, account, inst)
         elif r < 0.25 and live:
-            order_id, account, inst = rng.choice(live)
+            order_id, account, inst, stp = rng.choice(live)  # the order's mode, as accounts do
             feed.amend(order_id, account, inst, rng.choice((0, 100 + rng.randrange(-4, 5))),
-                       rng.choice((0, rng.randrange(1, 12))))  # fmt: skip
+                       rng.choice((0, rng.randrange(1, 12))), stp)  # fmt: skip
         elif r < 0.27:
             feed.rules(instrument, band_bps=rng.choice((0, 2_000)), halted=rng.random() < 0.3)
         else:
@@ -117,8 +119,9 @@ def random_feed(
             side = rng.choice(("BUY", "SELL"))
             kind = rng.choice(kinds)
             price = 100 + rng.randrange(-6, 7)
+            stp = rng.choice(stps)
             feed.new(next_id, account, instrument, side, price, rng.randrange(1, 10), kind=kind,
-                     stp=rng.choice(stps), protection_ticks=rng.choice((0, 0, 2)))  # fmt: skip
-            live.append((next_id, account, instrument))
+                     stp=stp, protection_ticks=rng.choice((0, 0, 2)))  # fmt: skip
+            live.append((next_id, account, instrument, stp))
             next_id += 1
     return feed

@@ -162,6 +162,33 @@ def test_fast_fold_writes_the_python_folds_bytes_on_a_large_seeded_stream() -> N
     assert {b"-3", str(10**15 + 7).encode()} <= keys
 
 
+def test_an_amended_order_keeps_its_self_trade_prevention() -> None:
+    """An amend carries its order's mode (the account sends it): a DECREMENT buy moved
+    across the book onto its own account's resting sell shrinks both instead of trading,
+    in both folds, and each decrement is confirmed to the account."""
+    feed = Feed(CODEC, jitter_ms=0, seed=1)
+    feed.rules(2)
+    feed.new(1, 7, 2, "SELL", 101, 3, stp="DECREMENT")
+    feed.new(2, 7, 2, "BUY", 99, 5, stp="DECREMENT")
+    feed.amend(2, 7, 2, 101, 0, "DECREMENT")
+    for fast in (False, True):
+        got = [CODEC.decode(o.value).record for o in engine(fast).apply(feed.inputs(3))]
+        types = [r["envelope"]["type"] for r in got]
+        assert "Trade" not in types, types
+        decremented = [r for r in got if r["envelope"]["type"] == "AmendConfirmed"
+                       and r["amend_time_ns"] < 0]  # fmt: skip
+        # the sell (3 lots) ends: only the buy is decremented, 5 -> 2 lots, and rests
+        assert [(r["order_id"], r["qty"]) for r in decremented] == [(2, 2)], got
+    plain = Feed(CODEC, jitter_ms=0, seed=1)  # an amend without the mode trades with itself
+    plain.rules(2)
+    plain.new(1, 7, 2, "SELL", 101, 3, stp="DECREMENT")
+    plain.new(2, 7, 2, "BUY", 99, 5, stp="DECREMENT")
+    plain.amend(2, 7, 2, 101, 0)
+    types = [CODEC.decode(o.value).record["envelope"]["type"]
+             for o in engine(True).apply(plain.inputs(3))]  # fmt: skip
+    assert "Trade" in types
+
+
 def test_decoder_rows_are_parse_requests_rows() -> None:
     """The C decoder's command rows and request fields against wire.parse_request, record
     by record; what it leaves to Python is exactly what it cannot read."""

@@ -290,6 +290,7 @@ def kernel_spec(processor: AccountProcessor) -> dict[str, Any]:
         "spot": InstrumentKind.SPOT,
         "trading": InstrumentStatus.TRADING,
         "side_symbols": sides,
+        "stp_symbols": enum_symbols(codec, "StpMode"),
         "lives": processor.live,  # the only processor object it holds: no reference cycle
         "wire_deposit": codec.schema_id("Deposit"),
         "wire_place_order": codec.schema_id("PlaceOrder"),

@@ -66,6 +66,7 @@ from tradex.domain.types import (
     Liquidity,
     Reason,
     Side,
+    StpMode,
 )
 from tradex.domain.units import base_amount, buy_hold_of, ceil_div, fee_step, notional, sell_hold
 from tradex.domain.window import forget_oldest
@@ -127,6 +128,7 @@ class OpenOrder:
         "qty",
         "quote_asset",
         "side",
+        "stp_mode",
         "taker_fee_ppm",
         "tick_size",
     )
@@ -134,8 +136,8 @@ class OpenOrder:
     def __init__(self, accepted: OrderAccepted) -> None:
         # One unpack instead of 13 field reads (OrderAccepted's field order; hot path). ``price``
         # and ``qty`` are the order's bounds: an amend may widen them (OrderAmended).
-        (_, _, _, self.order_id, self.instrument_id, self.side, _, self.price, self.qty, _, _,
-         self.base_asset, self.quote_asset, self.tick_size, self.lot_size, self.maker_fee_ppm,
+        (_, _, _, self.order_id, self.instrument_id, self.side, _, self.price, self.qty, _,
+         self.stp_mode, self.base_asset, self.quote_asset, self.tick_size, self.lot_size, self.maker_fee_ppm,
          self.taker_fee_ppm, self.hold_asset, self.hold_remaining, _) = accepted  # fmt: skip
         self.filled_qty = 0
         self.fee_micro = 0
@@ -155,6 +157,7 @@ class OpenOrder:
     @classmethod
     def from_snapshot(cls, fields: dict[str, Any]) -> OpenOrder:
         order = cls.__new__(cls)
+        order.stp_mode = StpMode.NONE  # snapshots before the mode was kept
         for name, value in fields.items():
             setattr(order, name, value)
         pending: list[list[int]] = fields.get("amends", [])  # none before amends were confirmed
@@ -491,8 +494,9 @@ class Account:
             c.command_id, self.account_id, t, c.order_id, order.instrument_id, c.new_price,
             c.new_qty, price_bound, qty_bound, order.hold_asset, added, c.actor,
         )  # fmt: skip
+        # the order's self-trade prevention goes along: an amend across the book matches it
         request = AmendOrder(c.order_id, self.account_id, order.instrument_id, c.new_price,
-                             c.new_qty, t)  # fmt: skip
+                             c.new_qty, t, order.stp_mode)  # fmt: skip
         return (event,), (request,)
 
     def _cancel_all(

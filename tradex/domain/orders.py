@@ -78,8 +78,12 @@ class AmendOrder(NamedTuple):
     new_price: int
     new_qty: int
     event_time_ns: int
+    # the order's own: an amend that moves it across the book matches it with it
+    stp_mode: StpMode = StpMode.NONE
 
     def validate(self) -> None:
+        if self.stp_mode not in STP_MODES:
+            raise InvalidRecord(f"unknown stp_mode {self.stp_mode!r}")
         if self.new_price < 0:
             raise InvalidRecord(f"new_price must be >= 0, got {self.new_price}")
         if self.new_qty < 0:

@@ -209,7 +209,9 @@ def parse_request(codec: Codec, key: bytes | None, value: bytes | None) -> Reque
                        causation, correlation, trace, row)  # fmt: skip
     if kind == REQ_AMEND:
         order_id, account_id = r["order_id"], r["account_id"]
-        row = (OP_AMEND, 0, order_id, account_id, r["new_price"], r["new_qty"], STP_NONE, 0,
+        # the order's self-trade prevention (records before it was carried: NONE)
+        stp = STP_MODES.get(r.get("stp_mode", "NONE"), -1)
+        row = (OP_AMEND, 0, order_id, account_id, r["new_price"], r["new_qty"], stp, 0,
                0, 0, time_ns)  # fmt: skip
         return Request(kind, instrument_id, order_id, account_id, "", r["new_price"], time_ns,
                        causation, correlation, trace, row)  # fmt: skip

@@ -248,6 +248,7 @@ typedef struct {
     PyObject *output_type, *account_type, *open_order_type, *forget_oldest, *empty_outcome;
     PyObject *spot, *trading; /* InstrumentKind.SPOT, InstrumentStatus.TRADING */
     PyObject *side_symbols;   /* tuple: symbol str by index (an OpenOrder's side) */
+    PyObject *stp_symbols;    /* tuple: symbol str by index (an OpenOrder's stp_mode) */
     PyObject *lives;          /* partition -> _Live (the processor's dict) */
     PyObject *minus_one; /* the partition of an order request (by key) */
     PyObject *false_, *zero, *empty;
@@ -266,7 +267,7 @@ typedef struct {
     Py_ssize_t a_available, a_held, a_orders, a_outcomes, a_settled, a_version;
     Py_ssize_t o_amended_ns, o_amends, o_base_asset, o_cancel_requested, o_fee_micro, o_filled_qty, o_hold_asset,
         o_hold_remaining, o_instrument_id, o_lot_size, o_maker_fee_ppm, o_order_id, o_price,
-        o_qty, o_quote_asset, o_side, o_taker_fee_ppm, o_tick_size;
+        o_qty, o_quote_asset, o_side, o_stp_mode, o_taker_fee_ppm, o_tick_size;
     /* state */
     Part *parts;
     Py_ssize_t parts_n;
@@ -325,6 +326,7 @@ static int kernel_traverse(Kernel *self, visitproc visit, void *arg) {
     Py_VISIT(self->spot);
     Py_VISIT(self->trading);
     Py_VISIT(self->side_symbols);
+    Py_VISIT(self->stp_symbols);
     Py_VISIT(self->lives);
     Py_VISIT(self->message.type);
     for (int i = 0; i < self->assets_n; i++) Py_VISIT(self->assets[i].text);
@@ -344,6 +346,7 @@ static int kernel_clear(Kernel *self) {
     Py_CLEAR(self->spot);
     Py_CLEAR(self->trading);
     Py_CLEAR(self->side_symbols);
+    Py_CLEAR(self->stp_symbols);
     Py_CLEAR(self->lives);
     Py_CLEAR(self->message.type);
     self->message.known = 0;
@@ -473,6 +476,7 @@ static int kernel_configure(Kernel *self, PyObject *spec) {
         spec_object(spec, "spot", &self->spot) < 0 ||
         spec_object(spec, "trading", &self->trading) < 0 ||
         spec_object(spec, "side_symbols", &self->side_symbols) < 0 ||
+        spec_object(spec, "stp_symbols", &self->stp_symbols) < 0 ||
         spec_object(spec, "lives", &self->lives) < 0)
         return -1;
     PyObject *topics[4] = {self->commands_topic, self->settlements_topic, self->events_topic,
@@ -557,6 +561,11 @@ static int kernel_configure(Kernel *self, PyObject *spec) {
         PyErr_SetString(PyExc_ValueError, "side_symbols: one str per Side symbol");
         return -1;
     }
+    if (!PyTuple_CheckExact(self->stp_symbols) ||
+        PyTuple_GET_SIZE(self->stp_symbols) != self->stp.count) {
+        PyErr_SetString(PyExc_ValueError, "stp_symbols: one str per StpMode symbol");
+        return -1;
+    }
     self->side_buy = (int)side_buy;
     self->reason_below_min_notional = (int)below_min_notional;
     self->reason_insufficient_funds = (int)insufficient_funds;
@@ -587,6 +596,7 @@ static int kernel_configure(Kernel *self, PyObject *spec) {
         slot_offset(o, "qty", &self->o_qty) < 0 ||
         slot_offset(o, "quote_asset", &self->o_quote_asset) < 0 ||
         slot_offset(o, "side", &self->o_side) < 0 ||
+        slot_offset(o, "stp_mode", &self->o_stp_mode) < 0 ||
         slot_offset(o, "taker_fee_ppm", &self->o_taker_fee_ppm) < 0 ||
         slot_offset(o, "tick_size", &self->o_tick_size) < 0)
         return -1;
@@ -1466,6 +1476,7 @@ static int decide_place(Kernel *k, Part *part, Ctx *x, const Cmd *c, Env *env,
     SLOT(order, k->o_order_id) = Py_NewRef(x->order_id_obj);
     SLOT(order, k->o_instrument_id) = Py_NewRef(e->id_obj);
     SLOT(order, k->o_side) = Py_NewRef(PyTuple_GET_ITEM(k->side_symbols, c->side));
+    SLOT(order, k->o_stp_mode) = Py_NewRef(PyTuple_GET_ITEM(k->stp_symbols, c->stp));
     SLOT(order, k->o_price) = price_obj;
     SLOT(order, k->o_qty) = qty_obj;
     SLOT(order, k->o_base_asset) = Py_NewRef(f[3]);

@@ -113,8 +113,9 @@ static const char *const NEW_ORDER_FIELDS[] = {
     "protection_ticks", "stp_mode", "maker_fee_ppm", "taker_fee_ppm", "event_time_ns", NULL};
 static const char *const CANCEL_FIELDS[] = {"order_id", "account_id", "instrument_id",
                                             "event_time_ns", NULL};
-static const char *const AMEND_FIELDS[] = {"order_id", "account_id", "instrument_id",
-                                           "new_price", "new_qty", "event_time_ns", NULL};
+static const char *const AMEND_FIELDS[] = {"order_id",  "account_id",    "instrument_id",
+                                           "new_price", "new_qty",       "event_time_ns",
+                                           "stp_mode",  NULL};
 static const char *const RULES_FIELDS[] = {
     "instrument_id", "symbol", "kind", "status", "tick_size", "lot_size", "min_notional",
     "price_band_bps", "maker_fee_ppm", "taker_fee_ppm", "event_time_ns", NULL};
@@ -127,7 +128,7 @@ static const char *const ENVELOPE_FIELDS_IN[] = {"event_id", "causation_id", "co
 enum { NO_ORDER_ID, NO_ACCOUNT, NO_INSTRUMENT, NO_SIDE, NO_KIND, NO_PRICE, NO_QTY, NO_PROTECTION,
        NO_STP, NO_MAKER_FEE, NO_TAKER_FEE, NO_TIME, NO_W };
 enum { CO_ORDER_ID, CO_ACCOUNT, CO_INSTRUMENT, CO_TIME, CO_W };
-enum { AO_ORDER_ID, AO_ACCOUNT, AO_INSTRUMENT, AO_PRICE, AO_QTY, AO_TIME, AO_W };
+enum { AO_ORDER_ID, AO_ACCOUNT, AO_INSTRUMENT, AO_PRICE, AO_QTY, AO_TIME, AO_STP, AO_W };
 enum { RU_INSTRUMENT, RU_SYMBOL, RU_KIND, RU_STATUS, RU_TICK, RU_LOT, RU_MIN_NOTIONAL, RU_BAND,
        RU_MAKER_FEE, RU_TAKER_FEE, RU_TIME, RU_W };
 enum { EN_EVENT_ID, EN_TYPE, EN_TIME, EN_CAUSATION, EN_CORRELATION, EN_TRACE, EN_PRODUCER, EN_SEQ,
@@ -377,7 +378,9 @@ static int decode_one(RequestDecoder *self, PyObject *value, PyObject *key, int6
         m[M_ORDER_ID] = f[CO_ORDER_ID].i;
         m[M_ACCOUNT] = f[CO_ACCOUNT].i;
     } else if (kind == REQ_AMEND) { /* the kernel takes kept fields and side from the order */
+        if (f[AO_STP].i >= self->n_stp) return STATUS_PYTHON;
         time_ns = f[AO_TIME].i;
+        row[C_STP] = self->stp_map[f[AO_STP].i]; /* the order's self-trade prevention */
         row[C_OP] = OP_AMEND_KEEP;
         row[C_ORDER_ID] = f[AO_ORDER_ID].i;
         row[C_OWNER] = f[AO_ACCOUNT].i;
