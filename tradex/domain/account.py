@@ -134,11 +134,12 @@ class OpenOrder:
     )
 
     def __init__(self, accepted: OrderAccepted) -> None:
-        # One unpack instead of 13 field reads (OrderAccepted's field order; hot path). ``price``
+        # One unpack instead of 14 field reads (OrderAccepted's field order; hot path). ``price``
         # and ``qty`` are the order's bounds: an amend may widen them (OrderAmended).
         (_, _, _, self.order_id, self.instrument_id, self.side, _, self.price, self.qty, _,
-         self.stp_mode, self.base_asset, self.quote_asset, self.tick_size, self.lot_size, self.maker_fee_ppm,
-         self.taker_fee_ppm, self.hold_asset, self.hold_remaining, _) = accepted  # fmt: skip
+         self.stp_mode, self.base_asset, self.quote_asset, self.tick_size, self.lot_size,
+         self.maker_fee_ppm, self.taker_fee_ppm, self.hold_asset, self.hold_remaining,
+         _) = accepted  # fmt: skip
         self.filled_qty = 0
         self.fee_micro = 0
         self.cancel_requested = False

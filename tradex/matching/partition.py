@@ -378,7 +378,8 @@ class PartitionEngine:
                 amended = lost_priority and row[2] == EV_AMENDED
                 event = wire.event_record(instrument_id, row, req, amended, time_ns)
                 record(event, req, key, seq, eid, outputs)
-                if row[2] == EV_DECREMENTED or (
+                decrement = row[2] == EV_DECREMENTED
+                if decrement or (
                     req.kind == wire.REQ_AMEND
                     and row[3] == req.order_id
                     and (
@@ -390,7 +391,6 @@ class PartitionEngine:
                     # left as it was) or after a self-trade prevention decrement (it answers
                     # no amend): the account releases what they no longer need at once
                     # (docs/ledger.md, "Amend")
-                    decrement = row[2] == EV_DECREMENTED
                     amend_time_ns = decrement_amend_time(seq) if decrement else req.time_ns
                     confirmed = AmendConfirmed(row[4], row[3], instrument_id, row[6],
                                                row[7] + row[8], amend_time_ns, time_ns)  # fmt: skip

@@ -29,6 +29,8 @@ AccountId = Annotated[
 Limit = Annotated[int, Field(ge=1, le=1000)]
 OrderStatus = Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "REJECTED"]
 Interval = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
+# Binance's self-trade prevention modes served (binance_format.STP_FROM_BINANCE maps them)
+StpModeName = Literal["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"]
 
 
 class Params(BaseModel):
@@ -88,9 +90,7 @@ class NewOrderParams(Params):
     )
     newClientOrderId: ClientId | None = None
     newOrderRespType: Literal["ACK", "RESULT", "FULL"] | None = None
-    selfTradePreventionMode: (
-        Literal["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"] | None
-    ) = None
+    selfTradePreventionMode: StpModeName | None = None
     stopPrice: Decimal | None = Field(None, description="Not supported: refused")
     icebergQty: Decimal | None = Field(None, description="Not supported: refused")
     accountId: AccountId = None

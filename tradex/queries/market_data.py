@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
-from typing import Any
+from typing import Any, get_args
 
 from starlette.responses import Response
 
@@ -21,7 +21,8 @@ from tradex.queries.markets import fmt as fmt_decimal
 from tradex.queries.routing import Call, Endpoint
 
 TAG = "Market data (Binance v3)"
-STP_MODES = ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"]
+STP_MODES = list(fmt.STP_FROM_BINANCE)  # Binance's names of the modes served
+assert set(STP_MODES) == set(get_args(bm.StpModeName)), "the modes served and accepted differ"
 
 
 async def ping(call: Call) -> dict[str, Any]:
