@@ -13,7 +13,16 @@ from confluent_kafka import Message
 
 from tradex.bench.e2e import main
 from tradex.bench.pipeline import _schema_ids, _wire_ids, order_pairs
-from tradex.bench.raw_chain import RAW_ENGINE, RAW_SETTLEMENTS, ChainSpec, RawAccounts, RawMatcher
+from tradex.bench.raw_chain import (
+    RAW_ENGINE,
+    RAW_EVENTS,
+    RAW_REQUESTS,
+    RAW_SETTLEMENTS,
+    STAMP_BYTES,
+    ChainSpec,
+    RawAccounts,
+    RawMatcher,
+)
 from tradex.domain import OrderKind, Side
 from tradex.infra.settings import load
 from tradex.schemas.codec import Codec
@@ -94,6 +103,33 @@ def test_the_raw_accounts_stage_writes_an_event_per_input_and_a_request_per_comm
     assert SPEC.events_for(10) == 10 + math.floor(10 * 2.75)
 
 
+def test_a_commands_stamp_leads_its_event_its_request_and_every_engine_record() -> None:
+    settings = dataclasses.replace(load(), topic_prefix="x-")
+    accounts, matcher = RawAccounts(settings, SPEC), RawMatcher(settings, SPEC)
+    stamps = [(10_000 + i).to_bytes(STAMP_BYTES, "little") for i in range(20)]
+    commands = [
+        Message(topic=settings.topic("raw-commands"), partition=i % 4, offset=i, key=b"k",
+                value=bytes([1 + i % 3]) + stamp + bytes(176 - 1 - STAMP_BYTES))
+        for i, stamp in enumerate(stamps)
+    ]  # fmt: skip
+    settlement = _messages(settings.topic(RAW_SETTLEMENTS), 1)
+    outputs = accounts.process(commands + settlement)
+    events = [o for o in outputs if o.topic == settings.topic(RAW_EVENTS)]
+    requests = [o for o in outputs if o.topic == settings.topic(RAW_REQUESTS)]
+    assert [e.value[:STAMP_BYTES] for e in events[:20]] == stamps
+    assert events[20].value[:STAMP_BYTES] not in stamps  # a settlement's event: filler
+    assert [r.value[:STAMP_BYTES] for r in requests] == stamps
+    assert [r.key for r in requests] == [bytes([1 + i % 3]) for i in range(20)]
+    assert {len(e.value) for e in events} == {260} and {len(r.value) for r in requests} == {184}
+    messages = [
+        Message(topic=r.topic, partition=i % 4, offset=i, key=r.key, value=r.value)
+        for i, r in enumerate(requests)
+    ]
+    engine = [o for o in matcher.process(messages) if o.topic == settings.topic(RAW_ENGINE)]
+    assert {o.value[:STAMP_BYTES] for o in engine} == set(stamps)  # every request's, no other
+    assert {len(o.value) for o in engine} == {204}
+
+
 @pytest.mark.integration
 @pytest.mark.heavy  # a benchmark run: `./dev test --heavy`
 def test_quick_e2e_bench_is_ok(capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,4 +142,7 @@ def test_quick_e2e_bench_is_ok(capsys: pytest.CaptureFixture[str]) -> None:
         summary["figures"]
     )
     assert summary["figures"]["raw_chain_share"] > 0
+    assert summary["peer"]["ack_p99_ms"] > 0 and summary["peer"]["trade_p99_ms"] > 0
+    plain = summary["peer"]["plain_loop"]
+    assert plain["ack_p50_ms"] > 0 and plain["trade_p99_ms"] >= plain["trade_p50_ms"]
     assert summary["shape"]["settlements_per_order"] >= 2  # a fill leg and an order end

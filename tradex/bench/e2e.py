@@ -28,8 +28,16 @@ Phases:
 3. **raw chain** (:mod:`.raw_chain`): the same shape — partitions, records per order per
    topic and their mean sizes measured on phase 2's log — through two pass-through stages
    on the same stage code (consumer settings, adaptive batches, transactions), no
-   decoding or deciding; the same number of orders at once. ``raw_chain_share`` =
-   pipeline orders/s ÷ raw chain orders/s.
+   decoding or deciding; first at ``--rate`` for ``--latency-seconds`` (its order→ack:
+   the command's ``raw-events`` record read back; its order→trade: the request's first
+   ``raw-engine`` record — the same two transactions as the pipeline's), then the same
+   number of orders at once. ``raw_chain_share`` = pipeline orders/s ÷ raw chain
+   orders/s; the raw chain's latency percentiles are the peer's, under ``peer``: what
+   Kafka's transactions alone give here at that rate, the floor of the pipeline's.
+4. **plain loop**: the raw chain's two roles as confluent-kafka's exactly-once example
+   loop instead of the stage code (:func:`.raw_chain.run_plain_loop`; one transaction per
+   poll, the same consumer settings), the latency phase alone, under
+   ``peer.plain_loop``: so the floor is not an artefact of TradeX's stage.
 
 Last line: one JSON object (../shared/bench/README.md).
 """
@@ -61,10 +69,13 @@ from tradex.bench.pipeline import (
     READY_S_MAX,
     WATCH_POLL_S,
     Pipeline,
+    percentile,
 )
 from tradex.bench.raw_chain import (
     RAW_COMMANDS,
+    RAW_ENGINE,
     RAW_EVENTS,
+    STAMP_BYTES,
     ChainSpec,
     ensure_raw_topics,
     spec_json,
@@ -73,10 +84,12 @@ from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import non_negative_int, positive_int
 from tradex.infra.exchange import Exchange, Ready, Service
 from tradex.infra.kafka import (
+    COMMAND_LINGER_MS,
     delete_prefixed_topics,
     producer_config,
 )
 from tradex.infra.settings import Settings
+from tradex.log.batch import RecordBatch
 from tradex.log.keys import account_key
 from tradex.log.source import KafkaLog
 
@@ -86,28 +99,52 @@ RAW_WARM_ORDERS = 200
 # -- the raw chain ------------------------------------------------------------------------------
 
 
-class _RawCounter:
-    """Counts committed ``raw-events`` records on a thread."""
+class _RawWatcher:
+    """Follows what the raw chain commits (read_committed) on a thread, as the pipeline's
+    :class:`~tradex.bench.pipeline.Watcher` does: counts ``raw-events`` records and, while
+    ``timing`` is on, notes when the first record carrying each send stamp was read back
+    from ``raw-events`` (the order's acknowledgement) and from ``raw-engine`` (its trade)."""
 
     def __init__(self, settings: Settings, partitions: int) -> None:
         self.log = KafkaLog(settings)
-        self.tail = self.log.follow_batches({(RAW_EVENTS, p): 0 for p in range(partitions)})
+        starts = {(RAW_EVENTS, p): 0 for p in range(partitions)}
+        starts |= {(RAW_ENGINE, p): 0 for p in range(partitions)}
+        self.tail = self.log.follow_batches(starts)
         self.count = 0
         self.reached: dict[int, float] = {}
         self.targets: list[int] = []
+        # while timing: stamps in [since_ns, now] are send times (perf_counter_ns); any
+        # other leading bytes (a settlement's event, the throughput phase's) are filler
+        self.timing = False
+        self.since_ns = 0
+        self.acked: dict[int, float] = {}
+        self.traded: dict[int, float] = {}
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="raw-counter", daemon=True)
+        self.thread = threading.Thread(target=self._run, name="raw-watcher", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         while not self.stop.is_set():
-            got = len(self.tail.poll_batch(WATCH_POLL_S, 50_000))
-            if got:
-                now = time.perf_counter()
-                self.count += got
-                for target in self.targets:
-                    if target not in self.reached and self.count >= target:
-                        self.reached[target] = now
+            batch = self.tail.poll_batch(WATCH_POLL_S, 50_000)
+            if not len(batch):
+                continue
+            now = time.perf_counter()
+            events = batch.topics.index(RAW_EVENTS) if RAW_EVENTS in batch.topics else -1
+            is_event = batch.topic_index == events
+            if self.timing:
+                self._note_stamps(batch, is_event, now)
+            self.count += int(np.count_nonzero(is_event))
+            for target in self.targets:
+                if target not in self.reached and self.count >= target:
+                    self.reached[target] = now
+
+    def _note_stamps(self, batch: RecordBatch, is_event: np.ndarray, now: float) -> None:
+        values, starts = batch.values, batch.value_offsets[:-1].tolist()
+        since, until = self.since_ns, time.perf_counter_ns()
+        for start, event in zip(starts, is_event.tolist(), strict=True):
+            stamp = int.from_bytes(values[start : start + STAMP_BYTES], "little")
+            if since <= stamp <= until:
+                (self.acked if event else self.traded).setdefault(stamp, now)
 
     def wait(self, target: int, limit_s: float) -> float:
         self.targets.append(target)
@@ -127,41 +164,119 @@ class _RawCounter:
         self.log.close()
 
 
-def raw_chain(settings: Settings, spec: ChainSpec, orders: int, work_dir: Path) -> dict[str, Any]:
-    """``orders`` raw orders at once through the raw chain (after a warm-up)."""
-    ensure_raw_topics(settings, spec.partitions)
-    chain = Exchange(settings, work_dir)
-    chain.start([Service(f"raw-{role}", (role, spec_json(spec)), Ready("alive"),
-                         module="tradex.bench.raw_chain") for role in ("accounts", "matcher")])  # fmt: skip
-    counter = _RawCounter(settings, spec.partitions)
-    producer = Producer(producer_config(settings))
-    topic = settings.topic(RAW_COMMANDS)
-    rng = np.random.default_rng(5)
-    body = rng.integers(0, 256, max(1, spec.command_bytes - 1) + 4_096, np.uint8).tobytes()
+class RawChain:
+    """The raw chain's two stages as processes (``loop``: see :data:`.raw_chain.LOOPS`),
+    their watcher and a command producer."""
 
-    def send(count: int, first: int) -> None:
-        for n in range(first, first + count):
-            value = bytes([1 + n % len(INSTRUMENTS)]) + body[n % 4_096 :][: spec.command_bytes - 1]
-            while True:
-                try:
-                    producer.produce(topic, value, account_key(1 + n % 1_000))
-                    break
-                except BufferError:
-                    producer.poll(0.01)
-        producer.flush(60)
+    def __init__(self, settings: Settings, spec: ChainSpec, work_dir: Path, loop: str) -> None:
+        ensure_raw_topics(settings, spec.partitions)
+        self.spec = spec
+        self.chain = Exchange(settings, work_dir)
+        self.chain.start([Service(f"raw-{role}", (role, spec_json(spec), loop), Ready("alive"),
+                                  module="tradex.bench.raw_chain") for role in ("accounts", "matcher")])  # fmt: skip
+        self.watcher = _RawWatcher(settings, spec.partitions)
+        # as the pipeline's commands are sent (a command client's linger)
+        self.producer = Producer(producer_config(settings, linger_ms=COMMAND_LINGER_MS))
+        self.topic = settings.topic(RAW_COMMANDS)
+        rng = np.random.default_rng(5)
+        filler = spec.command_bytes - 1 - STAMP_BYTES
+        self.body = rng.integers(0, 256, filler + 4_096, np.uint8).tobytes()
+        self.sent = 0  # commands of the chain's life (the watcher's targets count them all)
 
-    try:
-        send(RAW_WARM_ORDERS, 0)
-        counter.wait(spec.events_for(RAW_WARM_ORDERS), READY_S_MAX)
+    def _produce(self, stamp: bytes) -> None:
+        n = self.sent
+        value = (
+            bytes([1 + n % len(INSTRUMENTS)])
+            + stamp
+            + self.body[n % 4_096 :][: len(self.body) - 4_096]
+        )
+        while True:
+            try:
+                self.producer.produce(self.topic, value, account_key(1 + n % 1_000))
+                break
+            except BufferError:
+                self.producer.poll(0.01)
+        self.sent += 1
+
+    def burst(self, orders: int, limit_s: float = DRAIN_S_MAX) -> float:
+        """``orders`` commands at once; the seconds until the last one's events are read."""
         started = time.perf_counter()
-        send(orders, RAW_WARM_ORDERS)
-        done = counter.wait(spec.events_for(RAW_WARM_ORDERS + orders), DRAIN_S_MAX)
+        for n in range(orders):
+            self._produce(self.body[n % 4_096 :][:STAMP_BYTES])
+        self.producer.flush(60)
+        done = self.watcher.wait(self.spec.events_for(self.sent), limit_s)
+        return done - started
+
+    def latency(self, rate: int, seconds: float) -> dict[str, Any]:
+        """Commands at ``rate``/s for ``seconds``, paced as the pipeline's latency phase:
+        send → acknowledgement and send → trade percentiles."""
+        watcher = self.watcher
+        count = max(1, round(rate * seconds))
+        sent: list[int] = []
+        watcher.acked.clear()
+        watcher.traded.clear()
+        watcher.since_ns = time.perf_counter_ns()
+        watcher.timing = True
+        interval_s = 1.0 / rate
+        started = time.perf_counter()
+        for index in range(count):
+            target = started + index * interval_s
+            while (now := time.perf_counter()) < target:
+                time.sleep(min(target - now, 0.001))
+            stamp = time.perf_counter_ns()
+            sent.append(stamp)
+            self._produce(stamp.to_bytes(STAMP_BYTES, "little"))
+            self.producer.poll(0)
+        self.producer.flush(30)
+        watcher.wait(self.spec.events_for(self.sent), DRAIN_S_MAX)
+        deadline = time.monotonic() + DRAIN_S_MAX
+        while len(watcher.traded) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        watcher.timing = False
+        acks = sorted((watcher.acked[s] - s / 1e9) * 1000 for s in sent if s in watcher.acked)
+        trades = sorted((watcher.traded[s] - s / 1e9) * 1000 for s in sent if s in watcher.traded)
+        return {
+            "orders": count, "acks": len(acks), "trades": len(trades),
+            "ack_p50_ms": percentile(acks, 0.5), "ack_p99_ms": percentile(acks, 0.99),
+            "trade_p50_ms": percentile(trades, 0.5), "trade_p99_ms": percentile(trades, 0.99),
+        }  # fmt: skip
+
+    def close(self) -> list[int | None]:
+        try:
+            return list(self.chain.stop().values())
+        finally:
+            self.watcher.close()
+
+
+def raw_chain(
+    settings: Settings, spec: ChainSpec, orders: int, rate: int, seconds: float, work_dir: Path
+) -> dict[str, Any]:
+    """The raw chain after a warm-up: at ``rate``/s for ``seconds`` (latency), then
+    ``orders`` at once (throughput) — the pipeline's two phases, in the same order."""
+    chain = RawChain(settings, spec, work_dir, "stage")
+    try:
+        chain.burst(RAW_WARM_ORDERS, READY_S_MAX)  # the stages' start included
+        lat = chain.latency(rate, seconds)
+        seconds_taken = chain.burst(orders)
     finally:
-        codes = list(chain.stop().values())
-        counter.close()
-    seconds = done - started
-    return {"orders": orders, "seconds": round(seconds, 3),
-            "orders_per_s": round(orders / seconds), "exit_codes": codes}  # fmt: skip
+        codes = chain.close()
+    return {"orders": orders, "seconds": round(seconds_taken, 3),
+            "orders_per_s": round(orders / seconds_taken), "latency": lat,
+            "exit_codes": codes}  # fmt: skip
+
+
+def raw_plain_latency(
+    settings: Settings, spec: ChainSpec, rate: int, seconds: float, work_dir: Path
+) -> dict[str, Any]:
+    """The raw chain's roles as confluent-kafka's example loop, at ``rate``/s for
+    ``seconds`` after a warm-up: its order→ack and order→trade percentiles."""
+    chain = RawChain(settings, spec, work_dir, "plain")
+    try:
+        chain.burst(RAW_WARM_ORDERS, READY_S_MAX)
+        lat = chain.latency(rate, seconds)
+    finally:
+        lat_codes = chain.close()
+    return lat | {"exit_codes": lat_codes}
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -204,6 +319,7 @@ def main(argv: list[str]) -> int:
     token = uuid.uuid4().hex[:8]
     settings = dataclasses.replace(base, topic_prefix=f"bench-e2e-{token}-")
     raw_settings = dataclasses.replace(base, topic_prefix=f"bench-e2e-{token}-raw-")
+    plain_settings = dataclasses.replace(base, topic_prefix=f"bench-e2e-{token}-plain-")
     work_dir = Path(tempfile.mkdtemp(prefix="tradex-bench-e2e-"))
     load_before = os.getloadavg()[0]
     problems: list[str] = []
@@ -211,6 +327,7 @@ def main(argv: list[str]) -> int:
     lat: dict[str, Any] = {}
     thr: dict[str, Any] = {}
     raw: dict[str, Any] = {}
+    plain: dict[str, Any] = {}
     spec: ChainSpec | None = None
     try:
         print(f"e2e: pipeline on {settings.topic_prefix!r} ({args.accounts} accounts, "
@@ -244,12 +361,29 @@ def main(argv: list[str]) -> int:
         delete_prefixed_topics(settings)
     try:
         if spec is not None and not args.no_raw:
-            raw = raw_chain(raw_settings, spec, thr.get("orders", orders), work_dir)
+            raw = raw_chain(raw_settings, spec, thr.get("orders", orders), args.rate, seconds,
+                            work_dir)  # fmt: skip
             print(f"  raw chain: {raw['orders']:,} orders in {raw['seconds']} s = "
                   f"{raw['orders_per_s']:,} orders/s")  # fmt: skip
+            plain = raw_plain_latency(plain_settings, spec, args.rate, seconds, work_dir)
+            for name, timed in (
+                ("raw chain", raw["latency"] | {"exit_codes": raw["exit_codes"]}),
+                ("plain loop", plain),
+            ):
+                print(f"  {name} latency at {args.rate:,} orders/s, {timed['orders']:,} "
+                      f"orders: order→ack p50 {timed['ack_p50_ms']} ms p99 "
+                      f"{timed['ack_p99_ms']} ms; order→trade p50 {timed['trade_p50_ms']} ms "
+                      f"p99 {timed['trade_p99_ms']} ms")  # fmt: skip
+                if any(code not in (0, -signal.SIGTERM) for code in timed.get("exit_codes", [])):
+                    problems.append(f"{name}: exit codes {timed['exit_codes']}")
+                if timed["acks"] != timed["orders"] or timed["trades"] != timed["orders"]:
+                    problems.append(f"{name}: {timed['acks']} acks, {timed['trades']} "
+                                    f"trades timed of {timed['orders']} orders")  # fmt: skip
     finally:
         delete_prefixed_topics(raw_settings)
+        delete_prefixed_topics(plain_settings)
     share = thr["orders_per_s"] / raw["orders_per_s"] if raw and thr else None
+    latencies = ("ack_p50_ms", "ack_p99_ms", "trade_p50_ms", "trade_p99_ms")
     figures = {
         "orders_per_s": thr.get("orders_per_s"),
         "ack_p50_ms": lat.get("ack_p50_ms"), "ack_p99_ms": lat.get("ack_p99_ms"),
@@ -265,6 +399,12 @@ def main(argv: list[str]) -> int:
         "peer": {
             "name": "raw Kafka chain (same shape, pass-through stages)",
             "orders_per_s": raw.get("orders_per_s"),
+            **{name: raw.get("latency", {}).get(name) for name in latencies},
+            "plain_loop": {
+                "name": "the raw chain's roles as confluent-kafka's exactly-once example loop "
+                "(one transaction per poll)",
+                **{name: plain.get(name) for name in latencies},
+            },
         },
         "ratio_min": figures["raw_chain_share"],
         "shape": dataclasses.asdict(spec) if spec else None,

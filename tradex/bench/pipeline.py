@@ -299,8 +299,8 @@ class Pipeline:
         return {
             "orders": len(encoded), "rate": rate, "seconds": seconds,
             "acks": len(acks), "trades": len(trades),
-            "ack_p50_ms": _percentile(acks, 0.5), "ack_p99_ms": _percentile(acks, 0.99),
-            "trade_p50_ms": _percentile(trades, 0.5), "trade_p99_ms": _percentile(trades, 0.99),
+            "ack_p50_ms": percentile(acks, 0.5), "ack_p99_ms": percentile(acks, 0.99),
+            "trade_p50_ms": percentile(trades, 0.5), "trade_p99_ms": percentile(trades, 0.99),
         }  # fmt: skip
 
     def _write_timing(self, directory: str, sent: dict[str, float],
@@ -445,7 +445,7 @@ def _places(log: KafkaLog, topic: str) -> Iterable[tuple[str, int]]:
     return [(topic, p) for p in range(log.partitions(topic))]
 
 
-def _percentile(sorted_ms: list[float], fraction: float) -> float | None:
+def percentile(sorted_ms: list[float], fraction: float) -> float | None:
     if not sorted_ms:
         return None
     if fraction == 0.5:

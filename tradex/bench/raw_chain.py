@@ -16,7 +16,20 @@ Record sizes are the real pipeline's averages, measured on its log in the same r
 values cycle through a pool of random bytes (``POOL_RECORDS`` per size) so that lz4 finds
 no more repetition than in real records. Nothing is decoded, nothing is decided.
 
-    python -m tradex.bench.raw_chain accounts|matcher SPEC_JSON
+A command's value is its instrument byte, then ``STAMP_BYTES`` the sender chose (its send
+time in the latency phase, random bytes otherwise), then filler. The stages copy those
+bytes, untouched, to the front of what each command makes — its ``raw-events`` record,
+its ``raw-requests`` record and every ``raw-engine`` record of that request — as the real
+stages carry a command's id to its events: so the bench can time each order's
+acknowledgement (``raw-events``) and its "trade" (``raw-engine``) through the same two
+transactions as the real pipeline's.
+
+The same two roles also run as the plain loop of confluent-kafka's exactly-once example
+(:func:`run_plain_loop`), the latency peer of ``tradex bench e2e``: what a reader would
+write from the client's docs, to show that the chain's latency here is Kafka's
+transactions on this machine, not :class:`TransactionalStage`.
+
+    python -m tradex.bench.raw_chain accounts|matcher SPEC_JSON [stage|plain]
 """
 
 from __future__ import annotations
@@ -25,14 +38,16 @@ import json
 import logging
 import math
 import random
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from tradex.infra import settings as settings_module
-from tradex.infra.kafka import TopicSpec, ensure_topics
+from tradex.infra.kafka import TopicSpec, consumer_config, ensure_topics, producer_config
 from tradex.infra.settings import Settings
 from tradex.infra.stage import Output, TransactionalStage, run_until_signalled
 
@@ -41,7 +56,12 @@ RAW_SETTLEMENTS = "raw-settlements"
 RAW_EVENTS = "raw-events"
 RAW_REQUESTS = "raw-requests"
 RAW_ENGINE = "raw-engine"
-POOL_RECORDS = 4_096  # distinct random values per record size (lz4's window is 64 KiB)
+STAMP_BYTES = 8  # after the instrument byte of a command; first in what it makes
+POOL_RECORDS = 4_096
+LOOPS = ("stage", "plain")  # TransactionalStage, or confluent-kafka's example loop
+PLAIN_POLL_S = 0.1
+PLAIN_BATCH_MAX = 10_000
+PLAIN_CALL_TIMEOUT_S = 30.0  # distinct random values per record size (lz4's window is 64 KiB)
 ACCOUNTS_KEYS = 1_000
 
 
@@ -60,6 +80,9 @@ class ChainSpec:
 
     def __post_init__(self) -> None:
         assert self.partitions > 0, self.partitions
+        assert self.command_bytes > STAMP_BYTES, self.command_bytes
+        for size in (self.event_bytes, self.request_bytes, self.engine_bytes):
+            assert size >= STAMP_BYTES, size
         assert self.engine_per_order >= 0, self.engine_per_order
         assert self.settlements_per_order >= 0, self.settlements_per_order
 
@@ -115,10 +138,15 @@ class RawAccounts(_PassThrough):
         append = outputs.append
         commands, events, requests = self.commands, self.events, self.requests
         for message in messages:
-            append(Output(events, self.event_pool.take(), message.key(), message.partition()))  # type: ignore[arg-type]
             if message.topic() == commands:
-                instrument = (message.value() or b"\0")[:1]
-                append(Output(requests, self.request_pool.take(), instrument))
+                value = message.value() or bytes(1 + STAMP_BYTES)
+                stamp = value[1 : 1 + STAMP_BYTES]
+                event = stamp + self.event_pool.take()[STAMP_BYTES:]
+                append(Output(events, event, message.key(), message.partition()))  # type: ignore[arg-type]
+                request = stamp + self.request_pool.take()[STAMP_BYTES:]
+                append(Output(requests, request, value[:1]))
+            else:
+                append(Output(events, self.event_pool.take(), message.key(), message.partition()))  # type: ignore[arg-type]
         return outputs
 
 
@@ -139,11 +167,13 @@ class RawMatcher(_PassThrough):
         k = self.requests
         for message in messages:
             partition = message.partition()
+            stamp = (message.value() or b"")[:STAMP_BYTES]
             engine = math.floor((k + 1) * spec.engine_per_order) - math.floor(
                 k * spec.engine_per_order
             )
             for _ in range(engine):
-                append(Output(self.engine, self.engine_pool.take(), message.key(), partition))  # type: ignore[arg-type]
+                value = stamp + self.engine_pool.take()[STAMP_BYTES:]
+                append(Output(self.engine, value, message.key(), partition))  # type: ignore[arg-type]
             legs = math.floor((k + 1) * spec.settlements_per_order) - math.floor(
                 k * spec.settlements_per_order
             )
@@ -155,23 +185,78 @@ class RawMatcher(_PassThrough):
         return outputs
 
 
-def build(settings: Settings, role: str, spec: ChainSpec) -> TransactionalStage:
+@dataclass(frozen=True)
+class _Role:
+    group_id: str
+    input_topics: list[str]
+    processor: RawAccounts | RawMatcher
+    transactional_id: str
+
+
+def _role(settings: Settings, role: str, spec: ChainSpec) -> _Role:
     if role == "accounts":
-        return TransactionalStage(
-            settings,
-            group_id=settings.topic("raw-accounts"),
-            input_topics=[settings.topic(RAW_COMMANDS), settings.topic(RAW_SETTLEMENTS)],
-            processor=RawAccounts(settings, spec),
-            transactional_id=settings.topic("raw-accounts-0"),
+        return _Role(
+            settings.topic("raw-accounts"),
+            [settings.topic(RAW_COMMANDS), settings.topic(RAW_SETTLEMENTS)],
+            RawAccounts(settings, spec),
+            settings.topic("raw-accounts-0"),
         )
     assert role == "matcher", role
+    return _Role(
+        settings.topic("raw-matcher"),
+        [settings.topic(RAW_REQUESTS)],
+        RawMatcher(settings, spec),
+        settings.topic("raw-matcher-0"),
+    )
+
+
+def build(settings: Settings, role: str, spec: ChainSpec) -> TransactionalStage:
+    r = _role(settings, role, spec)
     return TransactionalStage(
         settings,
-        group_id=settings.topic("raw-matcher"),
-        input_topics=[settings.topic(RAW_REQUESTS)],
-        processor=RawMatcher(settings, spec),
-        transactional_id=settings.topic("raw-matcher-0"),
+        group_id=r.group_id,
+        input_topics=r.input_topics,
+        processor=r.processor,
+        transactional_id=r.transactional_id,
     )
+
+
+def run_plain_loop(settings: Settings, role: str, spec: ChainSpec, stop: threading.Event) -> int:
+    """The role as the consume → transform → produce loop of confluent-kafka's
+    exactly-once example (``examples/eos-transactions.py``) — consume, produce the outputs,
+    send the consumer's positions to the transaction, commit, begin again — with one
+    transaction per poll's worth of records (the example commits every 100 records: at a
+    thousand orders/s over four partitions that is a wait for the 100th, not a latency
+    loop) and the stages' consumer settings (``consumer_config``: fetch wait 10 ms, fetch
+    queue backoff 10 ms). Nothing of :class:`TransactionalStage` — no adaptive batches, no
+    commit overlapped with the next batch. Returns the transactions committed."""
+    r = _role(settings, role, spec)
+    consumer = Consumer(consumer_config(settings, r.group_id))
+    consumer.subscribe(r.input_topics)
+    producer = Producer(producer_config(settings, r.transactional_id))
+    producer.init_transactions(PLAIN_CALL_TIMEOUT_S)
+    transactions = 0
+    try:
+        while not stop.is_set():
+            first = consumer.poll(PLAIN_POLL_S)
+            if first is None:
+                continue
+            messages = [m for m in [first, *consumer.consume(PLAIN_BATCH_MAX, 0)] if not m.error()]
+            if not messages:
+                continue
+            producer.begin_transaction()
+            for output in r.processor.process(messages):
+                producer.produce(output.topic, output.value, output.key, output.partition)
+            producer.send_offsets_to_transaction(
+                consumer.position(consumer.assignment()),
+                consumer.consumer_group_metadata(),
+                PLAIN_CALL_TIMEOUT_S,
+            )
+            producer.commit_transaction(PLAIN_CALL_TIMEOUT_S)
+            transactions += 1
+    finally:
+        consumer.close()
+    return transactions
 
 
 def spec_json(spec: ChainSpec) -> str:
@@ -181,10 +266,17 @@ def spec_json(spec: ChainSpec) -> str:
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     role, spec = argv[0], ChainSpec(**json.loads(argv[1]))
-    if role not in ("accounts", "matcher"):
-        print(f"unknown role {role!r}", file=sys.stderr)
+    loop = argv[2] if len(argv) > 2 else "stage"
+    if role not in ("accounts", "matcher") or loop not in LOOPS:
+        print(f"unknown role {role!r} or loop {loop!r}", file=sys.stderr)
         return 2
     settings = settings_module.load()
+    if loop == "plain":
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda _signum, _frame: stop.set())
+        print(f"raw-{role} (plain loop): {run_plain_loop(settings, role, spec, stop)} transactions")
+        return 0
     stats = run_until_signalled(build(settings, role, spec), None)
     print(
         f"raw-{role}: batches={stats.batches} in={stats.records_in} out={stats.records_out} "
