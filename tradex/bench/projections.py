@@ -26,6 +26,9 @@ Phases:
    every projector as separate processes — fed ``--rate`` orders per second for
    ``--steady-seconds``; each projector reports the lag of every record (its Kafka
    timestamp, stamped when the upstream stage produced it, to the commit that applied it).
+   Beside them a process that reads the same topics the same way and applies nothing
+   (:mod:`.log_lag`) reports the lag to the moment it read each record: the floor a
+   projector's lag cannot go below here at that rate (``log_lag_p99_ms``).
 
 Last line: one JSON object (../shared/bench/README.md).
 """
@@ -57,6 +60,7 @@ from tradex.bench.exchange_log import (
     write_market_log,
 )
 from tradex.bench.ledger import create_peer_database, services_down
+from tradex.bench.log_lag import NAME as FLOOR
 from tradex.bench.projections_peer import run_peer
 from tradex.bench.read_columns import read_speed
 from tradex.commands.client import encode_command
@@ -208,7 +212,8 @@ def steady_state(
                 ("run", "projector", name, "--stats-json", f"{stats_path}.{name}"),
                 Ready("alive"))
         for name in names
-    ])  # fmt: skip
+    ] + [Service("log-lag", (f"{stats_path}.{FLOOR}",), Ready("alive"),
+                 module="tradex.bench.log_lag")])  # fmt: skip
     sent = 0
     try:
         wait_reference_applied(settings, len(commands), STEADY_DRAIN_S_MAX)
@@ -224,12 +229,13 @@ def steady_state(
         wait_idle(settings, names, STEADY_DRAIN_S_MAX)  # funded and projected: start clean
         for name in names:  # the funding's lag is the warm-up's, not the steady state's
             exchange.processes[f"projector-{name}"].send_signal(signal.SIGUSR1)
+        exchange.processes["log-lag"].send_signal(signal.SIGUSR1)
         sent = _feed(settings, codec, flow, rate, seconds)
         wait_idle(settings, names, STEADY_DRAIN_S_MAX)
     finally:
         codes = list(exchange.stop().values())
     report: dict[str, Any] = {"orders_sent": sent, "rate": rate, "seconds": seconds}
-    for name in names:
+    for name in [*names, FLOOR]:
         path = Path(f"{stats_path}.{name}")
         report[name] = json.loads(path.read_text())[name] if path.exists() else None
     report["exit_codes"] = codes
@@ -369,6 +375,13 @@ def main(argv: list[str]) -> int:
             else:
                 print(f"  {name}: lag p50 {entry['lag_p50_ms']} ms, p99 {entry['lag_p99_ms']} ms "
                       f"({entry['records_timed']:,} records)")  # fmt: skip
+        floor = steady_report.get(FLOOR)
+        if floor is None or not floor["records_timed"]:
+            problems.append("the log reader beside the projectors reported no lag")
+        else:
+            print(f"  the log alone (a reader that applies nothing): lag p50 "
+                  f"{floor['lag_p50_ms']} ms, p99 {floor['lag_p99_ms']} ms "
+                  f"({floor['records_timed']:,} records)")  # fmt: skip
     finally:
         for database in databases:
             asyncio.run(postgres.drop_database(base, database))
@@ -389,6 +402,9 @@ def main(argv: list[str]) -> int:
     headline["lag_p99_ms_by_projector"] = {
         n: steady_report[n]["lag_p99_ms"] for n in names if steady_report.get(n)
     }
+    if steady_report.get(FLOOR):
+        headline["log_lag_p50_ms"] = steady_report[FLOOR]["lag_p50_ms"]
+        headline["log_lag_p99_ms"] = steady_report[FLOOR]["lag_p99_ms"]
     ratios = {n: rebuilds[n]["events_per_s"] / peer_per_s for n in rebuilds if n in TARGETS}
     result = {
         "bench": "projections",
