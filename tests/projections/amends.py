@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from tradex import domain
-from tradex.domain.types import EndReason, OrderKind, Side
+from tradex.domain.types import EndReason, OrderKind, Side, StpMode
 from tradex.log.batch import RecordBatch
 from tradex.log.records import LogRecord, Place
 from tradex.log.topics import ACCOUNT_EVENTS
@@ -51,7 +51,7 @@ def bodies() -> list[Any]:
         )),
         domain.OrderAccepted(
             "a-o", ACCOUNT, T0 + 1, ORDER, INSTRUMENT, Side.BUY, OrderKind.GTC, 100, 10, 0,
-            "NONE", "BTC", "USD", 10, 1_000, 1_000, 2_000, "USD", 10_000,
+            StpMode.DECREMENT, "BTC", "USD", 10, 1_000, 1_000, 2_000, "USD", 10_000,
         ),
         domain.OrderAmended(
             "a-m", ACCOUNT, T0 + 2, ORDER, INSTRUMENT, 60, 15, 100, 15, "USD", 5_000,

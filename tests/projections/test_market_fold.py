@@ -13,6 +13,7 @@ from tradex.domain.engine import L2Delta, RulesApplied, Trade
 from tradex.projections import redis_layout as layout
 from tradex.projections.market_fold import MarketState, Ticker
 from tradex.projections.projector import Event
+from tradex.projections.redis_read import entry_fields
 from tradex.schemas.envelope import Envelope
 
 ENGINE, ACCOUNTS, REFERENCE = "engine-events", "account-events", "reference-events"
@@ -192,6 +193,13 @@ def test_an_amend_settled_gives_back_held_and_its_entry_shows_the_balances_after
     assert usd == [[["USD", *pair]] for pair in amends.BALANCES[:4]] + [
         [], [["USD", *amends.BALANCES[5]]],
     ], "the second AmendSettled released nothing: no balance in its entry"  # fmt: skip
+    accepted = amends.bodies()[1]
+    assert entries[1][1][:-1] == [
+        "OrderAccepted", accepted.command_id, accepted.event_time_ns, amends.ORDER,
+        amends.INSTRUMENT, "BUY", "GTC", 100, 10, "DECREMENT",
+    ]  # fmt: skip
+    fields = entry_fields("account", entries[1][1])
+    assert fields["stp_mode"] == "DECREMENT" and fields["balances"] == {"USD": (90_000, 10_000)}
     settled = amends.bodies()[amends.AMEND_SETTLED_AT]
     assert entries[amends.AMEND_SETTLED_AT][1][:-1] == [
         "AmendSettled", settled.command_id, settled.event_time_ns, amends.ORDER,
@@ -203,3 +211,14 @@ def test_an_amend_settled_gives_back_held_and_its_entry_shows_the_balances_after
     assert {a: (w.seq, w.balances) for a, w in by_columns.wallets.items()} == {
         a: (w.seq, w.balances) for a, w in by_rows.wallets.items()
     }
+
+
+def test_an_entry_written_before_a_field_was_appended_reads_with_its_default() -> None:
+    full = ["OrderAccepted", "c1", T0, 5, 7, "SELL", "GTC", 100, 3, "CANCEL_MAKER", []]
+    assert entry_fields("account", full)["stp_mode"] == "CANCEL_MAKER"
+    older = [*full[:-2], [["BTC", 1, 3]]]  # no stp_mode: older code's entry
+    fields = entry_fields("account", older)
+    assert fields["stp_mode"] == "NONE" and fields["qty"] == 3
+    assert fields["balances"] == {"BTC": (1, 3)}
+    with pytest.raises(ValueError, match="OrderAccepted entry of 7 fields, expected 9"):
+        entry_fields("account", [*full[:-3], []])  # a field without a default is missing

@@ -213,11 +213,12 @@ def test_orders_fills_and_balances_reach_the_accounts_stream_only(exchange: Exch
     time.sleep(0.5)  # the subscriptions are attached
 
     price = inside_spread(exchange)
-    ask = order(seller, "SELL", "0.002", str(price), newClientOrderId="ud-ask-1")
+    ask = order(seller, "SELL", "0.002", str(price), newClientOrderId="ud-ask-1",
+                selfTradePreventionMode="EXPIRE_MAKER")  # fmt: skip
     new = sells.until(execution("NEW", ask["orderId"]), what="the ask's NEW")
-    assert {k: new[k] for k in ("s", "c", "S", "o", "f", "X", "z", "t", "C")} == {
+    assert {k: new[k] for k in ("s", "c", "S", "o", "f", "X", "z", "t", "C", "V")} == {
         "s": "BTCUSD", "c": "ud-ask-1", "S": "SELL", "o": "LIMIT", "f": "GTC", "X": "NEW",
-        "z": "0.000", "t": -1, "C": "",
+        "z": "0.000", "t": -1, "C": "", "V": "EXPIRE_MAKER",
     }  # fmt: skip
     assert Decimal(new["q"]) == Decimal("0.002") and Decimal(new["p"]) == price
     assert new["O"] > 0 and new["E"] >= new["O"]
@@ -233,6 +234,7 @@ def test_orders_fills_and_balances_reach_the_accounts_stream_only(exchange: Exch
 
     bought = buys.until(data(execution("TRADE", bid["orderId"])), what="the buyer's TRADE")["data"]
     assert bought["X"] == "FILLED" and bought["S"] == "BUY" and bought["m"] is False
+    assert bought["V"] == "NONE"
     assert Decimal(bought["l"]) == Decimal(LOT) == Decimal(bought["z"])
     assert Decimal(bought["L"]) == price and bought["N"] == "USD" and bought["t"] > 0
     assert Decimal(bought["Z"]) == price * Decimal(LOT)
@@ -244,6 +246,7 @@ def test_orders_fills_and_balances_reach_the_accounts_stream_only(exchange: Exch
     sold = sells.until(execution("TRADE", ask["orderId"]), what="the seller's TRADE")
     assert sold["X"] == "PARTIALLY_FILLED" and sold["m"] is True and sold["t"] == bought["t"]
     assert Decimal(sold["z"]) == Decimal(LOT) and sold["c"] == "ud-ask-1"
+    assert sold["V"] == "EXPIRE_MAKER"
     buys.until(data(position("BTC", LOT)), what="the buyer's BTC")
 
     with seller.http() as http:
@@ -252,6 +255,7 @@ def test_orders_fills_and_balances_reach_the_accounts_stream_only(exchange: Exch
     assert answer.status_code == 200, answer.text
     gone = sells.until(execution("CANCELED", ask["orderId"]), what="the ask's CANCELED")
     assert gone["X"] == "CANCELED" and gone["C"] == "ud-ask-1" and gone["c"] == "ud-cancel-1"
+    assert gone["V"] == "EXPIRE_MAKER"
     assert Decimal(gone["z"]) == Decimal(LOT) and gone["w"] is False
     sells.until(position("BTC", "0.999"), what="the hold released")
 

@@ -198,3 +198,22 @@ def test_an_amend_the_engine_confirmed_moves_balances_and_the_orders_terms() -> 
               instrument_id=7, price=6_000, qty=4, hold_released=40), first=6,
     )) == [("outboundAccountPosition",)]  # fmt: skip
     assert events.lookups == []
+
+
+def test_an_orders_self_trade_prevention_mode_is_reported_in_every_report() -> None:
+    events = Events()
+    decrement = accepted(21, "stp-1", qty=2) | {"stp_mode": "DECREMENT"}
+    older = accepted(22, "old-1", qty=2)  # an entry written before the mode was kept
+    found = events.render(
+        decrement, older, fill(21, 601, qty=1),
+        entry("HoldReleased", 3_000, {"USD": (290, 0)}, command_id="end/21", order_id=21,
+              asset="USD", amount=10, end_reason="CANCELLED"),
+    )  # fmt: skip
+    reports = [(m["i"], m["x"], m["V"]) for m in found if m["e"] == "executionReport"]
+    assert reports == [
+        (21, "NEW", "DECREMENT"), (22, "NEW", "NONE"), (21, "TRADE", "DECREMENT"),
+        (21, "CANCELED", "DECREMENT"),
+    ]  # fmt: skip
+    cancel_taker = accepted(23, "stp-2", qty=1) | {"stp_mode": "CANCEL_TAKER"}
+    (report, _position) = events.render(cancel_taker, first=5)
+    assert report["V"] == "EXPIRE_TAKER"  # Binance's name of the mode

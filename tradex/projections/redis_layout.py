@@ -69,7 +69,7 @@ ACCOUNT_ENTRY_FIELDS: dict[str, tuple[str, ...]] = {
     "WithdrawalRequested": _WITHDRAWAL,
     "WithdrawalPaid": _WITHDRAWAL,
     "WithdrawalReleased": _WITHDRAWAL,
-    "OrderAccepted": (*_COMMAND, *_ORDER),
+    "OrderAccepted": (*_COMMAND, *_ORDER, "stp_mode"),
     "OrderRejected": (*_COMMAND, *_ORDER, "reason", "detail"),
     "CancelRequested": (*_COMMAND, "order_id", "instrument_id"),
     "OrderAmended": (*_COMMAND, "order_id", "instrument_id", "new_price", "new_qty", "hold_added"),
@@ -81,6 +81,9 @@ ACCOUNT_ENTRY_FIELDS: dict[str, tuple[str, ...]] = {
     "HoldReleased": (*_COMMAND, "order_id", "asset", "amount", "end_reason"),
     "CommandRejected": (*_COMMAND, "command_type", "reason", "detail"),
 }  # fmt: skip
+# Fields appended to an entry after entries were first written without them, with the value
+# an older entry stands for (a read model written by older code is read as it is).
+ACCOUNT_ENTRY_DEFAULTS: dict[str, Any] = {"stp_mode": "NONE"}
 CANDLE_FIELDS = ("open", "high", "low", "close", "volume", "quote_volume", "trades")
 SEQ = "seq"
 

@@ -106,7 +106,13 @@ def entry_fields(kind: str, values: list[Any]) -> dict[str, Any]:
     assert kind == "account", kind
     event_type, *fields, balances = values
     found: dict[str, Any] = {"type": event_type}
-    found.update(zip(layout.ACCOUNT_ENTRY_FIELDS[event_type], fields, strict=True))
+    names = layout.ACCOUNT_ENTRY_FIELDS[event_type]
+    # an entry written before a field was appended ends without it: its default
+    missing = names[len(fields) :]
+    if not all(name in layout.ACCOUNT_ENTRY_DEFAULTS for name in missing):
+        raise ValueError(f"{event_type} entry of {len(fields)} fields, expected {len(names)}")
+    found.update(zip(names[: len(fields)], fields, strict=True))
+    found.update((name, layout.ACCOUNT_ENTRY_DEFAULTS[name]) for name in missing)
     found["balances"] = {asset: (available, held) for asset, available, held in balances}
     return found
 

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tradex.queries.binance_format import KIND_TO_BINANCE, ms
+from tradex.queries.binance_format import KIND_TO_BINANCE, STP_TO_BINANCE, ms
 from tradex.queries.markets import Market, fmt_amount
 
 Entry = tuple[int, dict[str, Any]]
@@ -48,6 +48,7 @@ class OrderState:
     filled: int = 0  # lots
     notional: int = 0  # Σ price·qty, ticks·lots
     cancel_id: str = ""  # the cancel command's id, once requested
+    stp_mode: str = "NONE"  # TradeX's name (StpMode)
 
 
 # (account, order id, the fill's trade id or None) -> the order as the read model has it,
@@ -88,7 +89,8 @@ class UserEvents:
             if market is not None:
                 state = OrderState(market, str(fields["command_id"]), str(fields["side"]),
                                    str(fields["kind"]), int(fields["price"]),
-                                   int(fields["qty"]), time_ms)  # fmt: skip
+                                   int(fields["qty"]), time_ms,
+                                   stp_mode=str(fields.get("stp_mode", "NONE")))  # fmt: skip
                 if kind == "OrderAccepted":
                     self._remember(int(fields["order_id"]), state)
                     out.append(report(state, fields, "NEW", "NEW", time_ms))
@@ -204,5 +206,5 @@ def report(
         "n": "0", "N": None, "T": time_ms, "t": -1, "w": working, "m": False, "M": False,
         "O": state.created_ms, "Z": market.fmt_notional(state.notional),
         "Y": market.fmt_notional(0), "Q": market.fmt_quote(0), "W": state.created_ms,
-        "V": "NONE",
+        "V": STP_TO_BINANCE.get(state.stp_mode, "NONE"),
     }  # fmt: skip

@@ -84,7 +84,7 @@ def lookup_of(services: Services, account: int) -> Callable[[int, int | None],
             market, str(row["command_id"] or ""), str(row["side"]), str(row["kind"]),
             int(row["amended_price"] or row["price"] or 0),
             int(row["amended_qty"] or row["qty"] or 0), int(row["created_time_ns"]) // 1_000_000,
-            filled, notional,
+            filled, notional, stp_mode=str(row["stp_mode"] or "NONE"),
         )  # fmt: skip
 
     return lookup
