@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ import httpx
 import numpy as np
 
 from tradex.bench.api_load import ws_figures
-from tradex.exchange_services import discard, start_api_exchange
+from tradex.exchange_services import API_READ_MODELS, discard, start_api_exchange, wait_idle
 from tradex.infra import settings as settings_module
 from tradex.infra.cli_args import positive_int
 from tradex.infra.exchange import Exchange, free_port
@@ -59,6 +60,8 @@ TRADERS = 4  # two buy, two sell (accounts spread over the partitions)
 PASSWORD = "bench-password-1"
 PRICE = "60000"
 QTY = "0.001"
+TICK_SIZE, STEP_SIZE = "10", "0.001"  # BTC-USD's, as setup_market lists it
+IDLE_S_MAX = 300.0  # the exchange caught up before an orders phase, at most
 WS_GRACE_S = 3.0  # the follower looks for trades this long after the orders stop
 WS_DRAIN_S = 2.0  # then the clients have this long to receive the last ones
 TARGETS = {"read_p99_ms": 5.0, "read_ratio": 0.5, "ack_p99_ms": 25.0, "ws_lag_p99_ms": 50.0}
@@ -73,6 +76,8 @@ class ApiExchange:
     services: Exchange
     url: str
     admin_token: str = ""
+    # the traders :func:`setup_market` made: (account id, user id), in token order
+    traders: list[tuple[int, int]] = dataclasses.field(default_factory=list)
 
     @property
     def env(self) -> dict[str, str]:
@@ -126,7 +131,7 @@ def setup_market(exchange: ApiExchange) -> tuple[list[str], int]:
     exchange.post("/tradex/v1/admin/assets", {"code": "BTC", "scale": 8})
     exchange.post("/tradex/v1/admin/assets", {"code": "USD", "scale": 2})
     exchange.post("/tradex/v1/admin/instruments", {
-        "symbol": "BTC-USD", "tickSize": "10", "stepSize": "0.001", "minNotional": "10",
+        "symbol": "BTC-USD", "tickSize": TICK_SIZE, "stepSize": STEP_SIZE, "minNotional": "10",
         "priceBandBps": 0, "makerFeePpm": 1_000, "takerFeePpm": 2_000})  # fmt: skip
     tokens = []
     for k in range(TRADERS):
@@ -134,6 +139,7 @@ def setup_market(exchange: ApiExchange) -> tuple[list[str], int]:
         user = httpx.post(exchange.url + "/tradex/v1/auth/register",
                           json={"username": name, "password": PASSWORD}, timeout=60).json()  # fmt: skip
         account = user["accountIds"][0]
+        exchange.traders.append((account, user["userId"]))
         exchange.post("/tradex/v1/admin/deposits",
                       {"accountId": account, "asset": "USD", "amount": "100000000"})  # fmt: skip
         exchange.post("/tradex/v1/admin/deposits",
@@ -223,6 +229,17 @@ def closed_loop(requests: list[Any], seconds: float, procs: int, concurrency: in
     return {"per_s": round(sum(r["per_s"] for r in found), 1),
             "errors": sum(r["errors"] for r in found),
             "p99_ms": max(r["p99_ms"] for r in found)}  # fmt: skip
+
+
+def direct_orders(exchange: ApiExchange, phase: str) -> list[list[Any]]:
+    """:func:`order_requests`' orders as account commands: ``[account, user, side,
+    command id template, price ticks, lots]`` per trader (the ``commands`` load job)."""
+    ticks = int(Decimal(PRICE) / Decimal(TICK_SIZE))
+    lots = int(Decimal(QTY) / Decimal(STEP_SIZE))
+    return [
+        [account, user, "SELL" if k % 2 == 0 else "BUY", f"{phase}{k}-{{i}}", ticks, lots]
+        for k, (account, user) in enumerate(exchange.traders)
+    ]
 
 
 def order_requests(url: str, tokens: list[str], phase: str) -> list[Any]:
@@ -323,11 +340,23 @@ def main(argv: list[str]) -> int:
         peer.wait(timeout=30)
         peer = None
 
-        print(f"orders: open loop {args.order_rate}/s for {args.seconds} s", flush=True)
+        # each orders phase begins with the pipeline and the projectors caught up (what
+        # the phase before left behind is not timed against the next one)
+        idle_s = wait_idle(exchange.services.settings, API_READ_MODELS, IDLE_S_MAX)
+        print(f"orders: open loop {args.order_rate}/s for {args.seconds} s "
+              f"(the exchange idle after {idle_s:.1f} s)", flush=True)  # fmt: skip
         (orders,) = run_load([{"mode": "rate", "requests": order_requests(url, tokens, "o"),
                                "rate": args.order_rate, "seconds": args.seconds,
                                "connections": 256}], env)  # fmt: skip
         print(f"  {orders}", flush=True)
+        idle_s = wait_idle(exchange.services.settings, API_READ_MODELS, IDLE_S_MAX)
+        print(f"orders, no API: the same orders at {args.order_rate}/s straight to the log "
+              f"through the API's own command client, same exchange (idle after {idle_s:.1f} "
+              "s)", flush=True)  # fmt: skip
+        (direct,) = run_load([{"mode": "commands", "orders": direct_orders(exchange, "d"),
+                               "instrument": instrument, "rate": args.order_rate,
+                               "seconds": args.seconds}], env)  # fmt: skip
+        print(f"  {direct}", flush=True)
 
         print(f"ws: {args.ws_clients} clients on btcusd@trade, orders at {args.ws_order_rate}/s",
               flush=True)  # fmt: skip
@@ -377,6 +406,7 @@ def main(argv: list[str]) -> int:
     missing_undropped = ws_result["clients_incomplete_not_dropped"]
     trades = ws_result["trades"]
     ok = (at_rate["errors"] == 0 and api_max["errors"] == 0 and orders["errors"] == 0
+          and direct["errors"] == 0
           and peer_max["errors"] == 0 and missing_undropped == 0 and trades > 0
           and ws_result["duplicates"] == 0)  # fmt: skip
     figures = {
@@ -384,6 +414,8 @@ def main(argv: list[str]) -> int:
         "read_rate_per_s": at_rate["per_s"], "reads_per_s": api_max["per_s"],
         "ack_p50_ms": orders["p50_ms"], "ack_p99_ms": orders["p99_ms"],
         "orders_per_s": orders["per_s"],
+        "direct_ack_p50_ms": direct["p50_ms"], "direct_ack_p99_ms": direct["p99_ms"],
+        "direct_orders_per_s": direct["per_s"],
         "ws_clients": ws_clients, "ws_trades": trades,
         "ws_messages_per_s": ws_result["messages_per_s"],
         "ws_lag_p50_ms": ws_result["p50_ms"], "ws_lag_p99_ms": ws_result["p99_ms"],

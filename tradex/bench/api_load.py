@@ -13,6 +13,11 @@ Jobs (``mode``):
   requests/s = answers / wall time.
 - ``ws``: ``clients`` WebSocket connections to ``url`` (a minimal client: :class:`_WsClient`);
   each records (trade id, arrival time) of every ``trade`` event until told to stop.
+- ``commands``: the ``rate`` job's open loop without HTTP — each order a ``PlaceOrder``
+  through :class:`~tradex.commands.async_client.AsyncCommandClient` (the API's own path
+  to the log, the idempotency claim left out), latency from its due time to the account
+  processor's outcome; anything but ``OrderAccepted`` is an error. ``orders``: ``[account,
+  user, side, command id template, price ticks, lots]`` cycled through.
 - ``follow``: a Redis follower in a process of its own records when each trade appeared
   in the read model's stream, so delivery lag = arrival − appearance (same clock:
   :func:`ws_figures`).
@@ -37,6 +42,7 @@ CONNECT_BATCH = 50  # WebSocket connections opened at once
 IDLE_REUSE_S = 4.0  # an idle connection older is closed, not reused (uvicorn closes at 5 s)
 DRAIN_S = 2.0  # after the last trade was looked for, how long clients have to receive it
 LATENCY_SAMPLES_MAX = 2_000_000
+COMMAND_TIMEOUT_S = 60.0
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
@@ -395,13 +401,60 @@ def ws_figures(appeared: dict[int, float], arrivals: np.ndarray, clients: int,
             **percentiles_ms(lags)}  # fmt: skip
 
 
+async def commands_job(job: dict[str, Any]) -> dict[str, Any]:
+    from tradex.commands.async_client import ACCOUNTS, AsyncCommandClient
+    from tradex.domain import OrderKind, PlaceOrder, Side, StpMode
+    from tradex.infra import settings as settings_module
+
+    orders, instrument = job["orders"], int(job["instrument"])
+    rate, seconds = float(job["rate"]), float(job["seconds"])
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    errors: list[str] = []
+    client = await AsyncCommandClient.open(settings_module.load(), ACCOUNTS, name="bench")
+
+    def command(i: int) -> PlaceOrder:
+        account, user, side, template, ticks, lots = orders[i % len(orders)]
+        return PlaceOrder(template.format(i=i), account, time.time_ns(), instrument, Side(side),
+                          OrderKind.GTC, ticks, lots, 0, StpMode.NONE, user)  # fmt: skip
+
+    async def one(i: int, due: float) -> None:
+        try:
+            outcome = await client.execute(command(i), COMMAND_TIMEOUT_S)
+            kind = type(outcome.events[0]).__name__
+            if kind != "OrderAccepted":
+                errors.append(f"{kind} {outcome.events[0]!r:.200}")
+        except Exception as exc:  # counted, reported
+            errors.append(repr(exc))
+        latencies.append(time.perf_counter() - due)
+
+    try:
+        for i in range(min(2, len(orders))):  # the client's first round trips
+            await one(total + i, time.perf_counter())
+        latencies.clear()
+        start = time.perf_counter() + 0.05
+        tasks = []
+        for i in range(total):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i, start + i / rate)))
+        await asyncio.gather(*tasks)
+        wall = time.perf_counter() - start
+    finally:
+        await client.aclose()
+    return {"requests": total, "per_s": round(total / wall, 1), "errors": len(errors),
+            "error_samples": errors[:3], **percentiles_ms(latencies)}  # fmt: skip
+
+
 def main() -> None:
     job = json.loads(sys.argv[1])
     with contextlib.suppress(ImportError):
         import uvloop
 
         uvloop.install()
-    run = {"rate": rate_job, "max": max_job, "ws": ws_job, "follow": follow_job}[job["mode"]]
+    run = {"rate": rate_job, "max": max_job, "ws": ws_job, "follow": follow_job,
+           "commands": commands_job}[job["mode"]]  # fmt: skip
     result = asyncio.run(run(job))
     print(json.dumps(result), flush=True)
 
