@@ -200,6 +200,7 @@ class ProjectorRun:
         self.positions: dict[Place, int] = {}
         self._tail: Tail | None = None
         self._types = {topic: TOPIC_TYPES[topic] for topic in projector.topics}
+        self._allowed: dict[tuple[type, tuple[str, ...]], np.ndarray] = {}
         self._skipped = frozenset().union(
             *(codec.headers_of(cls.__name__) for cls in projector.ignores)
         )
@@ -394,17 +395,29 @@ class ProjectorRun:
             partition, offset = int(batch.partition[row]), int(batch.offset[row])
             tracing.record_span(name, topic, partition, offset, value, started_ns)
 
+    def _allowed_topics(self, cls: type, topics: tuple[str, ...]) -> np.ndarray:
+        """Per topic index of a batch's ``topics``: whether ``cls`` may be on it (kept per
+        type and topic list: a live projector asks it for every type of every batch)."""
+        found = self._allowed.get((cls, topics))
+        if found is None:
+            found = np.array([cls in self._types[topic] for topic in topics], np.bool_)
+            self._allowed[(cls, topics)] = found
+        return found
+
     def _decode_columns(
         self, batch: RecordBatch, reader: ColumnReader, skip: np.ndarray
     ) -> tuple[DecodedBatch, int, list[tuple[LogRecord, str, str]]]:
         """The batch decoded into columns, the records of ignored types, and the poison."""
         decoded = reader.decode(batch.values, batch.value_offsets, skip)
         status = decoded.status
-        doubtful = np.isin(status, (STATUS_FLAGGED, STATUS_UNSERVED, STATUS_CORRUPT))
+        doubtful = (
+            (status == STATUS_FLAGGED) | (status == STATUS_UNSERVED) | (status == STATUS_CORRUPT)
+        )
         for cls, columns in decoded.types.items():  # a type on a topic it has no business on
-            allowed = [i for i, topic in enumerate(batch.topics) if cls in self._types[topic]]
-            wrong = ~np.isin(batch.topic_index[columns.rows], allowed)
-            doubtful[columns.rows[wrong]] = True
+            allowed = self._allowed_topics(cls, batch.topics)
+            wrong = ~allowed[batch.topic_index[columns.rows]]
+            if wrong.any():
+                doubtful[columns.rows[wrong]] = True
         ignored = int(np.count_nonzero(status == STATUS_IGNORED))
         poison: list[tuple[LogRecord, str, str]] = []
         dropped = np.zeros(len(batch), np.bool_)
