@@ -57,11 +57,11 @@ RAW_EVENTS = "raw-events"
 RAW_REQUESTS = "raw-requests"
 RAW_ENGINE = "raw-engine"
 STAMP_BYTES = 8  # after the instrument byte of a command; first in what it makes
-POOL_RECORDS = 4_096
+POOL_RECORDS = 4_096  # distinct random values per record size (lz4's window is 64 KiB)
 LOOPS = ("stage", "plain")  # TransactionalStage, or confluent-kafka's example loop
 PLAIN_POLL_S = 0.1
 PLAIN_BATCH_MAX = 10_000
-PLAIN_CALL_TIMEOUT_S = 30.0  # distinct random values per record size (lz4's window is 64 KiB)
+PLAIN_CALL_TIMEOUT_S = 30.0
 ACCOUNTS_KEYS = 1_000
 
 
