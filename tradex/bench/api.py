@@ -376,7 +376,7 @@ def main(argv: list[str]) -> int:
         (ws_orders,) = run_load([{"mode": "rate", "requests": order_requests(url, tokens, "w"),
                                   "rate": args.ws_order_rate, "seconds": args.seconds,
                                   "connections": 32}], env)  # fmt: skip
-        appeared = {int(t): at for t, at in result_of(follower)["appeared"]}
+        appeared = {int(t): (at, int(made)) for t, at, made in result_of(follower)["appeared"]}
         # every trade the stream had when the follower stopped must reach every client: the
         # last ones get WS_DRAIN_S to arrive (a lag beyond it: missing)
         time.sleep(WS_DRAIN_S)
@@ -419,6 +419,8 @@ def main(argv: list[str]) -> int:
         "ws_clients": ws_clients, "ws_trades": trades,
         "ws_messages_per_s": ws_result["messages_per_s"],
         "ws_lag_p50_ms": ws_result["p50_ms"], "ws_lag_p99_ms": ws_result["p99_ms"],
+        "ws_trade_age_p50_ms": ws_result["age_p50_ms"],
+        "ws_trade_age_p99_ms": ws_result["age_p99_ms"],
         "ws_clients_complete": ws_result["clients_complete"],
         "ws_clients_dropped_slow": ws_result["clients_dropped"],
         "ws_duplicates": ws_result["duplicates"],

@@ -364,30 +364,35 @@ async def follow_job(job: dict[str, Any]) -> dict[str, Any]:
     reader = AsyncMarketReader(settings_module.load())
     instrument = int(job["instrument_id"])
     seq = int((await reader.market(instrument)).get("trade_seq", 0))
-    appeared: dict[int, float] = {}
+    appeared: dict[int, tuple[float, int]] = {}  # trade id -> (appeared, its engine time ns)
     print("ready", flush=True)
     deadline = time.monotonic() + float(job["seconds"])
     while time.monotonic() < deadline:
         found = await reader.read(Channel.trades(instrument), seq, 1000, block_ms=200)
         now = time.time()
         for entry_seq, fields in found.entries:
-            appeared.setdefault(int(fields["trade_id"]), now)
+            appeared.setdefault(int(fields["trade_id"]), (now, int(fields["time_ns"])))
             seq = entry_seq
     await reader.aclose()
-    return {"appeared": sorted(appeared.items())}
+    return {"appeared": sorted((t, at, made) for t, (at, made) in appeared.items())}
 
 
-def ws_figures(appeared: dict[int, float], arrivals: np.ndarray, clients: int,
+def ws_figures(appeared: dict[int, tuple[float, int]], arrivals: np.ndarray, clients: int,
                dropped: set[int], seconds: float) -> dict[str, Any]:  # fmt: skip
-    """Delivery lag (arrival − appearance) of every trade that appeared while followed, to
-    every client (``arrivals``: rows of client, trade id, time); a client is complete when
-    it received each of them; ``dropped``: the clients the server closed."""
+    """Delivery lag (arrival − appearance in the read model) of every trade that appeared
+    while followed, to every client (``appeared``: trade id -> (appearance, the trade's
+    engine time ns); ``arrivals``: rows of client, trade id, time), and the trade's age at
+    arrival (arrival − its engine time: the taker's request time at the account
+    processor, so the matcher and the projector are in it); a client is complete when it
+    received each of them; ``dropped``: the clients the server closed."""
     trades = np.array(sorted(appeared) or [-1], dtype=np.int64)  # -1: matches no trade
-    times = np.array([appeared.get(t, 0.0) for t in trades.tolist()])
+    times = np.array([appeared.get(t, (0.0, 0))[0] for t in trades.tolist()])
+    made = np.array([appeared.get(t, (0.0, 0))[1] / 1e9 for t in trades.tolist()])
     ids = arrivals[:, 1].astype(np.int64)
     at = np.searchsorted(trades, ids)
     known = (at < len(trades)) & (trades[np.minimum(at, len(trades) - 1)] == ids)
     lags = (arrivals[known, 2] - times[at[known]]).tolist()
+    ages = percentiles_ms((arrivals[known, 2] - made[at[known]]).tolist())
     received = np.zeros(clients, dtype=np.int64)
     pairs = np.unique(arrivals[known, 0].astype(np.int64) * (1 << 32) + ids[known])
     np.add.at(received, pairs >> 32, 1)
@@ -398,6 +403,7 @@ def ws_figures(appeared: dict[int, float], arrivals: np.ndarray, clients: int,
             "clients_complete": int(complete.sum()), "clients_dropped": len(dropped),
             "clients_incomplete_not_dropped": sum(
                 1 for k in np.flatnonzero(~complete).tolist() if k not in dropped),
+            "age_p50_ms": ages["p50_ms"], "age_p99_ms": ages["p99_ms"],
             **percentiles_ms(lags)}  # fmt: skip
 
 
