@@ -10,7 +10,8 @@ import pytest
 from tradex.infra import postgres
 from tradex.infra.settings import Settings
 from tradex.projections.catalog import projector_class
-from tradex.projections.pg_store import PostgresProjector, SchemaOutdated, column_names
+from tradex.projections.pg_store import PostgresProjector, column_names
+from tradex.projections.projector import SchemaOutdated
 
 
 def test_column_names_split_at_top_level_commas() -> None:

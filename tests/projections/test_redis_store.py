@@ -11,12 +11,19 @@ import redis
 
 from tradex.infra import redis_client
 from tradex.infra.settings import Settings
-from tradex.projections.projector import Event, ProjectorBusy, SinkReset, VersionSwitched
+from tradex.projections.projector import (
+    Event,
+    ProjectorBusy,
+    SchemaOutdated,
+    SinkReset,
+    VersionSwitched,
+)
 from tradex.projections.redis_store import (
     LOCK_TTL_MS,
     Ops,
     RedisProjector,
     WriterLockLost,
+    layout_field,
     version_prefix,
 )
 
@@ -261,3 +268,28 @@ def test_a_batch_script_redis_does_not_know_writes_nothing_and_a_reopen_goes_on(
     again.put({PLACE: 2})
     assert conn.hget(probe.prefix + "h", "a") == b"2"
     again.close()
+
+
+def test_a_version_written_in_another_layout_is_refused_with_the_rebuild_command(
+    redis_settings: Settings, conn: redis.Redis
+) -> None:
+    class NewerProbe(Probe):
+        layout_version: ClassVar[int] = 2
+
+    first = NewerProbe(redis_settings, 3)
+    assert first.open() == {}  # a version not written yet takes this code's layout
+    assert conn.hget(first.versions_key, layout_field(3)) == b"2"
+    first.put({PLACE: 1})
+    first.close()
+    again = NewerProbe(redis_settings, 3)
+    assert again.open() == {PLACE: 1}  # the same layout: goes on
+    again.close()
+    older = Probe(redis_settings, 3)  # layout 1 code meets a layout 2 version
+    with pytest.raises(SchemaOutdated, match=r"layout 2, this code writes layout 1.*rebuild probe"):
+        older.open()
+    conn.hdel(older.versions_key, layout_field(3))  # as older code left it: no layout noted
+    with pytest.raises(SchemaOutdated, match=r"written in layout 1, this code writes layout 2"):
+        NewerProbe(redis_settings, 3).open()
+    assert conn.hget(older.versions_key, layout_field(3)) is None  # refused: nothing noted
+    NewerProbe(redis_settings, 3).drop()
+    assert conn.hget(older.versions_key, layout_field(3)) is None

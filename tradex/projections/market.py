@@ -38,6 +38,7 @@ def _text(value: bytes) -> str:
 
 class RedisReadModel(RedisProjector):
     name: ClassVar[str] = "redis"
+    layout_version: ClassVar[int] = layout.LAYOUT
     topics: ClassVar[tuple[str, ...]] = (ACCOUNT_EVENTS, ENGINE_EVENTS, REFERENCE_EVENTS)
     # the fold reads L2Delta, Trade and RulesApplied of the engine's records, instruments
     # and assets of the reference records (market_fold.MarketState.fold)

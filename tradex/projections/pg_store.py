@@ -45,6 +45,7 @@ from tradex.projections.projector import (
     Frozen,
     Projector,
     ProjectorBusy,
+    SchemaOutdated,
     Versions,
     VersionSwitched,
 )
@@ -104,10 +105,6 @@ def column_names(columns: str) -> list[str]:
             names.append(columns[start:i].split()[0])
             start = i + 1
     return names
-
-
-class SchemaOutdated(RuntimeError):
-    """A read model version made by older code, without columns this code writes."""
 
 
 class View(NamedTuple):

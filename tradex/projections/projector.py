@@ -87,6 +87,12 @@ class Versions(NamedTuple):
     building: int | None
 
 
+class SchemaOutdated(RuntimeError):
+    """A read model version made by older code, in a shape this code does not write (a
+    table without a column it writes, entries of an older layout): refused with the
+    rebuild command, never written to half old and half new."""
+
+
 class ProjectorBusy(RuntimeError):
     """Another process is writing this version of the read model."""
 

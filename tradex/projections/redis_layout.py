@@ -81,6 +81,10 @@ ACCOUNT_ENTRY_FIELDS: dict[str, tuple[str, ...]] = {
     "HoldReleased": (*_COMMAND, "order_id", "asset", "amount", "end_reason"),
     "CommandRejected": (*_COMMAND, "command_type", "reason", "detail"),
 }  # fmt: skip
+# The layout a version's keys are written in (kept per version in the versions hash): a
+# writer refuses to go on with a version of another layout (rebuild it), readers take
+# both. 2: an OrderAccepted entry ends with stp_mode (2026-12-05); 1: before.
+LAYOUT = 2
 # Fields appended to an entry after entries were first written without them, with the value
 # an older entry stands for (a read model written by older code is read as it is).
 ACCOUNT_ENTRY_DEFAULTS: dict[str, Any] = {"stp_mode": "NONE"}

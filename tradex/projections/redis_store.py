@@ -64,6 +64,7 @@ from tradex.projections.projector import (
     Frozen,
     Projector,
     ProjectorBusy,
+    SchemaOutdated,
     SinkReset,
     Versions,
     VersionSwitched,
@@ -92,6 +93,11 @@ class WriterLockLost(VersionSwitched):
 
     A :class:`VersionSwitched`, because the way out is the same — close, reopen the live
     version from its stored positions — and `tradex run projector` already takes it."""
+
+
+def layout_field(version: int) -> str:
+    """The versions hash's field holding ``version``'s layout."""
+    return f"layout:{version}"
 
 
 def versions_key(ns: str) -> str:
@@ -379,6 +385,9 @@ class RedisProjector(Projector):
 
     positions_suffix: ClassVar[str] = "positions"
     lock_suffix: ClassVar[str] = "lock"
+    # the layout this code writes a version's keys in (the subclass's: see
+    # redis_layout.LAYOUT); a version without one recorded was written by layout 1
+    layout_version: ClassVar[int] = 1
 
     def __init__(self, settings: Settings, version: int) -> None:
         super().__init__(settings, version)
@@ -430,11 +439,28 @@ class RedisProjector(Projector):
         self._writer, self._lock = writer, lock
         try:
             self._apply_sha = writer.script_load(APPLY_LUA)
+            positions = parse_positions(writer.hgetall(self.prefix + self.positions_suffix))
+            self._check_layout(writer, bool(positions))
             self.load(writer)
-            return parse_positions(writer.hgetall(self.prefix + self.positions_suffix))
+            return positions
         except BaseException:
             self.close()
             raise
+
+    def _check_layout(self, writer: redis.Redis, written: bool) -> None:
+        """Record this code's layout for a version not written yet; refuse one written in
+        another layout (:class:`SchemaOutdated`)."""
+        field = layout_field(self.version)
+        found = writer.hget(self.versions_key, field)
+        if not written:
+            writer.hset(self.versions_key, field, self.layout_version)
+            return
+        written_in = 1 if found is None else int(found)
+        if written_in != self.layout_version:
+            raise SchemaOutdated(
+                f"{self.prefix}: written in layout {written_in}, this code writes layout "
+                f"{self.layout_version}; rebuild it: tradex projections rebuild {self.name}"
+            )
 
     def write_columns(self, batch: ColumnarBatch, ops: Ops) -> None:
         """:meth:`write` of a columnar batch; by default on its records rebuilt from the
@@ -585,6 +611,7 @@ class RedisProjector(Projector):
             building = conn.hget(self.versions_key, "building")
             if building is not None and int(building) == self.version:
                 conn.hdel(self.versions_key, "building")
+            conn.hdel(self.versions_key, layout_field(self.version))
         finally:
             conn.close()
 
