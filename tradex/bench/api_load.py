@@ -34,6 +34,7 @@ import os
 import sys
 import time
 import urllib.parse
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import numpy as np
@@ -188,10 +189,8 @@ async def rate_job(job: dict[str, Any]) -> dict[str, Any]:
     ]  # fmt: skip
     for k in range(min(2, len(requests))):  # warm a connection up
         await pool.request(_prepared(pool, requests, k) if fixed is None else fixed[k])
-    start = time.perf_counter() + 0.05
 
-    async def one(i: int) -> None:
-        due = start + i / rate
+    async def one(i: int, due: float) -> None:
         prepared = _prepared(pool, requests, i) if fixed is None else fixed[i % len(fixed)]
         try:
             status, body = await pool.request(prepared)
@@ -201,17 +200,27 @@ async def rate_job(job: dict[str, Any]) -> dict[str, Any]:
             errors.append(repr(exc))
         latencies.append(time.perf_counter() - due)
 
-    tasks = []
+    wall = await open_loop(total, rate, one)
+    pool.close()
+    return {"requests": total, "per_s": round(total / wall, 1), "errors": len(errors),
+            "error_samples": errors[:3], **percentiles_ms(latencies)}  # fmt: skip
+
+
+async def open_loop(
+    total: int, rate: float, one: Callable[[int, float], Coroutine[Any, Any, None]]
+) -> float:
+    """Start ``one(i, due)`` for each ``i < total`` at its due time, ``start + i / rate``,
+    whatever the earlier ones did (latency counted from ``due``: no coordinated omission);
+    the seconds from the start to the last one's end."""
+    start = time.perf_counter() + 0.05
+    tasks: list[asyncio.Task[None]] = []
     for i in range(total):
         delay = start + i / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i)))
+        tasks.append(asyncio.create_task(one(i, start + i / rate)))
     await asyncio.gather(*tasks)
-    wall = time.perf_counter() - start
-    pool.close()
-    return {"requests": total, "per_s": round(total / wall, 1), "errors": len(errors),
-            "error_samples": errors[:3], **percentiles_ms(latencies)}  # fmt: skip
+    return time.perf_counter() - start
 
 
 async def max_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -438,15 +447,7 @@ async def commands_job(job: dict[str, Any]) -> dict[str, Any]:
         for i in range(min(2, len(orders))):  # the client's first round trips
             await one(total + i, time.perf_counter())
         latencies.clear()
-        start = time.perf_counter() + 0.05
-        tasks = []
-        for i in range(total):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i, start + i / rate)))
-        await asyncio.gather(*tasks)
-        wall = time.perf_counter() - start
+        wall = await open_loop(total, rate, one)
     finally:
         await client.aclose()
     return {"requests": total, "per_s": round(total / wall, 1), "errors": len(errors),

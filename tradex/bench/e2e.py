@@ -70,6 +70,7 @@ from tradex.bench.pipeline import (
     WATCH_POLL_S,
     Pipeline,
     percentile,
+    wait_due,
 )
 from tradex.bench.raw_chain import (
     RAW_COMMANDS,
@@ -179,17 +180,14 @@ class RawChain:
         self.producer = Producer(producer_config(settings, linger_ms=COMMAND_LINGER_MS))
         self.topic = settings.topic(RAW_COMMANDS)
         rng = np.random.default_rng(5)
-        filler = spec.command_bytes - 1 - STAMP_BYTES
-        self.body = rng.integers(0, 256, filler + 4_096, np.uint8).tobytes()
+        self.filler = spec.command_bytes - 1 - STAMP_BYTES
+        self.body = rng.integers(0, 256, self.filler + 4_096, np.uint8).tobytes()
         self.sent = 0  # commands of the chain's life (the watcher's targets count them all)
 
     def _produce(self, stamp: bytes) -> None:
         n = self.sent
-        value = (
-            bytes([1 + n % len(INSTRUMENTS)])
-            + stamp
-            + self.body[n % 4_096 :][: len(self.body) - 4_096]
-        )
+        at = n % 4_096
+        value = bytes([1 + n % len(INSTRUMENTS)]) + stamp + self.body[at : at + self.filler]
         while True:
             try:
                 self.producer.produce(self.topic, value, account_key(1 + n % 1_000))
@@ -202,7 +200,8 @@ class RawChain:
         """``orders`` commands at once; the seconds until the last one's events are read."""
         started = time.perf_counter()
         for n in range(orders):
-            self._produce(self.body[n % 4_096 :][:STAMP_BYTES])
+            at = n % 4_096
+            self._produce(self.body[at : at + STAMP_BYTES])  # filler, not a send time
         self.producer.flush(60)
         done = self.watcher.wait(self.spec.events_for(self.sent), limit_s)
         return done - started
@@ -217,12 +216,9 @@ class RawChain:
         watcher.traded.clear()
         watcher.since_ns = time.perf_counter_ns()
         watcher.timing = True
-        interval_s = 1.0 / rate
         started = time.perf_counter()
         for index in range(count):
-            target = started + index * interval_s
-            while (now := time.perf_counter()) < target:
-                time.sleep(min(target - now, 0.001))
+            wait_due(started, index, rate)
             stamp = time.perf_counter_ns()
             sent.append(stamp)
             self._produce(stamp.to_bytes(STAMP_BYTES, "little"))
@@ -249,34 +245,24 @@ class RawChain:
 
 
 def raw_chain(
-    settings: Settings, spec: ChainSpec, orders: int, rate: int, seconds: float, work_dir: Path
-) -> dict[str, Any]:
-    """The raw chain after a warm-up: at ``rate``/s for ``seconds`` (latency), then
-    ``orders`` at once (throughput) — the pipeline's two phases, in the same order."""
-    chain = RawChain(settings, spec, work_dir, "stage")
+    settings: Settings, spec: ChainSpec, loop: str, rate: int, seconds: float, work_dir: Path,
+    orders: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """The raw chain on ``loop`` after a warm-up: at ``rate``/s for ``seconds`` (its
+    latency figures), then, if ``orders``, that many at once (throughput) — the pipeline's
+    two phases, in the same order."""
+    chain = RawChain(settings, spec, work_dir, loop)
+    found: dict[str, Any] = {}
     try:
         chain.burst(RAW_WARM_ORDERS, READY_S_MAX)  # the stages' start included
-        lat = chain.latency(rate, seconds)
-        seconds_taken = chain.burst(orders)
+        found |= chain.latency(rate, seconds)
+        if orders:
+            taken = chain.burst(orders)
+            found |= {"burst_orders": orders, "seconds": round(taken, 3),
+                      "orders_per_s": round(orders / taken)}  # fmt: skip
     finally:
-        codes = chain.close()
-    return {"orders": orders, "seconds": round(seconds_taken, 3),
-            "orders_per_s": round(orders / seconds_taken), "latency": lat,
-            "exit_codes": codes}  # fmt: skip
-
-
-def raw_plain_latency(
-    settings: Settings, spec: ChainSpec, rate: int, seconds: float, work_dir: Path
-) -> dict[str, Any]:
-    """The raw chain's roles as confluent-kafka's example loop, at ``rate``/s for
-    ``seconds`` after a warm-up: its order→ack and order→trade percentiles."""
-    chain = RawChain(settings, spec, work_dir, "plain")
-    try:
-        chain.burst(RAW_WARM_ORDERS, READY_S_MAX)
-        lat = chain.latency(rate, seconds)
-    finally:
-        lat_codes = chain.close()
-    return lat | {"exit_codes": lat_codes}
+        found["exit_codes"] = chain.close()
+    return found
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -361,20 +347,17 @@ def main(argv: list[str]) -> int:
         delete_prefixed_topics(settings)
     try:
         if spec is not None and not args.no_raw:
-            raw = raw_chain(raw_settings, spec, thr.get("orders", orders), args.rate, seconds,
-                            work_dir)  # fmt: skip
-            print(f"  raw chain: {raw['orders']:,} orders in {raw['seconds']} s = "
+            raw = raw_chain(raw_settings, spec, "stage", args.rate, seconds, work_dir,
+                            orders=thr.get("orders", orders))  # fmt: skip
+            print(f"  raw chain: {raw['burst_orders']:,} orders in {raw['seconds']} s = "
                   f"{raw['orders_per_s']:,} orders/s")  # fmt: skip
-            plain = raw_plain_latency(plain_settings, spec, args.rate, seconds, work_dir)
-            for name, timed in (
-                ("raw chain", raw["latency"] | {"exit_codes": raw["exit_codes"]}),
-                ("plain loop", plain),
-            ):
+            plain = raw_chain(plain_settings, spec, "plain", args.rate, seconds, work_dir)
+            for name, timed in (("raw chain", raw), ("plain loop", plain)):
                 print(f"  {name} latency at {args.rate:,} orders/s, {timed['orders']:,} "
                       f"orders: order→ack p50 {timed['ack_p50_ms']} ms p99 "
                       f"{timed['ack_p99_ms']} ms; order→trade p50 {timed['trade_p50_ms']} ms "
                       f"p99 {timed['trade_p99_ms']} ms")  # fmt: skip
-                if any(code not in (0, -signal.SIGTERM) for code in timed.get("exit_codes", [])):
+                if any(code not in (0, -signal.SIGTERM) for code in timed["exit_codes"]):
                     problems.append(f"{name}: exit codes {timed['exit_codes']}")
                 if timed["acks"] != timed["orders"] or timed["trades"] != timed["orders"]:
                     problems.append(f"{name}: {timed['acks']} acks, {timed['trades']} "
@@ -399,7 +382,7 @@ def main(argv: list[str]) -> int:
         "peer": {
             "name": "raw Kafka chain (same shape, pass-through stages)",
             "orders_per_s": raw.get("orders_per_s"),
-            **{name: raw.get("latency", {}).get(name) for name in latencies},
+            **{name: raw.get(name) for name in latencies},
             "plain_loop": {
                 "name": "the raw chain's roles as confluent-kafka's exactly-once example loop "
                 "(one transaction per poll)",

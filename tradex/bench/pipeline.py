@@ -274,12 +274,9 @@ class Pipeline:
             return on_delivery
 
         watcher.timing = True
-        interval_s = 1.0 / rate
         started = time.perf_counter()
         for index, (command_id, value, key, headers) in enumerate(encoded):
-            target = started + index * interval_s
-            while (now := time.perf_counter()) < target:
-                time.sleep(min(target - now, 0.001))
+            wait_due(started, index, rate)
             sent[command_id] = time.perf_counter()
             self.producer.produce(
                 self.topic, value, key, on_delivery=delivered(command_id), headers=headers
@@ -385,16 +382,13 @@ class Pipeline:
         assert 0 < kill_at_s < seconds, (kill_at_s, seconds)
         encoded = self.encoded(max(1, round(rate * seconds / 2)), seed=4)
         released_before = watcher.counts["HoldReleased"]
-        interval_s = 1.0 / rate
         started = time.perf_counter()
         killed_at = 0.0
         for index, (_command_id, value, key, headers) in enumerate(encoded):
-            target = started + index * interval_s
-            if not killed_at and target - started >= kill_at_s:
+            if not killed_at and index / rate >= kill_at_s:
                 killed_at = time.perf_counter()
                 kill()
-            while (now := time.perf_counter()) < target:
-                time.sleep(min(target - now, 0.001))
+            wait_due(started, index, rate)
             self._produce(value, key, headers)
             self.producer.poll(0)
         feed_end = time.perf_counter()
@@ -443,6 +437,14 @@ class Pipeline:
 
 def _places(log: KafkaLog, topic: str) -> Iterable[tuple[str, int]]:
     return [(topic, p) for p in range(log.partitions(topic))]
+
+
+def wait_due(started: float, index: int, rate: float) -> None:
+    """Sleep until order ``index`` of an open loop begun at ``started`` (perf_counter) at
+    ``rate``/s is due: ``started + index / rate``, whatever the answers did."""
+    due = started + index / rate
+    while (now := time.perf_counter()) < due:
+        time.sleep(min(due - now, 0.001))
 
 
 def percentile(sorted_ms: list[float], fraction: float) -> float | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from tradex.infra.kafka import LOGGER, PARKED_FETCH_WAIT_MS, consumer_config
+from tradex.infra.kafka import FETCH_WAIT_MS, LOGGER, consumer_config
 from tradex.infra.settings import Settings
 from tradex.log import _native_kafka
 from tradex.log.batch import FLAG_KEY_NULL, FLAG_TRACED, FLAG_VALUE_NULL, RecordBatch
@@ -65,7 +65,7 @@ class NativeKafkaTail(Tail):
         settings: Settings,
         starts: Mapping[Place, int],
         bulk: bool,
-        fetch_wait_ms: int = PARKED_FETCH_WAIT_MS,
+        fetch_wait_ms: int = FETCH_WAIT_MS,
     ) -> None:
         """``fetch_wait_ms``: how long an idle fetch waits at the broker — the end of the
         log (and a last transaction's marker) is seen that long after the last record

@@ -87,6 +87,7 @@ class UserEvents:
         if kind in ("OrderAccepted", "OrderRejected"):
             market = await self.market_of(int(fields["instrument_id"]))
             if market is not None:
+                # (an OrderRejected entry carries no self-trade prevention mode)
                 state = OrderState(market, str(fields["command_id"]), str(fields["side"]),
                                    str(fields["kind"]), int(fields["price"]),
                                    int(fields["qty"]), time_ms,
