@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from tradex.infra import clickhouse as clickhouse_module
 from tradex.infra import stack as stack_module
 from tradex.infra.local_kafka import LocalKafka
-from tradex.infra.local_process import StackError
+from tradex.infra.local_process import StackError, pid_cmdline
 from tradex.infra.settings import REPO_ROOT, Settings
 
 pytestmark = pytest.mark.integration
@@ -135,6 +136,10 @@ def test_an_api_that_does_not_answer_yet_is_starting_then_down(
     # a live process whose command line says "run api", never listening
     fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "run", "api"])
     try:
+        # until the child has exec'd, its command line is still this process's
+        deadline = time.monotonic() + 10
+        while "run api" not in pid_cmdline(fake.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
         pid_file = tmp_path / "run" / f"api-{port}.pid"
         pid_file.write_text(f"{fake.pid}\n{port}\n127.0.0.1\nprefix-\n")
         starting = stack_module.api_health(settings)
