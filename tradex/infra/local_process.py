@@ -25,6 +25,7 @@ T = TypeVar("T")
 
 stop_timeout_s_default = 30.0
 poll_interval_s = 0.1
+exec_wait_s = 5.0  # spawn_detached: the program exec'd by then, or its health check tells
 
 
 class StackError(RuntimeError):
@@ -128,6 +129,15 @@ def spawn_detached(
     )
     pid = int(out.stdout.strip())
     assert pid > 0, pid
+    # The pid is a forked shell's until it has exec'd setsid and then the program, and a
+    # process mid-exec may show an empty command line: a health check in that window took
+    # a starting Kafka node for a dead one (running_pid checks the command line). Return
+    # once the program itself runs, or has already exited.
+    deadline = time.monotonic() + exec_wait_s
+    while not pid_cmdline(pid).startswith(argv[0]) and pid_alive(pid):
+        if time.monotonic() > deadline:
+            break  # its health check says what became of it
+        time.sleep(0.005)
     pid_path.write_text(f"{pid}\n")
     return pid
 
