@@ -63,7 +63,12 @@ def test_two_traders_trade_and_every_view_agrees(exchange: Exchange) -> None:
         assert (mine["status"], mine["executedQty"]) == ("PARTIALLY_FILLED", "0.030")
         opened = b.get("/api/v3/openOrders", params={"symbol": "BTCUSD"}).json()
         assert [o["orderId"] for o in opened] == [sell_id]
-        (fill,) = a.get("/api/v3/myTrades", params={"symbol": "BTCUSD"}).json()
+        # the balances above are Redis's; fills and postings are PostgreSQL's, which may
+        # have the engine's Filled a batch before the account side's FillSettled
+        (fill,) = wait_until(
+            lambda: a.get("/api/v3/myTrades", params={"symbol": "BTCUSD"}).json(),
+            what="alice's fill in the PostgreSQL read model",
+        )
         assert (fill["price"], fill["qty"], fill["quoteQty"]) == ("60000", "0.030", "1800.00")
         assert (fill["commission"], fill["commissionAsset"], fill["isBuyer"], fill["isMaker"]) == (
             "3.60",
