@@ -96,6 +96,15 @@ def test_every_keyed_endpoint_refuses_bad_signatures(exchange: Exchange, mallory
     replay = httpx.get(str(first.request.url), headers={"X-MBX-APIKEY": key.key})
     assert replay.status_code == 401
     assert replay.json()["code"] == -70011
+    # the same parameters signed for two endpoints in one millisecond (ccxt.pro's
+    # load_markets does it): one signature, two requests — neither is a replay
+    same_ms = int(time.time() * 1000)
+    account = key.signed("GET", "/api/v3/account", timestamp_ms=same_ms)
+    orders = key.signed("GET", "/api/v3/openOrders", timestamp_ms=same_ms)
+    assert account.request.url.params["signature"] == orders.request.url.params["signature"]
+    assert (account.status_code, orders.status_code) == (200, 200), orders.text
+    again = key.signed("GET", "/api/v3/openOrders", timestamp_ms=same_ms)
+    assert (again.status_code, again.json()["code"]) == (401, -70011)
     assert command_ends(exchange) == before
 
 

@@ -158,7 +158,8 @@ async def authenticate(
     if api_key is not None:
         if not access.keys:
             raise ApiError(UNAUTHORIZED, "This endpoint takes an access token, not an API key.")
-        principal = await _by_key(services, request, raw, api_key, access, tradex)
+        target = f"{request.scope.get('method', '')} {request.url.path}"
+        principal = await _by_key(services, request, raw, api_key, access, tradex, target)
     else:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -180,7 +181,10 @@ async def _by_key(
     api_key: str,
     access: Access,
     tradex: bool,
+    target: str,
 ) -> Principal:
+    """``target``: what the signature is used for (an endpoint's method and path, or a
+    WebSocket operation): a signature is accepted once per target (``ReplayGuard``)."""
     if not api_keys.KEY_TEXT.match(api_key):
         raise ApiError(BAD_API_KEY_FMT)
     row = await services.store.key(api_keys.key_hash(api_key))
@@ -188,7 +192,7 @@ async def _by_key(
     if row is None or not api_keys.ip_allowed(list(row["ip_allow"]), ip):
         raise ApiError(REJECTED_MBX_KEY)
     if access.signed:
-        await _check_signed(services, raw, row, api_key, tradex)
+        await _check_signed(services, raw, row, api_key, tradex, target)
     permissions = frozenset(row["permissions"])
     if access.permission not in permissions:
         raise ApiError(
@@ -199,7 +203,9 @@ async def _by_key(
                      permissions=permissions)  # fmt: skip
 
 
-async def _check_signed(services: Services, raw: Raw, row: Any, api_key: str, tradex: bool) -> None:
+async def _check_signed(
+    services: Services, raw: Raw, row: Any, api_key: str, tradex: bool, target: str
+) -> None:
     """A signed request's timestamp, signature and first use (else 401)."""
     payload, signature = signatures.split_signature(raw.query, raw.body)
     if signature is None:
@@ -220,7 +226,7 @@ async def _check_signed(services: Services, raw: Raw, row: Any, api_key: str, tr
     secret = api_keys.secret_of(services.master, api_key, bytes(row["salt"]))
     if not signatures.valid(secret, payload, signature):
         raise ApiError(INVALID_SIGNATURE, field="signature")
-    if not await services.replays.first_use(signature, window + config.clock_skew_ms_max):
+    if not await services.replays.first_use(target, signature, window + config.clock_skew_ms_max):
         raise ApiError(SIGNATURE_REPLAYED, field="signature")
 
 

@@ -53,12 +53,18 @@ def in_window(timestamp_ms: int, recv_window_ms: int, now_ms: int, skew_ms_max: 
 
 
 class ReplayGuard:
-    """Remembers each accepted signature for as long as it could be replayed."""
+    """Remembers each accepted signature, per request it was used for (``target``: the
+    endpoint's method and path, or the WebSocket operation), for as long as it could be
+    replayed. Per target, because Binance's signature covers the parameters, not the
+    path: a client that signs two requests with the same parameters in the same
+    millisecond (ccxt.pro's ``load_markets`` sends several ``timestamp``-only GETs at
+    once) makes one signature for two different requests, and neither is a replay."""
 
     def __init__(self, conn: redis.asyncio.Redis, ns: str) -> None:
         self.conn = conn
         self.prefix = f"{{{ns}}}:sig:"
 
-    async def first_use(self, signature: str, window_ms: int) -> bool:
+    async def first_use(self, target: str, signature: str, window_ms: int) -> bool:
         assert window_ms > 0, window_ms
-        return bool(await self.conn.set(self.prefix + signature.lower(), 1, nx=True, px=window_ms))
+        key = f"{self.prefix}{target}:{signature.lower()}"
+        return bool(await self.conn.set(key, 1, nx=True, px=window_ms))

@@ -120,8 +120,9 @@ class WsApiConnection(Connection):
 
     async def subscribe_user(self, params: dict[str, Any]) -> dict[str, Any]:
         values = ws_api_trade.checked_values(params)
-        principal, _raw = await ws_api_trade.signed_principal(self.services, self.ws, values,
-                                                             auth.TRADER)  # fmt: skip
+        principal, _raw = await ws_api_trade.signed_principal(
+            self.services, self.ws, values, auth.TRADER, "userDataStream.subscribe.signature"
+        )
         api_key = values["apiKey"]
         assert principal.key_account is not None, "an API key has its account"
         if len(self.subs) >= SUBSCRIPTIONS_MAX:

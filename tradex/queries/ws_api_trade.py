@@ -115,7 +115,7 @@ def payloads(values: dict[str, Any]) -> list[bytes]:
 
 
 async def signed_principal(
-    services: Services, ws: WebSocket, values: dict[str, Any], access: auth.Access
+    services: Services, ws: WebSocket, values: dict[str, Any], access: auth.Access, target: str
 ) -> tuple[auth.Principal, Raw]:
     """The caller of a signed WebSocket API request (``apiKey``, ``timestamp``,
     ``signature``, ``recvWindow``) with REST's checks of an API key, then the roles;
@@ -130,7 +130,7 @@ async def signed_principal(
     for number, payload in enumerate(candidates):
         raw = Raw(payload + b"&signature=" + signature.encode(), b"", values)
         try:
-            principal = await auth._by_key(services, ws, raw, api_key, access, False)
+            principal = await auth._by_key(services, ws, raw, api_key, access, False, target)
         except ApiError as error:
             if error.code != INVALID_SIGNATURE or number == len(candidates) - 1:
                 raise
@@ -161,7 +161,9 @@ async def call(
     values = checked_values(params)
     limit = services.config.limit(endpoint.bucket)
     by_ip = await auth.counted(services, limit, f"ip:{auth.client_ip(ws)}", endpoint.weight)
-    principal, raw = await signed_principal(services, ws, values, endpoint.access)
+    principal, raw = await signed_principal(
+        services, ws, values, endpoint.access, f"{endpoint.method} {endpoint.path}"
+    )
     mine = await auth.counted(services, limit, principal.caller, endpoint.weight)
     validate(SignedParams, values, False)
     request = _request(ws, endpoint, raw)

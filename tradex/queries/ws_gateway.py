@@ -410,7 +410,7 @@ class TradexConnection(Connection):
             query = f"{payload}&signature={request.signature}".encode()
             raw = Raw(query, b"", {"timestamp": request.timestamp})
             principal = await auth._by_key(
-                self.services, self.ws, raw, request.api_key, PRIVATE_ACCESS, True
+                self.services, self.ws, raw, request.api_key, PRIVATE_ACCESS, True, "ws auth"
             )
         if not principal.roles & PRIVATE_ACCESS.roles:
             raise proto.WsError(-70004, "FORBIDDEN", "Private channels are for traders.",
